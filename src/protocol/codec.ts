@@ -1,0 +1,87 @@
+/**
+ * The only msgpackr import. Frames are plain msgpack maps: no records, no shared structures, no
+ * extensions on encode, so each frame decodes alone with any msgpack library. Decoding is followed by
+ * schema validation: msgpackr always decodes a few extension types (Date, RegExp, Error, Set), and the
+ * schemas accept none of them.
+ */
+import { Packr } from 'msgpackr';
+import { ErrorCode, FrameError } from '../errors.ts';
+import { frameSchema, type Frame } from './frames.ts';
+import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION } from './version.ts';
+
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  mapsAsObjects: true,
+  bundleStrings: false,
+  encodeUndefinedAsNil: false,
+  // Integers beyond 2^53 arrive as numbers, never as BigInt objects the schemas would refuse.
+  int64AsType: 'number',
+} as ConstructorParameters<typeof Packr>[0]);
+
+/** Encodes a frame to msgpack bytes. The frame is not validated: build frames with `frame()`. */
+export function encodeFrame(frame: Frame): Uint8Array {
+  return packr.pack(frame);
+}
+
+/** Decodes bytes without schema validation; throws {@link FrameError} when they are not one msgpack value. */
+export function decodeRaw(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (cause) {
+    throw new FrameError(`Frame is not valid msgpack (${bytes.length} bytes): ${(cause as Error).message}`, {
+      cause,
+      data: { bytes: bytes.length },
+    });
+  }
+}
+
+/**
+ * Decodes and validates one frame. Throws {@link FrameError} (`BAD_FRAME`, `FRAME_TOO_LARGE` or
+ * `PROTOCOL_VERSION`) with a message that names the offending field.
+ */
+export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTES): Frame {
+  if (bytes.length > maxBytes) {
+    const error = new FrameError(`Frame of ${bytes.length} bytes exceeds the limit of ${maxBytes} bytes`, {
+      data: { bytes: bytes.length, limit: maxBytes },
+    });
+    (error as { code: string }).code = ErrorCode.FrameTooLarge;
+    throw error;
+  }
+  return parseFrame(decodeRaw(bytes));
+}
+
+/** Validates a decoded value as a frame. */
+export function parseFrame(value: unknown): Frame {
+  if (value === null || typeof value !== 'object' || Object.getPrototypeOf(value) !== Object.prototype) {
+    throw new FrameError(`Frame must be a msgpack map, got ${describeDecoded(value)}`);
+  }
+  const record = value as Record<string, unknown>;
+  if (record.v !== PROTOCOL_VERSION) {
+    const error = new FrameError(
+      `Frame has protocol version ${JSON.stringify(record.v)}; this side speaks version ${PROTOCOL_VERSION}. Upgrade the older side.`,
+      { data: { got: typeof record.v === 'number' ? record.v : null, expected: PROTOCOL_VERSION } },
+    );
+    (error as { code: string }).code = ErrorCode.ProtocolVersion;
+    throw error;
+  }
+  const result = frameSchema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue && issue.path.length > 0 ? issue.path.join('.') : 't';
+    const type = typeof record.t === 'string' ? record.t : '?';
+    throw new FrameError(`Invalid \`${type}\` frame: field \`${where}\`: ${issue?.message ?? 'invalid'}`, {
+      data: { type, field: where },
+    });
+  }
+  return result.data;
+}
+
+function describeDecoded(value: unknown): string {
+  if (value === null || value === undefined) return 'nil';
+  if (Array.isArray(value)) return 'an array';
+  if (value instanceof Uint8Array) return 'binary data';
+  if (typeof value === 'object') return `an extension value (${value.constructor?.name ?? 'unknown'})`;
+  return `a ${typeof value}`;
+}
