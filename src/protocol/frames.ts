@@ -7,7 +7,7 @@ import { PROTOCOL_VERSION } from './version.ts';
 
 const name = z.string().min(1).max(200);
 const requestId = z.string().min(1).max(100);
-const bytes = z.instanceof(Uint8Array);
+const bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, { message: 'Expected binary data' });
 
 /** Who the worker process is; shown in management views. */
 export const agentInfoSchema = z.object({
@@ -55,6 +55,8 @@ export const helloSchema = z.object({
   tags: z.array(name).max(100),
   envs: z.array(name).max(100),
   caps: z.array(name).max(100),
+  /** How many jobs the worker runs at once. */
+  capacity: z.number().int().positive().max(10_000),
   agent: agentInfoSchema,
 });
 export const registerSchema = z.object({
@@ -83,6 +85,8 @@ export const exitSchema = z.object({
   code: z.number().int().nullable(),
   signal: z.string().max(50).nullable(),
   timedOut: z.boolean(),
+  /** True when the job ended because of a `cancel`. */
+  cancelled: z.boolean(),
   durationMs: z.number().nonnegative(),
 });
 export const startedSchema = z.object({ ...base('started'), re: requestId, pid: z.number().int().nonnegative() });
@@ -90,7 +94,14 @@ export const byeSchema = z.object({ ...base('bye'), reason: z.string().max(1000)
 
 // ---- admin client -> hub ---------------------------------------------------------------------------
 export const adminHelloSchema = z.object({ ...base('admin_hello'), token: z.string().min(1).max(500) });
-export const runSchema = z.object({ ...base('run'), id: requestId, target: targetSchema, exec: execSpecSchema });
+export const runSchema = z.object({
+  ...base('run'),
+  id: requestId,
+  target: targetSchema,
+  exec: execSpecSchema,
+  /** How long to wait for a matching worker to be free, in ms. */
+  waitMs: z.number().int().nonnegative().optional(),
+});
 
 // ---- hub -> worker / admin ---------------------------------------------------------------------------
 export const welcomeSchema = z.object({

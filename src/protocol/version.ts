@@ -33,4 +33,5 @@ export const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.UnknownEnv,
   CloseCode.Shutdown,
   CloseCode.Unregistered,
+  CloseCode.Replaced,
 ]);

@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+/**
+ * `cla-hub`: start the hub, manage projects, passkeys and environments, run commands on workers, and
+ * print recordings. argv -> options -> calls; no logic of its own.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import { AdminClient } from '../hub/admin-client.ts';
+import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, readAdminToken, resolveDataFile } from '../hub/hub-files.ts';
+import { Hub } from '../hub/hub.ts';
+import { createLogger } from '../logger.ts';
+import { FrameRecorder, readRecording } from '../transport/recorder.ts';
+import { formatRecording } from './replay-format.ts';
+import { guard, info, line, success, warn } from './say.ts';
+import { splitList, parsePositiveSeconds } from './parse.ts';
+
+const program = new Command('cla-hub')
+  .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
+  .showHelpAfterError('(run with --help for usage)');
+
+const dataOption = () => new Option('--data <file>', 'SQLite data file (env CLA_HUB_DATA)').default(undefined, './cla-hub.sqlite');
+
+program
+  .command('start')
+  .description('start the hub in the foreground')
+  .addOption(dataOption())
+  .option('--host <host>', 'interface to listen on (0.0.0.0 for remote workers)', process.env.CLA_HUB_HOST ?? '127.0.0.1')
+  .option('--port <port>', 'port to listen on (0 picks a free one)', process.env.CLA_HUB_PORT ?? String(DEFAULT_PORT))
+  .option('--record <file>', 'record every frame to this file')
+  .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
+  .option('--tls-key <file>', 'TLS private key')
+  .option('--client-ca <file>', 'require client certificates signed by this CA')
+  .option('-v, --verbose', 'verbose logging')
+  .option('--quiet', 'only log errors')
+  .action((opts) =>
+    guard(async () => {
+      const dataFile = resolveDataFile(opts.data);
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
+      const { registry, close } = openRegistry(dataFile);
+      const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet });
+      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub') : undefined;
+      const project = registry.ensureDefaultProject();
+      ensureAdminTokenFile(registry, dataFile);
+      registry.resetConnections();
+      const hub = new Hub(
+        {
+          host: opts.host,
+          port,
+          tls: opts.tlsCert
+            ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
+            : undefined,
+        },
+        { registry, log, tap: recorder },
+      );
+      const url = await hub.start();
+      const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
+      registry.setSetting('hub.url', url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1'));
+      info(`cla-hub listening on ${url}`);
+      info(`data=${dataFile}`);
+      if (recorder) info(`recording frames to ${recorder.path}`);
+      const passkey = registry.passkey(project.project);
+      if (passkey) {
+        info(`project ${project.project}${project.created ? ' (created)' : ''} passkey: ${passkey}`);
+        info('Register a worker with the following command:');
+        line(`cla-worker register${publicUrl === `ws://127.0.0.1:${DEFAULT_PORT}` ? '' : ` --url ${publicUrl}`} --passkey ${passkey}`);
+      }
+      const stop = async (signal: string) => {
+        info(`${signal}: stopping the hub`);
+        await hub.stop();
+        recorder?.close();
+        close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+    }),
+  );
+
+const project = program.command('project').description('manage projects and their passkeys');
+project
+  .command('create <name>')
+  .description('create a project and print its passkey')
+  .addOption(dataOption())
+  .action((name: string, opts) =>
+    withRegistry(opts.data, (registry) => {
+      const created = registry.createProject(name);
+      success(`project ${created.project} created`);
+      info(`passkey: ${created.passkey}`);
+    }),
+  );
+project
+  .command('passkey <name>')
+  .description("show a project's passkey (--rotate makes a new one, --invalidate removes it)")
+  .option('--rotate', 'replace the passkey with a new one')
+  .option('--invalidate', 'remove the passkey: no new registrations until rotated')
+  .addOption(dataOption())
+  .action((name: string, opts) =>
+    withRegistry(opts.data, (registry) => {
+      if (opts.rotate) info(`passkey: ${registry.rotatePasskey(name)}`);
+      else if (opts.invalidate) {
+        registry.invalidatePasskey(name);
+        success(`passkey of ${name} invalidated`);
+      } else {
+        const passkey = registry.passkey(name);
+        if (passkey === null) warn(`project ${name} has no passkey; make one with \`cla-hub project passkey ${name} --rotate\``);
+        else info(`passkey: ${passkey}`);
+      }
+    }),
+  );
+project
+  .command('list')
+  .description('list projects')
+  .addOption(dataOption())
+  .action((opts) => withRegistry(opts.data, (registry) => registry.listProjects().forEach((p) => line(`${p.name}${p.hasPasskey ? '' : '  (no passkey)'}`))));
+
+const env = program.command('env').description('manage environments (names are case-sensitive)');
+env
+  .command('add <name>')
+  .description('create an environment workers may declare with --env')
+  .addOption(dataOption())
+  .action((name: string, opts) =>
+    withRegistry(opts.data, (registry) => {
+      if (registry.addEnv(name)) success(`environment ${name} created`);
+      else info(`environment ${name} already exists`);
+    }),
+  );
+env
+  .command('list')
+  .description('list environments')
+  .addOption(dataOption())
+  .action((opts) => withRegistry(opts.data, (registry) => registry.listEnvs().forEach((name) => line(name))));
+
+program
+  .command('exec')
+  .description('run a command on a worker and stream its output: cla-hub exec [options] -- CMD [ARGS...]')
+  .argument('<command...>', 'one argument runs through the shell; several run directly (argv)')
+  .option('--worker <id>', 'run on this worker')
+  .option('--tags <tags>', 'run on the first available worker having all these tags (comma separated)')
+  .option('--env <env>', 'run on a worker serving this environment')
+  .option('--project <name>', 'run on a worker of this project')
+  .option('--cwd <dir>', 'working directory on the worker')
+  .option('--timeout <seconds>', 'stop the command after this many seconds')
+  .option('--wait <seconds>', 'how long to wait for a busy worker', '60')
+  .option('--url <url>', 'hub URL (env CLA_HUB_URL; default: the URL the hub saved in its data file)')
+  .addOption(dataOption())
+  .action((command: string[], opts) => guard(() => execCommand(command, opts)));
+
+program
+  .command('replay <file>')
+  .description('print a recording made with --record as a readable conversation')
+  .action((file: string) =>
+    guard(() => {
+      for (const text of formatRecording(readRecording(file))) line(text);
+    }),
+  );
+
+async function execCommand(command: string[], opts: Record<string, string | undefined>): Promise<void> {
+  const dataFile = resolveDataFile(opts.data);
+  const url = opts.url ?? process.env.CLA_HUB_URL ?? hubUrlFromData(dataFile);
+  const token = readAdminToken(dataFile);
+  const client = await AdminClient.connect(url, token);
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts += 1;
+    if (interrupts === 1) {
+      warn('cancelling the remote command (Ctrl-C again to leave it running and quit)');
+      abort.abort();
+    } else process.exit(130);
+  };
+  process.on('SIGINT', onSigint);
+  const timeout = opts.timeout === undefined ? undefined : parsePositiveSeconds('--timeout', opts.timeout);
+  const target = {
+    ...(opts.worker === undefined ? {} : { worker: opts.worker }),
+    ...(opts.tags === undefined ? {} : { tags: splitList(opts.tags) }),
+    ...(opts.env === undefined ? {} : { env: opts.env }),
+    ...(opts.project === undefined ? {} : { project: opts.project }),
+  };
+  const exec = {
+    cmd: command.length === 1 ? command[0]! : command,
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
+    ...(timeout === undefined ? {} : { timeoutMs: Math.round(timeout * 1000) }),
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      client.run(target, exec, { waitMs: Math.round(parsePositiveSeconds('--wait', opts.wait ?? '60', true) * 1000), signal: abort.signal }).subscribe({
+        next: (event) => {
+          if (event.type === 'output') (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
+          else if (event.type === 'exit') {
+            if (event.timedOut) warn(`timed out after ${opts.timeout} s`);
+            const signo = event.signal ? (os.constants.signals as Record<string, number>)[event.signal] : undefined;
+            process.exitCode = event.code ?? (signo ? 128 + signo : 1);
+          }
+        },
+        error: reject,
+        complete: resolve,
+      });
+    });
+  } catch (error) {
+    // 125 like `docker run`: the hub or worker failed, not the command.
+    if (error instanceof ClaError) {
+      process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
+      process.exitCode = error.code === ErrorCode.SpawnFailed ? 127 : 125;
+      return;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+    client.close();
+  }
+}
+
+function hubUrlFromData(dataFile: string): string {
+  if (!fs.existsSync(dataFile)) return `ws://127.0.0.1:${DEFAULT_PORT}`;
+  const { registry, close } = openRegistry(dataFile);
+  try {
+    return registry.getSetting('hub.url') ?? `ws://127.0.0.1:${DEFAULT_PORT}`;
+  } finally {
+    close();
+  }
+}
+
+function withRegistry(data: string | undefined, action: (registry: ReturnType<typeof openRegistry>['registry']) => void): Promise<void> {
+  return guard(() => {
+    const { registry, close } = openRegistry(resolveDataFile(data));
+    try {
+      action(registry);
+    } finally {
+      close();
+    }
+  });
+}
+
+await program.parseAsync(process.argv);

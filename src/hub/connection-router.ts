@@ -1,0 +1,127 @@
+/**
+ * A new connection's first frame decides what it is: `hello` (a worker), `register` / `unregister`
+ * (one-shot registration calls), or `admin_hello` (the CLI and other admin clients). Anything else, or
+ * nothing within the hello timeout, gets an `error` frame and the connection is closed.
+ */
+import { first } from 'rxjs';
+import type { Clock } from '../clock.ts';
+import { ClaError, ErrorCode, toWireError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { frame, type Frame, type FrameOf } from '../protocol/frames.ts';
+import { CloseCode } from '../protocol/version.ts';
+import type { Transport } from '../transport/transport.ts';
+import type { Registry } from './registry.ts';
+import type { SessionInfo } from './worker-session.ts';
+
+/** What {@link routeConnection} needs. */
+export interface RouterDeps {
+  registry: Registry;
+  clock: Clock;
+  log: Logger;
+  helloTimeoutMs: number;
+  onWorker: (info: SessionInfo) => void;
+  onAdmin: () => void;
+  /** A worker was unregistered (entirely, or from the given project). */
+  onUnregistered?: (id: string, remainingProjects: string[]) => void;
+  /** Extra check of a hello, e.g. a hub-wide pre-shared key; throw a ClaError to refuse. */
+  checkHello?: (hello: FrameOf<'hello'>) => void;
+}
+
+/** Waits for the first frame of `transport` and hands the connection to the right handler. */
+export function routeConnection(transport: Transport, deps: RouterDeps): void {
+  const timer = deps.clock.setTimeout(() => {
+    refuse(transport, new ClaError(ErrorCode.HelloTimeout, `No hello within ${deps.helloTimeoutMs} ms; closing`), CloseCode.HelloTimeout);
+  }, deps.helloTimeoutMs);
+  transport.frames$.pipe(first()).subscribe({
+    next: (f) => {
+      deps.clock.clearTimeout(timer);
+      try {
+        handleFirst(transport, f, deps);
+      } catch (error) {
+        const code = error instanceof ClaError ? closeCodeFor(error.code) : CloseCode.PolicyViolation;
+        if (!(error instanceof ClaError)) deps.log.error({ err: error }, 'failed to handle a first frame');
+        refuse(transport, error, code);
+      }
+    },
+    complete: () => deps.clock.clearTimeout(timer),
+    error: () => deps.clock.clearTimeout(timer),
+  });
+}
+
+function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
+  const { registry } = deps;
+  switch (f.t) {
+    case 'hello': {
+      const worker = registry.authenticate(f.id, f.token);
+      deps.checkHello?.(f);
+      const missing = registry.missingEnvs(f.envs);
+      if (missing.length > 0) {
+        throw new ClaError(
+          ErrorCode.UnknownEnv,
+          `Environment${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not found on the hub (names are case-sensitive). Create ${missing.length > 1 ? 'them' : 'it'} with \`cla-hub env add ${missing[0]}\` or start the worker without it.`,
+          { data: { missing } },
+        );
+      }
+      const info: SessionInfo = {
+        workerId: worker.id,
+        tags: f.tags,
+        envs: f.envs,
+        caps: f.caps,
+        projects: worker.projects,
+        capacity: f.capacity,
+        agent: f.agent,
+        connectedAt: deps.clock.now(),
+        disabled: worker.disabled,
+      };
+      void transport.send(frame('welcome', { session: transport.id, role: 'worker', projects: worker.projects, heartbeatMs: 15_000, disabled: worker.disabled }));
+      deps.onWorker(info);
+      return;
+    }
+    case 'register': {
+      const result = registry.register({ passkey: f.passkey, id: f.id, token: f.token, agent: f.agent });
+      deps.log.info({ worker: result.id, project: result.added }, 'worker registered');
+      void transport.send(frame('registered', result)).then(() => transport.close(CloseCode.Normal, 'registered'));
+      return;
+    }
+    case 'unregister': {
+      const result = registry.unregister(f.id, f.token, f.project);
+      deps.log.info({ worker: f.id, project: f.project ?? '*' }, 'worker unregistered');
+      deps.onUnregistered?.(f.id, result.projects);
+      void transport.send(frame('unregistered', result)).then(() => transport.close(CloseCode.Normal, 'unregistered'));
+      return;
+    }
+    case 'admin_hello': {
+      if (!registry.checkAdminToken(f.token)) {
+        throw new ClaError(ErrorCode.BadAdminToken, 'The admin token is not valid. The hub writes it next to its data file on first start (see `cla-hub start`).');
+      }
+      void transport.send(frame('welcome', { session: transport.id, role: 'admin', projects: [], heartbeatMs: 15_000, disabled: false }));
+      deps.onAdmin();
+      return;
+    }
+    default:
+      throw new ClaError(ErrorCode.HelloRequired, `The first frame must be hello, register, unregister or admin_hello, got \`${f.t}\``);
+  }
+}
+
+function closeCodeFor(code: string): number {
+  switch (code) {
+    case ErrorCode.BadToken:
+    case ErrorCode.BadAdminToken:
+      return CloseCode.AuthFailed;
+    case ErrorCode.UnknownEnv:
+      return CloseCode.UnknownEnv;
+    case ErrorCode.HelloRequired:
+      return CloseCode.PolicyViolation;
+    default:
+      return CloseCode.Normal;
+  }
+}
+
+function refuse(transport: Transport, error: unknown, closeCode: number): void {
+  if (!transport.isOpen()) return;
+  const wire = toWireError(error);
+  void transport
+    .send(frame('error', { error: wire }))
+    .catch(() => undefined)
+    .finally(() => transport.close(closeCode, wire.code));
+}

@@ -1,0 +1,199 @@
+/**
+ * The hub: listens for workers and admin clients, keeps the registry in the store, and runs commands on
+ * workers through the dispatcher. `run()` is the library call behind `cla-hub exec`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Observable } from 'rxjs';
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import { ClaError, ErrorCode } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { CloseCode } from '../protocol/version.ts';
+import type { FrameTap, Transport } from '../transport/transport.ts';
+import { startWsServer, type ServerTlsOptions, type WsServer } from '../transport/ws-server.ts';
+import { AdminSession } from './admin-session.ts';
+import { routeConnection } from './connection-router.ts';
+import { Dispatcher } from './dispatcher.ts';
+import type { JobEvent, RunRequest } from './job-events.ts';
+import type { Registry } from './registry.ts';
+import { WorkerSession, type SessionInfo } from './worker-session.ts';
+
+/** Options for {@link Hub}. */
+export interface HubOptions {
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** Port; 0 picks a free one. @default 8733 */
+  port?: number;
+  /** Ping interval in ms. @default 15000 */
+  heartbeatMs?: number;
+  /** Time a new connection has to send its first frame, in ms. @default 10000 */
+  helloTimeoutMs?: number;
+  /** Default wait for a busy worker, in ms. @default 60000 */
+  waitMs?: number;
+  tls?: ServerTlsOptions;
+}
+
+/** What the hub needs from outside. */
+export interface HubDeps {
+  registry: Registry;
+  clock?: Clock;
+  log?: Logger;
+  tap?: FrameTap;
+  /** Job id generator (replays inject a deterministic one). @default randomUUID */
+  newId?: () => string;
+}
+
+/** A running hub. */
+export class Hub {
+  readonly registry: Registry;
+  readonly clock: Clock;
+  readonly log: Logger;
+  private readonly sessions = new Map<string, WorkerSession>();
+  private readonly dispatcher: Dispatcher;
+  private readonly newId: () => string;
+  private server: WsServer | undefined;
+
+  constructor(
+    private readonly options: HubOptions,
+    private readonly deps: HubDeps,
+  ) {
+    this.registry = deps.registry;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log ?? silentLogger();
+    this.newId = deps.newId ?? randomUUID;
+    this.dispatcher = new Dispatcher(() => this.sessions.values(), this.clock);
+  }
+
+  /** Starts listening; resolves with the websocket URL. */
+  async start(): Promise<string> {
+    this.server = await startWsServer({
+      host: this.options.host,
+      port: this.options.port,
+      heartbeatMs: this.options.heartbeatMs,
+      tls: this.options.tls,
+      tap: this.deps.tap,
+      onConnection: (transport) => this.accept(transport),
+    });
+    return this.server.url;
+  }
+
+  /** The listening URL. */
+  url(): string {
+    if (!this.server) throw new ClaError(ErrorCode.Internal, 'The hub is not started');
+    return this.server.url;
+  }
+
+  /** Closes every connection and the listener. */
+  async stop(): Promise<void> {
+    await this.server?.close(CloseCode.GoingAway, 'hub stopping');
+  }
+
+  /** Handles a new transport (a websocket, or one end of a memory pair in tests). */
+  accept(transport: Transport): void {
+    routeConnection(transport, {
+      registry: this.registry,
+      clock: this.clock,
+      log: this.log,
+      helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
+      onWorker: (info) => this.addSession(transport, info),
+      onAdmin: () => new AdminSession(transport, this, this.log),
+    });
+  }
+
+  /** Connected worker sessions, oldest first. */
+  connectedWorkers(): WorkerSession[] {
+    return [...this.sessions.values()];
+  }
+
+  /** Finds the connected session of a worker. */
+  session(workerId: string): WorkerSession | undefined {
+    return this.sessions.get(workerId);
+  }
+
+  /**
+   * Runs a command on a worker chosen by the request's target. Subscribing starts the job; unsubscribing
+   * before it exits cancels it on the worker; so does `signal`, but then the job's last output and its
+   * `exit` still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
+   */
+  run(request: RunRequest, options: { signal?: AbortSignal } = {}): Observable<JobEvent> {
+    return new Observable<JobEvent>((subscriber) => {
+      const jobId = this.newId();
+      let session: WorkerSession | undefined;
+      let done = false;
+      const cancelWait = this.dispatcher.request(
+        request.target,
+        request.waitMs ?? this.options.waitMs ?? 60_000,
+        (granted) => {
+          session = granted;
+          const workerId = granted.info.workerId;
+          this.registry.recordJobStart({ id: jobId, workerId, kind: 'exec', command: request.exec.cmd, at: this.clock.now() });
+          subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
+          this.log.info({ job: jobId, worker: workerId }, 'job dispatched');
+          granted.assign(jobId, request.exec, {
+            started: (pid) => subscriber.next({ type: 'started', pid }),
+            output: (stream, seq, data) => subscriber.next({ type: 'output', stream, seq, data }),
+            exit: (code, signal, timedOut, cancelled, durationMs) => {
+              done = true;
+              const outcome = timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed';
+              this.registry.recordJobEnd(jobId, { at: this.clock.now(), exitCode: code, signal, outcome });
+              subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
+              subscriber.complete();
+              this.dispatcher.pump();
+            },
+            fail: (error) => {
+              done = true;
+              const outcome = error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : 'error';
+              this.registry.recordJobEnd(jobId, { at: this.clock.now(), exitCode: null, signal: null, outcome, errorCode: error.code });
+              subscriber.error(error);
+              this.dispatcher.pump();
+            },
+          });
+        },
+        (error) => {
+          done = true;
+          subscriber.error(error);
+        },
+      );
+      const onAbort = () => {
+        if (done) return;
+        if (session) {
+          session.cancel(jobId);
+          return;
+        }
+        cancelWait();
+        done = true;
+        subscriber.error(new ClaError(ErrorCode.Cancelled, 'Cancelled while waiting for a worker'));
+      };
+      if (options.signal?.aborted) onAbort();
+      else options.signal?.addEventListener('abort', onAbort, { once: true });
+      return () => {
+        options.signal?.removeEventListener('abort', onAbort);
+        cancelWait();
+        if (!done && session) session.cancel(jobId);
+      };
+    });
+  }
+
+  private addSession(transport: Transport, info: SessionInfo): void {
+    const previous = this.sessions.get(info.workerId);
+    if (previous) {
+      this.log.warn({ worker: info.workerId }, 'a new connection replaces the previous one of the same worker');
+      this.sessions.delete(info.workerId);
+      previous.close(CloseCode.Replaced, `replaced by a new connection from ${info.agent.user}@${info.agent.host}`);
+    }
+    const session = new WorkerSession(transport, info, this.clock, this.log);
+    this.sessions.set(info.workerId, session);
+    this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
+    this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
+    session.onChange(() => this.dispatcher.pump());
+    void transport.closed.then((close) => {
+      if (this.sessions.get(info.workerId) === session) {
+        this.sessions.delete(info.workerId);
+        this.registry.markDisconnected(info.workerId, this.clock.now());
+      }
+      this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
+      this.dispatcher.pump();
+    });
+    this.dispatcher.pump();
+  }
+}

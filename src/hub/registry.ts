@@ -1,0 +1,410 @@
+/**
+ * The hub's rules for projects, passkeys, environments and workers, on top of a {@link Store}. Secrets
+ * (passkeys, worker tokens, the admin token) are compared as sha256 hashes with `timingSafeEqual`, and are
+ * never put into error messages or `data`: errors name ids and projects, not keys.
+ * Rules follow the product description: a worker id may belong to many projects but only once to each,
+ * and adding a project to an existing id needs that worker's token (../../shared/seeds/clarive-worker.txt).
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Clock } from '../clock.ts';
+import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
+import { JOB_OUTCOMES, isFailure } from '../store/store.ts';
+import type { AgentInfo, JobKind, JobOutcome, JobRow, Store, WorkerRow } from '../store/store.ts';
+
+/** Setting that holds sha256 hex of the admin token. */
+export const ADMIN_TOKEN_HASH_SETTING = 'hub.admin_token_sha256';
+
+/** Bytes of randomness in passkeys, worker tokens and the admin token (shown as twice as many hex chars). */
+const SECRET_BYTES = 16;
+const GENERATED_ID_LENGTH = 9;
+const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
+const MAX_RECENT_JOBS = 10_000;
+
+const BAD_PASSKEY_MESSAGE =
+  'The passkey is not valid for any project. Get the current passkey with `cla-hub project passkey NAME`.';
+const BAD_TOKEN_MESSAGE = 'Worker id or token is not valid. Register again with `cla-worker register --passkey KEY`.';
+
+/** A worker as the hub shows it: everything stored except the token hash. */
+export interface WorkerInfo {
+  id: string;
+  projects: string[];
+  agent: AgentInfo | null;
+  createdAt: number;
+  lastSeen: number | null;
+  connectedSince: number | null;
+  disabled: boolean;
+  jobsRun: number;
+  failures: number;
+}
+
+/** A project as listed: whether it has a passkey, never the passkey itself. */
+export interface ProjectInfo {
+  name: string;
+  hasPasskey: boolean;
+  createdAt: number;
+}
+
+/** What a worker sends to register. */
+export interface RegisterRequest {
+  passkey: string;
+  /** Wanted id; a random 9-character base62 id when omitted. */
+  id?: string;
+  /** The worker's current token: required to add a project to an id that already has others. */
+  token?: string;
+  agent?: AgentInfo;
+}
+
+/** The outcome of {@link Registry.register}. */
+export interface RegisterResult {
+  id: string;
+  /** The worker's token: new for a new worker, the same one when a project is added. */
+  token: string;
+  /** All the worker's projects, sorted. */
+  projects: string[];
+  /** The project just added. */
+  added: string;
+}
+
+/** A job as it starts. */
+export interface JobStart {
+  id: string;
+  workerId: string;
+  kind: JobKind;
+  command: unknown;
+  /** ms since the epoch. */
+  at: number;
+}
+
+/** How a job ended. */
+export interface JobFinish {
+  /** ms since the epoch. */
+  at: number;
+  exitCode: number | null;
+  signal: string | null;
+  outcome: JobOutcome;
+  errorCode?: string | null;
+}
+
+/** sha256 hex of a secret. */
+export function sha256Hex(secret: string): string {
+  return createHash('sha256').update(secret, 'utf8').digest('hex');
+}
+
+/** Compares two sha256 hex digests in constant time. */
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === 32 && y.length === 32 && timingSafeEqual(x, y);
+}
+
+// Compared against when a worker id is unknown, so that case takes as long as a wrong token.
+const NO_HASH = sha256Hex('no such worker');
+
+function checkName(what: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    throw new InvalidArgumentError(
+      `Expected ${what} to be 1-100 characters of A-Z, a-z, 0-9, '_', '.' or '-', got ${describeValue(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Checks a secret's type without ever echoing its value. */
+function checkSecret(what: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 500) {
+    throw new InvalidArgumentError(`Expected \`${what}\` to be a string of 1-500 characters`);
+  }
+  return value;
+}
+
+const toInfo = ({ tokenHash: _hidden, ...info }: WorkerRow): WorkerInfo => info;
+
+const unknownProject = (project: string) =>
+  new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
+const unknownWorker = (id: string) =>
+  new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+
+/** Projects, passkeys, environments, workers, jobs and the admin token. */
+export class Registry {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly random: (bytes: number) => Buffer;
+
+  /** @param random source of secrets and generated ids; injectable so tests are deterministic. */
+  constructor(store: Store, clock: Clock, random: (bytes: number) => Buffer = randomBytes) {
+    this.store = store;
+    this.clock = clock;
+    this.random = random;
+  }
+
+  // ---- projects and passkeys ----------------------------------------------------------------------------
+  /**
+   * Creates project `name` with a fresh passkey if there is no project at all. Otherwise reports project
+   * `name` (or the oldest one if `name` does not exist) with its passkey, `null` if invalidated.
+   */
+  ensureDefaultProject(name = 'default'): { project: string; passkey: string | null; created: boolean } {
+    return this.store.transaction(() => {
+      const all = this.store.listProjects();
+      if (all.length === 0) return { ...this.createProject(name), created: true };
+      const found = all.find((p) => p.name === name) ?? all[0]!;
+      return { project: found.name, passkey: found.passkey, created: false };
+    });
+  }
+
+  /** Creates a project with a fresh passkey; `PROJECT_EXISTS` if the name is taken. */
+  createProject(name: string): { project: string; passkey: string } {
+    checkName('project name', name);
+    const passkey = this.secret();
+    const row = { name, passkey, passkeyHash: sha256Hex(passkey), createdAt: this.clock.now() };
+    if (!this.store.createProject(row)) {
+      throw new ClaError(ErrorCode.ProjectExists, `Project \`${name}\` already exists.`, { data: { project: name } });
+    }
+    return { project: name, passkey };
+  }
+
+  listProjects(): ProjectInfo[] {
+    const rows = this.store.listProjects();
+    return rows.map((p) => ({ name: p.name, hasPasskey: p.passkey !== null, createdAt: p.createdAt }));
+  }
+
+  /** The project's passkey in plaintext, `null` if invalidated. */
+  passkey(project: string): string | null {
+    const row = this.store.getProject(project);
+    if (!row) throw unknownProject(project);
+    return row.passkey;
+  }
+
+  /** Replaces the project's passkey; the old one stops working at once. Registered workers are unaffected. */
+  rotatePasskey(project: string): string {
+    const passkey = this.secret();
+    if (!this.store.setProjectPasskey(project, passkey, sha256Hex(passkey))) throw unknownProject(project);
+    return passkey;
+  }
+
+  /** Removes the project's passkey, so no worker can register with it until it is rotated. */
+  invalidatePasskey(project: string): void {
+    if (!this.store.setProjectPasskey(project, null, null)) throw unknownProject(project);
+  }
+
+  // ---- environments -----------------------------------------------------------------------------------
+  /** Adds an environment (case-sensitive); `false` if it already existed. */
+  addEnv(name: string): boolean {
+    return this.store.addEnv(checkName('environment name', name));
+  }
+
+  listEnvs(): string[] {
+    return this.store.listEnvs();
+  }
+
+  /** The names that are not known environments, in the order given, without repeats. */
+  missingEnvs(names: string[]): string[] {
+    return [...new Set(names)].filter((name) => !this.store.hasEnv(name));
+  }
+
+  // ---- registration -----------------------------------------------------------------------------------
+  /** Registers a worker with the project whose passkey is given (see {@link RegisterRequest}). */
+  register(req: RegisterRequest): RegisterResult {
+    const passkeyHash = sha256Hex(checkSecret('passkey', req.passkey));
+    const token = req.token === undefined ? undefined : checkSecret('token', req.token);
+    if (req.id !== undefined) checkName('worker id', req.id);
+    return this.store.transaction(() => {
+      // The index lookup compares hashes, which reveal nothing about the passkey; the timing-safe check
+      // guards against a backend that matches loosely.
+      const project = this.store.findProjectByPasskeyHash(passkeyHash);
+      if (!project?.passkeyHash || !sameHash(project.passkeyHash, passkeyHash)) {
+        throw new ClaError(ErrorCode.BadPasskey, BAD_PASSKEY_MESSAGE);
+      }
+      const added = project.name;
+      const now = this.clock.now();
+      const id = req.id ?? this.freshWorkerId();
+      const existing = this.store.getWorker(id);
+      if (!existing) {
+        const newToken = this.secret();
+        this.store.createWorker({ id, tokenHash: sha256Hex(newToken), createdAt: now, agent: req.agent ?? null });
+        this.store.addWorkerProject(id, added, now);
+        return { id, token: newToken, projects: [added], added };
+      }
+      if (existing.projects.includes(added)) {
+        throw new ClaError(
+          ErrorCode.DuplicateWorker,
+          `Worker \`${id}\` is already registered in project \`${added}\`. Unregister it first with ` +
+            `\`cla-worker unregister --id ${id} --token TOKEN\`, or register with another --id.`,
+          { data: { id, project: added } },
+        );
+      }
+      if (token === undefined || !sameHash(existing.tokenHash, sha256Hex(token))) {
+        throw new ClaError(
+          ErrorCode.DuplicateWorker,
+          `Worker \`${id}\` is already registered in projects ${JSON.stringify(existing.projects)}; to add ` +
+            `project \`${added}\` re-run register with --token <that worker's token>.`,
+          { data: { id, projects: existing.projects, project: added } },
+        );
+      }
+      this.store.addWorkerProject(id, added, now);
+      if (req.agent) this.store.updateWorker(id, { agent: req.agent });
+      return { id, token, projects: [...existing.projects, added].sort(), added };
+    });
+  }
+
+  /** The worker with this id and token; `BAD_TOKEN`, with one message, whichever of the two is wrong. */
+  authenticate(id: string, token: string): WorkerInfo {
+    const worker = typeof id === 'string' ? this.store.getWorker(id) : undefined;
+    const given = sha256Hex(typeof token === 'string' ? token : '');
+    const match = sameHash(worker?.tokenHash ?? NO_HASH, given);
+    if (!worker || !match || typeof token !== 'string' || token.length === 0) {
+      throw new ClaError(ErrorCode.BadToken, BAD_TOKEN_MESSAGE);
+    }
+    return toInfo(worker);
+  }
+
+  /**
+   * Removes a worker from `project`, or from every project when omitted; a worker left with no project is
+   * deleted. Returns the projects it remains in.
+   */
+  unregister(id: string, token: string, project?: string): { id: string; projects: string[] } {
+    return this.store.transaction(() => {
+      const worker = this.authenticate(id, token);
+      if (project === undefined) {
+        this.store.deleteWorker(id);
+        return { id, projects: [] };
+      }
+      if (!worker.projects.includes(project)) {
+        throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
+          data: { id, project },
+        });
+      }
+      this.store.removeWorkerProject(id, project);
+      const projects = worker.projects.filter((p) => p !== project);
+      if (projects.length === 0) this.store.deleteWorker(id);
+      return { id, projects };
+    });
+  }
+
+  // ---- admin token ------------------------------------------------------------------------------------
+  /** Creates the admin token the first time and returns it, once, in plaintext; `null` if it exists. */
+  ensureAdminToken(): { token: string | null } {
+    return this.store.transaction(() => {
+      if (this.store.getSetting(ADMIN_TOKEN_HASH_SETTING) !== undefined) return { token: null };
+      return { token: this.rotateAdminToken() };
+    });
+  }
+
+  checkAdminToken(token: string): boolean {
+    const stored = this.store.getSetting(ADMIN_TOKEN_HASH_SETTING);
+    const match = sameHash(stored ?? NO_HASH, sha256Hex(typeof token === 'string' ? token : ''));
+    return stored !== undefined && match && typeof token === 'string' && token.length > 0;
+  }
+
+  /** Replaces the admin token and returns the new one; the old one stops working at once. */
+  rotateAdminToken(): string {
+    const token = this.secret();
+    this.store.setSetting(ADMIN_TOKEN_HASH_SETTING, sha256Hex(token));
+    return token;
+  }
+
+  // ---- worker bookkeeping -----------------------------------------------------------------------------
+  /** Records a new connection (and what the worker says about itself); `UNKNOWN_WORKER` if missing. */
+  markConnected(id: string, agent: AgentInfo, at: number): void {
+    if (!this.store.updateWorker(id, { agent, lastSeen: at, connectedSince: at })) throw unknownWorker(id);
+  }
+
+  /** Records traffic from a worker; `false` if it no longer exists. */
+  markSeen(id: string, at: number): boolean {
+    return this.store.updateWorker(id, { lastSeen: at });
+  }
+
+  /** Records the end of a connection; `false` if the worker no longer exists (unregistered meanwhile). */
+  markDisconnected(id: string, at: number): boolean {
+    return this.store.updateWorker(id, { connectedSince: null, lastSeen: at });
+  }
+
+  /** Marks every worker disconnected, for a hub that starts after a crash; returns how many were. */
+  resetConnections(): number {
+    return this.store.clearConnections();
+  }
+
+  setDisabled(id: string, disabled: boolean): void {
+    if (!this.store.updateWorker(id, { disabled })) throw unknownWorker(id);
+  }
+
+  getWorker(id: string): WorkerInfo | undefined {
+    const row = this.store.getWorker(id);
+    return row && toInfo(row);
+  }
+
+  /** Workers sorted by id; with `project`, only its members (`UNKNOWN_PROJECT` if there is no such project). */
+  listWorkers(project?: string): WorkerInfo[] {
+    if (project !== undefined && !this.store.getProject(project)) throw unknownProject(project);
+    return this.store.listWorkers(project).map(toInfo);
+  }
+
+  // ---- jobs -------------------------------------------------------------------------------------------
+  recordJobStart(job: JobStart): void {
+    if (job.kind !== 'exec') {
+      throw new InvalidArgumentError(`Expected job kind \`exec\`, got ${describeValue(job.kind)}`);
+    }
+    this.store.transaction(() => {
+      if (!this.store.getWorker(job.workerId)) throw unknownWorker(job.workerId);
+      const row = { id: job.id, workerId: job.workerId, kind: job.kind, command: job.command, startedAt: job.at };
+      if (!this.store.insertJob(row)) {
+        throw new InvalidArgumentError(`Job \`${job.id}\` is already recorded`, { data: { job: job.id } });
+      }
+    });
+  }
+
+  /**
+   * Records how a job ended and counts it on its worker (see `isFailure`). Returns `false`, changing
+   * nothing, if the job is unknown or already ended, so a late duplicate report is not counted twice.
+   */
+  recordJobEnd(id: string, end: JobFinish): boolean {
+    if (!JOB_OUTCOMES.includes(end.outcome)) {
+      const allowed = JOB_OUTCOMES.join(', ');
+      throw new InvalidArgumentError(`Expected outcome to be one of ${allowed}, got ${describeValue(end.outcome)}`);
+    }
+    return this.store.transaction(() => {
+      const job = this.store.getJob(id);
+      const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome };
+      if (!job || !this.store.finishJob(id, { ...finish, errorCode: end.errorCode ?? null })) return false;
+      this.store.bumpWorkerCounters(job.workerId, 1, isFailure(end.outcome) ? 1 : 0);
+      return true;
+    });
+  }
+
+  /** Up to `limit` jobs, newest first; optionally of one worker only. */
+  recentJobs(limit: number, workerId?: string): JobRow[] {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT_JOBS) {
+      throw new InvalidArgumentError(
+        `Expected \`limit\` to be an integer from 1 to ${MAX_RECENT_JOBS}, got ${describeValue(limit)}`,
+      );
+    }
+    return this.store.listRecentJobs(limit, workerId);
+  }
+
+  // ---- settings ---------------------------------------------------------------------------------------
+  setSetting(key: string, value: string): void {
+    this.store.setSetting(key, value);
+  }
+
+  getSetting(key: string): string | undefined {
+    return this.store.getSetting(key);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------------
+  private secret(): string {
+    return this.random(SECRET_BYTES).toString('hex');
+  }
+
+  /** A random base62 id not yet taken. Bytes >= 248 are dropped so every character is equally likely. */
+  private freshWorkerId(): string {
+    for (;;) {
+      let id = '';
+      while (id.length < GENERATED_ID_LENGTH) {
+        for (const byte of this.random(GENERATED_ID_LENGTH)) {
+          if (byte < 248 && id.length < GENERATED_ID_LENGTH) id += BASE62[byte % 62];
+        }
+      }
+      if (!this.store.getWorker(id)) return id;
+    }
+  }
+}

@@ -1,0 +1,176 @@
+/**
+ * The hub's side of one connected worker: its session machine (machines/session.machine.ts) given real
+ * actions, its transport, and the jobs it is running. Frames from the worker are routed to the job they
+ * answer (`re`).
+ */
+import { createActor, type Actor } from 'xstate';
+import type { Subscription } from 'rxjs';
+import { sessionMachine } from '../../machines/session.machine.ts';
+import type { Clock } from '../clock.ts';
+import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import { frame, type AgentInfo, type ExecSpec, type Frame } from '../protocol/frames.ts';
+import { CloseCode } from '../protocol/version.ts';
+import type { Transport } from '../transport/transport.ts';
+
+/** Receives what the worker reports for one job. */
+export interface JobSink {
+  started(pid: number): void;
+  output(stream: 'stdout' | 'stderr', seq: number, data: Uint8Array): void;
+  exit(code: number | null, signal: string | null, timedOut: boolean, cancelled: boolean, durationMs: number): void;
+  fail(error: ClaError): void;
+}
+
+/** Facts the hub learned from the worker's `hello`. */
+export interface SessionInfo {
+  workerId: string;
+  tags: string[];
+  envs: string[];
+  caps: string[];
+  projects: string[];
+  capacity: number;
+  agent: AgentInfo;
+  connectedAt: number;
+  disabled: boolean;
+}
+
+/** One worker connection. */
+export class WorkerSession {
+  readonly info: SessionInfo;
+  private readonly actor: Actor<typeof sessionMachine>;
+  private readonly jobs = new Map<string, JobSink>();
+  private readonly subscription: Subscription;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(
+    readonly transport: Transport,
+    info: SessionInfo,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {
+    this.info = info;
+    const send = (f: Frame) => void this.transport.send(f).catch(() => undefined);
+    this.actor = createActor(
+      sessionMachine.provide({
+        actions: {
+          sendHelloTimeout: () => send(frame('error', { error: { code: ErrorCode.HelloTimeout, message: 'No hello in time', retryable: true } })),
+          sendError: () => undefined,
+          closeSocket: () => this.transport.close(CloseCode.Normal, 'session closed'),
+          terminateSocket: () => this.transport.terminate(),
+          sendDisable: () => send(frame('disable', {})),
+          sendEnable: () => send(frame('enable', {})),
+          sendShutdown: () => send(frame('shutdown', { reason: 'shutdown requested by the hub' })),
+          failOpenJobs: () => this.failAll(new ClaError(ErrorCode.WorkerLost, `Worker ${info.workerId} disconnected while running the job`, { retryable: true })),
+        },
+      }),
+      { input: { helloTimeoutMs: 10_000 }, clock: this.clock as never },
+    );
+    this.actor.subscribe(() => this.listeners.forEach((listener) => listener()));
+    this.actor.start();
+    this.actor.send({ type: 'HELLO_ACCEPTED', workerId: info.workerId, capacity: info.capacity, disabled: info.disabled });
+    this.subscription = this.transport.frames$.subscribe((f) => this.onFrame(f));
+    void this.transport.closed.then((close) => {
+      this.subscription.unsubscribe();
+      this.actor.send({ type: 'SOCKET_CLOSED', code: close.code });
+    });
+  }
+
+  /** The session machine's current state value, e.g. `{ active: 'idle' }`. */
+  state(): unknown {
+    return this.actor.getSnapshot().value;
+  }
+
+  /** True while the session can take another job now. */
+  hasFreeSlot(): boolean {
+    return this.actor.getSnapshot().matches({ active: 'idle' });
+  }
+
+  isDisabled(): boolean {
+    return this.actor.getSnapshot().matches('disabled');
+  }
+
+  isClosed(): boolean {
+    return this.actor.getSnapshot().status === 'done';
+  }
+
+  runningJobs(): number {
+    return this.jobs.size;
+  }
+
+  /** Calls `listener` on every state change (the dispatcher re-checks its queue). */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Sends a job to the worker. */
+  assign(jobId: string, spec: ExecSpec, sink: JobSink): void {
+    this.jobs.set(jobId, sink);
+    this.actor.send({ type: 'JOB_ASSIGNED', jobId });
+    this.transport.send(frame('exec', { id: jobId, ...spec })).catch((error: unknown) => {
+      this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
+    });
+  }
+
+  /** Asks the worker to stop a job. */
+  cancel(jobId: string): void {
+    if (this.jobs.has(jobId)) void this.transport.send(frame('cancel', { re: jobId })).catch(() => undefined);
+  }
+
+  disable(): void {
+    this.actor.send({ type: 'DISABLE' });
+  }
+
+  enable(): void {
+    this.actor.send({ type: 'ENABLE' });
+  }
+
+  shutdown(): void {
+    this.actor.send({ type: 'SHUTDOWN' });
+  }
+
+  /** Closes the connection with a code (e.g. replaced by a newer connection of the same worker). */
+  close(code: number, reason: string): void {
+    this.transport.close(code, reason);
+  }
+
+  private onFrame(f: Frame): void {
+    switch (f.t) {
+      case 'started':
+        this.jobs.get(f.re)?.started(f.pid);
+        return;
+      case 'output':
+        this.jobs.get(f.re)?.output(f.stream, f.seq, f.data);
+        return;
+      case 'exit':
+        this.finish(f.re)?.exit(f.code, f.signal, f.timedOut, f.cancelled, f.durationMs);
+        return;
+      case 'error':
+        if (f.re !== undefined && this.jobs.has(f.re)) this.finish(f.re)?.fail(fromWireError(f.error));
+        else this.log.warn({ worker: this.info.workerId, code: f.error.code }, `worker reported: ${f.error.message}`);
+        return;
+      case 'bye':
+        this.log.info({ worker: this.info.workerId }, `worker leaving: ${f.reason}`);
+        return;
+      default:
+        this.log.warn({ worker: this.info.workerId, type: f.t }, 'unexpected frame from worker');
+        void this.transport
+          .send(frame('error', { error: { code: ErrorCode.BadFrame, message: `A worker may not send \`${f.t}\` frames`, retryable: false } }))
+          .catch(() => undefined);
+    }
+  }
+
+  private finish(jobId: string): JobSink | undefined {
+    const sink = this.jobs.get(jobId);
+    if (!sink) return undefined;
+    this.jobs.delete(jobId);
+    this.actor.send({ type: 'JOB_DONE', jobId });
+    return sink;
+  }
+
+  private failAll(error: ClaError): void {
+    const sinks = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const sink of sinks) sink.fail(error);
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * {@link Store} on SQLite (better-sqlite3, synchronous). The schema is versioned with `PRAGMA user_version`:
+ * each entry of {@link MIGRATIONS} moves it one version up, in a transaction, so a crash mid-upgrade leaves
+ * the previous version intact.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ClaError, ErrorCode } from '../errors.ts';
+import type {
+  AgentInfo,
+  JobEnd,
+  JobKind,
+  JobOutcome,
+  JobRow,
+  NewJob,
+  NewWorker,
+  ProjectRow,
+  Store,
+  WorkerPatch,
+  WorkerRow,
+} from './store.ts';
+
+/** Schema migrations; `user_version` is the number applied. Append, never edit a released entry. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE projects (
+     name TEXT PRIMARY KEY,
+     passkey TEXT,
+     passkey_hash TEXT UNIQUE,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE envs (name TEXT PRIMARY KEY);
+   CREATE TABLE workers (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     agent TEXT,
+     last_seen INTEGER,
+     connected_since INTEGER,
+     disabled INTEGER NOT NULL DEFAULT 0,
+     jobs_run INTEGER NOT NULL DEFAULT 0,
+     failures INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE worker_projects (
+     worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+     project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+     added_at INTEGER NOT NULL,
+     PRIMARY KEY (worker_id, project)
+   );
+   CREATE INDEX worker_projects_by_project ON worker_projects(project);
+   -- No foreign key to workers: a job's history outlives an unregistered worker.
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     worker_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     command TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     exit_code INTEGER,
+     signal TEXT,
+     outcome TEXT,
+     error_code TEXT
+   );
+   CREATE INDEX jobs_by_start ON jobs(started_at);
+   CREATE INDEX jobs_by_worker ON jobs(worker_id, started_at);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+interface ProjectRecord { name: string; passkey: string | null; passkey_hash: string | null; created_at: number }
+interface WorkerRecord {
+  id: string;
+  token_hash: string;
+  created_at: number;
+  agent: string | null;
+  last_seen: number | null;
+  connected_since: number | null;
+  disabled: number;
+  jobs_run: number;
+  failures: number;
+  projects: string | null;
+}
+interface JobRecord {
+  id: string;
+  worker_id: string;
+  kind: string;
+  command: string;
+  started_at: number;
+  finished_at: number | null;
+  exit_code: number | null;
+  signal: string | null;
+  outcome: string | null;
+  error_code: string | null;
+}
+
+// Projects are aggregated as a JSON array so one query returns a whole worker.
+const WORKER_SELECT = `SELECT w.*, (SELECT json_group_array(project) FROM
+  (SELECT project FROM worker_projects WHERE worker_id = w.id ORDER BY project)) AS projects FROM workers w`;
+
+/** Maps {@link WorkerPatch} fields to columns; the only names ever put into SQL text. */
+const PATCH_COLUMNS = {
+  tokenHash: 'token_hash',
+  agent: 'agent',
+  lastSeen: 'last_seen',
+  connectedSince: 'connected_since',
+  disabled: 'disabled',
+} as const satisfies Record<keyof WorkerPatch, string>;
+
+const toProject = (r: ProjectRecord): ProjectRow => ({
+  name: r.name,
+  passkey: r.passkey,
+  passkeyHash: r.passkey_hash,
+  createdAt: r.created_at,
+});
+
+const toWorker = (r: WorkerRecord): WorkerRow => ({
+  id: r.id,
+  tokenHash: r.token_hash,
+  createdAt: r.created_at,
+  // Sorted here too: SQLite does not promise that json_group_array keeps the subquery's order.
+  projects: r.projects === null ? [] : (JSON.parse(r.projects) as string[]).sort(),
+  agent: r.agent === null ? null : (JSON.parse(r.agent) as AgentInfo),
+  lastSeen: r.last_seen,
+  connectedSince: r.connected_since,
+  disabled: r.disabled !== 0,
+  jobsRun: r.jobs_run,
+  failures: r.failures,
+});
+
+const toJob = (r: JobRecord): JobRow => ({
+  id: r.id,
+  workerId: r.worker_id,
+  kind: r.kind as JobKind,
+  command: JSON.parse(r.command) as unknown,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  exitCode: r.exit_code,
+  signal: r.signal,
+  outcome: r.outcome as JobOutcome | null,
+  errorCode: r.error_code,
+});
+
+/** A {@link Store} backed by one SQLite database. Create it with {@link openSqliteStore}. */
+export class SqliteStore implements Store {
+  /** The underlying connection, for diagnostics and tests. */
+  readonly db: Database.Database;
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  transaction<T>(fn: () => T): T {
+    // better-sqlite3 turns a nested transaction into a savepoint, so nesting joins the outer one.
+    return this.db.transaction(fn)();
+  }
+
+  createProject(row: ProjectRow): boolean {
+    return this.db
+      .prepare('INSERT OR IGNORE INTO projects (name, passkey, passkey_hash, created_at) VALUES (?, ?, ?, ?)')
+      .run(row.name, row.passkey, row.passkeyHash, row.createdAt).changes === 1;
+  }
+
+  getProject(name: string): ProjectRow | undefined {
+    const r = this.db.prepare('SELECT * FROM projects WHERE name = ?').get(name) as ProjectRecord | undefined;
+    return r && toProject(r);
+  }
+
+  listProjects(): ProjectRow[] {
+    const rows = this.db.prepare('SELECT * FROM projects ORDER BY created_at, name').all() as ProjectRecord[];
+    return rows.map(toProject);
+  }
+
+  findProjectByPasskeyHash(passkeyHash: string): ProjectRow | undefined {
+    const r = this.db.prepare('SELECT * FROM projects WHERE passkey_hash = ?').get(passkeyHash) as
+      | ProjectRecord
+      | undefined;
+    return r && toProject(r);
+  }
+
+  setProjectPasskey(name: string, passkey: string | null, passkeyHash: string | null): boolean {
+    return this.db
+      .prepare('UPDATE projects SET passkey = ?, passkey_hash = ? WHERE name = ?')
+      .run(passkey, passkeyHash, name).changes === 1;
+  }
+
+  addEnv(name: string): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO envs (name) VALUES (?)').run(name).changes === 1;
+  }
+
+  listEnvs(): string[] {
+    return this.db.prepare('SELECT name FROM envs ORDER BY name').pluck().all() as string[];
+  }
+
+  hasEnv(name: string): boolean {
+    return this.db.prepare('SELECT 1 FROM envs WHERE name = ?').get(name) !== undefined;
+  }
+
+  createWorker(row: NewWorker): boolean {
+    const agent = row.agent == null ? null : JSON.stringify(row.agent);
+    return this.db
+      .prepare('INSERT OR IGNORE INTO workers (id, token_hash, created_at, agent) VALUES (?, ?, ?, ?)')
+      .run(row.id, row.tokenHash, row.createdAt, agent).changes === 1;
+  }
+
+  getWorker(id: string): WorkerRow | undefined {
+    const r = this.db.prepare(`${WORKER_SELECT} WHERE w.id = ?`).get(id) as WorkerRecord | undefined;
+    return r && toWorker(r);
+  }
+
+  listWorkers(project?: string): WorkerRow[] {
+    const rows = (
+      project === undefined
+        ? this.db.prepare(`${WORKER_SELECT} ORDER BY w.id`).all()
+        : this.db
+            .prepare(
+              `${WORKER_SELECT} WHERE w.id IN (SELECT worker_id FROM worker_projects WHERE project = ?) ORDER BY w.id`,
+            )
+            .all(project)
+    ) as WorkerRecord[];
+    return rows.map(toWorker);
+  }
+
+  updateWorker(id: string, patch: WorkerPatch): boolean {
+    const sets: string[] = [];
+    const values: unknown[] = [];
+    for (const key of Object.keys(PATCH_COLUMNS) as (keyof WorkerPatch)[]) {
+      const value = patch[key];
+      if (value === undefined) continue;
+      sets.push(`${PATCH_COLUMNS[key]} = ?`);
+      if (key === 'agent') values.push(value === null ? null : JSON.stringify(value));
+      else if (key === 'disabled') values.push(value ? 1 : 0);
+      else values.push(value);
+    }
+    if (sets.length === 0) return this.db.prepare('SELECT 1 FROM workers WHERE id = ?').get(id) !== undefined;
+    return this.db.prepare(`UPDATE workers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id).changes === 1;
+  }
+
+  bumpWorkerCounters(id: string, jobsRun: number, failures: number): boolean {
+    return this.db
+      .prepare('UPDATE workers SET jobs_run = jobs_run + ?, failures = failures + ? WHERE id = ?')
+      .run(jobsRun, failures, id).changes === 1;
+  }
+
+  clearConnections(): number {
+    return this.db.prepare('UPDATE workers SET connected_since = NULL WHERE connected_since IS NOT NULL').run()
+      .changes;
+  }
+
+  deleteWorker(id: string): boolean {
+    return this.db.prepare('DELETE FROM workers WHERE id = ?').run(id).changes === 1;
+  }
+
+  addWorkerProject(id: string, project: string, at: number): boolean {
+    return this.transaction(() => {
+      if (this.db.prepare('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
+        throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+      }
+      if (this.db.prepare('SELECT 1 FROM projects WHERE name = ?').get(project) === undefined) {
+        throw new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
+      }
+      return this.db
+        .prepare('INSERT OR IGNORE INTO worker_projects (worker_id, project, added_at) VALUES (?, ?, ?)')
+        .run(id, project, at).changes === 1;
+    });
+  }
+
+  removeWorkerProject(id: string, project: string): boolean {
+    return this.db.prepare('DELETE FROM worker_projects WHERE worker_id = ? AND project = ?').run(id, project)
+      .changes === 1;
+  }
+
+  insertJob(job: NewJob): boolean {
+    return this.db
+      .prepare('INSERT OR IGNORE INTO jobs (id, worker_id, kind, command, started_at) VALUES (?, ?, ?, ?, ?)')
+      .run(job.id, job.workerId, job.kind, JSON.stringify(job.command ?? null), job.startedAt).changes === 1;
+  }
+
+  finishJob(id: string, end: JobEnd): boolean {
+    return this.db
+      .prepare(
+        `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?
+         WHERE id = ? AND finished_at IS NULL`,
+      )
+      .run(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, id).changes === 1;
+  }
+
+  getJob(id: string): JobRow | undefined {
+    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRecord | undefined;
+    return r && toJob(r);
+  }
+
+  listRecentJobs(limit: number, workerId?: string): JobRow[] {
+    const rows = (
+      workerId === undefined
+        ? this.db.prepare('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit)
+        : this.db
+            .prepare('SELECT * FROM jobs WHERE worker_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?')
+            .all(workerId, limit)
+    ) as JobRecord[];
+    return rows.map(toJob);
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db
+      .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
+  }
+
+  getSetting(key: string): string | undefined {
+    return this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
+  }
+
+  deleteSetting(key: string): boolean {
+    return this.db.prepare('DELETE FROM settings WHERE key = ?').run(key).changes === 1;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new ClaError(
+      ErrorCode.Unsupported,
+      `The database schema is version ${version}, newer than this hub supports ` +
+        `(${MIGRATIONS.length}). Upgrade cla-hub.`,
+      { data: { version, supported: MIGRATIONS.length } },
+    );
+  }
+  for (let v = version; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite store at `file`, or an in-memory one for `':memory:'`. A new file
+ * gets mode 0600 and its parent directory is created (0700) if missing: it holds passkeys in plaintext.
+ */
+export function openSqliteStore(file: string): SqliteStore {
+  const onDisk = file !== ':memory:' && file !== '';
+  let created = false;
+  if (onDisk) {
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    try {
+      // Create the file ourselves so it never exists with a wider mode, even briefly.
+      fs.closeSync(fs.openSync(file, 'wx', 0o600));
+      created = true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  const db = new Database(file);
+  try {
+    // openSync's mode passes through the umask, which can only narrow it; chmod makes it exactly 0600.
+    if (created) fs.chmodSync(file, 0o600);
+    db.pragma('journal_mode = WAL');
+    db.pragma('busy_timeout = 5000');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return new SqliteStore(db);
+}

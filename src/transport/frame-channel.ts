@@ -1,0 +1,138 @@
+/**
+ * Turns a byte socket (a ws WebSocket or one end of the in-memory pair) into a {@link Transport}: decodes
+ * and validates every message, answers garbage with an `error` frame instead of dropping it silently, and
+ * closes with 1008 after too many bad frames in a row.
+ */
+import { Subject } from 'rxjs';
+import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
+import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
+import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
+import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import type { CloseInfo, FrameTap, Transport } from './transport.ts';
+
+/** The little a channel needs from a socket. */
+export interface ByteSocket {
+  send(bytes: Uint8Array, done: (error?: Error) => void): void;
+  close(code: number, reason: string): void;
+  terminate(): void;
+  bufferedAmount(): number;
+}
+
+/** Options for {@link FrameChannel}. */
+export interface FrameChannelOptions {
+  id: string;
+  remote: string;
+  /** Largest accepted frame in bytes. @default DEFAULT_MAX_FRAME_BYTES */
+  maxFrameBytes?: number;
+  /** Consecutive bad frames tolerated before closing with 1008. @default 10 */
+  maxBadFrames?: number;
+  /** Records every frame. */
+  tap?: FrameTap;
+}
+
+let nextId = 0;
+/** A process-unique connection label. */
+export function nextConnectionId(prefix = 'c'): string {
+  nextId += 1;
+  return `${prefix}${nextId}`;
+}
+
+/** A {@link Transport} over a {@link ByteSocket}; the owner feeds it with `receive()` and `closedBy()`. */
+export class FrameChannel implements Transport {
+  readonly id: string;
+  readonly remote: string;
+  readonly closed: Promise<CloseInfo>;
+  private readonly frames = new Subject<Frame>();
+  private readonly rejects = new Subject<FrameError>();
+  readonly frames$ = this.frames.asObservable();
+  readonly rejects$ = this.rejects.asObservable();
+  private open = true;
+  private closedLocally = false;
+  private badInARow = 0;
+  private resolveClosed!: (info: CloseInfo) => void;
+  private readonly maxFrameBytes: number;
+  private readonly maxBadFrames: number;
+  private readonly tap: FrameTap | undefined;
+
+  constructor(
+    private readonly socket: ByteSocket,
+    options: FrameChannelOptions,
+  ) {
+    this.id = options.id;
+    this.remote = options.remote;
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.maxBadFrames = options.maxBadFrames ?? 10;
+    this.tap = options.tap;
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.tap?.event(this.id, 'open', this.remote);
+  }
+
+  isOpen(): boolean {
+    return this.open;
+  }
+
+  send(frame: Frame): Promise<void> {
+    if (!this.open) {
+      return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
+    }
+    const bytes = encodeFrame(frame);
+    this.tap?.frame(this.id, 'out', bytes);
+    return new Promise((resolve, reject) => {
+      this.socket.send(bytes, (error) => {
+        if (error) reject(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
+        else resolve();
+      });
+    });
+  }
+
+  bufferedBytes(): number {
+    return this.socket.bufferedAmount();
+  }
+
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (!this.open) return;
+    this.open = false;
+    this.closedLocally = true;
+    this.socket.close(code, reason.slice(0, 120));
+  }
+
+  terminate(): void {
+    this.open = false;
+    this.closedLocally = true;
+    this.socket.terminate();
+  }
+
+  /** Feeds one received message. */
+  receive(bytes: Uint8Array): void {
+    this.tap?.frame(this.id, 'in', bytes);
+    let decoded: Frame;
+    try {
+      decoded = decodeFrame(bytes, this.maxFrameBytes);
+    } catch (error) {
+      this.reject(error instanceof FrameError ? error : new FrameError(String(error)));
+      return;
+    }
+    this.badInARow = 0;
+    this.frames.next(decoded);
+  }
+
+  /** Reports that the socket closed. */
+  closedBy(code: number, reason: string): void {
+    const info: CloseInfo = { code, reason, local: this.closedLocally };
+    this.open = false;
+    this.tap?.event(this.id, 'close', `${code} ${reason}`.trim());
+    this.frames.complete();
+    this.rejects.complete();
+    this.resolveClosed(info);
+  }
+
+  private reject(error: FrameError): void {
+    this.badInARow += 1;
+    this.rejects.next(error);
+    if (!this.open) return;
+    this.send(makeFrame('error', { error: toWireError(error) })).catch(() => undefined);
+    if (this.badInARow >= this.maxBadFrames) {
+      this.close(CloseCode.PolicyViolation, `${this.badInARow} bad frames in a row`);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * Recording of every frame crossing a process's transports, as JSON lines:
+ * `{"at":ms,"conn":"c1","dir":"in","b64":"..."}` for frames and `{"at":ms,"conn":"c1","event":"open",...}`
+ * for connection events. The raw bytes are kept, so replays decode them with the real codec.
+ */
+import fs from 'node:fs';
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import type { Direction, FrameTap } from './transport.ts';
+
+/** One line of a recording. */
+export type RecordLine =
+  | { at: number; conn: string; dir: Direction; b64: string }
+  | { at: number; conn: string; event: 'open' | 'close' | 'meta'; detail: string };
+
+/** A {@link FrameTap} that appends to a file (created 0600: frames can hold tokens). */
+export class FrameRecorder implements FrameTap {
+  private readonly fd: number;
+
+  constructor(
+    readonly path: string,
+    private readonly clock: Clock = systemClock,
+    /** What recorded: `hub` or `worker`, written as the first line. */
+    role = 'hub',
+  ) {
+    this.fd = fs.openSync(path, 'a', 0o600);
+    this.write({ at: this.clock.now(), conn: '-', event: 'meta', detail: JSON.stringify({ role, pid: process.pid }) });
+  }
+
+  frame(connection: string, direction: Direction, bytes: Uint8Array): void {
+    this.write({ at: this.clock.now(), conn: connection, dir: direction, b64: Buffer.from(bytes).toString('base64') });
+  }
+
+  event(connection: string, event: 'open' | 'close', detail: string): void {
+    this.write({ at: this.clock.now(), conn: connection, event, detail });
+  }
+
+  close(): void {
+    fs.closeSync(this.fd);
+  }
+
+  private write(line: RecordLine): void {
+    fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+  }
+}
+
+/** Reads a recording back. Lines that are not JSON are reported with their line number. */
+export function readRecording(path: string): RecordLine[] {
+  const lines = fs.readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  return lines.map((line, index) => {
+    try {
+      return JSON.parse(line) as RecordLine;
+    } catch {
+      throw new Error(`${path}:${index + 1}: not a recording line (expected JSON)`);
+    }
+  });
+}

@@ -1,0 +1,50 @@
+/**
+ * The transport contract shared by the websocket implementation and the in-memory pair: validated
+ * frames in as an rxjs stream, frames out with backpressure, and one close notification.
+ */
+import type { Observable } from 'rxjs';
+import type { FrameError } from '../errors.ts';
+import type { Frame } from '../protocol/frames.ts';
+
+/** Why and how a connection closed. */
+export interface CloseInfo {
+  /** The websocket close code (1006 when the connection dropped without a close frame). */
+  code: number;
+  /** The close reason sent by the peer, or a local description. */
+  reason: string;
+  /** True when this side initiated the close. */
+  local: boolean;
+}
+
+/** A frame connection. */
+export interface Transport {
+  /** A label for logs and recordings, unique within the process (e.g. `c3`). */
+  readonly id: string;
+  /** The peer address, e.g. `127.0.0.1:53422`. */
+  readonly remote: string;
+  /** Incoming frames that decoded and passed schema validation; completes when the connection closes. */
+  readonly frames$: Observable<Frame>;
+  /** Incoming data that failed to decode or validate; the peer has already been sent an `error` frame. */
+  readonly rejects$: Observable<FrameError>;
+  /** Resolves once, when the connection has closed. */
+  readonly closed: Promise<CloseInfo>;
+  /** True until the connection starts closing. */
+  isOpen(): boolean;
+  /** Sends a frame; resolves when the bytes were handed to the socket, rejects if the connection is closed. */
+  send(frame: Frame): Promise<void>;
+  /** Bytes queued in the socket and not yet written: callers pause producers above a watermark. */
+  bufferedBytes(): number;
+  /** Starts a clean close with a code (see `CloseCode`) and a short reason. */
+  close(code?: number, reason?: string): void;
+  /** Drops the connection at once. */
+  terminate(): void;
+}
+
+/** Direction of a recorded frame, seen from the side that records. */
+export type Direction = 'in' | 'out';
+
+/** Receives every frame's bytes as they cross a transport (see `FrameRecorder`). */
+export interface FrameTap {
+  frame(connection: string, direction: Direction, bytes: Uint8Array): void;
+  event(connection: string, event: 'open' | 'close', detail: string): void;
+}

@@ -1,0 +1,90 @@
+/**
+ * The worker's (and admin CLI's) side of the websocket: dials the hub, verifies TLS unless told not to,
+ * and drops the connection when the hub's pings stop arriving.
+ */
+import { WebSocket } from 'ws';
+import { ClaError, ErrorCode } from '../errors.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import { FrameChannel, nextConnectionId } from './frame-channel.ts';
+import type { FrameTap, Transport } from './transport.ts';
+
+/** TLS settings for `wss://` (the resoto-style `--ca-cert`, `--cert`, `--cert-key`, ...). */
+export interface ClientTlsOptions {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  passphrase?: string;
+  /** Verify the hub's certificate. @default true */
+  verify?: boolean;
+}
+
+/** Options for {@link connectWs}. */
+export interface WsClientOptions {
+  /** Largest frame in bytes. @default DEFAULT_MAX_FRAME_BYTES */
+  maxFrameBytes?: number;
+  /** Time allowed for the TCP + TLS + websocket handshake, in ms. @default 10000 */
+  handshakeTimeoutMs?: number;
+  /** Drop the connection when no ping arrived for this long, in ms; 0 turns the watchdog off. @default 45000 */
+  silenceTimeoutMs?: number;
+  tls?: ClientTlsOptions;
+  tap?: FrameTap;
+}
+
+/** Connects to `url`; rejects with `CONNECTION_FAILED` (retryable) when the hub cannot be reached. */
+export function connectWs(url: string, options: WsClientOptions = {}): Promise<Transport> {
+  const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
+      ca: options.tls?.ca,
+      cert: options.tls?.cert,
+      key: options.tls?.key,
+      passphrase: options.tls?.passphrase,
+      rejectUnauthorized: options.tls?.verify ?? true,
+    });
+    let settled = false;
+    ws.once('error', (error) => {
+      if (settled) return;
+      settled = true;
+      reject(new ClaError(ErrorCode.ConnectionFailed, `Cannot connect to the hub at ${url}: ${error.message}`, {
+        cause: error,
+        retryable: true,
+        data: { url },
+      }));
+    });
+    ws.once('open', () => {
+      settled = true;
+      const channel = new FrameChannel(
+        {
+          send: (bytes, done) => ws.send(bytes, { binary: true }, done),
+          close: (code, reason) => ws.close(code, reason),
+          terminate: () => ws.terminate(),
+          bufferedAmount: () => ws.bufferedAmount,
+        },
+        { id: nextConnectionId('h'), remote: url, maxFrameBytes: maxPayload, tap: options.tap },
+      );
+      const silenceMs = options.silenceTimeoutMs ?? 45_000;
+      let watchdog: NodeJS.Timeout | undefined;
+      const arm = () => {
+        if (silenceMs <= 0) return;
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => ws.terminate(), silenceMs);
+        watchdog.unref();
+      };
+      arm();
+      ws.on('ping', arm);
+      ws.on('message', (data) => {
+        arm();
+        channel.receive(Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+      });
+      ws.on('close', (code, reason) => {
+        clearTimeout(watchdog);
+        channel.closedBy(code, reason.toString());
+      });
+      ws.on('error', () => undefined);
+      resolve(channel);
+    });
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * The hub's websocket listener: an http(s) server with a `noServer` ws server, no permessage-deflate,
+ * bounded frames, and ws-level ping/pong heartbeats. Authentication happens in the first frame
+ * (`hello`, `register`, `admin_hello`), so tokens never travel in the URL.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import { FrameChannel, nextConnectionId } from './frame-channel.ts';
+import type { FrameTap, Transport } from './transport.ts';
+
+/** TLS settings for a `wss://` listener. */
+export interface ServerTlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA bundle for client certificates; when set, clients must present a certificate it signed. */
+  clientCa?: string | Buffer;
+  passphrase?: string;
+}
+
+/** Options for {@link startWsServer}. */
+export interface WsServerOptions {
+  /** Interface to bind. @default '127.0.0.1' */
+  host?: string;
+  /** Port; 0 picks a free one. @default 8733 */
+  port?: number;
+  /** Largest frame in bytes. @default DEFAULT_MAX_FRAME_BYTES */
+  maxFrameBytes?: number;
+  /** Interval between pings, in ms; a connection that missed one pong is dropped. @default 15000 */
+  heartbeatMs?: number;
+  tls?: ServerTlsOptions;
+  tap?: FrameTap;
+  /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
+  onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
+  /** Called for every new connection. */
+  onConnection: (transport: Transport) => void;
+}
+
+/** A running listener. */
+export interface WsServer {
+  /** `ws://host:port` or `wss://host:port` with the real port. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, closes every connection with `code`, and resolves when the server is closed. */
+  close(code?: number, reason?: string): Promise<void>;
+}
+
+/** Starts listening; resolves once the port is bound. */
+export async function startWsServer(options: WsServerOptions): Promise<WsServer> {
+  const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  const handler = options.onRequest ?? ((_req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('cla-hub: connect with a websocket\n');
+  });
+  const server = options.tls
+    ? https.createServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          passphrase: options.tls.passphrase,
+          ca: options.tls.clientCa,
+          requestCert: options.tls.clientCa !== undefined,
+          rejectUnauthorized: options.tls.clientCa !== undefined,
+        },
+        handler,
+      )
+    : http.createServer(handler);
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
+  const alive = new WeakMap<WebSocket, boolean>();
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
+      const channel = new FrameChannel(
+        {
+          send: (bytes, done) => ws.send(bytes, { binary: true }, done),
+          close: (code, reason) => ws.close(code, reason),
+          terminate: () => ws.terminate(),
+          bufferedAmount: () => ws.bufferedAmount,
+        },
+        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap },
+      );
+      alive.set(ws, true);
+      ws.on('pong', () => alive.set(ws, true));
+      ws.on('message', (data, isBinary) => channel.receive(toBytes(data, isBinary)));
+      ws.on('close', (code, reason) => channel.closedBy(code, reason.toString()));
+      ws.on('error', () => undefined); // 'close' follows every error
+      options.onConnection(channel);
+    });
+  });
+
+  const pinger = setInterval(() => {
+    for (const ws of wss.clients) {
+      if (alive.get(ws) === false) {
+        ws.terminate();
+        continue;
+      }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, heartbeatMs);
+  pinger.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8733, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `${options.tls ? 'wss' : 'ws'}://${host}:${address.port}`;
+
+  return {
+    url,
+    port: address.port,
+    close(code = 1001, reason = 'hub stopping') {
+      clearInterval(pinger);
+      for (const ws of wss.clients) ws.close(code, reason);
+      return new Promise((resolve) => {
+        const force = setTimeout(() => {
+          for (const ws of wss.clients) ws.terminate();
+          server.closeAllConnections?.();
+        }, 2000);
+        force.unref();
+        wss.close(() => server.close(() => {
+          clearTimeout(force);
+          resolve();
+        }));
+      });
+    },
+  };
+}
+
+function toBytes(data: unknown, isBinary: boolean): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data as Buffer[]);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (!isBinary && Buffer.isBuffer(data)) return data; // a text frame: decoding will reject it clearly
+  return data as Buffer;
+}

@@ -1,0 +1,292 @@
+import { createHash } from 'node:crypto';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SimulatedClock } from 'xstate';
+import { ClaError, InvalidArgumentError } from '../../src/errors.ts';
+import { ADMIN_TOKEN_HASH_SETTING, Registry } from '../../src/hub/registry.ts';
+import { openSqliteStore } from '../../src/store/sqlite-store.ts';
+import type { SqliteStore } from '../../src/store/sqlite-store.ts';
+
+interface Context {
+  store: SqliteStore;
+  clock: SimulatedClock;
+  registry: Registry;
+}
+
+const agent = { version: '0.1.0', pid: 7, user: 'ci', host: 'box', platform: 'linux' };
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const HEX32 = /^[0-9a-f]{32}$/;
+const BAD_TOKEN = 'Worker id or token is not valid. Register again with `cla-worker register --passkey KEY`.';
+const BAD_PASSKEY =
+  'The passkey is not valid for any project. Get the current passkey with `cla-hub project passkey NAME`.';
+
+/** A deterministic stand-in for crypto.randomBytes. */
+function fakeRandom(): (size: number) => Buffer {
+  let n = 0;
+  return (size) => Buffer.from(Array.from({ length: size }, () => (n++ * 97 + 13) & 0xff));
+}
+
+function caught(fn: () => unknown): ClaError {
+  try {
+    fn();
+  } catch (error) {
+    assert.instance(error, ClaError);
+    return error as ClaError;
+  }
+  throw new assert.Assertion({ message: 'expected a ClaError', operator: 'throws', expects: true, actual: false });
+}
+
+const test = suite<Context>('Registry', {} as Context);
+test.before.each((ctx) => {
+  ctx.store = openSqliteStore(':memory:');
+  ctx.clock = new SimulatedClock();
+  ctx.clock.set(1_000);
+  ctx.registry = new Registry(ctx.store, ctx.clock, fakeRandom());
+});
+test.after.each((ctx) => ctx.store.close());
+
+test('createProject makes a 32-hex passkey; a taken name is PROJECT_EXISTS', ({ registry, store }) => {
+  const { project, passkey } = registry.createProject('CLARIVE');
+  assert.is(project, 'CLARIVE');
+  assert.match(passkey, HEX32);
+  assert.is(store.getProject('CLARIVE')?.passkeyHash, sha256(passkey));
+  assert.is(store.getProject('CLARIVE')?.createdAt, 1_000);
+  assert.is(caught(() => registry.createProject('CLARIVE')).code, 'PROJECT_EXISTS');
+  assert.is(registry.createProject('clarive').project, 'clarive', 'names are case-sensitive');
+});
+
+test('project names are 1-100 characters of [A-Za-z0-9_.-]', ({ registry }) => {
+  registry.createProject('a'.repeat(100));
+  registry.createProject('My_proj-1.2');
+  for (const bad of ['', 'a'.repeat(101), 'with space', 'x/y', 'ünï']) {
+    const error = caught(() => registry.createProject(bad));
+    assert.instance(error, InvalidArgumentError);
+    assert.match(error.message, "A-Z, a-z, 0-9, '_', '.' or '-'");
+  }
+});
+
+test('ensureDefaultProject creates a project only when there is none', ({ registry }) => {
+  const first = registry.ensureDefaultProject();
+  assert.equal([first.project, first.created], ['default', true]);
+  assert.match(first.passkey!, HEX32);
+  assert.equal(registry.ensureDefaultProject(), { project: 'default', passkey: first.passkey, created: false });
+  assert.equal(registry.ensureDefaultProject('other'), { project: 'default', passkey: first.passkey, created: false });
+  assert.equal(registry.listProjects(), [{ name: 'default', hasPasskey: true, createdAt: 1_000 }]);
+});
+
+test('passkey, rotatePasskey and invalidatePasskey', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  assert.is(registry.passkey('A'), passkey);
+  const rotated = registry.rotatePasskey('A');
+  assert.is.not(rotated, passkey);
+  assert.is(registry.passkey('A'), rotated);
+  assert.is(caught(() => registry.register({ passkey })).code, 'BAD_PASSKEY', 'the old passkey stops working');
+  assert.is(registry.register({ passkey: rotated }).added, 'A');
+  registry.invalidatePasskey('A');
+  assert.is(registry.passkey('A'), null);
+  assert.equal(registry.listProjects()[0]?.hasPasskey, false);
+  const onMissing = [() => registry.passkey('B'), () => registry.rotatePasskey('B'), () => registry.invalidatePasskey('B')];
+  for (const fn of onMissing) assert.is(caught(fn).code, 'UNKNOWN_PROJECT');
+});
+
+test('environments are global and case-sensitive', ({ registry }) => {
+  assert.ok(registry.addEnv('QA'));
+  assert.not.ok(registry.addEnv('QA'));
+  assert.ok(registry.addEnv('PROD'));
+  assert.equal(registry.listEnvs(), ['PROD', 'QA']);
+  assert.equal(registry.missingEnvs(['QA', 'qa', 'DEV', 'qa', 'PROD']), ['qa', 'DEV']);
+  assert.equal(registry.missingEnvs([]), []);
+  assert.instance(caught(() => registry.addEnv('no spaces')), InvalidArgumentError);
+});
+
+test('register a new worker: generated base62 id, 32-hex token, only its hash stored', ({ registry, store }) => {
+  const { passkey } = registry.createProject('CLARIVE');
+  const result = registry.register({ passkey, agent });
+  assert.match(result.id, /^[A-Za-z0-9]{9}$/);
+  assert.match(result.token, HEX32);
+  assert.equal([result.projects, result.added], [['CLARIVE'], 'CLARIVE']);
+  const row = store.getWorker(result.id)!;
+  assert.is.not(row.tokenHash, result.token);
+  assert.not.ok(row.tokenHash.includes(result.token));
+  assert.is(row.tokenHash, sha256(result.token));
+  assert.equal([row.agent, row.createdAt, row.projects], [agent, 1_000, ['CLARIVE']]);
+  const second = registry.register({ passkey });
+  assert.is.not(second.id, result.id);
+  assert.is.not(second.token, result.token);
+});
+
+test('register with a chosen id; an invalid id is refused', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  assert.is(registry.register({ passkey, id: 'myworker' }).id, 'myworker');
+  assert.instance(caught(() => registry.register({ passkey, id: 'bad id' })), InvalidArgumentError);
+});
+
+test('the same id twice in one project is DUPLICATE_WORKER', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  const { token } = registry.register({ passkey, id: 'w1' });
+  for (const again of [{ passkey, id: 'w1' }, { passkey, id: 'w1', token }]) {
+    const error = caught(() => registry.register(again));
+    assert.is(error.code, 'DUPLICATE_WORKER');
+    assert.match(error.message, 'already registered in project `A`');
+    assert.match(error.message, '`cla-worker unregister --id w1 --token TOKEN`');
+    assert.match(error.message, 'another --id');
+    assert.not.match(error.message, token);
+    assert.not.match(error.message, passkey);
+  }
+});
+
+test("adding a project to an existing id needs that worker's token", ({ registry, store }) => {
+  const a = registry.createProject('A');
+  const b = registry.createProject('B');
+  const first = registry.register({ passkey: a.passkey, id: 'w1' });
+  const hashBefore = store.getWorker('w1')!.tokenHash;
+  const other = registry.register({ passkey: a.passkey, id: 'w2' });
+  for (const token of [undefined, other.token, 'f'.repeat(32)]) {
+    const error = caught(() => registry.register({ passkey: b.passkey, id: 'w1', token }));
+    assert.is(error.code, 'DUPLICATE_WORKER');
+    assert.is(
+      error.message,
+      'Worker `w1` is already registered in projects ["A"]; to add project `B` re-run register with ' +
+        "--token <that worker's token>.",
+    );
+  }
+  assert.equal(store.getWorker('w1')!.projects, ['A']);
+  const added = registry.register({ passkey: b.passkey, id: 'w1', token: first.token, agent });
+  assert.equal(added, { id: 'w1', token: first.token, projects: ['A', 'B'], added: 'B' });
+  assert.is(store.getWorker('w1')!.tokenHash, hashBefore, 'the token is kept');
+  assert.equal(store.getWorker('w1')!.agent, agent);
+  assert.equal(registry.authenticate('w1', first.token).projects, ['A', 'B']);
+});
+
+test('a wrong or invalidated passkey is BAD_PASSKEY', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  const wrong = caught(() => registry.register({ passkey: 'nope' }));
+  assert.equal([wrong.code, wrong.message], ['BAD_PASSKEY', BAD_PASSKEY]);
+  registry.invalidatePasskey('A');
+  const invalidated = caught(() => registry.register({ passkey }));
+  assert.equal([invalidated.code, invalidated.message], ['BAD_PASSKEY', BAD_PASSKEY]);
+  assert.instance(caught(() => registry.register({ passkey: '' })), InvalidArgumentError);
+});
+
+test('authenticate: one BAD_TOKEN message for an unknown id and for a wrong token', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  const { id, token } = registry.register({ passkey, agent });
+  const info = registry.authenticate(id, token);
+  assert.equal([info.id, info.projects, info.agent], [id, ['A'], agent]);
+  assert.not.ok('tokenHash' in info, 'the token hash is not handed out');
+  const wrongToken = caught(() => registry.authenticate(id, 'f'.repeat(32)));
+  const unknownId = caught(() => registry.authenticate('nobody', token));
+  const emptyToken = caught(() => registry.authenticate(id, ''));
+  for (const error of [wrongToken, unknownId, emptyToken]) {
+    assert.equal([error.code, error.message, error.data], ['BAD_TOKEN', BAD_TOKEN, undefined]);
+  }
+});
+
+test('unregister from one project keeps the others; from the last deletes the worker', ({ registry, store }) => {
+  const a = registry.createProject('A');
+  const b = registry.createProject('B');
+  const { token } = registry.register({ passkey: a.passkey, id: 'w1' });
+  registry.register({ passkey: b.passkey, id: 'w1', token });
+  assert.is(caught(() => registry.unregister('w1', 'f'.repeat(32), 'A')).code, 'BAD_TOKEN');
+  assert.is(caught(() => registry.unregister('w1', token, 'C')).code, 'UNKNOWN_PROJECT');
+  assert.equal(registry.unregister('w1', token, 'A'), { id: 'w1', projects: ['B'] });
+  assert.equal(registry.authenticate('w1', token).projects, ['B']);
+  assert.is(caught(() => registry.unregister('w1', token, 'A')).code, 'UNKNOWN_PROJECT');
+  assert.equal(registry.unregister('w1', token, 'B'), { id: 'w1', projects: [] });
+  assert.is(store.getWorker('w1'), undefined);
+  assert.is(caught(() => registry.authenticate('w1', token)).code, 'BAD_TOKEN');
+  const again = registry.register({ passkey: a.passkey, id: 'w1' });
+  assert.is.not(again.token, token, 'the id is free again, with a new token');
+});
+
+test('unregister without a project removes the worker everywhere', ({ registry, store }) => {
+  const a = registry.createProject('A');
+  const b = registry.createProject('B');
+  const { token } = registry.register({ passkey: a.passkey, id: 'w1' });
+  registry.register({ passkey: b.passkey, id: 'w1', token });
+  assert.equal(registry.unregister('w1', token), { id: 'w1', projects: [] });
+  assert.is(store.getWorker('w1'), undefined);
+  assert.equal(registry.listWorkers('B'), []);
+});
+
+test('admin token: created once, checked in constant time, rotated', ({ registry, store }) => {
+  assert.not.ok(registry.checkAdminToken('anything'));
+  const { token } = registry.ensureAdminToken();
+  assert.match(token!, HEX32);
+  assert.equal(registry.ensureAdminToken(), { token: null });
+  assert.is(store.getSetting(ADMIN_TOKEN_HASH_SETTING), sha256(token!));
+  assert.ok(registry.checkAdminToken(token!));
+  assert.not.ok(registry.checkAdminToken('f'.repeat(32)));
+  assert.not.ok(registry.checkAdminToken(''));
+  const rotated = registry.rotateAdminToken();
+  assert.not.ok(registry.checkAdminToken(token!));
+  assert.ok(registry.checkAdminToken(rotated));
+});
+
+test('connection bookkeeping: connected, seen, disconnected, disabled, reset', ({ registry, clock }) => {
+  const a = registry.createProject('A');
+  const b = registry.createProject('B');
+  registry.register({ passkey: a.passkey, id: 'w1' });
+  registry.register({ passkey: b.passkey, id: 'w2' });
+  registry.markConnected('w1', agent, 2_000);
+  registry.markConnected('w2', agent, 2_100);
+  assert.ok(registry.markSeen('w1', 2_500));
+  let w1 = registry.getWorker('w1')!;
+  assert.equal([w1.agent, w1.connectedSince, w1.lastSeen], [agent, 2_000, 2_500]);
+  assert.ok(registry.markDisconnected('w1', 3_000));
+  w1 = registry.getWorker('w1')!;
+  assert.equal([w1.connectedSince, w1.lastSeen], [null, 3_000]);
+  assert.not.ok(registry.markDisconnected('gone', 3_000));
+  assert.not.ok(registry.markSeen('gone', 3_000));
+  assert.is(caught(() => registry.markConnected('gone', agent, 3_000)).code, 'UNKNOWN_WORKER');
+  registry.setDisabled('w2', true);
+  assert.ok(registry.getWorker('w2')!.disabled);
+  registry.setDisabled('w2', false);
+  assert.not.ok(registry.getWorker('w2')!.disabled);
+  assert.is(caught(() => registry.setDisabled('gone', true)).code, 'UNKNOWN_WORKER');
+  assert.is(registry.resetConnections(), 1);
+  assert.is(registry.getWorker('w2')!.connectedSince, null);
+  assert.is(registry.getWorker('gone'), undefined);
+  assert.equal(registry.listWorkers().map((w) => w.id), ['w1', 'w2']);
+  assert.equal(registry.listWorkers('B').map((w) => w.id), ['w2']);
+  assert.is(caught(() => registry.listWorkers('C')).code, 'UNKNOWN_PROJECT');
+  assert.is(clock.now(), 1_000, 'the registry never moves time');
+});
+
+test('jobs: start, end once, counters, recent', ({ registry }) => {
+  const { passkey } = registry.createProject('A');
+  registry.register({ passkey, id: 'w1' });
+  registry.recordJobStart({ id: 'j1', workerId: 'w1', kind: 'exec', command: { cmd: 'true' }, at: 10 });
+  registry.recordJobStart({ id: 'j2', workerId: 'w1', kind: 'exec', command: ['false'], at: 20 });
+  registry.recordJobStart({ id: 'j3', workerId: 'w1', kind: 'exec', command: 'sleep 9', at: 30 });
+  assert.instance(
+    caught(() => registry.recordJobStart({ id: 'j1', workerId: 'w1', kind: 'exec', command: 'x', at: 40 })),
+    InvalidArgumentError,
+  );
+  const start = { id: 'j9', workerId: 'nobody', kind: 'exec' as const, command: 'x', at: 40 };
+  assert.is(caught(() => registry.recordJobStart(start)).code, 'UNKNOWN_WORKER');
+  assert.ok(registry.recordJobEnd('j1', { at: 11, exitCode: 0, signal: null, outcome: 'ok' }));
+  assert.ok(registry.recordJobEnd('j2', { at: 21, exitCode: 1, signal: null, outcome: 'failed' }));
+  assert.not.ok(registry.recordJobEnd('j2', { at: 22, exitCode: 1, signal: null, outcome: 'failed' }), 'counted once');
+  const cancelled = { at: 31, exitCode: null, signal: null, outcome: 'cancelled' as const, errorCode: 'CANCELLED' };
+  assert.ok(registry.recordJobEnd('j3', cancelled));
+  assert.not.ok(registry.recordJobEnd('j404', { at: 1, exitCode: 0, signal: null, outcome: 'ok' }));
+  const w1 = registry.getWorker('w1')!;
+  assert.equal([w1.jobsRun, w1.failures], [3, 1], 'a cancellation is not a failure');
+  const recent = registry.recentJobs(2);
+  assert.equal(
+    recent.map((j) => [j.id, j.outcome, j.errorCode]),
+    [['j3', 'cancelled', 'CANCELLED'], ['j2', 'failed', null]],
+  );
+  assert.equal(registry.recentJobs(10, 'w1')[2]?.command, { cmd: 'true' });
+  assert.equal(registry.recentJobs(10, 'w2'), []);
+  for (const limit of [0, 1.5, 10_001]) assert.instance(caught(() => registry.recentJobs(limit)), InvalidArgumentError);
+});
+
+test('settings pass through', ({ registry }) => {
+  assert.is(registry.getSetting('hub.url'), undefined);
+  registry.setSetting('hub.url', 'wss://hub:8080');
+  assert.is(registry.getSetting('hub.url'), 'wss://hub:8080');
+});
+
+test.run();
