@@ -173,7 +173,13 @@ export function saveRegistration(file: string, registration: { id: string; token
     }
     const seq = list as YAMLSeq;
     if (plain(root.get('id')) !== undefined && plain(root.get('token')) !== undefined) {
-      // Move the flat pair's own nodes, so comments on those lines come along.
+      // Move the flat pair's own nodes, so comments on those lines come along; a comment above the
+      // file's first key reads as the file's header, so that one stays at the top.
+      const first = root.items[0]?.key;
+      if (isScalar(first) && (first.value === 'id' || first.value === 'token') && first.commentBefore) {
+        doc.commentBefore = [doc.commentBefore, first.commentBefore].filter(Boolean).join('\n');
+        first.commentBefore = null;
+      }
       const moved = new YAMLMap();
       for (const key of ['id', 'token']) moved.items.push(takePair(root, key));
       seq.items.unshift(moved);

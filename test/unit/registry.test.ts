@@ -85,7 +85,11 @@ test('passkey, rotatePasskey and invalidatePasskey', ({ registry }) => {
   registry.invalidatePasskey('A');
   assert.is(registry.passkey('A'), null);
   assert.equal(registry.listProjects()[0]?.hasPasskey, false);
-  const onMissing = [() => registry.passkey('B'), () => registry.rotatePasskey('B'), () => registry.invalidatePasskey('B')];
+  const onMissing = [
+    () => registry.passkey('B'),
+    () => registry.rotatePasskey('B'),
+    () => registry.invalidatePasskey('B'),
+  ];
   for (const fn of onMissing) assert.is(caught(fn).code, 'UNKNOWN_PROJECT');
 });
 

@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+/**
+ * `cla-worker`: register with a hub, run in the foreground, unregister. Options come from flags,
+ * `CLA_WORKER_*` variables and cla-worker.yml (src/worker/options.ts); this file only wires them.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ClaError } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+import { CloseCode } from '../protocol/version.ts';
+import { FrameRecorder } from '../transport/recorder.ts';
+import type { ClientTlsOptions } from '../transport/ws-client.ts';
+import { WorkerAgent } from '../worker/agent.ts';
+import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
+import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
+import { registerWorker, unregisterWorker } from '../worker/registration.ts';
+import { fail, guard, info, line, success, warn } from './say.ts';
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+/** Options every command that talks to the hub accepts. No defaults here: they would hide env and file. */
+function connectionOptions(command: Command): Command {
+  return command
+    .option('-c, --config <file>', 'config file (env CLA_WORKER_CONFIG; else ./cla-worker.yml, ~/cla-worker.yml, /etc/cla-worker.yml)')
+    .option('--url <url>', 'hub websocket URL (default ws://127.0.0.1:8733)')
+    .option('--ca-cert <file>', 'CA certificate to trust for wss://')
+    .option('--cert <file>', 'client certificate for mutual TLS')
+    .option('--cert-key <file>', 'key of the client certificate')
+    .option('--cert-key-pass <pass>', 'passphrase of the client key')
+    .option('--no-verify-certs', 'turn off TLS certificate verification')
+    .option('-v, --verbose', 'verbose logging')
+    .option('--quiet', 'only log errors');
+}
+
+function loadOptions(flags: Record<string, unknown>, implicitRegistration = true): WorkerOptions {
+  const options = parseWorkerOptions({ flags, env: process.env, cwd: process.cwd(), implicitRegistration });
+  for (const key of options.unknownConfigKeys) warn(`${options.config}: unknown key \`${key}\` ignored`);
+  return options;
+}
+
+function tlsOptions(options: WorkerOptions): ClientTlsOptions {
+  return {
+    ca: options.caCert ? fs.readFileSync(options.caCert) : undefined,
+    cert: options.cert ? fs.readFileSync(options.cert) : undefined,
+    key: options.certKey ? fs.readFileSync(options.certKey) : undefined,
+    passphrase: options.certKeyPass,
+    verify: !options.noVerifyCerts,
+  };
+}
+
+const program = new Command('cla-worker')
+  .description('A pull agent: dials out to a cla-hub and runs the commands it sends.')
+  .showHelpAfterError('(run with --help for usage)');
+
+connectionOptions(
+  program
+    .command('register')
+    .description('register this worker with a project passkey and print its id and token')
+    .option('--passkey <key>', 'project passkey (env CLA_WORKER_PASSKEY or `passkey` in the config file)')
+    .option('--id <id>', 'worker id (random when omitted)')
+    .option('--token <token>', "this worker's token, to add another project to an existing id")
+    .option('--save [file]', `save the registration to ${CONFIG_FILE_NAME} (or the given file), mode 0600`),
+).action((flags) =>
+  guard(async () => {
+    const { save, ...rest } = flags as { save?: string | boolean } & Record<string, unknown>;
+    const options = loadOptions(rest, false);
+    if (!options.passkey) {
+      throw new ClaError('CONFIG_MISSING', 'No passkey: pass --passkey KEY (get it with `cla-hub project passkey NAME`), set CLA_WORKER_PASSKEY, or put `passkey:` in cla-worker.yml');
+    }
+    const result = await registerWorker({ url: options.url, passkey: options.passkey, id: options.id, token: options.token, tls: tlsOptions(options) });
+    info(`Registration token: ${result.token}`);
+    info(`Projects registered: ${JSON.stringify(result.projects)}`);
+    if (save !== undefined) {
+      const file = typeof save === 'string' ? path.resolve(save) : (options.config ?? path.resolve(CONFIG_FILE_NAME));
+      saveRegistration(file, { id: result.id, token: result.token, ...(flags.url ? { url: options.url } : {}) });
+      info(`Registration saved to ${file}`);
+      info('Start the worker with the following command:');
+      line(`cla-worker run --id ${result.id}${typeof save === 'string' ? ` --config ${file}` : ''}`);
+    } else {
+      info('Start the worker with the following command:');
+      line(`cla-worker run --id ${result.id} --token ${result.token}${flags.url ? ` --url ${options.url}` : ''}`);
+    }
+  }),
+);
+
+connectionOptions(
+  program
+    .command('unregister')
+    .description('remove this worker from the hub (or from one project with --project)')
+    .option('--id <id>', 'worker id')
+    .option('--token <token>', 'worker token')
+    .option('--project <name>', 'unregister from this project only'),
+).action((flags) =>
+  guard(async () => {
+    const { project, ...rest } = flags as { project?: string } & Record<string, unknown>;
+    const options = loadOptions(rest);
+    requireCredentials(options);
+    const remaining = await unregisterWorker({ url: options.url, id: options.id, token: options.token, project, tls: tlsOptions(options) });
+    success(`worker ${options.id} unregistered${project ? ` from project ${project}` : ''}`);
+    if (remaining.length > 0) info(`still registered in projects: ${JSON.stringify(remaining)}`);
+  }),
+);
+
+connectionOptions(
+  program
+    .command('run')
+    .description('connect to the hub and run jobs in the foreground')
+    .option('--id <id>', 'worker id (from cla-worker.yml when it has one registration)')
+    .option('--token <token>', 'worker token')
+    .option('--tags <tags>', 'comma separated capabilities, e.g. java,nodejs')
+    .addOption(new Option('--tag <tag>', 'one capability (repeatable)').argParser(collect))
+    .option('--envs <envs>', 'comma separated environments, e.g. QA,PROD (must exist on the hub)')
+    .addOption(new Option('--env <env>', 'one environment (repeatable)').argParser(collect))
+    .option('--concurrency <n>', 'jobs run at once')
+    .option('--record <file>', 'record every frame to this file'),
+).action((flags) =>
+  guard(async () => {
+    const options = loadOptions(flags);
+    requireCredentials(options);
+    const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
+    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
+    const agent = new WorkerAgent({
+      id: options.id,
+      token: options.token,
+      url: options.url,
+      tags: options.tags,
+      envs: options.envs,
+      capacity: options.concurrency,
+      tls: tlsOptions(options),
+      tap: recorder,
+      log,
+    });
+    info(`starting worker ${options.id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
+    const onSignal = (signal: string) => () => agent.stop(`${signal} received`);
+    process.once('SIGINT', onSignal('SIGINT'));
+    process.once('SIGTERM', onSignal('SIGTERM'));
+    const exit = await agent.run();
+    recorder?.close();
+    if (exit.error) {
+      fail(new ClaError(exit.error.code as never, exit.error.message));
+      process.exitCode = 1;
+    } else if (exit.closeCode === CloseCode.Shutdown) {
+      warn(`worker ${options.id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
+    } else if (exit.closeCode === CloseCode.Replaced) {
+      fail(new ClaError('DUPLICATE_WORKER', `another process connected as worker ${options.id}; this one stops`));
+      process.exitCode = 1;
+    } else {
+      info(`worker ${options.id} stopped: ${exit.reason}`);
+    }
+  }),
+);
+
+await program.parseAsync(process.argv);
