@@ -143,6 +143,9 @@ connectionOptions(
       process.exitCode = 1;
     } else if (exit.closeCode === CloseCode.Shutdown) {
       warn(`worker ${options.id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
+    } else if (exit.closeCode === CloseCode.Unregistered) {
+      fail(new ClaError('UNKNOWN_WORKER', `worker ${options.id} was unregistered from the hub; register it again to bring it back`));
+      process.exitCode = 1;
     } else if (exit.closeCode === CloseCode.Replaced) {
       fail(new ClaError('DUPLICATE_WORKER', `another process connected as worker ${options.id}; this one stops`));
       process.exitCode = 1;

@@ -97,6 +97,7 @@ export class Hub {
       helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
       onWorker: (info) => this.addSession(transport, info),
       onAdmin: () => new AdminSession(transport, this, this.log),
+      onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
   }
 
@@ -126,7 +127,14 @@ export class Hub {
         (granted) => {
           session = granted;
           const workerId = granted.info.workerId;
-          this.registry.recordJobStart({ id: jobId, workerId, kind: 'exec', command: request.exec.cmd, at: this.clock.now() });
+          try {
+            this.registry.recordJobStart({ id: jobId, workerId, kind: 'exec', command: request.exec.cmd, at: this.clock.now() });
+          } catch (error) {
+            done = true;
+            this.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; not sending it');
+            subscriber.error(error);
+            return;
+          }
           subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
           this.log.info({ job: jobId, worker: workerId }, 'job dispatched');
           granted.assign(jobId, request.exec, {
@@ -135,7 +143,7 @@ export class Hub {
             exit: (code, signal, timedOut, cancelled, durationMs) => {
               done = true;
               const outcome = timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed';
-              this.registry.recordJobEnd(jobId, { at: this.clock.now(), exitCode: code, signal, outcome });
+              this.recordEnd(jobId, { at: this.clock.now(), exitCode: code, signal, outcome });
               subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
               subscriber.complete();
               this.dispatcher.pump();
@@ -143,7 +151,7 @@ export class Hub {
             fail: (error) => {
               done = true;
               const outcome = error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : 'error';
-              this.registry.recordJobEnd(jobId, { at: this.clock.now(), exitCode: null, signal: null, outcome, errorCode: error.code });
+              this.recordEnd(jobId, { at: this.clock.now(), exitCode: null, signal: null, outcome, errorCode: error.code });
               subscriber.error(error);
               this.dispatcher.pump();
             },
@@ -172,6 +180,26 @@ export class Hub {
         if (!done && session) session.cancel(jobId);
       };
     });
+  }
+
+  /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */
+  private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): void {
+    try {
+      this.registry.recordJobEnd(jobId, end);
+    } catch (error) {
+      this.log.error({ err: error, job: jobId }, 'could not record the end of a job');
+    }
+  }
+
+  /** An unregistered worker that is connected loses the projects it left, and its connection when none remain. */
+  private onUnregistered(id: string, remaining: string[]): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    if (remaining.length === 0) {
+      this.sessions.delete(id);
+      session.close(CloseCode.Unregistered, 'worker unregistered');
+    } else session.info.projects = remaining;
+    this.dispatcher.pump();
   }
 
   private addSession(transport: Transport, info: SessionInfo): void {

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Document, isMap, isScalar, isSeq, parse, parseDocument, Scalar, YAMLMap, YAMLSeq, type Pair } from 'yaml';
 import { z } from 'zod';
-import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import { ClaError, describeValue, ErrorCode, InvalidArgumentError } from '../errors.ts';
 
 /** The config file's name in the working directory, the home directory and `/etc`. */
 export const CONFIG_FILE_NAME = 'cla-worker.yml';
@@ -152,7 +152,7 @@ export function saveRegistration(file: string, registration: { id: string; token
   const { id, token, url } = registration;
   for (const [key, value] of Object.entries({ id, token, url })) {
     if (value !== undefined && (typeof value !== 'string' || value.trim() === '')) {
-      throw new InvalidArgumentError(`Expected \`${key}\` to be a non-empty string, got ${JSON.stringify(value)}`);
+      throw new InvalidArgumentError(`Expected \`${key}\` to be a non-empty string, got ${describeValue(value)}`);
     }
   }
   const target = fs.existsSync(file) ? fs.realpathSync(file) : path.resolve(file);

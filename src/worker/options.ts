@@ -128,18 +128,13 @@ export function envVarName(option: string): string {
  */
 export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOptions {
   const { flags, env } = input;
-  const aliased = (get: (name: string) => unknown, name: (key: string) => string) => (key: ScalarKey) => {
-    const alias = ALIASES[key];
-    return [get(name(key)), alias === undefined ? undefined : get(name(alias))];
-  };
-  const flagLayer = readLayer(aliased((n) => flags[n], (k) => k), (key) => key, true);
+  // Each option with its alias (`tags` and `tag`), as [value, the name to blame in an error].
+  const sources = (get: (name: string) => unknown, name: (key: string) => string) => (key: ScalarKey) =>
+    [key, ALIASES[key]].flatMap((k): Array<[unknown, string]> => (k === undefined ? [] : [[get(name(k)), name(k)]]));
+  const flagLayer = readLayer(sources((n) => flags[n], (k) => k), true);
   if (flagLayer.noVerifyCerts === undefined && flags.verifyCerts === false) flagLayer.noVerifyCerts = true;
   flagLayer.overrides = parseOverrides(flags.override, 'override');
-  const envLayer = readLayer(
-    aliased((n) => env[n], envVarName),
-    (key) => envVarName(key),
-    false,
-  );
+  const envLayer = readLayer(sources((n) => env[n], envVarName), false);
   envLayer.overrides = parseOverrides(env.CLA_WORKER_OVERRIDE?.split(/,(?=\s*[A-Za-z_][\w.-]*=)/), 'CLA_WORKER_OVERRIDE');
 
   const explicit = flags.config === undefined ? undefined : checkString(flags.config, 'config');
@@ -237,18 +232,23 @@ export function requireCredentials(options: WorkerOptions): asserts options is W
   );
 }
 
-/** Reads every scalar and list option from one place; `raw` gives the value and its alias's value. */
-function readLayer(raw: (key: ScalarKey) => unknown[], name: (key: ScalarKey) => string, fromFlags: boolean): Layer {
+/** Reads every scalar and list option from one place; `sources` gives an option's (and alias's) values. */
+function readLayer(sources: (key: ScalarKey) => Array<[unknown, string]>, fromFlags: boolean): Layer {
   const layer: Record<string, unknown> = {};
   for (const key of Object.keys(KINDS) as ScalarKey[]) {
-    const [value, alias] = raw(key);
-    const label = name(key);
+    const given = sources(key);
+    const [value, label] = given[0]!;
     const kind = KINDS[key];
     let parsed: unknown;
     if (kind === 'list') {
-      const items = [value, alias].flatMap((v) => (v === undefined || v === null || v === false ? [] : Array.isArray(v) ? v : [v]));
-      for (const item of items) if (typeof item !== 'string') throw expected(label, 'a comma separated string or a list of strings', item);
-      const list = splitList(items as string[]);
+      const items: string[] = [];
+      for (const [v, name] of given) {
+        for (const item of v === undefined || v === null ? [] : Array.isArray(v) ? v : [v]) {
+          if (typeof item !== 'string') throw expected(name, 'a comma separated string or a list of strings', item);
+          items.push(item);
+        }
+      }
+      const list = splitList(items);
       parsed = list.length > 0 ? list : undefined;
     } else if (value !== undefined && value !== null && value !== '') {
       parsed = convert(kind, value, label, fromFlags);

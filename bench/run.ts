@@ -1,0 +1,237 @@
+/**
+ * Benchmark 1: sequential exec round trips over one admin connection (AdminClient -> hub -> worker ->
+ * spawn `true` -> exit back), beside the same loop of local `spawn('true')`, printed as a ratio.
+ * The hub runs in this process on a real SQLite file; the worker is a separate process
+ * (bench/worker-process.ts). Timing reads the monotonic `performance.now()` directly: measuring wall
+ * time is the point here, unlike the product code where the clock is injected (../../shared/STYLE.md).
+ * Nothing asserts on time; a run only fails if a command does not exit 0.
+ *
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { lastValueFrom } from 'rxjs';
+import { systemClock } from '../src/clock.ts';
+import { InvalidArgumentError } from '../src/errors.ts';
+import { AdminClient } from '../src/hub/admin-client.ts';
+import { Hub } from '../src/hub/hub.ts';
+import { Registry } from '../src/hub/registry.ts';
+import { openSqliteStore } from '../src/store/sqlite-store.ts';
+import { runExec } from '../src/worker/exec-runner.ts';
+import { registerWorker } from '../src/worker/registration.ts';
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const WORKER_SCRIPT = path.join(ROOT, 'bench', 'worker-process.ts');
+const WORKER_ID = 'bench-worker';
+
+/** One measured loop. */
+interface Result {
+  name: string;
+  runs: number;
+  seconds: number;
+  perSecond: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** Where a hub round trip's time goes, as far as can be seen from outside the core code. */
+interface Breakdown {
+  /** Mean spawn-to-exit time the worker reported in `exit.durationMs` (whole ms, Date.now based). */
+  workerExecMs: number;
+  /** Mean time of the hub's two SQLite writes per job (recordJobStart + recordJobEnd), in this process. */
+  hubStoreMs: number;
+}
+
+function positive(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`Expected \`--${name}\` to be a positive number, got \`${raw}\``);
+  return n;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+/** Runs `once` back to back for `seconds`, one at a time. */
+async function measure(name: string, seconds: number, once: () => Promise<void>): Promise<Result> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let now = start;
+  while (now < end) {
+    await once();
+    const after = performance.now();
+    latencies.push(after - now);
+    now = after;
+  }
+  const elapsed = (now - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const meanMs = latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length;
+  return { name, runs: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, meanMs, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
+}
+
+/** `spawn('true')` awaiting 'close', as the task defines the local baseline. */
+function spawnTrue(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('true');
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`true exited ${code}`))));
+  });
+}
+
+async function startWorker(url: string, id: string, token: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('ready\n')) resolve();
+    });
+    child.once('exit', (code, signal) => reject(new Error(`worker process ended before it was ready (${signal ?? code})`)));
+  });
+  return child;
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<string | null>((resolve) => child.once('exit', (code, signal) => resolve(signal ?? (code === 0 ? null : String(code)))));
+  child.kill('SIGTERM');
+  // Cleanup safety only: a worker that ignores SIGTERM must not keep the benchmark alive.
+  const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+  force.unref();
+  const abnormal = await exited;
+  clearTimeout(force);
+  if (abnormal !== null) process.stderr.write(`warning: the worker process ended with ${abnormal}, not 0\n`);
+}
+
+function commandLine(args: string[]): { command: string; node: string } {
+  const rest = args.length > 0 ? ` ${args.join(' ')}` : '';
+  const script = path.relative(process.cwd(), process.argv[1]!);
+  const node = `node ${process.execArgv.join(' ')} ${script}${rest}`.replace(/\s+/g, ' ');
+  const viaNpm = process.env.npm_lifecycle_event === 'bench';
+  return { command: viaNpm ? `npm run bench${rest ? ` --${rest}` : ''}` : node, node };
+}
+
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+function table(results: Result[]): string {
+  const head = ['measurement', 'runs', 'per s', 'mean ms', 'p50 ms', 'p99 ms'];
+  const rows = results.map((r) => [r.name, String(r.runs), fmt(r.perSecond, 1), fmt(r.meanMs, 3), fmt(r.p50Ms, 3), fmt(r.p99Ms, 3)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let values: { seconds: string; warmup: string; json: boolean };
+  let seconds: number;
+  let warmup: number;
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { seconds: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, json: { type: 'boolean', default: false } },
+      strict: true,
+    }));
+    seconds = positive('seconds', values.seconds);
+    warmup = positive('warmup', values.warmup);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--json]\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const { command, node } = commandLine(args);
+  const machine = { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-'));
+  const store = openSqliteStore(path.join(dir, 'hub.db'));
+  const registry = new Registry(store, systemClock);
+  // Time the hub's per-job SQLite writes by wrapping them on this instance; the core code is untouched.
+  let storeMs = 0;
+  for (const method of ['recordJobStart', 'recordJobEnd'] as const) {
+    const original = registry[method].bind(registry) as (...a: unknown[]) => unknown;
+    (registry as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
+      const t = performance.now();
+      try {
+        return original(...a);
+      } finally {
+        storeMs += performance.now() - t;
+      }
+    };
+  }
+  const hub = new Hub({ port: 0 }, { registry });
+  let worker: ChildProcess | undefined;
+  let admin: AdminClient | undefined;
+  try {
+    const url = await hub.start();
+    const { passkey } = registry.createProject('bench');
+    const adminToken = registry.ensureAdminToken().token!;
+    const { id, token } = await registerWorker({ url, passkey, id: WORKER_ID });
+    worker = await startWorker(url, id, token);
+    admin = await AdminClient.connect(url, adminToken);
+    const client = admin;
+
+    let workerExecMs = 0;
+    const roundTrip = async () => {
+      const exit = await lastValueFrom(client.run({ worker: id }, { cmd: ['true'] }));
+      if (exit.type !== 'exit' || exit.code !== 0) throw new Error(`remote true ended with ${JSON.stringify(exit)}`);
+      workerExecMs += exit.durationMs;
+    };
+    const execRunner = async () => {
+      const exit = await lastValueFrom(runExec({ cmd: ['true'] }).events$);
+      if (exit.type !== 'exit' || exit.code !== 0) throw new Error(`true ended with ${JSON.stringify(exit)}`);
+    };
+
+    await measure('warm-up', warmup, roundTrip);
+    await measure('warm-up', warmup, spawnTrue);
+    await measure('warm-up', warmup, execRunner);
+    workerExecMs = 0;
+    storeMs = 0;
+    const hubResult = await measure('hub round trip (AdminClient→hub→worker)', seconds, roundTrip);
+    const breakdown: Breakdown = { workerExecMs: workerExecMs / hubResult.runs, hubStoreMs: storeMs / hubResult.runs };
+    const localResult = await measure("local spawn('true')", seconds, spawnTrue);
+    const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
+    const results = [hubResult, localResult, runnerResult];
+    const ratio = hubResult.perSecond / localResult.perSecond;
+    const overheadMs = hubResult.meanMs - localResult.meanMs;
+    const synchronous = store.db.pragma('synchronous', { simple: true });
+
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify({ command, node, machine, seconds, warmup, results, ratio, overheadMs, breakdown, sqliteSynchronous: synchronous }, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(
+      [
+        'cla-worker bench: exec round trips over one connection',
+        `command: ${command}`,
+        ...(command === node ? [] : [`runs as: ${node}`]),
+        `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
+        `${seconds} s per measurement after ${warmup} s warm-up each; hub in this process (SQLite file, synchronous=${synchronous}), worker in a child process`,
+        '',
+        table(results),
+        '',
+        `ratio hub round trips / local spawns: ${fmt(ratio, 3)} (${fmt(1 / ratio, 2)}x slower)`,
+        `overhead per round trip (mean hub - mean local): ${fmt(overheadMs, 3)} ms`,
+        `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
+        `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    admin?.close();
+    if (worker) await stopWorker(worker);
+    await hub.stop();
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,139 @@
+/**
+ * Real processes for integration tests: the `cla-hub` and `cla-worker` CLIs started exactly as a user
+ * would (`node bin/cla-hub.js ...`), on 127.0.0.1 port 0, with real SQLite files in temp dirs.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
+export const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
+
+/** A fresh temp directory, removed by `cleanup()`. */
+export function tempDir(prefix = 'cla-test-'): { dir: string; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The environment for a child: no CLA_* variables leak in from the developer's shell. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_')) env[key] = value;
+  return { ...env, NO_COLOR: '1', ...extra };
+}
+
+/** Output of a finished CLI run. */
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a CLI to completion (bounded by `timeoutMs`, after which it is killed and the test fails). */
+export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 30_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+const live = new Set<ChildProcess>();
+// A failed test must not leave processes behind nor keep the test runner alive.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Kills every process still running; suites call it in `after` so a failed test leaves nothing behind. */
+export async function stopAll(): Promise<void> {
+  const exits = [...live].map((child) => new Promise((resolve) => {
+    child.once('close', resolve);
+    child.kill('SIGKILL');
+  }));
+  await Promise.all(exits);
+}
+
+/** A long-running CLI process whose output is collected as it comes. */
+export class LiveProcess {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly child: ChildProcess) {
+    live.add(child);
+    child.stdout?.on('data', (d) => (this.stdout += d));
+    child.stderr?.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((resolve) =>
+      child.on('close', (code, signal) => {
+        live.delete(child);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  /** Resolves when stdout or stderr matches `pattern`; rejects after `timeoutMs` or if the process exits first. */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    let exited = false;
+    void this.exited.then(() => (exited = true));
+    for (;;) {
+      const match = this.stdout.match(pattern) ?? this.stderr.match(pattern);
+      if (match) return match;
+      if (exited) throw new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Sends a signal and waits for the exit. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
+    const result = await this.exited;
+    clearTimeout(timer);
+    return result;
+  }
+}
+
+/** Starts a CLI in the background. */
+export function startCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string> }): LiveProcess {
+  return new LiveProcess(spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
+/** A hub started with `cla-hub start --port 0`, its URL and default passkey read from its output. */
+export interface RunningHub {
+  process: LiveProcess;
+  url: string;
+  passkey: string;
+  data: string;
+}
+
+/** Starts `cla-hub start` on port 0 with its data file in `dir`. */
+export async function startHub(dir: string, extraArgs: string[] = []): Promise<RunningHub> {
+  const data = path.join(dir, 'hub.sqlite');
+  const hub = startCli(HUB_BIN, ['start', '--port', '0', '--data', data, ...extraArgs], { cwd: dir });
+  const url = (await hub.waitFor(/listening on (wss?:\/\/\S+)/))[1]!;
+  const passkey = (await hub.waitFor(/passkey: ([0-9a-f]{32})/))[1]!;
+  return { process: hub, url, passkey, data };
+}
+
+/** Starts `cla-worker run ...` and waits until it is connected. */
+export async function startWorker(dir: string, args: string[], env: Record<string, string> = {}): Promise<LiveProcess> {
+  const worker = startCli(WORKER_BIN, ['run', ...args], { cwd: dir, env });
+  await worker.waitFor(/connected to the hub/);
+  return worker;
+}
