@@ -181,7 +181,7 @@ async function main(): Promise<void> {
 
     let workerExecMs = 0;
     const roundTrip = async () => {
-      const exit = await lastValueFrom(client.run({ worker: id }, { cmd: ['true'] }));
+      const exit = await lastValueFrom(client.run({ worker: id }, { kind: 'exec', cmd: ['true'] }));
       if (exit.type !== 'exit' || exit.code !== 0) throw new Error(`remote true ended with ${JSON.stringify(exit)}`);
       workerExecMs += exit.durationMs;
     };

@@ -5,13 +5,15 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { AdminClient } from '../hub/admin-client.ts';
-import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, readAdminToken, resolveDataFile } from '../hub/hub-files.ts';
+import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
 import { Hub } from '../hub/hub.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
+import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
+import { registerEvalCommands } from './hub-eval.ts';
+import { registerTransferCommands } from './hub-transfer.ts';
 import { formatRecording } from './replay-format.ts';
 import { guard, info, line, success, warn } from './say.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
@@ -20,7 +22,7 @@ const program = new Command('cla-hub')
   .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
   .showHelpAfterError('(run with --help for usage)');
 
-const dataOption = () => new Option('--data <file>', 'SQLite data file (env CLA_HUB_DATA)').default(undefined, './cla-hub.sqlite');
+const dataOption = adminDataOption;
 
 program
   .command('start')
@@ -145,7 +147,7 @@ program
   .option('--cwd <dir>', 'working directory on the worker')
   .option('--timeout <seconds>', 'stop the command after this many seconds')
   .option('--wait <seconds>', 'how long to wait for a busy worker', '60')
-  .option('--url <url>', 'hub URL (env CLA_HUB_URL; default: the URL the hub saved in its data file)')
+  .addOption(adminUrlOption())
   .addOption(dataOption())
   .action((command: string[], opts) => guard(() => execCommand(command, opts)));
 
@@ -159,10 +161,7 @@ program
   );
 
 async function execCommand(command: string[], opts: Record<string, string | undefined>): Promise<void> {
-  const dataFile = resolveDataFile(opts.data);
-  const url = opts.url ?? process.env.CLA_HUB_URL ?? hubUrlFromData(dataFile);
-  const token = readAdminToken(dataFile);
-  const client = await AdminClient.connect(url, token);
+  const client = await connectAdmin(opts);
   const abort = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -181,6 +180,7 @@ async function execCommand(command: string[], opts: Record<string, string | unde
     ...(opts.project === undefined ? {} : { project: opts.project }),
   };
   const exec = {
+    kind: 'exec' as const,
     cmd: command.length === 1 ? command[0]! : command,
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
     ...(timeout === undefined ? {} : { timeoutMs: Math.round(timeout * 1000) }),
@@ -214,16 +214,6 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   }
 }
 
-function hubUrlFromData(dataFile: string): string {
-  if (!fs.existsSync(dataFile)) return `ws://127.0.0.1:${DEFAULT_PORT}`;
-  const { registry, close } = openRegistry(dataFile);
-  try {
-    return registry.getSetting('hub.url') ?? `ws://127.0.0.1:${DEFAULT_PORT}`;
-  } finally {
-    close();
-  }
-}
-
 function withRegistry(data: string | undefined, action: (registry: ReturnType<typeof openRegistry>['registry']) => void): Promise<void> {
   return guard(() => {
     const { registry, close } = openRegistry(resolveDataFile(data));
@@ -234,5 +224,8 @@ function withRegistry(data: string | undefined, action: (registry: ReturnType<ty
     }
   });
 }
+
+registerTransferCommands(program);
+registerEvalCommands(program);
 
 await program.parseAsync(process.argv);

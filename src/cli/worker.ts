@@ -138,10 +138,10 @@ connectionOptions(
     process.once('SIGTERM', onSignal('SIGTERM'));
     const exit = await agent.run();
     recorder?.close();
-    if (exit.error) {
+    if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
       fail(new ClaError(exit.error.code as never, exit.error.message));
       process.exitCode = 1;
-    } else if (exit.closeCode === CloseCode.Shutdown) {
+    } else if (exit.shutdownByHub || exit.closeCode === CloseCode.Shutdown) {
       warn(`worker ${options.id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
     } else if (exit.closeCode === CloseCode.Unregistered) {
       fail(new ClaError('UNKNOWN_WORKER', `worker ${options.id} was unregistered from the hub; register it again to bring it back`));

@@ -4,11 +4,12 @@
  */
 import { Observable } from 'rxjs';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
-import { frame, type ExecSpec, type Target } from '../protocol/frames.ts';
+import { frame, type JobSpec, type Target } from '../protocol/frames.ts';
 import { exchange } from '../transport/exchange.ts';
 import type { Transport } from '../transport/transport.ts';
 import { connectWs, type ClientTlsOptions } from '../transport/ws-client.ts';
-import type { JobEvent } from './job-events.ts';
+import type { JobEvent, JobInput } from './job-events.ts';
+import { frameJobEvent, isFinalEvent } from './job-frames.ts';
 
 /** A connected, authenticated admin client. */
 export class AdminClient {
@@ -29,37 +30,50 @@ export class AdminClient {
   }
 
   /**
-   * Runs a command; the stream ends after `exit` or errors with the hub's error. `signal` sends `cancel`
-   * (the command's final output and exit still arrive); unsubscribing also cancels.
+   * Runs a job; the stream ends after `exit` or `result`, or errors with the hub's error. `signal` sends
+   * `cancel` (the job's final events still arrive); unsubscribing also cancels. `onInput` receives the
+   * way to send ship bytes and fetch credit once the job is dispatched.
    */
-  run(target: Target, exec: ExecSpec, options: { waitMs?: number; signal?: AbortSignal } = {}): Observable<JobEvent> {
+  run(
+    target: Target,
+    job: JobSpec,
+    options: { waitMs?: number; signal?: AbortSignal; onInput?: (input: JobInput) => void } = {},
+  ): Observable<JobEvent> {
     return new Observable<JobEvent>((subscriber) => {
       this.nextRequest += 1;
       const re = `r${this.nextRequest}`;
       let finished = false;
+      const send = (f: Parameters<Transport['send']>[0]) => void this.transport.send(f).catch(() => undefined);
       const subscription = this.transport.frames$.subscribe({
         next: (f) => {
           if (!('re' in f) || f.re !== re) return;
-          if (f.t === 'dispatched') subscriber.next({ type: 'dispatched', worker: f.worker, job: f.job });
-          else if (f.t === 'started') subscriber.next({ type: 'started', pid: f.pid });
-          else if (f.t === 'output') subscriber.next({ type: 'output', stream: f.stream, seq: f.seq, data: f.data });
-          else if (f.t === 'exit') {
-            finished = true;
-            subscriber.next({ type: 'exit', code: f.code, signal: f.signal, timedOut: f.timedOut, cancelled: f.cancelled, durationMs: f.durationMs });
-            subscriber.complete();
-          } else if (f.t === 'error') {
+          if (f.t === 'error') {
             finished = true;
             subscriber.error(fromWireError(f.error));
+            return;
+          }
+          const event = frameJobEvent(f);
+          if (!event) return;
+          if (event.type === 'dispatched') {
+            options.onInput?.({
+              chunk: (seq, data) => send(frame('chunk', { re, seq, data })),
+              credit: (bytes) => send(frame('credit', { re, bytes })),
+            });
+          }
+          subscriber.next(event);
+          if (isFinalEvent(event)) {
+            finished = true;
+            subscriber.complete();
           }
         },
         complete: () => {
           if (!finished) subscriber.error(new ClaError(ErrorCode.ConnectionFailed, 'Lost the connection to the hub', { retryable: true }));
         },
       });
-      const cancel = () => void this.transport.send(frame('cancel', { re })).catch(() => undefined);
+      const cancel = () => send(frame('cancel', { re }));
       options.signal?.addEventListener('abort', cancel, { once: true });
       this.transport
-        .send(frame('run', { id: re, target, exec, ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }) }))
+        .send(frame('run', { id: re, target, job, ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }) }))
         .catch((error: unknown) => subscriber.error(error));
       return () => {
         options.signal?.removeEventListener('abort', cancel);
@@ -67,6 +81,11 @@ export class AdminClient {
         if (!finished) cancel();
       };
     });
+  }
+
+  /** Bytes queued on the connection to the hub (callers pause file reads above a watermark). */
+  bufferedBytes(): number {
+    return this.transport.bufferedBytes();
   }
 
   close(): void {

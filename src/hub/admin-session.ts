@@ -1,18 +1,26 @@
 /**
- * One admin client connection (the `cla-hub exec` CLI, later the dashboard): `run` frames start jobs
- * through `Hub.run()`, their events go back with `re` set to the client's request id, and `cancel` or a
- * dropped connection cancels them.
+ * One admin client connection (the `cla-hub` CLI, later the dashboard): `run` frames start jobs through
+ * `Hub.run()` and their events go back with `re` set to the client's request id; `chunk`/`credit` from
+ * the client feed a running ship/fetch; `cancel` or a dropped connection cancels.
  */
 import type { Subscription } from 'rxjs';
-import { toWireError } from '../errors.ts';
+import { ErrorCode, toWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { frame, type Frame } from '../protocol/frames.ts';
 import type { Transport } from '../transport/transport.ts';
+import type { JobInput } from './job-events.ts';
+import { jobEventFrame } from './job-frames.ts';
 import type { Hub } from './hub.ts';
+
+interface AdminRun {
+  subscription: Subscription;
+  abort: AbortController;
+  input?: JobInput;
+}
 
 /** Serves one admin connection. */
 export class AdminSession {
-  private readonly runs = new Map<string, { subscription: Subscription; abort: AbortController }>();
+  private readonly runs = new Map<string, AdminRun>();
 
   constructor(
     private readonly transport: Transport,
@@ -27,43 +35,51 @@ export class AdminSession {
     });
   }
 
+  private send(out: Frame): void {
+    void this.transport.send(out).catch(() => undefined);
+  }
+
   private onFrame(f: Frame): void {
-    const send = (out: Frame) => void this.transport.send(out).catch(() => undefined);
     switch (f.t) {
-      case 'run': {
-        if (this.runs.has(f.id)) {
-          send(frame('error', { re: f.id, error: { code: 'BAD_FRAME', message: `Request id ${f.id} is already running`, retryable: false } }));
-          return;
-        }
-        const re = f.id;
-        const abort = new AbortController();
-        const subscription = this.hub.run({ target: f.target, exec: f.exec, waitMs: f.waitMs }, { signal: abort.signal }).subscribe({
-          next: (event) => {
-            if (event.type === 'dispatched') send(frame('dispatched', { re, worker: event.worker, job: event.job }));
-            else if (event.type === 'started') send(frame('started', { re, pid: event.pid }));
-            else if (event.type === 'output') send(frame('output', { re, seq: event.seq, stream: event.stream, data: event.data }));
-            else send(frame('exit', { re, code: event.code, signal: event.signal, timedOut: event.timedOut, cancelled: event.cancelled, durationMs: event.durationMs }));
-          },
-          error: (error: unknown) => {
-            this.runs.delete(re);
-            send(frame('error', { re, error: toWireError(error) }));
-          },
-          complete: () => this.runs.delete(re),
-        });
-        if (!subscription.closed) this.runs.set(re, { subscription, abort });
+      case 'run':
+        this.startRun(f.id, f);
         return;
-      }
+      case 'chunk':
+        this.runs.get(f.re)?.input?.chunk(f.seq, f.data);
+        return;
+      case 'credit':
+        this.runs.get(f.re)?.input?.credit(f.bytes);
+        return;
       case 'cancel': {
         const run = this.runs.get(f.re);
         if (run) {
-          // The worker stops the command; its last output and `exit` still come back to this client.
+          // The worker stops the job; its last output and its end still come back to this client.
           this.log.info({ request: f.re }, 'admin cancelled a run');
           run.abort.abort();
         }
         return;
       }
       default:
-        send(frame('error', { error: { code: 'BAD_FRAME', message: `An admin client may not send \`${f.t}\` frames`, retryable: false } }));
+        this.send(frame('error', { error: { code: ErrorCode.BadFrame, message: `An admin client may not send \`${f.t}\` frames`, retryable: false } }));
     }
+  }
+
+  private startRun(re: string, f: Extract<Frame, { t: 'run' }>): void {
+    if (this.runs.has(re)) {
+      this.send(frame('error', { re, error: { code: ErrorCode.BadFrame, message: `Request id ${re} is already running`, retryable: false } }));
+      return;
+    }
+    const run: AdminRun = { abort: new AbortController() } as AdminRun;
+    this.runs.set(re, run);
+    run.subscription = this.hub
+      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort.signal, onInput: (input) => (run.input = input) })
+      .subscribe({
+        next: (event) => this.send(jobEventFrame(re, event)),
+        error: (error: unknown) => {
+          this.runs.delete(re);
+          this.send(frame('error', { re, error: toWireError(error) }));
+        },
+        complete: () => this.runs.delete(re),
+      });
   }
 }

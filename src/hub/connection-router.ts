@@ -19,6 +19,8 @@ export interface RouterDeps {
   clock: Clock;
   log: Logger;
   helloTimeoutMs: number;
+  /** Ping interval announced in `welcome`, in ms. */
+  heartbeatMs: number;
   onWorker: (info: SessionInfo) => void;
   onAdmin: () => void;
   /** A worker was unregistered (entirely, or from the given project). */
@@ -73,7 +75,7 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
         connectedAt: deps.clock.now(),
         disabled: worker.disabled,
       };
-      void transport.send(frame('welcome', { session: transport.id, role: 'worker', projects: worker.projects, heartbeatMs: 15_000, disabled: worker.disabled }));
+      void transport.send(frame('welcome', { session: transport.id, role: 'worker', projects: worker.projects, heartbeatMs: deps.heartbeatMs, disabled: worker.disabled }));
       deps.onWorker(info);
       return;
     }
@@ -94,7 +96,7 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
       if (!registry.checkAdminToken(f.token)) {
         throw new ClaError(ErrorCode.BadAdminToken, 'The admin token is not valid. The hub writes it next to its data file on first start (see `cla-hub start`).');
       }
-      void transport.send(frame('welcome', { session: transport.id, role: 'admin', projects: [], heartbeatMs: 15_000, disabled: false }));
+      void transport.send(frame('welcome', { session: transport.id, role: 'admin', projects: [], heartbeatMs: deps.heartbeatMs, disabled: false }));
       deps.onAdmin();
       return;
     }

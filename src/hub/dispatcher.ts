@@ -14,7 +14,7 @@ export type MatchResult = 'free' | 'busy' | 'disabled' | 'no';
 /** Whether `session` can serve `target` now. */
 export function matchSession(session: WorkerSession, target: Target): MatchResult {
   const info = session.info;
-  if (session.isClosed()) return 'no';
+  if (session.isClosed() || session.isLeaving()) return 'no';
   if (target.worker !== undefined && info.workerId !== target.worker) return 'no';
   if (target.tags && !target.tags.every((tag) => info.tags.includes(tag))) return 'no';
   // A worker that declared no envs is not limited to any; one that did serves only those.

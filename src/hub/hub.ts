@@ -3,7 +3,7 @@
  * workers through the dispatcher. `run()` is the library call behind `cla-hub exec`.
  */
 import { randomUUID } from 'node:crypto';
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
@@ -15,6 +15,7 @@ import { AdminSession } from './admin-session.ts';
 import { routeConnection } from './connection-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
+import { runJob, type RunOptions } from './job-runner.ts';
 import type { Registry } from './registry.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 
@@ -95,6 +96,7 @@ export class Hub {
       clock: this.clock,
       log: this.log,
       helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
+      heartbeatMs: this.options.heartbeatMs ?? 15_000,
       onWorker: (info) => this.addSession(transport, info),
       onAdmin: () => new AdminSession(transport, this, this.log),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
@@ -112,74 +114,24 @@ export class Hub {
   }
 
   /**
-   * Runs a command on a worker chosen by the request's target. Subscribing starts the job; unsubscribing
-   * before it exits cancels it on the worker; so does `signal`, but then the job's last output and its
-   * `exit` still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
+   * Runs a job on a worker chosen by the request's target (see {@link runJob}). Subscribing starts it;
+   * unsubscribing before it ends cancels it on the worker; so does `signal`, but then the job's last
+   * output and its end still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
    */
-  run(request: RunRequest, options: { signal?: AbortSignal } = {}): Observable<JobEvent> {
-    return new Observable<JobEvent>((subscriber) => {
-      const jobId = this.newId();
-      let session: WorkerSession | undefined;
-      let done = false;
-      const cancelWait = this.dispatcher.request(
-        request.target,
-        request.waitMs ?? this.options.waitMs ?? 60_000,
-        (granted) => {
-          session = granted;
-          const workerId = granted.info.workerId;
-          try {
-            this.registry.recordJobStart({ id: jobId, workerId, kind: 'exec', command: request.exec.cmd, at: this.clock.now() });
-          } catch (error) {
-            done = true;
-            this.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; not sending it');
-            subscriber.error(error);
-            return;
-          }
-          subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
-          this.log.info({ job: jobId, worker: workerId }, 'job dispatched');
-          granted.assign(jobId, request.exec, {
-            started: (pid) => subscriber.next({ type: 'started', pid }),
-            output: (stream, seq, data) => subscriber.next({ type: 'output', stream, seq, data }),
-            exit: (code, signal, timedOut, cancelled, durationMs) => {
-              done = true;
-              const outcome = timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed';
-              this.recordEnd(jobId, { at: this.clock.now(), exitCode: code, signal, outcome });
-              subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
-              subscriber.complete();
-              this.dispatcher.pump();
-            },
-            fail: (error) => {
-              done = true;
-              const outcome = error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : 'error';
-              this.recordEnd(jobId, { at: this.clock.now(), exitCode: null, signal: null, outcome, errorCode: error.code });
-              subscriber.error(error);
-              this.dispatcher.pump();
-            },
-          });
-        },
-        (error) => {
-          done = true;
-          subscriber.error(error);
-        },
-      );
-      const onAbort = () => {
-        if (done) return;
-        if (session) {
-          session.cancel(jobId);
-          return;
-        }
-        cancelWait();
-        done = true;
-        subscriber.error(new ClaError(ErrorCode.Cancelled, 'Cancelled while waiting for a worker'));
-      };
-      if (options.signal?.aborted) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-      return () => {
-        options.signal?.removeEventListener('abort', onAbort);
-        cancelWait();
-        if (!done && session) session.cancel(jobId);
-      };
-    });
+  run(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
+    return runJob(
+      {
+        dispatcher: this.dispatcher,
+        clock: this.clock,
+        log: this.log,
+        newId: this.newId,
+        defaultWaitMs: this.options.waitMs ?? 60_000,
+        recordStart: (job) => this.registry.recordJobStart(job),
+        recordEnd: (jobId, end) => this.recordEnd(jobId, end),
+      },
+      request,
+      options,
+    );
   }
 
   /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */

@@ -1,17 +1,35 @@
-/** What a caller of `Hub.run()` observes for one job. */
-import type { ExecSpec, Target } from '../protocol/frames.ts';
+/** What a caller of `Hub.run()` observes for one job, and how it feeds a job that takes input. */
+import type { JobSpec, Target } from '../protocol/frames.ts';
 
-/** Events of one job, in order: `dispatched`, `started`, any number of `output`, then `exit`. */
+/**
+ * Events of one job, in order: `dispatched`, then by kind:
+ * - exec: `started`, any number of `output`, then `exit`;
+ * - ship: `credit` grants (send that many more bytes as chunks), then `result`;
+ * - fetch: `file` (size, mode), `chunk`s within the credit the caller grants, then `result`;
+ * - eval, probe: `result`.
+ */
 export type JobEvent =
   | { type: 'dispatched'; worker: string; job: string }
   | { type: 'started'; pid: number }
   | { type: 'output'; stream: 'stdout' | 'stderr'; seq: number; data: Uint8Array }
-  | { type: 'exit'; code: number | null; signal: string | null; timedOut: boolean; cancelled: boolean; durationMs: number };
+  | { type: 'exit'; code: number | null; signal: string | null; timedOut: boolean; cancelled: boolean; durationMs: number }
+  | { type: 'credit'; bytes: number }
+  | { type: 'file'; size: number; mode: number }
+  | { type: 'chunk'; seq: number; data: Uint8Array }
+  | { type: 'result'; value: unknown; durationMs: number };
 
-/** A request to run a command on a worker chosen by `target`. */
+/** A request to run a job on a worker chosen by `target`. */
 export interface RunRequest {
   target: Target;
-  exec: ExecSpec;
+  job: JobSpec;
   /** How long to wait for a matching worker to be free, in ms. @default 60000 */
   waitMs?: number;
+}
+
+/** Input towards a running job: file bytes for a ship, credit for a fetch. */
+export interface JobInput {
+  /** Sends file bytes of a ship; call only within granted credit. */
+  chunk(seq: number, data: Uint8Array): void;
+  /** Lets the worker send `bytes` more bytes of a fetch. */
+  credit(bytes: number): void;
 }

@@ -8,7 +8,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
-import { JOB_OUTCOMES, isFailure } from '../store/store.ts';
+import { JOB_KINDS, JOB_OUTCOMES, isFailure } from '../store/store.ts';
 import type { AgentInfo, JobKind, JobOutcome, JobRow, Store, WorkerRow } from '../store/store.ts';
 
 /** Setting that holds sha256 hex of the admin token. */
@@ -341,8 +341,8 @@ export class Registry {
 
   // ---- jobs -------------------------------------------------------------------------------------------
   recordJobStart(job: JobStart): void {
-    if (job.kind !== 'exec') {
-      throw new InvalidArgumentError(`Expected job kind \`exec\`, got ${describeValue(job.kind)}`);
+    if (!JOB_KINDS.includes(job.kind)) {
+      throw new InvalidArgumentError(`Expected job kind to be one of ${JOB_KINDS.join(', ')}, got ${describeValue(job.kind)}`);
     }
     this.store.transaction(() => {
       if (!this.store.getWorker(job.workerId)) throw unknownWorker(job.workerId);

@@ -9,7 +9,7 @@ import { sessionMachine } from '../../machines/session.machine.ts';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { frame, type AgentInfo, type ExecSpec, type Frame } from '../protocol/frames.ts';
+import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
 import { CloseCode } from '../protocol/version.ts';
 import type { Transport } from '../transport/transport.ts';
 
@@ -18,6 +18,10 @@ export interface JobSink {
   started(pid: number): void;
   output(stream: 'stdout' | 'stderr', seq: number, data: Uint8Array): void;
   exit(code: number | null, signal: string | null, timedOut: boolean, cancelled: boolean, durationMs: number): void;
+  credit(bytes: number): void;
+  file(size: number, mode: number): void;
+  chunk(seq: number, data: Uint8Array): void;
+  result(value: unknown, durationMs: number): void;
   fail(error: ClaError): void;
 }
 
@@ -41,6 +45,8 @@ export class WorkerSession {
   private readonly jobs = new Map<string, JobSink>();
   private readonly subscription: Subscription;
   private readonly listeners = new Set<() => void>();
+  /** Set by the worker's `bye`: it is leaving, so no new jobs go to it. */
+  private leaving = false;
 
   constructor(
     readonly transport: Transport,
@@ -82,7 +88,12 @@ export class WorkerSession {
 
   /** True while the session can take another job now. */
   hasFreeSlot(): boolean {
-    return this.actor.getSnapshot().matches({ active: 'idle' });
+    return !this.leaving && this.actor.getSnapshot().matches({ active: 'idle' });
+  }
+
+  /** True once the worker said `bye`. */
+  isLeaving(): boolean {
+    return this.leaving;
   }
 
   isDisabled(): boolean {
@@ -104,12 +115,24 @@ export class WorkerSession {
   }
 
   /** Sends a job to the worker. */
-  assign(jobId: string, spec: ExecSpec, sink: JobSink): void {
+  assign(jobId: string, job: JobSpec, sink: JobSink): void {
     this.jobs.set(jobId, sink);
     this.actor.send({ type: 'JOB_ASSIGNED', jobId });
-    this.transport.send(frame('exec', { id: jobId, ...spec })).catch((error: unknown) => {
+    this.transport.send(jobFrame(jobId, job)).catch((error: unknown) => {
       this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
     });
+  }
+
+  /** Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. */
+  feed(jobId: string, input: { seq: number; data: Uint8Array } | { credit: number }): Promise<void> {
+    if (!this.jobs.has(jobId)) return Promise.resolve();
+    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data });
+    return this.transport.send(out);
+  }
+
+  /** Bytes waiting in this connection's socket. */
+  bufferedBytes(): number {
+    return this.transport.bufferedBytes();
   }
 
   /** Asks the worker to stop a job. */
@@ -145,12 +168,26 @@ export class WorkerSession {
       case 'exit':
         this.finish(f.re)?.exit(f.code, f.signal, f.timedOut, f.cancelled, f.durationMs);
         return;
+      case 'credit':
+        this.jobs.get(f.re)?.credit(f.bytes);
+        return;
+      case 'file':
+        this.jobs.get(f.re)?.file(f.size, f.mode);
+        return;
+      case 'chunk':
+        this.jobs.get(f.re)?.chunk(f.seq, f.data);
+        return;
+      case 'result':
+        this.finish(f.re)?.result(f.value, f.durationMs);
+        return;
       case 'error':
         if (f.re !== undefined && this.jobs.has(f.re)) this.finish(f.re)?.fail(fromWireError(f.error));
         else this.log.warn({ worker: this.info.workerId, code: f.error.code }, `worker reported: ${f.error.message}`);
         return;
       case 'bye':
         this.log.info({ worker: this.info.workerId }, `worker leaving: ${f.reason}`);
+        this.leaving = true;
+        this.listeners.forEach((listener) => listener());
         return;
       default:
         this.log.warn({ worker: this.info.workerId, type: f.t }, 'unexpected frame from worker');
@@ -172,5 +209,31 @@ export class WorkerSession {
     const sinks = [...this.jobs.values()];
     this.jobs.clear();
     for (const sink of sinks) sink.fail(error);
+  }
+}
+
+/** The hub-to-worker frame that starts a job of each kind. */
+function jobFrame(id: string, job: JobSpec): Frame {
+  switch (job.kind) {
+    case 'exec': {
+      const { kind: _kind, ...spec } = job;
+      return frame('exec', { id, ...spec });
+    }
+    case 'eval': {
+      const { kind: _kind, ...spec } = job;
+      return frame('eval', { id, ...spec });
+    }
+    case 'ship': {
+      const { kind: _kind, ...spec } = job;
+      return frame('ship', { id, ...spec });
+    }
+    case 'fetch': {
+      const { kind: _kind, ...spec } = job;
+      return frame('fetch', { id, ...spec });
+    }
+    case 'probe': {
+      const { kind: _kind, ...spec } = job;
+      return frame('probe', { id, ...spec });
+    }
   }
 }

@@ -61,7 +61,7 @@ export function parseFrame(value: unknown): Frame {
   if (record.v !== PROTOCOL_VERSION) {
     const error = new FrameError(
       `Frame has protocol version ${JSON.stringify(record.v)}; this side speaks version ${PROTOCOL_VERSION}. Upgrade the older side.`,
-      { data: { got: typeof record.v === 'number' ? record.v : null, expected: PROTOCOL_VERSION } },
+      { data: { got: typeof record.v === 'number' ? record.v : null, expected: PROTOCOL_VERSION, type: typeof record.t === 'string' ? record.t : null } },
     );
     (error as { code: string }).code = ErrorCode.ProtocolVersion;
     throw error;

@@ -18,12 +18,35 @@ export const agentInfoSchema = z.object({
   platform: z.string().max(100),
 });
 
+const MAX_PLAIN_DEPTH = 32;
+/**
+ * True for msgpack's plain values only: nil, booleans, numbers, strings, binary, arrays and maps with
+ * string keys, at most 32 levels deep. Rejects the extension objects msgpackr always decodes (Date,
+ * RegExp, Error, Set, ...), so they can never reach application code.
+ */
+export function isPlainValue(value: unknown, depth = 0): boolean {
+  if (depth > MAX_PLAIN_DEPTH) return false;
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return true;
+  if (typeof value === 'number') return true;
+  if (value instanceof Uint8Array) return true;
+  if (Array.isArray(value)) return value.every((item) => isPlainValue(item, depth + 1));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.values(value as Record<string, unknown>).every((item) => isPlainValue(item, depth + 1));
+  }
+  return false;
+}
+
+/** Any plain value (see {@link isPlainValue}). */
+export const plainValueSchema = z.custom<unknown>((value) => value === undefined || isPlainValue(value), {
+  message: 'Expected a plain value (nil, boolean, number, string, binary, array or map)',
+});
+
 /** A wire error, also embedded in other frames. */
 export const wireErrorSchema = z.object({
   code: z.string().min(1).max(100),
   message: z.string().max(10_000),
   retryable: z.boolean(),
-  data: z.record(z.string(), z.unknown()).optional(),
+  data: z.record(z.string(), plainValueSchema).optional(),
 });
 
 /** A command: a string runs through the shell, an argv array runs directly. */
@@ -36,6 +59,42 @@ export const execSpecSchema = z.object({
   env: z.record(z.string(), z.string()).optional(),
   timeoutMs: z.number().int().positive().optional(),
 });
+
+const remotePath = z.string().min(1).max(4096);
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, 'Expected a sha256 as 64 lowercase hex digits');
+
+/** Run JavaScript on the worker: the body of `eval`. */
+export const evalSpecSchema = z.object({
+  code: z.string().min(1).max(1_000_000),
+  timeoutMs: z.number().int().positive().optional(),
+});
+
+/** Receive a file on the worker: the body of `ship`. Its bytes follow as `chunk` frames within credit. */
+export const shipSpecSchema = z.object({
+  path: remotePath,
+  mode: z.number().int().min(0).max(0o7777).optional(),
+  size: z.number().int().nonnegative(),
+  sha256: sha256Hex,
+});
+
+/** Send a file from the worker: the body of `fetch`. */
+export const fetchSpecSchema = z.object({ path: remotePath });
+
+/** A yes/no question about the worker host: the body of `probe`. */
+export const probeSpecSchema = z.object({
+  check: z.enum(['file_exists', 'capable']),
+  path: remotePath.optional(),
+  tags: z.array(name).max(100).optional(),
+});
+
+/** Any job an admin client can ask the hub to run on a worker, discriminated on `kind`. */
+export const jobSpecSchema = z.discriminatedUnion('kind', [
+  execSpecSchema.extend({ kind: z.literal('exec') }),
+  evalSpecSchema.extend({ kind: z.literal('eval') }),
+  shipSpecSchema.extend({ kind: z.literal('ship') }),
+  fetchSpecSchema.extend({ kind: z.literal('fetch') }),
+  probeSpecSchema.extend({ kind: z.literal('probe') }),
+]);
 
 /** Which worker an admin request is for. */
 export const targetSchema = z.object({
@@ -98,7 +157,7 @@ export const runSchema = z.object({
   ...base('run'),
   id: requestId,
   target: targetSchema,
-  exec: execSpecSchema,
+  job: jobSpecSchema,
   /** How long to wait for a matching worker to be free, in ms. */
   waitMs: z.number().int().nonnegative().optional(),
 });
@@ -121,12 +180,39 @@ export const registeredSchema = z.object({
 });
 export const unregisteredSchema = z.object({ ...base('unregistered'), id: name, projects: z.array(name) });
 export const execSchema = z.object({ ...base('exec'), id: requestId, ...execSpecSchema.shape });
+export const evalSchema = z.object({ ...base('eval'), id: requestId, ...evalSpecSchema.shape });
+export const shipSchema = z.object({ ...base('ship'), id: requestId, ...shipSpecSchema.shape });
+export const fetchSchema = z.object({ ...base('fetch'), id: requestId, ...fetchSpecSchema.shape });
+export const probeSchema = z.object({ ...base('probe'), id: requestId, ...probeSpecSchema.shape });
 export const dispatchedSchema = z.object({ ...base('dispatched'), re: requestId, worker: name, job: requestId });
 export const disableSchema = z.object({ ...base('disable'), reason: z.string().max(1000).optional() });
 export const enableSchema = z.object({ ...base('enable') });
 export const shutdownSchema = z.object({ ...base('shutdown'), reason: z.string().max(1000).optional() });
 
 // ---- both ways ---------------------------------------------------------------------------------------
+/** File bytes of a `ship` (towards the worker) or `fetch` (from the worker), within granted credit. */
+export const chunkSchema = z.object({
+  ...base('chunk'),
+  re: requestId,
+  seq: z.number().int().nonnegative(),
+  data: bytes,
+});
+/** Permission to send `bytes` more file bytes for job `re` (flow control of ship and fetch). */
+export const creditSchema = z.object({ ...base('credit'), re: requestId, bytes: z.number().int().positive() });
+/** What a `fetch` will send: announced by the worker before its first chunk. */
+export const fileSchema = z.object({
+  ...base('file'),
+  re: requestId,
+  size: z.number().int().nonnegative(),
+  mode: z.number().int().min(0).max(0o7777),
+});
+/** The outcome of an `eval`, `probe`, `ship` or `fetch`. */
+export const resultSchema = z.object({
+  ...base('result'),
+  re: requestId,
+  value: plainValueSchema,
+  durationMs: z.number().nonnegative(),
+});
 export const cancelSchema = z.object({ ...base('cancel'), re: requestId });
 export const errorFrameSchema = z.object({ ...base('error'), re: requestId.optional(), error: wireErrorSchema });
 
@@ -145,6 +231,14 @@ export const frameSchema = z.discriminatedUnion('t', [
   registeredSchema,
   unregisteredSchema,
   execSchema,
+  evalSchema,
+  shipSchema,
+  fetchSchema,
+  probeSchema,
+  chunkSchema,
+  creditSchema,
+  fileSchema,
+  resultSchema,
   dispatchedSchema,
   disableSchema,
   enableSchema,
@@ -156,6 +250,12 @@ export const frameSchema = z.discriminatedUnion('t', [
 export type AgentInfo = z.infer<typeof agentInfoSchema>;
 export type Command = z.infer<typeof commandSchema>;
 export type ExecSpec = z.infer<typeof execSpecSchema>;
+export type EvalSpec = z.infer<typeof evalSpecSchema>;
+export type ShipSpec = z.infer<typeof shipSpecSchema>;
+export type FetchSpec = z.infer<typeof fetchSpecSchema>;
+export type ProbeSpec = z.infer<typeof probeSpecSchema>;
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+export type JobKind = JobSpec['kind'];
 export type Target = z.infer<typeof targetSchema>;
 export type Frame = z.infer<typeof frameSchema>;
 /** The frame type names. */

@@ -62,7 +62,10 @@ export interface WorkerPatch {
 }
 
 /** Kinds of job the hub records. */
-export type JobKind = 'exec';
+export type JobKind = 'exec' | 'eval' | 'ship' | 'fetch' | 'probe';
+
+/** Every {@link JobKind}. */
+export const JOB_KINDS: readonly JobKind[] = ['exec', 'eval', 'ship', 'fetch', 'probe'];
 
 /** How a job ended. */
 export type JobOutcome = 'ok' | 'failed' | 'timeout' | 'cancelled' | 'lost' | 'error';

@@ -130,8 +130,12 @@ export class FrameChannel implements Transport {
     this.badInARow += 1;
     this.rejects.next(error);
     if (!this.open) return;
-    this.send(makeFrame('error', { error: toWireError(error) })).catch(() => undefined);
-    if (this.badInARow >= this.maxBadFrames) {
+    // Never answer an incoming `error` with another one: two sides would bounce errors forever.
+    const looksLikeError = error.data?.type === 'error';
+    if (!looksLikeError) this.send(makeFrame('error', { error: toWireError(error) })).catch(() => undefined);
+    if (error.code === ErrorCode.ProtocolVersion) {
+      this.close(CloseCode.ProtocolVersion, 'protocol version mismatch');
+    } else if (this.badInARow >= this.maxBadFrames) {
       this.close(CloseCode.PolicyViolation, `${this.badInARow} bad frames in a row`);
     }
   }

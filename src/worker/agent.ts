@@ -11,11 +11,18 @@ import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import { ClaError, ErrorCode, toWireError, type WireError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
-import { frame, type AgentInfo, type Frame, type FrameOf } from '../protocol/frames.ts';
+import { frame, type AgentInfo, type Frame } from '../protocol/frames.ts';
 import { FINAL_CLOSE_CODES } from '../protocol/version.ts';
 import type { FrameTap, Transport } from '../transport/transport.ts';
 import { connectWs, type ClientTlsOptions } from '../transport/ws-client.ts';
-import { runExec, type ExecHandle, type ExecRunnerOptions } from './exec-runner.ts';
+import type { ExecRunnerOptions } from './exec-runner.ts';
+import { startEval } from './ops/eval.ts';
+import { startExec } from './ops/exec.ts';
+import { startFetch } from './ops/fetch.ts';
+import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts';
+import { startProbe } from './ops/probe.ts';
+import { startShip } from './ops/ship.ts';
+import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
 export const AGENT_VERSION = '0.1.0';
@@ -45,6 +52,10 @@ export interface AgentOptions {
   exec?: ExecRunnerOptions;
   /** Random source for the backoff jitter. @default Math.random */
   random?: () => number;
+  /** Which verbs and paths the hub may use. @default everything */
+  policy?: WorkerPolicy;
+  /** Replaces operations (tests). */
+  starters?: Partial<{ [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> }>;
 }
 
 /** Why the agent ended. */
@@ -55,6 +66,8 @@ export interface AgentExit {
   reason: string;
   /** The hub's error that ended it, if any (BAD_TOKEN, UNKNOWN_ENV, ...). */
   error: WireError | null;
+  /** True when the hub ordered the shutdown (the worker must not be restarted automatically). */
+  shutdownByHub: boolean;
 }
 
 /** A running worker. */
@@ -63,8 +76,11 @@ export class WorkerAgent {
   private readonly clock: Clock;
   private readonly log: Logger;
   private transport: Transport | undefined;
-  private readonly jobs = new Map<string, ExecHandle>();
+  private readonly jobs = new Map<string, RunningJob>();
+  private readonly policy: WorkerPolicy;
+  private readonly starters: { [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> };
   private lastError: WireError | null = null;
+  private shutdownByHub = false;
   private readonly exited: Promise<AgentExit>;
   private resolveExit!: (exit: AgentExit) => void;
 
@@ -73,6 +89,15 @@ export class WorkerAgent {
     this.log = options.log ?? silentLogger();
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     const random = options.random ?? Math.random;
+    this.policy = options.policy ?? new WorkerPolicy();
+    this.starters = {
+      exec: (f, ctx) => startExec(f, ctx, options.exec),
+      eval: (f, ctx) => startEval(f, ctx),
+      ship: (f, ctx) => startShip(f, ctx),
+      fetch: (f, ctx) => startFetch(f, ctx),
+      probe: (f, ctx) => startProbe(f, ctx, { tags: options.tags ?? [] }),
+      ...options.starters,
+    };
     this.actor = createActor(
       workerMachine.provide({
         actions: {
@@ -85,7 +110,12 @@ export class WorkerAgent {
           },
           closeConnection: () => this.transport?.close(1000, 'worker stopping'),
           exitProcess: ({ context }) =>
-            this.resolveExit({ closeCode: context.closeCode, reason: this.lastError?.message ?? context.reason ?? 'stopped', error: this.lastError }),
+            this.resolveExit({
+              closeCode: context.closeCode,
+              reason: this.lastError?.message ?? context.reason ?? 'stopped',
+              error: this.lastError,
+              shutdownByHub: this.shutdownByHub,
+            }),
         },
         delays: {
           // "Full jitter": uniform in [0, cap], so a fleet restarting at once spreads out.
@@ -135,14 +165,15 @@ export class WorkerAgent {
       token: this.options.token,
       tags: this.options.tags ?? [],
       envs: this.options.envs ?? [],
-      caps: ['exec'],
+      caps: [...this.policy.verbs],
       capacity: this.options.capacity ?? 1,
       agent: info,
     });
   }
 
   private openConnection(): void {
-    connectWs(this.options.url, { tls: this.options.tls, tap: this.options.tap }).then(
+    const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
+    dial(this.options.url).then(
       (transport) => {
         this.transport = transport;
         transport.frames$.subscribe((f) => this.onFrame(f));
@@ -174,7 +205,15 @@ export class WorkerAgent {
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
         return;
       case 'exec':
+      case 'eval':
+      case 'ship':
+      case 'fetch':
+      case 'probe':
         this.startJob(f);
+        return;
+      case 'chunk':
+      case 'credit':
+        this.jobs.get(f.re)?.input(f);
         return;
       case 'cancel':
         this.jobs.get(f.re)?.cancel('cancelled by the hub');
@@ -189,10 +228,12 @@ export class WorkerAgent {
         return;
       case 'shutdown':
         this.log.warn({ reason: f.reason }, 'shutdown requested by the hub');
+        this.shutdownByHub = true;
         this.actor.send({ type: 'SHUTDOWN', reason: f.reason });
         return;
       case 'error':
-        this.lastError = f.error;
+        // Only a connection-level error (no `re`) can be the reason the hub closes on us.
+        if (f.re === undefined) this.lastError = f.error;
         this.log.error({ code: f.error.code, re: f.re }, f.error.message);
         return;
       default:
@@ -200,56 +241,56 @@ export class WorkerAgent {
     }
   }
 
-  private startJob(f: FrameOf<'exec'>): void {
+  private startJob(f: JobFrame): void {
     const snapshot = this.actor.getSnapshot();
-    const refuse = (code: ErrorCode, message: string) => this.send(frame('error', { re: f.id, error: { code, message, retryable: true } }));
+    const refuse = (error: ClaError) => this.send(frame('error', { re: f.id, error: toWireError(error) }));
+    if (this.jobs.has(f.id)) {
+      refuse(new ClaError(ErrorCode.BadFrame, `Job ${f.id} is already running on this worker`));
+      return;
+    }
     if (!isAcceptingJobs(snapshot)) {
-      refuse(snapshot.matches('disabled') ? ErrorCode.WorkerDisabled : ErrorCode.WorkerBusy, `Worker ${this.options.id} is not taking jobs (${JSON.stringify(snapshot.value)})`);
+      const disabled = snapshot.matches('disabled');
+      refuse(
+        new ClaError(disabled ? ErrorCode.WorkerDisabled : ErrorCode.WorkerBusy, `Worker ${this.options.id} is not taking jobs (${disabled ? 'disabled' : JSON.stringify(snapshot.value)})`, {
+          retryable: true,
+        }),
+      );
       return;
     }
     if (this.jobs.size >= (this.options.capacity ?? 1)) {
-      refuse(ErrorCode.WorkerBusy, `Worker ${this.options.id} is running ${this.jobs.size} job(s), its capacity`);
+      refuse(new ClaError(ErrorCode.WorkerBusy, `Worker ${this.options.id} is running ${this.jobs.size} job(s), its capacity`, { retryable: true }));
       return;
     }
-    const { id, v: _v, t: _t, ...spec } = f;
-    const handle = runExec(spec, { clock: this.clock, ...this.options.exec });
-    this.jobs.set(id, handle);
-    this.actor.send({ type: 'JOB_STARTED', jobId: id });
-    this.log.info({ job: id }, 'job started');
-    const highWater = this.options.highWaterBytes ?? 4 * 1024 * 1024;
-    let paused = false;
-    const relieve = () => {
-      if (!paused) return;
-      if ((this.transport?.bufferedBytes() ?? 0) < highWater / 2) {
-        paused = false;
-        handle.resume();
-      } else this.clock.setTimeout(relieve, 10);
+    try {
+      this.policy.checkVerb(f.t);
+    } catch (error) {
+      this.log.warn({ job: f.id, verb: f.t }, (error as Error).message);
+      refuse(error as ClaError);
+      return;
+    }
+    const ctx: JobContext = {
+      id: f.id,
+      send: (out) => this.send(out),
+      bufferedBytes: () => this.transport?.bufferedBytes() ?? 0,
+      highWaterBytes: this.options.highWaterBytes ?? 4 * 1024 * 1024,
+      clock: this.clock,
+      log: this.log,
+      policy: this.policy,
     };
-    const finish = () => {
-      this.jobs.delete(id);
-      this.actor.send({ type: 'JOB_FINISHED', jobId: id });
-    };
-    handle.events$.subscribe({
-      next: (event) => {
-        if (event.type === 'started') this.send(frame('started', { re: id, pid: event.pid }));
-        else if (event.type === 'output') {
-          this.send(frame('output', { re: id, seq: event.seq, stream: event.stream, data: event.data }));
-          if (!paused && (this.transport?.bufferedBytes() ?? 0) > highWater) {
-            paused = true;
-            handle.pause();
-            this.clock.setTimeout(relieve, 10);
-          }
-        } else {
-          this.log.info({ job: id, code: event.code, signal: event.signal }, 'job finished');
-          this.send(frame('exit', { re: id, code: event.code, signal: event.signal, timedOut: event.timedOut, cancelled: event.cancelled, durationMs: event.durationMs }));
-        }
-      },
-      error: (error: unknown) => {
-        this.log.warn({ job: id }, (error as Error).message);
-        this.send(frame('error', { re: id, error: toWireError(error) }));
-        finish();
-      },
-      complete: finish,
+    let job: RunningJob;
+    try {
+      job = this.starters[f.t](f as never, ctx);
+    } catch (error) {
+      refuse(error instanceof ClaError ? error : new ClaError(ErrorCode.Internal, (error as Error).message, { cause: error }));
+      return;
+    }
+    this.jobs.set(f.id, job);
+    this.actor.send({ type: 'JOB_STARTED', jobId: f.id });
+    this.log.info({ job: f.id, verb: f.t }, 'job started');
+    void job.done.then(() => {
+      this.jobs.delete(f.id);
+      this.actor.send({ type: 'JOB_FINISHED', jobId: f.id });
     });
   }
 }
+

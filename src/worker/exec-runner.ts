@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { Observable, type Subscriber } from 'rxjs';
 import { systemClock, type Clock } from '../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';

@@ -1,0 +1,131 @@
+/**
+ * One job from request to end: wait for a worker (dispatcher), record the start, send the job, relay
+ * what the worker reports as {@link JobEvent}s, record the end, and free the slot. Input towards the job
+ * (ship bytes, fetch credit) goes through the {@link JobInput} handed to `onInput`.
+ */
+import { Observable } from 'rxjs';
+import type { Clock } from '../clock.ts';
+import { ClaError, ErrorCode } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { JobOutcome } from '../store/store.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
+import type { JobFinish, JobStart } from './registry.ts';
+import type { WorkerSession } from './worker-session.ts';
+
+/** Options of one run. */
+export interface RunOptions {
+  /** Cancels the job; its final events still arrive. */
+  signal?: AbortSignal;
+  /** Called once the job is on a worker, with the way to send it input (ship bytes, fetch credit). */
+  onInput?: (input: JobInput) => void;
+}
+
+/** What {@link runJob} needs from the hub. */
+export interface JobRunnerDeps {
+  dispatcher: Dispatcher;
+  clock: Clock;
+  log: Logger;
+  newId: () => string;
+  defaultWaitMs: number;
+  recordStart: (job: JobStart) => void;
+  recordEnd: (jobId: string, end: JobFinish) => void;
+}
+
+/** The job's description as stored: the command of an exec, the path of a transfer, ... */
+function describeJob(request: RunRequest): unknown {
+  const job = request.job;
+  switch (job.kind) {
+    case 'exec':
+      return job.cmd;
+    case 'eval':
+      return job.code.length > 2000 ? `${job.code.slice(0, 2000)}…` : job.code;
+    case 'ship':
+      return { path: job.path, size: job.size, sha256: job.sha256 };
+    case 'fetch':
+      return { path: job.path };
+    case 'probe':
+      return { check: job.check, path: job.path, tags: job.tags };
+  }
+}
+
+/** Runs one job; see `Hub.run`. */
+export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
+  return new Observable<JobEvent>((subscriber) => {
+    const jobId = deps.newId();
+    let session: WorkerSession | undefined;
+    let done = false;
+    const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
+      done = true;
+      deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, ...fields });
+      deps.dispatcher.pump();
+    };
+    const cancelWait = deps.dispatcher.request(
+      request.target,
+      request.waitMs ?? deps.defaultWaitMs,
+      (granted) => {
+        session = granted;
+        const workerId = granted.info.workerId;
+        try {
+          deps.recordStart({ id: jobId, workerId, kind: request.job.kind, command: describeJob(request), at: deps.clock.now() });
+        } catch (error) {
+          done = true;
+          deps.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; not sending it');
+          subscriber.error(error);
+          deps.dispatcher.pump();
+          return;
+        }
+        subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
+        deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
+        granted.assign(jobId, request.job, {
+          started: (pid) => subscriber.next({ type: 'started', pid }),
+          output: (stream, seq, data) => subscriber.next({ type: 'output', stream, seq, data }),
+          credit: (bytes) => subscriber.next({ type: 'credit', bytes }),
+          file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
+          chunk: (seq, data) => subscriber.next({ type: 'chunk', seq, data }),
+          exit: (code, signal, timedOut, cancelled, durationMs) => {
+            end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal });
+            subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
+            subscriber.complete();
+          },
+          result: (value, durationMs) => {
+            end('ok');
+            subscriber.next({ type: 'result', value, durationMs });
+            subscriber.complete();
+          },
+          fail: (error) => {
+            const outcome: JobOutcome =
+              error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : error.code === ErrorCode.Timeout ? 'timeout' : 'error';
+            end(outcome, { errorCode: error.code });
+            subscriber.error(error);
+          },
+        });
+        options.onInput?.({
+          chunk: (seq, data) => void granted.feed(jobId, { seq, data }).catch(() => undefined),
+          credit: (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined),
+        });
+      },
+      (error) => {
+        done = true;
+        subscriber.error(error);
+      },
+    );
+    const onAbort = () => {
+      if (done) return;
+      if (session) {
+        session.cancel(jobId);
+        return;
+      }
+      cancelWait();
+      done = true;
+      subscriber.error(new ClaError(ErrorCode.Cancelled, 'Cancelled while waiting for a worker'));
+    };
+    if (options.signal?.aborted) onAbort();
+    else options.signal?.addEventListener('abort', onAbort, { once: true });
+    return () => {
+      options.signal?.removeEventListener('abort', onAbort);
+      cancelWait();
+      if (!done && session) session.cancel(jobId);
+    };
+  });
+}
