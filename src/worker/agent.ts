@@ -54,6 +54,8 @@ export interface AgentOptions {
   random?: () => number;
   /** Which verbs and paths the hub may use. @default everything */
   policy?: WorkerPolicy;
+  /** How to dial the hub; tests pass an in-memory pair. @default connectWs with the tls/tap options */
+  connect?: (url: string) => Promise<Transport>;
   /** Replaces operations (tests). */
   starters?: Partial<{ [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> }>;
 }
