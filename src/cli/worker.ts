@@ -14,6 +14,7 @@ import { FrameRecorder } from '../transport/recorder.ts';
 import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
+import { WorkerPolicy } from '../worker/policy.ts';
 import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { fail, guard, info, line, success, warn } from './say.ts';
@@ -114,6 +115,9 @@ connectionOptions(
     .option('--envs <envs>', 'comma separated environments, e.g. QA,PROD (must exist on the hub)')
     .addOption(new Option('--env <env>', 'one environment (repeatable)').argParser(collect))
     .option('--concurrency <n>', 'jobs run at once')
+    .option('--allow <verbs>', 'only allow these verbs (exec,eval,ship,fetch,probe)')
+    .option('--deny <verbs>', 'refuse these verbs, e.g. eval')
+    .addOption(new Option('--root <dir>', 'ship/fetch only inside this folder (repeatable)').argParser(collect))
     .option('--record <file>', 'record every frame to this file'),
 ).action((flags) =>
   guard(async () => {
@@ -128,6 +132,7 @@ connectionOptions(
       tags: options.tags,
       envs: options.envs,
       capacity: options.concurrency,
+      policy: new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots }),
       tls: tlsOptions(options),
       tap: recorder,
       log,

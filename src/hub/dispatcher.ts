@@ -9,10 +9,10 @@ import type { Target } from '../protocol/frames.ts';
 import type { WorkerSession } from './worker-session.ts';
 
 /** How a session relates to a target. */
-export type MatchResult = 'free' | 'busy' | 'disabled' | 'no';
+export type MatchResult = 'free' | 'busy' | 'disabled' | 'denied' | 'no';
 
-/** Whether `session` can serve `target` now. */
-export function matchSession(session: WorkerSession, target: Target): MatchResult {
+/** Whether `session` can serve `target` now; `kind` is the job's verb, which the worker must allow. */
+export function matchSession(session: WorkerSession, target: Target, kind?: string): MatchResult {
   const info = session.info;
   if (session.isClosed() || session.isLeaving()) return 'no';
   if (target.worker !== undefined && info.workerId !== target.worker) return 'no';
@@ -20,12 +20,14 @@ export function matchSession(session: WorkerSession, target: Target): MatchResul
   // A worker that declared no envs is not limited to any; one that did serves only those.
   if (target.env !== undefined && info.envs.length > 0 && !info.envs.includes(target.env)) return 'no';
   if (target.project !== undefined && !info.projects.includes(target.project)) return 'no';
+  if (kind !== undefined && !info.caps.includes(kind)) return 'denied';
   if (session.isDisabled()) return 'disabled';
   return session.hasFreeSlot() ? 'free' : 'busy';
 }
 
 interface Waiter {
   target: Target;
+  kind: string | undefined;
   deadline: number;
   timer: unknown;
   grant: (session: WorkerSession) => void;
@@ -60,21 +62,27 @@ export class Dispatcher {
    * Finds a session for `target`, now or within `waitMs`. Calls exactly one of `grant`/`fail`, unless the
    * returned cancel function is called first.
    */
-  request(target: Target, waitMs: number, grant: (session: WorkerSession) => void, fail: (error: ClaError) => void): () => void {
-    const found = this.find(target);
+  request(
+    target: Target,
+    waitMs: number,
+    grant: (session: WorkerSession) => void,
+    fail: (error: ClaError) => void,
+    kind?: string,
+  ): () => void {
+    const found = this.find(target, kind);
     if (found.session) {
       grant(found.session);
       return () => undefined;
     }
     if (found.busy === 0) {
-      fail(noWorkerError(target, found.disabled));
+      fail(noWorkerError(target, found, kind));
       return () => undefined;
     }
     if (this.waiting.length >= this.maxWaiting) {
       fail(new ClaError(ErrorCode.NoWorker, `${this.waiting.length} requests are already waiting for a worker; try again later`, { retryable: true }));
       return () => undefined;
     }
-    const waiter: Waiter = { target, deadline: this.clock.now() + waitMs, timer: undefined, grant, fail };
+    const waiter: Waiter = { target, kind, deadline: this.clock.now() + waitMs, timer: undefined, grant, fail };
     waiter.timer = this.clock.setTimeout(() => {
       this.remove(waiter);
       fail(new ClaError(ErrorCode.WorkerBusy, `Every worker matching ${describeTarget(target)} stayed busy for ${waitMs} ms`, { retryable: true, data: { waitMs } }));
@@ -88,7 +96,7 @@ export class Dispatcher {
   /** Re-checks the queue; call when a session frees a slot, connects, or is enabled. */
   pump(): void {
     for (const waiter of [...this.waiting]) {
-      const found = this.find(waiter.target);
+      const found = this.find(waiter.target, waiter.kind);
       if (found.session) {
         this.remove(waiter);
         this.clock.clearTimeout(waiter.timer);
@@ -96,21 +104,21 @@ export class Dispatcher {
       } else if (found.busy === 0) {
         this.remove(waiter);
         this.clock.clearTimeout(waiter.timer);
-        waiter.fail(noWorkerError(waiter.target, found.disabled));
+        waiter.fail(noWorkerError(waiter.target, found, waiter.kind));
       }
     }
   }
 
-  private find(target: Target): { session?: WorkerSession; busy: number; disabled: number } {
-    let busy = 0;
-    let disabled = 0;
+  private find(target: Target, kind: string | undefined): Found {
+    const found: Found = { busy: 0, disabled: 0, denied: [] };
     for (const session of this.sessions()) {
-      const result = matchSession(session, target);
-      if (result === 'free') return { session, busy, disabled };
-      if (result === 'busy') busy += 1;
-      if (result === 'disabled') disabled += 1;
+      const result = matchSession(session, target, kind);
+      if (result === 'free') return { ...found, session };
+      if (result === 'busy') found.busy += 1;
+      if (result === 'disabled') found.disabled += 1;
+      if (result === 'denied') found.denied.push(session.info.workerId);
     }
-    return { busy, disabled };
+    return found;
   }
 
   private remove(waiter: Waiter): boolean {
@@ -131,7 +139,21 @@ export function describeTarget(target: Target): string {
   return parts.length ? parts.join(', ') : 'any worker';
 }
 
-function noWorkerError(target: Target, disabled: number): ClaError {
+interface Found {
+  session?: WorkerSession;
+  busy: number;
+  disabled: number;
+  /** Matching workers whose policy refuses the job's verb. */
+  denied: string[];
+}
+
+function noWorkerError(target: Target, found: Found, kind: string | undefined): ClaError {
+  const { disabled } = found;
+  if (found.denied.length > 0 && disabled === 0) {
+    return new ClaError(ErrorCode.PolicyDenied, `Worker${found.denied.length > 1 ? 's' : ''} ${found.denied.join(', ')} matching ${describeTarget(target)} do${found.denied.length > 1 ? '' : 'es'} not allow \`${kind}\` (see its --allow/--deny)`, {
+      data: { workers: found.denied, verb: kind ?? null },
+    });
+  }
   if (disabled > 0 && target.worker !== undefined) {
     return new ClaError(ErrorCode.WorkerDisabled, `Worker ${target.worker} is disabled: enable it before sending it jobs`, { data: { worker: target.worker } });
   }

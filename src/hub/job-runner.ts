@@ -109,6 +109,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         done = true;
         subscriber.error(error);
       },
+      request.job.kind,
     );
     const onAbort = () => {
       if (done) return;

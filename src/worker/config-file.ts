@@ -77,6 +77,12 @@ export interface WorkerFileSettings {
   logfile?: string;
   pidfile?: string;
   overrides?: Record<string, string>;
+  /** Verbs the hub may use (`allow_verbs`, as in Clarive's worker). */
+  allow?: string[];
+  /** Verbs refused (`deny_verbs`). */
+  deny?: string[];
+  /** Folders ship and fetch may touch (`roots`). */
+  roots?: string[];
 }
 
 /** A loaded and validated config file. */
@@ -297,11 +303,14 @@ const fileShape = {
   logfile: text.optional(),
   pidfile: text.optional(),
   overrides: overrides.optional(),
+  allow_verbs: list.optional(),
+  deny_verbs: list.optional(),
+  roots: list.optional(),
   registrations: z.array(registrationSchema, message('must be a list of registrations (`- id: ...` / `token: ...`)')).optional(),
 };
 const fileSchema = z.object(fileShape);
 /** Keys of Clarive's cla-worker that this worker accepts and ignores. */
-const CLARIVE_ONLY_KEYS = ['origin', 'daemon', 'home', 'server', 'server_mid', 'no_server', 'user', 'name', 'chunk_size', 'allow_verbs', 'deny_verbs'];
+const CLARIVE_ONLY_KEYS = ['origin', 'daemon', 'home', 'server', 'server_mid', 'no_server', 'user', 'name', 'chunk_size'];
 
 function fromDocument(doc: Document, file: string): WorkerConfigFile {
   const raw: unknown = doc.toJS();
@@ -338,7 +347,8 @@ function fromDocument(doc: Document, file: string): WorkerConfigFile {
     url: v.url, passkey: v.passkey, verbose: v.verbose, quiet: v.quiet, tags: v.tags, envs: v.envs,
     concurrency: v.concurrency, subscriberId: v.subscriber_id, psk: v.psk, caCert: v.ca_cert, cert: v.cert,
     certKey: v.cert_key, certKeyPass: v.cert_key_pass, noVerifyCerts: v.no_verify_certs, record: v.record,
-    logfile: v.logfile, pidfile: v.pidfile, overrides: v.overrides,
+    logfile: v.logfile, pidfile: v.pidfile, overrides: v.overrides, allow: v.allow_verbs, deny: v.deny_verbs,
+    roots: v.roots,
   });
   const known = new Set([...Object.keys(fileShape), ...CLARIVE_ONLY_KEYS]);
   const unknownKeys = Object.keys(top).filter((k) => !known.has(k));

@@ -75,6 +75,12 @@ export interface WorkerOptions {
   logfile: string | undefined;
   /** Daemon pid file. @default undefined (the daemon picks one) */
   pidfile: string | undefined;
+  /** Verbs the hub may use (`--allow exec,ship`, config `allow_verbs`). @default [] (every verb) */
+  allow: string[];
+  /** Verbs refused (`--deny eval`, config `deny_verbs`). @default [] */
+  deny: string[];
+  /** Folders ship and fetch may touch (`--root /opt/app`, repeatable; config `roots`). @default [] (anywhere) */
+  roots: string[];
 }
 
 /** Input of {@link parseWorkerOptions}. */
@@ -110,10 +116,10 @@ const KINDS: Record<ScalarKey, Kind> = {
   id: 'string', token: 'string', passkey: 'string', url: 'url', tags: 'list', envs: 'list', verbose: 'bool',
   quiet: 'bool', concurrency: 'int', subscriberId: 'string', psk: 'string', caCert: 'string', cert: 'string',
   certKey: 'string', certKeyPass: 'string', noVerifyCerts: 'bool', record: 'string', logfile: 'string',
-  pidfile: 'string',
+  pidfile: 'string', allow: 'list', deny: 'list', roots: 'list',
 };
 /** Singular spellings merged into the list option: `--tag java --tag nodejs`. */
-const ALIASES: Partial<Record<ScalarKey, string>> = { tags: 'tag', envs: 'env' };
+const ALIASES: Partial<Record<ScalarKey, string>> = { tags: 'tag', envs: 'env', roots: 'root' };
 
 /** `subscriberId` -> `CLA_WORKER_SUBSCRIBER_ID`. */
 export function envVarName(option: string): string {
@@ -198,6 +204,9 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
     overrides: Object.assign({}, ...layers.map((l) => l.overrides ?? {}).reverse()),
     logfile: pick('logfile').value,
     pidfile: pick('pidfile').value,
+    allow: pick('allow').value ?? [],
+    deny: pick('deny').value ?? [],
+    roots: pick('roots').value ?? [],
   };
   if (options.certKey !== undefined && options.cert === undefined) {
     throw new InvalidArgumentError('Expected `cert` to be set when `certKey` is, got `undefined`');
