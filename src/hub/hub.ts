@@ -16,6 +16,7 @@ import { routeConnection } from './connection-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
+import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 
@@ -32,6 +33,8 @@ export interface HubOptions {
   /** Default wait for a busy worker, in ms. @default 60000 */
   waitMs?: number;
   tls?: ServerTlsOptions;
+  /** Output bytes kept per job in the store (the tail; the live stream is never cut). @default 65536 */
+  storedOutputBytes?: number;
 }
 
 /** What the hub needs from outside. */
@@ -126,6 +129,7 @@ export class Hub {
         log: this.log,
         newId: this.newId,
         defaultWaitMs: this.options.waitMs ?? 60_000,
+        storedOutputBytes: this.options.storedOutputBytes ?? DEFAULT_STORED_OUTPUT_BYTES,
         recordStart: (job) => this.registry.recordJobStart(job),
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
       },

@@ -9,6 +9,7 @@ import { ClaError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { JobOutcome } from '../store/store.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { OutputTail } from './output-tail.ts';
 import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
 import type { JobFinish, JobStart } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
@@ -28,6 +29,8 @@ export interface JobRunnerDeps {
   log: Logger;
   newId: () => string;
   defaultWaitMs: number;
+  /** Output bytes kept per job in the store. */
+  storedOutputBytes: number;
   recordStart: (job: JobStart) => void;
   recordEnd: (jobId: string, end: JobFinish) => void;
 }
@@ -55,9 +58,10 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     const jobId = deps.newId();
     let session: WorkerSession | undefined;
     let done = false;
+    const tail = new OutputTail(deps.storedOutputBytes);
     const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
       done = true;
-      deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, ...fields });
+      deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
     const cancelWait = deps.dispatcher.request(
@@ -79,7 +83,10 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
         granted.assign(jobId, request.job, {
           started: (pid) => subscriber.next({ type: 'started', pid }),
-          output: (stream, seq, data) => subscriber.next({ type: 'output', stream, seq, data }),
+          output: (stream, seq, data) => {
+            tail.push(data);
+            subscriber.next({ type: 'output', stream, seq, data });
+          },
           credit: (bytes) => subscriber.next({ type: 'credit', bytes }),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
           chunk: (seq, data) => subscriber.next({ type: 'chunk', seq, data }),

@@ -84,6 +84,10 @@ export interface JobFinish {
   signal: string | null;
   outcome: JobOutcome;
   errorCode?: string | null;
+  /** Tail of the output to keep. */
+  output?: Uint8Array | null;
+  /** Output bytes produced in all. */
+  outputBytes?: number;
 }
 
 /** sha256 hex of a secret. */
@@ -364,7 +368,7 @@ export class Registry {
     }
     return this.store.transaction(() => {
       const job = this.store.getJob(id);
-      const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome };
+      const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome, output: end.output ?? null, outputBytes: end.outputBytes ?? 0 };
       if (!job || !this.store.finishJob(id, { ...finish, errorCode: end.errorCode ?? null })) return false;
       this.store.bumpWorkerCounters(job.workerId, 1, isFailure(end.outcome) ? 1 : 0);
       return true;

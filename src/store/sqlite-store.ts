@@ -64,6 +64,9 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX jobs_by_start ON jobs(started_at);
    CREATE INDEX jobs_by_worker ON jobs(worker_id, started_at);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // 2: the tail of each job's output (capped by the hub) and how many output bytes the job produced.
+  `ALTER TABLE jobs ADD COLUMN output BLOB;
+   ALTER TABLE jobs ADD COLUMN output_bytes INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 interface ProjectRecord { name: string; passkey: string | null; passkey_hash: string | null; created_at: number }
@@ -90,6 +93,8 @@ interface JobRecord {
   signal: string | null;
   outcome: string | null;
   error_code: string | null;
+  output: Buffer | null;
+  output_bytes: number;
 }
 
 // Projects are aggregated as a JSON array so one query returns a whole worker.
@@ -137,6 +142,8 @@ const toJob = (r: JobRecord): JobRow => ({
   signal: r.signal,
   outcome: r.outcome as JobOutcome | null,
   errorCode: r.error_code,
+  output: r.output === null ? null : new Uint8Array(r.output),
+  outputBytes: r.output_bytes,
 });
 
 /** A {@link Store} backed by one SQLite database. Create it with {@link openSqliteStore}. */
@@ -144,8 +151,20 @@ export class SqliteStore implements Store {
   /** The underlying connection, for diagnostics and tests. */
   readonly db: Database.Database;
 
+  /** Prepared statements by SQL text: preparing is most of a small query's cost (see bench/RESULTS.md). */
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(db: Database.Database) {
     this.db = db;
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   transaction<T>(fn: () => T): T {
@@ -160,17 +179,17 @@ export class SqliteStore implements Store {
   }
 
   getProject(name: string): ProjectRow | undefined {
-    const r = this.db.prepare('SELECT * FROM projects WHERE name = ?').get(name) as ProjectRecord | undefined;
+    const r = this.stmt('SELECT * FROM projects WHERE name = ?').get(name) as ProjectRecord | undefined;
     return r && toProject(r);
   }
 
   listProjects(): ProjectRow[] {
-    const rows = this.db.prepare('SELECT * FROM projects ORDER BY created_at, name').all() as ProjectRecord[];
+    const rows = this.stmt('SELECT * FROM projects ORDER BY created_at, name').all() as ProjectRecord[];
     return rows.map(toProject);
   }
 
   findProjectByPasskeyHash(passkeyHash: string): ProjectRow | undefined {
-    const r = this.db.prepare('SELECT * FROM projects WHERE passkey_hash = ?').get(passkeyHash) as
+    const r = this.stmt('SELECT * FROM projects WHERE passkey_hash = ?').get(passkeyHash) as
       | ProjectRecord
       | undefined;
     return r && toProject(r);
@@ -183,15 +202,15 @@ export class SqliteStore implements Store {
   }
 
   addEnv(name: string): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO envs (name) VALUES (?)').run(name).changes === 1;
+    return this.stmt('INSERT OR IGNORE INTO envs (name) VALUES (?)').run(name).changes === 1;
   }
 
   listEnvs(): string[] {
-    return this.db.prepare('SELECT name FROM envs ORDER BY name').pluck().all() as string[];
+    return this.stmt('SELECT name FROM envs ORDER BY name').pluck().all() as string[];
   }
 
   hasEnv(name: string): boolean {
-    return this.db.prepare('SELECT 1 FROM envs WHERE name = ?').get(name) !== undefined;
+    return this.stmt('SELECT 1 FROM envs WHERE name = ?').get(name) !== undefined;
   }
 
   createWorker(row: NewWorker): boolean {
@@ -202,14 +221,14 @@ export class SqliteStore implements Store {
   }
 
   getWorker(id: string): WorkerRow | undefined {
-    const r = this.db.prepare(`${WORKER_SELECT} WHERE w.id = ?`).get(id) as WorkerRecord | undefined;
+    const r = this.stmt(`${WORKER_SELECT} WHERE w.id = ?`).get(id) as WorkerRecord | undefined;
     return r && toWorker(r);
   }
 
   listWorkers(project?: string): WorkerRow[] {
     const rows = (
       project === undefined
-        ? this.db.prepare(`${WORKER_SELECT} ORDER BY w.id`).all()
+        ? this.stmt(`${WORKER_SELECT} ORDER BY w.id`).all()
         : this.db
             .prepare(
               `${WORKER_SELECT} WHERE w.id IN (SELECT worker_id FROM worker_projects WHERE project = ?) ORDER BY w.id`,
@@ -230,8 +249,8 @@ export class SqliteStore implements Store {
       else if (key === 'disabled') values.push(value ? 1 : 0);
       else values.push(value);
     }
-    if (sets.length === 0) return this.db.prepare('SELECT 1 FROM workers WHERE id = ?').get(id) !== undefined;
-    return this.db.prepare(`UPDATE workers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id).changes === 1;
+    if (sets.length === 0) return this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) !== undefined;
+    return this.stmt(`UPDATE workers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id).changes === 1;
   }
 
   bumpWorkerCounters(id: string, jobsRun: number, failures: number): boolean {
@@ -241,20 +260,20 @@ export class SqliteStore implements Store {
   }
 
   clearConnections(): number {
-    return this.db.prepare('UPDATE workers SET connected_since = NULL WHERE connected_since IS NOT NULL').run()
+    return this.stmt('UPDATE workers SET connected_since = NULL WHERE connected_since IS NOT NULL').run()
       .changes;
   }
 
   deleteWorker(id: string): boolean {
-    return this.db.prepare('DELETE FROM workers WHERE id = ?').run(id).changes === 1;
+    return this.stmt('DELETE FROM workers WHERE id = ?').run(id).changes === 1;
   }
 
   addWorkerProject(id: string, project: string, at: number): boolean {
     return this.transaction(() => {
-      if (this.db.prepare('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
+      if (this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
         throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
       }
-      if (this.db.prepare('SELECT 1 FROM projects WHERE name = ?').get(project) === undefined) {
+      if (this.stmt('SELECT 1 FROM projects WHERE name = ?').get(project) === undefined) {
         throw new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
       }
       return this.db
@@ -264,7 +283,7 @@ export class SqliteStore implements Store {
   }
 
   removeWorkerProject(id: string, project: string): boolean {
-    return this.db.prepare('DELETE FROM worker_projects WHERE worker_id = ? AND project = ?').run(id, project)
+    return this.stmt('DELETE FROM worker_projects WHERE worker_id = ? AND project = ?').run(id, project)
       .changes === 1;
   }
 
@@ -277,21 +296,21 @@ export class SqliteStore implements Store {
   finishJob(id: string, end: JobEnd): boolean {
     return this.db
       .prepare(
-        `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?
+        `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?, output = ?, output_bytes = ?
          WHERE id = ? AND finished_at IS NULL`,
       )
-      .run(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, id).changes === 1;
+      .run(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id).changes === 1;
   }
 
   getJob(id: string): JobRow | undefined {
-    const r = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRecord | undefined;
+    const r = this.stmt('SELECT * FROM jobs WHERE id = ?').get(id) as JobRecord | undefined;
     return r && toJob(r);
   }
 
   listRecentJobs(limit: number, workerId?: string): JobRow[] {
     const rows = (
       workerId === undefined
-        ? this.db.prepare('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit)
+        ? this.stmt('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit)
         : this.db
             .prepare('SELECT * FROM jobs WHERE worker_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?')
             .all(workerId, limit)
@@ -306,11 +325,11 @@ export class SqliteStore implements Store {
   }
 
   getSetting(key: string): string | undefined {
-    return this.db.prepare('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
+    return this.stmt('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
   }
 
   deleteSetting(key: string): boolean {
-    return this.db.prepare('DELETE FROM settings WHERE key = ?').run(key).changes === 1;
+    return this.stmt('DELETE FROM settings WHERE key = ?').run(key).changes === 1;
   }
 
   close(): void {

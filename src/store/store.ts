@@ -102,6 +102,10 @@ export interface JobEnd {
   outcome: JobOutcome;
   /** The {@link ErrorCode} when the outcome is not `ok` because of an error. */
   errorCode: string | null;
+  /** The last bytes of the job's output (stdout and stderr interleaved), capped by the hub. @default null */
+  output?: Uint8Array | null;
+  /** Output bytes the job produced in all, kept or not. @default 0 */
+  outputBytes?: number;
 }
 
 /** A recorded job; the end fields are `null` while it runs. */
@@ -116,6 +120,10 @@ export interface JobRow {
   signal: string | null;
   outcome: JobOutcome | null;
   errorCode: string | null;
+  /** The stored tail of the output, or null. */
+  output: Uint8Array | null;
+  /** Output bytes the job produced in all. */
+  outputBytes: number;
 }
 
 /** The hub's persistent store. All methods are synchronous. */

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { openRegistry } from '../../src/hub/hub-files.ts';
 import { HUB_BIN, WORKER_BIN, runCli, startHub, startWorker, stopAll, tempDir, type LiveProcess, type RunningHub } from './processes.ts';
 
 const cli = suite<{ dir: string; cleanup: () => void; hub: RunningHub; workers: LiveProcess[] }>('cli');
@@ -105,6 +106,22 @@ cli('bare `cla-worker run` from cla-worker.yml, then exec by tags streams output
 
   const env = await hub(ctx, 'exec', '--env', 'QA', '--', 'echo qa');
   assert.is(env.stdout, 'qa\n');
+});
+
+cli('the hub stores each job with its outcome and the tail of its output', async (ctx) => {
+  const run = await hub(ctx, 'exec', '--worker', 'java1', '--', 'echo stored-line; exit 5');
+  assert.is(run.code, 5);
+  const { registry, close } = openRegistry(ctx.hub.data);
+  try {
+    const job = registry.recentJobs(10).find((j) => j.command === 'echo stored-line; exit 5');
+    assert.ok(job, 'the job is in the store');
+    assert.is(job!.workerId, 'java1');
+    assert.is(job!.outcome, 'failed');
+    assert.is(job!.exitCode, 5);
+    assert.is(Buffer.from(job!.output!).toString(), 'stored-line\n');
+  } finally {
+    close();
+  }
 });
 
 cli('exec refusals: no matching worker, unknown env, timeout', async (ctx) => {

@@ -218,6 +218,8 @@ export function storeConformance(
       signal: null,
       outcome: null,
       errorCode: null,
+      output: null,
+      outputBytes: 0,
     });
     const end = {
       finishedAt: 20,
@@ -233,6 +235,16 @@ export function storeConformance(
     assert.equal(ended, [20, null, 'SIGKILL', 'timeout', 'TIMEOUT']);
     assert.not.ok(store.finishJob('j9', end));
     assert.is(store.getJob('j9'), undefined);
+  });
+
+  test('finishJob keeps the output tail and the total output bytes', ({ store }) => {
+    store.insertJob({ id: 'j2', workerId: 'w1', kind: 'exec', command: 'seq 3', startedAt: 1 });
+    const output = new TextEncoder().encode('1\n2\n3\n');
+    assert.ok(store.finishJob('j2', { finishedAt: 2, exitCode: 0, signal: null, outcome: 'ok', errorCode: null, output, outputBytes: 6000 }));
+    const job = store.getJob('j2')!;
+    assert.is(Buffer.from(job.output!).toString(), '1\n2\n3\n');
+    assert.is(job.outputBytes, 6000);
+    assert.is(store.listRecentJobs(1)[0]!.outputBytes, 6000);
   });
 
   test('listRecentJobs: newest first, ties last-inserted first, limit, per worker', ({ store }) => {
