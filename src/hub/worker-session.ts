@@ -36,6 +36,8 @@ export interface SessionInfo {
   agent: AgentInfo;
   connectedAt: number;
   disabled: boolean;
+  /** The worker machine's state as the worker last reported it (`state` frame), e.g. `connected.idle`. */
+  workerState?: string;
 }
 
 /** One worker connection. */
@@ -183,6 +185,10 @@ export class WorkerSession {
       case 'error':
         if (f.re !== undefined && this.jobs.has(f.re)) this.finish(f.re)?.fail(fromWireError(f.error));
         else this.log.warn({ worker: this.info.workerId, code: f.error.code }, `worker reported: ${f.error.message}`);
+        return;
+      case 'state':
+        this.info.workerState = f.value;
+        this.listeners.forEach((listener) => listener());
         return;
       case 'bye':
         this.log.info({ worker: this.info.workerId }, `worker leaving: ${f.reason}`);

@@ -150,6 +150,8 @@ export const exitSchema = z.object({
 });
 export const startedSchema = z.object({ ...base('started'), re: requestId, pid: z.number().int().nonnegative() });
 export const byeSchema = z.object({ ...base('bye'), reason: z.string().max(1000) });
+/** The worker machine's state after a change, e.g. `connected.busy` (shown in management views). */
+export const stateSchema = z.object({ ...base('state'), value: z.string().min(1).max(200) });
 
 // ---- admin client -> hub ---------------------------------------------------------------------------
 export const adminHelloSchema = z.object({ ...base('admin_hello'), token: z.string().min(1).max(500) });
@@ -225,6 +227,7 @@ export const frameSchema = z.discriminatedUnion('t', [
   exitSchema,
   startedSchema,
   byeSchema,
+  stateSchema,
   adminHelloSchema,
   runSchema,
   welcomeSchema,

@@ -133,6 +133,19 @@ export class WorkerAgent {
 
   /** Starts the machine and connects; resolves when the worker has shut down. */
   run(): Promise<AgentExit> {
+    // Report the machine's state to the hub on every change while connected (management views show it).
+    let reported = '';
+    this.actor.subscribe((snapshot) => {
+      const value = stateName(snapshot.value);
+      const online = snapshot.matches('connected') || snapshot.matches('disabled') || snapshot.matches('stopping');
+      if (!online || !this.transport?.isOpen()) {
+        reported = ''; // a new connection gets the state again
+        return;
+      }
+      if (value === reported) return;
+      reported = value;
+      this.send(frame('state', { value }));
+    });
     this.actor.start();
     this.actor.send({ type: 'CONNECT' });
     return this.exited;
@@ -296,3 +309,13 @@ export class WorkerAgent {
   }
 }
 
+
+/** `{ connected: 'busy' }` -> `connected.busy`. */
+export function stateName(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value !== null && typeof value === 'object') {
+    const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
+    return inner === undefined ? key : `${key}.${stateName(inner)}`;
+  }
+  return String(value);
+}
