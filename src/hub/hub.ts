@@ -18,6 +18,7 @@ import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
+import type { HubExtension } from './hub-extension.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 
 /** Options for {@link Hub}. */
@@ -43,6 +44,8 @@ export interface HubDeps {
   clock?: Clock;
   log?: Logger;
   tap?: FrameTap;
+  /** Features plugged into the hub (action bus, tasks, ...). */
+  extensions?: HubExtension[];
   /** Job id generator (replays inject a deterministic one). @default randomUUID */
   newId?: () => string;
 }
@@ -70,6 +73,7 @@ export class Hub {
 
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
+    for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
     this.server = await startWsServer({
       host: this.options.host,
       port: this.options.port,
@@ -90,6 +94,7 @@ export class Hub {
   /** Closes every connection and the listener. */
   async stop(): Promise<void> {
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
+    for (const extension of this.deps.extensions ?? []) await extension.stop?.();
   }
 
   /** Handles a new transport (a websocket, or one end of a memory pair in tests). */
@@ -166,6 +171,8 @@ export class Hub {
       previous.close(CloseCode.Replaced, `replaced by a new connection from ${info.agent.user}@${info.agent.host}`);
     }
     const session = new WorkerSession(transport, info, this.clock, this.log);
+    const extensions = this.deps.extensions ?? [];
+    session.otherFrames = (f) => extensions.some((extension) => extension.workerFrame?.(session, f) === true);
     this.sessions.set(info.workerId, session);
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
@@ -176,8 +183,10 @@ export class Hub {
         this.registry.markDisconnected(info.workerId, this.clock.now());
       }
       this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
+      for (const extension of extensions) extension.sessionClosed?.(session);
       this.dispatcher.pump();
     });
+    for (const extension of extensions) extension.sessionAdded?.(session);
     this.dispatcher.pump();
   }
 }

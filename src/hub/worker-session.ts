@@ -110,6 +110,14 @@ export class WorkerSession {
     return this.jobs.size;
   }
 
+  /** Frames this session does not handle go here (hub extensions); return true when handled. */
+  otherFrames: ((f: Frame) => boolean) | undefined;
+
+  /** Sends any frame to the worker; rejects when the connection is closed. */
+  send(f: Frame): Promise<void> {
+    return this.transport.send(f);
+  }
+
   /** Calls `listener` on every state change (the dispatcher re-checks its queue). */
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
@@ -196,6 +204,7 @@ export class WorkerSession {
         this.listeners.forEach((listener) => listener());
         return;
       default:
+        if (this.otherFrames?.(f)) return;
         this.log.warn({ worker: this.info.workerId, type: f.t }, 'unexpected frame from worker');
         void this.transport
           .send(frame('error', { error: { code: ErrorCode.BadFrame, message: `A worker may not send \`${f.t}\` frames`, retryable: false } }))

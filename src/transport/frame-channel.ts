@@ -16,6 +16,9 @@ export interface ByteSocket {
   close(code: number, reason: string): void;
   terminate(): void;
   bufferedAmount(): number;
+  /** Stop / restart reading. @default no-op */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** Options for {@link FrameChannel}. */
@@ -100,6 +103,14 @@ export class FrameChannel implements Transport {
     this.open = false;
     this.closedLocally = true;
     this.socket.terminate();
+  }
+
+  pause(): void {
+    this.socket.pause?.();
+  }
+
+  resume(): void {
+    this.socket.resume?.();
   }
 
   /** Feeds one received message. */

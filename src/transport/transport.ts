@@ -38,6 +38,10 @@ export interface Transport {
   close(code?: number, reason?: string): void;
   /** Drops the connection at once. */
   terminate(): void;
+  /** Stops reading from the socket (TCP backpressure reaches the peer) until `resume()`. */
+  pause(): void;
+  /** Reads again after `pause()`. */
+  resume(): void;
 }
 
 /** Direction of a recorded frame, seen from the side that records. */

@@ -62,6 +62,8 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
           close: (code, reason) => ws.close(code, reason),
           terminate: () => ws.terminate(),
           bufferedAmount: () => ws.bufferedAmount,
+          pause: () => ws.pause(),
+          resume: () => ws.resume(),
         },
         { id: nextConnectionId('h'), remote: url, maxFrameBytes: maxPayload, tap: options.tap },
       );

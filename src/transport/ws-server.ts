@@ -80,6 +80,8 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
           close: (code, reason) => ws.close(code, reason),
           terminate: () => ws.terminate(),
           bufferedAmount: () => ws.bufferedAmount,
+          pause: () => ws.pause(),
+          resume: () => ws.resume(),
         },
         { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap },
       );

@@ -22,6 +22,7 @@ import { startFetch } from './ops/fetch.ts';
 import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts';
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
+import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
 import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
@@ -54,6 +55,8 @@ export interface AgentOptions {
   random?: () => number;
   /** Which verbs and paths the hub may use. @default everything */
   policy?: WorkerPolicy;
+  /** Features plugged into the worker (action subscriptions, task handlers, plugins). */
+  extensions?: AgentExtension[];
   /** How to dial the hub; tests pass an in-memory pair. @default connectWs with the tls/tap options */
   connect?: (url: string) => Promise<Transport>;
   /** Replaces operations (tests). */
@@ -79,6 +82,8 @@ export class WorkerAgent {
   private readonly log: Logger;
   private transport: Transport | undefined;
   private readonly jobs = new Map<string, RunningJob>();
+  private readonly extensions: AgentExtension[];
+  private readonly extensionContext: ExtensionContext;
   private readonly policy: WorkerPolicy;
   private readonly starters: { [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> };
   private lastError: WireError | null = null;
@@ -92,6 +97,21 @@ export class WorkerAgent {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     const random = options.random ?? Math.random;
     this.policy = options.policy ?? new WorkerPolicy();
+    this.extensions = options.extensions ?? [];
+    this.extensionContext = {
+      workerId: options.id,
+      tags: options.tags ?? [],
+      clock: this.clock,
+      log: this.log,
+      send: (f) => this.send(f),
+      pause: () => this.transport?.pause(),
+      resume: () => this.transport?.resume(),
+      trackWork: (id) => {
+        const key = `work:${id}`;
+        this.actor.send({ type: 'JOB_STARTED', jobId: key });
+        return () => this.actor.send({ type: 'JOB_FINISHED', jobId: key });
+      },
+    };
     this.starters = {
       exec: (f, ctx) => startExec(f, ctx, options.exec),
       eval: (f, ctx) => startEval(f, ctx),
@@ -106,7 +126,9 @@ export class WorkerAgent {
           openConnection: () => this.openConnection(),
           sendHello: () => this.send(this.hello()),
           sendBye: ({ context }) => this.send(frame('bye', { reason: context.reason ?? 'stopping' })),
-          drainJobs: () => undefined,
+          drainJobs: () => {
+            for (const extension of this.extensions) void extension.stop?.();
+          },
           cancelAllJobs: () => {
             for (const job of this.jobs.values()) job.cancel('worker stopping');
           },
@@ -196,6 +218,7 @@ export class WorkerAgent {
         void transport.closed.then((close) => {
           if (this.transport === transport) this.transport = undefined;
           const final = FINAL_CLOSE_CODES.has(close.code);
+          for (const extension of this.extensions) extension.disconnected?.();
           this.log[final ? 'error' : 'warn']({ code: close.code, reason: close.reason }, 'disconnected from the hub');
           this.actor.send({ type: 'SOCKET_CLOSED', code: close.code, final });
         });
@@ -218,6 +241,7 @@ export class WorkerAgent {
         this.lastError = null;
         this.log.info({ projects: f.projects, disabled: f.disabled }, 'connected to the hub');
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
+        for (const extension of this.extensions) extension.welcomed?.(this.extensionContext);
         return;
       case 'exec':
       case 'eval':
@@ -252,6 +276,7 @@ export class WorkerAgent {
         this.log.error({ code: f.error.code, re: f.re }, f.error.message);
         return;
       default:
+        if (this.extensions.some((extension) => extension.frame?.(f, this.extensionContext) === true)) return;
         this.log.warn({ type: f.t }, 'unexpected frame from the hub');
     }
   }
