@@ -18,6 +18,7 @@ import { WorkerPolicy } from '../worker/policy.ts';
 import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { fail, guard, info, line, success, warn } from './say.ts';
+import { registerDaemonCommands } from './worker-daemon.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -118,16 +119,24 @@ connectionOptions(
     .option('--allow <verbs>', 'only allow these verbs (exec,eval,ship,fetch,probe)')
     .option('--deny <verbs>', 'refuse these verbs, e.g. eval')
     .addOption(new Option('--root <dir>', 'ship/fetch only inside this folder (repeatable)').argParser(collect))
-    .option('--record <file>', 'record every frame to this file'),
+    .option('--record <file>', 'record every frame to this file')
+    .option('--psk <key>', "the hub's pre-shared key, instead of a registration (cla-hub start --psk)")
+    .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
+    .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)')),
 ).action((flags) =>
   guard(async () => {
     const options = loadOptions(flags);
-    requireCredentials(options);
+    if (options.psk !== undefined && options.token === undefined) {
+      // Resoto-style: no registration, the hub admits the subscriber id by its pre-shared key.
+      options.id = options.id ?? options.subscriberId;
+    } else requireCredentials(options);
+    const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
     const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
     const agent = new WorkerAgent({
-      id: options.id,
+      id,
       token: options.token,
+      psk: options.psk,
       url: options.url,
       tags: options.tags,
       envs: options.envs,
@@ -137,7 +146,7 @@ connectionOptions(
       tap: recorder,
       log,
     });
-    info(`starting worker ${options.id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
+    info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
     const onSignal = (signal: string) => () => agent.stop(`${signal} received`);
     process.once('SIGINT', onSignal('SIGINT'));
     process.once('SIGTERM', onSignal('SIGTERM'));
@@ -147,17 +156,19 @@ connectionOptions(
       fail(new ClaError(exit.error.code as never, exit.error.message));
       process.exitCode = 1;
     } else if (exit.shutdownByHub || exit.closeCode === CloseCode.Shutdown) {
-      warn(`worker ${options.id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
+      warn(`worker ${id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
     } else if (exit.closeCode === CloseCode.Unregistered) {
-      fail(new ClaError('UNKNOWN_WORKER', `worker ${options.id} was unregistered from the hub; register it again to bring it back`));
+      fail(new ClaError('UNKNOWN_WORKER', `worker ${id} was unregistered from the hub; register it again to bring it back`));
       process.exitCode = 1;
     } else if (exit.closeCode === CloseCode.Replaced) {
-      fail(new ClaError('DUPLICATE_WORKER', `another process connected as worker ${options.id}; this one stops`));
+      fail(new ClaError('DUPLICATE_WORKER', `another process connected as worker ${id}; this one stops`));
       process.exitCode = 1;
     } else {
-      info(`worker ${options.id} stopped: ${exit.reason}`);
+      info(`worker ${id} stopped: ${exit.reason}`);
     }
   }),
 );
+
+registerDaemonCommands(program, { loadOptions });
 
 await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@
  * (one-shot registration calls), or `admin_hello` (the CLI and other admin clients). Anything else, or
  * nothing within the hello timeout, gets an `error` frame and the connection is closed.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { first } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, toWireError } from '../errors.ts';
@@ -25,7 +26,11 @@ export interface RouterDeps {
   onAdmin: () => void;
   /** A worker was unregistered (entirely, or from the given project). */
   onUnregistered?: (id: string, remainingProjects: string[]) => void;
-  /** Extra check of a hello, e.g. a hub-wide pre-shared key; throw a ClaError to refuse. */
+  /** The hub-wide pre-shared key; when unset, `hello` frames carrying a `psk` are refused. */
+  psk?: string;
+  /** Project that workers admitted by the PSK join. @default 'default' */
+  pskProject?: string;
+  /** Extra check of a hello; throw a ClaError to refuse. */
   checkHello?: (hello: FrameOf<'hello'>) => void;
 }
 
@@ -54,7 +59,7 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
   const { registry } = deps;
   switch (f.t) {
     case 'hello': {
-      const worker = registry.authenticate(f.id, f.token);
+      const worker = f.psk !== undefined ? pskWorker(f, deps) : registry.authenticate(f.id, f.token ?? '');
       deps.checkHello?.(f);
       const missing = registry.missingEnvs(f.envs);
       if (missing.length > 0) {
@@ -103,6 +108,16 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
     default:
       throw new ClaError(ErrorCode.HelloRequired, `The first frame must be hello, register, unregister or admin_hello, got \`${f.t}\``);
   }
+}
+
+/** Admits a worker by the hub-wide pre-shared key (constant-time compare of the hashes). */
+function pskWorker(hello: FrameOf<'hello'>, deps: RouterDeps) {
+  const given = createHash('sha256').update(hello.psk ?? '').digest();
+  const expected = createHash('sha256').update(deps.psk ?? '').digest();
+  if (deps.psk === undefined || !timingSafeEqual(given, expected)) {
+    throw new ClaError(ErrorCode.BadToken, 'The pre-shared key is not valid (or this hub was started without --psk). Use the key given to `cla-hub start --psk`.');
+  }
+  return deps.registry.pskWorker(hello.id, deps.pskProject ?? 'default', hello.agent);
 }
 
 function closeCodeFor(code: string): number {

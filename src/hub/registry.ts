@@ -251,6 +251,26 @@ export class Registry {
     });
   }
 
+  /**
+   * A worker that authenticated with the hub-wide pre-shared key (`--psk`, the Resoto way) instead of a
+   * registration: created on first contact in `project` with an unusable token, so only the PSK admits it.
+   */
+  pskWorker(id: string, project: string, agent?: AgentInfo): WorkerInfo {
+    checkName('worker id', id);
+    return this.store.transaction(() => {
+      const now = this.clock.now();
+      if (!this.store.getWorker(id)) {
+        this.store.createWorker({ id, tokenHash: sha256Hex(this.secret()), createdAt: now, agent: agent ?? null });
+      }
+      const worker = this.store.getWorker(id)!;
+      if (!worker.projects.includes(project)) {
+        if (!this.store.getProject(project)) throw new ClaError(ErrorCode.UnknownProject, `Project \`${project}\` does not exist`);
+        this.store.addWorkerProject(id, project, now);
+      }
+      return toInfo(this.store.getWorker(id)!);
+    });
+  }
+
   /** The worker with this id and token; `BAD_TOKEN`, with one message, whichever of the two is wrong. */
   authenticate(id: string, token: string): WorkerInfo {
     const worker = typeof id === 'string' ? this.store.getWorker(id) : undefined;
@@ -273,6 +293,27 @@ export class Registry {
         this.store.deleteWorker(id);
         return { id, projects: [] };
       }
+      if (!worker.projects.includes(project)) {
+        throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
+          data: { id, project },
+        });
+      }
+      this.store.removeWorkerProject(id, project);
+      const projects = worker.projects.filter((p) => p !== project);
+      if (projects.length === 0) this.store.deleteWorker(id);
+      return { id, projects };
+    });
+  }
+
+  /**
+   * An admin removes a worker from one project, no worker token needed (management API). A worker left
+   * with no project is deleted. `UNKNOWN_WORKER` / `UNKNOWN_PROJECT` (also when it is not a member).
+   */
+  adminUnregister(id: string, project: string): { id: string; projects: string[] } {
+    return this.store.transaction(() => {
+      const worker = this.store.getWorker(id);
+      if (!worker) throw unknownWorker(id);
+      if (!this.store.getProject(project)) throw unknownProject(project);
       if (!worker.projects.includes(project)) {
         throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
           data: { id, project },

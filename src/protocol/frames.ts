@@ -83,7 +83,10 @@ const base = <T extends string>(t: T) => ({ v: z.literal(PROTOCOL_VERSION), t: z
 export const helloSchema = z.object({
   ...base('hello'),
   id: name,
-  token: z.string().min(1).max(500),
+  /** The registration token; absent when the worker authenticates with the hub-wide `psk`. */
+  token: z.string().min(1).max(500).optional(),
+  /** The hub-wide pre-shared key (the Resoto `--psk`), instead of a registration token. */
+  psk: z.string().min(1).max(500).optional(),
   tags: z.array(name).max(100),
   envs: z.array(name).max(100),
   caps: z.array(name).max(100),

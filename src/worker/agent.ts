@@ -31,7 +31,10 @@ export const AGENT_VERSION = '0.1.0';
 /** Options for {@link WorkerAgent}. */
 export interface AgentOptions {
   id: string;
-  token: string;
+  /** Registration token; may be absent when `psk` is given. */
+  token?: string;
+  /** Hub-wide pre-shared key, instead of a registration (`--psk`). */
+  psk?: string;
   /** Hub websocket URL. */
   url: string;
   tags?: string[];
@@ -147,7 +150,7 @@ export class WorkerAgent {
         },
       }),
       {
-        input: { id: options.id, token: options.token, backoffBaseMs: options.backoffBaseMs, backoffMaxMs: options.backoffMaxMs, graceMs: options.graceMs },
+        input: { id: options.id, token: options.token ?? options.psk, backoffBaseMs: options.backoffBaseMs, backoffMaxMs: options.backoffMaxMs, graceMs: options.graceMs },
         clock: this.clock as never,
       },
     );
@@ -199,7 +202,8 @@ export class WorkerAgent {
     };
     return frame('hello', {
       id: this.options.id,
-      token: this.options.token,
+      ...(this.options.token === undefined ? {} : { token: this.options.token }),
+      ...(this.options.token === undefined && this.options.psk !== undefined ? { psk: this.options.psk } : {}),
       tags: this.options.tags ?? [],
       envs: this.options.envs ?? [],
       caps: [...this.policy.verbs],
