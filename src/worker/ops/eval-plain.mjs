@@ -42,7 +42,6 @@ const OMIT = Symbol('omit');
 // Upper bounds of msgpack's overhead: a str/bin/array/map header is at most 5 bytes, a number 9.
 const HEADER_BYTES = 5;
 const NUMBER_BYTES = 9;
-const utf8 = new TextEncoder();
 
 /**
  * Converts `value` to a plain value.
@@ -69,6 +68,11 @@ class Converter {
 
   /** @param {unknown} value @param {number} depth @returns {unknown} */
   convert(value, depth) {
+    if (typeof value === 'function' || typeof value === 'symbol') return OMIT;
+    // The same rule as isPlainValue: no value, not even a scalar, deeper than the limit.
+    if (depth > MAX_PLAIN_DEPTH) {
+      throw new PlainValueError('depth', `The returned value is nested deeper than ${MAX_PLAIN_DEPTH} levels (at ${this.where()})`, this.where());
+    }
     switch (typeof value) {
       case 'undefined':
         return this.charge(1, null);
@@ -80,16 +84,10 @@ class Converter {
         return this.string(value);
       case 'bigint':
         return this.string(value.toString());
-      case 'function':
-      case 'symbol':
-        return OMIT;
       default:
         if (value === null) return this.charge(1, null);
     }
     const object = /** @type {object} */ (value);
-    if (depth > MAX_PLAIN_DEPTH) {
-      throw new PlainValueError('depth', `The returned value is nested deeper than ${MAX_PLAIN_DEPTH} levels (at ${this.where()})`, this.where());
-    }
     if (this.ancestors.has(object)) {
       throw new PlainValueError('cycle', `The returned value has a cycle: ${this.where()} refers back to one of its parents`, this.where());
     }
@@ -165,7 +163,7 @@ class Converter {
       const converted = this.convert(item, depth + 1);
       this.path.pop();
       if (converted === OMIT) continue;
-      this.charge(HEADER_BYTES + utf8.encode(key).length);
+      this.charge(HEADER_BYTES + Buffer.byteLength(key, 'utf8'));
       // defineProperty, not assignment: a `__proto__` key must stay a key, not replace the prototype.
       Object.defineProperty(out, key, { value: converted, enumerable: true, writable: true, configurable: true });
     }
@@ -174,9 +172,7 @@ class Converter {
 
   /** @param {string} value */
   string(value) {
-    // Cheap bound first: a UTF-16 code unit is at most 3 UTF-8 bytes.
-    const bound = value.length * 3;
-    return this.charge(HEADER_BYTES + (this.bytes + bound + HEADER_BYTES <= this.maxBytes ? bound : utf8.encode(value).length), value);
+    return this.charge(HEADER_BYTES + Buffer.byteLength(value, 'utf8'), value);
   }
 
   /** @param {Uint8Array} value */
