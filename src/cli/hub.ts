@@ -8,12 +8,16 @@ import os from 'node:os';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
+import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
+import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
 import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
 import { registerEvalCommands } from './hub-eval.ts';
+import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
+import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from './replay-format.ts';
 import { guard, info, line, success, warn } from './say.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
@@ -34,34 +38,48 @@ program
   .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
   .option('--tls-key <file>', 'TLS private key')
   .option('--client-ca <file>', 'require client certificates signed by this CA')
+  .option('--psk <key>', 'hub-wide pre-shared key workers may use instead of registering (env CLA_HUB_PSK)')
+  .option('--admin-host <host>', 'interface of the admin API, /metrics and dashboard (env CLA_HUB_ADMIN_HOST)', process.env.CLA_HUB_ADMIN_HOST ?? '127.0.0.1')
+  .option('--admin-port <port>', 'port of the admin API (0 picks a free one; env CLA_HUB_ADMIN_PORT)', process.env.CLA_HUB_ADMIN_PORT ?? String(DEFAULT_ADMIN_PORT))
+  .option('--no-admin', 'do not start the admin API')
   .option('-v, --verbose', 'verbose logging')
   .option('--quiet', 'only log errors')
-  .action((opts) =>
+  .option('--json-logs', 'log JSON lines even on a terminal')
+  .action((opts, cmd: Command) =>
     guard(async () => {
       const dataFile = resolveDataFile(opts.data);
+      const adminPort = Number(opts.adminPort);
+      if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) throw new InvalidArgumentError(`Expected \`--admin-port\` to be an integer 0-65535, got \`${opts.adminPort}\``);
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
       const { registry, close } = openRegistry(dataFile);
-      const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet });
+      const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
       const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub') : undefined;
       const project = registry.ensureDefaultProject();
       ensureAdminTokenFile(registry, dataFile);
       registry.resetConnections();
+      const tasks = openTaskHub(dataFile);
       const hub = new Hub(
         {
           host: opts.host,
           port,
+          psk: opts.psk ?? process.env.CLA_HUB_PSK,
           tls: opts.tlsCert
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
             : undefined,
         },
-        { registry, log, tap: recorder },
+        // Extensions that read `subscribe` return false for it; SubscribeSink stays last (src/hub/tasks/task-hub.ts).
+        { registry, log, tap: recorder, extensions: [tasks, new SubscribeSink()] },
       );
       const url = await hub.start();
       const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
       registry.setSetting('hub.url', url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1'));
       info(`cla-hub listening on ${url}`);
+      const adminUrl = opts.admin === false ? undefined : await startAdminApi(hub, opts.adminHost, adminPort, cmd.getOptionValueSource('adminPort') === 'default' && process.env.CLA_HUB_ADMIN_PORT === undefined);
+      registry.setSetting('hub.admin_url', adminUrl?.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1') ?? '');
+      if (adminUrl) info(`admin API on ${adminUrl}`);
+      if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
       info(`data=${dataFile}`);
       if (recorder) info(`recording frames to ${recorder.path}`);
       const passkey = registry.passkey(project.project);
@@ -214,6 +232,23 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   }
 }
 
+/**
+ * Starts the admin listener. When the default port is taken (another hub on this machine) the hub runs
+ * on without it and says how to pick a port; a port asked for explicitly must be free.
+ */
+async function startAdminApi(hub: Hub, host: string, port: number, defaultPort: boolean): Promise<string | undefined> {
+  try {
+    return await hub.startAdmin({ host, port });
+  } catch (error) {
+    if (defaultPort && error instanceof ClaError && error.data?.errno === 'EADDRINUSE') {
+      warn(`admin API not started: port ${port} is in use; pass --admin-port PORT (0 picks a free one)`);
+      return undefined;
+    }
+    await hub.stop();
+    throw error;
+  }
+}
+
 function withRegistry(data: string | undefined, action: (registry: ReturnType<typeof openRegistry>['registry']) => void): Promise<void> {
   return guard(() => {
     const { registry, close } = openRegistry(resolveDataFile(data));
@@ -226,6 +261,8 @@ function withRegistry(data: string | undefined, action: (registry: ReturnType<ty
 }
 
 registerTransferCommands(program);
+registerTaskCommands(program);
+registerWorkersCommands(program);
 registerEvalCommands(program);
 
 await program.parseAsync(process.argv);

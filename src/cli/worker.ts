@@ -17,6 +17,8 @@ import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
 import { WorkerPolicy } from '../worker/policy.ts';
 import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
+import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
+import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
 import { fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
 
@@ -122,7 +124,9 @@ connectionOptions(
     .option('--record <file>', 'record every frame to this file')
     .option('--psk <key>', "the hub's pre-shared key, instead of a registration (cla-hub start --psk)")
     .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
-    .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)')),
+    .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)'))
+    .option('--task-concurrency <n>', 'tasks run at once (env CLA_WORKER_TASK_CONCURRENCY; default 4)')
+    .addOption(new Option('--task-handler <name[:attr=value,...]>', 'handle tasks with a built-in handler (echo, shell), optionally filtered (repeatable)').argParser(collect)),
 ).action((flags) =>
   guard(async () => {
     const options = loadOptions(flags);
@@ -133,6 +137,10 @@ connectionOptions(
     const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
     const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
+    const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
+    // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
+    const subscriptions = new SubscriptionRegistry(options.subscriberId);
+    const tasks = createTaskExtension(subscriptions, parseTaskOptions(flags), { policy });
     const agent = new WorkerAgent({
       id,
       token: options.token,
@@ -141,10 +149,11 @@ connectionOptions(
       tags: options.tags,
       envs: options.envs,
       capacity: options.concurrency,
-      policy: new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots }),
+      policy,
       tls: tlsOptions(options),
       tap: recorder,
       log,
+      extensions: [new SubscribeExtension(subscriptions), tasks],
     });
     info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
     const onSignal = (signal: string) => () => agent.stop(`${signal} received`);

@@ -3,7 +3,7 @@
  * workers through the dispatcher. `run()` is the library call behind `cla-hub exec`.
  */
 import { randomUUID } from 'node:crypto';
-import type { Observable } from 'rxjs';
+import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
@@ -11,11 +11,14 @@ import { silentLogger, type Logger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
 import type { FrameTap, Transport } from '../transport/transport.ts';
 import { startWsServer, type ServerTlsOptions, type WsServer } from '../transport/ws-server.ts';
+import { startAdminHttp, type AdminHttpOptions, type AdminHttpServer } from './admin-http.ts';
 import { AdminSession } from './admin-session.ts';
 import { routeConnection } from './connection-router.ts';
 import { Dispatcher } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
+import { WorkerManagement } from './management.ts';
+import { HubMetrics } from './metrics.ts';
 import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
 import type { HubExtension } from './hub-extension.ts';
@@ -34,6 +37,8 @@ export interface HubOptions {
   /** Default wait for a busy worker, in ms. @default 60000 */
   waitMs?: number;
   tls?: ServerTlsOptions;
+  /** Hub-wide pre-shared key workers may present instead of a registration (`--psk`). */
+  psk?: string;
   /** Output bytes kept per job in the store (the tail; the live stream is never cut). @default 65536 */
   storedOutputBytes?: number;
 }
@@ -48,6 +53,15 @@ export interface HubDeps {
   extensions?: HubExtension[];
   /** Job id generator (replays inject a deterministic one). @default randomUUID */
   newId?: () => string;
+  /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
+  metrics?: HubMetrics;
+}
+
+/** Something management views care about changed (see `Hub.changes$`). */
+export interface HubChange {
+  type: 'connected' | 'disconnected' | 'state' | 'job-started' | 'job-ended' | 'disabled' | 'enabled' | 'shutdown' | 'unregistered';
+  /** The worker concerned; empty when not known (a job end). */
+  worker: string;
 }
 
 /** A running hub. */
@@ -59,6 +73,13 @@ export class Hub {
   private readonly dispatcher: Dispatcher;
   private readonly newId: () => string;
   private server: WsServer | undefined;
+  private admin: AdminHttpServer | undefined;
+  private readonly changes = new Subject<HubChange>();
+  /** Emits when a worker connects, disconnects, changes state, starts or ends a job, or is managed. */
+  readonly changes$: Observable<HubChange> = this.changes.asObservable();
+  readonly metrics: HubMetrics;
+  /** Worker management: list, disable/enable, shutdown, unregister, passkeys (CLI and admin API). */
+  readonly management: WorkerManagement;
 
   constructor(
     private readonly options: HubOptions,
@@ -69,6 +90,9 @@ export class Hub {
     this.log = deps.log ?? silentLogger();
     this.newId = deps.newId ?? randomUUID;
     this.dispatcher = new Dispatcher(() => this.sessions.values(), this.clock);
+    this.metrics = deps.metrics ?? new HubMetrics();
+    this.metrics.bind({ connectedWorkers: () => this.sessions.size, queueDepth: () => this.dispatcher.depth() });
+    this.management = new WorkerManagement(this);
   }
 
   /** Starts listening; resolves with the websocket URL. */
@@ -91,8 +115,35 @@ export class Hub {
     return this.server.url;
   }
 
-  /** Closes every connection and the listener. */
+  /**
+   * Starts the admin HTTP listener (JSON API, events, /metrics, dashboard), separate from the worker
+   * websocket; resolves with its URL.
+   */
+  async startAdmin(options: AdminHttpOptions = {}): Promise<string> {
+    if (this.admin) throw new ClaError(ErrorCode.Internal, 'The admin listener is already started');
+    this.admin = await startAdminHttp(options, this);
+    return this.admin.url;
+  }
+
+  /** The admin listener's URL, if started. */
+  adminUrl(): string | undefined {
+    return this.admin?.url;
+  }
+
+  /** Tells `changes$` subscribers about a change made outside the hub's own flow (management). */
+  notifyChange(change: HubChange): void {
+    this.changes.next(change);
+  }
+
+  /** Run requests waiting for a free worker. */
+  queueDepth(): number {
+    return this.dispatcher.depth();
+  }
+
+  /** Closes every connection and the listeners. */
   async stop(): Promise<void> {
+    await this.admin?.close();
+    this.admin = undefined;
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
     for (const extension of this.deps.extensions ?? []) await extension.stop?.();
   }
@@ -105,6 +156,7 @@ export class Hub {
       log: this.log,
       helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
       heartbeatMs: this.options.heartbeatMs ?? 15_000,
+      psk: this.options.psk,
       onWorker: (info) => this.addSession(transport, info),
       onAdmin: () => new AdminSession(transport, this, this.log),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
@@ -135,8 +187,12 @@ export class Hub {
         newId: this.newId,
         defaultWaitMs: this.options.waitMs ?? 60_000,
         storedOutputBytes: this.options.storedOutputBytes ?? DEFAULT_STORED_OUTPUT_BYTES,
-        recordStart: (job) => this.registry.recordJobStart(job),
+        recordStart: (job) => {
+          this.registry.recordJobStart(job);
+          this.changes.next({ type: 'job-started', worker: job.workerId });
+        },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
+        observer: this.metrics,
       },
       request,
       options,
@@ -150,10 +206,15 @@ export class Hub {
     } catch (error) {
       this.log.error({ err: error, job: jobId }, 'could not record the end of a job');
     }
+    this.changes.next({ type: 'job-ended', worker: '' });
   }
 
-  /** An unregistered worker that is connected loses the projects it left, and its connection when none remain. */
-  private onUnregistered(id: string, remaining: string[]): void {
+  /**
+   * An unregistered worker that is connected loses the projects it left, and its connection when none
+   * remain. Public for management's admin unregister.
+   */
+  onUnregistered(id: string, remaining: string[]): void {
+    this.changes.next({ type: 'unregistered', worker: id });
     const session = this.sessions.get(id);
     if (!session) return;
     if (remaining.length === 0) {
@@ -176,7 +237,11 @@ export class Hub {
     this.sessions.set(info.workerId, session);
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
-    session.onChange(() => this.dispatcher.pump());
+    session.onChange(() => {
+      this.dispatcher.pump();
+      this.changes.next({ type: 'state', worker: info.workerId });
+    });
+    this.changes.next({ type: 'connected', worker: info.workerId });
     void transport.closed.then((close) => {
       if (this.sessions.get(info.workerId) === session) {
         this.sessions.delete(info.workerId);
@@ -185,6 +250,7 @@ export class Hub {
       this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
       for (const extension of extensions) extension.sessionClosed?.(session);
       this.dispatcher.pump();
+      this.changes.next({ type: 'disconnected', worker: info.workerId });
     });
     for (const extension of extensions) extension.sessionAdded?.(session);
     this.dispatcher.pump();

@@ -7,7 +7,7 @@ import { Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { JobOutcome } from '../store/store.ts';
+import type { JobKind, JobOutcome } from '../store/store.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { OutputTail } from './output-tail.ts';
 import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
@@ -22,6 +22,19 @@ export interface RunOptions {
   onInput?: (input: JobInput) => void;
 }
 
+/** How a job ended for metrics: its stored outcome, or `refused` when no worker took it. */
+export type JobEndOutcome = JobOutcome | 'refused';
+
+/** Hooks for metrics (metrics.ts); each call is cheap and must not throw. */
+export interface JobObserver {
+  /** The job went to a worker `waitedMs` after it was requested. */
+  dispatched(kind: JobKind, waitedMs: number): void;
+  /** The job ended (once per job, dispatched or not). */
+  ended(kind: JobKind, outcome: JobEndOutcome): void;
+  /** Payload bytes moved for the job: ship chunks to the worker; fetch chunks and exec output from it. */
+  bytes(direction: 'to_worker' | 'from_worker', kind: JobKind, bytes: number): void;
+}
+
 /** What {@link runJob} needs from the hub. */
 export interface JobRunnerDeps {
   dispatcher: Dispatcher;
@@ -33,6 +46,7 @@ export interface JobRunnerDeps {
   storedOutputBytes: number;
   recordStart: (job: JobStart) => void;
   recordEnd: (jobId: string, end: JobFinish) => void;
+  observer?: JobObserver;
 }
 
 /** The job's description as stored: the command of an exec, the path of a transfer, ... */
@@ -56,11 +70,18 @@ function describeJob(request: RunRequest): unknown {
 export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
   return new Observable<JobEvent>((subscriber) => {
     const jobId = deps.newId();
+    const kind = request.job.kind;
+    const requestedAt = deps.clock.now();
     let session: WorkerSession | undefined;
     let done = false;
     const tail = new OutputTail(deps.storedOutputBytes);
+    const refused = () => {
+      done = true;
+      deps.observer?.ended(kind, 'refused');
+    };
     const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
       done = true;
+      deps.observer?.ended(kind, outcome);
       deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
@@ -73,23 +94,28 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         try {
           deps.recordStart({ id: jobId, workerId, kind: request.job.kind, command: describeJob(request), at: deps.clock.now() });
         } catch (error) {
-          done = true;
+          refused();
           deps.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; not sending it');
           subscriber.error(error);
           deps.dispatcher.pump();
           return;
         }
+        deps.observer?.dispatched(kind, deps.clock.now() - requestedAt);
         subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
         deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
         granted.assign(jobId, request.job, {
           started: (pid) => subscriber.next({ type: 'started', pid }),
           output: (stream, seq, data) => {
+            deps.observer?.bytes('from_worker', kind, data.byteLength);
             tail.push(data);
             subscriber.next({ type: 'output', stream, seq, data });
           },
           credit: (bytes) => subscriber.next({ type: 'credit', bytes }),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
-          chunk: (seq, data) => subscriber.next({ type: 'chunk', seq, data }),
+          chunk: (seq, data) => {
+            deps.observer?.bytes('from_worker', kind, data.byteLength);
+            subscriber.next({ type: 'chunk', seq, data });
+          },
           exit: (code, signal, timedOut, cancelled, durationMs) => {
             end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal });
             subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
@@ -108,12 +134,15 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
           },
         });
         options.onInput?.({
-          chunk: (seq, data) => void granted.feed(jobId, { seq, data }).catch(() => undefined),
+          chunk: (seq, data) => {
+            deps.observer?.bytes('to_worker', kind, data.byteLength);
+            void granted.feed(jobId, { seq, data }).catch(() => undefined);
+          },
           credit: (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined),
         });
       },
       (error) => {
-        done = true;
+        refused();
         subscriber.error(error);
       },
       request.job.kind,
@@ -125,7 +154,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         return;
       }
       cancelWait();
-      done = true;
+      refused();
       subscriber.error(new ClaError(ErrorCode.Cancelled, 'Cancelled while waiting for a worker'));
     };
     if (options.signal?.aborted) onAbort();
@@ -134,6 +163,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       options.signal?.removeEventListener('abort', onAbort);
       cancelWait();
       if (!done && session) session.cancel(jobId);
+      else if (!done) refused(); // the caller gave up while waiting for a worker
     };
   });
 }

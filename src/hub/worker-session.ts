@@ -151,10 +151,12 @@ export class WorkerSession {
   }
 
   disable(): void {
+    this.info.disabled = true;
     this.actor.send({ type: 'DISABLE' });
   }
 
   enable(): void {
+    this.info.disabled = false;
     this.actor.send({ type: 'ENABLE' });
   }
 

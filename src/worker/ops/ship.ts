@@ -1,9 +1,78 @@
-/** The `ship` operation (placeholder until it is written: refuses with UNSUPPORTED). */
-import { ClaError, ErrorCode } from '../../errors.ts';
-import type { FrameOf } from '../../protocol/frames.ts';
+/**
+ * The `ship` operation: receives a file from the hub. The path is checked against the policy before
+ * anything is written (PATH_NOT_ALLOWED); then the bytes go into a temp file beside the target
+ * (`.<name>.cla-tmp-<random>`, mode 0600) within credit the worker grants window by window, and only a
+ * complete file whose sha256 matches is renamed over the target, with its `mode` (default 0644). Any
+ * error, a `cancel` or the connection dropping (the agent cancels every job then) removes the temp file.
+ */
+import { ClaError, ErrorCode, toWireError } from '../../errors.ts';
+import { frame, type FrameOf } from '../../protocol/frames.ts';
 import type { JobContext, RunningJob } from './job.ts';
+import { asTransferError, createStopSignal, idleWatch, TRANSFER_IDLE_MS } from './transfer-io.ts';
+import { FileSink } from './transfer-sink.ts';
 
-/** Starts a ship job. */
-export function startShip(_f: FrameOf<'ship'>, _ctx: JobContext): RunningJob {
-  throw new ClaError(ErrorCode.Unsupported, 'This worker cannot ship yet');
+/** Tuning of the transfer operations (tests shrink them). */
+export interface TransferOpOptions {
+  /** Credit outstanding at most, in bytes. @default TRANSFER_WINDOW_BYTES (8 MiB) */
+  windowBytes?: number;
+  /** Fail with TIMEOUT after this long without progress, in ms; 0 turns it off. @default TRANSFER_IDLE_MS (120 s) */
+  idleTimeoutMs?: number;
+}
+
+/** Mode of a shipped file when the request names none. */
+export const DEFAULT_SHIP_MODE = 0o644;
+
+/** Starts a ship job. Throws PATH_NOT_ALLOWED (the agent refuses the job) before touching the disk. */
+export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: TransferOpOptions = {}): RunningJob {
+  const target = ctx.policy.resolvePath(f.path);
+  const startedAt = ctx.clock.now();
+  const stop = createStopSignal();
+  const idleMs = options.idleTimeoutMs ?? TRANSFER_IDLE_MS;
+  const idle = idleWatch(ctx.clock, idleMs, () =>
+    stop.trigger(new ClaError(ErrorCode.Timeout, `No file bytes arrived for ${idleMs / 1000} s; ship of ${target} abandoned`, { retryable: true })),
+  );
+  let sink: FileSink | undefined;
+
+  const done = (async () => {
+    try {
+      sink = await FileSink.open(target, { windowBytes: options.windowBytes });
+      if (stop.error) throw stop.error;
+      sink.begin(f.size, (bytes) => ctx.send(frame('credit', { re: f.id, bytes })));
+      await Promise.race([sink.complete, stop.promise]);
+      if (stop.error) throw stop.error;
+      idle.stop();
+      const received = await sink.commit(f.sha256, f.mode ?? DEFAULT_SHIP_MODE);
+      ctx.log.info({ job: f.id, path: target, bytes: received.bytes }, 'ship finished');
+      ctx.send(frame('result', { re: f.id, value: { path: target, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
+    } catch (error) {
+      const failure = asTransferError(error, 'write', target);
+      await sink?.abort();
+      ctx.log.warn({ job: f.id, path: target, code: failure.code }, failure.message);
+      ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
+    } finally {
+      idle.stop();
+    }
+  })();
+
+  return {
+    input: (input) => {
+      if (input.t !== 'chunk') {
+        ctx.log.warn({ job: f.id }, 'credit frame for a ship job ignored: the worker grants the credit of a ship');
+        return;
+      }
+      if (stop.error) return;
+      if (!sink) {
+        stop.trigger(new ClaError(ErrorCode.FlowControl, `Chunk ${input.seq} arrived before any credit was granted`, { data: { seq: input.seq } }));
+        return;
+      }
+      try {
+        sink.accept(input.seq, input.data);
+        idle.touch();
+      } catch (error) {
+        stop.trigger(asTransferError(error, 'write', target));
+      }
+    },
+    cancel: (reason) => stop.trigger(new ClaError(ErrorCode.Cancelled, `Ship of ${target} cancelled: ${reason}`)),
+    done,
+  };
 }

@@ -1,0 +1,174 @@
+/**
+ * `cla-hub task submit | list | show`. These commands work on the hub's SQLite file directly: `submit`
+ * inserts a pending row, which the running hub notices within its poll interval (200 ms) and offers;
+ * the hub's dispatcher alone offers, claims and expires (src/hub/tasks/task-hub.ts). So a task can be
+ * submitted while the hub is down and survives restarts, and no admin frames are needed. `--wait` polls
+ * the row until it ends.
+ *
+ * `--data` is the task's JSON payload here (as in Resoto), so the hub's data file is `--hub-data FILE`
+ * (or `CLA_HUB_DATA`) on these commands, where other commands call it `--data`.
+ */
+import { randomUUID } from 'node:crypto';
+import { Option, type Command } from 'commander';
+import { systemClock } from '../clock.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import { resolveDataFile } from '../hub/hub-files.ts';
+import { openSqliteTaskStore, type SqliteTaskStore } from '../hub/tasks/sqlite-task-store.ts';
+import { showTaskValue } from '../hub/tasks/task-json.ts';
+import { parseTaskSubmission } from '../hub/tasks/task-spec.ts';
+import { TASK_STATES, type TaskRow, type TaskState } from '../hub/tasks/task-store.ts';
+import { formatAttrs } from '../../machines/task.helpers.ts';
+import { parsePositiveSeconds } from './parse.ts';
+import { guard, line } from './say.ts';
+
+/** How often `task submit --wait` looks at the task, in ms. */
+const WAIT_POLL_MS = 200;
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+const hubDataOption = () => new Option('--hub-data <file>', "the hub's SQLite data file (env CLA_HUB_DATA)").default(undefined, './cla-hub.sqlite');
+
+/** Adds the `task` commands to `cla-hub`. */
+export function registerTaskCommands(program: Command): void {
+  const task = program.command('task').description('submit tasks to the workers that handle them, and follow them');
+
+  task
+    .command('submit <name>')
+    .description('submit a task; prints its id (with --wait, then its result)')
+    .addOption(new Option('--attr <key=value>', 'an attribute handlers filter on, e.g. cloud=aws (repeatable)').argParser(collect))
+    .option('--data <json>', 'the task data as JSON', 'null')
+    .option('--deadline <seconds>', 'fail with NO_WORKER if no worker takes it within this time', '60')
+    .option('--max-attempts <n>', 'lost claims (worker died) before it fails with WORKER_LOST', '5')
+    .option('--wait', 'wait for the result: print it and exit 0 when done, 1 when failed')
+    .addOption(hubDataOption())
+    .action((name: string, opts) => guard(() => submit(name, opts)));
+
+  task
+    .command('list')
+    .description('list tasks, newest first')
+    .addOption(new Option('--state <state>', 'only tasks in this state').choices([...TASK_STATES]))
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'one JSON object per line')
+    .addOption(hubDataOption())
+    .action((opts) =>
+      guard(() =>
+        withStore(opts.hubData, (store) => {
+          const rows = store.list({ state: opts.state as TaskState | undefined, limit: positiveInt('--limit', opts.limit) });
+          if (opts.json) for (const row of rows) line(showTaskValue(row));
+          else for (const text of table(rows)) line(text);
+        }),
+      ),
+    );
+
+  task
+    .command('show <id>')
+    .description('show a task: state, attempts, worker, result or error, timestamps')
+    .option('--json', 'as JSON')
+    .addOption(hubDataOption())
+    .action((id: string, opts) =>
+      guard(() =>
+        withStore(opts.hubData, (store) => {
+          const row = store.get(id);
+          if (!row) throw new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } });
+          if (opts.json) line(showTaskValue(row, 2));
+          else for (const text of details(row)) line(text);
+        }),
+      ),
+    );
+}
+
+async function submit(name: string, opts: Record<string, unknown>): Promise<void> {
+  const attrs: Record<string, string> = {};
+  for (const entry of (opts.attr as string[] | undefined) ?? []) {
+    const eq = entry.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`Expected \`--attr\` as key=value, got \`${entry}\``);
+    attrs[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(String(opts.data));
+  } catch (cause) {
+    throw new InvalidArgumentError(`Expected \`--data\` to be JSON, got \`${String(opts.data)}\`: ${(cause as Error).message}`, { cause });
+  }
+  const deadlineMs = Math.round(parsePositiveSeconds('--deadline', String(opts.deadline)) * 1000);
+  const task = parseTaskSubmission({ name, attrs, data, deadlineMs, maxAttempts: positiveInt('--max-attempts', String(opts.maxAttempts)) });
+  const store = openStore(opts.hubData as string | undefined);
+  try {
+    const id = randomUUID();
+    store.insert({ ...task, id, createdAt: systemClock.now() });
+    line(id);
+    if (!opts.wait) return;
+    const row = await waitForEnd(store, id);
+    if (row.state === 'done') line(showTaskValue(row.result));
+    else {
+      process.stderr.write(`✖ ${row.error?.message ?? 'task failed'} [${row.error?.code ?? ErrorCode.Internal}]\n`);
+      process.exitCode = 1;
+    }
+  } finally {
+    store.close();
+  }
+}
+
+function waitForEnd(store: SqliteTaskStore, id: string): Promise<TaskRow> {
+  return new Promise((resolve, reject) => {
+    const look = () => {
+      try {
+        const row = store.get(id);
+        if (row && (row.state === 'done' || row.state === 'failed')) resolve(row);
+        else systemClock.setTimeout(look, WAIT_POLL_MS);
+      } catch (error) {
+        reject(error);
+      }
+    };
+    look();
+  });
+}
+
+function openStore(hubData: string | undefined): SqliteTaskStore {
+  return openSqliteTaskStore(resolveDataFile(hubData), { mustExist: true });
+}
+
+function withStore(hubData: string | undefined, action: (store: SqliteTaskStore) => void): void {
+  const store = openStore(hubData);
+  try {
+    action(store);
+  } finally {
+    store.close();
+  }
+}
+
+function positiveInt(flag: string, raw: unknown): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected \`${flag}\` to be a positive integer, got \`${String(raw)}\``);
+  return n;
+}
+
+const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+
+function table(rows: TaskRow[]): string[] {
+  const head = ['ID', 'NAME', 'STATE', 'ATTEMPTS', 'WORKER', 'CREATED', 'ATTRS'];
+  const cells = rows.map((r) => [r.id, r.name, r.state, String(r.attempts), r.worker ?? '-', time(r.createdAt), formatAttrs(r.attrs)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const fmt = (c: string[]) => c.map((v, i) => (i === c.length - 1 ? v : v.padEnd(widths[i]!))).join('  ');
+  return [fmt(head), ...cells.map(fmt)];
+}
+
+function details(r: TaskRow): string[] {
+  const out = [
+    `id:         ${r.id}`,
+    `name:       ${r.name}`,
+    `state:      ${r.state}`,
+    `attrs:      ${formatAttrs(r.attrs)}`,
+    `data:       ${showTaskValue(r.data)}`,
+    `attempts:   ${r.attempts} (at most ${r.maxAttempts} lost claims)`,
+    `worker:     ${r.worker ?? '-'}`,
+    `created:    ${time(r.createdAt)}`,
+    `deadline:   ${time(r.deadlineAt)} (${r.deadlineMs / 1000} s to find a worker)`,
+    `offered:    ${time(r.offeredAt)}`,
+    `claimed:    ${time(r.claimedAt)}`,
+    `finished:   ${time(r.finishedAt)}`,
+  ];
+  if (r.expiresAt !== null) out.push(`expires:    ${time(r.expiresAt)} (${r.state === 'offered' ? 'offer' : 'lease'})`);
+  if (r.state === 'done') out.push(`result:     ${showTaskValue(r.result)}`);
+  if (r.error) out.push(`error:      ${r.error.message} [${r.error.code}]`);
+  return out;
+}

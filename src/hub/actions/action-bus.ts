@@ -1,0 +1,149 @@
+/**
+ * The hub's side of the action bus: who subscribed to which action, whether they are connected, and
+ * the worker frames that answer actions. It sends nothing on its own; the workflow engine (the only
+ * listener) decides what to broadcast and when.
+ *
+ * A subscriber is a worker id (a worker has one connection at a time; a new one replaces the old). It
+ * stays known while disconnected, so a step can tell "reconnecting" (grace period) from "gone"; the
+ * bus forgets it `graceMs` after it disconnected.
+ *
+ * The `subscribe` frame also carries task handlers for the task dispatcher: {@link ActionBus.workerFrame}
+ * returns false for it so every extension sees it.
+ */
+import type { Clock } from '../../clock.ts';
+import type { Logger } from '../../logger.ts';
+import type { ActionSubscription } from '../../protocol/frames-bus.ts';
+import type { Frame, FrameOf } from '../../protocol/frames.ts';
+import type { WorkerSession } from '../worker-session.ts';
+
+/** One subscriber as the bus knows it. */
+export interface Subscriber {
+  workerId: string;
+  /** The id the worker gave in `subscribe` (shown, not used as a key). */
+  subscriberId: string;
+  actions: Map<string, ActionSubscription>;
+  /** The live connection, or null while disconnected. */
+  session: WorkerSession | null;
+  disconnectedAt: number | null;
+}
+
+/** An answer frame from a subscriber. */
+export type AnswerFrame = FrameOf<'action_done'> | FrameOf<'action_error'> | FrameOf<'action_info'> | FrameOf<'action_progress'>;
+
+/** What the bus tells its listener. */
+export interface BusListener {
+  /**
+   * A subscriber sent `subscribe`: `newSession` when it is the first on this connection (a first
+   * subscribe, a reconnect, or any subscribe after a hub restart); `dropped` lists the actions it no
+   * longer subscribes to.
+   */
+  subscribed(subscriber: Subscriber, newSession: boolean, dropped: string[]): void;
+  /** A subscriber's connection closed. */
+  disconnected(subscriber: Subscriber): void;
+  answer(workerId: string, frame: AnswerFrame): void;
+  resources(workerId: string, frame: FrameOf<'resources'>): void;
+  flag(workerId: string, frame: FrameOf<'resources_flag'>): void;
+}
+
+/** Subscribers of one action, for a step about to start. */
+export interface ActionTarget {
+  workerId: string;
+  subscription: ActionSubscription;
+  connected: boolean;
+  disconnectedAt: number | null;
+}
+
+export class ActionBus {
+  private readonly subscribers = new Map<string, Subscriber>();
+  listener: BusListener | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    /** How long a disconnected subscriber is remembered, in ms. */
+    private readonly graceMs: number,
+  ) {}
+
+  /** Hub extension hook: a frame the session did not handle. */
+  workerFrame(session: WorkerSession, f: Frame): boolean {
+    const workerId = session.info.workerId;
+    switch (f.t) {
+      case 'subscribe':
+        this.onSubscribe(session, f);
+        return false; // the task dispatcher reads the `tasks` part of the same frame
+      case 'action_done':
+      case 'action_error':
+      case 'action_info':
+      case 'action_progress':
+        this.listener?.answer(workerId, f);
+        return true;
+      case 'resources':
+        this.listener?.resources(workerId, f);
+        return true;
+      case 'resources_flag':
+        this.listener?.flag(workerId, f);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Hub extension hook: a connection closed. */
+  sessionClosed(session: WorkerSession): void {
+    const subscriber = this.subscribers.get(session.info.workerId);
+    if (!subscriber || subscriber.session !== session) return;
+    subscriber.session = null;
+    subscriber.disconnectedAt = this.clock.now();
+    this.log.debug({ worker: subscriber.workerId }, 'subscriber disconnected');
+    this.listener?.disconnected(subscriber);
+  }
+
+  private onSubscribe(session: WorkerSession, f: FrameOf<'subscribe'>): void {
+    const workerId = session.info.workerId;
+    const previous = this.subscribers.get(workerId);
+    const actions = new Map(f.actions.map((a) => [a.action, a] as const));
+    const newSession = previous === undefined || previous.session !== session;
+    const dropped = previous ? [...previous.actions.keys()].filter((a) => !actions.has(a)) : [];
+    const subscriber: Subscriber = { workerId, subscriberId: f.subscriberId, actions, session, disconnectedAt: null };
+    if (actions.size === 0) this.subscribers.delete(workerId);
+    else this.subscribers.set(workerId, subscriber);
+    this.log.info({ worker: workerId, subscriber: f.subscriberId, actions: [...actions.keys()] }, 'actions subscribed');
+    this.listener?.subscribed(subscriber, newSession, dropped);
+  }
+
+  /** Subscribers of `action`: connected ones and those disconnected less than `graceMs` ago. */
+  subscribersOf(action: string): ActionTarget[] {
+    this.prune();
+    const out: ActionTarget[] = [];
+    for (const s of this.subscribers.values()) {
+      const subscription = s.actions.get(action);
+      if (subscription) out.push({ workerId: s.workerId, subscription, connected: s.session !== null, disconnectedAt: s.disconnectedAt });
+    }
+    return out.sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
+  }
+
+  /** Every known subscriber. */
+  all(): Subscriber[] {
+    this.prune();
+    return [...this.subscribers.values()];
+  }
+
+  isConnected(workerId: string): boolean {
+    return (this.subscribers.get(workerId)?.session ?? null) !== null;
+  }
+
+  /** Sends a frame to a connected subscriber; false when it is not connected (or the send failed at once). */
+  send(workerId: string, f: Frame): boolean {
+    const session = this.subscribers.get(workerId)?.session;
+    if (!session) return false;
+    session.send(f).catch((error: unknown) => this.log.debug({ worker: workerId, err: error }, 'could not send to a subscriber'));
+    return true;
+  }
+
+  private prune(): void {
+    const now = this.clock.now();
+    for (const [id, s] of this.subscribers) {
+      if (s.session === null && s.disconnectedAt !== null && now - s.disconnectedAt >= this.graceMs) this.subscribers.delete(id);
+    }
+  }
+}

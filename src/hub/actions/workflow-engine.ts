@@ -1,0 +1,299 @@
+/**
+ * The workflow engine: starts runs for triggers (manual, cron, event) under each workflow's conflict
+ * policy, routes the bus's events to the runs waiting on them, stores collected graphs and cleanup
+ * plans, and resumes the runs a previous hub process left unfinished.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../clock.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
+import type { Logger } from '../../logger.ts';
+import type { FrameOf } from '../../protocol/frames.ts';
+import type { ActionBus, AnswerFrame, BusListener, Subscriber } from './action-bus.ts';
+import { parseResourceQuery } from './resource-query.ts';
+import type { ResourceStore } from './resource-store.ts';
+import type { WorkflowDefinition } from './workflow-definitions.ts';
+import { WorkflowRunRuntime, type RunRuntimeDeps } from './workflow-run-runtime.ts';
+import type { RunState, WorkflowStore } from './workflow-store.ts';
+
+/** The part of the task dispatcher (src/hub/tasks `TaskHub`) the engine uses for `tag` tasks. */
+export interface TaskSubmitter {
+  /** `deadlineMs`: how long the task may wait for a worker. */
+  submit(task: { name: string; attrs: Record<string, string>; data: unknown; deadlineMs?: number }): string | Promise<string>;
+  /** The task's final row; when given, a done `tag` task's returned `tags` update the stored resource. */
+  wait?(id: string): Promise<{ state: string; result: unknown }>;
+}
+
+export interface WorkflowEngineOptions {
+  /** Grace period of a disconnected subscriber, in ms. @default 10000 */
+  graceMs?: number;
+  /** Grace period of every pending subscriber after a hub restart, in ms. @default 30000 */
+  resumeGraceMs?: number;
+  /**
+   * Flagged ids sent with a `cleanup` action, at most this many characters of ids per subscriber;
+   * above it the plugin uses the plan it made itself. @default 512000
+   */
+  maxCleanupIdChars?: number;
+  /** How long a `tag` task may wait for its worker, in ms. @default 600000 */
+  tagDeadlineMs?: number;
+}
+
+export interface WorkflowEngineDeps {
+  store: WorkflowStore;
+  resources: ResourceStore;
+  bus: ActionBus;
+  clock: Clock;
+  log: Logger;
+  workflows: Map<string, WorkflowDefinition>;
+  tasks?: TaskSubmitter;
+  /** Run id generator. @default randomUUID */
+  newId?: () => string;
+}
+
+/** What a trigger did. */
+export interface TriggerResult {
+  run: string;
+  workflow: string;
+  state: RunState;
+}
+
+export class WorkflowEngine implements BusListener {
+  private readonly runs = new Map<string, WorkflowRunRuntime>();
+  private readonly byMessage = new Map<string, WorkflowRunRuntime>();
+  private readonly runDeps: RunRuntimeDeps;
+  private readonly newId: () => string;
+  private readonly idle = new Set<() => void>();
+  /** Where `tag` tasks go; settable because the task dispatcher may be created after the engine. */
+  tasks: TaskSubmitter | undefined;
+
+  constructor(
+    private readonly deps: WorkflowEngineDeps,
+    private readonly options: WorkflowEngineOptions = {},
+  ) {
+    this.newId = deps.newId ?? randomUUID;
+    this.tasks = deps.tasks;
+    this.runDeps = {
+      store: deps.store,
+      bus: deps.bus,
+      clock: deps.clock,
+      log: deps.log,
+      graceMs: options.graceMs ?? 10_000,
+      resumeGraceMs: options.resumeGraceMs ?? 30_000,
+      dataFor: (action, workerId) => this.dataFor(action, workerId),
+      stepChanged: (run, messageId, active) => (active ? this.byMessage.set(messageId, run) : this.byMessage.delete(messageId)),
+      finished: (run) => this.onRunFinished(run),
+    };
+    deps.bus.listener = this;
+  }
+
+  get workflows(): Map<string, WorkflowDefinition> {
+    return this.deps.workflows;
+  }
+
+  /** Restores the runs a previous hub process left pending or running. */
+  resume(): number {
+    let n = 0;
+    for (const stored of this.deps.store.activeRuns()) {
+      try {
+        const run = WorkflowRunRuntime.restore(this.runDeps, stored);
+        if (run.isActive()) this.runs.set(run.id, run);
+        n += 1;
+        this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run resumed');
+      } catch (error) {
+        this.deps.log.error({ err: error, run: stored.id }, 'could not resume a workflow run');
+      }
+    }
+    // A pending run whose predecessor is gone starts now.
+    for (const workflow of new Set([...this.runs.values()].map((r) => r.workflow))) this.startWaiting(workflow);
+    return n;
+  }
+
+  /** Stops every actor; runs stay stored as they are, for the next start to resume. */
+  stop(): void {
+    for (const run of this.runs.values()) run.stop();
+    this.runs.clear();
+    this.byMessage.clear();
+  }
+
+  /** Active (pending or running) runs. */
+  activeRuns(): WorkflowRunRuntime[] {
+    return [...this.runs.values()];
+  }
+
+  /** Resolves once no run is active (tests and the benchmark). */
+  whenIdle(): Promise<void> {
+    if (this.runs.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.add(resolve));
+  }
+
+  /** `cla-hub workflow run NAME`. */
+  runManual(name: string): TriggerResult {
+    const definition = this.definition(name);
+    if (!definition.triggers.some((t) => t.kind === 'manual')) {
+      throw new ClaError(ErrorCode.InvalidArgument, `Workflow ${name} has no \`manual\` trigger (${definition.source})`, { data: { workflow: name } });
+    }
+    return this.trigger(definition, 'manual');
+  }
+
+  /** `cla-hub workflow event NAME`: every workflow with that event trigger. */
+  emitEvent(event: string): TriggerResult[] {
+    return [...this.deps.workflows.values()]
+      .filter((w) => w.triggers.some((t) => t.kind === 'event' && t.event === event))
+      .map((w) => this.trigger(w, `event:${event}`));
+  }
+
+  /** A cron trigger fired. */
+  cron(name: string, expression: string): TriggerResult | undefined {
+    const definition = this.deps.workflows.get(name);
+    return definition && this.trigger(definition, `cron:${expression}`);
+  }
+
+  /** Aborts an active run (id or unique prefix). */
+  abort(idOrPrefix: string, reason = 'aborted by an admin'): TriggerResult {
+    const id = this.deps.store.resolveRunId(idOrPrefix);
+    const run = this.runs.get(id);
+    if (!run) {
+      const stored = this.deps.store.getStoredRun(id)!;
+      throw new ClaError(ErrorCode.InvalidArgument, `Run ${id} is not active (${stored.state})`, { data: { run: id } });
+    }
+    run.abort(reason);
+    return { run: id, workflow: run.workflow, state: run.state() };
+  }
+
+  /**
+   * Starts a run of a workflow, under its conflict policy: `parallel` starts it beside the active ones,
+   * `skip` stores it as skipped, `wait` leaves it pending until they end, `replace` aborts them first.
+   */
+  trigger(definition: WorkflowDefinition, trigger: string): TriggerResult {
+    const active = [...this.runs.values()].filter((r) => r.workflow === definition.name);
+    // The aborted runs report their end in a microtask, after the new run is running: they do not
+    // start a waiting run in its place (startWaiting sees the new one running).
+    if (definition.onConflict === 'replace') for (const old of active) old.abort(`replaced by a new run (${trigger})`);
+    const run = WorkflowRunRuntime.create(this.runDeps, definition, this.newId(), trigger);
+    this.runs.set(run.id, run);
+    this.deps.log.info({ run: run.id, workflow: definition.name, trigger }, 'workflow run created');
+    if (active.length === 0 || definition.onConflict === 'parallel' || definition.onConflict === 'replace') run.start();
+    else if (definition.onConflict === 'skip') run.skip(`run ${active[0]!.id} of ${definition.name} is ${active[0]!.state()}`);
+    // wait: stays pending until the runs before it end (onRunFinished)
+    return { run: run.id, workflow: definition.name, state: run.state() };
+  }
+
+  /**
+   * `cla-hub resources tag QUERY key=value`: one `tag` task per matching resource, routed to the worker
+   * and plugin that collected it (attrs `plugin`, `worker`, and `host` when the resource has one).
+   */
+  async tag(query: string, set: Record<string, string>, remove: string[]): Promise<Array<{ task: string; worker: string; plugin: string; id: string }>> {
+    const tasks = this.tasks;
+    if (!tasks) throw new ClaError(ErrorCode.Unsupported, 'This hub has no task dispatcher: tags cannot be changed');
+    const matches = this.deps.resources.search(parseResourceQuery(query), 1000);
+    if (matches.length === 0) throw new ClaError(ErrorCode.InvalidArgument, `No resource matches \`${query}\``);
+    const out = [];
+    for (const r of matches) {
+      const attrs: Record<string, string> = { plugin: r.plugin, worker: r.worker };
+      if (typeof r.attrs.host === 'string') attrs.host = r.attrs.host;
+      const task = await tasks.submit({
+        name: 'tag',
+        attrs,
+        data: { id: r.id, kind: r.kind, set, remove },
+        deadlineMs: this.options.tagDeadlineMs ?? 600_000,
+      });
+      out.push({ task, worker: r.worker, plugin: r.plugin, id: r.id });
+      tasks.wait?.(task).then(
+        (row) => {
+          const tags = (row.result as { tags?: unknown } | null)?.tags;
+          if (row.state === 'done' && tags && typeof tags === 'object') this.deps.resources.setTags(r.worker, r.plugin, r.id, tags as Record<string, string>);
+        },
+        (error: unknown) => this.deps.log.debug({ err: error, task }, 'tag task not awaited'),
+      );
+    }
+    return out;
+  }
+
+  // ---- bus events --------------------------------------------------------------------------------
+
+  subscribed(subscriber: Subscriber, newSession: boolean, dropped: string[]): void {
+    for (const run of this.runs.values()) {
+      for (const action of dropped) run.unsubscribed(subscriber.workerId, action);
+      if (newSession) run.reconnected(subscriber.workerId);
+    }
+  }
+
+  disconnected(subscriber: Subscriber): void {
+    for (const run of this.runs.values()) run.disconnected(subscriber.workerId);
+  }
+
+  answer(workerId: string, f: AnswerFrame): void {
+    const run = this.byMessage.get(f.re);
+    if (!run) {
+      this.deps.log.debug({ worker: workerId, re: f.re, type: f.t }, 'answer for no waiting step (late or unknown)');
+      return;
+    }
+    const { store, clock } = this.deps;
+    switch (f.t) {
+      case 'action_done':
+        run.answer(workerId, true);
+        return;
+      case 'action_error':
+        store.recordError(f.re, workerId, f.error);
+        run.answer(workerId, false);
+        return;
+      case 'action_info':
+        store.addMessage(f.re, workerId, clock.now(), f.level, f.message);
+        return;
+      case 'action_progress':
+        store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null);
+    }
+  }
+
+  resources(workerId: string, f: FrameOf<'resources'>): void {
+    const runId = this.byMessage.get(f.re)?.id ?? null;
+    const outcome = this.deps.resources.addBatch(workerId, f.plugin, f.re, f.batch, f.last, f.resources, this.deps.clock.now(), runId);
+    if ('error' in outcome) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, outcome.error);
+    else if (outcome.complete) this.deps.log.info({ worker: workerId, plugin: f.plugin, resources: outcome.count, run: runId }, 'resource graph stored');
+  }
+
+  flag(workerId: string, f: FrameOf<'resources_flag'>): void {
+    const n = this.deps.resources.setFlags(workerId, f.plugin, f.clean);
+    this.deps.log.info({ worker: workerId, plugin: f.plugin, flagged: n, listed: f.clean.length }, 'cleanup plan stored');
+    if (n < f.clean.length) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, `${f.clean.length - n} flagged id(s) are not in the stored graph`);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------------
+
+  private definition(name: string): WorkflowDefinition {
+    const definition = this.deps.workflows.get(name);
+    if (!definition) {
+      throw new ClaError(ErrorCode.UnknownWorkflow, `No workflow named ${name} (known: ${[...this.deps.workflows.keys()].sort().join(', ')})`, {
+        data: { workflow: name },
+      });
+    }
+    return definition;
+  }
+
+  /** `cleanup` carries the subscriber's flagged ids by plugin (null past the size limit). */
+  private dataFor(action: string, workerId: string): Record<string, unknown> {
+    if (action !== 'cleanup') return {};
+    const flagged = this.deps.resources.flagged(workerId);
+    let chars = 0;
+    for (const ids of Object.values(flagged)) for (const id of ids) chars += id.length + 3;
+    return { clean: chars <= (this.options.maxCleanupIdChars ?? 512_000) ? flagged : null };
+  }
+
+  private onRunFinished(run: WorkflowRunRuntime): void {
+    if (this.runs.get(run.id) !== run) return;
+    this.runs.delete(run.id);
+    this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run finished');
+    this.startWaiting(run.workflow);
+    if (this.runs.size === 0) {
+      const waiters = [...this.idle];
+      this.idle.clear();
+      waiters.forEach((resolve) => resolve());
+    }
+  }
+
+  /** Starts the oldest pending run of a workflow when none of it is running. */
+  private startWaiting(workflow: string): void {
+    const runs = [...this.runs.values()].filter((r) => r.workflow === workflow);
+    if (runs.some((r) => r.state() === 'running')) return;
+    runs.find((r) => r.state() === 'pending')?.start();
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * One workflow run on the hub: the run machine (machines/workflow-run.machine.ts) and its current step
+ * machine (machines/workflow-step.machine.ts) given real actions. Every change of either is written to
+ * the store (rows for `cla-hub workflow show`, snapshots for a restart); a restored run gets its step
+ * back from the stored snapshot and sends it RESUME, which re-arms its deadline timer.
+ */
+import { createActor, type Actor } from 'xstate';
+import { workflowRunMachine, type StepResult, type WorkflowRunInput } from '../../../machines/workflow-run.machine.ts';
+import { stepOutcome, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
+import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
+import type { Clock } from '../../clock.ts';
+import type { Logger } from '../../logger.ts';
+import { frame } from '../../protocol/frames.ts';
+import type { ActionBus } from './action-bus.ts';
+import type { StepDefinition, WorkflowDefinition } from './workflow-definitions.ts';
+import type { RunState, StoredRun, WorkflowStore } from './workflow-store.ts';
+
+/** What a run needs from the engine. */
+export interface RunRuntimeDeps {
+  store: WorkflowStore;
+  bus: ActionBus;
+  clock: Clock;
+  log: Logger;
+  /** Grace period of a disconnected subscriber, in ms. */
+  graceMs: number;
+  /** Grace period of every pending subscriber after a hub restart, in ms. */
+  resumeGraceMs: number;
+  /** Extra `data` for one subscriber's copy of an action (the flagged ids for `cleanup`). */
+  dataFor(action: string, workerId: string): Record<string, unknown>;
+  /** A step started or ended (the engine routes answers by message id). */
+  stepChanged(run: WorkflowRunRuntime, messageId: string, active: boolean): void;
+  /** The run reached a final state. */
+  finished(run: WorkflowRunRuntime): void;
+}
+
+/** The message id of a run's step: the `id` of its `action` frames. */
+export const stepMessageId = (runId: string, index: number): string => `${runId}.${index}`;
+
+export class WorkflowRunRuntime {
+  private readonly run: Actor<typeof workflowRunMachine>;
+  private step: Actor<typeof workflowStepMachine> | undefined;
+  private stepIndex = -1;
+  private stopped = false;
+
+  private constructor(
+    private readonly deps: RunRuntimeDeps,
+    readonly id: string,
+    readonly definition: WorkflowDefinition,
+    snapshot: unknown,
+  ) {
+    const input: WorkflowRunInput = {
+      runId: id,
+      workflow: definition.name,
+      steps: definition.steps.map((s) => ({ name: s.name, action: s.action, onError: s.onError })),
+    };
+    const machine = workflowRunMachine.provide({
+      actions: {
+        startStep: ({ context }) => this.startStep(context.index),
+        abortStep: ({ event }) => this.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: this.deps.clock.now() }),
+        runFinished: () => queueMicrotask(() => this.deps.finished(this)),
+      },
+    });
+    // `as never`: createActor's options type cannot express "input or snapshot" as one union.
+    this.run = createActor(machine, (snapshot ? { snapshot, clock: deps.clock } : { input, clock: deps.clock }) as never);
+    this.run.subscribe(() => this.persistRun());
+  }
+
+  /** A new run, stored as `pending`; `start()` or `skip()` it. */
+  static create(deps: RunRuntimeDeps, definition: WorkflowDefinition, id: string, trigger: string): WorkflowRunRuntime {
+    deps.store.createRun({
+      id,
+      workflow: definition.name,
+      trigger,
+      state: 'pending',
+      createdAt: deps.clock.now(),
+      startedAt: null,
+      finishedAt: null,
+      reason: null,
+      definition: JSON.stringify(definition),
+    });
+    const runtime = new WorkflowRunRuntime(deps, id, definition, undefined);
+    runtime.run.start();
+    runtime.persistRun();
+    return runtime;
+  }
+
+  /** A run of a previous hub process, from its stored snapshots; its step gets RESUME. */
+  static restore(deps: RunRuntimeDeps, stored: StoredRun): WorkflowRunRuntime {
+    const definition = JSON.parse(stored.definition) as WorkflowDefinition;
+    const runtime = new WorkflowRunRuntime(deps, stored.id, definition, stored.snapshot ? JSON.parse(stored.snapshot) : undefined);
+    runtime.run.start();
+    const snapshot = runtime.run.getSnapshot();
+    if (snapshot.matches('running')) runtime.restoreStep(snapshot.context.index);
+    return runtime;
+  }
+
+  get workflow(): string {
+    return this.definition.name;
+  }
+
+  state(): RunState {
+    return this.run.getSnapshot().value as RunState;
+  }
+
+  isActive(): boolean {
+    return this.run.getSnapshot().status === 'active';
+  }
+
+  /** The message id of the step waiting now, if any. */
+  currentMessageId(): string | undefined {
+    return this.step && this.step.getSnapshot().status === 'active' ? stepMessageId(this.id, this.stepIndex) : undefined;
+  }
+
+  start(): void {
+    this.run.send({ type: 'START' });
+  }
+
+  skip(reason: string): void {
+    this.run.send({ type: 'SKIP', reason });
+  }
+
+  abort(reason: string): void {
+    this.run.send({ type: 'ABORT', reason });
+  }
+
+  /** Forwards a bus event to the waiting step (the machine ignores it for subscribers it does not wait for). */
+  answer(workerId: string, ok: boolean): void {
+    this.sendStep({ type: 'ANSWER', subscriber: workerId, ok, now: this.deps.clock.now() });
+  }
+
+  disconnected(workerId: string): void {
+    this.sendStep({ type: 'DISCONNECTED', subscriber: workerId, now: this.deps.clock.now() });
+  }
+
+  reconnected(workerId: string): void {
+    this.sendStep({ type: 'RECONNECTED', subscriber: workerId, now: this.deps.clock.now() });
+  }
+
+  /** A subscriber dropped `action`: it is gone for this run's step if that step broadcasts it. */
+  unsubscribed(workerId: string, action: string): void {
+    if (this.step && this.definition.steps[this.stepIndex]?.action === action) {
+      this.sendStep({ type: 'UNSUBSCRIBED', subscriber: workerId, now: this.deps.clock.now() });
+    }
+  }
+
+  /** Stops the actors without changing the stored state (the hub is stopping; a restart resumes). */
+  stop(): void {
+    this.stopped = true;
+    this.step?.stop();
+    this.run.stop();
+  }
+
+  private sendStep(event: WorkflowStepEvent): void {
+    if (this.step?.getSnapshot().status === 'active') this.step.send(event);
+  }
+
+  private startStep(index: number): void {
+    const def = this.definition.steps[index]!;
+    const now = this.deps.clock.now();
+    const messageId = stepMessageId(this.id, index);
+    const input: WorkflowStepInput = {
+      runId: this.id,
+      index,
+      step: def.name,
+      action: def.action,
+      messageId,
+      timeoutMs: def.timeoutMs,
+      graceMs: this.deps.graceMs,
+      now,
+      subscribers: this.deps.bus.subscribersOf(def.action).map((t) => ({
+        id: t.workerId,
+        wait: t.subscription.waitForCompletion,
+        timeoutMs: t.subscription.timeoutMs,
+        graceUntil: t.connected ? null : (t.disconnectedAt ?? now) + this.deps.graceMs,
+      })),
+    };
+    const initial = workflowStepContextFromInput({ input });
+    this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline });
+    this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers });
+    this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
+    this.attachStep(index, { input });
+  }
+
+  private restoreStep(index: number): void {
+    const row = this.deps.store.getStep(this.id, index);
+    if (!row?.snapshot) {
+      // The hub stopped between the run's startStep and the step's first write: start it again.
+      this.startStep(index);
+      return;
+    }
+    this.attachStep(index, { snapshot: JSON.parse(row.snapshot) });
+    if (this.step?.getSnapshot().status === 'active') {
+      this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
+      this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
+    }
+  }
+
+  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
+    const def = this.definition.steps[index]!;
+    const messageId = stepMessageId(this.id, index);
+    const send = (workerId: string) => {
+      const data = { ...def.data, ...this.deps.dataFor(def.action, workerId) };
+      if (this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }))) {
+        this.deps.store.markSent(messageId, workerId, this.deps.clock.now());
+      }
+    };
+    const abort = (workerId: string, reason: string) => this.deps.bus.send(workerId, frame('abort', { re: messageId, reason }));
+    const machine = workflowStepMachine.provide({
+      actions: {
+        broadcastAction: ({ context }) => context.subscribers.forEach((s) => send(s.id)),
+        resendAction: ({ event }) => {
+          if (event.type === 'RECONNECTED') send(event.subscriber);
+        },
+        abortExpired: ({ context }) => context.expired.forEach((id) => abort(id, `timed out in step ${def.name}`)),
+        abortPending: ({ context, event }) =>
+          context.subscribers.filter((s) => s.status === 'pending').forEach((s) => abort(s.id, event.type === 'ABORT' ? event.reason : 'aborted')),
+      },
+    });
+    this.stepIndex = index;
+    const step = createActor(machine, { ...from, clock: this.deps.clock } as never);
+    this.step = step;
+    this.deps.stepChanged(this, messageId, true);
+    step.subscribe((snapshot) => this.onStep(step, index, def, snapshot));
+    step.start();
+    this.onStep(step, index, def, step.getSnapshot());
+  }
+
+  private onStep(step: Actor<typeof workflowStepMachine>, index: number, def: StepDefinition, snapshot: WorkflowStepSnapshot): void {
+    if (this.stopped || step !== this.step) return;
+    const messageId = stepMessageId(this.id, index);
+    const outcome = stepOutcome(snapshot);
+    this.deps.store.updateStep(messageId, {
+      state: outcome ?? 'waiting',
+      snapshot: JSON.stringify(step.getPersistedSnapshot()),
+      finishedAt: outcome ? snapshot.context.now : null,
+      subscribers: snapshot.context.subscribers,
+    });
+    if (!outcome) return;
+    this.step = undefined;
+    this.deps.stepChanged(this, messageId, false);
+    this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, outcome }, 'workflow step ended');
+    const result: StepResult = outcome;
+    this.run.send({ type: 'STEP_DONE', index, result });
+  }
+
+  private persistRun(): void {
+    if (this.stopped) return;
+    const snapshot = this.run.getSnapshot();
+    this.deps.store.updateRun(this.id, {
+      state: snapshot.value as RunState,
+      snapshot: JSON.stringify(this.run.getPersistedSnapshot()),
+      reason: snapshot.context.reason,
+      at: this.deps.clock.now(),
+    });
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * Workflow runs, their steps and each subscriber's answers, in the hub's SQLite file. The tables are
+ * created here (`CREATE TABLE IF NOT EXISTS`) rather than in the shared MIGRATIONS list of
+ * src/store/sqlite-store.ts, so this feature owns its schema; a column added later needs an
+ * `ALTER TABLE` guarded by `PRAGMA table_info` here.
+ *
+ * The machine snapshots (run and current step) are stored beside the rows: the rows are what
+ * `cla-hub workflow list/show` prints, the snapshots are what a restarted hub resumes from.
+ */
+import type Database from 'better-sqlite3';
+import type { StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
+import type { WireError } from '../../errors.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS workflow_runs (
+  id TEXT PRIMARY KEY,
+  workflow TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  reason TEXT,
+  definition TEXT NOT NULL,
+  snapshot TEXT
+);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_created ON workflow_runs(created_at);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_state ON workflow_runs(state);
+CREATE TABLE IF NOT EXISTS workflow_steps (
+  run_id TEXT NOT NULL REFERENCES workflow_runs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  action TEXT NOT NULL,
+  message_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  finished_at INTEGER,
+  snapshot TEXT,
+  PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS workflow_answers (
+  message_id TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  wait INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  sent_at INTEGER,
+  answered_at INTEGER,
+  error TEXT,
+  progress_current REAL,
+  progress_total REAL,
+  progress_message TEXT,
+  PRIMARY KEY (message_id, subscriber)
+);
+CREATE TABLE IF NOT EXISTS workflow_messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  level TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflow_messages_by_message ON workflow_messages(message_id, seq);
+`;
+
+/** Info messages kept per step and subscriber; later ones are counted, not stored. */
+export const MAX_MESSAGES_PER_ANSWER = 1000;
+
+/** Where a run stands: the run machine's state. */
+export type RunState = 'pending' | 'running' | 'succeeded' | 'failed' | 'aborted' | 'skipped';
+
+export interface RunRow {
+  id: string;
+  workflow: string;
+  /** `manual`, `cron:EXPR` or `event:NAME`. */
+  trigger: string;
+  state: RunState;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  reason: string | null;
+}
+
+export interface StoredRun extends RunRow {
+  /** The definition as it was when the run was created (JSON). */
+  definition: string;
+  snapshot: string | null;
+}
+
+export interface StepRow {
+  runId: string;
+  index: number;
+  name: string;
+  action: string;
+  messageId: string;
+  /** `waiting` or the step machine's final state. */
+  state: string;
+  startedAt: number;
+  deadline: number;
+  finishedAt: number | null;
+  snapshot: string | null;
+}
+
+export interface AnswerRow {
+  subscriber: string;
+  wait: boolean;
+  status: string;
+  sentAt: number | null;
+  answeredAt: number | null;
+  error: WireError | null;
+  progress: { current: number; total: number; message: string | null } | null;
+}
+
+export interface MessageRow {
+  subscriber: string;
+  at: number;
+  level: string;
+  message: string;
+}
+
+/** A run with every step, answer and message: `cla-hub workflow show`. */
+export interface RunDetail {
+  run: RunRow;
+  steps: Array<Omit<StepRow, 'snapshot'> & { answers: AnswerRow[]; messages: MessageRow[] }>;
+}
+
+interface RunRecord {
+  id: string;
+  workflow: string;
+  trigger: string;
+  state: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  reason: string | null;
+  definition: string;
+  snapshot: string | null;
+}
+
+const toRun = (r: RunRecord): RunRow => ({
+  id: r.id,
+  workflow: r.workflow,
+  trigger: r.trigger,
+  state: r.state as RunState,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  reason: r.reason,
+});
+
+/** The workflow tables on one database connection. */
+export class WorkflowStore {
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(readonly db: Database.Database) {
+    db.exec(SCHEMA);
+  }
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
+    return statement;
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  createRun(run: RunRow & { definition: string }): void {
+    this.stmt(
+      `INSERT INTO workflow_runs (id, workflow, trigger, state, created_at, started_at, finished_at, reason, definition)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(run.id, run.workflow, run.trigger, run.state, run.createdAt, run.startedAt, run.finishedAt, run.reason, run.definition);
+  }
+
+  /** Stores the run machine's state and snapshot; `startedAt`/`finishedAt` are set once. */
+  updateRun(id: string, patch: { state: RunState; snapshot: string; reason: string | null; at: number }): void {
+    const final = patch.state !== 'pending' && patch.state !== 'running';
+    this.stmt(
+      `UPDATE workflow_runs SET state = ?, snapshot = ?, reason = ?,
+         started_at = CASE WHEN started_at IS NULL AND ? THEN ? ELSE started_at END,
+         finished_at = CASE WHEN finished_at IS NULL AND ? THEN ? ELSE finished_at END
+       WHERE id = ?`,
+    ).run(patch.state, patch.snapshot, patch.reason, patch.state === 'running' ? 1 : 0, patch.at, final ? 1 : 0, patch.at, id);
+  }
+
+  getStoredRun(id: string): StoredRun | undefined {
+    const r = this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord | undefined;
+    return r && { ...toRun(r), definition: r.definition, snapshot: r.snapshot };
+  }
+
+  /** Runs not finished (pending or running), oldest first: what a restarted hub resumes. */
+  activeRuns(): StoredRun[] {
+    return (this.stmt(`SELECT * FROM workflow_runs WHERE state IN ('pending', 'running') ORDER BY created_at, rowid`).all() as RunRecord[]).map((r) => ({
+      ...toRun(r),
+      definition: r.definition,
+      snapshot: r.snapshot,
+    }));
+  }
+
+  /** The most recent runs first. */
+  listRuns(limit = 50, workflow?: string): RunRow[] {
+    const rows = workflow
+      ? this.stmt('SELECT * FROM workflow_runs WHERE workflow = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(workflow, limit)
+      : this.stmt('SELECT * FROM workflow_runs ORDER BY created_at DESC, rowid DESC LIMIT ?').all(limit);
+    return (rows as RunRecord[]).map(toRun);
+  }
+
+  /** Finds a run by its id or a unique prefix of it (at least 4 characters). */
+  resolveRunId(idOrPrefix: string): string {
+    if (this.stmt('SELECT 1 FROM workflow_runs WHERE id = ?').get(idOrPrefix)) return idOrPrefix;
+    const matches =
+      idOrPrefix.length >= 4
+        ? (this.stmt(`SELECT id FROM workflow_runs WHERE substr(id, 1, ?) = ? LIMIT 2`).all(idOrPrefix.length, idOrPrefix) as Array<{ id: string }>)
+        : [];
+    if (matches.length === 1) return matches[0]!.id;
+    throw new ClaError(ErrorCode.InvalidArgument, matches.length > 1 ? `Run id prefix \`${idOrPrefix}\` is ambiguous` : `No workflow run \`${idOrPrefix}\``, {
+      data: { run: idOrPrefix },
+    });
+  }
+
+  startStep(step: Omit<StepRow, 'finishedAt' | 'snapshot' | 'state'>): void {
+    this.stmt(
+      `INSERT OR IGNORE INTO workflow_steps (run_id, idx, name, action, message_id, state, started_at, deadline)
+       VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
+    ).run(step.runId, step.index, step.name, step.action, step.messageId, step.startedAt, step.deadline);
+  }
+
+  /** Stores the step machine's state, snapshot and every subscriber's status. */
+  updateStep(messageId: string, patch: { state: string; snapshot: string; finishedAt: number | null; subscribers: readonly StepSubscriber[] }): void {
+    this.transaction(() => {
+      this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
+        patch.state,
+        patch.snapshot,
+        patch.finishedAt,
+        messageId,
+      );
+      const upsert = this.stmt(
+        `INSERT INTO workflow_answers (message_id, subscriber, wait, status, answered_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (message_id, subscriber) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at`,
+      );
+      for (const s of patch.subscribers) upsert.run(messageId, s.id, s.wait ? 1 : 0, s.status, s.answeredAt);
+    });
+  }
+
+  getStep(runId: string, index: number): StepRow | undefined {
+    const r = this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? AND idx = ?').get(runId, index) as Record<string, unknown> | undefined;
+    return r && toStep(r);
+  }
+
+  /** Notes when the action frame went to a subscriber (first send and every resend). */
+  markSent(messageId: string, subscriber: string, at: number): void {
+    this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?').run(at, messageId, subscriber);
+  }
+
+  recordError(messageId: string, subscriber: string, error: WireError): void {
+    this.stmt('UPDATE workflow_answers SET error = ? WHERE message_id = ? AND subscriber = ?').run(JSON.stringify(error), messageId, subscriber);
+  }
+
+  recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): void {
+    this.stmt('UPDATE workflow_answers SET progress_current = ?, progress_total = ?, progress_message = ? WHERE message_id = ? AND subscriber = ?').run(
+      current,
+      total,
+      message,
+      messageId,
+      subscriber,
+    );
+  }
+
+  /** Stores an `action_info`; false when the answer already has {@link MAX_MESSAGES_PER_ANSWER}. */
+  addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): boolean {
+    const { n } = this.stmt('SELECT count(*) AS n FROM workflow_messages WHERE message_id = ? AND subscriber = ?').get(messageId, subscriber) as { n: number };
+    if (n >= MAX_MESSAGES_PER_ANSWER) return false;
+    this.stmt('INSERT INTO workflow_messages (message_id, subscriber, at, level, message) VALUES (?, ?, ?, ?, ?)').run(messageId, subscriber, at, level, message);
+    return true;
+  }
+
+  /** Everything about one run (id or unique prefix). */
+  getRun(idOrPrefix: string): RunDetail {
+    const id = this.resolveRunId(idOrPrefix);
+    const run = toRun(this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord);
+    const steps = (this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY idx').all(id) as Array<Record<string, unknown>>).map((r) => {
+      const { snapshot: _snapshot, ...step } = toStep(r);
+      const answers = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
+      const messages = (
+        this.stmt('SELECT subscriber, at, level, message FROM workflow_messages WHERE message_id = ? ORDER BY seq').all(step.messageId) as MessageRow[]
+      ).map((m) => ({ ...m }));
+      return { ...step, answers, messages };
+    });
+    return { run, steps };
+  }
+}
+
+function toStep(r: Record<string, unknown>): StepRow {
+  return {
+    runId: r.run_id as string,
+    index: r.idx as number,
+    name: r.name as string,
+    action: r.action as string,
+    messageId: r.message_id as string,
+    state: r.state as string,
+    startedAt: r.started_at as number,
+    deadline: r.deadline as number,
+    finishedAt: (r.finished_at as number | null) ?? null,
+    snapshot: (r.snapshot as string | null) ?? null,
+  };
+}
+
+function toAnswer(r: Record<string, unknown>): AnswerRow {
+  return {
+    subscriber: r.subscriber as string,
+    wait: r.wait === 1,
+    status: r.status as string,
+    sentAt: (r.sent_at as number | null) ?? null,
+    answeredAt: (r.answered_at as number | null) ?? null,
+    error: r.error ? (JSON.parse(r.error as string) as WireError) : null,
+    progress:
+      r.progress_total === null || r.progress_total === undefined
+        ? null
+        : { current: r.progress_current as number, total: r.progress_total as number, message: (r.progress_message as string | null) ?? null },
+  };
+}

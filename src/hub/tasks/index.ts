@@ -1,0 +1,20 @@
+/**
+ * The hub's task feature: submit tasks, wait for their results, and the dispatcher that offers each task
+ * to exactly one matching worker under a lease. Explicit exports; types apart.
+ *
+ *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore
+ *   const hub = new Hub(options, { registry, extensions: [tasks, new SubscribeSink()] });
+ *   const id = tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
+ *   const row = await tasks.wait(id);                // row.state 'done' (row.result) or 'failed' (row.error)
+ */
+export { SubscribeSink, TaskHub, openTaskHub } from './task-hub.ts';
+export { SqliteTaskStore, TASK_MIGRATIONS, migrateTaskTables, openSqliteTaskStore } from './sqlite-task-store.ts';
+export { selectWorker } from './task-selection.ts';
+export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';
+export { TASK_STATES } from './task-store.ts';
+export { decodeTaskValue, encodeTaskValue, showTaskValue } from './task-json.ts';
+
+export type { TaskHubDeps } from './task-hub.ts';
+export type { Selection, TaskCandidate } from './task-selection.ts';
+export type { ParsedTaskHubOptions, ParsedTaskSubmission, TaskHubOptions, TaskSubmission } from './task-spec.ts';
+export type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';

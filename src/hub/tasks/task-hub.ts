@@ -1,0 +1,434 @@
+/**
+ * The hub's task dispatcher (a {@link HubExtension}) and the library API over it: `submit()` a task,
+ * `result$()` / `wait()` for its end. The lifecycle follows machines/task.machine.ts; every state change
+ * is one conditional write in the {@link TaskStore}, so a hub restart loses nothing and exactly one
+ * worker holds a task's claim.
+ *
+ * Protocol (frames-bus.ts): the worker's `subscribe` lists its task handlers and its `taskCapacity`; the
+ * hub sends `task_offer` to one matching worker (task-selection.ts), never keeping more than
+ * `taskCapacity` tasks offered or claimed at one worker; the worker answers `task_claim`; the hub answers
+ * `task_lease {lease, ttlMs}` (the claim is the store's one atomic UPDATE) or `task_revoked` when the
+ * offer is gone. The worker sends `task_renew` every ttl/3 and ends with `task_done` / `task_failed`
+ * carrying the lease; a stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect
+ * releases everything the worker held; an offer or lease that runs out is revoked (`task_revoked`) and
+ * the task offered again.
+ *
+ * `subscribe` is shared with the action bus: {@link TaskHub.workerFrame} reads its `tasks` part and
+ * returns FALSE, so the next extension (actions) sees the frame too. Put {@link SubscribeSink} last in
+ * the hub's extension list: it returns true for `subscribe`, so a hub without an action extension does
+ * not answer it with BAD_FRAME.
+ *
+ * New tasks reach the dispatcher two ways: `submit()` in this process (offered at once), and rows
+ * inserted by `cla-hub task submit` in another process, noticed by polling `lastSeq()` every `pollMs`
+ * (the same timer expires offers, leases and deadlines).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Observable, Subject, firstValueFrom, type Subscriber } from 'rxjs';
+import type { Clock } from '../../clock.ts';
+import { systemClock } from '../../clock.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
+import { silentLogger, type Logger } from '../../logger.ts';
+import { frame, type Frame, type FrameOf } from '../../protocol/frames.ts';
+import type { TaskHandlerSpec } from '../../protocol/frames-bus.ts';
+import type { HubExtension } from '../hub-extension.ts';
+import type { Hub } from '../hub.ts';
+import type { WorkerSession } from '../worker-session.ts';
+import { openSqliteTaskStore } from './sqlite-task-store.ts';
+import { selectWorker, type TaskCandidate } from './task-selection.ts';
+import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
+import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
+
+/** Pending rows read per query while offering. */
+const PAGE = 256;
+
+/** What the dispatcher needs from outside. */
+export interface TaskHubDeps {
+  store: TaskStore;
+  /** @default the hub's clock once started, the system clock before */
+  clock?: Clock;
+  /** @default the hub's logger once started */
+  log?: Logger;
+  /** Task ids. @default randomUUID */
+  newId?: () => string;
+  /** Offer and lease tokens. @default 16 random base64url characters */
+  newToken?: () => string;
+  /** `stop()` closes the store too. @default false */
+  ownsStore?: boolean;
+}
+
+/** One connected worker as the dispatcher tracks it. */
+interface Holder extends TaskCandidate {
+  session: WorkerSession;
+  handlers: TaskHandlerSpec[];
+  subscribed: boolean;
+  /** Tasks offered to or claimed by this connection: task id -> offer or lease token. */
+  tokens: Map<string, string>;
+  eligible: boolean;
+  unlisten: () => void;
+}
+
+/** The task dispatcher and its API. */
+export class TaskHub implements HubExtension {
+  private clock: Clock;
+  private log: Logger;
+  private readonly options: ParsedTaskHubOptions;
+  private readonly store: TaskStore;
+  private readonly newId: () => string;
+  private readonly newToken: () => string;
+  private readonly holders = new Map<WorkerSession, Holder>();
+  /** The live connection of each worker id (a replaced connection is closed soon after). */
+  private readonly byWorker = new Map<string, Holder>();
+  private readonly waiters = new Map<string, Set<Subscriber<TaskRow>>>();
+  private readonly finished = new Subject<TaskRow>();
+  /** Every task that ends (done or failed), as its final row. */
+  readonly finished$: Observable<TaskRow> = this.finished.asObservable();
+  private timer: unknown;
+  private started = false;
+  private stopped = false;
+  private dirty = true;
+  private pumpScheduled = false;
+  private seenSeq = 0;
+
+  constructor(
+    private readonly deps: TaskHubDeps,
+    options: TaskHubOptions = {},
+  ) {
+    this.options = parseTaskHubOptions(options);
+    this.store = deps.store;
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log ?? silentLogger();
+    this.newId = deps.newId ?? randomUUID;
+    this.newToken = deps.newToken ?? (() => randomBytes(12).toString('base64url'));
+  }
+
+  // ---- library API ---------------------------------------------------------------------------------
+
+  /** Stores a new pending task and returns its id. @throws InvalidArgumentError */
+  submit(submission: TaskSubmission): string {
+    const task = parseTaskSubmission(submission);
+    const id = this.newId();
+    if (!this.store.insert({ ...task, id, createdAt: this.clock.now() })) {
+      throw new ClaError(ErrorCode.Internal, `Task id ${id} is taken`, { data: { id } });
+    }
+    this.markDirty();
+    return id;
+  }
+
+  get(id: string): TaskRow | undefined {
+    return this.store.get(id);
+  }
+
+  list(filter: TaskListFilter): TaskRow[] {
+    return this.store.list(filter);
+  }
+
+  counts(): Record<TaskState, number> {
+    return this.store.counts();
+  }
+
+  /**
+   * Emits the task's final row (state `done` with `result`, or `failed` with `error`) once, then
+   * completes; at once when it already ended. Errors with UNKNOWN_TASK for an unknown id, and ABORTED
+   * when the hub stops first.
+   */
+  result$(id: string): Observable<TaskRow> {
+    return new Observable<TaskRow>((subscriber) => {
+      const row = this.store.get(id);
+      if (!row) {
+        subscriber.error(new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } }));
+        return undefined;
+      }
+      if (row.state === 'done' || row.state === 'failed') {
+        subscriber.next(row);
+        subscriber.complete();
+        return undefined;
+      }
+      let set = this.waiters.get(id);
+      if (!set) this.waiters.set(id, (set = new Set()));
+      set.add(subscriber);
+      return () => {
+        set.delete(subscriber);
+        if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
+      };
+    });
+  }
+
+  /** The task's final row (see {@link result$}). */
+  wait(id: string): Promise<TaskRow> {
+    return firstValueFrom(this.result$(id));
+  }
+
+  // ---- HubExtension --------------------------------------------------------------------------------
+
+  start(hub: Hub): void {
+    if (!this.deps.clock) this.clock = hub.clock;
+    if (!this.deps.log) this.log = hub.log.child({ component: 'tasks' });
+    // Workers of the previous run reconnect with nothing: whatever they held is offered again.
+    const recovered = this.store.recover(this.clock.now());
+    if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks offered or claimed before the restart are pending again');
+    this.seenSeq = this.store.lastSeq();
+    this.started = true;
+    this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
+    this.markDirty();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [id, set] of this.waiters) {
+      const error = new ClaError(ErrorCode.Aborted, `The hub stopped before task ${id} ended`, { retryable: true, data: { id } });
+      for (const subscriber of [...set]) subscriber.error(error);
+    }
+    this.waiters.clear();
+    this.finished.complete();
+    if (this.deps.ownsStore) this.store.close();
+  }
+
+  sessionAdded(session: WorkerSession): void {
+    this.holderOf(session);
+  }
+
+  sessionClosed(session: WorkerSession): void {
+    const holder = this.holders.get(session);
+    if (!holder) return;
+    this.holders.delete(session);
+    holder.unlisten();
+    if (this.byWorker.get(holder.workerId) === holder) this.byWorker.delete(holder.workerId);
+    if (holder.tokens.size === 0) return;
+    const now = this.clock.now();
+    const held = [...holder.tokens];
+    holder.tokens.clear();
+    const released = this.store.transaction(() => held.map(([id, token]) => this.store.release(id, token, now)));
+    const failed = released.filter((r): r is ReleasedTask => r?.state === 'failed');
+    this.log.info({ worker: holder.workerId, released: released.filter(Boolean).length, failed: failed.length }, 'a disconnected worker lost its tasks');
+    for (const r of failed) this.notify(this.store.get(r.id));
+    this.markDirty();
+  }
+
+  workerFrame(session: WorkerSession, f: Frame): boolean {
+    switch (f.t) {
+      case 'subscribe':
+        this.onSubscribe(this.holderOf(session), f);
+        return false; // shared with the action bus: see the file comment
+      case 'task_claim':
+        this.onClaim(this.holderOf(session), f.re);
+        return true;
+      case 'task_renew':
+        this.onRenew(this.holderOf(session), f.re, f.lease);
+        return true;
+      case 'task_done':
+        this.onEnd(this.holderOf(session), f);
+        return true;
+      case 'task_failed':
+        this.onEnd(this.holderOf(session), f);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ---- frames --------------------------------------------------------------------------------------
+
+  private onSubscribe(holder: Holder, f: FrameOf<'subscribe'>): void {
+    holder.handlers = f.tasks;
+    holder.capacity = f.taskCapacity;
+    holder.subscribed = true;
+    this.log.debug({ worker: holder.workerId, handlers: f.tasks, capacity: f.taskCapacity }, 'task handlers subscribed');
+    this.markDirty();
+  }
+
+  private onClaim(holder: Holder, id: string): void {
+    const now = this.clock.now();
+    const lease = this.newToken();
+    const ok = holder.tokens.has(id) && this.store.claim(id, holder.workerId, lease, now, now + this.options.leaseTtlMs);
+    if (ok) {
+      holder.tokens.set(id, lease);
+      this.send(holder, frame('task_lease', { re: id, lease, ttlMs: this.options.leaseTtlMs }));
+      return;
+    }
+    if (holder.tokens.delete(id)) this.markDirty();
+    this.send(holder, frame('task_revoked', { re: id, reason: 'claim refused: the task is no longer offered to this worker' }));
+  }
+
+  private onRenew(holder: Holder, id: string, lease: string): void {
+    const now = this.clock.now();
+    if (this.store.renew(id, lease, now, now + this.options.leaseTtlMs)) return;
+    if (holder.tokens.get(id) === lease) {
+      holder.tokens.delete(id);
+      this.markDirty();
+    }
+    this.send(holder, frame('task_revoked', { re: id, reason: 'lease is stale: the task was released or given to another worker' }));
+  }
+
+  private onEnd(holder: Holder, f: FrameOf<'task_done'> | FrameOf<'task_failed'>): void {
+    const now = this.clock.now();
+    const row = f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now);
+    if (holder.tokens.get(f.re) === f.lease) holder.tokens.delete(f.re);
+    if (row) {
+      this.notify(row);
+      this.markDirty();
+      return;
+    }
+    const current = this.store.get(f.re);
+    const error = current
+      ? new ClaError(ErrorCode.StaleLease, `The lease on task ${f.re} is stale: the task is ${current.state}${current.worker && current.worker !== holder.workerId ? ` with worker ${current.worker}` : ''}; the result was not recorded`, {
+          data: { task: f.re, state: current.state },
+        })
+      : new ClaError(ErrorCode.UnknownTask, `No task with id ${f.re}`, { data: { task: f.re } });
+    this.log.warn({ worker: holder.workerId, task: f.re, code: error.code }, error.message);
+    this.send(holder, frame('error', { re: f.re, error: { code: error.code, message: error.message, retryable: false, data: error.data } }));
+  }
+
+  // ---- dispatching ---------------------------------------------------------------------------------
+
+  private holderOf(session: WorkerSession): Holder {
+    let holder = this.holders.get(session);
+    if (holder) return holder;
+    const created: Holder = {
+      session,
+      workerId: session.info.workerId,
+      handlers: [],
+      capacity: 0,
+      held: 0,
+      subscribed: false,
+      tokens: new Map(),
+      eligible: false,
+      unlisten: () => undefined,
+    };
+    holder = created;
+    // A worker enabled again (or done leaving its `disabled` state) may take tasks: look again.
+    created.unlisten = session.onChange(() => {
+      const eligible = this.isEligible(created);
+      if (eligible && !created.eligible) this.markDirty();
+      created.eligible = eligible;
+    });
+    this.holders.set(session, created);
+    this.byWorker.set(created.workerId, created);
+    return created;
+  }
+
+  private isEligible(holder: Holder): boolean {
+    const { session } = holder;
+    return holder.subscribed && holder.handlers.length > 0 && !session.isDisabled() && !session.isLeaving() && !session.isClosed();
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    // Coalesces the frames of one I/O turn into one pass over the pending tasks.
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      if (this.started && !this.stopped && this.dirty) this.guarded('offering tasks', () => this.pump());
+    });
+  }
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    if (this.stopped) return;
+    this.guarded('sweeping tasks', () => this.sweep());
+    this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
+  };
+
+  /** Expired offers and leases, passed deadlines, tasks inserted by another process. */
+  private sweep(): void {
+    const { released, failed } = this.store.expire(this.clock.now());
+    for (const r of released) {
+      const holder = this.byWorker.get(r.worker);
+      if (!holder || holder.tokens.get(r.id) !== r.lease) continue;
+      holder.tokens.delete(r.id);
+      const reason = r.from === 'offered' ? 'offer expired: not claimed in time' : 'lease expired: not renewed in time';
+      this.log.warn({ worker: r.worker, task: r.id }, reason);
+      this.send(holder, frame('task_revoked', { re: r.id, reason }));
+    }
+    for (const row of failed) {
+      this.log.warn({ task: row.id, code: row.error?.code }, row.error?.message ?? 'task failed');
+      this.notify(row);
+    }
+    const last = this.store.lastSeq();
+    if (released.length > 0 || last !== this.seenSeq) {
+      this.seenSeq = last;
+      this.dirty = true;
+    }
+    if (this.dirty) this.pump();
+  }
+
+  /** Offers pending tasks, oldest first, while some eligible worker has a free slot. */
+  private pump(): void {
+    this.dirty = false;
+    const holders = [...this.holders.values()].filter((holder) => (holder.eligible = this.isEligible(holder)));
+    let free = 0;
+    for (const holder of holders) {
+      holder.held = holder.tokens.size;
+      free += Math.max(0, holder.capacity - holder.held);
+    }
+    if (free === 0) return; // a freed slot or a new subscription marks dirty again
+    const names = [...new Set(holders.flatMap((holder) => holder.handlers.map((handler) => handler.name)))];
+    let cursor = 0;
+    for (;;) {
+      const rows = this.store.pending(cursor, names, PAGE);
+      const offers: Array<{ row: TaskRow; holder: Holder; token: string; ok: boolean }> = [];
+      for (const row of rows) {
+        cursor = row.seq;
+        const selection = selectWorker(holders, row.name, row.attrs);
+        if (selection.kind !== 'offer') continue;
+        const holder = selection.worker;
+        const token = this.newToken();
+        holder.tokens.set(row.id, token);
+        holder.held += 1;
+        offers.push({ row, holder, token, ok: false });
+        if (--free === 0) break;
+      }
+      const now = this.clock.now();
+      this.store.transaction(() => {
+        for (const offer of offers) offer.ok = this.store.offer(offer.row.id, offer.holder.workerId, offer.token, now, now + this.options.offerTimeoutMs);
+      });
+      for (const { row, holder, token, ok } of offers) {
+        if (ok) this.send(holder, frame('task_offer', { id: row.id, name: row.name, attrs: row.attrs, data: row.data }));
+        else if (holder.tokens.get(row.id) === token) holder.tokens.delete(row.id);
+      }
+      if (free === 0 || rows.length < PAGE) return;
+    }
+  }
+
+  private notify(row: TaskRow | undefined): void {
+    if (!row) return;
+    this.finished.next(row);
+    const set = this.waiters.get(row.id);
+    if (!set) return;
+    this.waiters.delete(row.id);
+    for (const subscriber of [...set]) {
+      subscriber.next(row);
+      subscriber.complete();
+    }
+  }
+
+  private send(holder: Holder, f: Frame): void {
+    holder.session.send(f).catch(() => undefined);
+  }
+
+  /** A store failure is logged, never thrown into a frame stream or a timer. */
+  private guarded(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.log.error({ err: error }, `failed ${what}`);
+    }
+  }
+}
+
+/**
+ * Put last in the hub's `extensions`: marks `subscribe` as handled after every extension before it
+ * (tasks, actions) has read it and returned false, so the session does not answer it with BAD_FRAME.
+ */
+export class SubscribeSink implements HubExtension {
+  workerFrame(_session: WorkerSession, f: Frame): boolean {
+    return f.t === 'subscribe';
+  }
+}
+
+/** A {@link TaskHub} on its own connection to the hub's data file; `stop()` closes it. */
+export function openTaskHub(dataFile: string, options: TaskHubOptions = {}, deps: Omit<TaskHubDeps, 'store' | 'ownsStore'> = {}): TaskHub {
+  return new TaskHub({ ...deps, store: openSqliteTaskStore(dataFile), ownsStore: true }, options);
+}

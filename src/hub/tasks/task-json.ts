@@ -1,0 +1,41 @@
+/**
+ * Task data and results are plain values (msgpack's: nil, booleans, numbers, strings, binary, arrays,
+ * maps) kept as JSON text in SQLite, so `sqlite3` and `cla-hub task show` can read them. JSON has no
+ * binary: a `Uint8Array` is written as `{"\u0000b64": "<base64>"}`, a key no JSON a person writes holds.
+ * Not msgpack in a BLOB: codec.ts is the project's only msgpackr import and frames are its only use.
+ */
+
+const BINARY_KEY = '\u0000b64';
+
+/** Plain value -> JSON text (`undefined` becomes `null`). */
+export function encodeTaskValue(value: unknown): string {
+  return JSON.stringify(value ?? null, function (this: Record<string, unknown>, key: string, v: unknown) {
+    // `this[key]` is the value before `toJSON`: a Buffer (what msgpackr decodes binary to) has one.
+    const original = this[key];
+    return original instanceof Uint8Array ? { [BINARY_KEY]: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') } : v;
+  });
+}
+
+/** JSON text -> plain value, binary restored as `Uint8Array`. */
+export function decodeTaskValue(text: string): unknown {
+  return JSON.parse(text, (_key, v: unknown) => {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const keys = Object.keys(v);
+      const encoded = (v as Record<string, unknown>)[BINARY_KEY];
+      if (keys.length === 1 && typeof encoded === 'string') return new Uint8Array(Buffer.from(encoded, 'base64'));
+    }
+    return v;
+  });
+}
+
+/** A plain value as readable JSON for people: binary shows as `<N bytes>`. */
+export function showTaskValue(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value ?? null,
+    function (this: Record<string, unknown>, key: string, v: unknown) {
+      const original = this[key];
+      return original instanceof Uint8Array ? `<${original.byteLength} bytes>` : v;
+    },
+    indent,
+  );
+}

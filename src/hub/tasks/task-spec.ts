@@ -1,0 +1,90 @@
+/**
+ * What a task submission may hold and the dispatcher's options, checked once with messages in the house
+ * style (``Expected `deadlineMs` to be a positive integer, got `0` (number)``). Shared by the library
+ * API (`TaskHub.submit`) and `cla-hub task submit`, which writes to the store directly.
+ */
+import { InvalidArgumentError, describeValue } from '../../errors.ts';
+import { isPlainValue } from '../../protocol/frames.ts';
+
+/** Default time a task may wait for a worker: 60 s. */
+export const DEFAULT_TASK_DEADLINE_MS = 60_000;
+/** Default lost claims before a task fails with WORKER_LOST. */
+export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
+
+/** A task to submit. */
+export interface TaskSubmission {
+  /** Task name: only workers with a handler of this name get it (`tag`, `echo`, `shell`). */
+  name: string;
+  /** Attributes the handlers' filters are matched against, e.g. `{cloud: 'aws', account: '123'}`. @default {} */
+  attrs?: Record<string, string>;
+  /** Input for the handler: a plain value. @default null */
+  data?: unknown;
+  /** How long the task may wait for a worker before it fails with NO_WORKER, in ms. @default 60000 */
+  deadlineMs?: number;
+  /** Lost claims (the worker died or its lease ran out) before it fails with WORKER_LOST. @default 5 */
+  maxAttempts?: number;
+}
+
+/** A submission with every default filled in. */
+export type ParsedTaskSubmission = Required<TaskSubmission>;
+
+const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
+
+function expected(field: string, what: string, value: unknown): InvalidArgumentError {
+  return new InvalidArgumentError(`Expected \`${field}\` to be ${what}, got ${describeValue(value)}`, { data: { field } });
+}
+
+function positiveInt(field: string, value: unknown, max: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0 || value > max) throw expected(field, `a positive integer up to ${max}`, value);
+  return value;
+}
+
+/** Fills in defaults and checks a submission. @throws InvalidArgumentError */
+export function parseTaskSubmission(input: TaskSubmission): ParsedTaskSubmission {
+  if (typeof input.name !== 'string' || !NAME.test(input.name)) throw expected('name', '1-200 letters, digits or `_.:/-`', input.name);
+  const attrs = input.attrs ?? {};
+  if (attrs === null || typeof attrs !== 'object' || Array.isArray(attrs)) throw expected('attrs', 'an object of strings', attrs);
+  const entries = Object.entries(attrs);
+  if (entries.length > 100) throw expected('attrs', 'at most 100 attributes', entries.length);
+  for (const [key, value] of entries) {
+    if (key.length === 0 || key.length > 200) throw expected('attrs', 'attribute names of 1-200 characters', key);
+    if (typeof value !== 'string' || value.length > 500) throw expected(`attrs.${key}`, 'a string of at most 500 characters', value);
+  }
+  const data = input.data === undefined ? null : input.data;
+  if (!isPlainValue(data)) throw expected('data', 'a plain value (null, boolean, number, string, bytes, array or object)', data);
+  return {
+    name: input.name,
+    attrs: { ...attrs },
+    data,
+    deadlineMs: positiveInt('deadlineMs', input.deadlineMs ?? DEFAULT_TASK_DEADLINE_MS, 366 * 24 * 3600 * 1000),
+    maxAttempts: positiveInt('maxAttempts', input.maxAttempts ?? DEFAULT_TASK_MAX_ATTEMPTS, 1000),
+  };
+}
+
+/** Options of the hub's task dispatcher. */
+export interface TaskHubOptions {
+  /** Time to live of a lease, in ms; workers renew at a third of it. @default 30000 */
+  leaseTtlMs?: number;
+  /** How long an offered worker has to claim before the task is offered again, in ms. @default 10000 */
+  offerTimeoutMs?: number;
+  /**
+   * How often the hub looks for tasks inserted by another process (`cla-hub task submit`), expired offers
+   * and leases, and passed deadlines, in ms. @default 200
+   */
+  pollMs?: number;
+}
+
+/** {@link TaskHubOptions} with defaults. */
+export type ParsedTaskHubOptions = Required<TaskHubOptions>;
+
+/** Fills in defaults and checks ranges. @throws InvalidArgumentError */
+export function parseTaskHubOptions(options: TaskHubOptions = {}): ParsedTaskHubOptions {
+  const leaseTtlMs = positiveInt('leaseTtlMs', options.leaseTtlMs ?? 30_000, 24 * 3600 * 1000);
+  // Renewals every ttl/3 need a few ms of room at least.
+  if (leaseTtlMs < 30) throw expected('leaseTtlMs', 'at least 30', leaseTtlMs);
+  return {
+    leaseTtlMs,
+    offerTimeoutMs: positiveInt('offerTimeoutMs', options.offerTimeoutMs ?? 10_000, 24 * 3600 * 1000),
+    pollMs: positiveInt('pollMs', options.pollMs ?? 200, 60_000),
+  };
+}

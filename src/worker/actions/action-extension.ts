@@ -1,0 +1,222 @@
+/**
+ * The worker's side of the action bus (an {@link AgentExtension}): handlers registered per action with
+ * `on()`, run when the hub broadcasts that action, answered once per message with `action_done` or
+ * `action_error` (plus `action_info`, `action_progress`, and the `resources` / `resources_flag` a
+ * handler sends along the way). An `abort` frame aborts the handlers' `signal`.
+ *
+ * Several handlers of one action (one per plugin) run together and make one answer: done when all of
+ * them succeed, an error naming each that failed.
+ *
+ * A resent action (same message id, after a reconnect or a hub restart) is never run twice: while it
+ * runs, the frames already sent for it (graph batches, plan, final answer) are sent again and the rest
+ * follow live; once it ended, its recorded answer is sent again from a small cache. Info and progress
+ * messages are not repeated.
+ */
+import { ClaError, ErrorCode, toWireError } from '../../errors.ts';
+import { frame, type Frame, type FrameOf } from '../../protocol/frames.ts';
+import type { ActionSubscription, Resource } from '../../protocol/frames-bus.ts';
+import type { AgentExtension, ExtensionContext } from '../agent-extension.ts';
+import { GraphWriter } from './graph-writer.ts';
+
+/** What a handler gets for one action message. */
+export interface ActionContext {
+  /** The message id (answers carry it as `re`). */
+  readonly id: string;
+  readonly action: string;
+  readonly run: string;
+  readonly step: string;
+  /** The action's data from the workflow step (for `cleanup`: `clean`, the flagged ids by plugin). */
+  readonly data: unknown;
+  /** Aborted by the hub's `abort` (timeout, run aborted) or when the worker stops. */
+  readonly signal: AbortSignal;
+  readonly worker: ExtensionContext;
+  /** Sends an `action_info`. */
+  info(level: 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Sends an `action_progress`. */
+  progress(current: number, total: number, message?: string): void;
+  /** Starts a resource graph of `plugin` for this message: `add()` resources, then `end()`. */
+  graph(plugin: string): { add(resource: Resource): void; end(): void };
+  /** Sends the cleanup plan of `plugin`: the ids to flag with `desired.clean`. */
+  flag(plugin: string, ids: readonly string[]): void;
+}
+
+/** Handles one action message; a throw (or rejection) becomes part of `action_error`. */
+export type ActionHandler = (ctx: ActionContext) => Promise<void> | void;
+
+/** Subscription settings of a handler. */
+export interface ActionHandlerOptions {
+  /** Name shown in errors (the plugin). @default the action */
+  name?: string;
+  /** The hub waits for this worker's answer. @default true */
+  waitForCompletion?: boolean;
+  /** Time the worker may take, in ms; the largest of an action's handlers is announced. @default 3600000 */
+  timeoutMs?: number;
+}
+
+/** Where action subscriptions are announced (src/worker/subscriptions.ts `SubscriptionRegistry`). */
+export interface ActionSubscriptions {
+  addAction(subscription: ActionSubscription): void;
+}
+
+interface Registered {
+  name: string;
+  handler: ActionHandler;
+  waitForCompletion: boolean;
+  timeoutMs: number;
+}
+
+interface Running {
+  abort: AbortController;
+  /** Frames worth repeating on a resend: graph batches, plans, the final answer. */
+  sent: Frame[];
+}
+
+/** Finished messages whose answers are kept for a resend. */
+const COMPLETED_CACHE = 16;
+
+export class ActionExtension implements AgentExtension {
+  private readonly handlers = new Map<string, Registered[]>();
+  private readonly running = new Map<string, Running>();
+  private readonly completed = new Map<string, Frame[]>();
+  private ctx: ExtensionContext | undefined;
+  private stopping = false;
+  private readonly idle = new Set<() => void>();
+
+  constructor(private readonly subscriptions: ActionSubscriptions) {}
+
+  /** Registers a handler of `action` and (re)announces the subscription. */
+  on(action: string, handler: ActionHandler, options: ActionHandlerOptions = {}): this {
+    const list = this.handlers.get(action) ?? [];
+    list.push({ name: options.name ?? action, handler, waitForCompletion: options.waitForCompletion ?? true, timeoutMs: options.timeoutMs ?? 3_600_000 });
+    this.handlers.set(action, list);
+    this.subscriptions.addAction({
+      action,
+      waitForCompletion: list.some((h) => h.waitForCompletion),
+      timeoutMs: Math.max(...list.map((h) => h.timeoutMs)),
+    });
+    return this;
+  }
+
+  /** Actions with at least one handler. */
+  actions(): string[] {
+    return [...this.handlers.keys()];
+  }
+
+  /** Messages being handled now. */
+  runningCount(): number {
+    return this.running.size;
+  }
+
+  welcomed(ctx: ExtensionContext): void {
+    this.ctx = ctx;
+  }
+
+  frame(f: Frame, ctx: ExtensionContext): boolean {
+    if (f.t === 'action') {
+      this.ctx = ctx;
+      this.onAction(f);
+      return true;
+    }
+    if (f.t === 'abort') {
+      const running = this.running.get(f.re);
+      if (running && !running.abort.signal.aborted) {
+        ctx.log.warn({ re: f.re, reason: f.reason }, 'action aborted by the hub');
+        running.abort.abort(new ClaError(ErrorCode.Aborted, f.reason));
+      }
+      return true;
+    }
+    return false;
+  }
+
+  disconnected(): void {
+    // Handlers go on: their answer is sent again when the hub resends the action after the reconnect.
+    this.ctx = undefined;
+  }
+
+  /** Stops taking actions; resolves when the running handlers have ended. */
+  stop(): Promise<void> {
+    this.stopping = true;
+    if (this.running.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.add(resolve));
+  }
+
+  /** Aborts every running handler (the worker gives up on them). */
+  abortAll(reason: string): void {
+    for (const running of this.running.values()) running.abort.abort(new ClaError(ErrorCode.Aborted, reason));
+  }
+
+  private send(f: Frame, record?: Running): void {
+    if (record && f.t !== 'action_info' && f.t !== 'action_progress') record.sent.push(f);
+    this.ctx?.send(f);
+  }
+
+  private onAction(f: FrameOf<'action'>): void {
+    const running = this.running.get(f.id);
+    if (running) {
+      this.ctx?.log.info({ re: f.id, action: f.action }, 'action resent while running: repeating what was sent');
+      for (const out of running.sent) this.ctx?.send(out);
+      return;
+    }
+    const done = this.completed.get(f.id);
+    if (done) {
+      this.ctx?.log.info({ re: f.id, action: f.action }, 'action resent after it ended: repeating its answer');
+      for (const out of done) this.ctx?.send(out);
+      return;
+    }
+    const handlers = this.handlers.get(f.action);
+    if (!handlers || this.stopping) {
+      const error = this.stopping
+        ? new ClaError(ErrorCode.WorkerBusy, 'The worker is stopping', { retryable: true })
+        : new ClaError(ErrorCode.Unsupported, `No handler for action ${f.action} on this worker`);
+      this.ctx?.send(frame('action_error', { re: f.id, error: toWireError(error) }));
+      return;
+    }
+    void this.run(f, handlers);
+  }
+
+  private async run(f: FrameOf<'action'>, handlers: Registered[]): Promise<void> {
+    const record: Running = { abort: new AbortController(), sent: [] };
+    this.running.set(f.id, record);
+    const untrack = this.ctx?.trackWork(`action:${f.id}`);
+    const worker = this.ctx!;
+    let batches = 0;
+    const context: ActionContext = {
+      id: f.id,
+      action: f.action,
+      run: f.run,
+      step: f.step,
+      data: f.data ?? null,
+      signal: record.abort.signal,
+      worker,
+      info: (level, message) => this.send(frame('action_info', { re: f.id, level, message: message.slice(0, 10_000) }), record),
+      progress: (current, total, message) =>
+        this.send(frame('action_progress', { re: f.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }), record),
+      graph: (plugin) => {
+        batches += 1;
+        return new GraphWriter((batch, last, resources) => this.send(frame('resources', { re: f.id, plugin, batch, last, resources }), record));
+      },
+      flag: (plugin, ids) => this.send(frame('resources_flag', { re: f.id, plugin, clean: [...ids] }), record),
+    };
+    worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
+    const results = await Promise.allSettled(handlers.map(async (h) => h.handler(context)));
+    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: handlers[i]!.name, error: r.reason as unknown }] : []));
+    let end: Frame;
+    if (failed.length === 0) end = frame('action_done', { re: f.id });
+    else {
+      const first = failed[0]!.error;
+      const code = first instanceof ClaError ? first.code : ErrorCode.Internal;
+      const message = failed.map((x) => `${x.name}: ${x.error instanceof Error ? x.error.message : String(x.error)}`).join('; ');
+      end = frame('action_error', { re: f.id, error: toWireError(new ClaError(code, message, { data: { failed: failed.map((x) => x.name) } })) });
+    }
+    this.send(end, record);
+    worker.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: batches }, 'action ended');
+    this.running.delete(f.id);
+    this.completed.set(f.id, record.sent);
+    while (this.completed.size > COMPLETED_CACHE) this.completed.delete(this.completed.keys().next().value!);
+    untrack?.();
+    if (this.running.size === 0) {
+      for (const resolve of this.idle) resolve();
+      this.idle.clear();
+    }
+  }
+}

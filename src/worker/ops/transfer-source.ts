@@ -1,0 +1,153 @@
+/**
+ * The sending end of a transfer (the worker for `fetch`, the hub-side library for `ship`): reads an open
+ * file with a read stream and sends it as `chunk`s of at most {@link TRANSFER_CHUNK_BYTES}, only within the
+ * credit the receiver granted. The stream is paused while credit is out or the connection is congested,
+ * so at most one read buffer is held at a time, whatever the file size.
+ */
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { ReadStream } from 'node:fs';
+import type { Clock } from '../../clock.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
+import { asTransferError, TRANSFER_CHUNK_BYTES } from './transfer-io.ts';
+
+/** Options for {@link FileSource}. */
+export interface SourceOptions {
+  /** Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). */
+  send(seq: number, data: Uint8Array): void;
+  /** True while the connection holds too many unsent bytes; polled every `retryMs` until false. */
+  congested?: () => boolean;
+  clock: Clock;
+  /** Largest chunk in bytes. @default TRANSFER_CHUNK_BYTES (256 KiB) */
+  chunkBytes?: number;
+  /** Poll interval while congested, in ms. @default 5 */
+  retryMs?: number;
+  /** Called after each chunk with the bytes sent so far and the size. */
+  onProgress?: (sent: number, size: number) => void;
+  /** Path for error messages. */
+  path?: string;
+}
+
+/** What was sent. */
+export interface Sent {
+  bytes: number;
+  sha256: string;
+}
+
+/** Sends one file within credit; see the module comment. Nothing is read before the first `grant`. */
+export class FileSource {
+  private credit = 0;
+  private sent = 0;
+  private seq = 0;
+  private stream: ReadStream | undefined;
+  private pending: Buffer | undefined;
+  private eof = false;
+  private settled = false;
+  private retry: unknown;
+  private readonly hash = createHash('sha256');
+  private resolveDone!: (sent: Sent) => void;
+  private rejectDone!: (error: ClaError) => void;
+  /** Resolves once every byte was handed to `send`; rejects on a read error, a shrunk file or `stop`. */
+  readonly done: Promise<Sent>;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly size: number,
+    private readonly options: SourceOptions,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolveDone = resolve;
+      this.rejectDone = reject;
+    });
+    this.done.catch(() => undefined);
+    if (size === 0) this.settle();
+  }
+
+  /** Adds credit (a `credit` frame from the receiver). */
+  grant(bytes: number): void {
+    if (this.settled) return;
+    this.credit += bytes;
+    if (!this.stream) this.open();
+    this.pump();
+  }
+
+  /** Stops reading; `done` rejects with `reason`. The file handle stays open (the caller owns it). */
+  stop(reason: ClaError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.cleanup();
+    this.rejectDone(reason);
+  }
+
+  private open(): void {
+    const chunkBytes = this.options.chunkBytes ?? TRANSFER_CHUNK_BYTES;
+    // `end` is inclusive; reading stops at the size announced even if the file grows meanwhile.
+    const stream = this.fh.createReadStream({ start: 0, end: this.size - 1, highWaterMark: chunkBytes, autoClose: false, emitClose: false });
+    this.stream = stream;
+    stream.on('data', (piece) => {
+      const buffer = piece as Buffer;
+      this.pending = this.pending ? Buffer.concat([this.pending, buffer]) : buffer;
+      this.pump();
+    });
+    stream.on('end', () => {
+      this.eof = true;
+      this.pump();
+    });
+    stream.on('error', (error) => {
+      if (this.settled) return;
+      this.stop(asTransferError(error, 'read', this.options.path ?? 'the file'));
+    });
+  }
+
+  private pump(): void {
+    if (this.settled || this.retry !== undefined) return;
+    const chunkBytes = this.options.chunkBytes ?? TRANSFER_CHUNK_BYTES;
+    while (this.pending && this.credit > 0) {
+      if (this.options.congested?.()) {
+        this.retry = this.options.clock.setTimeout(() => {
+          this.retry = undefined;
+          this.pump();
+        }, this.options.retryMs ?? 5);
+        break;
+      }
+      const n = Math.min(this.pending.length, this.credit, chunkBytes);
+      const piece = n === this.pending.length ? this.pending : this.pending.subarray(0, n);
+      this.pending = n === this.pending.length ? undefined : this.pending.subarray(n);
+      this.hash.update(piece);
+      this.credit -= n;
+      this.sent += n;
+      this.options.send(this.seq, piece);
+      this.seq += 1;
+      this.options.onProgress?.(this.sent, this.size);
+    }
+    // Every byte sent settles without waiting for 'end': a paused stream would never emit it.
+    if (!this.pending && (this.eof || this.sent === this.size)) {
+      this.settle();
+      return;
+    }
+    if (this.pending || this.credit <= 0 || this.retry !== undefined) this.stream?.pause();
+    else this.stream?.resume();
+  }
+
+  private settle(): void {
+    if (this.settled) return;
+    if (this.sent !== this.size) {
+      this.stop(
+        new ClaError(ErrorCode.IoError, `${this.options.path ?? 'The file'} shrank while it was sent (${this.sent} of ${this.size} bytes)`, {
+          data: { sent: this.sent, size: this.size },
+        }),
+      );
+      return;
+    }
+    this.settled = true;
+    this.cleanup();
+    this.resolveDone({ bytes: this.sent, sha256: this.hash.digest('hex') });
+  }
+
+  private cleanup(): void {
+    if (this.retry !== undefined) this.options.clock.clearTimeout(this.retry);
+    this.retry = undefined;
+    this.pending = undefined;
+    this.stream?.destroy();
+  }
+}
