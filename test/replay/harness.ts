@@ -1,0 +1,209 @@
+/**
+ * Replays a recording (src/transport/recorder.ts) through a fresh hub or worker and compares what it
+ * sends with what the recorded one sent. Time is an xstate `SimulatedClock`, advanced by each line's
+ * recorded delta before the line is played, so timers (hello timeout, reconnect backoff) fire where the
+ * recording shows their effect. The harness plays every other party: for each recorded connection it
+ * holds a {@link ScriptedPeer}, feeds the recorded incoming bytes, and closes the connection at the
+ * recorded close if the machine has not closed it itself.
+ */
+import path from 'node:path';
+import { SimulatedClock } from 'xstate';
+import { Hub, type HubOptions } from '../../src/hub/hub.ts';
+import { readRecording, type RecordLine } from '../../src/transport/recorder.ts';
+import type { Transport } from '../../src/transport/transport.ts';
+import { WorkerAgent, type AgentExit } from '../../src/worker/agent.ts';
+import {
+  FIXTURES,
+  HUB_OPTIONS,
+  expectedWorkerToken,
+  hubDeps,
+  recordedWorkerOptions,
+  seedRegistry,
+  type FixtureName,
+} from './scenario-setup.ts';
+import { ScriptedPeer } from './scripted-peer.ts';
+import { HUB_NORMALISED, WORKER_NORMALISED, describeExact, recordedTranscript, transcriptText, type NormalisedField, type Transcript } from './transcript.ts';
+
+/** The outcome of one replay. */
+export interface ReplayResult {
+  /** True when every connection's transcript matches and there are no `problems`. */
+  ok: boolean;
+  /** The recorded side, one line per outgoing frame or close, grouped by connection. */
+  expected: string;
+  /** The same for the replay. */
+  actual: string;
+  /** Differences the transcripts cannot show (a connection never dialled, extra dials). */
+  problems: string[];
+}
+
+/** The worker replay also reports how the agent ended, if it did so by itself. */
+export interface WorkerReplayResult extends ReplayResult {
+  exit: AgentExit | undefined;
+}
+
+export interface HubReplayOptions {
+  /** Overrides of the scenario's hub options. */
+  hub?: HubOptions;
+}
+
+export interface WorkerReplayOptions {
+  /** Which scenario's worker to build; taken from the file name (`NAME.worker.rec`) when omitted. */
+  scenario?: FixtureName;
+  /** Real time to wait for a frame the recording says the worker sent, in ms. @default 5000 */
+  frameWaitMs?: number;
+  /** Longest real pause kept between two lines, in ms (see `paceMs` in walk()). @default 1000 */
+  maxPauseMs?: number;
+}
+
+/** Replays a hub-side recording through a new hub with the scenario's seeded registry. */
+export async function replayHub(source: string | RecordLine[], options: HubReplayOptions = {}): Promise<ReplayResult> {
+  const lines = load(source);
+  const clock = startClock(lines);
+  const seeded = seedRegistry(clock);
+  const hub = new Hub({ ...HUB_OPTIONS, ...options.hub }, hubDeps(seeded, clock));
+  try {
+    const peers = await walk(lines, clock, {
+      // The hub answers within the same turn of the event loop: nothing to wait for.
+      frameWaitMs: 0,
+      maxPauseMs: 0,
+      open: async (conn, remote) => {
+        const peer = new ScriptedPeer(conn, remote);
+        hub.accept(peer.channel);
+        return peer;
+      },
+    });
+    return compare(lines, peers, HUB_NORMALISED, []);
+  } finally {
+    seeded.store.close();
+  }
+}
+
+/** Replays a worker-side recording through a new `WorkerAgent` that dials the harness (`connect`). */
+export async function replayWorker(source: string | RecordLine[], options: WorkerReplayOptions = {}): Promise<WorkerReplayResult> {
+  const lines = load(source);
+  const scenario = options.scenario ?? scenarioOf(source);
+  const clock = startClock(lines);
+  const dials: Array<(transport: Transport) => void> = [];
+  const agent = new WorkerAgent({
+    ...recordedWorkerOptions(scenario, 'ws://replay.invalid', expectedWorkerToken(clock)),
+    clock,
+    connect: () => new Promise<Transport>((resolve) => dials.push(resolve)),
+  });
+  let exit: AgentExit | undefined;
+  const exited = agent.run().then((value) => (exit = value));
+  const frameWaitMs = options.frameWaitMs ?? 5000;
+  const peers = await walk(lines, clock, {
+    frameWaitMs,
+    maxPauseMs: options.maxPauseMs ?? 1000,
+    open: async (conn, remote) => {
+      await until(() => dials.length > 0, frameWaitMs);
+      const resolve = dials.shift();
+      if (!resolve) return undefined;
+      const peer = new ScriptedPeer(conn, remote);
+      resolve(peer.channel);
+      return peer;
+    },
+  });
+  const problems = dials.length > 0 ? [`the worker dialled ${dials.length} more time(s) than the recording has connections`] : [];
+  const result = { ...compare(lines, peers, WORKER_NORMALISED, problems), exit };
+  agent.stop('replay finished');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, frameWaitMs))]);
+  return result;
+}
+
+interface WalkSide {
+  /** Opens the replay's end of a recorded connection; `undefined` when the machine never dialled it. */
+  open(conn: string, remote: string): Promise<ScriptedPeer | undefined>;
+  /** Real time to wait for an outgoing frame the recording has, in ms. */
+  frameWaitMs: number;
+  /**
+   * Longest real pause between lines, in ms. A worker runs real commands, which take real time: a
+   * cancelled `sleep` must be gone before the simulated clock lets the worker reconnect, as it was in
+   * the recording. So the worker replay waits the recorded gap in real time too (capped); the hub
+   * replay, with no process of its own, runs at full speed.
+   */
+  maxPauseMs: number;
+}
+
+/** Plays the recording line by line; returns the peers by recorded connection id. */
+async function walk(lines: RecordLine[], clock: SimulatedClock, side: WalkSide): Promise<Map<string, ScriptedPeer | undefined>> {
+  const peers = new Map<string, ScriptedPeer | undefined>();
+  const outgoing = new Map<string, number>();
+  for (const line of lines) {
+    // Whatever the previous line set off (a close notice, a timer it armed) happens before time moves.
+    await settle();
+    const delta = line.at - clock.now();
+    if (delta > 0) {
+      if (side.maxPauseMs > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(delta, side.maxPauseMs)));
+      clock.increment(delta);
+    }
+    await settle();
+    if ('event' in line) {
+      if (line.event === 'open') peers.set(line.conn, await side.open(line.conn, line.detail));
+      else if (line.event === 'close') {
+        const peer = peers.get(line.conn);
+        const [code, ...reason] = line.detail.split(' ');
+        if (peer && !peer.closed) peer.drop(Number(code), reason.join(' '));
+      }
+      continue;
+    }
+    const peer = peers.get(line.conn);
+    if (!peer) continue;
+    if (line.dir === 'in') peer.deliver(Buffer.from(line.b64, 'base64'));
+    else {
+      const count = (outgoing.get(line.conn) ?? 0) + 1;
+      outgoing.set(line.conn, count);
+      await until(() => peer.sent.length >= count, side.frameWaitMs);
+    }
+  }
+  await settle();
+  return peers;
+}
+
+function compare(lines: RecordLine[], peers: Map<string, ScriptedPeer | undefined>, rules: readonly NormalisedField[], problems: string[]): ReplayResult {
+  const expected = recordedTranscript(lines, rules);
+  const replayed: Transcript = new Map();
+  for (const [conn, peer] of peers) {
+    if (!peer) {
+      problems.push(`[${conn}] the recording has this connection; the replayed worker never dialled it`);
+      continue;
+    }
+    const out = peer.sent.map((bytes) => `[${conn}] ${describeExact(bytes, rules)}`);
+    if (peer.closed) out.push(`[${conn}] close ${peer.closed.code}`);
+    replayed.set(conn, out);
+  }
+  const conns = new Set([...expected.keys(), ...replayed.keys()]);
+  const expectedText = transcriptText(expected, conns);
+  const actualText = transcriptText(replayed, conns);
+  return { ok: expectedText === actualText && problems.length === 0, expected: expectedText, actual: actualText, problems };
+}
+
+function load(source: string | RecordLine[]): RecordLine[] {
+  return typeof source === 'string' ? readRecording(source) : source;
+}
+
+function startClock(lines: RecordLine[]): SimulatedClock {
+  const clock = new SimulatedClock();
+  clock.set(lines[0]?.at ?? 0);
+  return clock;
+}
+
+function scenarioOf(source: string | RecordLine[]): FixtureName {
+  const name = typeof source === 'string' ? path.basename(source).replace(/\.worker\.rec$/, '') : '';
+  if (!(FIXTURES as readonly string[]).includes(name)) {
+    throw new Error(`Cannot tell the scenario of ${typeof source === 'string' ? source : 'in-memory lines'}: pass options.scenario`);
+  }
+  return name as FixtureName;
+}
+
+/** Lets queued microtasks and promise chains run (delivery, close notices, `send().then(close)`). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i += 1) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Waits, in real time, for something only a real process can cause; false when it did not happen. */
+async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  return condition();
+}

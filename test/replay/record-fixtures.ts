@@ -1,0 +1,237 @@
+/**
+ * Regenerates test/replay/fixtures/ by running each scenario with the real code over real websockets:
+ * `Hub.start()` on port 0, real `WorkerAgent`s, `registerWorker`, `AdminClient`, with the deterministic
+ * sources of scenario-setup.ts and a `FrameRecorder` on the hub and on the recorded worker.
+ *
+ *   node --import tsx test/replay/record-fixtures.ts [NAME...]
+ *
+ * Each scenario runs in a child process of its own, so connection ids (`c1`, `h2`, ...) start from 1
+ * and a regenerated fixture differs from the old one only in times and pids. Files are overwritten, then
+ * replayed once (harness.ts) so a scenario that does not replay is caught here, not in CI.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { lastValueFrom, toArray } from 'rxjs';
+import { WebSocket } from 'ws';
+import { systemClock } from '../../src/clock.ts';
+import { ClaError } from '../../src/errors.ts';
+import { AdminClient } from '../../src/hub/admin-client.ts';
+import { Hub } from '../../src/hub/hub.ts';
+import type { JobEvent } from '../../src/hub/job-events.ts';
+import { FrameRecorder } from '../../src/transport/recorder.ts';
+import type { Direction, FrameTap, Transport } from '../../src/transport/transport.ts';
+import { connectWs } from '../../src/transport/ws-client.ts';
+import { WorkerAgent } from '../../src/worker/agent.ts';
+import { registerWorker } from '../../src/worker/registration.ts';
+import { replayHub, replayWorker } from './harness.ts';
+import {
+  EXEC_COMMAND,
+  FIXTURE_DIR,
+  FIXTURES,
+  GARBAGE,
+  HUB_OPTIONS,
+  LONG_COMMAND,
+  TAGS,
+  WORKER_ID,
+  expectedWorkerToken,
+  hubDeps,
+  hubRecording,
+  recordedWorkerOptions,
+  seedRegistry,
+  workerRecording,
+  type FixtureName,
+} from './scenario-setup.ts';
+
+/** A recorder that also counts connections, so the script can wait for the hub to see a close. */
+class CountingRecorder implements FrameTap {
+  opened = 0;
+  closed = 0;
+  private readonly recorder: FrameRecorder;
+
+  constructor(file: string, role: string) {
+    fs.rmSync(file, { force: true }); // FrameRecorder appends
+    this.recorder = new FrameRecorder(file, systemClock, role);
+  }
+
+  frame(connection: string, direction: Direction, bytes: Uint8Array): void {
+    this.recorder.frame(connection, direction, bytes);
+  }
+
+  event(connection: string, event: 'open' | 'close', detail: string): void {
+    this.recorder.event(connection, event, detail);
+    if (event === 'open') this.opened += 1;
+    else this.closed += 1;
+  }
+
+  /** Resolves once exactly `open` connections are still open. */
+  settled(open = 0): Promise<void> {
+    return until(() => this.opened - this.closed === open, `${open} open connection(s)`);
+  }
+
+  close(): void {
+    this.recorder.close();
+  }
+}
+
+/** Polls `condition` (real time: this script runs real sockets and processes). */
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function expectCode(error: unknown, code: string): void {
+  if (!(error instanceof ClaError) || error.code !== code) throw new Error(`Expected ${code}, got ${String(error)}`);
+}
+
+/** A hub listening on port 0 with a recorder; `finish()` stops it and closes the recorder. */
+async function startHub(name: FixtureName) {
+  const seeded = seedRegistry(systemClock);
+  const tap = new CountingRecorder(hubRecording(name), 'hub');
+  const hub = new Hub({ ...HUB_OPTIONS, port: 0 }, hubDeps(seeded, systemClock, tap));
+  const url = await hub.start();
+  const registration = await registerWorker({ url, passkey: seeded.passkey, id: WORKER_ID });
+  if (registration.token !== expectedWorkerToken(systemClock)) {
+    throw new Error('The registration token differs from scenario-setup.expectedWorkerToken(): the replay could not rebuild it');
+  }
+  await tap.settled();
+  return {
+    url,
+    tap,
+    seeded,
+    token: registration.token,
+    async finish() {
+      await hub.stop();
+      await tap.settled();
+      tap.close();
+      seeded.store.close();
+    },
+  };
+}
+
+/** A recorded worker whose connections the script can reach (to drop one). */
+function startWorker(name: FixtureName, url: string, token: string) {
+  const tap = new CountingRecorder(workerRecording(name), 'worker');
+  let current: Transport | undefined;
+  const agent = new WorkerAgent({
+    ...recordedWorkerOptions(name, url, token),
+    connect: (target) => connectWs(target, { tap }).then((transport) => (current = transport)),
+  });
+  const exited = agent.run();
+  const connected = () => JSON.stringify(agent.state()).includes('connected');
+  return { agent, tap, exited, connected, transport: () => current };
+}
+
+const scenarios: Record<FixtureName, () => Promise<void>> = {
+  async 'register-and-exec'() {
+    const hub = await startHub('register-and-exec');
+    const worker = startWorker('register-and-exec', hub.url, hub.token);
+    await until(worker.connected, 'the worker to be welcomed');
+    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    const events = await lastValueFrom(admin.run({ worker: WORKER_ID }, { kind: 'exec', cmd: EXEC_COMMAND }).pipe(toArray()));
+    const exit = events.at(-1);
+    if (exit?.type !== 'exit' || exit.code !== 3) throw new Error(`Unexpected job events ${JSON.stringify(events)}`);
+    admin.close();
+    await hub.tap.settled(1);
+    await hub.finish();
+    // The hub saw its side close; wait for the worker to see it too, or `stop()` would make it say `bye`.
+    await worker.tap.settled();
+    worker.agent.stop();
+    await worker.exited;
+    worker.tap.close();
+  },
+
+  async refusals() {
+    const hub = await startHub('refusals');
+    // Hello with a wrong token: BAD_TOKEN, close 4001, the worker gives up. This worker's side is recorded.
+    const badToken = startWorker('refusals', hub.url, hub.token);
+    const refused = await badToken.exited;
+    if (refused.error?.code !== 'BAD_TOKEN') throw new Error(`Expected BAD_TOKEN, got ${JSON.stringify(refused)}`);
+    badToken.tap.close();
+    await hub.tap.settled();
+    // Hello with an environment the hub does not know: UNKNOWN_ENV, close 4003.
+    const unknownEnv = new WorkerAgent({ ...recordedWorkerOptions('refusals', hub.url, hub.token), token: hub.token, envs: ['staging'] });
+    const unknown = await unknownEnv.run();
+    if (unknown.error?.code !== 'UNKNOWN_ENV') throw new Error(`Expected UNKNOWN_ENV, got ${JSON.stringify(unknown)}`);
+    await hub.tap.settled();
+    // An admin run that no connected worker matches.
+    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    await lastValueFrom(admin.run({ tags: ['gpu'] }, { kind: 'exec', cmd: 'true' })).then(
+      () => Promise.reject(new Error('Expected NO_WORKER')),
+      (error: unknown) => expectCode(error, 'NO_WORKER'),
+    );
+    admin.close();
+    await hub.tap.settled();
+    // Bytes that are not msgpack: the hub answers BAD_FRAME and keeps the connection.
+    const raw = new WebSocket(hub.url);
+    await new Promise((resolve, reject) => raw.once('open', resolve).once('error', reject));
+    const answered = new Promise((resolve) => raw.once('message', resolve));
+    raw.send(GARBAGE, { binary: true });
+    await answered;
+    raw.close(1000, 'done');
+    await hub.tap.settled();
+    // A connection that never says hello: HELLO_TIMEOUT after HUB_OPTIONS.helloTimeoutMs, close 4004.
+    const silent = await connectWs(hub.url, { silenceTimeoutMs: 0 });
+    const closed = await silent.closed;
+    if (closed.code !== 4004) throw new Error(`Expected close 4004, got ${JSON.stringify(closed)}`);
+    await hub.tap.settled();
+    await hub.finish();
+  },
+
+  async 'disconnect-mid-job'() {
+    const hub = await startHub('disconnect-mid-job');
+    const worker = startWorker('disconnect-mid-job', hub.url, hub.token);
+    await until(worker.connected, 'the worker to be welcomed');
+    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    const failed = new Promise<unknown>((resolve, reject) => {
+      admin.run({ tags: TAGS }, { kind: 'exec', cmd: LONG_COMMAND }).subscribe({
+        next: (event: JobEvent) => {
+          // The command runs: drop the worker's connection under it, as a network failure would.
+          if (event.type === 'started') worker.transport()?.terminate();
+        },
+        error: resolve,
+        complete: () => reject(new Error('Expected WORKER_LOST, the job completed')),
+      });
+    });
+    expectCode(await failed, 'WORKER_LOST');
+    admin.close();
+    await hub.tap.settled();
+    // The worker reconnects after its backoff (backoffBaseMs / 2 with the fixed jitter) and is welcomed.
+    await until(() => worker.tap.opened === 2 && worker.connected(), 'the worker to reconnect');
+    await hub.tap.settled(1);
+    await hub.finish();
+    // The hub saw its side close; wait for the worker to see it too, or `stop()` would make it say `bye`.
+    await worker.tap.settled();
+    worker.agent.stop();
+    await worker.exited;
+    worker.tap.close();
+  },
+};
+
+const requested = process.argv.slice(2);
+if (requested.length === 1 && (FIXTURES as readonly string[]).includes(requested[0]!)) {
+  await scenarios[requested[0] as FixtureName]();
+  process.exit(0); // the killed `sleep` may leave a kill-escalation timer behind; nothing else is pending
+} else {
+  for (const name of requested.length ? requested : FIXTURES) {
+    if (!(FIXTURES as readonly string[]).includes(name)) throw new Error(`Unknown fixture ${name}; known: ${FIXTURES.join(', ')}`);
+    fs.mkdirSync(FIXTURE_DIR, { recursive: true });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), name], { stdio: 'inherit' });
+    if (run.status !== 0) throw new Error(`Recording ${name} failed (${run.status ?? run.signal})`);
+    // A recording that does not replay is useless as a fixture: check both sides at once.
+    const hubSide = await replayHub(hubRecording(name));
+    const workerSide = fs.existsSync(workerRecording(name)) ? await replayWorker(workerRecording(name)) : undefined;
+    for (const [side, result] of [['hub', hubSide], ['worker', workerSide]] as const) {
+      if (result && !result.ok) {
+        console.error(`--- recorded\n${result.expected}\n--- replayed\n${result.actual}\n${result.problems.join('\n')}`);
+        throw new Error(`The ${side} side of ${name} does not replay: the scenario is not deterministic`);
+      }
+    }
+    const written = [hubRecording(name), ...(workerSide ? [workerRecording(name)] : [])].map((file) => path.relative(process.cwd(), file));
+    console.log(`recorded ${name}: ${written.join(', ')}`);
+  }
+}
