@@ -312,9 +312,13 @@ export class WorkerAgent {
       refuse(error as ClaError);
       return;
     }
+    // A job answers on the connection it came on: after a reconnect the hub has already failed it (WORKER_LOST).
+    const origin = this.transport;
     const ctx: JobContext = {
       id: f.id,
-      send: (out) => this.send(out),
+      send: (out) => {
+        if (this.transport === origin) this.send(out);
+      },
       bufferedBytes: () => this.transport?.bufferedBytes() ?? 0,
       highWaterBytes: this.options.highWaterBytes ?? 4 * 1024 * 1024,
       clock: this.clock,
