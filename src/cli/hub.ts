@@ -10,6 +10,8 @@ import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
+import { ActionsExtension } from '../hub/actions/actions-extension.ts';
+import { openSqliteStore } from '../store/sqlite-store.ts';
 import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
@@ -17,6 +19,9 @@ import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts'
 import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
+import { registerResourceCommands } from './hub-resources.ts';
+import { registerRulebookCommands } from './hub-rulebook.ts';
+import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from './replay-format.ts';
 import { guard, info, line, success, warn } from './say.ts';
@@ -45,6 +50,9 @@ program
   .option('-v, --verbose', 'verbose logging')
   .option('--quiet', 'only log errors')
   .option('--json-logs', 'log JSON lines even on a terminal')
+  .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
+  .option('--no-cron', 'do not run the cron triggers of workflows')
+  .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
   .action((opts, cmd: Command) =>
     guard(async () => {
       const dataFile = resolveDataFile(opts.data);
@@ -60,6 +68,15 @@ program
       ensureAdminTokenFile(registry, dataFile);
       registry.resetConnections();
       const tasks = openTaskHub(dataFile);
+      const actionsDb = openSqliteStore(dataFile);
+      const actions = new ActionsExtension({
+        db: actionsDb.db,
+        workflowsDir: opts.workflows,
+        cron: opts.cron,
+        graceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
+        tasks,
+        log: log.child({ component: 'workflows' }),
+      });
       const hub = new Hub(
         {
           host: opts.host,
@@ -70,7 +87,7 @@ program
             : undefined,
         },
         // Extensions that read `subscribe` return false for it; SubscribeSink stays last (src/hub/tasks/task-hub.ts).
-        { registry, log, tap: recorder, extensions: [tasks, new SubscribeSink()] },
+        { registry, log, tap: recorder, extensions: [tasks, actions, new SubscribeSink()] },
       );
       const url = await hub.start();
       const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
@@ -92,6 +109,7 @@ program
         info(`${signal}: stopping the hub`);
         await hub.stop();
         recorder?.close();
+        actionsDb.close();
         close();
         process.exit(0);
       };
@@ -261,6 +279,9 @@ function withRegistry(data: string | undefined, action: (registry: ReturnType<ty
 }
 
 registerTransferCommands(program);
+registerRulebookCommands(program);
+registerWorkflowCommands(program);
+registerResourceCommands(program);
 registerTaskCommands(program);
 registerWorkersCommands(program);
 registerEvalCommands(program);
