@@ -94,8 +94,8 @@ export async function shipFile(runner: JobRunner, target: Target, localPath: str
   }
   const file = await openSourceFile(local);
   try {
-    const sha256 = await sha256OfHandle(file.fh, file.size, (bytes) => options.onProgress?.({ phase: 'hash', bytes, total: file.size }));
-    options.signal?.throwIfAborted();
+    const sha256 = await sha256OfHandle(file.fh, file.size, (bytes) => options.onProgress?.({ phase: 'hash', bytes, total: file.size }), options.signal);
+    throwIfCancelled(options.signal, 'Ship');
     const job: JobSpec = { kind: 'ship', path: remotePath, size: file.size, sha256, ...(options.mode === undefined ? {} : { mode: options.mode }) };
     const highWater = options.highWaterBytes ?? 4 * 1024 * 1024;
     let worker = '';
@@ -140,6 +140,10 @@ export async function fetchFile(runner: JobRunner, target: Target, remotePath: s
     const value = await runTransfer(runner, target, { kind: 'fetch', path: remotePath }, options, (event, input, fail) => {
       if (event.type === 'dispatched') worker = event.worker;
       else if (event.type === 'file') {
+        if (total !== undefined) {
+          fail(new ClaError(ErrorCode.FlowControl, 'The worker announced the file twice'));
+          return;
+        }
         total = event.size;
         mode = event.mode & 0o777;
         options.onProgress?.({ phase: 'receive', bytes: 0, total });
@@ -215,6 +219,8 @@ function newSource(
     congested,
     clock,
     path: local,
+    // Hashed in the first pass; the worker checks the bytes it got against that.
+    hash: false,
     onProgress: (bytes, total) => onProgress?.({ phase: 'send', bytes, total }),
   });
 }

@@ -70,13 +70,20 @@ export async function openSourceFile(filePath: string): Promise<SourceFile> {
   return { fh, size: opened.size, mode: opened.mode & 0o7777 };
 }
 
-/** The sha256 (hex) of the first `size` bytes of an open file, read as a stream: memory stays flat. */
-export async function sha256OfHandle(fh: FileHandle, size: number, onBytes?: (read: number) => void): Promise<string> {
+/**
+ * The sha256 (hex) of the first `size` bytes of an open file, read as a stream: memory stays flat. An
+ * aborted `signal` stops it with CANCELLED (hashing a large file takes seconds).
+ */
+export async function sha256OfHandle(fh: FileHandle, size: number, onBytes?: (read: number) => void, signal?: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   if (size > 0) {
     let read = 0;
     const stream = fh.createReadStream({ start: 0, end: size - 1, highWaterMark: 1024 * 1024, autoClose: false, emitClose: false });
     for await (const piece of stream) {
+      if (signal?.aborted) {
+        stream.destroy();
+        throw new ClaError(ErrorCode.Cancelled, 'Cancelled while hashing the file');
+      }
       hash.update(piece as Buffer);
       read += (piece as Buffer).length;
       onBytes?.(read);

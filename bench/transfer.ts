@@ -1,0 +1,385 @@
+/**
+ * Transfer benchmark ("ship and fetch throughput" in RESULTS.md): ship and fetch throughput between a hub
+ * and a worker process on loopback, beside a raw `ws` binary stream of the same size between the same two
+ * kinds of process, printed as ratios.
+ *
+ * - **Hub.run**: `shipFile`/`fetchFile` (src/hub/transfer.ts) on the hub in this process, the worker in a
+ *   child process (bench/worker-process.ts): one websocket hop, sha256 on both ends, the file written to
+ *   disk and fsynced on the receiving end. A ship includes its first hashing pass.
+ * - **cla-hub CLI**: `cla-hub ship|fetch --json` as a third process (admin → hub → worker, two hops); the
+ *   figure uses the `durationMs` the CLI reports, so Node's start-up is left out.
+ * - **local copy** (context): read the file, sha256 it and write it to a new file with fsync, in this
+ *   process with no network: roughly the ceiling for anything that must hash and persist every byte.
+ * - **raw ws**: a plain `ws` server in this process and a `ws` client in a child process (the hub's and a
+ *   worker's roles), 256 KiB binary messages with the same 4 MiB `bufferedAmount` high-water mark, and no
+ *   framing, hashing or disk. Client-to-server frames are masked (RFC 6455), server-to-client frames are
+ *   not, so each direction is its own baseline: ship to the worker runs server→client, fetch client→server.
+ *
+ * Timing reads `performance.now()` directly: wall time is the point here (../../shared/STYLE.md). Nothing
+ * asserts on time; a run fails only if a transfer fails or a sha256 differs.
+ *
+ * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]
+ *        (internal) node --import tsx bench/transfer.ts --raw-peer URL
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { WebSocket, WebSocketServer } from 'ws';
+import { systemClock } from '../src/clock.ts';
+import { InvalidArgumentError } from '../src/errors.ts';
+import { Hub } from '../src/hub/hub.ts';
+import { Registry } from '../src/hub/registry.ts';
+import { fetchFile, hubJobRunner, shipFile } from '../src/hub/transfer.ts';
+import { openSqliteStore } from '../src/store/sqlite-store.ts';
+import { TRANSFER_CHUNK_BYTES, TRANSFER_WINDOW_BYTES } from '../src/worker/ops/transfer-io.ts';
+import { registerWorker } from '../src/worker/registration.ts';
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const SELF = fileURLToPath(import.meta.url);
+const WORKER_SCRIPT = path.join(ROOT, 'bench', 'worker-process.ts');
+const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
+const MiB = 1024 * 1024;
+const HIGH_WATER = 4 * MiB;
+
+// ---- raw ws peer (child process) ----------------------------------------------------------------------
+
+/**
+ * The child side of the raw baseline. Text commands from the parent: `send N` streams N bytes as 256 KiB
+ * binary messages and then says `sent`; `recv N` counts N incoming bytes and then says `received`.
+ */
+async function rawPeer(url: string): Promise<void> {
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 2 * MiB });
+  let expecting = 0;
+  ws.on('message', (data, isBinary) => {
+    if (isBinary) {
+      expecting -= (data as Buffer).length;
+      if (expecting === 0) ws.send('received');
+      return;
+    }
+    const [verb, n] = data.toString().split(' ');
+    if (verb === 'recv') expecting = Number(n);
+    if (verb === 'send') void sendRaw(ws, Number(n)).then(() => ws.send('sent'));
+  });
+  ws.on('close', () => process.exit(0));
+}
+
+/** Sends `bytes` in 256 KiB messages, pausing above the high-water mark like the transfer code does. */
+async function sendRaw(ws: WebSocket, bytes: number): Promise<void> {
+  const block = randomBytes(TRANSFER_CHUNK_BYTES);
+  for (let sent = 0; sent < bytes; ) {
+    while (ws.bufferedAmount > HIGH_WATER) await new Promise((resolve) => setTimeout(resolve, 1));
+    const n = Math.min(block.length, bytes - sent);
+    ws.send(n === block.length ? block : block.subarray(0, n), { binary: true });
+    sent += n;
+  }
+}
+
+// ---- the benchmark --------------------------------------------------------------------------------------
+
+interface Row {
+  name: string;
+  /** MiB/s of each run. */
+  runs: number[];
+  median: number;
+}
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected \`--${name}\` to be a positive integer, got \`${raw}\``);
+  return n;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Writes `bytes` of random data 1 MiB at a time; returns its sha256. */
+function writeRandomFile(file: string, bytes: number): string {
+  const hash = createHash('sha256');
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let done = 0; done < bytes; done += MiB) {
+      const block = randomBytes(Math.min(MiB, bytes - done));
+      hash.update(block);
+      fs.writeSync(fd, block);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+function peakRss(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : NaN;
+}
+
+async function timed(run: () => Promise<void>): Promise<number> {
+  const start = performance.now();
+  await run();
+  return (performance.now() - start) / 1000;
+}
+
+function startChild(args: string[], readyText: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes(readyText)) resolve(child);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`child ${args.join(' ')} ended early (${signal ?? code})`)));
+  });
+}
+
+/** Runs a child to completion and returns its stdout; rejects on a non-zero exit. */
+function runCli(args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 3).join(' ')} exited ${code}: ${out}`))));
+  });
+}
+
+async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+  force.unref();
+  await exited;
+  clearTimeout(force);
+}
+
+/** Reads, hashes and writes `source` to `target` with 256 KiB reads, then fsyncs: no network at all. */
+async function localCopy(source: string, target: string): Promise<string> {
+  const hash = createHash('sha256');
+  const out = await fs.promises.open(target, 'w');
+  try {
+    for await (const piece of fs.createReadStream(source, { highWaterMark: TRANSFER_CHUNK_BYTES })) {
+      hash.update(piece as Buffer);
+      await out.write(piece as Buffer);
+    }
+    await out.sync();
+  } finally {
+    await out.close();
+  }
+  return hash.digest('hex');
+}
+
+/** The raw ws baseline: one server here, one client in a child process. */
+async function rawBaseline(bytes: number, runs: number): Promise<{ send: number[]; recv: number[] }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 2 * MiB });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  const port = (wss.address() as { port: number }).port;
+  const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+  const peer = spawn(process.execPath, ['--import', 'tsx', SELF, '--raw-peer', `ws://127.0.0.1:${port}`], { cwd: ROOT, stdio: 'inherit' });
+  const ws = await connected;
+  const textFrom = () => new Promise<string>((resolve) => {
+    const onMessage = (data: Buffer, isBinary: boolean) => {
+      if (isBinary) return;
+      ws.off('message', onMessage);
+      resolve(data.toString());
+    };
+    ws.on('message', onMessage);
+  });
+  const send: number[] = [];
+  const recv: number[] = [];
+  try {
+    for (let i = 0; i <= runs; i += 1) {
+      // Run 0 is a warm-up, as for the transfers.
+      const sendSeconds = await timed(async () => {
+        ws.send(`recv ${bytes}`);
+        const done = textFrom();
+        await sendRaw(ws, bytes);
+        if ((await done) !== 'received') throw new Error('raw peer did not confirm');
+      });
+      let received = 0;
+      // Listen for the peer's `sent` before asking: it may arrive in the same read as the last bytes.
+      const sentText = textFrom();
+      const recvSeconds = await timed(
+        () =>
+          new Promise<void>((resolve) => {
+            const onMessage = (data: Buffer, isBinary: boolean) => {
+              if (!isBinary) return;
+              received += data.length;
+              if (received === bytes) {
+                ws.off('message', onMessage);
+                resolve();
+              }
+            };
+            ws.on('message', onMessage);
+            ws.send(`send ${bytes}`);
+          }),
+      );
+      await sentText;
+      if (i > 0) {
+        send.push(bytes / MiB / sendSeconds);
+        recv.push(bytes / MiB / recvSeconds);
+      }
+    }
+  } finally {
+    ws.close();
+    await new Promise((resolve) => peer.once('exit', resolve));
+    await new Promise((resolve) => wss.close(resolve));
+  }
+  return { send, recv };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let mib: number;
+  let runs: number;
+  let json: boolean;
+  try {
+    const { values } = parseArgs({
+      args,
+      options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' } },
+      strict: true,
+    });
+    if (values['raw-peer']) return rawPeer(values['raw-peer']);
+    mib = positiveInt('mib', values.mib);
+    runs = positiveInt('runs', values.runs);
+    json = values.json;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const bytes = mib * MiB;
+  const command = `node --import tsx ${path.relative(process.cwd(), SELF)}${args.length ? ` ${args.join(' ')}` : ''}`;
+  const machine = {
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    platform: `${process.platform}-${process.arch}`,
+    date: new Date().toISOString(),
+    // Other work on the machine skews wall-time figures: recorded so a reader can tell.
+    loadBefore: os.loadavg()[0]!,
+  };
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-transfer-'));
+  const store = openSqliteStore(path.join(dir, 'hub.db'));
+  const registry = new Registry(store, systemClock);
+  const hub = new Hub({ port: 0 }, { registry });
+  let worker: ChildProcess | undefined;
+  try {
+    const source = path.join(dir, 'source.bin');
+    const sha = writeRandomFile(source, bytes);
+    const url = await hub.start();
+    const { passkey } = registry.createProject('bench');
+    const adminToken = registry.ensureAdminToken().token!;
+    const { id, token } = await registerWorker({ url, passkey, id: 'bench-transfer' });
+    worker = await startChild([WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], 'ready\n');
+    const workerBaseline = peakRss(worker.pid!);
+
+    /** Runs ship then fetch `runs` times after a warm-up; `ship`/`fetch` return the seconds to count. */
+    const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
+      const shipRates: number[] = [];
+      const fetchRates: number[] = [];
+      for (let i = 0; i <= runs; i += 1) {
+        const remote = path.join(dir, 'remote', `${i}.bin`);
+        const back = path.join(dir, `back-${i}.bin`);
+        const shipSeconds = await ship(remote);
+        const fetchSeconds = await fetch(remote, back);
+        fs.rmSync(remote);
+        fs.rmSync(back);
+        if (i > 0) {
+          shipRates.push(bytes / MiB / shipSeconds);
+          fetchRates.push(bytes / MiB / fetchSeconds);
+        }
+      }
+      return [
+        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates) },
+        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates) },
+      ];
+    };
+    const check = (what: string, got: string) => {
+      if (got !== sha) throw new Error(`${what}: sha256 ${got}, expected ${sha}`);
+    };
+
+    const runner = hubJobRunner(hub);
+    const viaHub = await measure(
+      'Hub.run (1 hop)',
+      (remote) => timed(async () => check('ship', (await shipFile(runner, { worker: id }, source, remote)).sha256)),
+      (remote, local) => timed(async () => check('fetch', (await fetchFile(runner, { worker: id }, remote, local)).sha256)),
+    );
+    const cli = async (args: string[]): Promise<number> => {
+      const out = await runCli([HUB_BIN, ...args, '--url', url, '--worker', id, '--json'], { CLA_HUB_ADMIN_TOKEN: adminToken });
+      const result = JSON.parse(out) as { ok: boolean; sha256: string; durationMs: number };
+      check(`cla-hub ${args[0]}`, result.sha256);
+      return result.durationMs / 1000;
+    };
+    const viaCli = await measure(
+      'cla-hub CLI (2 hops)',
+      (remote) => cli(['ship', source, remote]),
+      (remote, local) => cli(['fetch', remote, local]),
+    );
+    const workerGrowth = peakRss(worker.pid!) - workerBaseline;
+    const copies: number[] = [];
+    for (let i = 0; i <= runs; i += 1) {
+      const target = path.join(dir, `copy-${i}.bin`);
+      const seconds = await timed(async () => check('local copy', await localCopy(source, target)));
+      fs.rmSync(target);
+      if (i > 0) copies.push(bytes / MiB / seconds);
+    }
+    const raw = await rawBaseline(bytes, runs);
+    const rawRows: Row[] = [
+      { name: 'raw ws server→client (unmasked)', runs: raw.send, median: median(raw.send) },
+      { name: 'raw ws client→server (masked)', runs: raw.recv, median: median(raw.recv) },
+    ];
+    const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies) };
+    const rows = [...viaHub, ...viaCli, copyRow, ...rawRows];
+    const [down, up] = rawRows as [Row, Row];
+    const ratios = {
+      shipHubVsServerToClient: viaHub[0]!.median / down.median,
+      fetchHubVsClientToServer: viaHub[1]!.median / up.median,
+      shipCliVsClientToServer: viaCli[0]!.median / up.median,
+      fetchCliVsClientToServer: viaCli[1]!.median / up.median,
+      shipHubVsLocalCopy: viaHub[0]!.median / copyRow.median,
+      fetchHubVsLocalCopy: viaHub[1]!.median / copyRow.median,
+    };
+    if (json) {
+      process.stdout.write(`${JSON.stringify({ command, machine, mib, runs, chunkBytes: TRANSFER_CHUNK_BYTES, windowBytes: TRANSFER_WINDOW_BYTES, rows, ratios, workerPeakGrowthBytes: workerGrowth }, null, 2)}\n`);
+      return;
+    }
+    const width = Math.max(...rows.map((r) => r.name.length));
+    const fmt = (n: number) => n.toFixed(1);
+    process.stdout.write(
+      [
+        'cla-worker bench: ship and fetch throughput',
+        `command: ${command}`,
+        `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
+        `load average (1 min) before: ${machine.loadBefore.toFixed(2)}, after: ${os.loadavg()[0]!.toFixed(2)}`,
+        `${mib} MiB file, ${runs} run(s) after one warm-up each; chunk ${TRANSFER_CHUNK_BYTES / 1024} KiB, window ${TRANSFER_WINDOW_BYTES / MiB} MiB; hub in this process, worker in a child process`,
+        '',
+        `${'measurement'.padEnd(width)}  median MiB/s  runs`,
+        `${'-'.repeat(width)}  ------------  ----`,
+        ...rows.map((r) => `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${r.runs.map(fmt).join(', ')}`),
+        '',
+        `ratio ship  Hub.run / raw server→client: ${ratios.shipHubVsServerToClient.toFixed(3)}`,
+        `ratio fetch Hub.run / raw client→server: ${ratios.fetchHubVsClientToServer.toFixed(3)}`,
+        `ratio ship  CLI / raw client→server:     ${ratios.shipCliVsClientToServer.toFixed(3)}`,
+        `ratio fetch CLI / raw client→server:     ${ratios.fetchCliVsClientToServer.toFixed(3)}`,
+        `ratio ship  Hub.run / local copy:        ${ratios.shipHubVsLocalCopy.toFixed(3)}`,
+        `ratio fetch Hub.run / local copy:        ${ratios.fetchHubVsLocalCopy.toFixed(3)}`,
+        `worker peak RSS growth over all transfers: ${fmt(workerGrowth / MiB)} MiB`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    await stopChild(worker);
+    await hub.stop();
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
