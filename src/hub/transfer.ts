@@ -147,7 +147,14 @@ export async function fetchFile(runner: JobRunner, target: Target, remotePath: s
         total = event.size;
         mode = event.mode & 0o777;
         options.onProgress?.({ phase: 'receive', bytes: 0, total });
-        sink.begin(event.size, (bytes) => input()?.credit(bytes));
+        // Ctrl-C may have aborted the sink before the worker's `file` arrived: the cancel is on its way.
+        if (options.signal?.aborted) return;
+        try {
+          sink.begin(event.size, (bytes) => input()?.credit(bytes));
+        } catch (error) {
+          fail(asTransferError(error, 'write', local));
+          return;
+        }
         sink.complete.catch((error: ClaError) => fail(error));
       } else if (event.type === 'chunk') {
         try {
