@@ -19,6 +19,7 @@ import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../w
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
 import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
+import { createPluginWorker } from '../worker/plugins/setup.ts';
 import { fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
 
@@ -126,7 +127,9 @@ connectionOptions(
     .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
     .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)'))
     .option('--task-concurrency <n>', 'tasks run at once (env CLA_WORKER_TASK_CONCURRENCY; default 4)')
-    .addOption(new Option('--task-handler <name[:attr=value,...]>', 'handle tasks with a built-in handler (echo, shell), optionally filtered (repeatable)').argParser(collect)),
+    .addOption(new Option('--task-handler <name[:attr=value,...]>', 'handle tasks with a built-in handler (echo, shell), optionally filtered (repeatable)').argParser(collect))
+    .option('--plugins-dir <dir>', 'load worker plugins from the files of this folder (env CLA_WORKER_PLUGINS_DIR)')
+    .addOption(new Option('--plugin <name>', 'enable a plugin, e.g. fs (repeatable; configure it with --override NAME.key=value)').argParser(collect)),
 ).action((flags) =>
   guard(async () => {
     const options = loadOptions(flags);
@@ -141,6 +144,17 @@ connectionOptions(
     // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
     const subscriptions = new SubscriptionRegistry(options.subscriberId);
     const tasks = createTaskExtension(subscriptions, parseTaskOptions(flags), { policy });
+    // Plugins answer actions (collect, plan_cleanup, cleanup, ...) and add task handlers (tag).
+    const plugins = await createPluginWorker({
+      workerId: id,
+      overrides: options.overrides,
+      pluginsDir: flags.pluginsDir ?? process.env.CLA_WORKER_PLUGINS_DIR,
+      enabled: flags.plugin ?? [],
+      subscriptions,
+      tasks,
+      log,
+    });
+    for (const p of plugins.plugins) info(`plugin ${p.name} (${p.kind}, ${p.source}): actions ${p.actions.join(', ') || '-'}; tasks ${p.tasks.join(', ') || '-'}`);
     const agent = new WorkerAgent({
       id,
       token: options.token,
@@ -153,7 +167,7 @@ connectionOptions(
       tls: tlsOptions(options),
       tap: recorder,
       log,
-      extensions: [new SubscribeExtension(subscriptions), tasks],
+      extensions: [new SubscribeExtension(subscriptions), tasks, plugins.extension],
     });
     info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
     const onSignal = (signal: string) => () => agent.stop(`${signal} received`);

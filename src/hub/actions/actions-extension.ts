@@ -29,6 +29,8 @@ export interface ActionsExtensionOptions extends WorkflowEngineOptions {
   cron?: boolean;
   /** How often the command table is read, in ms; 0 turns it off. @default 200 */
   commandPollMs?: number;
+  /** Finished runs older than this are deleted (checked at start and daily), in days; 0 keeps all. @default 30 */
+  keepRunsDays?: number;
   /** `tag` tasks go here (the task dispatcher). */
   tasks?: TaskSubmitter;
   clock?: Clock;
@@ -45,9 +47,12 @@ export class ActionsExtension implements HubExtension {
   private readonly scheduler: CronScheduler;
   private readonly poller: CommandPoller;
   private readonly log: Logger;
+  private readonly clock: Clock;
+  private pruneTimer: unknown;
 
   constructor(private readonly options: ActionsExtensionOptions) {
     const clock = options.clock ?? systemClock;
+    this.clock = clock;
     this.log = options.log ?? silentLogger();
     const workflows = options.workflows ?? loadWorkflows(options.workflowsDir).workflows;
     this.bus = new ActionBus(clock, this.log, options.graceMs ?? 10_000);
@@ -72,9 +77,11 @@ export class ActionsExtension implements HubExtension {
     if (resumed > 0) this.log.info({ runs: resumed }, 'resumed unfinished workflow runs');
     if (this.options.cron !== false) this.scheduler.start(this.engine.workflows.values());
     if (this.options.commandPollMs !== 0) this.poller.start();
+    this.prune();
   }
 
   stop(): void {
+    this.clock.clearTimeout(this.pruneTimer);
     this.poller.stop();
     this.scheduler.stop();
     this.engine.stop();
@@ -86,6 +93,15 @@ export class ActionsExtension implements HubExtension {
 
   workerFrame(session: WorkerSession, f: Frame): boolean {
     return this.bus.workerFrame(session, f);
+  }
+
+  /** Deletes the runs past `keepRunsDays`, then again in a day. */
+  private prune(): void {
+    const days = this.options.keepRunsDays ?? 30;
+    if (days <= 0) return;
+    const pruned = this.store.pruneRuns(this.clock.now() - days * 86_400_000);
+    if (pruned > 0) this.log.info({ runs: pruned, days }, 'old workflow runs deleted');
+    this.pruneTimer = this.clock.setTimeout(() => this.prune(), 86_400_000);
   }
 
   /** Runs one command of the CLI's command table. */

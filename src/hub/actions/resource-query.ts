@@ -54,10 +54,12 @@ function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   TOKEN.lastIndex = 0;
   for (;;) {
-    const at = TOKEN.lastIndex;
-    if (/^\s*$/.test(text.slice(at))) return tokens;
+    const start = TOKEN.lastIndex;
+    if (/^\s*$/.test(text.slice(start))) return tokens;
+    // Where the token itself starts (after the spaces before it), for error positions.
+    const at = start + (text.slice(start).length - text.slice(start).trimStart().length);
     const m = TOKEN.exec(text);
-    if (!m) throw new InvalidArgumentError(`Query: unexpected \`${text.slice(at).trim()[0]}\` at position ${at + 1} of \`${text}\``);
+    if (!m) throw new InvalidArgumentError(`Query: unexpected \`${text[at]}\` at position ${at + 1} of \`${text}\``);
     if (m[1] !== undefined) tokens.push({ kind: 'op', text: m[1], at });
     else if (m[2] !== undefined) tokens.push({ kind: 'quoted', text: m[2].replace(/\\(.)/g, '$1'), at });
     else if (m[3] !== undefined) tokens.push({ kind: 'quoted', text: m[3].replace(/\\(.)/g, '$1'), at });

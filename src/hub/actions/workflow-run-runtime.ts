@@ -41,6 +41,9 @@ export class WorkflowRunRuntime {
   private step: Actor<typeof workflowStepMachine> | undefined;
   private stepIndex = -1;
   private stopped = false;
+  /** Each subscriber's status as last written, so a step's write touches only the rows that changed. */
+  private written = new Map<string, string>();
+  private flushScheduled = false;
 
   private constructor(
     private readonly deps: RunRuntimeDeps,
@@ -145,6 +148,7 @@ export class WorkflowRunRuntime {
 
   /** Stops the actors without changing the stored state (the hub is stopping; a restart resumes). */
   stop(): void {
+    if (this.step && !this.stopped) this.writeStep(this.step, this.stepIndex, this.step.getSnapshot());
     this.stopped = true;
     this.step?.stop();
     this.run.stop();
@@ -198,18 +202,19 @@ export class WorkflowRunRuntime {
   private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
-    const send = (workerId: string) => {
-      const data = { ...def.data, ...this.deps.dataFor(def.action, workerId) };
-      if (this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }))) {
-        this.deps.store.markSent(messageId, workerId, this.deps.clock.now());
-      }
+    const send = (workerIds: readonly string[]) => {
+      const sent = workerIds.filter((workerId) => {
+        const data = { ...def.data, ...this.deps.dataFor(def.action, workerId) };
+        return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
+      });
+      if (sent.length > 0) this.deps.store.markSent(messageId, sent, this.deps.clock.now());
     };
     const abort = (workerId: string, reason: string) => this.deps.bus.send(workerId, frame('abort', { re: messageId, reason }));
     const machine = workflowStepMachine.provide({
       actions: {
-        broadcastAction: ({ context }) => context.subscribers.forEach((s) => send(s.id)),
+        broadcastAction: ({ context }) => send(context.subscribers.map((s) => s.id)),
         resendAction: ({ event }) => {
-          if (event.type === 'RECONNECTED') send(event.subscriber);
+          if (event.type === 'RECONNECTED') send([event.subscriber]);
         },
         abortExpired: ({ context }) => context.expired.forEach((id) => abort(id, `timed out in step ${def.name}`)),
         abortPending: ({ context, event }) =>
@@ -217,6 +222,7 @@ export class WorkflowRunRuntime {
       },
     });
     this.stepIndex = index;
+    this.written = new Map();
     const step = createActor(machine, { ...from, clock: this.deps.clock } as never);
     this.step = step;
     this.deps.stepChanged(this, messageId, true);
@@ -225,22 +231,49 @@ export class WorkflowRunRuntime {
     this.onStep(step, index, def, step.getSnapshot());
   }
 
+  /**
+   * Every change of the waiting step is written once per turn of the event loop (answers arriving in
+   * one burst make one write); the step's end is written at once, before the run moves on. An answer
+   * lost to a crash before its write is not lost for good: the restarted hub resends the action and
+   * the worker repeats its recorded answer.
+   */
   private onStep(step: Actor<typeof workflowStepMachine>, index: number, def: StepDefinition, snapshot: WorkflowStepSnapshot): void {
     if (this.stopped || step !== this.step) return;
-    const messageId = stepMessageId(this.id, index);
     const outcome = stepOutcome(snapshot);
-    this.deps.store.updateStep(messageId, {
-      state: outcome ?? 'waiting',
-      snapshot: JSON.stringify(step.getPersistedSnapshot()),
-      finishedAt: outcome ? snapshot.context.now : null,
-      subscribers: snapshot.context.subscribers,
-    });
-    if (!outcome) return;
+    if (!outcome) {
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          if (!this.stopped && step === this.step) this.writeStep(step, index, step.getSnapshot());
+        });
+      }
+      return;
+    }
+    this.writeStep(step, index, snapshot);
+    const messageId = stepMessageId(this.id, index);
     this.step = undefined;
     this.deps.stepChanged(this, messageId, false);
     this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, outcome }, 'workflow step ended');
     const result: StepResult = outcome;
     this.run.send({ type: 'STEP_DONE', index, result });
+  }
+
+  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): void {
+    const messageId = stepMessageId(this.id, index);
+    const outcome = stepOutcome(snapshot);
+    const changed = snapshot.context.subscribers.filter((s) => {
+      const key = `${s.status}|${s.answeredAt}`;
+      if (this.written.get(s.id) === key) return false;
+      this.written.set(s.id, key);
+      return true;
+    });
+    this.deps.store.updateStep(messageId, {
+      state: outcome ?? 'waiting',
+      snapshot: JSON.stringify(step.getPersistedSnapshot()),
+      finishedAt: outcome ? snapshot.context.now : null,
+      subscribers: changed,
+    });
   }
 
   private persistRun(): void {

@@ -227,7 +227,7 @@ export class WorkflowStore {
     ).run(step.runId, step.index, step.name, step.action, step.messageId, step.startedAt, step.deadline);
   }
 
-  /** Stores the step machine's state, snapshot and every subscriber's status. */
+  /** Stores the step machine's state and snapshot, and the status of the subscribers given (those that changed). */
   updateStep(messageId: string, patch: { state: string; snapshot: string; finishedAt: number | null; subscribers: readonly StepSubscriber[] }): void {
     this.transaction(() => {
       this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
@@ -249,9 +249,12 @@ export class WorkflowStore {
     return r && toStep(r);
   }
 
-  /** Notes when the action frame went to a subscriber (first send and every resend). */
-  markSent(messageId: string, subscriber: string, at: number): void {
-    this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?').run(at, messageId, subscriber);
+  /** Notes when the action frame went to subscribers (first send and every resend), in one transaction. */
+  markSent(messageId: string, subscribers: readonly string[], at: number): void {
+    const update = this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?');
+    this.transaction(() => {
+      for (const subscriber of subscribers) update.run(at, messageId, subscriber);
+    });
   }
 
   recordError(messageId: string, subscriber: string, error: WireError): void {
@@ -274,6 +277,22 @@ export class WorkflowStore {
     if (n >= MAX_MESSAGES_PER_ANSWER) return false;
     this.stmt('INSERT INTO workflow_messages (message_id, subscriber, at, level, message) VALUES (?, ?, ?, ?, ?)').run(messageId, subscriber, at, level, message);
     return true;
+  }
+
+  /** Deletes finished runs created before `before` (ms), with their steps, answers and messages; returns how many. */
+  pruneRuns(before: number): number {
+    return this.transaction(() => {
+      const ids = (this.stmt(`SELECT id FROM workflow_runs WHERE created_at < ? AND state NOT IN ('pending', 'running')`).all(before) as Array<{ id: string }>).map((r) => r.id);
+      for (const id of ids) {
+        for (const { message_id } of this.stmt('SELECT message_id FROM workflow_steps WHERE run_id = ?').all(id) as Array<{ message_id: string }>) {
+          this.stmt('DELETE FROM workflow_answers WHERE message_id = ?').run(message_id);
+          this.stmt('DELETE FROM workflow_messages WHERE message_id = ?').run(message_id);
+        }
+        this.stmt('DELETE FROM workflow_steps WHERE run_id = ?').run(id);
+        this.stmt('DELETE FROM workflow_runs WHERE id = ?').run(id);
+      }
+      return ids.length;
+    });
   }
 
   /** Everything about one run (id or unique prefix). */

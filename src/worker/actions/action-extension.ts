@@ -130,14 +130,24 @@ export class ActionExtension implements AgentExtension {
 
   disconnected(): void {
     // Handlers go on: their answer is sent again when the hub resends the action after the reconnect.
-    this.ctx = undefined;
+    // (The clock is kept for stop(); only sending needs a connection, and ctx.send drops frames then.)
   }
 
-  /** Stops taking actions; resolves when the running handlers have ended. */
-  stop(): Promise<void> {
+  /**
+   * Stops taking actions; resolves when the running handlers have ended. Handlers still running after
+   * `graceMs` are aborted (their signal), as the worker gives up on them then (its own grace period).
+   */
+  stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
     if (this.running.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idle.add(resolve));
+    const clock = this.ctx?.clock;
+    const timer = clock?.setTimeout(() => this.abortAll('the worker is stopping'), graceMs);
+    return new Promise((resolve) =>
+      this.idle.add(() => {
+        clock?.clearTimeout(timer);
+        resolve();
+      }),
+    );
   }
 
   /** Aborts every running handler (the worker gives up on them). */

@@ -1,0 +1,107 @@
+/**
+ * `cla-hub resources ...`: search the collected graphs (read from the hub's data file) with the small
+ * query language of src/hub/actions/resource-query.ts, and change tags (a `tag` task per resource,
+ * created by the running hub through its command table and run by the worker that collected it).
+ */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from '../errors.ts';
+import { parseResourceQuery } from '../hub/actions/resource-query.ts';
+import { ResourceStore, type StoredResource } from '../hub/actions/resource-store.ts';
+import { adminDataOption } from './hub-connect.ts';
+import { hubCommand, table, withDataFile } from './hub-workflows.ts';
+import { guard, info, line, success } from './say.ts';
+
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
+
+function formatResources(resources: StoredResource[]): string[] {
+  const show = (v: unknown) => (v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
+  return table(
+    ['worker', 'plugin', 'kind', 'clean', 'size', 'age_s', 'tags', 'id'],
+    resources.map((r) => [
+      r.worker,
+      r.plugin,
+      r.kind,
+      r.clean ? 'yes' : '',
+      show(r.attrs.size),
+      show(r.attrs.age_s),
+      Object.entries(r.tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+      r.id,
+    ]),
+  );
+}
+
+/** A query starts with a key and an operator (`kind = file`, `tags.owner=x`); anything else (a path) is an id. */
+export function selectorQuery(selector: string): string {
+  return /^\s*[A-Za-z_][\w.]*\s*(=|!=|~|!~|<|<=|>|>=)/.test(selector) ? selector : `id = '${selector.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** `owner=lukas` pairs. */
+export function parseTagPairs(pairs: string[]): Record<string, string> {
+  const set: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new InvalidArgumentError(`Expected tags as key=value, got \`${pair}\``);
+    set[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return set;
+}
+
+/** Adds `cla-hub resources ...`. */
+export function registerResourceCommands(program: Command): void {
+  const resources = program.command('resources').description('collected resources: search them, change their tags');
+
+  resources
+    .command('search [query...]')
+    .description("search the latest graphs: `key = value`, `key ~ regex`, `key > n` joined with `and`, e.g. 'kind = file and tags.owner = lukas' or 'clean = true'")
+    .option('--json', 'print JSON')
+    .option('--limit <n>', 'at most this many resources', '1000')
+    .addOption(adminDataOption())
+    .action((words: string[], opts) =>
+      guard(() => {
+        const query = parseResourceQuery(words.join(' '));
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
+        const found = withDataFile(opts.data, (db) => new ResourceStore(db).search(query, limit));
+        if (opts.json) line(JSON.stringify(found, null, 2));
+        else if (found.length === 0) info('no resource matches');
+        else formatResources(found).forEach((l) => line(l));
+      }),
+    );
+
+  resources
+    .command('summary')
+    .description('resources and flagged resources per worker and plugin')
+    .option('--json', 'print JSON')
+    .addOption(adminDataOption())
+    .action((opts) =>
+      guard(() => {
+        const counts = withDataFile(opts.data, (db) => new ResourceStore(db).counts());
+        if (opts.json) line(JSON.stringify(counts, null, 2));
+        else if (counts.length === 0) info('no resources collected yet');
+        else
+          table(
+            ['worker', 'plugin', 'resources', 'flagged', 'collected'],
+            counts.map((c) => [c.worker, c.plugin, String(c.resources), String(c.flagged), new Date(c.collectedAt).toISOString()]),
+          ).forEach((l) => line(l));
+      }),
+    );
+
+  resources
+    .command('tag <selector> [tags...]')
+    .description("set tags (key=value) on a resource (its id, or a query such as 'path ~ \\.log$'): a `tag` task to the worker that collected it")
+    .addOption(adminDataOption())
+    .option('--remove <key>', 'remove this tag (repeatable)', collect)
+    .action((selector: string, pairs: string[], opts) =>
+      guard(async () => {
+        const set = parseTagPairs(pairs);
+        const remove: string[] = opts.remove ?? [];
+        if (Object.keys(set).length === 0 && remove.length === 0) throw new InvalidArgumentError('Nothing to change: give key=value tags or --remove KEY');
+        const query = selectorQuery(selector);
+        parseResourceQuery(query);
+        const tasks = (await hubCommand(opts.data, { kind: 'resources.tag', args: { query, set, remove } })) as Array<{ task: string; worker: string; plugin: string; id: string }>;
+        for (const t of tasks) success(`task ${t.task}: tag ${t.id} on worker ${t.worker} (${t.plugin})`);
+      }),
+    );
+}
