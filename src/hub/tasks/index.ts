@@ -10,7 +10,7 @@
 export { SubscribeSink, TaskHub, openTaskHub } from './task-hub.ts';
 export { SqliteTaskStore, TASK_MIGRATIONS, migrateTaskTables, openSqliteTaskStore } from './sqlite-task-store.ts';
 export { selectWorker } from './task-selection.ts';
-export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';
+export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, MAX_TASK_DATA_BYTES, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';
 export { TASK_STATES } from './task-store.ts';
 export { decodeTaskValue, encodeTaskValue, showTaskValue } from './task-json.ts';
 

@@ -38,7 +38,7 @@ import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
 import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
 
-/** Pending rows read per query while offering. */
+/** Most pending rows read per query while offering. */
 const PAGE = 256;
 
 /** What the dispatcher needs from outside. */
@@ -195,37 +195,40 @@ export class TaskHub implements HubExtension {
     this.holders.delete(session);
     holder.unlisten();
     if (this.byWorker.get(holder.workerId) === holder) this.byWorker.delete(holder.workerId);
-    if (holder.tokens.size === 0) return;
+    // Once stopped (the hub closing every connection), claims stay as they are: the next start's
+    // recover() returns them to pending, as after a crash.
+    if (holder.tokens.size === 0 || this.stopped) return;
     const now = this.clock.now();
     const held = [...holder.tokens];
     holder.tokens.clear();
-    const released = this.store.transaction(() => held.map(([id, token]) => this.store.release(id, token, now)));
-    const failed = released.filter((r): r is ReleasedTask => r?.state === 'failed');
-    this.log.info({ worker: holder.workerId, released: released.filter(Boolean).length, failed: failed.length }, 'a disconnected worker lost its tasks');
-    for (const r of failed) this.notify(this.store.get(r.id));
+    this.guarded('releasing the tasks of a disconnected worker', () => {
+      const released = this.store.transaction(() => held.map(([id, token]) => this.store.release(id, token, now)));
+      const failed = released.filter((r): r is ReleasedTask => r?.state === 'failed');
+      this.log.info({ worker: holder.workerId, released: released.filter(Boolean).length, failed: failed.length }, 'a disconnected worker lost its tasks');
+      for (const r of failed) this.notify(this.store.get(r.id));
+    });
     this.markDirty();
   }
 
   workerFrame(session: WorkerSession, f: Frame): boolean {
-    switch (f.t) {
-      case 'subscribe':
-        this.onSubscribe(this.holderOf(session), f);
-        return false; // shared with the action bus: see the file comment
-      case 'task_claim':
-        this.onClaim(this.holderOf(session), f.re);
-        return true;
-      case 'task_renew':
-        this.onRenew(this.holderOf(session), f.re, f.lease);
-        return true;
-      case 'task_done':
-        this.onEnd(this.holderOf(session), f);
-        return true;
-      case 'task_failed':
-        this.onEnd(this.holderOf(session), f);
-        return true;
-      default:
-        return false;
-    }
+    // `subscribe` is shared with the action bus: read it, return false (see the file comment).
+    const handled = f.t === 'task_claim' || f.t === 'task_renew' || f.t === 'task_done' || f.t === 'task_failed';
+    if ((!handled && f.t !== 'subscribe') || this.stopped) return handled;
+    const holder = this.holderOf(session);
+    this.guarded(`handling ${f.t} from ${holder.workerId}`, () => {
+      switch (f.t) {
+        case 'subscribe':
+          return this.onSubscribe(holder, f);
+        case 'task_claim':
+          return this.onClaim(holder, f.re);
+        case 'task_renew':
+          return this.onRenew(holder, f.re, f.lease);
+        case 'task_done':
+        case 'task_failed':
+          return this.onEnd(holder, f);
+      }
+    });
+    return handled;
   }
 
   // ---- frames --------------------------------------------------------------------------------------
@@ -366,8 +369,11 @@ export class TaskHub implements HubExtension {
     if (free === 0) return; // a freed slot or a new subscription marks dirty again
     const names = [...new Set(holders.flatMap((holder) => holder.handlers.map((handler) => handler.name)))];
     let cursor = 0;
-    for (;;) {
-      const rows = this.store.pending(cursor, names, PAGE);
+    // Read about as many rows as there are free slots at first, doubling while rows are skipped (tasks
+    // waiting for a busy, more specific worker, or that no connected worker matches).
+    let limit = Math.min(PAGE, Math.max(16, free * 2));
+    for (;; limit = Math.min(PAGE, limit * 2)) {
+      const rows = this.store.pending(cursor, names, limit);
       const offers: Array<{ row: TaskRow; holder: Holder; token: string; ok: boolean }> = [];
       for (const row of rows) {
         cursor = row.seq;
@@ -388,7 +394,7 @@ export class TaskHub implements HubExtension {
         if (ok) this.send(holder, frame('task_offer', { id: row.id, name: row.name, attrs: row.attrs, data: row.data }));
         else if (holder.tokens.get(row.id) === token) holder.tokens.delete(row.id);
       }
-      if (free === 0 || rows.length < PAGE) return;
+      if (free === 0 || rows.length < limit) return;
     }
   }
 

@@ -7,7 +7,8 @@
  *    more specific worker is connected, the task waits for a free slot there instead of falling back to
  *    a catch-all. Whoever declared account 123 explicitly is the worker meant for it (its credentials,
  *    its network); a catch-all that steals such tasks whenever the specific worker is busy would make
- *    routing depend on load. A catch-all takes the task only when no more specific worker is connected.
+ *    routing depend on load. A catch-all takes the task only when no more specific worker is connected
+ *    and enabled (a disabled or leaving worker is not a candidate at all).
  * 3. Among the winners, the least loaded one: the lowest share of its task capacity in use, then the
  *    fewest tasks held, then the worker id (so ties are deterministic).
  */

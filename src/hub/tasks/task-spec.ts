@@ -5,11 +5,18 @@
  */
 import { InvalidArgumentError, describeValue } from '../../errors.ts';
 import { isPlainValue } from '../../protocol/frames.ts';
+import { encodeTaskValue } from './task-json.ts';
 
 /** Default time a task may wait for a worker: 60 s. */
 export const DEFAULT_TASK_DEADLINE_MS = 60_000;
 /** Default lost claims before a task fails with WORKER_LOST. */
 export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
+/**
+ * Largest task data, as stored JSON. The `task_offer` frame must stay under the 1 MiB frame limit: a
+ * bigger one would make the worker drop the connection, and the task would be offered again forever
+ * (offers do not count as attempts). JSON is never smaller than msgpack here, binary included (base64).
+ */
+export const MAX_TASK_DATA_BYTES = 512 * 1024;
 
 /** A task to submit. */
 export interface TaskSubmission {
@@ -52,6 +59,8 @@ export function parseTaskSubmission(input: TaskSubmission): ParsedTaskSubmission
   }
   const data = input.data === undefined ? null : input.data;
   if (!isPlainValue(data)) throw expected('data', 'a plain value (null, boolean, number, string, bytes, array or object)', data);
+  const size = Buffer.byteLength(encodeTaskValue(data));
+  if (size > MAX_TASK_DATA_BYTES) throw new InvalidArgumentError(`Expected \`data\` to be at most ${MAX_TASK_DATA_BYTES} bytes as JSON, got ${size} bytes`, { data: { field: 'data', size } });
   return {
     name: input.name,
     attrs: { ...attrs },

@@ -18,7 +18,9 @@
 import PQueue from 'p-queue';
 import { filterSpecificity } from '../../../machines/task.helpers.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../../errors.ts';
+import { encodeFrame } from '../../protocol/codec.ts';
 import { frame, isPlainValue, type Frame, type FrameOf } from '../../protocol/frames.ts';
+import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/version.ts';
 import type { AgentExtension, ExtensionContext } from '../agent-extension.ts';
 import type { RegisteredTaskHandler, SubscriptionRegistry, TaskHandler, TaskInvocation } from '../subscriptions.ts';
 
@@ -181,6 +183,12 @@ export class TaskExtension implements AgentExtension {
       end = frame('task_failed', { re: id, lease: entry.lease!, error: toWireError(error) });
     } finally {
       done?.();
+    }
+    // A frame over the hub's limit would cost the connection (and every task on it), then run again.
+    const bytes = encodeFrame(end).byteLength;
+    if (bytes > DEFAULT_MAX_FRAME_BYTES - 1024) {
+      const error = new ClaError(ErrorCode.InvalidArgument, `The ${entry.offer.name} handler's ${end.t === 'task_done' ? 'result' : 'error'} is ${bytes} bytes, over the ${DEFAULT_MAX_FRAME_BYTES}-byte frame limit`);
+      end = frame('task_failed', { re: id, lease: entry.lease!, error: toWireError(error) });
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
     if (this.held.get(id) !== entry || entry.abort.signal.aborted) return;

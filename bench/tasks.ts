@@ -1,0 +1,238 @@
+/**
+ * Benchmark: tasks through the dispatcher. The hub (with its TaskHub on a real SQLite file) runs in this
+ * process; the workers are real `cla-worker run --task-handler echo` processes. Timing reads the
+ * monotonic `performance.now()`: measuring wall time is the point here (../../shared/STYLE.md).
+ *
+ * 1. burst: `--tasks` tasks submitted at once through `TaskHub.submit()`, drained by `--workers` workers
+ *    at `--concurrency` each: tasks per second from the first submit to the last completion, and the
+ *    submit -> done latency of each task (mostly time spent waiting in the queue, by construction).
+ * 2. one at a time: `--sequential` tasks, each submitted after the previous one ended: the latency of
+ *    one task through an idle dispatcher (insert, offer, claim, lease, run, done: 3 round trips).
+ *
+ * Exactly once is checked, not assumed: every task must end `done` once (one `finished$` event per id,
+ * the store's counts), with the result its echo handler returned (its own data).
+ *
+ * Usage: node --import tsx bench/tasks.ts [--tasks 5000] [--workers 4] [--concurrency 4] [--sequential 500] [--json]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { systemClock } from '../src/clock.ts';
+import { InvalidArgumentError } from '../src/errors.ts';
+import { Hub } from '../src/hub/hub.ts';
+import { HubMetrics } from '../src/hub/metrics.ts';
+import { Registry } from '../src/hub/registry.ts';
+import { SqliteTaskStore } from '../src/hub/tasks/sqlite-task-store.ts';
+import { SubscribeSink, TaskHub } from '../src/hub/tasks/task-hub.ts';
+import type { TaskRow } from '../src/hub/tasks/task-store.ts';
+import { openSqliteStore } from '../src/store/sqlite-store.ts';
+import { registerWorker } from '../src/worker/registration.ts';
+
+const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
+
+interface Latency {
+  count: number;
+  meanMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+function positiveInt(name: string, raw: string): number {
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected \`--${name}\` to be a positive integer, got \`${raw}\``);
+  return n;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
+}
+
+function latency(samples: number[]): Latency {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    count: sorted.length,
+    meanMs: sorted.reduce((sum, ms) => sum + ms, 0) / sorted.length,
+    p50Ms: percentile(sorted, 0.5),
+    p99Ms: percentile(sorted, 0.99),
+    maxMs: sorted.at(-1)!,
+  };
+}
+
+async function startWorker(url: string, id: string, token: string, concurrency: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', String(concurrency), '--quiet'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CLA_JSON_LOGS: '1' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    let out = '';
+    const look = (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('starting worker')) resolve();
+    };
+    child.stdout!.on('data', look);
+    child.once('exit', (code, signal) => reject(new Error(`worker ${id} ended before it started (${signal ?? code}): ${out}`)));
+  });
+  return child;
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+  force.unref();
+  await exited;
+  clearTimeout(force);
+}
+
+function commandLine(args: string[]): string {
+  const script = path.relative(process.cwd(), process.argv[1]!);
+  return `node ${process.execArgv.join(' ')} ${script}${args.length ? ` ${args.join(' ')}` : ''}`.replace(/\s+/g, ' ');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  let count: number, workers: number, concurrency: number, sequential: number, json: boolean;
+  try {
+    const { values } = parseArgs({
+      args,
+      options: {
+        tasks: { type: 'string', default: '5000' },
+        workers: { type: 'string', default: '4' },
+        concurrency: { type: 'string', default: '4' },
+        sequential: { type: 'string', default: '500' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    count = positiveInt('tasks', values.tasks);
+    workers = positiveInt('workers', values.workers);
+    concurrency = positiveInt('concurrency', values.concurrency);
+    sequential = positiveInt('sequential', values.sequential);
+    json = values.json;
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/tasks.ts [--tasks N] [--workers N] [--concurrency N] [--sequential N] [--json]\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const machine = { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-tasks-'));
+  const mainStore = openSqliteStore(path.join(dir, 'hub.sqlite'));
+  const registry = new Registry(mainStore, systemClock);
+  const store = new SqliteTaskStore(mainStore.db);
+  const tasks = new TaskHub({ store });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const children: ChildProcess[] = [];
+  try {
+    const url = await hub.start();
+    const { passkey } = registry.createProject('bench');
+    for (let i = 1; i <= workers; i++) {
+      const { id, token } = await registerWorker({ url, passkey, id: `bench-${i}` });
+      children.push(await startWorker(url, id, token, concurrency));
+    }
+    // Wait until every worker subscribed: a warm-up task per worker slot proves the path end to end.
+    const warm = Array.from({ length: workers * concurrency * 2 }, (_, i) => tasks.submit({ name: 'echo', data: { warm: i } }));
+    await Promise.all(warm.map((id) => tasks.wait(id)));
+
+    // Every finished task, with the time it was seen.
+    const ends = new Map<string, { at: number; row: TaskRow; times: number }>();
+    tasks.finished$.subscribe((row) => {
+      const seen = ends.get(row.id);
+      if (seen) seen.times += 1;
+      else ends.set(row.id, { at: performance.now(), row, times: 1 });
+    });
+
+    // 1. burst
+    const submitted = new Map<string, { at: number; i: number }>();
+    let remaining = count;
+    const allDone = new Promise<void>((resolve) => {
+      // Submitting is synchronous, so no task can end before the loop below has registered it.
+      const sub = tasks.finished$.subscribe((row) => {
+        if (submitted.has(row.id) && ends.get(row.id)!.times === 1 && --remaining === 0) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const at = performance.now();
+      submitted.set(tasks.submit({ name: 'echo', data: { i } }), { at, i });
+    }
+    const submitMs = performance.now() - start;
+    await allDone;
+    const burstMs = Math.max(...[...submitted.keys()].map((id) => ends.get(id)!.at)) - start;
+    const burstLatency = latency([...submitted].map(([id, s]) => ends.get(id)!.at - s.at));
+
+    // 2. one at a time
+    const single: number[] = [];
+    for (let i = 0; i < sequential; i++) {
+      const at = performance.now();
+      const row = await tasks.wait(tasks.submit({ name: 'echo', data: { s: i } }));
+      single.push(performance.now() - at);
+      if (row.state !== 'done') throw new Error(`sequential task ${row.id} ended ${row.state}`);
+    }
+
+    // Exactly once: one end per task, done, with its own data as result; the store agrees.
+    const wrong = [...submitted].filter(([id, s]) => {
+      const end = ends.get(id);
+      return !end || end.times !== 1 || end.row.state !== 'done' || JSON.stringify(end.row.result) !== JSON.stringify({ i: s.i }) || end.row.attempts !== 1;
+    });
+    const counts = store.counts();
+    const expectedDone = warm.length + count + sequential;
+    if (wrong.length > 0 || counts.done !== expectedDone || counts.failed + counts.pending + counts.offered + counts.claimed !== 0) {
+      throw new Error(`exactly-once check failed: ${wrong.length} tasks wrong, store counts ${JSON.stringify(counts)}`);
+    }
+    const perWorker = new Map<string, number>();
+    for (const id of submitted.keys()) perWorker.set(ends.get(id)!.row.worker!, (perWorker.get(ends.get(id)!.row.worker!) ?? 0) + 1);
+
+    const result = {
+      command: commandLine(args),
+      machine,
+      tasks: count,
+      workers,
+      concurrency,
+      burst: { seconds: burstMs / 1000, perSecond: count / (burstMs / 1000), submitMs, latency: burstLatency, perWorker: Object.fromEntries([...perWorker].sort()) },
+      sequential: latency(single),
+      exactlyOnce: { done: counts.done, duplicates: 0, wrongResults: 0 },
+    };
+    if (json) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      return;
+    }
+    const f = (n: number, d = 2) => n.toFixed(d);
+    const row = (name: string, l: Latency) => `${name.padEnd(34)} ${String(l.count).padStart(5)}  ${f(l.meanMs).padStart(8)}  ${f(l.p50Ms).padStart(8)}  ${f(l.p99Ms).padStart(8)}  ${f(l.maxMs).padStart(8)}`;
+    process.stdout.write(
+      [
+        'cla-worker bench: tasks through the dispatcher',
+        `command: ${result.command}`,
+        `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
+        `hub + TaskHub in this process (SQLite file, synchronous=${mainStore.db.pragma('synchronous', { simple: true })}); ${workers} \`cla-worker run --task-handler echo --task-concurrency ${concurrency}\` processes`,
+        '',
+        `burst: ${count} tasks submitted in ${f(submitMs, 1)} ms, all done after ${f(burstMs / 1000, 3)} s: ${f(result.burst.perSecond, 0)} tasks/s`,
+        `  per worker: ${[...perWorker].sort().map(([w, n]) => `${w}=${n}`).join(' ')}`,
+        '',
+        `${'submit -> done latency'.padEnd(34)} ${'tasks'.padStart(5)}  ${'mean ms'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}  ${'max ms'.padStart(8)}`,
+        row('burst (queued behind the others)', burstLatency),
+        row('one at a time (idle dispatcher)', result.sequential),
+        '',
+        `exactly once: ${count + sequential} measured tasks (+${warm.length} warm-up) done once each, results match, store: ${JSON.stringify(counts)}`,
+        '',
+      ].join('\n'),
+    );
+  } finally {
+    await Promise.all(children.map(stopWorker));
+    await hub.stop();
+    mainStore.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,246 @@
+/**
+ * Tasks end to end with real processes: `cla-hub start`, `cla-worker run --task-handler shell`, the
+ * `cla-hub task` commands, SIGKILLed workers and a SIGKILLed hub. Tasks are inserted straight into the
+ * hub's SQLite file, exactly as `cla-hub task submit` does (1,000 CLI processes would test node's start
+ * time), except where the CLI itself is under test.
+ *
+ * Counting: every task must end `done` exactly once in the store (the completion is one conditional
+ * UPDATE), while handler executions are at least once: a worker killed after its command ran but before
+ * `task_done` reached the hub runs that task again elsewhere. Each shell task appends its id to the
+ * worker's own log ($TASK_LOG), so executions are counted on the workers' side too.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openSqliteTaskStore, type SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
+import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
+import { connectWs } from '../../src/transport/ws-client.ts';
+import type { Transport } from '../../src/transport/transport.ts';
+import { registerWorker } from '../../src/worker/registration.ts';
+import { HUB_BIN, runCli, startCli, startHub, stopAll, tempDir, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
+
+interface Ctx {
+  dir: string;
+  cleanup: () => void;
+  hub: RunningHub;
+  store: SqliteTaskStore;
+  workers: LiveProcess[];
+}
+
+const tasks = suite<Ctx>('tasks (real processes)', {} as Ctx);
+
+tasks.before.each(async (ctx) => {
+  Object.assign(ctx, tempDir('cla-tasks-'));
+  ctx.workers = [];
+});
+
+tasks.after.each(async (ctx) => {
+  for (const worker of ctx.workers) await worker.stop('SIGKILL');
+  await ctx.hub?.process.stop('SIGINT');
+  ctx.store?.close();
+  await stopAll();
+  ctx.cleanup();
+});
+
+/** Registers worker `id` and starts `cla-worker run` with `args`; its shell tasks log to `<dir>/<id>.log`. */
+async function startTaskWorker(ctx: Ctx, id: string, args: string[], hub = ctx.hub): Promise<LiveProcess> {
+  const { token } = await registerWorker({ url: hub.url, passkey: hub.passkey, id });
+  const worker = startCli(WORKER_BIN, ['run', '--url', hub.url, '--id', id, '--token', token, ...args], { cwd: ctx.dir, env: { TASK_LOG: path.join(ctx.dir, `${id}.log`) } });
+  await worker.waitFor(/connected to the hub/);
+  ctx.workers.push(worker);
+  return worker;
+}
+
+/** Inserts shell tasks that append their id to the worker's log, as `cla-hub task submit` would. */
+function insertShellTasks(store: SqliteTaskStore, prefix: string, count: number, extra = ''): string[] {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  store.transaction(() => {
+    for (const id of ids) {
+      store.insert({ id, name: 'shell', attrs: { cloud: 'aws' }, data: { cmd: `echo ${id} >> "$TASK_LOG"${extra}` }, createdAt: Date.now(), deadlineMs: 300_000, maxAttempts: 5 });
+    }
+  });
+  return ids;
+}
+
+/** Polls the store (a bounded number of times) until `check` holds; fails the test otherwise. */
+async function until(what: string, check: () => boolean, attempts = 1200): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`never happened: ${what}`);
+}
+
+/** Executions per task id, from every worker log in `dir`. */
+function executions(dir: string): Map<string, Array<{ worker: string }>> {
+  const seen = new Map<string, Array<{ worker: string }>>();
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.log'))) {
+    for (const id of fs.readFileSync(path.join(dir, file), 'utf8').split('\n').filter(Boolean)) {
+      seen.set(id, [...(seen.get(id) ?? []), { worker: path.basename(file, '.log') }]);
+    }
+  }
+  return seen;
+}
+
+function rowsOf(store: SqliteTaskStore, ids: string[]): TaskRow[] {
+  return ids.map((id) => store.get(id)!);
+}
+
+tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly once', async (ctx) => {
+  ctx.hub = await startHub(ctx.dir);
+  ctx.store = openSqliteTaskStore(ctx.hub.data);
+  for (const id of ['w1', 'w2', 'w3', 'w4']) await startTaskWorker(ctx, id, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '4']);
+  const ids = insertShellTasks(ctx.store, 'k', 1000);
+  await until('300 tasks done', () => ctx.store.counts().done >= 300);
+  const victim = ctx.workers[0]!;
+  await victim.stop('SIGKILL');
+  const doneAtKill = ctx.store.counts().done;
+  await until('all 1,000 done', () => ctx.store.counts().done === 1000);
+
+  const rows = rowsOf(ctx.store, ids);
+  assert.equal(ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 1000, failed: 0 });
+  assert.ok(rows.every((r) => r.state === 'done' && (r.result as { code: number }).code === 0 && r.finishedAt !== null));
+  assert.ok(doneAtKill < 1000, 'the kill happened mid-way');
+  // The victim's claims were lost with it: those tasks were claimed again (attempts 2) and finished elsewhere.
+  const reclaimed = rows.filter((r) => r.attempts > 1);
+  assert.ok(reclaimed.length > 0, 'the killed worker held tasks');
+  assert.ok(reclaimed.every((r) => r.attempts === 2 && r.worker !== 'w1'), JSON.stringify(reclaimed.map((r) => [r.id, r.attempts, r.worker])));
+  assert.ok(reclaimed.length <= 8, `at most the victim's taskCapacity (8) was held, got ${reclaimed.length}`);
+
+  const ran = executions(ctx.dir);
+  const missing = ids.filter((id) => !ran.has(id));
+  assert.equal(missing, [], 'every task ran at least once');
+  const twice = [...ran].filter(([, runs]) => runs.length > 1);
+  // At least once: only a task whose claim was lost may have run twice, once on the killed worker.
+  for (const [id, runs] of twice) {
+    assert.is(runs.length, 2, id);
+    assert.ok(ctx.store.get(id)!.attempts === 2, `${id} ran twice without a lost claim`);
+    assert.ok(runs.some((run) => run.worker === 'w1'), `${id} ran twice, not on the killed worker`);
+  }
+  const total = [...ran.values()].reduce((n, runs) => n + runs.length, 0);
+  assert.is(total, 1000 + twice.length);
+  // Every worker took part, the victim until it died.
+  for (const worker of ['w1', 'w2', 'w3', 'w4']) assert.ok(rows.some((r) => r.worker === worker), `${worker} completed tasks`);
+  if (process.env.TASKS_TEST_VERBOSE) console.error({ doneAtKill, reclaimed: reclaimed.length, ranTwice: twice.length });
+});
+
+tasks('a completion with an old lease, after the task was offered again, is refused with STALE_LEASE', async (ctx) => {
+  ctx.hub = await startHub(ctx.dir);
+  ctx.store = openSqliteTaskStore(ctx.hub.data);
+  const { token } = await registerWorker({ url: ctx.hub.url, passkey: ctx.hub.passkey, id: 'raw' });
+  const submitted = await runCli(HUB_BIN, ['task', 'submit', 'probe', '--attr', 'cloud=aws', '--data', '{"n":1}', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(submitted.code, 0, submitted.stderr);
+  const id = submitted.stdout.trim();
+  assert.match(id, /^[0-9a-f-]{36}$/);
+
+  const first = await rawWorker(ctx.hub.url, 'raw', token);
+  const offer1 = await first.next('task_offer');
+  assert.equal([offer1.id, offer1.name, offer1.attrs, offer1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
+  first.send(frame('task_claim', { re: id }));
+  const lease1 = await first.next('task_lease');
+  first.transport.close(1000, 'going away');
+  await first.transport.closed;
+
+  // The disconnect released the claim: the task is offered again, here to the same worker reconnected.
+  const second = await rawWorker(ctx.hub.url, 'raw', token);
+  await second.next('task_offer');
+  second.send(frame('task_claim', { re: id }));
+  const lease2 = await second.next('task_lease');
+  assert.is.not(lease2.lease, lease1.lease);
+  second.send(frame('task_done', { re: id, lease: lease1.lease, result: 'stale' }));
+  const refused = await second.next('error');
+  assert.equal([refused.re, refused.error.code], [id, 'STALE_LEASE']);
+  assert.is(ctx.store.get(id)!.state, 'claimed');
+  second.send(frame('task_done', { re: id, lease: lease2.lease, result: 'fresh' }));
+  await until('done', () => ctx.store.get(id)!.state === 'done');
+  second.transport.close(1000, 'done');
+
+  const shown = await runCli(HUB_BIN, ['task', 'show', id, '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /state:\s+done/);
+  assert.match(shown.stdout, /attempts:\s+2 /);
+  assert.match(shown.stdout, /worker:\s+raw/);
+  assert.match(shown.stdout, /result:\s+"fresh"/);
+});
+
+tasks('a task no worker can handle fails after its deadline with the clear error (CLI --wait exits 1)', async (ctx) => {
+  ctx.hub = await startHub(ctx.dir);
+  await startTaskWorker(ctx, 'aws-only', ['--task-handler', 'echo:cloud=aws']);
+  const ok = await runCli(HUB_BIN, ['task', 'submit', 'echo', '--attr', 'cloud=aws', '--data', '{"hello":"world"}', '--wait', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim().split('\n').slice(1), ['{"hello":"world"}']);
+  const none = await runCli(HUB_BIN, ['task', 'submit', 'echo', '--attr', 'cloud=gcp', '--attr', 'account=123', '--deadline', '1', '--wait', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(none.code, 1);
+  assert.match(none.stderr, /✖ No worker for task echo with attributes \{account=123, cloud=gcp\} within its deadline of 1 s \[NO_WORKER\]/);
+  const id = none.stdout.trim();
+  const failed = await runCli(HUB_BIN, ['task', 'list', '--state', 'failed', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.match(failed.stdout, new RegExp(`${id}\\s+echo\\s+failed\\s+0\\s+-`));
+  const unknown = await runCli(HUB_BIN, ['task', 'show', 'nope', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stderr, /UNKNOWN_TASK/);
+});
+
+tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it is down run after the restart', async (ctx) => {
+  const port = await freePort();
+  ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
+  ctx.store = openSqliteTaskStore(ctx.hub.data);
+  await startTaskWorker(ctx, 'w1', ['--task-handler', 'shell', '--task-concurrency', '2']);
+  const before = insertShellTasks(ctx.store, 'r', 60, '; sleep 0.05');
+  await until('some done', () => ctx.store.counts().done >= 10);
+  await ctx.hub.process.stop('SIGKILL');
+  const atCrash = ctx.store.counts();
+  assert.ok(atCrash.done < 60, 'the crash happened mid-way');
+  // The CLI works on the data file while the hub is down.
+  const whileDown = await runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(whileDown.code, 0, whileDown.stderr);
+  const downId = whileDown.stdout.trim();
+
+  ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
+  if (atCrash.offered + atCrash.claimed > 0) await ctx.hub.process.waitFor(/pending again/);
+  await until('everything done after the restart', () => ctx.store.counts().done === 61);
+  assert.equal(ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });
+  assert.is(ctx.store.get(downId)!.state, 'done');
+  const ran = executions(ctx.dir);
+  assert.equal(before.filter((id) => !ran.has(id)), [], 'every task ran');
+  assert.ok(fs.readFileSync(path.join(ctx.dir, 'w1.log'), 'utf8').includes('while-down'));
+});
+
+/** A worker connection driven by hand: hello, subscribe to `probe`, then frames as the test sends them. */
+async function rawWorker(url: string, id: string, token: string) {
+  const transport: Transport = await connectWs(url);
+  const queue: Frame[] = [];
+  const waiting: Array<() => void> = [];
+  transport.frames$.subscribe((f) => {
+    queue.push(f);
+    waiting.splice(0).forEach((wake) => wake());
+  });
+  const send = (f: Frame) => void transport.send(f).catch(() => undefined);
+  const next = async <T extends Frame['t']>(t: T): Promise<FrameOf<T>> => {
+    for (let i = 0; i < 300; i++) {
+      const index = queue.findIndex((f) => f.t === t);
+      if (index >= 0) return queue.splice(index, 1)[0] as FrameOf<T>;
+      await Promise.race([new Promise<void>((wake) => waiting.push(wake)), new Promise((resolve) => setTimeout(resolve, 100))]);
+    }
+    throw new Error(`no ${t} frame; got ${queue.map((f) => f.t).join(', ')}`);
+  };
+  send(frame('hello', { id, token, tags: [], envs: [], caps: [], capacity: 1, agent: { version: '0', pid: process.pid, user: 'test', host: 'test', platform: process.platform } }));
+  await next('welcome');
+  send(frame('subscribe', { subscriberId: id, actions: [], tasks: [{ name: 'probe', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
+  return { transport, send, next };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+tasks.run();
