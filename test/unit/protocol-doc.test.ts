@@ -88,10 +88,18 @@ function documentedFields(section: string[]): string[] {
     .filter((name): name is string => name !== undefined);
 }
 
-/** The object shape of a field schema, looking through `.optional()`; undefined for non-objects. */
+/**
+ * The object shape of a field schema, looking through `.optional()`; undefined for non-objects. A
+ * discriminated union of maps (`run.job`, one map per `kind`) gives the fields of all its options, so its
+ * `parent.child` rows are checked like those of a plain nested map.
+ */
 function objectShape(schema: unknown): Record<string, unknown> | undefined {
   let inner = schema;
   if (inner instanceof z.ZodOptional) inner = inner.unwrap();
+  if (inner instanceof z.ZodDiscriminatedUnion) {
+    const shapes = (inner.options as unknown[]).map(objectShape).filter((shape) => shape !== undefined);
+    return shapes.length > 0 ? Object.assign({}, ...shapes) : undefined;
+  }
   return inner instanceof z.ZodObject ? (inner.shape as Record<string, unknown>) : undefined;
 }
 
