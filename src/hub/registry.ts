@@ -259,8 +259,15 @@ export class Registry {
     checkName('worker id', id);
     return this.store.transaction(() => {
       const now = this.clock.now();
-      if (!this.store.getWorker(id)) {
+      const marker = `psk_worker:${id}`;
+      const existing = this.store.getWorker(id);
+      if (existing && this.store.getSetting(marker) === undefined) {
+        // The PSK admits new ids only: it must not let its holder take over a registered worker.
+        throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` is registered with a token; connect with its token, or use another --subscriber-id with the pre-shared key`);
+      }
+      if (!existing) {
         this.store.createWorker({ id, tokenHash: sha256Hex(this.secret()), createdAt: now, agent: agent ?? null });
+        this.store.setSetting(marker, '1');
       }
       const worker = this.store.getWorker(id)!;
       if (!worker.projects.includes(project)) {

@@ -71,8 +71,10 @@ export function parseFrame(value: unknown): Frame {
     const issue = result.error.issues[0];
     const where = issue && issue.path.length > 0 ? issue.path.join('.') : 't';
     const type = typeof record.t === 'string' ? record.t : '?';
+    // The request id, when the frame had a readable one, so the sender can match the refusal.
+    const re = typeof record.id === 'string' ? record.id : typeof record.re === 'string' ? record.re : undefined;
     throw new FrameError(`Invalid \`${type}\` frame: field \`${where}\`: ${issue?.message ?? 'invalid'}`, {
-      data: { type, field: where },
+      data: { type, field: where, ...(re === undefined ? {} : { re }) },
     });
   }
   return result.data;

@@ -143,7 +143,8 @@ export class FrameChannel implements Transport {
     if (!this.open) return;
     // Never answer an incoming `error` with another one: two sides would bounce errors forever.
     const looksLikeError = error.data?.type === 'error';
-    if (!looksLikeError) this.send(makeFrame('error', { error: toWireError(error) })).catch(() => undefined);
+    const re = typeof error.data?.re === 'string' && error.data.re.length <= 100 ? error.data.re : undefined;
+    if (!looksLikeError) this.send(makeFrame('error', { ...(re === undefined ? {} : { re }), error: toWireError(error) })).catch(() => undefined);
     if (error.code === ErrorCode.ProtocolVersion) {
       this.close(CloseCode.ProtocolVersion, 'protocol version mismatch');
     } else if (this.badInARow >= this.maxBadFrames) {

@@ -1,0 +1,43 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
+import { createMemoryPair } from '../../src/transport/memory.ts';
+import { systemClock } from '../../src/clock.ts';
+import { Registry } from '../../src/hub/registry.ts';
+import { openSqliteStore } from '../../src/store/sqlite-store.ts';
+import { FrameError } from '../../src/errors.ts';
+import type { Frame } from '../../src/protocol/frames.ts';
+
+test('an invalid request is refused with its own id as `re`, so the sender can match the refusal', () => {
+  const bytes = encodeFrame({ v: 1, t: 'run', id: 'r7', target: {}, job: { kind: 'exec' } } as unknown as Frame);
+  try {
+    decodeFrame(bytes);
+    assert.unreachable('should have thrown');
+  } catch (error) {
+    assert.instance(error, FrameError);
+    assert.is((error as FrameError).data?.re, 'r7');
+  }
+});
+
+test('the channel answers a bad request with an error frame carrying `re`', async () => {
+  const [a, b] = createMemoryPair();
+  const answers: Frame[] = [];
+  a.frames$.subscribe((f) => answers.push(f));
+  await a.send({ v: 1, t: 'run', id: 'r9', target: {}, job: { kind: 'exec' } } as unknown as Frame);
+  for (let i = 0; i < 10 && answers.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.is(answers[0]?.t, 'error');
+  assert.is((answers[0] as Extract<Frame, { t: 'error' }>).re, 'r9');
+  b.close();
+});
+
+test('the pre-shared key cannot take over a worker registered with a token', () => {
+  const registry = new Registry(openSqliteStore(':memory:'), systemClock);
+  const { passkey } = registry.createProject('default');
+  registry.register({ passkey, id: 'real' });
+  assert.throws(() => registry.pskWorker('real', 'default'), /registered with a token/);
+  const created = registry.pskWorker('fresh', 'default');
+  assert.is(created.id, 'fresh');
+  assert.is(registry.pskWorker('fresh', 'default').id, 'fresh', 'a PSK worker reconnects');
+});
+
+test.run();
