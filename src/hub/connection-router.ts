@@ -124,6 +124,7 @@ function closeCodeFor(code: string): number {
   switch (code) {
     case ErrorCode.BadToken:
     case ErrorCode.BadAdminToken:
+    case ErrorCode.DuplicateWorker:
       return CloseCode.AuthFailed;
     case ErrorCode.UnknownEnv:
       return CloseCode.UnknownEnv;
