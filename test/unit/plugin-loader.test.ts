@@ -172,7 +172,8 @@ test('createPluginWorker: plugin handlers become subscriptions and answer action
     worker.extension.frame!(frame('action', { id: 'm1', action: 'hello', run: 'r', step: 's', data: {} }), ctx);
     worker.extension.frame!(frame('action', { id: 'm2', action: 'collect', run: 'r', step: 's', data: {} }), ctx);
     // The collect walks a real folder (fs promises): let I/O complete, no timer involved.
-    for (let i = 0; i < 1000 && !sent.some((f) => f.t === 'action_done' && f.re === 'm2'); i += 1) await new Promise((resolve) => setImmediate(resolve));
+    // Bounded by count, not by a time limit: 2000 polls of 10 ms leave room for a loaded CI machine.
+    for (let i = 0; i < 2000 && !sent.some((f) => f.t === 'action_done' && f.re === 'm2'); i += 1) await new Promise((resolve) => setTimeout(resolve, 10));
     assert.equal(sent.filter((f) => f.t === 'action_info' && f.re === 'm1').map((f) => (f as { message: string }).message), ['hello lukas']);
     const graph = sent.filter((f) => f.t === 'resources');
     assert.is(graph.length, 1);
