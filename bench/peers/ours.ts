@@ -1,0 +1,108 @@
+/**
+ * Our dispatcher in the peers comparison: the hub with its TaskHub (a real SQLite file in a temp folder)
+ * in this process, and `workers` real `cla-worker run --task-handler echo --task-concurrency 1`
+ * processes. Per task that is `task_offer` -> `task_claim` -> `task_lease` -> `task_done`, with a
+ * conditional SQLite write at insert, offer, claim and completion.
+ *
+ * Exactly once is checked in the store: every measured task is `done` with `attempts = 1` (one claim,
+ * hence one worker ran it) and its own data as result, and no task is left pending, offered or claimed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { systemClock } from '../../src/clock.ts';
+import { Hub } from '../../src/hub/hub.ts';
+import { HubMetrics } from '../../src/hub/metrics.ts';
+import { Registry } from '../../src/hub/registry.ts';
+import { SqliteTaskStore, SubscribeSink, TaskHub } from '../../src/hub/tasks/index.ts';
+import { openSqliteStore } from '../../src/store/sqlite-store.ts';
+import { registerWorker } from '../../src/worker/registration.ts';
+import { ROOT, type DispatchResult } from './common.ts';
+import { drive, type DriveOptions } from './driver.ts';
+
+const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
+
+function startWorker(url: string, id: string, token: string): ChildProcess {
+  return spawn(process.execPath, [WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', '1', '--quiet'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const force = setTimeout(() => child.kill('SIGKILL'), 5000);
+  force.unref();
+  await exited;
+  clearTimeout(force);
+}
+
+export async function benchOurs(options: DriveOptions): Promise<DispatchResult> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-peers-'));
+  const mainStore = openSqliteStore(path.join(dir, 'hub.sqlite'));
+  const registry = new Registry(mainStore, systemClock);
+  const store = new SqliteTaskStore(mainStore.db);
+  const tasks = new TaskHub({ store });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const children: ChildProcess[] = [];
+  try {
+    const url = await hub.start();
+    const { passkey } = registry.createProject('bench');
+    for (let i = 1; i <= options.workers; i++) {
+      const { id, token } = await registerWorker({ url, passkey, id: `peer-${i}` });
+      children.push(startWorker(url, id, token));
+    }
+    const workers = new Set<string>();
+    const result = await drive(
+      {
+        submit: (data) => tasks.submit({ name: 'echo', data }),
+        onDone: (listener) => {
+          tasks.finished$.subscribe((row) => {
+            if (row.worker) workers.add(row.worker);
+            listener(row.id, row.state === 'done', row.state === 'done' ? row.result : row.error);
+          });
+        },
+        workersSeen: () => workers.size,
+        processes: () => ({ workers: children.map((child) => child.pid!) }),
+      },
+      options,
+    );
+
+    const bad: string[] = [];
+    const perWorker = new Map<string, number>();
+    for (const [id, data] of result.measured) {
+      const row = store.get(id);
+      if (row?.worker) perWorker.set(row.worker, (perWorker.get(row.worker) ?? 0) + 1);
+      if (!row || row.state !== 'done' || row.attempts !== 1 || JSON.stringify(row.result) !== JSON.stringify(data)) {
+        bad.push(`${id}: ${row ? `${row.state}, attempts ${row.attempts}, result ${JSON.stringify(row.result)}` : 'missing'}`);
+      }
+    }
+    const counts = store.counts();
+    const expected = result.measured.size + result.warmTasks;
+    if (bad.length > 0 || counts.done !== expected || counts.pending + counts.offered + counts.claimed + counts.failed !== 0) {
+      throw new Error(`exactly-once check failed: ${bad.length} wrong rows (${bad.slice(0, 3).join('; ')}), store counts ${JSON.stringify(counts)}`);
+    }
+    return {
+      system: 'cla-worker hub',
+      setup: `hub + TaskHub in the bench process (SQLite file, synchronous=${String(mainStore.db.pragma('synchronous', { simple: true }))}); ${options.workers} \`cla-worker run --task-handler echo --task-concurrency 1\` processes`,
+      tasks: options.tasks,
+      workers: options.workers,
+      burstSeconds: result.burstSeconds,
+      perSecond: options.tasks / result.burstSeconds,
+      submitMs: result.submitMs,
+      burst: result.burst,
+      sequential: result.sequential,
+      cpuPerTask: result.cpuPerTask,
+      perWorker: Object.fromEntries([...perWorker].sort()),
+      exactlyOnce: `store: ${counts.done} done (${result.warmTasks} warm-up), each measured task done once with attempts = 1 and its own data; 0 pending/offered/claimed/failed`,
+    };
+  } finally {
+    await Promise.all(children.map(stopWorker));
+    await hub.stop();
+    mainStore.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
