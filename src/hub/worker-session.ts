@@ -40,6 +40,30 @@ export interface SessionInfo {
   workerState?: string;
 }
 
+const sessionsByActor = new WeakMap<object, WorkerSession>();
+
+/** Runs `fn` on the session that owns the actor an action runs in. */
+function onSession(fn: (session: WorkerSession) => void) {
+  return ({ self }: { self: object }) => {
+    const session = sessionsByActor.get(self);
+    if (session) fn(session);
+  };
+}
+
+/** The session machine with the hub's real actions. */
+const sessionRuntimeMachine = sessionMachine.provide({
+  actions: {
+    sendHelloTimeout: onSession((s) => s.sendQuietly(frame('error', { error: { code: ErrorCode.HelloTimeout, message: 'No hello in time', retryable: true } }))),
+    sendError: () => undefined,
+    closeSocket: onSession((s) => s.transport.close(CloseCode.Normal, 'session closed')),
+    terminateSocket: onSession((s) => s.transport.terminate()),
+    sendDisable: onSession((s) => s.sendQuietly(frame('disable', {}))),
+    sendEnable: onSession((s) => s.sendQuietly(frame('enable', {}))),
+    sendShutdown: onSession((s) => s.sendQuietly(frame('shutdown', { reason: 'shutdown requested by the hub' }))),
+    failOpenJobs: onSession((s) => s.failOpenJobs()),
+  },
+});
+
 /** One worker connection. */
 export class WorkerSession {
   readonly info: SessionInfo;
@@ -57,22 +81,10 @@ export class WorkerSession {
     private readonly log: Logger,
   ) {
     this.info = info;
-    const send = (f: Frame) => void this.transport.send(f).catch(() => undefined);
-    this.actor = createActor(
-      sessionMachine.provide({
-        actions: {
-          sendHelloTimeout: () => send(frame('error', { error: { code: ErrorCode.HelloTimeout, message: 'No hello in time', retryable: true } })),
-          sendError: () => undefined,
-          closeSocket: () => this.transport.close(CloseCode.Normal, 'session closed'),
-          terminateSocket: () => this.transport.terminate(),
-          sendDisable: () => send(frame('disable', {})),
-          sendEnable: () => send(frame('enable', {})),
-          sendShutdown: () => send(frame('shutdown', { reason: 'shutdown requested by the hub' })),
-          failOpenJobs: () => this.failAll(new ClaError(ErrorCode.WorkerLost, `Worker ${info.workerId} disconnected while running the job`, { retryable: true })),
-        },
-      }),
-      { input: { helloTimeoutMs: 10_000 }, clock: this.clock as never },
-    );
+    // One provided machine for every session (a `provide()` per connection cost ~14 KiB each, see
+    // bench/RESULTS.md "Peers"); its actions find their session through the actor.
+    this.actor = createActor(sessionRuntimeMachine, { input: { helloTimeoutMs: 10_000 }, clock: this.clock as never });
+    sessionsByActor.set(this.actor, this);
     this.actor.subscribe(() => this.listeners.forEach((listener) => listener()));
     this.actor.start();
     this.actor.send({ type: 'HELLO_ACCEPTED', workerId: info.workerId, capacity: info.capacity, disabled: info.disabled });
@@ -112,6 +124,16 @@ export class WorkerSession {
 
   /** Frames this session does not handle go here (hub extensions); return true when handled. */
   otherFrames: ((f: Frame) => boolean) | undefined;
+
+  /** Sends a frame, ignoring a closed connection (the close is handled on its own). */
+  sendQuietly(f: Frame): void {
+    void this.transport.send(f).catch(() => undefined);
+  }
+
+  /** Fails every open job with WORKER_LOST (the connection closed). */
+  failOpenJobs(): void {
+    this.failAll(new ClaError(ErrorCode.WorkerLost, `Worker ${this.info.workerId} disconnected while running the job`, { retryable: true }));
+  }
 
   /** Sends any frame to the worker; rejects when the connection is closed. */
   send(f: Frame): Promise<void> {
