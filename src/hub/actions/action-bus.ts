@@ -111,11 +111,15 @@ export class ActionBus {
     this.listener?.subscribed(subscriber, newSession, dropped);
   }
 
-  /** Subscribers of `action`: connected ones and those disconnected less than `graceMs` ago. */
+  /**
+   * Subscribers of `action`: connected ones and those disconnected less than `graceMs` ago. A disabled
+   * worker takes no part in new steps, as it takes no new jobs or tasks.
+   */
   subscribersOf(action: string): ActionTarget[] {
     this.prune();
     const out: ActionTarget[] = [];
     for (const s of this.subscribers.values()) {
+      if (s.session?.isDisabled()) continue;
       const subscription = s.actions.get(action);
       if (subscription) out.push({ workerId: s.workerId, subscription, connected: s.session !== null, disconnectedAt: s.disconnectedAt });
     }
