@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
+import { setConcurrencyPragmas, statementCache } from './sqlite-connection.ts';
 import type {
   AgentInfo,
   JobEnd,
@@ -151,20 +152,12 @@ export class SqliteStore implements Store {
   /** The underlying connection, for diagnostics and tests. */
   readonly db: Database.Database;
 
-  /** Prepared statements by SQL text: preparing is most of a small query's cost (see bench/RESULTS.md). */
-  private readonly statements = new Map<string, Database.Statement>();
+  /** Prepared statements by SQL text. */
+  private readonly stmt: (sql: string) => Database.Statement;
 
   constructor(db: Database.Database) {
     this.db = db;
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
+    this.stmt = statementCache(db);
   }
 
   transaction<T>(fn: () => T): T {
@@ -376,8 +369,7 @@ export function openSqliteStore(file: string): SqliteStore {
   try {
     // openSync's mode passes through the umask, which can only narrow it; chmod makes it exactly 0600.
     if (created) fs.chmodSync(file, 0o600);
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
+    setConcurrencyPragmas(db);
     db.pragma('foreign_keys = ON');
     migrate(db);
   } catch (error) {

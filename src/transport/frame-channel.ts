@@ -16,6 +16,8 @@ export interface ByteSocket {
   close(code: number, reason: string): void;
   terminate(): void;
   bufferedAmount(): number;
+  /** Silence watchdog (client sockets). @default no-op */
+  setSilenceTimeout?(ms: number): void;
   /** Stop / restart reading. @default no-op */
   pause?(): void;
   resume?(): void;
@@ -107,6 +109,10 @@ export class FrameChannel implements Transport {
 
   pause(): void {
     this.socket.pause?.();
+  }
+
+  setSilenceTimeout(ms: number): void {
+    this.socket.setSilenceTimeout?.(ms);
   }
 
   resume(): void {

@@ -42,6 +42,8 @@ export interface Transport {
   pause(): void;
   /** Reads again after `pause()`. */
   resume(): void;
+  /** Drops the connection when the peer is silent (no ping, no frame) this long, in ms; 0 turns it off. */
+  setSilenceTimeout(ms: number): void;
 }
 
 /** Direction of a recorded frame, seen from the side that records. */

@@ -56,6 +56,14 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
     });
     ws.once('open', () => {
       settled = true;
+      let silenceMs = options.silenceTimeoutMs ?? 45_000;
+      let watchdog: NodeJS.Timeout | undefined;
+      const arm = () => {
+        clearTimeout(watchdog);
+        if (silenceMs <= 0) return;
+        watchdog = setTimeout(() => ws.terminate(), silenceMs);
+        watchdog.unref();
+      };
       const channel = new FrameChannel(
         {
           send: (bytes, done) => ws.send(bytes, { binary: true }, done),
@@ -64,17 +72,13 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
           bufferedAmount: () => ws.bufferedAmount,
           pause: () => ws.pause(),
           resume: () => ws.resume(),
+          setSilenceTimeout: (ms) => {
+            silenceMs = ms;
+            arm();
+          },
         },
         { id: nextConnectionId('h'), remote: url, maxFrameBytes: maxPayload, tap: options.tap },
       );
-      const silenceMs = options.silenceTimeoutMs ?? 45_000;
-      let watchdog: NodeJS.Timeout | undefined;
-      const arm = () => {
-        if (silenceMs <= 0) return;
-        clearTimeout(watchdog);
-        watchdog = setTimeout(() => ws.terminate(), silenceMs);
-        watchdog.unref();
-      };
       arm();
       ws.on('ping', arm);
       ws.on('message', (data) => {

@@ -244,6 +244,8 @@ export class WorkerAgent {
       case 'welcome':
         this.lastError = null;
         this.log.info({ projects: f.projects, disabled: f.disabled }, 'connected to the hub');
+        // Three missed pings, at the interval this hub announces, and the connection is taken for dead.
+        this.transport?.setSilenceTimeout(f.heartbeatMs * 3);
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
         for (const extension of this.extensions) extension.welcomed?.(this.extensionContext);
         return;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HUB_BIN, WORKER_BIN, runCli, startCli, startHub, startWorker, stopAll, tempDir, type LiveProcess, type RunningHub } from './processes.ts';
+import { isGone } from '../unit/test-helpers.ts';
 
 interface Ctx {
   dir: string;
@@ -47,21 +48,6 @@ evalSuite.after(async (ctx) => {
 });
 
 const hub = (ctx: Ctx, ...args: string[]) => runCli(HUB_BIN, [...args, '--data', ctx.hub.data], { cwd: ctx.dir, env: QUIET_COLORS });
-
-/** Whether `pid` is gone (a zombie counts as gone). */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
 
 evalSuite('eval prints the value as indented JSON and the logs on stderr, exit 0', async (ctx) => {
   const r = await hub(ctx, 'eval', '--worker', 'evalw', `console.log('working'); return { sum: 1 + 2, list: [true, null], cwd: process.cwd() }`);

@@ -3,20 +3,15 @@
  * would (`node bin/cla-hub.js ...`), on 127.0.0.1 port 0, with real SQLite files in temp dirs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// Re-exported so the integration and e2e suites keep one import for their process helpers.
+export { tempDir } from '../unit/test-helpers.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 export const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
-
-/** A fresh temp directory, removed by `cleanup()`. */
-export function tempDir(prefix = 'cla-test-'): { dir: string; cleanup: () => void } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
-}
 
 /** The environment for a child: no CLA_* variables leak in from the developer's shell. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {

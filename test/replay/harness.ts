@@ -4,21 +4,30 @@
  * recorded delta before the line is played, so timers (hello timeout, reconnect backoff) fire where the
  * recording shows their effect. The harness plays every other party: for each recorded connection it
  * holds a {@link ScriptedPeer}, feeds the recorded incoming bytes, and closes the connection at the
- * recorded close if the machine has not closed it itself.
+ * recorded close if the machine has not closed it itself. Each side is built as its scenario says
+ * (scenario-setup.ts): hub extensions, worker extensions, files on disk; a hub recording's marks (what
+ * the recording script did through the hub's API, such as starting a workflow run) are done again at
+ * their recorded time.
  */
 import path from 'node:path';
 import { SimulatedClock } from 'xstate';
+import type { RunDetail } from '../../src/hub/actions/workflow-store.ts';
 import { Hub, type HubOptions } from '../../src/hub/hub.ts';
+import { decodeRaw } from '../../src/protocol/codec.ts';
 import { readRecording, type RecordLine } from '../../src/transport/recorder.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 import { WorkerAgent, type AgentExit } from '../../src/worker/agent.ts';
 import {
   FIXTURES,
   HUB_OPTIONS,
+  applyHubMark,
   expectedWorkerToken,
   hubDeps,
+  prepareWorkerSide,
   recordedWorkerOptions,
+  scenarioHub,
   seedRegistry,
+  workerExtensions,
   type FixtureName,
 } from './scenario-setup.ts';
 import { ScriptedPeer } from './scripted-peer.ts';
@@ -34,6 +43,8 @@ export interface ReplayResult {
   actual: string;
   /** Differences the transcripts cannot show (a connection never dialled, extra dials). */
   problems: string[];
+  /** What the replayed side sent, decoded and not normalised, in the order sent per connection. */
+  sent: Array<{ conn: string; frame: unknown }>;
 }
 
 /** The worker replay also reports how the agent ended, if it did so by itself. */
@@ -41,7 +52,14 @@ export interface WorkerReplayResult extends ReplayResult {
   exit: AgentExit | undefined;
 }
 
+/** The hub replay also reports the workflow runs its store holds at the end (none without the actions extension). */
+export interface HubReplayResult extends ReplayResult {
+  runs: RunDetail[];
+}
+
 export interface HubReplayOptions {
+  /** Which scenario's hub to build; taken from the file name (`NAME.hub.rec`) when omitted. */
+  scenario?: FixtureName;
   /** Overrides of the scenario's hub options. */
   hub?: HubOptions;
 }
@@ -55,12 +73,16 @@ export interface WorkerReplayOptions {
   maxPauseMs?: number;
 }
 
-/** Replays a hub-side recording through a new hub with the scenario's seeded registry. */
-export async function replayHub(source: string | RecordLine[], options: HubReplayOptions = {}): Promise<ReplayResult> {
+/** Replays a hub-side recording through a new hub with the scenario's seeded registry and extensions. */
+export async function replayHub(source: string | RecordLine[], options: HubReplayOptions = {}): Promise<HubReplayResult> {
   const lines = load(source);
+  const scenario = options.scenario ?? scenarioOf(source, 'hub');
   const clock = startClock(lines);
   const seeded = seedRegistry(clock);
-  const hub = new Hub({ ...HUB_OPTIONS, ...options.hub }, hubDeps(seeded, clock));
+  const built = scenarioHub(scenario, seeded, clock);
+  const hub = new Hub({ ...HUB_OPTIONS, ...options.hub }, hubDeps(seeded, clock, undefined, built.extensions));
+  // What Hub.start() does before it listens; the replay feeds connections itself, so it never listens.
+  for (const extension of built.extensions) await extension.start?.(hub);
   try {
     const peers = await walk(lines, clock, {
       // The hub answers within the same turn of the event loop: nothing to wait for.
@@ -71,9 +93,13 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
         hub.accept(peer.channel);
         return peer;
       },
+      meta: (detail) => applyHubMark(built, detail),
     });
-    return compare(lines, peers, HUB_NORMALISED, []);
+    const runs = built.actions ? built.actions.store.listRuns().map((run) => built.actions!.store.getRun(run.id)) : [];
+    return { ...compare(lines, peers, HUB_NORMALISED, []), runs };
   } finally {
+    // Extensions first: a workflow run writes its steps to the store on a later turn until stopped.
+    for (const extension of built.extensions) await extension.stop?.();
     seeded.store.close();
   }
 }
@@ -81,12 +107,15 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
 /** Replays a worker-side recording through a new `WorkerAgent` that dials the harness (`connect`). */
 export async function replayWorker(source: string | RecordLine[], options: WorkerReplayOptions = {}): Promise<WorkerReplayResult> {
   const lines = load(source);
-  const scenario = options.scenario ?? scenarioOf(source);
+  const scenario = options.scenario ?? scenarioOf(source, 'worker');
   const clock = startClock(lines);
+  // The worker acts on real files (the fs plugin deletes some): every replay starts from the recorded state.
+  prepareWorkerSide(scenario);
   const dials: Array<(transport: Transport) => void> = [];
   const agent = new WorkerAgent({
     ...recordedWorkerOptions(scenario, 'ws://replay.invalid', expectedWorkerToken(clock)),
     clock,
+    extensions: await workerExtensions(scenario, clock),
     connect: () => new Promise<Transport>((resolve) => dials.push(resolve)),
   });
   let exit: AgentExit | undefined;
@@ -123,13 +152,15 @@ interface WalkSide {
    * replay, with no process of its own, runs at full speed.
    */
   maxPauseMs: number;
+  /** A `meta` line after the first (the first says who recorded): a mark of the recording script. */
+  meta?(detail: string): void;
 }
 
 /** Plays the recording line by line; returns the peers by recorded connection id. */
 async function walk(lines: RecordLine[], clock: SimulatedClock, side: WalkSide): Promise<Map<string, ScriptedPeer | undefined>> {
   const peers = new Map<string, ScriptedPeer | undefined>();
   const outgoing = new Map<string, number>();
-  for (const line of lines) {
+  for (const [index, line] of lines.entries()) {
     // Whatever the previous line set off (a close notice, a timer it armed) happens before time moves.
     await settle();
     const delta = line.at - clock.now();
@@ -140,7 +171,9 @@ async function walk(lines: RecordLine[], clock: SimulatedClock, side: WalkSide):
     await settle();
     if ('event' in line) {
       if (line.event === 'open') peers.set(line.conn, await side.open(line.conn, line.detail));
-      else if (line.event === 'close') {
+      else if (line.event === 'meta') {
+        if (index > 0) side.meta?.(line.detail);
+      } else if (line.event === 'close') {
         const peer = peers.get(line.conn);
         const [code, ...reason] = line.detail.split(' ');
         if (peer && !peer.closed) peer.drop(Number(code), reason.join(' '));
@@ -163,11 +196,13 @@ async function walk(lines: RecordLine[], clock: SimulatedClock, side: WalkSide):
 function compare(lines: RecordLine[], peers: Map<string, ScriptedPeer | undefined>, rules: readonly NormalisedField[], problems: string[]): ReplayResult {
   const expected = recordedTranscript(lines, rules);
   const replayed: Transcript = new Map();
+  const sent: ReplayResult['sent'] = [];
   for (const [conn, peer] of peers) {
     if (!peer) {
       problems.push(`[${conn}] the recording has this connection; the replayed worker never dialled it`);
       continue;
     }
+    for (const bytes of peer.sent) sent.push({ conn, frame: decodeOrUndefined(bytes) });
     const out = peer.sent.map((bytes) => `[${conn}] ${describeExact(bytes, rules)}`);
     if (peer.closed) out.push(`[${conn}] close ${peer.closed.code}`);
     replayed.set(conn, out);
@@ -175,7 +210,15 @@ function compare(lines: RecordLine[], peers: Map<string, ScriptedPeer | undefine
   const conns = new Set([...expected.keys(), ...replayed.keys()]);
   const expectedText = transcriptText(expected, conns);
   const actualText = transcriptText(replayed, conns);
-  return { ok: expectedText === actualText && problems.length === 0, expected: expectedText, actual: actualText, problems };
+  return { ok: expectedText === actualText && problems.length === 0, expected: expectedText, actual: actualText, problems, sent };
+}
+
+function decodeOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return decodeRaw(bytes);
+  } catch {
+    return undefined; // shown as <undecodable ...> in the transcript
+  }
 }
 
 function load(source: string | RecordLine[]): RecordLine[] {
@@ -188,8 +231,8 @@ function startClock(lines: RecordLine[]): SimulatedClock {
   return clock;
 }
 
-function scenarioOf(source: string | RecordLine[]): FixtureName {
-  const name = typeof source === 'string' ? path.basename(source).replace(/\.worker\.rec$/, '') : '';
+function scenarioOf(source: string | RecordLine[], side: 'hub' | 'worker'): FixtureName {
+  const name = typeof source === 'string' ? path.basename(source).replace(side === 'hub' ? /\.hub\.rec$/ : /\.worker\.rec$/, '') : '';
   if (!(FIXTURES as readonly string[]).includes(name)) {
     throw new Error(`Cannot tell the scenario of ${typeof source === 'string' ? source : 'in-memory lines'}: pass options.scenario`);
   }

@@ -8,6 +8,10 @@
  * Each scenario runs in a child process of its own, so connection ids (`c1`, `h2`, ...) start from 1
  * and a regenerated fixture differs from the old one only in times and pids. Files are overwritten, then
  * replayed once (harness.ts) so a scenario that does not replay is caught here, not in CI.
+ *
+ * `collect-and-cleanup` also needs test/replay's fixed folder tree (replay-tree.ts, recreated at
+ * /tmp/cla-replay-tree before the recording and before every worker replay) and a clock that starts at
+ * SCENARIO_EPOCH (scenario-setup.ts `recordingClock`).
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -15,17 +19,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { lastValueFrom, toArray } from 'rxjs';
 import { WebSocket } from 'ws';
-import { systemClock } from '../../src/clock.ts';
+import type { Clock } from '../../src/clock.ts';
 import { ClaError } from '../../src/errors.ts';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import type { JobEvent } from '../../src/hub/job-events.ts';
-import { FrameRecorder } from '../../src/transport/recorder.ts';
+import { decodeRaw } from '../../src/protocol/codec.ts';
+import { FrameRecorder, readRecording, type RecordLine } from '../../src/transport/recorder.ts';
 import type { Direction, FrameTap, Transport } from '../../src/transport/transport.ts';
 import { connectWs } from '../../src/transport/ws-client.ts';
 import { WorkerAgent } from '../../src/worker/agent.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { replayHub, replayWorker } from './harness.ts';
+import { REPLAY_TREE, SCENARIO_EPOCH, expectedTreeAfterCleanup, listTree } from './replay-tree.ts';
 import {
   EXEC_COMMAND,
   FIXTURE_DIR,
@@ -35,13 +41,20 @@ import {
   LONG_COMMAND,
   TAGS,
   WORKER_ID,
+  WORKFLOW,
+  applyHubMark,
   expectedWorkerToken,
   hubDeps,
   hubRecording,
+  prepareWorkerSide,
   recordedWorkerOptions,
+  recordingClock,
+  scenarioHub,
   seedRegistry,
+  workerExtensions,
   workerRecording,
   type FixtureName,
+  type HubMark,
 } from './scenario-setup.ts';
 
 /** A recorder that also counts connections, so the script can wait for the hub to see a close. */
@@ -50,9 +63,24 @@ class CountingRecorder implements FrameTap {
   closed = 0;
   private readonly recorder: FrameRecorder;
 
-  constructor(file: string, role: string) {
+  constructor(
+    private readonly file: string,
+    role: string,
+    private readonly clock: Clock,
+  ) {
     fs.rmSync(file, { force: true }); // FrameRecorder appends
-    this.recorder = new FrameRecorder(file, systemClock, role);
+    this.recorder = new FrameRecorder(file, clock, role);
+  }
+
+  /**
+   * Writes a `meta` line saying what the script does next through the hub's API (scenario-setup.ts
+   * `HubMark`), for the hub replay to do it again there. FrameRecorder writes only its first meta line;
+   * this appends to the same file, which it opened in append mode and writes synchronously, so the line
+   * lands between the frames before and after it.
+   */
+  mark(detail: string): void {
+    const line: RecordLine = { at: this.clock.now(), conn: '-', event: 'meta', detail };
+    fs.appendFileSync(this.file, `${JSON.stringify(line)}\n`);
   }
 
   frame(connection: string, direction: Direction, bytes: Uint8Array): void {
@@ -90,12 +118,14 @@ function expectCode(error: unknown, code: string): void {
 
 /** A hub listening on port 0 with a recorder; `finish()` stops it and closes the recorder. */
 async function startHub(name: FixtureName) {
-  const seeded = seedRegistry(systemClock);
-  const tap = new CountingRecorder(hubRecording(name), 'hub');
-  const hub = new Hub({ ...HUB_OPTIONS, port: 0 }, hubDeps(seeded, systemClock, tap));
+  const clock = recordingClock(name);
+  const seeded = seedRegistry(clock);
+  const tap = new CountingRecorder(hubRecording(name), 'hub', clock);
+  const built = scenarioHub(name, seeded, clock);
+  const hub = new Hub({ ...HUB_OPTIONS, port: 0 }, hubDeps(seeded, clock, tap, built.extensions));
   const url = await hub.start();
   const registration = await registerWorker({ url, passkey: seeded.passkey, id: WORKER_ID });
-  if (registration.token !== expectedWorkerToken(systemClock)) {
+  if (registration.token !== expectedWorkerToken(clock)) {
     throw new Error('The registration token differs from scenario-setup.expectedWorkerToken(): the replay could not rebuild it');
   }
   await tap.settled();
@@ -103,6 +133,8 @@ async function startHub(name: FixtureName) {
     url,
     tap,
     seeded,
+    clock,
+    built,
     token: registration.token,
     async finish() {
       await hub.stop();
@@ -113,12 +145,15 @@ async function startHub(name: FixtureName) {
   };
 }
 
-/** A recorded worker whose connections the script can reach (to drop one). */
-function startWorker(name: FixtureName, url: string, token: string) {
-  const tap = new CountingRecorder(workerRecording(name), 'worker');
+/** A recorded worker, on the hub's clock, whose connections the script can reach (to drop one). */
+async function startWorker(name: FixtureName, url: string, token: string, clock: Clock) {
+  prepareWorkerSide(name);
+  const tap = new CountingRecorder(workerRecording(name), 'worker', clock);
   let current: Transport | undefined;
   const agent = new WorkerAgent({
     ...recordedWorkerOptions(name, url, token),
+    clock,
+    extensions: await workerExtensions(name, clock),
     connect: (target) => connectWs(target, { tap }).then((transport) => (current = transport)),
   });
   const exited = agent.run();
@@ -129,7 +164,7 @@ function startWorker(name: FixtureName, url: string, token: string) {
 const scenarios: Record<FixtureName, () => Promise<void>> = {
   async 'register-and-exec'() {
     const hub = await startHub('register-and-exec');
-    const worker = startWorker('register-and-exec', hub.url, hub.token);
+    const worker = await startWorker('register-and-exec', hub.url, hub.token, hub.clock);
     await until(worker.connected, 'the worker to be welcomed');
     const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
     const events = await lastValueFrom(admin.run({ worker: WORKER_ID }, { kind: 'exec', cmd: EXEC_COMMAND }).pipe(toArray()));
@@ -148,7 +183,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
   async refusals() {
     const hub = await startHub('refusals');
     // Hello with a wrong token: BAD_TOKEN, close 4001, the worker gives up. This worker's side is recorded.
-    const badToken = startWorker('refusals', hub.url, hub.token);
+    const badToken = await startWorker('refusals', hub.url, hub.token, hub.clock);
     const refused = await badToken.exited;
     if (refused.error?.code !== 'BAD_TOKEN') throw new Error(`Expected BAD_TOKEN, got ${JSON.stringify(refused)}`);
     badToken.tap.close();
@@ -184,7 +219,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
 
   async 'disconnect-mid-job'() {
     const hub = await startHub('disconnect-mid-job');
-    const worker = startWorker('disconnect-mid-job', hub.url, hub.token);
+    const worker = await startWorker('disconnect-mid-job', hub.url, hub.token, hub.clock);
     await until(worker.connected, 'the worker to be welcomed');
     const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
     const failed = new Promise<unknown>((resolve, reject) => {
@@ -210,17 +245,61 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
     await worker.exited;
     worker.tap.close();
   },
+
+  async 'collect-and-cleanup'() {
+    const hub = await startHub('collect-and-cleanup');
+    const actions = hub.built.actions!;
+    const worker = await startWorker('collect-and-cleanup', hub.url, hub.token, hub.clock);
+    await until(() => actions.bus.subscribersOf('collect').length === 1, 'the worker to subscribe to collect');
+    // Through the engine's library API (what `cla-hub workflow run` ends up calling), marked first so the
+    // hub replay starts the run at the same point.
+    const mark: HubMark = { trigger: 'workflow.run', workflow: WORKFLOW };
+    hub.tap.mark(JSON.stringify(mark));
+    applyHubMark(hub.built, JSON.stringify(mark));
+    await actions.engine.whenIdle();
+    const detail = actions.store.getRun('run-1');
+    const steps = detail.steps.map((step) => `${step.name}:${step.state}`).join(' ');
+    if (detail.run.state !== 'succeeded' || steps !== 'collect:succeeded plan_cleanup:succeeded cleanup:succeeded') {
+      throw new Error(`Expected run-1 to succeed in three steps, got ${detail.run.state}: ${steps}`);
+    }
+    const left = listTree();
+    if (JSON.stringify(left) !== JSON.stringify(expectedTreeAfterCleanup())) throw new Error(`Unexpected tree after cleanup:\n${left.join('\n')}`);
+    checkCollectTime(readRecording(workerRecording('collect-and-cleanup')));
+    await hub.finish();
+    // The hub saw its side close; wait for the worker to see it too, or `stop()` would make it say `bye`.
+    await worker.tap.settled();
+    worker.agent.stop();
+    await worker.exited;
+    worker.tap.close();
+  },
 };
 
+/**
+ * The fs plugin's `age_s` is whole seconds of (now - mtime), and the tree's mtimes are whole seconds
+ * before SCENARIO_EPOCH: the recorded ages are the tree's offsets exactly (what replay.test.ts checks)
+ * only when `collect` started within the clock's first second. The plugin reads the clock a moment after
+ * the recorder stamped the `action` frame, and the replay's clock stands exactly at that stamp: keep a
+ * margin so both readings fall in the same second.
+ */
+function checkCollectTime(lines: RecordLine[]): void {
+  const collect = lines.find((line) => 'dir' in line && line.dir === 'in' && (decodeRaw(Buffer.from(line.b64, 'base64')) as { action?: unknown }).action === 'collect');
+  if (!collect) throw new Error('The worker recording has no collect action');
+  const elapsed = collect.at - SCENARIO_EPOCH;
+  if (elapsed >= 900) throw new Error(`The worker got collect ${elapsed} ms after the clock started (900 ms at most): record again on a less busy machine`);
+}
+
+// `--child NAME`: the one-scenario process the loop below starts (a plain single NAME is a user's
+// request, which must be replayed too).
+const CHILD_FLAG = '--child';
 const requested = process.argv.slice(2);
-if (requested.length === 1 && (FIXTURES as readonly string[]).includes(requested[0]!)) {
-  await scenarios[requested[0] as FixtureName]();
+if (requested[0] === CHILD_FLAG && (FIXTURES as readonly string[]).includes(requested[1] ?? '')) {
+  await scenarios[requested[1] as FixtureName]();
   process.exit(0); // the killed `sleep` may leave a kill-escalation timer behind; nothing else is pending
 } else {
   for (const name of requested.length ? requested : FIXTURES) {
     if (!(FIXTURES as readonly string[]).includes(name)) throw new Error(`Unknown fixture ${name}; known: ${FIXTURES.join(', ')}`);
     fs.mkdirSync(FIXTURE_DIR, { recursive: true });
-    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), name], { stdio: 'inherit' });
+    const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), CHILD_FLAG, name], { stdio: 'inherit' });
     if (run.status !== 0) throw new Error(`Recording ${name} failed (${run.status ?? run.signal})`);
     // A recording that does not replay is useless as a fixture: check both sides at once.
     const hubSide = await replayHub(hubRecording(name));
@@ -231,6 +310,7 @@ if (requested.length === 1 && (FIXTURES as readonly string[]).includes(requested
         throw new Error(`The ${side} side of ${name} does not replay: the scenario is not deterministic`);
       }
     }
+    fs.rmSync(REPLAY_TREE, { recursive: true, force: true }); // left by collect-and-cleanup (recording and replay)
     const written = [hubRecording(name), ...(workerSide ? [workerRecording(name)] : [])].map((file) => path.relative(process.cwd(), file));
     console.log(`recorded ${name}: ${written.join(', ')}`);
   }

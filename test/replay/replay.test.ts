@@ -11,6 +11,7 @@ import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
 import { readRecording, type RecordLine } from '../../src/transport/recorder.ts';
 import { replayHub, replayWorker, type ReplayResult } from './harness.ts';
+import { REPLAY_TREE, TREE, expectedTreeAfterCleanup, flaggedPaths, listTree, treeMtime, treePath } from './replay-tree.ts';
 import { FIXTURES, expectedWorkerToken, hubRecording, seedRegistry, workerRecording } from './scenario-setup.ts';
 
 /** Fails with a line diff of the two transcripts (uvu prints it), then with any other problem. */
@@ -76,7 +77,7 @@ test('formatRecording prints one line per recorded line, every frame with an arr
 
 test('the hub replay reports a recorded outgoing frame it does not send again', async () => {
   const lines = alterFirst(readRecording(hubRecording('register-and-exec')), 'dispatched', (frame) => (frame.job = 'job-99'));
-  const result = await replayHub(lines);
+  const result = await replayHub(lines, { scenario: 'register-and-exec' });
   assert.not.ok(result.ok);
   assert.match(result.expected, /dispatched re="r1" worker="w-replay" job="job-99"/);
   assert.match(result.actual, /dispatched re="r1" worker="w-replay" job="job-1"/);
@@ -98,6 +99,109 @@ test('the worker replay reports a recorded connection the worker never dialled',
   assert.match(result.problems.join('\n'), /\[h99\] .*never dialled/);
 });
 
+// ---- collect-and-cleanup: what the replayed frames say, beyond being the recorded ones ----
+
+/** The step message ids of the run (`run-1`, steps collect, plan_cleanup, cleanup). */
+const COLLECT = 'run-1.0';
+const PLAN = 'run-1.1';
+const CLEANUP = 'run-1.2';
+
+type Sent = ReplayResult['sent'];
+type AnyFrame = Record<string, unknown> & { t: string };
+
+function framesOf(sent: Sent, t: string, re?: string): AnyFrame[] {
+  return sent.map((s) => s.frame as AnyFrame).filter((f) => f?.t === t && (re === undefined || f.re === re));
+}
+
+/** `deleted file PATH` / `deleted folder PATH` messages, in the order the worker sent them. */
+function deletions(messages: readonly string[]): Array<{ kind: string; path: string }> {
+  return messages.flatMap((m) => {
+    const match = /^deleted (file|folder) (.+)$/.exec(m);
+    return match ? [{ kind: match[1]!, path: match[2]! }] : [];
+  });
+}
+
+/** Every deleted folder comes after every deleted entry inside it (files before their folder). */
+function assertDependentsFirst(deleted: ReadonlyArray<{ kind: string; path: string }>): void {
+  const folders = deleted.filter((d) => d.kind === 'folder');
+  assert.ok(folders.length > 0, 'a folder was deleted');
+  for (const folder of folders) {
+    const at = deleted.indexOf(folder);
+    const inside = deleted.filter((d) => d.path.startsWith(`${folder.path}/`));
+    assert.ok(inside.length > 0, `${folder.path} had flagged entries inside`);
+    for (const entry of inside) assert.ok(deleted.indexOf(entry) < at, `${entry.path} deleted before its folder ${folder.path}`);
+  }
+}
+
+test('collect-and-cleanup: the replayed worker collects the tree with its sizes, mtimes and ages (from the simulated clock)', async () => {
+  const result = await replayWorker(workerRecording('collect-and-cleanup'));
+  assert.ok(result.ok);
+  const graphs = framesOf(result.sent, 'resources', COLLECT);
+  assert.is(graphs.length, 1);
+  const resources = graphs[0]!.resources as Array<{ id: string; kind: string; attrs: Record<string, unknown> }>;
+  const byId = new Map(resources.map((r) => [r.id, r] as const));
+  assert.equal([...byId.keys()].sort(), TREE.map(treePath).sort());
+  for (const entry of TREE) {
+    const { attrs, kind } = byId.get(treePath(entry))!;
+    assert.is(kind, entry.kind, entry.path);
+    assert.is(attrs.mtime, treeMtime(entry), entry.path);
+    assert.is(attrs.age_s, entry.ageS, entry.path);
+    if (entry.kind === 'file') assert.is(attrs.size, entry.size, entry.path);
+  }
+});
+
+test('collect-and-cleanup: the replayed worker flags the planned entries, deletes files before their folder, and leaves the rest on disk', async () => {
+  const result = await replayWorker(workerRecording('collect-and-cleanup'));
+  assert.ok(result.ok);
+  const plans = framesOf(result.sent, 'resources_flag', PLAN);
+  assert.is(plans.length, 1);
+  assert.equal([...(plans[0]!.clean as string[])].sort(), flaggedPaths().sort());
+  const deleted = deletions(framesOf(result.sent, 'action_info', CLEANUP).map((f) => f.message as string));
+  assert.equal(deleted.map((d) => d.path).sort(), flaggedPaths().sort());
+  assertDependentsFirst(deleted);
+  assert.is(framesOf(result.sent, 'action_done', CLEANUP).length, 1);
+  // The replay really deleted them (harness.ts recreates the tree before each worker replay).
+  assert.equal(listTree(), expectedTreeAfterCleanup());
+});
+
+test('collect-and-cleanup: the replayed hub runs collect_and_cleanup to success and sends cleanup the flagged ids in plain order', async () => {
+  const result = await replayHub(hubRecording('collect-and-cleanup'));
+  assert.ok(result.ok);
+  assert.is(result.runs.length, 1);
+  const [detail] = result.runs;
+  assert.is(detail!.run.id, 'run-1');
+  assert.is(detail!.run.state, 'succeeded');
+  assert.equal(
+    detail!.steps.map((step) => `${step.name}:${step.state}`),
+    ['collect:succeeded', 'plan_cleanup:succeeded', 'cleanup:succeeded'],
+  );
+  // What the hub stored from the worker's answers says the same as the worker's frames.
+  const cleanup = detail!.steps[2]!;
+  assert.equal(cleanup.answers.map((a) => `${a.subscriber}:${a.status}`), ['w-replay:done']);
+  assertDependentsFirst(deletions(cleanup.messages.map((m) => m.message)));
+  // The hub lists a folder before its files: the dependency order is the worker's doing.
+  const [action] = framesOf(result.sent, 'action').filter((f) => f.action === 'cleanup');
+  const ids = (action!.data as { clean: { fs: string[] } }).clean.fs;
+  assert.equal(ids, flaggedPaths().sort());
+  assert.ok(ids.indexOf(`${REPLAY_TREE}/build`) < ids.indexOf(`${REPLAY_TREE}/build/app.bin`));
+});
+
+test('collect-and-cleanup: a folder size may differ (normalised), a file age may not', async () => {
+  const alterResource = (change: (resources: Array<{ kind: string; attrs: Record<string, unknown> }>) => void) =>
+    alterFirst(readRecording(workerRecording('collect-and-cleanup')), 'resources', (frame) => change(frame.resources as never));
+  const folderSize = await replayWorker(
+    alterResource((resources) => (resources.find((r) => r.kind === 'folder')!.attrs.size = 12_345)),
+    { scenario: 'collect-and-cleanup' },
+  );
+  assertReplayed(folderSize);
+  const fileAge = await replayWorker(
+    alterResource((resources) => (resources.find((r) => r.kind === 'file')!.attrs.age_s = 1)),
+    { scenario: 'collect-and-cleanup' },
+  );
+  assert.not.ok(fileAge.ok);
+  assert.match(fileAge.expected, /"age_s":1,/);
+});
+
 function decodeRawSafe(b64: string): Record<string, unknown> | undefined {
   try {
     const value = decodeRaw(Buffer.from(b64, 'base64'));
@@ -106,5 +210,8 @@ function decodeRawSafe(b64: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
+
+// The worker replays leave the cleaned-up tree behind; each replay recreates it anyway.
+test.after(() => fs.rmSync(REPLAY_TREE, { recursive: true, force: true }));
 
 test.run();

@@ -6,19 +6,27 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Clock } from '../../src/clock.ts';
+import { systemClock, type Clock } from '../../src/clock.ts';
+import { ActionsExtension } from '../../src/hub/actions/actions-extension.ts';
+import { loadWorkflows } from '../../src/hub/actions/workflow-definitions.ts';
+import type { HubExtension } from '../../src/hub/hub-extension.ts';
 import type { HubDeps, HubOptions } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
+import { SubscribeSink } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
 import type { FrameTap } from '../../src/transport/transport.ts';
+import type { AgentExtension } from '../../src/worker/agent-extension.ts';
 import type { AgentOptions } from '../../src/worker/agent.ts';
 import type { ExecRunnerOptions } from '../../src/worker/exec-runner.ts';
+import { createPluginWorker } from '../../src/worker/plugins/setup.ts';
+import { SubscribeExtension, SubscriptionRegistry } from '../../src/worker/subscriptions.ts';
+import { REPLAY_TREE, SCENARIO_EPOCH, createReplayTree } from './replay-tree.ts';
 
 export const FIXTURE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 /** Every recorded scenario; each has `NAME.hub.rec` and, where a worker took part, `NAME.worker.rec`. */
-export const FIXTURES = ['register-and-exec', 'refusals', 'disconnect-mid-job'] as const;
+export const FIXTURES = ['register-and-exec', 'refusals', 'disconnect-mid-job', 'collect-and-cleanup'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
 
 export const hubRecording = (name: string): string => path.join(FIXTURE_DIR, `${name}.hub.rec`);
@@ -70,6 +78,40 @@ export function jobIds(): () => string {
   return () => `job-${(next += 1)}`;
 }
 
+/** Workflow run ids `run-1`, `run-2`, ... in place of random UUIDs (step message ids are `run-1.0`, ...). */
+export function runIds(): () => string {
+  let next = 0;
+  return () => `run-${(next += 1)}`;
+}
+
+/**
+ * The clock a scenario is recorded on. `collect-and-cleanup` puts ages (now minus mtime) in its frames,
+ * so its recording runs on the wall clock shifted to start at {@link SCENARIO_EPOCH}: the tree's fixed
+ * mtimes then give the same ages in every recording, and a replay (on a `SimulatedClock` set to the
+ * recorded times) computes them again. The other scenarios keep the wall clock.
+ */
+export function recordingClock(name: FixtureName): Clock {
+  if (name !== 'collect-and-cleanup') return systemClock;
+  const offset = SCENARIO_EPOCH - Date.now();
+  return { ...systemClock, now: () => Date.now() + offset };
+}
+
+/** The workflow `collect-and-cleanup` runs: the built-in one from workflows/, collect -> plan_cleanup -> cleanup. */
+export const WORKFLOW = 'collect_and_cleanup';
+
+/**
+ * The fs plugin's settings (`--override fs.KEY=VALUE`) in `collect-and-cleanup`: the tree of
+ * replay-tree.ts, entries older than 7 days whose relative path matches the pattern, really deleted;
+ * a fixed `host`, which would otherwise be the machine's name.
+ */
+export const FS_OVERRIDES: Readonly<Record<string, string>> = {
+  'fs.roots': REPLAY_TREE,
+  'fs.older_than': '7d',
+  'fs.pattern': 're:^build(/|$)|\\.(log|tmp)$',
+  'fs.dry_run': 'false',
+  'fs.host': 'replay-host',
+};
+
 /** A registry with what every scenario starts from. */
 export interface SeededRegistry {
   store: SqliteStore;
@@ -89,10 +131,62 @@ export function seedRegistry(clock: Clock): SeededRegistry {
   return { store, registry, passkey, adminToken: token };
 }
 
+/** A scenario's hub extensions; `actions` when the scenario runs workflows. */
+export interface ScenarioHub {
+  extensions: HubExtension[];
+  actions: ActionsExtension | undefined;
+}
+
+/**
+ * The hub extensions of a scenario, in recording and replay alike. `collect-and-cleanup` has the action
+ * bus and workflows, as `cla-hub start` builds them, minus what would act on its own: no cron (the
+ * built-in workflow's hourly trigger could fire mid-recording), no command-table polling (the run is
+ * triggered through the engine, see {@link applyHubMark}), no pruning timer (a fresh store has nothing
+ * to prune). No task dispatcher: nothing in this workflow submits tasks. `SubscribeSink` stays last,
+ * as in the CLI. Its tables go in the seeded in-memory store.
+ */
+export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Clock): ScenarioHub {
+  if (name !== 'collect-and-cleanup') return { extensions: [], actions: undefined };
+  const actions = new ActionsExtension({
+    db: seeded.store.db,
+    workflows: loadWorkflows().workflows,
+    cron: false,
+    commandPollMs: 0,
+    keepRunsDays: 0,
+    clock,
+    newId: runIds(),
+  });
+  return { extensions: [actions, new SubscribeSink()], actions };
+}
+
 /** What the hub gets besides its options, in recording and replay alike. */
-export function hubDeps(seeded: SeededRegistry, clock: Clock, tap?: FrameTap): HubDeps {
+export function hubDeps(seeded: SeededRegistry, clock: Clock, tap?: FrameTap, extensions: HubExtension[] = []): HubDeps {
   // No process metrics: they are never in a frame, and a test process builds many hubs.
-  return { registry: seeded.registry, clock, tap, newId: jobIds(), metrics: new HubMetrics({ processMetrics: false }) };
+  return { registry: seeded.registry, clock, tap, newId: jobIds(), metrics: new HubMetrics({ processMetrics: false }), extensions };
+}
+
+/**
+ * Something the recording script did to the hub through its library API, written into the hub
+ * recording as a `meta` line at the moment it happened, so the hub replay does it again at the same
+ * point (harness.ts). Only one kind: a manual workflow run (`WorkflowEngine.runManual`).
+ */
+export interface HubMark {
+  trigger: 'workflow.run';
+  workflow: string;
+}
+
+/** Does what a mark says, on the recording's hub or the replay's; false for other meta lines (the role line). */
+export function applyHubMark(hub: ScenarioHub, detail: string): boolean {
+  let mark: Partial<HubMark>;
+  try {
+    mark = JSON.parse(detail) as Partial<HubMark>;
+  } catch {
+    return false;
+  }
+  if (mark.trigger !== 'workflow.run' || typeof mark.workflow !== 'string') return false;
+  if (!hub.actions) throw new Error(`The recording triggers workflow ${mark.workflow}, but this scenario's hub has no actions extension`);
+  hub.actions.engine.runManual(mark.workflow);
+  return true;
 }
 
 /**
@@ -123,4 +217,22 @@ export function recordedWorkerOptions(name: FixtureName, url: string, token: str
     random: agentRandom,
     exec: EXEC_OPTIONS,
   };
+}
+
+/**
+ * The worker extensions of a scenario, on the agent's clock, as `cla-worker run --plugin fs` builds them:
+ * one `subscribe` for every feature (SubscribeExtension) and the plugins' action handlers. No task
+ * extension (the fs plugin's `tag` handler is then not registered): the workflow submits no tasks.
+ * Built-in plugins only, so a `cla-worker-plugin-*` package installed nearby changes nothing.
+ */
+export async function workerExtensions(name: FixtureName, clock: Clock): Promise<AgentExtension[]> {
+  if (name !== 'collect-and-cleanup') return [];
+  const subscriptions = new SubscriptionRegistry(WORKER_ID);
+  const plugins = await createPluginWorker({ workerId: WORKER_ID, overrides: FS_OVERRIDES, enabled: ['fs'], packages: false, subscriptions, clock });
+  return [new SubscribeExtension(subscriptions), plugins.extension];
+}
+
+/** What must be on disk before a scenario's worker runs (recorded or replayed): the fs plugin's tree. */
+export function prepareWorkerSide(name: FixtureName): void {
+  if (name === 'collect-and-cleanup') createReplayTree();
 }

@@ -12,7 +12,10 @@ import type { RecordLine } from '../../src/transport/recorder.ts';
 export interface NormalisedField {
   /** Frame type (`t`). */
   frame: string;
-  /** Dotted paths inside that frame. */
+  /**
+   * Dotted paths inside that frame. A segment may pick array elements: `resources[]` every element,
+   * `resources[kind=folder]` those whose `kind` is the string `folder`.
+   */
   fields: string[];
   why: string;
 }
@@ -33,7 +36,15 @@ export const WORKER_NORMALISED: readonly NormalisedField[] = [
   },
   { frame: 'started', fields: ['pid'], why: 'the process id the OS gave the command' },
   { frame: 'exit', fields: ['durationMs'], why: 'wall-clock time in the recording, simulated time in the replay' },
+  {
+    frame: 'resources',
+    fields: ['resources[kind=folder].attrs.size'],
+    why: "a folder's size is the filesystem's business (4096 on ext4, entry-dependent on tmpfs, btrfs, overlayfs); file sizes are compared",
+  },
 ];
+// Not normalised: the fs plugin's `age_s`. It is computed from the injected clock (FsCollector reads
+// `init.clock.now()`, never Date.now), the recording's clock starts at SCENARIO_EPOCH and the tree's mtimes
+// are fixed before it (replay-tree.ts), so the replay's SimulatedClock gives the recorded ages again.
 
 export const NORMALISED = '<normalised>';
 
@@ -43,15 +54,30 @@ export function normalise(value: unknown, rules: readonly NormalisedField[]): un
   const copy = structuredClone(value);
   for (const rule of rules) {
     if (copy.t !== rule.frame) continue;
-    for (const field of rule.fields) {
-      const keys = field.split('.');
-      let target: unknown = copy;
-      for (const key of keys.slice(0, -1)) target = isRecord(target) ? target[key] : undefined;
-      const last = keys.at(-1)!;
-      if (isRecord(target) && last in target) target[last] = NORMALISED;
-    }
+    for (const field of rule.fields) replaceAt(copy, field.split('.'));
   }
   return copy;
+}
+
+/** Replaces the value at `keys` under `target` (every selected element for `name[]`, `name[k=v]`). */
+function replaceAt(target: unknown, keys: readonly string[]): void {
+  if (!isRecord(target) || keys.length === 0) return;
+  const [key, ...rest] = keys as [string, ...string[]];
+  const picked = /^(.+)\[(?:([^=\]]+)=([^\]]*))?\]$/.exec(key);
+  if (!picked) {
+    if (!(key in target)) return;
+    if (rest.length === 0) target[key] = NORMALISED;
+    else replaceAt(target[key], rest);
+    return;
+  }
+  const [, name, where, equals] = picked;
+  const list = target[name!];
+  if (!Array.isArray(list)) return;
+  list.forEach((element, index) => {
+    if (where !== undefined && !(isRecord(element) && element[where] === equals)) return;
+    if (rest.length === 0) list[index] = NORMALISED;
+    else replaceAt(element, rest);
+  });
 }
 
 /** One exact line for a message: `type field=value ...` (all fields, binary as text or hex). */

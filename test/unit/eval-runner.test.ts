@@ -10,6 +10,7 @@ import { SimulatedClock } from 'xstate';
 import { ErrorCode, InvalidArgumentError } from '../../src/errors.ts';
 import { isPlainValue } from '../../src/protocol/frames.ts';
 import { parseEvalOptions, runEval, type EvalOptions, type EvalOutcome } from '../../src/worker/ops/eval-process.ts';
+import { eventually, isGone } from './test-helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const runner = suite('eval-runner');
@@ -32,30 +33,6 @@ async function failed(code: string, options: EvalOptions = {}, timeoutMs?: numbe
   const outcome = await runEval(code, timeoutMs, { ...BASE, ...options }).outcome;
   if (outcome.ok) assert.unreachable(`expected an error, got ${JSON.stringify(outcome.value)}`);
   return outcome as Failed;
-}
-
-/** Whether `pid` is gone; a zombie counts as gone (PID 1 of a container may be slow to reap). */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** Polls `check` (bounded; not a duration assertion, it only keeps the test from hanging). */
-async function eventually(check: () => boolean, attempts = 300): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return check();
 }
 
 runner('returns values of several types as plain values, with what the code printed', async () => {

@@ -1,5 +1,5 @@
 // Real child processes (POSIX only): /bin/sh, printf, head, sleep.
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import { ClaError, ErrorCode, InvalidArgumentError } from '../../src/errors.ts';
 import type { ExecSpec } from '../../src/protocol/frames.ts';
 import { runExec, type ExecEvent, type ExecHandle, type ExecRunnerOptions } from '../../src/worker/exec-runner.ts';
 import { isProcessGroupAlive } from '../../src/worker/process-tree.ts';
+import { eventually, isGone } from './test-helpers.ts';
 
 type ExitEvent = Extract<ExecEvent, { type: 'exit' }>;
 type OutputEvent = Extract<ExecEvent, { type: 'output' }>;
@@ -57,30 +58,6 @@ async function expectError(handle: ExecHandle): Promise<ClaError> {
   }
   assert.unreachable('expected the stream to error');
   throw new Error('unreachable');
-}
-
-/** Whether `pid` is gone; a zombie counts as gone (PID 1 of a container may be slow to reap, or never). */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return true;
-  }
-}
-
-/** Polls `check` (bounded, not a duration assertion: it only keeps the test from hanging). */
-async function eventually(check: () => boolean, attempts = 200): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (check()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return check();
 }
 
 /** A clock whose timers fire only when the test advances it. */

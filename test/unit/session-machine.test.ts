@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createActor, SimulatedClock, type AnyStateMachine, type StateValue } from 'xstate';
-import { getPathsFromEvents, getShortestPaths, getStateNodes } from 'xstate/graph';
+import { createActor, SimulatedClock } from 'xstate';
+import { getPathsFromEvents } from 'xstate/graph';
 import { canAcceptJob, freeSlots, type SessionSnapshot } from '../../machines/session.helpers.ts';
 import {
   sessionContextFromInput,
@@ -10,30 +10,12 @@ import {
   type SessionEvent,
   type SessionInput,
 } from '../../machines/session.machine.ts';
-
-/** The side-effect placeholders: every declared action that is not a named `assign`. */
-const effects = Object.entries(sessionMachine.implementations.actions)
-  .filter(([, impl]) => (impl as { type?: string }).type !== 'xstate.assign')
-  .map(([name]) => name);
-
-interface Call {
-  action: string;
-  event: SessionEvent;
-  context: SessionContext;
-}
+import { afterEvent, assertLiteralConfig, assertNamedInJson, declaredDelay, effectNames, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
 
 /** Starts a session actor on a SimulatedClock with every side effect replaced by a recording spy. */
 function start(input: SessionInput = {}) {
-  const calls: Call[] = [];
+  const { calls, spies } = spyEffects<SessionContext, SessionEvent>(sessionMachine);
   const clock = new SimulatedClock();
-  const spies = Object.fromEntries(
-    effects.map((action) => [
-      action,
-      ({ context, event }: { context: SessionContext; event: SessionEvent }) => {
-        calls.push({ action, event, context: structuredClone(context) });
-      },
-    ]),
-  );
   const actor = createActor(sessionMachine.provide({ actions: spies }), { input, clock }).start();
   return {
     actor,
@@ -51,7 +33,7 @@ function hello(s: Harness, capacity = 2, disabled = false): void {
 }
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal([...effects].sort(), [
+  assert.equal(effectNames(sessionMachine), [
     'closeSocket',
     'failOpenJobs',
     'sendDisable',
@@ -233,11 +215,6 @@ test('getPathsFromEvents: a scripted session ends closed', () => {
 // ---------------------------------------------------------------------------------------------------
 // Model-based: reach every leaf state from sample events, then replay each path on a real actor.
 
-/** Delayed transitions are taken by `xstate.after.<delay>.<stateId>` events. */
-function afterEvent(delay: string, stateId: string): SessionEvent {
-  return { type: `xstate.after.${delay}.${stateId}` } as unknown as SessionEvent;
-}
-
 const sampleEvents: SessionEvent[] = [
   { type: 'HELLO_ACCEPTED', workerId: 'w1', capacity: 1, disabled: false },
   { type: 'HELLO_ACCEPTED', workerId: 'w1', capacity: 2, disabled: true },
@@ -258,36 +235,12 @@ function project(snapshot: SessionSnapshot): string {
   return JSON.stringify({ value: snapshot.value, status: snapshot.status, context: snapshot.context });
 }
 
-function leafStates(machine: AnyStateMachine): string[] {
-  return getStateNodes(machine.root)
-    .filter((node) => Object.keys(node.states).length === 0)
-    .map((node) => node.path.join('.'))
-    .sort();
-}
-
-function leafPaths(value: StateValue): string[] {
-  if (typeof value === 'string') return [value];
-  return Object.entries(value).flatMap(([key, child]) =>
-    child === undefined ? [key] : leafPaths(child).map((p) => `${key}.${p}`),
-  );
-}
-
 const INPUT: SessionInput = { helloTimeoutMs: 5000 };
 
-function explore() {
-  return getShortestPaths(sessionMachine, {
-    input: INPUT,
-    events: sampleEvents,
-    serializeState: project,
-    // The pure transition function still handles events in a final state; a real actor ignores them.
-    stopWhen: (snapshot) => snapshot.status !== 'active',
-  });
-}
+const explore = () => shortestPaths(sessionMachine, { input: INPUT, events: sampleEvents, serializeState: project });
 
 test('model: the sample events include every event the machine handles', () => {
-  const handled = new Set([sessionMachine.root, ...getStateNodes(sessionMachine.root)].flatMap((n) => n.ownEvents));
-  const sampled = new Set(sampleEvents.map((e) => e.type as string));
-  assert.equal([...handled].filter((t) => !sampled.has(t)), []);
+  assert.equal(unsampledEvents(sessionMachine, sampleEvents), []);
 });
 
 test('model: shortest paths reach every leaf state of the machine', () => {
@@ -297,107 +250,19 @@ test('model: shortest paths reach every leaf state of the machine', () => {
 
 test('model: every path replays on a real actor with a simulated clock', () => {
   const paths = explore();
-  for (const path of paths) {
-    const s = start(INPUT);
-    for (const step of path.steps) {
-      const type = step.event.type as string;
-      if (type === 'xstate.init') continue;
-      if (type.startsWith('xstate.after.')) {
-        // Fire the timer by advancing time exactly to its computed delay.
-        const delay = type.split('.')[2] as keyof typeof sessionMachine.implementations.delays;
-        const impl = sessionMachine.implementations.delays[delay] as (a: { context: SessionContext }) => number;
-        const ms = impl({ context: s.context() });
-        const before = project(s.actor.getSnapshot());
-        s.clock.increment(ms - 1);
-        assert.is(project(s.actor.getSnapshot()), before, `${type} fired early`);
-        s.clock.increment(1);
-      } else {
-        s.actor.send(step.event);
-      }
-      assert.equal(s.value(), step.state.value, `after ${type}`);
-    }
-    assert.is(project(s.actor.getSnapshot()), project(path.state));
-  }
+  for (const path of paths) replayPath(path, start(INPUT), { project, timerMs: declaredDelay(sessionMachine) });
   assert.ok(paths.length > 10, `replayed ${paths.length} paths`);
 });
 
 // ---------------------------------------------------------------------------------------------------
 // Serialisation: the config is literal JSON-like data and every action/guard/delay is named.
 
-/** Paths under `node` whose value JSON would drop or change (functions, class instances, NaN, ...). */
-function jsonIssues(node: unknown, path: string): string[] {
-  if (node === undefined || node === null || typeof node === 'string' || typeof node === 'boolean') return [];
-  if (typeof node === 'number') return Number.isFinite(node) ? [] : [path];
-  if (Array.isArray(node)) return node.flatMap((child, i) => jsonIssues(child, `${path}[${i}]`));
-  if (typeof node === 'object' && Object.getPrototypeOf(node) === Object.prototype) {
-    return Object.entries(node).flatMap(([k, v]) => jsonIssues(v, `${path}.${k}`));
-  }
-  return [path];
-}
-
 test('toJSON() names every action and guard (no inline functions serialised as null)', () => {
-  const json = JSON.stringify(sessionMachine.toJSON());
-  const seen: string[] = [];
-  (function walk(node: unknown, key: string): void {
-    if (Array.isArray(node)) {
-      if (key === 'actions' || key === 'entry' || key === 'exit') {
-        for (const action of node) {
-          const name = typeof action === 'string' ? action : (action as { type?: unknown } | null)?.type;
-          assert.type(name, 'string', `${key} holds ${JSON.stringify(action)}`);
-          // xstate.raise / xstate.cancel are the scheduling of `after` timers.
-          const known = (name as string) in sessionMachine.implementations.actions;
-          assert.ok(known || /^xstate\.(raise|cancel)$/.test(name as string), `${name}`);
-          seen.push(name as string);
-        }
-      } else node.forEach((child) => walk(child, key));
-      return;
-    }
-    if (node !== null && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'guard') assert.ok(typeof v === 'string' && v in sessionMachine.implementations.guards, `guard ${v}`);
-        walk(v, k);
-      }
-    }
-  })(JSON.parse(json), '');
-  assert.ok(seen.includes('failOpenJobs'));
+  assert.ok(assertNamedInJson(sessionMachine).includes('failOpenJobs'));
 });
 
 test('the config is literal: only named references, each declared, each used', () => {
-  const { implementations } = sessionMachine;
-  const used = { actions: new Set<string>(), guards: new Set<string>(), delays: new Set<string>() };
-  (function walk(node: unknown, path: string): void {
-    if (typeof node === 'function') {
-      // The context factory is the one allowed function; it is a named export.
-      assert.is(path, 'context', `function at ${path}`);
-      assert.is(node, sessionContextFromInput);
-      return;
-    }
-    if (node === null || typeof node !== 'object') return;
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'actions' || k === 'entry' || k === 'exit') {
-        for (const name of ([] as unknown[]).concat(v)) {
-          assert.type(name, 'string', `${path}.${k}`);
-          assert.ok((name as string) in implementations.actions, `undeclared action ${name}`);
-          used.actions.add(name as string);
-        }
-      } else if (k === 'guard') {
-        assert.type(v, 'string', `${path}.guard`);
-        assert.ok((v as string) in implementations.guards, `undeclared guard ${v}`);
-        used.guards.add(v as string);
-      } else if (k === 'after') {
-        for (const delay of Object.keys(v as object)) {
-          assert.ok(delay in implementations.delays, `undeclared delay ${delay}`);
-          used.delays.add(delay);
-        }
-        walk(v, `${path}.after`);
-      } else walk(v, path ? `${path}.${k}` : k);
-    }
-  })(sessionMachine.config, '');
-  assert.equal([...used.actions].sort(), Object.keys(implementations.actions).sort());
-  assert.equal([...used.guards].sort(), Object.keys(implementations.guards).sort());
-  assert.equal([...used.delays].sort(), Object.keys(implementations.delays).sort());
-  const { context: _context, ...data } = sessionMachine.config;
-  assert.equal(jsonIssues(data, 'config'), [], 'config holds only JSON values');
+  assertLiteralConfig(sessionMachine, sessionContextFromInput);
 });
 
 test.run();

@@ -1,38 +1,21 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { storeConformance } from './store-conformance.ts';
+import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'cla-store-'));
-
-storeConformance('sqlite file', () => {
-  const dir = tempDir();
-  const store = openSqliteStore(path.join(dir, 'hub.db'));
-  return {
-    store,
-    cleanup: () => {
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}).run();
+storeConformance('sqlite file', () => openInTempDir('cla-store-', openSqliteStore)).run();
 
 storeConformance('sqlite :memory:', () => {
   const store = openSqliteStore(':memory:');
   return { store, cleanup: () => store.close() };
 }).run();
 
-const sqlite = suite<{ dir: string }>('sqlite specifics', { dir: '' });
-sqlite.before.each((ctx) => {
-  ctx.dir = tempDir();
-});
-sqlite.after.each((ctx) => {
-  fs.rmSync(ctx.dir, { recursive: true, force: true });
-});
+const sqlite = suite<TempDirContext>('sqlite specifics', { dir: '', cleanup: () => {} });
+tempDirEach(sqlite, 'cla-store-');
 
 sqlite('reopening the file keeps the data', ({ dir }) => {
   const file = path.join(dir, 'hub.db');

@@ -1,15 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, SimulatedClock } from 'xstate';
-import { getStateNodes } from 'xstate/graph';
 import { filterSpecificity, formatAttrs, noWorkerError } from '../../machines/task.helpers.ts';
 import { taskContextFromInput, taskMachine, type TaskContext, type TaskEvent, type TaskInput } from '../../machines/task.machine.ts';
-import { leafStates, MODEL_INPUT, modelKey, modelPaths, replayOnActor, SAMPLE_EVENTS } from './task-machine-paths.ts';
-
-/** The side-effect placeholders: every declared action that is not a named `assign`. */
-const effects = Object.entries(taskMachine.implementations.actions)
-  .filter(([, impl]) => (impl as { type?: string }).type !== 'xstate.assign')
-  .map(([name]) => name);
+import { assertLiteralConfig, assertNamedInJson, effectNames, leafStates, spyEffects, unsampledEvents } from './machine-checks.ts';
+import { MODEL_INPUT, modelKey, modelPaths, replayOnActor, SAMPLE_EVENTS } from './task-machine-paths.ts';
 
 const INPUT: TaskInput = { id: 't1', name: 'tag', attrs: { cloud: 'aws', account: '123' }, createdAt: 1_000_000 };
 
@@ -18,17 +13,16 @@ type Untimed<E> = E extends unknown ? Omit<E, 'at'> & { at?: number } : never;
 
 /** A task actor on a SimulatedClock at `createdAt`, every side effect a recording spy. */
 function start(input: TaskInput = INPUT) {
-  const calls: Array<{ action: string; context: TaskContext }> = [];
+  const { calls, spies } = spyEffects<TaskContext, TaskEvent>(taskMachine);
   const clock = new SimulatedClock();
   clock.set(input.createdAt);
-  const spies = Object.fromEntries(effects.map((action) => [action, ({ context }: { context: TaskContext }) => void calls.push({ action, context: structuredClone(context) })]));
   const actor = createActor(taskMachine.provide({ actions: spies }), { input, clock }).start();
   const send = (event: Untimed<TaskEvent>) => actor.send({ ...event, at: event.at ?? clock.now() } as TaskEvent);
   return { actor, clock, calls, send, names: () => calls.map((c) => c.action), value: () => actor.getSnapshot().value, context: () => actor.getSnapshot().context };
 }
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal([...effects].sort(), ['freeSlot', 'notifyFinished', 'refuseClaim', 'refuseCompletion', 'refuseRenew', 'sendLease', 'sendOffer', 'sendRevoked']);
+  assert.equal(effectNames(taskMachine), ['freeSlot', 'notifyFinished', 'refuseClaim', 'refuseCompletion', 'refuseRenew', 'sendLease', 'sendOffer', 'sendRevoked']);
 });
 
 test('input defaults: 60 s deadline, 30 s lease, 10 s offer, 5 attempts', () => {
@@ -198,9 +192,7 @@ test('helpers: specificity and attribute formatting', () => {
 // Model-based: reach every state from sample events, then replay each path on a real actor.
 
 test('model: the sample events include every event the machine handles', () => {
-  const handled = new Set([taskMachine.root, ...getStateNodes(taskMachine.root)].flatMap((n) => n.ownEvents));
-  const sampled = new Set(SAMPLE_EVENTS.map((e) => e.type as string));
-  assert.equal([...handled].filter((t) => !sampled.has(t)), []);
+  assert.equal(unsampledEvents(taskMachine, SAMPLE_EVENTS), []);
 });
 
 test('model: shortest paths reach every state, both final outcomes and both failure codes', () => {
@@ -226,39 +218,8 @@ test('model: every path replays on a real actor with a simulated clock', () => {
 // Serialisation: the config is literal JSON-like data and every action/guard/delay is named.
 
 test('the config is literal: only named references, each declared, each used', () => {
-  const { implementations } = taskMachine;
-  const used = { actions: new Set<string>(), guards: new Set<string>(), delays: new Set<string>() };
-  (function walk(node: unknown, path: string): void {
-    if (typeof node === 'function') {
-      assert.is(path, 'context', `function at ${path}`);
-      assert.is(node, taskContextFromInput);
-      return;
-    }
-    if (node === null || typeof node !== 'object') return;
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'actions' || k === 'entry' || k === 'exit') {
-        for (const name of ([] as unknown[]).concat(v)) {
-          assert.type(name, 'string', `${path}.${k}`);
-          assert.ok((name as string) in implementations.actions, `undeclared action ${name}`);
-          used.actions.add(name as string);
-        }
-      } else if (k === 'guard') {
-        assert.type(v, 'string', `${path}.guard`);
-        used.guards.add(v as string);
-      } else if (k === 'after') {
-        for (const delay of Object.keys(v as object)) {
-          assert.ok(delay in implementations.delays, `undeclared delay ${delay}`);
-          used.delays.add(delay);
-        }
-        walk(v, `${path}.after`);
-      } else walk(v, path ? `${path}.${k}` : k);
-    }
-  })(taskMachine.config, '');
-  assert.equal([...used.actions].sort(), Object.keys(implementations.actions).sort());
-  assert.equal([...used.guards].sort(), Object.keys(implementations.guards).sort());
-  assert.equal([...used.delays].sort(), Object.keys(implementations.delays).sort());
-  const json = JSON.stringify(taskMachine.toJSON());
-  assert.not.match(json, /"actions":\[null/, 'no inline action serialised as null');
+  assertLiteralConfig(taskMachine, taskContextFromInput);
+  assertNamedInJson(taskMachine);
 });
 
 test.run();

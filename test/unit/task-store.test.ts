@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { suite } from 'uvu';
@@ -8,20 +7,9 @@ import { ClaError } from '../../src/errors.ts';
 import { SqliteTaskStore, TASK_MIGRATIONS, openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { taskStoreConformance } from './task-store-conformance.ts';
+import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'cla-tasks-'));
-
-taskStoreConformance('sqlite file', () => {
-  const dir = tempDir();
-  const store = openSqliteTaskStore(path.join(dir, 'hub.db'));
-  return {
-    store,
-    cleanup: () => {
-      store.close();
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}).run();
+taskStoreConformance('sqlite file', () => openInTempDir('cla-tasks-', openSqliteTaskStore)).run();
 
 taskStoreConformance('sqlite :memory: beside the main store', () => {
   // The way the hub may share one connection: the main store's `db`, tables of its own.
@@ -30,13 +18,8 @@ taskStoreConformance('sqlite :memory: beside the main store', () => {
   return { store, cleanup: () => main.close() };
 }).run();
 
-const sqlite = suite<{ dir: string }>('sqlite task store specifics', { dir: '' });
-sqlite.before.each((ctx) => {
-  ctx.dir = tempDir();
-});
-sqlite.after.each((ctx) => {
-  fs.rmSync(ctx.dir, { recursive: true, force: true });
-});
+const sqlite = suite<TempDirContext>('sqlite task store specifics', { dir: '', cleanup: () => {} });
+tempDirEach(sqlite, 'cla-tasks-');
 
 sqlite('tasks survive reopening; two connections (hub and CLI) see each other', ({ dir }) => {
   const file = path.join(dir, 'hub.db');

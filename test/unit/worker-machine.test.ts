@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createActor, SimulatedClock, type AnyStateMachine, type StateValue } from 'xstate';
-import { getPathsFromEvents, getShortestPaths, getStateNodes } from 'xstate/graph';
+import { createActor, SimulatedClock } from 'xstate';
+import { getPathsFromEvents } from 'xstate/graph';
 import { backoffMs, isAcceptingJobs, type WorkerSnapshot } from '../../machines/worker.helpers.ts';
 import {
   workerContextFromInput,
@@ -10,32 +10,14 @@ import {
   type WorkerEvent,
   type WorkerInput,
 } from '../../machines/worker.machine.ts';
+import { afterEvent, assertLiteralConfig, assertNamedInJson, declaredDelay, effectNames, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
 
 const CREDS = { id: 'w1', token: 'tok' } as const;
 
-/** The side-effect placeholders: every declared action that is not a named `assign`. */
-const effects = Object.entries(workerMachine.implementations.actions)
-  .filter(([, impl]) => (impl as { type?: string }).type !== 'xstate.assign')
-  .map(([name]) => name);
-
-interface Call {
-  action: string;
-  event: WorkerEvent;
-  context: WorkerContext;
-}
-
 /** Starts a worker actor on a SimulatedClock with every side effect replaced by a recording spy. */
 function start(input: WorkerInput = {}) {
-  const calls: Call[] = [];
+  const { calls, spies } = spyEffects<WorkerContext, WorkerEvent>(workerMachine);
   const clock = new SimulatedClock();
-  const spies = Object.fromEntries(
-    effects.map((action) => [
-      action,
-      ({ context, event }: { context: WorkerContext; event: WorkerEvent }) => {
-        calls.push({ action, event, context: structuredClone(context) });
-      },
-    ]),
-  );
   const actor = createActor(workerMachine.provide({ actions: spies }), { input, clock }).start();
   return {
     actor,
@@ -64,7 +46,7 @@ function msUntilLeaving(w: Harness, state: string, limit = 120_000): number {
 }
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal([...effects].sort(), [
+  assert.equal(effectNames(workerMachine), [
     'cancelAllJobs',
     'closeConnection',
     'drainJobs',
@@ -328,11 +310,6 @@ test('getPathsFromEvents: a scripted run ends in shutdown', () => {
 // ---------------------------------------------------------------------------------------------------
 // Model-based: reach every leaf state from sample events, then replay each path on a real actor.
 
-/** Delayed transitions are taken by `xstate.after.<delay>.<stateId>` events. */
-function afterEvent(delay: string, stateId: string): WorkerEvent {
-  return { type: `xstate.after.${delay}.${stateId}` } as unknown as WorkerEvent;
-}
-
 const sampleEvents: WorkerEvent[] = [
   { type: 'CREDENTIALS', id: 'w1', token: 'tok' },
   { type: 'CONNECT' },
@@ -359,34 +336,10 @@ function project(snapshot: WorkerSnapshot): string {
   return JSON.stringify({ value: snapshot.value, status: snapshot.status, context: rest });
 }
 
-function leafStates(machine: AnyStateMachine): string[] {
-  return getStateNodes(machine.root)
-    .filter((node) => Object.keys(node.states).length === 0)
-    .map((node) => node.path.join('.'))
-    .sort();
-}
-
-function leafPaths(value: StateValue): string[] {
-  if (typeof value === 'string') return [value];
-  return Object.entries(value).flatMap(([key, child]) =>
-    child === undefined ? [key] : leafPaths(child).map((p) => `${key}.${p}`),
-  );
-}
-
-function explore(input: WorkerInput) {
-  return getShortestPaths(workerMachine, {
-    input,
-    events: sampleEvents,
-    serializeState: project,
-    // The pure transition function still handles events in a final state; a real actor ignores them.
-    stopWhen: (snapshot) => snapshot.status !== 'active',
-  });
-}
+const explore = (input: WorkerInput) => shortestPaths(workerMachine, { input, events: sampleEvents, serializeState: project });
 
 test('model: the sample events include every event the machine handles', () => {
-  const handled = new Set([workerMachine.root, ...getStateNodes(workerMachine.root)].flatMap((n) => n.ownEvents));
-  const sampled = new Set(sampleEvents.map((e) => e.type as string));
-  assert.equal([...handled].filter((t) => !sampled.has(t)), []);
+  assert.equal(unsampledEvents(workerMachine, sampleEvents), []);
 });
 
 test('model: shortest paths reach every leaf state of the machine', () => {
@@ -401,25 +354,7 @@ test('model: every path replays on a real actor with a simulated clock', () => {
   let replayed = 0;
   for (const input of [{}, CREDS]) {
     for (const path of explore(input)) {
-      const w = start(input);
-      for (const step of path.steps) {
-        const type = step.event.type as string;
-        if (type === 'xstate.init') continue;
-        if (type.startsWith('xstate.after.')) {
-          // Fire the timer by advancing time exactly to its computed delay.
-          const delay = type.split('.')[2] as keyof typeof workerMachine.implementations.delays;
-          const impl = workerMachine.implementations.delays[delay] as (a: { context: WorkerContext }) => number;
-          const ms = impl({ context: w.context() });
-          const before = project(w.actor.getSnapshot());
-          w.clock.increment(ms - 1);
-          assert.is(project(w.actor.getSnapshot()), before, `${type} fired early`);
-          w.clock.increment(1);
-        } else {
-          w.actor.send(step.event);
-        }
-        assert.equal(w.value(), step.state.value, `after ${type}`);
-      }
-      assert.is(project(w.actor.getSnapshot()), project(path.state));
+      replayPath(path, start(input), { project, timerMs: declaredDelay(workerMachine) });
       replayed++;
     }
   }
@@ -429,81 +364,12 @@ test('model: every path replays on a real actor with a simulated clock', () => {
 // ---------------------------------------------------------------------------------------------------
 // Serialisation: the config is literal JSON-like data and every action/guard/delay is named.
 
-/** Paths under `node` whose value JSON would drop or change (functions, class instances, NaN, ...). */
-function jsonIssues(node: unknown, path: string): string[] {
-  if (node === undefined || node === null || typeof node === 'string' || typeof node === 'boolean') return [];
-  if (typeof node === 'number') return Number.isFinite(node) ? [] : [path];
-  if (Array.isArray(node)) return node.flatMap((child, i) => jsonIssues(child, `${path}[${i}]`));
-  if (typeof node === 'object' && Object.getPrototypeOf(node) === Object.prototype) {
-    return Object.entries(node).flatMap(([k, v]) => jsonIssues(v, `${path}.${k}`));
-  }
-  return [path];
-}
-
-const isEffectOrAssign = (name: string) => name in workerMachine.implementations.actions;
-
 test('toJSON() names every action and guard (no inline functions serialised as null)', () => {
-  const json = JSON.stringify(workerMachine.toJSON());
-  const seen: string[] = [];
-  (function walk(node: unknown, key: string): void {
-    if (Array.isArray(node)) {
-      if (key === 'actions' || key === 'entry' || key === 'exit') {
-        for (const action of node) {
-          const name = typeof action === 'string' ? action : (action as { type?: unknown } | null)?.type;
-          assert.type(name, 'string', `${key} holds ${JSON.stringify(action)}`);
-          // xstate.raise / xstate.cancel are the scheduling of `after` timers.
-          assert.ok(isEffectOrAssign(name as string) || /^xstate\.(raise|cancel)$/.test(name as string), `${name}`);
-          seen.push(name as string);
-        }
-      } else node.forEach((child) => walk(child, key));
-      return;
-    }
-    if (node !== null && typeof node === 'object') {
-      for (const [k, v] of Object.entries(node)) {
-        if (k === 'guard') assert.ok(typeof v === 'string' && v in workerMachine.implementations.guards, `guard ${v}`);
-        walk(v, k);
-      }
-    }
-  })(JSON.parse(json), '');
-  assert.ok(seen.includes('openConnection'));
+  assert.ok(assertNamedInJson(workerMachine).includes('openConnection'));
 });
 
 test('the config is literal: only named references, each declared, each used', () => {
-  const { implementations } = workerMachine;
-  const used = { actions: new Set<string>(), guards: new Set<string>(), delays: new Set<string>() };
-  (function walk(node: unknown, path: string): void {
-    if (typeof node === 'function') {
-      // The context factory is the one allowed function; it is a named export.
-      assert.is(path, 'context', `function at ${path}`);
-      assert.is(node, workerContextFromInput);
-      return;
-    }
-    if (node === null || typeof node !== 'object') return;
-    for (const [k, v] of Object.entries(node)) {
-      if (k === 'actions' || k === 'entry' || k === 'exit') {
-        for (const name of ([] as unknown[]).concat(v)) {
-          assert.type(name, 'string', `${path}.${k}`);
-          assert.ok((name as string) in implementations.actions, `undeclared action ${name}`);
-          used.actions.add(name as string);
-        }
-      } else if (k === 'guard') {
-        assert.type(v, 'string', `${path}.guard`);
-        assert.ok((v as string) in implementations.guards, `undeclared guard ${v}`);
-        used.guards.add(v as string);
-      } else if (k === 'after') {
-        for (const delay of Object.keys(v as object)) {
-          assert.ok(delay in implementations.delays, `undeclared delay ${delay}`);
-          used.delays.add(delay);
-        }
-        walk(v, `${path}.after`);
-      } else walk(v, path ? `${path}.${k}` : k);
-    }
-  })(workerMachine.config, '');
-  assert.equal([...used.actions].sort(), Object.keys(implementations.actions).sort());
-  assert.equal([...used.guards].sort(), Object.keys(implementations.guards).sort());
-  assert.equal([...used.delays].sort(), Object.keys(implementations.delays).sort());
-  const { context: _context, ...data } = workerMachine.config;
-  assert.equal(jsonIssues(data, 'config'), [], 'config holds only JSON values');
+  assertLiteralConfig(workerMachine, workerContextFromInput);
 });
 
 test.run();

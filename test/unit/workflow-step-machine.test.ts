@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, SimulatedClock } from 'xstate';
-import { getShortestPaths } from 'xstate/graph';
 import { nearestDeadline, pendingSubscribers, stepOutcome, type WorkflowStepSnapshot } from '../../machines/workflow-step.helpers.ts';
 import {
   workflowStepContextFromInput,
@@ -10,13 +9,7 @@ import {
   type WorkflowStepEvent,
   type WorkflowStepInput,
 } from '../../machines/workflow-step.machine.ts';
-import { assertLiteralConfig, assertNamedInJson, effectNames, handledEvents, leafPaths, leafStates } from './workflow-machine-checks.ts';
-
-interface Call {
-  action: string;
-  event: WorkflowStepEvent;
-  context: WorkflowStepContext;
-}
+import { assertLiteralConfig, assertNamedInJson, effectNames, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
 
 /** a and b are waited for (a: 5 s of its own, b: 8 s), c is fire and forget; the step has 6 s. */
 const INPUT: WorkflowStepInput = {
@@ -37,16 +30,8 @@ const INPUT: WorkflowStepInput = {
 
 /** A step actor on a SimulatedClock (which starts at 0, like INPUT.now) with every effect recorded. */
 function start(input: WorkflowStepInput = INPUT, snapshot?: WorkflowStepSnapshot) {
-  const calls: Call[] = [];
+  const { calls, spies } = spyEffects<WorkflowStepContext, WorkflowStepEvent>(workflowStepMachine);
   const clock = new SimulatedClock();
-  const spies = Object.fromEntries(
-    effectNames(workflowStepMachine).map((action) => [
-      action,
-      ({ context, event }: { context: WorkflowStepContext; event: WorkflowStepEvent }) => {
-        calls.push({ action, event, context: structuredClone(context) });
-      },
-    ]),
-  );
   const actor = createActor(workflowStepMachine.provide({ actions: spies }), (snapshot ? { snapshot, clock } : { input, clock }) as never).start();
   const send = (event: Record<string, unknown> & { type: WorkflowStepEvent['type'] }) => actor.send({ now: clock.now(), ...event } as WorkflowStepEvent);
   return {
@@ -282,18 +267,10 @@ function sampleEvents(snapshot: WorkflowStepSnapshot): WorkflowStepEvent[] {
 
 const project = (snapshot: WorkflowStepSnapshot) => JSON.stringify({ value: snapshot.value, status: snapshot.status, context: snapshot.context });
 
-function explore() {
-  return getShortestPaths(workflowStepMachine, {
-    input: INPUT,
-    events: sampleEvents,
-    serializeState: project,
-    stopWhen: (snapshot) => snapshot.status !== 'active',
-  });
-}
+const explore = () => shortestPaths(workflowStepMachine, { input: INPUT, events: sampleEvents, serializeState: project });
 
 test('model: the sample events include every event the machine handles', () => {
-  const sampled = new Set(sampleEvents(createActor(workflowStepMachine, { input: INPUT }).getSnapshot()).map((e) => e.type as string));
-  assert.equal([...handledEvents(workflowStepMachine)].filter((t) => !sampled.has(t)), []);
+  assert.equal(unsampledEvents(workflowStepMachine, sampleEvents(createActor(workflowStepMachine, { input: INPUT }).getSnapshot())), []);
 });
 
 test('model: shortest paths reach every resting leaf state', () => {
@@ -307,24 +284,15 @@ test('model: every path replays on a real actor with a simulated clock', () => {
   const paths = explore();
   for (const path of paths) {
     const s = start(INPUT);
-    for (const step of path.steps) {
-      const type = step.event.type as string;
-      if (type === 'xstate.init') continue;
-      if (type.startsWith('xstate.after.')) {
-        const ms = Math.max(0, nearestDeadline(s.context()) - s.context().now);
-        const before = project(s.actor.getSnapshot());
-        if (ms > 0) {
-          s.clock.increment(ms - 1);
-          assert.is(project(s.actor.getSnapshot()), before, `${type} fired early`);
-        }
-        s.clock.increment(ms > 0 ? 1 : 0);
-      } else {
+    replayPath(path, s, {
+      project,
+      timerMs: (_delay, { context }) => Math.max(0, nearestDeadline(context) - context.now),
+      send: (event) => {
         assert.is(s.clock.now(), s.context().now);
-        s.actor.send(step.event);
-      }
-      assert.equal(s.value(), step.state.value, `after ${type}`);
-    }
-    assert.is(project(s.actor.getSnapshot()), project(path.state));
+        s.actor.send(event);
+        return event;
+      },
+    });
   }
   assert.ok(paths.length > 20, `replayed ${paths.length} paths`);
 });

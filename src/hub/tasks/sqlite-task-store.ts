@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../../errors.ts';
+import { setConcurrencyPragmas, statementCache } from '../../store/sqlite-connection.ts';
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
 import type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
@@ -105,23 +106,15 @@ export function migrateTaskTables(db: Database.Database): void {
 
 /** A {@link TaskStore} on one better-sqlite3 connection. */
 export class SqliteTaskStore implements TaskStore {
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly stmt: (sql: string) => Database.Statement;
 
   /** `ownsDb`: `close()` closes the connection too. */
   constructor(
     readonly db: Database.Database,
     private readonly ownsDb = false,
   ) {
+    this.stmt = statementCache(db);
     migrateTaskTables(db);
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      statement = this.db.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return statement;
   }
 
   transaction<T>(fn: () => T): T {
@@ -284,8 +277,8 @@ export class SqliteTaskStore implements TaskStore {
 }
 
 /**
- * Opens a task store on the hub's data file with its own connection (WAL, busy timeout like the main
- * store). `mustExist`: refuse to create a missing file (the CLI must not invent a data file).
+ * Opens a task store on the hub's data file with its own connection (WAL and busy timeout as the main
+ * store sets them). `mustExist`: refuse to create a missing file (the CLI must not invent a data file).
  */
 export function openSqliteTaskStore(file: string, options: { mustExist?: boolean } = {}): SqliteTaskStore {
   let db: Database.Database;
@@ -298,8 +291,7 @@ export function openSqliteTaskStore(file: string, options: { mustExist?: boolean
     });
   }
   try {
-    db.pragma('journal_mode = WAL');
-    db.pragma('busy_timeout = 5000');
+    setConcurrencyPragmas(db);
     return new SqliteTaskStore(db, true);
   } catch (error) {
     db.close();
