@@ -17,12 +17,16 @@ export function formatRecording(lines: RecordLine[]): string[] {
     const time = `+${((entry.at - start) / 1000).toFixed(3)}s`.padStart(10);
     if ('event' in entry) {
       if (entry.event === 'meta') {
+        let recorder: string | undefined;
         try {
-          role = (JSON.parse(entry.detail) as { role?: string }).role ?? role;
+          recorder = (JSON.parse(entry.detail) as { role?: string }).role;
         } catch {
-          // an unreadable meta line only loses the role name
+          // an unreadable meta line is printed as it is
         }
-        out.push(`${time}  recording by ${role}`);
+        if (recorder !== undefined) {
+          role = recorder;
+          out.push(`${time}  recording by ${role}`);
+        } else out.push(`${time}  note ${entry.detail}`);
       } else out.push(`${time}  [${entry.conn}] connection ${entry.event} ${entry.detail}`);
       continue;
     }
