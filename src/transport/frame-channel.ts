@@ -81,6 +81,14 @@ export class FrameChannel implements Transport {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
     const bytes = encodeFrame(frame);
+    if (bytes.length > this.maxFrameBytes) {
+      // The peer would drop the whole connection (1009) for it: refuse this one frame instead.
+      return Promise.reject(
+        new ClaError(ErrorCode.FrameTooLarge, `A \`${frame.t}\` frame of ${bytes.length} bytes exceeds the ${this.maxFrameBytes}-byte frame limit; send less (e.g. ship a file instead of an inline payload)`, {
+          data: { bytes: bytes.length, limit: this.maxFrameBytes, type: frame.t },
+        }),
+      );
+    }
     this.tap?.frame(this.id, 'out', bytes);
     return new Promise((resolve, reject) => {
       this.socket.send(bytes, (error) => {

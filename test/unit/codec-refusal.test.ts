@@ -40,4 +40,22 @@ test('the pre-shared key cannot take over a worker registered with a token', () 
   assert.is(registry.pskWorker('fresh', 'default').id, 'fresh', 'a PSK worker reconnects');
 });
 
+test('a frame over the limit is refused by the sender, and the connection stays usable', async () => {
+  const [a, b] = createMemoryPair();
+  const received: Frame[] = [];
+  b.frames$.subscribe((f) => received.push(f));
+  const huge = { v: 1, t: 'run', id: 'big', target: {}, job: { kind: 'exec', cmd: 'x'.repeat(2 * 1024 * 1024) } } as unknown as Frame;
+  try {
+    await a.send(huge);
+    assert.unreachable('should have been refused');
+  } catch (error) {
+    assert.is((error as { code?: string }).code, 'FRAME_TOO_LARGE');
+  }
+  assert.ok(a.isOpen());
+  await a.send({ v: 1, t: 'cancel', re: 'small' } as Frame);
+  for (let i = 0; i < 10 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  assert.is(received[0]?.t, 'cancel');
+  a.close();
+});
+
 test.run();
