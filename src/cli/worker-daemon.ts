@@ -11,6 +11,7 @@
  *
  * and 2 for bad usage (src/cli/say.ts).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -120,7 +121,9 @@ export function registerDaemonCommands(program: Command, helpers: DaemonCommandH
       const daemon = spawnDaemon({
         command: process.execPath,
         args: runArgs,
-        env: { ...process.env, ...env },
+        // The daemon removes its own pidfile when it exits (a hub-ordered shutdown, a refusal), so a
+        // pidfile left behind means a crash.
+        env: { ...process.env, ...env, CLA_WORKER_DAEMON_PIDFILE: paths.pidfile },
         cwd: process.cwd(),
         pidfile: paths.pidfile,
         logfile: paths.logfile,
@@ -193,7 +196,8 @@ export function registerDaemonCommands(program: Command, helpers: DaemonCommandH
       const result = await stopDaemon(state.pid, { timeoutMs });
       if (result.forced) warn(`daemon with pid=${state.pid} did not exit within ${timeout}s of SIGTERM: sent SIGKILL`);
       info(`killed daemon with pid=${state.pid}`);
-      if (removePidfile(paths.pidfile, state.pid)) info(`deleted '${paths.pidfile}'`);
+      // A daemon that exits cleanly removes its pidfile itself; either way it is gone now.
+      if (removePidfile(paths.pidfile, state.pid) || !fs.existsSync(paths.pidfile)) info(`deleted '${paths.pidfile}'`);
     }),
   );
 

@@ -15,12 +15,13 @@ import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
 import { WorkerPolicy } from '../worker/policy.ts';
+import { removePidfile } from '../worker/daemon-pidfile.ts';
 import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
 import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
 import { createPluginWorker } from '../worker/plugins/setup.ts';
-import { fail, guard, info, line, success, warn } from './say.ts';
+import { exitForUsage, fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -57,7 +58,8 @@ function tlsOptions(options: WorkerOptions): ClientTlsOptions {
 
 const program = new Command('cla-worker')
   .description('A pull agent: dials out to a cla-hub and runs the commands it sends.')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride(exitForUsage);
 
 connectionOptions(
   program
@@ -175,6 +177,8 @@ connectionOptions(
     process.once('SIGTERM', onSignal('SIGTERM'));
     const exit = await agent.run();
     recorder?.close();
+    const daemonPidfile = process.env.CLA_WORKER_DAEMON_PIDFILE;
+    if (daemonPidfile) removePidfile(daemonPidfile, process.pid);
     if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
       fail(new ClaError(exit.error.code as never, exit.error.message));
       process.exitCode = 1;

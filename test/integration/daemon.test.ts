@@ -233,6 +233,24 @@ daemon('with a config file: no token on the command line, files next to the conf
   assert.not.ok(alive(pid));
 });
 
+daemon('a daemon shut down by the hub removes its own pidfile: status then says not running (3), not stale', async (ctx) => {
+  const reg = await worker(ctx, ['register', '--url', ctx.hub.url, '--passkey', ctx.hub.passkey, '--id', 'byhub']);
+  assert.is(reg.code, 0, reg.stderr);
+  const token = /Registration token: ([0-9a-f]{32})/.exec(reg.stdout)![1]!;
+  const started = await worker(ctx, ['start', '--id', 'byhub', '--token', token, '--url', ctx.hub.url]);
+  assert.is(started.code, 0, started.stderr);
+  const pidfile = path.join(ctx.home, 'cla-worker-byhub.pid');
+  const pid = readPid(pidfile);
+  ctx.pids.push(pid);
+  const shutdown = await runCli(HUB_BIN, ['workers', 'shutdown', 'byhub', '--yes', '--data', ctx.hub.data], { cwd: ctx.dir });
+  assert.is(shutdown.code, 0, shutdown.stderr);
+  for (let i = 0; i < 400 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+  assert.not.ok(alive(pid), 'the daemon exits after the hub shuts it down');
+  assert.not.ok(fs.existsSync(pidfile), 'the daemon removed its pidfile');
+  const status = await worker(ctx, ['status', '--id', 'byhub']);
+  assert.is(status.code, 3, status.stdout + status.stderr);
+});
+
 daemon('service prints a systemd unit that reads the token from the config file', async (ctx) => {
   const conf = path.join(ctx.dir, 'opt', 'cla-worker.yml');
   const unit = await worker(ctx, ['service', '--id', 'cfgworker', '--config', conf, '--user', 'claw']);
