@@ -278,6 +278,13 @@ const hubUrl = z.string(message(URL_MSG)).transform((v, ctx) => {
 /** An `--override` key: `collector.timeout`, `max-jobs`. */
 export const OVERRIDE_KEY = /^[A-Za-z_][\w.-]*$/;
 const OVERRIDES_MSG = 'must be a mapping of `key: value` settings';
+const PLUGINS_MSG = 'must map plugin names to their settings, e.g. `fs: { roots: /data/tmp, dry_run: true }`';
+/** `plugins: { fs: { roots: [/a, /b], dry_run: true } }`: per-plugin settings (lists become comma lists). */
+const plugins = z.record(
+  z.string().regex(/^[A-Za-z0-9_-]+$/, 'has a plugin name that is not letters, digits, `_` or `-`'),
+  z.record(z.string().regex(OVERRIDE_KEY), z.union([z.string(), z.array(z.string())]), message(PLUGINS_MSG)),
+  message(PLUGINS_MSG),
+);
 const overrides = z.record(z.string().regex(OVERRIDE_KEY, 'has a key that is not letters, digits, `_`, `.` or `-`'), z.string(), message(OVERRIDES_MSG));
 
 const registrationShape = { id: text, token: text, url: hubUrl.optional(), tags: list.optional(), envs: list.optional() };
@@ -303,6 +310,7 @@ const fileShape = {
   logfile: text.optional(),
   pidfile: text.optional(),
   overrides: overrides.optional(),
+  plugins: plugins.optional(),
   allow_verbs: list.optional(),
   deny_verbs: list.optional(),
   roots: list.optional(),
@@ -347,7 +355,7 @@ function fromDocument(doc: Document, file: string): WorkerConfigFile {
     url: v.url, passkey: v.passkey, verbose: v.verbose, quiet: v.quiet, tags: v.tags, envs: v.envs,
     concurrency: v.concurrency, subscriberId: v.subscriber_id, psk: v.psk, caCert: v.ca_cert, cert: v.cert,
     certKey: v.cert_key, certKeyPass: v.cert_key_pass, noVerifyCerts: v.no_verify_certs, record: v.record,
-    logfile: v.logfile, pidfile: v.pidfile, overrides: v.overrides, allow: v.allow_verbs, deny: v.deny_verbs,
+    logfile: v.logfile, pidfile: v.pidfile, overrides: pluginOverrides(v.plugins, v.overrides), allow: v.allow_verbs, deny: v.deny_verbs,
     roots: v.roots,
   });
   const known = new Set([...Object.keys(fileShape), ...CLARIVE_ONLY_KEYS]);
@@ -417,4 +425,17 @@ function writePrivateFile(file: string, content: string): void {
     });
   }
   fs.chmodSync(file, 0o600);
+}
+
+/** The `plugins:` section as `NAME.key` overrides; `overrides:` entries win over it. */
+function pluginOverrides(
+  section: Record<string, Record<string, string | string[]>> | undefined,
+  explicit: Record<string, string> | undefined,
+): Record<string, string> | undefined {
+  if (section === undefined) return explicit;
+  const out: Record<string, string> = {};
+  for (const [plugin, settings] of Object.entries(section)) {
+    for (const [key, value] of Object.entries(settings)) out[`${plugin}.${key}`] = Array.isArray(value) ? value.join(',') : value;
+  }
+  return { ...out, ...explicit };
 }

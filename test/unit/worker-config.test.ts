@@ -281,4 +281,13 @@ test('save: a file that does not load is left alone', () => {
   assert.is(fs.readFileSync(file, 'utf8'), 'tags: {bad: 1}\n');
 });
 
+test('plugins: section becomes NAME.key overrides; lists join with commas; overrides: wins', () => {
+  const file = parseConfigText(
+    ['plugins:', '  fs:', '    roots: [/data/a, /data/b]', '    dry_run: true', 'overrides:', '  fs.dry_run: "false"'].join('\n'),
+    'cla-worker.yml',
+  );
+  assert.equal(file.settings.overrides, { 'fs.roots': '/data/a,/data/b', 'fs.dry_run': 'false' });
+  assert.throws(() => parseConfigText('plugins:\n  fs: 3\n', 'cla-worker.yml'), /plugins.*must map plugin names to their settings/);
+});
+
 test.run();
