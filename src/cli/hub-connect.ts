@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import { Option } from 'commander';
+import { ClaError, ErrorCode } from '../errors.ts';
 import { AdminClient } from '../hub/admin-client.ts';
 import { DEFAULT_PORT, openRegistry, readAdminToken, resolveDataFile } from '../hub/hub-files.ts';
 
@@ -22,7 +23,26 @@ export function adminUrlOption(): Option {
 export async function connectAdmin(opts: { data?: string; url?: string }): Promise<AdminClient> {
   const dataFile = resolveDataFile(opts.data);
   const url = opts.url ?? process.env.CLA_HUB_URL ?? hubUrlFromData(dataFile);
-  return AdminClient.connect(url, readAdminToken(dataFile));
+  const token = readAdminToken(dataFile);
+  try {
+    return await AdminClient.connect(url, token);
+  } catch (error) {
+    if (!(error instanceof ClaError) || error.code !== ErrorCode.ConnectionFailed) throw error;
+    // Say what to do: the URL usually comes from the data file, so a stopped hub is the common cause.
+    throw new ClaError(ErrorCode.ConnectionFailed, `${error.message}. Is the hub running? Start it with \`cla-hub start --data ${dataFile}\`, or pass --url if it listens elsewhere.`, {
+      cause: error,
+      retryable: error.retryable,
+      data: error.data,
+    });
+  }
+}
+
+/**
+ * Whether an error from {@link connectAdmin} is the user's to fix here (a bad flag, no data file or admin
+ * token: exit 2 through guard()) rather than the hub's (unreachable, refused the token: exit 125).
+ */
+export function isUsageError(error: unknown): boolean {
+  return error instanceof ClaError && (error.code === ErrorCode.InvalidArgument || error.code === ErrorCode.ConfigMissing);
 }
 
 function hubUrlFromData(dataFile: string): string {

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import type { AdminClient } from '../hub/admin-client.ts';
 import type { JobSpec, Target } from '../protocol/frames.ts';
-import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
+import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './hub-connect.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
 import { guard, warn } from './say.ts';
 
@@ -132,8 +132,7 @@ async function runForResult(job: JobSpec, opts: Opts): Promise<RunOutcome> {
     client = await connectAdmin({ data: opts.data as string | undefined, url: opts.url as string | undefined });
   } catch (error) {
     // Bad usage or no hub data file: exit 2 through guard(); an unreachable hub is a hub error (125).
-    const usage = error instanceof ClaError && (error.code === ErrorCode.InvalidArgument || error.code === ErrorCode.ConfigMissing);
-    if (error instanceof ClaError && !usage) return { ok: false, error, interrupted: false };
+    if (error instanceof ClaError && !isUsageError(error)) return { ok: false, error, interrupted: false };
     throw error;
   }
   const abort = new AbortController();

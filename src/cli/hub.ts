@@ -15,7 +15,8 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
-import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
+import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './hub-connect.ts';
+import type { AdminClient } from '../hub/admin-client.ts';
 import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
@@ -24,12 +25,13 @@ import { registerRulebookCommands } from './hub-rulebook.ts';
 import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from './replay-format.ts';
-import { guard, info, line, success, warn } from './say.ts';
+import { exitForUsage, guard, info, line, success, warn } from './say.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
 
 const program = new Command('cla-hub')
   .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride(exitForUsage);
 
 const dataOption = adminDataOption;
 
@@ -197,7 +199,19 @@ program
   );
 
 async function execCommand(command: string[], opts: Record<string, string | undefined>): Promise<void> {
-  const client = await connectAdmin(opts);
+  // Checked before connecting: a bad value must exit 2, not leave an open connection holding the process.
+  const timeout = opts.timeout === undefined ? undefined : parsePositiveSeconds('--timeout', opts.timeout);
+  const waitMs = Math.round(parsePositiveSeconds('--wait', opts.wait ?? '60', true) * 1000);
+  let client: AdminClient;
+  try {
+    client = await connectAdmin(opts);
+  } catch (error) {
+    // An unreachable hub is a hub error (125, as documented), like eval, probe and rulebook run.
+    if (!(error instanceof ClaError) || isUsageError(error)) throw error;
+    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
+    process.exitCode = 125;
+    return;
+  }
   const abort = new AbortController();
   let interrupts = 0;
   const onSigint = () => {
@@ -208,7 +222,6 @@ async function execCommand(command: string[], opts: Record<string, string | unde
     } else process.exit(130);
   };
   process.on('SIGINT', onSigint);
-  const timeout = opts.timeout === undefined ? undefined : parsePositiveSeconds('--timeout', opts.timeout);
   const target = {
     ...(opts.worker === undefined ? {} : { worker: opts.worker }),
     ...(opts.tags === undefined ? {} : { tags: splitList(opts.tags) }),
@@ -223,7 +236,7 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      client.run(target, exec, { waitMs: Math.round(parsePositiveSeconds('--wait', opts.wait ?? '60', true) * 1000), signal: abort.signal }).subscribe({
+      client.run(target, exec, { waitMs, signal: abort.signal }).subscribe({
         next: (event) => {
           if (event.type === 'output') (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
           else if (event.type === 'exit') {

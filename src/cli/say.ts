@@ -2,6 +2,7 @@
  * The CLI's human output, in the seed's style (`ℹ registration token: ...`, `✔ worker is running`).
  * Informational lines go to stdout; errors to stderr, with the error code so scripts can branch on it.
  */
+import type { CommanderError } from 'commander';
 import { ClaError } from '../errors.ts';
 
 /** An informational line. */
@@ -39,4 +40,12 @@ export async function guard(action: () => Promise<void> | void): Promise<void> {
     fail(error);
     process.exitCode = error instanceof ClaError && (error.code === 'INVALID_ARGUMENT' || error.code === 'CONFIG_MISSING') ? 2 : 1;
   }
+}
+
+/**
+ * For `Command.exitOverride()`: commander's own usage errors (missing argument, unknown option, a command
+ * group without its subcommand) exit 2 like every other usage error; `--help` still exits 0.
+ */
+export function exitForUsage(error: CommanderError): never {
+  process.exit(error.exitCode === 0 ? 0 : 2);
 }

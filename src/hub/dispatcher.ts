@@ -158,7 +158,7 @@ function noWorkerError(target: Target, found: Found, kind: string | undefined): 
     return new ClaError(ErrorCode.WorkerDisabled, `Worker ${target.worker} is disabled: enable it before sending it jobs`, { data: { worker: target.worker } });
   }
   const extra = disabled > 0 ? ` (${disabled} matching worker(s) are disabled)` : '';
-  return new ClaError(ErrorCode.NoWorker, `No connected worker matches ${describeTarget(target)}${extra}. Start one with \`cla-worker run${target.tags?.length ? ` --tags ${target.tags.join(',')}` : ''}\`.`, {
+  return new ClaError(ErrorCode.NoWorker, `No connected worker matches ${describeTarget(target)}${extra}. Start one with \`cla-worker run${target.worker !== undefined ? ` --id ${target.worker}` : ''}${target.tags?.length ? ` --tags ${target.tags.join(',')}` : ''}\`.`, {
     retryable: true,
     data: { disabled },
   });

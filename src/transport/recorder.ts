@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Clock } from '../clock.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { systemClock } from '../clock.ts';
 import type { Direction, FrameTap } from './transport.ts';
 
@@ -46,12 +47,29 @@ export class FrameRecorder implements FrameTap {
 
 /** Reads a recording back. Lines that are not JSON are reported with their line number. */
 export function readRecording(path: string): RecordLine[] {
-  const lines = fs.readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (error) {
+    const errno = (error as NodeJS.ErrnoException).code;
+    if (errno === 'ENOENT') throw new ClaError(ErrorCode.FileNotFound, `Recording ${path} does not exist; make one with \`cla-hub start --record FILE\` or \`cla-worker run --record FILE\``, { cause: error });
+    throw new ClaError(ErrorCode.IoError, `Cannot read recording ${path}: ${(error as Error).message}`, { cause: error, data: { errno: errno ?? null } });
+  }
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
   return lines.map((line, index) => {
+    let parsed: unknown;
     try {
-      return JSON.parse(line) as RecordLine;
+      parsed = JSON.parse(line);
     } catch {
-      throw new Error(`${path}:${index + 1}: not a recording line (expected JSON)`);
+      parsed = undefined;
     }
+    if (!isRecordLine(parsed)) throw new InvalidArgumentError(`${path}:${index + 1}: not a recording line (expected JSON with \`at\`, \`conn\` and \`b64\` or \`event\`)`);
+    return parsed;
   });
+}
+
+function isRecordLine(value: unknown): value is RecordLine {
+  if (typeof value !== 'object' || value === null) return false;
+  const line = value as Record<string, unknown>;
+  return typeof line.at === 'number' && typeof line.conn === 'string' && (typeof line.b64 === 'string' || typeof line.event === 'string');
 }

@@ -128,11 +128,37 @@ cli('exec refusals: no matching worker, unknown env, timeout', async (ctx) => {
   const none = await hub(ctx, 'exec', '--tags', 'cobol', '--', 'true');
   assert.is(none.code, 125);
   assert.match(none.stderr, /No connected worker matches tags \[cobol\].*NO_WORKER/);
+  const noId = await hub(ctx, 'exec', '--worker', 'ghost', '--', 'true');
+  assert.is(noId.code, 125);
+  assert.match(noId.stderr, /Start one with `cla-worker run --id ghost`.*NO_WORKER/);
   const envNone = await hub(ctx, 'exec', '--env', 'DEV', '--', 'true');
   assert.is(envNone.code, 125);
   const timeout = await hub(ctx, 'exec', '--worker', 'java1', '--timeout', '0.5', '--', 'sleep 30');
   assert.is.not(timeout.code, 0);
   assert.match(timeout.stderr, /timed out/);
+  // Bad values are usage errors (exit 2), found before connecting, so the CLI does not hang on an open connection.
+  const badTimeout = await hub(ctx, 'exec', '--worker', 'java1', '--timeout', 'abc', '--', 'true');
+  assert.is(badTimeout.code, 2, badTimeout.stderr);
+  assert.match(badTimeout.stderr, /`--timeout`.*INVALID_ARGUMENT/);
+  const badWait = await hub(ctx, 'exec', '--worker', 'java1', '--wait', '-1', '--', 'true');
+  assert.is(badWait.code, 2, badWait.stderr);
+  assert.match(badWait.stderr, /`--wait`.*INVALID_ARGUMENT/);
+  // Commander's own usage errors exit 2 too (the README's "2: the command line is invalid"); --help exits 0.
+  const noCommand = await hub(ctx, 'exec', '--worker', 'java1');
+  assert.is(noCommand.code, 2, noCommand.stderr);
+  assert.match(noCommand.stderr, /missing required argument 'command'/);
+  const unknown = await worker(ctx, ['run', '--no-such-flag']);
+  assert.is(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /unknown option '--no-such-flag'/);
+  assert.is((await hub(ctx, 'exec', '--help')).code, 0);
+  // A hub that cannot be reached is a hub error (125, as eval and rulebook run), and the message says what to do.
+  const down = await hub(ctx, 'exec', '--url', 'ws://127.0.0.1:1', '--', 'true');
+  assert.is(down.code, 125, down.stderr);
+  assert.match(down.stderr, /Cannot connect to the hub at ws:\/\/127\.0\.0\.1:1.*Is the hub running\? Start it with `cla-hub start --data .*\[CONNECTION_FAILED\]/);
+  fs.writeFileSync(path.join(ctx.dir, 'ship-me.txt'), 'x');
+  const shipDown = await hub(ctx, 'ship', '--url', 'ws://127.0.0.1:1', 'ship-me.txt', '/tmp/never-written.txt');
+  assert.is(shipDown.code, 125, shipDown.stderr);
+  assert.match(shipDown.stderr, /\[CONNECTION_FAILED\]/);
 });
 
 cli('worker refusals at start: unknown env (case-sensitive), bad token, missing credentials', async (ctx) => {
