@@ -15,6 +15,7 @@ import type { JobSpec, Target } from '../protocol/frames.ts';
 import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './hub-connect.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
 import { guard, warn } from './say.ts';
+import { cancelOnCtrlC } from './ctrl-c.ts';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -135,20 +136,11 @@ async function runForResult(job: JobSpec, opts: Opts): Promise<RunOutcome> {
     if (error instanceof ClaError && !isUsageError(error)) return { ok: false, error, interrupted: false };
     throw error;
   }
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      warn('cancelling (Ctrl-C again to quit without waiting)');
-      abort.abort();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+  const ctrlC = cancelOnCtrlC(() => warn('cancelling (Ctrl-C again to quit without waiting)'));
   try {
     const value = await new Promise<unknown>((resolve, reject) => {
       let result: unknown;
-      client.run(target, job, { waitMs, signal: abort.signal }).subscribe({
+      client.run(target, job, { waitMs, signal: ctrlC.signal }).subscribe({
         next: (event) => {
           if (event.type === 'result') result = event.value;
         },
@@ -158,10 +150,10 @@ async function runForResult(job: JobSpec, opts: Opts): Promise<RunOutcome> {
     });
     return { ok: true, value };
   } catch (error) {
-    if (error instanceof ClaError) return { ok: false, error, interrupted: interrupts > 0 };
+    if (error instanceof ClaError) return { ok: false, error, interrupted: ctrlC.interrupted() };
     throw error;
   } finally {
-    process.off('SIGINT', onSigint);
+    ctrlC.dispose();
     client.close();
   }
 }

@@ -31,6 +31,7 @@ import {
 import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
 import { parsePositiveSeconds } from './parse.ts';
 import { guard, line, warn } from './say.ts';
+import { cancelOnCtrlC } from './ctrl-c.ts';
 
 type Opts = { var?: string[]; dryRun?: boolean; wait: string; url?: string; data?: string };
 
@@ -98,27 +99,18 @@ async function runCommand(file: string, opts: Opts): Promise<void> {
     process.exitCode = 125;
     return;
   }
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      warn('cancelling the running step (Ctrl-C again to quit without waiting)');
-      abort.abort();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+  const ctrlC = cancelOnCtrlC(() => warn('cancelling the running step (Ctrl-C again to quit without waiting)'));
   try {
-    const outcome = await runRulebook(rulebook, { runner: client, overrides, waitMs, signal: abort.signal, onEvent: printEvent });
+    const outcome = await runRulebook(rulebook, { runner: client, overrides, waitMs, signal: ctrlC.signal, onEvent: printEvent });
     if (outcome.ok) {
       line(formatSummary(rulebook, outcome));
       return;
     }
     const failure = outcome.failure!;
     for (const text of formatFailure(rulebook, failure)) process.stderr.write(`${text}\n`);
-    process.exitCode = interrupts > 0 ? 130 : failure.hubError ? 125 : 1;
+    process.exitCode = ctrlC.interrupted() ? 130 : failure.hubError ? 125 : 1;
   } finally {
-    process.off('SIGINT', onSigint);
+    ctrlC.dispose();
     client.close();
   }
 }

@@ -14,6 +14,7 @@ import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './h
 import { parsePositiveSeconds, splitList } from './parse.ts';
 import { formatBytes, ProgressBar } from './progress.ts';
 import { guard, success, warn } from './say.ts';
+import { cancelOnCtrlC } from './ctrl-c.ts';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -80,21 +81,14 @@ async function transferCommand(kind: 'ship' | 'fetch', opts: Opts, transfer: Tra
     return;
   }
   const progress = new ProgressBar({ stream: json ? { write: () => true, isTTY: false } : process.stderr });
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      progress.clear();
-      warn(`cancelling the ${kind} (Ctrl-C again to quit at once)`);
-      abort.abort();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+  const ctrlC = cancelOnCtrlC(() => {
+    progress.clear();
+    warn(`cancelling the ${kind} (Ctrl-C again to quit at once)`);
+  });
   const labels: Record<TransferProgress['phase'], string> = { hash: 'hashing', send: 'shipping', receive: 'fetching' };
   try {
     const result = await transfer(client, target, {
-      signal: abort.signal,
+      signal: ctrlC.signal,
       waitMs,
       onProgress: (p) => progress.update(labels[p.phase], p.bytes, p.total),
     });
@@ -118,9 +112,9 @@ async function transferCommand(kind: 'ship' | 'fetch', opts: Opts, transfer: Tra
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, op: kind, error: { code: error.code, message: error.message } })}\n`);
     process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
     // 125 like `docker run` and `cla-hub exec`: the hub or the worker failed; 130 after Ctrl-C.
-    process.exitCode = abort.signal.aborted && error.code === ErrorCode.Cancelled ? 130 : 125;
+    process.exitCode = ctrlC.interrupted() && error.code === ErrorCode.Cancelled ? 130 : 125;
   } finally {
-    process.off('SIGINT', onSigint);
+    ctrlC.dispose();
     client.close();
   }
 }

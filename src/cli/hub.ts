@@ -27,6 +27,7 @@ import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from './replay-format.ts';
 import { exitForUsage, guard, info, line, success, warn } from './say.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
+import { cancelOnCtrlC } from './ctrl-c.ts';
 
 const program = new Command('cla-hub')
   .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
@@ -212,16 +213,7 @@ async function execCommand(command: string[], opts: Record<string, string | unde
     process.exitCode = 125;
     return;
   }
-  const abort = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts += 1;
-    if (interrupts === 1) {
-      warn('cancelling the remote command (Ctrl-C again to leave it running and quit)');
-      abort.abort();
-    } else process.exit(130);
-  };
-  process.on('SIGINT', onSigint);
+  const ctrlC = cancelOnCtrlC(() => warn('cancelling the remote command (Ctrl-C again to leave it running and quit)'));
   const target = {
     ...(opts.worker === undefined ? {} : { worker: opts.worker }),
     ...(opts.tags === undefined ? {} : { tags: splitList(opts.tags) }),
@@ -236,7 +228,7 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      client.run(target, exec, { waitMs, signal: abort.signal }).subscribe({
+      client.run(target, exec, { waitMs, signal: ctrlC.signal }).subscribe({
         next: (event) => {
           if (event.type === 'output') (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
           else if (event.type === 'exit') {
@@ -258,7 +250,7 @@ async function execCommand(command: string[], opts: Record<string, string | unde
     }
     throw error;
   } finally {
-    process.off('SIGINT', onSigint);
+    ctrlC.dispose();
     client.close();
   }
 }
