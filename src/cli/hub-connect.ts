@@ -38,6 +38,26 @@ export async function connectAdmin(opts: { data?: string; url?: string }): Promi
 }
 
 /**
+ * {@link connectAdmin} for a command: a usage problem is thrown (exit 2 through guard()); an unreachable or
+ * refusing hub is a hub error, printed as `✖ message [CODE]` with exit code 125 (like `docker run`), and
+ * gives `undefined`. `onHubError` runs first (e.g. to print a `--json` result line).
+ */
+export async function connectAdminOrReport(
+  opts: { data?: string; url?: string },
+  onHubError?: (error: ClaError) => void,
+): Promise<AdminClient | undefined> {
+  try {
+    return await connectAdmin(opts);
+  } catch (error) {
+    if (!(error instanceof ClaError) || isUsageError(error)) throw error;
+    onHubError?.(error);
+    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
+    process.exitCode = 125;
+    return undefined;
+  }
+}
+
+/**
  * Whether an error from {@link connectAdmin} is the user's to fix here (a bad flag, no data file or admin
  * token: exit 2 through guard()) rather than the hub's (unreachable, refused the token: exit 125).
  */

@@ -8,8 +8,7 @@
  * 130 cancelled with Ctrl-C.
  */
 import type { Command } from 'commander';
-import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import type { AdminClient } from '../hub/admin-client.ts';
+import { InvalidArgumentError } from '../errors.ts';
 import {
   checkReferences,
   formatFailure,
@@ -28,7 +27,7 @@ import {
   type Rulebook,
   type RulebookEvent,
 } from '../rulebook/index.ts';
-import { adminDataOption, adminUrlOption, connectAdmin } from './hub-connect.ts';
+import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
 import { parsePositiveSeconds } from './parse.ts';
 import { guard, line, warn } from './say.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
@@ -89,16 +88,8 @@ async function runCommand(file: string, opts: Opts): Promise<void> {
     return;
   }
 
-  let client: AdminClient;
-  try {
-    client = await connectAdmin({ data: opts.data, url: opts.url });
-  } catch (error) {
-    // Bad usage or no hub data file: exit 2 through guard(); an unreachable hub is a hub error.
-    if (!(error instanceof ClaError) || error.code === ErrorCode.InvalidArgument || error.code === ErrorCode.ConfigMissing) throw error;
-    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
-    process.exitCode = 125;
-    return;
-  }
+  const client = await connectAdminOrReport({ data: opts.data, url: opts.url });
+  if (!client) return;
   const ctrlC = cancelOnCtrlC(() => warn('cancelling the running step (Ctrl-C again to quit without waiting)'));
   try {
     const outcome = await runRulebook(rulebook, { runner: client, overrides, waitMs, signal: ctrlC.signal, onEvent: printEvent });

@@ -10,7 +10,7 @@ import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import type { AdminClient } from '../hub/admin-client.ts';
 import { fetchFile, shipFile, type TransferOptions, type TransferProgress, type TransferResult } from '../hub/transfer.ts';
 import type { Target } from '../protocol/frames.ts';
-import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './hub-connect.ts';
+import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
 import { parsePositiveSeconds, splitList } from './parse.ts';
 import { formatBytes, ProgressBar } from './progress.ts';
 import { guard, success, warn } from './say.ts';
@@ -69,17 +69,10 @@ async function transferCommand(kind: 'ship' | 'fetch', opts: Opts, transfer: Tra
   const json = opts.json === true;
   const waitMs = Math.round(parsePositiveSeconds('--wait', String(opts.wait ?? '60'), true) * 1000);
   const target = parseTarget(opts);
-  let client: AdminClient;
-  try {
-    client = await connectAdmin({ data: opts.data as string | undefined, url: opts.url as string | undefined });
-  } catch (error) {
-    // An unreachable hub is a hub error: 125 as documented above, not 1.
-    if (!(error instanceof ClaError) || isUsageError(error)) throw error;
+  const client = await connectAdminOrReport({ data: opts.data as string | undefined, url: opts.url as string | undefined }, (error) => {
     if (json) process.stdout.write(`${JSON.stringify({ ok: false, op: kind, error: { code: error.code, message: error.message } })}\n`);
-    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
-    process.exitCode = 125;
-    return;
-  }
+  });
+  if (!client) return;
   const progress = new ProgressBar({ stream: json ? { write: () => true, isTTY: false } : process.stderr });
   const ctrlC = cancelOnCtrlC(() => {
     progress.clear();

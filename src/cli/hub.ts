@@ -15,8 +15,7 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
-import { adminDataOption, adminUrlOption, connectAdmin, isUsageError } from './hub-connect.ts';
-import type { AdminClient } from '../hub/admin-client.ts';
+import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
 import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
@@ -203,16 +202,8 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   // Checked before connecting: a bad value must exit 2, not leave an open connection holding the process.
   const timeout = opts.timeout === undefined ? undefined : parsePositiveSeconds('--timeout', opts.timeout);
   const waitMs = Math.round(parsePositiveSeconds('--wait', opts.wait ?? '60', true) * 1000);
-  let client: AdminClient;
-  try {
-    client = await connectAdmin(opts);
-  } catch (error) {
-    // An unreachable hub is a hub error (125, as documented), like eval, probe and rulebook run.
-    if (!(error instanceof ClaError) || isUsageError(error)) throw error;
-    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
-    process.exitCode = 125;
-    return;
-  }
+  const client = await connectAdminOrReport(opts);
+  if (!client) return;
   const ctrlC = cancelOnCtrlC(() => warn('cancelling the remote command (Ctrl-C again to leave it running and quit)'));
   const target = {
     ...(opts.worker === undefined ? {} : { worker: opts.worker }),
