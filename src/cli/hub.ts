@@ -69,6 +69,8 @@ program
       const project = registry.ensureDefaultProject();
       ensureAdminTokenFile(registry, dataFile);
       registry.resetConnections();
+      const lost = registry.closeJobsOfPreviousLife(Date.now());
+      if (lost.length > 0) warn(`closed ${lost.length} job(s) left running by the previous hub process as lost: ${lost.slice(0, 10).map((j) => j.id).join(', ')}${lost.length > 10 ? ', ...' : ''}`);
       const tasks = openTaskHub(dataFile);
       const actionsDb = openSqliteStore(dataFile);
       const actions = new ActionsExtension({

@@ -376,6 +376,22 @@ export class Registry {
     return this.store.clearConnections();
   }
 
+  /**
+   * Closes every job still open in the store as `lost` (WORKER_LOST): at start, no job can be running,
+   * since the connections that carried them died with the previous hub process (issue 11). Counted on
+   * their workers like any end. Returns the closed jobs.
+   */
+  closeJobsOfPreviousLife(at: number): JobRow[] {
+    return this.store.transaction(() =>
+      this.store.listUnfinishedJobs().filter((job) => {
+        const end = { finishedAt: at, exitCode: null, signal: null, outcome: 'lost' as const, errorCode: ErrorCode.WorkerLost };
+        if (!this.store.finishJob(job.id, end)) return false;
+        this.store.bumpWorkerCounters(job.workerId, 1, 1);
+        return true;
+      }),
+    );
+  }
+
   setDisabled(id: string, disabled: boolean): void {
     if (!this.store.updateWorker(id, { disabled })) throw unknownWorker(id);
   }
