@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
+import { adminTokenFile, DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
+import { tightenToOwnerOnly } from '../file-mode.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
 import { ActionsExtension } from '../hub/actions/actions-extension.ts';
@@ -63,9 +64,11 @@ program
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
+      // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together.
+      for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
       const { registry, close } = openRegistry(dataFile);
       const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
-      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub') : undefined;
+      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub', warn) : undefined;
       const project = registry.ensureDefaultProject();
       ensureAdminTokenFile(registry, dataFile);
       registry.resetConnections();

@@ -141,7 +141,7 @@ connectionOptions(
     } else requireCredentials(options);
     const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
-    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
+    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker', warn) : undefined;
     const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
     // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
     const subscriptions = new SubscriptionRegistry(options.subscriberId);
