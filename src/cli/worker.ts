@@ -7,10 +7,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ClaError } from '../errors.ts';
+import { ClaError, ErrorCode } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
+import { loadClientTls } from '../transport/tls-config.ts';
 import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
@@ -46,14 +47,10 @@ function loadOptions(flags: Record<string, unknown>, implicitRegistration = true
   return options;
 }
 
+/** Reads and checks the TLS files now: a wrong passphrase or unreadable file is TLS_CONFIG, exit 1 (issue 11). */
 function tlsOptions(options: WorkerOptions): ClientTlsOptions {
-  return {
-    ca: options.caCert ? fs.readFileSync(options.caCert) : undefined,
-    cert: options.cert ? fs.readFileSync(options.cert) : undefined,
-    key: options.certKey ? fs.readFileSync(options.certKey) : undefined,
-    passphrase: options.certKeyPass,
-    verify: !options.noVerifyCerts,
-  };
+  const files = { caCert: options.caCert, cert: options.cert, certKey: options.certKey, certKeyPass: options.certKeyPass, noVerifyCerts: options.noVerifyCerts };
+  return { ...loadClientTls(files), files };
 }
 
 const program = new Command('cla-worker')
@@ -179,7 +176,11 @@ connectionOptions(
     recorder?.close();
     const daemonPidfile = process.env.CLA_WORKER_DAEMON_PIDFILE;
     if (daemonPidfile) removePidfile(daemonPidfile, process.pid);
-    if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
+    if (exit.error?.code === ErrorCode.TlsConfig) {
+      // Not retried, and exit 1 so that a service manager does not restart into the same mistake.
+      fail(new ClaError(ErrorCode.TlsConfig, exit.error.message));
+      process.exitCode = 1;
+    } else if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
       fail(new ClaError(exit.error.code as never, exit.error.message));
       process.exitCode = 1;
     } else if (exit.shutdownByHub || exit.closeCode === CloseCode.Shutdown) {

@@ -229,8 +229,11 @@ export class WorkerAgent {
         this.actor.send({ type: 'SOCKET_OPEN' });
       },
       (error: ClaError) => {
-        this.log.warn({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
-        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final: false });
+        // A TLS setting that cannot work fails the same way every time: stop for good (issue 11).
+        const final = error instanceof ClaError && error.code === ErrorCode.TlsConfig;
+        if (final) this.lastError = toWireError(error);
+        this.log[final ? 'error' : 'warn']({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
+        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final });
       },
     );
   }
