@@ -26,6 +26,9 @@ import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from './replay-format.ts';
 import { exitForUsage, guard, info, line, success, warn } from './say.ts';
+import { HUB_SECRET_FLAGS, hideSecretArguments, resolveSecretFiles } from './secret-options.ts';
+
+hideSecretArguments(Object.values(HUB_SECRET_FLAGS));
 import { splitList, parsePositiveSeconds } from './parse.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
 
@@ -46,7 +49,8 @@ program
   .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
   .option('--tls-key <file>', 'TLS private key')
   .option('--client-ca <file>', 'require client certificates signed by this CA')
-  .option('--psk <key>', 'hub-wide pre-shared key workers may use instead of registering (env CLA_HUB_PSK)')
+  .option('--psk <key>', 'hub-wide pre-shared key workers may use instead of registering (env CLA_HUB_PSK; hidden from ps once started)')
+  .option('--psk-file <file>', 'read the pre-shared key from this file (env CLA_HUB_PSK_FILE)')
   .option('--admin-host <host>', 'interface of the admin API, /metrics and dashboard (env CLA_HUB_ADMIN_HOST)', process.env.CLA_HUB_ADMIN_HOST ?? '127.0.0.1')
   .option('--admin-port <port>', 'port of the admin API (0 picks a free one; env CLA_HUB_ADMIN_PORT)', process.env.CLA_HUB_ADMIN_PORT ?? String(DEFAULT_ADMIN_PORT))
   .option('--no-admin', 'do not start the admin API')
@@ -66,6 +70,7 @@ program
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
       // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together.
       for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
+      const secrets = resolveSecretFiles(opts, process.env, HUB_SECRET_FLAGS, () => 'CLA_HUB_PSK', warn) as { flags: { psk?: string }; env: NodeJS.ProcessEnv };
       const { registry, close } = openRegistry(dataFile);
       const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
       const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub', warn) : undefined;
@@ -88,7 +93,7 @@ program
         {
           host: opts.host,
           port,
-          psk: opts.psk ?? process.env.CLA_HUB_PSK,
+          psk: secrets.flags.psk ?? secrets.env.CLA_HUB_PSK,
           tls: opts.tlsCert
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
             : undefined,

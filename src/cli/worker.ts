@@ -17,13 +17,16 @@ import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
 import { WorkerPolicy } from '../worker/policy.ts';
 import { removePidfile } from '../worker/daemon-pidfile.ts';
-import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
+import { envVarName, parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
 import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
 import { createPluginWorker } from '../worker/plugins/setup.ts';
 import { exitForUsage, fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
+import { hideSecretArguments, resolveSecretFiles, WORKER_SECRET_FLAGS } from './secret-options.ts';
+
+hideSecretArguments(Object.values(WORKER_SECRET_FLAGS));
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -36,13 +39,15 @@ function connectionOptions(command: Command): Command {
     .option('--cert <file>', 'client certificate for mutual TLS')
     .option('--cert-key <file>', 'key of the client certificate')
     .option('--cert-key-pass <pass>', 'passphrase of the client key')
+    .option('--cert-key-pass-file <file>', 'read the passphrase of the client key from this file (env CLA_WORKER_CERT_KEY_PASS_FILE)')
     .option('--no-verify-certs', 'turn off TLS certificate verification')
     .option('-v, --verbose', 'verbose logging')
     .option('--quiet', 'only log errors');
 }
 
 function loadOptions(flags: Record<string, unknown>, implicitRegistration = true): WorkerOptions {
-  const options = parseWorkerOptions({ flags, env: process.env, cwd: process.cwd(), implicitRegistration });
+  const secrets = resolveSecretFiles(flags, process.env, WORKER_SECRET_FLAGS, envVarName, warn);
+  const options = parseWorkerOptions({ flags: secrets.flags, env: secrets.env, cwd: process.cwd(), implicitRegistration });
   for (const key of options.unknownConfigKeys) warn(`${options.config}: unknown key \`${key}\` ignored`);
   return options;
 }
@@ -63,8 +68,10 @@ connectionOptions(
     .command('register')
     .description('register this worker with a project passkey and print its id and token')
     .option('--passkey <key>', 'project passkey (env CLA_WORKER_PASSKEY or `passkey` in the config file)')
+    .option('--passkey-file <file>', 'read the project passkey from this file (env CLA_WORKER_PASSKEY_FILE)')
     .option('--id <id>', 'worker id (random when omitted)')
     .option('--token <token>', "this worker's token, to add another project to an existing id")
+    .option('--token-file <file>', "read this worker's token from this file (env CLA_WORKER_TOKEN_FILE)")
     .option('--save [file]', `save the registration to ${CONFIG_FILE_NAME} (or the given file), mode 0600`),
 ).action((flags) =>
   guard(async () => {
@@ -95,6 +102,7 @@ connectionOptions(
     .description('remove this worker from the hub (or from one project with --project)')
     .option('--id <id>', 'worker id')
     .option('--token <token>', 'worker token')
+    .option('--token-file <file>', 'read the worker token from this file (env CLA_WORKER_TOKEN_FILE)')
     .option('--project <name>', 'unregister from this project only'),
 ).action((flags) =>
   guard(async () => {
@@ -112,7 +120,8 @@ connectionOptions(
     .command('run')
     .description('connect to the hub and run jobs in the foreground')
     .option('--id <id>', 'worker id (from cla-worker.yml when it has one registration)')
-    .option('--token <token>', 'worker token')
+    .option('--token <token>', 'worker token (hidden from ps once started; --token-file keeps it off the command line)')
+    .option('--token-file <file>', 'read the worker token from this file (env CLA_WORKER_TOKEN_FILE)')
     .option('--tags <tags>', 'comma separated capabilities, e.g. java,nodejs')
     .addOption(new Option('--tag <tag>', 'one capability (repeatable)').argParser(collect))
     .option('--envs <envs>', 'comma separated environments, e.g. QA,PROD (must exist on the hub)')
@@ -123,6 +132,7 @@ connectionOptions(
     .addOption(new Option('--root <dir>', 'ship/fetch only inside this folder (repeatable)').argParser(collect))
     .option('--record <file>', 'record every frame to this file')
     .option('--psk <key>', "the hub's pre-shared key, instead of a registration (cla-hub start --psk)")
+    .option('--psk-file <file>', "read the hub's pre-shared key from this file (env CLA_WORKER_PSK_FILE)")
     .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
     .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)'))
     .option('--task-concurrency <n>', 'tasks run at once (env CLA_WORKER_TASK_CONCURRENCY; default 4)')
@@ -136,6 +146,8 @@ connectionOptions(
       // Resoto-style: no registration, the hub admits the subscriber id by its pre-shared key.
       options.id = options.id ?? options.subscriberId;
     } else requireCredentials(options);
+    // Jobs inherit the worker's environment: a secret given there must not reach the commands it runs.
+    for (const name of Object.keys(WORKER_SECRET_FLAGS)) delete process.env[envVarName(name)];
     const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
     const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker', warn) : undefined;
