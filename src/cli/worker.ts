@@ -15,7 +15,9 @@ import { loadClientTls } from '../transport/tls-config.ts';
 import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
+import { openLeftovers, type SweepReport } from '../worker/leftovers.ts';
 import { WorkerPolicy } from '../worker/policy.ts';
+import { stateDirFor } from '../worker/state-dir.ts';
 import { removePidfile } from '../worker/daemon-pidfile.ts';
 import { envVarName, parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
@@ -131,6 +133,7 @@ connectionOptions(
     .option('--deny <verbs>', 'refuse these verbs, e.g. eval')
     .addOption(new Option('--root <dir>', 'ship/fetch only inside this folder (repeatable)').argParser(collect))
     .option('--record <file>', 'record every frame to this file')
+    .option('--state-dir <dir>', 'where running jobs and transfers are recorded, so a restart after a crash cleans up (env CLA_WORKER_STATE_DIR; default ~/.local/state/cla-worker/ID)')
     .option('--psk <key>', "the hub's pre-shared key, instead of a registration (cla-hub start --psk)")
     .option('--psk-file <file>', "read the hub's pre-shared key from this file (env CLA_WORKER_PSK_FILE)")
     .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
@@ -152,6 +155,8 @@ connectionOptions(
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
     const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker', warn) : undefined;
     const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
+    const leftovers = openLeftovers(stateDirFor(id, options.stateDir), log);
+    reportLeftovers(leftovers.report, stateDirFor(id, options.stateDir));
     // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
     const subscriptions = new SubscriptionRegistry(options.subscriberId);
     const tasks = createTaskExtension(subscriptions, parseTaskOptions(flags), { policy });
@@ -178,6 +183,7 @@ connectionOptions(
       tls: tlsOptions(options),
       tap: recorder,
       log,
+      leftovers: leftovers.tracker,
       extensions: [new SubscribeExtension(subscriptions), tasks, plugins.extension],
     });
     info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
@@ -208,6 +214,16 @@ connectionOptions(
     }
   }),
 );
+
+/** What the start-up sweep of the state folder found, for the person starting the worker. */
+function reportLeftovers(report: SweepReport, dir: string): void {
+  if (report.ownedBy !== undefined) {
+    warn(`another cla-worker process (pid ${report.ownedBy}) uses the state folder ${dir}: this one will not clean up after a crash; give it its own --state-dir`);
+    return;
+  }
+  if (report.killedGroups.length > 0) warn(`killed ${report.killedGroups.length} process group(s) left running by a previous process of this worker: ${report.killedGroups.map((g) => `job ${g.job} (pgid ${g.pgid}, \`${g.cmd}\`)`).join(', ')}`);
+  if (report.removedTempFiles.length > 0) warn(`removed ${report.removedTempFiles.length} temp file(s) of transfers cut short by a previous process of this worker: ${report.removedTempFiles.join(', ')}`);
+}
 
 registerDaemonCommands(program, { loadOptions });
 

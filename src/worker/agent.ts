@@ -19,6 +19,7 @@ import type { ExecRunnerOptions } from './exec-runner.ts';
 import { startEval } from './ops/eval.ts';
 import { startExec } from './ops/exec.ts';
 import { startFetch } from './ops/fetch.ts';
+import type { LeftoverTracker } from './leftovers.ts';
 import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts';
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
@@ -62,6 +63,8 @@ export interface AgentOptions {
   extensions?: AgentExtension[];
   /** How to dial the hub; tests pass an in-memory pair. @default connectWs with the tls/tap options */
   connect?: (url: string) => Promise<Transport>;
+  /** Records job process groups and transfer temp files against a crash of this process. @default none */
+  leftovers?: LeftoverTracker;
   /** Replaces operations (tests). */
   starters?: Partial<{ [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> }>;
 }
@@ -329,6 +332,7 @@ export class WorkerAgent {
       clock: this.clock,
       log: this.log,
       policy: this.policy,
+      leftovers: this.options.leftovers,
     };
     let job: RunningJob;
     try {
