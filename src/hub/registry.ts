@@ -21,7 +21,7 @@ const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
 const MAX_RECENT_JOBS = 10_000;
 
-const BAD_PASSKEY_MESSAGE =
+export const BAD_PASSKEY_MESSAGE =
   'The passkey is not valid for any project. Get the current passkey with `cla-hub project passkey NAME`.';
 const BAD_TOKEN_MESSAGE = 'Worker id or token is not valid. Register again with `cla-worker register --passkey KEY`.';
 
@@ -276,6 +276,22 @@ export class Registry {
       }
       return toInfo(this.store.getWorker(id)!);
     });
+  }
+
+  // ---- what handshake proofs are checked against (src/protocol/auth-proof.ts) -------------------------
+  /** The stored token hash of worker `id`, or a hash no token has when there is no such worker. */
+  workerTokenHash(id: string): string {
+    return this.store.getWorker(id)?.tokenHash ?? NO_HASH;
+  }
+
+  /** The stored admin token hash, or a hash no token has before the first start. */
+  adminTokenHash(): string {
+    return this.store.getSetting(ADMIN_TOKEN_HASH_SETTING) ?? NO_HASH;
+  }
+
+  /** The passkey hash of every project that has a passkey. */
+  passkeyHashes(): string[] {
+    return this.store.listProjects().flatMap((p) => (p.passkeyHash ? [p.passkeyHash] : []));
   }
 
   /** The worker with this id and token; `BAD_TOKEN`, with one message, whichever of the two is wrong. */
