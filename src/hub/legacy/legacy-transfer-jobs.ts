@@ -61,6 +61,9 @@ export class ShipJob extends LegacyJob {
     try {
       await sink.commit(this.f.sha256, 0o600);
     } catch (error) {
+      // The temp file goes before the job's error is told, so a caller never sees it left behind.
+      await sink.abort();
+      await this.host.spool.remove(this.key);
       if (error instanceof ClaError && error.code === ErrorCode.ChecksumMismatch) {
         throw new ClaError(ErrorCode.ChecksumMismatch, `Checksum mismatch for ${this.f.path}: the bytes the hub received do not hash to ${this.f.sha256}; nothing was sent to the worker`, { data: { path: this.f.path, expected: this.f.sha256 } });
       }
