@@ -23,6 +23,7 @@ import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { FrameRecorder } from '../../src/transport/recorder.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { LegacyClient, request } from './legacy-client.ts';
+import { HUB_BIN, runCli, startHub, stopAll } from './processes.ts';
 
 interface Ctx {
   dir: string;
@@ -290,3 +291,37 @@ it('without --legacy-pubsub the routes are not there', async (ctx) => {
 });
 
 it.run();
+
+const cli = suite<{ dir: string; cleanup: () => void }>('legacy-pubsub-cli');
+
+cli.before.each((ctx) => {
+  Object.assign(ctx, tempDir('cla-legacy-cli-'));
+});
+
+cli.after.each(async (ctx) => {
+  await stopAll();
+  ctx.cleanup();
+});
+
+cli('cla-hub start --legacy-pubsub: a legacy worker serves cla-hub exec and shows in workers list', async (ctx) => {
+  const hub = await startHub(ctx.dir, ['--legacy-pubsub', '--admin-port', '0']);
+  const client = new LegacyClient(hub.url.replace(/^ws/, 'http'), { generation: 2, id: 'joe@cli1', tags: ['linux'] });
+  assert.type((await client.register(hub.passkey)).token, 'string');
+  assert.is(await client.connect(), 200);
+  const exec = runCli(HUB_BIN, ['exec', '--data', hub.data, '--worker', 'joe@cli1', '--', 'echo hi; exit 7'], { cwd: ctx.dir });
+  const command = await client.next();
+  assert.equal(command.payload, { cmd: 'echo hi; exit 7' });
+  await client.ack(command);
+  await client.publish('worker.result', { oid: command.oid, ret: '', rc: 7, output: 'hi\n' });
+  await client.publish('worker.done', { oid: command.oid });
+  const result = await exec;
+  assert.is(result.code, 7, result.stderr);
+  assert.is(result.stdout, 'hi\n');
+  const list = await runCli(HUB_BIN, ['workers', 'list', '--json', '--data', hub.data], { cwd: ctx.dir });
+  assert.match(list.stdout, /joe@cli1/);
+  assert.match(list.stdout, /legacy-pubsub 2\.x/);
+  assert.match(hub.process.stderr + hub.process.stdout, /without TLS/);
+  assert.not.ok((hub.process.stderr + hub.process.stdout).includes(client.token), 'the token is not in the hub output');
+});
+
+cli.run();
