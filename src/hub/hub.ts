@@ -116,6 +116,8 @@ export class Hub {
     const legacy = this.legacy;
     this.server = await startWsServer({
       onRequest: legacy ? (req, res) => legacy.handle(req, res) : undefined,
+      // A legacy fetch pushes a whole file in one request: no 5-minute cap on receiving it.
+      ...(legacy ? { requestTimeoutMs: 0 } : {}),
       host: this.options.host,
       port: this.options.port,
       heartbeatMs: this.options.heartbeatMs,

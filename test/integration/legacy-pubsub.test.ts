@@ -106,6 +106,30 @@ it('1.x: register, appear as a legacy worker, exec with output at the end and th
   assert.is(exit.timedOut, false);
 });
 
+it('tags and envs in dispatch, disable/enable on the hub side, an unknown env refused', async (ctx) => {
+  ctx.registry.addEnv('QA');
+  const client = new LegacyClient(ctx.base, { generation: 1, id: 'qa@box1/e1', tags: ['java'], envs: ['QA'] });
+  await client.register(ctx.passkey);
+  assert.is(await client.connect(), 200);
+  const byTags = ctx.hub.run({ target: { tags: ['java'], env: 'QA' }, job: { kind: 'probe', check: 'file_exists', path: '/' } });
+  const events = lastValueFrom(byTags.pipe(toArray()));
+  const command = await client.next();
+  await client.ack(command);
+  await client.publish('worker.file_exists.reply', { oid: command.oid, workerid: client.id, exists: 1 });
+  const all = await events;
+  assert.is((all[0] as Extract<JobEvent, { type: 'dispatched' }>).worker, 'qa@box1/e1');
+  assert.is((all.at(-1) as { value: unknown }).value, true);
+
+  ctx.hub.management.disable(client.id);
+  const disabled = await lastValueFrom(ctx.hub.run({ target: { worker: client.id }, job: { kind: 'exec', cmd: 'true' }, waitMs: 0 })).then(() => undefined, (e: unknown) => e);
+  assert.is((disabled as ClaError).code, 'WORKER_DISABLED');
+  ctx.hub.management.enable(client.id);
+
+  const stranger = new LegacyClient(ctx.base, { generation: 1, id: 'qa@box2/e2', envs: ['NOPE'] });
+  await stranger.register(ctx.passkey);
+  assert.is(await stranger.connect(), 400, 'an unknown env is refused before the stream opens');
+});
+
 it('eval, probe file_exists and capable (answered only when capable), errors as rc 99', async (ctx) => {
   const client = await connected(ctx, 2, 'joe@build1');
   const evaluated = run(ctx, client.id, { kind: 'eval', code: '1+41' });

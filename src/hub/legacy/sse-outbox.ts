@@ -14,6 +14,7 @@ import { ClaError, ErrorCode } from '../../errors.ts';
 interface Entry {
   seq: number;
   text: string;
+  bytes: number;
 }
 
 /** A bounded queue of unacknowledged commands plus the stream currently attached, if any. */
@@ -51,15 +52,16 @@ export class SseOutbox {
     const data = JSON.stringify({ oid, events: { [verb]: [payload] } });
     const text = `id: ${oid}\ndata: ${data}\n\n`;
     const seq = this.seqOf(oid) ?? 0;
+    const bytes = Buffer.byteLength(text);
     if (keep) {
-      if (this.entries.length >= this.maxMessages || this.bytes + text.length > this.maxBytes) {
+      if (this.entries.length >= this.maxMessages || this.bytes + bytes > this.maxBytes) {
         throw new ClaError(ErrorCode.WorkerBusy, `The legacy worker has ${this.entries.length} unacknowledged commands (${this.bytes} bytes) queued; it is not reading them`, {
           retryable: true,
           data: { queued: this.entries.length, bytes: this.bytes },
         });
       }
-      this.entries.push({ seq, text });
-      this.bytes += text.length;
+      this.entries.push({ seq, text, bytes });
+      this.bytes += bytes;
     }
     this.write(text);
   }
@@ -69,7 +71,7 @@ export class SseOutbox {
     const seq = this.seqOf(oid);
     const index = this.entries.findIndex((entry) => entry.seq === seq);
     if (index < 0) return;
-    this.bytes -= this.entries[index]!.text.length;
+    this.bytes -= this.entries[index]!.bytes;
     this.entries.splice(index, 1);
   }
 
