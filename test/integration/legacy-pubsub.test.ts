@@ -344,6 +344,8 @@ cli('cla-hub start --legacy-pubsub: a legacy worker serves cla-hub exec and show
   const list = await runCli(HUB_BIN, ['workers', 'list', '--json', '--data', hub.data], { cwd: ctx.dir });
   assert.match(list.stdout, /joe@cli1/);
   assert.match(list.stdout, /legacy-pubsub 2\.x/);
+  const table = await runCli(HUB_BIN, ['workers', 'list', '--data', hub.data], { cwd: ctx.dir });
+  assert.match(table.stdout, /joe@build1 \(legacy 2\.x\)/, table.stdout);
   assert.match(hub.process.stderr + hub.process.stdout, /without TLS/);
   assert.not.ok((hub.process.stderr + hub.process.stdout).includes(client.token), 'the token is not in the hub output');
 });
