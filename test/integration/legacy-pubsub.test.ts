@@ -303,6 +303,36 @@ it('401 for a bad token, shutdown through /pubsub/close, unregister, ids kept ap
   assert.ok(log.includes('legacy worker registered'), 'the log has the legacy lines');
 });
 
+it('a worker gone past the grace period loses its jobs; a new process of the same worker replaces the session', async (ctx) => {
+  const store = openSqliteStore(path.join(ctx.dir, 'grace.db'));
+  const registry = new Registry(store, systemClock);
+  const passkey = registry.ensureDefaultProject().passkey!;
+  const hub = new Hub({ host: '127.0.0.1', port: 0, legacyPubsub: { spoolDir: path.join(ctx.dir, 'spool2'), reconnectGraceMs: 20 } }, { registry, metrics: new HubMetrics({ processMetrics: false }) });
+  const base = (await hub.start()).replace(/^ws/, 'http');
+  try {
+    const client = new LegacyClient(base, { generation: 2, id: 'joe@flaky' });
+    await client.register(passkey);
+    assert.is(await client.connect(), 200);
+    const lost = lastValueFrom(hub.run({ target: { worker: client.id }, job: { kind: 'exec', cmd: 'sleep 9' } })).then(() => undefined, (e: unknown) => e);
+    await client.ack(await client.next());
+    client.drop();
+    assert.is(((await lost) as ClaError).code, 'WORKER_LOST');
+    assert.is(await client.connect(), 200, 'it comes back as a new session');
+
+    const held = lastValueFrom(hub.run({ target: { worker: client.id }, job: { kind: 'exec', cmd: 'sleep 9' } })).then(() => undefined, (e: unknown) => e);
+    await client.ack(await client.next());
+    // The same id from a new process: no Last-Event-ID of this session, while a command is acknowledged.
+    const restarted = new LegacyClient(base, { generation: 2, id: 'joe@flaky', token: client.token });
+    assert.is(await restarted.connect(), 200);
+    assert.is(((await held) as ClaError).code, 'WORKER_LOST');
+    restarted.drop();
+    client.drop();
+  } finally {
+    await hub.stop();
+    store.close();
+  }
+});
+
 it('without --legacy-pubsub the routes are not there', async (ctx) => {
   const store = openSqliteStore(path.join(ctx.dir, 'plain.db'));
   const hub = new Hub({ host: '127.0.0.1', port: 0 }, { registry: new Registry(store, systemClock), metrics: new HubMetrics({ processMetrics: false }) });
