@@ -19,11 +19,13 @@ export class Spool {
     private readonly owned: boolean,
   ) {}
 
-  /** Uses `dir` (created 0700 if missing), or a fresh folder under `parent` that `close()` removes. */
+  /** Uses `dir` (created 0700 if missing; old spool files removed), or a fresh folder under `parent` that `close()` removes. */
   static async open(dir: string | undefined, parent: string, maxBytes: number): Promise<Spool> {
     if (dir !== undefined) {
       await fs.promises.mkdir(dir, { recursive: true, mode: 0o700 });
-      return new Spool(dir, maxBytes, false);
+      const spool = new Spool(dir, maxBytes, false);
+      await spool.close(); // files a crashed hub left behind belong to jobs that no longer exist
+      return spool;
     }
     const made = await fs.promises.mkdtemp(path.join(parent, 'cla-hub-legacy-'));
     return new Spool(made, maxBytes, true);
