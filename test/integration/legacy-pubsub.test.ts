@@ -128,6 +128,9 @@ it('tags and envs in dispatch, disable/enable on the hub side, an unknown env re
   const stranger = new LegacyClient(ctx.base, { generation: 1, id: 'qa@box2/e2', envs: ['NOPE'] });
   await stranger.register(ctx.passkey);
   assert.is(await stranger.connect(), 400, 'an unknown env is refused before the stream opens');
+  const longTag = new LegacyClient(ctx.base, { generation: 2, id: 'qa@box3', tags: ['x'.repeat(201)] });
+  await longTag.register(ctx.passkey);
+  assert.is(await longTag.connect(), 400, 'a tag that is not a valid name is refused');
 });
 
 it('eval, probe file_exists and capable (answered only when capable), errors as rc 99', async (ctx) => {

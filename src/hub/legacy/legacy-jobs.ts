@@ -10,6 +10,7 @@
  * Sources of each message shape: rodrigolive/cla-worker src/Dispatcher.ts (1.x) and clarive/cla-worker
  * internal/dispatcher/handlers.go (2.x).
  */
+import type http from 'node:http';
 import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode, toWireError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
@@ -65,11 +66,11 @@ export abstract class LegacyJob {
   /** Frees files and timers; called once, when the job ends or the session closes. */
   dispose(): void {}
   /** `/pubsub/pop` for this job's key. */
-  pop(_res: import('node:http').ServerResponse): void {
+  pop(_res: http.ServerResponse): void {
     throw new ClaError(ErrorCode.InvalidArgument, 'This key is not a file to pop');
   }
   /** `/pubsub/push` for this job's key. */
-  push(_req: import('node:http').IncomingMessage, _res: import('node:http').ServerResponse): void {
+  push(_req: http.IncomingMessage, _res: http.ServerResponse): void {
     throw new ClaError(ErrorCode.InvalidArgument, 'This key is not a file to push');
   }
 

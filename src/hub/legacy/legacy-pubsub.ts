@@ -190,7 +190,13 @@ export class LegacyPubsub {
         if (this.sessions.get(closed.workerId) === closed) this.sessions.delete(closed.workerId);
       },
     });
-    const hello = session.helloFrame();
+    let hello;
+    try {
+      hello = session.helloFrame();
+    } catch (error) {
+      session.close(1000, 'bad hello');
+      throw error;
+    }
     this.sessions.set(query.id, session);
     this.hub.accept(session);
     const outcome = await session.hello(hello);
