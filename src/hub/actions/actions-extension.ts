@@ -13,6 +13,7 @@ import type { WorkerSession } from '../worker-session.ts';
 import { ActionBus } from './action-bus.ts';
 import { CommandPoller, CommandTable, type HubCommand } from './hub-commands.ts';
 import { ResourceStore } from './resource-store.ts';
+import { runTagLine } from './resource-tagging.ts';
 import { loadWorkflows, type WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowEngine, type TaskSubmitter, type WorkflowEngineOptions } from './workflow-engine.ts';
 import { CronScheduler } from './workflow-scheduler.ts';
@@ -115,6 +116,8 @@ export class ActionsExtension implements HubExtension {
         return this.engine.abort(command.args.run, command.args.reason);
       case 'resources.tag':
         return this.engine.tag(command.args.query, command.args.set, command.args.remove);
+      case 'resources.tag-line':
+        return runTagLine(this.engine.taggingDeps(), command.args.line, { deadlineMs: this.engine.tagDeadlineMs, waitMs: command.args.waitMs });
     }
   }
 }
