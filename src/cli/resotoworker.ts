@@ -95,6 +95,11 @@ async function run(flags: Record<string, unknown>): Promise<void> {
   // With a PSK and no registration the hub admits the subscriber id itself, as resotocore does.
   const id = options.token !== undefined && options.id !== undefined ? options.id : options.subscriberId;
   const log = createLogger({ name: 'resotoworker', verbose: options.verbose, quiet: options.quiet });
+  // Secrets (psk, key passphrase, override values) stay out of the log: only whether they are set.
+  log.debug(
+    { subscriberId: options.subscriberId, url: options.url, psk: options.psk !== undefined, overrides: Object.keys(options.overrides), caCert: options.caCert, cert: options.cert, verifyCerts: !options.noVerifyCerts, config: options.config },
+    'resotoworker options',
+  );
   const subscriptions = new SubscriptionRegistry(options.subscriberId);
   const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
   const tasks = createTaskExtension(subscriptions, parseTaskOptions({}), { policy });
