@@ -35,19 +35,20 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
 
   const done = (async () => {
     try {
-      sink = await FileSink.open(target, { windowBytes: options.windowBytes });
+      // The roots are checked again on the folder actually opened, by descriptor (issue 11, case 5).
+      sink = await FileSink.open(target, { windowBytes: options.windowBytes, roots: ctx.policy.roots });
       if (stop.error) throw stop.error;
       sink.begin(f.size, (bytes) => ctx.send(frame('credit', { re: f.id, bytes })));
       await Promise.race([sink.complete, stop.promise]);
       if (stop.error) throw stop.error;
       idle.stop();
       const received = await sink.commit(f.sha256, f.mode ?? DEFAULT_SHIP_MODE);
-      ctx.log.info({ job: f.id, path: target, bytes: received.bytes }, 'ship finished');
-      ctx.send(frame('result', { re: f.id, value: { path: target, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
+      ctx.log.info({ job: f.id, path: sink.realTarget, bytes: received.bytes }, 'ship finished');
+      ctx.send(frame('result', { re: f.id, value: { path: sink.realTarget, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
     } catch (error) {
       const failure = asTransferError(error, 'write', target);
       await sink?.abort();
-      ctx.log.warn({ job: f.id, path: target, code: failure.code }, failure.message);
+      ctx.log.warn({ job: f.id, path: sink?.realTarget ?? target, code: failure.code }, failure.message);
       ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
     } finally {
       idle.stop();
