@@ -13,6 +13,8 @@ import { OutputTail } from './output-tail.ts';
 import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
 import type { JobFinish, JobStart } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
+import { ShipCreditRelay } from './transfer-relay.ts';
+import { TRANSFER_WINDOW_BYTES } from '../worker/ops/transfer-io.ts';
 
 /** Options of one run. */
 export interface RunOptions {
@@ -80,11 +82,14 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       deps.observer?.ended(kind, 'refused');
     };
     const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
+      if (done) return;
       done = true;
       deps.observer?.ended(kind, outcome);
       deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
+    // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
+    const relay = kind === 'ship' ? new ShipCreditRelay(TRANSFER_WINDOW_BYTES, (bytes) => subscriber.next({ type: 'credit', bytes })) : undefined;
     const cancelWait = deps.dispatcher.request(
       request.target,
       request.waitMs ?? deps.defaultWaitMs,
@@ -110,23 +115,26 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             tail.push(data);
             subscriber.next({ type: 'output', stream, seq, data });
           },
-          credit: (bytes) => subscriber.next({ type: 'credit', bytes }),
+          credit: (bytes) => (relay ? relay.credit(bytes) : subscriber.next({ type: 'credit', bytes })),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
           chunk: (seq, data) => {
             deps.observer?.bytes('from_worker', kind, data.byteLength);
             subscriber.next({ type: 'chunk', seq, data });
           },
           exit: (code, signal, timedOut, cancelled, durationMs) => {
+            if (done) return;
             end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal });
             subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
             subscriber.complete();
           },
           result: (value, durationMs) => {
+            if (done) return;
             end('ok');
             subscriber.next({ type: 'result', value, durationMs });
             subscriber.complete();
           },
           fail: (error) => {
+            if (done) return;
             const outcome: JobOutcome =
               error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : error.code === ErrorCode.Timeout ? 'timeout' : 'error';
             end(outcome, { errorCode: error.code });
@@ -135,8 +143,22 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         });
         options.onInput?.({
           chunk: (seq, data) => {
+            if (done) return Promise.resolve();
+            try {
+              relay?.chunk(seq, data.byteLength);
+            } catch (error) {
+              // The sender ignored the credit it was given: stop the job on the worker and fail it here.
+              const failure = error as ClaError;
+              end('error', { errorCode: failure.code });
+              granted.cancel(jobId);
+              subscriber.error(failure);
+              return Promise.resolve();
+            }
             deps.observer?.bytes('to_worker', kind, data.byteLength);
-            void granted.feed(jobId, { seq, data }).catch(() => undefined);
+            return granted.feed(jobId, { seq, data }).then(
+              () => relay?.forwarded(data.byteLength),
+              () => undefined,
+            );
           },
           credit: (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined),
         });

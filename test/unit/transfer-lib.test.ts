@@ -87,7 +87,10 @@ function fakeWorker(policy = new WorkerPolicy(), windowBytes = 64 * KiB): FakeWo
         }
         fake.jobs.push(running);
         options.onInput?.({
-          chunk: (seq, data) => wire(frame('chunk', { re: id, seq, data }), (f) => running.input(f as never)),
+          chunk: (seq, data) => {
+            wire(frame('chunk', { re: id, seq, data }), (f) => running.input(f as never));
+            return Promise.resolve();
+          },
           credit: (bytes) => wire(frame('credit', { re: id, bytes }), (f) => running.input(f as never)),
         });
         const cancel = () => setImmediate(() => running.cancel('cancelled by the hub'));

@@ -3,6 +3,10 @@
  * file with a read stream and sends it as `chunk`s of at most {@link TRANSFER_CHUNK_BYTES}, only within the
  * credit the receiver granted. The stream is paused while credit is out or the connection is congested,
  * so at most one read buffer is held at a time, whatever the file size.
+ *
+ * When `send` returns a promise (resolved once the bytes reached the socket), at most `inFlightBytes` are
+ * sent and unresolved at any time, whatever credit the receiver granted (issue 11, case 3): a receiver
+ * that grants a whole file and stops reading holds the sender to that bound, and no polling is needed.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -11,10 +15,17 @@ import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import { asTransferError, TRANSFER_CHUNK_BYTES } from './transfer-io.ts';
 
+const DEFAULT_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+
 /** Options for {@link FileSource}. */
 export interface SourceOptions {
-  /** Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). */
-  send(seq: number, data: Uint8Array): void;
+  /**
+   * Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). A
+   * returned promise resolves when the bytes reached the socket; see `inFlightBytes`.
+   */
+  send(seq: number, data: Uint8Array): void | Promise<void>;
+  /** Sent bytes whose `send` promise is unresolved, at most. @default 4 MiB */
+  inFlightBytes?: number;
   /** True while the connection holds too many unsent bytes; polled every `retryMs` until false. */
   congested?: () => boolean;
   clock: Clock;
@@ -50,6 +61,9 @@ export class FileSource {
   private eof = false;
   private settled = false;
   private retry: unknown;
+  /** Bytes sent whose `send` promise has not resolved yet. */
+  private unflushed = 0;
+  private waitingFlush = false;
   private readonly hash: Hash | undefined;
   private resolveDone!: (sent: Sent) => void;
   private rejectDone!: (error: ClaError) => void;
@@ -109,7 +123,13 @@ export class FileSource {
   private pump(): void {
     if (this.settled || this.retry !== undefined) return;
     const chunkBytes = this.options.chunkBytes ?? TRANSFER_CHUNK_BYTES;
+    const inFlight = this.options.inFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES;
+    this.waitingFlush = false;
     while (this.pending && this.credit > 0) {
+      if (this.unflushed >= inFlight) {
+        this.waitingFlush = true;
+        break;
+      }
       if (this.options.congested?.()) {
         this.retry = this.options.clock.setTimeout(() => {
           this.retry = undefined;
@@ -123,7 +143,11 @@ export class FileSource {
       this.hash?.update(piece);
       this.credit -= n;
       this.sent += n;
-      this.options.send(this.seq, piece);
+      const sending = this.options.send(this.seq, piece);
+      if (sending) {
+        this.unflushed += n;
+        void sending.then(() => this.flushed(n), () => this.flushed(n));
+      }
       this.seq += 1;
       this.options.onProgress?.(this.sent, this.size);
     }
@@ -132,8 +156,13 @@ export class FileSource {
       this.settle();
       return;
     }
-    if (this.pending || this.credit <= 0 || this.retry !== undefined) this.stream?.pause();
+    if (this.pending || this.credit <= 0 || this.retry !== undefined || this.waitingFlush) this.stream?.pause();
     else this.stream?.resume();
+  }
+
+  private flushed(n: number): void {
+    this.unflushed -= n;
+    if (this.waitingFlush) this.pump();
   }
 
   private settle(): void {
