@@ -56,7 +56,7 @@ export class AdminClient {
           if (!event) return;
           if (event.type === 'dispatched') {
             options.onInput?.({
-              chunk: (seq, data) => this.transport.send(frame('chunk', { re, seq, data })).catch(() => undefined),
+              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
           }

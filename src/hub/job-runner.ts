@@ -142,7 +142,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
           },
         });
         options.onInput?.({
-          chunk: (seq, data) => {
+          chunk: (seq, data, sha256) => {
             if (done) return Promise.resolve();
             try {
               relay?.chunk(seq, data.byteLength);
@@ -155,7 +155,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
               return Promise.resolve();
             }
             deps.observer?.bytes('to_worker', kind, data.byteLength);
-            return granted.feed(jobId, { seq, data }).then(
+            return granted.feed(jobId, { seq, data, ...(sha256 === undefined ? {} : { sha256 }) }).then(
               () => relay?.forwarded(data.byteLength),
               () => undefined,
             );

@@ -32,6 +32,8 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
     stop.trigger(new ClaError(ErrorCode.Timeout, `No file bytes arrived for ${idleMs / 1000} s; ship of ${target} abandoned`, { retryable: true })),
   );
   let sink: FileSink | undefined;
+  /** The sha256 from the last chunk, when the `ship` frame had none (the sender hashed while sending). */
+  let lastChunkSha256: string | undefined;
 
   const done = (async () => {
     try {
@@ -42,7 +44,9 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
       await Promise.race([sink.complete, stop.promise]);
       if (stop.error) throw stop.error;
       idle.stop();
-      const received = await sink.commit(f.sha256, f.mode ?? DEFAULT_SHIP_MODE);
+      const expected = f.sha256 ?? lastChunkSha256;
+      if (expected === undefined) throw new ClaError(ErrorCode.FlowControl, 'The ship ended without a sha256: neither the `ship` frame nor its last chunk carried one');
+      const received = await sink.commit(expected, f.mode ?? DEFAULT_SHIP_MODE);
       ctx.log.info({ job: f.id, path: sink.realTarget, bytes: received.bytes }, 'ship finished');
       ctx.send(frame('result', { re: f.id, value: { path: sink.realTarget, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
     } catch (error) {
@@ -67,6 +71,7 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
         return;
       }
       try {
+        if (input.sha256 !== undefined) lastChunkSha256 = input.sha256;
         sink.accept(input.seq, input.data);
         idle.touch();
       } catch (error) {

@@ -23,7 +23,7 @@ export interface SourceOptions {
    * Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). A
    * returned promise resolves when the bytes reached the socket; see `inFlightBytes`.
    */
-  send(seq: number, data: Uint8Array): void | Promise<void>;
+  send(seq: number, data: Uint8Array, sha256?: string): void | Promise<void>;
   /** Sent bytes whose `send` promise is unresolved, at most. @default 4 MiB */
   inFlightBytes?: number;
   /** True while the connection holds too many unsent bytes; polled every `retryMs` until false. */
@@ -42,6 +42,8 @@ export interface SourceOptions {
    * so it turns this off and saves a third sha256 of every byte. @default true
    */
   hash?: boolean;
+  /** Pass the sha256 to `send` with the last chunk (a ship without a sha256 up front). @default false */
+  hashOnLastChunk?: boolean;
 }
 
 /** What was sent. */
@@ -65,6 +67,7 @@ export class FileSource {
   private unflushed = 0;
   private waitingFlush = false;
   private readonly hash: Hash | undefined;
+  private digest: string | undefined;
   private resolveDone!: (sent: Sent) => void;
   private rejectDone!: (error: ClaError) => void;
   /** Resolves once every byte was handed to `send`; rejects on a read error, a shrunk file or `stop`. */
@@ -143,7 +146,10 @@ export class FileSource {
       this.hash?.update(piece);
       this.credit -= n;
       this.sent += n;
-      const sending = this.options.send(this.seq, piece);
+      // The last chunk carries the sha256 of everything sent (a ship hashes while it sends).
+      const last = this.sent === this.size && this.hash !== undefined && this.options.hashOnLastChunk === true;
+      if (last) this.digest = this.hash!.digest('hex');
+      const sending = this.options.send(this.seq, piece, last ? this.digest : undefined);
       if (sending) {
         this.unflushed += n;
         void sending.then(() => this.flushed(n), () => this.flushed(n));
@@ -177,7 +183,8 @@ export class FileSource {
     }
     this.settled = true;
     this.cleanup();
-    this.resolveDone({ bytes: this.sent, sha256: this.hash?.digest('hex') ?? '' });
+    this.digest ??= this.hash?.digest('hex');
+    this.resolveDone({ bytes: this.sent, sha256: this.digest ?? '' });
   }
 
   private cleanup(): void {
