@@ -18,7 +18,10 @@
  * Timing reads `performance.now()` directly: wall time is the point here (../../shared/STYLE.md). Nothing
  * asserts on time; a run fails only if a transfer fails or a sha256 differs.
  *
- * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]
+ * Profiles (RESULTS.md "Where the time goes"): with `--profile DIR`, the worker and the CLI processes run
+ * with `--cpu-prof --cpu-prof-dir DIR`; run the benchmark itself with `node --cpu-prof` for the hub's side.
+ *
+ * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json] [--profile DIR]
  *        (internal) node --import tsx bench/transfer.ts --raw-peer URL
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,6 +47,8 @@ const WORKER_SCRIPT = path.join(ROOT, 'bench', 'worker-process.ts');
 const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 const MiB = 1024 * 1024;
 const HIGH_WATER = 4 * MiB;
+/** Extra node flags for the worker and CLI children (`--profile DIR`). */
+let childNodeArgs: string[] = [];
 
 // ---- raw ws peer (child process) ----------------------------------------------------------------------
 
@@ -127,7 +132,7 @@ async function timed(run: () => Promise<void>): Promise<number> {
 }
 
 function startChild(args: string[], readyText: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...childNodeArgs, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -141,7 +146,7 @@ function startChild(args: string[], readyText: string): Promise<ChildProcess> {
 /** Runs a child to completion and returns its stdout; rejects on a non-zero exit. */
 function runCli(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...childNodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 3).join(' ')} exited ${code}: ${out}`))));
@@ -241,13 +246,14 @@ async function main(): Promise<void> {
   try {
     const { values } = parseArgs({
       args,
-      options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' } },
+      options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' } },
       strict: true,
     });
     if (values['raw-peer']) return rawPeer(values['raw-peer']);
     mib = positiveInt('mib', values.mib);
     runs = positiveInt('runs', values.runs);
     json = values.json;
+    if (values.profile) childNodeArgs = ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)];
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]\n`);
     process.exitCode = 2;
