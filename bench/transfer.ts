@@ -90,6 +90,14 @@ interface Row {
   /** MiB/s of each run. */
   runs: number[];
   median: number;
+  /** CPU seconds per GiB moved (median over the runs): this process (the hub), and the worker process. */
+  cpu?: { hub: number; worker: number };
+}
+
+/** CPU seconds a process used so far (utime + stime from /proc, 100 ticks per second). */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function positiveInt(name: string, raw: string): number {
@@ -290,11 +298,24 @@ async function main(): Promise<void> {
     const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
       const shipRates: number[] = [];
       const fetchRates: number[] = [];
+      const cpu = { ship: { hub: [] as number[], worker: [] as number[] }, fetch: { hub: [] as number[], worker: [] as number[] } };
+      const gib = bytes / (1024 * MiB);
+      const withCpu = async (into: { hub: number[]; worker: number[] }, run: () => Promise<number>, keep: boolean): Promise<number> => {
+        const hub0 = process.cpuUsage();
+        const worker0 = cpuSeconds(worker!.pid!);
+        const seconds = await run();
+        const hubUsed = process.cpuUsage(hub0);
+        if (keep) {
+          into.hub.push((hubUsed.user + hubUsed.system) / 1e6 / gib);
+          into.worker.push((cpuSeconds(worker!.pid!) - worker0) / gib);
+        }
+        return seconds;
+      };
       for (let i = 0; i <= runs; i += 1) {
         const remote = path.join(dir, 'remote', `${i}.bin`);
         const back = path.join(dir, `back-${i}.bin`);
-        const shipSeconds = await ship(remote);
-        const fetchSeconds = await fetch(remote, back);
+        const shipSeconds = await withCpu(cpu.ship, () => ship(remote), i > 0);
+        const fetchSeconds = await withCpu(cpu.fetch, () => fetch(remote, back), i > 0);
         fs.rmSync(remote);
         fs.rmSync(back);
         if (i > 0) {
@@ -303,8 +324,8 @@ async function main(): Promise<void> {
         }
       }
       return [
-        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates) },
-        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates) },
+        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates), cpu: { hub: median(cpu.ship.hub), worker: median(cpu.ship.worker) } },
+        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates), cpu: { hub: median(cpu.fetch.hub), worker: median(cpu.fetch.worker) } },
       ];
     };
     const check = (what: string, got: string) => {
@@ -366,9 +387,12 @@ async function main(): Promise<void> {
         `load average (1 min) before: ${machine.loadBefore.toFixed(2)}, after: ${os.loadavg()[0]!.toFixed(2)}`,
         `${mib} MiB file, ${runs} run(s) after one warm-up each; chunk ${TRANSFER_CHUNK_BYTES / 1024} KiB, window ${TRANSFER_WINDOW_BYTES / MiB} MiB; hub in this process, worker in a child process`,
         '',
-        `${'measurement'.padEnd(width)}  median MiB/s  runs`,
-        `${'-'.repeat(width)}  ------------  ----`,
-        ...rows.map((r) => `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${r.runs.map(fmt).join(', ')}`),
+        `${'measurement'.padEnd(width)}  median MiB/s  CPU s/GiB hub  worker  runs`,
+        `${'-'.repeat(width)}  ------------  -------------  ------  ----`,
+        ...rows.map(
+          (r) =>
+            `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${(r.cpu ? r.cpu.hub.toFixed(2) : '').padStart(13)}  ${(r.cpu ? r.cpu.worker.toFixed(2) : '').padStart(6)}  ${r.runs.map(fmt).join(', ')}`,
+        ),
         '',
         `ratio ship  Hub.run / raw server→client: ${ratios.shipHubVsServerToClient.toFixed(3)}`,
         `ratio fetch Hub.run / raw client→server: ${ratios.fetchHubVsClientToServer.toFixed(3)}`,

@@ -81,11 +81,17 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       done = true;
       deps.observer?.ended(kind, 'refused');
     };
-    const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
+    /**
+     * Ends the job once: `emit` tells the caller first, then the store is written, so the SQLite write is
+     * not on the round trip's critical path (issue 13); it still happens in the same turn.
+     */
+    const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}, emit?: () => void) => {
       if (done) return;
       done = true;
+      const at = deps.clock.now();
+      emit?.();
       deps.observer?.ended(kind, outcome);
-      deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
+      deps.recordEnd(jobId, { at, exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
     // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
@@ -122,23 +128,21 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             subscriber.next({ type: 'chunk', seq, data });
           },
           exit: (code, signal, timedOut, cancelled, durationMs) => {
-            if (done) return;
-            end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal });
-            subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
-            subscriber.complete();
+            end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal }, () => {
+              subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
+              subscriber.complete();
+            });
           },
           result: (value, durationMs) => {
-            if (done) return;
-            end('ok');
-            subscriber.next({ type: 'result', value, durationMs });
-            subscriber.complete();
+            end('ok', {}, () => {
+              subscriber.next({ type: 'result', value, durationMs });
+              subscriber.complete();
+            });
           },
           fail: (error) => {
-            if (done) return;
             const outcome: JobOutcome =
               error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : error.code === ErrorCode.Timeout ? 'timeout' : 'error';
-            end(outcome, { errorCode: error.code });
-            subscriber.error(error);
+            end(outcome, { errorCode: error.code }, () => subscriber.error(error));
           },
         });
         options.onInput?.({
@@ -149,9 +153,10 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             } catch (error) {
               // The sender ignored the credit it was given: stop the job on the worker and fail it here.
               const failure = error as ClaError;
-              end('error', { errorCode: failure.code });
-              granted.cancel(jobId);
-              subscriber.error(failure);
+              end('error', { errorCode: failure.code }, () => {
+                granted.cancel(jobId);
+                subscriber.error(failure);
+              });
               return Promise.resolve();
             }
             deps.observer?.bytes('to_worker', kind, data.byteLength);

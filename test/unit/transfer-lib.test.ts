@@ -18,7 +18,7 @@ import { frame, type Frame } from '../../src/protocol/frames.ts';
 import { startFetch } from '../../src/worker/ops/fetch.ts';
 import type { JobContext, RunningJob } from '../../src/worker/ops/job.ts';
 import { startShip } from '../../src/worker/ops/ship.ts';
-import { isTempName } from '../../src/worker/ops/transfer-io.ts';
+import { isTempName, TRANSFER_CHUNK_BYTES } from '../../src/worker/ops/transfer-io.ts';
 import { toWireError } from '../../src/errors.ts';
 import { WorkerPolicy } from '../../src/worker/policy.ts';
 
@@ -186,7 +186,7 @@ lib('fetch of a missing remote file: FILE_NOT_FOUND and no local file or temp fi
 lib('fetch from a worker that corrupts a byte: CHECKSUM_MISMATCH, the local target is untouched', async ({ dir }) => {
   const fake = fakeWorker();
   const remote = path.join(dir, 'remote.bin');
-  fs.writeFileSync(remote, randomBytes(300 * KiB));
+  fs.writeFileSync(remote, randomBytes(TRANSFER_CHUNK_BYTES + 44 * KiB));
   fake.tamper = (f) => {
     if (f.t !== 'chunk' || f.seq !== 1) return f;
     const data = Uint8Array.from(f.data);
@@ -203,7 +203,7 @@ lib('fetch from a worker that corrupts a byte: CHECKSUM_MISMATCH, the local targ
 lib('fetch from a worker that skips a chunk: FLOW_CONTROL, the job is cancelled, nothing left behind', async ({ dir }) => {
   const fake = fakeWorker();
   const remote = path.join(dir, 'remote.bin');
-  fs.writeFileSync(remote, randomBytes(900 * KiB));
+  fs.writeFileSync(remote, randomBytes(3 * TRANSFER_CHUNK_BYTES + 132 * KiB));
   fake.tamper = (f) => (f.t === 'chunk' && f.seq === 1 ? undefined : f);
   const local = path.join(dir, 'local.bin');
   const error = await rejects(fetchFile(fake.runner, {}, remote, local), ErrorCode.FlowControl);

@@ -29,7 +29,7 @@ export interface SourceOptions {
   /** True while the connection holds too many unsent bytes; polled every `retryMs` until false. */
   congested?: () => boolean;
   clock: Clock;
-  /** Largest chunk in bytes. @default TRANSFER_CHUNK_BYTES (256 KiB) */
+  /** Largest chunk in bytes. @default TRANSFER_CHUNK_BYTES (992 KiB) */
   chunkBytes?: number;
   /** Poll interval while congested, in ms. @default 5 */
   retryMs?: number;
