@@ -254,7 +254,7 @@ async function main(): Promise<void> {
   try {
     const { values } = parseArgs({
       args,
-      options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' } },
+      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' } },
       strict: true,
     });
     if (values['raw-peer']) return rawPeer(values['raw-peer']);
