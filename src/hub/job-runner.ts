@@ -49,6 +49,8 @@ export interface JobRunnerDeps {
   recordStart: (job: JobStart) => void;
   recordEnd: (jobId: string, end: JobFinish) => void;
   observer?: JobObserver;
+  /** Refuses a target before it is dispatched (e.g. UNKNOWN_ENV); undefined lets it through. */
+  checkTarget?: (target: RunRequest['target']) => ClaError | undefined;
 }
 
 /** The job's description as stored: the command of an exec, the path of a transfer, ... */
@@ -96,6 +98,12 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     };
     // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
     const relay = kind === 'ship' ? new ShipCreditRelay(TRANSFER_WINDOW_BYTES, (bytes) => subscriber.next({ type: 'credit', bytes })) : undefined;
+    const refusal = deps.checkTarget?.(request.target);
+    if (refusal) {
+      refused();
+      subscriber.error(refusal);
+      return undefined;
+    }
     const cancelWait = deps.dispatcher.request(
       request.target,
       request.waitMs ?? deps.defaultWaitMs,
