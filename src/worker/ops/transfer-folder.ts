@@ -19,6 +19,12 @@ import path from 'node:path';
 import { ClaError, ErrorCode } from '../../errors.ts';
 
 const PROC_FD = '/proc/self/fd';
+/**
+ * Linux's O_PATH (not in `fs.constants`): a descriptor good for lookups below it, needing only search (x)
+ * permission on the folder, like a path walk. Folders on the way are opened with it; the last one with
+ * O_RDONLY when allowed, so it can be fsynced after the rename.
+ */
+const O_PATH = 0o10000000;
 let procFd: boolean | undefined;
 
 function haveProcFd(): boolean {
@@ -66,9 +72,9 @@ export class OpenFolder {
       if (roots && !isInside(real, roots)) throw outside(real, roots);
       return new OpenFolder(undefined, real);
     }
-    let current = await OpenFolder.openChecked(start, roots);
+    let current = await OpenFolder.openChecked(start, roots, rest.length === 0);
     try {
-      for (const part of rest) {
+      for (const [index, part] of rest.entries()) {
         const next = current.entry(part);
         if (options.create) {
           // mkdir never follows a symlink in its last component (EEXIST): the open below does, and checks.
@@ -76,7 +82,7 @@ export class OpenFolder {
             if (error.code !== 'EEXIST') throw error;
           });
         }
-        const opened = await OpenFolder.openChecked(next, roots);
+        const opened = await OpenFolder.openChecked(next, roots, index === rest.length - 1);
         await current.close();
         current = opened;
       }
@@ -87,8 +93,14 @@ export class OpenFolder {
     }
   }
 
-  private static async openChecked(where: string, roots: readonly string[] | null): Promise<OpenFolder> {
-    const fh = await fsp.open(where, constants.O_RDONLY | constants.O_DIRECTORY);
+  private static async openChecked(where: string, roots: readonly string[] | null, last: boolean): Promise<OpenFolder> {
+    const pathOnly = () => fsp.open(where, O_PATH | constants.O_DIRECTORY);
+    const fh = last
+      ? await fsp.open(where, constants.O_RDONLY | constants.O_DIRECTORY).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === 'EACCES') return pathOnly();
+          throw error;
+        })
+      : await pathOnly();
     try {
       const real = await fsp.readlink(`${PROC_FD}/${fh.fd}`);
       if (roots && !isInside(real, roots)) throw outside(real, roots);
