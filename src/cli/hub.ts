@@ -7,14 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
+import { DEFAULT_PORT, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
-import { Hub } from '../hub/hub.ts';
-import { ActionsExtension } from '../hub/actions/actions-extension.ts';
-import { openSqliteStore } from '../store/sqlite-store.ts';
-import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
+import type { Hub } from '../hub/hub.ts';
+import { createHub } from '../hub/create-hub.ts';
 import { createLogger } from '../logger.ts';
-import { FrameRecorder, readRecording } from '../transport/recorder.ts';
+import { readRecording } from '../transport/recorder.ts';
 import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
 import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
@@ -63,35 +61,23 @@ program
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
-      const { registry, close } = openRegistry(dataFile);
       const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
-      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub') : undefined;
-      const project = registry.ensureDefaultProject();
-      ensureAdminTokenFile(registry, dataFile);
-      registry.resetConnections();
-      const tasks = openTaskHub(dataFile);
-      const actionsDb = openSqliteStore(dataFile);
-      const actions = new ActionsExtension({
-        db: actionsDb.db,
+      const created = createHub({
+        data: dataFile,
+        host: opts.host,
+        port,
+        psk: opts.psk ?? process.env.CLA_HUB_PSK,
+        tls: opts.tlsCert
+          ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
+          : undefined,
         workflowsDir: opts.workflows,
         cron: opts.cron,
-        graceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
-        tasks,
-        log: log.child({ component: 'workflows' }),
+        subscriberGraceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
+        record: opts.record,
+        log,
       });
-      const hub = new Hub(
-        {
-          host: opts.host,
-          port,
-          psk: opts.psk ?? process.env.CLA_HUB_PSK,
-          tls: opts.tlsCert
-            ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
-            : undefined,
-        },
-        // Extensions that read `subscribe` return false for it; SubscribeSink stays last (src/hub/tasks/task-hub.ts).
-        { registry, log, tap: recorder, extensions: [tasks, actions, new SubscribeSink()] },
-      );
-      const url = await hub.start();
+      const { hub, registry, defaultProject: project } = created;
+      const { url } = await created.start();
       const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
       registry.setSetting('hub.url', url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1'));
       info(`cla-hub listening on ${url}`);
@@ -100,7 +86,7 @@ program
       if (adminUrl) info(`admin API on ${adminUrl}`);
       if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
       info(`data=${dataFile}`);
-      if (recorder) info(`recording frames to ${recorder.path}`);
+      if (opts.record) info(`recording frames to ${opts.record}`);
       const passkey = registry.passkey(project.project);
       if (passkey) {
         info(`project ${project.project}${project.created ? ' (created)' : ''} passkey: ${passkey}`);
@@ -109,10 +95,7 @@ program
       }
       const stop = async (signal: string) => {
         info(`${signal}: stopping the hub`);
-        await hub.stop();
-        recorder?.close();
-        actionsDb.close();
-        close();
+        await created.stop();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop('SIGINT'));

@@ -10,17 +10,13 @@ import { Command, Option } from 'commander';
 import { ClaError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
-import { FrameRecorder } from '../transport/recorder.ts';
 import type { ClientTlsOptions } from '../transport/ws-client.ts';
-import { WorkerAgent } from '../worker/agent.ts';
+import { createWorker } from '../worker/create-worker.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
-import { WorkerPolicy } from '../worker/policy.ts';
 import { removePidfile } from '../worker/daemon-pidfile.ts';
 import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
-import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
-import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
-import { createPluginWorker } from '../worker/plugins/setup.ts';
+import { parseTaskOptions } from '../worker/tasks/index.ts';
 import { exitForUsage, fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
 
@@ -141,42 +137,34 @@ connectionOptions(
     } else requireCredentials(options);
     const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
-    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
-    const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
-    // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
-    const subscriptions = new SubscriptionRegistry(options.subscriberId);
-    const tasks = createTaskExtension(subscriptions, parseTaskOptions(flags), { policy });
-    // Plugins answer actions (collect, plan_cleanup, cleanup, ...) and add task handlers (tag).
-    const plugins = await createPluginWorker({
-      workerId: id,
-      overrides: options.overrides,
-      pluginsDir: flags.pluginsDir ?? process.env.CLA_WORKER_PLUGINS_DIR,
-      enabled: flags.plugin ?? [],
-      subscriptions,
-      tasks,
-      log,
-    });
-    for (const p of plugins.plugins) info(`plugin ${p.name} (${p.kind}, ${p.source}): actions ${p.actions.join(', ') || '-'}; tasks ${p.tasks.join(', ') || '-'}`);
-    const agent = new WorkerAgent({
+    const taskOptions = parseTaskOptions(flags);
+    const worker = await createWorker({
       id,
       token: options.token,
       psk: options.psk,
       url: options.url,
       tags: options.tags,
       envs: options.envs,
-      capacity: options.concurrency,
-      policy,
+      concurrency: options.concurrency,
+      allow: options.allow,
+      deny: options.deny,
+      roots: options.roots,
+      subscriberId: options.subscriberId,
+      taskConcurrency: taskOptions.concurrency,
+      taskHandlers: taskOptions.handlers,
+      pluginsDir: flags.pluginsDir ?? process.env.CLA_WORKER_PLUGINS_DIR,
+      plugins: flags.plugin ?? [],
+      overrides: options.overrides,
       tls: tlsOptions(options),
-      tap: recorder,
+      record: options.record,
       log,
-      extensions: [new SubscribeExtension(subscriptions), tasks, plugins.extension],
     });
+    for (const p of worker.plugins) info(`plugin ${p.name} (${p.kind}, ${p.source}): actions ${p.actions.join(', ') || '-'}; tasks ${p.tasks.join(', ') || '-'}`);
     info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
-    const onSignal = (signal: string) => () => agent.stop(`${signal} received`);
+    const onSignal = (signal: string) => () => worker.stop(`${signal} received`);
     process.once('SIGINT', onSignal('SIGINT'));
     process.once('SIGTERM', onSignal('SIGTERM'));
-    const exit = await agent.run();
-    recorder?.close();
+    const exit = await worker.run();
     const daemonPidfile = process.env.CLA_WORKER_DAEMON_PIDFILE;
     if (daemonPidfile) removePidfile(daemonPidfile, process.pid);
     if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {

@@ -9,7 +9,7 @@ import { workerMachine } from '../../machines/worker.machine.ts';
 import { backoffMs, isAcceptingJobs } from '../../machines/worker.helpers.ts';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode, toWireError, type WireError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError, toWireError, type WireError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame } from '../protocol/frames.ts';
 import { FINAL_CLOSE_CODES } from '../protocol/version.ts';
@@ -23,6 +23,7 @@ import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts'
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
 import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
+import { checkInteger, checkObject, checkString, checkStringList, invalidOption } from '../option-checks.ts';
 import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
@@ -94,7 +95,9 @@ export class WorkerAgent {
   private readonly exited: Promise<AgentExit>;
   private resolveExit!: (exit: AgentExit) => void;
 
+  /** @throws InvalidArgumentError for a bad option (see {@link checkAgentOptions}) */
   constructor(private readonly options: AgentOptions) {
+    checkAgentOptions(options);
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger();
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -353,4 +356,28 @@ export function stateName(value: unknown): string {
     return inner === undefined ? key : `${key}.${stateName(inner)}`;
   }
   return String(value);
+}
+
+/**
+ * Refuses options the agent cannot work with before it dials: `capacity: 0` would otherwise loop on
+ * hello timeouts. @throws InvalidArgumentError naming the option
+ */
+export function checkAgentOptions(options: AgentOptions): void {
+  checkObject('options', options);
+  if (checkString('id', options.id) === undefined) throw invalidOption('id', 'a non-empty string', options.id);
+  const url = checkString('url', options.url);
+  if (url === undefined || !/^wss?:\/\//.test(url)) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
+  checkString('token', options.token);
+  checkString('psk', options.psk);
+  if (options.token === undefined && options.psk === undefined && options.connect === undefined) {
+    throw new InvalidArgumentError('Expected `token` (a registration) or `psk` (the hub\'s pre-shared key), got neither', { data: { option: 'token' } });
+  }
+  checkStringList('tags', options.tags);
+  checkStringList('envs', options.envs);
+  checkInteger('capacity', options.capacity, 1, 1, 10_000);
+  const base = checkInteger('backoffBaseMs', options.backoffBaseMs, 500, 1);
+  const max = checkInteger('backoffMaxMs', options.backoffMaxMs, 30_000, 1);
+  if (max < base) throw invalidOption('backoffMaxMs', `at least \`backoffBaseMs\` (${base})`, max);
+  checkInteger('graceMs', options.graceMs, 10_000, 0);
+  checkInteger('highWaterBytes', options.highWaterBytes, 4 * 1024 * 1024, 1);
 }
