@@ -91,9 +91,18 @@ export function nodeModulesDirs(cwd: string): string[] {
     dirs.push(path.join(dir, 'node_modules'));
     if (path.dirname(dir) === dir) break;
   }
-  const own = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'node_modules');
-  if (!dirs.includes(own)) dirs.push(own);
+  const own = ownNodeModules();
+  if (own !== undefined && !dirs.includes(own)) dirs.push(own);
   return dirs.filter((d) => fs.existsSync(d));
+}
+
+/** This package's `node_modules`: beside the nearest package.json above this file (src/ or dist/src/). */
+function ownNodeModules(): string | undefined {
+  if (typeof import.meta.url !== 'string' || !import.meta.url.startsWith('file:')) return undefined; // a single-file build
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'node_modules');
+  }
+  return undefined;
 }
 
 /** Installed `cla-worker-plugin-*` packages (the first found of each name wins, as Node resolves). */
