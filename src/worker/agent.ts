@@ -3,6 +3,7 @@
  * hub, says hello, runs `exec` jobs through the exec runner, streams their output back with
  * backpressure, and reconnects with jittered exponential backoff until the hub says never to.
  */
+import { VERSION } from '../version.ts';
 import os from 'node:os';
 import { createActor, type Actor } from 'xstate';
 import { workerMachine } from '../../machines/worker.machine.ts';
@@ -27,7 +28,7 @@ import { checkInteger, checkObject, checkString, checkStringList, invalidOption 
 import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 
 /** Options for {@link WorkerAgent}. */
 export interface AgentOptions {
