@@ -16,7 +16,7 @@ const compiled = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconf
 if (compiled.status !== 0) process.exit(compiled.status ?? 1);
 
 const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(dist, to), { recursive: true });
-for (const file of ['eval-runner.mjs', 'eval-plain.mjs', 'eval-plain.d.mts']) copy(path.join('src', 'worker', 'ops', file));
+for (const file of ['eval-runner.mjs', 'eval-runner.d.mts', 'eval-plain.mjs', 'eval-plain.d.mts']) copy(path.join('src', 'worker', 'ops', file));
 copy(path.join('src', 'hub', 'dashboard'));
 copy('workflows');
 for (const bin of ['hub.js', 'worker.js']) fs.chmodSync(path.join(dist, 'src', 'cli', bin), 0o755);
