@@ -218,8 +218,10 @@ export class WorkerAgent {
 
   private openConnection(): void {
     const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
+    this.log.debug({ url: this.options.url, attempt: this.actor.getSnapshot().context.attempt }, 'dialing the hub');
     dial(this.options.url).then(
       (transport) => {
+        this.log.debug({ url: this.options.url }, 'connection open; sending hello');
         this.transport = transport;
         transport.frames$.subscribe((f) => this.onFrame(f));
         transport.rejects$.subscribe((error) => this.log.warn({ code: error.code }, error.message));
@@ -248,6 +250,7 @@ export class WorkerAgent {
       case 'welcome':
         this.lastError = null;
         this.log.info({ projects: f.projects, disabled: f.disabled }, 'connected to the hub');
+        this.log.debug({ heartbeatMs: f.heartbeatMs, tags: this.options.tags ?? [], envs: this.options.envs ?? [], capacity: this.options.capacity ?? 1 }, 'welcomed by the hub');
         // Three missed pings, at the interval this hub announces, and the connection is taken for dead.
         this.transport?.setSilenceTimeout(f.heartbeatMs * 3);
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
@@ -341,7 +344,9 @@ export class WorkerAgent {
     this.jobs.set(f.id, job);
     this.actor.send({ type: 'JOB_STARTED', jobId: f.id });
     this.log.info({ job: f.id, verb: f.t }, 'job started');
+    const startedAt = this.clock.now();
     void job.done.then(() => {
+      this.log.debug({ job: f.id, verb: f.t, durationMs: this.clock.now() - startedAt }, 'job ended');
       this.jobs.delete(f.id);
       this.actor.send({ type: 'JOB_FINISHED', jobId: f.id });
     });
