@@ -19,5 +19,5 @@ const copy = (from, to = from) => fs.cpSync(path.join(root, from), path.join(dis
 for (const file of ['eval-runner.mjs', 'eval-runner.d.mts', 'eval-plain.mjs', 'eval-plain.d.mts']) copy(path.join('src', 'worker', 'ops', file));
 copy(path.join('src', 'hub', 'dashboard'));
 copy('workflows');
-for (const bin of ['hub.js', 'worker.js']) fs.chmodSync(path.join(dist, 'src', 'cli', bin), 0o755);
+for (const bin of ['hub.js', 'worker.js', 'resotoworker.js']) fs.chmodSync(path.join(dist, 'src', 'cli', bin), 0o755);
 console.error(`built ${path.relative(process.cwd(), dist) || dist}`);

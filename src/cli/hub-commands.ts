@@ -7,7 +7,10 @@ import { VERSION } from '../version.ts';
 import type { LazyCommand } from './lazy-program.ts';
 import { exitForUsage } from './say.ts';
 
-/** Every top-level command, in help order; test/unit/cli-lazy.test.ts checks names and descriptions. */
+/**
+ * Every top-level command, in help order. A description may be the start of the command's own (help
+ * stays one line); test/unit/cli-lazy.test.ts checks names and descriptions.
+ */
 export const HUB_COMMANDS: readonly LazyCommand[] = [
   { name: 'start', description: 'start the hub in the foreground', load: async () => (await import('./hub-start.ts')).registerStartCommand },
   { name: 'project', description: 'manage projects and their passkeys', load: async () => (await import('./hub-projects.ts')).registerProjectCommands },
@@ -18,7 +21,9 @@ export const HUB_COMMANDS: readonly LazyCommand[] = [
   { name: 'fetch', description: 'receive a file from a worker: cla-hub fetch [options] REMOTE LOCAL', load: async () => (await import('./hub-transfer.ts')).registerTransferCommands },
   { name: 'rulebook', description: 'run YAML rulebooks of shell, ship, fetch and eval steps on workers', load: async () => (await import('./hub-rulebook.ts')).registerRulebookCommands },
   { name: 'workflow', description: 'workflow runs: list, show, run, trigger events, abort', load: async () => (await import('./hub-workflows.ts')).registerWorkflowCommands },
+  { name: 'search', description: 'search the latest graphs', load: async () => (await import('./hub-resources.ts')).registerResourceCommands },
   { name: 'resources', description: 'collected resources: search them, change their tags', load: async () => (await import('./hub-resources.ts')).registerResourceCommands },
+  { name: 'subscribers', description: 'connected workers and what they subscribed to: actions (collect, plan_cleanup, cleanup, ...) and task handlers (tag, ...)', load: async () => (await import('./hub-subscribers.ts')).registerSubscriberCommands },
   { name: 'task', description: 'submit tasks to the workers that handle them, and follow them', load: async () => (await import('./hub-tasks.ts')).registerTaskCommands },
   { name: 'workers', description: 'manage workers through the running hub (list, disable, enable, shutdown, unregister, jobs)', load: async () => (await import('./hub-workers.ts')).registerWorkersCommands },
   { name: 'eval', description: "run JavaScript on a worker and print what it returns: cla-hub eval [options] 'return os.hostname()'", load: async () => (await import('./hub-eval.ts')).registerEvalCommands },
