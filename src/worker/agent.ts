@@ -372,7 +372,8 @@ export function checkAgentOptions(options: AgentOptions): void {
   checkObject('options', options);
   if (checkString('id', options.id) === undefined) throw invalidOption('id', 'a non-empty string', options.id);
   const url = checkString('url', options.url);
-  if (url === undefined || !/^wss?:\/\//.test(url)) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
+  // A custom `connect` (tests' in-memory pair) may use any scheme.
+  if (url === undefined || (options.connect === undefined && !/^wss?:\/\//.test(url))) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
   checkString('token', options.token);
   checkString('psk', options.psk);
   if (options.token === undefined && options.psk === undefined && options.connect === undefined) {

@@ -63,4 +63,24 @@ smoke("the README's library example runs against the installed package", async (
   assert.is(result.stdout, 'exit 0: hello from the worker\n');
 });
 
+smoke('a TypeScript consumer type-checks against the installed typings (NodeNext)', (ctx) => {
+  const dir = fs.mkdtempSync(path.join(ctx.installed, 'ts-'));
+  fs.writeFileSync(
+    path.join(dir, 'consumer.ts'),
+    [
+      "import { createHub, createWorker, parseHubOptions, type CreateHubOptions } from 'cla-worker';",
+      "const options: CreateHubOptions = { port: 0, data: 'hub.sqlite', heartbeatMs: 5000 };",
+      'const port: number = parseHubOptions(options).port;',
+      "// @ts-expect-error `port` is a number",
+      "createHub({ port: '8733' });",
+      "export const made = [port, createHub, createWorker({ id: 'w', token: 't', concurrency: 2 })];",
+      '',
+    ].join('\n'),
+  );
+  const tsconfig = { compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [path.join(ROOT, 'node_modules', '@types')] }, files: ['consumer.ts'] };
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig));
+  const checked = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' });
+  assert.is(checked.status, 0, checked.stdout + checked.stderr);
+});
+
 smoke.run();
