@@ -36,7 +36,7 @@ export interface CreateHubOptions extends HubOptions {
   log?: Logger;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {

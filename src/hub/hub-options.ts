@@ -4,6 +4,7 @@
  */
 import { checkInteger, checkObject, checkString, invalidOption } from '../option-checks.ts';
 import type { ServerTlsOptions } from '../transport/ws-server.ts';
+import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 
 /** The port `cla-hub start` listens on. */
@@ -27,10 +28,16 @@ export interface HubOptions {
   psk?: string;
   /** Output bytes kept per job in the store (the tail; the live stream is never cut), >= 0. @default 65536 */
   storedOutputBytes?: number;
+  /**
+   * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
+   * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
+   * their token in the URL. @default false
+   */
+  legacyPubsub?: boolean | LegacyPubsubOptions;
 }
 
 /** {@link HubOptions} with defaults filled in. */
-export type ParsedHubOptions = Required<Omit<HubOptions, 'tls' | 'psk'>> & Pick<HubOptions, 'tls' | 'psk'>;
+export type ParsedHubOptions = Required<Omit<HubOptions, 'tls' | 'psk' | 'legacyPubsub'>> & Pick<HubOptions, 'tls' | 'psk'> & { legacyPubsub: false | LegacyPubsubOptions | true };
 
 /** Fills defaults and checks types and ranges. @throws InvalidArgumentError naming the option */
 export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
@@ -50,5 +57,6 @@ export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
     if (!isPem(tls.key)) throw invalidOption('tls.key', 'a PEM string or Buffer (pass both `tls.cert` and `tls.key`)', tls.key);
     if (tls.clientCa !== undefined && !isPem(tls.clientCa)) throw invalidOption('tls.clientCa', 'a PEM string or Buffer', tls.clientCa);
   }
-  return { host, port, heartbeatMs, helloTimeoutMs, waitMs, storedOutputBytes, psk, tls };
+  const legacyPubsub = input.legacyPubsub === undefined || input.legacyPubsub === false ? false : typeof input.legacyPubsub === 'boolean' ? true : (checkObject('legacyPubsub', input.legacyPubsub) as LegacyPubsubOptions);
+  return { host, port, heartbeatMs, helloTimeoutMs, waitMs, storedOutputBytes, psk, tls, legacyPubsub };
 }

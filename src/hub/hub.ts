@@ -22,9 +22,10 @@ import { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import type { HubExtension } from './hub-extension.ts';
 import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
+import { WorkerSession, type SessionInfo } from './worker-session.ts';
+import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
 
 export type { HubOptions };
-import { WorkerSession, type SessionInfo } from './worker-session.ts';
 
 /** What the hub needs from outside. */
 export interface HubDeps {
@@ -57,6 +58,7 @@ export class Hub {
   private readonly newId: () => string;
   private server: WsServer | undefined;
   private admin: AdminHttpServer | undefined;
+  private legacy: LegacyPubsub | undefined;
   private readonly changes = new Subject<HubChange>();
   /** Emits when a worker connects, disconnects, changes state, starts or ends a job, or is managed. */
   readonly changes$: Observable<HubChange> = this.changes.asObservable();
@@ -85,7 +87,17 @@ export class Hub {
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
     for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
+    const legacyOptions = this.options.legacyPubsub;
+    if (legacyOptions) {
+      const port = { registry: this.registry, clock: this.clock, log: this.log, tap: this.deps.tap, accept: (t: Transport) => this.accept(t), onUnregistered: (id: string, remaining: string[]) => this.onUnregistered(id, remaining) };
+      this.legacy = new LegacyPubsub(port, legacyOptions === true ? {} : legacyOptions);
+      await this.legacy.start();
+    }
+    const legacy = this.legacy;
     this.server = await startWsServer({
+      onRequest: legacy ? (req, res) => legacy.handle(req, res) : undefined,
+      // A legacy fetch pushes a whole file in one request: no 5-minute cap on receiving it.
+      ...(legacy ? { requestTimeoutMs: 0 } : {}),
       host: this.options.host,
       port: this.options.port,
       heartbeatMs: this.options.heartbeatMs,
@@ -131,6 +143,7 @@ export class Hub {
   async stop(): Promise<void> {
     await this.admin?.close();
     this.admin = undefined;
+    await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
     for (const extension of this.deps.extensions ?? []) await extension.stop?.();
   }

@@ -39,7 +39,7 @@ const registry = {} as Registry;
 
 options('parseHubOptions fills the defaults', () => {
   const parsed = parseHubOptions({});
-  assert.equal(parsed, { host: '127.0.0.1', port: 8733, heartbeatMs: 15_000, helloTimeoutMs: 10_000, waitMs: 60_000, storedOutputBytes: 65_536, psk: undefined, tls: undefined });
+  assert.equal(parsed, { host: '127.0.0.1', port: 8733, heartbeatMs: 15_000, helloTimeoutMs: 10_000, waitMs: 60_000, storedOutputBytes: 65_536, psk: undefined, tls: undefined, legacyPubsub: false });
   assert.is(parseHubOptions({ port: 0 }).port, 0);
 });
 
