@@ -128,7 +128,7 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
   if (process.env.TASKS_TEST_VERBOSE) console.error({ doneAtKill, reclaimed: reclaimed.length, ranTwice: twice.length });
 });
 
-tasks('a completion with an old lease, after the task was offered again, is refused with STALE_LEASE', async (ctx) => {
+tasks('a completion with an old lease, after the task was leased again, is refused with STALE_LEASE', async (ctx) => {
   ctx.hub = await startHub(ctx.dir);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   const { token } = await registerWorker({ url: ctx.hub.url, passkey: ctx.hub.passkey, id: 'raw' });
@@ -138,18 +138,14 @@ tasks('a completion with an old lease, after the task was offered again, is refu
   assert.match(id, /^[0-9a-f-]{36}$/);
 
   const first = await rawWorker(ctx.hub.url, 'raw', token);
-  const offer1 = await first.next('task_offer');
-  assert.equal([offer1.id, offer1.name, offer1.attrs, offer1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
-  first.send(frame('task_claim', { re: id }));
-  const lease1 = await first.next('task_lease');
+  const lease1 = await first.next('task_push');
+  assert.equal([lease1.id, lease1.name, lease1.attrs, lease1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
   first.transport.close(1000, 'going away');
   await first.transport.closed;
 
-  // The disconnect released the claim: the task is offered again, here to the same worker reconnected.
+  // The disconnect released the lease: the task is leased again, here to the same worker reconnected.
   const second = await rawWorker(ctx.hub.url, 'raw', token);
-  await second.next('task_offer');
-  second.send(frame('task_claim', { re: id }));
-  const lease2 = await second.next('task_lease');
+  const lease2 = await second.next('task_push');
   assert.is.not(lease2.lease, lease1.lease);
   second.send(frame('task_done', { re: id, lease: lease1.lease, result: 'stale' }));
   const refused = await second.next('error');

@@ -119,17 +119,17 @@ tasks('a running task keeps its lease by renewing at ttl/3, long past the ttl', 
   assert.equal([row.state, row.result, row.attempts], ['done', 'late but fine', 1]);
 });
 
-tasks('a lease that is not renewed is revoked and re-offered; the old lease is then refused (STALE_LEASE)', async (ctx) => {
+tasks('a lease that is not renewed is revoked and pushed again; the old lease is then refused (STALE_LEASE)', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
   const raw = await h.raw('silent');
   raw.send(frame('subscribe', { subscriberId: 'silent', actions: [], tasks: [{ name: 'job', filter: {} }], taskCapacity: 1 }));
   await flush();
   const id = (await h.tasks.submit({ name: 'job', data: 7 }));
-  await until(async () => raw.of('task_offer').length === 1, 'offered to the raw worker');
-  raw.send(frame('task_claim', { re: id }));
-  await until(async () => raw.of('task_lease').length === 1, 'leased');
-  const oldLease = raw.of('task_lease')[0]!.lease;
+  await until(async () => raw.of('task_push').length === 1, 'leased to the raw worker');
+  const pushed = raw.of('task_push')[0]!;
+  assert.equal([pushed.id, pushed.name, pushed.data, pushed.ttlMs], [id, 'job', 7, 3000], 'the push carries the task and its lease');
+  const oldLease = pushed.lease;
   // No renewal: the sweep after ttl revokes it.
   h.clock.increment(2999);
   await flush();
@@ -137,33 +137,39 @@ tasks('a lease that is not renewed is revoked and re-offered; the old lease is t
   h.clock.increment(100);
   await until(async () => raw.of('task_revoked').length === 1, 'revoked');
   assert.match(raw.of('task_revoked')[0]!.reason, /lease expired/);
-  // The raw worker is offered it again (it is the only one) and claims a new lease.
-  await until(async () => raw.of('task_offer').length === 2, 're-offered');
-  raw.send(frame('task_claim', { re: id }));
-  await until(async () => raw.of('task_lease').length === 2, 'leased again');
+  // The raw worker gets it again (it is the only one) under a new lease.
+  await until(async () => raw.of('task_push').length === 2, 'pushed again');
+  assert.is.not(raw.of('task_push')[1]!.lease, oldLease);
   raw.send(frame('task_done', { re: id, lease: oldLease, result: 'stale' }));
   await until(async () => raw.of('error').length === 1, 'refused');
   assert.is(raw.of('error')[0]!.error.code, 'STALE_LEASE');
   assert.is(raw.of('error')[0]!.re, id);
   assert.is((await h.tasks.get(id))!.state, 'claimed');
-  raw.send(frame('task_done', { re: id, lease: raw.of('task_lease')[1]!.lease, result: 'fresh' }));
+  raw.send(frame('task_done', { re: id, lease: raw.of('task_push')[1]!.lease, result: 'fresh' }));
   const row = await h.tasks.wait(id);
   assert.equal([row.result, row.attempts], ['fresh', 2]);
 });
 
-tasks('an offer that is not claimed in time goes to another worker; a late claim is answered task_revoked', async (ctx) => {
+tasks('a rejected push is pending again, unrun and uncounted, and goes to another worker; a stale rejection changes nothing', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
-  const raw = await h.raw('sleepy');
-  raw.send(frame('subscribe', { subscriberId: 'sleepy', actions: [], tasks: [{ name: 'job', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
+  const raw = await h.raw('picky');
+  raw.send(frame('subscribe', { subscriberId: 'picky', actions: [], tasks: [{ name: 'job', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
   await flush();
-  const id = (await h.tasks.submit({ name: 'job', attrs: { cloud: 'aws' } }));
-  await until(async () => raw.of('task_offer').length === 1, 'offered');
-  // A less specific worker joins; the offer to the raw worker runs out.
+  const id = await h.tasks.submit({ name: 'job', attrs: { cloud: 'aws' } });
+  await until(async () => raw.of('task_push').length === 1, 'pushed');
+  const { lease } = raw.of('task_push')[0]!;
+  raw.send(frame('task_rejected', { re: id, lease: 'not-the-lease', reason: 'stale' }));
+  await flush(10);
+  assert.is((await h.tasks.get(id))!.state, 'claimed', 'a rejection with another lease is ignored');
+  raw.send(frame('task_rejected', { re: id, lease, reason: 'changed my mind' }));
+  await until(async () => (await h.tasks.get(id))!.state === 'pending', 'pending again');
+  assert.is((await h.tasks.get(id))!.attempts, 0, 'a rejected lease is not an attempt');
+  await flush(10);
+  assert.is(raw.of('task_push').length, 1, 'not pushed back to the connection that rejected it');
   await h.worker('backup', (t) => t.handle('job', {}, () => 'backup did it'));
-  raw.transport.close(1000, 'gone quiet'); // stays out of the way once its offer expired
   const row = await h.tasks.wait(id);
-  assert.equal([row.state, row.worker, row.result], ['done', 'backup', 'backup did it']);
+  assert.equal([row.state, row.worker, row.result, row.attempts], ['done', 'backup', 'backup did it', 1]);
 });
 
 tasks('a disconnected worker loses its claims; the tasks go to another worker and finish once', async (ctx) => {

@@ -109,6 +109,26 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.not.ok((await store.claim('b', 'w1', 'L', T0, T0)), 'a pending task cannot be claimed');
   });
 
+  test('lease (push): pending -> claimed in one step, exactly one of two wins; reject puts it back unrun', async ({ store }) => {
+    await store.insert(task('a'));
+    const results = await Promise.all([store.lease('a', 'w1', 'L1', T0 + 1, T0 + 3001), store.lease('a', 'w2', 'L2', T0 + 1, T0 + 3001)]);
+    assert.equal(results, [true, false]);
+    let row = (await store.get('a'))!;
+    assert.equal([row.state, row.worker, row.lease, row.owner, row.attempts, row.expiresAt, row.claimedAt], ['claimed', 'w1', 'L1', 'hub-a', 1, T0 + 3001, T0 + 1]);
+    assert.not.ok(await store.lease('a', 'w1', 'L3', T0 + 2, T0 + 3002), 'a claimed task cannot be leased again');
+    assert.not.ok(await store.reject('a', 'stale', T0 + 3));
+    assert.ok(await store.reject('a', 'L1', T0 + 3));
+    row = (await store.get('a'))!;
+    assert.equal([row.state, row.lease, row.owner, row.attempts, row.expiresAt], ['pending', null, null, 0, null]);
+    assert.not.ok(await store.reject('a', 'L1', T0 + 4), 'already rejected');
+    assert.is(await store.complete('a', 'L1', 'late', T0 + 5), undefined, 'a rejected lease is stale');
+    // Leased again elsewhere, done under the new lease; the lease is released like a claim when lost.
+    assert.ok(await store.lease('a', 'w2', 'L4', T0 + 6, T0 + 3006));
+    assert.equal(await store.release('a', 'L4', T0 + 7), { id: 'a', worker: 'w2', lease: 'L4', from: 'claimed', state: 'pending' });
+    assert.ok(await store.lease('a', 'w3', 'L5', T0 + 8, T0 + 3008));
+    assert.is((await store.complete('a', 'L5', 'ok', T0 + 9))!.attempts, 2);
+  });
+
   test('renew extends a current lease; a stale lease is refused', async ({ store }) => {
     await claimed(store, 'a');
     assert.ok((await store.renew('a', 'L1', T0 + 1000, T0 + 4000)));
@@ -293,6 +313,12 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
             break;
           case 'CLAIM':
             await store.claim(id, event.workerId, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);
+            break;
+          case 'LEASE':
+            await store.lease(id, event.workerId, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);
+            break;
+          case 'REJECT':
+            await store.reject(id, event.lease, at);
             break;
           case 'RENEW':
             await store.renew(id, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);

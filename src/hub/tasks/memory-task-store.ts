@@ -111,6 +111,20 @@ export class MemoryTaskStore implements TaskStore {
     return true;
   }
 
+  async lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'pending') return false;
+    this.put({ ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at });
+    return true;
+  }
+
+  async reject(id: string, lease: string, at: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'claimed' || row.lease !== lease) return false;
+    this.put({ ...row, state: 'pending', lease: null, owner: null, expiresAt: null, attempts: row.attempts - 1, updatedAt: at });
+    return true;
+  }
+
   async renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
     const row = this.row(id);
     if (row?.state !== 'claimed' || row.lease !== lease) return false;

@@ -63,6 +63,14 @@ export class SqliteTaskStore implements TaskStore {
     return this.batch.run(() => this.tables.claim(id, worker, lease, at, expiresAt));
   }
 
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.lease(id, worker, lease, at, expiresAt));
+  }
+
+  reject(id: string, lease: string, at: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.reject(id, lease, at));
+  }
+
   renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
     return this.batch.run(() => this.tables.renew(id, lease, at, expiresAt));
   }

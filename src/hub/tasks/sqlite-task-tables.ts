@@ -195,6 +195,24 @@ export class SqliteTaskTables {
     );
   }
 
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
+         WHERE id = ? AND state = 'pending'`,
+      ).run(worker, lease, this.hubId, expiresAt, at, at, at, id).changes === 1
+    );
+  }
+
+  reject(id: string, lease: string, at: number): boolean {
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, attempts = attempts - 1, updated_at = ?
+         WHERE id = ? AND state = 'claimed' AND lease = ?`,
+      ).run(at, id, lease).changes === 1
+    );
+  }
+
   renew(id: string, lease: string, at: number, expiresAt: number): boolean {
     return (
       this.stmt(`UPDATE tasks SET expires_at = ?, updated_at = ? WHERE id = ? AND state = 'claimed' AND lease = ?`).run(

@@ -4,14 +4,15 @@
  * is one conditional write in the {@link TaskStore}, so a hub restart loses nothing and exactly one
  * worker holds a task's claim.
  *
- * Protocol (frames-bus.ts): the worker's `subscribe` lists its task handlers and its `taskCapacity`; the
- * hub sends `task_offer` to one matching worker (task-selection.ts), never keeping more than
- * `taskCapacity` tasks offered or claimed at one worker; the worker answers `task_claim`; the hub answers
- * `task_lease {lease, ttlMs}` (the claim is the store's one atomic UPDATE) or `task_revoked` when the
- * offer is gone. The worker sends `task_renew` every ttl/3 and ends with `task_done` / `task_failed`
- * carrying the lease; a stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect
- * releases everything the worker held; an offer or lease that runs out is revoked (`task_revoked`) and
- * the task offered again.
+ * Protocol (frames-bus.ts; one round trip per task, issue 9): the worker's `subscribe` lists its task
+ * handlers and its `taskCapacity`; the hub leases a pending task to one matching worker with a free slot
+ * (task-selection.ts) — the store's one conditional write pending -> claimed — and pushes
+ * `task_push {id, name, attrs, data, lease, ttlMs}`, never keeping more than `taskCapacity` leases at one
+ * worker. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
+ * `task_rejected` (it will not run it: back to pending, not counted as an attempt, and not pushed to
+ * that connection again). It sends `task_renew` every ttl/3 while it holds the task. A completion with a
+ * stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect releases everything the
+ * worker held; a lease that runs out is revoked (`task_revoked`) and the task leased again.
  *
  * `subscribe` is shared with the action bus: {@link TaskHub.workerFrame} reads its `tasks` part and
  * returns FALSE, so the next extension (actions) sees the frame too. Put {@link SubscribeSink} last in
@@ -44,8 +45,10 @@ import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
 import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
 
-/** Most pending rows read per query while offering. */
+/** Most pending rows read per query while leasing. */
 const PAGE = 256;
+/** Most rejected task ids remembered per connection. */
+const REFUSED_LIMIT = 10_000;
 
 /** What the dispatcher needs from outside. */
 export interface TaskHubDeps {
@@ -67,8 +70,10 @@ interface Holder extends TaskCandidate {
   session: WorkerSession;
   handlers: TaskHandlerSpec[];
   subscribed: boolean;
-  /** Tasks offered to or claimed by this connection: task id -> offer or lease token. */
+  /** Tasks leased to this connection: task id -> lease token. */
   tokens: Map<string, string>;
+  /** Tasks this connection rejected: not pushed to it again (bounded: cleared past REFUSED_LIMIT). */
+  refused: Set<string>;
   eligible: boolean;
   unlisten: () => void;
 }
@@ -220,15 +225,15 @@ export class TaskHub implements HubExtension {
 
   workerFrame(session: WorkerSession, f: Frame): boolean {
     // `subscribe` is shared with the action bus: read it, return false (see the file comment).
-    const handled = f.t === 'task_claim' || f.t === 'task_renew' || f.t === 'task_done' || f.t === 'task_failed';
+    const handled = f.t === 'task_done' || f.t === 'task_failed' || f.t === 'task_renew' || f.t === 'task_rejected';
     if ((!handled && f.t !== 'subscribe') || this.stopped) return handled;
     const holder = this.holderOf(session);
     this.guarded(`handling ${f.t} from ${holder.workerId}`, async () => {
       switch (f.t) {
         case 'subscribe':
           return this.onSubscribe(holder, f);
-        case 'task_claim':
-          return this.onClaim(holder, f.re);
+        case 'task_rejected':
+          return this.onRejected(holder, f);
         case 'task_renew':
           return this.onRenew(holder, f.re, f.lease);
         case 'task_done':
@@ -245,26 +250,19 @@ export class TaskHub implements HubExtension {
     holder.handlers = f.tasks;
     holder.capacity = f.taskCapacity;
     holder.subscribed = true;
+    holder.refused.clear();
     this.log.debug({ worker: holder.workerId, handlers: f.tasks, capacity: f.taskCapacity }, 'task handlers subscribed');
     this.markDirty();
   }
 
-  private async onClaim(holder: Holder, id: string): Promise<void> {
-    const now = this.clock.now();
-    const lease = this.newToken();
-    if (holder.tokens.has(id)) {
-      // Recorded before the write (see the file comment): a disconnect meanwhile releases this lease.
-      holder.tokens.set(id, lease);
-      if (await this.store.claim(id, holder.workerId, lease, now, now + this.options.leaseTtlMs)) {
-        this.send(holder, frame('task_lease', { re: id, lease, ttlMs: this.options.leaseTtlMs }));
-        return;
-      }
-      if (holder.tokens.get(id) === lease) {
-        holder.tokens.delete(id);
-        this.markDirty();
-      }
-    }
-    this.send(holder, frame('task_revoked', { re: id, reason: 'claim refused: the task is no longer offered to this worker' }));
+  private async onRejected(holder: Holder, f: FrameOf<'task_rejected'>): Promise<void> {
+    const ok = await this.store.reject(f.re, f.lease, this.clock.now());
+    if (holder.tokens.get(f.re) === f.lease) holder.tokens.delete(f.re);
+    if (!ok) return; // stale: the task moved on already (released, expired, or leased elsewhere)
+    if (holder.refused.size >= REFUSED_LIMIT) holder.refused.clear();
+    holder.refused.add(f.re);
+    this.log.info({ worker: holder.workerId, task: f.re, reason: f.reason }, 'a worker rejected a task; it is pending again');
+    this.markDirty();
   }
 
   private async onRenew(holder: Holder, id: string, lease: string): Promise<void> {
@@ -309,6 +307,7 @@ export class TaskHub implements HubExtension {
       held: 0,
       subscribed: false,
       tokens: new Map(),
+      refused: new Set(),
       eligible: false,
       unlisten: () => undefined,
     };
@@ -381,7 +380,7 @@ export class TaskHub implements HubExtension {
     if (this.dirty) this.runPump();
   }
 
-  /** Offers pending tasks, oldest first, while some eligible worker has a free slot. */
+  /** Leases pending tasks, oldest first, to eligible workers with a free slot, and pushes them. */
   private async pump(): Promise<void> {
     this.dirty = false;
     const holders = [...this.holders.values()].filter((holder) => (holder.eligible = this.isEligible(holder)));
@@ -399,9 +398,10 @@ export class TaskHub implements HubExtension {
     for (;; limit = Math.min(PAGE, limit * 2)) {
       const rows = await this.store.pending(cursor, names, limit);
       const offers: Array<{ row: TaskRow; holder: Holder; token: string; ok: boolean }> = [];
+      const anyRefused = holders.some((holder) => holder.refused.size > 0);
       for (const row of rows) {
         cursor = row.seq;
-        const selection = selectWorker(holders, row.name, row.attrs);
+        const selection = selectWorker(anyRefused ? holders.filter((holder) => !holder.refused.has(row.id)) : holders, row.name, row.attrs);
         if (selection.kind !== 'offer') continue;
         const holder = selection.worker;
         const token = this.newToken();
@@ -411,14 +411,15 @@ export class TaskHub implements HubExtension {
         if (--free === 0) break;
       }
       const now = this.clock.now();
-      // One call per offer, all in this turn: one commit on SQLite.
+      // One call per lease, all in this turn: one commit on SQLite, then the pushes.
+      const ttlMs = this.options.leaseTtlMs;
       await Promise.all(
         offers.map(async (offer) => {
-          offer.ok = await this.store.offer(offer.row.id, offer.holder.workerId, offer.token, now, now + this.options.offerTimeoutMs);
+          offer.ok = await this.store.lease(offer.row.id, offer.holder.workerId, offer.token, now, now + ttlMs);
         }),
       );
       for (const { row, holder, token, ok } of offers) {
-        if (ok) this.send(holder, frame('task_offer', { id: row.id, name: row.name, attrs: row.attrs, data: row.data }));
+        if (ok) this.send(holder, frame('task_push', { id: row.id, name: row.name, attrs: row.attrs, data: row.data, lease: token, ttlMs }));
         else if (holder.tokens.get(row.id) === token) holder.tokens.delete(row.id);
       }
       if (free === 0 || rows.length < limit) return;

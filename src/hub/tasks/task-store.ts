@@ -127,6 +127,17 @@ export interface TaskStore {
    * write: of two claims for the same offer, exactly one returns true.
    */
   claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
+  /**
+   * pending -> claimed by `worker` under `lease` until `expiresAt`, attempts + 1, owned by this hub: the
+   * push of a lease with the task's data (issue 9), offer and claim in one conditional write. Of two
+   * leases for one task exactly one returns true.
+   */
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
+  /**
+   * claimed under `lease` -> pending, attempts - 1: the worker refused the pushed lease without running
+   * it (no matching handler any more, stopping). False when `lease` is not current.
+   */
+  reject(id: string, lease: string, at: number): Promise<boolean>;
   /** Moves a claimed task's expiry when `lease` is its current lease. */
   renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
   /** claimed under `lease` -> done; returns the final row, or undefined when the lease is not current. */
