@@ -32,6 +32,11 @@ export interface WsServerOptions {
   heartbeatMs?: number;
   tls?: ServerTlsOptions;
   tap?: FrameTap;
+  /**
+   * Time a client has to send a whole request, in ms; 0 turns it off (long uploads of the legacy pubsub).
+   * @default Node's 300000
+   */
+  requestTimeoutMs?: number;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -67,6 +72,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
         handler,
       )
     : http.createServer(handler);
+  if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
 
