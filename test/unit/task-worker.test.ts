@@ -93,6 +93,30 @@ test('one unit of work on the lifecycle for all running tasks, not one per task'
   assert.equal(tracked, ['+tasks', '-tasks']);
 });
 
+test('the unit of work lasts while tasks wait in the queue, and ends when the last one ends', async () => {
+  const f = fakeContext();
+  const tracked: string[] = [];
+  const ctx = { ...f.ctx, trackWork: (id: string) => (tracked.push(`+${id}`), () => void tracked.push(`-${id}`)) };
+  const g = gate();
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1'), { concurrency: 1, prefetch: 2 }).handle('job', {}, g.handler);
+  tasks.welcomed(ctx);
+  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), ctx);
+  for (let i = 0; i < 3; i++) {
+    await flush();
+    g.running[i]!.finish(i);
+    await flush();
+    assert.equal(tracked, i < 2 ? ['+tasks'] : ['+tasks', '-tasks'], `after task ${i}`);
+  }
+  // A revoked running task ends the unit once its handler returns.
+  tasks.frame(push('d'), ctx);
+  await flush();
+  tasks.frame(frame('task_revoked', { re: 'd', reason: 'lease expired' }), ctx);
+  assert.equal(tracked, ['+tasks', '-tasks', '+tasks']);
+  g.running[3]!.finish('late');
+  await flush();
+  assert.equal(tracked, ['+tasks', '-tasks', '+tasks', '-tasks']);
+});
+
 test('concurrency bounds the running tasks; prefetched ones wait in the queue', async () => {
   const s = setup(1, 2);
   for (const id of ['a', 'b', 'c']) s.deliver(push(id));

@@ -14,8 +14,9 @@
  * without bound. It pauses only on such an overflow, never merely because it is full: a paused socket
  * does not answer the hub's pings either, and a worker busy with long tasks must not be dropped for it.
  *
- * One capacity model: the worker's lifecycle machine sees one unit of work for "tasks running" (busy
- * from the first running task to the last), not one event per task.
+ * One capacity model: the worker's lifecycle machine sees one unit of work for "tasks" (busy from the
+ * first running task until none runs and none waits in the queue), not one event per task, so a burst
+ * costs two lifecycle events and two `state` frames, not two per task.
  *
  * Execution is at least once, completion exactly once: a handler whose lease was revoked, or whose
  * connection dropped, is aborted (its `signal`) and its result is not sent; the hub has leased the task
@@ -173,7 +174,8 @@ export class TaskExtension implements AgentExtension {
 
   private async run(id: string, entry: Held): Promise<void> {
     entry.stage = 'running';
-    if (this.running++ === 0) this.work = this.ctx?.trackWork('tasks');
+    this.running += 1;
+    if (this.work === undefined) this.work = this.ctx?.trackWork('tasks');
     const { push } = entry;
     const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data: push.data ?? null };
     let end: Frame;
@@ -189,10 +191,7 @@ export class TaskExtension implements AgentExtension {
     } catch (error) {
       end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
     } finally {
-      if (--this.running === 0) {
-        this.work?.();
-        this.work = undefined;
-      }
+      this.running -= 1;
     }
     // A frame over the hub's limit would cost the connection (and every task on it), then run again.
     // Only results of some size are measured: the frame is encoded once more when sent.
@@ -204,9 +203,18 @@ export class TaskExtension implements AgentExtension {
       }
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
-    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return;
+    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return this.maybeIdle();
     this.ctx?.send(end);
     this.drop(id, entry);
+  }
+
+  /** Ends the unit of work once nothing runs and nothing waits in the queue. */
+  private maybeIdle(): void {
+    if (this.work === undefined || this.running > 0) return;
+    for (const entry of this.held.values()) if (entry.stage === 'queued') return;
+    const done = this.work;
+    this.work = undefined;
+    done();
   }
 
   private scheduleRenewal(id: string, entry: Held, everyMs: number): void {
@@ -226,6 +234,7 @@ export class TaskExtension implements AgentExtension {
     if (entry.renewTimer !== undefined) this.ctx?.clock.clearTimeout(entry.renewTimer);
     if (abortReason !== undefined) entry.abort.abort(new ClaError(ErrorCode.Aborted, `Task ${id} aborted: ${abortReason}`));
     this.slotFreed();
+    this.maybeIdle();
   }
 
   private slotFreed(): void {
