@@ -7,7 +7,7 @@
  *    at `--concurrency` each: tasks per second from the first submit to the last completion, and the
  *    submit -> done latency of each task (mostly time spent waiting in the queue, by construction).
  * 2. one at a time: `--sequential` tasks, each submitted after the previous one ended: the latency of
- *    one task through an idle dispatcher (insert, offer, claim, lease, run, done: 3 round trips).
+ *    one task through an idle dispatcher (insert, lease and push, run, done: 1 round trip).
  *
  * Exactly once is checked, not assumed: every task must end `done` once (one `finished$` event per id,
  * the store's counts), with the result its echo handler returned (its own data).

@@ -2,8 +2,8 @@
  * Our dispatcher in the peers comparison: the hub with its TaskHub in this process, on either task
  * backend (`sqlite`: a real SQLite file in a temp folder, group commit; `memory`: MemoryTaskStore, the
  * like-for-like peer of BullMQ's Redis without persistence), and `workers` real `cla-worker run --task-handler echo --task-concurrency 1`
- * processes. Per task that is `task_offer` -> `task_claim` -> `task_lease` -> `task_done`, with a
- * conditional SQLite write at insert, offer, claim and completion.
+ * processes. Per task that is one round trip, `task_push` -> `task_done`, with a conditional store write
+ * at insert, lease and completion (on SQLite, the writes of one event-loop turn share one commit).
  *
  * Exactly once is checked in the store: every measured task is `done` with `attempts = 1` (one claim,
  * hence one worker ran it) and its own data as result, and no task is left pending, offered or claimed.
