@@ -7,7 +7,7 @@
  *    at `--concurrency` each: tasks per second from the first submit to the last completion, and the
  *    submit -> done latency of each task (mostly time spent waiting in the queue, by construction).
  * 2. one at a time: `--sequential` tasks, each submitted after the previous one ended: the latency of
- *    one task through an idle dispatcher (insert, offer, claim, lease, run, done: 3 round trips).
+ *    one task through an idle dispatcher (insert, lease and push, run, done: 1 round trip).
  *
  * Exactly once is checked, not assumed: every task must end `done` once (one `finished$` event per id,
  * the store's counts), with the result its echo handler returned (its own data).
@@ -138,7 +138,7 @@ async function main(): Promise<void> {
       children.push(await startWorker(url, id, token, concurrency));
     }
     // Wait until every worker subscribed: a warm-up task per worker slot proves the path end to end.
-    const warm = Array.from({ length: workers * concurrency * 2 }, (_, i) => tasks.submit({ name: 'echo', data: { warm: i } }));
+    const warm = await Promise.all(Array.from({ length: workers * concurrency * 2 }, (_, i) => tasks.submit({ name: 'echo', data: { warm: i } })));
     await Promise.all(warm.map((id) => tasks.wait(id)));
 
     // Every finished task, with the time it was seen.
@@ -153,7 +153,8 @@ async function main(): Promise<void> {
     const submitted = new Map<string, { at: number; i: number }>();
     let remaining = count;
     const allDone = new Promise<void>((resolve) => {
-      // Submitting is synchronous, so no task can end before the loop below has registered it.
+      // A task is offered only in a later turn than the one its submit() resolved in (the dispatcher's
+      // pump runs in setImmediate), so every id is registered below before its task can end.
       const sub = tasks.finished$.subscribe((row) => {
         if (submitted.has(row.id) && ends.get(row.id)!.times === 1 && --remaining === 0) {
           sub.unsubscribe();
@@ -162,10 +163,12 @@ async function main(): Promise<void> {
       });
     });
     const start = performance.now();
+    const submits: Array<Promise<void>> = [];
     for (let i = 0; i < count; i++) {
       const at = performance.now();
-      submitted.set(tasks.submit({ name: 'echo', data: { i } }), { at, i });
+      submits.push(tasks.submit({ name: 'echo', data: { i } }).then((id) => void submitted.set(id, { at, i })));
     }
+    await Promise.all(submits);
     const submitMs = performance.now() - start;
     await allDone;
     const burstMs = Math.max(...[...submitted.keys()].map((id) => ends.get(id)!.at)) - start;
@@ -175,7 +178,7 @@ async function main(): Promise<void> {
     const single: number[] = [];
     for (let i = 0; i < sequential; i++) {
       const at = performance.now();
-      const row = await tasks.wait(tasks.submit({ name: 'echo', data: { s: i } }));
+      const row = await tasks.wait(await tasks.submit({ name: 'echo', data: { s: i } }));
       single.push(performance.now() - at);
       if (row.state !== 'done') throw new Error(`sequential task ${row.id} ended ${row.state}`);
     }
@@ -185,7 +188,7 @@ async function main(): Promise<void> {
       const end = ends.get(id);
       return !end || end.times !== 1 || end.row.state !== 'done' || JSON.stringify(end.row.result) !== JSON.stringify({ i: s.i }) || end.row.attempts !== 1;
     });
-    const counts = store.counts();
+    const counts = await store.counts();
     const expectedDone = warm.length + count + sequential;
     if (wrong.length > 0 || counts.done !== expectedDone || counts.failed + counts.pending + counts.offered + counts.claimed !== 0) {
       throw new Error(`exactly-once check failed: ${wrong.length} tasks wrong, store counts ${JSON.stringify(counts)}`);

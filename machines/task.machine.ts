@@ -1,12 +1,18 @@
 /**
  * The lifecycle of one task (the Resoto model, ../shared/seeds/resoto-worker.txt: "a task is always given
- * to exactly one worker that knows how to handle it"): pending -> offered -> claimed -> done / failed.
+ * to exactly one worker that knows how to handle it"): pending -> claimed -> done / failed, by a pushed
+ * lease (LEASE, the hub's path since issue 9), or pending -> offered -> claimed by offer and claim.
+ *
+ * THIS MACHINE IS THE REFERENCE THE TASK STORE IS CHECKED AGAINST. The hub does not run an actor per
+ * task (that would cost an actor per task on the hot path); instead every TaskStore method
+ * (src/hub/tasks/task-store.ts) is the one conditional write that performs one of these transitions,
+ * and test/unit/task-store-conformance.ts replays the machine's shortest paths (every event below,
+ * including LEASE and REJECT) on every store backend (SQLite, memory) in lockstep with a real actor, and
+ * fails when the store ends a step in another state, attempt count, holder, lease or error than the
+ * machine. Change the rules here first, then the backends until they pass.
  *
  * Pure definition (see ../shared/STYLE.md, "machines/"): side effects are no-op placeholders whose TSDoc
- * says what the runtime must do. This machine is the specification of the task store
- * (src/hub/tasks/task-store.ts): each store method is the one conditional UPDATE that performs one of
- * these transitions, and test/unit/task-store-conformance.ts replays the machine's shortest paths on
- * every store backend and compares the states it ends in.
+ * says what the runtime must do.
  *
  * Time: every event carries `at` (ms since the epoch, from the runtime's injected clock), and every
  * expiry is an absolute time in context (`expiresAt`, `deadlineAt`) because a restored snapshot does not
@@ -73,6 +79,10 @@ export interface TaskContext {
 export type TaskEvent =
   | { type: 'OFFER'; workerId: string; token: string; at: number }
   | { type: 'CLAIM'; workerId: string; lease: string; at: number }
+  /** The hub leases a pending task to a worker and pushes it with its data (one step: store.lease). */
+  | { type: 'LEASE'; workerId: string; lease: string; at: number }
+  /** The worker refused a pushed lease without running it (store.reject). */
+  | { type: 'REJECT'; lease: string; at: number }
   | { type: 'RENEW'; lease: string; at: number }
   | { type: 'DONE'; lease: string; result: unknown; at: number }
   | { type: 'FAIL'; lease: string; error: TaskErrorValue; at: number }
@@ -120,6 +130,13 @@ export const taskMachine = setup({
         ? { lease: event.lease, attempts: context.attempts + 1, expiresAt: event.at + context.leaseTtlMs }
         : {},
     ),
+    assignLease: assign(({ context, event }) =>
+      event.type === 'LEASE'
+        ? { worker: event.workerId, lease: event.lease, attempts: context.attempts + 1, expiresAt: event.at + context.leaseTtlMs }
+        : {},
+    ),
+    /** A rejected lease did not run: it is not an attempt. */
+    assignReject: assign(({ context }) => ({ attempts: Math.max(0, context.attempts - 1), lease: null, expiresAt: null })),
     assignRenew: assign(({ context, event }) => (event.type === 'RENEW' ? { expiresAt: event.at + context.leaseTtlMs } : {})),
     /** Back to pending: nobody holds the task. `worker` is kept, so a failure can name the last one. */
     release: assign({ lease: null, expiresAt: null }),
@@ -133,6 +150,8 @@ export const taskMachine = setup({
     sendOffer: () => {},
     /** Runtime: send `task_lease { lease, ttlMs }` to the claiming worker. */
     sendLease: () => {},
+    /** Runtime: send `task_push { id, name, attrs, data, lease, ttlMs }` to `context.worker`, counting it against its capacity. */
+    sendPush: () => {},
     /** Runtime: answer the CLAIM event's worker with `task_revoked` (the offer is gone or not theirs). */
     refuseClaim: () => {},
     /** Runtime: answer a stale RENEW with `task_revoked`, so the worker aborts its handler. */
@@ -163,7 +182,7 @@ export const taskMachine = setup({
   },
 }).createMachine({
   id: 'task',
-  description: 'One task: offered to one matching worker, claimed under a renewable lease, done or failed once.',
+  description: 'One task: leased (pushed, or offered then claimed) to one matching worker under a renewable lease, done or failed once.',
   context: taskContextFromInput,
   initial: 'pending',
   // Fallbacks when no state-level transition is enabled: an event the task's state cannot take is refused.
@@ -181,6 +200,7 @@ export const taskMachine = setup({
       },
       on: {
         OFFER: { target: 'offered', actions: ['tick', 'assignOffer', 'sendOffer'] },
+        LEASE: { target: 'claimed', actions: ['tick', 'assignLease', 'sendPush'] },
       },
     },
     offered: {
@@ -203,6 +223,7 @@ export const taskMachine = setup({
       },
       on: {
         RENEW: { guard: 'isCurrentLease', target: 'claimed', reenter: true, actions: ['tick', 'assignRenew'] },
+        REJECT: { guard: 'isCurrentLease', target: 'pending', actions: ['tick', 'freeSlot', 'assignReject'] },
         DONE: { guard: 'isCurrentLease', target: 'done', actions: ['tick', 'freeSlot', 'assignResult'] },
         FAIL: { guard: 'isCurrentLease', target: 'failed', actions: ['tick', 'freeSlot', 'assignFailure'] },
         WORKER_LOST: [

@@ -1,8 +1,9 @@
 /**
- * Our dispatcher in the peers comparison: the hub with its TaskHub (a real SQLite file in a temp folder)
- * in this process, and `workers` real `cla-worker run --task-handler echo --task-concurrency 1`
- * processes. Per task that is `task_offer` -> `task_claim` -> `task_lease` -> `task_done`, with a
- * conditional SQLite write at insert, offer, claim and completion.
+ * Our dispatcher in the peers comparison: the hub with its TaskHub in this process, on either task
+ * backend (`sqlite`: a real SQLite file in a temp folder, group commit; `memory`: MemoryTaskStore, the
+ * like-for-like peer of BullMQ's Redis without persistence), and `workers` real `cla-worker run --task-handler echo --task-concurrency 1`
+ * processes. Per task that is one round trip, `task_push` -> `task_done`, with a conditional store write
+ * at insert, lease and completion (on SQLite, the writes of one event-loop turn share one commit).
  *
  * Exactly once is checked in the store: every measured task is `done` with `attempts = 1` (one claim,
  * hence one worker ran it) and its own data as result, and no task is left pending, offered or claimed.
@@ -15,7 +16,7 @@ import { systemClock } from '../../src/clock.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
-import { SqliteTaskStore, SubscribeSink, TaskHub } from '../../src/hub/tasks/index.ts';
+import { MemoryTaskStore, SqliteTaskStore, SubscribeSink, TaskHub, type TaskStore } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { ROOT, type DispatchResult } from './common.ts';
@@ -40,12 +41,17 @@ async function stopWorker(child: ChildProcess): Promise<void> {
   clearTimeout(force);
 }
 
-export async function benchOurs(options: DriveOptions): Promise<DispatchResult> {
+/** Which task backend {@link benchOurs} runs on. */
+export type OurBackend = 'sqlite' | 'memory';
+
+export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sqlite'): Promise<DispatchResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-peers-'));
   const mainStore = openSqliteStore(path.join(dir, 'hub.sqlite'));
   const registry = new Registry(mainStore, systemClock);
-  const store = new SqliteTaskStore(mainStore.db);
-  const tasks = new TaskHub({ store });
+  const store: TaskStore = backend === 'sqlite' ? new SqliteTaskStore(mainStore.db) : new MemoryTaskStore();
+  // Ids chosen here, as BullMQ's jobId: `submit()` takes its id synchronously, in call order.
+  let next = 0;
+  const tasks = new TaskHub({ store, newId: () => `t${next++}` });
   const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];
   try {
@@ -56,9 +62,14 @@ export async function benchOurs(options: DriveOptions): Promise<DispatchResult> 
       children.push(startWorker(url, id, token));
     }
     const workers = new Set<string>();
+    const submitFailures: string[] = [];
     const result = await drive(
       {
-        submit: (data) => tasks.submit({ name: 'echo', data }),
+        submit: (data) => {
+          const id = `t${next}`;
+          tasks.submit({ name: 'echo', data }).catch((error: unknown) => submitFailures.push(`${id}: ${(error as Error).message}`));
+          return id;
+        },
         onDone: (listener) => {
           tasks.finished$.subscribe((row) => {
             if (row.worker) workers.add(row.worker);
@@ -74,20 +85,21 @@ export async function benchOurs(options: DriveOptions): Promise<DispatchResult> 
     const bad: string[] = [];
     const perWorker = new Map<string, number>();
     for (const [id, data] of result.measured) {
-      const row = store.get(id);
+      const row = await store.get(id);
       if (row?.worker) perWorker.set(row.worker, (perWorker.get(row.worker) ?? 0) + 1);
       if (!row || row.state !== 'done' || row.attempts !== 1 || JSON.stringify(row.result) !== JSON.stringify(data)) {
         bad.push(`${id}: ${row ? `${row.state}, attempts ${row.attempts}, result ${JSON.stringify(row.result)}` : 'missing'}`);
       }
     }
-    const counts = store.counts();
+    const counts = await store.counts();
     const expected = result.measured.size + result.warmTasks;
+    if (submitFailures.length > 0) throw new Error(`submit failed: ${submitFailures.slice(0, 3).join('; ')}`);
     if (bad.length > 0 || counts.done !== expected || counts.pending + counts.offered + counts.claimed + counts.failed !== 0) {
       throw new Error(`exactly-once check failed: ${bad.length} wrong rows (${bad.slice(0, 3).join('; ')}), store counts ${JSON.stringify(counts)}`);
     }
     return {
-      system: 'cla-worker hub',
-      setup: `hub + TaskHub in the bench process (SQLite file, synchronous=${String(mainStore.db.pragma('synchronous', { simple: true }))}); ${options.workers} \`cla-worker run --task-handler echo --task-concurrency 1\` processes`,
+      system: `cla-worker hub (${backend})`,
+      setup: `hub + TaskHub in the bench process (${backend === 'sqlite' ? `SQLite file, group commit, synchronous=${String(mainStore.db.pragma('synchronous', { simple: true }))}` : 'in-memory task store'}); ${options.workers} \`cla-worker run --task-handler echo --task-concurrency 1\` processes`,
       tasks: options.tasks,
       workers: options.workers,
       burstSeconds: result.burstSeconds,

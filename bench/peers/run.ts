@@ -91,7 +91,7 @@ function table(head: string[], rows: string[][]): string {
 }
 
 function dispatchReport(results: DispatchResult[]): string[] {
-  const ours = results.find((r) => r.system === 'cla-worker hub');
+  const ours = results.filter((r) => r.system.startsWith('cla-worker hub'));
   const rows = results.map((r) => [
     r.system,
     String(r.tasks),
@@ -115,11 +115,11 @@ function dispatchReport(results: DispatchResult[]): string[] {
     lines.push(`  CPU per task in the burst: ${Object.entries(r.cpuPerTask).map(([role, ms]) => `${role} ${fmt(ms, 3)} ms`).join(', ')}`);
     lines.push(`  exactly once: ${r.exactlyOnce}`);
   }
-  if (ours) {
-    lines.push('', '(throughput ratio < 1 and latency or CPU ratio > 1: ours slower or costlier)');
-    for (const peer of results.filter((r) => r !== ours)) {
+  if (ours.length > 0) lines.push('', '(throughput ratio < 1 and latency or CPU ratio > 1: ours slower or costlier)');
+  for (const o of ours) {
+    for (const peer of results.filter((r) => !ours.includes(r))) {
       lines.push(
-        `ours / ${peer.system}: throughput ${fmt(ours.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(ours.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(ours.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(ours.sequential.p99Ms / peer.sequential.p99Ms, 2)}x, CPU per task ${fmt(ours.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x`,
+        `${o.system} / ${peer.system}: throughput ${fmt(o.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(o.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(o.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(o.sequential.p99Ms / peer.sequential.p99Ms, 2)}x, CPU per task ${fmt(o.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x`,
       );
     }
   }
@@ -211,8 +211,10 @@ async function main(): Promise<void> {
   let memory: MemoryResult | undefined;
   const drive = { tasks: options.tasks, sequential: options.sequential, workers: options.workers };
   if (options.parts.includes('tasks') || options.parts.includes('floor')) {
-    say(['our dispatcher ...']);
-    dispatch.push(await benchOurs(drive));
+    say(['our dispatcher (SQLite task store) ...']);
+    dispatch.push(await benchOurs(drive, 'sqlite'));
+    say(['our dispatcher (in-memory task store) ...']);
+    dispatch.push(await benchOurs(drive, 'memory'));
   }
   if (options.parts.includes('tasks')) {
     if (redis !== undefined) {

@@ -51,8 +51,8 @@ export function registerTaskCommands(program: Command): void {
     .addOption(hubDataOption())
     .action((opts) =>
       guard(() =>
-        withStore(opts.hubData, (store) => {
-          const rows = store.list({ state: opts.state as TaskState | undefined, limit: positiveInt('--limit', opts.limit) });
+        withStore(opts.hubData, async (store) => {
+          const rows = await store.list({ state: opts.state as TaskState | undefined, limit: positiveInt('--limit', opts.limit) });
           if (opts.json) for (const row of rows) line(showTaskValue(row));
           else for (const text of table(rows)) line(text);
         }),
@@ -66,8 +66,8 @@ export function registerTaskCommands(program: Command): void {
     .addOption(hubDataOption())
     .action((id: string, opts) =>
       guard(() =>
-        withStore(opts.hubData, (store) => {
-          const row = store.get(id);
+        withStore(opts.hubData, async (store) => {
+          const row = await store.get(id);
           if (!row) throw new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } });
           if (opts.json) line(showTaskValue(row, 2));
           else for (const text of details(row)) line(text);
@@ -94,7 +94,7 @@ async function submit(name: string, opts: Record<string, unknown>): Promise<void
   const store = openStore(opts.hubData as string | undefined);
   try {
     const id = randomUUID();
-    store.insert({ ...task, id, createdAt: systemClock.now() });
+    await store.insert({ ...task, id, createdAt: systemClock.now() });
     line(id);
     if (!opts.wait) return;
     const row = await waitForEnd(store, id);
@@ -104,20 +104,17 @@ async function submit(name: string, opts: Record<string, unknown>): Promise<void
       process.exitCode = 1;
     }
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
 function waitForEnd(store: SqliteTaskStore, id: string): Promise<TaskRow> {
   return new Promise((resolve, reject) => {
     const look = () => {
-      try {
-        const row = store.get(id);
+      store.get(id).then((row) => {
         if (row && (row.state === 'done' || row.state === 'failed')) resolve(row);
         else systemClock.setTimeout(look, WAIT_POLL_MS);
-      } catch (error) {
-        reject(error);
-      }
+      }, reject);
     };
     look();
   });
@@ -127,12 +124,12 @@ function openStore(hubData: string | undefined): SqliteTaskStore {
   return openSqliteTaskStore(resolveDataFile(hubData), { mustExist: true });
 }
 
-function withStore(hubData: string | undefined, action: (store: SqliteTaskStore) => void): void {
+async function withStore(hubData: string | undefined, action: (store: SqliteTaskStore) => Promise<void>): Promise<void> {
   const store = openStore(hubData);
   try {
-    action(store);
+    await action(store);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

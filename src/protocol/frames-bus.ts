@@ -79,7 +79,8 @@ export const resourcesFlagSchema = z.object({
   /** Resources planned for cleanup (`desired.clean = true`). */
   clean: z.array(z.string().max(2000)).max(100_000),
 });
-export const taskClaimSchema = z.object({ ...base('task_claim'), re: requestId });
+/** The worker will not run a pushed lease (no matching handler any more, or stopping): back to pending. */
+export const taskRejectedSchema = z.object({ ...base('task_rejected'), re: requestId, lease: leaseToken, reason: z.string().max(1000) });
 export const taskRenewSchema = z.object({ ...base('task_renew'), re: requestId, lease: leaseToken });
 export const taskDoneSchema = z.object({ ...base('task_done'), re: requestId, lease: leaseToken, result: plainValueSchema });
 export const taskFailedSchema = z.object({ ...base('task_failed'), re: requestId, lease: leaseToken, error: wireErrorSchema });
@@ -95,14 +96,16 @@ export const actionSchema = z.object({
   data: plainValueSchema,
 });
 export const abortSchema = z.object({ ...base('abort'), re: requestId, reason: z.string().max(1000) });
-export const taskOfferSchema = z.object({
-  ...base('task_offer'),
+/** A task leased to this worker, with its data (issue 9: one round trip, push then done/failed/rejected). */
+export const taskPushSchema = z.object({
+  ...base('task_push'),
   id: requestId,
   name,
   attrs: z.record(z.string(), z.string()),
   data: plainValueSchema,
+  lease: leaseToken,
+  ttlMs: z.number().int().positive(),
 });
-export const taskLeaseSchema = z.object({ ...base('task_lease'), re: requestId, lease: leaseToken, ttlMs: z.number().int().positive() });
 export const taskRevokedSchema = z.object({ ...base('task_revoked'), re: requestId, reason: z.string().max(1000) });
 
 /** Every bus frame, for the discriminated union in frames.ts. */
@@ -114,14 +117,13 @@ export const busFrameSchemas = [
   actionProgressSchema,
   resourcesSchema,
   resourcesFlagSchema,
-  taskClaimSchema,
+  taskRejectedSchema,
   taskRenewSchema,
   taskDoneSchema,
   taskFailedSchema,
   actionSchema,
   abortSchema,
-  taskOfferSchema,
-  taskLeaseSchema,
+  taskPushSchema,
   taskRevokedSchema,
 ] as const;
 

@@ -41,7 +41,7 @@ tasks.before.each(async (ctx) => {
 tasks.after.each(async (ctx) => {
   for (const worker of ctx.workers) await worker.stop('SIGKILL');
   await ctx.hub?.process.stop('SIGINT');
-  ctx.store?.close();
+  await ctx.store?.close();
   await stopAll();
   ctx.cleanup();
 });
@@ -56,20 +56,21 @@ async function startTaskWorker(ctx: Ctx, id: string, args: string[], hub = ctx.h
 }
 
 /** Inserts shell tasks that append their id to the worker's log, as `cla-hub task submit` would. */
-function insertShellTasks(store: SqliteTaskStore, prefix: string, count: number, extra = ''): string[] {
+async function insertShellTasks(store: SqliteTaskStore, prefix: string, count: number, extra = ''): Promise<string[]> {
   const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  store.transaction(() => {
-    for (const id of ids) {
-      store.insert({ id, name: 'shell', attrs: { cloud: 'aws' }, data: { cmd: `echo ${id} >> "$TASK_LOG"${extra}` }, createdAt: Date.now(), deadlineMs: 300_000, maxAttempts: 5 });
-    }
-  });
+  // Called in one turn: one commit (group commit), as the old explicit transaction did.
+  await Promise.all(
+    ids.map((id) =>
+      store.insert({ id, name: 'shell', attrs: { cloud: 'aws' }, data: { cmd: `echo ${id} >> "$TASK_LOG"${extra}` }, createdAt: Date.now(), deadlineMs: 300_000, maxAttempts: 5 }),
+    ),
+  );
   return ids;
 }
 
 /** Polls the store (a bounded number of times) until `check` holds; fails the test otherwise. */
-async function until(what: string, check: () => boolean, attempts = 1200): Promise<void> {
+async function until(what: string, check: () => boolean | Promise<boolean>, attempts = 1200): Promise<void> {
   for (let i = 0; i < attempts; i++) {
-    if (check()) return;
+    if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`never happened: ${what}`);
@@ -86,23 +87,23 @@ function executions(dir: string): Map<string, Array<{ worker: string }>> {
   return seen;
 }
 
-function rowsOf(store: SqliteTaskStore, ids: string[]): TaskRow[] {
-  return ids.map((id) => store.get(id)!);
+async function rowsOf(store: SqliteTaskStore, ids: string[]): Promise<TaskRow[]> {
+  return Promise.all(ids.map(async (id) => (await store.get(id))!));
 }
 
 tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly once', async (ctx) => {
   ctx.hub = await startHub(ctx.dir);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   for (const id of ['w1', 'w2', 'w3', 'w4']) await startTaskWorker(ctx, id, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '4']);
-  const ids = insertShellTasks(ctx.store, 'k', 1000);
-  await until('300 tasks done', () => ctx.store.counts().done >= 300);
+  const ids = await insertShellTasks(ctx.store, 'k', 1000);
+  await until('300 tasks done', async () => (await ctx.store.counts()).done >= 300);
   const victim = ctx.workers[0]!;
   await victim.stop('SIGKILL');
-  const doneAtKill = ctx.store.counts().done;
-  await until('all 1,000 done', () => ctx.store.counts().done === 1000);
+  const doneAtKill = (await ctx.store.counts()).done;
+  await until('all 1,000 done', async () => (await ctx.store.counts()).done === 1000);
 
-  const rows = rowsOf(ctx.store, ids);
-  assert.equal(ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 1000, failed: 0 });
+  const rows = (await rowsOf(ctx.store, ids));
+  assert.equal((await ctx.store.counts()), { pending: 0, offered: 0, claimed: 0, done: 1000, failed: 0 });
   assert.ok(rows.every((r) => r.state === 'done' && (r.result as { code: number }).code === 0 && r.finishedAt !== null));
   assert.ok(doneAtKill < 1000, 'the kill happened mid-way');
   // The victim's claims were lost with it: those tasks were claimed again (attempts 2) and finished elsewhere.
@@ -118,7 +119,7 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
   // At least once: only a task whose claim was lost may have run twice, once on the killed worker.
   for (const [id, runs] of twice) {
     assert.is(runs.length, 2, id);
-    assert.ok(ctx.store.get(id)!.attempts === 2, `${id} ran twice without a lost claim`);
+    assert.ok((await ctx.store.get(id))!.attempts === 2, `${id} ran twice without a lost claim`);
     assert.ok(runs.some((run) => run.worker === 'w1'), `${id} ran twice, not on the killed worker`);
   }
   const total = [...ran.values()].reduce((n, runs) => n + runs.length, 0);
@@ -128,7 +129,7 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
   if (process.env.TASKS_TEST_VERBOSE) console.error({ doneAtKill, reclaimed: reclaimed.length, ranTwice: twice.length });
 });
 
-tasks('a completion with an old lease, after the task was offered again, is refused with STALE_LEASE', async (ctx) => {
+tasks('a completion with an old lease, after the task was leased again, is refused with STALE_LEASE', async (ctx) => {
   ctx.hub = await startHub(ctx.dir);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   const { token } = await registerWorker({ url: ctx.hub.url, passkey: ctx.hub.passkey, id: 'raw' });
@@ -138,25 +139,21 @@ tasks('a completion with an old lease, after the task was offered again, is refu
   assert.match(id, /^[0-9a-f-]{36}$/);
 
   const first = await rawWorker(ctx.hub.url, 'raw', token);
-  const offer1 = await first.next('task_offer');
-  assert.equal([offer1.id, offer1.name, offer1.attrs, offer1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
-  first.send(frame('task_claim', { re: id }));
-  const lease1 = await first.next('task_lease');
+  const lease1 = await first.next('task_push');
+  assert.equal([lease1.id, lease1.name, lease1.attrs, lease1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
   first.transport.close(1000, 'going away');
   await first.transport.closed;
 
-  // The disconnect released the claim: the task is offered again, here to the same worker reconnected.
+  // The disconnect released the lease: the task is leased again, here to the same worker reconnected.
   const second = await rawWorker(ctx.hub.url, 'raw', token);
-  await second.next('task_offer');
-  second.send(frame('task_claim', { re: id }));
-  const lease2 = await second.next('task_lease');
+  const lease2 = await second.next('task_push');
   assert.is.not(lease2.lease, lease1.lease);
   second.send(frame('task_done', { re: id, lease: lease1.lease, result: 'stale' }));
   const refused = await second.next('error');
   assert.equal([refused.re, refused.error.code], [id, 'STALE_LEASE']);
-  assert.is(ctx.store.get(id)!.state, 'claimed');
+  assert.is((await ctx.store.get(id))!.state, 'claimed');
   second.send(frame('task_done', { re: id, lease: lease2.lease, result: 'fresh' }));
-  await until('done', () => ctx.store.get(id)!.state === 'done');
+  await until('done', async () => (await ctx.store.get(id))!.state === 'done');
   second.transport.close(1000, 'done');
 
   const shown = await runCli(HUB_BIN, ['task', 'show', id, '--hub-data', ctx.hub.data], { cwd: ctx.dir });
@@ -189,10 +186,10 @@ tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it i
   ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   await startTaskWorker(ctx, 'w1', ['--task-handler', 'shell', '--task-concurrency', '2']);
-  const before = insertShellTasks(ctx.store, 'r', 60, '; sleep 0.05');
-  await until('some done', () => ctx.store.counts().done >= 10);
+  const before = await insertShellTasks(ctx.store, 'r', 60, '; sleep 0.05');
+  await until('some done', async () => (await ctx.store.counts()).done >= 10);
   await ctx.hub.process.stop('SIGKILL');
-  const atCrash = ctx.store.counts();
+  const atCrash = (await ctx.store.counts());
   assert.ok(atCrash.done < 60, 'the crash happened mid-way');
   // The CLI works on the data file while the hub is down.
   const whileDown = await runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
@@ -201,9 +198,9 @@ tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it i
 
   ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
   if (atCrash.offered + atCrash.claimed > 0) await ctx.hub.process.waitFor(/pending again/);
-  await until('everything done after the restart', () => ctx.store.counts().done === 61);
-  assert.equal(ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });
-  assert.is(ctx.store.get(downId)!.state, 'done');
+  await until('everything done after the restart', async () => (await ctx.store.counts()).done === 61);
+  assert.equal((await ctx.store.counts()), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });
+  assert.is((await ctx.store.get(downId))!.state, 'done');
   const ran = executions(ctx.dir);
   assert.equal(before.filter((id) => !ran.has(id)), [], 'every task ran');
   assert.ok(fs.readFileSync(path.join(ctx.dir, 'w1.log'), 'utf8').includes('while-down'));

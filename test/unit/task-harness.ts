@@ -26,9 +26,9 @@ export async function flush(rounds = 5): Promise<void> {
 }
 
 /** Flushes until `check()` is true (bounded by rounds, not by time). */
-export async function until(check: () => boolean, what: string, rounds = 500): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, what: string, rounds = 500): Promise<void> {
   for (let i = 0; i < rounds; i++) {
-    if (check()) return;
+    if (await check()) return;
     await flush(1);
   }
   throw new Error(`never: ${what}`);

@@ -29,8 +29,8 @@ tasks('a task goes to the worker with the most specific filter and its result co
   const seen: string[] = [];
   await h.worker('generic', (t) => t.handle('tag', { cloud: ['aws'] }, (task) => (seen.push(`generic:${task.id}`), 'generic')));
   await h.worker('acct', (t) => t.handle('tag', { cloud: ['aws'], account: ['123'] }, (task) => (seen.push(`acct:${task.id}`), { by: 'acct', data: task.data })));
-  const specific = h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { tag: 'owner' } });
-  const other = h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '999' } });
+  const specific = (await h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { tag: 'owner' } }));
+  const other = (await h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '999' } }));
   const [a, b] = await Promise.all([h.tasks.wait(specific), h.tasks.wait(other)]);
   assert.equal([a.state, a.worker, a.result], ['done', 'acct', { by: 'acct', data: { tag: 'owner' } }]);
   assert.equal([b.state, b.worker, b.result], ['done', 'generic', 'generic']);
@@ -44,14 +44,14 @@ tasks('tasks waiting for a busy, more specific worker stay queued; later tasks p
   await h.worker('acct', (t) => t.handle('tag', { cloud: ['aws'], account: ['123'] }, g.handler), { concurrency: 1, prefetch: 0 });
   const catchAll: string[] = [];
   await h.worker('catch-all', (t) => t.handle('tag', {}, (task) => (catchAll.push(task.id), 'catch-all')), { concurrency: 1, prefetch: 1 });
-  const waiting = Array.from({ length: 40 }, () => h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' } }));
-  const later = h.tasks.submit({ name: 'tag', attrs: { cloud: 'gcp' } });
+  const waiting = await Promise.all(Array.from({ length: 40 }, () => h.tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' } })));
+  const later = (await h.tasks.submit({ name: 'tag', attrs: { cloud: 'gcp' } }));
   const row = await h.tasks.wait(later);
   assert.equal([row.state, row.worker], ['done', 'catch-all']);
   assert.equal(catchAll, [later], 'the catch-all took none of the account-123 tasks');
-  assert.equal(h.tasks.counts(), { pending: 39, offered: 0, claimed: 1, done: 1, failed: 0 });
+  assert.equal((await h.tasks.counts()), { pending: 39, offered: 0, claimed: 1, done: 1, failed: 0 });
   for (let i = 0; i < waiting.length; i++) {
-    await until(() => g.running.length > i, `task ${i} running`);
+    await until(async () => g.running.length > i, `task ${i} running`);
     g.running[i]!.finish(i);
   }
   const rows = await Promise.all(waiting.map((id) => h.tasks.wait(id)));
@@ -66,7 +66,7 @@ tasks('a handler that throws fails the task with its error; result$ of an unknow
       throw new ClaError('IO_ERROR', 'disk full', { retryable: true });
     }),
   );
-  const row = await h.tasks.wait(h.tasks.submit({ name: 'boom' }));
+  const row = await h.tasks.wait((await h.tasks.submit({ name: 'boom' })));
   assert.equal([row.state, row.error?.code, row.error?.message, row.error?.retryable], ['failed', 'IO_ERROR', 'disk full', true]);
   try {
     await h.tasks.wait('nope');
@@ -82,23 +82,23 @@ tasks('the hub never holds more than taskCapacity at a worker; the queue runs `c
   const g = gate();
   const w = await h.worker('w1', (t) => t.handle('slow', {}, g.handler), { concurrency: 2, prefetch: 1 });
   assert.is(w.tasks.capacity, 3);
-  const ids = Array.from({ length: 10 }, () => h.tasks.submit({ name: 'slow' }));
-  await until(() => g.running.length === 2, 'two running');
+  const ids = await Promise.all(Array.from({ length: 10 }, () => h.tasks.submit({ name: 'slow' })));
+  await until(async () => g.running.length === 2, 'two running');
   await flush(20);
   assert.is(g.running.length, 2, 'concurrency 2');
-  const counts = h.tasks.counts();
+  const counts = (await h.tasks.counts());
   assert.is(counts.offered + counts.claimed, 3, 'taskCapacity 3: two running, one prefetched');
   assert.is(counts.pending, 7);
   let finished = 0;
   while (finished < ids.length) {
-    await until(() => g.running.length > 0, 'a task running');
+    await until(async () => g.running.length > 0, 'a task running');
     g.running.shift()!.finish(finished++);
     await flush(3);
-    const c = h.tasks.counts();
+    const c = (await h.tasks.counts());
     assert.ok(c.offered + c.claimed <= 3, `held ${c.offered + c.claimed}`);
   }
-  await until(() => h.tasks.counts().done === 10, 'all done');
-  assert.ok(ids.every((id) => h.tasks.get(id)!.attempts === 1));
+  await until(async () => (await h.tasks.counts()).done === 10, 'all done');
+  assert.ok((await Promise.all(ids.map((id) => h.tasks.get(id)))).every((row) => row!.attempts === 1));
 });
 
 tasks('a running task keeps its lease by renewing at ttl/3, long past the ttl', async (ctx) => {
@@ -106,64 +106,70 @@ tasks('a running task keeps its lease by renewing at ttl/3, long past the ttl', 
   const { h } = ctx;
   const g = gate();
   await h.worker('w1', (t) => t.handle('slow', {}, g.handler));
-  const id = h.tasks.submit({ name: 'slow' });
-  await until(() => g.running.length === 1, 'running');
+  const id = (await h.tasks.submit({ name: 'slow' }));
+  await until(async () => g.running.length === 1, 'running');
   for (let i = 0; i < 30; i++) {
     h.clock.increment(500); // 15 s in all, five lease lifetimes
     await flush(2);
   }
-  assert.is(h.tasks.get(id)!.state, 'claimed');
+  assert.is((await h.tasks.get(id))!.state, 'claimed');
   assert.not.ok(g.running[0]!.signal.aborted);
   g.running[0]!.finish('late but fine');
   const row = await h.tasks.wait(id);
   assert.equal([row.state, row.result, row.attempts], ['done', 'late but fine', 1]);
 });
 
-tasks('a lease that is not renewed is revoked and re-offered; the old lease is then refused (STALE_LEASE)', async (ctx) => {
+tasks('a lease that is not renewed is revoked and pushed again; the old lease is then refused (STALE_LEASE)', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
   const raw = await h.raw('silent');
   raw.send(frame('subscribe', { subscriberId: 'silent', actions: [], tasks: [{ name: 'job', filter: {} }], taskCapacity: 1 }));
   await flush();
-  const id = h.tasks.submit({ name: 'job', data: 7 });
-  await until(() => raw.of('task_offer').length === 1, 'offered to the raw worker');
-  raw.send(frame('task_claim', { re: id }));
-  await until(() => raw.of('task_lease').length === 1, 'leased');
-  const oldLease = raw.of('task_lease')[0]!.lease;
+  const id = (await h.tasks.submit({ name: 'job', data: 7 }));
+  await until(async () => raw.of('task_push').length === 1, 'leased to the raw worker');
+  const pushed = raw.of('task_push')[0]!;
+  assert.equal([pushed.id, pushed.name, pushed.data, pushed.ttlMs], [id, 'job', 7, 3000], 'the push carries the task and its lease');
+  const oldLease = pushed.lease;
   // No renewal: the sweep after ttl revokes it.
   h.clock.increment(2999);
   await flush();
   assert.is(raw.of('task_revoked').length, 0);
   h.clock.increment(100);
-  await until(() => raw.of('task_revoked').length === 1, 'revoked');
+  await until(async () => raw.of('task_revoked').length === 1, 'revoked');
   assert.match(raw.of('task_revoked')[0]!.reason, /lease expired/);
-  // The raw worker is offered it again (it is the only one) and claims a new lease.
-  await until(() => raw.of('task_offer').length === 2, 're-offered');
-  raw.send(frame('task_claim', { re: id }));
-  await until(() => raw.of('task_lease').length === 2, 'leased again');
+  // The raw worker gets it again (it is the only one) under a new lease.
+  await until(async () => raw.of('task_push').length === 2, 'pushed again');
+  assert.is.not(raw.of('task_push')[1]!.lease, oldLease);
   raw.send(frame('task_done', { re: id, lease: oldLease, result: 'stale' }));
-  await until(() => raw.of('error').length === 1, 'refused');
+  await until(async () => raw.of('error').length === 1, 'refused');
   assert.is(raw.of('error')[0]!.error.code, 'STALE_LEASE');
   assert.is(raw.of('error')[0]!.re, id);
-  assert.is(h.tasks.get(id)!.state, 'claimed');
-  raw.send(frame('task_done', { re: id, lease: raw.of('task_lease')[1]!.lease, result: 'fresh' }));
+  assert.is((await h.tasks.get(id))!.state, 'claimed');
+  raw.send(frame('task_done', { re: id, lease: raw.of('task_push')[1]!.lease, result: 'fresh' }));
   const row = await h.tasks.wait(id);
   assert.equal([row.result, row.attempts], ['fresh', 2]);
 });
 
-tasks('an offer that is not claimed in time goes to another worker; a late claim is answered task_revoked', async (ctx) => {
+tasks('a rejected push is pending again, unrun and uncounted, and goes to another worker; a stale rejection changes nothing', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
-  const raw = await h.raw('sleepy');
-  raw.send(frame('subscribe', { subscriberId: 'sleepy', actions: [], tasks: [{ name: 'job', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
+  const raw = await h.raw('picky');
+  raw.send(frame('subscribe', { subscriberId: 'picky', actions: [], tasks: [{ name: 'job', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
   await flush();
-  const id = h.tasks.submit({ name: 'job', attrs: { cloud: 'aws' } });
-  await until(() => raw.of('task_offer').length === 1, 'offered');
-  // A less specific worker joins; the offer to the raw worker runs out.
+  const id = await h.tasks.submit({ name: 'job', attrs: { cloud: 'aws' } });
+  await until(async () => raw.of('task_push').length === 1, 'pushed');
+  const { lease } = raw.of('task_push')[0]!;
+  raw.send(frame('task_rejected', { re: id, lease: 'not-the-lease', reason: 'stale' }));
+  await flush(10);
+  assert.is((await h.tasks.get(id))!.state, 'claimed', 'a rejection with another lease is ignored');
+  raw.send(frame('task_rejected', { re: id, lease, reason: 'changed my mind' }));
+  await until(async () => (await h.tasks.get(id))!.state === 'pending', 'pending again');
+  assert.is((await h.tasks.get(id))!.attempts, 0, 'a rejected lease is not an attempt');
+  await flush(10);
+  assert.is(raw.of('task_push').length, 1, 'not pushed back to the connection that rejected it');
   await h.worker('backup', (t) => t.handle('job', {}, () => 'backup did it'));
-  raw.transport.close(1000, 'gone quiet'); // stays out of the way once its offer expired
   const row = await h.tasks.wait(id);
-  assert.equal([row.state, row.worker, row.result], ['done', 'backup', 'backup did it']);
+  assert.equal([row.state, row.worker, row.result, row.attempts], ['done', 'backup', 'backup did it', 1]);
 });
 
 tasks('a disconnected worker loses its claims; the tasks go to another worker and finish once', async (ctx) => {
@@ -171,12 +177,12 @@ tasks('a disconnected worker loses its claims; the tasks go to another worker an
   const { h } = ctx;
   const g = gate();
   const first = await h.worker('first', (t) => t.handle('job', {}, g.handler), { concurrency: 2, prefetch: 0 });
-  const ids = [h.tasks.submit({ name: 'job' }), h.tasks.submit({ name: 'job' })];
-  await until(() => g.running.length === 2, 'both running on first');
+  const ids = [(await h.tasks.submit({ name: 'job' })), (await h.tasks.submit({ name: 'job' }))];
+  await until(async () => g.running.length === 2, 'both running on first');
   const ranOnSecond: string[] = [];
   await h.worker('second', (t) => t.handle('job', {}, (task) => (ranOnSecond.push(task.id), 'second')));
   first.transport().terminate();
-  await until(() => g.running.every((r) => r.signal.aborted), 'first aborted its handlers');
+  await until(async () => g.running.every((r) => r.signal.aborted), 'first aborted its handlers');
   const rows = await Promise.all(ids.map((id) => h.tasks.wait(id)));
   assert.equal(rows.map((r) => [r.state, r.worker, r.result, r.attempts]), [
     ['done', 'second', 'second', 2],
@@ -186,18 +192,18 @@ tasks('a disconnected worker loses its claims; the tasks go to another worker an
   // The aborted handlers finishing late change nothing.
   for (const r of g.running) r.finish('too late');
   await flush();
-  assert.equal(ids.map((id) => h.tasks.get(id)!.result), ['second', 'second']);
+  assert.equal((await Promise.all(ids.map((id) => h.tasks.get(id)))).map((row) => row!.result), ['second', 'second']);
 });
 
 tasks('a task no worker can handle fails at its deadline with the clear NO_WORKER error', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
   await h.worker('aws', (t) => t.handle('tag', { cloud: ['aws'] }, () => 'x'));
-  const id = h.tasks.submit({ name: 'tag', attrs: { cloud: 'gcp', account: '7' }, deadlineMs: 2000 });
+  const id = (await h.tasks.submit({ name: 'tag', attrs: { cloud: 'gcp', account: '7' }, deadlineMs: 2000 }));
   const result = h.tasks.wait(id);
   h.clock.increment(1900);
   await flush();
-  assert.is(h.tasks.get(id)!.state, 'pending');
+  assert.is((await h.tasks.get(id))!.state, 'pending');
   h.clock.increment(200);
   const row = await result;
   assert.equal([row.state, row.error?.code], ['failed', 'NO_WORKER']);
@@ -210,7 +216,7 @@ tasks('tasks inserted by another process (the CLI) are noticed by the poll', asy
   await h.worker('w1', (t) => t.handle('echo', {}, (task) => task.data));
   h.store.insert({ id: 'from-cli', name: 'echo', attrs: {}, data: 'hi', createdAt: h.clock.now(), deadlineMs: 60_000, maxAttempts: 5 });
   await flush();
-  assert.is(h.tasks.get('from-cli')!.state, 'pending', 'not seen before the poll');
+  assert.is((await h.tasks.get('from-cli'))!.state, 'pending', 'not seen before the poll');
   h.clock.increment(100);
   const row = await h.tasks.wait('from-cli');
   assert.equal([row.state, row.result], ['done', 'hi']);
@@ -220,17 +226,17 @@ tasks('a hub restart returns offered and claimed tasks to pending; the reconnect
   const first = await startTaskHarness(LEASE);
   const g = gate();
   await first.worker('w1', (t) => t.handle('job', {}, g.handler), { concurrency: 1, prefetch: 1 });
-  const ids = [first.tasks.submit({ name: 'job' }), first.tasks.submit({ name: 'job' }), first.tasks.submit({ name: 'job' })];
-  await until(() => g.running.length === 1, 'one running');
-  assert.equal(first.tasks.counts(), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
+  const ids = [(await first.tasks.submit({ name: 'job' })), (await first.tasks.submit({ name: 'job' })), (await first.tasks.submit({ name: 'job' }))];
+  await until(async () => g.running.length === 1, 'one running');
+  assert.equal((await first.tasks.counts()), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
   const { mainStore, clock } = first;
   // The hub goes away as in a crash: connections drop, the tasks stay in the store as they were.
   await first.stopHub();
   assert.ok(g.running[0]!.signal.aborted, 'the worker aborted its handler on the disconnect');
-  assert.equal(first.store.counts(), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
+  assert.equal((await first.store.counts()), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
   const second = await startTaskHarness(LEASE, { mainStore, clock });
   try {
-    assert.equal(second.tasks.counts(), { pending: 3, offered: 0, claimed: 0, done: 0, failed: 0 });
+    assert.equal((await second.tasks.counts()), { pending: 3, offered: 0, claimed: 0, done: 0, failed: 0 });
     await second.worker('w2', (t) => t.handle('job', {}, (task) => `again ${task.id}`));
     const rows = await Promise.all(ids.map((id) => second.tasks.wait(id)));
     assert.ok(rows.every((r) => r.state === 'done' && r.worker === 'w2'));

@@ -22,7 +22,7 @@ function start(input: TaskInput = INPUT) {
 }
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal(effectNames(taskMachine), ['freeSlot', 'notifyFinished', 'refuseClaim', 'refuseCompletion', 'refuseRenew', 'sendLease', 'sendOffer', 'sendRevoked']);
+  assert.equal(effectNames(taskMachine), ['freeSlot', 'notifyFinished', 'refuseClaim', 'refuseCompletion', 'refuseRenew', 'sendLease', 'sendOffer', 'sendPush', 'sendRevoked']);
 });
 
 test('input defaults: 60 s deadline, 30 s lease, 10 s offer, 5 attempts', () => {
@@ -223,3 +223,21 @@ test('the config is literal: only named references, each declared, each used', (
 });
 
 test.run();
+
+test('a pushed lease: pending -> claimed in one step; a rejection with the lease puts it back unrun; a stale one is ignored', () => {
+  const t = start();
+  t.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
+  assert.is(t.value(), 'claimed');
+  assert.equal([t.context().worker, t.context().lease, t.context().attempts], ['w1', 'L1', 1]);
+  assert.ok(t.names().includes('sendPush'));
+  t.send({ type: 'REJECT', lease: 'stale' });
+  assert.is(t.value(), 'claimed');
+  t.send({ type: 'REJECT', lease: 'L1' });
+  assert.is(t.value(), 'pending');
+  assert.equal([t.context().lease, t.context().attempts], [null, 0]);
+  t.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
+  t.send({ type: 'DONE', lease: 'L1', result: 'stale' });
+  assert.ok(t.names().includes('refuseCompletion'));
+  t.send({ type: 'DONE', lease: 'L2', result: 'ok' });
+  assert.is(t.value(), 'done');
+});

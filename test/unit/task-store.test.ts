@@ -4,45 +4,108 @@ import Database from 'better-sqlite3';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
-import { SqliteTaskStore, TASK_MIGRATIONS, openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import { MemoryTaskStore, MemoryTaskTables } from '../../src/hub/tasks/memory-task-store.ts';
+import { SqliteTaskStore, openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import { TASK_MIGRATIONS } from '../../src/hub/tasks/sqlite-task-tables.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { taskStoreConformance } from './task-store-conformance.ts';
-import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
+import { tempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
-taskStoreConformance('sqlite file', () => openInTempDir('cla-tasks-', openSqliteTaskStore)).run();
+taskStoreConformance('sqlite file (one connection per hub)', () => {
+  const { dir, cleanup } = tempDir('cla-tasks-');
+  return { open: (hubId) => openSqliteTaskStore(path.join(dir, 'hub.db'), { hubId }), cleanup };
+}).run();
 
 taskStoreConformance('sqlite :memory: beside the main store', () => {
   // The way the hub may share one connection: the main store's `db`, tables of its own.
   const main = openSqliteStore(':memory:');
-  const store = new SqliteTaskStore(main.db);
-  return { store, cleanup: () => main.close() };
+  return { open: (hubId) => new SqliteTaskStore(main.db, { hubId }), cleanup: () => main.close() };
+}).run();
+
+taskStoreConformance('memory', () => {
+  const tables = new MemoryTaskTables();
+  return { open: (hubId) => new MemoryTaskStore(tables, { hubId }), cleanup: () => undefined };
 }).run();
 
 const sqlite = suite<TempDirContext>('sqlite task store specifics', { dir: '', cleanup: () => {} });
 tempDirEach(sqlite, 'cla-tasks-');
 
-sqlite('tasks survive reopening; two connections (hub and CLI) see each other', ({ dir }) => {
+const newTask = (id: string) => ({ id, name: 'echo', attrs: {}, data: 1, createdAt: 1, deadlineMs: 1000, maxAttempts: 1 });
+
+sqlite('tasks survive reopening; two connections (hub and CLI) see each other', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   const hub = openSqliteTaskStore(file);
   const cli = openSqliteTaskStore(file, { mustExist: true });
-  cli.insert({ id: 'a', name: 'echo', attrs: {}, data: 1, createdAt: 1, deadlineMs: 1000, maxAttempts: 1 });
-  assert.is(hub.get('a')!.state, 'pending');
-  assert.is(hub.lastSeq(), 1);
-  cli.close();
-  hub.close();
+  await cli.insert(newTask('a'));
+  assert.is((await hub.get('a'))!.state, 'pending');
+  assert.is(await hub.lastSeq(), 1);
+  await cli.close();
+  await hub.close();
   const again = openSqliteTaskStore(file);
-  assert.is(again.get('a')!.data, 1);
-  again.close();
+  assert.is((await again.get('a'))!.data, 1);
+  await again.close();
 });
 
-sqlite('the task tables sit beside the main schema without touching its migrations', ({ dir }) => {
+sqlite('group commit: the writes of one turn are one commit, acknowledged only once committed', async ({ dir }) => {
+  const file = path.join(dir, 'hub.db');
+  const hub = openSqliteTaskStore(file);
+  const reader = new Database(file, { readonly: true });
+  // Count the transactions the group commit opens on the hub's connection.
+  let transactions = 0;
+  const transaction = hub.db.transaction.bind(hub.db);
+  hub.db.transaction = ((fn: (...args: unknown[]) => unknown) => {
+    transactions += 1;
+    return transaction(fn);
+  }) as typeof hub.db.transaction;
+  let acknowledged = 0;
+  const writes = Array.from({ length: 200 }, (_, i) => hub.insert(newTask(`t${i}`)).then((ok) => ok && acknowledged++));
+  assert.is(acknowledged, 0);
+  assert.is(reader.prepare('SELECT COUNT(*) FROM tasks').pluck().get(), 0, 'nothing is visible before the commit');
+  await Promise.all(writes);
+  assert.is(acknowledged, 200);
+  assert.is(reader.prepare('SELECT COUNT(*) FROM tasks').pluck().get(), 200, 'everything acknowledged is committed');
+  assert.is(transactions, 1, '200 inserts in one turn, one transaction');
+  reader.close();
+  await hub.close();
+});
+
+sqlite('group commit: a failing operation rejects alone; the rest of its turn commits', async ({ dir }) => {
+  const store = openSqliteTaskStore(path.join(dir, 'hub.db'));
+  const bad = { ...newTask('bad'), data: 10n }; // JSON cannot hold a BigInt: this insert throws
+  const results = await Promise.allSettled([store.insert(newTask('a')), store.insert(bad), store.insert(newTask('b'))]);
+  assert.equal(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal((await store.list({ limit: 10 })).map((r) => r.id), ['b', 'a']);
+  await store.close();
+});
+
+sqlite('a file from before owners were kept is upgraded in place; its leases count as this hub\'s', async ({ dir }) => {
+  const file = path.join(dir, 'hub.db');
+  const db = new Database(file);
+  db.exec('CREATE TABLE task_schema (version INTEGER NOT NULL); INSERT INTO task_schema VALUES (1)');
+  db.exec(TASK_MIGRATIONS[0]!);
+  db.prepare(
+    `INSERT INTO tasks (id, name, attrs, data, state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, created_at, updated_at)
+     VALUES ('old', 'echo', '{}', '1', 'claimed', 1, 3, 'w1', 'L-old', 99999, 1000, 2000, 1, 1)`,
+  ).run();
+  db.close();
+  const store = openSqliteTaskStore(file, { hubId: 'any-hub' });
+  assert.is((await store.get('old'))!.owner, null);
+  assert.is(await store.recover(10), 1);
+  assert.is((await store.get('old'))!.state, 'pending');
+  await store.close();
+  const check = new Database(file, { readonly: true });
+  assert.is(check.prepare('SELECT version FROM task_schema').pluck().get(), TASK_MIGRATIONS.length);
+  check.close();
+});
+
+sqlite('the task tables sit beside the main schema without touching its migrations', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   const main = openSqliteStore(file);
   const version = main.db.pragma('user_version', { simple: true });
   const tasks = new SqliteTaskStore(main.db);
   assert.is(main.db.pragma('user_version', { simple: true }), version);
   assert.is(main.db.prepare('SELECT version FROM task_schema').pluck().get(), TASK_MIGRATIONS.length);
-  tasks.close();
+  await tasks.close();
   assert.ok(main.db.open, 'a store that does not own the connection leaves it open');
   main.close();
 });

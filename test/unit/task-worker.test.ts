@@ -44,8 +44,8 @@ function gate() {
   return { running, handler };
 }
 
-const offer = (id: string, name = 'job', attrs: Record<string, string> = {}) => frame('task_offer', { id, name, attrs, data: { n: id } });
-const lease = (id: string, ttlMs = 3000) => frame('task_lease', { re: id, lease: `L-${id}`, ttlMs });
+const push = (id: string, name = 'job', attrs: Record<string, string> = {}, ttlMs = 3000) =>
+  frame('task_push', { id, name, attrs, data: { n: id }, lease: `L-${id}`, ttlMs });
 
 function setup(concurrency: number, prefetch: number) {
   const f = fakeContext();
@@ -57,15 +57,13 @@ function setup(concurrency: number, prefetch: number) {
   return { ...f, g, tasks, registry, deliver };
 }
 
-test('claims an offer, runs it once leased, renews at ttl/3, ends with task_done carrying the lease', async () => {
+test('runs a pushed lease at once, renews at ttl/3, ends with task_done carrying the lease: nothing else sent', async () => {
   const s = setup(2, 0);
-  assert.ok(s.deliver(offer('a')));
-  assert.equal(s.of('task_claim'), [frame('task_claim', { re: 'a' })]);
-  assert.is(s.g.running.length, 0, 'nothing runs before the lease');
-  s.deliver(lease('a', 3000));
+  assert.ok(s.deliver(push('a', 'job', {}, 3000)));
   await flush();
   assert.equal(s.g.running.map((r) => r.id), ['a']);
-  assert.ok(s.work.has('task:a'), 'the agent waits for it on stop');
+  assert.equal(s.g.running.length, 1);
+  assert.ok(s.work.has('tasks'), 'the agent waits for running tasks on stop');
   s.clock.increment(999);
   assert.equal(s.of('task_renew'), []);
   s.clock.increment(1);
@@ -73,19 +71,55 @@ test('claims an offer, runs it once leased, renews at ttl/3, ends with task_done
   assert.equal(s.of('task_renew'), [frame('task_renew', { re: 'a', lease: 'L-a' }), frame('task_renew', { re: 'a', lease: 'L-a' })]);
   s.g.running[0]!.finish({ ok: 1 });
   await flush();
-  assert.equal(s.of('task_done'), [frame('task_done', { re: 'a', lease: 'L-a', result: { ok: 1 } })]);
-  assert.not.ok(s.work.has('task:a'));
+  assert.equal(s.sent.filter((f) => f.t !== 'task_renew'), [frame('task_done', { re: 'a', lease: 'L-a', result: { ok: 1 } })], 'one answer per task');
+  assert.not.ok(s.work.has('tasks'));
   s.clock.increment(5000);
   assert.is(s.of('task_renew').length, 2, 'no renewals after the end');
   assert.is(s.tasks.heldCount(), 0);
 });
 
+test('one unit of work on the lifecycle for all running tasks, not one per task', async () => {
+  const f = fakeContext();
+  const tracked: string[] = [];
+  const ctx = { ...f.ctx, trackWork: (id: string) => (tracked.push(`+${id}`), () => void tracked.push(`-${id}`)) };
+  const g = gate();
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1'), { concurrency: 3, prefetch: 0 }).handle('job', {}, g.handler);
+  tasks.welcomed(ctx);
+  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), ctx);
+  await flush();
+  assert.is(g.running.length, 3);
+  for (const r of g.running) r.finish(1);
+  await flush();
+  assert.equal(tracked, ['+tasks', '-tasks']);
+});
+
+test('the unit of work lasts while tasks wait in the queue, and ends when the last one ends', async () => {
+  const f = fakeContext();
+  const tracked: string[] = [];
+  const ctx = { ...f.ctx, trackWork: (id: string) => (tracked.push(`+${id}`), () => void tracked.push(`-${id}`)) };
+  const g = gate();
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1'), { concurrency: 1, prefetch: 2 }).handle('job', {}, g.handler);
+  tasks.welcomed(ctx);
+  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), ctx);
+  for (let i = 0; i < 3; i++) {
+    await flush();
+    g.running[i]!.finish(i);
+    await flush();
+    assert.equal(tracked, i < 2 ? ['+tasks'] : ['+tasks', '-tasks'], `after task ${i}`);
+  }
+  // A revoked running task ends the unit once its handler returns.
+  tasks.frame(push('d'), ctx);
+  await flush();
+  tasks.frame(frame('task_revoked', { re: 'd', reason: 'lease expired' }), ctx);
+  assert.equal(tracked, ['+tasks', '-tasks', '+tasks']);
+  g.running[3]!.finish('late');
+  await flush();
+  assert.equal(tracked, ['+tasks', '-tasks', '+tasks', '-tasks']);
+});
+
 test('concurrency bounds the running tasks; prefetched ones wait in the queue', async () => {
   const s = setup(1, 2);
-  for (const id of ['a', 'b', 'c']) {
-    s.deliver(offer(id));
-    s.deliver(lease(id));
-  }
+  for (const id of ['a', 'b', 'c']) s.deliver(push(id));
   await flush();
   assert.equal(s.g.running.map((r) => r.id), ['a']);
   s.g.running[0]!.finish(1);
@@ -94,38 +128,33 @@ test('concurrency bounds the running tasks; prefetched ones wait in the queue', 
   assert.is(s.registry.frame().taskCapacity, 3, 'announced capacity: concurrency + prefetch');
 });
 
-test('an offer beyond capacity pauses reading from the hub; a freed slot claims it and resumes', async () => {
+test('a push beyond capacity pauses reading from the hub; a freed slot takes it and resumes', async () => {
   const s = setup(1, 1);
-  s.deliver(offer('a'));
-  s.deliver(offer('b'));
+  s.deliver(push('a'));
+  s.deliver(push('b'));
   assert.equal(s.calls, [], 'full is not a reason to pause');
-  s.deliver(offer('c'));
+  s.deliver(push('c'));
   assert.equal(s.calls, ['pause']);
-  s.deliver(offer('d'));
+  s.deliver(push('d'));
   assert.equal(s.calls, ['pause'], 'paused once');
-  assert.equal(s.of('task_claim').map((f) => f.re), ['a', 'b']);
-  s.deliver(lease('a'));
-  s.deliver(lease('b'));
+  assert.is(s.tasks.heldCount(), 2);
   await flush();
   s.g.running[0]!.finish('a done');
   await flush();
-  assert.equal(s.of('task_claim').map((f) => f.re), ['a', 'b', 'c'], 'one slot: one overflowed offer claimed');
-  assert.equal(s.calls, ['pause'], 'still one offer waiting');
-  s.deliver(lease('c'));
-  await flush();
+  assert.is(s.tasks.heldCount(), 2, 'one slot: one overflowed push taken');
+  assert.equal(s.calls, ['pause'], 'still one push waiting');
   s.g.running[1]!.finish('b done');
   await flush();
-  assert.equal(s.of('task_claim').map((f) => f.re), ['a', 'b', 'c', 'd']);
-  s.deliver(frame('task_revoked', { re: 'd', reason: 'offer expired' }));
-  assert.equal(s.calls, ['pause', 'resume']);
+  assert.equal(s.calls, ['pause'], 'full again (c running, d queued): still paused');
+  s.g.running[2]!.finish('c done');
+  await flush();
+  assert.equal(s.calls, ['pause', 'resume'], 'a free slot and nothing waiting: reading again');
+  assert.equal(s.g.running.map((r) => r.id), ['a', 'b', 'c', 'd']);
 });
 
 test('task_revoked: a queued task never runs, a running one is aborted and reports nothing', async () => {
   const s = setup(1, 1);
-  for (const id of ['a', 'b']) {
-    s.deliver(offer(id));
-    s.deliver(lease(id));
-  }
+  for (const id of ['a', 'b']) s.deliver(push(id));
   await flush();
   s.deliver(frame('task_revoked', { re: 'b', reason: 'lease expired' }));
   s.deliver(frame('task_revoked', { re: 'a', reason: 'lease expired' }));
@@ -138,29 +167,25 @@ test('task_revoked: a queued task never runs, a running one is aborted and repor
   assert.is(s.tasks.heldCount(), 0);
 });
 
-test('a refused claim (task_revoked before the lease) frees the slot', () => {
-  const s = setup(1, 0);
-  s.deliver(offer('a'));
-  s.deliver(frame('task_revoked', { re: 'a', reason: 'claim refused' }));
-  assert.is(s.tasks.heldCount(), 0);
-  s.deliver(lease('a'));
-  assert.is(s.tasks.heldCount(), 0, 'a lease for a forgotten claim is ignored');
+test('a duplicate push of a held task is ignored', async () => {
+  const s = setup(2, 0);
+  s.deliver(push('a'));
+  s.deliver(push('a'));
+  await flush();
+  assert.equal(s.g.running.map((r) => r.id), ['a']);
+  assert.is(s.tasks.heldCount(), 1);
 });
 
 test('disconnected aborts everything; nothing is sent for it afterwards', async () => {
   const s = setup(2, 2);
-  for (const id of ['a', 'b', 'c']) {
-    s.deliver(offer(id));
-    s.deliver(lease(id));
-  }
-  s.deliver(offer('d'));
+  for (const id of ['a', 'b', 'c', 'd']) s.deliver(push(id));
   await flush();
   s.tasks.disconnected();
   assert.ok(s.g.running.every((r) => r.signal.aborted));
   for (const r of s.g.running) r.finish('late');
   await flush();
   s.clock.increment(10_000);
-  assert.equal(s.sent.filter((f) => f.t !== 'task_claim'), []);
+  assert.equal(s.sent, []);
   assert.is(s.tasks.heldCount(), 0);
 });
 
@@ -171,10 +196,8 @@ test('handler errors become task_failed with their code; a non-plain result fail
       throw new ClaError('IO_ERROR', 'disk full', { retryable: true });
     })
     .handle('date', {}, () => new Date(0));
-  tasks.frame(offer('a', 'throws'), f.ctx);
-  tasks.frame(lease('a'), f.ctx);
-  tasks.frame(offer('b', 'date'), f.ctx);
-  tasks.frame(lease('b'), f.ctx);
+  tasks.frame(push('a', 'throws'), f.ctx);
+  tasks.frame(push('b', 'date'), f.ctx);
   await flush();
   const failed = f.of('task_failed');
   assert.equal(failed.map((x) => [x.re, x.error.code]), [['a', 'IO_ERROR'], ['b', 'INVALID_ARGUMENT']]);
@@ -184,29 +207,31 @@ test('handler errors become task_failed with their code; a non-plain result fail
 test('a result over the frame limit fails the task instead of costing the connection', async () => {
   const f = fakeContext();
   const tasks = new TaskExtension(new SubscriptionRegistry('w1')).handle('big', {}, () => 'x'.repeat(2 * 1024 * 1024));
-  tasks.frame(offer('a', 'big'), f.ctx);
-  tasks.frame(lease('a'), f.ctx);
+  tasks.frame(push('a', 'big'), f.ctx);
   await flush();
   assert.equal(f.of('task_done'), []);
   assert.match(f.of('task_failed')[0]!.error.message, /over the 1048576-byte frame limit/);
 });
 
-test('an offer no local handler matches is not claimed', () => {
+test('a push no local handler matches is rejected at once with its lease, and never runs', async () => {
   const s = setup(1, 0);
-  s.deliver(offer('x', 'other'));
-  assert.equal(s.of('task_claim'), []);
+  s.deliver(push('x', 'other', { cloud: 'aws' }));
+  await flush();
+  const [rejected] = s.of('task_rejected');
+  assert.equal([rejected?.re, rejected?.lease], ['x', 'L-x']);
+  assert.match(rejected!.reason, /no handler on this worker matches task other with attributes \{cloud=aws\}/);
+  assert.is(s.tasks.heldCount(), 0);
+  assert.is(s.g.running.length, 0);
 });
 
-test('stop: queued tasks are dropped, running ones finish and report', async () => {
-  const s = setup(1, 2);
-  for (const id of ['a', 'b']) {
-    s.deliver(offer(id));
-    s.deliver(lease(id));
-  }
+test('stop: queued and overflowed tasks are rejected back to the hub, running ones finish and report', async () => {
+  const s = setup(1, 1);
+  for (const id of ['a', 'b', 'c']) s.deliver(push(id));
   await flush();
   const stopped = s.tasks.stop();
-  s.deliver(offer('c'));
-  assert.equal(s.of('task_claim').map((x) => x.re), ['a', 'b'], 'no claims while stopping');
+  assert.equal(s.of('task_rejected').map((x) => x.re).sort(), ['b', 'c']);
+  s.deliver(push('d'));
+  assert.equal(s.of('task_rejected').map((x) => x.re).sort(), ['b', 'c', 'd'], 'pushes while stopping are rejected');
   s.g.running[0]!.finish('a');
   await stopped;
   assert.equal(s.of('task_done').map((x) => x.re), ['a']);

@@ -4,17 +4,19 @@
  *
  *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore
  *   const hub = new Hub(options, { registry, extensions: [tasks, new SubscribeSink()] });
- *   const id = tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
+ *   const id = await tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
  *   const row = await tasks.wait(id);                // row.state 'done' (row.result) or 'failed' (row.error)
  */
 export { SubscribeSink, TaskHub, openTaskHub } from './task-hub.ts';
-export { SqliteTaskStore, TASK_MIGRATIONS, migrateTaskTables, openSqliteTaskStore } from './sqlite-task-store.ts';
+export { SqliteTaskStore, openSqliteTaskStore } from './sqlite-task-store.ts';
+export { TASK_MIGRATIONS, migrateTaskTables } from './sqlite-task-tables.ts';
+export { MemoryTaskStore, MemoryTaskTables } from './memory-task-store.ts';
 export { selectWorker } from './task-selection.ts';
 export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, MAX_TASK_DATA_BYTES, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';
-export { TASK_STATES } from './task-store.ts';
+export { DEFAULT_HUB_ID, TASK_STATES } from './task-store.ts';
 export { decodeTaskValue, encodeTaskValue, showTaskValue } from './task-json.ts';
 
 export type { TaskHubDeps } from './task-hub.ts';
 export type { Selection, TaskCandidate } from './task-selection.ts';
 export type { ParsedTaskHubOptions, ParsedTaskSubmission, TaskHubOptions, TaskSubmission } from './task-spec.ts';
-export type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
+export type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState, TaskStore, TaskStoreOptions } from './task-store.ts';

@@ -1,278 +1,109 @@
 /**
- * {@link TaskStore} on SQLite (better-sqlite3). It takes a connection to the hub's data file and keeps
- * its own tables, created with `CREATE TABLE IF NOT EXISTS` and versioned in `task_schema`, so the task
- * feature never edits the shared MIGRATIONS list of src/store/sqlite-store.ts. The hub and the CLI open
- * their own connections to the same file (WAL): the CLI only inserts, the hub's dispatcher alone offers,
- * claims and expires.
+ * {@link TaskStore} on SQLite, the embedded default: the statements of ./sqlite-task-tables.ts run
+ * through a {@link GroupCommit}, so the task writes of one event-loop turn (the offers of one pump, the
+ * completions read from every socket in that turn) share one transaction and one fsync, and each
+ * caller's promise resolves only after that commit.
  */
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../../errors.ts';
-import { setConcurrencyPragmas, statementCache } from '../../store/sqlite-connection.ts';
-import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
-import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
-import type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
-import { TASK_STATES } from './task-store.ts';
-
-/** Schema steps of the task tables; `task_schema.version` is the number applied. Append, never edit. */
-export const TASK_MIGRATIONS: readonly string[] = [
-  `CREATE TABLE IF NOT EXISTS tasks (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     name TEXT NOT NULL,
-     attrs TEXT NOT NULL,
-     data TEXT NOT NULL,
-     state TEXT NOT NULL CHECK (state IN ('pending', 'offered', 'claimed', 'done', 'failed')),
-     attempts INTEGER NOT NULL DEFAULT 0,
-     max_attempts INTEGER NOT NULL,
-     worker TEXT,
-     lease TEXT,
-     expires_at INTEGER,
-     deadline_ms INTEGER NOT NULL,
-     deadline_at INTEGER NOT NULL,
-     result TEXT,
-     error TEXT,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL,
-     offered_at INTEGER,
-     claimed_at INTEGER,
-     finished_at INTEGER
-   );
-   CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, seq);
-   CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks(expires_at) WHERE state IN ('offered', 'claimed');
-   CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline_at) WHERE state = 'pending';`,
-];
-
-interface TaskRecord {
-  seq: number;
-  id: string;
-  name: string;
-  attrs: string;
-  data: string;
-  state: TaskState;
-  attempts: number;
-  max_attempts: number;
-  worker: string | null;
-  lease: string | null;
-  expires_at: number | null;
-  deadline_ms: number;
-  deadline_at: number;
-  result: string | null;
-  error: string | null;
-  created_at: number;
-  updated_at: number;
-  offered_at: number | null;
-  claimed_at: number | null;
-  finished_at: number | null;
-}
-
-const toRow = (r: TaskRecord): TaskRow => ({
-  seq: r.seq,
-  id: r.id,
-  name: r.name,
-  attrs: JSON.parse(r.attrs) as Record<string, string>,
-  data: decodeTaskValue(r.data),
-  state: r.state,
-  attempts: r.attempts,
-  maxAttempts: r.max_attempts,
-  worker: r.worker,
-  lease: r.lease,
-  expiresAt: r.expires_at,
-  deadlineMs: r.deadline_ms,
-  deadlineAt: r.deadline_at,
-  result: r.result === null ? null : decodeTaskValue(r.result),
-  error: r.error === null ? null : (JSON.parse(r.error) as TaskErrorValue),
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-  offeredAt: r.offered_at,
-  claimedAt: r.claimed_at,
-  finishedAt: r.finished_at,
-});
-
-/** Creates or upgrades the task tables on `db`, each step in a transaction. */
-export function migrateTaskTables(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS task_schema (version INTEGER NOT NULL)');
-  db.transaction(() => {
-    const current = (db.prepare('SELECT version FROM task_schema').pluck().get() as number | undefined) ?? 0;
-    if (current > TASK_MIGRATIONS.length) {
-      throw new ClaError(ErrorCode.Unsupported, `The task tables are version ${current}, newer than this hub supports (${TASK_MIGRATIONS.length}). Upgrade cla-hub.`, {
-        data: { version: current, supported: TASK_MIGRATIONS.length },
-      });
-    }
-    for (let v = current; v < TASK_MIGRATIONS.length; v++) db.exec(TASK_MIGRATIONS[v]!);
-    db.prepare('DELETE FROM task_schema').run();
-    db.prepare('INSERT INTO task_schema (version) VALUES (?)').run(TASK_MIGRATIONS.length);
-  }).immediate();
-}
+import { GroupCommit } from '../../store/group-commit.ts';
+import { setConcurrencyPragmas } from '../../store/sqlite-connection.ts';
+import { SqliteTaskTables } from './sqlite-task-tables.ts';
+import { DEFAULT_HUB_ID, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
 /** A {@link TaskStore} on one better-sqlite3 connection. */
 export class SqliteTaskStore implements TaskStore {
-  private readonly stmt: (sql: string) => Database.Statement;
+  readonly hubId: string;
+  private readonly tables: SqliteTaskTables;
+  private readonly batch: GroupCommit;
+  private closed = false;
 
   /** `ownsDb`: `close()` closes the connection too. */
   constructor(
     readonly db: Database.Database,
-    private readonly ownsDb = false,
+    options: TaskStoreOptions & { ownsDb?: boolean } = {},
   ) {
-    this.stmt = statementCache(db);
-    migrateTaskTables(db);
+    this.hubId = options.hubId ?? DEFAULT_HUB_ID;
+    this.tables = new SqliteTaskTables(db, this.hubId);
+    this.batch = new GroupCommit(db);
+    this.ownsDb = options.ownsDb ?? false;
   }
 
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+  private readonly ownsDb: boolean;
+
+  insert(task: NewTask): Promise<boolean> {
+    return this.batch.run(() => this.tables.insert(task));
   }
 
-  insert(task: NewTask): boolean {
-    return (
-      this.stmt(
-        `INSERT OR IGNORE INTO tasks (id, name, attrs, data, state, max_attempts, deadline_ms, deadline_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
-      ).run(
-        task.id,
-        task.name,
-        JSON.stringify(task.attrs),
-        encodeTaskValue(task.data),
-        task.maxAttempts,
-        task.deadlineMs,
-        task.createdAt + task.deadlineMs,
-        task.createdAt,
-        task.createdAt,
-      ).changes === 1
-    );
+  get(id: string): Promise<TaskRow | undefined> {
+    return this.batch.run(() => this.tables.get(id));
   }
 
-  get(id: string): TaskRow | undefined {
-    const r = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRecord | undefined;
-    return r && toRow(r);
+  list(filter: TaskListFilter): Promise<TaskRow[]> {
+    return this.batch.run(() => this.tables.list(filter));
   }
 
-  list(filter: TaskListFilter): TaskRow[] {
-    const rows = (
-      filter.state === undefined
-        ? this.stmt('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
-        : this.stmt('SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?').all(filter.state, filter.limit)
-    ) as TaskRecord[];
-    return rows.map(toRow);
+  counts(): Promise<Record<TaskState, number>> {
+    return this.batch.run(() => this.tables.counts());
   }
 
-  counts(): Record<TaskState, number> {
-    const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
-    for (const r of this.stmt('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state').all() as Array<{ state: TaskState; n: number }>) counts[r.state] = r.n;
-    return counts;
+  lastSeq(): Promise<number> {
+    return this.batch.run(() => this.tables.lastSeq());
   }
 
-  lastSeq(): number {
-    return (this.stmt('SELECT MAX(seq) FROM tasks').pluck().get() as number | null) ?? 0;
+  pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]> {
+    return this.batch.run(() => this.tables.pending(afterSeq, names, limit));
   }
 
-  pending(afterSeq: number, names: readonly string[], limit: number): TaskRow[] {
-    if (names.length === 0) return [];
-    const rows = this.stmt(
-      `SELECT * FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?))
-       ORDER BY seq LIMIT ?`,
-    ).all(afterSeq, JSON.stringify(names), limit) as TaskRecord[];
-    return rows.map(toRow);
+  offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.offer(id, worker, token, at, expiresAt));
   }
 
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): boolean {
-    return (
-      this.stmt(
-        `UPDATE tasks SET state = 'offered', worker = ?, lease = ?, expires_at = ?, offered_at = ?, updated_at = ?
-         WHERE id = ? AND state = 'pending'`,
-      ).run(worker, token, expiresAt, at, at, id).changes === 1
-    );
+  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.claim(id, worker, lease, at, expiresAt));
   }
 
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
-    // The one atomic step of the claim: only the offered worker, only while offered.
-    return (
-      this.stmt(
-        `UPDATE tasks SET state = 'claimed', lease = ?, expires_at = ?, attempts = attempts + 1, claimed_at = ?, updated_at = ?
-         WHERE id = ? AND state = 'offered' AND worker = ?`,
-      ).run(lease, expiresAt, at, at, id, worker).changes === 1
-    );
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.lease(id, worker, lease, at, expiresAt));
   }
 
-  renew(id: string, lease: string, at: number, expiresAt: number): boolean {
-    return (
-      this.stmt(`UPDATE tasks SET expires_at = ?, updated_at = ? WHERE id = ? AND state = 'claimed' AND lease = ?`).run(
-        expiresAt,
-        at,
-        id,
-        lease,
-      ).changes === 1
-    );
+  reject(id: string, lease: string, at: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.reject(id, lease, at));
   }
 
-  complete(id: string, lease: string, result: unknown, at: number): TaskRow | undefined {
-    const r = this.stmt(
-      `UPDATE tasks SET state = 'done', result = ?, lease = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
-       WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
-    ).get(encodeTaskValue(result), at, at, id, lease) as TaskRecord | undefined;
-    return r && toRow(r);
+  renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    return this.batch.run(() => this.tables.renew(id, lease, at, expiresAt));
   }
 
-  fail(id: string, lease: string, error: TaskErrorValue, at: number): TaskRow | undefined {
-    const r = this.stmt(
-      `UPDATE tasks SET state = 'failed', error = ?, lease = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
-       WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
-    ).get(JSON.stringify(error), at, at, id, lease) as TaskRecord | undefined;
-    return r && toRow(r);
+  complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined> {
+    return this.batch.run(() => this.tables.complete(id, lease, result, at));
   }
 
-  release(id: string, token: string, at: number): ReleasedTask | undefined {
-    return this.transaction(() => {
-      const r = this.stmt(`SELECT * FROM tasks WHERE id = ? AND lease = ? AND state IN ('offered', 'claimed')`).get(id, token) as TaskRecord | undefined;
-      return r && this.releaseRecord(r, at).released;
-    });
+  fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined> {
+    return this.batch.run(() => this.tables.fail(id, lease, error, at));
   }
 
-  expire(now: number): Expired {
-    return this.transaction(() => {
-      const out: Expired = { released: [], failed: [] };
-      const expiring = this.stmt(`SELECT * FROM tasks WHERE state IN ('offered', 'claimed') AND expires_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
-      for (const r of expiring) {
-        const { released, failed } = this.releaseRecord(r, now);
-        out.released.push(released);
-        if (failed) out.failed.push(failed);
-      }
-      const late = this.stmt(`SELECT * FROM tasks WHERE state = 'pending' AND deadline_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
-      for (const r of late) {
-        const error = noWorkerError({ id: r.id, name: r.name, attrs: JSON.parse(r.attrs) as Record<string, string>, deadlineMs: r.deadline_ms, attempts: r.attempts, worker: r.worker });
-        const failed = this.finishFailed(r.id, 'pending', null, error, now);
-        if (failed) out.failed.push(failed);
-      }
-      return out;
-    });
+  release(id: string, token: string, at: number): Promise<ReleasedTask | undefined> {
+    return this.batch.run(() => this.tables.release(id, token, at));
   }
 
-  recover(at: number): number {
-    return this.stmt(
-      `UPDATE tasks SET state = 'pending', lease = NULL, expires_at = NULL, updated_at = ? WHERE state IN ('offered', 'claimed')`,
-    ).run(at).changes;
+  releaseMany(held: ReadonlyArray<readonly [string, string]>, at: number): Promise<Array<ReleasedTask | undefined>> {
+    return this.batch.run(() => this.tables.releaseMany(held, at));
   }
 
-  close(): void {
+  expire(now: number): Promise<Expired> {
+    return this.batch.run(() => this.tables.expire(now));
+  }
+
+  recover(at: number): Promise<number> {
+    return this.batch.run(() => this.tables.recover(at));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.batch.drained();
     if (this.ownsDb && this.db.open) this.db.close();
-  }
-
-  /** The holder of `r` is gone: back to pending, or failed once a claimed task used its last attempt. */
-  private releaseRecord(r: TaskRecord, at: number): { released: ReleasedTask; failed?: TaskRow } {
-    const base = { id: r.id, worker: r.worker ?? '', lease: r.lease ?? '', from: r.state as 'offered' | 'claimed' };
-    if (r.state === 'claimed' && r.attempts >= r.max_attempts) {
-      const error = workerLostError({ id: r.id, name: r.name, attrs: JSON.parse(r.attrs) as Record<string, string>, deadlineMs: r.deadline_ms, attempts: r.attempts, worker: r.worker });
-      const failed = this.finishFailed(r.id, 'claimed', r.lease, error, at);
-      return { released: { ...base, state: 'failed' }, failed };
-    }
-    this.stmt(`UPDATE tasks SET state = 'pending', lease = NULL, expires_at = NULL, updated_at = ? WHERE id = ? AND lease = ?`).run(at, r.id, r.lease);
-    return { released: { ...base, state: 'pending' } };
-  }
-
-  private finishFailed(id: string, from: TaskState, lease: string | null, error: TaskErrorValue, at: number): TaskRow | undefined {
-    const r = this.stmt(
-      `UPDATE tasks SET state = 'failed', error = ?, lease = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
-       WHERE id = ? AND state = ? AND lease IS ? RETURNING *`,
-    ).get(JSON.stringify(error), at, at, id, from, lease) as TaskRecord | undefined;
-    return r && toRow(r);
   }
 }
 
@@ -280,7 +111,7 @@ export class SqliteTaskStore implements TaskStore {
  * Opens a task store on the hub's data file with its own connection (WAL and busy timeout as the main
  * store sets them). `mustExist`: refuse to create a missing file (the CLI must not invent a data file).
  */
-export function openSqliteTaskStore(file: string, options: { mustExist?: boolean } = {}): SqliteTaskStore {
+export function openSqliteTaskStore(file: string, options: TaskStoreOptions & { mustExist?: boolean } = {}): SqliteTaskStore {
   let db: Database.Database;
   try {
     db = new Database(file, { fileMustExist: options.mustExist ?? false });
@@ -292,7 +123,7 @@ export function openSqliteTaskStore(file: string, options: { mustExist?: boolean
   }
   try {
     setConcurrencyPragmas(db);
-    return new SqliteTaskStore(db, true);
+    return new SqliteTaskStore(db, { hubId: options.hubId, ownsDb: true });
   } catch (error) {
     db.close();
     throw error;

@@ -4,14 +4,15 @@
  * is one conditional write in the {@link TaskStore}, so a hub restart loses nothing and exactly one
  * worker holds a task's claim.
  *
- * Protocol (frames-bus.ts): the worker's `subscribe` lists its task handlers and its `taskCapacity`; the
- * hub sends `task_offer` to one matching worker (task-selection.ts), never keeping more than
- * `taskCapacity` tasks offered or claimed at one worker; the worker answers `task_claim`; the hub answers
- * `task_lease {lease, ttlMs}` (the claim is the store's one atomic UPDATE) or `task_revoked` when the
- * offer is gone. The worker sends `task_renew` every ttl/3 and ends with `task_done` / `task_failed`
- * carrying the lease; a stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect
- * releases everything the worker held; an offer or lease that runs out is revoked (`task_revoked`) and
- * the task offered again.
+ * Protocol (frames-bus.ts; one round trip per task, issue 9): the worker's `subscribe` lists its task
+ * handlers and its `taskCapacity`; the hub leases a pending task to one matching worker with a free slot
+ * (task-selection.ts) — the store's one conditional write pending -> claimed — and pushes
+ * `task_push {id, name, attrs, data, lease, ttlMs}`, never keeping more than `taskCapacity` leases at one
+ * worker. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
+ * `task_rejected` (it will not run it: back to pending, not counted as an attempt, and not pushed to
+ * that connection again). It sends `task_renew` every ttl/3 while it holds the task. A completion with a
+ * stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect releases everything the
+ * worker held; a lease that runs out is revoked (`task_revoked`) and the task leased again.
  *
  * `subscribe` is shared with the action bus: {@link TaskHub.workerFrame} reads its `tasks` part and
  * returns FALSE, so the next extension (actions) sees the frame too. Put {@link SubscribeSink} last in
@@ -21,6 +22,12 @@
  * New tasks reach the dispatcher two ways: `submit()` in this process (offered at once), and rows
  * inserted by `cla-hub task submit` in another process, noticed by polling `lastSeq()` every `pollMs`
  * (the same timer expires offers, leases and deadlines).
+ *
+ * The store is asynchronous (issue 9): every frame to a worker and every answer to a waiter or admin
+ * goes out only after the store call that holds the change resolved (after its commit, on SQLite).
+ * Store calls take effect in call order, so a token is recorded in `Holder.tokens` before the call that
+ * grants it: a disconnect seen meanwhile releases it with a call queued behind the grant. One pump runs
+ * at a time; a change during a pump runs another after it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Observable, Subject, firstValueFrom, type Subscriber } from 'rxjs';
@@ -38,8 +45,10 @@ import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
 import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
 
-/** Most pending rows read per query while offering. */
+/** Most pending rows read per query while leasing. */
 const PAGE = 256;
+/** Most rejected task ids remembered per connection. */
+const REFUSED_LIMIT = 10_000;
 
 /** What the dispatcher needs from outside. */
 export interface TaskHubDeps {
@@ -61,8 +70,10 @@ interface Holder extends TaskCandidate {
   session: WorkerSession;
   handlers: TaskHandlerSpec[];
   subscribed: boolean;
-  /** Tasks offered to or claimed by this connection: task id -> offer or lease token. */
+  /** Tasks leased to this connection: task id -> lease token. */
   tokens: Map<string, string>;
+  /** Tasks this connection rejected: not pushed to it again (bounded: cleared past REFUSED_LIMIT). */
+  refused: Set<string>;
   eligible: boolean;
   unlisten: () => void;
 }
@@ -87,6 +98,7 @@ export class TaskHub implements HubExtension {
   private stopped = false;
   private dirty = true;
   private pumpScheduled = false;
+  private pumping = false;
   private seenSeq = 0;
 
   constructor(
@@ -103,26 +115,26 @@ export class TaskHub implements HubExtension {
 
   // ---- library API ---------------------------------------------------------------------------------
 
-  /** Stores a new pending task and returns its id. @throws InvalidArgumentError */
-  submit(submission: TaskSubmission): string {
+  /** Stores a new pending task; resolves with its id once it is stored. @throws InvalidArgumentError */
+  async submit(submission: TaskSubmission): Promise<string> {
     const task = parseTaskSubmission(submission);
     const id = this.newId();
-    if (!this.store.insert({ ...task, id, createdAt: this.clock.now() })) {
+    if (!(await this.store.insert({ ...task, id, createdAt: this.clock.now() }))) {
       throw new ClaError(ErrorCode.Internal, `Task id ${id} is taken`, { data: { id } });
     }
     this.markDirty();
     return id;
   }
 
-  get(id: string): TaskRow | undefined {
+  get(id: string): Promise<TaskRow | undefined> {
     return this.store.get(id);
   }
 
-  list(filter: TaskListFilter): TaskRow[] {
+  list(filter: TaskListFilter): Promise<TaskRow[]> {
     return this.store.list(filter);
   }
 
-  counts(): Record<TaskState, number> {
+  counts(): Promise<Record<TaskState, number>> {
     return this.store.counts();
   }
 
@@ -133,19 +145,20 @@ export class TaskHub implements HubExtension {
    */
   result$(id: string): Observable<TaskRow> {
     return new Observable<TaskRow>((subscriber) => {
-      const row = this.store.get(id);
-      if (!row) {
-        subscriber.error(new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } }));
-        return undefined;
-      }
-      if (row.state === 'done' || row.state === 'failed') {
-        subscriber.next(row);
-        subscriber.complete();
-        return undefined;
-      }
+      // Waiting first, then reading: an end committed meanwhile reaches this subscriber either way.
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
       set.add(subscriber);
+      this.store.get(id).then(
+        (row) => {
+          if (!row) subscriber.error(new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } }));
+          else if (row.state === 'done' || row.state === 'failed') {
+            subscriber.next(row);
+            subscriber.complete();
+          }
+        },
+        (error: unknown) => subscriber.error(error),
+      );
       return () => {
         set.delete(subscriber);
         if (set.size === 0 && this.waiters.get(id) === set) this.waiters.delete(id);
@@ -160,19 +173,19 @@ export class TaskHub implements HubExtension {
 
   // ---- HubExtension --------------------------------------------------------------------------------
 
-  start(hub: Hub): void {
+  async start(hub: Hub): Promise<void> {
     if (!this.deps.clock) this.clock = hub.clock;
     if (!this.deps.log) this.log = hub.log.child({ component: 'tasks' });
-    // Workers of the previous run reconnect with nothing: whatever they held is offered again.
-    const recovered = this.store.recover(this.clock.now());
+    // Workers of the previous run reconnect with nothing: whatever this hub held is offered again.
+    const recovered = await this.store.recover(this.clock.now());
     if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks offered or claimed before the restart are pending again');
-    this.seenSeq = this.store.lastSeq();
+    this.seenSeq = await this.store.lastSeq();
     this.started = true;
     this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
     this.markDirty();
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
@@ -182,7 +195,7 @@ export class TaskHub implements HubExtension {
     }
     this.waiters.clear();
     this.finished.complete();
-    if (this.deps.ownsStore) this.store.close();
+    if (this.deps.ownsStore) await this.store.close();
   }
 
   sessionAdded(session: WorkerSession): void {
@@ -201,26 +214,26 @@ export class TaskHub implements HubExtension {
     const now = this.clock.now();
     const held = [...holder.tokens];
     holder.tokens.clear();
-    this.guarded('releasing the tasks of a disconnected worker', () => {
-      const released = this.store.transaction(() => held.map(([id, token]) => this.store.release(id, token, now)));
+    this.guarded('releasing the tasks of a disconnected worker', async () => {
+      const released = await this.store.releaseMany(held, now);
       const failed = released.filter((r): r is ReleasedTask => r?.state === 'failed');
       this.log.info({ worker: holder.workerId, released: released.filter(Boolean).length, failed: failed.length }, 'a disconnected worker lost its tasks');
-      for (const r of failed) this.notify(this.store.get(r.id));
+      for (const r of failed) this.notify(await this.store.get(r.id));
+      this.markDirty();
     });
-    this.markDirty();
   }
 
   workerFrame(session: WorkerSession, f: Frame): boolean {
     // `subscribe` is shared with the action bus: read it, return false (see the file comment).
-    const handled = f.t === 'task_claim' || f.t === 'task_renew' || f.t === 'task_done' || f.t === 'task_failed';
+    const handled = f.t === 'task_done' || f.t === 'task_failed' || f.t === 'task_renew' || f.t === 'task_rejected';
     if ((!handled && f.t !== 'subscribe') || this.stopped) return handled;
     const holder = this.holderOf(session);
-    this.guarded(`handling ${f.t} from ${holder.workerId}`, () => {
+    this.guarded(`handling ${f.t} from ${holder.workerId}`, async () => {
       switch (f.t) {
         case 'subscribe':
           return this.onSubscribe(holder, f);
-        case 'task_claim':
-          return this.onClaim(holder, f.re);
+        case 'task_rejected':
+          return this.onRejected(holder, f);
         case 'task_renew':
           return this.onRenew(holder, f.re, f.lease);
         case 'task_done':
@@ -237,26 +250,24 @@ export class TaskHub implements HubExtension {
     holder.handlers = f.tasks;
     holder.capacity = f.taskCapacity;
     holder.subscribed = true;
+    holder.refused.clear();
     this.log.debug({ worker: holder.workerId, handlers: f.tasks, capacity: f.taskCapacity }, 'task handlers subscribed');
     this.markDirty();
   }
 
-  private onClaim(holder: Holder, id: string): void {
-    const now = this.clock.now();
-    const lease = this.newToken();
-    const ok = holder.tokens.has(id) && this.store.claim(id, holder.workerId, lease, now, now + this.options.leaseTtlMs);
-    if (ok) {
-      holder.tokens.set(id, lease);
-      this.send(holder, frame('task_lease', { re: id, lease, ttlMs: this.options.leaseTtlMs }));
-      return;
-    }
-    if (holder.tokens.delete(id)) this.markDirty();
-    this.send(holder, frame('task_revoked', { re: id, reason: 'claim refused: the task is no longer offered to this worker' }));
+  private async onRejected(holder: Holder, f: FrameOf<'task_rejected'>): Promise<void> {
+    const ok = await this.store.reject(f.re, f.lease, this.clock.now());
+    if (holder.tokens.get(f.re) === f.lease) holder.tokens.delete(f.re);
+    if (!ok) return; // stale: the task moved on already (released, expired, or leased elsewhere)
+    if (holder.refused.size >= REFUSED_LIMIT) holder.refused.clear();
+    holder.refused.add(f.re);
+    this.log.info({ worker: holder.workerId, task: f.re, reason: f.reason }, 'a worker rejected a task; it is pending again');
+    this.markDirty();
   }
 
-  private onRenew(holder: Holder, id: string, lease: string): void {
+  private async onRenew(holder: Holder, id: string, lease: string): Promise<void> {
     const now = this.clock.now();
-    if (this.store.renew(id, lease, now, now + this.options.leaseTtlMs)) return;
+    if (await this.store.renew(id, lease, now, now + this.options.leaseTtlMs)) return;
     if (holder.tokens.get(id) === lease) {
       holder.tokens.delete(id);
       this.markDirty();
@@ -264,16 +275,16 @@ export class TaskHub implements HubExtension {
     this.send(holder, frame('task_revoked', { re: id, reason: 'lease is stale: the task was released or given to another worker' }));
   }
 
-  private onEnd(holder: Holder, f: FrameOf<'task_done'> | FrameOf<'task_failed'>): void {
+  private async onEnd(holder: Holder, f: FrameOf<'task_done'> | FrameOf<'task_failed'>): Promise<void> {
     const now = this.clock.now();
-    const row = f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now);
+    const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now));
     if (holder.tokens.get(f.re) === f.lease) holder.tokens.delete(f.re);
     if (row) {
       this.notify(row);
       this.markDirty();
       return;
     }
-    const current = this.store.get(f.re);
+    const current = await this.store.get(f.re);
     const error = current
       ? new ClaError(ErrorCode.StaleLease, `The lease on task ${f.re} is stale: the task is ${current.state}${current.worker && current.worker !== holder.workerId ? ` with worker ${current.worker}` : ''}; the result was not recorded`, {
           data: { task: f.re, state: current.state },
@@ -296,6 +307,7 @@ export class TaskHub implements HubExtension {
       held: 0,
       subscribed: false,
       tokens: new Map(),
+      refused: new Set(),
       eligible: false,
       unlisten: () => undefined,
     };
@@ -323,20 +335,31 @@ export class TaskHub implements HubExtension {
     // Coalesces the frames of one I/O turn into one pass over the pending tasks.
     setImmediate(() => {
       this.pumpScheduled = false;
-      if (this.started && !this.stopped && this.dirty) this.guarded('offering tasks', () => this.pump());
+      this.runPump();
+    });
+  }
+
+  /** One pump at a time; a change seen meanwhile (dirty again) runs another after it. */
+  private runPump(): void {
+    if (this.pumping || !this.started || this.stopped || !this.dirty) return;
+    this.pumping = true;
+    this.guarded('offering tasks', () => this.pump()).finally(() => {
+      this.pumping = false;
+      if (this.dirty) this.markDirty();
     });
   }
 
   private readonly tick = (): void => {
     this.timer = undefined;
     if (this.stopped) return;
-    this.guarded('sweeping tasks', () => this.sweep());
-    this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
+    this.guarded('sweeping tasks', () => this.sweep()).finally(() => {
+      if (!this.stopped) this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
+    });
   };
 
   /** Expired offers and leases, passed deadlines, tasks inserted by another process. */
-  private sweep(): void {
-    const { released, failed } = this.store.expire(this.clock.now());
+  private async sweep(): Promise<void> {
+    const { released, failed } = await this.store.expire(this.clock.now());
     for (const r of released) {
       const holder = this.byWorker.get(r.worker);
       if (!holder || holder.tokens.get(r.id) !== r.lease) continue;
@@ -349,16 +372,16 @@ export class TaskHub implements HubExtension {
       this.log.warn({ task: row.id, code: row.error?.code }, row.error?.message ?? 'task failed');
       this.notify(row);
     }
-    const last = this.store.lastSeq();
+    const last = await this.store.lastSeq();
     if (released.length > 0 || last !== this.seenSeq) {
       this.seenSeq = last;
       this.dirty = true;
     }
-    if (this.dirty) this.pump();
+    if (this.dirty) this.runPump();
   }
 
-  /** Offers pending tasks, oldest first, while some eligible worker has a free slot. */
-  private pump(): void {
+  /** Leases pending tasks, oldest first, to eligible workers with a free slot, and pushes them. */
+  private async pump(): Promise<void> {
     this.dirty = false;
     const holders = [...this.holders.values()].filter((holder) => (holder.eligible = this.isEligible(holder)));
     let free = 0;
@@ -373,11 +396,12 @@ export class TaskHub implements HubExtension {
     // waiting for a busy, more specific worker, or that no connected worker matches).
     let limit = Math.min(PAGE, Math.max(16, free * 2));
     for (;; limit = Math.min(PAGE, limit * 2)) {
-      const rows = this.store.pending(cursor, names, limit);
+      const rows = await this.store.pending(cursor, names, limit);
       const offers: Array<{ row: TaskRow; holder: Holder; token: string; ok: boolean }> = [];
+      const anyRefused = holders.some((holder) => holder.refused.size > 0);
       for (const row of rows) {
         cursor = row.seq;
-        const selection = selectWorker(holders, row.name, row.attrs);
+        const selection = selectWorker(anyRefused ? holders.filter((holder) => !holder.refused.has(row.id)) : holders, row.name, row.attrs);
         if (selection.kind !== 'offer') continue;
         const holder = selection.worker;
         const token = this.newToken();
@@ -387,11 +411,15 @@ export class TaskHub implements HubExtension {
         if (--free === 0) break;
       }
       const now = this.clock.now();
-      this.store.transaction(() => {
-        for (const offer of offers) offer.ok = this.store.offer(offer.row.id, offer.holder.workerId, offer.token, now, now + this.options.offerTimeoutMs);
-      });
+      // One call per lease, all in this turn: one commit on SQLite, then the pushes.
+      const ttlMs = this.options.leaseTtlMs;
+      await Promise.all(
+        offers.map(async (offer) => {
+          offer.ok = await this.store.lease(offer.row.id, offer.holder.workerId, offer.token, now, now + ttlMs);
+        }),
+      );
       for (const { row, holder, token, ok } of offers) {
-        if (ok) this.send(holder, frame('task_offer', { id: row.id, name: row.name, attrs: row.attrs, data: row.data }));
+        if (ok) this.send(holder, frame('task_push', { id: row.id, name: row.name, attrs: row.attrs, data: row.data, lease: token, ttlMs }));
         else if (holder.tokens.get(row.id) === token) holder.tokens.delete(row.id);
       }
       if (free === 0 || rows.length < limit) return;
@@ -415,9 +443,9 @@ export class TaskHub implements HubExtension {
   }
 
   /** A store failure is logged, never thrown into a frame stream or a timer. */
-  private guarded(what: string, fn: () => void): void {
+  private async guarded(what: string, fn: () => unknown): Promise<void> {
     try {
-      fn();
+      await fn();
     } catch (error) {
       this.log.error({ err: error }, `failed ${what}`);
     }
@@ -435,6 +463,7 @@ export class SubscribeSink implements HubExtension {
 }
 
 /** A {@link TaskHub} on its own connection to the hub's data file; `stop()` closes it. */
-export function openTaskHub(dataFile: string, options: TaskHubOptions = {}, deps: Omit<TaskHubDeps, 'store' | 'ownsStore'> = {}): TaskHub {
-  return new TaskHub({ ...deps, store: openSqliteTaskStore(dataFile), ownsStore: true }, options);
+export function openTaskHub(dataFile: string, options: TaskHubOptions = {}, deps: Omit<TaskHubDeps, 'store' | 'ownsStore'> & { hubId?: string } = {}): TaskHub {
+  const { hubId, ...rest } = deps;
+  return new TaskHub({ ...rest, store: openSqliteTaskStore(dataFile, { hubId }), ownsStore: true }, options);
 }

@@ -12,7 +12,7 @@ export const DEFAULT_TASK_DEADLINE_MS = 60_000;
 /** Default lost claims before a task fails with WORKER_LOST. */
 export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
 /**
- * Largest task data, as stored JSON. The `task_offer` frame must stay under the 1 MiB frame limit: a
+ * Largest task data, as stored JSON. The `task_push` frame must stay under the 1 MiB frame limit: a
  * bigger one would make the worker drop the connection, and the task would be offered again forever
  * (offers do not count as attempts). JSON is never smaller than msgpack here, binary included (base64).
  */

@@ -41,6 +41,8 @@ export interface TaskRow extends NewTask {
   worker: string | null;
   /** The offer's token while offered, the lease token while claimed; `null` otherwise. */
   lease: string | null;
+  /** The hub that granted the current offer or lease; `null` unless offered or claimed. */
+  owner: string | null;
   /** When the offer or lease runs out (ms since the epoch); `null` unless offered or claimed. */
   expiresAt: number | null;
   /** `createdAt + deadlineMs`. */
@@ -83,41 +85,79 @@ export interface TaskListFilter {
   limit: number;
 }
 
-/** The task store. Methods are synchronous (better-sqlite3); booleans say whether the write happened. */
-export interface TaskStore {
-  /** Runs `fn` in one transaction (nested calls join it). */
-  transaction<T>(fn: () => T): T;
-  /** Stores a new pending task; false when the id is taken. */
-  insert(task: NewTask): boolean;
-  get(id: string): TaskRow | undefined;
-  list(filter: TaskListFilter): TaskRow[];
-  /** Tasks per state. */
-  counts(): Record<TaskState, number>;
-  /** Highest `seq` so far (0 when empty): a cheap way to notice tasks inserted by another process. */
-  lastSeq(): number;
-  /** Pending tasks with `seq > afterSeq` whose name is in `names`, oldest first. */
-  pending(afterSeq: number, names: readonly string[], limit: number): TaskRow[];
-  /** pending -> offered to `worker` with an offer `token` until `expiresAt`. */
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): boolean;
+/** Where a {@link TaskStore} runs: the hub that holds the offers and leases it writes. */
+export interface TaskStoreOptions {
   /**
-   * offered to `worker` -> claimed under `lease` until `expiresAt`; attempts + 1. One atomic UPDATE:
-   * of two claims for the same offer, exactly one returns true.
+   * The id of the hub that writes through this store, kept on every offer and lease it grants (the
+   * `owner` column), so that {@link TaskStore.recover} at the next start releases only what this hub
+   * held and never another hub's leases on a shared backend. Must be the same across restarts of one hub.
+   * @default DEFAULT_HUB_ID
    */
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean;
+  hubId?: string;
+}
+
+/** The owner of a single hub's offers and leases. */
+export const DEFAULT_HUB_ID = 'hub';
+
+/**
+ * The task store: asynchronous and batch-shaped, so a backend may group the writes of one event-loop
+ * turn into one commit (SQLite) or send them over a network (a later multi-hub backend). A returned
+ * promise resolves once the change is durable on the backend (after the commit that holds it), never
+ * before: callers acknowledge to workers, admins and waiters only then. Calls take effect in the order
+ * they are made. Booleans say whether the conditional write happened. No transaction leaks out of the
+ * interface: each method is atomic on its own, and the multi-row ones (`releaseMany`, `expire`) are too.
+ */
+export interface TaskStore {
+  /** This store's owner id (see {@link TaskStoreOptions.hubId}). */
+  readonly hubId: string;
+  /** Stores a new pending task; false when the id is taken. */
+  insert(task: NewTask): Promise<boolean>;
+  get(id: string): Promise<TaskRow | undefined>;
+  list(filter: TaskListFilter): Promise<TaskRow[]>;
+  /** Tasks per state. */
+  counts(): Promise<Record<TaskState, number>>;
+  /** Highest `seq` so far (0 when empty): a cheap way to notice tasks inserted by another process. */
+  lastSeq(): Promise<number>;
+  /** Pending tasks with `seq > afterSeq` whose name is in `names`, oldest first. */
+  pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]>;
+  /** pending -> offered to `worker` with an offer `token` until `expiresAt`, owned by this hub. */
+  offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean>;
+  /**
+   * offered to `worker` -> claimed under `lease` until `expiresAt`; attempts + 1. One atomic conditional
+   * write: of two claims for the same offer, exactly one returns true.
+   */
+  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
+  /**
+   * pending -> claimed by `worker` under `lease` until `expiresAt`, attempts + 1, owned by this hub: the
+   * push of a lease with the task's data (issue 9), offer and claim in one conditional write. Of two
+   * leases for one task exactly one returns true.
+   */
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
+  /**
+   * claimed under `lease` -> pending, attempts - 1: the worker refused the pushed lease without running
+   * it (no matching handler any more, stopping). False when `lease` is not current.
+   */
+  reject(id: string, lease: string, at: number): Promise<boolean>;
   /** Moves a claimed task's expiry when `lease` is its current lease. */
-  renew(id: string, lease: string, at: number, expiresAt: number): boolean;
+  renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
   /** claimed under `lease` -> done; returns the final row, or undefined when the lease is not current. */
-  complete(id: string, lease: string, result: unknown, at: number): TaskRow | undefined;
+  complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined>;
   /** claimed under `lease` -> failed with `error`; returns the final row, or undefined. */
-  fail(id: string, lease: string, error: TaskErrorValue, at: number): TaskRow | undefined;
+  fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined>;
   /**
    * The holder of `token` is gone (disconnected): offered -> pending; claimed -> pending, or failed with
    * WORKER_LOST when its attempts are used up. Undefined when `token` no longer holds the task.
    */
-  release(id: string, token: string, at: number): ReleasedTask | undefined;
+  release(id: string, token: string, at: number): Promise<ReleasedTask | undefined>;
+  /** {@link release} for many (task, token) pairs at once, in one atomic step; one entry per pair. */
+  releaseMany(held: ReadonlyArray<readonly [id: string, token: string]>, at: number): Promise<Array<ReleasedTask | undefined>>;
   /** Offers and leases with `expiresAt <= now` are released; pending tasks with `deadlineAt <= now` fail. */
-  expire(now: number): Expired;
-  /** After a hub restart: every offered or claimed task goes back to pending. Returns how many. */
-  recover(at: number): number;
-  close(): void;
+  expire(now: number): Promise<Expired>;
+  /**
+   * After this hub restarts: every task offered or leased by this hub ({@link hubId}; rows written before
+   * owners were kept count as this hub's) goes back to pending. Returns how many.
+   */
+  recover(at: number): Promise<number>;
+  /** Writes what is queued, then closes. */
+  close(): Promise<void>;
 }

@@ -1,22 +1,29 @@
 /**
- * The worker's side of tasks (an {@link AgentExtension}): declare handlers with `handle()`, claim the
- * tasks the hub offers, run them through a p-queue, renew each lease every ttl/3, report the result with
+ * The worker's side of tasks (an {@link AgentExtension}): declare handlers with `handle()`, take the
+ * leases the hub pushes, run them through a p-queue, renew each lease every ttl/3, report the result with
  * the lease. See src/hub/tasks/task-hub.ts for the hub's side and machines/task.machine.ts for the rules.
  *
- * Flow control: the worker announces `taskCapacity = concurrency + prefetch` (prefetched tasks wait in
- * the queue so a slot that frees starts the next task without a round trip to the hub) and the hub never
- * holds more than that at this worker. Should an offer arrive while the worker already holds
- * `taskCapacity` tasks, the worker keeps that one offer and pauses reading from the hub (`ctx.pause()`)
- * until a slot frees, instead of buffering without bound. It pauses only on such an overflow, never
- * merely because it is full: a paused socket does not answer the hub's pings either, and a worker busy
- * with long tasks must not be dropped for it.
+ * One round trip per task (issue 9): the hub pushes `task_push {id, name, attrs, data, lease, ttlMs}`
+ * only while this worker holds fewer than `taskCapacity = concurrency + prefetch` tasks; the worker
+ * queues it at once (prefetched tasks wait in the queue, so a slot that frees starts the next task
+ * without a round trip) and answers `task_done` / `task_failed`, or `task_rejected` when it will not
+ * run it (no matching handler any more, or stopping), which returns the task to pending unrun.
+ *
+ * Flow control: should a push arrive while the worker already holds `taskCapacity` tasks, the worker
+ * keeps it and pauses reading from the hub (`ctx.pause()`) until a slot frees, instead of buffering
+ * without bound. It pauses only on such an overflow, never merely because it is full: a paused socket
+ * does not answer the hub's pings either, and a worker busy with long tasks must not be dropped for it.
+ *
+ * One capacity model: the worker's lifecycle machine sees one unit of work for "tasks" (busy from the
+ * first running task until none runs and none waits in the queue), not one event per task, so a burst
+ * costs two lifecycle events and two `state` frames, not two per task.
  *
  * Execution is at least once, completion exactly once: a handler whose lease was revoked, or whose
- * connection dropped, is aborted (its `signal`) and its result is not sent; the hub has offered the task
+ * connection dropped, is aborted (its `signal`) and its result is not sent; the hub has leased the task
  * again. A worker killed after its handler ran but before `task_done` reached the hub runs it twice.
  */
 import PQueue from 'p-queue';
-import { filterSpecificity } from '../../../machines/task.helpers.ts';
+import { filterSpecificity, formatAttrs } from '../../../machines/task.helpers.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../../errors.ts';
 import { encodeFrame } from '../../protocol/codec.ts';
 import { frame, isPlainValue, type Frame, type FrameOf } from '../../protocol/frames.ts';
@@ -28,20 +35,19 @@ import type { RegisteredTaskHandler, SubscriptionRegistry, TaskHandler, TaskInvo
 export interface TaskExtensionOptions {
   /** Tasks run at once. @default 4 */
   concurrency?: number;
-  /** Claimed tasks waiting in the queue beyond `concurrency`. @default `concurrency` */
+  /** Leased tasks waiting in the queue beyond `concurrency`. @default `concurrency` */
   prefetch?: number;
 }
 
 /** Default task concurrency; see `parseTaskOptions` in task-options.ts for why 4. */
 export const DEFAULT_TASK_CONCURRENCY = 4;
 
-type Offer = FrameOf<'task_offer'>;
+type Push = FrameOf<'task_push'>;
 
 interface Held {
-  offer: Offer;
+  push: Push;
   handler: TaskHandler;
-  stage: 'claiming' | 'queued' | 'running';
-  lease?: string;
+  stage: 'queued' | 'running';
   abort: AbortController;
   renewTimer?: unknown;
 }
@@ -49,15 +55,18 @@ interface Held {
 /** Task handling for one worker. */
 export class TaskExtension implements AgentExtension {
   readonly concurrency: number;
-  /** Tasks held at once (claiming, queued, running): the `taskCapacity` announced to the hub. */
+  /** Tasks held at once (queued or running): the `taskCapacity` announced to the hub. */
   readonly capacity: number;
   private readonly queue: PQueue;
   private readonly held = new Map<string, Held>();
-  /** Offers that arrived beyond capacity, while reading from the hub is paused. */
-  private overflow: Offer[] = [];
+  /** Pushes that arrived beyond capacity, while reading from the hub is paused. */
+  private overflow: Push[] = [];
   private paused = false;
   private stopping = false;
   private ctx: ExtensionContext | undefined;
+  /** Handlers running now, and the one unit of work they hold on the worker's lifecycle. */
+  private running = 0;
+  private work: (() => void) | undefined;
 
   constructor(
     private readonly registry: SubscriptionRegistry,
@@ -77,7 +86,7 @@ export class TaskExtension implements AgentExtension {
     return this;
   }
 
-  /** Tasks held now (claiming, queued or running). */
+  /** Tasks held now (queued or running). */
   heldCount(): number {
     return this.held.size;
   }
@@ -89,12 +98,9 @@ export class TaskExtension implements AgentExtension {
 
   frame(f: Frame, ctx: ExtensionContext): boolean {
     switch (f.t) {
-      case 'task_offer':
+      case 'task_push':
         this.ctx = ctx;
-        this.onOffer(f);
-        return true;
-      case 'task_lease':
-        this.onLease(f);
+        this.onPush(f);
         return true;
       case 'task_revoked':
         this.onRevoked(f.re, f.reason);
@@ -105,7 +111,7 @@ export class TaskExtension implements AgentExtension {
   }
 
   disconnected(): void {
-    // The hub released every claim of this connection and offers the tasks again: results are useless.
+    // The hub released every lease of this connection and pushes the tasks again: results are useless.
     for (const [id, entry] of [...this.held]) this.drop(id, entry, 'disconnected from the hub');
     this.overflow = [];
     this.paused = false;
@@ -114,46 +120,48 @@ export class TaskExtension implements AgentExtension {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    // Queued tasks are left to the hub (released when this worker disconnects); running ones finish.
-    for (const [id, entry] of [...this.held]) if (entry.stage !== 'running') this.drop(id, entry, 'worker stopping');
-    this.overflow = [];
+    // Queued tasks go back to the hub at once (task_rejected); running ones finish.
+    for (const [id, entry] of [...this.held]) {
+      if (entry.stage === 'running') continue;
+      this.reject(entry.push, 'worker stopping');
+      this.drop(id, entry, 'worker stopping');
+    }
+    for (const push of this.overflow.splice(0)) this.reject(push, 'worker stopping');
     if (this.paused) this.ctx?.resume();
     this.paused = false;
     await this.queue.onIdle();
   }
 
-  private onOffer(offer: Offer): void {
-    if (this.stopping || this.held.has(offer.id) || this.overflow.some((o) => o.id === offer.id)) return;
+  private onPush(push: Push): void {
+    if (this.held.has(push.id) || this.overflow.some((o) => o.id === push.id)) return;
+    if (this.stopping) return this.reject(push, 'worker stopping');
     if (this.held.size >= this.capacity) {
-      this.overflow.push(offer);
+      this.overflow.push(push);
       if (!this.paused) {
         this.paused = true;
-        this.ctx?.log.warn({ task: offer.id, held: this.held.size }, 'task offer beyond capacity: pausing reads from the hub');
+        this.ctx?.log.warn({ task: push.id, held: this.held.size }, 'task pushed beyond capacity: pausing reads from the hub');
         this.ctx?.pause();
       }
       return;
     }
-    this.claim(offer);
+    this.accept(push);
   }
 
-  private claim(offer: Offer): void {
-    const handler = pickHandler(this.registry.taskHandlers(), offer);
+  private accept(push: Push): void {
+    const handler = pickHandler(this.registry.taskHandlers(), push);
     if (!handler) {
-      // Not ours (subscriptions changed in flight): the offer runs out on the hub and goes elsewhere.
-      this.ctx?.log.warn({ task: offer.id, name: offer.name }, 'offered a task no handler here matches; not claiming it');
-      return;
+      // Subscriptions changed in flight: hand it back so the hub leases it elsewhere now.
+      this.ctx?.log.warn({ task: push.id, name: push.name }, 'pushed a task no handler here matches; rejecting it');
+      return this.reject(push, `no handler on this worker matches task ${push.name} with attributes ${formatAttrs(push.attrs)}`);
     }
-    this.held.set(offer.id, { offer, handler, stage: 'claiming', abort: new AbortController() });
-    this.ctx?.send(frame('task_claim', { re: offer.id }));
+    const entry: Held = { push, handler, stage: 'queued', abort: new AbortController() };
+    this.held.set(push.id, entry);
+    this.scheduleRenewal(push.id, entry, Math.max(10, Math.floor(push.ttlMs / 3)));
+    this.queue.add(() => this.run(push.id, entry), { signal: entry.abort.signal }).catch(() => undefined);
   }
 
-  private onLease(f: FrameOf<'task_lease'>): void {
-    const entry = this.held.get(f.re);
-    if (!entry || entry.stage !== 'claiming') return;
-    entry.lease = f.lease;
-    entry.stage = 'queued';
-    this.scheduleRenewal(f.re, entry, Math.max(10, Math.floor(f.ttlMs / 3)));
-    this.queue.add(() => this.run(f.re, entry), { signal: entry.abort.signal }).catch(() => undefined);
+  private reject(push: Push, reason: string): void {
+    this.ctx?.send(frame('task_rejected', { re: push.id, lease: push.lease, reason }));
   }
 
   private onRevoked(id: string, reason: string): void {
@@ -166,34 +174,47 @@ export class TaskExtension implements AgentExtension {
 
   private async run(id: string, entry: Held): Promise<void> {
     entry.stage = 'running';
-    const ctx = this.ctx;
-    const done = ctx?.trackWork(`task:${id}`);
-    const task: TaskInvocation = { id, name: entry.offer.name, attrs: entry.offer.attrs, data: entry.offer.data ?? null };
+    this.running += 1;
+    if (this.work === undefined) this.work = this.ctx?.trackWork('tasks');
+    const { push } = entry;
+    const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data: push.data ?? null };
     let end: Frame;
     try {
       const result = (await entry.handler(task, { signal: entry.abort.signal })) ?? null;
       end = isPlainValue(result)
-        ? frame('task_done', { re: id, lease: entry.lease!, result })
+        ? frame('task_done', { re: id, lease: push.lease, result })
         : frame('task_failed', {
             re: id,
-            lease: entry.lease!,
-            error: toWireError(new ClaError(ErrorCode.InvalidArgument, `The ${entry.offer.name} handler returned a value that is not plain data (${describeValue(result)})`)),
+            lease: push.lease,
+            error: toWireError(new ClaError(ErrorCode.InvalidArgument, `The ${push.name} handler returned a value that is not plain data (${describeValue(result)})`)),
           });
     } catch (error) {
-      end = frame('task_failed', { re: id, lease: entry.lease!, error: toWireError(error) });
+      end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
     } finally {
-      done?.();
+      this.running -= 1;
     }
     // A frame over the hub's limit would cost the connection (and every task on it), then run again.
-    const bytes = encodeFrame(end).byteLength;
-    if (bytes > DEFAULT_MAX_FRAME_BYTES - 1024) {
-      const error = new ClaError(ErrorCode.InvalidArgument, `The ${entry.offer.name} handler's ${end.t === 'task_done' ? 'result' : 'error'} is ${bytes} bytes, over the ${DEFAULT_MAX_FRAME_BYTES}-byte frame limit`);
-      end = frame('task_failed', { re: id, lease: entry.lease!, error: toWireError(error) });
+    // Only results of some size are measured: the frame is encoded once more when sent.
+    if (!isSmall(end)) {
+      const bytes = encodeFrame(end).byteLength;
+      if (bytes > DEFAULT_MAX_FRAME_BYTES - 1024) {
+        const error = new ClaError(ErrorCode.InvalidArgument, `The ${push.name} handler's ${end.t === 'task_done' ? 'result' : 'error'} is ${bytes} bytes, over the ${DEFAULT_MAX_FRAME_BYTES}-byte frame limit`);
+        end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
+      }
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
-    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return;
+    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return this.maybeIdle();
     this.ctx?.send(end);
     this.drop(id, entry);
+  }
+
+  /** Ends the unit of work once nothing runs and nothing waits in the queue. */
+  private maybeIdle(): void {
+    if (this.work === undefined || this.running > 0) return;
+    for (const entry of this.held.values()) if (entry.stage === 'queued') return;
+    const done = this.work;
+    this.work = undefined;
+    done();
   }
 
   private scheduleRenewal(id: string, entry: Held, everyMs: number): void {
@@ -201,7 +222,7 @@ export class TaskExtension implements AgentExtension {
     if (!clock) return;
     entry.renewTimer = clock.setTimeout(() => {
       if (this.held.get(id) !== entry) return;
-      this.ctx?.send(frame('task_renew', { re: id, lease: entry.lease! }));
+      this.ctx?.send(frame('task_renew', { re: id, lease: entry.push.lease }));
       this.scheduleRenewal(id, entry, everyMs);
     }, everyMs);
   }
@@ -213,10 +234,11 @@ export class TaskExtension implements AgentExtension {
     if (entry.renewTimer !== undefined) this.ctx?.clock.clearTimeout(entry.renewTimer);
     if (abortReason !== undefined) entry.abort.abort(new ClaError(ErrorCode.Aborted, `Task ${id} aborted: ${abortReason}`));
     this.slotFreed();
+    this.maybeIdle();
   }
 
   private slotFreed(): void {
-    while (this.overflow.length > 0 && this.held.size < this.capacity && !this.stopping) this.claim(this.overflow.shift()!);
+    while (this.overflow.length > 0 && this.held.size < this.capacity && !this.stopping) this.accept(this.overflow.shift()!);
     if (this.paused && this.overflow.length === 0 && this.held.size < this.capacity) {
       this.paused = false;
       this.ctx?.resume();
@@ -224,7 +246,25 @@ export class TaskExtension implements AgentExtension {
   }
 }
 
-/** The handler whose filter matches the offer most specifically (the hub chose this worker the same way). */
+/**
+ * Whether `f` is certainly far below the frame limit without encoding it: a result or error of a few
+ * scalars (the common case). Strings count by UTF-16 length x 3, the most bytes msgpack may need.
+ */
+function isSmall(f: Frame): boolean {
+  const value = f.t === 'task_done' ? f.result : f.t === 'task_failed' ? f.error : undefined;
+  let budget = 16 * 1024;
+  const walk = (v: unknown, depth: number): boolean => {
+    if (depth > 8) return false;
+    if (typeof v === 'string') return (budget -= v.length * 3 + 8) > 0;
+    if (v === null || typeof v !== 'object') return (budget -= 16) > 0;
+    if (v instanceof Uint8Array) return (budget -= v.byteLength + 8) > 0;
+    if (Array.isArray(v)) return v.every((x) => walk(x, depth + 1));
+    return Object.entries(v).every(([k, x]) => (budget -= k.length * 3 + 8) > 0 && walk(x, depth + 1));
+  };
+  return walk(value, 0);
+}
+
+/** The handler whose filter matches the task most specifically (the hub chose this worker the same way). */
 export function pickHandler(handlers: readonly RegisteredTaskHandler[], offer: { name: string; attrs: Record<string, string> }): TaskHandler | undefined {
   let best: TaskHandler | undefined;
   let bestSpec = -1;

@@ -1,0 +1,221 @@
+/**
+ * {@link TaskStore} in memory: for tests, and for a like-for-like comparison with BullMQ on Redis
+ * without persistence (bench/). Nothing survives the process. Several stores (one per hub id) may share
+ * one {@link MemoryTaskTables}, as several hubs share one backend. Every write is the same conditional
+ * step as the SQLite backend's (state, worker and token checked before the change), applied at once;
+ * rows handed out are never mutated afterwards (each change replaces the row).
+ */
+import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
+import { DEFAULT_HUB_ID, TASK_STATES, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
+
+/** The shared rows of in-memory task stores. */
+export class MemoryTaskTables {
+  /** Rows by seq - 1 (seq is the insertion order). */
+  readonly rows: TaskRow[] = [];
+  readonly byId = new Map<string, number>();
+  /** Ids of offered and claimed tasks (what `expire` looks at). */
+  readonly active = new Set<string>();
+  /** No pending row has a seq below this (a hint that keeps `pending()` from rescanning ended rows). */
+  lowestPending = 1;
+}
+
+/** A {@link TaskStore} on {@link MemoryTaskTables}. */
+export class MemoryTaskStore implements TaskStore {
+  readonly hubId: string;
+
+  constructor(
+    readonly tables: MemoryTaskTables = new MemoryTaskTables(),
+    options: TaskStoreOptions = {},
+  ) {
+    this.hubId = options.hubId ?? DEFAULT_HUB_ID;
+  }
+
+  async insert(task: NewTask): Promise<boolean> {
+    const t = this.tables;
+    if (t.byId.has(task.id)) return false;
+    const seq = t.rows.length + 1;
+    t.rows.push({
+      id: task.id,
+      name: task.name,
+      attrs: { ...task.attrs },
+      data: structuredClone(task.data ?? null),
+      createdAt: task.createdAt,
+      deadlineMs: task.deadlineMs,
+      maxAttempts: task.maxAttempts,
+      seq,
+      state: 'pending',
+      attempts: 0,
+      worker: null,
+      lease: null,
+      owner: null,
+      expiresAt: null,
+      deadlineAt: task.createdAt + task.deadlineMs,
+      result: null,
+      error: null,
+      updatedAt: task.createdAt,
+      offeredAt: null,
+      claimedAt: null,
+      finishedAt: null,
+    });
+    t.byId.set(task.id, seq - 1);
+    return true;
+  }
+
+  async get(id: string): Promise<TaskRow | undefined> {
+    return this.row(id);
+  }
+
+  async list(filter: TaskListFilter): Promise<TaskRow[]> {
+    const out: TaskRow[] = [];
+    for (let i = this.tables.rows.length - 1; i >= 0 && out.length < filter.limit; i--) {
+      const row = this.tables.rows[i]!;
+      if (filter.state === undefined || row.state === filter.state) out.push(row);
+    }
+    return out;
+  }
+
+  async counts(): Promise<Record<TaskState, number>> {
+    const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
+    for (const row of this.tables.rows) counts[row.state] += 1;
+    return counts;
+  }
+
+  async lastSeq(): Promise<number> {
+    return this.tables.rows.length;
+  }
+
+  async pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]> {
+    const t = this.tables;
+    const out: TaskRow[] = [];
+    if (names.length === 0 || limit <= 0) return out;
+    while (t.lowestPending <= t.rows.length && t.rows[t.lowestPending - 1]!.state !== 'pending') t.lowestPending += 1;
+    const wanted = new Set(names);
+    for (let seq = Math.max(afterSeq + 1, t.lowestPending); seq <= t.rows.length && out.length < limit; seq++) {
+      const row = t.rows[seq - 1]!;
+      if (row.state === 'pending' && wanted.has(row.name)) out.push(row);
+    }
+    return out;
+  }
+
+  async offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'pending') return false;
+    this.put({ ...row, state: 'offered', worker, lease: token, owner: this.hubId, expiresAt, offeredAt: at, updatedAt: at });
+    return true;
+  }
+
+  async claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'offered' || row.worker !== worker) return false;
+    this.put({ ...row, state: 'claimed', lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, claimedAt: at, updatedAt: at });
+    return true;
+  }
+
+  async lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'pending') return false;
+    this.put({ ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at });
+    return true;
+  }
+
+  async reject(id: string, lease: string, at: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'claimed' || row.lease !== lease) return false;
+    this.put({ ...row, state: 'pending', lease: null, owner: null, expiresAt: null, attempts: row.attempts - 1, updatedAt: at });
+    return true;
+  }
+
+  async renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
+    const row = this.row(id);
+    if (row?.state !== 'claimed' || row.lease !== lease) return false;
+    this.put({ ...row, expiresAt, updatedAt: at });
+    return true;
+  }
+
+  async complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined> {
+    const row = this.row(id);
+    if (row?.state !== 'claimed' || row.lease !== lease) return undefined;
+    return this.put({ ...row, state: 'done', result: structuredClone(result ?? null), ...this.ended(at) });
+  }
+
+  async fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined> {
+    const row = this.row(id);
+    if (row?.state !== 'claimed' || row.lease !== lease) return undefined;
+    return this.put({ ...row, state: 'failed', error: structuredClone(error), ...this.ended(at) });
+  }
+
+  async release(id: string, token: string, at: number): Promise<ReleasedTask | undefined> {
+    return this.releaseOne(id, token, at)?.released;
+  }
+
+  async releaseMany(held: ReadonlyArray<readonly [string, string]>, at: number): Promise<Array<ReleasedTask | undefined>> {
+    return held.map(([id, token]) => this.releaseOne(id, token, at)?.released);
+  }
+
+  async expire(now: number): Promise<Expired> {
+    const out: Expired = { released: [], failed: [] };
+    const expiring = [...this.tables.active]
+      .map((id) => this.row(id)!)
+      .filter((row) => row.expiresAt !== null && row.expiresAt <= now)
+      .sort((a, b) => a.seq - b.seq);
+    for (const row of expiring) {
+      const { released, failed } = this.releaseOne(row.id, row.lease!, now)!;
+      out.released.push(released);
+      if (failed) out.failed.push(failed);
+    }
+    const t = this.tables;
+    for (let seq = t.lowestPending; seq <= t.rows.length; seq++) {
+      const row = t.rows[seq - 1]!;
+      if (row.state !== 'pending' || row.deadlineAt > now) continue;
+      const error = noWorkerError({ id: row.id, name: row.name, attrs: row.attrs, deadlineMs: row.deadlineMs, attempts: row.attempts, worker: row.worker });
+      out.failed.push(this.put({ ...row, state: 'failed', error, ...this.ended(now) }));
+    }
+    return out;
+  }
+
+  async recover(at: number): Promise<number> {
+    let n = 0;
+    for (const id of [...this.tables.active]) {
+      const row = this.row(id)!;
+      if (row.owner !== this.hubId) continue;
+      this.put({ ...row, state: 'pending', lease: null, owner: null, expiresAt: null, updatedAt: at });
+      n += 1;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {}
+
+  private row(id: string): TaskRow | undefined {
+    const index = this.tables.byId.get(id);
+    return index === undefined ? undefined : this.tables.rows[index];
+  }
+
+  /** Replaces the stored row, keeping the indexes right. */
+  private put(row: TaskRow): TaskRow {
+    const t = this.tables;
+    t.rows[row.seq - 1] = row;
+    if (row.state === 'offered' || row.state === 'claimed') t.active.add(row.id);
+    else t.active.delete(row.id);
+    if (row.state === 'pending' && row.seq < t.lowestPending) t.lowestPending = row.seq;
+    return row;
+  }
+
+  private ended(at: number): Pick<TaskRow, 'lease' | 'owner' | 'expiresAt' | 'finishedAt' | 'updatedAt'> {
+    return { lease: null, owner: null, expiresAt: null, finishedAt: at, updatedAt: at };
+  }
+
+  /** The holder of `token` is gone: back to pending, or failed once a claimed task used its last attempt. */
+  private releaseOne(id: string, token: string, at: number): { released: ReleasedTask; failed?: TaskRow } | undefined {
+    const row = this.row(id);
+    if (!row || row.lease !== token || (row.state !== 'offered' && row.state !== 'claimed')) return undefined;
+    const base = { id, worker: row.worker ?? '', lease: token, from: row.state };
+    if (row.state === 'claimed' && row.attempts >= row.maxAttempts) {
+      const error = workerLostError({ id, name: row.name, attrs: row.attrs, deadlineMs: row.deadlineMs, attempts: row.attempts, worker: row.worker });
+      const failed = this.put({ ...row, state: 'failed', error, ...this.ended(at) });
+      return { released: { ...base, state: 'failed' }, failed };
+    }
+    this.put({ ...row, state: 'pending', lease: null, owner: null, expiresAt: null, updatedAt: at });
+    return { released: { ...base, state: 'pending' } };
+  }
+}

@@ -1,0 +1,302 @@
+/**
+ * The SQL of the SQLite task backend, synchronous (better-sqlite3): one method per TaskStore operation,
+ * each one conditional statement or a savepoint. ./sqlite-task-store.ts runs these inside group commits;
+ * nothing else should call them. The task tables are created with `CREATE TABLE IF NOT EXISTS` and
+ * versioned in `task_schema`, so the task feature never edits the shared MIGRATIONS list of
+ * src/store/sqlite-store.ts. The hub and the CLI open their own connections to the same file (WAL).
+ */
+import Database from 'better-sqlite3';
+import { ClaError, ErrorCode } from '../../errors.ts';
+import { setConcurrencyPragmas, statementCache } from '../../store/sqlite-connection.ts';
+import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
+import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
+import type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState } from './task-store.ts';
+import { TASK_STATES } from './task-store.ts';
+
+/** Schema steps of the task tables; `task_schema.version` is the number applied. Append, never edit. */
+export const TASK_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS tasks (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     attrs TEXT NOT NULL,
+     data TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'offered', 'claimed', 'done', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     worker TEXT,
+     lease TEXT,
+     expires_at INTEGER,
+     deadline_ms INTEGER NOT NULL,
+     deadline_at INTEGER NOT NULL,
+     result TEXT,
+     error TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     offered_at INTEGER,
+     claimed_at INTEGER,
+     finished_at INTEGER
+   );
+   CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, seq);
+   CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks(expires_at) WHERE state IN ('offered', 'claimed');
+   CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline_at) WHERE state = 'pending';`,
+  // The hub that granted the current offer or lease (issue 9): recovery releases only its own.
+  `ALTER TABLE tasks ADD COLUMN owner TEXT;`,
+];
+
+interface TaskRecord {
+  seq: number;
+  id: string;
+  name: string;
+  attrs: string;
+  data: string;
+  state: TaskState;
+  attempts: number;
+  max_attempts: number;
+  worker: string | null;
+  lease: string | null;
+  owner: string | null;
+  expires_at: number | null;
+  deadline_ms: number;
+  deadline_at: number;
+  result: string | null;
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+  offered_at: number | null;
+  claimed_at: number | null;
+  finished_at: number | null;
+}
+
+const toRow = (r: TaskRecord): TaskRow => ({
+  seq: r.seq,
+  id: r.id,
+  name: r.name,
+  attrs: JSON.parse(r.attrs) as Record<string, string>,
+  data: decodeTaskValue(r.data),
+  state: r.state,
+  attempts: r.attempts,
+  maxAttempts: r.max_attempts,
+  worker: r.worker,
+  lease: r.lease,
+  owner: r.owner,
+  expiresAt: r.expires_at,
+  deadlineMs: r.deadline_ms,
+  deadlineAt: r.deadline_at,
+  result: r.result === null ? null : decodeTaskValue(r.result),
+  error: r.error === null ? null : (JSON.parse(r.error) as TaskErrorValue),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+  offeredAt: r.offered_at,
+  claimedAt: r.claimed_at,
+  finishedAt: r.finished_at,
+});
+
+/** Creates or upgrades the task tables on `db`, each step in a transaction. */
+export function migrateTaskTables(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS task_schema (version INTEGER NOT NULL)');
+  db.transaction(() => {
+    const current = (db.prepare('SELECT version FROM task_schema').pluck().get() as number | undefined) ?? 0;
+    if (current > TASK_MIGRATIONS.length) {
+      throw new ClaError(ErrorCode.Unsupported, `The task tables are version ${current}, newer than this hub supports (${TASK_MIGRATIONS.length}). Upgrade cla-hub.`, {
+        data: { version: current, supported: TASK_MIGRATIONS.length },
+      });
+    }
+    for (let v = current; v < TASK_MIGRATIONS.length; v++) db.exec(TASK_MIGRATIONS[v]!);
+    db.prepare('DELETE FROM task_schema').run();
+    db.prepare('INSERT INTO task_schema (version) VALUES (?)').run(TASK_MIGRATIONS.length);
+  }).immediate();
+}
+
+/** The task operations on one better-sqlite3 connection, synchronous; owner `hubId`. */
+export class SqliteTaskTables {
+  private readonly stmt: (sql: string) => Database.Statement;
+
+  constructor(
+    readonly db: Database.Database,
+    readonly hubId: string,
+  ) {
+    this.stmt = statementCache(db);
+    migrateTaskTables(db);
+  }
+
+  private transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insert(task: NewTask): boolean {
+    return (
+      this.stmt(
+        `INSERT OR IGNORE INTO tasks (id, name, attrs, data, state, max_attempts, deadline_ms, deadline_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
+      ).run(
+        task.id,
+        task.name,
+        JSON.stringify(task.attrs),
+        encodeTaskValue(task.data),
+        task.maxAttempts,
+        task.deadlineMs,
+        task.createdAt + task.deadlineMs,
+        task.createdAt,
+        task.createdAt,
+      ).changes === 1
+    );
+  }
+
+  get(id: string): TaskRow | undefined {
+    const r = this.stmt('SELECT * FROM tasks WHERE id = ?').get(id) as TaskRecord | undefined;
+    return r && toRow(r);
+  }
+
+  list(filter: TaskListFilter): TaskRow[] {
+    const rows = (
+      filter.state === undefined
+        ? this.stmt('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
+        : this.stmt('SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?').all(filter.state, filter.limit)
+    ) as TaskRecord[];
+    return rows.map(toRow);
+  }
+
+  counts(): Record<TaskState, number> {
+    const counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
+    for (const r of this.stmt('SELECT state, COUNT(*) AS n FROM tasks GROUP BY state').all() as Array<{ state: TaskState; n: number }>) counts[r.state] = r.n;
+    return counts;
+  }
+
+  lastSeq(): number {
+    return (this.stmt('SELECT MAX(seq) FROM tasks').pluck().get() as number | null) ?? 0;
+  }
+
+  pending(afterSeq: number, names: readonly string[], limit: number): TaskRow[] {
+    if (names.length === 0) return [];
+    const rows = this.stmt(
+      `SELECT * FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?))
+       ORDER BY seq LIMIT ?`,
+    ).all(afterSeq, JSON.stringify(names), limit) as TaskRecord[];
+    return rows.map(toRow);
+  }
+
+  offer(id: string, worker: string, token: string, at: number, expiresAt: number): boolean {
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'offered', worker = ?, lease = ?, owner = ?, expires_at = ?, offered_at = ?, updated_at = ?
+         WHERE id = ? AND state = 'pending'`,
+      ).run(worker, token, this.hubId, expiresAt, at, at, id).changes === 1
+    );
+  }
+
+  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
+    // The one atomic step of the claim: only the offered worker, only while offered.
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'claimed', lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, claimed_at = ?, updated_at = ?
+         WHERE id = ? AND state = 'offered' AND worker = ?`,
+      ).run(lease, this.hubId, expiresAt, at, at, id, worker).changes === 1
+    );
+  }
+
+  lease(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
+         WHERE id = ? AND state = 'pending'`,
+      ).run(worker, lease, this.hubId, expiresAt, at, at, at, id).changes === 1
+    );
+  }
+
+  reject(id: string, lease: string, at: number): boolean {
+    return (
+      this.stmt(
+        `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, attempts = attempts - 1, updated_at = ?
+         WHERE id = ? AND state = 'claimed' AND lease = ?`,
+      ).run(at, id, lease).changes === 1
+    );
+  }
+
+  renew(id: string, lease: string, at: number, expiresAt: number): boolean {
+    return (
+      this.stmt(`UPDATE tasks SET expires_at = ?, updated_at = ? WHERE id = ? AND state = 'claimed' AND lease = ?`).run(
+        expiresAt,
+        at,
+        id,
+        lease,
+      ).changes === 1
+    );
+  }
+
+  complete(id: string, lease: string, result: unknown, at: number): TaskRow | undefined {
+    const r = this.stmt(
+      `UPDATE tasks SET state = 'done', result = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
+    ).get(encodeTaskValue(result), at, at, id, lease) as TaskRecord | undefined;
+    return r && toRow(r);
+  }
+
+  fail(id: string, lease: string, error: TaskErrorValue, at: number): TaskRow | undefined {
+    const r = this.stmt(
+      `UPDATE tasks SET state = 'failed', error = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
+       WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
+    ).get(JSON.stringify(error), at, at, id, lease) as TaskRecord | undefined;
+    return r && toRow(r);
+  }
+
+  release(id: string, token: string, at: number): ReleasedTask | undefined {
+    return this.releaseMany([[id, token]], at)[0];
+  }
+
+  releaseMany(held: ReadonlyArray<readonly [string, string]>, at: number): Array<ReleasedTask | undefined> {
+    return this.transaction(() =>
+      held.map(([id, token]) => {
+        const r = this.stmt(`SELECT * FROM tasks WHERE id = ? AND lease = ? AND state IN ('offered', 'claimed')`).get(id, token) as TaskRecord | undefined;
+        return r && this.releaseRecord(r, at).released;
+      }),
+    );
+  }
+
+  expire(now: number): Expired {
+    return this.transaction(() => {
+      const out: Expired = { released: [], failed: [] };
+      const expiring = this.stmt(`SELECT * FROM tasks WHERE state IN ('offered', 'claimed') AND expires_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
+      for (const r of expiring) {
+        const { released, failed } = this.releaseRecord(r, now);
+        out.released.push(released);
+        if (failed) out.failed.push(failed);
+      }
+      const late = this.stmt(`SELECT * FROM tasks WHERE state = 'pending' AND deadline_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
+      for (const r of late) {
+        const error = noWorkerError({ id: r.id, name: r.name, attrs: JSON.parse(r.attrs) as Record<string, string>, deadlineMs: r.deadline_ms, attempts: r.attempts, worker: r.worker });
+        const failed = this.finishFailed(r.id, 'pending', null, error, now);
+        if (failed) out.failed.push(failed);
+      }
+      return out;
+    });
+  }
+
+  recover(at: number): number {
+    // Rows without an owner were written before owners were kept, when one hub held everything.
+    return this.stmt(
+      `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, updated_at = ?
+       WHERE state IN ('offered', 'claimed') AND (owner = ? OR owner IS NULL)`,
+    ).run(at, this.hubId).changes;
+  }
+
+  /** The holder of `r` is gone: back to pending, or failed once a claimed task used its last attempt. */
+  private releaseRecord(r: TaskRecord, at: number): { released: ReleasedTask; failed?: TaskRow } {
+    const base = { id: r.id, worker: r.worker ?? '', lease: r.lease ?? '', from: r.state as 'offered' | 'claimed' };
+    if (r.state === 'claimed' && r.attempts >= r.max_attempts) {
+      const error = workerLostError({ id: r.id, name: r.name, attrs: JSON.parse(r.attrs) as Record<string, string>, deadlineMs: r.deadline_ms, attempts: r.attempts, worker: r.worker });
+      const failed = this.finishFailed(r.id, 'claimed', r.lease, error, at);
+      return { released: { ...base, state: 'failed' }, failed };
+    }
+    this.stmt(`UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, updated_at = ? WHERE id = ? AND lease = ?`).run(at, r.id, r.lease);
+    return { released: { ...base, state: 'pending' } };
+  }
+
+  private finishFailed(id: string, from: TaskState, lease: string | null, error: TaskErrorValue, at: number): TaskRow | undefined {
+    const r = this.stmt(
+      `UPDATE tasks SET state = 'failed', error = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
+       WHERE id = ? AND state = ? AND lease IS ? RETURNING *`,
+    ).get(JSON.stringify(error), at, at, id, from, lease) as TaskRecord | undefined;
+    return r && toRow(r);
+  }
+}

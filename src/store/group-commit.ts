@@ -1,0 +1,84 @@
+/**
+ * Group commit for a better-sqlite3 connection (issue 9): every operation queued during one event-loop
+ * turn runs, in call order, inside one transaction, committed in the next `setImmediate`; each caller's
+ * promise settles only after that commit. One fsync per turn instead of one per write, and nobody is
+ * told of a change that a crash could still undo.
+ *
+ * An operation that throws is rolled back alone (operations of more than one statement wrap themselves
+ * in `db.transaction()`, a savepoint inside the batch) and rejects its own promise; the others still
+ * commit. A failed commit rejects every promise of the batch. The queue holds the calls of one turn:
+ * it is bounded by the callers' own bounds (frames read per turn, admin requests), and a batch is split
+ * into transactions of at most `maxBatch` operations so no transaction grows without bound.
+ */
+import type Database from 'better-sqlite3';
+
+interface Queued {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Default most operations per transaction. */
+export const DEFAULT_MAX_BATCH = 4096;
+
+/** Queues operations on `db` and commits those of one turn together. */
+export class GroupCommit {
+  private queue: Queued[] = [];
+  private scheduled = false;
+  private idle: Array<() => void> = [];
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly maxBatch = DEFAULT_MAX_BATCH,
+  ) {}
+
+  /** Runs `fn` in the current turn's transaction; resolves with its value once that is committed. */
+  run<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  /** Resolves once everything queued so far is committed (or refused). */
+  drained(): Promise<void> {
+    if (this.queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    const queued = this.queue;
+    this.queue = [];
+    for (let start = 0; start < queued.length; start += this.maxBatch) this.commit(queued.slice(start, start + this.maxBatch));
+    if (this.queue.length === 0) for (const resolve of this.idle.splice(0)) resolve();
+  };
+
+  private commit(batch: Queued[]): void {
+    const outcomes: Array<{ ok: boolean; value: unknown }> = new Array(batch.length);
+    try {
+      this.db
+        .transaction(() => {
+          for (let i = 0; i < batch.length; i++) {
+            try {
+              outcomes[i] = { ok: true, value: batch[i]!.fn() };
+            } catch (error) {
+              outcomes[i] = { ok: false, value: error };
+            }
+          }
+        })
+        .immediate();
+    } catch (error) {
+      for (const queued of batch) queued.reject(error);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const { ok, value } = outcomes[i]!;
+      if (ok) batch[i]!.resolve(value);
+      else batch[i]!.reject(value);
+    }
+  }
+}
