@@ -35,6 +35,27 @@ export interface FrameChannelOptions {
   tap?: FrameTap;
 }
 
+/** Largest close reason a websocket close frame can carry, in UTF-8 bytes (RFC 6455 §5.5: 125 less the code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * `reason` cut to {@link MAX_CLOSE_REASON_BYTES} UTF-8 bytes at a character boundary: `ws` throws on a
+ * longer one, and a reason built from peer data (`agent.host` in a hello) may hold multi-byte characters
+ * (issue 11, case 10).
+ */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let bytes = 0;
+  let end = 0;
+  for (const char of reason) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > MAX_CLOSE_REASON_BYTES - 3) break;
+    bytes += size;
+    end += char.length;
+  }
+  return `${reason.slice(0, end)}…`;
+}
+
 let nextId = 0;
 /** A process-unique connection label. */
 export function nextConnectionId(prefix = 'c'): string {
@@ -106,7 +127,12 @@ export class FrameChannel implements Transport {
     if (!this.open) return;
     this.open = false;
     this.closedLocally = true;
-    this.socket.close(code, reason.slice(0, 120));
+    try {
+      this.socket.close(code, closeReason(reason));
+    } catch {
+      // A close that cannot be sent (an invalid code) must still end the connection.
+      this.socket.terminate();
+    }
   }
 
   terminate(): void {

@@ -8,7 +8,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
-import { FrameChannel, nextConnectionId } from './frame-channel.ts';
+import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
 /** TLS settings for a `wss://` listener. */
@@ -122,7 +122,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     port: address.port,
     close(code = 1001, reason = 'hub stopping') {
       clearInterval(pinger);
-      for (const ws of wss.clients) ws.close(code, reason);
+      for (const ws of wss.clients) ws.close(code, closeReason(reason));
       return new Promise((resolve) => {
         const force = setTimeout(() => {
           for (const ws of wss.clients) ws.terminate();
