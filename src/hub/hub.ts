@@ -41,6 +41,12 @@ export interface HubOptions {
   psk?: string;
   /** Output bytes kept per job in the store (the tail; the live stream is never cut). @default 65536 */
   storedOutputBytes?: number;
+  /** Time a new connection has to send its HTTP request head, in ms. @default 10000 */
+  headersTimeoutMs?: number;
+  /** Open connections per IP address. @default 10000 */
+  maxConnectionsPerAddress?: number;
+  /** Connections per IP address still sending their request head. @default 128 */
+  maxPendingPerAddress?: number;
 }
 
 /** What the hub needs from outside. */
@@ -104,6 +110,9 @@ export class Hub {
       heartbeatMs: this.options.heartbeatMs,
       tls: this.options.tls,
       tap: this.deps.tap,
+      headersTimeoutMs: this.options.headersTimeoutMs,
+      maxConnectionsPerAddress: this.options.maxConnectionsPerAddress,
+      maxPendingPerAddress: this.options.maxPendingPerAddress,
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;

@@ -8,6 +8,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import { guardConnections } from './connection-guard.ts';
 import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
@@ -32,6 +33,16 @@ export interface WsServerOptions {
   heartbeatMs?: number;
   tls?: ServerTlsOptions;
   tap?: FrameTap;
+  /**
+   * Time a new TCP connection has to complete its HTTP request head (TLS handshake included), in ms;
+   * then it is destroyed. Node's own `headersTimeout` is only checked every 30 s (issue 11, case 4).
+   * @default 10000
+   */
+  headersTimeoutMs?: number;
+  /** Open connections from one IP address, upgraded or not; one more is destroyed at once. @default 10000 */
+  maxConnectionsPerAddress?: number;
+  /** Connections from one IP address still sending their HTTP request head; one more is destroyed at once. @default 128 */
+  maxPendingPerAddress?: number;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -67,6 +78,11 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
         handler,
       )
     : http.createServer(handler);
+  guardConnections(server, {
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 10_000,
+    maxPendingPerAddress: options.maxPendingPerAddress ?? 128,
+  });
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
 
