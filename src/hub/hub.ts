@@ -47,6 +47,12 @@ export interface HubOptions {
   maxConnectionsPerAddress?: number;
   /** Connections per IP address still sending their request head. @default 128 */
   maxPendingPerAddress?: number;
+  /** Bytes queued for one peer above which the hub stops reading from it. @default 16 MiB */
+  maxQueuedBytes?: number;
+  /** Time a peer's send queue may stay above `maxQueuedBytes` before it is closed with 4009, in ms. @default 10000 */
+  sendStallMs?: number;
+  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
+  maxTotalQueuedBytes?: number;
 }
 
 /** What the hub needs from outside. */
@@ -113,6 +119,9 @@ export class Hub {
       headersTimeoutMs: this.options.headersTimeoutMs,
       maxConnectionsPerAddress: this.options.maxConnectionsPerAddress,
       maxPendingPerAddress: this.options.maxPendingPerAddress,
+      maxQueuedBytes: this.options.maxQueuedBytes,
+      sendStallMs: this.options.sendStallMs,
+      maxTotalQueuedBytes: this.options.maxTotalQueuedBytes,
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;

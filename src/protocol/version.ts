@@ -21,6 +21,8 @@ export const CloseCode = {
   Replaced: 4006,
   Unregistered: 4007,
   HeartbeatTimeout: 4008,
+  /** The hub's send queue for this peer stayed over its bound (the peer does not read); see send-gate.ts. */
+  SendOverflow: 4009,
 } as const;
 
 /** A close code from {@link CloseCode}. */

@@ -10,6 +10,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { guardConnections } from './connection-guard.ts';
 import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
+import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
 /** TLS settings for a `wss://` listener. */
@@ -43,6 +44,12 @@ export interface WsServerOptions {
   maxConnectionsPerAddress?: number;
   /** Connections from one IP address still sending their HTTP request head; one more is destroyed at once. @default 128 */
   maxPendingPerAddress?: number;
+  /** Bytes queued for one peer above which the hub stops reading from it (see send-gate.ts). @default 16 MiB */
+  maxQueuedBytes?: number;
+  /** Time a peer's queue may stay above `maxQueuedBytes` before the connection is closed with 4009, in ms. @default 10000 */
+  sendStallMs?: number;
+  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
+  maxTotalQueuedBytes?: number;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -83,6 +90,8 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 10_000,
     maxPendingPerAddress: options.maxPendingPerAddress ?? 128,
   });
+  const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
+  const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
 
@@ -99,7 +108,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
           pause: () => ws.pause(),
           resume: () => ws.resume(),
         },
-        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap },
+        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits },
       );
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));

@@ -1,0 +1,48 @@
+/**
+ * Issue 11, case 2: a peer that sends many small invalid frames and never reads the `error` answers grew
+ * the hub by ~700 bytes per 7-byte frame (1.8 GB peak). The hub runs in its own process
+ * (memory-hub.ts) and is measured after forced GC while a real websocket client, reading nothing, sends
+ * 200 000 frames: 9 bad ones (each answered with an `error` frame) then a valid `cancel` (answered with
+ * nothing; it resets the bad-frames-in-a-row count), over and over.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { WebSocket } from 'ws';
+import { encodeFrame } from '../../src/protocol/codec.ts';
+import { frame } from '../../src/protocol/frames.ts';
+import { CloseCode } from '../../src/protocol/version.ts';
+import { startMemoryHub } from './memory-probe.ts';
+
+const BAD = Buffer.from('82a17601a174c0', 'hex'); // {v: 1, t: nil}: 7 bytes, refused with BAD_FRAME
+const FRAMES = 200_000;
+const MIB = 1024 * 1024;
+
+test('a peer that never reads its error answers is stopped at a bounded queue, then closed with 4009', async () => {
+  const hub = await startMemoryHub({ sendStallMs: 1000 });
+  const ws = new WebSocket(hub.url, { perMessageDeflate: false });
+  try {
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const welcome = new Promise((resolve) => ws.once('message', resolve));
+    ws.send(encodeFrame(frame('admin_hello', { token: hub.adminToken })));
+    await welcome;
+    const base = await hub.measure();
+    ws.pause(); // from here on, the client reads nothing
+    const cancel = encodeFrame(frame('cancel', { re: 'nothing-running' }));
+    for (let i = 0; i < FRAMES; i++) ws.send(i % 10 === 9 ? cancel : BAD);
+    hub.child.send({ type: 'count', frames: FRAMES + 1 });
+    let outcome: { type: string; detail?: unknown } | undefined;
+    void Promise.race([hub.next((m) => m.type === 'close'), hub.next((m) => m.type === 'counted')]).then((m) => (outcome = m));
+    let peak = 0;
+    while (!outcome) peak = Math.max(peak, (await hub.measure()) - base);
+    peak = Math.max(peak, (await hub.measure()) - base);
+    console.log(`hub memory after GC, peak over the baseline while the peer did not read: ${(peak / MIB).toFixed(1)} MiB (${outcome.type})`);
+    assert.is(outcome.type, 'close', 'the hub read every frame and queued every answer');
+    assert.match(String(outcome.detail), new RegExp(`^${CloseCode.SendOverflow}\\b`));
+    assert.ok(peak < 48 * MIB, `hub memory grew by ${(peak / MIB).toFixed(1)} MiB`);
+  } finally {
+    ws.terminate();
+    await hub.stop();
+  }
+});
+
+test.run();
