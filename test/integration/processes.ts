@@ -117,10 +117,14 @@ export interface RunningHub {
   data: string;
 }
 
-/** Starts `cla-hub start` on port 0 with its data file in `dir`. */
+/**
+ * Starts `cla-hub start` with its data file in `dir`, the worker port and the admin port 0 (the default
+ * admin port 8734 may belong to another hub on the machine, which the CLI would then talk to).
+ */
 export async function startHub(dir: string, extraArgs: string[] = []): Promise<RunningHub> {
   const data = path.join(dir, 'hub.sqlite');
-  const hub = startCli(HUB_BIN, ['start', '--port', '0', '--data', data, ...extraArgs], { cwd: dir });
+  const admin = extraArgs.includes('--admin-port') || extraArgs.includes('--no-admin') ? [] : ['--admin-port', '0'];
+  const hub = startCli(HUB_BIN, ['start', '--port', '0', ...admin, '--data', data, ...extraArgs], { cwd: dir });
   const url = (await hub.waitFor(/listening on (wss?:\/\/\S+)/))[1]!;
   const passkey = (await hub.waitFor(/passkey: ([0-9a-f]{32})/))[1]!;
   return { process: hub, url, passkey, data };
