@@ -10,6 +10,8 @@ import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
+import type { JobInput } from '../hub/job-events.ts';
+import { OUTPUT_WINDOW_BYTES } from '../protocol/version.ts';
 import { ActionsExtension } from '../hub/actions/actions-extension.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
@@ -219,9 +221,15 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      client.run(target, exec, { waitMs, signal: ctrlC.signal }).subscribe({
+      // Output credit is granted as stdout/stderr take the bytes: `cla-hub exec ... | slow-reader` slows
+      // the remote command instead of filling this process (protocol.md "Output flow control").
+      let input: JobInput | undefined;
+      client.run(target, exec, { waitMs, signal: ctrlC.signal, outputCredit: OUTPUT_WINDOW_BYTES, onInput: (given) => (input = given) }).subscribe({
         next: (event) => {
-          if (event.type === 'output') (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
+          if (event.type === 'output') {
+            const bytes = event.data.byteLength;
+            (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data, () => input?.credit(bytes));
+          }
           else if (event.type === 'exit') {
             if (event.timedOut) warn(`timed out after ${opts.timeout} s`);
             const signo = event.signal ? (os.constants.signals as Record<string, number>)[event.signal] : undefined;

@@ -30,6 +30,8 @@ export interface RunRequest {
 export interface JobInput {
   /** Sends file bytes of a ship; call only within granted credit. */
   chunk(seq: number, data: Uint8Array): void;
-  /** Lets the worker send `bytes` more bytes of a fetch. */
+  /** Lets the worker send `bytes` more bytes of a fetch, or of an exec's output (when the run set `outputCredit`). */
   credit(bytes: number): void;
+  /** Reports exec output the caller passed on (runs with `reportsTaken`). */
+  taken?(bytes: number): void;
 }
