@@ -19,12 +19,14 @@ const child = spawn(process.execPath, ['--import', 'tsx', '--import', './test/li
 let out = '';
 let lingering;
 let lingered = false;
+let summaryAt;
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
   out += chunk.toString();
   // uvu printed its summary but something (a leaked child process, a socket, a timer) keeps it alive: a
   // test leaked it, so the run fails. linger-report.mjs prints the culprits before the kill.
   if (!lingering && /Duration:/.test(out)) {
+    summaryAt = Date.now();
     lingering = setTimeout(() => {
       lingered = true;
       child.kill('SIGUSR2');
@@ -50,6 +52,9 @@ child.on('close', (code, signal) => {
     console.log(`${passed} passed, ${total - passed - skipped + 1} failed${skipped ? `, ${skipped} skipped` : ''}`);
     process.exit(1);
   }
+  // Exiting takes a moment (closing stores, reaping children); a slow exit is worth a look before it fails.
+  const lag = summaryAt === undefined ? 0 : Date.now() - summaryAt;
+  if (lag > 2000) console.log(`\nuvu exited ${lag} ms after its summary`);
   const failed = total - passed - skipped;
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(failed === 0 && code === 0 ? 0 : 1);

@@ -156,7 +156,9 @@ async function replayWorkerIn(lines: RecordLine[], scenario: FixtureName, clock:
   const problems = dials.length > 0 ? [`the worker dialled ${dials.length} more time(s) than the recording has connections`] : [];
   const result = { ...compare(lines, peers, WORKER_NORMALISED, problems), exit };
   agent.stop('replay finished');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, frameWaitMs))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, frameWaitMs)))]);
+  clearTimeout(timer); // else it holds the test process open after the last test
   return result;
 }
 
