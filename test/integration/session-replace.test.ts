@@ -38,7 +38,7 @@ test('a replacement whose close reason is long leaves exactly one live, routable
     assert.is(oldClose.code, CloseCode.Replaced);
     assert.ok(oldClose.reason.startsWith('replaced by a new connection from tester@ħ'), oldClose.reason);
     assert.is(h.hub.connectedWorkers().length, 1);
-    assert.is(h.hub.session('w1')?.transport.id !== undefined, true);
+    assert.ok(h.hub.session('w1')?.transport.isOpen(), 'the hub holds a live session for w1');
 
     // The survivor gets the next job, and its answers reach the caller.
     const exec = nextFrame(replacement.transport, 'exec');
