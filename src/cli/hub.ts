@@ -57,11 +57,16 @@ program
   .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
   .option('--no-cron', 'do not run the cron triggers of workflows')
   .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
+  .option('--max-connections-per-address <n>', 'open connections one IP address may hold (raise it for many workers behind one NAT)', '10000')
   .action((opts, cmd: Command) =>
     guard(async () => {
       const dataFile = resolveDataFile(opts.data);
       const adminPort = Number(opts.adminPort);
       if (!Number.isInteger(adminPort) || adminPort < 0 || adminPort > 65535) throw new InvalidArgumentError(`Expected \`--admin-port\` to be an integer 0-65535, got \`${opts.adminPort}\``);
+      const maxConnectionsPerAddress = Number(opts.maxConnectionsPerAddress);
+      if (!Number.isInteger(maxConnectionsPerAddress) || maxConnectionsPerAddress <= 0) {
+        throw new InvalidArgumentError(`Expected \`--max-connections-per-address\` to be a positive integer, got \`${opts.maxConnectionsPerAddress}\``);
+      }
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
@@ -85,6 +90,7 @@ program
         {
           host: opts.host,
           port,
+          maxConnectionsPerAddress,
           psk: opts.psk ?? process.env.CLA_HUB_PSK,
           tls: opts.tlsCert
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
