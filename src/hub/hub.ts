@@ -14,7 +14,7 @@ import { startWsServer, type ServerTlsOptions, type WsServer } from '../transpor
 import { startAdminHttp, type AdminHttpOptions, type AdminHttpServer } from './admin-http.ts';
 import { AdminSession } from './admin-session.ts';
 import { routeConnection } from './connection-router.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Dispatcher, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
@@ -211,6 +211,7 @@ export class Hub {
         },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
         observer: this.metrics,
+        checkTarget: (target) => unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs()),
       },
       request,
       options,

@@ -13,6 +13,8 @@ import type { WorkerSession } from '../worker-session.ts';
 import { ActionBus } from './action-bus.ts';
 import { CommandPoller, CommandTable, type HubCommand } from './hub-commands.ts';
 import { ResourceStore } from './resource-store.ts';
+import { runTagLine } from './resource-tagging.ts';
+import { SubscriberDirectory } from './subscriber-directory.ts';
 import { loadWorkflows, type WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowEngine, type TaskSubmitter, type WorkflowEngineOptions } from './workflow-engine.ts';
 import { CronScheduler } from './workflow-scheduler.ts';
@@ -44,6 +46,8 @@ export class ActionsExtension implements HubExtension {
   readonly resources: ResourceStore;
   readonly commands: CommandTable;
   readonly engine: WorkflowEngine;
+  /** Who is subscribed to what, for `cla-hub subscribers`. */
+  readonly subscribers = new SubscriberDirectory();
   private readonly scheduler: CronScheduler;
   private readonly poller: CommandPoller;
   private readonly log: Logger;
@@ -88,10 +92,12 @@ export class ActionsExtension implements HubExtension {
   }
 
   sessionClosed(session: WorkerSession): void {
+    this.subscribers.sessionClosed(session);
     this.bus.sessionClosed(session);
   }
 
   workerFrame(session: WorkerSession, f: Frame): boolean {
+    if (f.t === 'subscribe') this.subscribers.subscribed(session, f, this.clock.now());
     return this.bus.workerFrame(session, f);
   }
 
@@ -115,6 +121,10 @@ export class ActionsExtension implements HubExtension {
         return this.engine.abort(command.args.run, command.args.reason);
       case 'resources.tag':
         return this.engine.tag(command.args.query, command.args.set, command.args.remove);
+      case 'subscribers.list':
+        return this.subscribers.list(command.args.action);
+      case 'resources.tag-line':
+        return runTagLine(this.engine.taggingDeps(), command.args.line, { deadlineMs: this.engine.tagDeadlineMs, waitMs: command.args.waitMs });
     }
   }
 }

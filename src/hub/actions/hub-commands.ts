@@ -33,7 +33,11 @@ export type HubCommand =
   | { kind: 'workflow.run'; args: { workflow: string } }
   | { kind: 'workflow.event'; args: { event: string } }
   | { kind: 'workflow.abort'; args: { run: string; reason?: string } }
-  | { kind: 'resources.tag'; args: { query: string; set: Record<string, string>; remove: string[] } };
+  | { kind: 'resources.tag'; args: { query: string; set: Record<string, string>; remove: string[] } }
+  /** `cla-hub search 'QUERY | tag update KEY VALUE'`: src/hub/actions/resource-tagging.ts `runTagLine`. */
+  | { kind: 'resources.tag-line'; args: { line: string; waitMs: number } }
+  /** `cla-hub subscribers`: src/hub/actions/subscriber-directory.ts. */
+  | { kind: 'subscribers.list'; args: { action?: string } };
 
 /** Runs one command; the returned plain value is the CLI's result. */
 export type CommandHandler = (command: HubCommand) => unknown;
