@@ -29,7 +29,9 @@ export interface MemoryHub {
 }
 
 export async function startMemoryHub(options: HubOptions = {}): Promise<MemoryHub> {
-  const child = fork(SCRIPT, [JSON.stringify(options)], { execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // Without uvu's FORCE_COLOR, which Node warns about next to run.mjs's NO_COLOR.
+  const { FORCE_COLOR: _forceColor, ...env } = process.env;
+  const child = fork(SCRIPT, [JSON.stringify(options)], { execArgv: ['--expose-gc', '--import', 'tsx'], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const seen: Message[] = [];
   const waiters: Array<{ match: (message: Message) => boolean; resolve: (message: Message) => void }> = [];
   child.on('message', (message: Message) => {
