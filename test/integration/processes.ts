@@ -81,18 +81,35 @@ export class LiveProcess {
     );
   }
 
-  /** Resolves when stdout or stderr matches `pattern`; rejects after `timeoutMs` or if the process exits first. */
-  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    let exited = false;
-    void this.exited.then(() => (exited = true));
-    for (;;) {
-      const match = this.stdout.match(pattern) ?? this.stderr.match(pattern);
-      if (match) return match;
-      if (exited) throw new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  /**
+   * Resolves when stdout or stderr matches `pattern` (checked on every chunk of output); rejects if the
+   * process exits first. `timeoutMs` only keeps a broken test from hanging: it is at least 120 s, so a
+   * slow start on a loaded machine (a second copy of the suite on 2 cores) is not a failure.
+   */
+  waitFor(pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+    const guardMs = Math.max(timeoutMs, 120_000);
+    return new Promise((resolve, reject) => {
+      const streams = [this.child.stdout, this.child.stderr].filter((stream) => stream !== null);
+      let guard: NodeJS.Timeout | undefined;
+      const finish = (error?: Error, match?: RegExpMatchArray) => {
+        clearTimeout(guard);
+        for (const stream of streams) stream.off('data', check);
+        if (error) reject(error);
+        else resolve(match!);
+      };
+      // Listeners added after the constructor's: this.stdout/stderr already hold the new chunk.
+      const check = () => {
+        const match = this.stdout.match(pattern) ?? this.stderr.match(pattern);
+        if (match) finish(undefined, match);
+      };
+      for (const stream of streams) stream.on('data', check);
+      guard = setTimeout(() => finish(new Error(`no ${pattern} within ${guardMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`)), guardMs);
+      void this.exited.then(() => {
+        check();
+        finish(new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+      });
+      check();
+    });
   }
 
   /** Sends a signal and waits for the exit. */
