@@ -29,7 +29,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a CLI to completion (bounded by `timeoutMs`, after which it is killed and the test fails). */
+/** Runs a CLI to completion; `timeoutMs` (default 120 s) only keeps a hung CLI from hanging the suite: then it is killed and the test fails. */
 export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -39,8 +39,8 @@ export function runCli(bin: string, args: string[], options: { cwd: string; env?
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 30_000);
+      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 120_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 120_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
