@@ -23,6 +23,8 @@ import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
 import type { HubExtension } from './hub-extension.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
+import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
+import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 
 /** Options for {@link Hub}. */
 export interface HubOptions {
@@ -53,6 +55,12 @@ export interface HubOptions {
   sendStallMs?: number;
   /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
   maxTotalQueuedBytes?: number;
+  /**
+   * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
+   * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
+   * their token in the URL. @default false
+   */
+  legacyPubsub?: boolean | LegacyPubsubOptions;
 }
 
 /** What the hub needs from outside. */
@@ -86,6 +94,7 @@ export class Hub {
   private readonly newId: () => string;
   private server: WsServer | undefined;
   private admin: AdminHttpServer | undefined;
+  private legacy: LegacyPubsub | undefined;
   private readonly changes = new Subject<HubChange>();
   /** Emits when a worker connects, disconnects, changes state, starts or ends a job, or is managed. */
   readonly changes$: Observable<HubChange> = this.changes.asObservable();
@@ -110,7 +119,17 @@ export class Hub {
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
     for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
+    const legacyOptions = this.options.legacyPubsub;
+    if (legacyOptions) {
+      const port = { registry: this.registry, clock: this.clock, log: this.log, tap: this.deps.tap, accept: (t: Transport) => this.accept(t), onUnregistered: (id: string, remaining: string[]) => this.onUnregistered(id, remaining) };
+      this.legacy = new LegacyPubsub(port, legacyOptions === true ? {} : legacyOptions);
+      await this.legacy.start();
+    }
+    const legacy = this.legacy;
     this.server = await startWsServer({
+      onRequest: legacy ? (req, res) => legacy.handle(req, res) : undefined,
+      // A legacy fetch pushes a whole file in one request: no 5-minute cap on receiving it.
+      ...(legacy ? { requestTimeoutMs: 0 } : {}),
       host: this.options.host,
       port: this.options.port,
       heartbeatMs: this.options.heartbeatMs,
@@ -162,6 +181,7 @@ export class Hub {
   async stop(): Promise<void> {
     await this.admin?.close();
     this.admin = undefined;
+    await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
     for (const extension of this.deps.extensions ?? []) await extension.stop?.();
   }

@@ -50,6 +50,11 @@ export interface WsServerOptions {
   sendStallMs?: number;
   /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
   maxTotalQueuedBytes?: number;
+  /**
+   * Time a client has to send a whole request, in ms; 0 turns it off (long uploads of the legacy pubsub).
+   * @default Node's 300000
+   */
+  requestTimeoutMs?: number;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -90,6 +95,8 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 10_000,
     maxPendingPerAddress: options.maxPendingPerAddress ?? 128,
   });
+  // After the guard, which raises requestTimeout above the headers timeout: an explicit value wins.
+  if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
   const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
   const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
