@@ -5,6 +5,7 @@
 import { Observable } from 'rxjs';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import { frame, type JobSpec, type Target } from '../protocol/frames.ts';
+import { proofMessage, prove } from '../protocol/auth-proof.ts';
 import { exchange } from '../transport/exchange.ts';
 import type { Transport } from '../transport/transport.ts';
 import { connectWs, type ClientTlsOptions } from '../transport/ws-client.ts';
@@ -21,7 +22,7 @@ export class AdminClient {
   static async connect(url: string, token: string, tls?: ClientTlsOptions): Promise<AdminClient> {
     const transport = await connectWs(url, { tls, silenceTimeoutMs: 0 });
     try {
-      await exchange(transport, frame('admin_hello', { token }), 'welcome');
+      await exchange(transport, (nonce) => frame('admin_hello', { proof: prove(token, proofMessage('admin', '', nonce)) }), 'welcome');
     } catch (error) {
       transport.close(1000, 'refused');
       throw error;
@@ -62,7 +63,7 @@ export class AdminClient {
           if (!event) return;
           if (event.type === 'dispatched') {
             options.onInput?.({
-              chunk: (seq, data) => send(frame('chunk', { re, seq, data })),
+              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
           }

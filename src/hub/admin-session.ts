@@ -45,7 +45,7 @@ export class AdminSession {
         this.startRun(f.id, f);
         return;
       case 'chunk':
-        this.runs.get(f.re)?.input?.chunk(f.seq, f.data);
+        void this.runs.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
         return;
       case 'credit':
         this.runs.get(f.re)?.input?.credit(f.bytes);

@@ -19,49 +19,13 @@ import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
 import { HubMetrics } from './metrics.ts';
-import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
 import type { HubExtension } from './hub-extension.ts';
+import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
-import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 
-/** Options for {@link Hub}. */
-export interface HubOptions {
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** Port; 0 picks a free one. @default 8733 */
-  port?: number;
-  /** Ping interval in ms. @default 15000 */
-  heartbeatMs?: number;
-  /** Time a new connection has to send its first frame, in ms. @default 10000 */
-  helloTimeoutMs?: number;
-  /** Default wait for a busy worker, in ms. @default 60000 */
-  waitMs?: number;
-  tls?: ServerTlsOptions;
-  /** Hub-wide pre-shared key workers may present instead of a registration (`--psk`). */
-  psk?: string;
-  /** Output bytes kept per job in the store (the tail; the live stream is never cut). @default 65536 */
-  storedOutputBytes?: number;
-  /** Time a new connection has to send its HTTP request head, in ms. @default 10000 */
-  headersTimeoutMs?: number;
-  /** Open connections per IP address. @default 10000 */
-  maxConnectionsPerAddress?: number;
-  /** Connections per IP address still sending their request head. @default 128 */
-  maxPendingPerAddress?: number;
-  /** Bytes queued for one peer above which the hub stops reading from it. @default 16 MiB */
-  maxQueuedBytes?: number;
-  /** Time a peer's send queue may stay above `maxQueuedBytes` before it is closed with 4009, in ms. @default 10000 */
-  sendStallMs?: number;
-  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
-  maxTotalQueuedBytes?: number;
-  /**
-   * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
-   * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
-   * their token in the URL. @default false
-   */
-  legacyPubsub?: boolean | LegacyPubsubOptions;
-}
+export type { HubOptions };
 
 /** What the hub needs from outside. */
 export interface HubDeps {
@@ -72,6 +36,8 @@ export interface HubDeps {
   /** Features plugged into the hub (action bus, tasks, ...). */
   extensions?: HubExtension[];
   /** Job id generator (replays inject a deterministic one). @default randomUUID */
+  /** The nonce of each new connection's `challenge` (tests and replays pass a deterministic one). @default random */
+  newNonce?: () => string;
   newId?: () => string;
   /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
   metrics?: HubMetrics;
@@ -102,10 +68,14 @@ export class Hub {
   /** Worker management: list, disable/enable, shutdown, unregister, passkeys (CLI and admin API). */
   readonly management: WorkerManagement;
 
+  private readonly options: ParsedHubOptions;
+
+  /** @throws InvalidArgumentError when an option has the wrong type or range (see {@link parseHubOptions}) */
   constructor(
-    private readonly options: HubOptions,
+    options: HubOptions,
     private readonly deps: HubDeps,
   ) {
+    this.options = parseHubOptions(options);
     this.registry = deps.registry;
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? silentLogger();
@@ -192,9 +162,10 @@ export class Hub {
       registry: this.registry,
       clock: this.clock,
       log: this.log,
-      helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
-      heartbeatMs: this.options.heartbeatMs ?? 15_000,
+      helloTimeoutMs: this.options.helloTimeoutMs,
+      heartbeatMs: this.options.heartbeatMs,
       psk: this.options.psk,
+      nonce: this.deps.newNonce,
       onWorker: (info) => this.addSession(transport, info),
       onAdmin: () => new AdminSession(transport, this, this.log),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
@@ -223,8 +194,8 @@ export class Hub {
         clock: this.clock,
         log: this.log,
         newId: this.newId,
-        defaultWaitMs: this.options.waitMs ?? 60_000,
-        storedOutputBytes: this.options.storedOutputBytes ?? DEFAULT_STORED_OUTPUT_BYTES,
+        defaultWaitMs: this.options.waitMs,
+        storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
           this.registry.recordJobStart(job);
           this.changes.next({ type: 'job-started', worker: job.workerId });

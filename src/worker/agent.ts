@@ -3,13 +3,14 @@
  * hub, says hello, runs `exec` jobs through the exec runner, streams their output back with
  * backpressure, and reconnects with jittered exponential backoff until the hub says never to.
  */
+import { VERSION } from '../version.ts';
 import os from 'node:os';
 import { createActor, type Actor } from 'xstate';
 import { workerMachine } from '../../machines/worker.machine.ts';
 import { backoffMs, isAcceptingJobs } from '../../machines/worker.helpers.ts';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode, toWireError, type WireError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError, toWireError, type WireError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame } from '../protocol/frames.ts';
 import { FINAL_CLOSE_CODES } from '../protocol/version.ts';
@@ -19,14 +20,17 @@ import type { ExecRunnerOptions } from './exec-runner.ts';
 import { startEval } from './ops/eval.ts';
 import { startExec } from './ops/exec.ts';
 import { startFetch } from './ops/fetch.ts';
+import type { LeftoverTracker } from './leftovers.ts';
+import { proofMessage, prove } from '../protocol/auth-proof.ts';
 import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts';
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
 import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
+import { checkInteger, checkObject, checkString, checkStringList, invalidOption } from '../option-checks.ts';
 import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 
 /** Options for {@link WorkerAgent}. */
 export interface AgentOptions {
@@ -62,6 +66,8 @@ export interface AgentOptions {
   extensions?: AgentExtension[];
   /** How to dial the hub; tests pass an in-memory pair. @default connectWs with the tls/tap options */
   connect?: (url: string) => Promise<Transport>;
+  /** Records job process groups and transfer temp files against a crash of this process. @default none */
+  leftovers?: LeftoverTracker;
   /** Replaces operations (tests). */
   starters?: Partial<{ [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> }>;
 }
@@ -90,11 +96,17 @@ export class WorkerAgent {
   private readonly policy: WorkerPolicy;
   private readonly starters: { [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> };
   private lastError: WireError | null = null;
+  /** The nonce of the current connection's `challenge`, once it arrived. */
+  private challenge: string | undefined;
+  /** The machine asked for a hello before the challenge arrived. */
+  private helloPending = false;
   private shutdownByHub = false;
   private readonly exited: Promise<AgentExit>;
   private resolveExit!: (exit: AgentExit) => void;
 
+  /** @throws InvalidArgumentError for a bad option (see {@link checkAgentOptions}) */
   constructor(private readonly options: AgentOptions) {
+    checkAgentOptions(options);
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger();
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -127,7 +139,7 @@ export class WorkerAgent {
       workerMachine.provide({
         actions: {
           openConnection: () => this.openConnection(),
-          sendHello: () => this.send(this.hello()),
+          sendHello: () => this.sendHelloWhenChallenged(),
           sendBye: ({ context }) => this.send(frame('bye', { reason: context.reason ?? 'stopping' })),
           drainJobs: () => {
             for (const extension of this.extensions) void extension.stop?.();
@@ -192,7 +204,8 @@ export class WorkerAgent {
     return () => subscription.unsubscribe();
   }
 
-  private hello(): Frame {
+  /** The hello for `nonce` (the connection's `challenge`): a proof of the token or the PSK, never the secret. */
+  private hello(nonce: string): Frame {
     const info: AgentInfo = {
       version: AGENT_VERSION,
       pid: process.pid,
@@ -200,10 +213,14 @@ export class WorkerAgent {
       host: os.hostname(),
       platform: `${process.platform}-${process.arch}`,
     };
+    const { id, token, psk } = this.options;
+    const auth = token === undefined && psk !== undefined ? ('psk' as const) : ('token' as const);
+    const secret = (auth === 'psk' ? psk : token) ?? '';
     return frame('hello', {
-      id: this.options.id,
-      ...(this.options.token === undefined ? {} : { token: this.options.token }),
-      ...(this.options.token === undefined && this.options.psk !== undefined ? { psk: this.options.psk } : {}),
+      id,
+      auth,
+      // An empty secret cannot be proven; a 1-byte proof of nothing is refused by the hub like a wrong token.
+      proof: secret === '' ? '00' : prove(secret, proofMessage(auth === 'psk' ? 'psk' : 'hello', id, nonce)),
       tags: this.options.tags ?? [],
       envs: this.options.envs ?? [],
       caps: [...this.policy.verbs],
@@ -212,12 +229,30 @@ export class WorkerAgent {
     });
   }
 
+  /** The machine wants a hello: sent once this connection's `challenge` has arrived (now, or when it does). */
+  private sendHelloWhenChallenged(): void {
+    if (this.challenge !== undefined) this.send(this.hello(this.challenge));
+    else this.helloPending = true;
+  }
+
   private openConnection(): void {
     const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
+    this.log.debug({ url: this.options.url, attempt: this.actor.getSnapshot().context.attempt }, 'dialing the hub');
     dial(this.options.url).then(
       (transport) => {
+        this.log.debug({ url: this.options.url }, 'connection open; sending hello');
         this.transport = transport;
-        transport.frames$.subscribe((f) => this.onFrame(f));
+        this.challenge = undefined;
+        this.helloPending = false;
+        transport.frames$.subscribe((f) => {
+          if (f.t !== 'challenge') return this.onFrame(f);
+          if (this.transport !== transport || this.challenge !== undefined) return;
+          this.challenge = f.nonce;
+          if (this.helloPending) {
+            this.helloPending = false;
+            this.send(this.hello(f.nonce));
+          }
+        });
         transport.rejects$.subscribe((error) => this.log.warn({ code: error.code }, error.message));
         void transport.closed.then((close) => {
           if (this.transport === transport) this.transport = undefined;
@@ -229,8 +264,11 @@ export class WorkerAgent {
         this.actor.send({ type: 'SOCKET_OPEN' });
       },
       (error: ClaError) => {
-        this.log.warn({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
-        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final: false });
+        // A TLS setting that cannot work fails the same way every time: stop for good (issue 11).
+        const final = error instanceof ClaError && error.code === ErrorCode.TlsConfig;
+        if (final) this.lastError = toWireError(error);
+        this.log[final ? 'error' : 'warn']({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
+        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final });
       },
     );
   }
@@ -244,6 +282,7 @@ export class WorkerAgent {
       case 'welcome':
         this.lastError = null;
         this.log.info({ projects: f.projects, disabled: f.disabled }, 'connected to the hub');
+        this.log.debug({ heartbeatMs: f.heartbeatMs, tags: this.options.tags ?? [], envs: this.options.envs ?? [], capacity: this.options.capacity ?? 1 }, 'welcomed by the hub');
         // Three missed pings, at the interval this hub announces, and the connection is taken for dead.
         this.transport?.setSilenceTimeout(f.heartbeatMs * 3);
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
@@ -326,6 +365,7 @@ export class WorkerAgent {
       clock: this.clock,
       log: this.log,
       policy: this.policy,
+      leftovers: this.options.leftovers,
     };
     let job: RunningJob;
     try {
@@ -337,7 +377,9 @@ export class WorkerAgent {
     this.jobs.set(f.id, job);
     this.actor.send({ type: 'JOB_STARTED', jobId: f.id });
     this.log.info({ job: f.id, verb: f.t }, 'job started');
+    const startedAt = this.clock.now();
     void job.done.then(() => {
+      this.log.debug({ job: f.id, verb: f.t, durationMs: this.clock.now() - startedAt }, 'job ended');
       this.jobs.delete(f.id);
       this.actor.send({ type: 'JOB_FINISHED', jobId: f.id });
     });
@@ -353,4 +395,29 @@ export function stateName(value: unknown): string {
     return inner === undefined ? key : `${key}.${stateName(inner)}`;
   }
   return String(value);
+}
+
+/**
+ * Refuses options the agent cannot work with before it dials: `capacity: 0` would otherwise loop on
+ * hello timeouts. @throws InvalidArgumentError naming the option
+ */
+export function checkAgentOptions(options: AgentOptions): void {
+  checkObject('options', options);
+  if (checkString('id', options.id) === undefined) throw invalidOption('id', 'a non-empty string', options.id);
+  const url = checkString('url', options.url);
+  // A custom `connect` (tests' in-memory pair) may use any scheme.
+  if (url === undefined || (options.connect === undefined && !/^wss?:\/\//.test(url))) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
+  checkString('token', options.token);
+  checkString('psk', options.psk);
+  if (options.token === undefined && options.psk === undefined && options.connect === undefined) {
+    throw new InvalidArgumentError('Expected `token` (a registration) or `psk` (the hub\'s pre-shared key), got neither', { data: { option: 'token' } });
+  }
+  checkStringList('tags', options.tags);
+  checkStringList('envs', options.envs);
+  checkInteger('capacity', options.capacity, 1, 1, 10_000);
+  const base = checkInteger('backoffBaseMs', options.backoffBaseMs, 500, 1);
+  const max = checkInteger('backoffMaxMs', options.backoffMaxMs, 30_000, 1);
+  if (max < base) throw invalidOption('backoffMaxMs', `at least \`backoffBaseMs\` (${base})`, max);
+  checkInteger('graceMs', options.graceMs, 10_000, 0);
+  checkInteger('highWaterBytes', options.highWaterBytes, 4 * 1024 * 1024, 1);
 }

@@ -12,6 +12,7 @@ import { WebSocket } from 'ws';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import type { JobInput } from '../../src/hub/job-events.ts';
 import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { startMemoryHub, type MemoryHub } from './memory-probe.ts';
 import { WORKER_BIN, startCli, stopAll, tempDir, type LiveProcess } from './processes.ts';
@@ -46,10 +47,14 @@ flow.after(() => stopAll());
 flow('an admin client that stops reading stops the command; the hub stays small; reading again gets every byte', async (ctx) => {
   const done = path.join(ctx.dir, 'DONE');
   const ws = new WebSocket(ctx.hub.url, { perMessageDeflate: false });
+  // Listening from the start: the challenge may arrive in the same read as the upgrade answer.
+  const challenged = new Promise<Buffer>((resolve) => ws.once('message', resolve)).then((data) => decodeRaw(data));
   try {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    // The hub's first frame is a `challenge`; admin_hello answers it with a proof of the token.
+    const challenge = (await challenged) as { nonce: string };
     const welcome = new Promise((resolve) => ws.once('message', resolve));
-    ws.send(encodeFrame(frame('admin_hello', { token: ctx.hub.adminToken })));
+    ws.send(encodeFrame(frame('admin_hello', { proof: prove(ctx.hub.adminToken, proofMessage('admin', '', challenge.nonce)) })));
     await welcome;
     const base = await ctx.hub.measure();
     let received = 0;

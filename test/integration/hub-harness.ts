@@ -10,6 +10,7 @@ import { Hub, type HubOptions } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
 import { frame, type AgentInfo, type Frame, type FrameOf, type FrameType } from '../../src/protocol/frames.ts';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
 import { connectWs } from '../../src/transport/ws-client.ts';
 import type { Transport } from '../../src/transport/transport.ts';
@@ -57,8 +58,11 @@ export const AGENT: AgentInfo = { version: 'test', pid: 1, user: 'tester', host:
 /** A raw connection that has said `hello` as worker `id` and received `welcome` (or the refusal). */
 export async function rawWorker(h: HubHarness, id: string, token: string, agent: AgentInfo = AGENT): Promise<{ transport: Transport; first: Frame }> {
   const transport = await connectWs(h.url, { silenceTimeoutMs: 0 });
+  // Every connection starts with the hub's `challenge`; the hello proves the token for its nonce.
+  const challenge = await nextFrame(transport, 'challenge');
   const first = firstValueFrom(transport.frames$);
-  await transport.send(frame('hello', { id, token, tags: [], envs: [], caps: ['exec', 'eval', 'ship', 'fetch', 'probe'], capacity: 1, agent }));
+  const proof = prove(token, proofMessage('hello', id, challenge.nonce));
+  await transport.send(frame('hello', { id, auth: 'token', proof, tags: [], envs: [], caps: ['exec', 'eval', 'ship', 'fetch', 'probe'], capacity: 1, agent }));
   return { transport, first: await first };
 }
 

@@ -14,11 +14,19 @@ export const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 export const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
 export const RESOTO_BIN = path.join(ROOT, 'bin', 'resotoworker.js');
 
-/** The environment for a child: no CLA_* (nor RESOTOWORKER_*) variables leak in from the developer's shell. */
+/**
+ * The environment for a child: no CLA_* (nor RESOTOWORKER_*) variables leak in from the developer's shell,
+ * and no FORCE_COLOR (uvu sets it to 1; beside NO_COLOR, Node 26 warns about the pair on stderr).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_') && !key.startsWith('RESOTOWORKER_')) env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_') && !key.startsWith('RESOTOWORKER_') && key !== 'FORCE_COLOR') env[key] = value;
   return { ...env, NO_COLOR: '1', ...extra };
+}
+
+/** A worker's default state folder inside the test's own folder, never under the real home. */
+function testStateEnv(cwd: string, env: Record<string, string> = {}): Record<string, string> {
+  return { XDG_STATE_HOME: path.join(cwd, '.state'), ...env };
 }
 
 /** Output of a finished CLI run. */
@@ -32,7 +40,7 @@ export interface CliResult {
 /** Runs a CLI to completion; `timeoutMs` (default 120 s) only keeps a hung CLI from hanging the suite: then it is killed and the test fails. */
 export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -124,7 +132,7 @@ export class LiveProcess {
 
 /** Starts a CLI in the background. */
 export function startCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string> }): LiveProcess {
-  return new LiveProcess(spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] }));
+  return new LiveProcess(spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** A hub started with `cla-hub start --port 0`, its URL and default passkey read from its output. */

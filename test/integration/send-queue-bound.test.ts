@@ -8,7 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
-import { encodeFrame } from '../../src/protocol/codec.ts';
+import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { CloseCode } from '../../src/protocol/version.ts';
 import { startMemoryHub } from './memory-probe.ts';
@@ -20,10 +21,14 @@ const MIB = 1024 * 1024;
 test('a peer that never reads its error answers is stopped at a bounded queue, then closed with 4009', async () => {
   const hub = await startMemoryHub({ sendStallMs: 1000 });
   const ws = new WebSocket(hub.url, { perMessageDeflate: false });
+  // Listening from the start: the challenge may arrive in the same read as the upgrade answer.
+  const challenged = new Promise<Buffer>((resolve) => ws.once('message', resolve)).then((data) => decodeRaw(data));
   try {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    // The hub's first frame is a `challenge`; admin_hello answers it with a proof of the token.
+    const challenge = (await challenged) as { nonce: string };
     const welcome = new Promise((resolve) => ws.once('message', resolve));
-    ws.send(encodeFrame(frame('admin_hello', { token: hub.adminToken })));
+    ws.send(encodeFrame(frame('admin_hello', { proof: prove(hub.adminToken, proofMessage('admin', '', challenge.nonce)) })));
     await welcome;
     const base = await hub.measure();
     ws.pause(); // from here on, the client reads nothing

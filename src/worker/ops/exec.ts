@@ -17,7 +17,10 @@ type Output = { stream: 'stdout' | 'stderr'; data: Uint8Array };
 /** Starts an exec job. `runner` options come from the agent (grace periods, batching). */
 export function startExec(f: FrameOf<'exec'>, ctx: JobContext, runner: ExecRunnerOptions = {}): RunningJob {
   const { id, v: _v, t: _t, outputCredit, ...spec } = f;
-  const handle = runExec(spec, { clock: ctx.clock, ...runner });
+  const leftovers = ctx.leftovers;
+  const cmd = typeof spec.cmd === 'string' ? spec.cmd : spec.cmd.join(' ');
+  const onSpawn = leftovers ? (pid: number) => leftovers.trackProcessGroup(pid, { job: id, cmd }) : undefined;
+  const handle = runExec(spec, { clock: ctx.clock, ...runner, onSpawn });
   // Without `outputCredit` (an older hub) output is not flow controlled: unlimited credit.
   let credit = outputCredit ?? Infinity;
   let seq = 0;
