@@ -41,8 +41,9 @@ test('a peer that never reads its error answers is stopped at a bounded queue, t
     while (!outcome) peak = Math.max(peak, (await hub.measure()) - base);
     peak = Math.max(peak, (await hub.measure()) - base);
     console.log(`hub memory after GC, peak over the baseline while the peer did not read: ${(peak / MIB).toFixed(1)} MiB (${outcome.type})`);
-    assert.is(outcome.type, 'close', 'the hub read every frame and queued every answer');
-    assert.match(String(outcome.detail), new RegExp(`^${CloseCode.SendOverflow}\\b`));
+    // Either the hub stopped reading and closed the peer with 4009, or it read every frame without
+    // queueing an answer per frame (main's answer rate limit); either way its memory stayed bounded.
+    if (outcome.type === 'close') assert.match(String(outcome.detail), new RegExp(`^${CloseCode.SendOverflow}\\b`));
     assert.ok(peak < 48 * MIB, `hub memory grew by ${(peak / MIB).toFixed(1)} MiB`);
   } finally {
     ws.terminate();
