@@ -9,18 +9,30 @@ import path from 'node:path';
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const filter = process.argv[2];
 const pattern = filter ? `${filter.replace(/[.+?^${}()|[\]\\]/g, '\\$&')}.*\\.test\\.ts$` : '\\.test\\.ts$';
-const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', pattern], {
+// How long uvu may take to exit after printing its summary (closing files, reaping children).
+const EXIT_GRACE_MS = 15_000;
+const child = spawn(process.execPath, ['--import', 'tsx', '--import', './test/linger-report.mjs', 'node_modules/uvu/bin.js', 'test', pattern], {
   cwd: root,
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' },
 });
 let out = '';
 let lingering;
+let lingered = false;
+let summaryAt;
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
   out += chunk.toString();
-  // uvu printed its summary but something (a leaked child process, a timer) keeps it alive: end it.
-  if (!lingering && /Duration:/.test(out)) lingering = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  // uvu printed its summary but something (a leaked child process, a socket, a timer) keeps it alive: a
+  // test leaked it, so the run fails. linger-report.mjs prints the culprits before the kill.
+  if (!lingering && /Duration:/.test(out)) {
+    summaryAt = Date.now();
+    lingering = setTimeout(() => {
+      lingered = true;
+      child.kill('SIGUSR2');
+      setTimeout(() => child.kill('SIGKILL'), 1000).unref();
+    }, EXIT_GRACE_MS);
+  }
 });
 child.on('close', (code, signal) => {
   clearTimeout(lingering);
@@ -34,7 +46,16 @@ child.on('close', (code, signal) => {
     console.log(`0 passed, 1 failed`);
     process.exit(1);
   }
+  if (lingered) {
+    // Counted as one more failure: the tests passed, the run did not end.
+    console.log(`\nuvu was still running ${EXIT_GRACE_MS / 1000} s after its summary (see the handles above); a test leaks a timer, socket or process`);
+    console.log(`${passed} passed, ${total - passed - skipped + 1} failed${skipped ? `, ${skipped} skipped` : ''}`);
+    process.exit(1);
+  }
+  // Exiting takes a moment (closing stores, reaping children); a slow exit is worth a look before it fails.
+  const lag = summaryAt === undefined ? 0 : Date.now() - summaryAt;
+  if (lag > 2000) console.log(`\nuvu exited ${lag} ms after its summary`);
   const failed = total - passed - skipped;
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-  process.exit(failed === 0 && (code === 0 || signal === 'SIGKILL') ? 0 : 1);
+  process.exit(failed === 0 && code === 0 ? 0 : 1);
 });

@@ -2,6 +2,8 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { ClaError, ErrorCode } from '../errors.ts';
+import type { JobInput } from '../hub/job-events.ts';
+import { OUTPUT_WINDOW_BYTES } from '../protocol/version.ts';
 import { readRecording } from '../transport/recorder.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
 import { adminDataOption as dataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
@@ -60,9 +62,15 @@ async function execCommand(command: string[], opts: Record<string, string | unde
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      client.run(target, exec, { waitMs, signal: ctrlC.signal }).subscribe({
+      // Output credit is granted as stdout/stderr take the bytes: `cla-hub exec ... | slow-reader` slows
+      // the remote command instead of filling this process (protocol.md "Output streaming").
+      let input: JobInput | undefined;
+      client.run(target, exec, { waitMs, signal: ctrlC.signal, outputCredit: OUTPUT_WINDOW_BYTES, onInput: (given) => (input = given) }).subscribe({
         next: (event) => {
-          if (event.type === 'output') (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
+          if (event.type === 'output') {
+            const bytes = event.data.byteLength;
+            (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data, () => input?.credit(bytes));
+          }
           else if (event.type === 'exit') {
             if (event.timedOut) warn(`timed out after ${opts.timeout} s`);
             const signo = event.signal ? (os.constants.signals as Record<string, number>)[event.signal] : undefined;

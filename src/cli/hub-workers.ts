@@ -27,11 +27,18 @@ function adminUrlOption(): Option {
 function adminUrlFromData(dataFile: string): string | undefined {
   if (!fs.existsSync(dataFile)) return undefined;
   const { registry, close } = openRegistry(dataFile);
+  let saved: string | undefined;
   try {
-    return registry.getSetting('hub.admin_url') || undefined;
+    saved = registry.getSetting('hub.admin_url');
   } finally {
     close();
   }
+  // Saved empty: that hub runs without its admin API. The default port then belongs to another hub (or
+  // nobody), so guessing it would talk to the wrong hub (issue 11, integration/daemon).
+  if (saved === '') {
+    throw new ClaError(ErrorCode.ConfigMissing, `The hub of ${dataFile} runs without its admin API (its port was taken, or --no-admin). Restart it with --admin-port PORT (0 picks a free one), or pass --admin-url.`);
+  }
+  return saved;
 }
 
 /** Calls the admin API; errors come back as the hub's {@link ClaError}s. */

@@ -38,7 +38,13 @@ export class AdminClient {
   run(
     target: Target,
     job: JobSpec,
-    options: { waitMs?: number; signal?: AbortSignal; onInput?: (input: JobInput) => void } = {},
+    options: {
+      waitMs?: number;
+      signal?: AbortSignal;
+      onInput?: (input: JobInput) => void;
+      /** Exec output this client takes before it grants more with `input.credit` (protocol.md "Output flow control"). */
+      outputCredit?: number;
+    } = {},
   ): Observable<JobEvent> {
     return new Observable<JobEvent>((subscriber) => {
       this.nextRequest += 1;
@@ -74,7 +80,15 @@ export class AdminClient {
       const cancel = () => send(frame('cancel', { re }));
       options.signal?.addEventListener('abort', cancel, { once: true });
       this.transport
-        .send(frame('run', { id: re, target, job, ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }) }))
+        .send(
+          frame('run', {
+            id: re,
+            target,
+            job,
+            ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+            ...(options.outputCredit === undefined ? {} : { outputCredit: options.outputCredit }),
+          }),
+        )
         .catch((error: unknown) => subscriber.error(error));
       return () => {
         options.signal?.removeEventListener('abort', cancel);

@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { isIPv4, type AddressInfo } from 'node:net';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../errors.ts';
+import { guardConnections } from '../transport/connection-guard.ts';
 import { AdminAuth } from './admin-http-auth.ts';
 import { AdminHttpError, HANDLED, matchRoute, type RouteContext } from './admin-http-routes.ts';
 import { DASHBOARD_CSP, DEFAULT_DASHBOARD_DIR, resolveStatic } from './admin-http-static.ts';
@@ -208,6 +209,8 @@ export async function startAdminHttp(options: AdminHttpOptions, hub: Hub): Promi
       sendJson(res, status, { error: wire });
     });
   });
+  // The same guard as the worker listener: half-sent request heads are dropped, connections per address bounded.
+  guardConnections(server, { headersTimeoutMs: 10_000, maxConnectionsPerAddress: 10_000, maxPendingPerAddress: 128 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(new ClaError(ErrorCode.IoError, `Cannot listen on ${opts.host}:${opts.port} for the admin API: ${error.code ?? error.message}`, { cause: error, data: { errno: error.code ?? null, host: opts.host, port: opts.port } })),

@@ -72,9 +72,24 @@ export class AdminSession {
     const run: AdminRun = { abort: new AbortController() } as AdminRun;
     this.runs.set(re, run);
     run.subscription = this.hub
-      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort.signal, onInput: (input) => (run.input = input) })
+      .run(
+        { target: f.target, job: f.job, waitMs: f.waitMs },
+        { signal: run.abort.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true },
+      )
       .subscribe({
-        next: (event) => this.send(jobEventFrame(re, event)),
+        next: (event) => {
+          if (event.type !== 'output') {
+            this.send(jobEventFrame(re, event));
+            return;
+          }
+          // Output counts as taken once this socket wrote it out: a client that stops reading stops the
+          // worker (output-flow.ts), instead of the hub queueing for it.
+          const bytes = event.data.byteLength;
+          void this.transport.send(jobEventFrame(re, event)).then(
+            () => run.input?.taken?.(bytes),
+            () => undefined,
+          );
+        },
         error: (error: unknown) => {
           this.runs.delete(re);
           this.send(frame('error', { re, error: toWireError(error) }));

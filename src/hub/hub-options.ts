@@ -28,6 +28,18 @@ export interface HubOptions {
   psk?: string;
   /** Output bytes kept per job in the store (the tail; the live stream is never cut), >= 0. @default 65536 */
   storedOutputBytes?: number;
+  /** Time a new connection has to send its HTTP request head, in ms (>= 1). @default 10000 */
+  headersTimeoutMs?: number;
+  /** Open connections per IP address (>= 1). @default 10000 */
+  maxConnectionsPerAddress?: number;
+  /** Connections per IP address still sending their request head (>= 1). @default 128 */
+  maxPendingPerAddress?: number;
+  /** Bytes queued for one peer above which the hub stops reading from it (>= 1). @default 16 MiB */
+  maxQueuedBytes?: number;
+  /** Time a peer's send queue may stay above `maxQueuedBytes` before it is closed with 4009, in ms (>= 1). @default 10000 */
+  sendStallMs?: number;
+  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009 (>= 1). @default 256 MiB */
+  maxTotalQueuedBytes?: number;
   /**
    * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
    * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
@@ -48,6 +60,12 @@ export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
   const helloTimeoutMs = checkInteger('helloTimeoutMs', input.helloTimeoutMs, 10_000, 10);
   const waitMs = checkInteger('waitMs', input.waitMs, 60_000, 0);
   const storedOutputBytes = checkInteger('storedOutputBytes', input.storedOutputBytes, DEFAULT_STORED_OUTPUT_BYTES, 0);
+  const headersTimeoutMs = checkInteger('headersTimeoutMs', input.headersTimeoutMs, 10_000, 1);
+  const maxConnectionsPerAddress = checkInteger('maxConnectionsPerAddress', input.maxConnectionsPerAddress, 10_000, 1);
+  const maxPendingPerAddress = checkInteger('maxPendingPerAddress', input.maxPendingPerAddress, 128, 1);
+  const maxQueuedBytes = checkInteger('maxQueuedBytes', input.maxQueuedBytes, 16 * 1024 * 1024, 1);
+  const sendStallMs = checkInteger('sendStallMs', input.sendStallMs, 10_000, 1);
+  const maxTotalQueuedBytes = checkInteger('maxTotalQueuedBytes', input.maxTotalQueuedBytes, 256 * 1024 * 1024, 1);
   const psk = checkString('psk', input.psk);
   let tls: ServerTlsOptions | undefined;
   if (input.tls !== undefined) {
@@ -58,5 +76,21 @@ export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
     if (tls.clientCa !== undefined && !isPem(tls.clientCa)) throw invalidOption('tls.clientCa', 'a PEM string or Buffer', tls.clientCa);
   }
   const legacyPubsub = input.legacyPubsub === undefined || input.legacyPubsub === false ? false : typeof input.legacyPubsub === 'boolean' ? true : (checkObject('legacyPubsub', input.legacyPubsub) as LegacyPubsubOptions);
-  return { host, port, heartbeatMs, helloTimeoutMs, waitMs, storedOutputBytes, psk, tls, legacyPubsub };
+  return {
+    host,
+    port,
+    heartbeatMs,
+    helloTimeoutMs,
+    waitMs,
+    storedOutputBytes,
+    headersTimeoutMs,
+    maxConnectionsPerAddress,
+    maxPendingPerAddress,
+    maxQueuedBytes,
+    sendStallMs,
+    maxTotalQueuedBytes,
+    psk,
+    tls,
+    legacyPubsub,
+  };
 }

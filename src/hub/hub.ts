@@ -105,6 +105,12 @@ export class Hub {
       heartbeatMs: this.options.heartbeatMs,
       tls: this.options.tls,
       tap: this.deps.tap,
+      headersTimeoutMs: this.options.headersTimeoutMs,
+      maxConnectionsPerAddress: this.options.maxConnectionsPerAddress,
+      maxPendingPerAddress: this.options.maxPendingPerAddress,
+      maxQueuedBytes: this.options.maxQueuedBytes,
+      sendStallMs: this.options.sendStallMs,
+      maxTotalQueuedBytes: this.options.maxTotalQueuedBytes,
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;
@@ -233,7 +239,13 @@ export class Hub {
     if (previous) {
       this.log.warn({ worker: info.workerId }, 'a new connection replaces the previous one of the same worker');
       this.sessions.delete(info.workerId);
-      previous.close(CloseCode.Replaced, `replaced by a new connection from ${info.agent.user}@${info.agent.host}`);
+      try {
+        previous.close(CloseCode.Replaced, `replaced by a new connection from ${info.agent.user}@${info.agent.host}`);
+      } catch (error) {
+        // The old connection must not stay half alive (connected on its side, unroutable here): drop it.
+        this.log.error({ err: error, worker: info.workerId }, 'could not close the replaced connection; dropping it');
+        previous.transport.terminate();
+      }
     }
     const session = new WorkerSession(transport, info, this.clock, this.log);
     const extensions = this.deps.extensions ?? [];

@@ -33,6 +33,8 @@ export interface JobInput {
    * the socket (or dropped with the connection): senders keep a bounded amount unresolved.
    */
   chunk(seq: number, data: Uint8Array, sha256?: string): Promise<void>;
-  /** Lets the worker send `bytes` more bytes of a fetch. */
+  /** Lets the worker send `bytes` more bytes of a fetch, or of an exec's output (when the run set `outputCredit`). */
   credit(bytes: number): void;
+  /** Reports exec output the caller passed on (runs with `reportsTaken`). */
+  taken?(bytes: number): void;
 }

@@ -9,6 +9,8 @@ import { ClaError, ErrorCode } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { JobKind, JobOutcome } from '../store/store.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { OUTPUT_WINDOW_BYTES } from '../protocol/version.ts';
+import { OutputFlow } from './output-flow.ts';
 import { OutputTail } from './output-tail.ts';
 import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
 import type { JobFinish, JobStart } from './registry.ts';
@@ -22,6 +24,16 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Called once the job is on a worker, with the way to send it input (ship bytes, fetch credit). */
   onInput?: (input: JobInput) => void;
+  /**
+   * Exec output the caller takes before it grants more with `JobInput.credit` (an admin `run` with
+   * `outputCredit`). Absent: the caller does not grant; see `reportsTaken`.
+   */
+  outputCredit?: number;
+  /**
+   * True when the caller reports exec output it has passed on with `JobInput.taken` (the admin session:
+   * once its socket wrote it out); otherwise output counts as taken when emitted. See output-flow.ts.
+   */
+  reportsTaken?: boolean;
 }
 
 /** How a job ended for metrics: its stored outcome, or `refused` when no worker took it. */
@@ -77,6 +89,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     const kind = request.job.kind;
     const requestedAt = deps.clock.now();
     let session: WorkerSession | undefined;
+    let flow: OutputFlow | undefined;
     let done = false;
     const tail = new OutputTail(deps.storedOutputBytes);
     const refused = () => {
@@ -122,12 +135,17 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         deps.observer?.dispatched(kind, deps.clock.now() - requestedAt);
         subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
         deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
+        if (kind === 'exec') {
+          flow = new OutputFlow(OUTPUT_WINDOW_BYTES, (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined), options.outputCredit);
+        }
         granted.assign(jobId, request.job, {
           started: (pid) => subscriber.next({ type: 'started', pid }),
           output: (stream, seq, data) => {
             deps.observer?.bytes('from_worker', kind, data.byteLength);
             tail.push(data);
+            flow?.received(data.byteLength);
             subscriber.next({ type: 'output', stream, seq, data });
+            if (!options.reportsTaken) flow?.taken(data.byteLength);
           },
           credit: (bytes) => (relay ? relay.credit(bytes) : subscriber.next({ type: 'credit', bytes })),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
@@ -152,7 +170,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
               error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : error.code === ErrorCode.Timeout ? 'timeout' : 'error';
             end(outcome, { errorCode: error.code }, () => subscriber.error(error));
           },
-        });
+        }, flow ? { outputCredit: flow.initial() } : {});
         options.onInput?.({
           chunk: (seq, data, sha256) => {
             if (done) return Promise.resolve();
@@ -173,7 +191,8 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
               () => undefined,
             );
           },
-          credit: (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined),
+          credit: (bytes) => (flow ? flow.consumerGranted(bytes) : void granted.feed(jobId, { credit: bytes }).catch(() => undefined)),
+          taken: (bytes) => flow?.taken(bytes),
         });
       },
       (error) => {
@@ -197,8 +216,10 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     return () => {
       options.signal?.removeEventListener('abort', onAbort);
       cancelWait();
-      if (!done && session) session.cancel(jobId);
-      else if (!done) refused(); // the caller gave up while waiting for a worker
+      if (!done && session) {
+        session.cancel(jobId);
+        flow?.release(); // nobody takes its output any more: the worker must not wait for credit
+      } else if (!done) refused(); // the caller gave up while waiting for a worker
     };
   });
 }

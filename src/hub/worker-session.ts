@@ -146,11 +146,11 @@ export class WorkerSession {
     return () => this.listeners.delete(listener);
   }
 
-  /** Sends a job to the worker. */
-  assign(jobId: string, job: JobSpec, sink: JobSink): void {
+  /** Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts). */
+  assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number } = {}): void {
     this.jobs.set(jobId, sink);
     this.actor.send({ type: 'JOB_ASSIGNED', jobId });
-    this.transport.send(jobFrame(jobId, job)).catch((error: unknown) => {
+    this.transport.send(jobFrame(jobId, job, flow.outputCredit)).catch((error: unknown) => {
       this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
     });
   }
@@ -252,11 +252,11 @@ export class WorkerSession {
 }
 
 /** The hub-to-worker frame that starts a job of each kind. */
-function jobFrame(id: string, job: JobSpec): Frame {
+function jobFrame(id: string, job: JobSpec, outputCredit: number | undefined): Frame {
   switch (job.kind) {
     case 'exec': {
       const { kind: _kind, ...spec } = job;
-      return frame('exec', { id, ...spec });
+      return frame('exec', { id, ...spec, ...(outputCredit === undefined ? {} : { outputCredit }) });
     }
     case 'eval': {
       const { kind: _kind, ...spec } = job;

@@ -145,6 +145,8 @@ export const runSchema = z.object({
   job: jobSpecSchema,
   /** How long to wait for a matching worker to be free, in ms. */
   waitMs: z.number().int().nonnegative().optional(),
+  /** Exec output bytes this client takes before it grants more with `credit`; absent: the hub paces by its socket. */
+  outputCredit: z.number().int().positive().optional(),
 });
 
 // ---- hub -> worker / admin ---------------------------------------------------------------------------
@@ -167,7 +169,13 @@ export const registeredSchema = z.object({
   added: name,
 });
 export const unregisteredSchema = z.object({ ...base('unregistered'), id: name, projects: z.array(name) });
-export const execSchema = z.object({ ...base('exec'), id: requestId, ...execSpecSchema.shape });
+export const execSchema = z.object({
+  ...base('exec'),
+  id: requestId,
+  ...execSpecSchema.shape,
+  /** Output bytes the worker may send before it waits for `credit`; absent: no output flow control. */
+  outputCredit: z.number().int().positive().optional(),
+});
 export const evalSchema = z.object({ ...base('eval'), id: requestId, ...evalSpecSchema.shape });
 export const shipSchema = z.object({ ...base('ship'), id: requestId, ...shipSpecSchema.shape });
 export const fetchSchema = z.object({ ...base('fetch'), id: requestId, ...fetchSpecSchema.shape });

@@ -7,6 +7,12 @@ export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 /** Largest data chunk, in bytes, put in one `output` frame. */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 
+/**
+ * Exec output the hub lets a worker send ahead of what its consumer took, in bytes (protocol.md "Output
+ * flow control"): it bounds what the hub holds per running exec.
+ */
+export const OUTPUT_WINDOW_BYTES = 1024 * 1024;
+
 /** Application close codes (4000-4999); see protocol.md, "Close codes". */
 export const CloseCode = {
   Normal: 1000,
@@ -21,6 +27,8 @@ export const CloseCode = {
   Replaced: 4006,
   Unregistered: 4007,
   HeartbeatTimeout: 4008,
+  /** The hub's send queue for this peer stayed over its bound (the peer does not read); see send-gate.ts. */
+  SendOverflow: 4009,
 } as const;
 
 /** A close code from {@link CloseCode}. */

@@ -8,6 +8,7 @@ import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendLimits } from './send-gate.ts';
 import type { CloseInfo, FrameTap, Transport } from './transport.ts';
 
 /** The little a channel needs from a socket. */
@@ -33,6 +34,29 @@ export interface FrameChannelOptions {
   maxBadFrames?: number;
   /** Records every frame. */
   tap?: FrameTap;
+  /** Bounds of the send queue (the hub's connections); unbounded when absent. */
+  sendLimits?: SendLimits;
+}
+
+/** Largest close reason a websocket close frame can carry, in UTF-8 bytes (RFC 6455 §5.5: 125 less the code). */
+export const MAX_CLOSE_REASON_BYTES = 123;
+
+/**
+ * `reason` cut to {@link MAX_CLOSE_REASON_BYTES} UTF-8 bytes at a character boundary: `ws` throws on a
+ * longer one, and a reason built from peer data (`agent.host` in a hello) may hold multi-byte characters
+ * (issue 11, case 10).
+ */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let bytes = 0;
+  let end = 0;
+  for (const char of reason) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > MAX_CLOSE_REASON_BYTES - 3) break;
+    bytes += size;
+    end += char.length;
+  }
+  return `${reason.slice(0, end)}…`;
 }
 
 let nextId = 0;
@@ -67,11 +91,17 @@ export class FrameChannel implements Transport {
   readonly rejects$ = this.rejects.asObservable();
   private open = true;
   private closedLocally = false;
+  /** The code this side closed with: reported when the socket then drops without a close handshake. */
+  private localCloseCode: number | undefined;
   private badInARow = 0;
   private resolveClosed!: (info: CloseInfo) => void;
   private readonly maxFrameBytes: number;
   private readonly maxBadFrames: number;
   private readonly tap: FrameTap | undefined;
+  private readonly gate: SendGate | undefined;
+  /** Reading stopped by the owner (`pause()`) and by the send gate: the socket reads when neither holds it. */
+  private pausedByOwner = false;
+  private pausedBySendQueue = false;
 
   constructor(
     private readonly socket: ByteSocket,
@@ -84,6 +114,19 @@ export class FrameChannel implements Transport {
     this.tap = options.tap;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.tap?.event(this.id, 'open', this.remote);
+    if (options.sendLimits) {
+      this.gate = new SendGate(options.sendLimits, {
+        congested: (on) => {
+          this.pausedBySendQueue = on;
+          this.applyPause();
+        },
+        overflow: (reason) => {
+          this.close(CloseCode.SendOverflow, reason);
+          // The close frame waits behind the queue the peer does not read: drop the socket soon after.
+          setTimeout(() => this.socket.terminate(), 1000).unref();
+        },
+      });
+    }
   }
 
   isOpen(): boolean {
@@ -104,8 +147,11 @@ export class FrameChannel implements Transport {
       );
     }
     this.tap?.frame(this.id, 'out', bytes);
+    const cost = bytes.length + FRAME_QUEUE_OVERHEAD_BYTES;
+    this.gate?.add(cost);
     return new Promise((resolve, reject) => {
       this.socket.send(bytes, (error) => {
+        this.gate?.done(cost);
         if (error) reject(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
         else resolve();
       });
@@ -120,7 +166,13 @@ export class FrameChannel implements Transport {
     if (!this.open) return;
     this.open = false;
     this.closedLocally = true;
-    this.socket.close(code, reason.slice(0, 120));
+    this.localCloseCode = code;
+    try {
+      this.socket.close(code, closeReason(reason));
+    } catch {
+      // A close that cannot be sent (an invalid code) must still end the connection.
+      this.socket.terminate();
+    }
   }
 
   terminate(): void {
@@ -130,7 +182,8 @@ export class FrameChannel implements Transport {
   }
 
   pause(): void {
-    this.socket.pause?.();
+    this.pausedByOwner = true;
+    this.applyPause();
   }
 
   setSilenceTimeout(ms: number): void {
@@ -138,7 +191,13 @@ export class FrameChannel implements Transport {
   }
 
   resume(): void {
-    this.socket.resume?.();
+    this.pausedByOwner = false;
+    this.applyPause();
+  }
+
+  private applyPause(): void {
+    if (this.pausedByOwner || this.pausedBySendQueue) this.socket.pause?.();
+    else this.socket.resume?.();
   }
 
   /** Feeds one received message. */
@@ -158,9 +217,11 @@ export class FrameChannel implements Transport {
 
   /** Reports that the socket closed. */
   closedBy(code: number, reason: string): void {
-    const info: CloseInfo = { code, reason, local: this.closedLocally };
+    const dropped = code === 1006 && this.localCloseCode !== undefined;
+    const info: CloseInfo = dropped ? { code: this.localCloseCode!, reason, local: true } : { code, reason, local: this.closedLocally };
     this.open = false;
-    this.tap?.event(this.id, 'close', `${code} ${reason}`.trim());
+    this.gate?.release();
+    this.tap?.event(this.id, 'close', `${info.code} ${info.reason}`.trim());
     this.frames.complete();
     this.rejects.complete();
     this.resolveClosed(info);

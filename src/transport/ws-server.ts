@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
-import { FrameChannel, nextConnectionId } from './frame-channel.ts';
+import { guardConnections } from './connection-guard.ts';
+import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
+import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
 /** TLS settings for a `wss://` listener. */
@@ -33,6 +35,22 @@ export interface WsServerOptions {
   heartbeatMs?: number;
   tls?: ServerTlsOptions;
   tap?: FrameTap;
+  /**
+   * Time a new TCP connection has to complete its HTTP request head (TLS handshake included), in ms;
+   * then it is destroyed. Node's own `headersTimeout` is only checked every 30 s (issue 11, case 4).
+   * @default 10000
+   */
+  headersTimeoutMs?: number;
+  /** Open connections from one IP address, upgraded or not; one more is destroyed at once. @default 10000 */
+  maxConnectionsPerAddress?: number;
+  /** Connections from one IP address still sending their HTTP request head; one more is destroyed at once. @default 128 */
+  maxPendingPerAddress?: number;
+  /** Bytes queued for one peer above which the hub stops reading from it (see send-gate.ts). @default 16 MiB */
+  maxQueuedBytes?: number;
+  /** Time a peer's queue may stay above `maxQueuedBytes` before the connection is closed with 4009, in ms. @default 10000 */
+  sendStallMs?: number;
+  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009. @default 256 MiB */
+  maxTotalQueuedBytes?: number;
   /**
    * Time a client has to send a whole request, in ms; 0 turns it off (long uploads of the legacy pubsub).
    * @default Node's 300000
@@ -92,7 +110,15 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
         },
       )
     : http.createServer(handler);
+  guardConnections(server, {
+    headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+    maxConnectionsPerAddress: options.maxConnectionsPerAddress ?? 10_000,
+    maxPendingPerAddress: options.maxPendingPerAddress ?? 128,
+  });
+  // After the guard, which raises requestTimeout above the headers timeout: an explicit value wins.
   if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
+  const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
+  const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
 
@@ -114,7 +140,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
           pause: () => ws.pause(),
           resume: () => ws.resume(),
         },
-        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap },
+        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits },
       );
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));
@@ -153,7 +179,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     port: address.port,
     close(code = 1001, reason = 'hub stopping') {
       clearInterval(pinger);
-      for (const ws of wss.clients) ws.close(code, reason);
+      for (const ws of wss.clients) ws.close(code, closeReason(reason));
       return new Promise((resolve) => {
         const force = setTimeout(() => {
           for (const ws of wss.clients) ws.terminate();

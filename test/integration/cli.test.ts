@@ -31,9 +31,10 @@ const hub = (ctx: { dir: string; hub: RunningHub }, ...args: string[]) => {
 };
 const worker = (ctx: { dir: string }, args: string[], env: Record<string, string> = {}) => runCli(WORKER_BIN, args, { cwd: ctx.dir, env });
 
-cli('hub start prints the default passkey and the register line, and keeps its admin token 0600', (ctx) => {
+cli('hub start prints the default passkey and the register line, and keeps its admin token 0600', async (ctx) => {
   assert.match(ctx.hub.process.stdout, /project default \(created\) passkey: [0-9a-f]{32}/);
-  assert.match(ctx.hub.process.stdout, new RegExp(`cla-worker register --url ${ctx.hub.url} --passkey ${ctx.hub.passkey}`));
+  // The register line may come in a later chunk than the passkey startHub waited for.
+  await ctx.hub.process.waitFor(new RegExp(`cla-worker register --url ${ctx.hub.url} --passkey ${ctx.hub.passkey}`));
   assert.ok(fs.existsSync(ctx.hub.data));
   assert.is(fs.statSync(`${ctx.hub.data}.admin-token`).mode & 0o777, 0o600);
 });

@@ -37,7 +37,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs a CLI to completion (bounded by `timeoutMs`, after which it is killed and the test fails). */
+/** Runs a CLI to completion; `timeoutMs` (default 120 s) only keeps a hung CLI from hanging the suite: then it is killed and the test fails. */
 export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -47,8 +47,8 @@ export function runCli(bin: string, args: string[], options: { cwd: string; env?
     child.stderr.on('data', (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 30_000);
+      reject(new Error(`${path.basename(bin)} ${args.join(' ')} did not finish in ${options.timeoutMs ?? 120_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, options.timeoutMs ?? 120_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
@@ -89,18 +89,35 @@ export class LiveProcess {
     );
   }
 
-  /** Resolves when stdout or stderr matches `pattern`; rejects after `timeoutMs` or if the process exits first. */
-  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    let exited = false;
-    void this.exited.then(() => (exited = true));
-    for (;;) {
-      const match = this.stdout.match(pattern) ?? this.stderr.match(pattern);
-      if (match) return match;
-      if (exited) throw new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+  /**
+   * Resolves when stdout or stderr matches `pattern` (checked on every chunk of output); rejects if the
+   * process exits first. `timeoutMs` only keeps a broken test from hanging: it is at least 120 s, so a
+   * slow start on a loaded machine (a second copy of the suite on 2 cores) is not a failure.
+   */
+  waitFor(pattern: RegExp, timeoutMs = 120_000): Promise<RegExpMatchArray> {
+    const guardMs = Math.max(timeoutMs, 120_000);
+    return new Promise((resolve, reject) => {
+      const streams = [this.child.stdout, this.child.stderr].filter((stream) => stream !== null);
+      let guard: NodeJS.Timeout | undefined;
+      const finish = (error?: Error, match?: RegExpMatchArray) => {
+        clearTimeout(guard);
+        for (const stream of streams) stream.off('data', check);
+        if (error) reject(error);
+        else resolve(match!);
+      };
+      // Listeners added after the constructor's: this.stdout/stderr already hold the new chunk.
+      const check = () => {
+        const match = this.stdout.match(pattern) ?? this.stderr.match(pattern);
+        if (match) finish(undefined, match);
+      };
+      for (const stream of streams) stream.on('data', check);
+      guard = setTimeout(() => finish(new Error(`no ${pattern} within ${guardMs} ms\nstdout: ${this.stdout}\nstderr: ${this.stderr}`)), guardMs);
+      void this.exited.then(() => {
+        check();
+        finish(new Error(`process exited before printing ${pattern}\nstdout: ${this.stdout}\nstderr: ${this.stderr}`));
+      });
+      check();
+    });
   }
 
   /** Sends a signal and waits for the exit. */
@@ -126,11 +143,14 @@ export interface RunningHub {
   data: string;
 }
 
-/** Starts `cla-hub start` on port 0 with its data file in `dir`. */
+/**
+ * Starts `cla-hub start` with its data file in `dir`, the worker port and the admin port 0 (the default
+ * admin port 8734 may belong to another hub on the machine, which the CLI would then talk to).
+ */
 export async function startHub(dir: string, extraArgs: string[] = []): Promise<RunningHub> {
   const data = path.join(dir, 'hub.sqlite');
-  // --admin-port 0: the default admin port may be another hub's on a shared machine (then CLI calls reach it).
-  const hub = startCli(HUB_BIN, ['start', '--port', '0', '--admin-port', '0', '--data', data, ...extraArgs], { cwd: dir });
+  const admin = extraArgs.includes('--admin-port') || extraArgs.includes('--no-admin') ? [] : ['--admin-port', '0'];
+  const hub = startCli(HUB_BIN, ['start', '--port', '0', ...admin, '--data', data, ...extraArgs], { cwd: dir });
   const url = (await hub.waitFor(/listening on (wss?:\/\/\S+)/))[1]!;
   const passkey = (await hub.waitFor(/passkey: ([0-9a-f]{32})/))[1]!;
   return { process: hub, url, passkey, data };

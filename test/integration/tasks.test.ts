@@ -10,7 +10,6 @@
  * worker's own log ($TASK_LOG), so executions are counted on the workers' side too.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { suite } from 'uvu';
 import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
@@ -182,8 +181,9 @@ tasks('a task no worker can handle fails after its deadline with the clear error
 });
 
 tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it is down run after the restart', async (ctx) => {
-  const port = await freePort();
-  ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
+  ctx.hub = await startHub(ctx.dir);
+  // The restart takes the port this hub got from the OS, so the worker reconnects to it.
+  const port = new URL(ctx.hub.url).port;
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   await startTaskWorker(ctx, 'w1', ['--task-handler', 'shell', '--task-concurrency', '2']);
   const before = await insertShellTasks(ctx.store, 'r', 60, '; sleep 0.05');
@@ -196,7 +196,7 @@ tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it i
   assert.is(whileDown.code, 0, whileDown.stderr);
   const downId = whileDown.stdout.trim();
 
-  ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
+  ctx.hub = await startHub(ctx.dir, ['--port', port]);
   if (atCrash.offered + atCrash.claimed > 0) await ctx.hub.process.waitFor(/pending again/);
   await until('everything done after the restart', async () => (await ctx.store.counts()).done === 61);
   assert.equal((await ctx.store.counts()), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });
@@ -229,17 +229,6 @@ async function rawWorker(url: string, id: string, token: string) {
   await next('welcome');
   send(frame('subscribe', { subscriberId: id, actions: [], tasks: [{ name: 'probe', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
   return { transport, send, next };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 tasks.run();

@@ -7,7 +7,6 @@
  * reached, bounded only so that a broken build fails instead of hanging.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -91,17 +90,6 @@ function makeTree(root: string): void {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const hub = (ctx: Ctx, ...args: string[]) => runCli(HUB_BIN, [...args, '--data', ctx.hub.data], { cwd: ctx.dir });
 
 async function hubJson<T>(ctx: Ctx, ...args: string[]): Promise<T> {
@@ -160,9 +148,10 @@ it.before(async (ctx) => {
   for (const [name, text] of Object.entries(WORKFLOWS)) fs.writeFileSync(path.join(workflows, name), text);
   makeTree(ctx.tree);
   makeTree(ctx.dryTree);
-  // A fixed port: workers must find the hub again after it restarts.
-  ctx.hubArgs = ['--port', String(await freePort()), '--no-admin', '--subscriber-grace', '2', '--workflows', workflows];
+  ctx.hubArgs = ['--no-admin', '--subscriber-grace', '2', '--workflows', workflows];
   ctx.hub = await startHub(ctx.dir, ctx.hubArgs);
+  // The restart below takes the port this hub got from the OS (port 0), so workers reconnect to it.
+  ctx.hubArgs.push('--port', new URL(ctx.hub.url).port);
   const gate = ['--plugins-dir', plugins, '--plugin', 'gate', '--override', `gate.dir=${ctx.gates}`];
   await worker(ctx, 'g1', gate);
   await worker(ctx, 'g2', gate);

@@ -13,7 +13,8 @@ import path from 'node:path';
 import { SimulatedClock } from 'xstate';
 import type { RunDetail } from '../../src/hub/actions/workflow-store.ts';
 import { Hub, type HubOptions } from '../../src/hub/hub.ts';
-import { decodeRaw } from '../../src/protocol/codec.ts';
+import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
+import type { Frame } from '../../src/protocol/frames.ts';
 import { readRecording, type RecordLine } from '../../src/transport/recorder.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 import { WorkerAgent, type AgentExit } from '../../src/worker/agent.ts';
@@ -30,7 +31,9 @@ import {
   workerExtensions,
   type FixtureName,
 } from './scenario-setup.ts';
+import { REPLAY_TREE, pathMapper } from './replay-tree.ts';
 import { ScriptedPeer } from './scripted-peer.ts';
+import { tempDir } from '../unit/test-helpers.ts';
 import { HUB_NORMALISED, WORKER_NORMALISED, describeExact, recordedTranscript, transcriptText, type NormalisedField, type Transcript } from './transcript.ts';
 
 /** The outcome of one replay. */
@@ -65,6 +68,11 @@ export interface HubReplayOptions {
 }
 
 export interface WorkerReplayOptions {
+  /**
+   * Where the worker's files (the fs plugin's tree) are built; the recorded {@link REPLAY_TREE} in frames
+   * is mapped to it both ways. @default a fresh temp folder, removed after the replay
+   */
+  treeRoot?: string;
   /** Which scenario's worker to build; taken from the file name (`NAME.worker.rec`) when omitted. */
   scenario?: FixtureName;
   /** Real time to wait for a frame the recording says the worker sent, in ms. @default 5000 */
@@ -109,13 +117,25 @@ export async function replayWorker(source: string | RecordLine[], options: Worke
   const lines = load(source);
   const scenario = options.scenario ?? scenarioOf(source, 'worker');
   const clock = startClock(lines);
-  // The worker acts on real files (the fs plugin deletes some): every replay starts from the recorded state.
-  prepareWorkerSide(scenario);
+  // The worker acts on real files (the fs plugin deletes some): every replay starts from the recorded
+  // state, in a folder of its own.
+  const temp = options.treeRoot === undefined ? tempDir('cla-replay-') : undefined;
+  const treeRoot = options.treeRoot ?? path.join(temp!.dir, 'cla-replay-tree');
+  try {
+    return await replayWorkerIn(lines, scenario, clock, treeRoot, options);
+  } finally {
+    temp?.cleanup();
+  }
+}
+
+async function replayWorkerIn(lines: RecordLine[], scenario: FixtureName, clock: SimulatedClock, treeRoot: string, options: WorkerReplayOptions): Promise<WorkerReplayResult> {
+  prepareWorkerSide(scenario, treeRoot);
+  const rewrite = treeRewrite(REPLAY_TREE, treeRoot);
   const dials: Array<(transport: Transport) => void> = [];
   const agent = new WorkerAgent({
     ...recordedWorkerOptions(scenario, 'ws://replay.invalid', expectedWorkerToken(clock)),
     clock,
-    extensions: await workerExtensions(scenario, clock),
+    extensions: await workerExtensions(scenario, clock, treeRoot),
     connect: () => new Promise<Transport>((resolve) => dials.push(resolve)),
   });
   let exit: AgentExit | undefined;
@@ -128,7 +148,7 @@ export async function replayWorker(source: string | RecordLine[], options: Worke
       await until(() => dials.length > 0, frameWaitMs);
       const resolve = dials.shift();
       if (!resolve) return undefined;
-      const peer = new ScriptedPeer(conn, remote);
+      const peer = new ScriptedPeer(conn, remote, rewrite);
       resolve(peer.channel);
       return peer;
     },
@@ -136,7 +156,9 @@ export async function replayWorker(source: string | RecordLine[], options: Worke
   const problems = dials.length > 0 ? [`the worker dialled ${dials.length} more time(s) than the recording has connections`] : [];
   const result = { ...compare(lines, peers, WORKER_NORMALISED, problems), exit };
   agent.stop('replay finished');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, frameWaitMs))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, frameWaitMs)))]);
+  clearTimeout(timer); // else it holds the test process open after the last test
   return result;
 }
 
@@ -211,6 +233,16 @@ function compare(lines: RecordLine[], peers: Map<string, ScriptedPeer | undefine
   const expectedText = transcriptText(expected, conns);
   const actualText = transcriptText(replayed, conns);
   return { ok: expectedText === actualText && problems.length === 0, expected: expectedText, actual: actualText, problems, sent };
+}
+
+/** Rewrites the tree's path in frames: recorded -> replayed on the way in, back on the way out. */
+function treeRewrite(recorded: string, actual: string): { in(bytes: Uint8Array): Uint8Array; out(bytes: Uint8Array): Uint8Array } {
+  const convert = (map: (value: unknown) => unknown, needle: string) => (bytes: Uint8Array) => {
+    // Only frames that hold the path are re-encoded: the others (and garbage) stay byte for byte.
+    if (!Buffer.from(bytes).includes(needle)) return Uint8Array.from(bytes);
+    return encodeFrame(map(decodeRaw(bytes)) as Frame);
+  };
+  return { in: convert(pathMapper(recorded, actual), recorded), out: convert(pathMapper(actual, recorded), actual) };
 }
 
 function decodeOrUndefined(bytes: Uint8Array): unknown {

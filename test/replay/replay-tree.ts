@@ -21,7 +21,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Fixed, so the collected paths are the same on every machine (they are in the fixture). */
+/**
+ * The tree's path as the fixtures hold it (resource ids, attrs, messages). Fixed, so the frames are the
+ * same on every machine; only `record-fixtures.ts` builds the tree there. A worker replay builds it in
+ * the test's own temp folder and maps this prefix both ways (see {@link pathMapper}), so two runs of the
+ * suite never share a folder.
+ */
 export const REPLAY_TREE = '/tmp/cla-replay-tree';
 
 /** 2026-01-15T09:00:00Z, a whole second: the scenario's clock starts here, mtimes are set before it. */
@@ -56,16 +61,16 @@ export const TREE: readonly TreeEntry[] = [
 ];
 
 /** The absolute path of an entry (the id the fs plugin gives it). */
-export const treePath = (entry: TreeEntry): string => (entry.path === '' ? REPLAY_TREE : path.join(REPLAY_TREE, entry.path));
+export const treePath = (entry: TreeEntry, root = REPLAY_TREE): string => (entry.path === '' ? root : path.join(root, entry.path));
 
 /** An entry's mtime in ms. */
 export const treeMtime = (entry: TreeEntry): number => SCENARIO_EPOCH - entry.ageS * 1000;
 
-/** (Re)creates the tree: removes whatever is at {@link REPLAY_TREE}, writes every entry, sets mtimes. */
-export function createReplayTree(): void {
-  fs.rmSync(REPLAY_TREE, { recursive: true, force: true });
+/** (Re)creates the tree at `root`: removes whatever is there, writes every entry, sets mtimes. */
+export function createReplayTree(root = REPLAY_TREE): void {
+  fs.rmSync(root, { recursive: true, force: true });
   for (const entry of TREE) {
-    const full = treePath(entry);
+    const full = treePath(entry, root);
     if (entry.kind === 'folder') fs.mkdirSync(full);
     // Content derived from the path: same bytes in every run, different per file.
     else fs.writeFileSync(full, Buffer.alloc(entry.size!, entry.path));
@@ -73,7 +78,7 @@ export function createReplayTree(): void {
   // Children first: creating an entry changes its folder's mtime.
   for (const entry of [...TREE].reverse()) {
     const at = new Date(treeMtime(entry));
-    fs.utimesSync(treePath(entry), at, at);
+    fs.utimesSync(treePath(entry, root), at, at);
   }
 }
 
@@ -103,5 +108,18 @@ export function expectedTreeAfterCleanup(): string[] {
 
 /** The absolute paths the plan must flag. */
 export function flaggedPaths(): string[] {
-  return TREE.filter((entry) => entry.flagged).map(treePath);
+  return TREE.filter((entry) => entry.flagged).map((entry) => treePath(entry));
+}
+
+/** Replaces `from` by `to` in every string of a decoded frame (keys are left alone). */
+export function pathMapper(from: string, to: string): (value: unknown) => unknown {
+  const map = (value: unknown): unknown => {
+    if (typeof value === 'string') return value.includes(from) ? value.split(from).join(to) : value;
+    if (Array.isArray(value)) return value.map(map);
+    if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
+      return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, map(inner)]));
+    }
+    return value;
+  };
+  return map;
 }

@@ -3,6 +3,7 @@
  * and a fresh worker: each must send the recorded frames again. See README.md in this folder.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
@@ -13,6 +14,7 @@ import { readRecording, type RecordLine } from '../../src/transport/recorder.ts'
 import { replayHub, replayWorker, type ReplayResult } from './harness.ts';
 import { REPLAY_TREE, TREE, expectedTreeAfterCleanup, flaggedPaths, listTree, treeMtime, treePath } from './replay-tree.ts';
 import { FIXTURES, expectedWorkerToken, hubRecording, seedRegistry, workerRecording } from './scenario-setup.ts';
+import { tempDir } from '../unit/test-helpers.ts';
 
 /** Fails with a line diff of the two transcripts (uvu prints it), then with any other problem. */
 function assertReplayed(result: ReplayResult): void {
@@ -140,7 +142,7 @@ test('collect-and-cleanup: the replayed worker collects the tree with its sizes,
   assert.is(graphs.length, 1);
   const resources = graphs[0]!.resources as Array<{ id: string; kind: string; attrs: Record<string, unknown> }>;
   const byId = new Map(resources.map((r) => [r.id, r] as const));
-  assert.equal([...byId.keys()].sort(), TREE.map(treePath).sort());
+  assert.equal([...byId.keys()].sort(), TREE.map((entry) => treePath(entry)).sort());
   for (const entry of TREE) {
     const { attrs, kind } = byId.get(treePath(entry))!;
     assert.is(kind, entry.kind, entry.path);
@@ -151,7 +153,17 @@ test('collect-and-cleanup: the replayed worker collects the tree with its sizes,
 });
 
 test('collect-and-cleanup: the replayed worker flags the planned entries, deletes files before their folder, and leaves the rest on disk', async () => {
-  const result = await replayWorker(workerRecording('collect-and-cleanup'));
+  const temp = tempDir('cla-replay-test-');
+  const treeRoot = path.join(temp.dir, 'tree');
+  try {
+    await flagsAndDeletes(treeRoot);
+  } finally {
+    temp.cleanup();
+  }
+});
+
+async function flagsAndDeletes(treeRoot: string): Promise<void> {
+  const result = await replayWorker(workerRecording('collect-and-cleanup'), { treeRoot });
   assert.ok(result.ok);
   const plans = framesOf(result.sent, 'resources_flag', PLAN);
   assert.is(plans.length, 1);
@@ -161,8 +173,8 @@ test('collect-and-cleanup: the replayed worker flags the planned entries, delete
   assertDependentsFirst(deleted);
   assert.is(framesOf(result.sent, 'action_done', CLEANUP).length, 1);
   // The replay really deleted them (harness.ts recreates the tree before each worker replay).
-  assert.equal(listTree(), expectedTreeAfterCleanup());
-});
+  assert.equal(listTree(treeRoot), expectedTreeAfterCleanup());
+}
 
 test('collect-and-cleanup: the replayed hub runs collect_and_cleanup to success and sends cleanup the flagged ids in plain order', async () => {
   const result = await replayHub(hubRecording('collect-and-cleanup'));
@@ -210,8 +222,5 @@ function decodeRawSafe(b64: string): Record<string, unknown> | undefined {
     return undefined;
   }
 }
-
-// The worker replays leave the cleaned-up tree behind; each replay recreates it anyway.
-test.after(() => fs.rmSync(REPLAY_TREE, { recursive: true, force: true }));
 
 test.run();

@@ -234,14 +234,15 @@ export function recordedWorkerOptions(name: FixtureName, url: string, token: str
  * extension (the fs plugin's `tag` handler is then not registered): the workflow submits no tasks.
  * Built-in plugins only, so a `cla-worker-plugin-*` package installed nearby changes nothing.
  */
-export async function workerExtensions(name: FixtureName, clock: Clock): Promise<AgentExtension[]> {
+export async function workerExtensions(name: FixtureName, clock: Clock, treeRoot = REPLAY_TREE): Promise<AgentExtension[]> {
   if (name !== 'collect-and-cleanup') return [];
   const subscriptions = new SubscriptionRegistry(WORKER_ID);
-  const plugins = await createPluginWorker({ workerId: WORKER_ID, overrides: FS_OVERRIDES, enabled: ['fs'], packages: false, subscriptions, clock });
+  const overrides = { ...FS_OVERRIDES, 'fs.roots': treeRoot };
+  const plugins = await createPluginWorker({ workerId: WORKER_ID, overrides, enabled: ['fs'], packages: false, subscriptions, clock });
   return [new SubscribeExtension(subscriptions), plugins.extension];
 }
 
-/** What must be on disk before a scenario's worker runs (recorded or replayed): the fs plugin's tree. */
-export function prepareWorkerSide(name: FixtureName): void {
-  if (name === 'collect-and-cleanup') createReplayTree();
+/** What must be on disk before a scenario's worker runs (recorded or replayed): the fs plugin's tree, at `treeRoot`. */
+export function prepareWorkerSide(name: FixtureName, treeRoot = REPLAY_TREE): void {
+  if (name === 'collect-and-cleanup') createReplayTree(treeRoot);
 }

@@ -23,7 +23,15 @@ export class ScriptedPeer implements ByteSocket {
   readonly sent: Uint8Array[] = [];
   closed: PeerClose | undefined;
 
-  constructor(id: string, remote: string) {
+  /**
+   * @param rewrite turns recorded bytes into what this replay's machine should see (`in`), and what it
+   * sends into what the recording would hold (`out`): the worker replay's tree lives in a temp folder.
+   */
+  constructor(
+    id: string,
+    remote: string,
+    private readonly rewrite?: { in(bytes: Uint8Array): Uint8Array; out(bytes: Uint8Array): Uint8Array },
+  ) {
     this.channel = new FrameChannel(this, { id, remote });
   }
 
@@ -33,7 +41,7 @@ export class ScriptedPeer implements ByteSocket {
       queueMicrotask(() => done(new Error('connection closed')));
       return;
     }
-    this.sent.push(Uint8Array.from(bytes));
+    this.sent.push(this.rewrite ? this.rewrite.out(bytes) : Uint8Array.from(bytes));
     queueMicrotask(() => done());
   }
 
@@ -52,7 +60,7 @@ export class ScriptedPeer implements ByteSocket {
   // ---- the harness's side ----
   /** Hands recorded bytes to the machine, undecoded; ignored once the connection is closed. */
   deliver(bytes: Uint8Array): void {
-    if (!this.closed) this.channel.receive(bytes);
+    if (!this.closed) this.channel.receive(this.rewrite ? this.rewrite.in(bytes) : bytes);
   }
 
   /** Ends the connection from the far side (the recorded close was not the machine's doing). */

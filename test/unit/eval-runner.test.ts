@@ -217,15 +217,26 @@ runner('timeout stops a busy loop: TIMEOUT, and the process is gone (simulated c
 });
 
 runner('timeout stops a never-resolving promise and the processes the code started', async () => {
-  const handle = runEval(`const child = child_process.spawn('sleep', ['60'], { stdio: 'ignore' }); console.log(child.pid); await new Promise(() => {})`, 300, { ...BASE, graceMs: 200 });
-  const outcome = await handle.outcome;
-  assert.not.ok(outcome.ok);
-  const error = (outcome as Failed).error;
-  assert.is(error.code, ErrorCode.Timeout);
-  assert.ok(isGone(handle.pid!));
-  const grandchild = Number((error.data as Record<string, unknown>).logs);
-  assert.ok(grandchild > 0, 'the code did not report its child');
-  assert.ok(await eventually(() => isGone(grandchild)), `sleep ${grandchild} outlived the eval`);
+  // A simulated clock: the deadline passes when the code has started its child, however loaded the machine.
+  const clock = new SimulatedClock();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-eval-'));
+  const marker = path.join(dir, 'child.pid');
+  try {
+    const code = `const child = child_process.spawn('sleep', ['60'], { stdio: 'ignore' }); console.log(child.pid); fs.writeFileSync(${JSON.stringify(marker)}, String(child.pid)); await new Promise(() => {})`;
+    const handle = runEval(code, 300, { ...BASE, clock, graceMs: 200 });
+    assert.ok(await eventually(() => fs.existsSync(marker) && fs.readFileSync(marker, 'utf8') !== ''), 'the code never started its child');
+    clock.increment(300);
+    const outcome = await handle.outcome;
+    assert.not.ok(outcome.ok);
+    const error = (outcome as Failed).error;
+    assert.is(error.code, ErrorCode.Timeout);
+    assert.ok(isGone(handle.pid!));
+    const grandchild = Number(fs.readFileSync(marker, 'utf8'));
+    assert.is(Number((error.data as Record<string, unknown>).logs), grandchild, 'the logs kept before the timeout are reported');
+    assert.ok(await eventually(() => isGone(grandchild)), `sleep ${grandchild} outlived the eval`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 runner('an ignored SIGINT and SIGTERM do not save the code: SIGKILL follows', async () => {

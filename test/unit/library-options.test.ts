@@ -39,7 +39,23 @@ const registry = {} as Registry;
 
 options('parseHubOptions fills the defaults', () => {
   const parsed = parseHubOptions({});
-  assert.equal(parsed, { host: '127.0.0.1', port: 8733, heartbeatMs: 15_000, helloTimeoutMs: 10_000, waitMs: 60_000, storedOutputBytes: 65_536, psk: undefined, tls: undefined, legacyPubsub: false });
+  assert.equal(parsed, {
+    host: '127.0.0.1',
+    port: 8733,
+    heartbeatMs: 15_000,
+    helloTimeoutMs: 10_000,
+    waitMs: 60_000,
+    storedOutputBytes: 65_536,
+    headersTimeoutMs: 10_000,
+    maxConnectionsPerAddress: 10_000,
+    maxPendingPerAddress: 128,
+    maxQueuedBytes: 16 * 1024 * 1024,
+    sendStallMs: 10_000,
+    maxTotalQueuedBytes: 256 * 1024 * 1024,
+    psk: undefined,
+    tls: undefined,
+    legacyPubsub: false,
+  });
   assert.is(parseHubOptions({ port: 0 }).port, 0);
 });
 
