@@ -15,7 +15,7 @@ import { systemClock } from '../../src/clock.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
-import { SqliteTaskStore, SubscribeSink, TaskHub } from '../../src/hub/tasks/index.ts';
+import { SqliteTaskStore, TaskHub } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { ROOT, type DispatchResult } from './common.ts';
@@ -46,7 +46,7 @@ export async function benchOurs(options: DriveOptions): Promise<DispatchResult> 
   const registry = new Registry(mainStore, systemClock);
   const store = new SqliteTaskStore(mainStore.db);
   const tasks = new TaskHub({ store });
-  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];
   try {
     const url = await hub.start();

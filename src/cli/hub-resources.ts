@@ -1,15 +1,15 @@
 /**
- * `cla-hub resources ...`: search the collected graphs (read from the hub's data file) with the small
- * query language of src/hub/actions/resource-query.ts, and change tags (a `tag` task per resource,
- * created by the running hub through its command table and run by the worker that collected it).
+ * `cla-hub resources ...`: search the collected graphs with the small query language of
+ * src/hub/actions/resource-query.ts (evaluated on the hub: `resources.search`), and change tags
+ * (`resources.tag`: a `tag` task per resource, run by the worker that collected it).
  */
 import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.ts';
 import { parseResourceQuery } from '../hub/actions/resource-query.ts';
-import { ResourceStore, type StoredResource } from '../hub/actions/resource-store.ts';
-import { adminDataOption } from './hub-connect.ts';
-import { hubCommand, table, withDataFile } from './hub-workflows.ts';
-import { guard, info, line, success } from './say.ts';
+import type { StoredResource } from '../hub/actions/resource-store.ts';
+import { adminDataOption, withHub } from './hub-connect.ts';
+import { table } from './hub-workflows.ts';
+import { info, line, success } from './say.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -59,11 +59,11 @@ export function registerResourceCommands(program: Command): void {
     .option('--limit <n>', 'at most this many resources', '1000')
     .addOption(adminDataOption())
     .action((words: string[], opts) =>
-      guard(() => {
-        const query = parseResourceQuery(words.join(' '));
+      withHub(opts, async (client) => {
+        const query = words.join(' ');
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
-        const found = withDataFile(opts.data, (db) => new ResourceStore(db).search(query, limit));
+        const found = await client.call<StoredResource[]>('resources.search', { query, limit });
         if (opts.json) line(JSON.stringify(found, null, 2));
         else if (found.length === 0) info('no resource matches');
         else formatResources(found).forEach((l) => line(l));
@@ -76,8 +76,8 @@ export function registerResourceCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(adminDataOption())
     .action((opts) =>
-      guard(() => {
-        const counts = withDataFile(opts.data, (db) => new ResourceStore(db).counts());
+      withHub(opts, async (client) => {
+        const counts = await client.call<Array<{ worker: string; plugin: string; resources: number; flagged: number; collectedAt: number }>>('resources.summary');
         if (opts.json) line(JSON.stringify(counts, null, 2));
         else if (counts.length === 0) info('no resources collected yet');
         else
@@ -94,13 +94,13 @@ export function registerResourceCommands(program: Command): void {
     .addOption(adminDataOption())
     .option('--remove <key>', 'remove this tag (repeatable)', collect)
     .action((selector: string, pairs: string[], opts) =>
-      guard(async () => {
+      withHub(opts, async (client) => {
         const set = parseTagPairs(pairs);
         const remove: string[] = opts.remove ?? [];
         if (Object.keys(set).length === 0 && remove.length === 0) throw new InvalidArgumentError('Nothing to change: give key=value tags or --remove KEY');
         const query = selectorQuery(selector);
         parseResourceQuery(query);
-        const tasks = (await hubCommand(opts.data, { kind: 'resources.tag', args: { query, set, remove } })) as Array<{ task: string; worker: string; plugin: string; id: string }>;
+        const tasks = await client.call<Array<{ task: string; worker: string; plugin: string; id: string }>>('resources.tag', { query, set, remove });
         for (const t of tasks) success(`task ${t.task}: tag ${t.id} on worker ${t.worker} (${t.plugin})`);
       }),
     );

@@ -1,21 +1,24 @@
 #!/usr/bin/env node
 /**
  * `cla-hub`: start the hub, manage projects, passkeys and environments, run commands on workers, and
- * print recordings. argv -> options -> calls; no logic of its own.
+ * print recordings. argv -> options -> calls; no logic of its own. Every command but `start` reaches
+ * the hub through its admin API (hub-connect.ts); only `start` opens the data file.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, resolveDataFile } from '../hub/hub-files.ts';
+import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
 import { ActionsExtension } from '../hub/actions/actions-extension.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
-import { SubscribeSink, openTaskHub } from '../hub/tasks/index.ts';
+import { openTaskHub } from '../hub/tasks/index.ts';
+import { recordingExtension } from '../hub/methods/recording-methods.ts';
 import { createLogger } from '../logger.ts';
 import { FrameRecorder, readRecording } from '../transport/recorder.ts';
-import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
+import { addConnectionOptions, adminDataOption, adminUrlOption, connectAdminOrReport, trackCommand, withHub } from './hub-connect.ts';
+import { registerLoginCommand } from './hub-login.ts';
 import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
@@ -23,15 +26,18 @@ import { registerResourceCommands } from './hub-resources.ts';
 import { registerRulebookCommands } from './hub-rulebook.ts';
 import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
-import { formatRecording } from './replay-format.ts';
+import { formatRecording } from '../transport/recording-format.ts';
 import { exitForUsage, guard, info, line, success, warn } from './say.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
 
-const program = new Command('cla-hub')
-  .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride(exitForUsage);
+const program = addConnectionOptions(
+  new Command('cla-hub')
+    .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride(exitForUsage),
+);
+trackCommand(program);
 
 const dataOption = adminDataOption;
 
@@ -88,15 +94,15 @@ program
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
             : undefined,
         },
-        // Extensions that read `subscribe` return false for it; SubscribeSink stays last (src/hub/tasks/task-hub.ts).
-        { registry, log, tap: recorder, extensions: [tasks, actions, new SubscribeSink()] },
+        { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] },
       );
       const url = await hub.start();
       const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
-      registry.setSetting('hub.url', url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1'));
       info(`cla-hub listening on ${url}`);
       const adminUrl = opts.admin === false ? undefined : await startAdminApi(hub, opts.adminHost, adminPort, cmd.getOptionValueSource('adminPort') === 'default' && process.env.CLA_HUB_ADMIN_PORT === undefined);
-      registry.setSetting('hub.admin_url', adminUrl?.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1') ?? '');
+      const local = (u: string) => u.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+      // How `cla-hub` commands on this host find this hub (src/client/hub-address.ts): never a default port.
+      writeHubRecord(dataFile, { hubId: hub.id, url: local(url), adminUrl: adminUrl ? local(adminUrl) : null, pid: process.pid, startedAt: Date.now() });
       if (adminUrl) info(`admin API on ${adminUrl}`);
       if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
       info(`data=${dataFile}`);
@@ -109,6 +115,7 @@ program
       }
       const stop = async (signal: string) => {
         info(`${signal}: stopping the hub`);
+        removeHubRecord(dataFile, hub.id);
         await hub.stop();
         recorder?.close();
         actionsDb.close();
@@ -126,8 +133,8 @@ project
   .description('create a project and print its passkey')
   .addOption(dataOption())
   .action((name: string, opts) =>
-    withRegistry(opts.data, (registry) => {
-      const created = registry.createProject(name);
+    withHub(opts, async (client) => {
+      const created = await client.call<{ project: string; passkey: string }>('projects.create', { name });
       success(`project ${created.project} created`);
       info(`passkey: ${created.passkey}`);
     }),
@@ -139,13 +146,14 @@ project
   .option('--invalidate', 'remove the passkey: no new registrations until rotated')
   .addOption(dataOption())
   .action((name: string, opts) =>
-    withRegistry(opts.data, (registry) => {
-      if (opts.rotate) info(`passkey: ${registry.rotatePasskey(name)}`);
+    withHub(opts, async (client) => {
+      if (opts.rotate && opts.invalidate) throw new InvalidArgumentError('Pass --rotate or --invalidate, not both');
+      if (opts.rotate) info(`passkey: ${(await client.call<{ passkey: string }>('projects.rotatePasskey', { name })).passkey}`);
       else if (opts.invalidate) {
-        registry.invalidatePasskey(name);
+        await client.call('projects.invalidatePasskey', { name });
         success(`passkey of ${name} invalidated`);
       } else {
-        const passkey = registry.passkey(name);
+        const { passkey } = await client.call<{ passkey: string | null }>('projects.passkey', { name });
         if (passkey === null) warn(`project ${name} has no passkey; make one with \`cla-hub project passkey ${name} --rotate\``);
         else info(`passkey: ${passkey}`);
       }
@@ -154,8 +162,15 @@ project
 project
   .command('list')
   .description('list projects')
+  .option('--json', 'print JSON')
   .addOption(dataOption())
-  .action((opts) => withRegistry(opts.data, (registry) => registry.listProjects().forEach((p) => line(`${p.name}${p.hasPasskey ? '' : '  (no passkey)'}`))));
+  .action((opts) =>
+    withHub(opts, async (client) => {
+      const projects = await client.call<Array<{ name: string; hasPasskey: boolean; workers: number; connected: number }>>('projects.list');
+      if (opts.json) line(JSON.stringify(projects, null, 2));
+      else projects.forEach((p) => line(`${p.name}${p.hasPasskey ? '' : '  (no passkey)'}`));
+    }),
+  );
 
 const env = program.command('env').description('manage environments (names are case-sensitive)');
 env
@@ -163,8 +178,8 @@ env
   .description('create an environment workers may declare with --env')
   .addOption(dataOption())
   .action((name: string, opts) =>
-    withRegistry(opts.data, (registry) => {
-      if (registry.addEnv(name)) success(`environment ${name} created`);
+    withHub(opts, async (client) => {
+      if ((await client.call<{ created: boolean }>('envs.add', { name })).created) success(`environment ${name} created`);
       else info(`environment ${name} already exists`);
     }),
   );
@@ -172,7 +187,7 @@ env
   .command('list')
   .description('list environments')
   .addOption(dataOption())
-  .action((opts) => withRegistry(opts.data, (registry) => registry.listEnvs().forEach((name) => line(name))));
+  .action((opts) => withHub(opts, async (client) => (await client.call<string[]>('envs.list')).forEach((name) => line(name))));
 
 program
   .command('exec')
@@ -190,13 +205,25 @@ program
   .action((command: string[], opts) => guard(() => execCommand(command, opts)));
 
 program
-  .command('replay <file>')
-  .description('print a recording made with --record as a readable conversation')
-  .action((file: string) =>
-    guard(() => {
+  .command('replay [file]')
+  .description("print a recording made with --record as a readable conversation (--from-hub: the running hub's own recording)")
+  .option('--from-hub', "read the hub's recording through its admin API (works from another host)")
+  .option('--limit <n>', 'with --from-hub: the last this many lines', '1000')
+  .addOption(dataOption())
+  .action((file: string | undefined, opts) => {
+    if (opts.fromHub) {
+      if (file !== undefined) return guard(() => { throw new InvalidArgumentError('Pass a FILE or --from-hub, not both'); });
+      const limit = Number(opts.limit);
+      if (!Number.isInteger(limit) || limit < 1) return guard(() => { throw new InvalidArgumentError(`Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``); });
+      return withHub(opts, async (client) => {
+        for (const text of (await client.call<{ lines: string[] }>('recording.read', { limit })).lines) line(text);
+      });
+    }
+    return guard(() => {
+      if (file === undefined) throw new InvalidArgumentError('Pass the recording FILE, or --from-hub for the running hub\'s recording');
       for (const text of formatRecording(readRecording(file))) line(text);
-    }),
-  );
+    });
+  });
 
 async function execCommand(command: string[], opts: Record<string, string | undefined>): Promise<void> {
   // Checked before connecting: a bad value must exit 2, not leave an open connection holding the process.
@@ -263,17 +290,7 @@ async function startAdminApi(hub: Hub, host: string, port: number, defaultPort: 
   }
 }
 
-function withRegistry(data: string | undefined, action: (registry: ReturnType<typeof openRegistry>['registry']) => void): Promise<void> {
-  return guard(() => {
-    const { registry, close } = openRegistry(resolveDataFile(data));
-    try {
-      action(registry);
-    } finally {
-      close();
-    }
-  });
-}
-
+registerLoginCommand(program);
 registerTransferCommands(program);
 registerRulebookCommands(program);
 registerWorkflowCommands(program);

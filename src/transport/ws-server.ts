@@ -11,6 +11,9 @@ import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { FrameChannel, nextConnectionId } from './frame-channel.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
+/** The header of the upgrade answer (and of admin HTTP answers) that names the hub. */
+export const HUB_ID_HEADER = 'X-Cla-Hub-Id';
+
 /** TLS settings for a `wss://` listener. */
 export interface ServerTlsOptions {
   cert: string | Buffer;
@@ -32,6 +35,8 @@ export interface WsServerOptions {
   heartbeatMs?: number;
   tls?: ServerTlsOptions;
   tap?: FrameTap;
+  /** Sent as `X-Cla-Hub-Id` in the upgrade answer, so a client checks the hub before authenticating. */
+  hubId?: string;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -69,6 +74,10 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     : http.createServer(handler);
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
+  if (options.hubId !== undefined) {
+    const header = `${HUB_ID_HEADER}: ${options.hubId}`;
+    wss.on('headers', (headers) => headers.push(header));
+  }
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());

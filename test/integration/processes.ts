@@ -120,7 +120,7 @@ export interface RunningHub {
 /** Starts `cla-hub start` on port 0 with its data file in `dir`. */
 export async function startHub(dir: string, extraArgs: string[] = []): Promise<RunningHub> {
   const data = path.join(dir, 'hub.sqlite');
-  const hub = startCli(HUB_BIN, ['start', '--port', '0', '--data', data, ...extraArgs], { cwd: dir });
+  const hub = startCli(HUB_BIN, ['start', '--port', '0', '--admin-port', '0', '--data', data, ...extraArgs], { cwd: dir });
   const url = (await hub.waitFor(/listening on (wss?:\/\/\S+)/))[1]!;
   const passkey = (await hub.waitFor(/passkey: ([0-9a-f]{32})/))[1]!;
   return { process: hub, url, passkey, data };

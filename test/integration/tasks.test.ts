@@ -179,11 +179,11 @@ tasks('a task no worker can handle fails after its deadline with the clear error
   const failed = await runCli(HUB_BIN, ['task', 'list', '--state', 'failed', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
   assert.match(failed.stdout, new RegExp(`${id}\\s+echo\\s+failed\\s+0\\s+-`));
   const unknown = await runCli(HUB_BIN, ['task', 'show', 'nope', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
-  assert.is(unknown.code, 1);
+  assert.is(unknown.code, 125, 'the hub refused: exit 125');
   assert.match(unknown.stderr, /UNKNOWN_TASK/);
 });
 
-tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it is down run after the restart', async (ctx) => {
+tasks('a hub SIGKILLed with tasks claimed loses none; a submission while it is down is refused (125), and runs once submitted after the restart', async (ctx) => {
   const port = await freePort();
   ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
@@ -193,12 +193,17 @@ tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it i
   await ctx.hub.process.stop('SIGKILL');
   const atCrash = ctx.store.counts();
   assert.ok(atCrash.done < 60, 'the crash happened mid-way');
-  // The CLI works on the data file while the hub is down.
-  const whileDown = await runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
-  assert.is(whileDown.code, 0, whileDown.stderr);
-  const downId = whileDown.stdout.trim();
+  // The CLI never writes the data file: with the hub down, the submission is refused, nothing is queued.
+  const submit = () => runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  const whileDown = await submit();
+  assert.is(whileDown.code, 125, whileDown.stderr);
+  assert.match(whileDown.stderr, /Is the hub running\?.*\[CONNECTION_FAILED\]/);
+  assert.equal(ctx.store.counts().pending + ctx.store.counts().offered + ctx.store.counts().claimed + ctx.store.counts().done, 60);
 
   ctx.hub = await startHub(ctx.dir, ['--port', String(port)]);
+  const afterRestart = await submit();
+  assert.is(afterRestart.code, 0, afterRestart.stderr);
+  const downId = afterRestart.stdout.trim();
   if (atCrash.offered + atCrash.claimed > 0) await ctx.hub.process.waitFor(/pending again/);
   await until('everything done after the restart', () => ctx.store.counts().done === 61);
   assert.equal(ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });

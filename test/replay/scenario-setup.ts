@@ -13,7 +13,6 @@ import type { HubExtension } from '../../src/hub/hub-extension.ts';
 import type { HubDeps, HubOptions } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
-import { SubscribeSink } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
 import type { FrameTap } from '../../src/transport/transport.ts';
 import type { AgentExtension } from '../../src/worker/agent-extension.ts';
@@ -151,12 +150,11 @@ export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Cl
     db: seeded.store.db,
     workflows: loadWorkflows().workflows,
     cron: false,
-    commandPollMs: 0,
     keepRunsDays: 0,
     clock,
     newId: runIds(),
   });
-  return { extensions: [actions, new SubscribeSink()], actions };
+  return { extensions: [actions], actions };
 }
 
 /** What the hub gets besides its options, in recording and replay alike. */

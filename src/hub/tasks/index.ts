@@ -3,11 +3,12 @@
  * to exactly one matching worker under a lease. Explicit exports; types apart.
  *
  *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore
- *   const hub = new Hub(options, { registry, extensions: [tasks, new SubscribeSink()] });
+ *   const hub = new Hub(options, { registry, extensions: [tasks] });
  *   const id = tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
  *   const row = await tasks.wait(id);                // row.state 'done' (row.result) or 'failed' (row.error)
  */
-export { SubscribeSink, TaskHub, openTaskHub } from './task-hub.ts';
+export { TaskHub, openTaskHub } from './task-hub.ts';
+export { taskMethods } from './task-methods.ts';
 export { SqliteTaskStore, TASK_MIGRATIONS, migrateTaskTables, openSqliteTaskStore } from './sqlite-task-store.ts';
 export { selectWorker } from './task-selection.ts';
 export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, MAX_TASK_DATA_BYTES, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';
