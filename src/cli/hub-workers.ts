@@ -36,7 +36,8 @@ function printWorkers(workers: ManagedWorker[]): void {
       list(w.projects),
       list(w.tags),
       list(w.envs),
-      w.origin ?? '-',
+      // Clarive workers on the legacy pubsub (issue 14) are marked: their platform is `legacy-pubsub N.x`.
+      `${w.origin ?? '-'}${w.platform?.startsWith('legacy-pubsub') ? ` (${w.platform.replace('-pubsub', '')})` : ''}`,
       w.pid === null ? '-' : String(w.pid),
       w.connected ? `since ${when(w.connectedSince)}` : `seen ${when(w.lastSeen)}`,
       String(w.jobsRun),

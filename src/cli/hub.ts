@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
@@ -23,6 +24,7 @@ import { registerEvalCommands } from './hub-eval.ts';
 import { registerTaskCommands } from './hub-tasks.ts';
 import { registerTransferCommands } from './hub-transfer.ts';
 import { registerResourceCommands } from './hub-resources.ts';
+import { registerSubscriberCommands } from './hub-subscribers.ts';
 import { registerRulebookCommands } from './hub-rulebook.ts';
 import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
@@ -55,6 +57,7 @@ program
   .option('--admin-host <host>', 'interface of the admin API, /metrics and dashboard (env CLA_HUB_ADMIN_HOST)', process.env.CLA_HUB_ADMIN_HOST ?? '127.0.0.1')
   .option('--admin-port <port>', 'port of the admin API (0 picks a free one; env CLA_HUB_ADMIN_PORT)', process.env.CLA_HUB_ADMIN_PORT ?? String(DEFAULT_ADMIN_PORT))
   .option('--no-admin', 'do not start the admin API')
+  .option('--legacy-pubsub', 'also serve the Clarive legacy HTTP + SSE pubsub on the worker port, for existing Clarive workers (use only behind TLS: they send their token in the URL)')
   .option('-v, --verbose', 'verbose logging')
   .option('--quiet', 'only log errors')
   .option('--json-logs', 'log JSON lines even on a terminal')
@@ -90,6 +93,7 @@ program
           host: opts.host,
           port,
           psk: opts.psk ?? process.env.CLA_HUB_PSK,
+          legacyPubsub: opts.legacyPubsub === true ? { spoolDir: path.join(path.dirname(dataFile), 'legacy-spool') } : false,
           tls: opts.tlsCert
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }
             : undefined,
@@ -107,6 +111,10 @@ program
       if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
       info(`data=${dataFile}`);
       if (recorder) info(`recording frames to ${recorder.path}`);
+      if (opts.legacyPubsub === true) {
+        info(`legacy pubsub for Clarive workers on ${url.replace(/^ws/, 'http')} (cla-worker run --url ${publicUrl.replace(/^ws/, 'http')})`);
+        if (!opts.tlsCert) warn('--legacy-pubsub without TLS: legacy workers send their token in the URL; serve it only behind TLS (--tls-cert/--tls-key or a TLS proxy)');
+      }
       const passkey = registry.passkey(project.project);
       if (passkey) {
         info(`project ${project.project}${project.created ? ' (created)' : ''} passkey: ${passkey}`);
@@ -295,6 +303,7 @@ registerTransferCommands(program);
 registerRulebookCommands(program);
 registerWorkflowCommands(program);
 registerResourceCommands(program);
+registerSubscriberCommands(program);
 registerTaskCommands(program);
 registerWorkersCommands(program);
 registerEvalCommands(program);

@@ -31,6 +31,7 @@ function connectionOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'config file (env CLA_WORKER_CONFIG; else ./cla-worker.yml, ~/cla-worker.yml, /etc/cla-worker.yml)')
     .option('--url <url>', 'hub websocket URL (default ws://127.0.0.1:8733)')
+    .option('--resotocore-uri <uri>', "the same as --url (Resoto's name; https:// means wss://)")
     .option('--ca-cert <file>', 'CA certificate to trust for wss://')
     .option('--cert <file>', 'client certificate for mutual TLS')
     .option('--cert-key <file>', 'key of the client certificate')

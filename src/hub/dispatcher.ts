@@ -139,6 +139,21 @@ export function describeTarget(target: Target): string {
   return parts.length ? parts.join(', ') : 'any worker';
 }
 
+/**
+ * UNKNOWN_ENV for a target naming an environment the hub does not have: a typo (names are
+ * case-sensitive) or a missing `cla-hub env add`, which "no connected worker matches" would hide.
+ * Checked before dispatching, so a worker that serves every env (declared none) does not run it either.
+ */
+export function unknownEnvError(target: Target, missingEnvs: (names: string[]) => string[], knownEnvs: () => string[]): ClaError | undefined {
+  if (target.env === undefined || missingEnvs([target.env]).length === 0) return undefined;
+  const known = knownEnvs();
+  return new ClaError(
+    ErrorCode.UnknownEnv,
+    `Environment ${target.env} does not exist on the hub (names are case-sensitive; ${known.length ? `known: ${known.join(', ')}` : 'none yet'}). Create it with \`cla-hub env add ${target.env}\`, then start workers with \`--env ${target.env}\`.`,
+    { data: { env: target.env, known } },
+  );
+}
+
 interface Found {
   session?: WorkerSession;
   busy: number;

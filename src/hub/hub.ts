@@ -18,7 +18,7 @@ import { WorkerFrameRouter, type HubExtension } from './hub-extension.ts';
 import { adminMethods } from './methods/admin-methods.ts';
 import { MethodTable } from './methods/method-table.ts';
 import { routeConnection } from './connection-router.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Dispatcher, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
@@ -26,6 +26,8 @@ import { HubMetrics } from './metrics.ts';
 import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
+import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
+import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 
 /** Options for {@link Hub}. */
 export interface HubOptions {
@@ -50,6 +52,12 @@ export interface HubOptions {
    * in the store (`hub.id`), made on first start
    */
   hubId?: string;
+  /**
+   * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
+   * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
+   * their token in the URL. @default false
+   */
+  legacyPubsub?: boolean | LegacyPubsubOptions;
 }
 
 /** What the hub needs from outside. */
@@ -81,6 +89,7 @@ export class Hub {
   private readonly newId: () => string;
   private server: WsServer | undefined;
   private admin: AdminHttpServer | undefined;
+  private legacy: LegacyPubsub | undefined;
   private readonly changes = new Subject<HubChange>();
   /** Emits when a worker connects, disconnects, changes state, starts or ends a job, or is managed. */
   readonly changes$: Observable<HubChange> = this.changes.asObservable();
@@ -129,7 +138,17 @@ export class Hub {
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
     for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
+    const legacyOptions = this.options.legacyPubsub;
+    if (legacyOptions) {
+      const port = { registry: this.registry, clock: this.clock, log: this.log, tap: this.deps.tap, accept: (t: Transport) => this.accept(t), onUnregistered: (id: string, remaining: string[]) => this.onUnregistered(id, remaining) };
+      this.legacy = new LegacyPubsub(port, legacyOptions === true ? {} : legacyOptions);
+      await this.legacy.start();
+    }
+    const legacy = this.legacy;
     this.server = await startWsServer({
+      onRequest: legacy ? (req, res) => legacy.handle(req, res) : undefined,
+      // A legacy fetch pushes a whole file in one request: no 5-minute cap on receiving it.
+      ...(legacy ? { requestTimeoutMs: 0 } : {}),
       host: this.options.host,
       port: this.options.port,
       heartbeatMs: this.options.heartbeatMs,
@@ -185,6 +204,7 @@ export class Hub {
   async stop(): Promise<void> {
     await this.admin?.close();
     this.admin = undefined;
+    await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
     for (const extension of this.deps.extensions ?? []) await extension.stop?.();
   }
@@ -234,6 +254,7 @@ export class Hub {
         },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
         observer: this.metrics,
+        checkTarget: (target) => unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs()),
       },
       request,
       options,

@@ -47,6 +47,8 @@ export interface JobRunnerDeps {
   recordStart: (job: JobStart) => void;
   recordEnd: (jobId: string, end: JobFinish) => void;
   observer?: JobObserver;
+  /** Refuses a target before it is dispatched (e.g. UNKNOWN_ENV); undefined lets it through. */
+  checkTarget?: (target: RunRequest['target']) => ClaError | undefined;
 }
 
 /** The job's description as stored: the command of an exec, the path of a transfer, ... */
@@ -85,6 +87,12 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
+    const refusal = deps.checkTarget?.(request.target);
+    if (refusal) {
+      refused();
+      subscriber.error(refusal);
+      return undefined;
+    }
     const cancelWait = deps.dispatcher.request(
       request.target,
       request.waitMs ?? deps.defaultWaitMs,

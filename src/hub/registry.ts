@@ -19,6 +19,12 @@ const SECRET_BYTES = 16;
 const GENERATED_ID_LENGTH = 9;
 const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
+/**
+ * Ids of the Clarive legacy workers (issue 14): `user@host/shortid` (1.x), `user@hostname` (2.x) or a plain
+ * name. `@` and `/` are not in NAME_PATTERN, so a new-style id can never equal a legacy id that has them;
+ * a plain legacy id is told apart by the `legacy_worker:<id>` setting (see `register`).
+ */
+export const LEGACY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,100}(@[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?)?$/;
 const MAX_RECENT_JOBS = 10_000;
 
 const BAD_PASSKEY_MESSAGE =
@@ -53,6 +59,8 @@ export interface RegisterRequest {
   /** The worker's current token: required to add a project to an id that already has others. */
   token?: string;
   agent?: AgentInfo;
+  /** A Clarive legacy worker (HTTP + SSE pubsub): its id may take the legacy forms (LEGACY_ID_PATTERN). */
+  legacy?: boolean;
 }
 
 /** The outcome of {@link Registry.register}. */
@@ -110,6 +118,14 @@ function checkName(what: string, value: unknown): string {
     throw new InvalidArgumentError(
       `Expected ${what} to be 1-100 characters of A-Z, a-z, 0-9, '_', '.' or '-', got ${describeValue(value)}`,
     );
+  }
+  return value;
+}
+
+function checkWorkerId(value: unknown, legacy: boolean): string {
+  if (!legacy) return checkName('worker id', value);
+  if (typeof value !== 'string' || !LEGACY_ID_PATTERN.test(value)) {
+    throw new InvalidArgumentError(`Expected a legacy worker id such as \`user@host/abc123\`, \`user@host\` or \`name\` (A-Z, a-z, 0-9, '_', '.', '-' around one '@' and one '/'), got ${describeValue(value)}`);
   }
   return value;
 }
@@ -211,7 +227,7 @@ export class Registry {
   register(req: RegisterRequest): RegisterResult {
     const passkeyHash = sha256Hex(checkSecret('passkey', req.passkey));
     const token = req.token === undefined ? undefined : checkSecret('token', req.token);
-    if (req.id !== undefined) checkName('worker id', req.id);
+    if (req.id !== undefined) checkWorkerId(req.id, req.legacy === true);
     return this.store.transaction(() => {
       // The index lookup compares hashes, which reveal nothing about the passkey; the timing-safe check
       // guards against a backend that matches loosely.
@@ -223,11 +239,18 @@ export class Registry {
       const now = this.clock.now();
       const id = req.id ?? this.freshWorkerId();
       const existing = this.store.getWorker(id);
+      const legacyMarker = `legacy_worker:${id}`;
       if (!existing) {
         const newToken = this.secret();
         this.store.createWorker({ id, tokenHash: sha256Hex(newToken), createdAt: now, agent: req.agent ?? null });
         this.store.addWorkerProject(id, added, now);
+        if (req.legacy) this.store.setSetting(legacyMarker, '1');
+        else this.store.deleteSetting(legacyMarker);
         return { id, token: newToken, projects: [added], added };
+      }
+      if ((this.store.getSetting(legacyMarker) === '1') !== (req.legacy === true)) {
+        const owner = req.legacy ? 'a cla-worker' : 'a legacy Clarive worker (--legacy-pubsub)';
+        throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` belongs to ${owner}; register with another id.`, { data: { id } });
       }
       if (existing.projects.includes(added)) {
         throw new ClaError(
@@ -378,6 +401,11 @@ export class Registry {
 
   setDisabled(id: string, disabled: boolean): void {
     if (!this.store.updateWorker(id, { disabled })) throw unknownWorker(id);
+  }
+
+  /** True when the worker registered through the legacy pubsub routes. */
+  isLegacyWorker(id: string): boolean {
+    return this.store.getSetting(`legacy_worker:${id}`) === '1';
   }
 
   getWorker(id: string): WorkerInfo | undefined {

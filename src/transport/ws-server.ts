@@ -37,6 +37,11 @@ export interface WsServerOptions {
   tap?: FrameTap;
   /** Sent as `X-Cla-Hub-Id` in the upgrade answer, so a client checks the hub before authenticating. */
   hubId?: string;
+  /**
+   * Time a client has to send a whole request, in ms; 0 turns it off (long uploads of the legacy pubsub).
+   * @default Node's 300000
+   */
+  requestTimeoutMs?: number;
   /** Extra HTTP handler for non-upgrade requests (the admin API, metrics). @default 404 */
   onRequest?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   /** Called for every new connection. */
@@ -72,6 +77,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
         handler,
       )
     : http.createServer(handler);
+  if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
   if (options.hubId !== undefined) {

@@ -1,7 +1,8 @@
 /**
  * The worker's options, merged from four places in this order of precedence: command-line flags,
  * `CLA_WORKER_<OPTION>` environment variables (Resoto's convention: the option name upper-cased, dashes as
- * underscores), the config file's selected registration, the config file's top level; then defaults.
+ * underscores; `resotoworker` reads `RESOTOWORKER_<OPTION>` first), the config file's selected
+ * registration, the config file's top level; then defaults.
  * Lists (`tags`, `envs`) and scalars are taken whole from the highest place that sets them;
  * `overrides` are merged key by key.
  */
@@ -24,6 +25,9 @@ export const DEFAULT_HUB_URL = 'ws://127.0.0.1:8733';
 
 /** The subscriber id used when the worker has no id either. */
 export const DEFAULT_SUBSCRIBER_ID = 'cla.worker';
+
+/** The prefix of `cla-worker`'s environment variables. */
+export const CLA_WORKER_ENV_PREFIX = 'CLA_WORKER_';
 
 /** Everything the worker commands need to know, after merging. */
 export interface WorkerOptions {
@@ -91,8 +95,18 @@ export interface ParseWorkerOptionsInput {
    * lists; `verbose` a boolean or a count; `--no-verify-certs` may arrive as `verifyCerts: false`.
    */
   flags: Readonly<Record<string, unknown>>;
-  /** Read for `CLA_WORKER_*`, and `HOME` when `home` is absent. */
+  /** Read for `CLA_WORKER_*` (see `envPrefixes`), and `HOME` when `home` is absent. */
   env: NodeJS.ProcessEnv;
+  /**
+   * Prefixes of the option variables, the first one set winning (`resotoworker`: `RESOTOWORKER_`,
+   * then `CLA_WORKER_`). `CLA_WORKER_CONFIG` names the config file whatever the prefixes.
+   * @default [CLA_WORKER_ENV_PREFIX]
+   */
+  envPrefixes?: readonly string[];
+  /** The subscriber id when neither it nor a worker id is given. @default DEFAULT_SUBSCRIBER_ID */
+  defaultSubscriberId?: string;
+  /** The hub URL when none is given. @default DEFAULT_HUB_URL */
+  defaultUrl?: string;
   /** The working directory, for the config lookup. */
   cwd: string;
   /** The home directory. @default env.HOME */
@@ -118,12 +132,24 @@ const KINDS: Record<ScalarKey, Kind> = {
   certKey: 'string', certKeyPass: 'string', noVerifyCerts: 'bool', record: 'string', logfile: 'string',
   pidfile: 'string', allow: 'list', deny: 'list', roots: 'list',
 };
-/** Singular spellings merged into the list option: `--tag java --tag nodejs`. */
-const ALIASES: Partial<Record<ScalarKey, string>> = { tags: 'tag', envs: 'env', roots: 'root' };
+/**
+ * Other spellings of an option: singular ones merged into the list option (`--tag java --tag nodejs`),
+ * and Resoto's `--resotocore-uri` for `--url` (both given with different values is an error).
+ */
+const ALIASES: Partial<Record<ScalarKey, string>> = { tags: 'tag', envs: 'env', roots: 'root', url: 'resotocoreUri' };
 
-/** `subscriberId` -> `CLA_WORKER_SUBSCRIBER_ID`. */
-export function envVarName(option: string): string {
-  return `CLA_WORKER_${option.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
+/** `subscriberId` -> `CLA_WORKER_SUBSCRIBER_ID` (`RESOTOWORKER_SUBSCRIBER_ID` with that prefix). */
+export function envVarName(option: string, prefix = CLA_WORKER_ENV_PREFIX): string {
+  return `${prefix}${option.replace(/[A-Z]/g, (c) => `_${c}`).replace(/-/g, '_').toUpperCase()}`;
+}
+
+/**
+ * `--override` entries from one variable: separated by commas (`a=1,b=2`) or, as Resoto's nargs
+ * options take them, by spaces (`a=1 b=2`); a separator only counts before a `key=`, so values may
+ * hold commas and spaces.
+ */
+export function splitOverrideVariable(text: string): string[] {
+  return text.split(/(?:,|\s+)(?=\s*[A-Za-z_][\w.-]*=)/).map((entry) => entry.trim()).filter((entry) => entry !== '');
 }
 
 /**
@@ -140,8 +166,15 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
   const flagLayer = readLayer(sources((n) => flags[n], (k) => k), true);
   if (flagLayer.noVerifyCerts === undefined && flags.verifyCerts === false) flagLayer.noVerifyCerts = true;
   flagLayer.overrides = parseOverrides(flags.override, 'override');
-  const envLayer = readLayer(sources((n) => env[n], envVarName), false);
-  envLayer.overrides = parseOverrides(env.CLA_WORKER_OVERRIDE?.split(/,(?=\s*[A-Za-z_][\w.-]*=)/), 'CLA_WORKER_OVERRIDE');
+  const prefixes = input.envPrefixes ?? [CLA_WORKER_ENV_PREFIX];
+  const envLayers = prefixes.map((prefix) => {
+    const layer = readLayer(sources((n) => env[n], (k) => envVarName(k, prefix)), false);
+    const overrideVar = envVarName('override', prefix);
+    const overrideText = env[overrideVar];
+    layer.overrides = parseOverrides(overrideText === undefined ? undefined : splitOverrideVariable(overrideText), overrideVar);
+    return layer;
+  });
+  const envId = envLayers.find((layer) => layer.id !== undefined)?.id;
 
   const explicit = flags.config === undefined ? undefined : checkString(flags.config, 'config');
   const lookup = { explicit, env, cwd: input.cwd, home: input.home, etcPath: input.etcPath };
@@ -151,7 +184,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
 
   let registration: WorkerRegistration | undefined;
   if (file) {
-    const wanted = flagLayer.id ?? envLayer.id ?? file.defaultId;
+    const wanted = flagLayer.id ?? envId ?? file.defaultId;
     if (wanted !== undefined) {
       registration = file.registrations.find((r) => r.id === wanted);
     } else if (input.implicitRegistration ?? true) {
@@ -165,7 +198,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
       }
     }
   }
-  const layers: Layer[] = [flagLayer, envLayer, { ...registration }, { ...file?.settings, id: file?.defaultId }];
+  const layers: Layer[] = [flagLayer, ...envLayers, { ...registration }, { ...file?.settings, id: file?.defaultId }];
   const pick = <K extends keyof Layer>(key: K): { value: Layer[K]; level: number } => {
     const level = layers.findIndex((l) => l[key] !== undefined);
     return { value: level < 0 ? undefined : layers[level]![key], level };
@@ -174,7 +207,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
   const verbose = pick('verbose');
   const quiet = pick('quiet');
   if (verbose.value && quiet.value && verbose.level === quiet.level) {
-    const where = ['flags', 'environment', 'registration', file?.path][verbose.level];
+    const where = ['flags', ...prefixes.map((prefix) => `${prefix}* variables`), 'registration', file?.path][verbose.level];
     throw new InvalidArgumentError(`Expected only one of \`verbose\` and \`quiet\`, got both (from ${where})`);
   }
   const loudest = verbose.value && (!quiet.value || verbose.level < quiet.level);
@@ -183,7 +216,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
     id,
     token: pick('token').value,
     passkey: pick('passkey').value,
-    url: pick('url').value ?? DEFAULT_HUB_URL,
+    url: pick('url').value ?? input.defaultUrl ?? DEFAULT_HUB_URL,
     tags: pick('tags').value ?? [],
     envs: pick('envs').value ?? [],
     verbose: loudest === true,
@@ -194,7 +227,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
     unknownConfigKeys: file?.unknownKeys ?? [],
     record: pick('record').value,
     concurrency: pick('concurrency').value ?? 1,
-    subscriberId: pick('subscriberId').value ?? id ?? DEFAULT_SUBSCRIBER_ID,
+    subscriberId: pick('subscriberId').value ?? id ?? input.defaultSubscriberId ?? DEFAULT_SUBSCRIBER_ID,
     psk: pick('psk').value,
     caCert: pick('caCert').value,
     cert: pick('cert').value,
@@ -246,8 +279,15 @@ function readLayer(sources: (key: ScalarKey) => Array<[unknown, string]>, fromFl
   const layer: Record<string, unknown> = {};
   for (const key of Object.keys(KINDS) as ScalarKey[]) {
     const given = sources(key);
-    const [value, label] = given[0]!;
     const kind = KINDS[key];
+    // A scalar with another spelling (`url`, `resotocoreUri`): the one set; both set must agree.
+    const set = given.filter(([v]) => v !== undefined && v !== null && v !== '');
+    if (kind !== 'list' && set.length > 1 && set.some(([v]) => v !== set[0]![0])) {
+      throw new InvalidArgumentError(`Expected only one of \`${set.map(([, name]) => name).join('` and `')}\`, got ${set.map(([v]) => describeValue(v)).join(' and ')}`, {
+        data: { options: set.map(([, name]) => name) },
+      });
+    }
+    const [value, label] = set[0] ?? given[0]!;
     let parsed: unknown;
     if (kind === 'list') {
       const items: string[] = [];

@@ -12,11 +12,12 @@ export { tempDir } from '../unit/test-helpers.ts';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 export const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
+export const RESOTO_BIN = path.join(ROOT, 'bin', 'resotoworker.js');
 
-/** The environment for a child: no CLA_* variables leak in from the developer's shell. */
+/** The environment for a child: no CLA_* (nor RESOTOWORKER_*) variables leak in from the developer's shell. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_')) env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_') && !key.startsWith('RESOTOWORKER_')) env[key] = value;
   return { ...env, NO_COLOR: '1', ...extra };
 }
 

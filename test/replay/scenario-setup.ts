@@ -139,10 +139,9 @@ export interface ScenarioHub {
 /**
  * The hub extensions of a scenario, in recording and replay alike. `collect-and-cleanup` has the action
  * bus and workflows, as `cla-hub start` builds them, minus what would act on its own: no cron (the
- * built-in workflow's hourly trigger could fire mid-recording), no command-table polling (the run is
- * triggered through the engine, see {@link applyHubMark}), no pruning timer (a fresh store has nothing
- * to prune). No task dispatcher: nothing in this workflow submits tasks. `SubscribeSink` stays last,
- * as in the CLI. Its tables go in the seeded in-memory store.
+ * built-in workflow's hourly trigger could fire mid-recording; the run is triggered through the engine,
+ * see {@link applyHubMark}), no pruning timer (a fresh store has nothing to prune). No task dispatcher:
+ * nothing in this workflow submits tasks. Its tables go in the seeded in-memory store.
  */
 export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Clock): ScenarioHub {
   if (name !== 'collect-and-cleanup') return { extensions: [], actions: undefined };

@@ -14,6 +14,7 @@ import type { HubExtension } from '../hub-extension.ts';
 import type { WorkerSession } from '../worker-session.ts';
 import { ActionBus } from './action-bus.ts';
 import { ResourceStore } from './resource-store.ts';
+import { SubscriberDirectory } from './subscriber-directory.ts';
 import { loadWorkflows, type WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowEngine, type TaskSubmitter, type WorkflowEngineOptions } from './workflow-engine.ts';
 import { CronScheduler } from './workflow-scheduler.ts';
@@ -43,6 +44,8 @@ export class ActionsExtension implements HubExtension {
   readonly store: WorkflowStore;
   readonly resources: ResourceStore;
   readonly engine: WorkflowEngine;
+  /** Who is subscribed to what, for `cla-hub subscribers`. */
+  readonly subscribers = new SubscriberDirectory();
   private readonly scheduler: CronScheduler;
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -82,17 +85,19 @@ export class ActionsExtension implements HubExtension {
   }
 
   sessionClosed(session: WorkerSession): void {
+    this.subscribers.sessionClosed(session);
     this.bus.sessionClosed(session);
   }
 
   readonly workerFrames = ['subscribe', 'action_done', 'action_error', 'action_info', 'action_progress', 'resources', 'resources_flag'] as const;
 
   workerFrame(session: WorkerSession, f: Frame): void {
+    if (f.t === 'subscribe') this.subscribers.subscribed(session, f, this.clock.now());
     this.bus.workerFrame(session, f);
   }
 
   methods(): MethodDefinition[] {
-    return workflowMethods({ engine: this.engine, store: this.store, resources: this.resources });
+    return workflowMethods({ engine: this.engine, store: this.store, resources: this.resources, subscribers: this.subscribers });
   }
 
   /** Deletes the runs past `keepRunsDays`, then again in a day. */

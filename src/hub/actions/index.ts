@@ -1,7 +1,10 @@
 /** The action bus, workflows and resource graphs of the hub: explicit exports (no `export *`). */
 export { ActionsExtension } from './actions-extension.ts';
 export { ActionBus } from './action-bus.ts';
-export { matchesQuery, parseResourceQuery, resourceValue } from './resource-query.ts';
+export { parseResourceCommand } from './resource-command.ts';
+export { canonicalKey, matchesQuery, parseResourceQuery, resourceValue } from './resource-query.ts';
+export { MAX_TAG_MATCHES, runTagLine, tagChange, tagResources, tagTaskAttrs } from './resource-tagging.ts';
+export { SubscriberDirectory } from './subscriber-directory.ts';
 export { ResourceStore } from './resource-store.ts';
 export {
   BUILTIN_WORKFLOWS_DIR,
@@ -22,6 +25,9 @@ export type { ActionsExtensionOptions } from './actions-extension.ts';
 export type { ActionTarget, AnswerFrame, BusListener, Subscriber } from './action-bus.ts';
 export type { Comparison, QueryableResource, QueryOp, ResourceQuery } from './resource-query.ts';
 export type { BatchOutcome, StoredResource } from './resource-store.ts';
+export type { ResourceCommand, TagCommand } from './resource-command.ts';
+export type { TagChange, TaggingDeps, TaggingOptions, TagOutcome, TagSummary } from './resource-tagging.ts';
+export type { SubscriberView } from './subscriber-directory.ts';
 export type { OnConflict, StepDefinition, Trigger, WorkflowDefinition } from './workflow-definitions.ts';
 export type { TaskSubmitter, TriggerResult, WorkflowEngineDeps, WorkflowEngineOptions } from './workflow-engine.ts';
 export type { RunRuntimeDeps } from './workflow-run-runtime.ts';

@@ -4,14 +4,21 @@
  * ```
  * query      := comparison ( "and" comparison )*
  * comparison := key op value
- * key        := id | kind | worker | plugin | clean | collected | tags.NAME | attrs.NAME | NAME (= attrs.NAME)
+ * key        := id | kind | worker | plugin | clean | collected | tags.NAME | attrs.PATH | PATH (= attrs.PATH)
+ *               | Resoto's paths: desired.clean (= clean), reported.PATH (= the same without `reported.`),
+ *                 metadata.worker / metadata.plugin / metadata.collected
  * op         := "=" | "!=" | "~" (regex) | "!~" | "<" | "<=" | ">" | ">="
  * value      := bare word (no spaces, quotes or operators) | "double quoted" | 'single quoted'
  * ```
  *
+ * A PATH is dotted: `attrs.placement.zone` (and `placement.zone`) reads the nested field `zone` of the
+ * attribute `placement`; an attribute whose own name has a dot (`a.b`) is found first. A tag name is
+ * taken whole (`tags.app.kubernetes.io/name`).
+ *
  * `=` compares as text, except that two numbers compare as numbers and `true`/`false` match booleans;
  * `<`.. compare numbers; a missing attribute matches only `!=` and `!~`. Examples:
- * `kind = file and tags.owner = lukas`, `path ~ '\.log$' and size > 1000`, `clean = true`.
+ * `kind = file and tags.owner = lukas`, `path ~ '\.log$' and size > 1000`, `clean = true`,
+ * `desired.clean = true`, `reported.tags.owner = lukas`.
  */
 import { InvalidArgumentError } from '../../errors.ts';
 
@@ -87,7 +94,7 @@ export function parseResourceQuery(text: string): ResourceQuery {
     if (!key || key.kind !== 'word') throw new InvalidArgumentError(`Query: expected a key ${where(key)} of \`${text}\``);
     if (!op || op.kind !== 'op') throw new InvalidArgumentError(`Query: expected one of = != ~ !~ < <= > >= after \`${key.text}\` ${where(op)} of \`${text}\``);
     if (!value || value.kind === 'op') throw new InvalidArgumentError(`Query: expected a value after \`${key.text} ${op.text}\` ${where(value)} of \`${text}\``);
-    const comparison: Comparison = { key: key.text, op: op.text as QueryOp, value: value.text };
+    const comparison: Comparison = { key: canonicalKey(key.text), op: op.text as QueryOp, value: value.text };
     if (comparison.op === '~' || comparison.op === '!~') {
       try {
         comparison.regex = new RegExp(value.text);
@@ -104,8 +111,35 @@ export function parseResourceQuery(text: string): ResourceQuery {
   return { all };
 }
 
+/** Resoto's sections (`desired.clean`, `reported.kind`, `metadata.worker`) as this store's keys. */
+export function canonicalKey(key: string): string {
+  if (key === 'desired.clean') return 'clean';
+  if (key.startsWith('reported.') && key.length > 9) return canonicalKey(key.slice(9));
+  if (key === 'metadata.worker' || key === 'metadata.plugin') return key.slice(9);
+  if (key === 'metadata.collected') return 'collected';
+  return key;
+}
+
+/** A dotted path inside an attribute value: the literal key first (`a.b`), then nested fields. */
+function attrPath(attrs: Record<string, unknown>, path: string): unknown {
+  if (Object.hasOwn(attrs, path)) return attrs[path];
+  const dot = path.indexOf('.');
+  if (dot < 0) return undefined;
+  // Longest own key first, so `a.b.c` finds `{"a.b": {c}}` as well as `{a: {b: {c}}}`.
+  for (let end = path.lastIndexOf('.'); end > 0; end = path.lastIndexOf('.', end - 1)) {
+    const head = path.slice(0, end);
+    const inner = Object.hasOwn(attrs, head) ? attrs[head] : undefined;
+    if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) {
+      const found = attrPath(inner as Record<string, unknown>, path.slice(end + 1));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
+}
+
 /** The value a key names on a resource (undefined when it has none). */
-export function resourceValue(resource: QueryableResource, key: string): unknown {
+export function resourceValue(resource: QueryableResource, name: string): unknown {
+  const key = canonicalKey(name);
   switch (key) {
     case 'id':
     case 'kind':
@@ -116,9 +150,9 @@ export function resourceValue(resource: QueryableResource, key: string): unknown
     case 'collected':
       return resource.collectedAt;
   }
-  if (key.startsWith('tags.')) return resource.tags[key.slice(5)];
-  if (key.startsWith('attrs.')) return resource.attrs[key.slice(6)];
-  return resource.attrs[key];
+  if (key.startsWith('tags.')) return Object.hasOwn(resource.tags, key.slice(5)) ? resource.tags[key.slice(5)] : undefined;
+  if (key.startsWith('attrs.')) return attrPath(resource.attrs, key.slice(6));
+  return attrPath(resource.attrs, key);
 }
 
 function text(value: unknown): string {

@@ -11,6 +11,7 @@ import type { Logger } from '../../logger.ts';
 import type { FrameOf } from '../../protocol/frames.ts';
 import type { ActionBus, AnswerFrame, BusListener, Subscriber } from './action-bus.ts';
 import { parseResourceQuery } from './resource-query.ts';
+import { tagResources } from './resource-tagging.ts';
 import type { ResourceStore } from './resource-store.ts';
 import type { WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowRunRuntime, type RunRuntimeDeps } from './workflow-run-runtime.ts';
@@ -21,7 +22,7 @@ export interface TaskSubmitter {
   /** `deadlineMs`: how long the task may wait for a worker. */
   submit(task: { name: string; attrs: Record<string, string>; data: unknown; deadlineMs?: number }): string | Promise<string>;
   /** The task's final row; when given, a done `tag` task's returned `tags` update the stored resource. */
-  wait?(id: string): Promise<{ state: string; result: unknown }>;
+  wait?(id: string): Promise<{ state: string; result: unknown; worker?: string | null; error?: { code: string; message: string } | null }>;
 }
 
 export interface WorkflowEngineOptions {
@@ -190,30 +191,18 @@ export class WorkflowEngine implements BusListener {
    * and plugin that collected it (attrs `plugin`, `worker`, and `host` when the resource has one).
    */
   async tag(query: string, set: Record<string, string>, remove: string[]): Promise<Array<{ task: string; worker: string; plugin: string; id: string }>> {
-    const tasks = this.tasks;
-    if (!tasks) throw new ClaError(ErrorCode.Unsupported, 'This hub has no task dispatcher: tags cannot be changed');
-    const matches = this.deps.resources.search(parseResourceQuery(query), 1000);
-    if (matches.length === 0) throw new ClaError(ErrorCode.InvalidArgument, `No resource matches \`${query}\``);
-    const out = [];
-    for (const r of matches) {
-      const attrs: Record<string, string> = { plugin: r.plugin, worker: r.worker };
-      if (typeof r.attrs.host === 'string') attrs.host = r.attrs.host;
-      const task = await tasks.submit({
-        name: 'tag',
-        attrs,
-        data: { id: r.id, kind: r.kind, set, remove },
-        deadlineMs: this.options.tagDeadlineMs ?? 600_000,
-      });
-      out.push({ task, worker: r.worker, plugin: r.plugin, id: r.id });
-      tasks.wait?.(task).then(
-        (row) => {
-          const tags = (row.result as { tags?: unknown } | null)?.tags;
-          if (row.state === 'done' && tags && typeof tags === 'object') this.deps.resources.setTags(r.worker, r.plugin, r.id, tags as Record<string, string>);
-        },
-        (error: unknown) => this.deps.log.debug({ err: error, task }, 'tag task not awaited'),
-      );
-    }
-    return out;
+    const summary = await tagResources(this.taggingDeps(), parseResourceQuery(query), query, { set, remove }, { deadlineMs: this.tagDeadlineMs });
+    return summary.tasks.map((t) => ({ task: t.task, worker: t.worker, plugin: t.plugin, id: t.id }));
+  }
+
+  /** What resource-tagging.ts needs (`cla-hub search 'QUERY | tag update KEY VALUE'`). */
+  taggingDeps(): Parameters<typeof tagResources>[0] {
+    return { resources: this.deps.resources, tasks: this.tasks, clock: this.deps.clock, log: this.deps.log };
+  }
+
+  /** How long a `tag` task may wait for its worker, in ms. */
+  get tagDeadlineMs(): number {
+    return this.options.tagDeadlineMs ?? 600_000;
   }
 
   // ---- bus events --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { callMethod, watchMethod, type MethodDefinition } from '../methods/method-table.ts';
 import { parseResourceQuery } from './resource-query.ts';
 import type { ResourceStore, StoredResource } from './resource-store.ts';
+import { runTagLine } from './resource-tagging.ts';
+import type { SubscriberDirectory } from './subscriber-directory.ts';
 import type { WorkflowEngine } from './workflow-engine.ts';
 import type { RunDetail, WorkflowStore } from './workflow-store.ts';
 
@@ -15,6 +17,7 @@ export interface WorkflowMethodsDeps {
   engine: WorkflowEngine;
   store: WorkflowStore;
   resources: ResourceStore;
+  subscribers: SubscriberDirectory;
 }
 
 /**
@@ -29,7 +32,7 @@ const name = z.string().min(1).max(200);
 const isFinal = (state: string) => state !== 'pending' && state !== 'running';
 
 /** The workflow and resource methods. */
-export function workflowMethods({ engine, store, resources }: WorkflowMethodsDeps): MethodDefinition[] {
+export function workflowMethods({ engine, store, resources, subscribers }: WorkflowMethodsDeps): MethodDefinition[] {
   return [
     callMethod({ name: 'workflows.run', summary: 'Starts a run of a workflow (its `manual` trigger).', params: z.object({ workflow: name }).strict(), call: ({ workflow }) => engine.runManual(workflow) }),
     callMethod({
@@ -95,6 +98,19 @@ export function workflowMethods({ engine, store, resources }: WorkflowMethodsDep
         .object({ query: z.string().min(1).max(10_000), set: z.record(z.string().min(1).max(200), z.string().max(10_000)).default({}), remove: z.array(z.string().min(1).max(200)).max(1000).default([]) })
         .strict(),
       call: ({ query, set, remove }) => engine.tag(query, set, remove),
+    }),
+    callMethod({
+      name: 'resources.tagLine',
+      summary: "Runs a Resoto search line `QUERY | tag update KEY VALUE` or `QUERY | tag delete KEY`; answers what each tag task did (waits up to `waitMs`).",
+      params: z.object({ line: z.string().min(1).max(10_000), waitMs: z.number().int().min(0).max(600_000).default(30_000) }).strict(),
+      call: ({ line, waitMs }) => runTagLine(engine.taggingDeps(), line, { deadlineMs: engine.tagDeadlineMs, waitMs }),
+    }),
+    callMethod({
+      name: 'subscribers.list',
+      summary: 'Connected workers and what they subscribed to (actions, task handlers); with `action`, only its subscribers.',
+      params: z.object({ action: name.optional() }).strict(),
+      readOnly: true,
+      call: ({ action }) => subscribers.list(action),
     }),
   ];
 }
