@@ -43,6 +43,7 @@ export const ErrorCode = {
   InvalidArgument: 'INVALID_ARGUMENT',
   ConfigMissing: 'CONFIG_MISSING',
   ConnectionFailed: 'CONNECTION_FAILED',
+  TlsConfig: 'TLS_CONFIG',
   Internal: 'INTERNAL',
 } as const;
 

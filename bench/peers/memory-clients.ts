@@ -9,6 +9,7 @@
  * Usage (by memory.ts): node --import tsx bench/peers/memory-clients.ts URL PSK
  */
 import os from 'node:os';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { WebSocket } from 'ws';
 import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
@@ -28,11 +29,14 @@ function connect(n: number): Promise<WebSocket> {
       ws.terminate();
       reject(new Error(`connection ${n}: ${why}`));
     };
-    ws.once('open', () => {
-      ws.send(encodeFrame(frame('hello', { id: `idle-${String(n).padStart(5, '0')}`, psk, tags: [], envs: [], caps: [], capacity: 1, agent })));
-    });
-    ws.once('message', (raw: Buffer) => {
+    const id = `idle-${String(n).padStart(5, '0')}`;
+    ws.on('message', (raw: Buffer) => {
       const reply = decodeFrame(raw);
+      if (reply.t === 'challenge') {
+        ws.send(encodeFrame(frame('hello', { id, auth: 'psk', proof: prove(psk, proofMessage('psk', id, reply.nonce)), tags: [], envs: [], caps: [], capacity: 1, agent })));
+        return;
+      }
+      ws.removeAllListeners('message');
       if (reply.t !== 'welcome') return fail(`hub answered ${JSON.stringify(reply)}`);
       // From here on the connection only idles; a drop shows in the hub's count of connected workers.
       ws.removeAllListeners('error');

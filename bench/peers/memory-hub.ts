@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { proofMessage, secretHash, verifyProof } from '../../src/protocol/auth-proof.ts';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ActionsExtension } from '../../src/hub/actions/actions-extension.ts';
 import { openRegistry } from '../../src/hub/hub-files.ts';
@@ -68,10 +69,13 @@ async function startRaw(psk: string): Promise<Server> {
   });
   const workers = new Set<WebSocket>();
   let sessions = 0;
+  let nonces = 0;
   wss.on('connection', (ws) => {
+    const nonce = (++nonces).toString(16).padStart(32, '0');
+    ws.send(encodeFrame(frame('challenge', { nonce })));
     ws.once('message', (raw: Buffer) => {
       const hello = decodeFrame(raw);
-      if (hello.t !== 'hello' || hello.psk !== psk) return ws.close(4001, 'BAD_TOKEN');
+      if (hello.t !== 'hello' || hello.auth !== 'psk' || verifyProof(hello.proof, secretHash(psk), proofMessage('psk', hello.id, nonce)) === undefined) return ws.close(4001, 'BAD_TOKEN');
       workers.add(ws);
       ws.send(encodeFrame(frame('welcome', { session: `r${++sessions}`, role: 'worker', projects: ['default'], heartbeatMs: 15_000, disabled: false })));
     });

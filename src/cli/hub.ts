@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { DEFAULT_PORT, ensureAdminTokenFile, openRegistry, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
+import { adminTokenFile, DEFAULT_PORT, ensureAdminTokenFile, openRegistry, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
+import { tightenToOwnerOnly } from '../file-mode.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { Hub } from '../hub/hub.ts';
 import { ActionsExtension } from '../hub/actions/actions-extension.ts';
@@ -30,6 +31,9 @@ import { registerWorkflowCommands } from './hub-workflows.ts';
 import { registerWorkersCommands } from './hub-workers.ts';
 import { formatRecording } from '../transport/recording-format.ts';
 import { exitForUsage, guard, info, line, success, warn } from './say.ts';
+import { HUB_SECRET_FLAGS, hideSecretArguments, resolveSecretFiles } from './secret-options.ts';
+
+hideSecretArguments(Object.values(HUB_SECRET_FLAGS));
 import { splitList, parsePositiveSeconds } from './parse.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
 
@@ -53,7 +57,8 @@ program
   .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
   .option('--tls-key <file>', 'TLS private key')
   .option('--client-ca <file>', 'require client certificates signed by this CA')
-  .option('--psk <key>', 'hub-wide pre-shared key workers may use instead of registering (env CLA_HUB_PSK)')
+  .option('--psk <key>', 'hub-wide pre-shared key workers may use instead of registering (env CLA_HUB_PSK; hidden from ps once started)')
+  .option('--psk-file <file>', 'read the pre-shared key from this file (env CLA_HUB_PSK_FILE)')
   .option('--admin-host <host>', 'interface of the admin API, /metrics and dashboard (env CLA_HUB_ADMIN_HOST)', process.env.CLA_HUB_ADMIN_HOST ?? '127.0.0.1')
   .option('--admin-port <port>', 'port of the admin API (0 picks a free one; env CLA_HUB_ADMIN_PORT)', process.env.CLA_HUB_ADMIN_PORT ?? String(DEFAULT_ADMIN_PORT))
   .option('--no-admin', 'do not start the admin API')
@@ -72,12 +77,17 @@ program
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`Expected \`--port\` to be an integer 0-65535, got \`${opts.port}\``);
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
+      // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together.
+      for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
+      const secrets = resolveSecretFiles(opts, process.env, HUB_SECRET_FLAGS, () => 'CLA_HUB_PSK', warn) as { flags: { psk?: string }; env: NodeJS.ProcessEnv };
       const { registry, close } = openRegistry(dataFile);
       const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
-      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub') : undefined;
+      const recorder = opts.record ? new FrameRecorder(opts.record, undefined, 'hub', warn) : undefined;
       const project = registry.ensureDefaultProject();
       ensureAdminTokenFile(registry, dataFile);
       registry.resetConnections();
+      const lost = registry.closeJobsOfPreviousLife(Date.now());
+      if (lost.length > 0) warn(`closed ${lost.length} job(s) left running by the previous hub process as lost: ${lost.slice(0, 10).map((j) => j.id).join(', ')}${lost.length > 10 ? ', ...' : ''}`);
       const tasks = openTaskHub(dataFile);
       const actionsDb = openSqliteStore(dataFile);
       const actions = new ActionsExtension({
@@ -92,7 +102,7 @@ program
         {
           host: opts.host,
           port,
-          psk: opts.psk ?? process.env.CLA_HUB_PSK,
+          psk: secrets.flags.psk ?? secrets.env.CLA_HUB_PSK,
           legacyPubsub: opts.legacyPubsub === true ? { spoolDir: path.join(path.dirname(dataFile), 'legacy-spool') } : false,
           tls: opts.tlsCert
             ? { cert: fs.readFileSync(opts.tlsCert), key: fs.readFileSync(opts.tlsKey), clientCa: opts.clientCa ? fs.readFileSync(opts.clientCa) : undefined }

@@ -7,22 +7,28 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ClaError } from '../errors.ts';
+import { ClaError, ErrorCode } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
+import { loadClientTls } from '../transport/tls-config.ts';
 import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { WorkerAgent } from '../worker/agent.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
+import { openLeftovers, type SweepReport } from '../worker/leftovers.ts';
 import { WorkerPolicy } from '../worker/policy.ts';
+import { stateDirFor } from '../worker/state-dir.ts';
 import { removePidfile } from '../worker/daemon-pidfile.ts';
-import { parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
+import { envVarName, parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscriptions.ts';
 import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
 import { createPluginWorker } from '../worker/plugins/setup.ts';
 import { exitForUsage, fail, guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
+import { hideSecretArguments, resolveSecretFiles, WORKER_SECRET_FLAGS } from './secret-options.ts';
+
+hideSecretArguments(Object.values(WORKER_SECRET_FLAGS));
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -36,25 +42,23 @@ function connectionOptions(command: Command): Command {
     .option('--cert <file>', 'client certificate for mutual TLS')
     .option('--cert-key <file>', 'key of the client certificate')
     .option('--cert-key-pass <pass>', 'passphrase of the client key')
+    .option('--cert-key-pass-file <file>', 'read the passphrase of the client key from this file (env CLA_WORKER_CERT_KEY_PASS_FILE)')
     .option('--no-verify-certs', 'turn off TLS certificate verification')
     .option('-v, --verbose', 'verbose logging')
     .option('--quiet', 'only log errors');
 }
 
 function loadOptions(flags: Record<string, unknown>, implicitRegistration = true): WorkerOptions {
-  const options = parseWorkerOptions({ flags, env: process.env, cwd: process.cwd(), implicitRegistration });
+  const secrets = resolveSecretFiles(flags, process.env, WORKER_SECRET_FLAGS, envVarName, warn);
+  const options = parseWorkerOptions({ flags: secrets.flags, env: secrets.env, cwd: process.cwd(), implicitRegistration });
   for (const key of options.unknownConfigKeys) warn(`${options.config}: unknown key \`${key}\` ignored`);
   return options;
 }
 
+/** Reads and checks the TLS files now: a wrong passphrase or unreadable file is TLS_CONFIG, exit 1 (issue 11). */
 function tlsOptions(options: WorkerOptions): ClientTlsOptions {
-  return {
-    ca: options.caCert ? fs.readFileSync(options.caCert) : undefined,
-    cert: options.cert ? fs.readFileSync(options.cert) : undefined,
-    key: options.certKey ? fs.readFileSync(options.certKey) : undefined,
-    passphrase: options.certKeyPass,
-    verify: !options.noVerifyCerts,
-  };
+  const files = { caCert: options.caCert, cert: options.cert, certKey: options.certKey, certKeyPass: options.certKeyPass, noVerifyCerts: options.noVerifyCerts };
+  return { ...loadClientTls(files), files };
 }
 
 const program = new Command('cla-worker')
@@ -67,8 +71,10 @@ connectionOptions(
     .command('register')
     .description('register this worker with a project passkey and print its id and token')
     .option('--passkey <key>', 'project passkey (env CLA_WORKER_PASSKEY or `passkey` in the config file)')
+    .option('--passkey-file <file>', 'read the project passkey from this file (env CLA_WORKER_PASSKEY_FILE)')
     .option('--id <id>', 'worker id (random when omitted)')
     .option('--token <token>', "this worker's token, to add another project to an existing id")
+    .option('--token-file <file>', "read this worker's token from this file (env CLA_WORKER_TOKEN_FILE)")
     .option('--save [file]', `save the registration to ${CONFIG_FILE_NAME} (or the given file), mode 0600`),
 ).action((flags) =>
   guard(async () => {
@@ -99,6 +105,7 @@ connectionOptions(
     .description('remove this worker from the hub (or from one project with --project)')
     .option('--id <id>', 'worker id')
     .option('--token <token>', 'worker token')
+    .option('--token-file <file>', 'read the worker token from this file (env CLA_WORKER_TOKEN_FILE)')
     .option('--project <name>', 'unregister from this project only'),
 ).action((flags) =>
   guard(async () => {
@@ -116,7 +123,8 @@ connectionOptions(
     .command('run')
     .description('connect to the hub and run jobs in the foreground')
     .option('--id <id>', 'worker id (from cla-worker.yml when it has one registration)')
-    .option('--token <token>', 'worker token')
+    .option('--token <token>', 'worker token (hidden from ps once started; --token-file keeps it off the command line)')
+    .option('--token-file <file>', 'read the worker token from this file (env CLA_WORKER_TOKEN_FILE)')
     .option('--tags <tags>', 'comma separated capabilities, e.g. java,nodejs')
     .addOption(new Option('--tag <tag>', 'one capability (repeatable)').argParser(collect))
     .option('--envs <envs>', 'comma separated environments, e.g. QA,PROD (must exist on the hub)')
@@ -126,7 +134,9 @@ connectionOptions(
     .option('--deny <verbs>', 'refuse these verbs, e.g. eval')
     .addOption(new Option('--root <dir>', 'ship/fetch only inside this folder (repeatable)').argParser(collect))
     .option('--record <file>', 'record every frame to this file')
+    .option('--state-dir <dir>', 'where running jobs and transfers are recorded, so a restart after a crash cleans up (env CLA_WORKER_STATE_DIR; default ~/.local/state/cla-worker/ID)')
     .option('--psk <key>', "the hub's pre-shared key, instead of a registration (cla-hub start --psk)")
+    .option('--psk-file <file>', "read the hub's pre-shared key from this file (env CLA_WORKER_PSK_FILE)")
     .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
     .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)'))
     .option('--task-concurrency <n>', 'tasks run at once (env CLA_WORKER_TASK_CONCURRENCY; default 4)')
@@ -140,10 +150,14 @@ connectionOptions(
       // Resoto-style: no registration, the hub admits the subscriber id by its pre-shared key.
       options.id = options.id ?? options.subscriberId;
     } else requireCredentials(options);
+    // Jobs inherit the worker's environment: a secret given there must not reach the commands it runs.
+    for (const name of Object.keys(WORKER_SECRET_FLAGS)) delete process.env[envVarName(name)];
     const id = options.id!;
     const log = createLogger({ name: 'worker', verbose: options.verbose, quiet: options.quiet });
-    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker') : undefined;
+    const recorder = options.record ? new FrameRecorder(options.record, undefined, 'worker', warn) : undefined;
     const policy = new WorkerPolicy({ allow: options.allow, deny: options.deny, roots: options.roots });
+    const leftovers = openLeftovers(stateDirFor(id, options.stateDir), log);
+    reportLeftovers(leftovers.report, stateDirFor(id, options.stateDir));
     // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
     const subscriptions = new SubscriptionRegistry(options.subscriberId);
     const tasks = createTaskExtension(subscriptions, parseTaskOptions(flags), { policy });
@@ -170,6 +184,7 @@ connectionOptions(
       tls: tlsOptions(options),
       tap: recorder,
       log,
+      leftovers: leftovers.tracker,
       extensions: [new SubscribeExtension(subscriptions), tasks, plugins.extension],
     });
     info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
@@ -180,7 +195,11 @@ connectionOptions(
     recorder?.close();
     const daemonPidfile = process.env.CLA_WORKER_DAEMON_PIDFILE;
     if (daemonPidfile) removePidfile(daemonPidfile, process.pid);
-    if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
+    if (exit.error?.code === ErrorCode.TlsConfig) {
+      // Not retried, and exit 1 so that a service manager does not restart into the same mistake.
+      fail(new ClaError(ErrorCode.TlsConfig, exit.error.message));
+      process.exitCode = 1;
+    } else if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
       fail(new ClaError(exit.error.code as never, exit.error.message));
       process.exitCode = 1;
     } else if (exit.shutdownByHub || exit.closeCode === CloseCode.Shutdown) {
@@ -196,6 +215,16 @@ connectionOptions(
     }
   }),
 );
+
+/** What the start-up sweep of the state folder found, for the person starting the worker. */
+function reportLeftovers(report: SweepReport, dir: string): void {
+  if (report.ownedBy !== undefined) {
+    warn(`another cla-worker process (pid ${report.ownedBy}) uses the state folder ${dir}: this one will not clean up after a crash; give it its own --state-dir`);
+    return;
+  }
+  if (report.killedGroups.length > 0) warn(`killed ${report.killedGroups.length} process group(s) left running by a previous process of this worker: ${report.killedGroups.map((g) => `job ${g.job} (pgid ${g.pgid}, \`${g.cmd}\`)`).join(', ')}`);
+  if (report.removedTempFiles.length > 0) warn(`removed ${report.removedTempFiles.length} temp file(s) of transfers cut short by a previous process of this worker: ${report.removedTempFiles.join(', ')}`);
+}
 
 registerDaemonCommands(program, { loadOptions });
 

@@ -6,6 +6,7 @@
 import { Observable } from 'rxjs';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import { frame, type JobSpec, type Target } from '../protocol/frames.ts';
+import { proofMessage, prove } from '../protocol/auth-proof.ts';
 import { exchange } from '../transport/exchange.ts';
 import type { Transport } from '../transport/transport.ts';
 import { connectWs, type ClientTlsOptions } from '../transport/ws-client.ts';
@@ -25,7 +26,7 @@ export class AdminClient {
   static async connect(url: string, token: string, tls?: ClientTlsOptions, options: { expectHubId?: string } = {}): Promise<AdminClient> {
     const transport = await connectWs(url, { tls, silenceTimeoutMs: 0, expectHubId: options.expectHubId });
     try {
-      await exchange(transport, frame('admin_hello', { token }), 'welcome');
+      await exchange(transport, (nonce) => frame('admin_hello', { proof: prove(token, proofMessage('admin', '', nonce)) }), 'welcome');
     } catch (error) {
       transport.close(1000, 'refused');
       throw error;

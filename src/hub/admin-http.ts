@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { isIPv4, type AddressInfo } from 'node:net';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../errors.ts';
 import { AdminAuth } from './admin-http-auth.ts';
 import { AdminHttpError, HANDLED, matchRoute, type RouteContext } from './admin-http-routes.ts';
@@ -84,7 +84,11 @@ export interface AdminHttpServer {
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
-const isLoopbackHost = (host: string) => LOOPBACK.has(host) || host.startsWith('127.');
+/**
+ * `localhost`, `::1` or an IPv4 address in 127.0.0.0/8. A name that only starts with `127.` (such as
+ * `127.0.0.1.evil.example`) is a DNS name an attacker controls, so it must be a whole IPv4 address (issue 11).
+ */
+const isLoopbackHost = (host: string) => LOOPBACK.has(host) || (isIPv4(host) && host.startsWith('127.'));
 
 /** The host name of a `Host` header value (`[::1]:8734` -> `::1`). */
 function hostName(header: string | undefined): string {

@@ -1,9 +1,12 @@
 /**
- * A new connection's first frame decides what it is: `hello` (a worker), `register` / `unregister`
+ * The hub opens every connection with a `challenge` (a fresh nonce); the client's first frame answers it with
+ * a proof of its secret (src/protocol/auth-proof.ts), so a first frame copied from a recording fails on
+ * any other connection. A new connection's first frame decides what it is: `hello` (a worker), `register` / `unregister`
  * (one-shot registration calls), or `admin_hello` (the CLI and other admin clients). Anything else, or
  * nothing within the hello timeout, gets an `error` frame and the connection is closed.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { proofMessage, seal, secretHash, verifyProof } from '../protocol/auth-proof.ts';
 import { first } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, toWireError } from '../errors.ts';
@@ -11,7 +14,7 @@ import type { Logger } from '../logger.ts';
 import { frame, type Frame, type FrameOf } from '../protocol/frames.ts';
 import { CloseCode } from '../protocol/version.ts';
 import type { Transport } from '../transport/transport.ts';
-import type { Registry } from './registry.ts';
+import { BAD_PASSKEY_MESSAGE, type Registry } from './registry.ts';
 import type { SessionInfo } from './worker-session.ts';
 
 /** What {@link routeConnection} needs. */
@@ -32,10 +35,14 @@ export interface RouterDeps {
   pskProject?: string;
   /** Extra check of a hello; throw a ClaError to refuse. */
   checkHello?: (hello: FrameOf<'hello'>) => void;
+  /** The nonce of a new connection's `challenge`. @default 16 random bytes, hex */
+  nonce?: () => string;
 }
 
 /** Waits for the first frame of `transport` and hands the connection to the right handler. */
 export function routeConnection(transport: Transport, deps: RouterDeps): void {
+  const nonce = deps.nonce?.() ?? randomBytes(16).toString('hex');
+  void transport.send(frame('challenge', { nonce })).catch(() => undefined);
   const timer = deps.clock.setTimeout(() => {
     refuse(transport, new ClaError(ErrorCode.HelloTimeout, `No hello within ${deps.helloTimeoutMs} ms; closing`), CloseCode.HelloTimeout);
   }, deps.helloTimeoutMs);
@@ -43,7 +50,7 @@ export function routeConnection(transport: Transport, deps: RouterDeps): void {
     next: (f) => {
       deps.clock.clearTimeout(timer);
       try {
-        handleFirst(transport, f, deps);
+        handleFirst(transport, f, deps, nonce);
       } catch (error) {
         const code = error instanceof ClaError ? closeCodeFor(error.code) : CloseCode.PolicyViolation;
         if (!(error instanceof ClaError)) deps.log.error({ err: error }, 'failed to handle a first frame');
@@ -55,11 +62,14 @@ export function routeConnection(transport: Transport, deps: RouterDeps): void {
   });
 }
 
-function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
+function handleFirst(transport: Transport, f: Frame, deps: RouterDeps, nonce: string): void {
   const { registry } = deps;
   switch (f.t) {
     case 'hello': {
-      const worker = f.psk !== undefined ? pskWorker(f, deps) : registry.authenticate(f.id, f.token ?? '');
+      const worker =
+        f.auth === 'psk'
+          ? pskWorker(f, deps, nonce)
+          : registry.authenticate(f.id, verifyProof(f.proof, registry.workerTokenHash(f.id), proofMessage('hello', f.id, nonce)) ?? '');
       deps.checkHello?.(f);
       const missing = registry.missingEnvs(f.envs);
       if (missing.length > 0) {
@@ -85,20 +95,30 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
       return;
     }
     case 'register': {
-      const result = registry.register({ passkey: f.passkey, id: f.id, token: f.token, agent: f.agent });
+      const id = f.id ?? '';
+      // The passkey selects the project: the one whose passkey hash opens the proof.
+      const passkey = registry.passkeyHashes().reduce<string | undefined>((found, hash) => found ?? verifyProof(f.passkeyProof, hash, proofMessage('register', id, nonce)), undefined);
+      if (passkey === undefined) throw new ClaError(ErrorCode.BadPasskey, BAD_PASSKEY_MESSAGE);
+      const token = f.tokenProof === undefined || f.id === undefined ? undefined : verifyProof(f.tokenProof, registry.workerTokenHash(f.id), proofMessage('register-token', id, nonce));
+      const result = registry.register({ passkey, id: f.id, token, agent: f.agent });
       deps.log.info({ worker: result.id, project: result.added }, 'worker registered');
-      void transport.send(frame('registered', result)).then(() => transport.close(CloseCode.Normal, 'registered'));
+      // A new token goes back sealed under the passkey: a recording of this connection holds no usable secret.
+      const sealedToken = token === undefined ? seal(result.token, secretHash(passkey), proofMessage('registered', result.id, nonce)) : undefined;
+      const answer = { id: result.id, projects: result.projects, added: result.added, ...(sealedToken === undefined ? {} : { sealedToken }) };
+      void transport.send(frame('registered', answer)).then(() => transport.close(CloseCode.Normal, 'registered'));
       return;
     }
     case 'unregister': {
-      const result = registry.unregister(f.id, f.token, f.project);
+      const token = verifyProof(f.proof, registry.workerTokenHash(f.id), proofMessage('unregister', f.id, nonce)) ?? '';
+      const result = registry.unregister(f.id, token, f.project);
       deps.log.info({ worker: f.id, project: f.project ?? '*' }, 'worker unregistered');
       deps.onUnregistered?.(f.id, result.projects);
       void transport.send(frame('unregistered', result)).then(() => transport.close(CloseCode.Normal, 'unregistered'));
       return;
     }
     case 'admin_hello': {
-      if (!registry.checkAdminToken(f.token)) {
+      const token = verifyProof(f.proof, registry.adminTokenHash(), proofMessage('admin', '', nonce));
+      if (token === undefined || !registry.checkAdminToken(token)) {
         throw new ClaError(ErrorCode.BadAdminToken, 'The admin token is not valid. The hub writes it next to its data file on first start (see `cla-hub start`).');
       }
       void transport.send(frame('welcome', { session: transport.id, role: 'admin', projects: [], heartbeatMs: deps.heartbeatMs, disabled: false }));
@@ -110,11 +130,9 @@ function handleFirst(transport: Transport, f: Frame, deps: RouterDeps): void {
   }
 }
 
-/** Admits a worker by the hub-wide pre-shared key (constant-time compare of the hashes). */
-function pskWorker(hello: FrameOf<'hello'>, deps: RouterDeps) {
-  const given = createHash('sha256').update(hello.psk ?? '').digest();
-  const expected = createHash('sha256').update(deps.psk ?? '').digest();
-  if (deps.psk === undefined || !timingSafeEqual(given, expected)) {
+/** Admits a worker by a proof of the hub-wide pre-shared key (verifyProof compares hashes in constant time). */
+function pskWorker(hello: FrameOf<'hello'>, deps: RouterDeps, nonce: string) {
+  if (deps.psk === undefined || verifyProof(hello.proof, secretHash(deps.psk), proofMessage('psk', hello.id, nonce)) === undefined) {
     throw new ClaError(ErrorCode.BadToken, 'The pre-shared key is not valid (or this hub was started without --psk). Use the key given to `cla-hub start --psk`.');
   }
   return deps.registry.pskWorker(hello.id, deps.pskProject ?? 'default', hello.agent);

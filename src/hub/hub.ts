@@ -69,6 +69,8 @@ export interface HubDeps {
   /** Features plugged into the hub (action bus, tasks, ...). */
   extensions?: HubExtension[];
   /** Job id generator (replays inject a deterministic one). @default randomUUID */
+  /** The nonce of each new connection's `challenge` (tests and replays pass a deterministic one). @default random */
+  newNonce?: () => string;
   newId?: () => string;
   /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
   metrics?: HubMetrics;
@@ -218,6 +220,7 @@ export class Hub {
       helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
       heartbeatMs: this.options.heartbeatMs ?? 15_000,
       psk: this.options.psk,
+      nonce: this.deps.newNonce,
       onWorker: (info) => this.addSession(transport, info),
       onAdmin: () => new AdminSession(transport, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),

@@ -27,7 +27,7 @@ const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,100}$/;
 export const LEGACY_ID_PATTERN = /^[A-Za-z0-9_.-]{1,100}(@[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?)?$/;
 const MAX_RECENT_JOBS = 10_000;
 
-const BAD_PASSKEY_MESSAGE =
+export const BAD_PASSKEY_MESSAGE =
   'The passkey is not valid for any project. Get the current passkey with `cla-hub project passkey NAME`.';
 const BAD_TOKEN_MESSAGE = 'Worker id or token is not valid. Register again with `cla-worker register --passkey KEY`.';
 
@@ -301,6 +301,22 @@ export class Registry {
     });
   }
 
+  // ---- what handshake proofs are checked against (src/protocol/auth-proof.ts) -------------------------
+  /** The stored token hash of worker `id`, or a hash no token has when there is no such worker. */
+  workerTokenHash(id: string): string {
+    return this.store.getWorker(id)?.tokenHash ?? NO_HASH;
+  }
+
+  /** The stored admin token hash, or a hash no token has before the first start. */
+  adminTokenHash(): string {
+    return this.store.getSetting(ADMIN_TOKEN_HASH_SETTING) ?? NO_HASH;
+  }
+
+  /** The passkey hash of every project that has a passkey. */
+  passkeyHashes(): string[] {
+    return this.store.listProjects().flatMap((p) => (p.passkeyHash ? [p.passkeyHash] : []));
+  }
+
   /** The worker with this id and token; `BAD_TOKEN`, with one message, whichever of the two is wrong. */
   authenticate(id: string, token: string): WorkerInfo {
     const worker = typeof id === 'string' ? this.store.getWorker(id) : undefined;
@@ -397,6 +413,22 @@ export class Registry {
   /** Marks every worker disconnected, for a hub that starts after a crash; returns how many were. */
   resetConnections(): number {
     return this.store.clearConnections();
+  }
+
+  /**
+   * Closes every job still open in the store as `lost` (WORKER_LOST): at start, no job can be running,
+   * since the connections that carried them died with the previous hub process (issue 11). Counted on
+   * their workers like any end. Returns the closed jobs.
+   */
+  closeJobsOfPreviousLife(at: number): JobRow[] {
+    return this.store.transaction(() =>
+      this.store.listUnfinishedJobs().filter((job) => {
+        const end = { finishedAt: at, exitCode: null, signal: null, outcome: 'lost' as const, errorCode: ErrorCode.WorkerLost };
+        if (!this.store.finishJob(job.id, end)) return false;
+        this.store.bumpWorkerCounters(job.workerId, 1, 1);
+        return true;
+      }),
+    );
   }
 
   setDisabled(id: string, disabled: boolean): void {

@@ -81,13 +81,15 @@ export const targetSchema = z.object({
 const base = <T extends string>(t: T) => ({ v: z.literal(PROTOCOL_VERSION), t: z.literal(t) });
 
 // ---- worker -> hub ---------------------------------------------------------------------------------
+/** A proof of a secret for this connection's `challenge` (src/protocol/auth-proof.ts): hex, ≤ 500 secret bytes. */
+const proof = z.string().min(2).max(1000).regex(/^(?:[0-9a-f]{2})+$/, 'must be lower-case hex');
 export const helloSchema = z.object({
   ...base('hello'),
   id: name,
-  /** The registration token; absent when the worker authenticates with the hub-wide `psk`. */
-  token: z.string().min(1).max(500).optional(),
-  /** The hub-wide pre-shared key (the Resoto `--psk`), instead of a registration token. */
-  psk: z.string().min(1).max(500).optional(),
+  /** What `proof` proves: the worker's registration token, or the hub-wide pre-shared key (the Resoto `--psk`). */
+  auth: z.enum(['token', 'psk']),
+  /** Proof of the token or key for the connection's nonce; the secret itself never travels. */
+  proof,
   tags: z.array(name).max(100),
   envs: z.array(name).max(100),
   caps: z.array(name).max(100),
@@ -97,15 +99,18 @@ export const helloSchema = z.object({
 });
 export const registerSchema = z.object({
   ...base('register'),
-  passkey: z.string().min(1).max(500),
+  /** Proof of a project's passkey (it selects the project). */
+  passkeyProof: proof,
   id: name.optional(),
-  token: z.string().min(1).max(500).optional(),
+  /** Proof of the worker's current token, to add a project to an id that is already registered. */
+  tokenProof: proof.optional(),
   agent: agentInfoSchema,
 });
 export const unregisterSchema = z.object({
   ...base('unregister'),
   id: name,
-  token: z.string().min(1).max(500),
+  /** Proof of the worker token. */
+  proof,
   project: name.optional(),
 });
 export const outputSchema = z.object({
@@ -131,7 +136,8 @@ export const byeSchema = z.object({ ...base('bye'), reason: z.string().max(1000)
 export const stateSchema = z.object({ ...base('state'), value: z.string().min(1).max(200) });
 
 // ---- admin client -> hub ---------------------------------------------------------------------------
-export const adminHelloSchema = z.object({ ...base('admin_hello'), token: z.string().min(1).max(500) });
+/** Proof of the hub's admin token. */
+export const adminHelloSchema = z.object({ ...base('admin_hello'), proof });
 export const runSchema = z.object({
   ...base('run'),
   id: requestId,
@@ -142,6 +148,8 @@ export const runSchema = z.object({
 });
 
 // ---- hub -> worker / admin ---------------------------------------------------------------------------
+/** The hub's first frame on every connection: the nonce that the client's first frame proves its secret for. */
+export const challengeSchema = z.object({ ...base('challenge'), nonce: z.string().regex(/^[0-9a-f]{32,128}$/, 'must be 32-128 lower-case hex digits') });
 export const welcomeSchema = z.object({
   ...base('welcome'),
   session: z.string().max(100),
@@ -153,7 +161,8 @@ export const welcomeSchema = z.object({
 export const registeredSchema = z.object({
   ...base('registered'),
   id: name,
-  token: z.string().max(500),
+  /** A new worker's token, sealed under the passkey (auth-proof.ts); absent when a project was added. */
+  sealedToken: proof.optional(),
   projects: z.array(name),
   added: name,
 });
@@ -208,6 +217,7 @@ export const frameSchema = z.discriminatedUnion('t', [
   adminHelloSchema,
   runSchema,
   welcomeSchema,
+  challengeSchema,
   registeredSchema,
   unregisteredSchema,
   execSchema,

@@ -300,6 +300,10 @@ export class SqliteStore implements Store {
     return r && toJob(r);
   }
 
+  listUnfinishedJobs(): JobRow[] {
+    return (this.stmt('SELECT * FROM jobs WHERE finished_at IS NULL ORDER BY started_at, rowid').all() as JobRecord[]).map(toJob);
+  }
+
   listRecentJobs(limit: number, workerId?: string): JobRow[] {
     const rows = (
       workerId === undefined

@@ -179,6 +179,8 @@ export interface Store {
   /** Records how a job ended; `false` if there is no such job or it has already finished. */
   finishJob(id: string, end: JobEnd): boolean;
   getJob(id: string): JobRow | undefined;
+  /** Jobs with no end recorded, oldest start first (a hub that starts closes them: their hub died). */
+  listUnfinishedJobs(): JobRow[];
   /** Up to `limit` jobs, newest start first (ties: last inserted first); optionally of one worker only. */
   listRecentJobs(limit: number, workerId?: string): JobRow[];
 

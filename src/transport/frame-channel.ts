@@ -3,7 +3,7 @@
  * and validates every message, answers garbage with an `error` frame instead of dropping it silently, and
  * closes with 1008 after too many bad frames in a row.
  */
-import { Subject } from 'rxjs';
+import { Observable, Subject } from 'rxjs';
 import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
@@ -42,6 +42,9 @@ export function nextConnectionId(prefix = 'c'): string {
   return `${prefix}${nextId}`;
 }
 
+/** Frames kept for a transport's first subscriber (see `FrameChannel.early`). */
+const EARLY_FRAMES = 8;
+
 /** A {@link Transport} over a {@link ByteSocket}; the owner feeds it with `receive()` and `closedBy()`. */
 export class FrameChannel implements Transport {
   readonly id: string;
@@ -49,7 +52,18 @@ export class FrameChannel implements Transport {
   readonly closed: Promise<CloseInfo>;
   private readonly frames = new Subject<Frame>();
   private readonly rejects = new Subject<FrameError>();
-  readonly frames$ = this.frames.asObservable();
+  /**
+   * Frames that arrived before anyone subscribed: the hub's `challenge` is sent the moment a connection
+   * opens and can be delivered before the client's `.then()` subscribes. Kept for the first subscriber
+   * only, and at most {@link EARLY_FRAMES} of them (more before a subscriber means a broken peer).
+   */
+  private early: Frame[] | undefined = [];
+  readonly frames$ = new Observable<Frame>((subscriber) => {
+    const early = this.early;
+    this.early = undefined;
+    for (const f of early ?? []) subscriber.next(f);
+    return this.frames.subscribe(subscriber);
+  });
   readonly rejects$ = this.rejects.asObservable();
   private open = true;
   private closedLocally = false;
@@ -138,7 +152,8 @@ export class FrameChannel implements Transport {
       return;
     }
     this.badInARow = 0;
-    this.frames.next(decoded);
+    if (this.early === undefined) this.frames.next(decoded);
+    else if (this.early.length < EARLY_FRAMES) this.early.push(decoded);
   }
 
   /** Reports that the socket closed. */

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { systemClock } from '../clock.ts';
+import { tightenToOwnerOnly } from '../file-mode.ts';
 import type { Direction, FrameTap } from './transport.ts';
 
 /** One line of a recording. */
@@ -14,7 +15,10 @@ export type RecordLine =
   | { at: number; conn: string; dir: Direction; b64: string }
   | { at: number; conn: string; event: 'open' | 'close' | 'meta'; detail: string };
 
-/** A {@link FrameTap} that appends to a file (created 0600: frames can hold tokens). */
+/**
+ * A {@link FrameTap} that appends to a file, created 0600; an existing file with group or other bits is
+ * tightened to owner-only (with a warning) before anything is written to it.
+ */
 export class FrameRecorder implements FrameTap {
   private readonly fd: number;
 
@@ -23,8 +27,16 @@ export class FrameRecorder implements FrameTap {
     private readonly clock: Clock = systemClock,
     /** What recorded: `hub` or `worker`, written as the first line. */
     role = 'hub',
+    /** Told when an existing file's mode was too wide. @default ignore */
+    warn: (message: string) => void = () => undefined,
   ) {
     this.fd = fs.openSync(path, 'a', 0o600);
+    try {
+      tightenToOwnerOnly(path, 'recording', warn, this.fd);
+    } catch (error) {
+      fs.closeSync(this.fd);
+      throw error;
+    }
     this.write({ at: this.clock.now(), conn: '-', event: 'meta', detail: JSON.stringify({ role, pid: process.pid }) });
   }
 

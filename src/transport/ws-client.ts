@@ -6,6 +6,7 @@ import { WebSocket } from 'ws';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { FrameChannel, nextConnectionId } from './frame-channel.ts';
+import { clientCertRefused, tlsConfigError, type ClientTlsFiles } from './tls-config.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
 /** TLS settings for `wss://` (the resoto-style `--ca-cert`, `--cert`, `--cert-key`, ...). */
@@ -16,6 +17,8 @@ export interface ClientTlsOptions {
   passphrase?: string;
   /** Verify the hub's certificate. @default true */
   verify?: boolean;
+  /** Where the above came from, so a TLS failure can name the file or option to fix. @default {} */
+  files?: ClientTlsFiles;
 }
 
 /** Options for {@link connectWs}. */
@@ -35,7 +38,10 @@ export interface WsClientOptions {
   expectHubId?: string;
 }
 
-/** Connects to `url`; rejects with `CONNECTION_FAILED` (retryable) when the hub cannot be reached. */
+/**
+ * Connects to `url`; rejects with `CONNECTION_FAILED` (retryable) when the hub cannot be reached, or with
+ * `TLS_CONFIG` (not retryable) when the TLS handshake failed on a setting (see tls-config.ts).
+ */
 export function connectWs(url: string, options: WsClientOptions = {}): Promise<Transport> {
   const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   return new Promise((resolve, reject) => {
@@ -65,9 +71,20 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
         );
       });
     }
+    // A hub that requires client certificates answers a refused one with 403 and `X-Cla-Error: TLS_CONFIG`.
+    ws.once('unexpected-response', (req, res) => {
+      req.destroy();
+      if (settled) return;
+      settled = true;
+      const reason = res.headers['x-cla-reason'];
+      if (res.headers['x-cla-error'] === 'TLS_CONFIG' && typeof reason === 'string') return reject(clientCertRefused(url, reason, options.tls?.files));
+      reject(new ClaError(ErrorCode.ConnectionFailed, `Cannot connect to the hub at ${url}: Unexpected server response: ${res.statusCode}`, { retryable: true, data: { url, status: res.statusCode ?? null } }));
+    });
     ws.once('error', (error) => {
       if (settled) return;
       settled = true;
+      const misconfigured = tlsConfigError(error, url, options.tls?.files);
+      if (misconfigured) return reject(misconfigured);
       reject(new ClaError(ErrorCode.ConnectionFailed, `Cannot connect to the hub at ${url}: ${error.message}`, {
         cause: error,
         retryable: true,

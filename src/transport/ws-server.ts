@@ -6,6 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { FrameChannel, nextConnectionId } from './frame-channel.ts';
@@ -57,6 +58,18 @@ export interface WsServer {
   close(code?: number, reason?: string): Promise<void>;
 }
 
+/**
+ * Why a client of a listener that requires client certificates is refused, or undefined when its
+ * certificate is signed by the `clientCa`. ASCII only: it goes into a header.
+ */
+function clientCertRefusal(req: http.IncomingMessage): string | undefined {
+  const socket = req.socket as TLSSocket;
+  if (socket.authorized) return undefined;
+  const presented = Object.keys(socket.getPeerCertificate?.() ?? {}).length > 0;
+  if (!presented) return 'client certificate required';
+  return `client certificate not trusted (${String(socket.authorizationError ?? 'unknown').replace(/[^\x20-\x7e]/g, '?')})`;
+}
+
 /** Starts listening; resolves once the port is bound. */
 export async function startWsServer(options: WsServerOptions): Promise<WsServer> {
   const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
@@ -72,9 +85,16 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
           passphrase: options.tls.passphrase,
           ca: options.tls.clientCa,
           requestCert: options.tls.clientCa !== undefined,
-          rejectUnauthorized: options.tls.clientCa !== undefined,
+          // Checked per request below instead of in the handshake: Node drops an unauthorised TLS 1.3 client
+          // without an alert, so the worker could only see "socket hang up" and retry forever. A 403 with
+          // TLS_CONFIG tells it which setting to fix (issue 11).
+          rejectUnauthorized: false,
         },
-        handler,
+        (req, res) => {
+          const refusal = clientCertRefusal(req);
+          if (refusal === undefined) return handler(req, res);
+          res.writeHead(403, { 'content-type': 'text/plain', 'x-cla-error': 'TLS_CONFIG', 'x-cla-reason': refusal, connection: 'close' }).end(`cla-hub: ${refusal}\n`);
+        },
       )
     : http.createServer(handler);
   if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
@@ -87,6 +107,11 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
+    const refusal = options.tls?.clientCa === undefined ? undefined : clientCertRefusal(req);
+    if (refusal !== undefined) {
+      socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nX-Cla-Error: TLS_CONFIG\r\nX-Cla-Reason: ${refusal}\r\nContent-Length: ${refusal.length + 10}\r\n\r\ncla-hub: ${refusal}\n`);
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
       const channel = new FrameChannel(

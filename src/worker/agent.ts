@@ -19,6 +19,8 @@ import type { ExecRunnerOptions } from './exec-runner.ts';
 import { startEval } from './ops/eval.ts';
 import { startExec } from './ops/exec.ts';
 import { startFetch } from './ops/fetch.ts';
+import type { LeftoverTracker } from './leftovers.ts';
+import { proofMessage, prove } from '../protocol/auth-proof.ts';
 import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts';
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
@@ -62,6 +64,8 @@ export interface AgentOptions {
   extensions?: AgentExtension[];
   /** How to dial the hub; tests pass an in-memory pair. @default connectWs with the tls/tap options */
   connect?: (url: string) => Promise<Transport>;
+  /** Records job process groups and transfer temp files against a crash of this process. @default none */
+  leftovers?: LeftoverTracker;
   /** Replaces operations (tests). */
   starters?: Partial<{ [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> }>;
 }
@@ -90,6 +94,10 @@ export class WorkerAgent {
   private readonly policy: WorkerPolicy;
   private readonly starters: { [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> };
   private lastError: WireError | null = null;
+  /** The nonce of the current connection's `challenge`, once it arrived. */
+  private challenge: string | undefined;
+  /** The machine asked for a hello before the challenge arrived. */
+  private helloPending = false;
   private shutdownByHub = false;
   private readonly exited: Promise<AgentExit>;
   private resolveExit!: (exit: AgentExit) => void;
@@ -127,7 +135,7 @@ export class WorkerAgent {
       workerMachine.provide({
         actions: {
           openConnection: () => this.openConnection(),
-          sendHello: () => this.send(this.hello()),
+          sendHello: () => this.sendHelloWhenChallenged(),
           sendBye: ({ context }) => this.send(frame('bye', { reason: context.reason ?? 'stopping' })),
           drainJobs: () => {
             for (const extension of this.extensions) void extension.stop?.();
@@ -192,7 +200,8 @@ export class WorkerAgent {
     return () => subscription.unsubscribe();
   }
 
-  private hello(): Frame {
+  /** The hello for `nonce` (the connection's `challenge`): a proof of the token or the PSK, never the secret. */
+  private hello(nonce: string): Frame {
     const info: AgentInfo = {
       version: AGENT_VERSION,
       pid: process.pid,
@@ -200,10 +209,14 @@ export class WorkerAgent {
       host: os.hostname(),
       platform: `${process.platform}-${process.arch}`,
     };
+    const { id, token, psk } = this.options;
+    const auth = token === undefined && psk !== undefined ? ('psk' as const) : ('token' as const);
+    const secret = (auth === 'psk' ? psk : token) ?? '';
     return frame('hello', {
-      id: this.options.id,
-      ...(this.options.token === undefined ? {} : { token: this.options.token }),
-      ...(this.options.token === undefined && this.options.psk !== undefined ? { psk: this.options.psk } : {}),
+      id,
+      auth,
+      // An empty secret cannot be proven; a 1-byte proof of nothing is refused by the hub like a wrong token.
+      proof: secret === '' ? '00' : prove(secret, proofMessage(auth === 'psk' ? 'psk' : 'hello', id, nonce)),
       tags: this.options.tags ?? [],
       envs: this.options.envs ?? [],
       caps: [...this.policy.verbs],
@@ -212,12 +225,28 @@ export class WorkerAgent {
     });
   }
 
+  /** The machine wants a hello: sent once this connection's `challenge` has arrived (now, or when it does). */
+  private sendHelloWhenChallenged(): void {
+    if (this.challenge !== undefined) this.send(this.hello(this.challenge));
+    else this.helloPending = true;
+  }
+
   private openConnection(): void {
     const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
     dial(this.options.url).then(
       (transport) => {
         this.transport = transport;
-        transport.frames$.subscribe((f) => this.onFrame(f));
+        this.challenge = undefined;
+        this.helloPending = false;
+        transport.frames$.subscribe((f) => {
+          if (f.t !== 'challenge') return this.onFrame(f);
+          if (this.transport !== transport || this.challenge !== undefined) return;
+          this.challenge = f.nonce;
+          if (this.helloPending) {
+            this.helloPending = false;
+            this.send(this.hello(f.nonce));
+          }
+        });
         transport.rejects$.subscribe((error) => this.log.warn({ code: error.code }, error.message));
         void transport.closed.then((close) => {
           if (this.transport === transport) this.transport = undefined;
@@ -229,8 +258,11 @@ export class WorkerAgent {
         this.actor.send({ type: 'SOCKET_OPEN' });
       },
       (error: ClaError) => {
-        this.log.warn({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
-        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final: false });
+        // A TLS setting that cannot work fails the same way every time: stop for good (issue 11).
+        const final = error instanceof ClaError && error.code === ErrorCode.TlsConfig;
+        if (final) this.lastError = toWireError(error);
+        this.log[final ? 'error' : 'warn']({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
+        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final });
       },
     );
   }
@@ -326,6 +358,7 @@ export class WorkerAgent {
       clock: this.clock,
       log: this.log,
       policy: this.policy,
+      leftovers: this.options.leftovers,
     };
     let job: RunningJob;
     try {

@@ -76,6 +76,8 @@ export interface WorkerFileSettings {
   record?: string;
   logfile?: string;
   pidfile?: string;
+  /** The worker's state folder (`state_dir`). */
+  stateDir?: string;
   overrides?: Record<string, string>;
   /** Verbs the hub may use (`allow_verbs`, as in Clarive's worker). */
   allow?: string[];
@@ -309,6 +311,7 @@ const fileShape = {
   record: text.optional(),
   logfile: text.optional(),
   pidfile: text.optional(),
+  state_dir: text.optional(),
   overrides: overrides.optional(),
   plugins: plugins.optional(),
   allow_verbs: list.optional(),
@@ -355,7 +358,7 @@ function fromDocument(doc: Document, file: string): WorkerConfigFile {
     url: v.url, passkey: v.passkey, verbose: v.verbose, quiet: v.quiet, tags: v.tags, envs: v.envs,
     concurrency: v.concurrency, subscriberId: v.subscriber_id, psk: v.psk, caCert: v.ca_cert, cert: v.cert,
     certKey: v.cert_key, certKeyPass: v.cert_key_pass, noVerifyCerts: v.no_verify_certs, record: v.record,
-    logfile: v.logfile, pidfile: v.pidfile, overrides: pluginOverrides(v.plugins, v.overrides), allow: v.allow_verbs, deny: v.deny_verbs,
+    logfile: v.logfile, pidfile: v.pidfile, stateDir: v.state_dir, overrides: pluginOverrides(v.plugins, v.overrides), allow: v.allow_verbs, deny: v.deny_verbs,
     roots: v.roots,
   });
   const known = new Set([...Object.keys(fileShape), ...CLARIVE_ONLY_KEYS]);

@@ -27,10 +27,16 @@ export interface ExecRunnerOptions {
   shell?: string;
   /** Environment that `spec.env` is added to. @default process.env */
   baseEnv?: NodeJS.ProcessEnv;
+  /**
+   * Called with the pid (= process group id) right after the spawn; what it returns is called once the
+   * process has exited (the worker guards the group against its own crash, see job-watchdog.ts).
+   * @default none
+   */
+  onSpawn?: (pid: number) => () => void;
 }
 
 /** {@link ExecRunnerOptions} with every default filled in. */
-export type ParsedExecRunnerOptions = Required<ExecRunnerOptions>;
+export type ParsedExecRunnerOptions = Required<Omit<ExecRunnerOptions, 'onSpawn'>> & Pick<ExecRunnerOptions, 'onSpawn'>;
 
 /** What happens to a running command, in order: `started`, any number of `output`, one `exit`. */
 export type ExecEvent =
@@ -84,6 +90,7 @@ export function parseExecRunnerOptions(options: ExecRunnerOptions = {}): ParsedE
     graceMs: options.graceMs ?? 2000,
     shell: options.shell ?? (windows ? (process.env.ComSpec ?? 'cmd.exe') : '/bin/sh'),
     baseEnv: options.baseEnv ?? process.env,
+    onSpawn: options.onSpawn,
   };
   checkInteger('batchMs', parsed.batchMs, 0);
   checkInteger('maxChunkBytes', parsed.maxChunkBytes, 1);
@@ -132,6 +139,7 @@ class ExecRun implements ExecHandle {
   private startedAt = 0;
   private timeoutTimer: unknown;
   private killer: ProcessTreeKill | undefined;
+  private release: (() => void) | undefined;
   private readonly pending: Record<StreamName, Pending> = {
     stdout: { chunks: [], bytes: 0, timer: undefined },
     stderr: { chunks: [], bytes: 0, timer: undefined },
@@ -217,6 +225,7 @@ class ExecRun implements ExecHandle {
       this.fail(new ClaError(ErrorCode.SpawnFailed, message, { data: { program: file, errno: error.code }, cause: error }));
     });
     if (child.pid === undefined) return; // the 'error' event follows
+    this.release = options.onSpawn?.(child.pid);
     child.stdout?.on('data', (data: Buffer) => this.onData('stdout', data));
     child.stderr?.on('data', (data: Buffer) => this.onData('stderr', data));
     child.on('close', (code: number | null, signal: NodeJS.Signals | null) => this.finish(code, signal));
@@ -301,6 +310,8 @@ class ExecRun implements ExecHandle {
     this.flush('stderr');
     this.done = true;
     this.clearTimers();
+    this.release?.();
+    this.release = undefined;
     // The kill escalation is left running: it stops by itself once the process group is empty, and it
     // must outlive the leader to reach background children that ignore SIGINT.
     const durationMs = this.child === undefined ? 0 : this.options.clock.now() - this.startedAt;

@@ -79,6 +79,11 @@ export interface WorkerOptions {
   logfile: string | undefined;
   /** Daemon pid file. @default undefined (the daemon picks one) */
   pidfile: string | undefined;
+  /**
+   * Where the worker records running jobs and transfers, so that its next start cleans up after a crash.
+   * @default undefined (`$XDG_STATE_HOME/cla-worker/<id>`, else `~/.local/state/cla-worker/<id>`)
+   */
+  stateDir: string | undefined;
   /** Verbs the hub may use (`--allow exec,ship`, config `allow_verbs`). @default [] (every verb) */
   allow: string[];
   /** Verbs refused (`--deny eval`, config `deny_verbs`). @default [] */
@@ -130,7 +135,7 @@ const KINDS: Record<ScalarKey, Kind> = {
   id: 'string', token: 'string', passkey: 'string', url: 'url', tags: 'list', envs: 'list', verbose: 'bool',
   quiet: 'bool', concurrency: 'int', subscriberId: 'string', psk: 'string', caCert: 'string', cert: 'string',
   certKey: 'string', certKeyPass: 'string', noVerifyCerts: 'bool', record: 'string', logfile: 'string',
-  pidfile: 'string', allow: 'list', deny: 'list', roots: 'list',
+  pidfile: 'string', stateDir: 'string', allow: 'list', deny: 'list', roots: 'list',
 };
 /**
  * Other spellings of an option: singular ones merged into the list option (`--tag java --tag nodejs`),
@@ -237,6 +242,7 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
     overrides: Object.assign({}, ...layers.map((l) => l.overrides ?? {}).reverse()),
     logfile: pick('logfile').value,
     pidfile: pick('pidfile').value,
+    stateDir: pick('stateDir').value,
     allow: pick('allow').value ?? [],
     deny: pick('deny').value ?? [],
     roots: pick('roots').value ?? [],

@@ -69,8 +69,13 @@ export class WorkerPolicy {
   }
 }
 
-/** The real path of the longest existing prefix of `target`, with the rest appended. */
-function realpathOrResolve(target: string): string {
+/**
+ * The real path of `target`: symlinks are followed even when they dangle, so a link inside a root that
+ * points outside resolves outside whether or not its target exists (a dangling one would otherwise look
+ * like a missing path inside the root, and `probe file_exists` would tell an outside path's existence
+ * apart, issue 11). The missing rest of the path is appended as given.
+ */
+function realpathOrResolve(target: string, hops = 0): string {
   const absolute = path.resolve(target);
   let existing = absolute;
   const rest: string[] = [];
@@ -80,8 +85,20 @@ function realpathOrResolve(target: string): string {
     } catch {
       const parent = path.dirname(existing);
       if (parent === existing) return absolute;
+      const link = danglingLink(existing);
+      // 40 hops, like Linux's ELOOP limit: a loop of links resolves to where it stands (and stat fails).
+      if (link !== undefined && hops < 40) return realpathOrResolve(path.join(path.resolve(parent, link), ...rest), hops + 1);
       rest.unshift(path.basename(existing));
       existing = parent;
     }
+  }
+}
+
+/** The target of `file` when it is a symlink (realpath failed, so it dangles), else undefined. */
+function danglingLink(file: string): string | undefined {
+  try {
+    return fs.readlinkSync(file);
+  } catch {
+    return undefined;
   }
 }

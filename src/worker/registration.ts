@@ -1,5 +1,7 @@
 /** `cla-worker register` and `unregister`: one-shot calls to the hub over the websocket. */
 import os from 'node:os';
+import { ClaError, ErrorCode } from '../errors.ts';
+import { proofMessage, prove, secretHash, unseal } from '../protocol/auth-proof.ts';
 import { frame } from '../protocol/frames.ts';
 import { exchange } from '../transport/exchange.ts';
 import { connectWs, type ClientTlsOptions } from '../transport/ws-client.ts';
@@ -23,17 +25,25 @@ export interface HubCallOptions {
 export async function registerWorker(options: HubCallOptions & { passkey: string; id?: string; token?: string }): Promise<Registration> {
   const transport = await connectWs(options.url, { tls: options.tls });
   try {
+    let sent = '';
     const answer = await exchange(
       transport,
-      frame('register', {
-        passkey: options.passkey,
-        ...(options.id === undefined ? {} : { id: options.id }),
-        ...(options.token === undefined ? {} : { token: options.token }),
-        agent: { version: AGENT_VERSION, pid: process.pid, user: os.userInfo().username, host: os.hostname(), platform: `${process.platform}-${process.arch}` },
-      }),
+      (nonce) => {
+        sent = nonce;
+        const id = options.id ?? '';
+        return frame('register', {
+          passkeyProof: prove(options.passkey, proofMessage('register', id, nonce)),
+          ...(options.id === undefined ? {} : { id: options.id }),
+          ...(options.token === undefined ? {} : { tokenProof: prove(options.token, proofMessage('register-token', id, nonce)) }),
+          agent: { version: AGENT_VERSION, pid: process.pid, user: os.userInfo().username, host: os.hostname(), platform: `${process.platform}-${process.arch}` },
+        });
+      },
       'registered',
     );
-    return { id: answer.id, token: answer.token, projects: answer.projects, added: answer.added };
+    // A new worker's token comes sealed under the passkey; an added project keeps the token we have.
+    const token = answer.sealedToken === undefined ? options.token : unseal(answer.sealedToken, secretHash(options.passkey), proofMessage('registered', answer.id, sent));
+    if (token === undefined) throw new ClaError(ErrorCode.Internal, 'The hub sent no token for the new registration');
+    return { id: answer.id, token, projects: answer.projects, added: answer.added };
   } finally {
     transport.close(1000, 'done');
   }
@@ -45,7 +55,7 @@ export async function unregisterWorker(options: HubCallOptions & { id: string; t
   try {
     const answer = await exchange(
       transport,
-      frame('unregister', { id: options.id, token: options.token, ...(options.project === undefined ? {} : { project: options.project }) }),
+      (nonce) => frame('unregister', { id: options.id, proof: prove(options.token, proofMessage('unregister', options.id, nonce)), ...(options.project === undefined ? {} : { project: options.project }) }),
       'unregistered',
     );
     return answer.projects;

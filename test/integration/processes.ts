@@ -21,6 +21,11 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
+/** A worker's default state folder inside the test's own folder, never under the real home. */
+function testStateEnv(cwd: string, env: Record<string, string> = {}): Record<string, string> {
+  return { XDG_STATE_HOME: path.join(cwd, '.state'), ...env };
+}
+
 /** Output of a finished CLI run. */
 export interface CliResult {
   code: number | null;
@@ -32,7 +37,7 @@ export interface CliResult {
 /** Runs a CLI to completion (bounded by `timeoutMs`, after which it is killed and the test fails). */
 export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -107,7 +112,7 @@ export class LiveProcess {
 
 /** Starts a CLI in the background. */
 export function startCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string> }): LiveProcess {
-  return new LiveProcess(spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(options.env), stdio: ['ignore', 'pipe', 'pipe'] }));
+  return new LiveProcess(spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] }));
 }
 
 /** A hub started with `cla-hub start --port 0`, its URL and default passkey read from its output. */

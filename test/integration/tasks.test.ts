@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { suite } from 'uvu';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import * as assert from 'uvu/assert';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import { adminTokenFile } from '../../src/hub/hub-record.ts';
@@ -248,7 +249,8 @@ async function rawWorker(url: string, id: string, token: string) {
     }
     throw new Error(`no ${t} frame; got ${queue.map((f) => f.t).join(', ')}`);
   };
-  send(frame('hello', { id, token, tags: [], envs: [], caps: [], capacity: 1, agent: { version: '0', pid: process.pid, user: 'test', host: 'test', platform: process.platform } }));
+  const nonce = (await next('challenge')).nonce;
+  send(frame('hello', { id, auth: 'token', proof: prove(token, proofMessage('hello', id, nonce)), tags: [], envs: [], caps: [], capacity: 1, agent: { version: '0', pid: process.pid, user: 'test', host: 'test', platform: process.platform } }));
   await next('welcome');
   send(frame('subscribe', { subscriberId: id, actions: [], tasks: [{ name: 'probe', filter: { cloud: ['aws'] } }], taskCapacity: 1 }));
   return { transport, send, next };

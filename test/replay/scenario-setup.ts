@@ -71,6 +71,15 @@ export function seededBytes(seed = 'cla-worker replay'): (size: number) => Buffe
   };
 }
 
+/** Challenge nonces from a counter, in place of random bytes, so a replayed hub asks what the recording answered. */
+export function nonces(): () => string {
+  let n = 0;
+  return () => {
+    n += 1;
+    return n.toString(16).padStart(32, '0');
+  };
+}
+
 /** Job ids `job-1`, `job-2`, ... in place of random UUIDs. */
 export function jobIds(): () => string {
   let next = 0;
@@ -159,7 +168,7 @@ export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Cl
 /** What the hub gets besides its options, in recording and replay alike. */
 export function hubDeps(seeded: SeededRegistry, clock: Clock, tap?: FrameTap, extensions: HubExtension[] = []): HubDeps {
   // No process metrics: they are never in a frame, and a test process builds many hubs.
-  return { registry: seeded.registry, clock, tap, newId: jobIds(), metrics: new HubMetrics({ processMetrics: false }), extensions };
+  return { registry: seeded.registry, clock, tap, newId: jobIds(), newNonce: nonces(), metrics: new HubMetrics({ processMetrics: false }), extensions };
 }
 
 /**

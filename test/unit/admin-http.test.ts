@@ -102,6 +102,13 @@ test('only loopback Host names are answered (DNS rebinding)', async ({ h }) => {
   const port = new URL(h.adminUrl).port;
   const rebound = await request(h, 'GET', '/metrics', { headers: { host: `evil.example:${port}` } });
   assert.is(rebound.status, 421);
+  // A name that merely starts like a loopback address resolves wherever its owner wants (issue 11, case 12).
+  for (const host of ['127.0.0.1.evil.example', '127.0.0.1.nip.io', '127.evil.example', 'localhost.evil.example']) {
+    const lookalike = await request(h, 'GET', '/metrics', { headers: { host: `${host}:${port}` } });
+    assert.is(lookalike.status, 421, host);
+  }
+  const other127 = await request(h, 'GET', '/metrics', { headers: { host: `127.0.0.2:${port}` } });
+  assert.is(other127.status, 200);
   const local = await request(h, 'GET', '/metrics', { headers: { host: `localhost:${port}` } });
   assert.is(local.status, 200);
 });

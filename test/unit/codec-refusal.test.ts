@@ -7,9 +7,10 @@ import { Registry } from '../../src/hub/registry.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { FrameError } from '../../src/errors.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
+import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 
 test('an invalid request is refused with its own id as `re`, so the sender can match the refusal', () => {
-  const bytes = encodeFrame({ v: 1, t: 'run', id: 'r7', target: {}, job: { kind: 'exec' } } as unknown as Frame);
+  const bytes = encodeFrame({ v: PROTOCOL_VERSION, t: 'run', id: 'r7', target: {}, job: { kind: 'exec' } } as unknown as Frame);
   try {
     decodeFrame(bytes);
     assert.unreachable('should have thrown');
@@ -23,7 +24,7 @@ test('the channel answers a bad request with an error frame carrying `re`', asyn
   const [a, b] = createMemoryPair();
   const answers: Frame[] = [];
   a.frames$.subscribe((f) => answers.push(f));
-  await a.send({ v: 1, t: 'run', id: 'r9', target: {}, job: { kind: 'exec' } } as unknown as Frame);
+  await a.send({ v: PROTOCOL_VERSION, t: 'run', id: 'r9', target: {}, job: { kind: 'exec' } } as unknown as Frame);
   for (let i = 0; i < 10 && answers.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.is(answers[0]?.t, 'error');
   assert.is((answers[0] as Extract<Frame, { t: 'error' }>).re, 'r9');
@@ -44,7 +45,7 @@ test('a frame over the limit is refused by the sender, and the connection stays 
   const [a, b] = createMemoryPair();
   const received: Frame[] = [];
   b.frames$.subscribe((f) => received.push(f));
-  const huge = { v: 1, t: 'run', id: 'big', target: {}, job: { kind: 'exec', cmd: 'x'.repeat(2 * 1024 * 1024) } } as unknown as Frame;
+  const huge = { v: PROTOCOL_VERSION, t: 'run', id: 'big', target: {}, job: { kind: 'exec', cmd: 'x'.repeat(2 * 1024 * 1024) } } as unknown as Frame;
   try {
     await a.send(huge);
     assert.unreachable('should have been refused');
@@ -52,7 +53,7 @@ test('a frame over the limit is refused by the sender, and the connection stays 
     assert.is((error as { code?: string }).code, 'FRAME_TOO_LARGE');
   }
   assert.ok(a.isOpen());
-  await a.send({ v: 1, t: 'cancel', re: 'small' } as Frame);
+  await a.send({ v: PROTOCOL_VERSION, t: 'cancel', re: 'small' } as Frame);
   for (let i = 0; i < 10 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
   assert.is(received[0]?.t, 'cancel');
   a.close();

@@ -237,6 +237,14 @@ export function storeConformance(
     assert.is(store.getJob('j9'), undefined);
   });
 
+  test('listUnfinishedJobs: the jobs with no end, oldest first', ({ store }) => {
+    store.insertJob({ id: 'j1', workerId: 'w1', kind: 'exec', command: 'true', startedAt: 20 });
+    store.insertJob({ id: 'j2', workerId: 'w1', kind: 'exec', command: 'true', startedAt: 10 });
+    store.insertJob({ id: 'j3', workerId: 'w2', kind: 'probe', command: {}, startedAt: 5 });
+    store.finishJob('j3', { finishedAt: 6, exitCode: null, signal: null, outcome: 'ok', errorCode: null });
+    assert.equal(store.listUnfinishedJobs().map((j) => j.id), ['j2', 'j1']);
+  });
+
   test('finishJob keeps the output tail and the total output bytes', ({ store }) => {
     store.insertJob({ id: 'j2', workerId: 'w1', kind: 'exec', command: 'seq 3', startedAt: 1 });
     const output = new TextEncoder().encode('1\n2\n3\n');

@@ -11,6 +11,7 @@ import { Registry } from '../../src/hub/registry.ts';
 import { SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import { TaskHub } from '../../src/hub/tasks/task-hub.ts';
 import type { TaskHubOptions } from '../../src/hub/tasks/task-spec.ts';
+import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
 import { createMemoryPair } from '../../src/transport/memory.ts';
@@ -129,10 +130,13 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
         send: (f) => void transport.send(f).catch(() => undefined),
         of: (t) => frames.filter((f) => f.t === t) as never,
       };
+      await until(() => frames.some((f) => f.t === 'challenge'), `${id} challenged`);
+      const challenge = frames.find((f) => f.t === 'challenge') as FrameOf<'challenge'>;
       raw.send(
         frame('hello', {
           id,
-          token,
+          auth: 'token',
+          proof: prove(token, proofMessage('hello', id, challenge.nonce)),
           tags: [],
           envs: [],
           caps: [],

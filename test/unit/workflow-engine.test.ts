@@ -5,6 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
+import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 import type { ActionContext } from '../../src/worker/actions/action-extension.ts';
 import { deferred, settle, TestBed, workflows } from './workflow-harness.ts';
 
@@ -137,7 +138,7 @@ test('an unsubscribed subscriber is gone at once', async () => {
   await settle();
   // The worker's subscriptions change: it announces no `collect` any more.
   const session = b.hub.session('w1')!;
-  b.ext.workerFrame(session, { v: 1, t: 'subscribe', subscriberId: 'w1', actions: [], tasks: [], taskCapacity: 1 });
+  b.ext.workerFrame(session, { v: PROTOCOL_VERSION, t: 'subscribe', subscriberId: 'w1', actions: [], tasks: [], taskCapacity: 1 });
   await settle();
   assert.is(b.show(run).run.state, 'succeeded');
   assert.equal(statuses(b, run), { w1: 'gone' });

@@ -15,6 +15,7 @@ import type { Logger } from '../../logger.ts';
 import { encodeFrame, parseFrame } from '../../protocol/codec.ts';
 import { frame, type Frame } from '../../protocol/frames.ts';
 import { CloseCode } from '../../protocol/version.ts';
+import { proofMessage, prove } from '../../protocol/auth-proof.ts';
 import { nextConnectionId } from '../../transport/frame-channel.ts';
 import type { CloseInfo, Direction, FrameTap, Transport } from '../../transport/transport.ts';
 import { EvalJob, ExecJob, ProbeJob, type LegacyJob, type LegacyJobHost, type LegacyMessage } from './legacy-jobs.ts';
@@ -56,6 +57,8 @@ export class LegacySession implements Transport, LegacyJobHost {
   private open = true;
   private resolveClosed!: (info: CloseInfo) => void;
   private resolveHello: ((outcome: HelloOutcome) => void) | undefined;
+  /** The nonce of the hub's `challenge`, received in accept(). */
+  private nonce: string | undefined;
   private readonly jobsById = new Map<string, LegacyJob>();
   private readonly jobsByOid = new Map<string, LegacyJob>();
   private readonly jobsByKey = new Map<string, LegacyJob>();
@@ -100,7 +103,9 @@ export class LegacySession implements Transport, LegacyJobHost {
     return parseFrame(
       frame('hello', {
         id: this.query.id,
-        token: this.query.token,
+        // The proof needs the challenge, which the hub sends on accept(): hello() fills it in.
+        auth: 'token',
+        proof: '00',
         tags: this.query.tags,
         envs: this.query.envs,
         caps: LEGACY_CAPS,
@@ -114,7 +119,10 @@ export class LegacySession implements Transport, LegacyJobHost {
   /** Sends `hello` to the hub (which must already subscribe to `frames$`); resolves with its answer. */
   hello(hello: Frame): Promise<HelloOutcome> {
     const outcome = new Promise<HelloOutcome>((resolve) => (this.resolveHello = resolve));
-    this.emit(hello);
+    // The hub's challenge came in accept(): the token (from the legacy query) is proven, like any worker's.
+    const { nonce } = this;
+    const token = this.query.token ?? '';
+    this.emit(hello.t === 'hello' && nonce !== undefined && token !== '' ? { ...hello, proof: prove(token, proofMessage('hello', hello.id, nonce)) } : hello);
     return outcome;
   }
 
@@ -236,6 +244,9 @@ export class LegacySession implements Transport, LegacyJobHost {
   // ---- hub -> worker ----------------------------------------------------------------------------------
   private fromHub(f: Frame): void {
     switch (f.t) {
+      case 'challenge':
+        this.nonce = f.nonce;
+        return;
       case 'welcome':
         this.resolveHello?.({ ok: true });
         this.resolveHello = undefined;
@@ -313,10 +324,8 @@ export class LegacySession implements Transport, LegacyJobHost {
     this.deps.onClosed(this);
   }
 
-  /** Records a frame; the token of `hello` (it came from a URL) is never written. */
+  /** Records a frame; `hello` carries a proof bound to the challenge, never the token from the URL. */
   private record(direction: Direction, f: Frame): void {
-    if (!this.deps.tap) return;
-    const shown = f.t === 'hello' && f.token !== undefined ? { ...f, token: 'redacted' } : f;
-    this.deps.tap.frame(this.id, direction, encodeFrame(shown));
+    this.deps.tap?.frame(this.id, direction, encodeFrame(f));
   }
 }

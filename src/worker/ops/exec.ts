@@ -11,7 +11,10 @@ import type { JobContext, RunningJob } from './job.ts';
 /** Starts an exec job. `runner` options come from the agent (grace periods, batching). */
 export function startExec(f: FrameOf<'exec'>, ctx: JobContext, runner: ExecRunnerOptions = {}): RunningJob {
   const { id, v: _v, t: _t, ...spec } = f;
-  const handle = runExec(spec, { clock: ctx.clock, ...runner });
+  const leftovers = ctx.leftovers;
+  const cmd = typeof spec.cmd === 'string' ? spec.cmd : spec.cmd.join(' ');
+  const onSpawn = leftovers ? (pid: number) => leftovers.trackProcessGroup(pid, { job: id, cmd }) : undefined;
+  const handle = runExec(spec, { clock: ctx.clock, ...runner, onSpawn });
   let paused = false;
   const relieve = () => {
     if (!paused) return;

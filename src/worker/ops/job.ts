@@ -7,6 +7,7 @@
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { Frame, FrameOf } from '../../protocol/frames.ts';
+import type { LeftoverTracker } from '../leftovers.ts';
 import type { WorkerPolicy } from '../policy.ts';
 
 /** What an operation may use. */
@@ -22,6 +23,8 @@ export interface JobContext {
   readonly clock: Clock;
   readonly log: Logger;
   readonly policy: WorkerPolicy;
+  /** Records job processes and temp files so that a crash of the worker leaves neither. @default none */
+  readonly leftovers?: LeftoverTracker;
 }
 
 /** A job in progress. */

@@ -32,10 +32,13 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
     stop.trigger(new ClaError(ErrorCode.Timeout, `No file bytes arrived for ${idleMs / 1000} s; ship of ${target} abandoned`, { retryable: true })),
   );
   let sink: FileSink | undefined;
+  // Recorded before the temp file exists, so a worker killed mid-transfer removes it at its next start.
+  const tracking = ctx.leftovers?.trackTempFile(f.id, target);
 
   const done = (async () => {
     try {
       sink = await FileSink.open(target, { windowBytes: options.windowBytes });
+      tracking?.created(sink.tempPath);
       if (stop.error) throw stop.error;
       sink.begin(f.size, (bytes) => ctx.send(frame('credit', { re: f.id, bytes })));
       await Promise.race([sink.complete, stop.promise]);
@@ -51,6 +54,7 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
       ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
     } finally {
       idle.stop();
+      tracking?.release();
     }
   })();
 

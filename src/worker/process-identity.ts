@@ -1,0 +1,47 @@
+/**
+ * Telling a process apart from a later one that got the same pid: on Linux, the boot id and the start time
+ * (clock ticks since boot, field 22 of /proc/PID/stat). Elsewhere only the pid is known, and
+ * {@link sameProcess} answers `false`, so nothing is ever killed on a guess.
+ */
+import fs from 'node:fs';
+
+/** Who a process is. */
+export interface ProcessIdentity {
+  pid: number;
+  /** /proc/sys/kernel/random/boot_id, or null off Linux. */
+  bootId: string | null;
+  /** Start time in clock ticks since boot, or null when unknown. */
+  startTime: string | null;
+}
+
+/** The boot id of this machine's current boot (Linux), or null. */
+export function bootId(): string | null {
+  try {
+    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/** The start time of `pid` (Linux), or null when it is not running or not knowable. */
+export function startTimeOf(pid: number): string | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null; // field 22 overall
+  } catch {
+    return null;
+  }
+}
+
+/** The identity of the running process `pid`. */
+export function processIdentity(pid: number): ProcessIdentity {
+  return { pid, bootId: bootId(), startTime: startTimeOf(pid) };
+}
+
+/** Whether `identity` is still the process running under its pid (false when unknowable). */
+export function sameProcess(identity: ProcessIdentity): boolean {
+  if (identity.bootId === null || identity.startTime === null) return false;
+  return identity.bootId === bootId() && startTimeOf(identity.pid) === identity.startTime;
+}

@@ -1,0 +1,161 @@
+/**
+ * Issue 11, "crashes leave nothing behind", with real processes killed by SIGKILL:
+ * - case 7: a worker killed during `exec` takes the job's shell and its children along within seconds
+ *   (its watchdog), and if the watchdog died too, the worker's next start kills them and says so.
+ * - case 8: a worker killed during `ship` leaves a `.NAME.cla-tmp-...` file that its next start removes.
+ * - case 9: a hub killed during an `exec` restarts and closes that job's record as `lost`.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { isTempName } from '../../src/worker/ops/transfer-io.ts';
+import { HUB_BIN, WORKER_BIN, runCli, startCli, startHub, startWorker, stopAll, tempDir } from './processes.ts';
+
+const it = suite<{ dir: string; cleanup: () => void }>('crash-leftovers');
+
+it.before.each((ctx) => {
+  Object.assign(ctx, tempDir());
+});
+
+it.after.each(async (ctx) => {
+  await stopAll();
+  ctx.cleanup();
+});
+
+async function register(dir: string, url: string, passkey: string, id: string): Promise<string> {
+  const reg = await runCli(WORKER_BIN, ['register', '--url', url, '--passkey', passkey, '--id', id], { cwd: dir });
+  return /Registration token: ([0-9a-f]{32})/.exec(reg.stdout)![1]!;
+}
+
+interface JobView { id: string; outcome: string | null; errorCode?: string | null; finishedAt: number | null }
+
+async function jobs(dir: string, data: string): Promise<JobView[]> {
+  const listed = await runCli(HUB_BIN, ['workers', 'jobs', '--json', '--data', data], { cwd: dir });
+  assert.is(listed.code, 0, listed.stderr);
+  return JSON.parse(listed.stdout) as JobView[];
+}
+
+/** Processes of group `pgid` that are not zombies (a zombie is dead; only its parent can reap it). */
+function liveMembers(pgid: number): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(name));
+    } catch {
+      // exited while listing
+    }
+  }
+  return pids;
+}
+
+/** Waits until group `pgid` has no live process; returns how long that took, in ms. Fails after 30 s. */
+async function groupGone(pgid: number): Promise<number> {
+  const started = Date.now();
+  while (liveMembers(pgid).length > 0) {
+    if (Date.now() - started > 30_000) assert.unreachable(`process group ${pgid} still has ${liveMembers(pgid).join(', ')} 30 s after its worker died`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return Date.now() - started;
+}
+
+const JOB = 'echo pgid=$$; sleep 600 & sleep 600';
+
+it('case 7: a worker killed by SIGKILL during exec takes the job\'s processes along', async (ctx) => {
+  if (process.platform !== 'linux') return;
+  const hub = await startHub(ctx.dir, ['--admin-port', '0']);
+  const token = await register(ctx.dir, hub.url, hub.passkey, 'w7');
+  const worker = await startWorker(ctx.dir, ['--url', hub.url, '--id', 'w7', '--token', token]);
+  const exec = startCli(HUB_BIN, ['exec', '--data', hub.data, '--worker', 'w7', '--', JOB], { cwd: ctx.dir });
+  const pgid = Number((await exec.waitFor(/pgid=(\d+)/))[1]);
+  assert.is(liveMembers(pgid).length, 3, 'the shell and its two sleeps run');
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  const ms = await groupGone(pgid);
+  console.log(`      case 7: job group gone ${ms} ms after SIGKILL of its worker`);
+  await exec.exited;
+});
+
+it('case 7: when the watchdog died too, the next start of the worker kills the job and reports it', async (ctx) => {
+  if (process.platform !== 'linux') return;
+  const hub = await startHub(ctx.dir, ['--admin-port', '0']);
+  const token = await register(ctx.dir, hub.url, hub.passkey, 'w7b');
+  const args = ['--url', hub.url, '--id', 'w7b', '--token', token];
+  const worker = await startWorker(ctx.dir, args);
+  const exec = startCli(HUB_BIN, ['exec', '--data', hub.data, '--worker', 'w7b', '--', JOB], { cwd: ctx.dir });
+  const pgid = Number((await exec.waitFor(/pgid=(\d+)/))[1]);
+  // The record the worker keeps (default state folder: $XDG_STATE_HOME/cla-worker/<id>) names the watchdog.
+  const jobsDir = path.join(ctx.dir, '.state', 'cla-worker', 'w7b', 'jobs');
+  const [recordFile] = fs.readdirSync(jobsDir);
+  const record = JSON.parse(fs.readFileSync(path.join(jobsDir, recordFile!), 'utf8')) as { leader: { pid: number }; watchdog: { pid: number } };
+  assert.is(record.leader.pid, pgid);
+  process.kill(record.watchdog.pid, 'SIGKILL');
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  await exec.exited;
+  assert.is(liveMembers(pgid).length, 3, 'with no watchdog the job survives its worker');
+
+  const again = await startWorker(ctx.dir, args);
+  await again.waitFor(new RegExp(`killed 1 process group\\(s\\) left running by a previous process of this worker: job \\S+ \\(pgid ${pgid}, `));
+  await groupGone(pgid);
+  assert.equal(fs.readdirSync(jobsDir), [], 'the record is gone');
+});
+
+it('case 8: a worker killed during ship leaves a temp file that its next start removes', async (ctx) => {
+  const hub = await startHub(ctx.dir, ['--admin-port', '0']);
+  const token = await register(ctx.dir, hub.url, hub.passkey, 'w8');
+  const root = path.join(ctx.dir, 'root');
+  fs.mkdirSync(root);
+  const args = ['--url', hub.url, '--id', 'w8', '--token', token, '--root', root];
+  const worker = await startWorker(ctx.dir, args);
+  const source = path.join(ctx.dir, 'source.bin');
+  fs.writeFileSync(source, randomBytes(32 * 1024 * 1024));
+  const ship = startCli(HUB_BIN, ['ship', '--data', hub.data, '--worker', 'w8', source, path.join(root, 'big.bin')], { cwd: ctx.dir });
+  // Freeze the sender as soon as the temp file exists, so the worker is surely mid-transfer when killed.
+  const temps = () => fs.readdirSync(root).filter(isTempName);
+  const started = Date.now();
+  while (temps().length === 0) {
+    if (Date.now() - started > 30_000 || ship.child.exitCode !== null) assert.unreachable(`no temp file appeared\n${ship.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  ship.child.kill('SIGSTOP');
+  worker.child.kill('SIGKILL');
+  await worker.exited;
+  ship.child.kill('SIGCONT');
+  await ship.exited;
+  const [left] = temps();
+  assert.ok(left, 'the killed worker left its temp file');
+  console.log(`      case 8: left ${left} (${fs.statSync(path.join(root, left!)).size} bytes)`);
+
+  const again = await startWorker(ctx.dir, args);
+  await again.waitFor(/removed 1 temp file\(s\) of transfers cut short by a previous process of this worker/);
+  assert.equal(fs.readdirSync(root), [], 'nothing left in the root');
+});
+
+it('case 9: a hub killed during exec closes that job as lost when it starts again', async (ctx) => {
+  const hub = await startHub(ctx.dir, ['--admin-port', '0']);
+  const token = await register(ctx.dir, hub.url, hub.passkey, 'w9');
+  await startWorker(ctx.dir, ['--url', hub.url, '--id', 'w9', '--token', token]);
+  const exec = startCli(HUB_BIN, ['exec', '--data', hub.data, '--worker', 'w9', '--', 'echo begun; sleep 600'], { cwd: ctx.dir });
+  await exec.waitFor(/begun/);
+  const running = await jobs(ctx.dir, hub.data);
+  assert.is(running.length, 1);
+  assert.is(running[0]!.outcome, null, 'recorded as running before the crash');
+  hub.process.child.kill('SIGKILL');
+  await hub.process.exited;
+  await exec.exited;
+
+  const again = await startHub(ctx.dir, ['--admin-port', '0']);
+  await again.process.waitFor(/closed 1 job\(s\) left running by the previous hub process as lost/);
+  const after = await jobs(ctx.dir, again.data);
+  assert.is(after.length, 1);
+  assert.is(after[0]!.id, running[0]!.id);
+  assert.is(after[0]!.outcome, 'lost');
+  assert.ok(after[0]!.finishedAt !== null);
+});
+
+it.run();
