@@ -271,7 +271,7 @@ tls('workers list, exec, task submit --wait with --ca-cert --cert --cert-key --c
 
   const noClientCert = await run('--ca-cert', certs.ca, 'workers', 'list');
   assert.is(noClientCert.code, 125, noClientCert.stderr);
-  assert.match(noClientCert.stderr, /CONNECTION_FAILED/);
+  assert.match(noClientCert.stderr, /\[(TLS_CONFIG|CONNECTION_FAILED)\]/);
   const untrusted = await run('workers', 'list');
   assert.is(untrusted.code, 125, untrusted.stderr);
   assert.match(untrusted.stderr, /certificate|self.signed|unable to verify/i);
