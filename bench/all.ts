@@ -21,7 +21,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 
 /** Benchmarks, in the order they run (paths relative to bench/). */
-const BENCHMARKS = ['run.ts', 'transfer.ts', 'tasks.ts', 'broadcast.ts', 'peers/run.ts'];
+const BENCHMARKS = ['run.ts', 'transfer.ts', 'tasks.ts', 'broadcast.ts', 'peers/run.ts', 'cli-startup.ts'];
 /** Files in bench/ that are not benchmarks of their own. */
 const HELPERS = ['all.ts', 'worker-process.ts'];
 

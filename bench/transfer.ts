@@ -18,7 +18,10 @@
  * Timing reads `performance.now()` directly: wall time is the point here (../../shared/STYLE.md). Nothing
  * asserts on time; a run fails only if a transfer fails or a sha256 differs.
  *
- * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]
+ * Profiles (RESULTS.md "Where the time goes"): with `--profile DIR`, the worker and the CLI processes run
+ * with `--cpu-prof --cpu-prof-dir DIR`; run the benchmark itself with `node --cpu-prof` for the hub's side.
+ *
+ * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json] [--profile DIR]
  *        (internal) node --import tsx bench/transfer.ts --raw-peer URL
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -44,6 +47,8 @@ const WORKER_SCRIPT = path.join(ROOT, 'bench', 'worker-process.ts');
 const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 const MiB = 1024 * 1024;
 const HIGH_WATER = 4 * MiB;
+/** Extra node flags for the worker and CLI children (`--profile DIR`). */
+let childNodeArgs: string[] = [];
 
 // ---- raw ws peer (child process) ----------------------------------------------------------------------
 
@@ -85,6 +90,14 @@ interface Row {
   /** MiB/s of each run. */
   runs: number[];
   median: number;
+  /** CPU seconds per GiB moved (median over the runs): this process (the hub), and the worker process. */
+  cpu?: { hub: number; worker: number };
+}
+
+/** CPU seconds a process used so far (utime + stime from /proc, 100 ticks per second). */
+function cpuSeconds(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function positiveInt(name: string, raw: string): number {
@@ -127,7 +140,7 @@ async function timed(run: () => Promise<void>): Promise<number> {
 }
 
 function startChild(args: string[], readyText: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...childNodeArgs, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -141,7 +154,7 @@ function startChild(args: string[], readyText: string): Promise<ChildProcess> {
 /** Runs a child to completion and returns its stdout; rejects on a non-zero exit. */
 function runCli(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...childNodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 3).join(' ')} exited ${code}: ${out}`))));
@@ -241,13 +254,14 @@ async function main(): Promise<void> {
   try {
     const { values } = parseArgs({
       args,
-      options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' } },
+      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' } },
       strict: true,
     });
     if (values['raw-peer']) return rawPeer(values['raw-peer']);
     mib = positiveInt('mib', values.mib);
     runs = positiveInt('runs', values.runs);
     json = values.json;
+    if (values.profile) childNodeArgs = ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)];
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]\n`);
     process.exitCode = 2;
@@ -284,11 +298,24 @@ async function main(): Promise<void> {
     const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
       const shipRates: number[] = [];
       const fetchRates: number[] = [];
+      const cpu = { ship: { hub: [] as number[], worker: [] as number[] }, fetch: { hub: [] as number[], worker: [] as number[] } };
+      const gib = bytes / (1024 * MiB);
+      const withCpu = async (into: { hub: number[]; worker: number[] }, run: () => Promise<number>, keep: boolean): Promise<number> => {
+        const hub0 = process.cpuUsage();
+        const worker0 = cpuSeconds(worker!.pid!);
+        const seconds = await run();
+        const hubUsed = process.cpuUsage(hub0);
+        if (keep) {
+          into.hub.push((hubUsed.user + hubUsed.system) / 1e6 / gib);
+          into.worker.push((cpuSeconds(worker!.pid!) - worker0) / gib);
+        }
+        return seconds;
+      };
       for (let i = 0; i <= runs; i += 1) {
         const remote = path.join(dir, 'remote', `${i}.bin`);
         const back = path.join(dir, `back-${i}.bin`);
-        const shipSeconds = await ship(remote);
-        const fetchSeconds = await fetch(remote, back);
+        const shipSeconds = await withCpu(cpu.ship, () => ship(remote), i > 0);
+        const fetchSeconds = await withCpu(cpu.fetch, () => fetch(remote, back), i > 0);
         fs.rmSync(remote);
         fs.rmSync(back);
         if (i > 0) {
@@ -297,8 +324,8 @@ async function main(): Promise<void> {
         }
       }
       return [
-        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates) },
-        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates) },
+        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates), cpu: { hub: median(cpu.ship.hub), worker: median(cpu.ship.worker) } },
+        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates), cpu: { hub: median(cpu.fetch.hub), worker: median(cpu.fetch.worker) } },
       ];
     };
     const check = (what: string, got: string) => {
@@ -338,7 +365,12 @@ async function main(): Promise<void> {
     const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies) };
     const rows = [...viaHub, ...viaCli, copyRow, ...rawRows];
     const [down, up] = rawRows as [Row, Row];
+    // Issue 13's floor: the slower of "move the bytes" (raw ws, masked: the CLI's hop to the hub and a
+    // worker's sends are client→server) and "hash and persist the bytes" (the local copy).
+    const floor = Math.min(up.median, copyRow.median);
     const ratios = {
+      shipCliVsFloor: viaCli[0]!.median / floor,
+      fetchCliVsFloor: viaCli[1]!.median / floor,
       shipHubVsServerToClient: viaHub[0]!.median / down.median,
       fetchHubVsClientToServer: viaHub[1]!.median / up.median,
       shipCliVsClientToServer: viaCli[0]!.median / up.median,
@@ -360,10 +392,15 @@ async function main(): Promise<void> {
         `load average (1 min) before: ${machine.loadBefore.toFixed(2)}, after: ${os.loadavg()[0]!.toFixed(2)}`,
         `${mib} MiB file, ${runs} run(s) after one warm-up each; chunk ${TRANSFER_CHUNK_BYTES / 1024} KiB, window ${TRANSFER_WINDOW_BYTES / MiB} MiB; hub in this process, worker in a child process`,
         '',
-        `${'measurement'.padEnd(width)}  median MiB/s  runs`,
-        `${'-'.repeat(width)}  ------------  ----`,
-        ...rows.map((r) => `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${r.runs.map(fmt).join(', ')}`),
+        `${'measurement'.padEnd(width)}  median MiB/s  CPU s/GiB hub  worker  runs`,
+        `${'-'.repeat(width)}  ------------  -------------  ------  ----`,
+        ...rows.map(
+          (r) =>
+            `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${(r.cpu ? r.cpu.hub.toFixed(2) : '').padStart(13)}  ${(r.cpu ? r.cpu.worker.toFixed(2) : '').padStart(6)}  ${r.runs.map(fmt).join(', ')}`,
+        ),
         '',
+        `ratio ship  CLI / floor min(raw client→server, local copy): ${ratios.shipCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,
+        `ratio fetch CLI / floor min(raw client→server, local copy): ${ratios.fetchCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,
         `ratio ship  Hub.run / raw server→client: ${ratios.shipHubVsServerToClient.toFixed(3)}`,
         `ratio fetch Hub.run / raw client→server: ${ratios.fetchHubVsClientToServer.toFixed(3)}`,
         `ratio ship  CLI / raw client→server:     ${ratios.shipCliVsClientToServer.toFixed(3)}`,

@@ -8,6 +8,9 @@
  * or refuses exits 125, printed as `✖ message [CODE]`.
  */
 import { Option, type Command } from 'commander';
+import { currentCommand } from './hub-connection-flags.ts';
+
+export { addConnectionOptions, trackCommand } from './hub-connection-flags.ts';
 import { resolveHubAddress, type ConnectionFlags } from '../client/hub-address.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { AdminClient } from '../hub/admin-client.ts';
@@ -21,18 +24,6 @@ export function adminDataOption(): Option {
 /** `--url URL`: the hub to talk to (an older name of the global `--hub`). */
 export function adminUrlOption(): Option {
   return new Option('--url <url>', 'hub URL (same as --hub)').hideHelp();
-}
-
-/** The connection flags every command accepts, before or after the command name. */
-export function addConnectionOptions(program: Command): Command {
-  return program
-    .option('--hub <url>', "the hub's URL, ws:// or wss:// (env CLA_HUB_URL; default: `cla-hub login`'s config, or the hub running on this host)")
-    .option('--admin-token-file <file>', 'file holding the admin token (env CLA_HUB_ADMIN_TOKEN holds the token itself)')
-    .option('--ca-cert <file>', 'CA certificate to trust for wss://')
-    .option('--cert <file>', 'client certificate (for a hub started with --client-ca)')
-    .option('--cert-key <file>', 'key of the client certificate')
-    .option('--cert-key-pass <pass>', 'passphrase of the client key')
-    .option('--no-verify-certs', "do not verify the hub's TLS certificate");
 }
 
 /** The flags of a command merged with the global ones (`--url` is `--hub`). */
@@ -53,18 +44,9 @@ function flagsOf(opts: Record<string, unknown>, command?: Command): ConnectionFl
   };
 }
 
-let globalCommand: Command | undefined;
-
-/** Remembers the command being run, so helpers see the global flags (`cla-hub --hub URL workers list`). */
-export function trackCommand(program: Command): void {
-  program.hook('preAction', (_program, actionCommand) => {
-    globalCommand = actionCommand;
-  });
-}
-
 /** Connects and authenticates as an admin client. */
 export async function connectAdmin(opts: Record<string, unknown>): Promise<AdminClient> {
-  const address = resolveHubAddress(flagsOf(opts, globalCommand));
+  const address = resolveHubAddress(flagsOf(opts, currentCommand()));
   try {
     return await AdminClient.connect(address.url, address.token, address.tls, { expectHubId: address.expectHubId });
   } catch (error) {

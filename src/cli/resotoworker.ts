@@ -26,6 +26,10 @@ import { SubscribeExtension, SubscriptionRegistry } from '../worker/subscription
 import { createTaskExtension, parseTaskOptions } from '../worker/tasks/index.ts';
 import { reportWorkerExit, workerTlsOptions } from './worker-exit.ts';
 import { exitForUsage, guard, info, warn } from './say.ts';
+import { hideSecretArguments, WORKER_SECRET_FLAGS } from './secret-options.ts';
+
+// `--psk KEY` must not stay readable in /proc/PID/cmdline (issue 11, case 13).
+hideSecretArguments(Object.values(WORKER_SECRET_FLAGS));
 
 /** Resoto's default subscriber id. */
 export const RESOTO_SUBSCRIBER_ID = 'resoto.worker';

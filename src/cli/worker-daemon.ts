@@ -14,7 +14,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { selfScript } from './self-command.ts';
 import type { Command, Option } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
 import { loadConfigFile } from '../worker/config-file.ts';
@@ -36,7 +36,7 @@ export interface DaemonCommandHelpers {
    * @default the program's subcommand named `run`
    */
   run?: Command;
-  /** The script the daemon and the systemd unit run with node. @default this package's bin/cla-worker.js */
+  /** The script the daemon and the systemd unit run with node. @default the script that started this process; none in a single executable */
   script?: string;
 }
 
@@ -49,7 +49,6 @@ export const SECRET_OPTIONS: ReadonlySet<string> = new Set(['token', 'certKeyPas
  */
 const isConnectedLine = (text: string, pid: number) => text.includes('"msg":"connected to the hub"') && text.includes(`"pid":${pid},`);
 
-const DEFAULT_SCRIPT = fileURLToPath(new URL('../../bin/cla-worker.js', import.meta.url));
 
 /** The daemon's arguments and the secrets for its environment. */
 export interface ForwardedOptions {
@@ -88,7 +87,7 @@ export function forwardOptions(command: Command, forward: readonly Option[], ski
 
 /** Registers `start`, `status`, `stop` and `service` on the `cla-worker` program, after `run`. */
 export function registerDaemonCommands(program: Command, helpers: DaemonCommandHelpers): void {
-  const script = helpers.script ?? DEFAULT_SCRIPT;
+  const script = helpers.script ?? selfScript()[0];
   const run = helpers.run ?? program.commands.find((c) => c.name() === 'run');
   if (!run) throw new Error('registerDaemonCommands: register the `run` command first');
   const pidfileOption = (command: Command) =>
@@ -114,7 +113,7 @@ export function registerDaemonCommands(program: Command, helpers: DaemonCommandH
 
       const { args, env } = forwardOptions(command, forwarded, new Set(['id', 'config']));
       // The resolved id and config: the daemon must not pick another registration if the files change.
-      const runArgs = [script, 'run', `--id=${options.id}`, ...(options.config ? [`--config=${options.config}`] : []), ...args];
+      const runArgs = [...(script === undefined ? [] : [script]), 'run', `--id=${options.id}`, ...(options.config ? [`--config=${options.config}`] : []), ...args];
       info('spawning cla-worker in the background...');
       info(`logfile=${paths.logfile}`);
       info(`pidfile=${paths.pidfile}`);

@@ -61,7 +61,7 @@ export class AdminClient {
           if (!event) return;
           if (event.type === 'dispatched') {
             options.onInput?.({
-              chunk: (seq, data) => send(frame('chunk', { re, seq, data })),
+              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
           }

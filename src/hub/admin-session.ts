@@ -66,7 +66,7 @@ export class AdminSession {
         if (this.admit(f.id)) this.startWatch(f);
         return;
       case 'chunk':
-        this.requests.get(f.re)?.input?.chunk(f.seq, f.data);
+        void this.requests.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
         return;
       case 'credit':
         this.requests.get(f.re)?.input?.credit(f.bytes);

@@ -23,42 +23,12 @@ import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
 import { HubMetrics } from './metrics.ts';
-import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 import type { Registry } from './registry.ts';
+import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
-import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 
-/** Options for {@link Hub}. */
-export interface HubOptions {
-  /** Interface to bind. @default '127.0.0.1' */
-  host?: string;
-  /** Port; 0 picks a free one. @default 8733 */
-  port?: number;
-  /** Ping interval in ms. @default 15000 */
-  heartbeatMs?: number;
-  /** Time a new connection has to send its first frame, in ms. @default 10000 */
-  helloTimeoutMs?: number;
-  /** Default wait for a busy worker, in ms. @default 60000 */
-  waitMs?: number;
-  tls?: ServerTlsOptions;
-  /** Hub-wide pre-shared key workers may present instead of a registration (`--psk`). */
-  psk?: string;
-  /** Output bytes kept per job in the store (the tail; the live stream is never cut). @default 65536 */
-  storedOutputBytes?: number;
-  /**
-   * The hub's id, sent in the `X-Cla-Hub-Id` header of every websocket upgrade and admin HTTP answer, so a
-   * CLI checks it is talking to the hub it recorded before sending the admin token. @default the id kept
-   * in the store (`hub.id`), made on first start
-   */
-  hubId?: string;
-  /**
-   * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
-   * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put
-   * their token in the URL. @default false
-   */
-  legacyPubsub?: boolean | LegacyPubsubOptions;
-}
+export type { HubOptions };
 
 /** What the hub needs from outside. */
 export interface HubDeps {
@@ -104,10 +74,14 @@ export class Hub {
   readonly id: string;
   private readonly frameRouter: WorkerFrameRouter;
 
+  private readonly options: ParsedHubOptions;
+
+  /** @throws InvalidArgumentError when an option has the wrong type or range (see {@link parseHubOptions}) */
   constructor(
-    private readonly options: HubOptions,
+    options: HubOptions,
     private readonly deps: HubDeps,
   ) {
+    this.options = parseHubOptions(options);
     this.registry = deps.registry;
     this.clock = deps.clock ?? systemClock;
     this.log = deps.log ?? silentLogger();
@@ -217,8 +191,8 @@ export class Hub {
       registry: this.registry,
       clock: this.clock,
       log: this.log,
-      helloTimeoutMs: this.options.helloTimeoutMs ?? 10_000,
-      heartbeatMs: this.options.heartbeatMs ?? 15_000,
+      helloTimeoutMs: this.options.helloTimeoutMs,
+      heartbeatMs: this.options.heartbeatMs,
       psk: this.options.psk,
       nonce: this.deps.newNonce,
       onWorker: (info) => this.addSession(transport, info),
@@ -249,8 +223,8 @@ export class Hub {
         clock: this.clock,
         log: this.log,
         newId: this.newId,
-        defaultWaitMs: this.options.waitMs ?? 60_000,
-        storedOutputBytes: this.options.storedOutputBytes ?? DEFAULT_STORED_OUTPUT_BYTES,
+        defaultWaitMs: this.options.waitMs,
+        storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
           this.registry.recordJobStart(job);
           this.changes.next({ type: 'job-started', worker: job.workerId });

@@ -28,8 +28,11 @@ export interface RunRequest {
 
 /** Input towards a running job: file bytes for a ship, credit for a fetch. */
 export interface JobInput {
-  /** Sends file bytes of a ship; call only within granted credit. */
-  chunk(seq: number, data: Uint8Array): void;
+  /**
+   * Sends file bytes of a ship; call only within granted credit. Resolves once the bytes were handed to
+   * the socket (or dropped with the connection): senders keep a bounded amount unresolved.
+   */
+  chunk(seq: number, data: Uint8Array, sha256?: string): Promise<void>;
   /** Lets the worker send `bytes` more bytes of a fetch. */
   credit(bytes: number): void;
 }

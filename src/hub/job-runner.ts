@@ -13,6 +13,8 @@ import { OutputTail } from './output-tail.ts';
 import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
 import type { JobFinish, JobStart } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
+import { ShipCreditRelay } from './transfer-relay.ts';
+import { TRANSFER_WINDOW_BYTES } from '../worker/ops/transfer-io.ts';
 
 /** Options of one run. */
 export interface RunOptions {
@@ -81,12 +83,21 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       done = true;
       deps.observer?.ended(kind, 'refused');
     };
-    const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}) => {
+    /**
+     * Ends the job once: `emit` tells the caller first, then the store is written, so the SQLite write is
+     * not on the round trip's critical path (issue 13); it still happens in the same turn.
+     */
+    const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}, emit?: () => void) => {
+      if (done) return;
       done = true;
+      const at = deps.clock.now();
+      emit?.();
       deps.observer?.ended(kind, outcome);
-      deps.recordEnd(jobId, { at: deps.clock.now(), exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
+      deps.recordEnd(jobId, { at, exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
     };
+    // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
+    const relay = kind === 'ship' ? new ShipCreditRelay(TRANSFER_WINDOW_BYTES, (bytes) => subscriber.next({ type: 'credit', bytes })) : undefined;
     const refusal = deps.checkTarget?.(request.target);
     if (refusal) {
       refused();
@@ -118,33 +129,49 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             tail.push(data);
             subscriber.next({ type: 'output', stream, seq, data });
           },
-          credit: (bytes) => subscriber.next({ type: 'credit', bytes }),
+          credit: (bytes) => (relay ? relay.credit(bytes) : subscriber.next({ type: 'credit', bytes })),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
           chunk: (seq, data) => {
             deps.observer?.bytes('from_worker', kind, data.byteLength);
             subscriber.next({ type: 'chunk', seq, data });
           },
           exit: (code, signal, timedOut, cancelled, durationMs) => {
-            end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal });
-            subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
-            subscriber.complete();
+            end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal }, () => {
+              subscriber.next({ type: 'exit', code, signal, timedOut, cancelled, durationMs });
+              subscriber.complete();
+            });
           },
           result: (value, durationMs) => {
-            end('ok');
-            subscriber.next({ type: 'result', value, durationMs });
-            subscriber.complete();
+            end('ok', {}, () => {
+              subscriber.next({ type: 'result', value, durationMs });
+              subscriber.complete();
+            });
           },
           fail: (error) => {
             const outcome: JobOutcome =
               error.code === ErrorCode.WorkerLost ? 'lost' : error.code === ErrorCode.Cancelled ? 'cancelled' : error.code === ErrorCode.Timeout ? 'timeout' : 'error';
-            end(outcome, { errorCode: error.code });
-            subscriber.error(error);
+            end(outcome, { errorCode: error.code }, () => subscriber.error(error));
           },
         });
         options.onInput?.({
-          chunk: (seq, data) => {
+          chunk: (seq, data, sha256) => {
+            if (done) return Promise.resolve();
+            try {
+              relay?.chunk(seq, data.byteLength);
+            } catch (error) {
+              // The sender ignored the credit it was given: stop the job on the worker and fail it here.
+              const failure = error as ClaError;
+              end('error', { errorCode: failure.code }, () => {
+                granted.cancel(jobId);
+                subscriber.error(failure);
+              });
+              return Promise.resolve();
+            }
             deps.observer?.bytes('to_worker', kind, data.byteLength);
-            void granted.feed(jobId, { seq, data }).catch(() => undefined);
+            return granted.feed(jobId, { seq, data, ...(sha256 === undefined ? {} : { sha256 }) }).then(
+              () => relay?.forwarded(data.byteLength),
+              () => undefined,
+            );
           },
           credit: (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined),
         });

@@ -1,8 +1,8 @@
 /**
  * Ship and fetch as library calls, for anything that can run a job: `AdminClient` (the CLI) directly,
- * `Hub` through {@link hubJobRunner}. Memory stays flat whatever the file size: a ship hashes the local file
- * in a first streaming pass, then sends it chunk by chunk only within the credit the worker grants and
- * while the connection drains; a fetch writes into a temp file beside the local target, grants credit as
+ * `Hub` through {@link hubJobRunner}. Memory stays flat whatever the file size: a ship reads the file once,
+ * hashing it as it sends it chunk by chunk within the credit the worker grants and while the connection
+ * drains, and puts the sha256 on the last chunk (issue 13: a first hashing pass cost a whole extra read); a fetch writes into a temp file beside the local target, grants credit as
  * bytes reach the disk, checks the sha256 from the worker's `result` against its own, then renames.
  *
  * The file handling (temp files, credit rules, chunking) is shared with the worker's operations through
@@ -44,6 +44,7 @@ export function hubJobRunner(hub: Hub): JobRunner {
 
 /** Where a transfer is: hashing the local file (ship), or moving bytes. */
 export interface TransferProgress {
+  /** `hash` is no longer reported by `shipFile` (it hashes while sending); kept for callers' label maps. */
   phase: 'hash' | 'send' | 'receive';
   bytes: number;
   /** Total bytes, once known (a fetch learns it from the worker's `file`). */
@@ -94,9 +95,16 @@ export async function shipFile(runner: JobRunner, target: Target, localPath: str
   }
   const file = await openSourceFile(local);
   try {
-    const sha256 = await sha256OfHandle(file.fh, file.size, (bytes) => options.onProgress?.({ phase: 'hash', bytes, total: file.size }), options.signal);
     throwIfCancelled(options.signal, 'Ship');
-    const job: JobSpec = { kind: 'ship', path: remotePath, size: file.size, sha256, ...(options.mode === undefined ? {} : { mode: options.mode }) };
+    // An empty file sends no chunk to carry the sha256: it goes in the `ship` frame.
+    const emptySha256 = file.size === 0 ? await sha256OfHandle(file.fh, 0) : undefined;
+    const job: JobSpec = {
+      kind: 'ship',
+      path: remotePath,
+      size: file.size,
+      ...(emptySha256 === undefined ? {} : { sha256: emptySha256 }),
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+    };
     const highWater = options.highWaterBytes ?? 4 * 1024 * 1024;
     let worker = '';
     let source: FileSource | undefined;
@@ -110,6 +118,7 @@ export async function shipFile(runner: JobRunner, target: Target, localPath: str
         source.grant(event.bytes);
       }
     }, () => source?.stop(new ClaError(ErrorCode.Cancelled, 'Ship stopped')));
+    const sha256 = emptySha256 ?? (source ? (await source.done).sha256 : '');
     const result = checkResult(value, file.size, sha256);
     return { worker, remotePath: result.path, localPath: local, bytes: result.bytes, sha256, durationMs: clock.now() - startedAt };
   } finally {
@@ -222,12 +231,12 @@ function newSource(
   onProgress: TransferOptions['onProgress'],
 ): FileSource {
   return new FileSource(file.fh, file.size, {
-    send: (seq, data) => input()?.chunk(seq, data),
+    send: (seq, data, sha256) => input()?.chunk(seq, data, sha256),
     congested,
     clock,
     path: local,
-    // Hashed in the first pass; the worker checks the bytes it got against that.
-    hash: false,
+    // Hashed while sent; the last chunk tells the worker what to check its bytes against.
+    hashOnLastChunk: true,
     onProgress: (bytes, total) => onProgress?.({ phase: 'send', bytes, total }),
   });
 }

@@ -156,9 +156,9 @@ export class WorkerSession {
   }
 
   /** Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. */
-  feed(jobId: string, input: { seq: number; data: Uint8Array } | { credit: number }): Promise<void> {
+  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string } | { credit: number }): Promise<void> {
     if (!this.jobs.has(jobId)) return Promise.resolve();
-    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data });
+    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
     return this.transport.send(out);
   }
 

@@ -48,7 +48,8 @@ export const shipSpecSchema = z.object({
   path: remotePath,
   mode: z.number().int().min(0).max(0o7777).optional(),
   size: z.number().int().nonnegative(),
-  sha256: sha256Hex,
+  /** Absent: the sender hashes while it sends and puts the sha256 on the last `chunk` (issue 13). */
+  sha256: sha256Hex.optional(),
 });
 
 /** Send a file from the worker: the body of `fetch`. */
@@ -184,6 +185,8 @@ export const chunkSchema = z.object({
   re: requestId,
   seq: z.number().int().nonnegative(),
   data: bytes,
+  /** On the last chunk of a ship whose `ship` frame carried no sha256: the sha256 of all the bytes. */
+  sha256: sha256Hex.optional(),
 });
 /** Permission to send `bytes` more file bytes for job `re` (flow control of ship and fetch). */
 export const creditSchema = z.object({ ...base('credit'), re: requestId, bytes: z.number().int().positive() });

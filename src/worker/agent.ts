@@ -3,13 +3,14 @@
  * hub, says hello, runs `exec` jobs through the exec runner, streams their output back with
  * backpressure, and reconnects with jittered exponential backoff until the hub says never to.
  */
+import { VERSION } from '../version.ts';
 import os from 'node:os';
 import { createActor, type Actor } from 'xstate';
 import { workerMachine } from '../../machines/worker.machine.ts';
 import { backoffMs, isAcceptingJobs } from '../../machines/worker.helpers.ts';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode, toWireError, type WireError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError, toWireError, type WireError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame } from '../protocol/frames.ts';
 import { FINAL_CLOSE_CODES } from '../protocol/version.ts';
@@ -25,10 +26,11 @@ import type { JobContext, JobFrame, JobStarter, RunningJob } from './ops/job.ts'
 import { startProbe } from './ops/probe.ts';
 import { startShip } from './ops/ship.ts';
 import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
+import { checkInteger, checkObject, checkString, checkStringList, invalidOption } from '../option-checks.ts';
 import { WorkerPolicy } from './policy.ts';
 
 /** Package version reported in `hello`. */
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = VERSION;
 
 /** Options for {@link WorkerAgent}. */
 export interface AgentOptions {
@@ -102,7 +104,9 @@ export class WorkerAgent {
   private readonly exited: Promise<AgentExit>;
   private resolveExit!: (exit: AgentExit) => void;
 
+  /** @throws InvalidArgumentError for a bad option (see {@link checkAgentOptions}) */
   constructor(private readonly options: AgentOptions) {
+    checkAgentOptions(options);
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger();
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -233,8 +237,10 @@ export class WorkerAgent {
 
   private openConnection(): void {
     const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
+    this.log.debug({ url: this.options.url, attempt: this.actor.getSnapshot().context.attempt }, 'dialing the hub');
     dial(this.options.url).then(
       (transport) => {
+        this.log.debug({ url: this.options.url }, 'connection open; sending hello');
         this.transport = transport;
         this.challenge = undefined;
         this.helloPending = false;
@@ -276,6 +282,7 @@ export class WorkerAgent {
       case 'welcome':
         this.lastError = null;
         this.log.info({ projects: f.projects, disabled: f.disabled }, 'connected to the hub');
+        this.log.debug({ heartbeatMs: f.heartbeatMs, tags: this.options.tags ?? [], envs: this.options.envs ?? [], capacity: this.options.capacity ?? 1 }, 'welcomed by the hub');
         // Three missed pings, at the interval this hub announces, and the connection is taken for dead.
         this.transport?.setSilenceTimeout(f.heartbeatMs * 3);
         this.actor.send({ type: 'WELCOME', disabled: f.disabled });
@@ -370,7 +377,9 @@ export class WorkerAgent {
     this.jobs.set(f.id, job);
     this.actor.send({ type: 'JOB_STARTED', jobId: f.id });
     this.log.info({ job: f.id, verb: f.t }, 'job started');
+    const startedAt = this.clock.now();
     void job.done.then(() => {
+      this.log.debug({ job: f.id, verb: f.t, durationMs: this.clock.now() - startedAt }, 'job ended');
       this.jobs.delete(f.id);
       this.actor.send({ type: 'JOB_FINISHED', jobId: f.id });
     });
@@ -386,4 +395,29 @@ export function stateName(value: unknown): string {
     return inner === undefined ? key : `${key}.${stateName(inner)}`;
   }
   return String(value);
+}
+
+/**
+ * Refuses options the agent cannot work with before it dials: `capacity: 0` would otherwise loop on
+ * hello timeouts. @throws InvalidArgumentError naming the option
+ */
+export function checkAgentOptions(options: AgentOptions): void {
+  checkObject('options', options);
+  if (checkString('id', options.id) === undefined) throw invalidOption('id', 'a non-empty string', options.id);
+  const url = checkString('url', options.url);
+  // A custom `connect` (tests' in-memory pair) may use any scheme.
+  if (url === undefined || (options.connect === undefined && !/^wss?:\/\//.test(url))) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
+  checkString('token', options.token);
+  checkString('psk', options.psk);
+  if (options.token === undefined && options.psk === undefined && options.connect === undefined) {
+    throw new InvalidArgumentError('Expected `token` (a registration) or `psk` (the hub\'s pre-shared key), got neither', { data: { option: 'token' } });
+  }
+  checkStringList('tags', options.tags);
+  checkStringList('envs', options.envs);
+  checkInteger('capacity', options.capacity, 1, 1, 10_000);
+  const base = checkInteger('backoffBaseMs', options.backoffBaseMs, 500, 1);
+  const max = checkInteger('backoffMaxMs', options.backoffMaxMs, 30_000, 1);
+  if (max < base) throw invalidOption('backoffMaxMs', `at least \`backoffBaseMs\` (${base})`, max);
+  checkInteger('graceMs', options.graceMs, 10_000, 0);
+  checkInteger('highWaterBytes', options.highWaterBytes, 4 * 1024 * 1024, 1);
 }

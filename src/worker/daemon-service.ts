@@ -15,8 +15,8 @@ export interface SystemdUnitInput {
   user: string;
   /** Absolute path of node. */
   node: string;
-  /** Absolute path of `bin/cla-worker.js`. */
-  script: string;
+  /** Absolute path of the `cla-worker` script; none when `node` is a single-file cla-worker. */
+  script?: string;
   /** Absolute path of the config file holding the registration (`id` and `token`). */
   config: string;
   /** The working directory; also the default `cwd` of jobs. */
@@ -50,7 +50,7 @@ function systemdValue(value: string): string {
 
 /** The unit file's text. */
 export function renderSystemdUnit(input: SystemdUnitInput): string {
-  const exec = [input.node, input.script, 'run', '--id', input.id, '--config', input.config].map(systemdQuote).join(' ');
+  const exec = [input.node, ...(input.script === undefined ? [] : [input.script]), 'run', '--id', input.id, '--config', input.config].map(systemdQuote).join(' ');
   const name = systemdUnitName(input.id);
   return [
     `# ${name}: cla-worker ${input.id} as a systemd service.`,

@@ -14,10 +14,13 @@ export const HUB_BIN = path.join(ROOT, 'bin', 'cla-hub.js');
 export const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
 export const RESOTO_BIN = path.join(ROOT, 'bin', 'resotoworker.js');
 
-/** The environment for a child: no CLA_* (nor RESOTOWORKER_*) variables leak in from the developer's shell. */
+/**
+ * The environment for a child: no CLA_* (nor RESOTOWORKER_*) variables leak in from the developer's shell,
+ * and no FORCE_COLOR (uvu sets it to 1; beside NO_COLOR, Node 26 warns about the pair on stderr).
+ */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_') && !key.startsWith('RESOTOWORKER_')) env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('CLA_') && !key.startsWith('RESOTOWORKER_') && key !== 'FORCE_COLOR') env[key] = value;
   return { ...env, NO_COLOR: '1', ...extra };
 }
 
@@ -126,6 +129,7 @@ export interface RunningHub {
 /** Starts `cla-hub start` on port 0 with its data file in `dir`. */
 export async function startHub(dir: string, extraArgs: string[] = []): Promise<RunningHub> {
   const data = path.join(dir, 'hub.sqlite');
+  // --admin-port 0: the default admin port may be another hub's on a shared machine (then CLI calls reach it).
   const hub = startCli(HUB_BIN, ['start', '--port', '0', '--admin-port', '0', '--data', data, ...extraArgs], { cwd: dir });
   const url = (await hub.waitFor(/listening on (wss?:\/\/\S+)/))[1]!;
   const passkey = (await hub.waitFor(/passkey: ([0-9a-f]{32})/))[1]!;

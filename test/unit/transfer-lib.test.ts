@@ -18,7 +18,7 @@ import { frame, type Frame } from '../../src/protocol/frames.ts';
 import { startFetch } from '../../src/worker/ops/fetch.ts';
 import type { JobContext, RunningJob } from '../../src/worker/ops/job.ts';
 import { startShip } from '../../src/worker/ops/ship.ts';
-import { isTempName } from '../../src/worker/ops/transfer-io.ts';
+import { isTempName, TRANSFER_CHUNK_BYTES } from '../../src/worker/ops/transfer-io.ts';
 import { toWireError } from '../../src/errors.ts';
 import { WorkerPolicy } from '../../src/worker/policy.ts';
 
@@ -87,7 +87,10 @@ function fakeWorker(policy = new WorkerPolicy(), windowBytes = 64 * KiB): FakeWo
         }
         fake.jobs.push(running);
         options.onInput?.({
-          chunk: (seq, data) => wire(frame('chunk', { re: id, seq, data }), (f) => running.input(f as never)),
+          chunk: (seq, data, sha256) => {
+            wire(frame('chunk', { re: id, seq, data, ...(sha256 === undefined ? {} : { sha256 }) }), (f) => running.input(f as never));
+            return Promise.resolve();
+          },
           credit: (bytes) => wire(frame('credit', { re: id, bytes }), (f) => running.input(f as never)),
         });
         const cancel = () => setImmediate(() => running.cancel('cancelled by the hub'));
@@ -137,7 +140,8 @@ lib('ship then fetch round trip: same bytes, same sha256 on both ends, progress 
   assert.is(shipped.bytes, data.length);
   assert.is(shipped.sha256, sha(data));
   assert.is(shipped.remotePath, path.join(dir, 'remote', 'copy.bin'));
-  assert.equal([...phases].sort(), ['hash', 'send']);
+  // One pass over the file: it is hashed while it is sent (issue 13), so there is no 'hash' phase.
+  assert.equal([...phases].sort(), ['send']);
   assert.is(lastSent, data.length);
   assert.is(fs.statSync(shipped.remotePath).mode & 0o777, 0o600);
 
@@ -182,7 +186,7 @@ lib('fetch of a missing remote file: FILE_NOT_FOUND and no local file or temp fi
 lib('fetch from a worker that corrupts a byte: CHECKSUM_MISMATCH, the local target is untouched', async ({ dir }) => {
   const fake = fakeWorker();
   const remote = path.join(dir, 'remote.bin');
-  fs.writeFileSync(remote, randomBytes(300 * KiB));
+  fs.writeFileSync(remote, randomBytes(TRANSFER_CHUNK_BYTES + 44 * KiB));
   fake.tamper = (f) => {
     if (f.t !== 'chunk' || f.seq !== 1) return f;
     const data = Uint8Array.from(f.data);
@@ -199,7 +203,7 @@ lib('fetch from a worker that corrupts a byte: CHECKSUM_MISMATCH, the local targ
 lib('fetch from a worker that skips a chunk: FLOW_CONTROL, the job is cancelled, nothing left behind', async ({ dir }) => {
   const fake = fakeWorker();
   const remote = path.join(dir, 'remote.bin');
-  fs.writeFileSync(remote, randomBytes(900 * KiB));
+  fs.writeFileSync(remote, randomBytes(3 * TRANSFER_CHUNK_BYTES + 132 * KiB));
   fake.tamper = (f) => (f.t === 'chunk' && f.seq === 1 ? undefined : f);
   const local = path.join(dir, 'local.bin');
   const error = await rejects(fetchFile(fake.runner, {}, remote, local), ErrorCode.FlowControl);

@@ -260,7 +260,7 @@ function chunksOf(h: Harness): Buffer {
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
 
-ops('fetch announces size and mode, sends only within credit, in chunks of at most 256 KiB', async ({ dir }) => {
+ops('fetch announces size and mode, sends only within credit, in chunks of at most TRANSFER_CHUNK_BYTES', async ({ dir }) => {
   const h = harness();
   const source = path.join(dir, 'src.bin');
   const data = randomBytes(1024 * KiB + 123);

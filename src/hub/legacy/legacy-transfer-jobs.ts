@@ -28,6 +28,10 @@ export class ShipJob extends LegacyJob {
   private readonly key: string;
   private sink: FileSink | undefined;
   private reserved = 0;
+  /** The sha256 the last chunk carried (a ship without one in its `ship` frame). */
+  private lastChunkSha256: string | undefined;
+  /** The sha256 the spooled bytes were checked against. */
+  private expectedSha256: string | undefined;
 
   constructor(
     host: LegacyJobHost,
@@ -58,14 +62,20 @@ export class ShipJob extends LegacyJob {
     sink.begin(this.f.size, (bytes) => {
       if (!this.ended) this.host.emit(frame('credit', { re: this.jobId, bytes }));
     });
+    let expected: string | undefined;
     try {
-      await sink.commit(this.f.sha256, 0o600);
+      // A ship without a sha256 up front carries it on its last chunk (issue 13): known once all arrived.
+      await sink.complete;
+      expected = this.f.sha256 ?? this.lastChunkSha256;
+      if (expected === undefined) throw new ClaError(ErrorCode.FlowControl, 'The ship ended without a sha256: neither the `ship` frame nor its last chunk carried one');
+      this.expectedSha256 = expected;
+      await sink.commit(expected, 0o600);
     } catch (error) {
       // The temp file goes before the job's error is told, so a caller never sees it left behind.
       await sink.abort();
       await this.host.spool.remove(this.key);
       if (error instanceof ClaError && error.code === ErrorCode.ChecksumMismatch) {
-        throw new ClaError(ErrorCode.ChecksumMismatch, `Checksum mismatch for ${this.f.path}: the bytes the hub received do not hash to ${this.f.sha256}; nothing was sent to the worker`, { data: { path: this.f.path, expected: this.f.sha256 } });
+        throw new ClaError(ErrorCode.ChecksumMismatch, `Checksum mismatch for ${this.f.path}: the bytes the hub received do not hash to ${expected}; nothing was sent to the worker`, { data: { path: this.f.path, expected } });
       }
       throw error;
     }
@@ -78,6 +88,7 @@ export class ShipJob extends LegacyJob {
     if (f.t !== 'chunk' || this.ended) return;
     try {
       if (!this.sink) throw new ClaError(ErrorCode.FlowControl, `Chunk ${f.seq} arrived before any credit was granted`);
+      if (f.sha256 !== undefined) this.lastChunkSha256 = f.sha256;
       this.sink.accept(f.seq, f.data);
     } catch (error) {
       this.fail(error);
@@ -95,7 +106,7 @@ export class ShipJob extends LegacyJob {
   }
 
   message(verb: string, body: LegacyMessage): void {
-    if (verb === 'worker.put_file.done') this.result({ path: this.f.path, bytes: this.f.size, sha256: this.f.sha256 });
+    if (verb === 'worker.put_file.done') this.result({ path: this.f.path, bytes: this.f.size, sha256: this.expectedSha256 ?? '' });
     else if (verb === 'worker.put_file.fail') this.fail(new ClaError(ErrorCode.IoError, `The legacy worker could not write ${this.f.path}: ${String(body.error ?? 'no reason given')}`, { data: { path: this.f.path } }));
     else if (verb === 'worker.result') this.fail(legacyFailure(body, ErrorCode.IoError));
   }

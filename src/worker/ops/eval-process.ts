@@ -9,13 +9,20 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { isSea } from 'node:sea';
 import { fileURLToPath } from 'node:url';
 import { systemClock, type Clock } from '../../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../../errors.ts';
 import { killProcessTree, type ProcessTreeKill } from '../process-tree.ts';
 
-/** The child script. */
-export const EVAL_RUNNER_PATH = fileURLToPath(new URL('./eval-runner.mjs', import.meta.url));
+/**
+ * What a single-file cla-worker is forked with to act as the eval runner: `fork()` re-enters the
+ * executable's own entry (src/cli/worker-sea.ts), which dispatches on this first argument.
+ */
+export const EVAL_RUNNER_ARG = 'cla-worker-eval-runner';
+
+/** The child script; in a single executable, the dispatch argument. */
+export const EVAL_RUNNER_PATH = isSea() ? EVAL_RUNNER_ARG : fileURLToPath(new URL('./eval-runner.mjs', import.meta.url));
 
 /** Options of {@link runEval}. */
 export interface EvalOptions {

@@ -1,7 +1,7 @@
 /**
  * The `fetch` operation: sends a file to the hub. The path is checked against the policy first
  * (PATH_NOT_ALLOWED); a missing file is FILE_NOT_FOUND and a folder IO_ERROR. The worker announces
- * `file` {size, mode}, then sends `chunk`s of at most 256 KiB only within the credit the receiver grants,
+ * `file` {size, mode}, then sends `chunk`s of at most 992 KiB only within the credit the receiver grants,
  * reading with a stream paused while credit is out or the socket is congested, and ends with `result`
  * {path, bytes, sha256}.
  */

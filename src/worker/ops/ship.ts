@@ -34,23 +34,28 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
   let sink: FileSink | undefined;
   // Recorded before the temp file exists, so a worker killed mid-transfer removes it at its next start.
   const tracking = ctx.leftovers?.trackTempFile(f.id, target);
+  /** The sha256 from the last chunk, when the `ship` frame had none (the sender hashed while sending). */
+  let lastChunkSha256: string | undefined;
 
   const done = (async () => {
     try {
-      sink = await FileSink.open(target, { windowBytes: options.windowBytes });
+      // The roots are checked again on the folder actually opened, by descriptor (issue 11, case 5).
+      sink = await FileSink.open(target, { windowBytes: options.windowBytes, roots: ctx.policy.roots });
       tracking?.created(sink.tempPath);
       if (stop.error) throw stop.error;
       sink.begin(f.size, (bytes) => ctx.send(frame('credit', { re: f.id, bytes })));
       await Promise.race([sink.complete, stop.promise]);
       if (stop.error) throw stop.error;
       idle.stop();
-      const received = await sink.commit(f.sha256, f.mode ?? DEFAULT_SHIP_MODE);
-      ctx.log.info({ job: f.id, path: target, bytes: received.bytes }, 'ship finished');
-      ctx.send(frame('result', { re: f.id, value: { path: target, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
+      const expected = f.sha256 ?? lastChunkSha256;
+      if (expected === undefined) throw new ClaError(ErrorCode.FlowControl, 'The ship ended without a sha256: neither the `ship` frame nor its last chunk carried one');
+      const received = await sink.commit(expected, f.mode ?? DEFAULT_SHIP_MODE);
+      ctx.log.info({ job: f.id, path: sink.realTarget, bytes: received.bytes }, 'ship finished');
+      ctx.send(frame('result', { re: f.id, value: { path: sink.realTarget, bytes: received.bytes, sha256: received.sha256 }, durationMs: ctx.clock.now() - startedAt }));
     } catch (error) {
       const failure = asTransferError(error, 'write', target);
       await sink?.abort();
-      ctx.log.warn({ job: f.id, path: target, code: failure.code }, failure.message);
+      ctx.log.warn({ job: f.id, path: sink?.realTarget ?? target, code: failure.code }, failure.message);
       ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
     } finally {
       idle.stop();
@@ -70,6 +75,7 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
         return;
       }
       try {
+        if (input.sha256 !== undefined) lastChunkSha256 = input.sha256;
         sink.accept(input.seq, input.data);
         idle.touch();
       } catch (error) {

@@ -8,11 +8,16 @@
  * Flow-control rules (a breach throws FLOW_CONTROL from `accept`): chunks must come with seq 0, 1, 2, ...
  * (a gap or a duplicate is refused), and never carry more bytes than were granted. Grants never exceed the
  * announced size, so bytes past the end are over credit too.
+ *
+ * Every file operation goes through the target's folder held open by descriptor ({@link OpenFolder}): a
+ * folder swapped for a symlink after the check cannot redirect the temp file, the rename or the removal
+ * outside the roots (issue 11, case 5).
  */
 import { createHash } from 'node:crypto';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ClaError, ErrorCode } from '../../errors.ts';
+import { OpenFolder } from './transfer-folder.ts';
 import { asTransferError, tempPathFor, TRANSFER_WINDOW_BYTES } from './transfer-io.ts';
 
 /** Options for {@link FileSink.open}. */
@@ -21,6 +26,8 @@ export interface SinkOptions {
   windowBytes?: number;
   /** Create missing parent folders of the target. @default true */
   createParents?: boolean;
+  /** The target must stay inside one of these real paths (the worker's `--root`s). @default anywhere */
+  roots?: readonly string[] | null;
   /** Called after each write with the bytes on disk so far and the size. */
   onProgress?: (written: number, size: number) => void;
 }
@@ -52,12 +59,20 @@ export class FileSink {
   /** Resolves once `size` bytes are written, fsynced and the temp file closed; rejects on a write error. */
   readonly complete: Promise<Received>;
 
+  /** The temp file's real path (in the folder actually opened). */
+  readonly tempPath: string;
+  /** The target's real path: in the folder actually opened, whatever the requested path became since. */
+  readonly realTarget: string;
+
   private constructor(
     readonly target: string,
-    readonly tempPath: string,
+    private readonly folder: OpenFolder,
+    private readonly tempName: string,
     private fh: FileHandle | undefined,
     private readonly options: SinkOptions,
   ) {
+    this.tempPath = path.join(folder.realPath, tempName);
+    this.realTarget = path.join(folder.realPath, path.basename(target));
     this.windowBytes = options.windowBytes ?? TRANSFER_WINDOW_BYTES;
     this.complete = new Promise((resolve, reject) => {
       this.resolveComplete = resolve;
@@ -73,19 +88,23 @@ export class FileSink {
   static async open(target: string, options: SinkOptions = {}): Promise<FileSink> {
     const windowBytes = options.windowBytes ?? TRANSFER_WINDOW_BYTES;
     if (!Number.isInteger(windowBytes) || windowBytes <= 0) throw new ClaError(ErrorCode.InvalidArgument, `Expected \`windowBytes\` to be a positive integer, got \`${windowBytes}\``);
+    let folder: OpenFolder | undefined;
     try {
-      const existing = await fs.stat(target).catch((error: NodeJS.ErrnoException) => {
+      const name = path.basename(target);
+      // A folder named like the target is refused before any folder is created.
+      const early = await fs.stat(target).catch(() => undefined);
+      if (early?.isDirectory()) throw isFolder(target);
+      folder = await OpenFolder.open(path.dirname(target), { create: options.createParents ?? true, roots: options.roots ?? null });
+      const existing = await fs.stat(folder.entry(name)).catch((error: NodeJS.ErrnoException) => {
         if (error.code === 'ENOENT') return undefined;
         throw error;
       });
-      if (existing?.isDirectory()) {
-        throw new ClaError(ErrorCode.IoError, `${target} is a directory; give the path of the file to write`, { data: { path: target, kind: 'directory' } });
-      }
-      if (options.createParents ?? true) await fs.mkdir(path.dirname(target), { recursive: true });
-      const tempPath = tempPathFor(target);
-      const fh = await fs.open(tempPath, 'wx', 0o600);
-      return new FileSink(target, tempPath, fh, options);
+      if (existing?.isDirectory()) throw isFolder(target);
+      const tempName = path.basename(tempPathFor(target));
+      const fh = await folder.createExclusive(tempName, 0o600);
+      return new FileSink(target, folder, tempName, fh, options);
     } catch (error) {
+      await folder?.close();
       throw asTransferError(error, 'write', target);
     }
   }
@@ -144,14 +163,20 @@ export class FileSink {
         data: { path: this.target, expected: expectedSha256, actual: received.sha256 },
       });
     }
+    const fh = this.fh;
     try {
-      await fs.chmod(this.tempPath, mode);
-      await fs.rename(this.tempPath, this.target);
+      if (!fh) throw new ClaError(ErrorCode.Cancelled, 'The transfer was stopped');
+      // fchmod on the descriptor: a path could have been replaced by a symlink meanwhile.
+      await fh.chmod(mode);
+      this.fh = undefined;
+      await fh.close();
+      await fs.rename(this.folder.entry(this.tempName), this.folder.entry(path.basename(this.target)));
     } catch (error) {
       throw this.aborting ? new ClaError(ErrorCode.Cancelled, 'The transfer was stopped') : asTransferError(error, 'write', this.target);
     }
     this.state = 'committed';
-    await syncFolder(path.dirname(this.target));
+    await this.folder.sync();
+    await this.folder.close();
     return received;
   }
 
@@ -167,7 +192,8 @@ export class FileSink {
     // writes see the failure and skip.
     this.aborting = (async () => {
       await fh?.close().catch(() => undefined);
-      await fs.rm(this.tempPath, { force: true }).catch(() => undefined);
+      await fs.rm(this.folder.entry(this.tempName), { force: true }).catch(() => undefined);
+      await this.folder.close();
     })();
     return this.aborting;
   }
@@ -205,9 +231,8 @@ export class FileSink {
     const fh = this.fh;
     if (this.failure || !fh) return;
     try {
+      // One fsync, at the end; the descriptor stays open for the fchmod in commit().
       await fh.sync();
-      this.fh = undefined;
-      await fh.close();
     } catch (error) {
       this.fail(asTransferError(error, 'write', this.target));
       return;
@@ -228,15 +253,6 @@ function flowError(message: string, data: Record<string, unknown>): ClaError {
   return new ClaError(ErrorCode.FlowControl, message, { data });
 }
 
-/** fsyncs a folder so a rename survives a crash; best effort (not every platform can open a folder). */
-async function syncFolder(folder: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await fs.open(folder, 'r');
-    await fh.sync();
-  } catch {
-    // Durability of the rename is a bonus, not part of the contract; the file itself was fsynced.
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
+function isFolder(target: string): ClaError {
+  return new ClaError(ErrorCode.IoError, `${target} is a directory; give the path of the file to write`, { data: { path: target, kind: 'directory' } });
 }

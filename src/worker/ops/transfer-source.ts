@@ -3,6 +3,10 @@
  * file with a read stream and sends it as `chunk`s of at most {@link TRANSFER_CHUNK_BYTES}, only within the
  * credit the receiver granted. The stream is paused while credit is out or the connection is congested,
  * so at most one read buffer is held at a time, whatever the file size.
+ *
+ * When `send` returns a promise (resolved once the bytes reached the socket), at most `inFlightBytes` are
+ * sent and unresolved at any time, whatever credit the receiver granted (issue 11, case 3): a receiver
+ * that grants a whole file and stops reading holds the sender to that bound, and no polling is needed.
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -11,14 +15,21 @@ import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import { asTransferError, TRANSFER_CHUNK_BYTES } from './transfer-io.ts';
 
+const DEFAULT_IN_FLIGHT_BYTES = 4 * 1024 * 1024;
+
 /** Options for {@link FileSource}. */
 export interface SourceOptions {
-  /** Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). */
-  send(seq: number, data: Uint8Array): void;
+  /**
+   * Sends one chunk (the bytes may be reused after the call returns: senders encode synchronously). A
+   * returned promise resolves when the bytes reached the socket; see `inFlightBytes`.
+   */
+  send(seq: number, data: Uint8Array, sha256?: string): void | Promise<void>;
+  /** Sent bytes whose `send` promise is unresolved, at most. @default 4 MiB */
+  inFlightBytes?: number;
   /** True while the connection holds too many unsent bytes; polled every `retryMs` until false. */
   congested?: () => boolean;
   clock: Clock;
-  /** Largest chunk in bytes. @default TRANSFER_CHUNK_BYTES (256 KiB) */
+  /** Largest chunk in bytes. @default TRANSFER_CHUNK_BYTES (992 KiB) */
   chunkBytes?: number;
   /** Poll interval while congested, in ms. @default 5 */
   retryMs?: number;
@@ -31,6 +42,8 @@ export interface SourceOptions {
    * so it turns this off and saves a third sha256 of every byte. @default true
    */
   hash?: boolean;
+  /** Pass the sha256 to `send` with the last chunk (a ship without a sha256 up front). @default false */
+  hashOnLastChunk?: boolean;
 }
 
 /** What was sent. */
@@ -50,7 +63,11 @@ export class FileSource {
   private eof = false;
   private settled = false;
   private retry: unknown;
+  /** Bytes sent whose `send` promise has not resolved yet. */
+  private unflushed = 0;
+  private waitingFlush = false;
   private readonly hash: Hash | undefined;
+  private digest: string | undefined;
   private resolveDone!: (sent: Sent) => void;
   private rejectDone!: (error: ClaError) => void;
   /** Resolves once every byte was handed to `send`; rejects on a read error, a shrunk file or `stop`. */
@@ -109,7 +126,13 @@ export class FileSource {
   private pump(): void {
     if (this.settled || this.retry !== undefined) return;
     const chunkBytes = this.options.chunkBytes ?? TRANSFER_CHUNK_BYTES;
+    const inFlight = this.options.inFlightBytes ?? DEFAULT_IN_FLIGHT_BYTES;
+    this.waitingFlush = false;
     while (this.pending && this.credit > 0) {
+      if (this.unflushed >= inFlight) {
+        this.waitingFlush = true;
+        break;
+      }
       if (this.options.congested?.()) {
         this.retry = this.options.clock.setTimeout(() => {
           this.retry = undefined;
@@ -123,7 +146,14 @@ export class FileSource {
       this.hash?.update(piece);
       this.credit -= n;
       this.sent += n;
-      this.options.send(this.seq, piece);
+      // The last chunk carries the sha256 of everything sent (a ship hashes while it sends).
+      const last = this.sent === this.size && this.hash !== undefined && this.options.hashOnLastChunk === true;
+      if (last) this.digest = this.hash!.digest('hex');
+      const sending = this.options.send(this.seq, piece, last ? this.digest : undefined);
+      if (sending) {
+        this.unflushed += n;
+        void sending.then(() => this.flushed(n), () => this.flushed(n));
+      }
       this.seq += 1;
       this.options.onProgress?.(this.sent, this.size);
     }
@@ -132,8 +162,13 @@ export class FileSource {
       this.settle();
       return;
     }
-    if (this.pending || this.credit <= 0 || this.retry !== undefined) this.stream?.pause();
+    if (this.pending || this.credit <= 0 || this.retry !== undefined || this.waitingFlush) this.stream?.pause();
     else this.stream?.resume();
+  }
+
+  private flushed(n: number): void {
+    this.unflushed -= n;
+    if (this.waitingFlush) this.pump();
   }
 
   private settle(): void {
@@ -148,7 +183,8 @@ export class FileSource {
     }
     this.settled = true;
     this.cleanup();
-    this.resolveDone({ bytes: this.sent, sha256: this.hash?.digest('hex') ?? '' });
+    this.digest ??= this.hash?.digest('hex');
+    this.resolveDone({ bytes: this.sent, sha256: this.digest ?? '' });
   }
 
   private cleanup(): void {

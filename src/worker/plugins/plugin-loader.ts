@@ -11,6 +11,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { isSea } from 'node:sea';
+import vm from 'node:vm';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ClaError, describeValue, ErrorCode, InvalidArgumentError } from '../../errors.ts';
 import { fsPlugin } from './fs-plugin.ts';
@@ -38,7 +40,7 @@ export function checkPlugin(value: unknown, source: string): WorkerPlugin {
 export async function importPlugins(file: string, source = file): Promise<WorkerPlugin[]> {
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    module = (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new ClaError(ErrorCode.InvalidArgument, `${source}: the plugin module failed to load: ${(error as Error).message}`, { cause: error, data: { source } });
   }
@@ -91,9 +93,26 @@ export function nodeModulesDirs(cwd: string): string[] {
     dirs.push(path.join(dir, 'node_modules'));
     if (path.dirname(dir) === dir) break;
   }
-  const own = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'node_modules');
-  if (!dirs.includes(own)) dirs.push(own);
+  const own = ownNodeModules();
+  if (own !== undefined && !dirs.includes(own)) dirs.push(own);
   return dirs.filter((d) => fs.existsSync(d));
+}
+
+/**
+ * `import()` from the default ESM loader. In a single executable the bundled entry's own `import()` only
+ * reaches built-in modules; a function compiled with `USE_MAIN_CONTEXT_DEFAULT_LOADER` loads files.
+ */
+const importModule: (specifier: string) => Promise<unknown> = isSea()
+  ? new vm.Script('(specifier) => import(specifier)', { importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }).runInThisContext()
+  : (specifier) => import(specifier);
+
+/** This package's `node_modules`: beside the nearest package.json above this file (src/ or dist/src/). */
+function ownNodeModules(): string | undefined {
+  if (isSea()) return undefined; // a single-file build has no node_modules of its own
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); path.dirname(dir) !== dir; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'node_modules');
+  }
+  return undefined;
 }
 
 /** Installed `cla-worker-plugin-*` packages (the first found of each name wins, as Node resolves). */

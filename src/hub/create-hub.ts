@@ -1,0 +1,140 @@
+/**
+ * The one place a hub is assembled: store, registry, task dispatcher, actions/workflows and the
+ * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
+ * call {@link createHub}; nobody else knows the extension order.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError } from '../errors.ts';
+import { silentLogger, type Logger } from '../logger.ts';
+import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkString } from '../option-checks.ts';
+import { openSqliteStore } from '../store/sqlite-store.ts';
+import { tightenToOwnerOnly } from '../file-mode.ts';
+import { FrameRecorder } from '../transport/recorder.ts';
+import { ActionsExtension } from './actions/actions-extension.ts';
+import type { AdminHttpOptions } from './admin-http.ts';
+import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
+import { parseHubOptions, type HubOptions } from './hub-options.ts';
+import { Hub } from './hub.ts';
+import type { JobRow } from '../store/store.ts';
+import type { Registry } from './registry.ts';
+import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { recordingExtension } from './methods/recording-methods.ts';
+
+/** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
+export interface CreateHubOptions extends HubOptions {
+  /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). @default './cla-hub.sqlite' */
+  data?: string;
+  /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */
+  admin?: AdminHttpOptions | false;
+  /** More workflow definitions (YAML/JSON files; one named like a built-in replaces it). @default undefined */
+  workflowsDir?: string;
+  /** Run the cron triggers of workflows. @default true */
+  cron?: boolean;
+  /** How long a disconnected action subscriber may take to come back before a workflow step stops waiting for it, in ms. @default 10000 */
+  subscriberGraceMs?: number;
+  /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
+  record?: string;
+  /** Where the hub logs (pino). @default a silent logger */
+  log?: Logger;
+  /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
+  warn?: (message: string) => void;
+}
+
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn'] as const;
+
+/** A hub built by {@link createHub}, not yet listening. */
+export interface CreatedHub {
+  /** The hub itself: `run()`, `management`, `changes$`, `metrics`. */
+  readonly hub: Hub;
+  /** Projects, passkeys, environments and workers in the data file. */
+  readonly registry: Registry;
+  /** Task dispatcher: `submit()` and `wait()`. */
+  readonly tasks: TaskHub;
+  /** Action bus and workflows. */
+  readonly actions: ActionsExtension;
+  /** The absolute path of the data file. */
+  readonly dataFile: string;
+  /** The default project, created with a passkey on first use: `created` says whether it was this time. */
+  readonly defaultProject: { project: string; passkey: string | null; created: boolean };
+  /** The admin token (also in `<data>.admin-token`): what {@link AdminClient.connect} needs. */
+  readonly adminToken: string;
+  /** Jobs a previous hub process left running (it was killed), closed now as lost (`WORKER_LOST`). */
+  readonly lostJobs: JobRow[];
+  /** Listens; resolves with the websocket URL and, when `admin` was given, the admin API's URL. */
+  start(): Promise<{ url: string; adminUrl: string | undefined }>;
+  /** Closes every connection, the listeners and the data file. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Assembles a hub on a SQLite data file. Options are checked before anything is opened.
+ *
+ * @example
+ * const { start, stop, adminToken } = createHub({ data: 'hub.sqlite', port: 0 });
+ * const { url } = await start();
+ *
+ * @throws InvalidArgumentError naming the option, its value and what was expected
+ */
+export function createHub(options: CreateHubOptions = {}): CreatedHub {
+  const input = checkObject('options', options) as CreateHubOptions;
+  checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, ...listener } = input;
+  parseHubOptions(listener);
+  const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
+  const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
+  const runCron = checkBoolean('cron', cron, true);
+  if (admin !== undefined && admin !== false) checkObject('admin', admin);
+  if (workflowsDir !== undefined && !fs.existsSync(checkString('workflowsDir', workflowsDir)!)) {
+    throw new InvalidArgumentError(`Expected \`workflowsDir\` to be an existing folder, got \`${workflowsDir}\` (missing)`, { data: { option: 'workflowsDir' } });
+  }
+  const log = givenLog ?? silentLogger();
+  const warn = givenWarn ?? ((message: string) => log.warn(message));
+
+  // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together (issue 11, case 14).
+  for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
+  const { registry, close: closeRegistry } = openRegistry(dataFile);
+  const opened: Array<() => void> = [closeRegistry];
+  try {
+    const defaultProject = registry.ensureDefaultProject();
+    const adminToken = ensureAdminTokenFile(registry, dataFile);
+    registry.resetConnections();
+    const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
+    const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
+    if (recorder) opened.push(() => recorder.close());
+    const tasks = openTaskHub(dataFile);
+    const actionsDb = openSqliteStore(dataFile);
+    opened.push(() => actionsDb.close());
+    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
+    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
+    let stopping: Promise<void> | undefined;
+    return {
+      hub,
+      registry,
+      tasks,
+      actions,
+      dataFile,
+      defaultProject,
+      adminToken,
+      lostJobs,
+      async start() {
+        const url = await hub.start();
+        const adminUrl = admin === undefined || admin === false ? undefined : await hub.startAdmin(admin);
+        return { url, adminUrl };
+      },
+      stop() {
+        stopping ??= (async () => {
+          try {
+            await hub.stop();
+          } finally {
+            for (const close of opened.reverse()) close();
+          }
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    for (const close of opened.reverse()) close();
+    throw error;
+  }
+}

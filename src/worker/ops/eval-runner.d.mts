@@ -1,0 +1,2 @@
+/** The eval child process: runs on import (see eval-runner.mjs). */
+export {};
