@@ -28,7 +28,7 @@ export const HUB_COMMANDS: readonly LazyCommand[] = [
   { name: 'task', description: 'submit tasks to the workers that handle them, and follow them', load: async () => (await import('./hub-tasks.ts')).registerTaskCommands },
   { name: 'workers', description: 'manage workers through the running hub (list, disable, enable, shutdown, unregister, jobs)', load: async () => (await import('./hub-workers.ts')).registerWorkersCommands },
   { name: 'eval', description: "run JavaScript on a worker and print what it returns: cla-hub eval [options] 'return os.hostname()'", load: async () => (await import('./hub-eval.ts')).registerEvalCommands },
-  { name: 'login', description: 'check --hub URL and the admin token, and save them for later commands', load: async () => (await import('./hub-login.ts')).registerLoginCommand },
+  { name: 'login', description: 'check --hub URL and the admin token, and save them (and the TLS flags) for later commands: cla-hub --hub wss://hub:8733 --admin-token-file F login', load: async () => (await import('./hub-login.ts')).registerLoginCommand },
   { name: 'logout', description: 'remove the client config written by `cla-hub login`', load: async () => (await import('./hub-login.ts')).registerLoginCommand },
   { name: 'probe', description: 'ask a worker a yes/no question; prints true or false and exits 0 or 1: cla-hub probe file_exists PATH | capable TAG,TAG', load: async () => (await import('./hub-eval.ts')).registerEvalCommands },
 ];
