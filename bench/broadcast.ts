@@ -165,8 +165,8 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
   const registry = new Registry(store, systemClock);
   const { passkey } = registry.createProject('bench');
   const workflows = new Map([['bench', toWorkflowDefinition({ name: 'bench', steps: [{ name: 'bench', action: 'bench', timeout: '60s' }], on_conflict: 'parallel' }, 'bench')]]);
-  const ext = new ActionsExtension({ db: store.db, workflows, cron: false, commandPollMs: 0 });
-  const hub = new Hub({ port: 0 }, { registry, extensions: [ext, { workerFrame: (_s, f) => f.t === 'subscribe' }] });
+  const ext = new ActionsExtension({ db: store.db, workflows, cron: false });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [ext] });
   const results: Result[] = [];
   let children: ChildProcess[] = [];
   try {

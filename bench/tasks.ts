@@ -26,7 +26,7 @@ import { Hub } from '../src/hub/hub.ts';
 import { HubMetrics } from '../src/hub/metrics.ts';
 import { Registry } from '../src/hub/registry.ts';
 import { SqliteTaskStore } from '../src/hub/tasks/sqlite-task-store.ts';
-import { SubscribeSink, TaskHub } from '../src/hub/tasks/task-hub.ts';
+import { TaskHub } from '../src/hub/tasks/task-hub.ts';
 import type { TaskRow } from '../src/hub/tasks/task-store.ts';
 import { openSqliteStore } from '../src/store/sqlite-store.ts';
 import { registerWorker } from '../src/worker/registration.ts';
@@ -128,7 +128,7 @@ async function main(): Promise<void> {
   const registry = new Registry(mainStore, systemClock);
   const store = new SqliteTaskStore(mainStore.db);
   const tasks = new TaskHub({ store });
-  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];
   try {
     const url = await hub.start();

@@ -38,6 +38,8 @@ export const ErrorCode = {
   UnknownTask: 'UNKNOWN_TASK',
   UnknownWorkflow: 'UNKNOWN_WORKFLOW',
   Aborted: 'ABORTED',
+  UnknownMethod: 'UNKNOWN_METHOD',
+  HubMismatch: 'HUB_MISMATCH',
   InvalidArgument: 'INVALID_ARGUMENT',
   ConfigMissing: 'CONFIG_MISSING',
   ConnectionFailed: 'CONNECTION_FAILED',

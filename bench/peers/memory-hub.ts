@@ -22,7 +22,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ActionsExtension } from '../../src/hub/actions/actions-extension.ts';
 import { openRegistry } from '../../src/hub/hub-files.ts';
 import { Hub } from '../../src/hub/hub.ts';
-import { SubscribeSink, openTaskHub } from '../../src/hub/tasks/index.ts';
+import { openTaskHub } from '../../src/hub/tasks/index.ts';
 import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
@@ -47,7 +47,7 @@ async function startHub(psk: string): Promise<Server> {
   const tasks = openTaskHub(dataFile);
   const actionsDb = openSqliteStore(dataFile);
   const actions = new ActionsExtension({ db: actionsDb.db, cron: false, tasks });
-  const hub = new Hub({ port: 0, psk }, { registry, extensions: [tasks, actions, new SubscribeSink()] });
+  const hub = new Hub({ port: 0, psk }, { registry, extensions: [tasks, actions] });
   const url = await hub.start();
   return {
     url,

@@ -16,7 +16,7 @@ import { systemClock } from '../../src/clock.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
-import { MemoryTaskStore, SqliteTaskStore, SubscribeSink, TaskHub, type TaskStore } from '../../src/hub/tasks/index.ts';
+import { MemoryTaskStore, SqliteTaskStore, TaskHub, type TaskStore } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { ROOT, type DispatchResult } from './common.ts';
@@ -52,7 +52,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
   // Ids chosen here, as BullMQ's jobId: `submit()` takes its id synchronously, in call order.
   let next = 0;
   const tasks = new TaskHub({ store, newId: () => `t${next++}` });
-  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const hub = new Hub({ port: 0 }, { registry, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];
   try {
     const url = await hub.start();

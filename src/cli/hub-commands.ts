@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { VERSION } from '../version.ts';
 import type { LazyCommand } from './lazy-program.ts';
+import { addConnectionOptions, trackCommand } from './hub-connection-flags.ts';
 import { exitForUsage } from './say.ts';
 
 /**
@@ -27,14 +28,20 @@ export const HUB_COMMANDS: readonly LazyCommand[] = [
   { name: 'task', description: 'submit tasks to the workers that handle them, and follow them', load: async () => (await import('./hub-tasks.ts')).registerTaskCommands },
   { name: 'workers', description: 'manage workers through the running hub (list, disable, enable, shutdown, unregister, jobs)', load: async () => (await import('./hub-workers.ts')).registerWorkersCommands },
   { name: 'eval', description: "run JavaScript on a worker and print what it returns: cla-hub eval [options] 'return os.hostname()'", load: async () => (await import('./hub-eval.ts')).registerEvalCommands },
+  { name: 'login', description: 'check --hub URL and the admin token, and save them (and the TLS flags) for later commands: cla-hub --hub wss://hub:8733 --admin-token-file F login', load: async () => (await import('./hub-login.ts')).registerLoginCommand },
+  { name: 'logout', description: 'remove the client config written by `cla-hub login`', load: async () => (await import('./hub-login.ts')).registerLoginCommand },
   { name: 'probe', description: 'ask a worker a yes/no question; prints true or false and exits 0 or 1: cla-hub probe file_exists PATH | capable TAG,TAG', load: async () => (await import('./hub-eval.ts')).registerEvalCommands },
 ];
 
 /** The program without its commands. */
 export function hubProgram(): Command {
-  return new Command('cla-hub')
-    .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
-    .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
-    .exitOverride(exitForUsage);
+  const program = addConnectionOptions(
+    new Command('cla-hub')
+      .description('The cla-worker hub: workers dial in over a websocket and run what it asks.')
+      .version(VERSION)
+      .showHelpAfterError('(run with --help for usage)')
+      .exitOverride(exitForUsage),
+  );
+  trackCommand(program);
+  return program;
 }

@@ -1,35 +1,57 @@
 /**
- * How `cla-hub` commands that talk to a running hub (exec, ship, fetch, eval, ...) find and authenticate
- * to it: `--url`, `CLA_HUB_URL`, or the URL the hub saved in its data file; the admin token from
- * `CLA_HUB_ADMIN_TOKEN` or the file beside the data file.
+ * How `cla-hub` commands reach a running hub: one admin websocket connection (src/hub/admin-client.ts),
+ * found and authenticated as src/client/hub-address.ts says (`--hub`, `--admin-token-file`, the TLS
+ * flags, `CLA_HUB_URL` / `CLA_HUB_ADMIN_TOKEN`, `cla-hub login`'s client config, or the record of a hub
+ * running on this host). No command but `start` opens the hub's data file.
+ *
+ * Exit codes: a usage problem (a bad flag, no hub or token found) exits 2; a hub that cannot be reached
+ * or refuses exits 125, printed as `✖ message [CODE]`.
  */
-import fs from 'node:fs';
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
+import { currentCommand } from './hub-connection-flags.ts';
+
+export { addConnectionOptions, trackCommand } from './hub-connection-flags.ts';
+import { resolveHubAddress, type ConnectionFlags } from '../client/hub-address.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { AdminClient } from '../hub/admin-client.ts';
-import { DEFAULT_PORT, openRegistry, readAdminToken, resolveDataFile } from '../hub/hub-files.ts';
+import { guard } from './say.ts';
 
-/** `--data FILE`: the hub's SQLite file. */
+/** `--data FILE`: the hub's SQLite file (on its host: where to find the running hub's record). */
 export function adminDataOption(): Option {
-  return new Option('--data <file>', 'SQLite data file (env CLA_HUB_DATA)').default(undefined, './cla-hub.sqlite');
+  return new Option('--data <file>', "the hub's data file, to find the hub running on this host (env CLA_HUB_DATA)").default(undefined, './cla-hub.sqlite');
 }
 
-/** `--url URL`: the hub to talk to. */
+/** `--url URL`: the hub to talk to (an older name of the global `--hub`). */
 export function adminUrlOption(): Option {
-  return new Option('--url <url>', 'hub URL (env CLA_HUB_URL; default: the URL the hub saved in its data file)');
+  return new Option('--url <url>', 'hub URL (same as --hub)').hideHelp();
+}
+
+/** The flags of a command merged with the global ones (`--url` is `--hub`). */
+function flagsOf(opts: Record<string, unknown>, command?: Command): ConnectionFlags {
+  const all = { ...(command?.optsWithGlobals() ?? {}), ...opts } as Record<string, unknown>;
+  const text = (key: string) => (typeof all[key] === 'string' ? (all[key] as string) : undefined);
+  // `task` commands call the hub's file `--hub-data`: their `--data` is a task payload.
+  const dataKey = command?.options.some((option) => option.attributeName() === 'hubData') ? 'hubData' : 'data';
+  return {
+    hub: text('hub') ?? text('url'),
+    data: text(dataKey),
+    adminTokenFile: text('adminTokenFile'),
+    caCert: text('caCert'),
+    cert: text('cert'),
+    certKey: text('certKey'),
+    certKeyPass: text('certKeyPass'),
+    verifyCerts: all.verifyCerts === false ? false : undefined,
+  };
 }
 
 /** Connects and authenticates as an admin client. */
-export async function connectAdmin(opts: { data?: string; url?: string }): Promise<AdminClient> {
-  const dataFile = resolveDataFile(opts.data);
-  const url = opts.url ?? process.env.CLA_HUB_URL ?? hubUrlFromData(dataFile);
-  const token = readAdminToken(dataFile);
+export async function connectAdmin(opts: Record<string, unknown>): Promise<AdminClient> {
+  const address = resolveHubAddress(flagsOf(opts, currentCommand()));
   try {
-    return await AdminClient.connect(url, token);
+    return await AdminClient.connect(address.url, address.token, address.tls, { expectHubId: address.expectHubId });
   } catch (error) {
     if (!(error instanceof ClaError) || error.code !== ErrorCode.ConnectionFailed) throw error;
-    // Say what to do: the URL usually comes from the data file, so a stopped hub is the common cause.
-    throw new ClaError(ErrorCode.ConnectionFailed, `${error.message}. Is the hub running? Start it with \`cla-hub start --data ${dataFile}\`, or pass --url if it listens elsewhere.`, {
+    throw new ClaError(ErrorCode.ConnectionFailed, `${error.message}. Is the hub running? Start it with \`cla-hub start\` (the address came from ${address.source}), or pass --hub URL.`, {
       cause: error,
       retryable: error.retryable,
       data: error.data,
@@ -42,35 +64,47 @@ export async function connectAdmin(opts: { data?: string; url?: string }): Promi
  * refusing hub is a hub error, printed as `✖ message [CODE]` with exit code 125 (like `docker run`), and
  * gives `undefined`. `onHubError` runs first (e.g. to print a `--json` result line).
  */
-export async function connectAdminOrReport(
-  opts: { data?: string; url?: string },
-  onHubError?: (error: ClaError) => void,
-): Promise<AdminClient | undefined> {
+export async function connectAdminOrReport(opts: Record<string, unknown>, onHubError?: (error: ClaError) => void): Promise<AdminClient | undefined> {
   try {
     return await connectAdmin(opts);
   } catch (error) {
     if (!(error instanceof ClaError) || isUsageError(error)) throw error;
     onHubError?.(error);
-    process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
-    process.exitCode = 125;
+    reportHubError(error);
     return undefined;
   }
 }
 
+/** Prints a hub error and sets exit code 125. */
+export function reportHubError(error: ClaError): void {
+  process.stderr.write(`✖ ${error.message} [${error.code}]\n`);
+  process.exitCode = 125;
+}
+
 /**
- * Whether an error from {@link connectAdmin} is the user's to fix here (a bad flag, no data file or admin
- * token: exit 2 through guard()) rather than the hub's (unreachable, refused the token: exit 125).
+ * Runs a command's work on one connection to the hub: usage errors exit 2, anything the hub refuses or
+ * a lost connection exits 125. The connection is closed afterwards.
+ */
+export function withHub(opts: Record<string, unknown>, work: (client: AdminClient) => Promise<void>): Promise<void> {
+  return guard(async () => {
+    const client = await connectAdminOrReport(opts);
+    if (!client) return;
+    try {
+      await work(client);
+    } catch (error) {
+      if (!(error instanceof ClaError) || isUsageError(error)) throw error;
+      reportHubError(error);
+    } finally {
+      client.close();
+    }
+  });
+}
+
+/**
+ * Whether an error is the user's to fix here (a bad flag, no hub address or admin token: exit 2 through
+ * guard(); also bad params the hub refused with INVALID_ARGUMENT) rather than the hub's (unreachable,
+ * refused the token, an unknown worker: exit 125).
  */
 export function isUsageError(error: unknown): boolean {
   return error instanceof ClaError && (error.code === ErrorCode.InvalidArgument || error.code === ErrorCode.ConfigMissing);
-}
-
-function hubUrlFromData(dataFile: string): string {
-  if (!fs.existsSync(dataFile)) return `ws://127.0.0.1:${DEFAULT_PORT}`;
-  const { registry, close } = openRegistry(dataFile);
-  try {
-    return registry.getSetting('hub.url') ?? `ws://127.0.0.1:${DEFAULT_PORT}`;
-  } finally {
-    close();
-  }
 }

@@ -1,14 +1,14 @@
 /** `cla-hub exec` (a command on a worker, output streamed) and `cla-hub replay` (a recording, readable). */
 import os from 'node:os';
 import type { Command } from 'commander';
-import { ClaError, ErrorCode } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import type { JobInput } from '../hub/job-events.ts';
 import { OUTPUT_WINDOW_BYTES } from '../protocol/version.ts';
 import { readRecording } from '../transport/recorder.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
-import { adminDataOption as dataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
+import { adminDataOption as dataOption, adminUrlOption, connectAdminOrReport, withHub } from './hub-connect.ts';
 import { splitList, parsePositiveSeconds } from './parse.ts';
-import { formatRecording } from './replay-format.ts';
+import { formatRecording } from '../transport/recording-format.ts';
 import { guard, line, warn } from './say.ts';
 
 /** Adds `exec` to the hub CLI. */
@@ -32,13 +32,28 @@ export function registerExecCommand(program: Command): void {
 /** Adds `replay` to the hub CLI. */
 export function registerReplayCommand(program: Command): void {
   program
-    .command('replay <file>')
-    .description('print a recording made with --record as a readable conversation')
-    .action((file: string) =>
-      guard(() => {
+    .command('replay [file]')
+    .description("print a recording made with --record as a readable conversation (--from-hub: the running hub's own recording)")
+    .option('--from-hub', "read the hub's recording through its admin API (works from another host)")
+    .option('--limit <n>', 'with --from-hub: the last this many lines', '1000')
+    .addOption(dataOption())
+    .action((file: string | undefined, opts) => {
+      if (opts.fromHub) {
+        const limit = Number(opts.limit);
+        if (file !== undefined || !Number.isInteger(limit) || limit < 1) {
+          return guard(() => {
+            throw new InvalidArgumentError(file !== undefined ? 'Pass a FILE or --from-hub, not both' : `Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
+          });
+        }
+        return withHub(opts, async (client) => {
+          for (const text of (await client.call<{ lines: string[] }>('recording.read', { limit })).lines) line(text);
+        });
+      }
+      return guard(() => {
+        if (file === undefined) throw new InvalidArgumentError("Pass the recording FILE, or --from-hub for the running hub's recording");
         for (const text of formatRecording(readRecording(file))) line(text);
-      }),
-    );
+      });
+    });
 }
 
 async function execCommand(command: string[], opts: Record<string, string | undefined>): Promise<void> {

@@ -1,8 +1,8 @@
-/** `cla-hub project ...` and `cla-hub env ...`: projects, passkeys and environments in the data file. */
+/** `cla-hub project ...` and `cla-hub env ...`: projects, passkeys and environments, through the running hub's methods. */
 import type { Command } from 'commander';
-import { openRegistry, resolveDataFile } from '../hub/hub-files.ts';
-import { adminDataOption as dataOption } from './hub-connect.ts';
-import { guard, info, line, success, warn } from './say.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import { adminDataOption as dataOption, withHub } from './hub-connect.ts';
+import { info, line, success, warn } from './say.ts';
 
 /** Adds `project` (create, passkey, list) to the hub CLI. */
 export function registerProjectCommands(program: Command): void {
@@ -12,8 +12,8 @@ export function registerProjectCommands(program: Command): void {
     .description('create a project and print its passkey')
     .addOption(dataOption())
     .action((name: string, opts) =>
-      withRegistry(opts.data, (registry) => {
-        const created = registry.createProject(name);
+      withHub(opts, async (client) => {
+        const created = await client.call<{ project: string; passkey: string }>('projects.create', { name });
         success(`project ${created.project} created`);
         info(`passkey: ${created.passkey}`);
       }),
@@ -25,13 +25,14 @@ export function registerProjectCommands(program: Command): void {
     .option('--invalidate', 'remove the passkey: no new registrations until rotated')
     .addOption(dataOption())
     .action((name: string, opts) =>
-      withRegistry(opts.data, (registry) => {
-        if (opts.rotate) info(`passkey: ${registry.rotatePasskey(name)}`);
+      withHub(opts, async (client) => {
+        if (opts.rotate && opts.invalidate) throw new InvalidArgumentError('Pass --rotate or --invalidate, not both');
+        if (opts.rotate) info(`passkey: ${(await client.call<{ passkey: string }>('projects.rotatePasskey', { name })).passkey}`);
         else if (opts.invalidate) {
-          registry.invalidatePasskey(name);
+          await client.call('projects.invalidatePasskey', { name });
           success(`passkey of ${name} invalidated`);
         } else {
-          const passkey = registry.passkey(name);
+          const { passkey } = await client.call<{ passkey: string | null }>('projects.passkey', { name });
           if (passkey === null) warn(`project ${name} has no passkey; make one with \`cla-hub project passkey ${name} --rotate\``);
           else info(`passkey: ${passkey}`);
         }
@@ -40,8 +41,15 @@ export function registerProjectCommands(program: Command): void {
   project
     .command('list')
     .description('list projects')
+    .option('--json', 'print JSON')
     .addOption(dataOption())
-    .action((opts) => withRegistry(opts.data, (registry) => registry.listProjects().forEach((p) => line(`${p.name}${p.hasPasskey ? '' : '  (no passkey)'}`))));
+    .action((opts) =>
+      withHub(opts, async (client) => {
+        const projects = await client.call<Array<{ name: string; hasPasskey: boolean }>>('projects.list');
+        if (opts.json) line(JSON.stringify(projects, null, 2));
+        else projects.forEach((p) => line(`${p.name}${p.hasPasskey ? '' : '  (no passkey)'}`));
+      }),
+    );
 }
 
 /** Adds `env` (add, list) to the hub CLI. */
@@ -52,8 +60,8 @@ export function registerEnvCommands(program: Command): void {
     .description('create an environment workers may declare with --env')
     .addOption(dataOption())
     .action((name: string, opts) =>
-      withRegistry(opts.data, (registry) => {
-        if (registry.addEnv(name)) success(`environment ${name} created`);
+      withHub(opts, async (client) => {
+        if ((await client.call<{ created: boolean }>('envs.add', { name })).created) success(`environment ${name} created`);
         else info(`environment ${name} already exists`);
       }),
     );
@@ -61,17 +69,5 @@ export function registerEnvCommands(program: Command): void {
     .command('list')
     .description('list environments')
     .addOption(dataOption())
-    .action((opts) => withRegistry(opts.data, (registry) => registry.listEnvs().forEach((name) => line(name))));
+    .action((opts) => withHub(opts, async (client) => (await client.call<string[]>('envs.list')).forEach((name) => line(name))));
 }
-
-function withRegistry(data: string | undefined, action: (registry: ReturnType<typeof openRegistry>['registry']) => void): Promise<void> {
-  return guard(() => {
-    const { registry, close } = openRegistry(resolveDataFile(data));
-    try {
-      action(registry);
-    } finally {
-      close();
-    }
-  });
-}
-

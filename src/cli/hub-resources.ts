@@ -1,7 +1,7 @@
 /**
- * `cla-hub resources ...`: search the collected graphs (read from the hub's data file) with the small
- * query language of src/hub/actions/resource-query.ts, and change tags (a `tag` task per resource,
- * created by the running hub through its command table and run by the worker that collected it).
+ * `cla-hub resources ...`: search the collected graphs with the small query language of
+ * src/hub/actions/resource-query.ts (evaluated on the hub: `resources.search`), and change tags
+ * (`resources.tag`: a `tag` task per resource, run by the worker that collected it).
  * `cla-hub search` is `resources search`, which also takes Resoto's `QUERY | tag update KEY VALUE` and
  * `QUERY | tag delete KEY` (src/hub/actions/resource-command.ts; the hub runs them, resource-tagging.ts).
  */
@@ -9,18 +9,15 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from '../errors.ts';
 import { parseResourceCommand } from '../hub/actions/resource-command.ts';
 import { parseResourceQuery } from '../hub/actions/resource-query.ts';
-import { ResourceStore, type StoredResource } from '../hub/actions/resource-store.ts';
+import type { StoredResource } from '../hub/actions/resource-store.ts';
 import type { TagSummary } from '../hub/actions/resource-tagging.ts';
-import { adminDataOption } from './hub-connect.ts';
-import { hubCommand, table, withDataFile } from './hub-workflows.ts';
+import { adminDataOption, withHub } from './hub-connect.ts';
+import { table } from './hub-workflows.ts';
 import { parsePositiveSeconds } from './parse.ts';
-import { fail, guard, info, line, success, warn } from './say.ts';
+import { fail, info, line, success, warn } from './say.ts';
 
-/**
- * Longest `--wait` of a tag change: the command table gives up on a command the hub took 60 s after
- * the CLI's own 10 s claim wait, so the hub must answer before that.
- */
-const MAX_TAG_WAIT_S = 50;
+/** Longest `--wait` of a tag change (the call stays open that long; `--nowait` and `task show` for longer). */
+const MAX_TAG_WAIT_S = 600;
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -73,7 +70,7 @@ function reportTagSummary(summary: TagSummary, nowait: boolean): void {
   if (summary.failed > 0 || (!nowait && summary.waiting > 0)) process.exitCode = 1;
 }
 
-/** `search` / `resources search`: a plain search reads the data file; a `| tag ...` line goes to the hub. */
+/** `search` / `resources search`: `resources.search`, or `resources.tagLine` for a `| tag ...` line. */
 function searchCommand(command: Command): Command {
   return command
     .option('--json', 'print JSON')
@@ -82,14 +79,14 @@ function searchCommand(command: Command): Command {
     .option('--nowait', 'with | tag: return once the tasks are submitted (as `tag update --nowait`)')
     .addOption(adminDataOption())
     .action((words: string[], opts) =>
-      guard(async () => {
+      withHub(opts, async (client) => {
         const text = words.join(' ');
         const parsed = parseResourceCommand(text);
         if (parsed.tag) {
           const waitS = parsePositiveSeconds('--wait', opts.wait);
           if (waitS > MAX_TAG_WAIT_S) throw new InvalidArgumentError(`Expected \`--wait\` to be at most ${MAX_TAG_WAIT_S} seconds, got \`${opts.wait}\`: use --nowait and \`cla-hub task show ID\` for longer`);
           const nowait = Boolean(opts.nowait) || parsed.tag.nowait;
-          const summary = (await hubCommand(opts.data, { kind: 'resources.tag-line', args: { line: text, waitMs: nowait ? 0 : Math.round(waitS * 1000) } })) as TagSummary;
+          const summary = await client.call<TagSummary>('resources.tagLine', { line: text, waitMs: nowait ? 0 : Math.round(waitS * 1000) });
           if (opts.json) line(JSON.stringify(summary, null, 2));
           else reportTagSummary(summary, nowait);
           if (opts.json && summary.failed > 0) process.exitCode = 1;
@@ -97,7 +94,7 @@ function searchCommand(command: Command): Command {
         }
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
-        const found = withDataFile(opts.data, (db) => new ResourceStore(db).search(parsed.query, limit));
+        const found = await client.call<StoredResource[]>('resources.search', { query: parsed.queryText, limit });
         if (opts.json) line(JSON.stringify(found, null, 2));
         else if (found.length === 0) info('no resource matches');
         else formatResources(found).forEach((l) => line(l));
@@ -121,8 +118,8 @@ export function registerResourceCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(adminDataOption())
     .action((opts) =>
-      guard(() => {
-        const counts = withDataFile(opts.data, (db) => new ResourceStore(db).counts());
+      withHub(opts, async (client) => {
+        const counts = await client.call<Array<{ worker: string; plugin: string; resources: number; flagged: number; collectedAt: number }>>('resources.summary');
         if (opts.json) line(JSON.stringify(counts, null, 2));
         else if (counts.length === 0) info('no resources collected yet');
         else
@@ -139,13 +136,13 @@ export function registerResourceCommands(program: Command): void {
     .addOption(adminDataOption())
     .option('--remove <key>', 'remove this tag (repeatable)', collect)
     .action((selector: string, pairs: string[], opts) =>
-      guard(async () => {
+      withHub(opts, async (client) => {
         const set = parseTagPairs(pairs);
         const remove: string[] = opts.remove ?? [];
         if (Object.keys(set).length === 0 && remove.length === 0) throw new InvalidArgumentError('Nothing to change: give key=value tags or --remove KEY');
         const query = selectorQuery(selector);
         parseResourceQuery(query);
-        const tasks = (await hubCommand(opts.data, { kind: 'resources.tag', args: { query, set, remove } })) as Array<{ task: string; worker: string; plugin: string; id: string }>;
+        const tasks = await client.call<Array<{ task: string; worker: string; plugin: string; id: string }>>('resources.tag', { query, set, remove });
         for (const t of tasks) success(`task ${t.task}: tag ${t.id} on worker ${t.worker} (${t.plugin})`);
       }),
     );

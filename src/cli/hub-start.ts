@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { ClaError, InvalidArgumentError } from '../errors.ts';
 import { createHub } from '../hub/create-hub.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
-import { DEFAULT_PORT, resolveDataFile } from '../hub/hub-files.ts';
+import { DEFAULT_PORT, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
 import type { Hub } from '../hub/hub.ts';
 import { createLogger } from '../logger.ts';
 import { adminDataOption as dataOption } from './hub-connect.ts';
@@ -68,10 +68,11 @@ export function registerStartCommand(program: Command): void {
         if (lost.length > 0) warn(`closed ${lost.length} job(s) left running by the previous hub process as lost: ${lost.slice(0, 10).map((j) => j.id).join(', ')}${lost.length > 10 ? ', ...' : ''}`);
         const { url } = await created.start();
         const publicUrl = opts.host === '0.0.0.0' || opts.host === '::' ? url.replace(/\/\/[^:/]+|\/\/\[[^\]]+\]/, `//${os.hostname()}`) : url;
-        registry.setSetting('hub.url', url.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1'));
         info(`cla-hub listening on ${url}`);
         const adminUrl = opts.admin === false ? undefined : await startAdminApi(hub, opts.adminHost, adminPort, cmd.getOptionValueSource('adminPort') === 'default' && process.env.CLA_HUB_ADMIN_PORT === undefined);
-        registry.setSetting('hub.admin_url', adminUrl?.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1') ?? '');
+        const local = (u: string) => u.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+        // How `cla-hub` commands on this host find this hub (src/client/hub-address.ts): never a default port.
+        writeHubRecord(dataFile, { hubId: hub.id, url: local(url), adminUrl: adminUrl ? local(adminUrl) : null, pid: process.pid, startedAt: Date.now() });
         if (adminUrl) info(`admin API on ${adminUrl}`);
         if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
         info(`data=${dataFile}`);
@@ -88,6 +89,7 @@ export function registerStartCommand(program: Command): void {
         }
         const stop = async (signal: string) => {
           info(`${signal}: stopping the hub`);
+          removeHubRecord(dataFile, hub.id);
           await created.stop();
           process.exit(0);
         };

@@ -4,9 +4,9 @@
  */
 import type { Command } from 'commander';
 import type { SubscriberView } from '../hub/actions/subscriber-directory.ts';
-import { adminDataOption } from './hub-connect.ts';
-import { hubCommand, table } from './hub-workflows.ts';
-import { guard, info, line } from './say.ts';
+import { adminDataOption, withHub } from './hub-connect.ts';
+import { table } from './hub-workflows.ts';
+import { info, line } from './say.ts';
 
 /** `collect(wait, 1h)`, `tag{plugin=ec2,account=111}`. */
 function describe(view: SubscriberView): string[] {
@@ -24,8 +24,8 @@ export function registerSubscriberCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(adminDataOption())
     .action((opts) =>
-      guard(async () => {
-        const views = (await hubCommand(opts.data, { kind: 'subscribers.list', args: opts.action ? { action: opts.action } : {} })) as SubscriberView[];
+      withHub(opts, async (client) => {
+        const views = await client.call<SubscriberView[]>('subscribers.list', opts.action ? { action: opts.action } : {});
         if (opts.json) line(JSON.stringify(views, null, 2));
         else if (views.length === 0) info(opts.action ? `no connected worker subscribes to ${opts.action}` : 'no connected worker subscribed to anything');
         else table(['worker', 'subscriber', 'actions', 'tasks', 'task slots'], views.map(describe)).forEach((l) => line(l));

@@ -1,31 +1,23 @@
 /**
- * `cla-hub task submit | list | show`. These commands work on the hub's SQLite file directly: `submit`
- * inserts a pending row, which the running hub notices within its poll interval (200 ms) and offers;
- * the hub's dispatcher alone offers, claims and expires (src/hub/tasks/task-hub.ts). So a task can be
- * submitted while the hub is down and survives restarts, and no admin frames are needed. `--wait` polls
- * the row until it ends.
- *
- * `--data` is the task's JSON payload here (as in Resoto), so the hub's data file is `--hub-data FILE`
- * (or `CLA_HUB_DATA`) on these commands, where other commands call it `--data`.
+ * `cla-hub task submit | list | show`, through the running hub's `tasks.*` methods
+ * (src/hub/tasks/task-methods.ts): `submit` hands the task to the dispatcher at once, `--wait` watches
+ * its end (`tasks.wait`). `--data` is the task's JSON payload here (as in Resoto); the hub's data file,
+ * to find a hub running on this host, is `--hub-data FILE` (or `CLA_HUB_DATA`).
  */
-import { randomUUID } from 'node:crypto';
+import { lastValueFrom } from 'rxjs';
 import { Option, type Command } from 'commander';
-import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { resolveDataFile } from '../hub/hub-files.ts';
-import { openSqliteTaskStore, type SqliteTaskStore } from '../hub/tasks/sqlite-task-store.ts';
+import { InvalidArgumentError } from '../errors.ts';
+import type { AdminClient } from '../hub/admin-client.ts';
 import { showTaskValue } from '../hub/tasks/task-json.ts';
 import { parseTaskSubmission } from '../hub/tasks/task-spec.ts';
-import { TASK_STATES, type TaskRow, type TaskState } from '../hub/tasks/task-store.ts';
+import { TASK_STATES, type TaskRow } from '../hub/tasks/task-store.ts';
 import { formatAttrs } from '../../machines/task.helpers.ts';
+import { withHub } from './hub-connect.ts';
 import { parsePositiveSeconds } from './parse.ts';
-import { guard, line } from './say.ts';
-
-/** How often `task submit --wait` looks at the task, in ms. */
-const WAIT_POLL_MS = 200;
+import { line } from './say.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
-const hubDataOption = () => new Option('--hub-data <file>', "the hub's SQLite data file (env CLA_HUB_DATA)").default(undefined, './cla-hub.sqlite');
+const hubDataOption = () => new Option('--hub-data <file>', "the hub's data file, to find the hub running on this host (env CLA_HUB_DATA)").default(undefined, './cla-hub.sqlite');
 
 /** Adds the `task` commands to `cla-hub`. */
 export function registerTaskCommands(program: Command): void {
@@ -40,7 +32,7 @@ export function registerTaskCommands(program: Command): void {
     .option('--max-attempts <n>', 'lost claims (worker died) before it fails with WORKER_LOST', '5')
     .option('--wait', 'wait for the result: print it and exit 0 when done, 1 when failed')
     .addOption(hubDataOption())
-    .action((name: string, opts) => guard(() => submit(name, opts)));
+    .action((name: string, opts) => withHub(opts, (client) => submit(client, name, opts)));
 
   task
     .command('list')
@@ -50,13 +42,11 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'one JSON object per line')
     .addOption(hubDataOption())
     .action((opts) =>
-      guard(() =>
-        withStore(opts.hubData, async (store) => {
-          const rows = await store.list({ state: opts.state as TaskState | undefined, limit: positiveInt('--limit', opts.limit) });
-          if (opts.json) for (const row of rows) line(showTaskValue(row));
-          else for (const text of table(rows)) line(text);
-        }),
-      ),
+      withHub(opts, async (client) => {
+        const rows = await client.call<TaskRow[]>('tasks.list', { ...(opts.state ? { state: opts.state } : {}), limit: positiveInt('--limit', opts.limit) });
+        if (opts.json) for (const row of rows) line(showTaskValue(row));
+        else for (const text of table(rows)) line(text);
+      }),
     );
 
   task
@@ -65,18 +55,15 @@ export function registerTaskCommands(program: Command): void {
     .option('--json', 'as JSON')
     .addOption(hubDataOption())
     .action((id: string, opts) =>
-      guard(() =>
-        withStore(opts.hubData, async (store) => {
-          const row = await store.get(id);
-          if (!row) throw new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } });
-          if (opts.json) line(showTaskValue(row, 2));
-          else for (const text of details(row)) line(text);
-        }),
-      ),
+      withHub(opts, async (client) => {
+        const row = await client.call<TaskRow>('tasks.show', { id });
+        if (opts.json) line(showTaskValue(row, 2));
+        else for (const text of details(row)) line(text);
+      }),
     );
 }
 
-async function submit(name: string, opts: Record<string, unknown>): Promise<void> {
+async function submit(client: AdminClient, name: string, opts: Record<string, unknown>): Promise<void> {
   const attrs: Record<string, string> = {};
   for (const entry of (opts.attr as string[] | undefined) ?? []) {
     const eq = entry.indexOf('=');
@@ -91,45 +78,14 @@ async function submit(name: string, opts: Record<string, unknown>): Promise<void
   }
   const deadlineMs = Math.round(parsePositiveSeconds('--deadline', String(opts.deadline)) * 1000);
   const task = parseTaskSubmission({ name, attrs, data, deadlineMs, maxAttempts: positiveInt('--max-attempts', String(opts.maxAttempts)) });
-  const store = openStore(opts.hubData as string | undefined);
-  try {
-    const id = randomUUID();
-    await store.insert({ ...task, id, createdAt: systemClock.now() });
-    line(id);
-    if (!opts.wait) return;
-    const row = await waitForEnd(store, id);
-    if (row.state === 'done') line(showTaskValue(row.result));
-    else {
-      process.stderr.write(`✖ ${row.error?.message ?? 'task failed'} [${row.error?.code ?? ErrorCode.Internal}]\n`);
-      process.exitCode = 1;
-    }
-  } finally {
-    await store.close();
-  }
-}
-
-function waitForEnd(store: SqliteTaskStore, id: string): Promise<TaskRow> {
-  return new Promise((resolve, reject) => {
-    const look = () => {
-      store.get(id).then((row) => {
-        if (row && (row.state === 'done' || row.state === 'failed')) resolve(row);
-        else systemClock.setTimeout(look, WAIT_POLL_MS);
-      }, reject);
-    };
-    look();
-  });
-}
-
-function openStore(hubData: string | undefined): SqliteTaskStore {
-  return openSqliteTaskStore(resolveDataFile(hubData), { mustExist: true });
-}
-
-async function withStore(hubData: string | undefined, action: (store: SqliteTaskStore) => Promise<void>): Promise<void> {
-  const store = openStore(hubData);
-  try {
-    await action(store);
-  } finally {
-    await store.close();
+  const { id } = await client.call<{ id: string }>('tasks.submit', task);
+  line(id);
+  if (!opts.wait) return;
+  const row = await lastValueFrom(client.watch<TaskRow>('tasks.wait', { id }));
+  if (row.state === 'done') line(showTaskValue(row.result));
+  else {
+    process.stderr.write(`✖ ${row.error?.message ?? 'task failed'} [${row.error?.code ?? 'INTERNAL'}]\n`);
+    process.exitCode = 1;
   }
 }
 

@@ -1,48 +1,18 @@
 /**
- * `cla-hub workflow ...`: list and show runs (read from the hub's data file), and run, trigger by
- * event or abort them (through the hub's command table, src/hub/actions/hub-commands.ts: the running
- * hub takes the command within its poll interval).
+ * `cla-hub workflow ...`: list, show, run, trigger by event, abort, and the definitions, all through the
+ * running hub's `workflows.*` methods (src/hub/actions/workflow-methods.ts); `run --wait` watches the
+ * run (`workflows.watch`) instead of polling. `definitions --workflows DIR` checks files offline.
  */
-import fs from 'node:fs';
+import { lastValueFrom, timeout as rxTimeout } from 'rxjs';
 import { Option, type Command } from 'commander';
-import { ClaError, ErrorCode } from '../errors.ts';
-import { CommandTable, sendHubCommand, type HubCommand } from '../hub/actions/hub-commands.ts';
-import { loadWorkflows } from '../hub/actions/workflow-definitions.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
+import { loadWorkflows, type WorkflowDefinition } from '../hub/actions/workflow-definitions.ts';
 import type { TriggerResult } from '../hub/actions/workflow-engine.ts';
-import { WorkflowStore, type RunDetail, type RunRow } from '../hub/actions/workflow-store.ts';
-import { resolveDataFile } from '../hub/hub-files.ts';
-import { openSqliteStore } from '../store/sqlite-store.ts';
-import { adminDataOption } from './hub-connect.ts';
+import type { RunDetail, RunRow } from '../hub/actions/workflow-store.ts';
+import type { AdminClient } from '../hub/admin-client.ts';
+import { adminDataOption, withHub } from './hub-connect.ts';
 import { guard, info, line, success, warn } from './say.ts';
 import { parsePositiveSeconds } from './parse.ts';
-
-function openDataFile(data: string | undefined): { store: ReturnType<typeof openSqliteStore>; dataFile: string } {
-  const dataFile = resolveDataFile(data);
-  if (!fs.existsSync(dataFile)) {
-    throw new ClaError(ErrorCode.ConfigMissing, `No hub data file at ${dataFile}: pass --data pointing at the file of \`cla-hub start\` (or set CLA_HUB_DATA)`);
-  }
-  return { store: openSqliteStore(dataFile), dataFile };
-}
-
-/** Opens the hub's data file for one command. */
-export function withDataFile<T>(data: string | undefined, action: (db: ReturnType<typeof openSqliteStore>['db'], dataFile: string) => T): T {
-  const { store, dataFile } = openDataFile(data);
-  try {
-    return action(store.db, dataFile);
-  } finally {
-    store.close();
-  }
-}
-
-/** Sends a command to the running hub and returns its result. */
-export async function hubCommand(data: string | undefined, command: HubCommand, waitMs = 10_000): Promise<unknown> {
-  const { store, dataFile } = openDataFile(data);
-  try {
-    return await sendHubCommand(new CommandTable(store.db), command, { waitMs, dataFile });
-  } finally {
-    store.close();
-  }
-}
 
 const time = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
 
@@ -91,16 +61,14 @@ export function formatRun(detail: RunDetail): string[] {
   return out;
 }
 
-const isFinal = (state: string) => state !== 'pending' && state !== 'running';
-
-/** Polls the store until the run ends; returns its final state. */
-async function waitForRun(data: string | undefined, run: string, timeoutMs: number): Promise<RunRow> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const row = withDataFile(data, (db) => new WorkflowStore(db).getRun(run).run);
-    if (isFinal(row.state)) return row;
-    if (Date.now() > deadline) throw new ClaError(ErrorCode.Timeout, `Run ${run} is still ${row.state} after ${Math.round(timeoutMs / 1000)} s`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+/** Watches the run until it ends; returns its final row. */
+async function waitForRun(client: AdminClient, run: string, timeoutMs: number): Promise<RunRow> {
+  try {
+    const detail = await lastValueFrom(client.watch<RunDetail>('workflows.watch', { run }).pipe(rxTimeout({ first: timeoutMs, each: timeoutMs })));
+    return detail.run;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'TimeoutError') throw new ClaError(ErrorCode.Timeout, `Run ${run} did not end within ${Math.round(timeoutMs / 1000)} s (it goes on; \`cla-hub workflow show ${run}\` follows it)`);
+    throw error;
   }
 }
 
@@ -122,10 +90,10 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(adminDataOption())
     .action((opts) =>
-      guard(() => {
+      withHub(opts, async (client) => {
         const limit = Number(opts.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new ClaError(ErrorCode.InvalidArgument, `Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
-        const runs = withDataFile(opts.data, (db) => new WorkflowStore(db).listRuns(limit, opts.workflow));
+        if (!Number.isInteger(limit) || limit < 1) throw new InvalidArgumentError(`Expected \`--limit\` to be a positive integer, got \`${opts.limit}\``);
+        const runs = await client.call<RunRow[]>('workflows.list', { limit, ...(opts.workflow ? { workflow: opts.workflow } : {}) });
         if (opts.json) line(JSON.stringify(runs, null, 2));
         else if (runs.length === 0) info('no workflow runs yet');
         else formatRuns(runs).forEach((l) => line(l));
@@ -138,8 +106,8 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--json', 'print JSON')
     .addOption(adminDataOption())
     .action((run: string, opts) =>
-      guard(() => {
-        const detail = withDataFile(opts.data, (db) => new WorkflowStore(db).getRun(run));
+      withHub(opts, async (client) => {
+        const detail = await client.call<RunDetail>('workflows.show', { run });
         if (opts.json) line(JSON.stringify(detail, null, 2));
         else formatRun(detail).forEach((l) => line(l));
       }),
@@ -152,11 +120,12 @@ export function registerWorkflowCommands(program: Command): void {
     .addOption(new Option('--timeout <seconds>', 'with --wait: give up after this long').default('3600'))
     .addOption(adminDataOption())
     .action((name: string, opts) =>
-      guard(async () => {
-        const result = (await hubCommand(opts.data, { kind: 'workflow.run', args: { workflow: name } })) as TriggerResult;
+      withHub(opts, async (client) => {
+        const timeoutMs = parsePositiveSeconds('--timeout', opts.timeout) * 1000;
+        const result = await client.call<TriggerResult>('workflows.run', { workflow: name });
         reportTrigger(result);
         if (opts.wait && result.state !== 'skipped') {
-          const end = await waitForRun(opts.data, result.run, parsePositiveSeconds('--timeout', opts.timeout) * 1000);
+          const end = await waitForRun(client, result.run, timeoutMs);
           (end.state === 'succeeded' ? success : warn)(`run ${end.id} ${end.state}${end.reason ? ` (${end.reason})` : ''}`);
           if (end.state !== 'succeeded') process.exitCode = 1;
         }
@@ -168,8 +137,8 @@ export function registerWorkflowCommands(program: Command): void {
     .description('emit an event on the running hub: every workflow with `event: NAME` among its triggers starts')
     .addOption(adminDataOption())
     .action((name: string, opts) =>
-      guard(async () => {
-        const results = (await hubCommand(opts.data, { kind: 'workflow.event', args: { event: name } })) as TriggerResult[];
+      withHub(opts, async (client) => {
+        const results = await client.call<TriggerResult[]>('workflows.event', { event: name });
         if (results.length === 0) warn(`no workflow has an \`event: ${name}\` trigger`);
         results.forEach(reportTrigger);
       }),
@@ -181,26 +150,26 @@ export function registerWorkflowCommands(program: Command): void {
     .option('--reason <text>', 'why', 'aborted by an admin')
     .addOption(adminDataOption())
     .action((run: string, opts) =>
-      guard(async () => {
-        const result = (await hubCommand(opts.data, { kind: 'workflow.abort', args: { run, reason: opts.reason } })) as TriggerResult;
+      withHub(opts, async (client) => {
+        const result = await client.call<TriggerResult>('workflows.abort', { run, reason: opts.reason });
         success(`run ${result.run} of ${result.workflow}: ${result.state}`);
       }),
     );
 
   workflow
     .command('definitions')
-    .description('check and list the workflow definitions (built in, and --workflows DIR as `cla-hub start` would load them)')
-    .option('--workflows <dir>', 'a folder of workflow definitions (YAML or JSON)')
+    .description("the running hub's workflow definitions; with --workflows DIR, check a folder offline as `cla-hub start` would load it")
+    .option('--workflows <dir>', 'check this folder of workflow definitions (YAML or JSON) locally instead of asking the hub')
     .option('--json', 'print JSON')
-    .action((opts) =>
-      guard(() => {
-        const { workflows, replaced } = loadWorkflows(opts.workflows);
+    .addOption(adminDataOption())
+    .action((opts) => {
+      const print = (workflows: WorkflowDefinition[], replaced: string[]) => {
         if (opts.json) {
-          line(JSON.stringify([...workflows.values()], null, 2));
+          line(JSON.stringify(workflows, null, 2));
           return;
         }
-        for (const name of replaced) warn(`${name}: the built-in definition is replaced by ${workflows.get(name)!.source}`);
-        const rows = [...workflows.values()].map((w) => [
+        for (const name of replaced) warn(`${name}: the built-in definition is replaced by ${workflows.find((w) => w.name === name)!.source}`);
+        const rows = workflows.map((w) => [
           w.name,
           w.steps.map((s) => `${s.name}(${Math.round(s.timeoutMs / 1000)}s,${s.onError})`).join(' -> '),
           w.triggers.map((t) => (t.kind === 'manual' ? 'manual' : t.kind === 'cron' ? `cron '${t.cron}'` : `event ${t.event}`)).join(', '),
@@ -208,6 +177,13 @@ export function registerWorkflowCommands(program: Command): void {
           w.source,
         ]);
         table(['name', 'steps', 'triggers', 'on_conflict', 'source'], rows).forEach((l) => line(l));
-      }),
-    );
+      };
+      if (opts.workflows !== undefined) {
+        return guard(() => {
+          const { workflows, replaced } = loadWorkflows(opts.workflows);
+          print([...workflows.values()], replaced);
+        });
+      }
+      return withHub(opts, async (client) => print(await client.call<WorkflowDefinition[]>('workflows.definitions'), []));
+    });
 }

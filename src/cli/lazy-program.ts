@@ -14,9 +14,20 @@ export interface LazyCommand {
   load: () => Promise<(program: Command) => void>;
 }
 
-/** The command the arguments ask for: the first operand, or the one after `help`. */
-export function requestedCommand(args: readonly string[]): string | undefined {
-  const operands = args.filter((arg) => !arg.startsWith('-'));
+/**
+ * The command the arguments ask for: the first operand, or the one after `help`. `valued` names the
+ * program's options that take a value (`--hub URL`): their value is not an operand.
+ */
+export function requestedCommand(args: readonly string[], valued: ReadonlySet<string> = new Set()): string | undefined {
+  const operands: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith('-')) {
+      if (valued.has(arg)) i += 1;
+      continue;
+    }
+    operands.push(arg);
+  }
   return operands[0] === 'help' ? operands[1] : operands[0];
 }
 
@@ -25,7 +36,8 @@ export function requestedCommand(args: readonly string[]): string | undefined {
  * none matches, so that help lists them all and an unknown name gets commander's error; then parses.
  */
 export async function runLazyProgram(program: Command, commands: readonly LazyCommand[], argv: readonly string[]): Promise<void> {
-  const name = requestedCommand(argv.slice(2));
+  const valued = new Set(program.options.filter((option) => option.required || option.optional).flatMap((option) => [option.long, option.short].filter((flag): flag is string => flag !== undefined)));
+  const name = requestedCommand(argv.slice(2), valued);
   const entry = commands.find((command) => command.name === name);
   if (entry) (await entry.load())(program);
   else for (const command of commands) program.command(command.name).description(command.description);

@@ -1,6 +1,7 @@
 /**
- * The admin side of the websocket, used by `cla-hub exec` (and tests): authenticates with the admin
- * token in the first frame and runs commands on workers as streams of frames.
+ * The admin side of the websocket, used by every `cla-hub` command that concerns a running hub (and
+ * tests): authenticates with the admin token in the first frame, calls and watches the hub's methods
+ * (`call` / `watch`, see src/hub/methods/method-table.ts), and runs jobs on workers as streams of frames.
  */
 import { Observable } from 'rxjs';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
@@ -18,9 +19,12 @@ export class AdminClient {
 
   private constructor(private readonly transport: Transport) {}
 
-  /** Connects to the hub and authenticates with the admin token. */
-  static async connect(url: string, token: string, tls?: ClientTlsOptions): Promise<AdminClient> {
-    const transport = await connectWs(url, { tls, silenceTimeoutMs: 0 });
+  /**
+   * Connects to the hub and authenticates with the admin token. With `expectHubId`, a server that does
+   * not announce that id is left before the token is sent (HUB_MISMATCH).
+   */
+  static async connect(url: string, token: string, tls?: ClientTlsOptions, options: { expectHubId?: string } = {}): Promise<AdminClient> {
+    const transport = await connectWs(url, { tls, silenceTimeoutMs: 0, expectHubId: options.expectHubId });
     try {
       await exchange(transport, (nonce) => frame('admin_hello', { proof: prove(token, proofMessage('admin', '', nonce)) }), 'welcome');
     } catch (error) {
@@ -94,6 +98,61 @@ export class AdminClient {
         options.signal?.removeEventListener('abort', cancel);
         subscription.unsubscribe();
         if (!finished) cancel();
+      };
+    });
+  }
+
+  /** Calls a method of the hub's method table; rejects with the hub's error (UNKNOWN_METHOD, ...). */
+  call<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.nextRequest += 1;
+      const re = `c${this.nextRequest}`;
+      const subscription = this.transport.frames$.subscribe({
+        next: (f) => {
+          if (!('re' in f) || f.re !== re) return;
+          if (f.t === 'error') reject(fromWireError(f.error));
+          else if (f.t === 'result') resolve(f.value as T);
+          else return;
+          subscription.unsubscribe();
+        },
+        complete: () => reject(new ClaError(ErrorCode.ConnectionFailed, `Lost the connection to the hub during \`${method}\``, { retryable: true })),
+      });
+      this.transport.send(frame('call', { id: re, method, params })).catch((error: unknown) => {
+        subscription.unsubscribe();
+        reject(error);
+      });
+    });
+  }
+
+  /**
+   * Watches a method of the hub: its values until the hub ends the stream (completes) or refuses it
+   * (errors). Unsubscribing sends `cancel`.
+   */
+  watch<T = unknown>(method: string, params: Record<string, unknown> = {}): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      this.nextRequest += 1;
+      const re = `w${this.nextRequest}`;
+      let finished = false;
+      const subscription = this.transport.frames$.subscribe({
+        next: (f) => {
+          if (!('re' in f) || f.re !== re) return;
+          if (f.t === 'event') subscriber.next(f.value as T);
+          else if (f.t === 'error') {
+            finished = true;
+            subscriber.error(fromWireError(f.error));
+          } else if (f.t === 'result') {
+            finished = true;
+            subscriber.complete();
+          }
+        },
+        complete: () => {
+          if (!finished) subscriber.error(new ClaError(ErrorCode.ConnectionFailed, `Lost the connection to the hub during \`${method}\``, { retryable: true }));
+        },
+      });
+      this.transport.send(frame('watch', { id: re, method, params })).catch((error: unknown) => subscriber.error(error));
+      return () => {
+        subscription.unsubscribe();
+        if (!finished) void this.transport.send(frame('cancel', { re })).catch(() => undefined);
       };
     });
   }

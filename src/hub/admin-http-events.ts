@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { Subscription } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import type { Hub } from './hub.ts';
+import type { AdminHttpDeps } from './admin-http.ts';
 
 /** Most `workers` events per second on one stream. */
 export const MAX_EVENTS_PER_SECOND = 5;
@@ -17,7 +17,7 @@ export const MAX_EVENTS_PER_SECOND = 5;
 export const KEEPALIVE_MS = 15_000;
 
 /** Streams events to one client until it goes away; returns the function that ends the stream. */
-export function streamEvents(res: ServerResponse, hub: Hub, project: string | undefined, clock: Clock, log: Logger): () => void {
+export function streamEvents(res: ServerResponse, hub: Pick<AdminHttpDeps, 'changes$' | 'listWorkers'>, project: string | undefined, clock: Clock, log: Logger): () => void {
   const minGap = 1000 / MAX_EVENTS_PER_SECOND;
   let lastSent = Number.NEGATIVE_INFINITY;
   let pending: unknown;
@@ -35,7 +35,7 @@ export function streamEvents(res: ServerResponse, hub: Hub, project: string | un
     pending = undefined;
     lastSent = clock.now();
     try {
-      const workers = hub.management.listWorkers(project);
+      const workers = hub.listWorkers(project);
       res.write(`event: workers\ndata: ${JSON.stringify(workers)}\n\n`);
     } catch (error) {
       // A project deleted meanwhile, or the store closing: tell the client, keep the hub running.

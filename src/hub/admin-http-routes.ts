@@ -10,7 +10,8 @@ import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../err
 import type { Logger } from '../logger.ts';
 import type { AdminAuth, AdminAuthKind } from './admin-http-auth.ts';
 import { streamEvents } from './admin-http-events.ts';
-import type { Hub } from './hub.ts';
+import type { AdminHttpDeps } from './admin-http.ts';
+import { openApiDocument } from './methods/openapi.ts';
 
 /** Returned by a handler that wrote its own response. */
 export const HANDLED = Symbol('handled');
@@ -23,7 +24,7 @@ export interface RouteContext {
   query: URLSearchParams;
   /** The parsed JSON body of a POST (`{}` when empty). */
   body: Record<string, unknown>;
-  hub: Hub;
+  hub: AdminHttpDeps;
   auth: AdminAuth;
   /** How the request authenticated; `undefined` on public routes without credentials. */
   authKind: AdminAuthKind | undefined;
@@ -76,6 +77,11 @@ function bodyString(body: Record<string, unknown>, name: string): string {
   return value;
 }
 
+/** A copy without the `undefined` fields: a query parameter that is absent is not sent as a param. */
+function optional(params: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
+}
+
 /** Every route of the admin listener except static files. */
 export const ROUTES: Route[] = [
   {
@@ -103,24 +109,30 @@ export const ROUTES: Route[] = [
     path: '/api/session',
     handle: ({ auth, req, authKind }) => ({ auth: authKind, expiresAt: authKind === 'cookie' ? auth.sessionExpiry(req) ?? null : null }),
   },
-  { method: 'GET', path: '/api/workers', handle: ({ hub, query }) => hub.management.listWorkers(queryString(query, 'project')) },
-  { method: 'GET', path: '/api/workers/:id', handle: ({ hub, params }) => hub.management.workerDetail(params.id!) },
-  { method: 'POST', path: '/api/workers/:id/disable', handle: ({ hub, params }) => hub.management.disable(params.id!) },
-  { method: 'POST', path: '/api/workers/:id/enable', handle: ({ hub, params }) => hub.management.enable(params.id!) },
-  { method: 'POST', path: '/api/workers/:id/shutdown', handle: ({ hub, params }) => hub.management.shutdown(params.id!) },
+  // Every operation: the method table, as on the admin websocket (`call`). The body is the params.
+  { method: 'POST', path: '/api/call/:method', handle: ({ hub, params, body }) => hub.methods.call(params.method!, body) },
+  // The OpenAPI 3.1 document of this API, generated from the methods' schemas.
+  { method: 'GET', path: '/api/openapi.json', public: true, handle: ({ hub }) => openApiDocument(hub.methods) },
+  // REST-style shortcuts kept for the dashboard and existing scripts; each is one method of the table.
+  { method: 'GET', path: '/api/workers', handle: ({ hub, query }) => hub.methods.call('workers.list', optional({ project: queryString(query, 'project') })) },
+  { method: 'GET', path: '/api/workers/:id', handle: ({ hub, params }) => hub.methods.call('workers.show', { id: params.id }) },
+  { method: 'POST', path: '/api/workers/:id/disable', handle: ({ hub, params }) => hub.methods.call('workers.disable', { id: params.id }) },
+  { method: 'POST', path: '/api/workers/:id/enable', handle: ({ hub, params }) => hub.methods.call('workers.enable', { id: params.id }) },
+  { method: 'POST', path: '/api/workers/:id/shutdown', handle: ({ hub, params }) => hub.methods.call('workers.shutdown', { id: params.id }) },
   {
     method: 'POST',
     path: '/api/workers/:id/unregister',
-    handle: ({ hub, params, body }) => hub.management.unregisterFromProject(params.id!, bodyString(body, 'project')),
+    handle: ({ hub, params, body }) => hub.methods.call('workers.unregister', { id: params.id, project: bodyString(body, 'project') }),
   },
-  { method: 'GET', path: '/api/projects', handle: ({ hub }) => hub.management.projects() },
-  { method: 'GET', path: '/api/projects/:name/passkey', handle: ({ hub, params }) => hub.management.passkey(params.name!) },
-  { method: 'POST', path: '/api/projects/:name/passkey/rotate', handle: ({ hub, params }) => hub.management.rotatePasskey(params.name!) },
-  { method: 'POST', path: '/api/projects/:name/passkey/invalidate', handle: ({ hub, params }) => hub.management.invalidatePasskey(params.name!) },
+  { method: 'GET', path: '/api/projects', handle: ({ hub }) => hub.methods.call('projects.list', {}) },
+  { method: 'GET', path: '/api/projects/:name/passkey', handle: ({ hub, params }) => hub.methods.call('projects.passkey', { name: params.name }) },
+  { method: 'POST', path: '/api/projects/:name/passkey/rotate', handle: ({ hub, params }) => hub.methods.call('projects.rotatePasskey', { name: params.name }) },
+  { method: 'POST', path: '/api/projects/:name/passkey/invalidate', handle: ({ hub, params }) => hub.methods.call('projects.invalidatePasskey', { name: params.name }) },
   {
     method: 'GET',
     path: '/api/jobs',
-    handle: ({ hub, query }) => hub.management.recentJobs(queryLimit(query), queryString(query, 'worker'), query.get('output') === '1'),
+    handle: ({ hub, query }) =>
+      hub.methods.call('jobs.list', optional({ limit: queryLimit(query), worker: queryString(query, 'worker'), output: query.get('output') === '1' })),
   },
   {
     method: 'GET',

@@ -22,7 +22,28 @@ import { guardConnections } from '../transport/connection-guard.ts';
 import { AdminAuth } from './admin-http-auth.ts';
 import { AdminHttpError, HANDLED, matchRoute, type RouteContext } from './admin-http-routes.ts';
 import { DASHBOARD_CSP, DEFAULT_DASHBOARD_DIR, resolveStatic } from './admin-http-static.ts';
-import type { Hub } from './hub.ts';
+import type { Observable } from 'rxjs';
+import type { Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { HUB_ID_HEADER } from '../transport/ws-server.ts';
+import type { HubChange } from './hub-change.ts';
+import type { HubMetrics } from './metrics.ts';
+import type { MethodTable } from './methods/method-table.ts';
+import type { Registry } from './registry.ts';
+
+/** What the admin listener needs from the hub. */
+export interface AdminHttpDeps {
+  registry: Registry;
+  clock: Clock;
+  log: Logger;
+  metrics: HubMetrics;
+  /** Every operation goes through the method table, as on the admin websocket. */
+  methods: MethodTable;
+  changes$: Observable<HubChange>;
+  /** The worker list the event stream sends (synchronous, unlike a method call). */
+  listWorkers(project?: string): unknown;
+  hubId: string;
+}
 
 /** Default admin port (the worker websocket's default is 8733). */
 export const DEFAULT_ADMIN_PORT = 8734;
@@ -85,6 +106,9 @@ function statusFor(error: unknown): number {
       return 401;
     case ErrorCode.UnknownWorker:
     case ErrorCode.UnknownProject:
+    case ErrorCode.UnknownMethod:
+    case ErrorCode.UnknownTask:
+    case ErrorCode.UnknownWorkflow:
       return 404;
     case ErrorCode.NoWorker:
     case ErrorCode.ProjectExists:
@@ -97,8 +121,14 @@ function statusFor(error: unknown): number {
   }
 }
 
+/** JSON has no binary: a `Uint8Array` (task data, eval results) is sent as `{"$binary": "<base64>"}`. */
+function jsonReplacer(this: Record<string, unknown>, key: string, v: unknown): unknown {
+  const original = this[key];
+  return original instanceof Uint8Array ? { $binary: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') } : v;
+}
+
 function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  const body = JSON.stringify(value ?? null);
+  const body = JSON.stringify(value ?? null, jsonReplacer);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(body),
@@ -150,8 +180,8 @@ function serveStatic(req: IncomingMessage, res: ServerResponse, root: string, pa
   return true;
 }
 
-/** Starts the admin listener for `hub`. */
-export async function startAdminHttp(options: AdminHttpOptions, hub: Hub): Promise<AdminHttpServer> {
+/** Starts the admin listener of a hub. */
+export async function startAdminHttp(options: AdminHttpOptions, hub: AdminHttpDeps): Promise<AdminHttpServer> {
   const opts = parseAdminHttpOptions(options);
   const auth = new AdminAuth(hub.registry, hub.clock, opts.sessionTtlMs);
   const log = hub.log.child({ component: 'admin-http' });
@@ -159,6 +189,7 @@ export async function startAdminHttp(options: AdminHttpOptions, hub: Hub): Promi
   const checkHost = isLoopbackHost(opts.host);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    res.setHeader(HUB_ID_HEADER, hub.hubId);
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     if (checkHost && !isLoopbackHost(hostName(req.headers.host))) {
       throw new AdminHttpError(421, ErrorCode.InvalidArgument, 'Unexpected Host header: the admin API answers on 127.0.0.1 / localhost only');

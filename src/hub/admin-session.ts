@@ -1,37 +1,48 @@
 /**
- * One admin client connection (the `cla-hub` CLI, later the dashboard): `run` frames start jobs through
- * `Hub.run()` and their events go back with `re` set to the client's request id; `chunk`/`credit` from
- * the client feed a running ship/fetch; `cancel` or a dropped connection cancels.
+ * One admin client connection (the `cla-hub` CLI, scripts): `call` and `watch` frames go to the hub's
+ * method table (methods/method-table.ts); `run` frames start jobs and their events go back with `re` set
+ * to the client's request id; `chunk`/`credit` from the client feed a running ship/fetch; `cancel` stops
+ * a run or a watch; a dropped connection cancels everything it started.
  */
-import type { Subscription } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { ErrorCode, toWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { frame, type Frame } from '../protocol/frames.ts';
+import { frame, type Frame, type FrameOf } from '../protocol/frames.ts';
 import type { Transport } from '../transport/transport.ts';
-import type { JobInput } from './job-events.ts';
+import type { JobEvent, JobInput, RunRequest } from './job-events.ts';
 import { jobEventFrame } from './job-frames.ts';
-import type { Hub } from './hub.ts';
+import type { RunOptions } from './job-runner.ts';
+import { toPlain, type MethodTable } from './methods/method-table.ts';
 
-interface AdminRun {
-  subscription: Subscription;
-  abort: AbortController;
+/** Runs, calls and watches one connection may have open at once. */
+export const MAX_ADMIN_REQUESTS = 256;
+
+/** What an admin session needs from the hub. */
+export interface AdminSessionDeps {
+  run(request: RunRequest, options: RunOptions): Observable<JobEvent>;
+  methods: MethodTable;
+  log: Logger;
+}
+
+interface AdminRequest {
+  subscription?: Subscription;
+  abort?: AbortController;
   input?: JobInput;
 }
 
 /** Serves one admin connection. */
 export class AdminSession {
-  private readonly runs = new Map<string, AdminRun>();
+  private readonly requests = new Map<string, AdminRequest>();
 
   constructor(
     private readonly transport: Transport,
-    private readonly hub: Hub,
-    private readonly log: Logger,
+    private readonly deps: AdminSessionDeps,
   ) {
     const subscription = transport.frames$.subscribe((f) => this.onFrame(f));
     void transport.closed.then(() => {
       subscription.unsubscribe();
-      for (const run of this.runs.values()) run.subscription.unsubscribe();
-      this.runs.clear();
+      for (const request of this.requests.values()) request.subscription?.unsubscribe();
+      this.requests.clear();
     });
   }
 
@@ -39,43 +50,96 @@ export class AdminSession {
     void this.transport.send(out).catch(() => undefined);
   }
 
+  private refuse(re: string | undefined, message: string): void {
+    this.send(frame('error', { ...(re === undefined ? {} : { re }), error: { code: ErrorCode.BadFrame, message, retryable: false } }));
+  }
+
   private onFrame(f: Frame): void {
     switch (f.t) {
       case 'run':
-        this.startRun(f.id, f);
+        if (this.admit(f.id)) this.startRun(f.id, f);
+        return;
+      case 'call':
+        if (this.admit(f.id)) this.startCall(f);
+        return;
+      case 'watch':
+        if (this.admit(f.id)) this.startWatch(f);
         return;
       case 'chunk':
-        void this.runs.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
+        void this.requests.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
         return;
       case 'credit':
-        this.runs.get(f.re)?.input?.credit(f.bytes);
+        this.requests.get(f.re)?.input?.credit(f.bytes);
         return;
       case 'cancel': {
-        const run = this.runs.get(f.re);
-        if (run) {
-          // The worker stops the job; its last output and its end still come back to this client.
-          this.log.info({ request: f.re }, 'admin cancelled a run');
-          run.abort.abort();
+        const request = this.requests.get(f.re);
+        if (!request) return;
+        this.deps.log.info({ request: f.re }, 'admin cancelled a request');
+        if (request.abort) request.abort.abort(); // a run: its last output and its end still come back
+        else {
+          request.subscription?.unsubscribe();
+          this.requests.delete(f.re);
+          this.send(frame('result', { re: f.re, value: null, durationMs: 0 }));
         }
         return;
       }
       default:
-        this.send(frame('error', { error: { code: ErrorCode.BadFrame, message: `An admin client may not send \`${f.t}\` frames`, retryable: false } }));
+        this.refuse(undefined, `An admin client may not send \`${f.t}\` frames`);
     }
   }
 
-  private startRun(re: string, f: Extract<Frame, { t: 'run' }>): void {
-    if (this.runs.has(re)) {
-      this.send(frame('error', { re, error: { code: ErrorCode.BadFrame, message: `Request id ${re} is already running`, retryable: false } }));
-      return;
+  /** A new request id: not in use, and within the per-connection bound. */
+  private admit(id: string): boolean {
+    if (this.requests.has(id)) {
+      this.refuse(id, `Request id ${id} is already in use on this connection`);
+      return false;
     }
-    const run: AdminRun = { abort: new AbortController() } as AdminRun;
-    this.runs.set(re, run);
-    run.subscription = this.hub
-      .run(
-        { target: f.target, job: f.job, waitMs: f.waitMs },
-        { signal: run.abort.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true },
-      )
+    if (this.requests.size >= MAX_ADMIN_REQUESTS) {
+      this.send(frame('error', { re: id, error: { code: ErrorCode.WorkerBusy, message: `More than ${MAX_ADMIN_REQUESTS} requests open on this connection: wait for some to end`, retryable: true } }));
+      return false;
+    }
+    return true;
+  }
+
+  private startCall(f: FrameOf<'call'>): void {
+    const started = Date.now();
+    this.requests.set(f.id, {});
+    this.deps.methods.call(f.method, f.params).then(
+      (value) => {
+        if (this.requests.delete(f.id)) this.send(frame('result', { re: f.id, value, durationMs: Date.now() - started }));
+      },
+      (error: unknown) => {
+        if (!(error instanceof Error && 'code' in error)) this.deps.log.error({ err: error, method: f.method }, 'admin method failed');
+        if (this.requests.delete(f.id)) this.send(frame('error', { re: f.id, error: toWireError(error) }));
+      },
+    );
+  }
+
+  private startWatch(f: FrameOf<'watch'>): void {
+    const started = Date.now();
+    const request: AdminRequest = {};
+    this.requests.set(f.id, request);
+    try {
+      request.subscription = this.deps.methods.watch(f.method, f.params).subscribe({
+        next: (value) => this.send(frame('event', { re: f.id, value: toPlain(value) })),
+        error: (error: unknown) => {
+          if (this.requests.delete(f.id)) this.send(frame('error', { re: f.id, error: toWireError(error) }));
+        },
+        complete: () => {
+          if (this.requests.delete(f.id)) this.send(frame('result', { re: f.id, value: null, durationMs: Date.now() - started }));
+        },
+      });
+    } catch (error) {
+      this.requests.delete(f.id);
+      this.send(frame('error', { re: f.id, error: toWireError(error) }));
+    }
+  }
+
+  private startRun(re: string, f: FrameOf<'run'>): void {
+    const run: AdminRequest = { abort: new AbortController() };
+    this.requests.set(re, run);
+    run.subscription = this.deps
+      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true })
       .subscribe({
         next: (event) => {
           if (event.type !== 'output') {
@@ -91,10 +155,10 @@ export class AdminSession {
           );
         },
         error: (error: unknown) => {
-          this.runs.delete(re);
+          this.requests.delete(re);
           this.send(frame('error', { re, error: toWireError(error) }));
         },
-        complete: () => this.runs.delete(re),
+        complete: () => this.requests.delete(re),
       });
   }
 }

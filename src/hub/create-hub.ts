@@ -18,7 +18,8 @@ import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { SubscribeSink, openTaskHub, type TaskHub } from './tasks/index.ts';
+import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -105,8 +106,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const actionsDb = openSqliteStore(dataFile);
     opened.push(() => actionsDb.close());
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
-    // Extensions that read `subscribe` return false for it; SubscribeSink stays last (src/hub/tasks/task-hub.ts).
-    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, new SubscribeSink()] });
+    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
       hub,

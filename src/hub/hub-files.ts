@@ -1,14 +1,17 @@
 /**
- * Where the hub keeps its files: the SQLite data file (default `./cla-hub.sqlite`, `--data` moves it)
- * and, beside it, `<data>.admin-token` (0600) holding the admin token for local CLI commands. The hub
- * stores only the token's hash; the file is how `cla-hub exec` on the same machine authenticates.
+ * Where the hub keeps its files: the SQLite data file (default `./cla-hub.sqlite`, `--data` moves it;
+ * only `cla-hub start` opens it) and, beside it, `<data>.admin-token` (0600) holding the admin token, and
+ * `<data>.hub.json` (0600), the record of the running hub (its id and real URLs) through which `cla-hub`
+ * commands on the same host find it (src/client/hub-address.ts). The hub stores only the token's hash.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ClaError, ErrorCode } from '../errors.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import { systemClock } from '../clock.ts';
 import { Registry } from './registry.ts';
+import { adminTokenFile, hubRecordFile, writePrivateFile, type HubRecord } from './hub-record.ts';
+
+export { adminTokenFile } from './hub-record.ts';
 
 /** Default data file name, in the current directory. */
 export const DEFAULT_DATA_FILE = 'cla-hub.sqlite';
@@ -19,11 +22,6 @@ export const DEFAULT_PORT = 8733;
 /** Resolves `--data` (or `CLA_HUB_DATA`) to an absolute path. */
 export function resolveDataFile(data: string | undefined, cwd = process.cwd()): string {
   return path.resolve(cwd, data ?? process.env.CLA_HUB_DATA ?? DEFAULT_DATA_FILE);
-}
-
-/** The admin token file beside the data file. */
-export function adminTokenFile(dataFile: string): string {
-  return `${dataFile}.admin-token`;
 }
 
 /** Opens the store and registry on a data file. */
@@ -41,24 +39,24 @@ export function ensureAdminTokenFile(registry: Registry, dataFile: string): stri
     if (registry.checkAdminToken(token)) return token;
   }
   const token = created ?? registry.rotateAdminToken();
-  const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, `${token}\n`, { mode: 0o600 });
-  fs.renameSync(temp, file);
-  fs.chmodSync(file, 0o600);
+  writePrivateFile(file, `${token}\n`);
   return token;
 }
 
-/** Reads the admin token for a CLI command: `CLA_HUB_ADMIN_TOKEN`, else the file beside the data file. */
-export function readAdminToken(dataFile: string): string {
-  const fromEnv = process.env.CLA_HUB_ADMIN_TOKEN;
-  if (fromEnv) return fromEnv;
-  const file = adminTokenFile(dataFile);
+/** Records the running hub beside its data file (its id and real URLs); returns the file. */
+export function writeHubRecord(dataFile: string, record: HubRecord): string {
+  const file = hubRecordFile(dataFile);
+  writePrivateFile(file, `${JSON.stringify(record, null, 2)}\n`);
+  return file;
+}
+
+/** Removes the record when the hub stops (only if it is still this process's). */
+export function removeHubRecord(dataFile: string, hubId: string, pid = process.pid): void {
+  const file = hubRecordFile(dataFile);
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    const record = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<HubRecord>;
+    if (record.hubId === hubId && record.pid === pid) fs.unlinkSync(file);
   } catch {
-    throw new ClaError(
-      ErrorCode.ConfigMissing,
-      `No admin token at ${file}. Start the hub once with \`cla-hub start --data ${dataFile}\`, pass --data pointing at the hub's data file, or set CLA_HUB_ADMIN_TOKEN.`,
-    );
+    // already gone, or never written
   }
 }

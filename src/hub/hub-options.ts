@@ -46,10 +46,16 @@ export interface HubOptions {
    * their token in the URL. @default false
    */
   legacyPubsub?: boolean | LegacyPubsubOptions;
+  /**
+   * The hub's id, sent in the `X-Cla-Hub-Id` header of every websocket upgrade and admin HTTP answer, so a
+   * CLI checks it is talking to the hub it recorded before sending the admin token. @default the id kept
+   * in the store (`hub.id`), made on first start
+   */
+  hubId?: string;
 }
 
 /** {@link HubOptions} with defaults filled in. */
-export type ParsedHubOptions = Required<Omit<HubOptions, 'tls' | 'psk' | 'legacyPubsub'>> & Pick<HubOptions, 'tls' | 'psk'> & { legacyPubsub: false | LegacyPubsubOptions | true };
+export type ParsedHubOptions = Required<Omit<HubOptions, 'tls' | 'psk' | 'legacyPubsub' | 'hubId'>> & Pick<HubOptions, 'tls' | 'psk' | 'hubId'> & { legacyPubsub: false | LegacyPubsubOptions | true };
 
 /** Fills defaults and checks types and ranges. @throws InvalidArgumentError naming the option */
 export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
@@ -76,21 +82,6 @@ export function parseHubOptions(options: HubOptions = {}): ParsedHubOptions {
     if (tls.clientCa !== undefined && !isPem(tls.clientCa)) throw invalidOption('tls.clientCa', 'a PEM string or Buffer', tls.clientCa);
   }
   const legacyPubsub = input.legacyPubsub === undefined || input.legacyPubsub === false ? false : typeof input.legacyPubsub === 'boolean' ? true : (checkObject('legacyPubsub', input.legacyPubsub) as LegacyPubsubOptions);
-  return {
-    host,
-    port,
-    heartbeatMs,
-    helloTimeoutMs,
-    waitMs,
-    storedOutputBytes,
-    headersTimeoutMs,
-    maxConnectionsPerAddress,
-    maxPendingPerAddress,
-    maxQueuedBytes,
-    sendStallMs,
-    maxTotalQueuedBytes,
-    psk,
-    tls,
-    legacyPubsub,
-  };
+  const hubId = input.hubId === undefined ? undefined : checkString('hubId', input.hubId);
+  return { host, port, heartbeatMs, helloTimeoutMs, waitMs, storedOutputBytes, headersTimeoutMs, maxConnectionsPerAddress, maxPendingPerAddress, maxQueuedBytes, sendStallMs, maxTotalQueuedBytes, psk, tls, legacyPubsub, ...(hubId === undefined ? {} : { hubId }) };
 }

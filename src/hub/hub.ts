@@ -13,6 +13,10 @@ import type { FrameTap, Transport } from '../transport/transport.ts';
 import { startWsServer, type ServerTlsOptions, type WsServer } from '../transport/ws-server.ts';
 import { startAdminHttp, type AdminHttpOptions, type AdminHttpServer } from './admin-http.ts';
 import { AdminSession } from './admin-session.ts';
+import type { HubChange } from './hub-change.ts';
+import { WorkerFrameRouter, type HubExtension } from './hub-extension.ts';
+import { adminMethods } from './methods/admin-methods.ts';
+import { MethodTable } from './methods/method-table.ts';
 import { routeConnection } from './connection-router.ts';
 import { Dispatcher, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
@@ -20,7 +24,6 @@ import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
 import { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
-import type { HubExtension } from './hub-extension.ts';
 import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
 import { WorkerSession, type SessionInfo } from './worker-session.ts';
 import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
@@ -43,12 +46,10 @@ export interface HubDeps {
   metrics?: HubMetrics;
 }
 
-/** Something management views care about changed (see `Hub.changes$`). */
-export interface HubChange {
-  type: 'connected' | 'disconnected' | 'state' | 'job-started' | 'job-ended' | 'disabled' | 'enabled' | 'shutdown' | 'unregistered';
-  /** The worker concerned; empty when not known (a job end). */
-  worker: string;
-}
+export type { HubChange } from './hub-change.ts';
+
+/** Setting that keeps the hub's id in the store. */
+export const HUB_ID_SETTING = 'hub.id';
 
 /** A running hub. */
 export class Hub {
@@ -67,6 +68,11 @@ export class Hub {
   readonly metrics: HubMetrics;
   /** Worker management: list, disable/enable, shutdown, unregister, passkeys (CLI and admin API). */
   readonly management: WorkerManagement;
+  /** Every admin operation, served over the admin websocket (`call`/`watch`) and the admin HTTP API. */
+  readonly methods = new MethodTable();
+  /** This hub's id (see {@link HubOptions.hubId}). */
+  readonly id: string;
+  private readonly frameRouter: WorkerFrameRouter;
 
   private readonly options: ParsedHubOptions;
 
@@ -83,7 +89,26 @@ export class Hub {
     this.dispatcher = new Dispatcher(() => this.sessions.values(), this.clock);
     this.metrics = deps.metrics ?? new HubMetrics();
     this.metrics.bind({ connectedWorkers: () => this.sessions.size, queueDepth: () => this.dispatcher.depth() });
-    this.management = new WorkerManagement(this);
+    this.management = new WorkerManagement({
+      registry: this.registry,
+      log: this.log,
+      session: (id) => this.sessions.get(id),
+      connectedWorkerIds: () => [...this.sessions.keys()],
+      notifyChange: (change) => this.notifyChange(change),
+      onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
+    });
+    this.id = options.hubId ?? hubIdOf(this.registry);
+    const extensions = deps.extensions ?? [];
+    this.frameRouter = new WorkerFrameRouter(extensions);
+    this.methods.add(
+      ...adminMethods({
+        registry: this.registry,
+        management: this.management,
+        changes$: this.changes$,
+        info: () => ({ hubId: this.id, url: this.server?.url ?? null, adminUrl: this.admin?.url ?? null }),
+      }),
+    );
+    for (const extension of extensions) this.methods.add(...(extension.methods?.() ?? []));
   }
 
   /** Starts listening; resolves with the websocket URL. */
@@ -111,6 +136,7 @@ export class Hub {
       maxQueuedBytes: this.options.maxQueuedBytes,
       sendStallMs: this.options.sendStallMs,
       maxTotalQueuedBytes: this.options.maxTotalQueuedBytes,
+      hubId: this.id,
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;
@@ -128,7 +154,16 @@ export class Hub {
    */
   async startAdmin(options: AdminHttpOptions = {}): Promise<string> {
     if (this.admin) throw new ClaError(ErrorCode.Internal, 'The admin listener is already started');
-    this.admin = await startAdminHttp(options, this);
+    this.admin = await startAdminHttp(options, {
+      registry: this.registry,
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      methods: this.methods,
+      changes$: this.changes$,
+      listWorkers: (project) => this.management.listWorkers(project),
+      hubId: this.id,
+    });
     return this.admin.url;
   }
 
@@ -167,7 +202,7 @@ export class Hub {
       psk: this.options.psk,
       nonce: this.deps.newNonce,
       onWorker: (info) => this.addSession(transport, info),
-      onAdmin: () => new AdminSession(transport, this, this.log),
+      onAdmin: () => new AdminSession(transport, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
   }
@@ -249,7 +284,7 @@ export class Hub {
     }
     const session = new WorkerSession(transport, info, this.clock, this.log);
     const extensions = this.deps.extensions ?? [];
-    session.otherFrames = (f) => extensions.some((extension) => extension.workerFrame?.(session, f) === true);
+    session.otherFrames = (f) => this.frameRouter.route(session, f);
     this.sessions.set(info.workerId, session);
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
@@ -271,4 +306,13 @@ export class Hub {
     for (const extension of extensions) extension.sessionAdded?.(session);
     this.dispatcher.pump();
   }
+}
+
+/** The id kept in the store, made (random) on first use. */
+function hubIdOf(registry: Registry): string {
+  const stored = registry.getSetting(HUB_ID_SETTING);
+  if (stored) return stored;
+  const id = randomUUID();
+  registry.setSetting(HUB_ID_SETTING, id);
+  return id;
 }

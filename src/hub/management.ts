@@ -9,8 +9,9 @@
  */
 import { ClaError, ErrorCode } from '../errors.ts';
 import type { JobRow } from '../store/store.ts';
-import type { Hub } from './hub.ts';
-import type { WorkerInfo } from './registry.ts';
+import type { Logger } from '../logger.ts';
+import type { HubChange } from './hub-change.ts';
+import type { Registry, WorkerInfo } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
 
 /** The seed's warning, shown before and after a shutdown. */
@@ -109,9 +110,22 @@ export function jobView(row: JobRow, withOutput: boolean): JobView {
 const notConnected = (id: string) =>
   new ClaError(ErrorCode.NoWorker, `Worker ${id} is not connected: there is no process to shut down.`, { data: { id } });
 
+/** What management needs from the hub: the registry, the live sessions, and a way to tell about changes. */
+export interface ManagementDeps {
+  registry: Registry;
+  log: Logger;
+  /** The connected session of a worker. */
+  session(id: string): WorkerSession | undefined;
+  /** Ids of the connected workers. */
+  connectedWorkerIds(): string[];
+  notifyChange(change: HubChange): void;
+  /** A worker left projects (`remaining` empty: it is gone): drop or update its session. */
+  onUnregistered(id: string, remaining: string[]): void;
+}
+
 /** The management operations of one hub. */
 export class WorkerManagement {
-  constructor(private readonly hub: Hub) {}
+  constructor(private readonly hub: ManagementDeps) {}
 
   /** Workers sorted by id; with `project`, only its members (`UNKNOWN_PROJECT` if it does not exist). */
   listWorkers(project?: string): ManagedWorker[] {
@@ -177,7 +191,7 @@ export class WorkerManagement {
 
   /** Projects with their worker counts. */
   projects(): ProjectView[] {
-    const connected = new Set(this.hub.connectedWorkers().map((session) => session.info.workerId));
+    const connected = new Set(this.hub.connectedWorkerIds());
     return this.hub.registry.listProjects().map((project) => {
       const workers = this.hub.registry.listWorkers(project.name);
       return { ...project, workers: workers.length, connected: workers.filter((w) => connected.has(w.id)).length };

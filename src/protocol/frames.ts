@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { PROTOCOL_VERSION } from './version.ts';
+import { adminFrameSchemas } from './frames-admin.ts';
 import { busFrameSchemas } from './frames-bus.ts';
 import { plainValueSchema, wireErrorSchema } from './frames-common.ts';
 
@@ -246,6 +247,7 @@ export const frameSchema = z.discriminatedUnion('t', [
   cancelSchema,
   errorFrameSchema,
   ...busFrameSchemas,
+  ...adminFrameSchemas,
 ]);
 
 export type AgentInfo = z.infer<typeof agentInfoSchema>;

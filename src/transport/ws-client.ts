@@ -31,6 +31,11 @@ export interface WsClientOptions {
   silenceTimeoutMs?: number;
   tls?: ClientTlsOptions;
   tap?: FrameTap;
+  /**
+   * The hub id the server must announce in its upgrade answer (`X-Cla-Hub-Id`); another answer closes
+   * the connection before any frame is sent, with HUB_MISMATCH.
+   */
+  expectHubId?: string;
 }
 
 /**
@@ -51,6 +56,21 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
       rejectUnauthorized: options.tls?.verify ?? true,
     });
     let settled = false;
+    if (options.expectHubId !== undefined) {
+      ws.once('upgrade', (res) => {
+        const announced = res.headers['x-cla-hub-id'];
+        if (announced === options.expectHubId) return;
+        settled = true;
+        ws.terminate();
+        reject(
+          new ClaError(
+            ErrorCode.HubMismatch,
+            `The server at ${url} is not the hub this CLI found recorded (hub id ${options.expectHubId}, it announced ${typeof announced === 'string' ? announced : 'none'}): the hub was restarted elsewhere or another program took its port. Nothing was sent. Start the hub again (\`cla-hub start\`), or pass --hub URL with the admin token of the hub you mean.`,
+            { data: { url, expected: options.expectHubId, announced: typeof announced === 'string' ? announced : null } },
+          ),
+        );
+      });
+    }
     // A hub that requires client certificates answers a refused one with 403 and `X-Cla-Error: TLS_CONFIG`.
     ws.once('unexpected-response', (req, res) => {
       req.destroy();

@@ -14,6 +14,9 @@ import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts'
 import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
+/** The header of the upgrade answer (and of admin HTTP answers) that names the hub. */
+export const HUB_ID_HEADER = 'X-Cla-Hub-Id';
+
 /** TLS settings for a `wss://` listener. */
 export interface ServerTlsOptions {
   cert: string | Buffer;
@@ -35,6 +38,8 @@ export interface WsServerOptions {
   heartbeatMs?: number;
   tls?: ServerTlsOptions;
   tap?: FrameTap;
+  /** Sent as `X-Cla-Hub-Id` in the upgrade answer, so a client checks the hub before authenticating. */
+  hubId?: string;
   /**
    * Time a new TCP connection has to complete its HTTP request head (TLS handshake included), in ms;
    * then it is destroyed. Node's own `headersTimeout` is only checked every 30 s (issue 11, case 4).
@@ -121,6 +126,10 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
+  if (options.hubId !== undefined) {
+    const header = `${HUB_ID_HEADER}: ${options.hubId}`;
+    wss.on('headers', (headers) => headers.push(header));
+  }
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());

@@ -52,7 +52,7 @@ cli('project create / passkey / rotate and env add / list', async (ctx) => {
   assert.is(old.code, 1);
   assert.match(old.stderr, /BAD_PASSKEY/);
   const again = await hub(ctx, 'project', 'create', 'CLARIVE');
-  assert.is(again.code, 1);
+  assert.is(again.code, 125, 'a refusal by the hub exits 125');
   assert.match(again.stderr, /PROJECT_EXISTS/);
   assert.is((await hub(ctx, 'env', 'add', 'QA')).code, 0);
   assert.is((await hub(ctx, 'env', 'add', 'PROD')).code, 0);
@@ -155,7 +155,7 @@ cli('exec refusals: no matching worker, unknown env, timeout', async (ctx) => {
   // A hub that cannot be reached is a hub error (125, as eval and rulebook run), and the message says what to do.
   const down = await hub(ctx, 'exec', '--url', 'ws://127.0.0.1:1', '--', 'true');
   assert.is(down.code, 125, down.stderr);
-  assert.match(down.stderr, /Cannot connect to the hub at ws:\/\/127\.0\.0\.1:1.*Is the hub running\? Start it with `cla-hub start --data .*\[CONNECTION_FAILED\]/);
+  assert.match(down.stderr, /Cannot connect to the hub at ws:\/\/127\.0\.0\.1:1.*Is the hub running\? Start it with `cla-hub start`.*\[CONNECTION_FAILED\]/);
   fs.writeFileSync(path.join(ctx.dir, 'ship-me.txt'), 'x');
   const shipDown = await hub(ctx, 'ship', '--url', 'ws://127.0.0.1:1', 'ship-me.txt', '/tmp/never-written.txt');
   assert.is(shipDown.code, 125, shipDown.stderr);

@@ -166,7 +166,7 @@ it('shutdown needs --yes off a terminal; with it the worker exits with the warni
   assert.is(shared.state, 'offline');
   assert.ok(workers.find((w) => w.id === 'solo')!.connected, 'the other worker is untouched');
   const again = await hub(ctx, 'workers', 'shutdown', 'shared', '--yes');
-  assert.is(again.code, 1);
+  assert.is(again.code, 125, 'a refusal by the hub exits 125');
   assert.match(again.stderr, /NO_WORKER/);
 });
 

@@ -69,7 +69,9 @@ const hubCli = (ctx: Ctx, ...args: string[]) => {
 };
 
 async function subscribers(ctx: Ctx, hub: RunningHub = ctx.hub): Promise<Subscriber[]> {
-  const out = await runCli(HUB_BIN, ['subscribers', '--json', '--data', hub.data], { cwd: ctx.dir, timeoutMs: 60_000 });
+  // The CLI reaches the hub through its admin API: a wss:// hub needs the CA (and, for mutual TLS, a client certificate).
+  const tls = hub.url.startsWith('wss:') ? ['--ca-cert', ctx.certs.ca, '--cert', ctx.certs.clientCert, '--cert-key', ctx.certs.clientKey, '--cert-key-pass', ctx.certs.clientKeyPass] : [];
+  const out = await runCli(HUB_BIN, ['subscribers', '--json', '--data', hub.data, ...tls], { cwd: ctx.dir, timeoutMs: 60_000 });
   assert.is(out.code, 0, out.stderr);
   return JSON.parse(out.stdout) as Subscriber[];
 }

@@ -14,6 +14,8 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import * as assert from 'uvu/assert';
+import { AdminClient } from '../../src/hub/admin-client.ts';
+import { adminTokenFile } from '../../src/hub/hub-record.ts';
 import { openSqliteTaskStore, type SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
@@ -54,16 +56,28 @@ async function startTaskWorker(ctx: Ctx, id: string, args: string[], hub = ctx.h
   return worker;
 }
 
-/** Inserts shell tasks that append their id to the worker's log, as `cla-hub task submit` would. */
-async function insertShellTasks(store: SqliteTaskStore, prefix: string, count: number, extra = ''): Promise<string[]> {
-  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
-  // Called in one turn: one commit (group commit), as the old explicit transaction did.
-  await Promise.all(
-    ids.map((id) =>
-      store.insert({ id, name: 'shell', attrs: { cloud: 'aws' }, data: { cmd: `echo ${id} >> "$TASK_LOG"${extra}` }, createdAt: Date.now(), deadlineMs: 300_000, maxAttempts: 5 }),
-    ),
-  );
-  return ids;
+/**
+ * Submits shell tasks through the hub's `tasks.submit` method (as `cla-hub task submit` does), each
+ * appending its label to the worker's log; returns the hub's task ids and the label of each.
+ */
+async function submitShellTasks(hub: RunningHub, prefix: string, count: number, extra = ''): Promise<{ ids: string[]; labelOf: Map<string, string> }> {
+  const client = await AdminClient.connect(hub.url, fs.readFileSync(adminTokenFile(hub.data), 'utf8').trim());
+  try {
+    const labels = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+    const ids: string[] = [];
+    // Batches below the hub's bound of open requests per connection (256).
+    for (let i = 0; i < labels.length; i += 200) {
+      const batch = labels.slice(i, i + 200);
+      ids.push(
+        ...(await Promise.all(
+          batch.map(async (label) => (await client.call<{ id: string }>('tasks.submit', { name: 'shell', attrs: { cloud: 'aws' }, data: { cmd: `echo ${label} >> "$TASK_LOG"${extra}` }, deadlineMs: 300_000 })).id),
+        )),
+      );
+    }
+    return { ids, labelOf: new Map(ids.map((id, i) => [id, labels[i]!])) };
+  } finally {
+    client.close();
+  }
 }
 
 /** Polls the store (a bounded number of times) until `check` holds; fails the test otherwise. */
@@ -94,7 +108,8 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
   ctx.hub = await startHub(ctx.dir);
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   for (const id of ['w1', 'w2', 'w3', 'w4']) await startTaskWorker(ctx, id, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '4']);
-  const ids = await insertShellTasks(ctx.store, 'k', 1000);
+  const { ids, labelOf } = await submitShellTasks(ctx.hub, 'k', 1000);
+  const idOf = new Map([...labelOf].map(([id, label]) => [label, id]));
   await until('300 tasks done', async () => (await ctx.store.counts()).done >= 300);
   const victim = ctx.workers[0]!;
   await victim.stop('SIGKILL');
@@ -112,11 +127,12 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
   assert.ok(reclaimed.length <= 8, `at most the victim's taskCapacity (8) was held, got ${reclaimed.length}`);
 
   const ran = executions(ctx.dir);
-  const missing = ids.filter((id) => !ran.has(id));
+  const missing = ids.filter((id) => !ran.has(labelOf.get(id)!));
   assert.equal(missing, [], 'every task ran at least once');
   const twice = [...ran].filter(([, runs]) => runs.length > 1);
   // At least once: only a task whose claim was lost may have run twice, once on the killed worker.
-  for (const [id, runs] of twice) {
+  for (const [label, runs] of twice) {
+    const id = idOf.get(label)!;
     assert.is(runs.length, 2, id);
     assert.ok((await ctx.store.get(id))!.attempts === 2, `${id} ran twice without a lost claim`);
     assert.ok(runs.some((run) => run.worker === 'w1'), `${id} ran twice, not on the killed worker`);
@@ -176,27 +192,33 @@ tasks('a task no worker can handle fails after its deadline with the clear error
   const failed = await runCli(HUB_BIN, ['task', 'list', '--state', 'failed', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
   assert.match(failed.stdout, new RegExp(`${id}\\s+echo\\s+failed\\s+0\\s+-`));
   const unknown = await runCli(HUB_BIN, ['task', 'show', 'nope', '--hub-data', ctx.hub.data], { cwd: ctx.dir });
-  assert.is(unknown.code, 1);
+  assert.is(unknown.code, 125, 'the hub refused: exit 125');
   assert.match(unknown.stderr, /UNKNOWN_TASK/);
 });
 
-tasks('a hub SIGKILLed with tasks claimed loses none; tasks submitted while it is down run after the restart', async (ctx) => {
+tasks('a hub SIGKILLed with tasks claimed loses none; a submission while it is down is refused (125), and runs once submitted after the restart', async (ctx) => {
   ctx.hub = await startHub(ctx.dir);
   // The restart takes the port this hub got from the OS, so the worker reconnects to it.
   const port = new URL(ctx.hub.url).port;
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   await startTaskWorker(ctx, 'w1', ['--task-handler', 'shell', '--task-concurrency', '2']);
-  const before = await insertShellTasks(ctx.store, 'r', 60, '; sleep 0.05');
+  const before = [...(await submitShellTasks(ctx.hub, 'r', 60, '; sleep 0.05')).labelOf.values()];
   await until('some done', async () => (await ctx.store.counts()).done >= 10);
   await ctx.hub.process.stop('SIGKILL');
   const atCrash = (await ctx.store.counts());
   assert.ok(atCrash.done < 60, 'the crash happened mid-way');
-  // The CLI works on the data file while the hub is down.
-  const whileDown = await runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
-  assert.is(whileDown.code, 0, whileDown.stderr);
-  const downId = whileDown.stdout.trim();
+  // The CLI never writes the data file: with the hub down, the submission is refused, nothing is queued.
+  const submit = () => runCli(HUB_BIN, ['task', 'submit', 'shell', '--data', JSON.stringify({ cmd: 'echo while-down >> "$TASK_LOG"' }), '--hub-data', ctx.hub.data], { cwd: ctx.dir });
+  const whileDown = await submit();
+  assert.is(whileDown.code, 125, whileDown.stderr);
+  assert.match(whileDown.stderr, /Is the hub running\?.*\[CONNECTION_FAILED\]/);
+  const down = await ctx.store.counts();
+  assert.equal(down.pending + down.offered + down.claimed + down.done, 60);
 
   ctx.hub = await startHub(ctx.dir, ['--port', port]);
+  const afterRestart = await submit();
+  assert.is(afterRestart.code, 0, afterRestart.stderr);
+  const downId = afterRestart.stdout.trim();
   if (atCrash.offered + atCrash.claimed > 0) await ctx.hub.process.waitFor(/pending again/);
   await until('everything done after the restart', async () => (await ctx.store.counts()).done === 61);
   assert.equal((await ctx.store.counts()), { pending: 0, offered: 0, claimed: 0, done: 61, failed: 0 });

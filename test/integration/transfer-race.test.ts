@@ -11,7 +11,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { AdminClient } from '../../src/hub/admin-client.ts';
-import { readAdminToken } from '../../src/hub/hub-files.ts';
+import { adminTokenFile } from '../../src/hub/hub-record.ts';
 import { shipFile } from '../../src/hub/transfer.ts';
 import { WORKER_BIN, runCli, startHub, startWorker, stopAll, tempDir } from './processes.ts';
 
@@ -48,7 +48,7 @@ it('ships into a folder swapped with a symlink to outside the root never write o
     const token = /Registration token: ([0-9a-f]{32})/.exec(reg.stdout)![1]!;
     await startWorker(dir, ['--url', hub.url, '--id', 'racer', '--token', token, '--root', root]);
     await new Promise((resolve) => swapper.stdout.once('data', resolve));
-    client = await AdminClient.connect(hub.url, readAdminToken(hub.data));
+    client = await AdminClient.connect(hub.url, fs.readFileSync(adminTokenFile(hub.data), 'utf8').trim());
     const outcomes = new Map<string, number>();
     for (let i = 0; i < 200; i += 1) {
       // Alternate a file right in the swapped folder and one in a folder below it (mkdir on the way).

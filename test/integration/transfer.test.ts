@@ -12,7 +12,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { AdminClient } from '../../src/hub/admin-client.ts';
-import { readAdminToken } from '../../src/hub/hub-files.ts';
+import { adminTokenFile } from '../../src/hub/hub-record.ts';
 import type { JobEvent, JobInput } from '../../src/hub/job-events.ts';
 import { isTempName } from '../../src/worker/ops/transfer-io.ts';
 import { HUB_BIN, WORKER_BIN, runCli, startCli, startHub, startWorker, stopAll, tempDir, type LiveProcess, type RunningHub } from './processes.ts';
@@ -191,7 +191,7 @@ it('fetch of a missing file: FILE_NOT_FOUND, exit 125, no local file; a folder: 
 
 /** An admin connection to the test hub. */
 function admin(ctx: Ctx): Promise<AdminClient> {
-  return AdminClient.connect(ctx.hub.url, readAdminToken(ctx.hub.data));
+  return AdminClient.connect(ctx.hub.url, fs.readFileSync(adminTokenFile(ctx.hub.data), 'utf8').trim());
 }
 
 /**

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
-import { formatRecording } from '../../src/cli/replay-format.ts';
+import { formatRecording } from '../../src/transport/recording-format.ts';
 import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
 import { readRecording, type RecordLine } from '../../src/transport/recorder.ts';

@@ -13,7 +13,6 @@ import type { HubExtension } from '../../src/hub/hub-extension.ts';
 import type { HubDeps, HubOptions } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
-import { SubscribeSink } from '../../src/hub/tasks/index.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
 import type { FrameTap } from '../../src/transport/transport.ts';
 import type { AgentExtension } from '../../src/worker/agent-extension.ts';
@@ -149,10 +148,9 @@ export interface ScenarioHub {
 /**
  * The hub extensions of a scenario, in recording and replay alike. `collect-and-cleanup` has the action
  * bus and workflows, as `cla-hub start` builds them, minus what would act on its own: no cron (the
- * built-in workflow's hourly trigger could fire mid-recording), no command-table polling (the run is
- * triggered through the engine, see {@link applyHubMark}), no pruning timer (a fresh store has nothing
- * to prune). No task dispatcher: nothing in this workflow submits tasks. `SubscribeSink` stays last,
- * as in the CLI. Its tables go in the seeded in-memory store.
+ * built-in workflow's hourly trigger could fire mid-recording; the run is triggered through the engine,
+ * see {@link applyHubMark}), no pruning timer (a fresh store has nothing to prune). No task dispatcher:
+ * nothing in this workflow submits tasks. Its tables go in the seeded in-memory store.
  */
 export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Clock): ScenarioHub {
   if (name !== 'collect-and-cleanup') return { extensions: [], actions: undefined };
@@ -160,12 +158,11 @@ export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Cl
     db: seeded.store.db,
     workflows: loadWorkflows().workflows,
     cron: false,
-    commandPollMs: 0,
     keepRunsDays: 0,
     clock,
     newId: runIds(),
   });
-  return { extensions: [actions, new SubscribeSink()], actions };
+  return { extensions: [actions], actions };
 }
 
 /** What the hub gets besides its options, in recording and replay alike. */

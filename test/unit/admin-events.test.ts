@@ -44,7 +44,7 @@ function setup() {
   const registry = new Registry(store, clock);
   const hub = new Hub({}, { registry, clock, metrics: new HubMetrics({ processMetrics: false }) });
   const res = new FakeResponse();
-  const end = streamEvents(res as unknown as ServerResponse, hub, undefined, clock, silentLogger());
+  const end = streamEvents(res as unknown as ServerResponse, { changes$: hub.changes$, listWorkers: (project) => hub.management.listWorkers(project) }, undefined, clock, silentLogger());
   return { store, clock, registry, hub, res, end };
 }
 

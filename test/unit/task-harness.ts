@@ -9,7 +9,7 @@ import { Hub } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
 import { SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
-import { SubscribeSink, TaskHub } from '../../src/hub/tasks/task-hub.ts';
+import { TaskHub } from '../../src/hub/tasks/task-hub.ts';
 import type { TaskHubOptions } from '../../src/hub/tasks/task-spec.ts';
 import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
@@ -76,7 +76,7 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
   const store = new SqliteTaskStore(mainStore.db);
   let n = 0;
   const tasks = new TaskHub({ store, newId: () => `task-${++n}` }, options);
-  const hub = new Hub({ host: '127.0.0.1', port: 0 }, { registry, clock, extensions: [tasks, new SubscribeSink()], metrics: new HubMetrics({ processMetrics: false }) });
+  const hub = new Hub({ host: '127.0.0.1', port: 0 }, { registry, clock, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   await hub.start();
   const agents: AgentWorker[] = [];
   const raws: RawWorker[] = [];

@@ -210,16 +210,18 @@ tasks('a task no worker can handle fails at its deadline with the clear NO_WORKE
   assert.is(row.error?.message, 'No worker for task tag with attributes {account=7, cloud=gcp} within its deadline of 2 s');
 });
 
-tasks('tasks inserted by another process (the CLI) are noticed by the poll', async (ctx) => {
+tasks('tasks.submit (the method behind `cla-hub task submit`) reaches the dispatcher at once, with no poll', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
   await h.worker('w1', (t) => t.handle('echo', {}, (task) => task.data));
-  h.store.insert({ id: 'from-cli', name: 'echo', attrs: {}, data: 'hi', createdAt: h.clock.now(), deadlineMs: 60_000, maxAttempts: 5 });
-  await flush();
-  assert.is((await h.tasks.get('from-cli'))!.state, 'pending', 'not seen before the poll');
-  h.clock.increment(100);
-  const row = await h.tasks.wait('from-cli');
+  const { id } = (await h.hub.methods.call('tasks.submit', { name: 'echo', data: 'hi' })) as { id: string };
+  // The simulated clock never moves: only the submission itself can have started the offer.
+  const row = await h.tasks.wait(id);
   assert.equal([row.state, row.result], ['done', 'hi']);
+  const shown = (await h.hub.methods.call('tasks.show', { id })) as { state: string };
+  assert.is(shown.state, 'done');
+  const code = await h.hub.methods.call('tasks.show', { id: 'nope' }).then(() => 'answered', (error: { code: string }) => error.code);
+  assert.is(code, 'UNKNOWN_TASK');
 });
 
 tasks('a hub restart returns offered and claimed tasks to pending; the reconnected worker finishes them', async (ctx) => {

@@ -399,22 +399,16 @@ test('cron triggers follow the simulated clock', async () => {
   await b.close();
 });
 
-test('the command table: the CLI queues, the hub runs and answers', async () => {
+test('the method table: workflow methods run on the hub at once and refuse what is wrong', async () => {
   const b = await bed();
   await b.worker('w1', { collect: () => undefined });
-  const id = b.ext.commands.enqueue({ kind: 'workflow.run', args: { workflow: 'collect' } }, b.clock.now());
-  assert.equal(b.ext.commands.poll(id), { state: 'queued' });
-  const bad = b.ext.commands.enqueue({ kind: 'workflow.run', args: { workflow: 'nope' } }, b.clock.now());
-  const withdrawn = b.ext.commands.enqueue({ kind: 'workflow.event', args: { event: 'x' } }, b.clock.now());
-  assert.ok(b.ext.commands.withdraw(withdrawn));
-  await (b.ext as unknown as { poller: { runPending(): Promise<void> } }).poller.runPending();
-  const done = b.ext.commands.poll(id);
-  assert.is(done.state, 'done');
-  assert.is((done as { result: { workflow: string } }).result.workflow, 'collect');
-  const failed = b.ext.commands.poll(bad);
-  assert.is(failed.state, 'failed');
-  assert.is((failed as { error: { code: string } }).error.code, 'UNKNOWN_WORKFLOW');
-  assert.equal(b.ext.commands.poll(withdrawn), { state: 'gone' });
+  const started = (await b.hub.methods.call('workflows.run', { workflow: 'collect' })) as { workflow: string; state: string; run: string };
+  assert.is(started.workflow, 'collect');
+  assert.ok(b.ext.store.listRuns(10).some((r) => r.id === started.run), 'the run exists as soon as the call answers');
+  const codeOf = (promise: Promise<unknown>) => promise.then(() => 'answered', (error: unknown) => (error as { code: string }).code);
+  assert.is(await codeOf(b.hub.methods.call('workflows.run', { workflow: 'nope' })), 'UNKNOWN_WORKFLOW');
+  assert.is(await codeOf(b.hub.methods.call('workflows.run', { workflow: 3 })), 'INVALID_ARGUMENT');
+  assert.is(await codeOf(b.hub.methods.call('workflows.fly', {})), 'UNKNOWN_METHOD');
   await b.close();
 });
 

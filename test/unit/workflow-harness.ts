@@ -9,7 +9,6 @@ import { ClaError } from '../../src/errors.ts';
 import { ActionsExtension, type ActionsExtensionOptions } from '../../src/hub/actions/actions-extension.ts';
 import { toWorkflowDefinition, type WorkflowDefinition } from '../../src/hub/actions/workflow-definitions.ts';
 import { Hub } from '../../src/hub/hub.ts';
-import type { HubExtension } from '../../src/hub/hub-extension.ts';
 import { Registry } from '../../src/hub/registry.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
 import { openSqliteStore, type SqliteStore } from '../../src/store/sqlite-store.ts';
@@ -29,8 +28,6 @@ export function workflows(...raw: unknown[]): Map<string, WorkflowDefinition> {
   return new Map(raw.map((r, i) => toWorkflowDefinition(r, `test-${i}.yml`)).map((w) => [w.name, w] as const));
 }
 
-/** Marks `subscribe` handled (the task hub's SubscribeSink in production). */
-const subscribeSink: HubExtension = { workerFrame: (_s, f) => f.t === 'subscribe' };
 
 export interface TestWorker {
   id: string;
@@ -71,13 +68,12 @@ export class TestBed {
     this.ext = new ActionsExtension({
       db: this.store.db,
       clock: this.clock as Clock,
-      commandPollMs: 0,
       newId: () => `run-${(this.runIds += 1)}`,
       ...this.options,
       ...extra,
     });
     this.down = false;
-    this.hub = new Hub({ heartbeatMs: 1_000_000, helloTimeoutMs: 1_000_000 }, { registry: this.registry, clock: this.clock as Clock, extensions: [this.ext, subscribeSink] });
+    this.hub = new Hub({ heartbeatMs: 1_000_000, helloTimeoutMs: 1_000_000 }, { registry: this.registry, clock: this.clock as Clock, extensions: [this.ext] });
     // No listener: `accept()` takes memory transports. Extensions start as `Hub.start()` would start them.
     await this.ext.start();
   }

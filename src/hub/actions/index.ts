@@ -1,7 +1,6 @@
 /** The action bus, workflows and resource graphs of the hub: explicit exports (no `export *`). */
 export { ActionsExtension } from './actions-extension.ts';
 export { ActionBus } from './action-bus.ts';
-export { CommandPoller, CommandTable, sendHubCommand } from './hub-commands.ts';
 export { parseResourceCommand } from './resource-command.ts';
 export { canonicalKey, matchesQuery, parseResourceQuery, resourceValue } from './resource-query.ts';
 export { MAX_TAG_MATCHES, runTagLine, tagChange, tagResources, tagTaskAttrs } from './resource-tagging.ts';
@@ -17,13 +16,13 @@ export {
   WorkflowDefinitionError,
 } from './workflow-definitions.ts';
 export { WorkflowEngine } from './workflow-engine.ts';
+export { searchResources, workflowMethods } from './workflow-methods.ts';
 export { stepMessageId, WorkflowRunRuntime } from './workflow-run-runtime.ts';
 export { CronScheduler } from './workflow-scheduler.ts';
 export { WorkflowStore } from './workflow-store.ts';
 
 export type { ActionsExtensionOptions } from './actions-extension.ts';
 export type { ActionTarget, AnswerFrame, BusListener, Subscriber } from './action-bus.ts';
-export type { CommandHandler, HubCommand } from './hub-commands.ts';
 export type { Comparison, QueryableResource, QueryOp, ResourceQuery } from './resource-query.ts';
 export type { BatchOutcome, StoredResource } from './resource-store.ts';
 export type { ResourceCommand, TagCommand } from './resource-command.ts';

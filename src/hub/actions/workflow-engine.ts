@@ -4,6 +4,7 @@
  * plans, and resumes the runs a previous hub process left unfinished.
  */
 import { randomUUID } from 'node:crypto';
+import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
@@ -63,6 +64,9 @@ export class WorkflowEngine implements BusListener {
   private readonly runDeps: RunRuntimeDeps;
   private readonly newId: () => string;
   private readonly idle = new Set<() => void>();
+  private readonly runChanges = new Subject<string>();
+  /** The id of a run whose step started or ended, or that finished (watchers re-read it from the store). */
+  readonly runChanged$: Observable<string> = this.runChanges.asObservable();
   /** Where `tag` tasks go; settable because the task dispatcher may be created after the engine. */
   tasks: TaskSubmitter | undefined;
 
@@ -80,7 +84,11 @@ export class WorkflowEngine implements BusListener {
       graceMs: options.graceMs ?? 10_000,
       resumeGraceMs: options.resumeGraceMs ?? 30_000,
       dataFor: (action, workerId) => this.dataFor(action, workerId),
-      stepChanged: (run, messageId, active) => (active ? this.byMessage.set(messageId, run) : this.byMessage.delete(messageId)),
+      stepChanged: (run, messageId, active) => {
+        if (active) this.byMessage.set(messageId, run);
+        else this.byMessage.delete(messageId);
+        this.runChanges.next(run.id);
+      },
       finished: (run) => this.onRunFinished(run),
     };
     deps.bus.listener = this;
@@ -271,6 +279,7 @@ export class WorkflowEngine implements BusListener {
     if (this.runs.get(run.id) !== run) return;
     this.runs.delete(run.id);
     this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run finished');
+    this.runChanges.next(run.id);
     this.startWaiting(run.workflow);
     if (this.runs.size === 0) {
       const waiters = [...this.idle];

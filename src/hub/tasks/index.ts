@@ -3,11 +3,12 @@
  * to exactly one matching worker under a lease. Explicit exports; types apart.
  *
  *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore
- *   const hub = new Hub(options, { registry, extensions: [tasks, new SubscribeSink()] });
+ *   const hub = new Hub(options, { registry, extensions: [tasks] });
  *   const id = await tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
  *   const row = await tasks.wait(id);                // row.state 'done' (row.result) or 'failed' (row.error)
  */
-export { SubscribeSink, TaskHub, openTaskHub } from './task-hub.ts';
+export { TaskHub, openTaskHub } from './task-hub.ts';
+export { taskMethods } from './task-methods.ts';
 export { SqliteTaskStore, openSqliteTaskStore } from './sqlite-task-store.ts';
 export { TASK_MIGRATIONS, migrateTaskTables } from './sqlite-task-tables.ts';
 export { MemoryTaskStore, MemoryTaskTables } from './memory-task-store.ts';

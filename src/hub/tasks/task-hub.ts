@@ -14,14 +14,12 @@
  * stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect releases everything the
  * worker held; a lease that runs out is revoked (`task_revoked`) and the task leased again.
  *
- * `subscribe` is shared with the action bus: {@link TaskHub.workerFrame} reads its `tasks` part and
- * returns FALSE, so the next extension (actions) sees the frame too. Put {@link SubscribeSink} last in
- * the hub's extension list: it returns true for `subscribe`, so a hub without an action extension does
- * not answer it with BAD_FRAME.
+ * `subscribe` is shared with the action bus: the hub routes frames by type to every extension that
+ * declares it (hub-extension.ts), and this one reads only its `tasks` part.
  *
- * New tasks reach the dispatcher two ways: `submit()` in this process (offered at once), and rows
- * inserted by `cla-hub task submit` in another process, noticed by polling `lastSeq()` every `pollMs`
- * (the same timer expires offers, leases and deadlines).
+ * New tasks reach the dispatcher through `submit()` only (the `tasks.submit` method of the hub's method
+ * table for `cla-hub task submit`, the dashboard and scripts) and are offered at once; nothing polls the
+ * store for them. A timer every `pollMs` only expires offers, leases and deadlines.
  *
  * The store is asynchronous (issue 9): every frame to a worker and every answer to a waiter or admin
  * goes out only after the store call that holds the change resolved (after its commit, on SQLite).
@@ -37,10 +35,11 @@ import { ClaError, ErrorCode } from '../../errors.ts';
 import { silentLogger, type Logger } from '../../logger.ts';
 import { frame, type Frame, type FrameOf } from '../../protocol/frames.ts';
 import type { TaskHandlerSpec } from '../../protocol/frames-bus.ts';
-import type { HubExtension } from '../hub-extension.ts';
-import type { Hub } from '../hub.ts';
+import type { HubContext, HubExtension } from '../hub-extension.ts';
 import type { WorkerSession } from '../worker-session.ts';
+import type { MethodDefinition } from '../methods/method-table.ts';
 import { openSqliteTaskStore } from './sqlite-task-store.ts';
+import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
 import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
@@ -99,7 +98,6 @@ export class TaskHub implements HubExtension {
   private dirty = true;
   private pumpScheduled = false;
   private pumping = false;
-  private seenSeq = 0;
 
   constructor(
     private readonly deps: TaskHubDeps,
@@ -128,6 +126,18 @@ export class TaskHub implements HubExtension {
 
   get(id: string): Promise<TaskRow | undefined> {
     return this.store.get(id);
+  }
+
+  /** One task; UNKNOWN_TASK when there is none. */
+  async show(id: string): Promise<TaskRow> {
+    const row = await this.store.get(id);
+    if (!row) throw new ClaError(ErrorCode.UnknownTask, `No task with id ${id}: \`cla-hub task list\` shows the tasks this hub has`, { data: { id } });
+    return row;
+  }
+
+  /** The task methods of the hub's method table. */
+  methods(): MethodDefinition[] {
+    return taskMethods(this);
   }
 
   list(filter: TaskListFilter): Promise<TaskRow[]> {
@@ -173,13 +183,14 @@ export class TaskHub implements HubExtension {
 
   // ---- HubExtension --------------------------------------------------------------------------------
 
-  async start(hub: Hub): Promise<void> {
+  readonly workerFrames = ['subscribe', 'task_rejected', 'task_renew', 'task_done', 'task_failed'] as const;
+
+  async start(hub: HubContext): Promise<void> {
     if (!this.deps.clock) this.clock = hub.clock;
     if (!this.deps.log) this.log = hub.log.child({ component: 'tasks' });
     // Workers of the previous run reconnect with nothing: whatever this hub held is offered again.
     const recovered = await this.store.recover(this.clock.now());
     if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks offered or claimed before the restart are pending again');
-    this.seenSeq = await this.store.lastSeq();
     this.started = true;
     this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
     this.markDirty();
@@ -223,10 +234,8 @@ export class TaskHub implements HubExtension {
     });
   }
 
-  workerFrame(session: WorkerSession, f: Frame): boolean {
-    // `subscribe` is shared with the action bus: read it, return false (see the file comment).
-    const handled = f.t === 'task_done' || f.t === 'task_failed' || f.t === 'task_renew' || f.t === 'task_rejected';
-    if ((!handled && f.t !== 'subscribe') || this.stopped) return handled;
+  workerFrame(session: WorkerSession, f: Frame): void {
+    if (this.stopped) return;
     const holder = this.holderOf(session);
     this.guarded(`handling ${f.t} from ${holder.workerId}`, async () => {
       switch (f.t) {
@@ -241,7 +250,6 @@ export class TaskHub implements HubExtension {
           return this.onEnd(holder, f);
       }
     });
-    return handled;
   }
 
   // ---- frames --------------------------------------------------------------------------------------
@@ -357,7 +365,7 @@ export class TaskHub implements HubExtension {
     });
   };
 
-  /** Expired offers and leases, passed deadlines, tasks inserted by another process. */
+  /** Expired offers and leases, passed deadlines. */
   private async sweep(): Promise<void> {
     const { released, failed } = await this.store.expire(this.clock.now());
     for (const r of released) {
@@ -372,11 +380,7 @@ export class TaskHub implements HubExtension {
       this.log.warn({ task: row.id, code: row.error?.code }, row.error?.message ?? 'task failed');
       this.notify(row);
     }
-    const last = await this.store.lastSeq();
-    if (released.length > 0 || last !== this.seenSeq) {
-      this.seenSeq = last;
-      this.dirty = true;
-    }
+    if (released.length > 0) this.dirty = true;
     if (this.dirty) this.runPump();
   }
 
@@ -449,16 +453,6 @@ export class TaskHub implements HubExtension {
     } catch (error) {
       this.log.error({ err: error }, `failed ${what}`);
     }
-  }
-}
-
-/**
- * Put last in the hub's `extensions`: marks `subscribe` as handled after every extension before it
- * (tasks, actions) has read it and returned false, so the session does not answer it with BAD_FRAME.
- */
-export class SubscribeSink implements HubExtension {
-  workerFrame(_session: WorkerSession, f: Frame): boolean {
-    return f.t === 'subscribe';
   }
 }
 

@@ -1,59 +1,58 @@
-// "Workflow runs and tasks" (#/workflows): lists them when the hub has the endpoints `/api/workflows`
-// and `/api/tasks` (added by another part of the project), and says so when it has not (404
-// `UNSUPPORTED`). Their shape is not fixed here, so each list is shown as a generic table of its
-// plain fields.
+// "Workflow runs and tasks" (#/workflows): the hub's `workflows.list` and `tasks.list` methods
+// (POST /api/call/<method>, the same method table the CLI uses), newest first, refreshed on every
+// update (the app calls update() on the live event stream and when the route is shown).
 import { api, errorText } from './api.js';
 import { h, replace } from './dom.js';
 
+const LIMIT = 100;
+
+function time(ms) {
+  return ms === null || ms === undefined ? '-' : new Date(ms).toLocaleString();
+}
+
+function attrs(value) {
+  return Object.entries(value ?? {}).map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
 const SOURCES = [
-  { path: '/api/workflows', title: 'Workflow runs', testid: 'workflows' },
-  { path: '/api/tasks', title: 'Tasks', testid: 'tasks' },
+  {
+    method: 'workflows.list',
+    title: 'Workflow runs',
+    testid: 'workflows',
+    columns: ['Run', 'Workflow', 'State', 'Trigger', 'Started', 'Finished'],
+    row: (r) => [r.id, r.workflow, r.state + (r.reason ? ` (${r.reason})` : ''), r.trigger, time(r.startedAt ?? r.createdAt), time(r.finishedAt)],
+  },
+  {
+    method: 'tasks.list',
+    title: 'Tasks',
+    testid: 'tasks',
+    columns: ['Task', 'Name', 'State', 'Attempts', 'Worker', 'Created', 'Attributes', 'Error'],
+    row: (t) => [t.id, t.name, t.state, String(t.attempts), t.worker ?? '-', time(t.createdAt), attrs(t.attrs), t.error ? `${t.error.code}: ${t.error.message}` : ''],
+  },
 ];
-const MAX_COLUMNS = 8;
-const MAX_ROWS = 100;
 
-/** The array inside an answer: the answer itself, or its first array-valued field (`{runs: [...]}`). */
-function rowsOf(answer) {
-  if (Array.isArray(answer)) return answer;
-  if (answer && typeof answer === 'object') return Object.values(answer).find(Array.isArray) ?? [answer];
-  return [];
-}
-
-function cell(value) {
-  if (value === null || value === undefined) return '';
-  if (typeof value === 'number' && value > 1e12 && value < 1e13) return new Date(value).toLocaleString();
-  if (typeof value === 'object') {
-    const text = JSON.stringify(value);
-    return text.length > 120 ? `${text.slice(0, 120)}…` : text;
-  }
-  return String(value);
-}
-
-function table(rows, testid) {
-  if (rows.length === 0) return h('p', { class: 'empty' }, 'None yet.');
-  const columns = [...new Set(rows.slice(0, 20).flatMap((row) => (row && typeof row === 'object' ? Object.keys(row) : ['value'])))].slice(0, MAX_COLUMNS);
-  return h('table', { class: 'generic', 'data-testid': `${testid}-table` },
-    h('thead', null, h('tr', null, columns.map((name) => h('th', null, name)))),
-    h('tbody', null, rows.slice(0, MAX_ROWS).map((row) => h('tr', null, columns.map((name) => h('td', null, cell(row && typeof row === 'object' ? row[name] : row)))))),
+function table(source, rows) {
+  if (rows.length === 0) return h('p', { class: 'empty', 'data-testid': `${source.testid}-empty` }, 'None yet.');
+  return h('table', { class: 'generic', 'data-testid': `${source.testid}-table` },
+    h('thead', null, h('tr', null, source.columns.map((name) => h('th', null, name)))),
+    h('tbody', null, rows.map((row) => h('tr', { 'data-id': row.id }, source.row(row).map((value) => h('td', null, value))))),
   );
 }
 
 /** Shows the section in `root`; returns `{ update(), dispose() }`. */
 export function showWorkflows(root) {
   let disposed = false;
-  const parts = SOURCES.map((source) => ({ ...source, node: h('section', { 'data-testid': source.testid }, h('h3', null, source.title), h('p', { class: 'muted' }, 'Loading…')) }));
+  const parts = SOURCES.map((source) => ({ source, node: h('section', { 'data-testid': source.testid }, h('h3', null, source.title), h('p', { class: 'muted' }, 'Loading…')) }));
   replace(root, h('h2', null, 'Workflow runs and tasks'), parts.map((part) => part.node));
   async function update() {
-    await Promise.all(parts.map(async (part) => {
+    await Promise.all(parts.map(async ({ source, node }) => {
       let body;
       try {
-        body = table(rowsOf(await api('GET', part.path)), part.testid);
+        body = table(source, await api('POST', `/api/call/${source.method}`, { limit: LIMIT }));
       } catch (error) {
-        body = error.status === 404 || error.status === 405
-          ? h('p', { class: 'unavailable', 'data-testid': `${part.testid}-unavailable` }, `Not available: this hub has no ${part.path} endpoint yet.`)
-          : h('p', { class: 'error' }, errorText(error));
+        body = h('p', { class: 'error', 'data-testid': `${source.testid}-error` }, errorText(error));
       }
-      if (!disposed) replace(part.node, h('h3', null, part.title), body);
+      if (!disposed) replace(node, h('h3', null, source.title), body);
     }));
   }
   void update();

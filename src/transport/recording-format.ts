@@ -4,7 +4,7 @@
  * is shown as text when it is printable UTF-8; secrets (token, passkey) are masked.
  */
 import { decodeRaw } from '../protocol/codec.ts';
-import type { RecordLine } from '../transport/recorder.ts';
+import type { RecordLine } from './recorder.ts';
 
 const SECRET_KEYS = new Set(['token', 'passkey', 'psk']);
 
