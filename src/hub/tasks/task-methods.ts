@@ -25,7 +25,7 @@ export function taskMethods(tasks: TaskHub): MethodDefinition[] {
           maxAttempts: z.number().int().positive().optional(),
         })
         .strict(),
-      call: (params) => ({ id: tasks.submit(params) }),
+      call: async (params) => ({ id: await tasks.submit(params) }),
     }),
     callMethod({
       name: 'tasks.list',
