@@ -3,25 +3,20 @@
  * `service`): register with a hub, run in the foreground, unregister. Options come from flags,
  * `CLA_WORKER_*` variables and cla-worker.yml (src/worker/options.ts); this file only wires them.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ClaError, ErrorCode } from '../errors.ts';
+import { ClaError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
-import { CloseCode } from '../protocol/version.ts';
-import { loadClientTls } from '../transport/tls-config.ts';
-import type { ClientTlsOptions } from '../transport/ws-client.ts';
 import { createWorker } from '../worker/create-worker.ts';
 import { CONFIG_FILE_NAME, saveRegistration } from '../worker/config-file.ts';
-import { removePidfile } from '../worker/daemon-pidfile.ts';
 import { openLeftovers, type SweepReport } from '../worker/leftovers.ts';
 import { stateDirFor } from '../worker/state-dir.ts';
 import { envVarName, parseWorkerOptions, requireCredentials, type WorkerOptions } from '../worker/options.ts';
 import { registerWorker, unregisterWorker } from '../worker/registration.ts';
 import { parseTaskOptions } from '../worker/tasks/index.ts';
-import { fail, guard, info, line, success, warn } from './say.ts';
+import { guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
+import { reportWorkerExit, workerTlsOptions } from './worker-exit.ts';
 import { resolveSecretFiles, WORKER_SECRET_FLAGS } from './secret-options.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -49,11 +44,7 @@ function loadOptions(flags: Record<string, unknown>, implicitRegistration = true
   return options;
 }
 
-/** Reads and checks the TLS files now: a wrong passphrase or unreadable file is TLS_CONFIG, exit 1 (issue 11). */
-function tlsOptions(options: WorkerOptions): ClientTlsOptions {
-  const files = { caCert: options.caCert, cert: options.cert, certKey: options.certKey, certKeyPass: options.certKeyPass, noVerifyCerts: options.noVerifyCerts };
-  return { ...loadClientTls(files), files };
-}
+const tlsOptions = workerTlsOptions;
 
 /** Adds every worker command to `program`. */
 export function registerWorkerCommands(program: Command): void {
@@ -178,26 +169,7 @@ export function registerWorkerCommands(program: Command): void {
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));
       const exit = await worker.run();
-      const daemonPidfile = process.env.CLA_WORKER_DAEMON_PIDFILE;
-      if (daemonPidfile) removePidfile(daemonPidfile, process.pid);
-      if (exit.error?.code === ErrorCode.TlsConfig) {
-        // Not retried, and exit 1 so that a service manager does not restart into the same mistake.
-        fail(new ClaError(ErrorCode.TlsConfig, exit.error.message));
-        process.exitCode = 1;
-      } else if (exit.error && exit.closeCode !== null && exit.closeCode >= 4000) {
-        fail(new ClaError(exit.error.code as never, exit.error.message));
-        process.exitCode = 1;
-      } else if (exit.shutdownByHub || exit.closeCode === CloseCode.Shutdown) {
-        warn(`worker ${id} was shut down by the hub; start it again on ${os.hostname()} to bring it back`);
-      } else if (exit.closeCode === CloseCode.Unregistered) {
-        fail(new ClaError('UNKNOWN_WORKER', `worker ${id} was unregistered from the hub; register it again to bring it back`));
-        process.exitCode = 1;
-      } else if (exit.closeCode === CloseCode.Replaced) {
-        fail(new ClaError('DUPLICATE_WORKER', `another process connected as worker ${id}; this one stops`));
-        process.exitCode = 1;
-      } else {
-        info(`worker ${id} stopped: ${exit.reason}`);
-      }
+      reportWorkerExit(id, exit);
     }),
   );
 
