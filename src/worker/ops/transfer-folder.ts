@@ -123,15 +123,22 @@ export class OpenFolder {
     return fsp.open(this.entry(name), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   }
 
-  /** fsyncs the folder so a rename in it survives a crash; best effort. */
+  /**
+   * fsyncs the folder so a rename in it survives a crash. The held descriptor is O_PATH, which cannot be
+   * fsynced (EBADF), so the same folder is reopened read-only through it (never through the path, which may
+   * have been swapped). Best effort: some filesystems refuse a folder fsync, and the file's own bytes were
+   * already fsynced before the rename, so a failure here can only cost the rename's durability, not data.
+   */
   async sync(): Promise<void> {
-    if (this.fh) {
-      await this.fh.sync().catch(() => undefined);
-      return;
+    let fh: FileHandle | undefined;
+    try {
+      fh = await fsp.open(this.fh ? `${PROC_FD}/${this.fh.fd}` : this.realPath, 'r');
+      await fh.sync();
+    } catch {
+      // Best effort, as said above: the data is already on disk; only the rename's durability is at stake.
+    } finally {
+      await fh?.close();
     }
-    const fh = await fsp.open(this.realPath, 'r').catch(() => undefined);
-    await fh?.sync().catch(() => undefined);
-    await fh?.close().catch(() => undefined);
   }
 
   async close(): Promise<void> {
