@@ -67,6 +67,7 @@ export class AdminClient {
           if (!event) return;
           if (event.type === 'dispatched') {
             options.onInput?.({
+              // A send fails only on a closed connection, which ends this run with its own error.
               chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
@@ -152,6 +153,7 @@ export class AdminClient {
       this.transport.send(frame('watch', { id: re, method, params })).catch((error: unknown) => subscriber.error(error));
       return () => {
         subscription.unsubscribe();
+        // Unsubscribing on a closed connection: the hub already dropped the watch with it.
         if (!finished) void this.transport.send(frame('cancel', { re })).catch(() => undefined);
       };
     });

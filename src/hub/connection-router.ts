@@ -42,6 +42,7 @@ export interface RouterDeps {
 /** Waits for the first frame of `transport` and hands the connection to the right handler. */
 export function routeConnection(transport: Transport, deps: RouterDeps): void {
   const nonce = deps.nonce?.() ?? randomBytes(16).toString('hex');
+  // A peer gone before its challenge: nothing to answer; the hello timer below closes the connection.
   void transport.send(frame('challenge', { nonce })).catch(() => undefined);
   const timer = deps.clock.setTimeout(() => {
     refuse(transport, new ClaError(ErrorCode.HelloTimeout, `No hello within ${deps.helloTimeoutMs} ms; closing`), CloseCode.HelloTimeout);

@@ -3,15 +3,17 @@
  * 70000 })` is refused up front with the option's name instead of failing later inside Node.
  */
 import { checkInteger, checkObject, checkString, invalidOption } from '../option-checks.ts';
-import type { ServerTlsOptions } from '../transport/ws-server.ts';
+import type { ListenerLimitOptions, ServerTlsOptions } from '../transport/ws-server.ts';
 import type { LegacyPubsubOptions } from './legacy/legacy-options.ts';
 import { DEFAULT_STORED_OUTPUT_BYTES } from './output-tail.ts';
 
 /** The port `cla-hub start` listens on. */
 export const DEFAULT_HUB_PORT = 8733;
 
-/** Options for {@link Hub} and {@link createHub}'s listener. */
-export interface HubOptions {
+/**
+ * Options for {@link Hub} and {@link createHub}'s listener; the limits against slow and hostile peers are the ws server's ({@link ListenerLimitOptions}, each an integer >= 1).
+ */
+export interface HubOptions extends ListenerLimitOptions {
   /** Interface to bind; `0.0.0.0` for remote workers. @default '127.0.0.1' */
   host?: string;
   /** Port, 0-65535; 0 picks a free one. @default 8733 */
@@ -28,18 +30,6 @@ export interface HubOptions {
   psk?: string;
   /** Output bytes kept per job in the store (the tail; the live stream is never cut), >= 0. @default 65536 */
   storedOutputBytes?: number;
-  /** Time a new connection has to send its HTTP request head, in ms (>= 1). @default 10000 */
-  headersTimeoutMs?: number;
-  /** Open connections per IP address (>= 1). @default 10000 */
-  maxConnectionsPerAddress?: number;
-  /** Connections per IP address still sending their request head (>= 1). @default 128 */
-  maxPendingPerAddress?: number;
-  /** Bytes queued for one peer above which the hub stops reading from it (>= 1). @default 16 MiB */
-  maxQueuedBytes?: number;
-  /** Time a peer's send queue may stay above `maxQueuedBytes` before it is closed with 4009, in ms (>= 1). @default 10000 */
-  sendStallMs?: number;
-  /** Bytes queued for all peers together; above it the peer holding the most is closed with 4009 (>= 1). @default 256 MiB */
-  maxTotalQueuedBytes?: number;
   /**
    * Serve the Clarive legacy HTTP + SSE pubsub routes on the worker port, so existing Clarive workers
    * connect unchanged (issue 14; protocol.md, "Legacy pubsub"). Use it only behind TLS: those workers put

@@ -136,6 +136,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
         subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
         deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
         if (kind === 'exec') {
+          // A credit to a worker that left: the job ends with WORKER_LOST through the session, not here.
           flow = new OutputFlow(OUTPUT_WINDOW_BYTES, (bytes) => void granted.feed(jobId, { credit: bytes }).catch(() => undefined), options.outputCredit);
         }
         granted.assign(jobId, request.job, {

@@ -27,6 +27,9 @@ export interface ServerTlsOptions {
 }
 
 /** Options for {@link startWsServer}. */
+/** The listener's limits against slow and hostile peers (issue 11), shared with `HubOptions`. */
+export type ListenerLimitOptions = Pick<WsServerOptions, 'headersTimeoutMs' | 'maxConnectionsPerAddress' | 'maxPendingPerAddress' | 'maxQueuedBytes' | 'sendStallMs' | 'maxTotalQueuedBytes'>;
+
 export interface WsServerOptions {
   /** Interface to bind. @default '127.0.0.1' */
   host?: string;

@@ -248,6 +248,7 @@ export class FetchJob extends LegacyJob {
     const fh = this.fh;
     this.fh = undefined;
     void (async () => {
+      // Disposal after the job ended: the push's own failure was reported to the job; here only the spool goes.
       await this.pushed?.catch(() => undefined);
       await fh?.close().catch(() => undefined);
       await this.host.spool.remove(this.key);

@@ -106,6 +106,7 @@ export class OpenFolder {
       if (roots && !isInside(real, roots)) throw outside(real, roots);
       return new OpenFolder(fh, real);
     } catch (error) {
+      // The error being thrown is the one that matters; a failed close of a read-only folder handle loses nothing.
       await fh.close().catch(() => undefined);
       throw error;
     }
@@ -145,6 +146,7 @@ export class OpenFolder {
     this.closed = true;
     const fh = this.fh;
     this.fh = undefined;
+    // A read-only folder handle: a failed close loses nothing.
     await fh?.close().catch(() => undefined);
   }
 }

@@ -92,6 +92,7 @@ export class FileSink {
     try {
       const name = path.basename(target);
       // A folder named like the target is refused before any folder is created.
+      // A missing target (the usual case) and an unreadable one both mean "not a folder"; the open below reports real errors.
       const early = await fs.stat(target).catch(() => undefined);
       if (early?.isDirectory()) throw isFolder(target);
       folder = await OpenFolder.open(path.dirname(target), { create: options.createParents ?? true, roots: options.roots ?? null });
@@ -191,6 +192,7 @@ export class FileSink {
     // Every caller waits for the same removal. FileHandle.close() waits for a write in progress; queued
     // writes see the failure and skip.
     this.aborting = (async () => {
+      // Already failing: a temp file that cannot be removed now is removed by the next start's sweep (leftovers).
       await fh?.close().catch(() => undefined);
       await fs.rm(this.folder.entry(this.tempName), { force: true }).catch(() => undefined);
       await this.folder.close();

@@ -157,6 +157,7 @@ export class TaskExtension implements AgentExtension {
     const entry: Held = { push, handler, stage: 'queued', abort: new AbortController() };
     this.held.set(push.id, entry);
     this.scheduleRenewal(push.id, entry, Math.max(10, Math.floor(push.ttlMs / 3)));
+    // p-queue rejects only when `abort` fires (lease revoked before the task started); run() reports everything else.
     this.queue.add(() => this.run(push.id, entry), { signal: entry.abort.signal }).catch(() => undefined);
   }
 
