@@ -19,20 +19,6 @@ import { HUB_BIN, WORKER_BIN, runCli, startCli, startHub, startWorker, stopAll, 
 
 const MiB = 1024 * 1024;
 const BIG_BYTES = 128 * MiB;
-/**
- * The worker's peak RSS may grow by less than three quarters of the file: nothing holds the file. What it
- * does grow by (33-66 MiB here, whatever the file size; 66 MiB once on Node 26 with 992 KiB chunks) is
- * socket and frame buffers that V8 collects only under external-memory pressure, plus one 8 MiB credit
- * window. Peak RSS is a coarse, GC-dependent measure: a whole-file buffer still fails it, and the strict
- * bound, measured after forced GC with a 1 GiB file, is integration/transfer-memory.test.ts.
- */
-const WORKER_MEMORY_BOUND_BYTES = (BIG_BYTES * 3) / 4;
-/**
- * The hub relays the file twice (ship and fetch) and re-encodes every chunk for the other connection, so
- * its garbage between collections varies more (34-51 MiB over nine runs here): a bound below the file's
- * size, so that holding it fails; the strict bound after forced GC is in transfer-memory.test.ts.
- */
-const HUB_MEMORY_BOUND_BYTES = 96 * MiB;
 
 interface Ctx {
   dir: string;
@@ -69,13 +55,6 @@ async function sha256File(file: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Peak resident set of a process so far (VmHWM), in bytes. */
-function peakRss(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  assert.ok(match, `no VmHWM for ${pid}`);
-  return Number(match[1]) * 1024;
-}
-
 /** Transfer temp files under `dir`. */
 function leftovers(dir: string): string[] {
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((name) => isTempName(path.basename(name)));
@@ -110,11 +89,12 @@ it.after(async (ctx) => {
   ctx.cleanup();
 });
 
-it('ship and fetch of a 128 MiB file: same sha256 on both ends, worker and hub memory stay flat', async (ctx) => {
-  const workerPid = ctx.worker.child.pid!;
-  const hubPid = ctx.hub.process.child.pid!;
-  const workerBefore = peakRss(workerPid);
-  const hubBefore = peakRss(hubPid);
+/**
+ * Memory is not measured here: peak RSS of a child process depends on when V8 collects (it failed once on a
+ * loaded Node 26 run with nothing held). The bound is measured after forced GC, with a 1 GiB file, in
+ * integration/transfer-memory.test.ts.
+ */
+it('ship and fetch of a 128 MiB file through the CLI: same sha256 on both ends, nothing left behind', async (ctx) => {
   const remote = path.join(ctx.root, 'deep', 'er', 'big.bin');
 
   const shipped = await hubCli(ctx, ['ship', '--worker', 'files', '--json', ctx.big, remote]);
@@ -124,7 +104,6 @@ it('ship and fetch of a 128 MiB file: same sha256 on both ends, worker and hub m
   assert.equal([ship.ok, ship.worker, ship.remotePath, ship.bytes, ship.sha256], [true, 'files', remote, BIG_BYTES, ctx.bigSha]);
   assert.is(await sha256File(remote), ctx.bigSha, 'the worker wrote the same bytes');
   assert.is(fs.statSync(remote).mode & 0o777, 0o644);
-  const workerAfterShip = peakRss(workerPid);
 
   const local = path.join(ctx.dir, 'back', 'big.bin');
   const fetched = await hubCli(ctx, ['fetch', '--worker', 'files', '--json', remote, local]);
@@ -133,12 +112,6 @@ it('ship and fetch of a 128 MiB file: same sha256 on both ends, worker and hub m
   assert.equal([fetch.bytes, fetch.sha256, fetch.localPath], [BIG_BYTES, ctx.bigSha, local]);
   assert.is(await sha256File(local), ctx.bigSha, 'the CLI wrote the same bytes');
 
-  const workerGrowth = peakRss(workerPid) - workerBefore;
-  const hubGrowth = peakRss(hubPid) - hubBefore;
-  const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
-  assert.ok(workerAfterShip - workerBefore < WORKER_MEMORY_BOUND_BYTES, `worker peak grew by ${mib(workerAfterShip - workerBefore)} during a ${mib(BIG_BYTES)} ship`);
-  assert.ok(workerGrowth < WORKER_MEMORY_BOUND_BYTES, `worker peak grew by ${mib(workerGrowth)} over a ${mib(BIG_BYTES)} ship + fetch`);
-  assert.ok(hubGrowth < HUB_MEMORY_BOUND_BYTES, `hub peak grew by ${mib(hubGrowth)} relaying ${mib(BIG_BYTES)} both ways`);
   assert.equal(leftovers(ctx.root), []);
   assert.equal(leftovers(path.join(ctx.dir, 'back')), []);
 });
