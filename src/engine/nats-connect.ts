@@ -1,0 +1,62 @@
+/**
+ * The one way the hub connects to a NATS JetStream engine (issue 10): `cla-hub start --engine
+ * nats://HOST:PORT[,nats://HOST2:PORT]` (also `CLA_HUB_ENGINE`). Several comma-separated URLs name the
+ * servers of one cluster; the client picks one and fails over to the others.
+ *
+ * `noAsyncTraces: true`: the client otherwise builds a stack-trace error for every request, which cost
+ * half its CPU on these machines (../../shared/STYLE.md).
+ */
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { InvalidArgumentError } from '../errors.ts';
+
+/** An open engine connection with its JetStream handles. */
+export interface NatsEngine {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** The servers it was given, as given. */
+  servers: string[];
+  /** Drains and closes the connection; calling it again does nothing. */
+  close(): Promise<void>;
+}
+
+/** Splits `nats://a:4222,nats://b:4222` into its URLs; refuses anything that is not nats:// or tls://. */
+export function parseEngineUrls(value: string): string[] {
+  const urls = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+  if (urls.length === 0) throw new InvalidArgumentError(`--engine: expected nats://HOST:PORT (several separated by commas), got ${JSON.stringify(value)}`);
+  for (const url of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new InvalidArgumentError(`--engine: ${JSON.stringify(url)} is not a URL; expected nats://HOST:PORT`);
+    }
+    if (parsed.protocol !== 'nats:' && parsed.protocol !== 'tls:') {
+      throw new InvalidArgumentError(`--engine: ${JSON.stringify(url)} must start with nats:// or tls://`);
+    }
+    if (!parsed.port) throw new InvalidArgumentError(`--engine: ${JSON.stringify(url)} has no port; expected nats://HOST:PORT (4222 is NATS's default)`);
+  }
+  return urls;
+}
+
+/** Connects to the engine and opens its JetStream client and manager. */
+export async function connectEngine(servers: string[], options: { name?: string } = {}): Promise<NatsEngine> {
+  const nc = await connect({ servers, name: options.name ?? 'cla-hub', noAsyncTraces: true, maxReconnectAttempts: -1 });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  let closing: Promise<void> | undefined;
+  return {
+    nc,
+    js,
+    jsm,
+    servers,
+    close: () => {
+      closing ??= nc.drain().catch(() => nc.close());
+      return closing;
+    },
+  };
+}
