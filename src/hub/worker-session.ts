@@ -7,6 +7,7 @@ import { createActor, type Actor } from 'xstate';
 import type { Subscription } from 'rxjs';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import type { Clock } from '../clock.ts';
+import type { EncodedFrame } from '../protocol/codec.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
@@ -127,7 +128,12 @@ export class WorkerSession {
 
   /** Sends a frame, ignoring a closed connection (the close is handled on its own). */
   sendQuietly(f: Frame): void {
-    void this.transport.send(f).catch(() => undefined);
+    this.transport.post(f);
+  }
+
+  /** {@link sendQuietly} of a frame encoded once for many sessions (a broadcast). */
+  sendEncodedQuietly(encoded: EncodedFrame): void {
+    this.transport.postEncoded(encoded);
   }
 
   /** Fails every open job with WORKER_LOST (the connection closed). */

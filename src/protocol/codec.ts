@@ -7,6 +7,13 @@
 import { Packr } from 'msgpackr';
 import { ErrorCode, FrameError } from '../errors.ts';
 import { frameSchema, type Frame } from './frames.ts';
+
+/**
+ * Each frame type's own schema, so a frame is validated against one object schema picked by its `t`
+ * (issue 9: hot frames are dispatched on their type before validation of their body) instead of
+ * through the union: half the validation cost of a `task_done`. Every frame is still validated whole.
+ */
+const schemaByType = new Map(frameSchema.options.map((option) => [option.shape.t.value as string, option]));
 import { DEFAULT_MAX_FRAME_BYTES, PROTOCOL_VERSION } from './version.ts';
 
 const packr = new Packr({
@@ -23,6 +30,17 @@ const packr = new Packr({
 /** Encodes a frame to msgpack bytes. The frame is not validated: build frames with `frame()`. */
 export function encodeFrame(frame: Frame): Uint8Array {
   return packr.pack(frame);
+}
+
+/** A frame with its bytes, encoded once for many connections (a broadcast, issue 9). */
+export interface EncodedFrame {
+  readonly frame: Frame;
+  readonly bytes: Uint8Array;
+}
+
+/** Encodes `frame` once, for {@link Transport.postEncoded} on each of many connections. */
+export function encodeOnce(frame: Frame): EncodedFrame {
+  return { frame, bytes: encodeFrame(frame) };
 }
 
 /** Decodes bytes without schema validation; throws {@link FrameError} when they are not one msgpack value. */
@@ -66,18 +84,20 @@ export function parseFrame(value: unknown): Frame {
     (error as { code: string }).code = ErrorCode.ProtocolVersion;
     throw error;
   }
-  const result = frameSchema.safeParse(value);
+  const type = typeof record.t === 'string' ? record.t : '?';
+  const schema = schemaByType.get(type);
+  // An unknown or missing type goes through the union, for zod's message that lists the known ones.
+  const result = schema ? schema.safeParse(value) : frameSchema.safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0];
     const where = issue && issue.path.length > 0 ? issue.path.join('.') : 't';
-    const type = typeof record.t === 'string' ? record.t : '?';
     // The request id, when the frame had a readable one, so the sender can match the refusal.
     const re = typeof record.id === 'string' ? record.id : typeof record.re === 'string' ? record.re : undefined;
     throw new FrameError(`Invalid \`${type}\` frame: field \`${where}\`: ${issue?.message ?? 'invalid'}`, {
       data: { type, field: where, ...(re === undefined ? {} : { re }) },
     });
   }
-  return result.data;
+  return result.data as Frame;
 }
 
 function describeDecoded(value: unknown): string {

@@ -5,7 +5,7 @@
  */
 import { Observable, Subject } from 'rxjs';
 import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
-import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
+import { decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendLimits } from './send-gate.ts';
@@ -17,6 +17,12 @@ export interface ByteSocket {
   close(code: number, reason: string): void;
   terminate(): void;
   bufferedAmount(): number;
+  /**
+   * Hold writes until `uncork()` (net.Socket's cork): the channel corks at its first frame of a turn and
+   * uncorks on the next tick, so the frames of one turn leave in one write (issue 9). @default no-op
+   */
+  cork?(): void;
+  uncork?(): void;
   /** Silence watchdog (client sockets). @default no-op */
   setSilenceTimeout?(ms: number): void;
   /** Stop / restart reading. @default no-op */
@@ -57,6 +63,10 @@ export function closeReason(reason: string): string {
     end += char.length;
   }
   return `${reason.slice(0, end)}…`;
+}
+
+function ignore(): void {
+  // A frame posted on a connection that then failed: the close is handled on its own.
 }
 
 let nextId = 0;
@@ -102,6 +112,12 @@ export class FrameChannel implements Transport {
   /** Reading stopped by the owner (`pause()`) and by the send gate: the socket reads when neither holds it. */
   private pausedByOwner = false;
   private pausedBySendQueue = false;
+  /** The socket is corked until the next tick (see `ByteSocket.cork`). */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork?.();
+  };
 
   constructor(
     private readonly socket: ByteSocket,
@@ -138,23 +154,45 @@ export class FrameChannel implements Transport {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
     const bytes = encodeFrame(frame);
+    return new Promise((resolve, reject) => this.write(frame.t, bytes, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** {@link send} without a promise: a failure (closed connection, frame too large) is dropped. */
+  post(frame: Frame): void {
+    if (this.open) this.write(frame.t, encodeFrame(frame), ignore);
+  }
+
+  /** {@link post} of a frame encoded once for many connections. */
+  postEncoded(encoded: EncodedFrame): void {
+    if (this.open) this.write(encoded.frame.t, encoded.bytes, ignore);
+  }
+
+  private write(type: string, bytes: Uint8Array, done: (error?: ClaError) => void): void {
+    if (!this.open) {
+      done(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
+      return;
+    }
     if (bytes.length > this.maxFrameBytes) {
       // The peer would drop the whole connection (1009) for it: refuse this one frame instead.
-      return Promise.reject(
-        new ClaError(ErrorCode.FrameTooLarge, `A \`${frame.t}\` frame of ${bytes.length} bytes exceeds the ${this.maxFrameBytes}-byte frame limit; send less (e.g. ship a file instead of an inline payload)`, {
-          data: { bytes: bytes.length, limit: this.maxFrameBytes, type: frame.t },
+      done(
+        new ClaError(ErrorCode.FrameTooLarge, `A \`${type}\` frame of ${bytes.length} bytes exceeds the ${this.maxFrameBytes}-byte frame limit; send less (e.g. ship a file instead of an inline payload)`, {
+          data: { bytes: bytes.length, limit: this.maxFrameBytes, type },
         }),
       );
+      return;
     }
     this.tap?.frame(this.id, 'out', bytes);
     const cost = bytes.length + FRAME_QUEUE_OVERHEAD_BYTES;
     this.gate?.add(cost);
-    return new Promise((resolve, reject) => {
-      this.socket.send(bytes, (error) => {
-        this.gate?.done(cost);
-        if (error) reject(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
-        else resolve();
-      });
+    if (!this.corked && this.socket.cork) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
+    this.socket.send(bytes, (error) => {
+      this.gate?.done(cost);
+      if (error) done(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
+      else done();
     });
   }
 
@@ -178,6 +216,8 @@ export class FrameChannel implements Transport {
   terminate(): void {
     this.open = false;
     this.closedLocally = true;
+    // Frames of this turn still corked are handed to the socket first, as they were before corking.
+    if (this.corked) this.uncork();
     this.socket.terminate();
   }
 

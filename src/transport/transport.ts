@@ -4,6 +4,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { FrameError } from '../errors.ts';
+import type { EncodedFrame } from '../protocol/codec.ts';
 import type { Frame } from '../protocol/frames.ts';
 
 /** Why and how a connection closed. */
@@ -32,6 +33,10 @@ export interface Transport {
   isOpen(): boolean;
   /** Sends a frame; resolves when the bytes were handed to the socket, rejects if the connection is closed. */
   send(frame: Frame): Promise<void>;
+  /** {@link send} without a promise, for frames whose failure only a close can cause (handled on its own). */
+  post(frame: Frame): void;
+  /** {@link post} of a frame encoded once for many connections (`encodeOnce()`). */
+  postEncoded(encoded: EncodedFrame): void;
   /** Bytes queued in the socket and not yet written: callers pause producers above a watermark. */
   bufferedBytes(): number;
   /** Starts a clean close with a code (see `CloseCode`) and a short reason. */

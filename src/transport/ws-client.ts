@@ -56,6 +56,9 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
       rejectUnauthorized: options.tls?.verify ?? true,
     });
     let settled = false;
+    // The socket ws writes to, for corking the frames of one turn into one write.
+    let raw: { cork(): void; uncork(): void } | undefined;
+    ws.once('upgrade', (res) => (raw = res.socket));
     if (options.expectHubId !== undefined) {
       ws.once('upgrade', (res) => {
         const announced = res.headers['x-cla-hub-id'];
@@ -104,6 +107,8 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
       const channel = new FrameChannel(
         {
           send: (bytes, done) => ws.send(bytes, { binary: true }, done),
+          cork: () => raw?.cork(),
+          uncork: () => raw?.uncork(),
           close: (code, reason) => ws.close(code, reason),
           terminate: () => ws.terminate(),
           bufferedAmount: () => ws.bufferedAmount,

@@ -146,6 +146,9 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       const channel = new FrameChannel(
         {
           send: (bytes, done) => ws.send(bytes, { binary: true }, done),
+          // `socket` is the one ws writes to (handleUpgrade adopts it).
+          cork: () => socket.cork(),
+          uncork: () => socket.uncork(),
           close: (code, reason) => ws.close(code, reason),
           terminate: () => ws.terminate(),
           bufferedAmount: () => ws.bufferedAmount,

@@ -274,7 +274,7 @@ export class WorkerAgent {
   }
 
   private send(f: Frame): void {
-    this.transport?.send(f).catch(() => undefined);
+    this.transport?.post(f);
   }
 
   private onFrame(f: Frame): void {

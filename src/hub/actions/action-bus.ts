@@ -12,6 +12,7 @@
  */
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
+import type { EncodedFrame } from '../../protocol/codec.ts';
 import type { ActionSubscription } from '../../protocol/frames-bus.ts';
 import type { Frame, FrameOf } from '../../protocol/frames.ts';
 import type { WorkerSession } from '../worker-session.ts';
@@ -141,6 +142,14 @@ export class ActionBus {
     const session = this.subscribers.get(workerId)?.session;
     if (!session) return false;
     session.send(f).catch((error: unknown) => this.log.debug({ worker: workerId, err: error }, 'could not send to a subscriber'));
+    return true;
+  }
+
+  /** {@link send} of a frame encoded once for every subscriber of a broadcast. */
+  sendEncoded(workerId: string, encoded: EncodedFrame): boolean {
+    const session = this.subscribers.get(workerId)?.session;
+    if (!session) return false;
+    session.sendEncodedQuietly(encoded);
     return true;
   }
 

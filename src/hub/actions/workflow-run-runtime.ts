@@ -10,6 +10,7 @@ import { stepOutcome, type WorkflowStepSnapshot } from '../../../machines/workfl
 import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
+import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame } from '../../protocol/frames.ts';
 import type { ActionBus } from './action-bus.ts';
 import type { StepDefinition, WorkflowDefinition } from './workflow-definitions.ts';
@@ -203,8 +204,15 @@ export class WorkflowRunRuntime {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
     const send = (workerIds: readonly string[]) => {
+      // Subscribers whose data has no part of their own share one encoded frame (issue 9).
+      let shared: EncodedFrame | undefined;
       const sent = workerIds.filter((workerId) => {
-        const data = { ...def.data, ...this.deps.dataFor(def.action, workerId) };
+        const own = this.deps.dataFor(def.action, workerId);
+        if (Object.keys(own).length === 0) {
+          shared ??= encodeOnce(frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data: { ...def.data } }));
+          return this.deps.bus.sendEncoded(workerId, shared);
+        }
+        const data = { ...def.data, ...own };
         return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
       });
       if (sent.length > 0) this.deps.store.markSent(messageId, sent, this.deps.clock.now());

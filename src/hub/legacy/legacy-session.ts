@@ -12,7 +12,7 @@ import { Subject } from 'rxjs';
 import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode, type FrameError, type WireError } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
-import { encodeFrame, parseFrame } from '../../protocol/codec.ts';
+import { encodeFrame, parseFrame, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame, type Frame } from '../../protocol/frames.ts';
 import { CloseCode } from '../../protocol/version.ts';
 import { proofMessage, prove } from '../../protocol/auth-proof.ts';
@@ -129,6 +129,14 @@ export class LegacySession implements Transport, LegacyJobHost {
   // ---- Transport --------------------------------------------------------------------------------------
   isOpen(): boolean {
     return this.open;
+  }
+
+  post(f: Frame): void {
+    void this.send(f).catch(() => undefined);
+  }
+
+  postEncoded(encoded: EncodedFrame): void {
+    this.post(encoded.frame);
   }
 
   send(f: Frame): Promise<void> {

@@ -443,7 +443,7 @@ export class TaskHub implements HubExtension {
   }
 
   private send(holder: Holder, f: Frame): void {
-    holder.session.send(f).catch(() => undefined);
+    holder.session.sendQuietly(f);
   }
 
   /** A store failure is logged, never thrown into a frame stream or a timer. */
