@@ -3,7 +3,7 @@
  * actions, its transport, and the jobs it is running. Frames from the worker are routed to the job they
  * answer (`re`).
  */
-import { createActor, type Actor } from 'xstate';
+import { createActor, createMachine, type Actor, type AnyActorRef } from 'xstate';
 import type { Subscription } from 'rxjs';
 import { sessionMachine } from '../../machines/session.machine.ts';
 import type { Clock } from '../clock.ts';
@@ -65,6 +65,19 @@ const sessionRuntimeMachine = sessionMachine.provide({
   },
 });
 
+const roots = new WeakMap<Clock, AnyActorRef>();
+
+/** The actor whose system the sessions of `clock` share; it holds no state and ignores their events. */
+function sessionRoot(clock: Clock): AnyActorRef {
+  let root = roots.get(clock);
+  if (!root) {
+    root = createActor(createMachine({ id: 'sessions' }), { clock: clock as never });
+    root.start();
+    roots.set(clock, root);
+  }
+  return root;
+}
+
 /** One worker connection. */
 export class WorkerSession {
   readonly info: SessionInfo;
@@ -84,7 +97,10 @@ export class WorkerSession {
     this.info = info;
     // One provided machine for every session (a `provide()` per connection cost ~14 KiB each, see
     // bench/RESULTS.md "Peers"); its actions find their session through the actor.
-    this.actor = createActor(sessionRuntimeMachine, { input: { helloTimeoutMs: 10_000 }, clock: this.clock as never });
+    // Every session of one clock (one hub) shares one actor system: a root actor with a system of its
+    // own costs ~2 KiB more per idle connection (issue 9). A child of the idle root below is never
+    // stopped directly (stop() refuses non-root actors): it ends in its final state when the socket closes.
+    this.actor = createActor(sessionRuntimeMachine, { input: { helloTimeoutMs: 10_000 }, parent: sessionRoot(this.clock) } as never);
     sessionsByActor.set(this.actor, this);
     this.actor.subscribe(() => this.listeners.forEach((listener) => listener()));
     this.actor.start();

@@ -25,40 +25,62 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits):
   }
   const open = new Map<string, number>();
   const pending = new Map<string, number>();
-  const add = (map: Map<string, number>, key: string, by: number) => {
-    const next = (map.get(key) ?? 0) + by;
-    if (next <= 0) map.delete(key);
-    else map.set(key, next);
-    return next;
+  // Server-wide handlers and one small record per socket, no closures per connection (issue 9, idle heap).
+  const tracked = new WeakMap<Socket, Tracked>();
+  // By `address:port`: over TLS the request's socket is a TLSSocket wrapping the raw one seen here.
+  const inHead = new Map<string, Tracked>();
+  const headDone = (t: Tracked) => {
+    if (t.timer === undefined) return;
+    clearTimeout(t.timer);
+    t.timer = undefined;
+    inHead.delete(t.key);
+    add(pending, t.address, -1);
   };
+  function onClose(this: Socket): void {
+    const t = tracked.get(this);
+    if (!t) return;
+    tracked.delete(this);
+    headDone(t);
+    add(open, t.address, -1);
+  }
   // Node's own check, for later requests on a kept-alive connection.
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = Math.max(server.requestTimeout, limits.headersTimeoutMs + 1);
-  // By `address:port`: over TLS the request's socket is a TLSSocket wrapping the raw one seen here.
-  const headDone = new Map<string, () => void>();
   server.on('connection', (socket: Socket) => {
     const address = socket.remoteAddress ?? '?';
-    const key = `${address}:${socket.remotePort}`;
     const total = add(open, address, 1);
     const waiting = add(pending, address, 1);
-    let inHead = true;
-    const timer = setTimeout(() => socket.destroy(), limits.headersTimeoutMs);
+    const timer = setTimeout(destroySocket, limits.headersTimeoutMs, socket);
     timer.unref();
-    const done = () => {
-      if (!inHead) return;
-      inHead = false;
-      clearTimeout(timer);
-      headDone.delete(key);
-      add(pending, address, -1);
-    };
-    headDone.set(key, done);
-    socket.once('close', () => {
-      done();
-      add(open, address, -1);
-    });
+    const t: Tracked = { address, key: `${address}:${socket.remotePort}`, timer };
+    tracked.set(socket, t);
+    inHead.set(t.key, t);
+    socket.once('close', onClose);
     if (total > limits.maxConnectionsPerAddress || waiting > limits.maxPendingPerAddress) socket.destroy();
   });
-  const headArrived = (req: http.IncomingMessage) => headDone.get(`${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort}`)?.();
+  const headArrived = (req: http.IncomingMessage) => {
+    const t = inHead.get(`${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort}`);
+    if (t) headDone(t);
+  };
   server.on('request', headArrived);
   server.on('upgrade', headArrived);
+}
+
+/** One raw connection while it is open. */
+interface Tracked {
+  address: string;
+  key: string;
+  /** Set while the request head is awaited. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+function add(map: Map<string, number>, key: string, by: number): number {
+  const next = (map.get(key) ?? 0) + by;
+  if (next <= 0) map.delete(key);
+  else map.set(key, next);
+  return next;
+}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }

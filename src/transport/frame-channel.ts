@@ -8,7 +8,7 @@ import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
 import { decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
-import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendLimits } from './send-gate.ts';
+import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendGateHooks, type SendLimits } from './send-gate.ts';
 import type { CloseInfo, FrameTap, Transport } from './transport.ts';
 
 /** The little a channel needs from a socket. */
@@ -65,6 +65,25 @@ export function closeReason(reason: string): string {
   return `${reason.slice(0, end)}…`;
 }
 
+/** {@link SendGateHooks} of one channel, without a closure per connection. */
+class ChannelGateHooks implements SendGateHooks {
+  constructor(private readonly channel: FrameChannel) {}
+  congested(on: boolean): void {
+    this.channel.sendCongested(on);
+  }
+  overflow(reason: string): void {
+    this.channel.sendOverflow(reason);
+  }
+}
+
+function uncorkChannel(channel: FrameChannel): void {
+  channel.uncork();
+}
+
+function terminateSocket(socket: ByteSocket): void {
+  socket.terminate();
+}
+
 function ignore(): void {
   // A frame posted on a connection that then failed: the close is handled on its own.
 }
@@ -84,21 +103,31 @@ export class FrameChannel implements Transport {
   readonly id: string;
   readonly remote: string;
   readonly closed: Promise<CloseInfo>;
+  // Per-connection state is kept small (issue 9: hub heap per idle connection): no closures per
+  // instance, the rejects stream made on first use, `frames$` built when read.
   private readonly frames = new Subject<Frame>();
-  private readonly rejects = new Subject<FrameError>();
+  private rejects: Subject<FrameError> | undefined;
   /**
    * Frames that arrived before anyone subscribed: the hub's `challenge` is sent the moment a connection
    * opens and can be delivered before the client's `.then()` subscribes. Kept for the first subscriber
    * only, and at most {@link EARLY_FRAMES} of them (more before a subscriber means a broken peer).
    */
-  private early: Frame[] | undefined = [];
-  readonly frames$ = new Observable<Frame>((subscriber) => {
-    const early = this.early;
-    this.early = undefined;
-    for (const f of early ?? []) subscriber.next(f);
-    return this.frames.subscribe(subscriber);
-  });
-  readonly rejects$ = this.rejects.asObservable();
+  private early: Frame[] | undefined;
+  private subscribed = false;
+  get frames$(): Observable<Frame> {
+    return new Observable<Frame>((subscriber) => {
+      if (!this.subscribed) {
+        this.subscribed = true;
+        const early = this.early;
+        this.early = undefined;
+        for (const f of early ?? []) subscriber.next(f);
+      }
+      return this.frames.subscribe(subscriber);
+    });
+  }
+  get rejects$(): Observable<FrameError> {
+    return (this.rejects ??= new Subject<FrameError>()).asObservable();
+  }
   private open = true;
   private closedLocally = false;
   /** The code this side closed with: reported when the socket then drops without a close handshake. */
@@ -114,10 +143,6 @@ export class FrameChannel implements Transport {
   private pausedBySendQueue = false;
   /** The socket is corked until the next tick (see `ByteSocket.cork`). */
   private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.socket.uncork?.();
-  };
 
   constructor(
     private readonly socket: ByteSocket,
@@ -131,17 +156,7 @@ export class FrameChannel implements Transport {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.tap?.event(this.id, 'open', this.remote);
     if (options.sendLimits) {
-      this.gate = new SendGate(options.sendLimits, {
-        congested: (on) => {
-          this.pausedBySendQueue = on;
-          this.applyPause();
-        },
-        overflow: (reason) => {
-          this.close(CloseCode.SendOverflow, reason);
-          // The close frame waits behind the queue the peer does not read: drop the socket soon after.
-          setTimeout(() => this.socket.terminate(), 1000).unref();
-        },
-      });
+      this.gate = new SendGate(options.sendLimits, new ChannelGateHooks(this));
     }
   }
 
@@ -187,7 +202,7 @@ export class FrameChannel implements Transport {
     if (!this.corked && this.socket.cork) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(this.uncork);
+      process.nextTick(uncorkChannel, this);
     }
     this.socket.send(bytes, (error) => {
       this.gate?.done(cost);
@@ -235,6 +250,26 @@ export class FrameChannel implements Transport {
     this.applyPause();
   }
 
+  /** Hands the frames corked in this turn to the socket (see `ByteSocket.cork`). */
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.socket.uncork?.();
+  }
+
+  /** The send gate stopped (true) or restarted (false) reading. */
+  sendCongested(on: boolean): void {
+    this.pausedBySendQueue = on;
+    this.applyPause();
+  }
+
+  /** The send gate gave up on the peer: close with 4009. */
+  sendOverflow(reason: string): void {
+    this.close(CloseCode.SendOverflow, reason);
+    // The close frame waits behind the queue the peer does not read: drop the socket soon after.
+    setTimeout(terminateSocket, 1000, this.socket).unref();
+  }
+
   private applyPause(): void {
     if (this.pausedByOwner || this.pausedBySendQueue) this.socket.pause?.();
     else this.socket.resume?.();
@@ -251,8 +286,8 @@ export class FrameChannel implements Transport {
       return;
     }
     this.badInARow = 0;
-    if (this.early === undefined) this.frames.next(decoded);
-    else if (this.early.length < EARLY_FRAMES) this.early.push(decoded);
+    if (this.subscribed) this.frames.next(decoded);
+    else if ((this.early ??= []).length < EARLY_FRAMES) this.early.push(decoded);
   }
 
   /** Reports that the socket closed. */
@@ -263,13 +298,13 @@ export class FrameChannel implements Transport {
     this.gate?.release();
     this.tap?.event(this.id, 'close', `${info.code} ${info.reason}`.trim());
     this.frames.complete();
-    this.rejects.complete();
+    this.rejects?.complete();
     this.resolveClosed(info);
   }
 
   private reject(error: FrameError): void {
     this.badInARow += 1;
-    this.rejects.next(error);
+    this.rejects?.next(error);
     if (!this.open) return;
     // Never answer an incoming `error` with another one: two sides would bounce errors forever.
     const looksLikeError = error.data?.type === 'error';

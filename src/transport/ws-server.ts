@@ -6,11 +6,12 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { guardConnections } from './connection-guard.ts';
-import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
+import { FrameChannel, closeReason, nextConnectionId, type ByteSocket } from './frame-channel.ts';
 import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
 
@@ -128,14 +129,13 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
   const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
-  const alive = new WeakMap<WebSocket, boolean>();
   if (options.hubId !== undefined) {
     const header = `${HUB_ID_HEADER}: ${options.hubId}`;
     wss.on('headers', (headers) => headers.push(header));
   }
 
   server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const refusal = options.tls?.clientCa === undefined ? undefined : clientCertRefusal(req);
     if (refusal !== undefined) {
       socket.end(`HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\nX-Cla-Error: TLS_CONFIG\r\nX-Cla-Reason: ${refusal}\r\nContent-Length: ${refusal.length + 10}\r\n\r\ncla-hub: ${refusal}\n`);
@@ -143,36 +143,28 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
-      const channel = new FrameChannel(
-        {
-          send: (bytes, done) => ws.send(bytes, { binary: true }, done),
-          // `socket` is the one ws writes to (handleUpgrade adopts it).
-          cork: () => socket.cork(),
-          uncork: () => socket.uncork(),
-          close: (code, reason) => ws.close(code, reason),
-          terminate: () => ws.terminate(),
-          bufferedAmount: () => ws.bufferedAmount,
-          pause: () => ws.pause(),
-          resume: () => ws.resume(),
-        },
-        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits },
-      );
-      alive.set(ws, true);
-      ws.on('pong', () => alive.set(ws, true));
-      ws.on('message', (data, isBinary) => channel.receive(toBytes(data, isBinary)));
-      ws.on('close', (code, reason) => channel.closedBy(code, reason.toString()));
-      ws.on('error', () => undefined); // 'close' follows every error
-      options.onConnection(channel);
+      // `socket` is the one ws writes to (handleUpgrade adopts it), corked per turn by the channel.
+      const peer = new ServerSocket(ws, socket);
+      peer.channel = new FrameChannel(peer, { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits });
+      peers.set(ws, peer);
+      // Shared listeners (`this` is the ws): no closures per connection (issue 9, idle heap).
+      ws.on('pong', onPong);
+      ws.on('message', onMessage);
+      ws.on('close', onClose);
+      ws.on('error', ignoreError); // 'close' follows every error
+      options.onConnection(peer.channel);
     });
   });
 
+  // One timer for every connection's heartbeat: a connection that missed one pong is dropped.
   const pinger = setInterval(() => {
     for (const ws of wss.clients) {
-      if (alive.get(ws) === false) {
+      const peer = peers.get(ws);
+      if (peer && !peer.alive) {
         ws.terminate();
         continue;
       }
-      alive.set(ws, false);
+      if (peer) peer.alive = false;
       ws.ping();
     }
   }, heartbeatMs);
@@ -208,6 +200,67 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       });
     },
   };
+}
+
+/** The {@link ByteSocket} of one accepted connection: methods on the prototype, no closures. */
+class ServerSocket implements ByteSocket {
+  channel!: FrameChannel;
+  /** A pong (or the connection itself) arrived since the last ping. */
+  alive = true;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly raw: Duplex,
+  ) {}
+
+  send(bytes: Uint8Array, done: (error?: Error) => void): void {
+    this.ws.send(bytes, { binary: true }, done);
+  }
+  cork(): void {
+    this.raw.cork();
+  }
+  uncork(): void {
+    this.raw.uncork();
+  }
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+  terminate(): void {
+    this.ws.terminate();
+  }
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+  pause(): void {
+    this.ws.pause();
+  }
+  resume(): void {
+    this.ws.resume();
+  }
+}
+
+/** Every accepted connection, by its ws (the shared listeners below find theirs here). */
+const peers = new WeakMap<WebSocket, ServerSocket>();
+
+function onPong(this: WebSocket): void {
+  const peer = peers.get(this);
+  if (peer) peer.alive = true;
+}
+
+function onMessage(this: WebSocket, data: unknown, isBinary: boolean): void {
+  peers.get(this)?.channel.receive(toBytes(data, isBinary));
+}
+
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  peers.get(this)?.channel.closedBy(code, reason.toString());
+}
+
+function ignoreError(): void {
+  // 'close' follows every error of a ws.
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function toBytes(data: unknown, isBinary: boolean): Uint8Array {

@@ -209,8 +209,8 @@ export class TaskHub implements HubExtension {
     if (this.deps.ownsStore) await this.store.close();
   }
 
-  sessionAdded(session: WorkerSession): void {
-    this.holderOf(session);
+  sessionAdded(_session: WorkerSession): void {
+    // Nothing until the worker's first task frame (`subscribe`): an idle connection costs no holder.
   }
 
   sessionClosed(session: WorkerSession): void {
