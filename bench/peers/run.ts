@@ -162,6 +162,7 @@ function memoryReport(result: MemoryResult): string[] {
     lines.push(`ours / raw ws at ${n}: ΔRSS per connection ${fmt(perConn(result.hub, n, 'rss') / perConn(result.raw, n, 'rss'), 2)}x, Δheap per connection ${fmt(perConn(result.hub, n, 'heapUsed') / perConn(result.raw, n, 'heapUsed'), 2)}x`);
   }
   lines.push(`idle workers: bare ws clients in one other process, each a hello with the PSK and its own id; open files soft ${result.fileLimit.soft}, hard ${result.fileLimit.hard}, used ${result.fileLimit.used}`);
+  if (result.capped) lines.push(`NOTE: ${result.capped.asked} connections asked for, ${result.capped.measured} measured: the hard open-files limit (${result.fileLimit.hard}) holds no more in one process and cannot be raised here (\`ulimit -Hn\` needs CAP_SYS_RESOURCE)`);
   return lines;
 }
 
