@@ -98,8 +98,17 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
       settled = true;
       let silenceMs = options.silenceTimeoutMs ?? 45_000;
       let watchdog: NodeJS.Timeout | undefined;
+      let armedMs = 0;
+      // Re-armed on every message: `refresh()` restarts the same timer instead of making a new one per
+      // frame (issue 9, the worker's per-task cost).
       const arm = () => {
+        if (watchdog !== undefined && armedMs === silenceMs) {
+          watchdog.refresh();
+          return;
+        }
         clearTimeout(watchdog);
+        watchdog = undefined;
+        armedMs = silenceMs;
         if (silenceMs <= 0) return;
         watchdog = setTimeout(() => ws.terminate(), silenceMs);
         watchdog.unref();
