@@ -193,6 +193,15 @@ async function startOtherWorker(hub: Awaited<ReturnType<typeof startHub>>, filte
   return { agent, exited };
 }
 
+/** A task scenario's start: the hub, the recorded worker subscribed to `tag`, and an admin client. */
+async function startTaskScenario(name: FixtureName) {
+  const hub = await startHub(name);
+  const worker = await startWorker(name, hub.url, hub.token, hub.clock);
+  await until(() => worker.tap.count('out subscribe') === 1, 'the worker to subscribe');
+  const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+  return { hub, worker, admin };
+}
+
 /** Submits a `tag` task through the hub's method table over the admin websocket, as `cla-hub task submit` does. */
 async function submitTag(admin: AdminClient, data: Record<string, unknown>, attrs: Record<string, string> = {}): Promise<string> {
   return (await admin.call<{ id: string }>('tasks.submit', { name: 'tag', attrs, data })).id;
@@ -323,10 +332,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
    * hands task-4 back (`task_rejected`, pending again), finishes task-3 and closes.
    */
   async 'task-push'() {
-    const hub = await startHub('task-push');
-    const worker = await startWorker('task-push', hub.url, hub.token, hub.clock);
-    await until(() => worker.tap.count('out subscribe') === 1, 'the worker to subscribe');
-    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    const { hub, worker, admin } = await startTaskScenario('task-push');
     const first = await submitTag(admin, { n: 1, ms: 50 });
     const second = await submitTag(admin, { n: 2, ms: 50, fail: true });
     await expectTask(hub, first, 'done', JSON.stringify({ tagged: 1, by: WORKER_ID }));
@@ -353,10 +359,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
    * completes it. The recorded worker reconnects and subscribes again.
    */
   async 'task-lease-lost'() {
-    const hub = await startHub('task-lease-lost');
-    const worker = await startWorker('task-lease-lost', hub.url, hub.token, hub.clock);
-    await until(() => worker.tap.count('out subscribe') === 1, 'the worker to subscribe');
-    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    const { hub, worker, admin } = await startTaskScenario('task-lease-lost');
     const id = await submitTag(admin, { n: 1, ms: 60_000 });
     await until(() => worker.tasks!.heldCount() === 1, 'the worker to hold task-1');
     const other = await startOtherWorker(hub);
@@ -377,10 +380,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
    * held `task_done` carries the old lease and is refused with STALE_LEASE. Done once, by the other.
    */
   async 'task-stale-lease'() {
-    const hub = await startHub('task-stale-lease');
-    const worker = await startWorker('task-stale-lease', hub.url, hub.token, hub.clock);
-    await until(() => worker.tap.count('out subscribe') === 1, 'the worker to subscribe');
-    const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+    const { hub, worker, admin } = await startTaskScenario('task-stale-lease');
     const id = await submitTag(admin, { n: 1, ms: 100 }, { cloud: 'aws' });
     await until(() => worker.tasks!.heldCount() === 1, 'the worker to hold task-1');
     const link = hub.hub.session(WORKER_ID)!.transport;

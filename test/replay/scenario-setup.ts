@@ -85,17 +85,23 @@ export function nonces(): () => string {
   };
 }
 
-/** Job ids `job-1`, `job-2`, ... in place of random UUIDs. */
-export function jobIds(): () => string {
+/** Ids `PREFIX-1`, `PREFIX-2`, ... in place of random UUIDs or bytes. */
+function counter(prefix: string): () => string {
   let next = 0;
-  return () => `job-${(next += 1)}`;
+  return () => `${prefix}-${(next += 1)}`;
 }
 
-/** Workflow run ids `run-1`, `run-2`, ... in place of random UUIDs (step message ids are `run-1.0`, ...). */
-export function runIds(): () => string {
-  let next = 0;
-  return () => `run-${(next += 1)}`;
-}
+/** Job ids `job-1`, `job-2`, ... */
+export const jobIds = (): (() => string) => counter('job');
+
+/** Workflow run ids `run-1`, `run-2`, ... (step message ids are `run-1.0`, ...). */
+export const runIds = (): (() => string) => counter('run');
+
+/** Task ids `task-1`, `task-2`, ... */
+export const taskIds = (): (() => string) => counter('task');
+
+/** Lease tokens `lease-1`, `lease-2`, ... */
+export const leaseTokens = (): (() => string) => counter('lease');
 
 /**
  * The clock a scenario is recorded on. `collect-and-cleanup` puts ages (now minus mtime) in its frames,
@@ -163,18 +169,6 @@ export const OTHER_WORKER_ID = 'w-replay-b';
  * is revoked within a few ms of its expiry in the recording and at the next line's time in the replay.
  */
 export const TASK_HUB_OPTIONS: TaskHubOptions = { leaseTtlMs: 900, pollMs: 25 };
-
-/** Lease tokens `lease-1`, `lease-2`, ... in place of random bytes. */
-export function leaseTokens(): () => string {
-  let next = 0;
-  return () => `lease-${(next += 1)}`;
-}
-
-/** Task ids `task-1`, `task-2`, ... in place of random UUIDs. */
-export function taskIds(): () => string {
-  let next = 0;
-  return () => `task-${(next += 1)}`;
-}
 
 /**
  * The hub extensions of a scenario, in recording and replay alike. `collect-and-cleanup` has the action
