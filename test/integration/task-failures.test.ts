@@ -19,6 +19,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import { adminTokenFile } from '../../src/hub/hub-record.ts';
+import { until } from './task-polling.ts';
 import { openSqliteTaskStore, type SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { startCli, startHub, stopAll, tempDir, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
@@ -73,15 +74,6 @@ async function submitShellTasks(hub: RunningHub, labels: string[], attrs: Record
   } finally {
     client.close();
   }
-}
-
-/** Polls (a bounded number of times) until `check` holds; fails the test otherwise. */
-async function until(what: string, check: () => boolean | Promise<boolean>, attempts = 1200): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 /** Executions per label, with the worker that ran each, from every worker log in `dir`. */

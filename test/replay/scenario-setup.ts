@@ -211,14 +211,19 @@ export interface HubMark {
   workflow: string;
 }
 
+/** A meta line's detail as a mark; `{}` when it is not a JSON object (it then matches no trigger). */
+function parseMark<T>(detail: string): Partial<T> {
+  try {
+    const value: unknown = JSON.parse(detail);
+    return value !== null && typeof value === 'object' ? (value as Partial<T>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Does what a mark says, on the recording's hub or the replay's; false for other meta lines (the role line). */
 export function applyHubMark(hub: ScenarioHub, detail: string): boolean {
-  let mark: Partial<HubMark>;
-  try {
-    mark = JSON.parse(detail) as Partial<HubMark>;
-  } catch {
-    return false;
-  }
+  const mark = parseMark<HubMark>(detail);
   if (mark.trigger !== 'workflow.run' || typeof mark.workflow !== 'string') return false;
   if (!hub.actions) throw new Error(`The recording triggers workflow ${mark.workflow}, but this scenario's hub has no actions extension`);
   hub.actions.engine.runManual(mark.workflow);
@@ -237,12 +242,7 @@ export interface WorkerMark {
 
 /** Does what a worker mark says; false for other meta lines. */
 export function applyWorkerMark(agent: { stop(reason?: string): void }, detail: string): boolean {
-  let mark: Partial<WorkerMark>;
-  try {
-    mark = JSON.parse(detail) as Partial<WorkerMark>;
-  } catch {
-    return false;
-  }
+  const mark = parseMark<WorkerMark>(detail);
   if (mark.trigger !== 'worker.stop' || typeof mark.reason !== 'string') return false;
   agent.stop(mark.reason);
   return true;
