@@ -19,6 +19,8 @@ import type { WorkerSession } from '../hub/worker-session.ts';
 import type { NatsEngine } from './nats-connect.ts';
 import { Presence, type PresenceOptions } from './presence.ts';
 import { Router } from './routing.ts';
+import { ClusterBus } from './cluster-bus.ts';
+import type { ActionBus } from '../hub/actions/action-bus.ts';
 
 /** Options of {@link NatsCluster}. */
 export interface NatsClusterOptions {
@@ -29,7 +31,9 @@ export interface NatsClusterOptions {
   /** A hub silent this long is dead, in ms. @default 3 × heartbeatMs */
   staleMs?: number;
   /** Bucket names (tests). */
-  buckets?: PresenceOptions['buckets'];
+  buckets?: PresenceOptions['buckets'] & { subscribers?: string };
+  /** The hub's action bus, to share its subscribers with the other hubs (cluster-bus.ts). @default not shared */
+  bus?: ActionBus;
 }
 
 /** Presence and routing for one hub. */
@@ -37,6 +41,7 @@ export class NatsCluster implements HubCluster {
   private port!: ClusterPort;
   private presence!: Presence;
   private router!: Router;
+  private clusterBus: ClusterBus | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
   /** Claims in flight, so that a release waits for the claim it undoes. */
@@ -69,16 +74,24 @@ export class NatsCluster implements HubCluster {
         this.router.unserve(workerId);
         port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
       },
-      onHubGone: (hubId) => this.router.hubGone(hubId),
+      onHubGone: (hubId) => {
+        this.router.hubGone(hubId);
+        void this.clusterBus?.hubGone(hubId);
+      },
     });
   }
 
   async start(): Promise<void> {
     await this.presence.start();
+    if (this.options.bus) {
+      this.clusterBus = new ClusterBus(this.engine, this.port.id, this.log, this.options.buckets?.subscribers);
+      await this.clusterBus.start(this.options.bus);
+    }
   }
 
   async stop(): Promise<void> {
     this.router.stop();
+    await this.clusterBus?.stop();
     await Promise.allSettled(this.claims.values());
     await this.presence.stop();
   }

@@ -122,7 +122,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) });
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }) }) : undefined;
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
