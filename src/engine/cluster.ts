@@ -99,7 +99,8 @@ export class NatsCluster implements HubCluster {
   sessionAdded(session: WorkerSession): void {
     const workerId = session.info.workerId;
     this.router.serve(workerId);
-    const claim = this.presence.claim(workerId, session.info.connectedAt).catch((error: unknown) => this.log.error({ err: error, worker: workerId }, 'could not record the worker in presence'));
+    const { tags, envs, projects, caps } = session.info;
+    const claim = this.presence.claim(workerId, session.info.connectedAt, { tags, envs, projects, caps }).catch((error: unknown) => this.log.error({ err: error, worker: workerId }, 'could not record the worker in presence'));
     this.claims.set(workerId, claim);
     void claim.finally(() => {
       if (this.claims.get(workerId) === claim) this.claims.delete(workerId);
@@ -116,7 +117,7 @@ export class NatsCluster implements HubCluster {
   }
 
   route(request: RunRequest, options: RunOptions): Observable<JobEvent> | undefined {
-    const workerId = request.target.worker;
+    const workerId = request.target.worker ?? this.pickRemote(request);
     if (workerId === undefined) return undefined;
     const holder = this.presence.holder(workerId);
     if (holder?.hub === this.port.id) return undefined;
@@ -134,6 +135,25 @@ export class NatsCluster implements HubCluster {
   /** Where each worker is connected, across every hub. */
   where(): Map<string, string> {
     return new Map([...this.presence.all()].map(([id, entry]) => [id, entry.hub]));
+  }
+
+  /**
+   * A worker on another hub matching a target without a worker id (tags, env, project), chosen at random
+   * among those that match, or `undefined` when none does. Its hub's dispatcher checks the target again
+   * (and knows whether it is disabled or busy).
+   */
+  private pickRemote(request: RunRequest): string | undefined {
+    const { tags, env, project } = request.target;
+    const kind = request.job.kind;
+    const matching = [...this.presence.all()].filter(([, entry]) => {
+      const w = entry.worker;
+      if (entry.hub === this.port.id || w === undefined) return false;
+      if (tags && !tags.every((tag) => w.tags.includes(tag))) return false;
+      if (env !== undefined && w.envs.length > 0 && !w.envs.includes(env)) return false;
+      if (project !== undefined && !w.projects.includes(project)) return false;
+      return w.caps.includes(kind);
+    });
+    return matching[Math.floor(Math.random() * matching.length)]?.[0];
   }
 
   private holds(workerId: string): boolean {

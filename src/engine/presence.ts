@@ -27,6 +27,16 @@ export interface PresenceEntry {
   since: number;
   /** The entry's KV revision: a later connection has a higher epoch. */
   epoch: number;
+  /** What the worker said in its hello, for targets by tags, env or project on any hub. */
+  worker?: PresenceWorker;
+}
+
+/** The parts of a worker's hello that targets match on. */
+export interface PresenceWorker {
+  tags: string[];
+  envs: string[];
+  projects: string[];
+  caps: string[];
 }
 
 /** Options of {@link Presence}. */
@@ -63,8 +73,9 @@ export class Presence {
   private presenceKv!: KV;
   private hubsKv!: KV;
   private readonly entries = new Map<string, PresenceEntry>();
-  /** Workers whose session this hub holds, with the epoch it wrote. */
+  /** Workers whose session this hub holds, with the epoch it wrote and what it wrote. */
   private readonly held = new Map<string, number>();
+  private readonly claimed = new Map<string, { since: number; worker?: PresenceWorker }>();
   /** Other hubs' heartbeats: the last revision seen and when (this hub's clock) it last moved. */
   private readonly heartbeats = new Map<string, { revision: number; movedAt: number }>();
   private readonly watchers: Array<QueuedIterator<KvWatchEntry>> = [];
@@ -103,6 +114,7 @@ export class Presence {
     this.options.clock.clearTimeout(this.timer);
     await Promise.all([...this.held].map(([workerId, epoch]) => this.deleteIf(this.presenceKv, idToken(workerId), epoch)));
     this.held.clear();
+    this.claimed.clear();
     const own = await this.hubsKv.get(idToken(this.options.hubId)).catch(() => null);
     if (own && own.operation === 'PUT') await this.deleteIf(this.hubsKv, own.key, own.revision);
     for (const watcher of this.watchers) watcher.stop();
@@ -112,9 +124,10 @@ export class Presence {
    * Records that this hub now holds `workerId`'s session; resolves with its epoch. When a newer session
    * elsewhere raced ahead of this write, `onReplaced` is called at once.
    */
-  async claim(workerId: string, since: number): Promise<number> {
-    const epoch = await this.presenceKv.put(idToken(workerId), encoder.encode(JSON.stringify({ hub: this.options.hubId, since })));
+  async claim(workerId: string, since: number, worker?: PresenceWorker): Promise<number> {
+    const epoch = await this.presenceKv.put(idToken(workerId), encoder.encode(JSON.stringify({ hub: this.options.hubId, since, worker })));
     this.held.set(workerId, epoch);
+    this.claimed.set(workerId, { since, worker });
     const seen = this.entries.get(workerId);
     if (seen && seen.epoch > epoch && seen.hub !== this.options.hubId) this.replaced(workerId, seen.hub);
     return epoch;
@@ -125,6 +138,7 @@ export class Presence {
     const epoch = this.held.get(workerId);
     if (epoch === undefined) return;
     this.held.delete(workerId);
+    this.claimed.delete(workerId);
     await this.deleteIf(this.presenceKv, idToken(workerId), epoch);
   }
 
@@ -163,10 +177,16 @@ export class Presence {
     if (entry.operation !== 'PUT') {
       if ((this.entries.get(workerId)?.epoch ?? 0) <= entry.revision) this.entries.delete(workerId);
       this.changeListeners.forEach((listener) => listener(workerId, undefined));
+      // Another hub took this one for dead (a stalled event loop) and removed a session it still holds: write it again.
+      const mine = this.claimed.get(workerId);
+      if (this.held.has(workerId) && mine && !this.stopped) {
+        this.options.log.warn({ worker: workerId }, 'presence entry removed by another hub while the worker is connected here: writing it again');
+        void this.claim(workerId, mine.since, mine.worker).catch((error: unknown) => this.options.log.error({ err: error, worker: workerId }, 'could not write the presence entry again'));
+      }
       return;
     }
-    const value = entry.json<{ hub: string; since: number }>();
-    const next: PresenceEntry = { hub: value.hub, since: value.since, epoch: entry.revision };
+    const value = entry.json<{ hub: string; since: number; worker?: PresenceWorker }>();
+    const next: PresenceEntry = { hub: value.hub, since: value.since, epoch: entry.revision, ...(value.worker ? { worker: value.worker } : {}) };
     this.entries.set(workerId, next);
     const mine = this.held.get(workerId);
     if (mine !== undefined && mine < next.epoch && next.hub !== this.options.hubId) this.replaced(workerId, next.hub);
@@ -175,6 +195,7 @@ export class Presence {
 
   private replaced(workerId: string, byHub: string): void {
     this.held.delete(workerId);
+    this.claimed.delete(workerId);
     this.options.log.warn({ worker: workerId, hub: byHub }, 'the worker connected to another hub: closing its session here');
     this.options.onReplaced(workerId, byHub);
   }

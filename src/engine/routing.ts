@@ -19,7 +19,7 @@
  */
 import { Observable } from 'rxjs';
 import { createInbox, headers, RequestError, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { ClaError, ErrorCode, fromWireError, toWireError } from '../errors.ts';
+import { ClaError, ErrorCode, fromWireError, toWireError, type WireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
 import { frame, type Frame } from '../protocol/frames.ts';
@@ -60,7 +60,7 @@ export function workerSubject(workerId: string, verb: 'run' | 'manage'): string 
 export class Router {
   private readonly held = new Map<string, Subscription[]>();
   /** Runs served for other hubs: cancelled when their hub is gone. */
-  private readonly serving = new Map<string, { fromHub: string; cancel: () => void }>();
+  private readonly serving = new Map<string, { fromHub: string; cancel: (error?: WireError) => void }>();
   /** Runs this hub asked of another hub: failed when that hub is gone. */
   private readonly asking = new Map<string, { holderHub: () => string | undefined; fail: (error: ClaError) => void }>();
 
@@ -101,7 +101,9 @@ export class Router {
 
   /** A hub stopped or died: runs it served for us fail, runs we serve for it are cancelled. */
   hubGone(hubId: string): void {
-    for (const run of [...this.serving.values()]) if (run.fromHub === hubId) run.cancel();
+    // The asking hub may only look dead (a stalled event loop): it is told, so that it does not wait forever.
+    const lost = { code: ErrorCode.WorkerLost, message: `Hub ${this.hubId} took hub ${hubId} for dead and stopped the job`, retryable: true };
+    for (const run of [...this.serving.values()]) if (run.fromHub === hubId) run.cancel(lost);
     for (const run of [...this.asking.values()]) {
       if (run.holderHub() === hubId) run.fail(new ClaError(ErrorCode.WorkerLost, `Hub ${hubId}, which held the worker, is gone`, { retryable: true }));
     }
@@ -146,7 +148,14 @@ export class Router {
         finish();
         subscriber.error(error);
       };
-      this.asking.set(runId, { holderHub, fail });
+      // The holder may only look dead: it is told to stop, so that its job does not wait for credit forever.
+      this.asking.set(runId, {
+        holderHub,
+        fail: (error) => {
+          send('cancel');
+          fail(error);
+        },
+      });
       const events = this.nc.subscribe(inbox, {
         callback: (error, msg) => {
           if (error || done) return;
@@ -260,7 +269,8 @@ export class Router {
         else if (op === 'cancel') end();
       },
     });
-    const end = () => {
+    const end = (error?: WireError) => {
+      if (error && this.serving.has(runId)) publish(frame('error', { re: runId, error }));
       controlSub.unsubscribe();
       subscription?.unsubscribe();
       this.serving.delete(runId);

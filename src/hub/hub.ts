@@ -19,7 +19,7 @@ import type { HubCluster, ManageOrder } from './hub-cluster.ts';
 import { adminMethods } from './methods/admin-methods.ts';
 import { MethodTable } from './methods/method-table.ts';
 import { routeConnection } from './connection-router.ts';
-import { Dispatcher, unknownEnvError } from './dispatcher.ts';
+import { Dispatcher, matchSession, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
@@ -237,8 +237,12 @@ export class Hub {
    * output and its end still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
    */
   run(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
-    // A worker held by another hub: its hub runs the job (issue 10).
-    if (request.target.worker !== undefined && !this.sessions.has(request.target.worker)) {
+    // A worker held by another hub, or a target no worker here matches: another hub runs the job (issue 10).
+    const elsewhere =
+      request.target.worker !== undefined
+        ? !this.sessions.has(request.target.worker)
+        : this.deps.cluster !== undefined && ![...this.sessions.values()].some((s) => matchSession(s, request.target, request.job.kind) !== 'no');
+    if (elsewhere) {
       const routed = this.deps.cluster?.route(request, options);
       if (routed) return routed;
     }

@@ -72,7 +72,7 @@ it.after.each(async (ctx) => {
 
 async function startClusterHub(ctx: Context, name: string): Promise<ClusterHub> {
   const engine = await connectEngine([ctx.server.url], { name });
-  const cluster = new NatsCluster(engine, { heartbeatMs: 50, staleMs: 300, buckets: { presence: `p${ctx.bucket}`, hubs: `h${ctx.bucket}` } });
+  const cluster = new NatsCluster(engine, { heartbeatMs: 100, staleMs: 3000, buckets: { presence: `p${ctx.bucket}`, hubs: `h${ctx.bucket}` } });
   const hub = new Hub({ host: '127.0.0.1', port: 0, hubId: name }, { registry: ctx.registry, cluster, metrics: new HubMetrics({ processMetrics: false }) });
   const url = await hub.start();
   const h = { hub, cluster, engine, url, stopped: false };
@@ -87,9 +87,9 @@ async function stopHub(h: ClusterHub): Promise<void> {
   await h.engine.close();
 }
 
-function startAgent(ctx: Context, id: string, url: string): WorkerAgent {
+function startAgent(ctx: Context, id: string, url: string, tags: string[] = []): WorkerAgent {
   const token = ctx.registry.register({ passkey: ctx.registry.passkey('default')!, id }).token;
-  const agent = new WorkerAgent({ id, token, url, backoffBaseMs: 1, backoffMaxMs: 20 });
+  const agent = new WorkerAgent({ id, token, url, tags, backoffBaseMs: 1, backoffMaxMs: 20 });
   ctx.agents.push({ agent, exit: agent.run() });
   return agent;
 }
@@ -175,6 +175,24 @@ it('ship and fetch to a worker on another hub: bytes, credit and the result trav
   const fetched = await fetchFile(hubJobRunner(a.hub), { worker: 'w7' }, remote, back);
   assert.is(fetched.sha256, shipped.sha256);
   assert.ok(fs.readFileSync(back).equals(content));
+});
+
+it('a target by tags picks among the workers of every hub; one matching nowhere is NO_WORKER', async (ctx) => {
+  const a = await startClusterHub(ctx, 'hub-a');
+  const b = await startClusterHub(ctx, 'hub-b');
+  startAgent(ctx, 'w-local', a.url, ['cpu']);
+  startAgent(ctx, 'w-gpu', b.url, ['gpu', 'linux']);
+  await until(() => whereIs(a, 'w-gpu') === 'hub-b' && whereIs(a, 'w-local') === 'hub-a');
+  const events = await lastValueFrom(a.hub.run({ target: { tags: ['gpu'] }, job: { kind: 'exec', cmd: 'echo on-gpu' } }).pipe(toArray()));
+  const dispatched = events[0]!;
+  assert.equal(dispatched.type === 'dispatched' ? dispatched.worker : dispatched.type, 'w-gpu');
+  const local = await lastValueFrom(a.hub.run({ target: { tags: ['cpu'] }, job: { kind: 'exec', cmd: 'true' } }).pipe(toArray()));
+  assert.equal(local[0]!.type === 'dispatched' ? local[0]!.worker : local[0]!.type, 'w-local');
+  const none = await lastValueFrom(a.hub.run({ target: { tags: ['tpu'] }, job: { kind: 'exec', cmd: 'true' } })).then(
+    () => undefined,
+    (e: unknown) => (e as ClaError).code,
+  );
+  assert.is(none, ErrorCode.NoWorker);
 });
 
 it('a worker no hub holds fails at once with NO_WORKER', async (ctx) => {
