@@ -12,7 +12,7 @@ import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
-import type { ClusterPort, HubCluster, ManageOrder } from '../hub/hub-cluster.ts';
+import type { ClusterPort, HubCluster, ManageOrder, RemoteHolder } from '../hub/hub-cluster.ts';
 import type { JobEvent, RunRequest } from '../hub/job-events.ts';
 import type { RunOptions } from '../hub/job-runner.ts';
 import type { WorkerSession } from '../hub/worker-session.ts';
@@ -130,6 +130,12 @@ export class NatsCluster implements HubCluster {
     if (holder === undefined || holder.hub === this.port.id) return false;
     this.router.manage(workerId, order);
     return true;
+  }
+
+  holderOf(workerId: string): RemoteHolder | undefined {
+    const entry = this.presence.holder(workerId);
+    if (entry === undefined || entry.hub === this.port.id) return undefined;
+    return { hub: entry.hub, since: entry.since, tags: entry.worker?.tags ?? [], envs: entry.worker?.envs ?? [] };
   }
 
   /** Where each worker is connected, across every hub. */

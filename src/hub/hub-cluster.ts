@@ -12,6 +12,15 @@ import type { WorkerSession } from './worker-session.ts';
 /** A management order for the hub holding a worker. */
 export type ManageOrder = { op: 'disable' | 'enable' | 'shutdown' } | { op: 'unregistered'; remaining: string[] };
 
+/** Where another hub holds a worker, as presence says. */
+export interface RemoteHolder {
+  hub: string;
+  /** When its session there was established, ms since the epoch. */
+  since: number;
+  tags: string[];
+  envs: string[];
+}
+
 /** What the cluster may do on this hub. */
 export interface ClusterPort {
   readonly id: string;
@@ -33,4 +42,6 @@ export interface HubCluster extends HubExtension {
   route(request: RunRequest, options: RunOptions): Observable<JobEvent> | undefined;
   /** Sends an order to the hub holding `workerId`; false when no other hub holds it. */
   manage(workerId: string, order: ManageOrder): boolean;
+  /** The other hub holding `workerId`, if one does. */
+  holderOf(workerId: string): RemoteHolder | undefined;
 }

@@ -99,6 +99,7 @@ export class Hub {
       log: this.log,
       session: (id) => this.sessions.get(id),
       remote: deps.cluster ? (id, order) => deps.cluster!.manage(id, order) : undefined,
+      elsewhere: deps.cluster ? (id) => deps.cluster!.holderOf(id) : undefined,
       connectedWorkerIds: () => [...this.sessions.keys()],
       notifyChange: (change) => this.notifyChange(change),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),

@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { HubChange } from './hub-change.ts';
 import type { Registry, WorkerInfo } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
-import type { ManageOrder } from './hub-cluster.ts';
+import type { ManageOrder, RemoteHolder } from './hub-cluster.ts';
 
 /** The seed's warning, shown before and after a shutdown. */
 export const SHUTDOWN_WARNING =
@@ -119,6 +119,8 @@ export interface ManagementDeps {
   session(id: string): WorkerSession | undefined;
   /** Sends an order to the hub holding a worker this hub does not hold (issue 10); false when none does. @default none */
   remote?: (id: string, order: ManageOrder) => boolean;
+  /** Where another hub holds the worker (issue 10), so views show the whole fleet. @default none */
+  elsewhere?: (id: string) => RemoteHolder | undefined;
   /** Ids of the connected workers. */
   connectedWorkerIds(): string[];
   notifyChange(change: HubChange): void;
@@ -248,22 +250,23 @@ export class WorkerManagement {
 
   private view(row: WorkerInfo, project?: string): ManagedWorker {
     const session = this.liveSession(row.id);
+    const remote = session ? undefined : this.hub.elsewhere?.(row.id);
     const sharedWith = project !== undefined ? row.projects.filter((p) => p !== project) : row.projects.length > 1 ? row.projects : [];
     return {
       id: row.id,
       projects: row.projects,
       sharedWith,
-      tags: session?.info.tags ?? [],
-      envs: session?.info.envs ?? [],
+      tags: session?.info.tags ?? remote?.tags ?? [],
+      envs: session?.info.envs ?? remote?.envs ?? [],
       origin: row.agent ? `${row.agent.user}@${row.agent.host}` : null,
       pid: row.agent?.pid ?? null,
       platform: row.agent?.platform ?? null,
       version: row.agent?.version ?? null,
-      connected: session !== undefined,
-      connectedSince: session ? row.connectedSince ?? session.info.connectedAt : null,
+      connected: session !== undefined || remote !== undefined,
+      connectedSince: session ? row.connectedSince ?? session.info.connectedAt : remote?.since ?? null,
       lastSeen: row.lastSeen,
       createdAt: row.createdAt,
-      state: session ? session.info.workerState ?? 'connected' : 'offline',
+      state: session ? session.info.workerState ?? 'connected' : remote ? `connected to hub ${remote.hub}` : 'offline',
       session: session ? stateName(session.state()) : null,
       disabled: row.disabled,
       jobsRun: row.jobsRun,

@@ -212,6 +212,9 @@ it('management from any hub reaches the worker on the hub that holds it', async 
   const b = await startClusterHub(ctx, 'hub-b');
   const agent = startAgent(ctx, 'w4', b.url);
   await until(() => whereIs(a, 'w4') === 'hub-b');
+  const listed = a.hub.management.listWorkers().find((w) => w.id === 'w4')!;
+  assert.ok(listed.connected, 'hub a lists the worker hub b holds as connected');
+  assert.is(listed.state, 'connected to hub hub-b');
   a.hub.management.disable('w4');
   await until(() => b.hub.session('w4')?.isDisabled() === true);
   await until(() => JSON.stringify(agent.state()) === '"disabled"');
