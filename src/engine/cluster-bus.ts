@@ -40,6 +40,8 @@ export class ClusterBus implements RemoteBus {
   private readonly own = new Map<string, Promise<number | undefined>>();
   private readonly subs: Subscription[] = [];
   private watcher: { stop(): void } | undefined;
+  /** Told after every change of another hub's subscriber. */
+  onChange: (() => void) | undefined;
 
   constructor(
     private readonly engine: NatsEngine,
@@ -59,6 +61,7 @@ export class ClusterBus implements RemoteBus {
       for await (const entry of watcher) {
         try {
           this.onEntry(entry);
+          this.onChange?.();
         } catch (error) {
           this.log.error({ err: error, key: entry.key }, 'could not handle a subscriber change');
         }

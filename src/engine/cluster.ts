@@ -46,6 +46,7 @@ export class NatsCluster implements HubCluster {
   private readonly clock: Clock;
   /** Claims in flight, so that a release waits for the claim it undoes. */
   private readonly claims = new Map<string, Promise<unknown>>();
+  private readonly changeListeners = new Set<() => void>();
 
   constructor(
     private readonly engine: NatsEngine,
@@ -82,9 +83,11 @@ export class NatsCluster implements HubCluster {
   }
 
   async start(): Promise<void> {
+    this.presence.onChange(() => this.changeListeners.forEach((listener) => listener()));
     await this.presence.start();
     if (this.options.bus) {
       this.clusterBus = new ClusterBus(this.engine, this.port.id, this.log, this.options.buckets?.subscribers);
+      this.clusterBus.onChange = () => this.changeListeners.forEach((listener) => listener());
       await this.clusterBus.start(this.options.bus);
     }
   }
@@ -136,6 +139,12 @@ export class NatsCluster implements HubCluster {
     const entry = this.presence.holder(workerId);
     if (entry === undefined || entry.hub === this.port.id) return undefined;
     return { hub: entry.hub, since: entry.since, tags: entry.worker?.tags ?? [], envs: entry.worker?.envs ?? [] };
+  }
+
+  /** Calls `listener` after every change of presence or of another hub's subscribers; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
   }
 
   /** Where each worker is connected, across every hub. */

@@ -24,8 +24,18 @@ import { startNatsServer } from './nats-server.ts';
 
 const COLLECT = toWorkflowDefinition({ name: 'collect', steps: [{ name: 'collect', action: 'collect', timeout: '60s' }], triggers: ['manual'] }, 'test.yml');
 
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 10));
+/** Resolves once `predicate` holds, re-checked on every change the clusters see. */
+function until(clusters: NatsCluster[], predicate: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const stops = clusters.map((cluster) =>
+      cluster.onChange(() => {
+        if (!predicate()) return;
+        stops.forEach((stop) => stop());
+        resolve();
+      }),
+    );
+    if (predicate()) resolve();
+  });
 }
 
 test('a step started on hub A waits for the subscribers of hub A and hub B, and gets both answers', async () => {
@@ -37,6 +47,7 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
   const stores: SqliteStore[] = [shared];
   const engines: NatsEngine[] = [];
   const hubs: Array<{ hub: Hub; ext: ActionsExtension; url: string }> = [];
+  const clusters: NatsCluster[] = [];
   const agents: Array<{ agent: WorkerAgent; exit: Promise<AgentExit> }> = [];
   try {
     for (const name of ['hub-a', 'hub-b']) {
@@ -46,6 +57,7 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
       stores.push(store);
       const ext = new ActionsExtension({ db: store.db, workflows: new Map([['collect', COLLECT]]), cron: false, graceMs: 10_000 });
       const cluster = new NatsCluster(engine, { bus: ext.bus, heartbeatMs: 100 });
+      clusters.push(cluster);
       const hub = new Hub({ host: '127.0.0.1', port: 0, hubId: name }, { registry, cluster, extensions: [ext], metrics: new HubMetrics({ processMetrics: false }) });
       hubs.push({ hub, ext, url: await hub.start() });
     }
@@ -63,7 +75,7 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
     }
     const [a, b] = hubs as [(typeof hubs)[0], (typeof hubs)[0]];
     // Hub A knows w2 (on B) as a subscriber once B shared it.
-    await until(() => a.ext.bus.isConnected('w1') && a.ext.bus.isConnected('w2') && b.ext.bus.isConnected('w1'));
+    await until(clusters, () => a.ext.bus.isConnected('w1') && a.ext.bus.isConnected('w2') && b.ext.bus.isConnected('w1'));
     const { run } = a.ext.engine.runManual('collect');
     await a.ext.engine.whenIdle();
     assert.equal(seen.sort(), [`w1:${run}.0`, `w2:${run}.0`]);

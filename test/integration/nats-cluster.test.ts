@@ -94,9 +94,23 @@ function startAgent(ctx: Context, id: string, url: string, tags: string[] = []):
   return agent;
 }
 
-/** Resolves once `predicate` holds; re-checked on every presence change seen by `h`'s hub changes and a short poll. */
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((resolve) => setTimeout(resolve, 10));
+/** Resolves once `predicate` holds, re-checked on every presence change, hub change and worker state change. */
+function until(ctx: Context, predicate: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const stops: Array<() => void> = [];
+    const check = () => {
+      if (!predicate()) return;
+      stops.forEach((stop) => stop());
+      resolve();
+    };
+    for (const h of ctx.hubs) {
+      stops.push(h.cluster.onChange(check));
+      const subscription = h.hub.changes$.subscribe(check);
+      stops.push(() => subscription.unsubscribe());
+    }
+    for (const { agent } of ctx.agents) stops.push(agent.onState(check));
+    check();
+  });
 }
 
 const whereIs = (h: ClusterHub, id: string) => h.cluster.where().get(id);
@@ -107,16 +121,16 @@ it('a worker is present where it connected; a reconnection to another hub replac
   const token = ctx.registry.register({ passkey: ctx.registry.passkey('default')!, id: 'w1' }).token;
   const first = await rawWorker({ url: a.url } as HubHarness, 'w1', token);
   assert.is(first.first.t, 'welcome');
-  await until(() => whereIs(b, 'w1') === 'hub-a');
+  await until(ctx, () => whereIs(b, 'w1') === 'hub-a');
   const second = await rawWorker({ url: b.url } as HubHarness, 'w1', token);
   assert.is(second.first.t, 'welcome');
   const close = await first.transport.closed;
   assert.is(close.code, CloseCode.Replaced);
   assert.match(close.reason, /hub hub-b/);
   assert.is(a.hub.session('w1'), undefined);
-  await until(() => whereIs(a, 'w1') === 'hub-b');
+  await until(ctx, () => whereIs(a, 'w1') === 'hub-b');
   second.transport.close(1000, 'done');
-  await until(() => whereIs(a, 'w1') === undefined && whereIs(b, 'w1') === undefined);
+  await until(ctx, () => whereIs(a, 'w1') === undefined && whereIs(b, 'w1') === undefined);
 });
 
 it('exec from one hub runs on the worker another hub holds: output (beyond the flow window) and exit come back', async (ctx) => {
@@ -124,7 +138,7 @@ it('exec from one hub runs on the worker another hub holds: output (beyond the f
   const b = await startClusterHub(ctx, 'hub-b');
   const c = await startClusterHub(ctx, 'hub-c');
   startAgent(ctx, 'w2', b.url);
-  await until(() => whereIs(a, 'w2') === 'hub-b' && whereIs(c, 'w2') === 'hub-b');
+  await until(ctx, () => whereIs(a, 'w2') === 'hub-b' && whereIs(c, 'w2') === 'hub-b');
   // 3 MB of output: several output windows, so credit has to travel back through NATS to the worker.
   const events = await lastValueFrom(c.hub.run({ target: { worker: 'w2' }, job: { kind: 'exec', cmd: 'head -c 3000000 /dev/zero | tr "\\0" x; echo; echo done >&2' } }).pipe(toArray()));
   const types = new Set(events.map((e) => e.type));
@@ -141,7 +155,7 @@ it('eval and probe are routed too, and a cancel reaches the holder', async (ctx)
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
   startAgent(ctx, 'w3', b.url);
-  await until(() => whereIs(a, 'w3') === 'hub-b');
+  await until(ctx, () => whereIs(a, 'w3') === 'hub-b');
   const evalEvents = await lastValueFrom(a.hub.run({ target: { worker: 'w3' }, job: { kind: 'eval', code: 'return 6 * 7' } }).pipe(toArray()));
   const result = evalEvents.at(-1)!;
   assert.equal(result.type === 'result' ? (result.value as { value: unknown }).value : result, 42);
@@ -151,7 +165,7 @@ it('eval and probe are routed too, and a cancel reaches the holder', async (ctx)
   const abort = new AbortController();
   const run = a.hub.run({ target: { worker: 'w3' }, job: { kind: 'exec', cmd: 'sleep 30' } }, { signal: abort.signal });
   const all = lastValueFrom(run.pipe(toArray()));
-  await until(() => b.hub.session('w3')?.runningJobs() === 1);
+  await until(ctx, () => b.hub.session('w3')?.runningJobs() === 1);
   abort.abort();
   const end = (await all).at(-1)!;
   assert.ok(end.type === 'exit' && end.cancelled, JSON.stringify(end));
@@ -161,7 +175,7 @@ it('ship and fetch to a worker on another hub: bytes, credit and the result trav
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
   startAgent(ctx, 'w7', b.url);
-  await until(() => whereIs(a, 'w7') === 'hub-b');
+  await until(ctx, () => whereIs(a, 'w7') === 'hub-b');
   const local = path.join(ctx.dir, 'payload.bin');
   // Larger than the transfer window, so the worker's credit must come back through NATS to the sender.
   const content = randomBytes(20 * 1024 * 1024);
@@ -182,7 +196,7 @@ it('a target by tags picks among the workers of every hub; one matching nowhere 
   const b = await startClusterHub(ctx, 'hub-b');
   startAgent(ctx, 'w-local', a.url, ['cpu']);
   startAgent(ctx, 'w-gpu', b.url, ['gpu', 'linux']);
-  await until(() => whereIs(a, 'w-gpu') === 'hub-b' && whereIs(a, 'w-local') === 'hub-a');
+  await until(ctx, () => whereIs(a, 'w-gpu') === 'hub-b' && whereIs(a, 'w-local') === 'hub-a');
   const events = await lastValueFrom(a.hub.run({ target: { tags: ['gpu'] }, job: { kind: 'exec', cmd: 'echo on-gpu' } }).pipe(toArray()));
   const dispatched = events[0]!;
   assert.equal(dispatched.type === 'dispatched' ? dispatched.worker : dispatched.type, 'w-gpu');
@@ -211,19 +225,19 @@ it('management from any hub reaches the worker on the hub that holds it', async 
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
   const agent = startAgent(ctx, 'w4', b.url);
-  await until(() => whereIs(a, 'w4') === 'hub-b');
+  await until(ctx, () => whereIs(a, 'w4') === 'hub-b');
   const listed = a.hub.management.listWorkers().find((w) => w.id === 'w4')!;
   assert.ok(listed.connected, 'hub a lists the worker hub b holds as connected');
   assert.is(listed.state, 'connected to hub hub-b');
   a.hub.management.disable('w4');
-  await until(() => b.hub.session('w4')?.isDisabled() === true);
-  await until(() => JSON.stringify(agent.state()) === '"disabled"');
+  await until(ctx, () => b.hub.session('w4')?.isDisabled() === true);
+  await until(ctx, () => JSON.stringify(agent.state()) === '"disabled"');
   a.hub.management.enable('w4');
-  await until(() => b.hub.session('w4')?.isDisabled() === false);
+  await until(ctx, () => b.hub.session('w4')?.isDisabled() === false);
   a.hub.management.shutdown('w4');
   const exit = await ctx.agents.find((x) => x.agent === agent)!.exit;
   assert.ok(exit.shutdownByHub);
-  await until(() => whereIs(a, 'w4') === undefined);
+  await until(ctx, () => whereIs(a, 'w4') === undefined);
 });
 
 it("a hub's entries disappear when it stops, and when it dies (heartbeat stale), and its workers move on", async (ctx) => {
@@ -234,13 +248,13 @@ it("a hub's entries disappear when it stops, and when it dies (heartbeat stale),
   const onB = await rawWorker({ url: b.url } as HubHarness, 'w5', token);
   assert.is(onB.first.t, 'welcome');
   startAgent(ctx, 'w6', c.url);
-  await until(() => whereIs(a, 'w5') === 'hub-b' && whereIs(a, 'w6') === 'hub-c');
+  await until(ctx, () => whereIs(a, 'w5') === 'hub-b' && whereIs(a, 'w6') === 'hub-c');
   // A clean stop deletes b's entries.
   await stopHub(b);
-  await until(() => whereIs(a, 'w5') === undefined);
+  await until(ctx, () => whereIs(a, 'w5') === undefined);
   // A death: c's engine connection goes without a word (no deletes); a purges c's entries once c is silent.
   c.engine.nc.close();
-  await until(() => whereIs(a, 'w6') === undefined);
+  await until(ctx, () => whereIs(a, 'w6') === undefined);
   // A run to the dead hub's worker now fails at once instead of waiting for it.
   const lost = await firstValueFrom(a.hub.run({ target: { worker: 'w6' }, job: { kind: 'exec', cmd: 'true' } }).pipe(filter(() => false))).then(
     () => undefined,

@@ -13,17 +13,15 @@ import { startHub, type HubHarness } from './hub-harness.ts';
 
 const PSK = 'failover-test-psk';
 
-/** Resolves when `hub` holds a session for `id`. */
+/** Resolves when `hub` holds a session for `id` (checked now and on each of the hub's changes). */
 function connectedTo(h: HubHarness, id: string): Promise<void> {
   return new Promise((resolve) => {
+    const subscription = h.hub.changes$.subscribe(() => check());
     const check = () => {
-      if (h.hub.session(id) !== undefined) {
-        clearInterval(timer);
-        resolve();
-      }
+      if (h.hub.session(id) === undefined) return;
+      subscription.unsubscribe();
+      resolve();
     };
-    // The hub has no "worker connected" event on its public surface; poll its session map (no deadline).
-    const timer = setInterval(check, 5);
     check();
   });
 }
