@@ -20,7 +20,7 @@ import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { openTaskHub, type TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 import { NatsCluster } from '../engine/cluster.ts';
 import { CronSlots } from '../engine/cron-slots.ts';
@@ -40,6 +40,8 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
+  /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
+  tasks?: TaskHubOptions;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /**
@@ -53,7 +55,7 @@ export interface CreateHubOptions extends HubOptions {
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn', 'engine', 'hubId'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine', 'hubId'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -91,7 +93,7 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
   // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
   if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
@@ -116,7 +118,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = openTaskHub(dataFile);
+    const tasks = openTaskHub(dataFile, taskOptions);
     const actionsDb = openSqliteStore(dataFile);
     opened.push(() => actionsDb.close());
     const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
