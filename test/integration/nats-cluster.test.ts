@@ -240,6 +240,18 @@ it('management from any hub reaches the worker on the hub that holds it', async 
   await until(ctx, () => whereIs(a, 'w4') === undefined);
 });
 
+it('unregistering through one hub closes the worker held by another (4007)', async (ctx) => {
+  const a = await startClusterHub(ctx, 'hub-a');
+  const b = await startClusterHub(ctx, 'hub-b');
+  const agent = startAgent(ctx, 'w9', b.url);
+  await until(ctx, () => whereIs(a, 'w9') === 'hub-b');
+  const result = a.hub.management.unregisterFromProject('w9', 'default');
+  assert.ok(result.deleted);
+  const exit = await ctx.agents.find((x) => x.agent === agent)!.exit;
+  assert.is(exit.closeCode, CloseCode.Unregistered);
+  await until(ctx, () => whereIs(a, 'w9') === undefined);
+});
+
 it("a hub's entries disappear when it stops, and when it dies (heartbeat stale), and its workers move on", async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
