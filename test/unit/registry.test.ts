@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { ClaError, InvalidArgumentError } from '../../src/errors.ts';
-import { ADMIN_TOKEN_HASH_SETTING, Registry } from '../../src/hub/registry.ts';
+import { ADMIN_TOKEN_HASH_SETTING, HUB_ID_SETTING, Registry } from '../../src/hub/registry.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import type { SqliteStore } from '../../src/store/sqlite-store.ts';
 
@@ -287,6 +287,34 @@ test('jobs: start, end once, counters, recent', async ({ registry }) => {
   assert.equal((await registry.recentJobs(10, 'w1'))[2]?.command, { cmd: 'true' });
   assert.equal(await registry.recentJobs(10, 'w2'), []);
   for (const limit of [0, 1.5, 10_001]) assert.instance(await caught(async () => await registry.recentJobs(limit)), InvalidArgumentError);
+});
+
+test('the hub id is made once and kept in the store; a given one sticks', async ({ registry, store, clock }) => {
+  const id = await registry.hubId();
+  assert.is(await store.getSetting(HUB_ID_SETTING), id);
+  assert.is(await new Registry(store, clock).hubId(), id, 'the same id after a restart');
+  assert.is(await registry.hubId('hub-x'), 'hub-x');
+  assert.is(await registry.hubId(), 'hub-x');
+  assert.is(await store.getSetting(HUB_ID_SETTING), id, 'a given id is not stored');
+});
+
+test('jobs belong to the hub that ran them: a starting hub closes only its own as lost', async ({ registry, store, clock }) => {
+  const { passkey } = await registry.createProject('A');
+  await registry.register({ passkey, id: 'w1' });
+  const other = new Registry(store, clock);
+  await registry.hubId('hub-a');
+  await other.hubId('hub-b');
+  await registry.recordJobStart({ id: 'a1', workerId: 'w1', kind: 'exec', command: 'x', at: 10 });
+  await other.recordJobStart({ id: 'b1', workerId: 'w1', kind: 'exec', command: 'x', at: 11 });
+  await registry.recordJobStart({ id: 'a2', workerId: 'w1', kind: 'exec', command: 'x', at: 12 });
+  await registry.recordJobEnd('a2', { at: 13, exitCode: 0, signal: null, outcome: 'ok' });
+  assert.is((await store.getJob('a1'))?.owner, 'hub-a');
+  const closed = await registry.closeJobsOfPreviousLife(50);
+  assert.equal(closed.map((j) => [j.id, j.outcome, j.errorCode, j.finishedAt]), [['a1', 'lost', 'WORKER_LOST', 50]]);
+  assert.is((await store.getJob('b1'))?.finishedAt, null, "hub-b's job is left running");
+  const w1 = (await registry.getWorker('w1'))!;
+  assert.equal([w1.jobsRun, w1.failures], [2, 1]);
+  assert.equal((await other.closeJobsOfPreviousLife(60)).map((j) => j.id), ['b1']);
 });
 
 test('settings pass through', async ({ registry }) => {
