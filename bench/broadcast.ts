@@ -191,7 +191,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
   } finally {
     await stopWorkers(children);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   if (values.json) {

@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     admin?.close();
     if (worker) await stopWorker(worker);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

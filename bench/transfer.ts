@@ -414,7 +414,7 @@ async function main(): Promise<void> {
   } finally {
     await stopChild(worker);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

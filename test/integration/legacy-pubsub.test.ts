@@ -58,7 +58,7 @@ it.before.each(async (ctx) => {
     await hub.stop();
     recorder.close();
     log.flush?.();
-    store.close();
+    await store.close();
   };
 });
 
@@ -282,10 +282,10 @@ it('401 for a bad token, shutdown through /pubsub/close, unregister, ids kept ap
   assert.is(await go.connect(), 401, 'an unregistered worker is refused');
 
   // New-style ids cannot take the legacy forms, and a legacy plain id is not a new-style one.
-  assert.throws(() => ctx.registry.register({ passkey: ctx.passkey, id: 'joe@build1' }), /Expected worker id/);
+  await ctx.registry.register({ passkey: ctx.passkey, id: 'joe@build1' }).then(() => assert.unreachable('accepted'), (e: Error) => assert.match(e.message, /Expected worker id/));
   const plain = new LegacyClient(ctx.base, { generation: 1, id: 'plainid' });
   await plain.register(ctx.passkey);
-  assert.throws(() => ctx.registry.register({ passkey: ctx.passkey, id: 'plainid' }), /legacy Clarive worker/);
+  await ctx.registry.register({ passkey: ctx.passkey, id: 'plainid' }).then(() => assert.unreachable('accepted'), (e: Error) => assert.match(e.message, /legacy Clarive worker/));
   await ctx.registry.register({ passkey: ctx.passkey, id: 'newstyle' });
   const taken = await new LegacyClient(ctx.base, { generation: 2, id: 'newstyle' }).register(ctx.passkey);
   assert.match(String(taken.error), /belongs to a cla-worker/);
@@ -332,7 +332,7 @@ it('a worker gone past the grace period loses its jobs; a new process of the sam
     client.drop();
   } finally {
     await hub.stop();
-    store.close();
+    await store.close();
   }
 });
 
@@ -344,7 +344,7 @@ it('without --legacy-pubsub the routes are not there', async (ctx) => {
   assert.is(answer.status, 404);
   assert.match(answer.body, /connect with a websocket/);
   await hub.stop();
-  store.close();
+  await store.close();
 });
 
 it.run();

@@ -58,7 +58,7 @@ process.on('message', (message: { type: string; frames?: number }) => {
     if (received >= waitFor) send({ type: 'counted', frames: received });
   } else if (message.type === 'stop') {
     void hub.stop().then(() => {
-      store.close();
+      void store.close();
       temp.cleanup();
       process.disconnect();
     });

@@ -106,7 +106,7 @@ it('a worker granting a whole 128 MiB ship at once and not reading makes the hub
   } finally {
     client?.close();
     await hub.stop();
-    store.close();
+    await store.close();
     cleanup();
   }
 });

@@ -96,7 +96,7 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
     client?.close();
     agent?.stop('test done');
     await hub.stop();
-    store.close();
+    await store.close();
     cleanup();
   }
 });

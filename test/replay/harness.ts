@@ -108,7 +108,7 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
   } finally {
     // Extensions first: a workflow run writes its steps to the store on a later turn until stopped.
     for (const extension of built.extensions) await extension.stop?.();
-    seeded.store.close();
+    await seeded.store.close();
   }
 }
 

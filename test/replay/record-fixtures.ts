@@ -140,7 +140,7 @@ async function startHub(name: FixtureName) {
       await hub.stop();
       await tap.settled();
       tap.close();
-      seeded.store.close();
+      await seeded.store.close();
     },
   };
 }

@@ -51,7 +51,7 @@ export async function startAdminHarness(admin: AdminHttpOptions = {}): Promise<A
       for (const { agent } of harness.workers) agent.stop('test over');
       await Promise.all(harness.workers.map((w) => w.exit));
       await hub.stop();
-      store.close();
+      await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
