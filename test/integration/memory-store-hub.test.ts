@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { AdminClient, createHub, createWorker, registerWorker } from '../../src/index.ts';
+import { filter, firstValueFrom, lastValueFrom, toArray } from 'rxjs';
+import { createHub, createWorker, registerWorker } from '../../src/index.ts';
 import { tempDir } from './processes.ts';
 
 const memory = suite('memory store hub');
@@ -20,16 +21,11 @@ memory('registers a worker, runs a job and records it, all in memory; no data fi
     const { url } = await hub.start();
     const { id, token } = await registerWorker({ url, passkey: hub.defaultProject.passkey! });
     const worker = await createWorker({ id, token, url });
-    const connected = new Promise<void>((resolve) => {
-      const sub = hub.hub.changes$.subscribe((change) => {
-        if (change.type === 'connected' && change.worker === id) resolve(sub.unsubscribe());
-      });
-    });
+    const connected = firstValueFrom(hub.hub.changes$.pipe(filter((change) => change.type === 'connected' && change.worker === id)));
     const exited = worker.run();
     await connected;
-    const admin = await AdminClient.connect(url, hub.adminToken);
-    await new Promise<void>((resolve, reject) => admin.run({ worker: id }, { kind: 'exec', cmd: 'true' }).subscribe({ error: reject, complete: resolve }));
-    admin.close();
+    const events = await lastValueFrom(hub.hub.run({ target: { worker: id }, job: { kind: 'exec', cmd: 'true' } }).pipe(toArray()));
+    assert.equal(events.at(-1), { type: 'exit', code: 0, signal: null, timedOut: false, cancelled: false, durationMs: (events.at(-1) as { durationMs: number }).durationMs });
     const [job] = await hub.registry.recentJobs(1);
     assert.equal([job?.workerId, job?.outcome, job?.owner], [id, 'ok', hub.hub.id]);
     assert.is((await hub.registry.getWorker(id))?.jobsRun, 1);
