@@ -173,7 +173,10 @@ export class Registry {
     this.owner ??= (async () => {
       await this.store.setSettingIfAbsent(HUB_ID_SETTING, randomUUID());
       return (await this.store.getSetting(HUB_ID_SETTING))!;
-    })();
+    })().catch((error: unknown) => {
+      this.owner = undefined; // a store failure is not remembered: the next call reads again
+      throw error;
+    });
     return this.owner;
   }
 
