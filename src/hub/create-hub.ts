@@ -19,14 +19,9 @@ import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry }
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
-<<<<<<< HEAD
 import { Registry } from './registry.ts';
 import { systemClock } from '../clock.ts';
-import { MemoryTaskStore, openTaskHub, TaskHub } from './tasks/index.ts';
-=======
-import type { Registry } from './registry.ts';
-import { openTaskHub, type TaskHub, type TaskHubOptions } from './tasks/index.ts';
->>>>>>> main
+import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
@@ -57,16 +52,12 @@ export interface CreateHubOptions extends HubOptions {
   warn?: (message: string) => void;
 }
 
-<<<<<<< HEAD
 /** The backends {@link createHub} can keep its state in. */
 export type HubStoreKind = 'sqlite' | 'memory';
 
 const STORE_KINDS: readonly HubStoreKind[] = ['sqlite', 'memory'];
 
-const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn'] as const;
-=======
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn'] as const;
->>>>>>> main
+const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -106,11 +97,7 @@ export interface CreatedHub {
 export async function createHub(options: CreateHubOptions = {}): Promise<CreatedHub> {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-<<<<<<< HEAD
-  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, ...listener } = input;
-=======
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, ...listener } = input;
->>>>>>> main
+  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, ...listener } = input;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const storeKind = checkString('store', storeOption) ?? 'sqlite';
@@ -143,13 +130,8 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const lostJobs = await registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-<<<<<<< HEAD
-    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }) : openTaskHub(dataFile);
+    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
     const actionsDb = openSqliteStore(inMemory ? ':memory:' : dataFile);
-=======
-    const tasks = openTaskHub(dataFile, taskOptions);
-    const actionsDb = openSqliteStore(dataFile);
->>>>>>> main
     opened.push(() => actionsDb.close());
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
     const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
