@@ -4,7 +4,9 @@
  * call {@link createHub}; nobody else knows the extension order. The registry and task state live in the
  * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs).
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -23,6 +25,9 @@ import { Registry } from './registry.ts';
 import { systemClock } from '../clock.ts';
 import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
+import { NatsCluster } from '../engine/cluster.ts';
+import { CronSlots } from '../engine/cron-slots.ts';
+import type { NatsEngine } from '../engine/nats-connect.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -48,6 +53,13 @@ export interface CreateHubOptions extends HubOptions {
   tasks?: TaskHubOptions;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
+  /**
+   * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
+   * of runs and management to the hub holding a worker, cron once per slot. The caller closes it after
+   * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
+   * @default undefined (one hub)
+   */
+  engine?: NatsEngine;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
@@ -57,7 +69,7 @@ export type HubStoreKind = 'sqlite' | 'memory';
 
 const STORE_KINDS: readonly HubStoreKind[] = ['sqlite', 'memory'];
 
-const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn'] as const;
+const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine', 'hubId'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -97,7 +109,9 @@ export interface CreatedHub {
 export async function createHub(options: CreateHubOptions = {}): Promise<CreatedHub> {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
+  if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const storeKind = checkString('store', storeOption) ?? 'sqlite';
@@ -133,8 +147,11 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
     const actionsDb = openSqliteStore(inMemory ? ':memory:' : dataFile);
     opened.push(() => actionsDb.close());
-    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
-    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
+    const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
+    const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
+    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) });
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
+    const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
       hub,
