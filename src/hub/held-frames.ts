@@ -6,8 +6,10 @@
  * emit what it had already read, so the bound is that plus one socket read).
  */
 import { concat, from, type Observable, type Subscription } from 'rxjs';
+import type { FrameError } from '../errors.ts';
+import type { EncodedFrame } from '../protocol/codec.ts';
 import type { Frame } from '../protocol/frames.ts';
-import type { Transport } from '../transport/transport.ts';
+import type { CloseInfo, Transport } from '../transport/transport.ts';
 
 /** Held frames past which the connection stops being read until its first frame is answered. */
 export const MAX_HELD_FRAMES = 64;
@@ -63,19 +65,55 @@ export class FrameHold {
 
 /** `transport` with another `frames$`; every other member is the transport's own. */
 function withFrames(transport: Transport, frames$: Observable<Frame>): Transport {
-  return {
-    id: transport.id,
-    remote: transport.remote,
-    frames$,
-    rejects$: transport.rejects$,
-    closed: transport.closed,
-    isOpen: () => transport.isOpen(),
-    send: (f) => transport.send(f),
-    bufferedBytes: () => transport.bufferedBytes(),
-    close: (code, reason) => transport.close(code, reason),
-    terminate: () => transport.terminate(),
-    pause: () => transport.pause(),
-    resume: () => transport.resume(),
-    setSilenceTimeout: (ms) => transport.setSilenceTimeout(ms),
-  };
+  return new FramesView(transport, frames$);
+}
+
+/** A class, not an object of closures: one of these lives as long as each worker connection (issue 9, idle heap). */
+class FramesView implements Transport {
+  constructor(
+    private readonly transport: Transport,
+    readonly frames$: Observable<Frame>,
+  ) {}
+  get id(): string {
+    return this.transport.id;
+  }
+  get remote(): string {
+    return this.transport.remote;
+  }
+  get rejects$(): Observable<FrameError> {
+    return this.transport.rejects$;
+  }
+  get closed(): Promise<CloseInfo> {
+    return this.transport.closed;
+  }
+  isOpen(): boolean {
+    return this.transport.isOpen();
+  }
+  send(f: Frame): Promise<void> {
+    return this.transport.send(f);
+  }
+  post(f: Frame): void {
+    this.transport.post(f);
+  }
+  postEncoded(encoded: EncodedFrame): void {
+    this.transport.postEncoded(encoded);
+  }
+  bufferedBytes(): number {
+    return this.transport.bufferedBytes();
+  }
+  close(code?: number, reason?: string): void {
+    this.transport.close(code, reason);
+  }
+  terminate(): void {
+    this.transport.terminate();
+  }
+  pause(): void {
+    this.transport.pause();
+  }
+  resume(): void {
+    this.transport.resume();
+  }
+  setSilenceTimeout(ms: number): void {
+    this.transport.setSilenceTimeout(ms);
+  }
 }
