@@ -18,7 +18,7 @@ import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { openTaskHub, type TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
@@ -35,13 +35,15 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
+  /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
+  tasks?: TaskHubOptions;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -79,7 +81,7 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, ...listener } = input;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
@@ -102,7 +104,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = openTaskHub(dataFile);
+    const tasks = openTaskHub(dataFile, taskOptions);
     const actionsDb = openSqliteStore(dataFile);
     opened.push(() => actionsDb.close());
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
