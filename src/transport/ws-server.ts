@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { guardConnections } from './connection-guard.ts';
+import { EncodePool } from './encode-pool.ts';
 import { FrameChannel, closeReason, nextConnectionId, type ByteSocket } from './frame-channel.ts';
 import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
@@ -128,6 +129,8 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
   const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
   const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
+  // One set of chunk encode buffers for every connection of the listener (a relaying hub, issue 13).
+  const encodePool = new EncodePool();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   if (options.hubId !== undefined) {
     const header = `${HUB_ID_HEADER}: ${options.hubId}`;
@@ -145,7 +148,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
       // `socket` is the one ws writes to (handleUpgrade adopts it), corked per turn by the channel.
       const peer = new ServerSocket(ws, socket);
-      peer.channel = new FrameChannel(peer, { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits });
+      peer.channel = new FrameChannel(peer, { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits, encodePool });
       peers.set(ws, peer);
       // Shared listeners (`this` is the ws): no closures per connection (issue 9, idle heap).
       ws.on('pong', onPong);
