@@ -36,6 +36,7 @@ export function registerStartCommand(program: Command): void {
     .option('--quiet', 'only log errors')
     .option('--json-logs', 'log JSON lines even on a terminal')
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
+    .option('--engine <urls>', 'keep tasks in NATS JetStream, shared with every hub on it: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)', process.env.CLA_HUB_ENGINE || undefined)
     .option('--no-cron', 'do not run the cron triggers of workflows')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
     .action((opts, cmd: Command) =>
@@ -61,6 +62,7 @@ export function registerStartCommand(program: Command): void {
           cron: opts.cron,
           subscriberGraceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
           record: opts.record,
+          engine: opts.engine,
           log,
           warn,
         });
@@ -76,6 +78,7 @@ export function registerStartCommand(program: Command): void {
         if (adminUrl) info(`admin API on ${adminUrl}`);
         if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
         info(`data=${dataFile}`);
+        if (created.engine) info(`engine=${created.engine.servers.join(',')} (tasks shared with every hub on it)`);
         if (opts.record) info(`recording frames to ${opts.record}`);
         if (opts.legacyPubsub === true) {
           info(`legacy pubsub for Clarive workers on ${url.replace(/^ws/, 'http')} (cla-worker run --url ${publicUrl.replace(/^ws/, 'http')})`);

@@ -72,7 +72,7 @@ export class JetStreamTaskStore implements TaskStore {
   readonly hubId: string;
   readonly bucket: string;
   private readonly index = new TaskIndex();
-  private readonly ready: Promise<KV>;
+  private ready: Promise<KV> | undefined;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private watching: Promise<void> = Promise.resolve();
   private loaded = false;
@@ -84,27 +84,34 @@ export class JetStreamTaskStore implements TaskStore {
   private barrier: Promise<void> = Promise.resolve();
   private closed = false;
 
-  /** Opens (creating when missing) the bucket through `nc`; calls wait until the watch has loaded it. */
-  constructor(nc: NatsConnection | Promise<NatsConnection>, options: JetStreamTaskStoreOptions = {}) {
+  /**
+   * A store on the bucket reached through `nc` (a connection, or a function giving one: then nothing is
+   * opened before the first call or {@link opened}). The bucket is created when missing; calls wait until
+   * the watch has loaded it.
+   */
+  constructor(nc: NatsConnection | (() => Promise<NatsConnection>), options: JetStreamTaskStoreOptions = {}) {
     this.hubId = options.hubId ?? DEFAULT_HUB_ID;
     const prefix = options.prefix ?? 'cla';
     if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new InvalidArgumentError(`Expected \`prefix\` to be letters, digits, _ or -, got \`${prefix}\``);
     const replicas = options.replicas ?? 1;
     if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new InvalidArgumentError(`Expected \`replicas\` to be an integer 1-5, got \`${replicas}\``);
     this.bucket = `${prefix}_tasks`;
-    this.ready = this.open(nc, replicas);
-    this.ready.catch(noop); // surfaced by every call
+    this.connection = typeof nc === 'function' ? nc : () => Promise.resolve(nc);
+    this.replicas = replicas;
   }
+
+  private readonly connection: () => Promise<NatsConnection>;
+  private readonly replicas: number;
 
   /** Resolves once the bucket is open and loaded; rejects when it cannot be. */
   async opened(): Promise<this> {
-    await this.ready;
+    await this.kv();
     return this;
   }
 
-  private async open(connection: NatsConnection | Promise<NatsConnection>, replicas: number): Promise<KV> {
-    const nc = await connection;
-    const kv = await new Kvm(nc).create(this.bucket, { history: 1, replicas, storage: StorageType.File });
+  private async open(): Promise<KV> {
+    const nc = await this.connection();
+    const kv = await new Kvm(nc).create(this.bucket, { history: 1, replicas: this.replicas, storage: StorageType.File });
     const status = await kv.status();
     const last = status.streamInfo.state.last_seq;
     this.watcher = await kv.watch();
@@ -178,7 +185,7 @@ export class JetStreamTaskStore implements TaskStore {
 
   private kv(): Promise<KV> {
     if (this.closed) return Promise.reject(new Error(`The task store on bucket ${this.bucket} is closed`));
-    return this.ready;
+    return (this.ready ??= this.open());
   }
 
   // ---- records -------------------------------------------------------------------------------------

@@ -15,10 +15,13 @@ import { ActionsExtension } from './actions/actions-extension.ts';
 import type { AdminHttpOptions } from './admin-http.ts';
 import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
-import { Hub } from './hub.ts';
+import { Hub, hubIdOf } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { openTaskHub, TaskHub } from './tasks/index.ts';
+import { EngineLink } from '../engine/engine-link.ts';
+import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
+import { parseEngineUrls } from '../engine/nats-connect.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
@@ -37,11 +40,17 @@ export interface CreateHubOptions extends HubOptions {
   record?: string;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
+  /**
+   * Keep tasks in NATS JetStream, shared with every hub on the same engine (issue 10), instead of the
+   * data file: `nats://HOST:PORT`, several comma-separated (or an array) for the servers of one cluster.
+   * Each hub still needs its own `data` file (its id, registry, workflows). @default undefined (SQLite only)
+   */
+  engine?: string | string[];
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn', 'engine'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -53,6 +62,8 @@ export interface CreatedHub {
   readonly tasks: TaskHub;
   /** Action bus and workflows. */
   readonly actions: ActionsExtension;
+  /** The engine link when `engine` was given (also `hub.engine`, the extensions' `HubContext.engine`). */
+  readonly engine: EngineLink | undefined;
   /** The absolute path of the data file. */
   readonly dataFile: string;
   /** The default project, created with a passkey on first use: `created` says whether it was this time. */
@@ -79,7 +90,8 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  const engineUrls = engine === undefined ? undefined : parseEngineUrls(Array.isArray(engine) ? engine.join(',') : checkString('engine', engine)!);
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
@@ -102,22 +114,30 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = openTaskHub(dataFile);
+    // With an engine, tasks live there, owned by this hub's id (recovery releases only its own leases).
+    const hubId = listener.hubId ?? hubIdOf(registry);
+    const engineLink = engineUrls && new EngineLink(engineUrls, `cla-hub ${hubId}`);
+    if (engineLink) opened.push(() => void engineLink.close());
+    const taskStore = engineLink && new JetStreamTaskStore(async () => (await engineLink.connect()).nc, { hubId });
+    const tasks = taskStore ? new TaskHub({ store: taskStore, ownsStore: true }) : openTaskHub(dataFile);
     const actionsDb = openSqliteStore(dataFile);
     opened.push(() => actionsDb.close());
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
-    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
+    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)], engine: engineLink });
     let stopping: Promise<void> | undefined;
     return {
       hub,
       registry,
       tasks,
       actions,
+      engine: engineLink,
       dataFile,
       defaultProject,
       adminToken,
       lostJobs,
       async start() {
+        // The engine first: a hub that cannot reach it must not listen (its workers would get no tasks).
+        await taskStore?.opened();
         const url = await hub.start();
         const adminUrl = admin === undefined || admin === false ? undefined : await hub.startAdmin(admin);
         return { url, adminUrl };
@@ -128,6 +148,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
             await hub.stop();
           } finally {
             for (const close of opened.reverse()) close();
+            await engineLink?.close();
           }
         })();
         return stopping;

@@ -2,6 +2,7 @@
  * The hub: listens for workers and admin clients, keeps the registry in the store, and runs commands on
  * workers through the dispatcher. `run()` is the library call behind `cla-hub exec`.
  */
+import type { EngineLink } from '../engine/engine-link.ts';
 import { randomUUID } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
@@ -44,6 +45,8 @@ export interface HubDeps {
   newId?: () => string;
   /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
   metrics?: HubMetrics;
+  /** The NATS JetStream engine shared with other hubs (`--engine`, issue 10); see {@link HubContext.engine}. */
+  engine?: EngineLink;
 }
 
 export type { HubChange } from './hub-change.ts';
@@ -56,6 +59,8 @@ export class Hub {
   readonly registry: Registry;
   readonly clock: Clock;
   readonly log: Logger;
+  /** The engine shared with other hubs, if any (the one place extensions find it: {@link HubContext.engine}). */
+  readonly engine: EngineLink | undefined;
   private readonly sessions = new Map<string, WorkerSession>();
   private readonly dispatcher: Dispatcher;
   private readonly newId: () => string;
@@ -98,6 +103,7 @@ export class Hub {
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
     this.id = options.hubId ?? hubIdOf(this.registry);
+    this.engine = deps.engine;
     const extensions = deps.extensions ?? [];
     this.frameRouter = new WorkerFrameRouter(extensions);
     this.methods.add(
@@ -309,7 +315,7 @@ export class Hub {
 }
 
 /** The id kept in the store, made (random) on first use. */
-function hubIdOf(registry: Registry): string {
+export function hubIdOf(registry: Registry): string {
   const stored = registry.getSetting(HUB_ID_SETTING);
   if (stored) return stored;
   const id = randomUUID();
