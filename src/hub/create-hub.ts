@@ -19,6 +19,7 @@ import { Hub, hubIdOf } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
 import { openTaskHub, TaskHub } from './tasks/index.ts';
+import { parseTaskHubOptions, type TaskHubOptions } from './tasks/task-spec.ts';
 import { EngineLink } from '../engine/engine-link.ts';
 import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
 import { parseEngineUrls } from '../engine/nats-connect.ts';
@@ -46,11 +47,13 @@ export interface CreateHubOptions extends HubOptions {
    * Each hub still needs its own `data` file (its id, registry, workflows). @default undefined (SQLite only)
    */
   engine?: string | string[];
+  /** The task dispatcher's lease ttl, offer timeout and sweep interval. @default see TaskHubOptions */
+  taskOptions?: TaskHubOptions;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn', 'engine'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn', 'engine', 'taskOptions'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -90,7 +93,8 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, engine, taskOptions, ...listener } = input;
+  if (taskOptions !== undefined) parseTaskHubOptions(checkObject('taskOptions', taskOptions) as TaskHubOptions);
   const engineUrls = engine === undefined ? undefined : parseEngineUrls(Array.isArray(engine) ? engine.join(',') : checkString('engine', engine)!);
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
@@ -119,7 +123,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const engineLink = engineUrls && new EngineLink(engineUrls, `cla-hub ${hubId}`);
     if (engineLink) opened.push(() => void engineLink.close());
     const taskStore = engineLink && new JetStreamTaskStore(async () => (await engineLink.connect()).nc, { hubId });
-    const tasks = taskStore ? new TaskHub({ store: taskStore, ownsStore: true }) : openTaskHub(dataFile);
+    const tasks = taskStore ? new TaskHub({ store: taskStore, ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
     const actionsDb = openSqliteStore(dataFile);
     opened.push(() => actionsDb.close());
     const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
