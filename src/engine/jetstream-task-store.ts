@@ -216,9 +216,11 @@ export class JetStreamTaskStore implements TaskStore {
   /**
    * The conditional write: `decide` maps the current row to the new one, or to undefined when its
    * condition fails. The write is a compare-and-set on the revision `decide` saw; when another hub
-   * wrote meanwhile, the row is read again and `decide` asked again.
+   * wrote meanwhile, the row is read again and `decide` asked again — unless `retry` is false: the
+   * takes of a pending task (offer, lease), where a moved revision means another hub took it, and the
+   * watch brings the row back should it be pending again.
    */
-  private async change(kv: KV, id: string, decide: (row: TaskRow) => TaskRow | undefined): Promise<TaskRow | undefined> {
+  private async change(kv: KV, id: string, decide: (row: TaskRow) => TaskRow | undefined, retry = true): Promise<TaskRow | undefined> {
     let current = this.index.get(id) ?? (await this.fetch(kv, id));
     for (let attempt = 0; current; attempt++) {
       const next = decide(current.row);
@@ -229,6 +231,7 @@ export class JetStreamTaskStore implements TaskStore {
         return next;
       } catch (error) {
         if (!isWrongRevision(error) || attempt >= MAX_CAS_RETRIES) throw error;
+        if (!retry) return undefined;
         current = await this.fetch(kv, id);
       }
     }
@@ -296,7 +299,7 @@ export class JetStreamTaskStore implements TaskStore {
 
   offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
     return this.onTask(id, async (kv) =>
-      Boolean(await this.change(kv, id, (row) => (row.state === 'pending' ? { ...row, state: 'offered', worker, lease: token, owner: this.hubId, expiresAt, offeredAt: at, updatedAt: at } : undefined))),
+      Boolean(await this.change(kv, id, (row) => (row.state === 'pending' ? { ...row, state: 'offered', worker, lease: token, owner: this.hubId, expiresAt, offeredAt: at, updatedAt: at } : undefined), false)),
     );
   }
 
@@ -315,6 +318,7 @@ export class JetStreamTaskStore implements TaskStore {
       Boolean(
         await this.change(kv, id, (row) =>
           row.state === 'pending' ? { ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at } : undefined,
+          false,
         ),
       ),
     );

@@ -9,6 +9,9 @@ import * as assert from 'uvu/assert';
 import { connectEngine, type NatsEngine } from '../../src/engine/nats-connect.ts';
 import { JetStreamTaskStore, openJetStreamTaskStore, taskKey } from '../../src/engine/jetstream-task-store.ts';
 import type { NewTask, TaskRow } from '../../src/hub/tasks/task-store.ts';
+import { TaskHub } from '../../src/hub/tasks/task-hub.ts';
+import { systemClock } from '../../src/clock.ts';
+import { silentLogger } from '../../src/logger.ts';
 import { taskStoreConformance } from '../unit/task-store-conformance.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { startNatsServer } from './nats-server.ts';
@@ -132,6 +135,27 @@ hubs('a hub that died: its leases expire and another hub re-offers each once; re
   const bOwn = (await restarted.get('b-own')) as TaskRow;
   assert.equal([bOwn.state, bOwn.owner, bOwn.lease], ['claimed', 'b', 'Lb']);
   for (const store of [a!, b!, restarted]) await store.close();
+});
+
+hubs('a TaskHub waiting on a task learns of its end written through another hub', async () => {
+  const prefix = `w${++buckets}`;
+  const store = await openJetStreamTaskStore((await engine()).nc, { hubId: 'one', prefix });
+  const other = await openJetStreamTaskStore((await engine()).nc, { hubId: 'two', prefix });
+  const tasks = new TaskHub({ store, ownsStore: true });
+  await tasks.start({ id: 'one', clock: systemClock, log: silentLogger() });
+  try {
+    const id = await tasks.submit({ name: 'echo', data: 'hi' });
+    const waiting = tasks.wait(id);
+    // Hub two's dispatcher leases it to one of its workers, which completes it.
+    await until(other, async () => (await other.pending(0, ['echo'], 10)).length === 1);
+    assert.ok(await other.lease(id, 'w-two', 'L', Date.now(), Date.now() + 60_000));
+    await other.complete(id, 'L', 'hi', Date.now());
+    const row = await waiting;
+    assert.equal([row.state, row.result, row.worker], ['done', 'hi', 'w-two']);
+  } finally {
+    await tasks.stop();
+    await other.close();
+  }
 });
 
 hubs.after(async () => {
