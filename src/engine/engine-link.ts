@@ -25,7 +25,7 @@ export class EngineLink {
     this.connecting ??= connectEngine(this.servers, { name: this.name }).then(
       (engine) => (this.engine = engine),
       (cause: unknown) => {
-        throw new ClaError(ErrorCode.ConnectionFailed, `Cannot reach the engine at ${this.servers.join(', ')}: start nats-server with JetStream (\`nats-server -js\`), or fix --engine / CLA_HUB_ENGINE`, {
+        throw new ClaError(ErrorCode.ConnectionFailed, `Cannot use the engine at ${this.servers.join(', ')} (${(cause as Error)?.message ?? String(cause)}): start nats-server with JetStream (\`nats-server -js\`), or fix --engine / CLA_HUB_ENGINE`, {
           cause,
           retryable: true,
           data: { servers: this.servers },

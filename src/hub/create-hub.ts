@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkString } from '../option-checks.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
@@ -141,7 +141,10 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
       lostJobs,
       async start() {
         // The engine first: a hub that cannot reach it must not listen (its workers would get no tasks).
-        await taskStore?.opened();
+        await taskStore?.opened().catch((cause: unknown) => {
+          if (cause instanceof ClaError) throw cause;
+          throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engineLink!.servers.join(', ')} refused the task bucket ${taskStore.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+        });
         const url = await hub.start();
         const adminUrl = admin === undefined || admin === false ? undefined : await hub.startAdmin(admin);
         return { url, adminUrl };
