@@ -19,7 +19,7 @@ import { AdminClient } from '../../src/hub/admin-client.ts';
 import { adminTokenFile } from '../../src/hub/hub-record.ts';
 import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
 import { startNatsServer } from './nats-server.ts';
-import { startCli, startHub, stopAll, tempDir, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
+import { HUB_BIN, runCli, startCli, startHub, stopAll, tempDir, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
 
 const TASKS = 600;
 const PSK = 'multi-hub-test-psk-0123456789abcdef';
@@ -123,6 +123,24 @@ it('600 tasks through hub 1 of 3, hub 2 SIGKILLed at ~40 %: each done exactly on
     await stopAll();
     await engine.close();
     await server.stop();
+    cleanup();
+  }
+});
+
+it('cla-hub start --engine refuses a URL that is not nats:// and an engine it cannot reach, saying what to do', async () => {
+  const { dir, cleanup } = tempDir('cla-multi-hub-');
+  try {
+    const start = (engine: string, env: Record<string, string> = {}) => runCli(HUB_BIN, ['start', '--port', '0', '--no-admin', '--data', path.join(dir, 'hub.sqlite'), ...(engine ? ['--engine', engine] : [])], { cwd: dir, env });
+    const bad = await start('http://127.0.0.1:4222');
+    assert.is(bad.code, 2);
+    assert.match(bad.stderr, /--engine: "http:\/\/127.0.0.1:4222" must start with nats:\/\/ or tls:\/\/ \[INVALID_ARGUMENT\]/);
+    // A port nothing listens on: a server started and stopped gives one.
+    const gone = await startNatsServer(path.join(dir, 'gone'));
+    await gone.stop();
+    const refused = await start('', { CLA_HUB_ENGINE: gone.url });
+    assert.is(refused.code, 1);
+    assert.match(refused.stderr, /Cannot use the engine at nats:\/\/127.0.0.1:\d+ \(.+\): start nats-server with JetStream .* \[CONNECTION_FAILED\]/);
+  } finally {
     cleanup();
   }
 });
