@@ -12,7 +12,11 @@ import { TASK_STATES, type TaskRow, type TaskState } from '../hub/tasks/task-sto
 export interface IndexedTask {
   row: TaskRow;
   revision: number;
+  /** An ended row kept without its data, result and error (read them from the bucket). */
+  slim?: true;
 }
+
+const isEnded = (state: TaskState) => state === 'done' || state === 'failed';
 
 /**
  * Task ids ordered by seq, with lazy removal: tasks mostly arrive in seq order and leave from the
@@ -109,7 +113,8 @@ export class TaskIndex {
     if (revision > this.maxRevision) this.maxRevision = revision;
     const before = this.tasks.get(row.id);
     if (before && before.revision >= revision) return false;
-    this.tasks.set(row.id, { row, revision });
+    // An ended task changes no more: its payloads are left to the bucket, so the index stays small.
+    this.tasks.set(row.id, isEnded(row.state) ? { row: { ...row, data: null, result: null, error: null }, revision, slim: true } : { row, revision });
     if (before) {
       this.counts[before.row.state] -= 1;
       if (before.row.state === 'pending') this.pendingTasks.remove(before.row.seq);

@@ -17,7 +17,8 @@
  *   `recover`, `list` and `counts`. Measured against a pending work-queue stream or per-state KV keys,
  *   both of which cost a second write per state change that cannot be made atomic with the row on 2.9,
  *   the watch costs nothing on the write path; a hub reads every other hub's changes (one JSON parse
- *   each) and holds every task's last row in memory (no purge of ended tasks yet).
+ *   each) and holds every task's last row in memory, ended ones without data, result and error (about
+ *   300 bytes each; nothing purges ended tasks yet, in the bucket or in memory).
  * - `get` always reads the bucket (fresh across hubs); `list` and `counts` first wait until the watch has
  *   caught up with the bucket's last revision, so they see every write acknowledged before the call.
  *
@@ -262,13 +263,13 @@ export class JetStreamTaskStore implements TaskStore {
   list(filter: TaskListFilter): Promise<TaskRow[]> {
     return this.afterAll(async (kv) => {
       await this.sync(kv);
-      const out: TaskRow[] = [];
+      const out: Array<TaskRow | Promise<TaskRow>> = [];
       for (const id of this.index.all.newestFirst()) {
         if (out.length >= filter.limit) break;
-        const row = this.index.get(id)!.row;
-        if (filter.state === undefined || row.state === filter.state) out.push(row);
+        const { row, slim } = this.index.get(id)!;
+        if (filter.state === undefined || row.state === filter.state) out.push(slim ? this.fetch(kv, id).then((full) => full?.row ?? row) : row);
       }
-      return out;
+      return Promise.all(out);
     });
   }
 
