@@ -2,10 +2,10 @@
  * The hub: listens for workers and admin clients, keeps the registry in the store, and runs commands on
  * workers through the dispatcher. `run()` is the library call behind `cla-hub exec`.
  */
-import type { EngineLink } from '../engine/engine-link.ts';
 import { randomUUID } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
+import type { EngineLink } from '../engine/engine-link.ts';
 import { systemClock } from '../clock.ts';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
