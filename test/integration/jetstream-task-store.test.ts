@@ -158,6 +158,31 @@ hubs('a TaskHub waiting on a task learns of its end written through another hub'
   }
 });
 
+hubs('the watch survives a nats-server restart: a task inserted afterwards through another hub is seen', async () => {
+  const own = tempDir('cla-js-restart-');
+  let restartable = await startNatsServer(own.dir);
+  const a = await connectEngine([restartable.url], { name: 'restart a' });
+  try {
+    const store = await openJetStreamTaskStore(a.nc, { hubId: 'a' });
+    await store.insert(task('before'));
+    await restartable.stop();
+    restartable = await startNatsServer(own.dir, ['-p', String(restartable.port)]);
+    const b = await connectEngine([restartable.url], { name: 'restart b' });
+    const other = await openJetStreamTaskStore(b.nc, { hubId: 'b' });
+    assert.ok(await other.insert(task('after')));
+    await until(store, async () => (await store.pending(0, ['tag'], 10)).length === 2);
+    assert.equal((await store.pending(0, ['tag'], 10)).map((r) => r.id), ['before', 'after']);
+    assert.ok(await store.lease('after', 'w', 'L', T0, T0 + 1000), 'writes go on after the reconnect');
+    await other.close();
+    await store.close();
+    await b.close();
+  } finally {
+    await a.close();
+    await restartable.stop();
+    own.cleanup();
+  }
+});
+
 hubs.after(async () => {
   for (const e of engines) await e.close();
   await server.stop();
