@@ -37,9 +37,9 @@ export function registerStartCommand(program: Command): void {
     .option('--json-logs', 'log JSON lines even on a terminal')
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
     .option('--engine <urls>', 'keep tasks in NATS JetStream, shared with every hub on it: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)', process.env.CLA_HUB_ENGINE || undefined)
-    .option('--task-lease-ttl <seconds>', 'how long a task stays with a worker that stopped renewing it (a lost worker or hub) before it is offered again', '30')
     .option('--no-cron', 'do not run the cron triggers of workflows')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
+    .option('--task-lease-ttl <seconds>', 'how long a task lease lasts without a renewal from its worker (workers renew at a third of it); a worker silent that long loses its tasks to others', '30')
     .action((opts, cmd: Command) =>
       guard(async () => {
         const dataFile = resolveDataFile(opts.data);
@@ -64,7 +64,7 @@ export function registerStartCommand(program: Command): void {
           subscriberGraceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
           record: opts.record,
           engine: opts.engine,
-          taskOptions: { leaseTtlMs: Math.round(parsePositiveSeconds('--task-lease-ttl', opts.taskLeaseTtl) * 1000) },
+          tasks: { leaseTtlMs: Math.round(parsePositiveSeconds('--task-lease-ttl', opts.taskLeaseTtl) * 1000) },
           log,
           warn,
         });

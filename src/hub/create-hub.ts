@@ -18,8 +18,7 @@ import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub, hubIdOf } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { openTaskHub, TaskHub } from './tasks/index.ts';
-import { parseTaskHubOptions, type TaskHubOptions } from './tasks/task-spec.ts';
+import { openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { EngineLink } from '../engine/engine-link.ts';
 import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
 import { parseEngineUrls } from '../engine/nats-connect.ts';
@@ -39,6 +38,8 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
+  /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
+  tasks?: TaskHubOptions;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /**
@@ -47,13 +48,11 @@ export interface CreateHubOptions extends HubOptions {
    * Each hub still needs its own `data` file (its id, registry, workflows). @default undefined (SQLite only)
    */
   engine?: string | string[];
-  /** The task dispatcher's lease ttl, offer timeout and sweep interval. @default see TaskHubOptions */
-  taskOptions?: TaskHubOptions;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn', 'engine', 'taskOptions'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -93,8 +92,7 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, engine, taskOptions, ...listener } = input;
-  if (taskOptions !== undefined) parseTaskHubOptions(checkObject('taskOptions', taskOptions) as TaskHubOptions);
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
   const engineUrls = engine === undefined ? undefined : parseEngineUrls(Array.isArray(engine) ? engine.join(',') : checkString('engine', engine)!);
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
