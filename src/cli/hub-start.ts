@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ClaError, InvalidArgumentError } from '../errors.ts';
 import { createHub } from '../hub/create-hub.ts';
+import { connectEngine, parseEngineUrls } from '../engine/nats-connect.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { DEFAULT_PORT, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
 import type { Hub } from '../hub/hub.ts';
@@ -22,6 +23,7 @@ export function registerStartCommand(program: Command): void {
     .addOption(dataOption())
     .option('--host <host>', 'interface to listen on (0.0.0.0 for remote workers)', process.env.CLA_HUB_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', process.env.CLA_HUB_PORT ?? String(DEFAULT_PORT))
+    .option('--store <kind>', 'where projects, workers, jobs and tasks live: sqlite (the --data file) or memory (lost when the hub stops)', 'sqlite')
     .option('--record <file>', 'record every frame to this file')
     .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
     .option('--tls-key <file>', 'TLS private key')
@@ -36,8 +38,8 @@ export function registerStartCommand(program: Command): void {
     .option('--quiet', 'only log errors')
     .option('--json-logs', 'log JSON lines even on a terminal')
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
-    .option('--engine <urls>', 'keep tasks in NATS JetStream, shared with every hub on it: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)', process.env.CLA_HUB_ENGINE || undefined)
     .option('--no-cron', 'do not run the cron triggers of workflows')
+    .option('--engine <urls>', 'share workers with other hubs through NATS JetStream: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
     .option('--task-lease-ttl <seconds>', 'how long a task lease lasts without a renewal from its worker (workers renew at a third of it); a worker silent that long loses its tasks to others', '30')
     .action((opts, cmd: Command) =>
@@ -50,7 +52,11 @@ export function registerStartCommand(program: Command): void {
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
         const secrets = resolveSecretFiles(opts, process.env, HUB_SECRET_FLAGS, () => 'CLA_HUB_PSK', warn) as { flags: { psk?: string }; env: NodeJS.ProcessEnv };
         const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
-        const created = createHub({
+        const engineUrls = (opts.engine as string | undefined) ?? process.env.CLA_HUB_ENGINE;
+        const engine = engineUrls === undefined ? undefined : await connectEngine(parseEngineUrls(engineUrls));
+        const created = await createHub({
+          store: opts.store,
+          engine,
           data: dataFile,
           host: opts.host,
           port,
@@ -63,7 +69,6 @@ export function registerStartCommand(program: Command): void {
           cron: opts.cron,
           subscriberGraceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
           record: opts.record,
-          engine: opts.engine,
           tasks: { leaseTtlMs: Math.round(parsePositiveSeconds('--task-lease-ttl', opts.taskLeaseTtl) * 1000) },
           log,
           warn,
@@ -79,14 +84,13 @@ export function registerStartCommand(program: Command): void {
         writeHubRecord(dataFile, { hubId: hub.id, url: local(url), adminUrl: adminUrl ? local(adminUrl) : null, pid: process.pid, startedAt: Date.now() });
         if (adminUrl) info(`admin API on ${adminUrl}`);
         if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
-        info(`data=${dataFile}`);
-        if (created.engine) info(`engine=${created.engine.servers.join(',')} (tasks shared with every hub on it)`);
+        info(created.store === 'memory' ? 'store=memory (nothing is kept when the hub stops)' : `data=${dataFile}`);
         if (opts.record) info(`recording frames to ${opts.record}`);
         if (opts.legacyPubsub === true) {
           info(`legacy pubsub for Clarive workers on ${url.replace(/^ws/, 'http')} (cla-worker run --url ${publicUrl.replace(/^ws/, 'http')})`);
           if (!opts.tlsCert) warn('--legacy-pubsub without TLS: legacy workers send their token in the URL; serve it only behind TLS (--tls-cert/--tls-key or a TLS proxy)');
         }
-        const passkey = registry.passkey(project.project);
+        const passkey = await registry.passkey(project.project);
         if (passkey) {
           info(`project ${project.project}${project.created ? ' (created)' : ''} passkey: ${passkey}`);
           info('Register a worker with the following command:');
@@ -96,6 +100,7 @@ export function registerStartCommand(program: Command): void {
           info(`${signal}: stopping the hub`);
           removeHubRecord(dataFile, hub.id);
           await created.stop();
+          await engine?.close();
           process.exit(0);
         };
         process.once('SIGINT', () => void stop('SIGINT'));

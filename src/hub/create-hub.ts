@@ -1,13 +1,17 @@
 /**
  * The one place a hub is assembled: store, registry, task dispatcher, actions/workflows and the
  * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
- * call {@link createHub}; nobody else knows the extension order.
+ * call {@link createHub}; nobody else knows the extension order. The registry and task state live in the
+ * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs).
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkString } from '../option-checks.ts';
+import { MemoryStore } from '../store/memory-store.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import { tightenToOwnerOnly } from '../file-mode.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
@@ -15,19 +19,27 @@ import { ActionsExtension } from './actions/actions-extension.ts';
 import type { AdminHttpOptions } from './admin-http.ts';
 import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
-import { Hub, hubIdOf } from './hub.ts';
+import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
-import type { Registry } from './registry.ts';
-import { openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
-import { EngineLink } from '../engine/engine-link.ts';
-import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
-import { parseEngineUrls } from '../engine/nats-connect.ts';
+import { Registry } from './registry.ts';
+import { systemClock } from '../clock.ts';
+import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
+import { NatsCluster } from '../engine/cluster.ts';
+import { CronSlots } from '../engine/cron-slots.ts';
+import type { NatsEngine } from '../engine/nats-connect.ts';
+import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
-  /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). @default './cla-hub.sqlite' */
+  /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). With `store: 'memory'` no data file is opened, and the admin token file is written only when `data` is given. @default './cla-hub.sqlite' */
   data?: string;
+  /**
+   * Where the registry (projects, workers, jobs, settings) and the tasks live: `'sqlite'`, the data file;
+   * `'memory'`, this process only (a new admin token and default project at every start; for tests and
+   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'`. @default 'sqlite'
+   */
+  store?: HubStoreKind;
   /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */
   admin?: AdminHttpOptions | false;
   /** More workflow definitions (YAML/JSON files; one named like a built-in replaces it). @default undefined */
@@ -43,16 +55,22 @@ export interface CreateHubOptions extends HubOptions {
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /**
-   * Keep tasks in NATS JetStream, shared with every hub on the same engine (issue 10), instead of the
-   * data file: `nats://HOST:PORT`, several comma-separated (or an array) for the servers of one cluster.
-   * Each hub still needs its own `data` file (its id, registry, workflows). @default undefined (SQLite only)
+   * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
+   * of runs and management to the hub holding a worker, cron once per slot. The caller closes it after
+   * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
+   * @default undefined (one hub)
    */
-  engine?: string | string[];
+  engine?: NatsEngine;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine'] as const;
+/** The backends {@link createHub} can keep its state in. */
+export type HubStoreKind = 'sqlite' | 'memory';
+
+const STORE_KINDS: readonly HubStoreKind[] = ['sqlite', 'memory'];
+
+const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine', 'hubId'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -64,10 +82,10 @@ export interface CreatedHub {
   readonly tasks: TaskHub;
   /** Action bus and workflows. */
   readonly actions: ActionsExtension;
-  /** The engine link when `engine` was given (also `hub.engine`, the extensions' `HubContext.engine`). */
-  readonly engine: EngineLink | undefined;
-  /** The absolute path of the data file. */
+  /** The absolute path of the data file (with `store: 'memory'`, where it would be: nothing is opened there). */
   readonly dataFile: string;
+  /** Which backend holds the state. */
+  readonly store: HubStoreKind;
   /** The default project, created with a passkey on first use: `created` says whether it was this time. */
   readonly defaultProject: { project: string; passkey: string | null; created: boolean };
   /** The admin token (also in `<data>.admin-token`): what {@link AdminClient.connect} needs. */
@@ -76,26 +94,32 @@ export interface CreatedHub {
   readonly lostJobs: JobRow[];
   /** Listens; resolves with the websocket URL and, when `admin` was given, the admin API's URL. */
   start(): Promise<{ url: string; adminUrl: string | undefined }>;
-  /** Closes every connection, the listeners and the data file. Safe to call twice. */
+  /** Closes every connection, the listeners and the data file (writing what is queued first). Safe to call twice. */
   stop(): Promise<void>;
 }
 
 /**
- * Assembles a hub on a SQLite data file. Options are checked before anything is opened.
+ * Assembles a hub on a SQLite data file (or in memory). Options are checked before anything is opened.
  *
  * @example
- * const { start, stop, adminToken } = createHub({ data: 'hub.sqlite', port: 0 });
+ * const { start, stop, adminToken } = await createHub({ data: 'hub.sqlite', port: 0 });
  * const { url } = await start();
  *
  * @throws InvalidArgumentError naming the option, its value and what was expected
  */
-export function createHub(options: CreateHubOptions = {}): CreatedHub {
+export async function createHub(options: CreateHubOptions = {}): Promise<CreatedHub> {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
-  const engineUrls = engine === undefined ? undefined : parseEngineUrls(Array.isArray(engine) ? engine.join(',') : checkString('engine', engine)!);
+  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
+  if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
+  const storeKind = checkString('store', storeOption) ?? 'sqlite';
+  if (!STORE_KINDS.includes(storeKind as HubStoreKind)) {
+    throw new InvalidArgumentError(`Expected \`store\` to be one of ${STORE_KINDS.map((k) => `'${k}'`).join(', ')}, got \`${storeKind}\``, { data: { option: 'store' } });
+  }
+  const inMemory = storeKind === 'memory';
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
   const runCron = checkBoolean('cron', cron, true);
   if (admin !== undefined && admin !== false) checkObject('admin', admin);
@@ -106,43 +130,47 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const warn = givenWarn ?? ((message: string) => log.warn(message));
 
   // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together (issue 11, case 14).
-  for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
-  const { registry, close: closeRegistry } = openRegistry(dataFile);
-  const opened: Array<() => void> = [closeRegistry];
+  if (!inMemory) for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
+  const memoryStore = inMemory ? new MemoryStore() : undefined;
+  const { registry, close: closeRegistry } = memoryStore ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() } : openRegistry(dataFile);
+  const opened: Array<() => void | Promise<void>> = [closeRegistry];
+  const closeAll = async () => {
+    for (const close of opened.reverse()) await close();
+  };
   try {
-    const defaultProject = registry.ensureDefaultProject();
-    const adminToken = ensureAdminTokenFile(registry, dataFile);
-    registry.resetConnections();
-    const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
+    await registry.hubId(listener.hubId);
+    const defaultProject = await registry.ensureDefaultProject();
+    const adminToken = inMemory && data === undefined ? (await registry.ensureAdminToken()).token! : await ensureAdminTokenFile(registry, dataFile);
+    await registry.resetConnections();
+    const lostJobs = await registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    // With an engine, tasks live there, owned by this hub's id (recovery releases only its own leases).
-    const hubId = listener.hubId ?? hubIdOf(registry);
-    const engineLink = engineUrls && new EngineLink(engineUrls, `cla-hub ${hubId}`);
-    if (engineLink) opened.push(() => void engineLink.close());
-    const taskStore = engineLink && new JetStreamTaskStore(async () => (await engineLink.connect()).nc, { hubId });
-    const tasks = taskStore ? new TaskHub({ store: taskStore, ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
-    const actionsDb = openSqliteStore(dataFile);
+    // With an engine, tasks live in its JetStream bucket, shared by every hub on it (issue 10); the leases
+    // this hub grants carry its id, so recovery at its start releases only its own.
+    const tasks = engine
+      ? new TaskHub({ store: await openEngineTaskStore(engine, listener.hubId!), ownsStore: true }, taskOptions)
+      : inMemory
+        ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions)
+        : openTaskHub(dataFile, taskOptions);
+    const actionsDb = openSqliteStore(inMemory ? ':memory:' : dataFile);
     opened.push(() => actionsDb.close());
-    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
-    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)], engine: engineLink });
+    const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
+    const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
+    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) });
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
+    const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
       hub,
       registry,
       tasks,
       actions,
-      engine: engineLink,
       dataFile,
+      store: storeKind as HubStoreKind,
       defaultProject,
       adminToken,
       lostJobs,
       async start() {
-        // The engine first: a hub that cannot reach it must not listen (its workers would get no tasks).
-        await taskStore?.opened().catch((cause: unknown) => {
-          if (cause instanceof ClaError) throw cause;
-          throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engineLink!.servers.join(', ')} refused the task bucket ${taskStore.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
-        });
         const url = await hub.start();
         const adminUrl = admin === undefined || admin === false ? undefined : await hub.startAdmin(admin);
         return { url, adminUrl };
@@ -152,15 +180,22 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
           try {
             await hub.stop();
           } finally {
-            for (const close of opened.reverse()) close();
-            await engineLink?.close();
+            await closeAll();
           }
         })();
         return stopping;
       },
     };
   } catch (error) {
-    for (const close of opened.reverse()) close();
+    await closeAll();
     throw error;
   }
+}
+
+/** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */
+async function openEngineTaskStore(engine: NatsEngine, hubId: string): Promise<JetStreamTaskStore> {
+  const store = new JetStreamTaskStore(engine.nc, { hubId });
+  return store.opened().catch((cause: unknown) => {
+    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the task bucket ${store.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+  });
 }

@@ -7,7 +7,6 @@
  * frame of it, in no particular order, so no extension depends on its place in the list (`subscribe`
  * goes to both the task dispatcher and the action bus).
  */
-import type { EngineLink } from '../engine/engine-link.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { Frame, FrameType } from '../protocol/frames.ts';
@@ -16,16 +15,8 @@ import type { WorkerSession } from './worker-session.ts';
 
 /** What an extension gets from the hub when it starts. */
 export interface HubContext {
-  /** This hub's id (stable across restarts of one hub; see `HubOptions.hubId`). */
-  readonly id: string;
   readonly clock: Clock;
   readonly log: Logger;
-  /**
-   * The NATS JetStream engine shared with the other hubs (`--engine`, issue 10), undefined on a single
-   * SQLite hub. `await engine.connect()` gives the one connection of this hub (opened before any
-   * extension starts).
-   */
-  readonly engine?: EngineLink;
 }
 
 /** A hub feature. Every member is optional. */

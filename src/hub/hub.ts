@@ -5,9 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
-import type { EngineLink } from '../engine/engine-link.ts';
 import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
 import type { FrameTap, Transport } from '../transport/transport.ts';
@@ -16,10 +15,11 @@ import { startAdminHttp, type AdminHttpOptions, type AdminHttpServer } from './a
 import { AdminSession } from './admin-session.ts';
 import type { HubChange } from './hub-change.ts';
 import { WorkerFrameRouter, type HubExtension } from './hub-extension.ts';
+import type { HubCluster, ManageOrder } from './hub-cluster.ts';
 import { adminMethods } from './methods/admin-methods.ts';
 import { MethodTable } from './methods/method-table.ts';
 import { routeConnection } from './connection-router.ts';
-import { Dispatcher, unknownEnvError } from './dispatcher.ts';
+import { Dispatcher, matchSession, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
@@ -45,22 +45,19 @@ export interface HubDeps {
   newId?: () => string;
   /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
   metrics?: HubMetrics;
-  /** The NATS JetStream engine shared with other hubs (`--engine`, issue 10); see {@link HubContext.engine}. */
-  engine?: EngineLink;
+  /** The other hubs sharing an engine (issue 10, src/engine/cluster.ts). @default none: one hub */
+  cluster?: HubCluster;
 }
 
 export type { HubChange } from './hub-change.ts';
 
-/** Setting that keeps the hub's id in the store. */
-export const HUB_ID_SETTING = 'hub.id';
+export { HUB_ID_SETTING } from './registry.ts';
 
 /** A running hub. */
 export class Hub {
   readonly registry: Registry;
   readonly clock: Clock;
   readonly log: Logger;
-  /** The engine shared with other hubs, if any (the one place extensions find it: {@link HubContext.engine}). */
-  readonly engine: EngineLink | undefined;
   private readonly sessions = new Map<string, WorkerSession>();
   private readonly dispatcher: Dispatcher;
   private readonly newId: () => string;
@@ -75,9 +72,10 @@ export class Hub {
   readonly management: WorkerManagement;
   /** Every admin operation, served over the admin websocket (`call`/`watch`) and the admin HTTP API. */
   readonly methods = new MethodTable();
-  /** This hub's id (see {@link HubOptions.hubId}). */
-  readonly id: string;
+  private hubId: string | undefined;
   private readonly frameRouter: WorkerFrameRouter;
+  /** The extensions, the cluster last (it sees a session once the others have). */
+  private readonly extensions: HubExtension[];
 
   private readonly options: ParsedHubOptions;
 
@@ -98,13 +96,26 @@ export class Hub {
       registry: this.registry,
       log: this.log,
       session: (id) => this.sessions.get(id),
+      remote: deps.cluster ? (id, order) => deps.cluster!.manage(id, order) : undefined,
+      elsewhere: deps.cluster ? (id) => deps.cluster!.holderOf(id) : undefined,
       connectedWorkerIds: () => [...this.sessions.keys()],
       notifyChange: (change) => this.notifyChange(change),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
-    this.id = options.hubId ?? hubIdOf(this.registry);
-    this.engine = deps.engine;
-    const extensions = deps.extensions ?? [];
+    this.hubId = this.options.hubId;
+    const extensions = [...(deps.extensions ?? []), ...(deps.cluster ? [deps.cluster] : [])];
+    this.extensions = extensions;
+    if (deps.cluster) {
+      // The cluster needs the id now; createHub always gives one with an engine.
+      if (this.hubId === undefined) throw new InvalidArgumentError('Expected `hubId` with a cluster: hubs sharing an engine are told apart by id', { data: { option: 'hubId' } });
+      deps.cluster.attach({
+        id: this.hubId,
+        runLocal: (request, options) => this.runLocal(request, options),
+        session: (id) => this.sessions.get(id),
+        manageLocal: (id, order) => this.manageLocal(id, order),
+        replaced: (id, reason) => this.replaceSession(id, reason),
+      });
+    }
     this.frameRouter = new WorkerFrameRouter(extensions);
     this.methods.add(
       ...adminMethods({
@@ -119,7 +130,8 @@ export class Hub {
 
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
-    for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
+    this.hubId = await this.registry.hubId(this.options.hubId);
+    for (const extension of this.extensions) await extension.start?.(this);
     const legacyOptions = this.options.legacyPubsub;
     if (legacyOptions) {
       const port = { registry: this.registry, clock: this.clock, log: this.log, tap: this.deps.tap, accept: (t: Transport) => this.accept(t), onUnregistered: (id: string, remaining: string[]) => this.onUnregistered(id, remaining) };
@@ -146,6 +158,15 @@ export class Hub {
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;
+  }
+
+  /**
+   * This hub's id (see {@link HubOptions.hubId}): the option, or the one kept in the store, read by
+   * `start()`. @throws ClaError `INTERNAL` before `start()` when no `hubId` option was given
+   */
+  get id(): string {
+    if (this.hubId === undefined) throw new ClaError(ErrorCode.Internal, 'The hub id is known once the hub is started');
+    return this.hubId;
   }
 
   /** The listening URL. */
@@ -194,7 +215,7 @@ export class Hub {
     this.admin = undefined;
     await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
-    for (const extension of this.deps.extensions ?? []) await extension.stop?.();
+    for (const extension of this.extensions) await extension.stop?.();
   }
 
   /** Handles a new transport (a websocket, or one end of a memory pair in tests). */
@@ -207,8 +228,8 @@ export class Hub {
       heartbeatMs: this.options.heartbeatMs,
       psk: this.options.psk,
       nonce: this.deps.newNonce,
-      onWorker: (info) => this.addSession(transport, info),
-      onAdmin: () => new AdminSession(transport, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
+      onWorker: (info, admitted) => this.addSession(admitted, info),
+      onAdmin: (admitted) => new AdminSession(admitted, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
   }
@@ -229,6 +250,20 @@ export class Hub {
    * output and its end still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
    */
   run(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
+    // A worker held by another hub, or a target no worker here matches: another hub runs the job (issue 10).
+    const elsewhere =
+      request.target.worker !== undefined
+        ? !this.sessions.has(request.target.worker)
+        : this.deps.cluster !== undefined && ![...this.sessions.values()].some((s) => matchSession(s, request.target, request.job.kind) !== 'no');
+    if (elsewhere) {
+      const routed = this.deps.cluster?.route(request, options);
+      if (routed) return routed;
+    }
+    return this.runLocal(request, options);
+  }
+
+  /** {@link run} on this hub's own sessions only (the cluster serves other hubs' requests with it). */
+  private runLocal(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
     return runJob(
       {
         dispatcher: this.dispatcher,
@@ -238,12 +273,13 @@ export class Hub {
         defaultWaitMs: this.options.waitMs,
         storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
-          this.registry.recordJobStart(job);
+          const recorded = this.registry.recordJobStart(job);
           this.changes.next({ type: 'job-started', worker: job.workerId });
+          return recorded;
         },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
         observer: this.metrics,
-        checkTarget: (target) => unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs()),
+        checkTarget: (target) => (target.env === undefined ? undefined : unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs())),
       },
       request,
       options,
@@ -252,11 +288,7 @@ export class Hub {
 
   /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */
   private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): void {
-    try {
-      this.registry.recordJobEnd(jobId, end);
-    } catch (error) {
-      this.log.error({ err: error, job: jobId }, 'could not record the end of a job');
-    }
+    this.registry.recordJobEnd(jobId, end).catch((error: unknown) => this.log.error({ err: error, job: jobId }, 'could not record the end of a job'));
     this.changes.next({ type: 'job-ended', worker: '' });
   }
 
@@ -267,12 +299,34 @@ export class Hub {
   onUnregistered(id: string, remaining: string[]): void {
     this.changes.next({ type: 'unregistered', worker: id });
     const session = this.sessions.get(id);
-    if (!session) return;
+    if (!session) {
+      this.deps.cluster?.manage(id, { op: 'unregistered', remaining });
+      return;
+    }
     if (remaining.length === 0) {
       this.sessions.delete(id);
       session.close(CloseCode.Unregistered, 'worker unregistered');
     } else session.info.projects = remaining;
     this.dispatcher.pump();
+  }
+
+  /** An order another hub sent for a worker this hub holds. */
+  private manageLocal(id: string, order: ManageOrder): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    if (order.op === 'unregistered') return this.onUnregistered(id, order.remaining);
+    if (order.op === 'disable') session.disable();
+    else if (order.op === 'enable') session.enable();
+    else session.shutdown();
+    this.changes.next({ type: order.op === 'shutdown' ? 'shutdown' : order.op === 'disable' ? 'disabled' : 'enabled', worker: id });
+  }
+
+  /** The worker connected to another hub since: its session here is stale. */
+  private replaceSession(id: string, reason: string): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    session.close(CloseCode.Replaced, reason);
   }
 
   private addSession(transport: Transport, info: SessionInfo): void {
@@ -289,10 +343,11 @@ export class Hub {
       }
     }
     const session = new WorkerSession(transport, info, this.clock, this.log);
-    const extensions = this.deps.extensions ?? [];
+    const extensions = this.extensions;
     session.otherFrames = (f) => this.frameRouter.route(session, f);
     this.sessions.set(info.workerId, session);
-    this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
+    // Unknown only when unregistered meanwhile (its unregister closes this session).
+    this.registry.markConnected(info.workerId, info.agent, info.connectedAt).catch((error: unknown) => this.log.warn({ err: error, worker: info.workerId }, 'could not record the connection'));
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
     session.onChange(() => {
       this.dispatcher.pump();
@@ -302,7 +357,7 @@ export class Hub {
     void transport.closed.then((close) => {
       if (this.sessions.get(info.workerId) === session) {
         this.sessions.delete(info.workerId);
-        this.registry.markDisconnected(info.workerId, this.clock.now());
+        this.registry.markDisconnected(info.workerId, this.clock.now()).catch((error: unknown) => this.log.error({ err: error, worker: info.workerId }, 'could not record the disconnection'));
       }
       this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
       for (const extension of extensions) extension.sessionClosed?.(session);
@@ -312,13 +367,4 @@ export class Hub {
     for (const extension of extensions) extension.sessionAdded?.(session);
     this.dispatcher.pump();
   }
-}
-
-/** The id kept in the store, made (random) on first use. */
-export function hubIdOf(registry: Registry): string {
-  const stored = registry.getSetting(HUB_ID_SETTING);
-  if (stored) return stored;
-  const id = randomUUID();
-  registry.setSetting(HUB_ID_SETTING, id);
-  return id;
 }

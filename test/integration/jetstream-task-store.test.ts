@@ -142,7 +142,7 @@ hubs('a TaskHub waiting on a task learns of its end written through another hub'
   const store = await openJetStreamTaskStore((await engine()).nc, { hubId: 'one', prefix });
   const other = await openJetStreamTaskStore((await engine()).nc, { hubId: 'two', prefix });
   const tasks = new TaskHub({ store, ownsStore: true });
-  await tasks.start({ id: 'one', clock: systemClock, log: silentLogger() });
+  await tasks.start({ clock: systemClock, log: silentLogger() });
   try {
     const id = await tasks.submit({ name: 'echo', data: 'hi' });
     const waiting = tasks.wait(id);

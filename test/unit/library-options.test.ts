@@ -67,13 +67,14 @@ options('new Hub refuses a port out of range and a negative heartbeat before lis
   refused(() => new Hub({ tls: { cert: 'x' } as never }, { registry }), /`tls.key`/, 'tls.key');
 });
 
-options('createHub checks before opening anything: unknown keys, ranges, missing folders', () => {
+options('createHub checks before opening anything: unknown keys, ranges, missing folders', async () => {
   const { dir, cleanup } = tempDir();
   try {
-    refused(() => createHub({ data: `${dir}/hub.sqlite`, prot: 1 } as never), /Unknown createHub option `prot`/);
-    refused(() => createHub({ data: `${dir}/hub.sqlite`, subscriberGraceMs: -5 }), /`subscriberGraceMs`/);
-    refused(() => createHub({ data: `${dir}/hub.sqlite`, workflowsDir: `${dir}/nope` }), /`workflowsDir` to be an existing folder/);
-    refused(() => createHub({ data: `${dir}/hub.sqlite`, port: 65536 }), /`port`/);
+    await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, prot: 1 } as never), /Unknown createHub option `prot`/);
+    await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, subscriberGraceMs: -5 }), /`subscriberGraceMs`/);
+    await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, workflowsDir: `${dir}/nope` }), /`workflowsDir` to be an existing folder/);
+    await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, port: 65536 }), /`port`/);
+    await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, store: 'redis' as never }), /`store` to be one of 'sqlite', 'memory'/);
     assert.equal(fs.readdirSync(dir), []);
   } finally {
     cleanup();
