@@ -3,7 +3,9 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
-import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite-store.ts';
+import { RUNNER_USER_VERSION, appliedSteps } from '../../src/store/migrations.ts';
+import { REGISTRY_STEPS } from '../../src/store/schema-steps.ts';
+import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { storeConformance } from './store-conformance.ts';
 import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
@@ -54,11 +56,11 @@ sqlite('an existing file keeps its mode', ({ dir }) => {
   assert.is(fs.statSync(file).mode & 0o777, 0o640);
 });
 
-sqlite('sets user_version, WAL, busy_timeout and foreign keys', ({ dir }) => {
+sqlite('records the registry steps, sets user_version, WAL, busy_timeout and foreign keys', ({ dir }) => {
   const store = openSqliteStore(path.join(dir, 'hub.db'));
   try {
-    assert.ok(MIGRATIONS.length >= 1);
-    assert.is(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.equal(appliedSteps(store.db).filter((s) => s.part === 'registry').map((s) => s.name), REGISTRY_STEPS.map((s) => s.name));
+    assert.is(store.db.pragma('user_version', { simple: true }), RUNNER_USER_VERSION);
     assert.is(store.db.pragma('journal_mode', { simple: true }), 'wal');
     assert.is(store.db.pragma('busy_timeout', { simple: true }), 5000);
     assert.is(store.db.pragma('foreign_keys', { simple: true }), 1);
@@ -70,7 +72,7 @@ sqlite('sets user_version, WAL, busy_timeout and foreign keys', ({ dir }) => {
 sqlite('refuses a database from a newer hub', ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   const store = openSqliteStore(file);
-  store.db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  store.db.prepare(`INSERT INTO schema_migrations VALUES ('registry', ?, 'from-the-future', 0)`).run(REGISTRY_STEPS.length + 1);
   store.close();
   try {
     openSqliteStore(file).close();
