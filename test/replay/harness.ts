@@ -103,7 +103,8 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
       },
       meta: (detail) => applyHubMark(built, detail),
     });
-    const runs = built.actions ? built.actions.store.listRuns().map((run) => built.actions!.store.getRun(run.id)) : [];
+    const store = built.actions?.store;
+    const runs = store ? await Promise.all((await store.listRuns()).map((run) => store.getRun(run.id))) : [];
     return { ...compare(lines, peers, HUB_NORMALISED, []), runs };
   } finally {
     // Extensions first: a workflow run writes its steps to the store on a later turn until stopped.
