@@ -195,7 +195,7 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     await store.updateStep('r.0', { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w1', 'pending'), subscriber('w2', 'pending')] });
     await store.markSent('r.0', ['w1', 'w2', 'stranger'], T0 + 1);
     await store.markSent('r.0', ['w2'], T0 + 2);
-    await store.recordError('r.0', 'w1', { code: 'IO_ERROR', message: 'disk gone' });
+    await store.recordError('r.0', 'w1', { code: 'IO_ERROR', message: 'disk gone', retryable: false });
     await store.recordProgress('r.0', 'w2', 1, 4, 'a quarter');
     await store.recordProgress('r.0', 'stranger', 1, 4, null);
     assert.ok(await store.addMessage('r.0', 'w1', T0 + 3, 'info', 'first'));
@@ -204,7 +204,7 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.equal(
       answers.map((a) => [a.subscriber, a.sentAt, a.error, a.progress]),
       [
-        ['w1', T0 + 1, { code: 'IO_ERROR', message: 'disk gone' }, null],
+        ['w1', T0 + 1, { code: 'IO_ERROR', message: 'disk gone', retryable: false }, null],
         ['w2', T0 + 2, null, { current: 1, total: 4, message: 'a quarter' }],
       ],
     );
