@@ -12,13 +12,15 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import { tightenToOwnerOnly } from '../file-mode.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
 import { ActionsExtension } from './actions/actions-extension.ts';
+import { MemoryResourceStore } from './actions/memory-resource-store.ts';
+import { MemoryWorkflowStore } from './actions/memory-workflow-store.ts';
 import type { AdminHttpOptions } from './admin-http.ts';
 import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { openTaskHub, type TaskHub } from './tasks/index.ts';
+import { MemoryTaskStore, openTaskHub, TaskHub } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
@@ -35,13 +37,19 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
+  /**
+   * Where tasks, workflow runs and resources live: `sqlite` in the data file, or `memory` (nothing
+   * survives the process: tests and benchmarks against an in-memory peer). The registry stays in the data
+   * file either way. @default 'sqlite'
+   */
+  store?: 'sqlite' | 'memory';
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'log', 'warn'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'store', 'log', 'warn'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -79,11 +87,15 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, store, log: givenLog, warn: givenWarn, ...listener } = input;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
   const runCron = checkBoolean('cron', cron, true);
+  if (store !== undefined && store !== 'sqlite' && store !== 'memory') {
+    throw new InvalidArgumentError(`Expected \`store\` to be 'sqlite' or 'memory', got \`${String(store)}\` (${typeof store})`, { data: { option: 'store' } });
+  }
+  const inMemory = store === 'memory';
   if (admin !== undefined && admin !== false) checkObject('admin', admin);
   if (workflowsDir !== undefined && !fs.existsSync(checkString('workflowsDir', workflowsDir)!)) {
     throw new InvalidArgumentError(`Expected \`workflowsDir\` to be an existing folder, got \`${workflowsDir}\` (missing)`, { data: { option: 'workflowsDir' } });
@@ -102,10 +114,16 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = openTaskHub(dataFile);
-    const actionsDb = openSqliteStore(dataFile);
-    opened.push(() => actionsDb.close());
-    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: log.child({ component: 'workflows' }) });
+    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }) : openTaskHub(dataFile);
+    const actionsLog = log.child({ component: 'workflows' });
+    let actions: ActionsExtension;
+    if (inMemory) {
+      actions = new ActionsExtension({ stores: { workflows: new MemoryWorkflowStore(), resources: new MemoryResourceStore() }, workflowsDir, cron: runCron, graceMs, tasks, log: actionsLog });
+    } else {
+      const actionsDb = openSqliteStore(dataFile);
+      opened.push(() => actionsDb.close());
+      actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: actionsLog });
+    }
     const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {

@@ -26,8 +26,16 @@ export class PendingWrites {
     this.inflight.add(settled);
   }
 
-  /** Resolves once every write issued so far has settled (committed or logged as failed). */
+  /**
+   * Resolves once every write issued so far has settled (committed or logged as failed). Writes issued
+   * later are not waited for, so a busy hub still answers.
+   */
   async settled(): Promise<void> {
+    await Promise.all([...this.inflight]);
+  }
+
+  /** Resolves once no write is in flight, those issued meanwhile included (stopping: nothing new comes). */
+  async drained(): Promise<void> {
     while (this.inflight.size > 0) await Promise.all([...this.inflight]);
   }
 }

@@ -128,7 +128,7 @@ export class WorkflowEngine implements BusListener {
     for (const run of this.runs.values()) run.stop();
     this.runs.clear();
     this.byMessage.clear();
-    await this.writes.settled();
+    await this.writes.drained();
   }
 
   /** Resolves once every store write issued so far has settled. */

@@ -2,7 +2,7 @@
  * The methods of workflows and resources (issue 8: the CLI, the dashboard and scripts call these on the
  * running hub instead of reading its data file or queueing commands in it).
  */
-import { concatMap, filter, from, startWith, switchMap, takeWhile } from 'rxjs';
+import { concatMap, defer, filter, startWith, switchMap, takeWhile } from 'rxjs';
 import { z } from 'zod';
 import { callMethod, watchMethod, type MethodDefinition } from '../methods/method-table.ts';
 import { parseResourceQuery } from './resource-query.ts';
@@ -73,7 +73,7 @@ export function workflowMethods({ engine, store, resources, subscribers }: Workf
       summary: "A run's detail now and after each step change; ends once the run has ended.",
       params: z.object({ run: name }).strict(),
       watch: ({ run }) =>
-        from(store.resolveRunId(run)).pipe(
+        defer(() => store.resolveRunId(run)).pipe(
           switchMap((id) =>
             engine.runChanged$.pipe(
               filter((changed) => changed === id),
