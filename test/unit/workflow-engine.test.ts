@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 import type { ActionContext } from '../../src/worker/actions/action-extension.ts';
+import { MemoryResourceStore } from '../../src/hub/actions/memory-resource-store.ts';
+import { MemoryWorkflowStore, MemoryWorkflowTables } from '../../src/hub/actions/memory-workflow-store.ts';
 import { deferred, settle, TestBed, workflows } from './workflow-harness.ts';
 
 const ONE_STEP = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -315,6 +317,41 @@ test('abort: the run ends aborted and its pending subscribers get abort', async 
   assert.equal(await statuses(b, run), { w1: 'aborted' });
   assert.ok(w1.received.some((f) => f.t === 'abort' && f.reason === 'enough'));
   await b.ext.engine.abort(run).then(() => assert.unreachable(), (error: Error) => assert.match(error.message, /not active/));
+  await b.close();
+});
+
+test('on the memory stores: graph, plan and cleanup flow through, and a restart resumes the run of this hub only', async () => {
+  const stores = { workflows: new MemoryWorkflowStore(new MemoryWorkflowTables()), resources: new MemoryResourceStore() };
+  const b = await bed(undefined, { stores });
+  const gate = deferred();
+  let cleanupData: unknown;
+  await b.worker('w1', {
+    collect: async (ctx) => {
+      const graph = ctx.graph('demo');
+      graph.add({ id: '/r/a', kind: 'file', attrs: { path: '/r/a' }, tags: {}, edges: [] });
+      graph.end();
+      await gate.promise;
+    },
+    plan_cleanup: (ctx) => ctx.flag('demo', ['/r/a']),
+    cleanup: (ctx) => {
+      cleanupData = ctx.data;
+    },
+  });
+  const { run } = await b.ext.engine.runManual('collect_and_cleanup');
+  await settle();
+  const other = new MemoryWorkflowStore(stores.workflows.tables, { hubId: 'other-hub' });
+  const definition = JSON.stringify(b.ext.engine.workflows.get('collect'));
+  await other.createRun({ id: 'theirs', workflow: 'collect', trigger: 'manual', state: 'pending', createdAt: 1, startedAt: null, finishedAt: null, reason: null, definition });
+  await b.stopHub();
+  await b.startHub({ stores });
+  assert.equal(b.ext.engine.activeRuns().map((r) => r.id), [run]);
+  assert.equal((await other.activeRuns()).map((r) => [r.id, r.state]), [['theirs', 'pending']], "another hub's run is not resumed (nor started) here");
+  await b.advance(1000);
+  gate.resolve();
+  await settle();
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(cleanupData, { clean: { demo: ['/r/a'] } });
+  assert.equal((await stores.resources.search({ all: [] })).map((r) => [r.id, r.clean]), [['/r/a', true]]);
   await b.close();
 });
 
