@@ -1,10 +1,17 @@
 /**
- * The hub's view of one worker connection (`cla-hub`): from the socket upgrade to its close.
+ * The hub's view of one worker connection (`cla-hub`), from its accepted `hello` to its close.
  *
  * Pure definition (see ../shared/STYLE.md, "machines/"): side effects are no-op placeholders the hub
  * runtime replaces with `sessionMachine.provide({ actions: { ... } })`; their TSDoc says what it must do.
- * The hello deadline is computed from `context.helloTimeoutMs`, so a restored snapshot re-arms the same
- * timeout on re-entry (restored snapshots do not re-arm `after` timers, statelyai/xstate#4860).
+ *
+ * Only states the hub really is in (issue 9, "machines tell the truth"). Before `hello` a connection is
+ * not a worker session yet: its first frame may as well be `register`, `unregister` or `admin_hello`, so
+ * the challenge, the hello timeout (HELLO_TIMEOUT, close 4004) and every hello refusal belong to
+ * src/hub/connection-router.ts, and a session starts from the accepted hello's facts (input) in
+ * `active` or `disabled`. A dead peer is found by the transport (ws pings, src/transport/ws-server.ts),
+ * which terminates the socket: the session sees SOCKET_CLOSED like any other close. What modelled those
+ * steps here is gone: `awaitingHello` (left in the same turn by the HELLO_ACCEPTED the session sent
+ * itself right after start), HELLO_REJECTED and HEARTBEAT_MISSED (never sent by the hub).
  *
  * One state beyond the brief: `shuttingDown`. After the hub sends `shutdown` the session must stay open
  * until the worker closes the socket (its jobs may still report), but it must not look idle to the
@@ -12,43 +19,41 @@
  */
 import { assign, setup } from 'xstate';
 
+/** The accepted hello's facts: what the runtime passes to `createActor(sessionMachine, { input })`. */
 export interface SessionInput {
-  /**
-   * How long a new connection may take to send `hello`, in ms.
-   * @default 10000
-   */
-  helloTimeoutMs?: number;
+  workerId: string;
+  /** Concurrent jobs the worker announced in `hello`. */
+  capacity: number;
+  /** The worker is disabled in the registry: the session starts in `disabled`. @default false */
+  disabled?: boolean;
 }
 
 export interface SessionContext {
-  /** Set by HELLO_ACCEPTED. */
-  workerId: string | null;
+  workerId: string;
   /** Ids of the jobs assigned to this worker and not yet done, in assignment order. */
   jobs: string[];
-  /** Concurrent jobs the worker announced in `hello`; 0 until then. */
+  /** Concurrent jobs the worker announced in `hello`. */
   capacity: number;
-  helloTimeoutMs: number;
+  /** Where the session starts; read once, by the `opening` state. */
+  startsDisabled: boolean;
 }
 
 /** Events the hub runtime sends after it has validated a frame or observed the socket. */
 export type SessionEvent =
-  | { type: 'HELLO_ACCEPTED'; workerId: string; capacity: number; disabled: boolean }
-  | { type: 'HELLO_REJECTED'; code: string; message: string }
   | { type: 'JOB_ASSIGNED'; jobId: string }
   | { type: 'JOB_DONE'; jobId: string }
   | { type: 'DISABLE' }
   | { type: 'ENABLE' }
   | { type: 'SHUTDOWN' }
-  | { type: 'HEARTBEAT_MISSED' }
   | { type: 'SOCKET_CLOSED'; code: number };
 
 /** Builds the initial context from input; named so the config stays JSON-like. */
-export function sessionContextFromInput({ input = {} }: { input?: SessionInput }): SessionContext {
+export function sessionContextFromInput({ input }: { input: SessionInput }): SessionContext {
   return {
-    workerId: null,
+    workerId: input.workerId,
     jobs: [],
-    capacity: 0,
-    helloTimeoutMs: input.helloTimeoutMs ?? 10_000,
+    capacity: input.capacity,
+    startsDisabled: input.disabled ?? false,
   };
 }
 
@@ -60,9 +65,6 @@ export const sessionMachine = setup({
   },
   actions: {
     // --- context updates (pure, keep as they are) ---
-    acceptHello: assign(({ event }) =>
-      event.type === 'HELLO_ACCEPTED' ? { workerId: event.workerId, capacity: event.capacity } : {},
-    ),
     addJob: assign(({ context, event }) =>
       event.type === 'JOB_ASSIGNED' && !context.jobs.includes(event.jobId)
         ? { jobs: [...context.jobs, event.jobId] }
@@ -73,17 +75,6 @@ export const sessionMachine = setup({
     ),
 
     // --- side effects: placeholders the runtime must provide ---
-    /** Runtime: send an error frame with code `HELLO_TIMEOUT` (and its close code) before closing. */
-    sendHelloTimeout: () => {},
-    /** Runtime: send an error frame built from the HELLO_REJECTED event's `code` and `message`. */
-    sendError: () => {},
-    /**
-     * Runtime: close the socket gracefully with the close code implied by the error just sent (or 1000);
-     * `ws` waits for the worker's close frame, then terminates.
-     */
-    closeSocket: () => {},
-    /** Runtime: `socket.terminate()` without a close handshake; the peer is presumed dead. */
-    terminateSocket: () => {},
     /** Runtime: send `disable` so the worker stops claiming work (running jobs continue). */
     sendDisable: () => {},
     /** Runtime: send `enable` so the worker claims work again. */
@@ -97,39 +88,25 @@ export const sessionMachine = setup({
     failOpenJobs: () => {},
   },
   guards: {
-    isHelloDisabled: ({ event }) => event.type === 'HELLO_ACCEPTED' && event.disabled,
+    startsDisabled: ({ context }) => context.startsDisabled,
     isAtCapacity: ({ context }) => context.jobs.length >= context.capacity,
     hasFreeSlot: ({ context }) => context.jobs.length < context.capacity,
-  },
-  delays: {
-    helloTimeout: ({ context }) => context.helloTimeoutMs,
   },
 }).createMachine({
   id: 'session',
   description: "The hub's session for one worker connection.",
   context: sessionContextFromInput,
-  initial: 'awaitingHello',
+  initial: 'opening',
   on: {
     // Tracked in every open state so `failOpenJobs` sees the truth even after a race with DISABLE.
     JOB_ASSIGNED: { actions: 'addJob' },
     JOB_DONE: { actions: 'removeJob' },
-    HEARTBEAT_MISSED: { target: '.closed', actions: 'terminateSocket' },
     SOCKET_CLOSED: { target: '.closed' },
   },
   states: {
-    awaitingHello: {
-      description: 'Socket upgraded (already authenticated); waiting for the hello frame.',
-      after: {
-        helloTimeout: { target: 'closed', actions: ['sendHelloTimeout', 'closeSocket'] },
-      },
-      on: {
-        HELLO_ACCEPTED: [
-          { guard: 'isHelloDisabled', target: 'disabled', actions: 'acceptHello' },
-          { target: 'active', actions: 'acceptHello' },
-        ],
-        HELLO_REJECTED: { target: 'closed', actions: ['sendError', 'closeSocket'] },
-        SHUTDOWN: { target: 'shuttingDown', actions: 'sendShutdown' },
-      },
+    opening: {
+      description: 'The hello was accepted (src/hub/connection-router.ts): start enabled or disabled, as the registry says.',
+      always: [{ guard: 'startsDisabled', target: 'disabled' }, { target: 'active' }],
     },
     active: {
       description: 'Enabled: idle while jobs.length < capacity, busy at capacity.',

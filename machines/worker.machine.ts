@@ -7,6 +7,16 @@
  * what the runtime must do. Context updates are named `assign` actions, so `toJSON()` names every action
  * and the config opens in Stately's editor.
  *
+ * Idle and busy (issue 9, "machines tell the truth"): one capacity model for everything the process
+ * runs. The runtime counts jobs (exec, eval, ship, fetch, probe), tasks it holds (queued in its p-queue
+ * or running) and action handlers in one place (src/worker/work-load.ts) and reports the total with
+ * `LOAD { running }` when it reaches or leaves zero: `connected.busy` while anything runs, `connected.idle`
+ * otherwise, and `stopping` ends when it is zero. Not "busy when full": under a burst a full worker frees
+ * a slot and gets the next task many times a second, and each flip would be an event and a `state` frame.
+ * Counts in between change no state, so they are not events: a burst of tasks costs two events and two
+ * `state` frames, not two per task. Capacity (what the hub may give it) is announced in `hello` and
+ * `subscribe` and enforced by the runtime; the hub never reads idle/busy to dispatch.
+ *
  * Timers: `after` timers are not re-armed when a persisted snapshot is restored (statelyai/xstate#4860,
  * #5331), so every number a delay is computed from (`attempt`, `backoffBaseMs`, `backoffMaxMs`, `graceMs`)
  * lives in context and a restored actor recomputes the same delay on re-entry.
@@ -42,8 +52,11 @@ export interface WorkerContext {
   token: string | null;
   /** Reconnect attempts since the last WELCOME; the exponent of the backoff. */
   attempt: number;
-  /** Ids of the jobs running in this process, in start order. */
-  jobs: string[];
+  /**
+   * Units of work held by this process (jobs, tasks queued or running, action handlers) at the last
+   * `LOAD`. Zero or not is always current; the exact count is the one reported when it last left zero.
+   */
+  running: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Close code of the last socket close, for the exit status and logs. */
@@ -64,8 +77,7 @@ export type WorkerEvent =
   | { type: 'SOCKET_OPEN' }
   | { type: 'WELCOME'; disabled: boolean }
   | { type: 'SOCKET_CLOSED'; code: number; final: boolean }
-  | { type: 'JOB_STARTED'; jobId: string }
-  | { type: 'JOB_FINISHED'; jobId: string }
+  | { type: 'LOAD'; running: number }
   | { type: 'DISABLE' }
   | { type: 'ENABLE' }
   | { type: 'SHUTDOWN'; reason?: string }
@@ -80,7 +92,7 @@ export function workerContextFromInput({ input = {} }: { input?: WorkerInput }):
     id: input.id ?? null,
     token: input.token ?? null,
     attempt: 0,
-    jobs: [],
+    running: 0,
     backoffBaseMs: input.backoffBaseMs ?? 500,
     backoffMaxMs: input.backoffMaxMs ?? 30_000,
     closeCode: null,
@@ -102,16 +114,7 @@ export const workerMachine = setup({
     ),
     resetAttempt: assign({ attempt: 0 }),
     incrementAttempt: assign(({ context }) => ({ attempt: context.attempt + 1 })),
-    addJob: assign(({ context, event }) =>
-      event.type === 'JOB_STARTED' && !context.jobs.includes(event.jobId)
-        ? { jobs: [...context.jobs, event.jobId] }
-        : {},
-    ),
-    removeJob: assign(({ context, event }) =>
-      event.type === 'JOB_FINISHED' ? { jobs: context.jobs.filter((id) => id !== event.jobId) } : {},
-    ),
-    /** Forget every job; always runs after `cancelAllJobs`, which still sees the list. */
-    clearJobs: assign({ jobs: [] }),
+    recordLoad: assign(({ event }) => (event.type === 'LOAD' ? { running: event.running } : {})),
     recordClose: assign(({ event }) => (event.type === 'SOCKET_CLOSED' ? { closeCode: event.code } : {})),
     recordReason: assign(({ event }) =>
       event.type === 'SHUTDOWN'
@@ -133,11 +136,15 @@ export const workerMachine = setup({
     sendHello: () => {},
     /** Runtime: send `bye` so the hub stops assigning work; the socket stays open while jobs drain. */
     sendBye: () => {},
-    /** Runtime: stop claiming new work and let running jobs finish; report each with `JOB_FINISHED`. */
+    /**
+     * Runtime: stop taking new work, hand queued tasks back to the hub, let running work finish; `LOAD`
+     * with `running: 0` once nothing is left.
+     */
     drainJobs: () => {},
     /**
-     * Runtime: abort every job in `context.jobs` (AbortSignal, kill the process tree). Their results cannot
-     * be reported any more; the hub marks them lost on its side.
+     * Runtime: abort everything running (AbortSignal, kill the process tree). Results cannot be reported
+     * any more; the hub marks them lost on its side. Each aborted unit ends as usual, so the runtime's
+     * `LOAD { running: 0 }` follows once they are gone.
      */
     cancelAllJobs: () => {},
     /** Runtime: close the socket if one is open (normal close code, or 1001 when stopping); tolerate none. */
@@ -152,8 +159,8 @@ export const workerMachine = setup({
     hasCredentials: ({ context }) => context.id !== null && context.token !== null,
     isWelcomeDisabled: ({ event }) => event.type === 'WELCOME' && event.disabled,
     isFinalClose: ({ event }) => event.type === 'SOCKET_CLOSED' && event.final,
-    hasJobs: ({ context }) => context.jobs.length > 0,
-    noJobs: ({ context }) => context.jobs.length === 0,
+    isWorking: ({ context }) => context.running > 0,
+    isIdle: ({ context }) => context.running === 0,
   },
   delays: {
     /** Exponential backoff without jitter; the runtime provides a jittered version (see `backoffMs`). */
@@ -166,9 +173,8 @@ export const workerMachine = setup({
   context: workerContextFromInput,
   initial: 'unregistered',
   on: {
-    // Tracked in every state, so `jobs` mirrors what runs in this process.
-    JOB_STARTED: { actions: 'addJob' },
-    JOB_FINISHED: { actions: 'removeJob' },
+    // Tracked in every state, so `running` says whether anything runs in this process.
+    LOAD: { actions: 'recordLoad' },
     // Socket not (known to be) up: no `bye`. States with an open socket override this.
     STOP: { target: '.stopping', actions: 'recordReason' },
   },
@@ -201,14 +207,16 @@ export const workerMachine = setup({
       },
     },
     connected: {
-      description: 'Welcomed and enabled: the runtime claims work while idle (and below its capacity).',
+      description: 'Welcomed and enabled: the hub may give it work up to the capacities it announced.',
       initial: 'idle',
       states: {
         idle: {
-          always: { guard: 'hasJobs', target: 'busy' },
+          description: 'Nothing runs in this process.',
+          always: { guard: 'isWorking', target: 'busy' },
         },
         busy: {
-          always: { guard: 'noJobs', target: 'idle' },
+          description: 'At least one job, task (queued or running) or action handler runs.',
+          always: { guard: 'isIdle', target: 'idle' },
         },
       },
       on: {
@@ -217,7 +225,7 @@ export const workerMachine = setup({
         STOP: { target: 'stopping', actions: ['recordReason', 'sendBye'] },
         SOCKET_CLOSED: [
           { guard: 'isFinalClose', target: 'stopping', actions: 'recordClose' },
-          { target: 'reconnecting', actions: ['recordClose', 'cancelAllJobs', 'clearJobs'] },
+          { target: 'reconnecting', actions: ['recordClose', 'cancelAllJobs'] },
         ],
       },
     },
@@ -229,7 +237,7 @@ export const workerMachine = setup({
         STOP: { target: 'stopping', actions: ['recordReason', 'sendBye'] },
         SOCKET_CLOSED: [
           { guard: 'isFinalClose', target: 'stopping', actions: 'recordClose' },
-          { target: 'reconnecting', actions: ['recordClose', 'cancelAllJobs', 'clearJobs'] },
+          { target: 'reconnecting', actions: ['recordClose', 'cancelAllJobs'] },
         ],
       },
     },
@@ -246,15 +254,15 @@ export const workerMachine = setup({
     stopping: {
       description: 'Draining: running jobs get graceMs to finish, then they are cancelled.',
       entry: 'drainJobs',
-      always: { guard: 'noJobs', target: 'shutdown' },
+      always: { guard: 'isIdle', target: 'shutdown' },
       after: {
-        graceDelay: { target: 'shutdown', actions: ['cancelAllJobs', 'clearJobs'] },
+        graceDelay: { target: 'shutdown', actions: ['cancelAllJobs'] },
       },
       on: {
         // A second SIGINT/SIGTERM does not wait for the grace period.
-        STOP: { target: 'shutdown', actions: ['cancelAllJobs', 'clearJobs'] },
+        STOP: { target: 'shutdown', actions: ['cancelAllJobs'] },
         // Results can no longer be reported.
-        SOCKET_CLOSED: { target: 'shutdown', actions: ['recordClose', 'cancelAllJobs', 'clearJobs'] },
+        SOCKET_CLOSED: { target: 'shutdown', actions: ['recordClose', 'cancelAllJobs'] },
       },
     },
     shutdown: {

@@ -38,6 +38,7 @@ export function registerStartCommand(program: Command): void {
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
     .option('--no-cron', 'do not run the cron triggers of workflows')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
+    .option('--task-lease-ttl <seconds>', 'how long a task lease lasts without a renewal from its worker (workers renew at a third of it); a worker silent that long loses its tasks to others', '30')
     .action((opts, cmd: Command) =>
       guard(async () => {
         const dataFile = resolveDataFile(opts.data);
@@ -61,6 +62,7 @@ export function registerStartCommand(program: Command): void {
           cron: opts.cron,
           subscriberGraceMs: Math.round(parsePositiveSeconds('--subscriber-grace', opts.subscriberGrace) * 1000),
           record: opts.record,
+          tasks: { leaseTtlMs: Math.round(parsePositiveSeconds('--task-lease-ttl', opts.taskLeaseTtl) * 1000) },
           log,
           warn,
         });

@@ -20,7 +20,7 @@ import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
-import { MemoryTaskStore, openTaskHub, TaskHub } from './tasks/index.ts';
+import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
@@ -37,6 +37,8 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
+  /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
+  tasks?: TaskHubOptions;
   /**
    * Where tasks, workflow runs and resources live: `sqlite` in the data file, or `memory` (nothing
    * survives the process: tests and benchmarks against an in-memory peer). The registry stays in the data
@@ -49,7 +51,7 @@ export interface CreateHubOptions extends HubOptions {
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'store', 'log', 'warn'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'store', 'log', 'warn'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -87,7 +89,7 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, store, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, store, log: givenLog, warn: givenWarn, ...listener } = input;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
@@ -114,7 +116,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }) : openTaskHub(dataFile);
+    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
     const actionsLog = log.child({ component: 'workflows' });
     let actions: ActionsExtension;
     if (inMemory) {

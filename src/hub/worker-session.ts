@@ -10,7 +10,6 @@ import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
-import { CloseCode } from '../protocol/version.ts';
 import type { Transport } from '../transport/transport.ts';
 
 /** Receives what the worker reports for one job. */
@@ -53,10 +52,6 @@ function onSession(fn: (session: WorkerSession) => void) {
 /** The session machine with the hub's real actions. */
 const sessionRuntimeMachine = sessionMachine.provide({
   actions: {
-    sendHelloTimeout: onSession((s) => s.sendQuietly(frame('error', { error: { code: ErrorCode.HelloTimeout, message: 'No hello in time', retryable: true } }))),
-    sendError: () => undefined,
-    closeSocket: onSession((s) => s.transport.close(CloseCode.Normal, 'session closed')),
-    terminateSocket: onSession((s) => s.transport.terminate()),
     sendDisable: onSession((s) => s.sendQuietly(frame('disable', {}))),
     sendEnable: onSession((s) => s.sendQuietly(frame('enable', {}))),
     sendShutdown: onSession((s) => s.sendQuietly(frame('shutdown', { reason: 'shutdown requested by the hub' }))),
@@ -83,11 +78,10 @@ export class WorkerSession {
     this.info = info;
     // One provided machine for every session (a `provide()` per connection cost ~14 KiB each, see
     // bench/RESULTS.md "Peers"); its actions find their session through the actor.
-    this.actor = createActor(sessionRuntimeMachine, { input: { helloTimeoutMs: 10_000 }, clock: this.clock as never });
+    this.actor = createActor(sessionRuntimeMachine, { input: { workerId: info.workerId, capacity: info.capacity, disabled: info.disabled }, clock: this.clock as never });
     sessionsByActor.set(this.actor, this);
     this.actor.subscribe(() => this.listeners.forEach((listener) => listener()));
     this.actor.start();
-    this.actor.send({ type: 'HELLO_ACCEPTED', workerId: info.workerId, capacity: info.capacity, disabled: info.disabled });
     this.subscription = this.transport.frames$.subscribe((f) => this.onFrame(f));
     void this.transport.closed.then((close) => {
       this.subscription.unsubscribe();

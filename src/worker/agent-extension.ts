@@ -16,10 +16,11 @@ export interface ExtensionContext {
   /** Sends a frame to the hub; dropped when not connected. */
   send(frame: Frame): void;
   /**
-   * Counts a piece of work (a task, an action handler) as running, so a stopping worker waits for it
-   * within its grace period; call the returned function when it ends.
+   * Counts one unit of work (a task held, an action handler running) in the worker's load
+   * (src/worker/work-load.ts): the worker is busy while any is held, and a stopping worker waits for
+   * them within its grace period. Call the returned function when it ends (later calls do nothing).
    */
-  trackWork(id: string): () => void;
+  trackWork(kind: 'task' | 'action'): () => void;
   /** Stops reading frames from the hub (the hub's sends then block on TCP) until `resume()`. */
   pause(): void;
   resume(): void;

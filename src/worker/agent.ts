@@ -28,6 +28,7 @@ import { startShip } from './ops/ship.ts';
 import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
 import { checkInteger, checkObject, checkString, checkStringList, invalidOption } from '../option-checks.ts';
 import { WorkerPolicy } from './policy.ts';
+import { WorkLoad } from './work-load.ts';
 
 /** Package version reported in `hello`. */
 export const AGENT_VERSION = VERSION;
@@ -91,6 +92,8 @@ export class WorkerAgent {
   private readonly log: Logger;
   private transport: Transport | undefined;
   private readonly jobs = new Map<string, RunningJob>();
+  /** Jobs, tasks and action handlers: the one count the machine's idle/busy comes from. */
+  private readonly load: WorkLoad;
   private readonly extensions: AgentExtension[];
   private readonly extensionContext: ExtensionContext;
   private readonly policy: WorkerPolicy;
@@ -121,12 +124,9 @@ export class WorkerAgent {
       send: (f) => this.send(f),
       pause: () => this.transport?.pause(),
       resume: () => this.transport?.resume(),
-      trackWork: (id) => {
-        const key = `work:${id}`;
-        this.actor.send({ type: 'JOB_STARTED', jobId: key });
-        return () => this.actor.send({ type: 'JOB_FINISHED', jobId: key });
-      },
+      trackWork: (kind) => this.load.take(kind),
     };
+    this.load = new WorkLoad({ job: options.capacity ?? 1 }, (running) => this.actor.send({ type: 'LOAD', running }));
     this.starters = {
       exec: (f, ctx) => startExec(f, ctx, options.exec),
       eval: (f, ctx) => startEval(f, ctx),
@@ -170,7 +170,8 @@ export class WorkerAgent {
 
   /** Starts the machine and connects; resolves when the worker has shut down. */
   run(): Promise<AgentExit> {
-    // Report the machine's state to the hub on every change while connected (management views show it).
+    // Report the machine's state to the hub when it changes while connected (management views show it):
+    // idle/busy change only when the worker's load reaches or leaves zero (work-load.ts), not per task.
     let reported = '';
     this.actor.subscribe((snapshot) => {
       const value = stateName(snapshot.value);
@@ -342,7 +343,7 @@ export class WorkerAgent {
       );
       return;
     }
-    if (this.jobs.size >= (this.options.capacity ?? 1)) {
+    if (!this.load.hasRoom('job')) {
       refuse(new ClaError(ErrorCode.WorkerBusy, `Worker ${this.options.id} is running ${this.jobs.size} job(s), its capacity`, { retryable: true }));
       return;
     }
@@ -375,13 +376,13 @@ export class WorkerAgent {
       return;
     }
     this.jobs.set(f.id, job);
-    this.actor.send({ type: 'JOB_STARTED', jobId: f.id });
+    const release = this.load.take('job');
     this.log.info({ job: f.id, verb: f.t }, 'job started');
     const startedAt = this.clock.now();
     void job.done.then(() => {
       this.log.debug({ job: f.id, verb: f.t, durationMs: this.clock.now() - startedAt }, 'job ended');
       this.jobs.delete(f.id);
-      this.actor.send({ type: 'JOB_FINISHED', jobId: f.id });
+      release();
     });
   }
 }

@@ -16,6 +16,7 @@ import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import * as assert from 'uvu/assert';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import { adminTokenFile } from '../../src/hub/hub-record.ts';
+import { until } from './task-polling.ts';
 import { openSqliteTaskStore, type SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
@@ -78,15 +79,6 @@ async function submitShellTasks(hub: RunningHub, prefix: string, count: number, 
   } finally {
     client.close();
   }
-}
-
-/** Polls the store (a bounded number of times) until `check` holds; fails the test otherwise. */
-async function until(what: string, check: () => boolean | Promise<boolean>, attempts = 1200): Promise<void> {
-  for (let i = 0; i < attempts; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 /** Executions per task id, from every worker log in `dir`. */

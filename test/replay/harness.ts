@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { SimulatedClock } from 'xstate';
 import type { RunDetail } from '../../src/hub/actions/workflow-store.ts';
+import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
 import { Hub, type HubOptions } from '../../src/hub/hub.ts';
 import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
@@ -22,6 +23,7 @@ import {
   FIXTURES,
   HUB_OPTIONS,
   applyHubMark,
+  applyWorkerMark,
   expectedWorkerToken,
   hubDeps,
   prepareWorkerSide,
@@ -55,9 +57,13 @@ export interface WorkerReplayResult extends ReplayResult {
   exit: AgentExit | undefined;
 }
 
-/** The hub replay also reports the workflow runs its store holds at the end (none without the actions extension). */
+/**
+ * The hub replay also reports the workflow runs its store holds at the end (none without the actions
+ * extension) and the tasks (none without the task dispatcher), oldest first.
+ */
 export interface HubReplayResult extends ReplayResult {
   runs: RunDetail[];
+  tasks: TaskRow[];
 }
 
 export interface HubReplayOptions {
@@ -93,8 +99,9 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
   for (const extension of built.extensions) await extension.start?.(hub);
   try {
     const peers = await walk(lines, clock, {
-      // The hub answers within the same turn of the event loop: nothing to wait for.
-      frameWaitMs: 0,
+      // The hub answers once its store committed (a few `setImmediate` turns with the task dispatcher):
+      // wait for a recorded frame that long in real time; a frame that is already there costs nothing.
+      frameWaitMs: 2000,
       maxPauseMs: 0,
       open: async (conn, remote) => {
         const peer = new ScriptedPeer(conn, remote);
@@ -105,7 +112,8 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
     });
     const store = built.actions?.store;
     const runs = store ? await Promise.all((await store.listRuns()).map((run) => store.getRun(run.id))) : [];
-    return { ...compare(lines, peers, HUB_NORMALISED, []), runs };
+    const tasks = built.tasks ? (await built.tasks.list({ limit: 1000 })).sort((a, b) => a.seq - b.seq) : [];
+    return { ...compare(lines, peers, HUB_NORMALISED, []), runs, tasks };
   } finally {
     // Extensions first: a workflow run writes its steps to the store on a later turn until stopped.
     for (const extension of built.extensions) await extension.stop?.();
@@ -153,6 +161,7 @@ async function replayWorkerIn(lines: RecordLine[], scenario: FixtureName, clock:
       resolve(peer.channel);
       return peer;
     },
+    meta: (detail) => applyWorkerMark(agent, detail),
   });
   const problems = dials.length > 0 ? [`the worker dialled ${dials.length} more time(s) than the recording has connections`] : [];
   const result = { ...compare(lines, peers, WORKER_NORMALISED, problems), exit };
@@ -175,7 +184,7 @@ interface WalkSide {
    * replay, with no process of its own, runs at full speed.
    */
   maxPauseMs: number;
-  /** A `meta` line after the first (the first says who recorded): a mark of the recording script. */
+  /** A `meta` line after the first (the first says who recorded): a mark of the recording script (a hub action, a worker stop). */
   meta?(detail: string): void;
 }
 

@@ -30,6 +30,7 @@ import type { Direction, FrameTap, Transport } from '../../src/transport/transpo
 import { connectWs } from '../../src/transport/ws-client.ts';
 import { WorkerAgent } from '../../src/worker/agent.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
+import { TaskExtension } from '../../src/worker/tasks/task-extension.ts';
 import { replayHub, replayWorker } from './harness.ts';
 import { REPLAY_TREE, SCENARIO_EPOCH, expectedTreeAfterCleanup, listTree } from './replay-tree.ts';
 import {
@@ -39,10 +40,12 @@ import {
   GARBAGE,
   HUB_OPTIONS,
   LONG_COMMAND,
+  OTHER_WORKER_ID,
   TAGS,
   WORKER_ID,
   WORKFLOW,
   applyHubMark,
+  applyWorkerMark,
   expectedWorkerToken,
   hubDeps,
   hubRecording,
@@ -51,16 +54,20 @@ import {
   recordingClock,
   scenarioHub,
   seedRegistry,
+  taskWorkerExtensions,
   workerExtensions,
   workerRecording,
   type FixtureName,
   type HubMark,
+  type WorkerMark,
 } from './scenario-setup.ts';
 
 /** A recorder that also counts connections, so the script can wait for the hub to see a close. */
 class CountingRecorder implements FrameTap {
   opened = 0;
   closed = 0;
+  /** `dir t` of every frame, decoded (`out task_done`), for the script to wait on. */
+  readonly frames: string[] = [];
   private readonly recorder: FrameRecorder;
 
   constructor(
@@ -85,6 +92,16 @@ class CountingRecorder implements FrameTap {
 
   frame(connection: string, direction: Direction, bytes: Uint8Array): void {
     this.recorder.frame(connection, direction, bytes);
+    try {
+      this.frames.push(`${direction} ${(decodeRaw(bytes) as { t?: unknown }).t}`);
+    } catch {
+      this.frames.push(`${direction} <garbage>`);
+    }
+  }
+
+  /** How many frames `dir t` (e.g. `out subscribe`) crossed so far. */
+  count(frame: string): number {
+    return this.frames.filter((f) => f === frame).length;
   }
 
   event(connection: string, event: 'open' | 'close', detail: string): void {
@@ -104,9 +121,9 @@ class CountingRecorder implements FrameTap {
 }
 
 /** Polls `condition` (real time: this script runs real sockets and processes). */
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -131,6 +148,7 @@ async function startHub(name: FixtureName) {
   await tap.settled();
   return {
     url,
+    hub,
     tap,
     seeded,
     clock,
@@ -150,15 +168,50 @@ async function startWorker(name: FixtureName, url: string, token: string, clock:
   prepareWorkerSide(name);
   const tap = new CountingRecorder(workerRecording(name), 'worker', clock);
   let current: Transport | undefined;
+  const extensions = await workerExtensions(name, clock);
   const agent = new WorkerAgent({
     ...recordedWorkerOptions(name, url, token),
     clock,
-    extensions: await workerExtensions(name, clock),
+    extensions,
     connect: (target) => connectWs(target, { tap }).then((transport) => (current = transport)),
   });
   const exited = agent.run();
   const connected = () => JSON.stringify(agent.state()).includes('connected');
-  return { agent, tap, exited, connected, transport: () => current };
+  const tasks = extensions.find((extension): extension is TaskExtension => extension instanceof TaskExtension);
+  return { agent, tap, exited, connected, transport: () => current, tasks };
+}
+
+/**
+ * The second task worker of a scenario, not recorded on its side (the hub recording has its frames): it
+ * registers over the wire like the first, so the hub replay registers it again with the same token.
+ */
+async function startOtherWorker(hub: Awaited<ReturnType<typeof startHub>>, filter: Record<string, string[]> = {}) {
+  const { token } = await registerWorker({ url: hub.url, passkey: hub.seeded.passkey, id: OTHER_WORKER_ID });
+  const agent = new WorkerAgent({ ...recordedWorkerOptions('task-push', hub.url, token), id: OTHER_WORKER_ID, clock: hub.clock, extensions: taskWorkerExtensions(OTHER_WORKER_ID, hub.clock, false, filter) });
+  const exited = agent.run();
+  await until(() => hub.tap.count('in subscribe') >= 2, `${OTHER_WORKER_ID} to subscribe`);
+  return { agent, exited };
+}
+
+/** A task scenario's start: the hub, the recorded worker subscribed to `tag`, and an admin client. */
+async function startTaskScenario(name: FixtureName) {
+  const hub = await startHub(name);
+  const worker = await startWorker(name, hub.url, hub.token, hub.clock);
+  await until(() => worker.tap.count('out subscribe') === 1, 'the worker to subscribe');
+  const admin = await AdminClient.connect(hub.url, hub.seeded.adminToken);
+  return { hub, worker, admin };
+}
+
+/** Submits a `tag` task through the hub's method table over the admin websocket, as `cla-hub task submit` does. */
+async function submitTag(admin: AdminClient, data: Record<string, unknown>, attrs: Record<string, string> = {}): Promise<string> {
+  return (await admin.call<{ id: string }>('tasks.submit', { name: 'tag', attrs, data })).id;
+}
+
+/** Waits for a task's end through the library API (no frames) and checks it. */
+async function expectTask(hub: Awaited<ReturnType<typeof startHub>>, id: string, state: string, detail: string): Promise<void> {
+  const row = await hub.built.tasks!.wait(id);
+  const got = `${row.state} ${JSON.stringify(row.state === 'done' ? row.result : row.error?.code)}`;
+  if (got !== `${state} ${detail}`) throw new Error(`Expected ${id} to be ${state} ${detail}, got ${got}`);
 }
 
 const scenarios: Record<FixtureName, () => Promise<void>> = {
@@ -272,7 +325,91 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
     await worker.exited;
     worker.tap.close();
   },
+
+  /**
+   * Push, done, failed, rejected: task-1 is done and task-2 fails (both pushed at once: one runs, one
+   * waits in the queue); then task-3 runs while task-4 waits, and the worker is stopped: it says `bye`,
+   * hands task-4 back (`task_rejected`, pending again), finishes task-3 and closes.
+   */
+  async 'task-push'() {
+    const { hub, worker, admin } = await startTaskScenario('task-push');
+    const first = await submitTag(admin, { n: 1, ms: 50 });
+    const second = await submitTag(admin, { n: 2, ms: 50, fail: true });
+    await expectTask(hub, first, 'done', JSON.stringify({ tagged: 1, by: WORKER_ID }));
+    await expectTask(hub, second, 'failed', '"INVALID_ARGUMENT"');
+    const third = await submitTag(admin, { n: 3, ms: 250 });
+    const fourth = await submitTag(admin, { n: 4 });
+    await until(() => worker.tasks!.heldCount() === 2, 'the worker to hold task-3 and task-4');
+    // Marked first, so the worker replay stops at the same point (scenario-setup.ts `WorkerMark`).
+    const mark: WorkerMark = { trigger: 'worker.stop', reason: 'replay scenario stops the worker' };
+    worker.tap.mark(JSON.stringify(mark));
+    applyWorkerMark(worker.agent, JSON.stringify(mark));
+    await expectTask(hub, third, 'done', JSON.stringify({ tagged: 3, by: WORKER_ID }));
+    await worker.exited;
+    await until(async () => (await hub.built.tasks!.get(fourth))?.state === 'pending', 'task-4 to be pending again');
+    admin.close();
+    await hub.tap.settled();
+    await hub.finish();
+    worker.tap.close();
+  },
+
+  /**
+   * A lease lost with its worker: task-1 runs on the recorded worker when its connection drops (as a
+   * network failure would); the hub releases the lease and pushes the task to the other worker, which
+   * completes it. The recorded worker reconnects and subscribes again.
+   */
+  async 'task-lease-lost'() {
+    const { hub, worker, admin } = await startTaskScenario('task-lease-lost');
+    const id = await submitTag(admin, { n: 1, ms: 60_000 });
+    await until(() => worker.tasks!.heldCount() === 1, 'the worker to hold task-1');
+    const other = await startOtherWorker(hub);
+    worker.transport()?.terminate();
+    await expectTask(hub, id, 'done', JSON.stringify({ tagged: 1, by: OTHER_WORKER_ID }));
+    // Reconnects after its backoff (backoffBaseMs / 2 with the fixed jitter) and subscribes again.
+    await until(() => worker.tap.count('out subscribe') === 2, 'the worker to reconnect and subscribe');
+    admin.close();
+    await hub.tap.settled(2);
+    await finishBoth(hub, worker, [other]);
+  },
+
+  /**
+   * A stale completion refused: the recorded worker completes task-1 in 100 ms, but the hub stops reading
+   * its socket right after the push (a congested link holds its frames). The lease runs out (900 ms), the
+   * hub revokes it and pushes the task to the other worker, which joined meanwhile with a more specific
+   * handler (`cloud: aws`; task-selection.ts prefers it), and completes it; then the hub reads again: the
+   * held `task_done` carries the old lease and is refused with STALE_LEASE. Done once, by the other.
+   */
+  async 'task-stale-lease'() {
+    const { hub, worker, admin } = await startTaskScenario('task-stale-lease');
+    const id = await submitTag(admin, { n: 1, ms: 100 }, { cloud: 'aws' });
+    await until(() => worker.tasks!.heldCount() === 1, 'the worker to hold task-1');
+    const link = hub.hub.session(WORKER_ID)!.transport;
+    link.pause();
+    const other = await startOtherWorker(hub, { cloud: ['aws'] });
+    await expectTask(hub, id, 'done', JSON.stringify({ tagged: 1, by: OTHER_WORKER_ID }));
+    if (worker.tap.count('out task_done') !== 1) throw new Error('The recorded worker had not sent its (now stale) task_done yet');
+    link.resume();
+    await until(() => worker.tap.count('in error') === 1, 'the STALE_LEASE refusal');
+    admin.close();
+    await hub.tap.settled(2);
+    await finishBoth(hub, worker, [other]);
+  },
+
 };
+
+/** Stops the hub, then the recorded worker once it saw the close (else `stop()` would make it say `bye`). */
+async function finishBoth(hub: Awaited<ReturnType<typeof startHub>>, worker: Awaited<ReturnType<typeof startWorker>>, others: Array<{ agent: WorkerAgent; exited: Promise<unknown> }> = []): Promise<void> {
+  await hub.finish();
+  await worker.tap.settled();
+  worker.agent.stop();
+  await worker.exited;
+  worker.tap.close();
+  for (const other of others) {
+    other.agent.stop();
+    await other.exited;
+  }
+}
+
 
 /**
  * The fs plugin's `age_s` is whole seconds of (now - mtime), and the tree's mtimes are whole seconds

@@ -214,6 +214,64 @@ test('collect-and-cleanup: a folder size may differ (normalised), a file age may
   assert.match(fileAge.expected, /"age_s":1,/);
 });
 
+// ---- the task scenarios: what the replayed hub stored, and what the replayed worker answered ----
+
+/** `id state attempts worker result-or-error` per task, from a replayed hub's store. */
+function taskSummary(tasks: ReadonlyArray<{ id: string; state: string; attempts: number; worker: string | null; result: unknown; error: { code: string } | null }>): string[] {
+  return tasks.map((t) => `${t.id} ${t.state} ${t.attempts} ${t.worker} ${t.state === 'failed' ? t.error?.code : JSON.stringify(t.result)}`);
+}
+
+test('task-push: the replayed hub ends with task-1 and task-3 done, task-2 failed, task-4 handed back (pending, not counted as an attempt)', async () => {
+  const result = await replayHub(hubRecording('task-push'));
+  assert.ok(result.ok);
+  assert.equal(taskSummary(result.tasks), [
+    'task-1 done 1 w-replay {"tagged":1,"by":"w-replay"}',
+    'task-2 failed 1 w-replay INVALID_ARGUMENT',
+    'task-3 done 1 w-replay {"tagged":3,"by":"w-replay"}',
+    'task-4 pending 0 w-replay null',
+  ]);
+});
+
+test('task-push: the replayed worker answers each push once and, stopped, rejects the queued task before finishing the running one', async () => {
+  const result = await replayWorker(workerRecording('task-push'));
+  assert.ok(result.ok);
+  const answers = result.sent.map((s) => s.frame as AnyFrame).filter((f) => /^task_|^bye$/.test(f.t)).map((f) => `${f.t} ${f.re ?? ''}`.trim());
+  assert.equal(answers, ['task_done task-1', 'task_failed task-2', 'bye', 'task_rejected task-4', 'task_done task-3']);
+  // One capacity model: busy from the first push to the last answer of each burst, two state frames per burst.
+  assert.equal(framesOf(result.sent, 'state').map((f) => f.value), ['connected.idle', 'connected.busy', 'connected.idle', 'connected.busy', 'stopping']);
+});
+
+test('task-lease-lost: the replayed hub pushes the lost lease to the other worker, which completes it (attempt 2)', async () => {
+  const result = await replayHub(hubRecording('task-lease-lost'));
+  assert.ok(result.ok);
+  assert.equal(taskSummary(result.tasks), ['task-1 done 2 w-replay-b {"tagged":1,"by":"w-replay-b"}']);
+  const pushes = framesOf(result.sent, 'task_push').map((f) => f.lease);
+  assert.equal(pushes, ['lease-1', 'lease-2'], 'a new lease for the second worker');
+});
+
+test('task-lease-lost: the replayed worker drops the task with its connection and sends no result for it', async () => {
+  const result = await replayWorker(workerRecording('task-lease-lost'));
+  assert.ok(result.ok);
+  assert.equal(result.sent.map((s) => s.frame as AnyFrame).filter((f) => f.t.startsWith('task_')), []);
+  assert.is(framesOf(result.sent, 'subscribe').length, 2, 'subscribed again after the reconnect');
+});
+
+test('task-stale-lease: the replayed hub refuses the held completion with STALE_LEASE and keeps the other worker\'s result', async () => {
+  const result = await replayHub(hubRecording('task-stale-lease'));
+  assert.ok(result.ok);
+  assert.equal(taskSummary(result.tasks), ['task-1 done 2 w-replay-b {"tagged":1,"by":"w-replay-b"}']);
+  const refused = framesOf(result.sent, 'error', 'task-1');
+  assert.is(refused.length, 1);
+  assert.is((refused[0]!.error as { code: string }).code, 'STALE_LEASE');
+  assert.equal(framesOf(result.sent, 'task_revoked').map((f) => f.re), ['task-1']);
+});
+
+test('task-stale-lease: the replayed worker sends its result with the first lease, once', async () => {
+  const result = await replayWorker(workerRecording('task-stale-lease'));
+  assert.ok(result.ok);
+  assert.equal(framesOf(result.sent, 'task_done').map((f) => `${f.re} ${f.lease}`), ['task-1 lease-1']);
+});
+
 function decodeRawSafe(b64: string): Record<string, unknown> | undefined {
   try {
     const value = decodeRaw(Buffer.from(b64, 'base64'));

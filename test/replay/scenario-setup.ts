@@ -19,13 +19,18 @@ import type { AgentExtension } from '../../src/worker/agent-extension.ts';
 import type { AgentOptions } from '../../src/worker/agent.ts';
 import type { ExecRunnerOptions } from '../../src/worker/exec-runner.ts';
 import { createPluginWorker } from '../../src/worker/plugins/setup.ts';
-import { SubscribeExtension, SubscriptionRegistry } from '../../src/worker/subscriptions.ts';
+import { SubscribeExtension, SubscriptionRegistry, type TaskHandler } from '../../src/worker/subscriptions.ts';
+import { TaskExtension } from '../../src/worker/tasks/task-extension.ts';
+import { SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import { TaskHub } from '../../src/hub/tasks/task-hub.ts';
+import type { TaskHubOptions } from '../../src/hub/tasks/task-spec.ts';
+import { ClaError, ErrorCode } from '../../src/errors.ts';
 import { REPLAY_TREE, SCENARIO_EPOCH, createReplayTree } from './replay-tree.ts';
 
 export const FIXTURE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 
 /** Every recorded scenario; each has `NAME.hub.rec` and, where a worker took part, `NAME.worker.rec`. */
-export const FIXTURES = ['register-and-exec', 'refusals', 'disconnect-mid-job', 'collect-and-cleanup'] as const;
+export const FIXTURES = ['register-and-exec', 'refusals', 'disconnect-mid-job', 'collect-and-cleanup', 'task-push', 'task-lease-lost', 'task-stale-lease'] as const;
 export type FixtureName = (typeof FIXTURES)[number];
 
 export const hubRecording = (name: string): string => path.join(FIXTURE_DIR, `${name}.hub.rec`);
@@ -80,17 +85,23 @@ export function nonces(): () => string {
   };
 }
 
-/** Job ids `job-1`, `job-2`, ... in place of random UUIDs. */
-export function jobIds(): () => string {
+/** Ids `PREFIX-1`, `PREFIX-2`, ... in place of random UUIDs or bytes. */
+function counter(prefix: string): () => string {
   let next = 0;
-  return () => `job-${(next += 1)}`;
+  return () => `${prefix}-${(next += 1)}`;
 }
 
-/** Workflow run ids `run-1`, `run-2`, ... in place of random UUIDs (step message ids are `run-1.0`, ...). */
-export function runIds(): () => string {
-  let next = 0;
-  return () => `run-${(next += 1)}`;
-}
+/** Job ids `job-1`, `job-2`, ... */
+export const jobIds = (): (() => string) => counter('job');
+
+/** Workflow run ids `run-1`, `run-2`, ... (step message ids are `run-1.0`, ...). */
+export const runIds = (): (() => string) => counter('run');
+
+/** Task ids `task-1`, `task-2`, ... */
+export const taskIds = (): (() => string) => counter('task');
+
+/** Lease tokens `lease-1`, `lease-2`, ... */
+export const leaseTokens = (): (() => string) => counter('lease');
 
 /**
  * The clock a scenario is recorded on. `collect-and-cleanup` puts ages (now minus mtime) in its frames,
@@ -139,11 +150,25 @@ export function seedRegistry(clock: Clock): SeededRegistry {
   return { store, registry, passkey, adminToken: token };
 }
 
-/** A scenario's hub extensions; `actions` when the scenario runs workflows. */
+/** A scenario's hub extensions; `actions` when the scenario runs workflows, `tasks` when it pushes tasks. */
 export interface ScenarioHub {
   extensions: HubExtension[];
   actions: ActionsExtension | undefined;
+  tasks?: TaskHub;
 }
+
+/** The task scenarios: the hub pushes leases of `tag` tasks to workers with a TaskExtension. */
+export const TASK_FIXTURES: readonly FixtureName[] = ['task-push', 'task-lease-lost', 'task-stale-lease'];
+
+/** The second worker of `task-lease-lost` and `task-stale-lease` (only in the hub recording). */
+export const OTHER_WORKER_ID = 'w-replay-b';
+
+/**
+ * The task dispatcher's options in the task scenarios: a short lease (renewals every 300 ms; every
+ * handler here ends sooner, so no recording has a renewal) and a sweep every 25 ms, so an expired lease
+ * is revoked within a few ms of its expiry in the recording and at the next line's time in the replay.
+ */
+export const TASK_HUB_OPTIONS: TaskHubOptions = { leaseTtlMs: 900, pollMs: 25 };
 
 /**
  * The hub extensions of a scenario, in recording and replay alike. `collect-and-cleanup` has the action
@@ -153,6 +178,11 @@ export interface ScenarioHub {
  * nothing in this workflow submits tasks. Its tables go in the seeded in-memory store.
  */
 export function scenarioHub(name: FixtureName, seeded: SeededRegistry, clock: Clock): ScenarioHub {
+  if (TASK_FIXTURES.includes(name)) {
+    // As `cla-hub start` builds it (a SQLite task store beside the registry's tables), with fixed ids and tokens.
+    const tasks = new TaskHub({ store: new SqliteTaskStore(seeded.store.db), newId: taskIds(), newToken: leaseTokens() }, TASK_HUB_OPTIONS);
+    return { extensions: [tasks], actions: undefined, tasks };
+  }
   if (name !== 'collect-and-cleanup') return { extensions: [], actions: undefined };
   const actions = new ActionsExtension({
     db: seeded.store.db,
@@ -181,18 +211,41 @@ export interface HubMark {
   workflow: string;
 }
 
+/** A meta line's detail as a mark; `{}` when it is not a JSON object (it then matches no trigger). */
+function parseMark<T>(detail: string): Partial<T> {
+  try {
+    const value: unknown = JSON.parse(detail);
+    return value !== null && typeof value === 'object' ? (value as Partial<T>) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Does what a mark says, on the recording's hub or the replay's; false for other meta lines (the role line). */
 export function applyHubMark(hub: ScenarioHub, detail: string): boolean {
-  let mark: Partial<HubMark>;
-  try {
-    mark = JSON.parse(detail) as Partial<HubMark>;
-  } catch {
-    return false;
-  }
+  const mark = parseMark<HubMark>(detail);
   if (mark.trigger !== 'workflow.run' || typeof mark.workflow !== 'string') return false;
   if (!hub.actions) throw new Error(`The recording triggers workflow ${mark.workflow}, but this scenario's hub has no actions extension`);
   // The run starts now (the frames it sends belong at this point of the recording); its write settles later.
   hub.actions.engine.runManual(mark.workflow).catch((error: unknown) => console.error(`workflow ${mark.workflow} did not start`, error));
+  return true;
+}
+
+/**
+ * Something the recording script did to the recorded worker, written into the worker recording as a
+ * `meta` line at that moment, so the worker replay does it again there (harness.ts). One kind: a local
+ * stop (`WorkerAgent.stop`, what SIGTERM does in `cla-worker run`).
+ */
+export interface WorkerMark {
+  trigger: 'worker.stop';
+  reason: string;
+}
+
+/** Does what a worker mark says; false for other meta lines. */
+export function applyWorkerMark(agent: { stop(reason?: string): void }, detail: string): boolean {
+  const mark = parseMark<WorkerMark>(detail);
+  if (mark.trigger !== 'worker.stop' || typeof mark.reason !== 'string') return false;
+  agent.stop(mark.reason);
   return true;
 }
 
@@ -233,6 +286,7 @@ export function recordedWorkerOptions(name: FixtureName, url: string, token: str
  * Built-in plugins only, so a `cla-worker-plugin-*` package installed nearby changes nothing.
  */
 export async function workerExtensions(name: FixtureName, clock: Clock, treeRoot = REPLAY_TREE): Promise<AgentExtension[]> {
+  if (TASK_FIXTURES.includes(name)) return taskWorkerExtensions(WORKER_ID, clock, true);
   if (name !== 'collect-and-cleanup') return [];
   const subscriptions = new SubscriptionRegistry(WORKER_ID);
   const overrides = { ...FS_OVERRIDES, 'fs.roots': treeRoot };
@@ -243,4 +297,38 @@ export async function workerExtensions(name: FixtureName, clock: Clock, treeRoot
 /** What must be on disk before a scenario's worker runs (recorded or replayed): the fs plugin's tree, at `treeRoot`. */
 export function prepareWorkerSide(name: FixtureName, treeRoot = REPLAY_TREE): void {
   if (name === 'collect-and-cleanup') createReplayTree(treeRoot);
+}
+
+/**
+ * A task worker's extensions, as `cla-worker run --task-concurrency 1` builds them with prefetch 1 (so
+ * it holds two leases: one running, one queued): one `tag` handler for any attributes. With `wait`, the
+ * handler takes `data.ms` on the worker's clock (the replay's SimulatedClock gives the recorded order of
+ * renewals and ends); without, it answers at once. `data.fail` makes it throw. The result names the
+ * worker, so a fixture shows who completed a task that moved. `filter` is the handler's attribute filter.
+ */
+export function taskWorkerExtensions(workerId: string, clock: Clock, wait: boolean, filter: Record<string, string[]> = {}): AgentExtension[] {
+  const subscriptions = new SubscriptionRegistry(workerId);
+  const handler: TaskHandler = async (task, { signal }) => {
+    const data = (task.data ?? {}) as { n?: number; ms?: number; fail?: boolean };
+    if (wait && data.ms) await clockDelay(clock, data.ms, signal);
+    if (data.fail) throw new ClaError(ErrorCode.InvalidArgument, `Task ${data.n} asked to fail`);
+    return { tagged: data.n ?? null, by: workerId };
+  };
+  const tasks = new TaskExtension(subscriptions, { concurrency: 1, prefetch: 1 }).handle('tag', filter, handler);
+  return [new SubscribeExtension(subscriptions), tasks];
+}
+
+/** Resolves after `ms` on `clock`; rejects with the signal's reason when it aborts first. */
+function clockDelay(clock: Clock, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = clock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clock.clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }

@@ -10,10 +10,10 @@ import {
   type SessionEvent,
   type SessionInput,
 } from '../../machines/session.machine.ts';
-import { afterEvent, assertLiteralConfig, assertNamedInJson, declaredDelay, effectNames, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
+import { assertLiteralConfig, assertNamedInJson, effectNames, handledEvents, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
 
 /** Starts a session actor on a SimulatedClock with every side effect replaced by a recording spy. */
-function start(input: SessionInput = {}) {
+function start(input: SessionInput = { workerId: 'w1', capacity: 2 }) {
   const { calls, spies } = spyEffects<SessionContext, SessionEvent>(sessionMachine);
   const clock = new SimulatedClock();
   const actor = createActor(sessionMachine.provide({ actions: spies }), { input, clock }).start();
@@ -28,83 +28,43 @@ function start(input: SessionInput = {}) {
 }
 type Harness = ReturnType<typeof start>;
 
-function hello(s: Harness, capacity = 2, disabled = false): void {
-  s.actor.send({ type: 'HELLO_ACCEPTED', workerId: 'w1', capacity, disabled });
-}
+/** A session for an accepted hello of worker `w1`. */
+const open = (capacity = 2, disabled = false) => start({ workerId: 'w1', capacity, disabled });
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal(effectNames(sessionMachine), [
-    'closeSocket',
-    'failOpenJobs',
-    'sendDisable',
-    'sendEnable',
-    'sendError',
-    'sendHelloTimeout',
-    'sendShutdown',
-    'terminateSocket',
-  ]);
+  assert.equal(effectNames(sessionMachine), ['failOpenJobs', 'sendDisable', 'sendEnable', 'sendShutdown']);
 });
 
-test('input defaults', () => {
-  assert.equal(sessionContextFromInput({ input: {} }), {
-    workerId: null,
+test('input: the accepted hello; the session starts active, idle, with no side effect', () => {
+  assert.equal(sessionContextFromInput({ input: { workerId: 'w1', capacity: 3 } }), {
+    workerId: 'w1',
     jobs: [],
-    capacity: 0,
-    helloTimeoutMs: 10_000,
+    capacity: 3,
+    startsDisabled: false,
   });
-  assert.is(start().value(), 'awaitingHello');
-});
-
-test('the hello timeout fires only after helloTimeoutMs', () => {
-  const s = start({ helloTimeoutMs: 2000 });
-  s.clock.increment(1999);
-  assert.is(s.value(), 'awaitingHello');
-  assert.equal(s.names(), []);
-  s.clock.increment(1);
-  assert.is(s.value(), 'closed');
-  assert.is(s.actor.getSnapshot().status, 'done');
-  assert.equal(s.names(), ['sendHelloTimeout', 'closeSocket', 'failOpenJobs']);
-});
-
-test('the default hello timeout is 10 s', () => {
-  const s = start();
-  s.clock.increment(9999);
-  assert.is(s.value(), 'awaitingHello');
-  s.clock.increment(1);
-  assert.is(s.value(), 'closed');
-});
-
-test('HELLO_ACCEPTED activates the session and cancels the hello timeout', () => {
-  const s = start({ helloTimeoutMs: 2000 });
-  s.clock.increment(1000);
-  hello(s, 3);
+  const s = open(3);
   assert.equal(s.value(), { active: 'idle' });
-  assert.equal([s.context().workerId, s.context().capacity], ['w1', 3]);
   s.clock.increment(60_000);
-  assert.equal(s.value(), { active: 'idle' });
+  assert.equal(s.value(), { active: 'idle' }, 'no timer: the hello timeout is the connection router\'s');
   assert.equal(s.names(), []);
   assert.ok(canAcceptJob(s.actor.getSnapshot()));
   assert.is(freeSlots(s.actor.getSnapshot()), 3);
 });
 
-test('HELLO_ACCEPTED {disabled: true} starts disabled', () => {
-  const s = start();
-  hello(s, 2, true);
+test('a worker disabled in the registry starts disabled', () => {
+  const s = open(2, true);
   assert.is(s.value(), 'disabled');
+  assert.equal(s.names(), [], 'no `disable` frame: the welcome said so');
   assert.not.ok(canAcceptJob(s.actor.getSnapshot()));
 });
 
-test('HELLO_REJECTED sends the error and closes', () => {
-  const s = start();
-  s.actor.send({ type: 'HELLO_REJECTED', code: 'PROTOCOL_VERSION', message: 'unsupported version 9' });
-  assert.is(s.value(), 'closed');
-  assert.equal(s.names(), ['sendError', 'closeSocket', 'failOpenJobs']);
-  assert.equal(s.calls[0]!.event, { type: 'HELLO_REJECTED', code: 'PROTOCOL_VERSION', message: 'unsupported version 9' });
+test('only states and events the hub drives: no hello or heartbeat step left in the machine', () => {
+  assert.equal(leafStates(sessionMachine), ['active.busy', 'active.idle', 'closed', 'disabled', 'opening', 'shuttingDown']);
+  assert.equal([...handledEvents(sessionMachine)].sort(), ['DISABLE', 'ENABLE', 'JOB_ASSIGNED', 'JOB_DONE', 'SHUTDOWN', 'SOCKET_CLOSED']);
 });
 
 test('active is busy at capacity and idle below it', () => {
-  const s = start();
-  hello(s, 2);
+  const s = open(2);
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'j1' });
   assert.equal(s.value(), { active: 'idle' });
   assert.is(freeSlots(s.actor.getSnapshot()), 1);
@@ -120,15 +80,13 @@ test('active is busy at capacity and idle below it', () => {
 });
 
 test('capacity 0 is always busy', () => {
-  const s = start();
-  hello(s, 0);
+  const s = open(0);
   assert.equal(s.value(), { active: 'busy' });
   assert.not.ok(canAcceptJob(s.actor.getSnapshot()));
 });
 
 test('DISABLE / ENABLE tell the worker and keep tracking jobs', () => {
-  const s = start();
-  hello(s, 1);
+  const s = open(1);
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'j1' });
   s.actor.send({ type: 'DISABLE' });
   assert.is(s.value(), 'disabled');
@@ -146,8 +104,7 @@ test('DISABLE / ENABLE tell the worker and keep tracking jobs', () => {
 });
 
 test('SHUTDOWN sends shutdown and waits for the socket to close', () => {
-  const s = start();
-  hello(s, 2);
+  const s = open(2);
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'j1' });
   s.actor.send({ type: 'SHUTDOWN' });
   assert.is(s.value(), 'shuttingDown');
@@ -164,31 +121,21 @@ test('SHUTDOWN sends shutdown and waits for the socket to close', () => {
   assert.equal(s.calls.at(-1)?.context.jobs, []);
 });
 
-test('HEARTBEAT_MISSED terminates and fails the open jobs', () => {
-  const s = start();
-  hello(s, 2);
+test('SOCKET_CLOSED (a close, or the transport terminating a peer that stopped answering pings) fails the open jobs', () => {
+  const s = open(2);
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'j1' });
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'j2' });
-  s.actor.send({ type: 'HEARTBEAT_MISSED' });
-  assert.is(s.value(), 'closed');
-  assert.equal(s.names(), ['terminateSocket', 'failOpenJobs']);
-  assert.equal(s.calls[1]!.context.jobs, ['j1', 'j2']);
-});
-
-test('SOCKET_CLOSED before hello closes with nothing to fail, and the timer is gone', () => {
-  const s = start({ helloTimeoutMs: 100 });
   s.actor.send({ type: 'SOCKET_CLOSED', code: 1006 });
   assert.is(s.value(), 'closed');
-  s.clock.increment(1000);
   assert.equal(s.names(), ['failOpenJobs']);
-  assert.equal(s.calls[0]!.context.jobs, []);
+  assert.equal(s.calls[0]!.context.jobs, ['j1', 'j2']);
 });
 
 test('events after closed are ignored', () => {
-  const s = start();
+  const s = open();
   s.actor.send({ type: 'SOCKET_CLOSED', code: 1006 });
   s.actor.send({ type: 'JOB_ASSIGNED', jobId: 'late' });
-  s.actor.send({ type: 'HEARTBEAT_MISSED' });
+  s.actor.send({ type: 'SHUTDOWN' });
   assert.equal(s.names(), ['failOpenJobs']);
   assert.equal(s.context().jobs, []);
 });
@@ -197,18 +144,17 @@ test('getPathsFromEvents: a scripted session ends closed', () => {
   const [path] = getPathsFromEvents(
     sessionMachine,
     [
-      { type: 'HELLO_ACCEPTED', workerId: 'w1', capacity: 1, disabled: false },
       { type: 'JOB_ASSIGNED', jobId: 'j1' },
       { type: 'SHUTDOWN' },
       { type: 'JOB_DONE', jobId: 'j1' },
       { type: 'SOCKET_CLOSED', code: 1000 },
     ],
     // getPathsFromEvents computes its start state without `input` (xstate 5.33), so pass it explicitly.
-    { fromState: createActor(sessionMachine, { input: {} }).getSnapshot() },
+    { fromState: createActor(sessionMachine, { input: { workerId: 'w1', capacity: 1 } }).getSnapshot() },
   );
   assert.equal(
     path!.steps.map((step) => step.state.value),
-    ['awaitingHello', { active: 'idle' }, { active: 'busy' }, 'shuttingDown', 'shuttingDown', 'closed'],
+    [{ active: 'idle' }, { active: 'busy' }, 'shuttingDown', 'shuttingDown', 'closed'],
   );
 });
 
@@ -216,9 +162,6 @@ test('getPathsFromEvents: a scripted session ends closed', () => {
 // Model-based: reach every leaf state from sample events, then replay each path on a real actor.
 
 const sampleEvents: SessionEvent[] = [
-  { type: 'HELLO_ACCEPTED', workerId: 'w1', capacity: 1, disabled: false },
-  { type: 'HELLO_ACCEPTED', workerId: 'w1', capacity: 2, disabled: true },
-  { type: 'HELLO_REJECTED', code: 'AUTH_FAILED', message: 'bad token' },
   { type: 'JOB_ASSIGNED', jobId: 'j1' },
   { type: 'JOB_ASSIGNED', jobId: 'j2' },
   { type: 'JOB_DONE', jobId: 'j1' },
@@ -226,31 +169,34 @@ const sampleEvents: SessionEvent[] = [
   { type: 'DISABLE' },
   { type: 'ENABLE' },
   { type: 'SHUTDOWN' },
-  { type: 'HEARTBEAT_MISSED' },
   { type: 'SOCKET_CLOSED', code: 1006 },
-  afterEvent('helloTimeout', 'session.awaitingHello'),
 ];
 
 function project(snapshot: SessionSnapshot): string {
   return JSON.stringify({ value: snapshot.value, status: snapshot.status, context: snapshot.context });
 }
 
-const INPUT: SessionInput = { helloTimeoutMs: 5000 };
+/** An enabled and a disabled start: `opening` leads to both. */
+const INPUTS: SessionInput[] = [
+  { workerId: 'w1', capacity: 1 },
+  { workerId: 'w1', capacity: 2, disabled: true },
+];
 
-const explore = () => shortestPaths(sessionMachine, { input: INPUT, events: sampleEvents, serializeState: project });
+const explore = () => INPUTS.flatMap((input) => shortestPaths(sessionMachine, { input, events: sampleEvents, serializeState: project }).map((path) => ({ input, path })));
 
 test('model: the sample events include every event the machine handles', () => {
   assert.equal(unsampledEvents(sessionMachine, sampleEvents), []);
 });
 
 test('model: shortest paths reach every leaf state of the machine', () => {
-  const reached = new Set(explore().flatMap((path) => leafPaths(path.state.value)));
-  assert.equal([...reached].sort(), leafStates(sessionMachine));
+  const reached = new Set(explore().flatMap(({ path }) => leafPaths(path.state.value)));
+  // `opening` is left in the same step it is entered (an `always` transition): no path rests there.
+  assert.equal([...reached].sort(), leafStates(sessionMachine).filter((state) => state !== 'opening'));
 });
 
 test('model: every path replays on a real actor with a simulated clock', () => {
   const paths = explore();
-  for (const path of paths) replayPath(path, start(INPUT), { project, timerMs: declaredDelay(sessionMachine) });
+  for (const { input, path } of paths) replayPath(path, start(input), { project });
   assert.ok(paths.length > 10, `replayed ${paths.length} paths`);
 });
 

@@ -14,28 +14,28 @@ import { SubscribeExtension, SubscriptionRegistry } from '../../src/worker/subsc
 import { builtinHandler, shellHandler } from '../../src/worker/tasks/builtin-handlers.ts';
 import { TaskExtension } from '../../src/worker/tasks/task-extension.ts';
 import { parseTaskHandlerSpec, parseTaskOptions } from '../../src/worker/tasks/task-options.ts';
+import { WorkLoad } from '../../src/worker/work-load.ts';
 import { flush } from './task-harness.ts';
 
 function fakeContext() {
   const clock = new SimulatedClock();
   const sent: Frame[] = [];
   const calls: string[] = [];
-  const work = new Set<string>();
+  /** The agent's one capacity model; `reports` is what its lifecycle machine hears (LOAD). */
+  const reports: number[] = [];
+  const load = new WorkLoad({ job: 1 }, (running) => reports.push(running));
   const ctx: ExtensionContext = {
     workerId: 'w1',
     tags: [],
     clock,
     log: silentLogger(),
     send: (f) => void sent.push(f),
-    trackWork: (id) => {
-      work.add(id);
-      return () => work.delete(id);
-    },
+    trackWork: (kind) => load.take(kind),
     pause: () => void calls.push('pause'),
     resume: () => void calls.push('resume'),
   };
   const of = <T extends Frame['t']>(t: T) => sent.filter((f) => f.t === t) as Array<FrameOf<T>>;
-  return { ctx, clock, sent, calls, work, of };
+  return { ctx, clock, sent, calls, load, reports, of };
 }
 
 function gate() {
@@ -63,7 +63,7 @@ test('runs a pushed lease at once, renews at ttl/3, ends with task_done carrying
   await flush();
   assert.equal(s.g.running.map((r) => r.id), ['a']);
   assert.equal(s.g.running.length, 1);
-  assert.ok(s.work.has('tasks'), 'the agent waits for running tasks on stop');
+  assert.is(s.load.running('task'), 1, 'the agent waits for running tasks on stop');
   s.clock.increment(999);
   assert.equal(s.of('task_renew'), []);
   s.clock.increment(1);
@@ -72,49 +72,57 @@ test('runs a pushed lease at once, renews at ttl/3, ends with task_done carrying
   s.g.running[0]!.finish({ ok: 1 });
   await flush();
   assert.equal(s.sent.filter((f) => f.t !== 'task_renew'), [frame('task_done', { re: 'a', lease: 'L-a', result: { ok: 1 } })], 'one answer per task');
-  assert.not.ok(s.work.has('tasks'));
+  assert.is(s.load.running(), 0);
   s.clock.increment(5000);
   assert.is(s.of('task_renew').length, 2, 'no renewals after the end');
   assert.is(s.tasks.heldCount(), 0);
 });
 
-test('one unit of work on the lifecycle for all running tasks, not one per task', async () => {
+test('each held task is a unit of the worker load; the lifecycle hears only when it leaves and reaches zero', async () => {
   const f = fakeContext();
-  const tracked: string[] = [];
-  const ctx = { ...f.ctx, trackWork: (id: string) => (tracked.push(`+${id}`), () => void tracked.push(`-${id}`)) };
   const g = gate();
   const tasks = new TaskExtension(new SubscriptionRegistry('w1'), { concurrency: 3, prefetch: 0 }).handle('job', {}, g.handler);
-  tasks.welcomed(ctx);
-  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), ctx);
+  tasks.welcomed(f.ctx);
+  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), f.ctx);
   await flush();
   assert.is(g.running.length, 3);
+  assert.is(f.load.running('task'), 3);
   for (const r of g.running) r.finish(1);
   await flush();
-  assert.equal(tracked, ['+tasks', '-tasks']);
+  assert.equal(f.reports, [1, 0], 'two lifecycle events for three tasks');
 });
 
-test('the unit of work lasts while tasks wait in the queue, and ends when the last one ends', async () => {
+test('queued tasks hold the load too; a revoked running task holds it until its handler returns', async () => {
   const f = fakeContext();
-  const tracked: string[] = [];
-  const ctx = { ...f.ctx, trackWork: (id: string) => (tracked.push(`+${id}`), () => void tracked.push(`-${id}`)) };
   const g = gate();
   const tasks = new TaskExtension(new SubscriptionRegistry('w1'), { concurrency: 1, prefetch: 2 }).handle('job', {}, g.handler);
-  tasks.welcomed(ctx);
-  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), ctx);
+  tasks.welcomed(f.ctx);
+  for (const id of ['a', 'b', 'c']) tasks.frame(push(id), f.ctx);
   for (let i = 0; i < 3; i++) {
     await flush();
+    assert.is(f.load.running('task'), 3 - i, `before task ${i} ends`);
     g.running[i]!.finish(i);
     await flush();
-    assert.equal(tracked, i < 2 ? ['+tasks'] : ['+tasks', '-tasks'], `after task ${i}`);
+    assert.equal(f.reports, i < 2 ? [1] : [1, 0], `after task ${i}`);
   }
-  // A revoked running task ends the unit once its handler returns.
-  tasks.frame(push('d'), ctx);
+  tasks.frame(push('d'), f.ctx);
   await flush();
-  tasks.frame(frame('task_revoked', { re: 'd', reason: 'lease expired' }), ctx);
-  assert.equal(tracked, ['+tasks', '-tasks', '+tasks']);
+  tasks.frame(frame('task_revoked', { re: 'd', reason: 'lease expired' }), f.ctx);
+  assert.is(tasks.heldCount(), 0);
+  assert.equal(f.reports, [1, 0, 1], 'the aborted handler still runs');
   g.running[3]!.finish('late');
   await flush();
-  assert.equal(tracked, ['+tasks', '-tasks', '+tasks', '-tasks']);
+  assert.equal(f.reports, [1, 0, 1, 0]);
+  // A queued task dropped before it ran (disconnect) releases at once.
+  tasks.frame(push('e'), f.ctx);
+  tasks.frame(push('f'), f.ctx);
+  await flush();
+  tasks.disconnected();
+  assert.is(f.load.running('task'), 1, 'e runs (aborted) until its handler returns; f was only queued');
+  g.running[4]!.finish('gone');
+  await flush();
+  assert.is(f.load.running(), 0);
+  assert.equal(f.sent.filter((x) => x.t === 'task_done').map((x) => (x as FrameOf<'task_done'>).re), ['a', 'b', 'c'], 'no result after a revoke or a disconnect');
 });
 
 test('concurrency bounds the running tasks; prefetched ones wait in the queue', async () => {

@@ -63,7 +63,7 @@ test('input defaults and initial state', () => {
     id: null,
     token: null,
     attempt: 0,
-    jobs: [],
+    running: 0,
     backoffBaseMs: 500,
     backoffMaxMs: 30_000,
     closeCode: null,
@@ -169,70 +169,92 @@ test('a final close while connecting shuts down without reconnecting', () => {
   assert.equal(w.names(), ['openConnection', 'closeConnection', 'exitProcess']);
 });
 
-test('jobs move connected between idle and busy', () => {
+const load = (running: number) => ({ type: 'LOAD', running }) as const;
+
+test('LOAD moves connected between idle and busy: busy while anything runs', () => {
   const w = start(CREDS);
   welcome(w);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  w.actor.send(load(1));
   assert.equal(w.value(), { connected: 'busy' });
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j2' });
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j2' });
-  assert.equal(w.context().jobs, ['j1', 'j2']);
-  w.actor.send({ type: 'JOB_FINISHED', jobId: 'j1' });
+  w.actor.send(load(3));
   assert.equal(w.value(), { connected: 'busy' });
-  w.actor.send({ type: 'JOB_FINISHED', jobId: 'j2' });
+  assert.is(w.context().running, 3);
+  w.actor.send(load(0));
   assert.equal(w.value(), { connected: 'idle' });
-  assert.equal(w.context().jobs, []);
+  assert.is(w.context().running, 0);
+  assert.equal(w.names(), ['openConnection', 'sendHello'], 'no side effect for a change of load');
 });
 
-test('DISABLE keeps tracking running jobs; ENABLE returns to busy while they run', () => {
+test('a LOAD that crosses no boundary changes nothing a subscriber would report', () => {
   const w = start(CREDS);
   welcome(w);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  const values: string[] = [];
+  w.actor.subscribe((snapshot) => values.push(JSON.stringify(snapshot.value)));
+  w.actor.send(load(1));
+  w.actor.send(load(2));
+  w.actor.send(load(0));
+  assert.equal([...new Set(values)], ['{"connected":"busy"}', '{"connected":"idle"}']);
+});
+
+test('load reported before WELCOME (work still ending after a reconnect) makes the worker busy at once', () => {
+  const w = start(CREDS);
+  w.actor.send(load(1));
+  welcome(w);
+  assert.equal(w.value(), { connected: 'busy' });
+});
+
+test('DISABLE keeps tracking the load; ENABLE returns to busy while work runs', () => {
+  const w = start(CREDS);
+  welcome(w);
+  w.actor.send(load(1));
   w.actor.send({ type: 'DISABLE' });
   assert.is(w.value(), 'disabled');
   assert.not.ok(isAcceptingJobs(w.actor.getSnapshot()));
-  assert.equal(w.context().jobs, ['j1']);
+  assert.is(w.context().running, 1);
   w.actor.send({ type: 'ENABLE' });
   assert.equal(w.value(), { connected: 'busy' });
   w.actor.send({ type: 'DISABLE' });
-  w.actor.send({ type: 'JOB_FINISHED', jobId: 'j1' });
+  w.actor.send(load(0));
   w.actor.send({ type: 'ENABLE' });
   assert.equal(w.value(), { connected: 'idle' });
   assert.not.ok(w.names().includes('cancelAllJobs'));
 });
 
-test('losing the socket while busy cancels jobs and reconnects', () => {
+test('losing the socket while busy cancels the work and reconnects; the runtime reports it gone', () => {
   const w = start(CREDS);
   welcome(w);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  w.actor.send(load(1));
   w.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final: false });
   assert.is(w.value(), 'reconnecting');
   const cancel = w.calls.find((c) => c.action === 'cancelAllJobs');
-  assert.equal(cancel?.context.jobs, ['j1'], 'cancelAllJobs sees the jobs before they are cleared');
-  assert.equal(w.context().jobs, []);
+  assert.is(cancel?.context.running, 1);
+  // Still running until the runtime says the cancelled work ended: a reconnect before that is busy.
+  assert.is(w.context().running, 1);
+  w.actor.send(load(0));
+  assert.is(w.context().running, 0);
 });
 
 test('a final close while disabled drains instead of reconnecting', () => {
   const w = start(CREDS);
   welcome(w, true);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  w.actor.send(load(1));
   w.actor.send({ type: 'SOCKET_CLOSED', code: 4003, final: true });
   assert.is(w.value(), 'stopping');
   assert.not.ok(w.names().includes('sendBye'), 'no bye on a closed socket');
-  w.actor.send({ type: 'JOB_FINISHED', jobId: 'j1' });
+  w.actor.send(load(0));
   assert.is(w.value(), 'shutdown');
 });
 
 test('SHUTDOWN says bye, drains, and exits when the last job finishes', () => {
   const w = start(CREDS);
   welcome(w);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  w.actor.send(load(1));
   w.calls.length = 0;
   w.actor.send({ type: 'SHUTDOWN', reason: 'hub restarting' });
   assert.is(w.value(), 'stopping');
   assert.is(w.context().reason, 'hub restarting');
   assert.equal(w.names(), ['sendBye', 'drainJobs']);
-  w.actor.send({ type: 'JOB_FINISHED', jobId: 'j1' });
+  w.actor.send(load(0));
   assert.is(w.value(), 'shutdown');
   assert.equal(w.names(), ['sendBye', 'drainJobs', 'closeConnection', 'exitProcess']);
 });
@@ -240,7 +262,7 @@ test('SHUTDOWN says bye, drains, and exits when the last job finishes', () => {
 test('the grace timeout cancels jobs that outlive graceMs', () => {
   const w = start({ ...CREDS, graceMs: 2000 });
   welcome(w);
-  w.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  w.actor.send(load(1));
   w.actor.send({ type: 'STOP' });
   assert.is(w.context().reason, 'local stop');
   w.clock.increment(1999);
@@ -253,7 +275,7 @@ test('the grace timeout cancels jobs that outlive graceMs', () => {
     tail.map((c) => c.action),
     ['cancelAllJobs', 'closeConnection', 'exitProcess'],
   );
-  assert.equal(tail[0]!.context.jobs, ['j1']);
+  assert.is(tail[0]!.context.running, 1);
 });
 
 test('STOP with no jobs shuts down at once; a second STOP forces shutdown', () => {
@@ -264,7 +286,7 @@ test('STOP with no jobs shuts down at once; a second STOP forces shutdown', () =
 
   const busy = start(CREDS);
   welcome(busy);
-  busy.actor.send({ type: 'JOB_STARTED', jobId: 'j1' });
+  busy.actor.send(load(1));
   busy.actor.send({ type: 'STOP' });
   busy.actor.send({ type: 'STOP' });
   assert.is(busy.value(), 'shutdown');
@@ -296,9 +318,9 @@ test('getPathsFromEvents: a scripted run ends in shutdown', () => {
       { type: 'CONNECT' },
       { type: 'SOCKET_OPEN' },
       { type: 'WELCOME', disabled: false },
-      { type: 'JOB_STARTED', jobId: 'j1' },
+      { type: 'LOAD', running: 1 },
       { type: 'SHUTDOWN' },
-      { type: 'JOB_FINISHED', jobId: 'j1' },
+      { type: 'LOAD', running: 0 },
     ],
     // getPathsFromEvents computes its start state without `input` (xstate 5.33), so pass it explicitly.
     { fromState: createActor(workerMachine, { input: CREDS }).getSnapshot() },
@@ -318,10 +340,8 @@ const sampleEvents: WorkerEvent[] = [
   { type: 'WELCOME', disabled: true },
   { type: 'SOCKET_CLOSED', code: 1006, final: false },
   { type: 'SOCKET_CLOSED', code: 4001, final: true },
-  { type: 'JOB_STARTED', jobId: 'j1' },
-  { type: 'JOB_STARTED', jobId: 'j2' },
-  { type: 'JOB_FINISHED', jobId: 'j1' },
-  { type: 'JOB_FINISHED', jobId: 'j2' },
+  { type: 'LOAD', running: 1 },
+  { type: 'LOAD', running: 0 },
   { type: 'DISABLE' },
   { type: 'ENABLE' },
   { type: 'SHUTDOWN' },

@@ -187,7 +187,7 @@ export class ActionExtension implements AgentExtension {
   private async run(f: FrameOf<'action'>, handlers: Registered[]): Promise<void> {
     const record: Running = { abort: new AbortController(), sent: [] };
     this.running.set(f.id, record);
-    const untrack = this.ctx?.trackWork(`action:${f.id}`);
+    const untrack = this.ctx?.trackWork('action');
     const worker = this.ctx!;
     let batches = 0;
     const context: ActionContext = {

@@ -14,9 +14,10 @@
  * without bound. It pauses only on such an overflow, never merely because it is full: a paused socket
  * does not answer the hub's pings either, and a worker busy with long tasks must not be dropped for it.
  *
- * One capacity model: the worker's lifecycle machine sees one unit of work for "tasks" (busy from the
- * first running task until none runs and none waits in the queue), not one event per task, so a burst
- * costs two lifecycle events and two `state` frames, not two per task.
+ * One capacity model: every task held (queued or running, or aborted but not yet returned) is one unit
+ * of the worker's WorkLoad (src/worker/work-load.ts), beside its jobs and action handlers; the lifecycle
+ * machine hears only when the total reaches or leaves zero, so a burst costs two lifecycle events and
+ * two `state` frames, not two per task.
  *
  * Execution is at least once, completion exactly once: a handler whose lease was revoked, or whose
  * connection dropped, is aborted (its `signal`) and its result is not sent; the hub has leased the task
@@ -50,6 +51,8 @@ interface Held {
   stage: 'queued' | 'running';
   abort: AbortController;
   renewTimer?: unknown;
+  /** Releases this task's unit of the worker's load: when dropped while queued, else when its handler returned. */
+  release: () => void;
 }
 
 /** Task handling for one worker. */
@@ -64,9 +67,6 @@ export class TaskExtension implements AgentExtension {
   private paused = false;
   private stopping = false;
   private ctx: ExtensionContext | undefined;
-  /** Handlers running now, and the one unit of work they hold on the worker's lifecycle. */
-  private running = 0;
-  private work: (() => void) | undefined;
 
   constructor(
     private readonly registry: SubscriptionRegistry,
@@ -154,7 +154,7 @@ export class TaskExtension implements AgentExtension {
       this.ctx?.log.warn({ task: push.id, name: push.name }, 'pushed a task no handler here matches; rejecting it');
       return this.reject(push, `no handler on this worker matches task ${push.name} with attributes ${formatAttrs(push.attrs)}`);
     }
-    const entry: Held = { push, handler, stage: 'queued', abort: new AbortController() };
+    const entry: Held = { push, handler, stage: 'queued', abort: new AbortController(), release: this.ctx?.trackWork('task') ?? (() => undefined) };
     this.held.set(push.id, entry);
     this.scheduleRenewal(push.id, entry, Math.max(10, Math.floor(push.ttlMs / 3)));
     // p-queue rejects only when `abort` fires (lease revoked before the task started); run() reports everything else.
@@ -175,8 +175,14 @@ export class TaskExtension implements AgentExtension {
 
   private async run(id: string, entry: Held): Promise<void> {
     entry.stage = 'running';
-    this.running += 1;
-    if (this.work === undefined) this.work = this.ctx?.trackWork('tasks');
+    try {
+      await this.runHeld(id, entry);
+    } finally {
+      entry.release();
+    }
+  }
+
+  private async runHeld(id: string, entry: Held): Promise<void> {
     const { push } = entry;
     const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data: push.data ?? null };
     let end: Frame;
@@ -191,8 +197,6 @@ export class TaskExtension implements AgentExtension {
           });
     } catch (error) {
       end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
-    } finally {
-      this.running -= 1;
     }
     // A frame over the hub's limit would cost the connection (and every task on it), then run again.
     // Only results of some size are measured: the frame is encoded once more when sent.
@@ -204,18 +208,9 @@ export class TaskExtension implements AgentExtension {
       }
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
-    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return this.maybeIdle();
+    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return;
     this.ctx?.send(end);
     this.drop(id, entry);
-  }
-
-  /** Ends the unit of work once nothing runs and nothing waits in the queue. */
-  private maybeIdle(): void {
-    if (this.work === undefined || this.running > 0) return;
-    for (const entry of this.held.values()) if (entry.stage === 'queued') return;
-    const done = this.work;
-    this.work = undefined;
-    done();
   }
 
   private scheduleRenewal(id: string, entry: Held, everyMs: number): void {
@@ -234,8 +229,9 @@ export class TaskExtension implements AgentExtension {
     this.held.delete(id);
     if (entry.renewTimer !== undefined) this.ctx?.clock.clearTimeout(entry.renewTimer);
     if (abortReason !== undefined) entry.abort.abort(new ClaError(ErrorCode.Aborted, `Task ${id} aborted: ${abortReason}`));
+    // A running handler holds its unit until it returns (run() releases it).
+    if (entry.stage === 'queued') entry.release();
     this.slotFreed();
-    this.maybeIdle();
   }
 
   private slotFreed(): void {
