@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ClaError, InvalidArgumentError } from '../errors.ts';
 import { createHub } from '../hub/create-hub.ts';
+import { connectEngine, parseEngineUrls } from '../engine/nats-connect.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { DEFAULT_PORT, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
 import type { Hub } from '../hub/hub.ts';
@@ -37,6 +38,7 @@ export function registerStartCommand(program: Command): void {
     .option('--json-logs', 'log JSON lines even on a terminal')
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
     .option('--no-cron', 'do not run the cron triggers of workflows')
+    .option('--engine <urls>', 'share workers with other hubs through NATS JetStream: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
     .option('--task-lease-ttl <seconds>', 'how long a task lease lasts without a renewal from its worker (workers renew at a third of it); a worker silent that long loses its tasks to others', '30')
     .action((opts, cmd: Command) =>
@@ -49,7 +51,10 @@ export function registerStartCommand(program: Command): void {
         if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new InvalidArgumentError('Pass both --tls-cert and --tls-key, or neither');
         const secrets = resolveSecretFiles(opts, process.env, HUB_SECRET_FLAGS, () => 'CLA_HUB_PSK', warn) as { flags: { psk?: string }; env: NodeJS.ProcessEnv };
         const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
+        const engineUrls = (opts.engine as string | undefined) ?? process.env.CLA_HUB_ENGINE;
+        const engine = engineUrls === undefined ? undefined : await connectEngine(parseEngineUrls(engineUrls));
         const created = createHub({
+          engine,
           data: dataFile,
           host: opts.host,
           port,
@@ -93,6 +98,7 @@ export function registerStartCommand(program: Command): void {
           info(`${signal}: stopping the hub`);
           removeHubRecord(dataFile, hub.id);
           await created.stop();
+          await engine?.close();
           process.exit(0);
         };
         process.once('SIGINT', () => void stop('SIGINT'));

@@ -127,7 +127,7 @@ async function run(flags: Record<string, unknown>): Promise<void> {
     id,
     token: options.token,
     psk: options.token === undefined ? options.psk : undefined,
-    url: options.url,
+    url: options.urls,
     tags: options.tags,
     envs: options.envs,
     capacity: options.concurrency,
@@ -136,7 +136,7 @@ async function run(flags: Record<string, unknown>): Promise<void> {
     log,
     extensions: [new SubscribeExtension(subscriptions), tasks, plugins.extension],
   });
-  info(`starting resotoworker ${options.subscriberId} for ${options.url}: actions ${plugins.actions.actions().join(', ')}; tasks ${subscriptions.taskHandlers().map((h) => h.spec.name).join(', ') || '-'}`);
+  info(`starting resotoworker ${options.subscriberId} for ${options.urls.join(", ")}: actions ${plugins.actions.actions().join(', ')}; tasks ${subscriptions.taskHandlers().map((h) => h.spec.name).join(', ') || '-'}`);
   process.once('SIGINT', () => agent.stop('SIGINT received'));
   process.once('SIGTERM', () => agent.stop('SIGTERM received'));
   reportWorkerExit(id, await agent.run());

@@ -25,7 +25,7 @@ const collect = (value: string, previous: string[] | undefined) => [...(previous
 function connectionOptions(command: Command): Command {
   return command
     .option('-c, --config <file>', 'config file (env CLA_WORKER_CONFIG; else ./cla-worker.yml, ~/cla-worker.yml, /etc/cla-worker.yml)')
-    .option('--url <url>', 'hub websocket URL (default ws://127.0.0.1:8733)')
+    .addOption(new Option('--url <url>', 'hub websocket URL (default ws://127.0.0.1:8733); repeat it for several hubs, `run` moves to the next on disconnect').argParser(collect))
     .option('--resotocore-uri <uri>', "the same as --url (Resoto's name; https:// means wss://)")
     .option('--ca-cert <file>', 'CA certificate to trust for wss://')
     .option('--cert <file>', 'client certificate for mutual TLS')
@@ -144,7 +144,7 @@ export function registerWorkerCommands(program: Command): void {
         id,
         token: options.token,
         psk: options.psk,
-        url: options.url,
+        url: options.urls,
         tags: options.tags,
         envs: options.envs,
         concurrency: options.concurrency,
@@ -164,7 +164,7 @@ export function registerWorkerCommands(program: Command): void {
         warn,
       });
       for (const p of worker.plugins) info(`plugin ${p.name} (${p.kind}, ${p.source}): actions ${p.actions.join(', ') || '-'}; tasks ${p.tasks.join(', ') || '-'}`);
-      info(`starting worker ${id} for ${options.url}${options.config ? ` (config ${options.config})` : ''}`);
+      info(`starting worker ${id} for ${options.urls.join(', ')}${options.config ? ` (config ${options.config})` : ''}`);
       const onSignal = (signal: string) => () => worker.stop(`${signal} received`);
       process.once('SIGINT', onSignal('SIGINT'));
       process.once('SIGTERM', onSignal('SIGTERM'));

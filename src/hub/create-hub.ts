@@ -3,7 +3,9 @@
  * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
  * call {@link createHub}; nobody else knows the extension order.
  */
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
@@ -22,6 +24,9 @@ import type { JobRow } from '../store/store.ts';
 import type { Registry } from './registry.ts';
 import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
+import { NatsCluster } from '../engine/cluster.ts';
+import { CronSlots } from '../engine/cron-slots.ts';
+import type { NatsEngine } from '../engine/nats-connect.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -47,11 +52,18 @@ export interface CreateHubOptions extends HubOptions {
   store?: 'sqlite' | 'memory';
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
+  /**
+   * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
+   * of runs and management to the hub holding a worker, cron once per slot. The caller closes it after
+   * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
+   * @default undefined (one hub)
+   */
+  engine?: NatsEngine;
   /** Told about problems worth a person's attention (a data, token or recording file readable by others, tightened to 0600). @default log.warn */
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'store', 'log', 'warn'] as const;
+const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'store', 'log', 'warn', 'engine', 'hubId'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -89,7 +101,11 @@ export interface CreatedHub {
 export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, store, log: givenLog, warn: givenWarn, ...listener } = input;
+  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, store, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  // Workflow runs are owned by a hub id that must stay the same across restarts: only one given by the caller.
+  const ownerId = listener.hubId;
+  // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
+  if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
@@ -117,16 +133,19 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
     const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
-    const actionsLog = log.child({ component: 'workflows' });
+    const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
+    const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
+    const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
     let actions: ActionsExtension;
     if (inMemory) {
-      actions = new ActionsExtension({ stores: { workflows: new MemoryWorkflowStore(), resources: new MemoryResourceStore() }, workflowsDir, cron: runCron, graceMs, tasks, log: actionsLog });
+      actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
     } else {
       const actionsDb = openSqliteStore(dataFile);
       opened.push(() => actionsDb.close());
-      actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, log: actionsLog });
+      actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
     }
-    const hub = new Hub(listener, { registry, log, tap: recorder, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
+    const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
       hub,

@@ -15,10 +15,11 @@ import { startAdminHttp, type AdminHttpOptions, type AdminHttpServer } from './a
 import { AdminSession } from './admin-session.ts';
 import type { HubChange } from './hub-change.ts';
 import { WorkerFrameRouter, type HubExtension } from './hub-extension.ts';
+import type { HubCluster, ManageOrder } from './hub-cluster.ts';
 import { adminMethods } from './methods/admin-methods.ts';
 import { MethodTable } from './methods/method-table.ts';
 import { routeConnection } from './connection-router.ts';
-import { Dispatcher, unknownEnvError } from './dispatcher.ts';
+import { Dispatcher, matchSession, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
 import { WorkerManagement } from './management.ts';
@@ -44,6 +45,8 @@ export interface HubDeps {
   newId?: () => string;
   /** Prometheus metrics. @default a new {@link HubMetrics} with process metrics */
   metrics?: HubMetrics;
+  /** The other hubs sharing an engine (issue 10, src/engine/cluster.ts). @default none: one hub */
+  cluster?: HubCluster;
 }
 
 export type { HubChange } from './hub-change.ts';
@@ -73,6 +76,8 @@ export class Hub {
   /** This hub's id (see {@link HubOptions.hubId}). */
   readonly id: string;
   private readonly frameRouter: WorkerFrameRouter;
+  /** The extensions, the cluster last (it sees a session once the others have). */
+  private readonly extensions: HubExtension[];
 
   private readonly options: ParsedHubOptions;
 
@@ -93,12 +98,22 @@ export class Hub {
       registry: this.registry,
       log: this.log,
       session: (id) => this.sessions.get(id),
+      remote: deps.cluster ? (id, order) => deps.cluster!.manage(id, order) : undefined,
+      elsewhere: deps.cluster ? (id) => deps.cluster!.holderOf(id) : undefined,
       connectedWorkerIds: () => [...this.sessions.keys()],
       notifyChange: (change) => this.notifyChange(change),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
     this.id = options.hubId ?? hubIdOf(this.registry);
-    const extensions = deps.extensions ?? [];
+    const extensions = [...(deps.extensions ?? []), ...(deps.cluster ? [deps.cluster] : [])];
+    this.extensions = extensions;
+    deps.cluster?.attach({
+      id: this.id,
+      runLocal: (request, options) => this.runLocal(request, options),
+      session: (id) => this.sessions.get(id),
+      manageLocal: (id, order) => this.manageLocal(id, order),
+      replaced: (id, reason) => this.replaceSession(id, reason),
+    });
     this.frameRouter = new WorkerFrameRouter(extensions);
     this.methods.add(
       ...adminMethods({
@@ -113,7 +128,7 @@ export class Hub {
 
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
-    for (const extension of this.deps.extensions ?? []) await extension.start?.(this);
+    for (const extension of this.extensions) await extension.start?.(this);
     const legacyOptions = this.options.legacyPubsub;
     if (legacyOptions) {
       const port = { registry: this.registry, clock: this.clock, log: this.log, tap: this.deps.tap, accept: (t: Transport) => this.accept(t), onUnregistered: (id: string, remaining: string[]) => this.onUnregistered(id, remaining) };
@@ -188,7 +203,7 @@ export class Hub {
     this.admin = undefined;
     await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
-    for (const extension of this.deps.extensions ?? []) await extension.stop?.();
+    for (const extension of this.extensions) await extension.stop?.();
   }
 
   /** Handles a new transport (a websocket, or one end of a memory pair in tests). */
@@ -223,6 +238,20 @@ export class Hub {
    * output and its end still arrive. Errors are {@link ClaError}s (NO_WORKER, WORKER_LOST, CANCELLED, ...).
    */
   run(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
+    // A worker held by another hub, or a target no worker here matches: another hub runs the job (issue 10).
+    const elsewhere =
+      request.target.worker !== undefined
+        ? !this.sessions.has(request.target.worker)
+        : this.deps.cluster !== undefined && ![...this.sessions.values()].some((s) => matchSession(s, request.target, request.job.kind) !== 'no');
+    if (elsewhere) {
+      const routed = this.deps.cluster?.route(request, options);
+      if (routed) return routed;
+    }
+    return this.runLocal(request, options);
+  }
+
+  /** {@link run} on this hub's own sessions only (the cluster serves other hubs' requests with it). */
+  private runLocal(request: RunRequest, options: RunOptions = {}): Observable<JobEvent> {
     return runJob(
       {
         dispatcher: this.dispatcher,
@@ -261,12 +290,34 @@ export class Hub {
   onUnregistered(id: string, remaining: string[]): void {
     this.changes.next({ type: 'unregistered', worker: id });
     const session = this.sessions.get(id);
-    if (!session) return;
+    if (!session) {
+      this.deps.cluster?.manage(id, { op: 'unregistered', remaining });
+      return;
+    }
     if (remaining.length === 0) {
       this.sessions.delete(id);
       session.close(CloseCode.Unregistered, 'worker unregistered');
     } else session.info.projects = remaining;
     this.dispatcher.pump();
+  }
+
+  /** An order another hub sent for a worker this hub holds. */
+  private manageLocal(id: string, order: ManageOrder): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    if (order.op === 'unregistered') return this.onUnregistered(id, order.remaining);
+    if (order.op === 'disable') session.disable();
+    else if (order.op === 'enable') session.enable();
+    else session.shutdown();
+    this.changes.next({ type: order.op === 'shutdown' ? 'shutdown' : order.op === 'disable' ? 'disabled' : 'enabled', worker: id });
+  }
+
+  /** The worker connected to another hub since: its session here is stale. */
+  private replaceSession(id: string, reason: string): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    session.close(CloseCode.Replaced, reason);
   }
 
   private addSession(transport: Transport, info: SessionInfo): void {
@@ -283,7 +334,7 @@ export class Hub {
       }
     }
     const session = new WorkerSession(transport, info, this.clock, this.log);
-    const extensions = this.deps.extensions ?? [];
+    const extensions = this.extensions;
     session.otherFrames = (f) => this.frameRouter.route(session, f);
     this.sessions.set(info.workerId, session);
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt);

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { HubChange } from './hub-change.ts';
 import type { Registry, WorkerInfo } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
+import type { ManageOrder, RemoteHolder } from './hub-cluster.ts';
 
 /** The seed's warning, shown before and after a shutdown. */
 export const SHUTDOWN_WARNING =
@@ -116,6 +117,10 @@ export interface ManagementDeps {
   log: Logger;
   /** The connected session of a worker. */
   session(id: string): WorkerSession | undefined;
+  /** Sends an order to the hub holding a worker this hub does not hold (issue 10); false when none does. @default none */
+  remote?: (id: string, order: ManageOrder) => boolean;
+  /** Where another hub holds the worker (issue 10), so views show the whole fleet. @default none */
+  elsewhere?: (id: string) => RemoteHolder | undefined;
   /** Ids of the connected workers. */
   connectedWorkerIds(): string[];
   notifyChange(change: HubChange): void;
@@ -147,7 +152,9 @@ export class WorkerManagement {
   disable(id: string): ManageResult {
     this.require(id);
     this.hub.registry.setDisabled(id, true);
-    this.hub.session(id)?.disable();
+    const session = this.hub.session(id);
+    if (session) session.disable();
+    else this.hub.remote?.(id, { op: 'disable' });
     this.hub.log.info({ worker: id }, 'worker disabled by an admin');
     this.hub.notifyChange({ type: 'disabled', worker: id });
     return this.result(id, 'disabling it');
@@ -157,7 +164,9 @@ export class WorkerManagement {
   enable(id: string): ManageResult {
     this.require(id);
     this.hub.registry.setDisabled(id, false);
-    this.hub.session(id)?.enable();
+    const session = this.hub.session(id);
+    if (session) session.enable();
+    else this.hub.remote?.(id, { op: 'enable' });
     this.hub.log.info({ worker: id }, 'worker enabled by an admin');
     this.hub.notifyChange({ type: 'enabled', worker: id });
     return this.result(id, 'enabling it');
@@ -170,8 +179,8 @@ export class WorkerManagement {
   shutdown(id: string): ManageResult {
     this.require(id);
     const session = this.hub.session(id);
-    if (!session || session.isClosed()) throw notConnected(id);
-    session.shutdown();
+    if (session && !session.isClosed()) session.shutdown();
+    else if (session || this.hub.remote?.(id, { op: 'shutdown' }) !== true) throw notConnected(id);
     this.hub.log.warn({ worker: id }, 'worker shut down by an admin');
     this.hub.notifyChange({ type: 'shutdown', worker: id });
     const result = this.result(id, 'shutting it down');
@@ -241,22 +250,23 @@ export class WorkerManagement {
 
   private view(row: WorkerInfo, project?: string): ManagedWorker {
     const session = this.liveSession(row.id);
+    const remote = session ? undefined : this.hub.elsewhere?.(row.id);
     const sharedWith = project !== undefined ? row.projects.filter((p) => p !== project) : row.projects.length > 1 ? row.projects : [];
     return {
       id: row.id,
       projects: row.projects,
       sharedWith,
-      tags: session?.info.tags ?? [],
-      envs: session?.info.envs ?? [],
+      tags: session?.info.tags ?? remote?.tags ?? [],
+      envs: session?.info.envs ?? remote?.envs ?? [],
       origin: row.agent ? `${row.agent.user}@${row.agent.host}` : null,
       pid: row.agent?.pid ?? null,
       platform: row.agent?.platform ?? null,
       version: row.agent?.version ?? null,
-      connected: session !== undefined,
-      connectedSince: session ? row.connectedSince ?? session.info.connectedAt : null,
+      connected: session !== undefined || remote !== undefined,
+      connectedSince: session ? row.connectedSince ?? session.info.connectedAt : remote?.since ?? null,
       lastSeen: row.lastSeen,
       createdAt: row.createdAt,
-      state: session ? session.info.workerState ?? 'connected' : 'offline',
+      state: session ? session.info.workerState ?? 'connected' : remote ? `connected to hub ${remote.hub}` : 'offline',
       session: session ? stateName(session.state()) : null,
       disabled: row.disabled,
       jobsRun: row.jobsRun,

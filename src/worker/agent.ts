@@ -40,8 +40,11 @@ export interface AgentOptions {
   token?: string;
   /** Hub-wide pre-shared key, instead of a registration (`--psk`). */
   psk?: string;
-  /** Hub websocket URL. */
-  url: string;
+  /**
+   * Hub websocket URL, or several hubs' URLs: the agent dials them in turn, moving to the next one after
+   * each disconnect or failed dial (with the usual jittered backoff between attempts).
+   */
+  url: string | readonly string[];
   tags?: string[];
   envs?: string[];
   /** Jobs run at once. @default 1 */
@@ -99,6 +102,9 @@ export class WorkerAgent {
   private readonly policy: WorkerPolicy;
   private readonly starters: { [K in JobFrame['t']]: JobStarter<Extract<JobFrame, { t: K }>> };
   private lastError: WireError | null = null;
+  /** The hub URLs, and which one the next dial uses. */
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
   /** The nonce of the current connection's `challenge`, once it arrived. */
   private challenge: string | undefined;
   /** The machine asked for a hello before the challenge arrived. */
@@ -110,6 +116,7 @@ export class WorkerAgent {
   /** @throws InvalidArgumentError for a bad option (see {@link checkAgentOptions}) */
   constructor(private readonly options: AgentOptions) {
     checkAgentOptions(options);
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? silentLogger();
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
@@ -238,10 +245,13 @@ export class WorkerAgent {
 
   private openConnection(): void {
     const dial = this.options.connect ?? ((url: string) => connectWs(url, { tls: this.options.tls, tap: this.options.tap }));
-    this.log.debug({ url: this.options.url, attempt: this.actor.getSnapshot().context.attempt }, 'dialing the hub');
-    dial(this.options.url).then(
+    const url = this.urls[this.urlIndex]!;
+    // Whatever ends this connection (a failed dial, a close), the next attempt goes to the next hub.
+    const moveOn = () => (this.urlIndex = (this.urlIndex + 1) % this.urls.length);
+    this.log.debug({ url, attempt: this.actor.getSnapshot().context.attempt }, 'dialing the hub');
+    dial(url).then(
       (transport) => {
-        this.log.debug({ url: this.options.url }, 'connection open; sending hello');
+        this.log.debug({ url }, 'connection open; sending hello');
         this.transport = transport;
         this.challenge = undefined;
         this.helloPending = false;
@@ -257,6 +267,7 @@ export class WorkerAgent {
         transport.rejects$.subscribe((error) => this.log.warn({ code: error.code }, error.message));
         void transport.closed.then((close) => {
           if (this.transport === transport) this.transport = undefined;
+          moveOn();
           const final = FINAL_CLOSE_CODES.has(close.code);
           for (const extension of this.extensions) extension.disconnected?.();
           this.log[final ? 'error' : 'warn']({ code: close.code, reason: close.reason }, 'disconnected from the hub');
@@ -268,7 +279,8 @@ export class WorkerAgent {
         // A TLS setting that cannot work fails the same way every time: stop for good (issue 11).
         const final = error instanceof ClaError && error.code === ErrorCode.TlsConfig;
         if (final) this.lastError = toWireError(error);
-        this.log[final ? 'error' : 'warn']({ attempt: this.actor.getSnapshot().context.attempt }, error.message);
+        moveOn();
+        this.log[final ? 'error' : 'warn']({ url, attempt: this.actor.getSnapshot().context.attempt }, error.message);
         this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final });
       },
     );
@@ -405,9 +417,13 @@ export function stateName(value: unknown): string {
 export function checkAgentOptions(options: AgentOptions): void {
   checkObject('options', options);
   if (checkString('id', options.id) === undefined) throw invalidOption('id', 'a non-empty string', options.id);
-  const url = checkString('url', options.url);
-  // A custom `connect` (tests' in-memory pair) may use any scheme.
-  if (url === undefined || (options.connect === undefined && !/^wss?:\/\//.test(url))) throw invalidOption('url', 'a ws:// or wss:// URL', options.url);
+  const urls = typeof options.url === 'string' ? [options.url] : Array.isArray(options.url) ? (options.url as unknown[]) : [undefined];
+  if (urls.length === 0) throw invalidOption('url', 'a ws:// or wss:// URL, or a non-empty list of them', options.url);
+  for (const item of urls) {
+    const url = checkString('url', item);
+    // A custom `connect` (tests' in-memory pair) may use any scheme.
+    if (url === undefined || (options.connect === undefined && !/^wss?:\/\//.test(url))) throw invalidOption('url', 'a ws:// or wss:// URL', item);
+  }
   checkString('token', options.token);
   checkString('psk', options.psk);
   if (options.token === undefined && options.psk === undefined && options.connect === undefined) {

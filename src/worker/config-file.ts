@@ -52,14 +52,16 @@ export interface FoundConfig {
 export interface WorkerRegistration {
   id: string;
   token: string;
-  url?: string;
+  /** One hub URL, or several (`url: [A, B]`) the worker moves between. */
+  url?: string | string[];
   tags?: string[];
   envs?: string[];
 }
 
 /** Top-level settings, named as in {@link WorkerOptions} (the file spells them in snake_case). */
 export interface WorkerFileSettings {
-  url?: string;
+  /** One hub URL, or several (`url: [A, B]`) the worker moves between on disconnect. */
+  url?: string | string[];
   passkey?: string;
   verbose?: boolean;
   quiet?: boolean;
@@ -272,11 +274,17 @@ const positiveInt = z.string(message('must be a positive integer')).transform((v
   return Number(v);
 });
 const URL_MSG = 'must be a ws://, wss://, http:// or https:// URL';
-const hubUrl = z.string(message(URL_MSG)).transform((v, ctx) => {
-  const url = toHubUrl(v);
-  if (url === undefined) ctx.issues.push({ code: 'custom', message: URL_MSG, input: v });
-  return url ?? z.NEVER;
-});
+/** `url: ws://a` stays one string; `url: [ws://a, ws://b]` (several hubs) a list of converted URLs. */
+const hubUrls = z
+  .union([z.string(), z.array(z.string()).min(1)], message(`${URL_MSG}, or a non-empty list of them`))
+  .transform((v, ctx) => {
+    const urls = (typeof v === 'string' ? [v] : v).map((item, i) => {
+      const url = toHubUrl(item);
+      if (url === undefined) ctx.issues.push({ code: 'custom', message: URL_MSG, input: item, ...(typeof v === 'string' ? {} : { path: [i] }) });
+      return url ?? '';
+    });
+    return typeof v === 'string' ? urls[0]! : urls;
+  });
 /** An `--override` key: `collector.timeout`, `max-jobs`. */
 export const OVERRIDE_KEY = /^[A-Za-z_][\w.-]*$/;
 const OVERRIDES_MSG = 'must be a mapping of `key: value` settings';
@@ -289,12 +297,12 @@ const plugins = z.record(
 );
 const overrides = z.record(z.string().regex(OVERRIDE_KEY, 'has a key that is not letters, digits, `_`, `.` or `-`'), z.string(), message(OVERRIDES_MSG));
 
-const registrationShape = { id: text, token: text, url: hubUrl.optional(), tags: list.optional(), envs: list.optional() };
+const registrationShape = { id: text, token: text, url: hubUrls.optional(), tags: list.optional(), envs: list.optional() };
 const registrationSchema = z.object(registrationShape, message('must be a mapping with `id` and `token`'));
 const fileShape = {
   id: text.optional(),
   token: text.optional(),
-  url: hubUrl.optional(),
+  url: hubUrls.optional(),
   passkey: text.optional(),
   verbose: verbose.optional(),
   quiet: bool.optional(),

@@ -25,8 +25,8 @@ export interface CreateWorkerOptions {
   token?: string;
   /** The hub's pre-shared key (`cla-hub start --psk`), instead of a registration. @default undefined */
   psk?: string;
-  /** The hub's websocket URL. @default 'ws://127.0.0.1:8733' */
-  url?: string;
+  /** The hub's websocket URL, or several hubs' URLs to move between on disconnect. @default 'ws://127.0.0.1:8733' */
+  url?: string | string[];
   /** Capabilities offered to the hub, e.g. `['java', 'nodejs']`. @default [] */
   tags?: string[];
   /** Environments served, e.g. `['QA']` (must exist on the hub). @default [] */
@@ -96,7 +96,7 @@ export function parseCreateWorkerOptions(options: CreateWorkerOptions): Required
   if (tls.passphrase !== undefined && tls.key === undefined) throw new InvalidArgumentError('Expected `tls.key` to be set when `tls.passphrase` is, got `undefined`', { data: { option: 'tls.passphrase' } });
   const parsed = {
     ...input,
-    url: checkString('url', input.url) ?? DEFAULT_HUB_URL,
+    url: Array.isArray(input.url) ? checkStringList('url', input.url) : (checkString('url', input.url) ?? DEFAULT_HUB_URL),
     tags: checkStringList('tags', input.tags),
     envs: checkStringList('envs', input.envs),
     concurrency: checkInteger('concurrency', input.concurrency, 1, 1, 10_000),

@@ -37,8 +37,13 @@ export interface WorkerOptions {
   token: string | undefined;
   /** The project passkey `register` presents. @default undefined */
   passkey: string | undefined;
-  /** The hub's websocket URL; `http(s)://` is accepted and converted. @default DEFAULT_HUB_URL */
+  /** The hub's websocket URL (the first of {@link WorkerOptions.urls}); `http(s)://` is accepted and converted. @default DEFAULT_HUB_URL */
   url: string;
+  /**
+   * Every hub URL given (`--url A --url B`, `CLA_WORKER_URL=A,B`, `url: [A, B]`): `run` moves to the next
+   * one on each disconnect or failed dial. @default [url]
+   */
+  urls: string[];
   /** Capabilities offered to the hub (`java`, `nodejs`). @default [] */
   tags: string[];
   /** Environments the worker serves (`QA`, `PROD`); case-sensitive. @default [] */
@@ -127,12 +132,12 @@ export interface ParseWorkerOptionsInput {
 }
 
 /** One place options come from, with values already checked. */
-type Layer = WorkerFileSettings & { id?: string; token?: string };
-type Kind = 'string' | 'bool' | 'int' | 'list' | 'url';
+type Layer = Omit<WorkerFileSettings, 'url'> & { id?: string; token?: string; url?: string[] };
+type Kind = 'string' | 'bool' | 'int' | 'list' | 'urls';
 type ScalarKey = Exclude<keyof Layer, 'overrides'>;
 
 const KINDS: Record<ScalarKey, Kind> = {
-  id: 'string', token: 'string', passkey: 'string', url: 'url', tags: 'list', envs: 'list', verbose: 'bool',
+  id: 'string', token: 'string', passkey: 'string', url: 'urls', tags: 'list', envs: 'list', verbose: 'bool',
   quiet: 'bool', concurrency: 'int', subscriberId: 'string', psk: 'string', caCert: 'string', cert: 'string',
   certKey: 'string', certKeyPass: 'string', noVerifyCerts: 'bool', record: 'string', logfile: 'string',
   pidfile: 'string', stateDir: 'string', allow: 'list', deny: 'list', roots: 'list',
@@ -203,7 +208,13 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
       }
     }
   }
-  const layers: Layer[] = [flagLayer, ...envLayers, { ...registration }, { ...file?.settings, id: file?.defaultId }];
+  const urlList = (url: string | string[] | undefined) => (url === undefined ? undefined : typeof url === 'string' ? [url] : url);
+  const layers: Layer[] = [
+    flagLayer,
+    ...envLayers,
+    { ...registration, url: urlList(registration?.url) },
+    { ...file?.settings, url: urlList(file?.settings.url), id: file?.defaultId },
+  ];
   const pick = <K extends keyof Layer>(key: K): { value: Layer[K]; level: number } => {
     const level = layers.findIndex((l) => l[key] !== undefined);
     return { value: level < 0 ? undefined : layers[level]![key], level };
@@ -217,11 +228,13 @@ export function parseWorkerOptions(input: ParseWorkerOptionsInput): WorkerOption
   }
   const loudest = verbose.value && (!quiet.value || verbose.level < quiet.level);
   const id = pick('id').value;
+  const urls = pick('url').value ?? [input.defaultUrl ?? DEFAULT_HUB_URL];
   const options: WorkerOptions = {
     id,
     token: pick('token').value,
     passkey: pick('passkey').value,
-    url: pick('url').value ?? input.defaultUrl ?? DEFAULT_HUB_URL,
+    url: urls[0]!,
+    urls,
     tags: pick('tags').value ?? [],
     envs: pick('envs').value ?? [],
     verbose: loudest === true,
@@ -288,7 +301,7 @@ function readLayer(sources: (key: ScalarKey) => Array<[unknown, string]>, fromFl
     const kind = KINDS[key];
     // A scalar with another spelling (`url`, `resotocoreUri`): the one set; both set must agree.
     const set = given.filter(([v]) => v !== undefined && v !== null && v !== '');
-    if (kind !== 'list' && set.length > 1 && set.some(([v]) => v !== set[0]![0])) {
+    if (kind !== 'list' && set.length > 1 && set.some(([v]) => JSON.stringify(v) !== JSON.stringify(set[0]![0]))) {
       throw new InvalidArgumentError(`Expected only one of \`${set.map(([, name]) => name).join('` and `')}\`, got ${set.map(([v]) => describeValue(v)).join(' and ')}`, {
         data: { options: set.map(([, name]) => name) },
       });
@@ -317,10 +330,12 @@ function convert(kind: Exclude<Kind, 'list'>, value: unknown, label: string, fro
   switch (kind) {
     case 'string':
       return checkString(value, label);
-    case 'url': {
-      const url = typeof value === 'string' ? toHubUrl(value) : undefined;
-      if (url === undefined) throw expected(label, 'a ws://, wss://, http:// or https:// URL', value);
-      return url;
+    case 'urls': {
+      // `--url A --url B` (a list from commander), or `A,B` in one flag or variable.
+      const items = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? (value as string[]) : [];
+      const texts = splitList(items);
+      if (texts.length === 0) throw expected(label, 'a ws://, wss://, http:// or https:// URL', value);
+      return texts.map((text) => toHubUrl(text) ?? fail(expected(label, 'a ws://, wss://, http:// or https:// URL', text)));
     }
     case 'bool': {
       if (typeof value === 'boolean') return value;
@@ -355,6 +370,10 @@ function parseOverrides(raw: unknown, label: string): Record<string, string> | u
     result[key] = (entry as string).slice(eq + 1).trim();
   }
   return result;
+}
+
+function fail(error: Error): never {
+  throw error;
 }
 
 function expected(label: string, what: string, value: unknown): InvalidArgumentError {

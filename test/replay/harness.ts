@@ -81,7 +81,7 @@ export interface WorkerReplayOptions {
   treeRoot?: string;
   /** Which scenario's worker to build; taken from the file name (`NAME.worker.rec`) when omitted. */
   scenario?: FixtureName;
-  /** Real time to wait for a frame the recording says the worker sent, in ms. @default 5000 */
+  /** Longest real time to wait for a frame the recording says the worker sent, in ms (reached only when it never comes). @default 10000 */
   frameWaitMs?: number;
   /** Longest real pause kept between two lines, in ms (see `paceMs` in walk()). @default 1000 */
   maxPauseMs?: number;
@@ -100,8 +100,8 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
   try {
     const peers = await walk(lines, clock, {
       // The hub answers once its store committed (a few `setImmediate` turns with the task dispatcher):
-      // wait for a recorded frame that long in real time; a frame that is already there costs nothing.
-      frameWaitMs: 2000,
+      // wait for a recorded frame up to that long (a ceiling for a loaded machine, reached only when the frame never comes); a frame that is already there costs nothing.
+      frameWaitMs: 10_000,
       maxPauseMs: 0,
       open: async (conn, remote) => {
         const peer = new ScriptedPeer(conn, remote);
@@ -149,7 +149,7 @@ async function replayWorkerIn(lines: RecordLine[], scenario: FixtureName, clock:
   });
   let exit: AgentExit | undefined;
   const exited = agent.run().then((value) => (exit = value));
-  const frameWaitMs = options.frameWaitMs ?? 5000;
+  const frameWaitMs = options.frameWaitMs ?? 10_000;
   const peers = await walk(lines, clock, {
     frameWaitMs,
     maxPauseMs: options.maxPauseMs ?? 1000,

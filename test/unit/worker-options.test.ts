@@ -187,6 +187,20 @@ test('url: http(s) becomes ws(s); anything else is refused with the style messag
   throwsWith(() => parseIn(null, { env: { CLA_WORKER_URL: 'hub:8733' } }), ErrorCode.InvalidArgument, '`CLA_WORKER_URL`');
 });
 
+test('several hub URLs: repeated --url, a comma list in the variable, a list in the file', () => {
+  const flags = parseIn(null, { flags: { url: ['ws://a:1', 'https://b:2'] } });
+  assert.equal(flags.urls, ['ws://a:1', 'wss://b:2']);
+  assert.is(flags.url, 'ws://a:1');
+  assert.equal(parseIn(null, { env: { CLA_WORKER_URL: 'ws://a:1, ws://b:2' } }).urls, ['ws://a:1', 'ws://b:2']);
+  assert.equal(parseIn('url: [ws://a:1, http://b:2]\n').urls, ['ws://a:1', 'ws://b:2']);
+  assert.equal(parseIn('id: x\ntoken: t\nregistrations:\n  - id: r\n    token: t\n    url:\n      - ws://r:1\n      - ws://r:2\n', { flags: { id: 'r' } }).urls, ['ws://r:1', 'ws://r:2']);
+  assert.equal(parseIn('url: ws://one:1\n').urls, ['ws://one:1']);
+  assert.equal(parseIn(null).urls, [DEFAULT_HUB_URL]);
+  throwsWith(() => parseIn(null, { flags: { url: ['ws://a:1', 'ftp://b'] } }), ErrorCode.InvalidArgument, 'got `ftp://b` (string)');
+  throwsWith(() => parseIn('url: [ws://a:1, ftp://b]\n'), ErrorCode.InvalidArgument, '`url[1]` must be a ws://');
+  throwsWith(() => parseIn(null, { flags: { url: ['ws://a:1'], resotocoreUri: 'ws://b:1' } }), ErrorCode.InvalidArgument, '`url` and `resotocoreUri`');
+});
+
 test('concurrency must be a positive integer', () => {
   assert.is(parseIn(null, { flags: { concurrency: '3' } }).concurrency, 3);
   throwsWith(() => parseIn(null, { flags: { concurrency: 0 } }), ErrorCode.InvalidArgument, 'Expected `concurrency` to be a positive integer, got `0` (number)');

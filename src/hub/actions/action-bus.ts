@@ -53,9 +53,26 @@ export interface ActionTarget {
   disconnectedAt: number | null;
 }
 
+/**
+ * Subscribers on other hubs (issue 10, src/engine/cluster-bus.ts): this bus tells it about its own
+ * subscribers and answers, and asks it to deliver frames to subscribers it does not hold.
+ */
+export interface RemoteBus {
+  /** Subscribers other hubs hold, by worker id. */
+  subscribers(): ReadonlyMap<string, { subscriberId: string; actions: Map<string, ActionSubscription> }>;
+  /** Sends a frame to a subscriber another hub holds; false when none does. */
+  send(workerId: string, f: Frame): boolean;
+  /** A local subscriber subscribed (again), or its connection closed (`undefined`). */
+  localChanged(workerId: string, subscriber: Subscriber | undefined): void;
+  /** A local subscriber answered: the run may live on another hub. */
+  answered(workerId: string, f: AnswerFrame): void;
+}
+
 export class ActionBus {
   private readonly subscribers = new Map<string, Subscriber>();
   listener: BusListener | undefined;
+  /** Set when several hubs share an engine. */
+  remote: RemoteBus | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -63,6 +80,22 @@ export class ActionBus {
     /** How long a disconnected subscriber is remembered, in ms. */
     private readonly graceMs: number,
   ) {}
+
+  /** Another hub's subscriber subscribed (again): the same events as a local one. */
+  remoteSubscribed(workerId: string, subscriberId: string, actions: Map<string, ActionSubscription>, newSession: boolean, dropped: string[]): void {
+    this.listener?.subscribed({ workerId, subscriberId, actions, session: null, disconnectedAt: null }, newSession, dropped);
+  }
+
+  /** Another hub's subscriber disconnected. */
+  remoteDisconnected(workerId: string, subscriberId: string, actions: Map<string, ActionSubscription>): void {
+    if (this.subscribers.get(workerId)?.session) return; // it is here now
+    this.listener?.disconnected({ workerId, subscriberId, actions, session: null, disconnectedAt: this.clock.now() });
+  }
+
+  /** Another hub's subscriber answered. */
+  remoteAnswer(workerId: string, f: AnswerFrame): void {
+    this.listener?.answer(workerId, f);
+  }
 
   /** Hub extension hook: a frame the session did not handle. */
   workerFrame(session: WorkerSession, f: Frame): boolean {
@@ -76,6 +109,7 @@ export class ActionBus {
       case 'action_info':
       case 'action_progress':
         this.listener?.answer(workerId, f);
+        this.remote?.answered(workerId, f);
         return true;
       case 'resources':
         this.listener?.resources(workerId, f);
@@ -96,6 +130,7 @@ export class ActionBus {
     subscriber.disconnectedAt = this.clock.now();
     this.log.debug({ worker: subscriber.workerId }, 'subscriber disconnected');
     this.listener?.disconnected(subscriber);
+    this.remote?.localChanged(subscriber.workerId, undefined);
   }
 
   private onSubscribe(session: WorkerSession, f: FrameOf<'subscribe'>): void {
@@ -109,6 +144,7 @@ export class ActionBus {
     else this.subscribers.set(workerId, subscriber);
     this.log.info({ worker: workerId, subscriber: f.subscriberId, actions: [...actions.keys()] }, 'actions subscribed');
     this.listener?.subscribed(subscriber, newSession, dropped);
+    this.remote?.localChanged(workerId, actions.size === 0 ? undefined : subscriber);
   }
 
   /**
@@ -123,6 +159,14 @@ export class ActionBus {
       const subscription = s.actions.get(action);
       if (subscription) out.push({ workerId: s.workerId, subscription, connected: s.session !== null, disconnectedAt: s.disconnectedAt });
     }
+    // Subscribers on other hubs (issue 10; a disabled one there is not skipped yet).
+    for (const [workerId, s] of this.remote?.subscribers() ?? []) {
+      const subscription = s.actions.get(action);
+      if (!subscription || this.subscribers.get(workerId)?.session) continue;
+      const index = out.findIndex((t) => t.workerId === workerId);
+      if (index >= 0) out.splice(index, 1); // it moved: connected there, not in its grace period here
+      out.push({ workerId, subscription, connected: true, disconnectedAt: null });
+    }
     return out.sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
   }
 
@@ -133,13 +177,13 @@ export class ActionBus {
   }
 
   isConnected(workerId: string): boolean {
-    return (this.subscribers.get(workerId)?.session ?? null) !== null;
+    return (this.subscribers.get(workerId)?.session ?? null) !== null || (this.remote?.subscribers().has(workerId) ?? false);
   }
 
   /** Sends a frame to a connected subscriber; false when it is not connected (or the send failed at once). */
   send(workerId: string, f: Frame): boolean {
     const session = this.subscribers.get(workerId)?.session;
-    if (!session) return false;
+    if (!session) return this.remote?.send(workerId, f) ?? false;
     session.send(f).catch((error: unknown) => this.log.debug({ worker: workerId, err: error }, 'could not send to a subscriber'));
     return true;
   }

@@ -39,6 +39,8 @@ export interface ActionsExtensionOptions extends WorkflowEngineOptions {
   workflows?: Map<string, WorkflowDefinition>;
   /** Run cron triggers. @default true */
   cron?: boolean;
+  /** Several hubs: claims a cron slot so that one hub fires it (src/engine/cron-slots.ts). @default every slot is this hub's */
+  claimCronSlot?: (slot: string) => Promise<boolean>;
   /** Finished runs older than this are deleted (checked at start and daily), in days; 0 keeps all. @default 30 */
   keepRunsDays?: number;
   /** `tag` tasks go here (the task dispatcher). */
@@ -84,7 +86,7 @@ export class ActionsExtension implements HubExtension {
       { store: this.store, resources: this.resources, bus: this.bus, clock, log: this.log, workflows, tasks: options.tasks, newId: options.newId },
       options,
     );
-    this.scheduler = new CronScheduler(clock, this.log, (workflow, expression) => this.engine.cron(workflow, expression));
+    this.scheduler = new CronScheduler(clock, this.log, (workflow, expression) => this.engine.cron(workflow, expression), options.claimCronSlot);
   }
 
   /** The task dispatcher, when it is created after this extension. */

@@ -18,6 +18,11 @@ export class CronScheduler {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly fire: (workflow: string, expression: string) => void,
+    /**
+     * Several hubs (issue 10): resolves true for exactly one of the hubs asking for the same slot key
+     * (`workflow`, expression, planned time); only that hub fires. @default every slot is this hub's
+     */
+    private readonly claimSlot?: (slot: string) => Promise<boolean>,
   ) {}
 
   /** Schedules every cron trigger of the workflows. */
@@ -41,6 +46,25 @@ export class CronScheduler {
     return new Cron(expression, { paused: true }).nextRun(new Date(after))?.getTime() ?? null;
   }
 
+  private fireOnce(workflow: string, expression: string, slot: number): void {
+    const fire = () => {
+      this.log.info({ workflow, cron: expression }, 'cron trigger');
+      try {
+        this.fire(workflow, expression);
+      } catch (error) {
+        this.log.error({ err: error, workflow }, 'cron trigger failed');
+      }
+    };
+    if (!this.claimSlot) return fire();
+    this.claimSlot(JSON.stringify([workflow, expression, slot])).then(
+      (mine) => {
+        if (mine && this.running) fire();
+        else if (!mine) this.log.debug({ workflow, cron: expression, slot }, 'cron slot fired by another hub');
+      },
+      (error: unknown) => this.log.error({ err: error, workflow }, 'could not claim the cron slot; not firing it'),
+    );
+  }
+
   private schedule(workflow: string, expression: string, cron: Cron, after: number): void {
     if (!this.running) return;
     const next = cron.nextRun(new Date(after))?.getTime();
@@ -52,12 +76,7 @@ export class CronScheduler {
           this.timers.delete(timer);
           if (!this.running) return;
           if (this.clock.now() < next) return arm(); // a hop of a long wait
-          this.log.info({ workflow, cron: expression }, 'cron trigger');
-          try {
-            this.fire(workflow, expression);
-          } catch (error) {
-            this.log.error({ err: error, workflow }, 'cron trigger failed');
-          }
+          this.fireOnce(workflow, expression, next);
           // From the planned time, not from now: a late timer does not skip or repeat a run.
           this.schedule(workflow, expression, cron, Math.max(next, this.clock.now() - 1));
         },

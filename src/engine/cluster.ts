@@ -1,0 +1,178 @@
+/**
+ * A hub's membership in a cluster of hubs sharing one NATS engine (issue 10): presence (presence.ts) and
+ * routing (routing.ts) behind the hub's one seam, {@link HubCluster}. `createHub` builds it when the hub
+ * is started with `--engine`; tests build it around a `new Hub(...)`.
+ *
+ * A session established here is written to presence and its subjects are served; a newer session of the
+ * same worker on another hub closes this one (4006); a run for a worker held elsewhere goes there; a hub
+ * that stops or dies loses its entries, and runs through it fail with WORKER_LOST.
+ */
+import type { Observable } from 'rxjs';
+import type { Clock } from '../clock.ts';
+import { systemClock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { silentLogger } from '../logger.ts';
+import type { ClusterPort, HubCluster, ManageOrder, RemoteHolder } from '../hub/hub-cluster.ts';
+import type { JobEvent, RunRequest } from '../hub/job-events.ts';
+import type { RunOptions } from '../hub/job-runner.ts';
+import type { WorkerSession } from '../hub/worker-session.ts';
+import type { NatsEngine } from './nats-connect.ts';
+import { Presence, type PresenceOptions } from './presence.ts';
+import { Router } from './routing.ts';
+import { ClusterBus } from './cluster-bus.ts';
+import type { ActionBus } from '../hub/actions/action-bus.ts';
+
+/** Options of {@link NatsCluster}. */
+export interface NatsClusterOptions {
+  clock?: Clock;
+  log?: Logger;
+  /** Presence heartbeat interval, in ms. @default 2000 */
+  heartbeatMs?: number;
+  /** A hub silent this long is dead, in ms. @default 3 × heartbeatMs */
+  staleMs?: number;
+  /** Bucket names (tests). */
+  buckets?: PresenceOptions['buckets'] & { subscribers?: string };
+  /** The hub's action bus, to share its subscribers with the other hubs (cluster-bus.ts). @default not shared */
+  bus?: ActionBus;
+}
+
+/** Presence and routing for one hub. */
+export class NatsCluster implements HubCluster {
+  private port!: ClusterPort;
+  private presence!: Presence;
+  private router!: Router;
+  private clusterBus: ClusterBus | undefined;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  /** Claims in flight, so that a release waits for the claim it undoes. */
+  private readonly claims = new Map<string, Promise<unknown>>();
+  private readonly changeListeners = new Set<() => void>();
+
+  constructor(
+    private readonly engine: NatsEngine,
+    private readonly options: NatsClusterOptions = {},
+  ) {
+    this.log = options.log ?? silentLogger();
+    this.clock = options.clock ?? systemClock;
+  }
+
+  attach(port: ClusterPort): void {
+    this.port = port;
+    this.router = new Router(
+      this.engine.nc,
+      port.id,
+      { holds: (id) => this.holds(id), runLocal: (r, o) => port.runLocal(r, o), manageLocal: (id, order) => port.manageLocal(id, order) },
+      this.log,
+    );
+    this.presence = new Presence(this.engine, {
+      hubId: port.id,
+      clock: this.clock,
+      log: this.log,
+      heartbeatMs: this.options.heartbeatMs,
+      staleMs: this.options.staleMs,
+      buckets: this.options.buckets,
+      onReplaced: (workerId, byHub) => {
+        this.router.unserve(workerId);
+        port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
+      },
+      onHubGone: (hubId) => {
+        this.router.hubGone(hubId);
+        void this.clusterBus?.hubGone(hubId);
+      },
+    });
+  }
+
+  async start(): Promise<void> {
+    this.presence.onChange(() => this.changeListeners.forEach((listener) => listener()));
+    await this.presence.start();
+    if (this.options.bus) {
+      this.clusterBus = new ClusterBus(this.engine, this.port.id, this.log, this.options.buckets?.subscribers);
+      this.clusterBus.onChange = () => this.changeListeners.forEach((listener) => listener());
+      await this.clusterBus.start(this.options.bus);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.router.stop();
+    await this.clusterBus?.stop();
+    await Promise.allSettled(this.claims.values());
+    await this.presence.stop();
+  }
+
+  sessionAdded(session: WorkerSession): void {
+    const workerId = session.info.workerId;
+    this.router.serve(workerId);
+    const { tags, envs, projects, caps } = session.info;
+    const claim = this.presence.claim(workerId, session.info.connectedAt, { tags, envs, projects, caps }).catch((error: unknown) => this.log.error({ err: error, worker: workerId }, 'could not record the worker in presence'));
+    this.claims.set(workerId, claim);
+    void claim.finally(() => {
+      if (this.claims.get(workerId) === claim) this.claims.delete(workerId);
+    });
+  }
+
+  sessionClosed(session: WorkerSession): void {
+    const workerId = session.info.workerId;
+    // A replacement on this hub already serves the worker again: nothing to undo.
+    if (this.holds(workerId)) return;
+    this.router.unserve(workerId);
+    const claim = this.claims.get(workerId) ?? Promise.resolve();
+    void claim.then(() => (this.holds(workerId) ? undefined : this.presence.release(workerId)));
+  }
+
+  route(request: RunRequest, options: RunOptions): Observable<JobEvent> | undefined {
+    const workerId = request.target.worker ?? this.pickRemote(request);
+    if (workerId === undefined) return undefined;
+    const holder = this.presence.holder(workerId);
+    if (holder?.hub === this.port.id) return undefined;
+    // Not known anywhere: still asked over NATS, whose "no responders" is the authoritative NO_WORKER.
+    return this.router.runRemote({ ...request, target: { ...request.target, worker: workerId } }, options, () => this.presence.holder(workerId)?.hub);
+  }
+
+  manage(workerId: string, order: ManageOrder): boolean {
+    const holder = this.presence.holder(workerId);
+    if (holder === undefined || holder.hub === this.port.id) return false;
+    this.router.manage(workerId, order);
+    return true;
+  }
+
+  holderOf(workerId: string): RemoteHolder | undefined {
+    const entry = this.presence.holder(workerId);
+    if (entry === undefined || entry.hub === this.port.id) return undefined;
+    return { hub: entry.hub, since: entry.since, tags: entry.worker?.tags ?? [], envs: entry.worker?.envs ?? [] };
+  }
+
+  /** Calls `listener` after every change of presence or of another hub's subscribers; returns the unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Where each worker is connected, across every hub. */
+  where(): Map<string, string> {
+    return new Map([...this.presence.all()].map(([id, entry]) => [id, entry.hub]));
+  }
+
+  /**
+   * A worker on another hub matching a target without a worker id (tags, env, project), chosen at random
+   * among those that match, or `undefined` when none does. Its hub's dispatcher checks the target again
+   * (and knows whether it is disabled or busy).
+   */
+  private pickRemote(request: RunRequest): string | undefined {
+    const { tags, env, project } = request.target;
+    const kind = request.job.kind;
+    const matching = [...this.presence.all()].filter(([, entry]) => {
+      const w = entry.worker;
+      if (entry.hub === this.port.id || w === undefined) return false;
+      if (tags && !tags.every((tag) => w.tags.includes(tag))) return false;
+      if (env !== undefined && w.envs.length > 0 && !w.envs.includes(env)) return false;
+      if (project !== undefined && !w.projects.includes(project)) return false;
+      return w.caps.includes(kind);
+    });
+    return matching[Math.floor(Math.random() * matching.length)]?.[0];
+  }
+
+  private holds(workerId: string): boolean {
+    const session = this.port.session(workerId);
+    return session !== undefined && !session.isClosed();
+  }
+}
