@@ -163,7 +163,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-broadcast-'));
   const store = openSqliteStore(path.join(dir, 'hub.db'));
   const registry = new Registry(store, systemClock);
-  const { passkey } = registry.createProject('bench');
+  const { passkey } = await registry.createProject('bench');
   const workflows = new Map([['bench', toWorkflowDefinition({ name: 'bench', steps: [{ name: 'bench', action: 'bench', timeout: '60s' }], on_conflict: 'parallel' }, 'bench')]]);
   const ext = new ActionsExtension({ db: store.db, workflows, cron: false });
   const hub = new Hub({ port: 0 }, { registry, extensions: [ext] });
@@ -172,10 +172,10 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
   try {
     const url = await hub.start();
     const max = Math.max(...counts);
-    const credentials = Array.from({ length: max }, (_, i) => {
+    const credentials = await Promise.all(Array.from({ length: max }, async (_, i) => {
       const id = `bench-${i + 1}`;
-      return [id, registry.register({ passkey, id }).token] as [string, string];
-    });
+      return [id, (await registry.register({ passkey, id })).token] as [string, string];
+    }));
     for (const n of counts) {
       await stopWorkers(children);
       await waitForSubscribers(ext, 0).catch(() => undefined);
@@ -191,7 +191,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
   } finally {
     await stopWorkers(children);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
   if (values.json) {

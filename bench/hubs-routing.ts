@@ -25,7 +25,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-hubs-'));
 const server = await startNatsServer(path.join(dir, 'nats'));
 const store = openSqliteStore(path.join(dir, 'hub.sqlite'));
 const registry = new Registry(store, systemClock);
-const passkey = registry.createProject('default').passkey;
+const passkey = (await registry.createProject('default')).passkey;
 const engines: NatsEngine[] = [];
 const hubs: Hub[] = [];
 for (const name of ['hub-a', 'hub-b']) {
@@ -36,10 +36,10 @@ for (const name of ['hub-a', 'hub-b']) {
   hubs.push(hub);
 }
 const [a, b] = hubs as [Hub, Hub];
-const { token } = registry.register({ passkey, id: 'w' });
+const { token } = await registry.register({ passkey, id: 'w' });
 const agent = new WorkerAgent({ id: 'w', token, url: b.url() });
 const exit = agent.run();
-while (!b.session('w') || !a.management.listWorkers().find((w) => w.id === 'w')?.connected) await new Promise((r) => setTimeout(r, 10));
+while (!b.session('w') || !(await a.management.listWorkers()).find((w) => w.id === 'w')?.connected) await new Promise((r) => setTimeout(r, 10));
 
 async function probeRounds(hub: Hub): Promise<{ p50: number; p95: number }> {
   const times: number[] = [];

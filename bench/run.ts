@@ -172,8 +172,8 @@ async function main(): Promise<void> {
   let admin: AdminClient | undefined;
   try {
     const url = await hub.start();
-    const { passkey } = registry.createProject('bench');
-    const adminToken = registry.ensureAdminToken().token!;
+    const { passkey } = await registry.createProject('bench');
+    const adminToken = (await registry.ensureAdminToken()).token!;
     const { id, token } = await registerWorker({ url, passkey, id: WORKER_ID });
     worker = await startWorker(url, id, token);
     admin = await AdminClient.connect(url, adminToken);
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
     admin?.close();
     if (worker) await stopWorker(worker);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -132,7 +132,7 @@ async function main(): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     const url = await hub.start();
-    const { passkey } = registry.createProject('bench');
+    const { passkey } = await registry.createProject('bench');
     for (let i = 1; i <= workers; i++) {
       const { id, token } = await registerWorker({ url, passkey, id: `bench-${i}` });
       children.push(await startWorker(url, id, token, concurrency));

@@ -288,8 +288,8 @@ async function main(): Promise<void> {
     const source = path.join(dir, 'source.bin');
     const sha = writeRandomFile(source, bytes);
     const url = await hub.start();
-    const { passkey } = registry.createProject('bench');
-    const adminToken = registry.ensureAdminToken().token!;
+    const { passkey } = await registry.createProject('bench');
+    const adminToken = (await registry.ensureAdminToken()).token!;
     const { id, token } = await registerWorker({ url, passkey, id: 'bench-transfer' });
     worker = await startChild([WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], 'ready\n');
     const workerBaseline = peakRss(worker.pid!);
@@ -414,7 +414,7 @@ async function main(): Promise<void> {
   } finally {
     await stopChild(worker);
     await hub.stop();
-    store.close();
+    await store.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -9,7 +9,7 @@ import { AdminClient, createHub, createWorker, registerWorker } from 'cla-worker
 const dir = process.argv[2] ?? fs.mkdtempSync(path.join(os.tmpdir(), 'cla-example-'));
 
 // 1. A hub on its own SQLite file, on a free port.
-const hub = createHub({ data: path.join(dir, 'hub.sqlite'), port: 0 });
+const hub = await createHub({ data: path.join(dir, 'hub.sqlite'), port: 0 });
 const { url } = await hub.start();
 
 // 2. Register a worker with the default project's passkey, then run it in this process.

@@ -11,6 +11,8 @@ export { AdminClient } from './hub/admin-client.ts';
 export { TaskHub } from './hub/tasks/task-hub.ts';
 export { ActionsExtension } from './hub/actions/actions-extension.ts';
 export { Registry } from './hub/registry.ts';
+export { MemoryStore } from './store/memory-store.ts';
+export { SqliteStore, openSqliteStore } from './store/sqlite-store.ts';
 
 // Worker
 export { createWorker, parseCreateWorkerOptions } from './worker/create-worker.ts';
@@ -25,7 +27,8 @@ export { systemClock } from './clock.ts';
 export { createLogger, silentLogger } from './logger.ts';
 export { CloseCode, PROTOCOL_VERSION } from './protocol/version.ts';
 
-export type { CreateHubOptions, CreatedHub } from './hub/create-hub.ts';
+export type { CreateHubOptions, CreatedHub, HubStoreKind } from './hub/create-hub.ts';
+export type { JobRow, ProjectRow, RegistryStore, WorkerRow } from './store/store.ts';
 export type { HubChange, HubDeps } from './hub/hub.ts';
 export type { HubOptions, ParsedHubOptions } from './hub/hub-options.ts';
 export type { AdminHttpOptions } from './hub/admin-http.ts';

@@ -43,7 +43,7 @@ async function startHub(psk: string): Promise<Server> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-memory-'));
   const dataFile = path.join(dir, 'hub.sqlite');
   const { registry, close } = openRegistry(dataFile);
-  registry.ensureDefaultProject();
+  await registry.ensureDefaultProject();
   const tasks = openTaskHub(dataFile);
   const actionsDb = openSqliteStore(dataFile);
   const actions = new ActionsExtension({ db: actionsDb.db, cron: false, tasks });
@@ -54,8 +54,8 @@ async function startHub(psk: string): Promise<Server> {
     connected: () => hub.connectedWorkers().length,
     stop: async () => {
       await hub.stop();
-      actionsDb.close();
-      close();
+      await actionsDb.close();
+      await close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

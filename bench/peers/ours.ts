@@ -56,7 +56,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
   const children: ChildProcess[] = [];
   try {
     const url = await hub.start();
-    const { passkey } = registry.createProject('bench');
+    const { passkey } = await registry.createProject('bench');
     for (let i = 1; i <= options.workers; i++) {
       const { id, token } = await registerWorker({ url, passkey, id: `peer-${i}` });
       children.push(startWorker(url, id, token));

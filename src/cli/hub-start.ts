@@ -23,6 +23,7 @@ export function registerStartCommand(program: Command): void {
     .addOption(dataOption())
     .option('--host <host>', 'interface to listen on (0.0.0.0 for remote workers)', process.env.CLA_HUB_HOST ?? '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', process.env.CLA_HUB_PORT ?? String(DEFAULT_PORT))
+    .option('--store <kind>', 'where projects, workers, jobs and tasks live: sqlite (the --data file) or memory (lost when the hub stops)', 'sqlite')
     .option('--record <file>', 'record every frame to this file')
     .option('--tls-cert <file>', 'TLS certificate (serve wss://)')
     .option('--tls-key <file>', 'TLS private key')
@@ -53,7 +54,8 @@ export function registerStartCommand(program: Command): void {
         const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
         const engineUrls = (opts.engine as string | undefined) ?? process.env.CLA_HUB_ENGINE;
         const engine = engineUrls === undefined ? undefined : await connectEngine(parseEngineUrls(engineUrls));
-        const created = createHub({
+        const created = await createHub({
+          store: opts.store,
           engine,
           data: dataFile,
           host: opts.host,
@@ -82,13 +84,13 @@ export function registerStartCommand(program: Command): void {
         writeHubRecord(dataFile, { hubId: hub.id, url: local(url), adminUrl: adminUrl ? local(adminUrl) : null, pid: process.pid, startedAt: Date.now() });
         if (adminUrl) info(`admin API on ${adminUrl}`);
         if (adminUrl && !/^http:\/\/(127\.|localhost|\[::1\])/.test(adminUrl)) warn('the admin API is reachable from other machines: it needs the admin token, but /metrics does not');
-        info(`data=${dataFile}`);
+        info(created.store === 'memory' ? 'store=memory (nothing is kept when the hub stops)' : `data=${dataFile}`);
         if (opts.record) info(`recording frames to ${opts.record}`);
         if (opts.legacyPubsub === true) {
           info(`legacy pubsub for Clarive workers on ${url.replace(/^ws/, 'http')} (cla-worker run --url ${publicUrl.replace(/^ws/, 'http')})`);
           if (!opts.tlsCert) warn('--legacy-pubsub without TLS: legacy workers send their token in the URL; serve it only behind TLS (--tls-cert/--tls-key or a TLS proxy)');
         }
-        const passkey = registry.passkey(project.project);
+        const passkey = await registry.passkey(project.project);
         if (passkey) {
           info(`project ${project.project}${project.created ? ' (created)' : ''} passkey: ${passkey}`);
           info('Register a worker with the following command:');

@@ -51,9 +51,9 @@ export class AdminAuth {
   ) {}
 
   /** How the request authenticated, or `undefined` if it did not. */
-  check(req: IncomingMessage): AdminAuthKind | undefined {
+  async check(req: IncomingMessage): Promise<AdminAuthKind | undefined> {
     const token = bearerToken(req);
-    if (token !== undefined) return this.registry.checkAdminToken(token) ? 'bearer' : undefined;
+    if (token !== undefined) return (await this.registry.checkAdminToken(token)) ? 'bearer' : undefined;
     return this.sessionExpiry(req) === undefined ? undefined : 'cookie';
   }
 
@@ -72,8 +72,8 @@ export class AdminAuth {
   }
 
   /** Checks the token and opens a browser session; `undefined` for a wrong token. */
-  login(token: unknown): { cookie: string; expiresAt: number } | undefined {
-    if (typeof token !== 'string' || !this.registry.checkAdminToken(token)) return undefined;
+  async login(token: unknown): Promise<{ cookie: string; expiresAt: number } | undefined> {
+    if (typeof token !== 'string' || !(await this.registry.checkAdminToken(token))) return undefined;
     this.sweep();
     while (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
     const id = randomBytes(32).toString('hex');

@@ -31,23 +31,25 @@ export function streamEvents(res: ServerResponse, hub: Pick<AdminHttpDeps, 'chan
     'x-content-type-options': 'nosniff',
   });
 
-  const sendWorkers = () => {
+  const sendWorkers = async () => {
     pending = undefined;
     lastSent = clock.now();
     try {
-      const workers = hub.listWorkers(project);
+      const workers = await hub.listWorkers(project);
+      if (ended) return;
       res.write(`event: workers\ndata: ${JSON.stringify(workers)}\n\n`);
     } catch (error) {
       // A project deleted meanwhile, or the store closing: tell the client, keep the hub running.
       log.warn({ err: error }, 'could not send the worker list to an event stream');
+      if (ended) return;
       res.write(`event: error\ndata: ${JSON.stringify({ message: error instanceof Error ? error.message : String(error) })}\n\n`);
     }
   };
   const onChange = () => {
     if (ended || pending !== undefined) return;
     const wait = lastSent + minGap - clock.now();
-    if (wait <= 0) sendWorkers();
-    else pending = clock.setTimeout(sendWorkers, wait);
+    if (wait <= 0) void sendWorkers();
+    else pending = clock.setTimeout(() => void sendWorkers(), wait);
   };
   const armKeepalive = () => {
     keepalive = clock.setTimeout(() => {
@@ -69,7 +71,7 @@ export function streamEvents(res: ServerResponse, hub: Pick<AdminHttpDeps, 'chan
   res.on('close', end);
   if (ended) return end;
   res.write('retry: 3000\n\n');
-  sendWorkers();
+  void sendWorkers();
   armKeepalive();
   return end;
 }

@@ -88,8 +88,8 @@ export const ROUTES: Route[] = [
     method: 'POST',
     path: '/api/login',
     public: true,
-    handle: ({ auth, body, res }) => {
-      const session = auth.login(body.token);
+    handle: async ({ auth, body, res }) => {
+      const session = await auth.login(body.token);
       if (!session) throw new AdminHttpError(401, ErrorCode.BadAdminToken, 'The admin token is not valid.');
       res.setHeader('set-cookie', session.cookie);
       return { ok: true, expiresAt: session.expiresAt };

@@ -41,7 +41,7 @@ export interface AdminHttpDeps {
   methods: MethodTable;
   changes$: Observable<HubChange>;
   /** The worker list the event stream sends (synchronous, unlike a method call). */
-  listWorkers(project?: string): unknown;
+  listWorkers(project?: string): Promise<unknown>;
   hubId: string;
 }
 
@@ -215,7 +215,7 @@ export async function startAdminHttp(options: AdminHttpOptions, hub: AdminHttpDe
       if (origin === 'null') throw new AdminHttpError(403, ErrorCode.InvalidArgument, 'Cross-origin requests are not allowed');
       body = await readJsonBody(req, opts.maxBodyBytes);
     }
-    const authKind = auth.check(req);
+    const authKind = await auth.check(req);
     if (!route.public && authKind === undefined) {
       throw new AdminHttpError(401, ErrorCode.BadAdminToken, 'Missing or invalid admin token: send `Authorization: Bearer <token>` (the token is in the file beside the hub data file), or log in with POST /api/login.');
     }

@@ -1,7 +1,8 @@
 /**
  * The one place a hub is assembled: store, registry, task dispatcher, actions/workflows and the
  * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
- * call {@link createHub}; nobody else knows the extension order.
+ * call {@link createHub}; nobody else knows the extension order. The registry and task state live in the
+ * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs).
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkString } from '../option-checks.ts';
+import { MemoryStore } from '../store/memory-store.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import { tightenToOwnerOnly } from '../file-mode.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
@@ -21,7 +23,8 @@ import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry }
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
 import type { JobRow } from '../store/store.ts';
-import type { Registry } from './registry.ts';
+import { Registry } from './registry.ts';
+import { systemClock } from '../clock.ts';
 import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 import { NatsCluster } from '../engine/cluster.ts';
@@ -30,8 +33,14 @@ import type { NatsEngine } from '../engine/nats-connect.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
-  /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). @default './cla-hub.sqlite' */
+  /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). With `store: 'memory'` no data file is opened, and the admin token file is written only when `data` is given. @default './cla-hub.sqlite' */
   data?: string;
+  /**
+   * Where the registry (projects, workers, jobs, settings) and the tasks live: `'sqlite'`, the data file;
+   * `'memory'`, this process only (a new admin token and default project at every start; for tests and
+   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'`. @default 'sqlite'
+   */
+  store?: HubStoreKind;
   /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */
   admin?: AdminHttpOptions | false;
   /** More workflow definitions (YAML/JSON files; one named like a built-in replaces it). @default undefined */
@@ -44,12 +53,6 @@ export interface CreateHubOptions extends HubOptions {
   record?: string;
   /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
   tasks?: TaskHubOptions;
-  /**
-   * Where tasks, workflow runs and resources live: `sqlite` in the data file, or `memory` (nothing
-   * survives the process: tests and benchmarks against an in-memory peer). The registry stays in the data
-   * file either way. @default 'sqlite'
-   */
-  store?: 'sqlite' | 'memory';
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;
   /**
@@ -63,7 +66,12 @@ export interface CreateHubOptions extends HubOptions {
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'store', 'log', 'warn', 'engine', 'hubId'] as const;
+/** The backends {@link createHub} can keep its state in. */
+export type HubStoreKind = 'sqlite' | 'memory';
+
+const STORE_KINDS: readonly HubStoreKind[] = ['sqlite', 'memory'];
+
+const CREATE_KEYS = ['store', 'host', 'port', 'heartbeatMs', 'helloTimeoutMs', 'waitMs', 'tls', 'psk', 'storedOutputBytes', 'legacyPubsub', 'data', 'admin', 'workflowsDir', 'cron', 'subscriberGraceMs', 'record', 'tasks', 'log', 'warn', 'engine', 'hubId'] as const;
 
 /** A hub built by {@link createHub}, not yet listening. */
 export interface CreatedHub {
@@ -75,8 +83,10 @@ export interface CreatedHub {
   readonly tasks: TaskHub;
   /** Action bus and workflows. */
   readonly actions: ActionsExtension;
-  /** The absolute path of the data file. */
+  /** The absolute path of the data file (with `store: 'memory'`, where it would be: nothing is opened there). */
   readonly dataFile: string;
+  /** Which backend holds the state. */
+  readonly store: HubStoreKind;
   /** The default project, created with a passkey on first use: `created` says whether it was this time. */
   readonly defaultProject: { project: string; passkey: string | null; created: boolean };
   /** The admin token (also in `<data>.admin-token`): what {@link AdminClient.connect} needs. */
@@ -85,35 +95,36 @@ export interface CreatedHub {
   readonly lostJobs: JobRow[];
   /** Listens; resolves with the websocket URL and, when `admin` was given, the admin API's URL. */
   start(): Promise<{ url: string; adminUrl: string | undefined }>;
-  /** Closes every connection, the listeners and the data file. Safe to call twice. */
+  /** Closes every connection, the listeners and the data file (writing what is queued first). Safe to call twice. */
   stop(): Promise<void>;
 }
 
 /**
- * Assembles a hub on a SQLite data file. Options are checked before anything is opened.
+ * Assembles a hub on a SQLite data file (or in memory). Options are checked before anything is opened.
  *
  * @example
- * const { start, stop, adminToken } = createHub({ data: 'hub.sqlite', port: 0 });
+ * const { start, stop, adminToken } = await createHub({ data: 'hub.sqlite', port: 0 });
  * const { url } = await start();
  *
  * @throws InvalidArgumentError naming the option, its value and what was expected
  */
-export function createHub(options: CreateHubOptions = {}): CreatedHub {
+export async function createHub(options: CreateHubOptions = {}): Promise<CreatedHub> {
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
-  const { data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, store, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
   // Workflow runs are owned by a hub id that must stay the same across restarts: only one given by the caller.
   const ownerId = listener.hubId;
   // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
   if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
   const dataFile = path.resolve(checkString('data', data) ?? DEFAULT_DATA_FILE);
+  const storeKind = checkString('store', storeOption) ?? 'sqlite';
+  if (!STORE_KINDS.includes(storeKind as HubStoreKind)) {
+    throw new InvalidArgumentError(`Expected \`store\` to be one of ${STORE_KINDS.map((k) => `'${k}'`).join(', ')}, got \`${storeKind}\``, { data: { option: 'store' } });
+  }
+  const inMemory = storeKind === 'memory';
   const graceMs = checkInteger('subscriberGraceMs', subscriberGraceMs, 10_000, 0);
   const runCron = checkBoolean('cron', cron, true);
-  if (store !== undefined && store !== 'sqlite' && store !== 'memory') {
-    throw new InvalidArgumentError(`Expected \`store\` to be 'sqlite' or 'memory', got \`${String(store)}\` (${typeof store})`, { data: { option: 'store' } });
-  }
-  const inMemory = store === 'memory';
   if (admin !== undefined && admin !== false) checkObject('admin', admin);
   if (workflowsDir !== undefined && !fs.existsSync(checkString('workflowsDir', workflowsDir)!)) {
     throw new InvalidArgumentError(`Expected \`workflowsDir\` to be an existing folder, got \`${workflowsDir}\` (missing)`, { data: { option: 'workflowsDir' } });
@@ -122,14 +133,19 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
   const warn = givenWarn ?? ((message: string) => log.warn(message));
 
   // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together (issue 11, case 14).
-  for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
-  const { registry, close: closeRegistry } = openRegistry(dataFile);
-  const opened: Array<() => void> = [closeRegistry];
+  if (!inMemory) for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
+  const memoryStore = inMemory ? new MemoryStore() : undefined;
+  const { registry, close: closeRegistry } = memoryStore ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() } : openRegistry(dataFile);
+  const opened: Array<() => void | Promise<void>> = [closeRegistry];
+  const closeAll = async () => {
+    for (const close of opened.reverse()) await close();
+  };
   try {
-    const defaultProject = registry.ensureDefaultProject();
-    const adminToken = ensureAdminTokenFile(registry, dataFile);
-    registry.resetConnections();
-    const lostJobs = registry.closeJobsOfPreviousLife(Date.now());
+    await registry.hubId(listener.hubId);
+    const defaultProject = await registry.ensureDefaultProject();
+    const adminToken = inMemory && data === undefined ? (await registry.ensureAdminToken()).token! : await ensureAdminTokenFile(registry, dataFile);
+    await registry.resetConnections();
+    const lostJobs = await registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
     const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
@@ -153,6 +169,7 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
       tasks,
       actions,
       dataFile,
+      store: storeKind as HubStoreKind,
       defaultProject,
       adminToken,
       lostJobs,
@@ -166,14 +183,14 @@ export function createHub(options: CreateHubOptions = {}): CreatedHub {
           try {
             await hub.stop();
           } finally {
-            for (const close of opened.reverse()) close();
+            await closeAll();
           }
         })();
         return stopping;
       },
     };
   } catch (error) {
-    for (const close of opened.reverse()) close();
+    await closeAll();
     throw error;
   }
 }

@@ -144,9 +144,9 @@ export function describeTarget(target: Target): string {
  * case-sensitive) or a missing `cla-hub env add`, which "no connected worker matches" would hide.
  * Checked before dispatching, so a worker that serves every env (declared none) does not run it either.
  */
-export function unknownEnvError(target: Target, missingEnvs: (names: string[]) => string[], knownEnvs: () => string[]): ClaError | undefined {
-  if (target.env === undefined || missingEnvs([target.env]).length === 0) return undefined;
-  const known = knownEnvs();
+export async function unknownEnvError(target: Target, missingEnvs: (names: string[]) => Promise<string[]>, knownEnvs: () => Promise<string[]>): Promise<ClaError | undefined> {
+  if (target.env === undefined || (await missingEnvs([target.env])).length === 0) return undefined;
+  const known = await knownEnvs();
   return new ClaError(
     ErrorCode.UnknownEnv,
     `Environment ${target.env} does not exist on the hub (names are case-sensitive; ${known.length ? `known: ${known.join(', ')}` : 'none yet'}). Create it with \`cla-hub env add ${target.env}\`, then start workers with \`--env ${target.env}\`.`,

@@ -24,21 +24,21 @@ export function resolveDataFile(data: string | undefined, cwd = process.cwd()): 
   return path.resolve(cwd, data ?? process.env.CLA_HUB_DATA ?? DEFAULT_DATA_FILE);
 }
 
-/** Opens the store and registry on a data file. */
-export function openRegistry(dataFile: string): { registry: Registry; close: () => void } {
+/** Opens the store and registry on a data file; `close` writes what is queued, then closes the file. */
+export function openRegistry(dataFile: string): { registry: Registry; close: () => Promise<void> } {
   const store = openSqliteStore(dataFile);
   return { registry: new Registry(store, systemClock), close: () => store.close() };
 }
 
 /** Makes sure an admin token exists and its file is present; rotates it when the file was lost. */
-export function ensureAdminTokenFile(registry: Registry, dataFile: string): string {
+export async function ensureAdminTokenFile(registry: Registry, dataFile: string): Promise<string> {
   const file = adminTokenFile(dataFile);
-  const created = registry.ensureAdminToken().token;
+  const created = (await registry.ensureAdminToken()).token;
   if (created === null && fs.existsSync(file)) {
     const token = fs.readFileSync(file, 'utf8').trim();
-    if (registry.checkAdminToken(token)) return token;
+    if (await registry.checkAdminToken(token)) return token;
   }
-  const token = created ?? registry.rotateAdminToken();
+  const token = created ?? (await registry.rotateAdminToken());
   writePrivateFile(file, `${token}\n`);
   return token;
 }

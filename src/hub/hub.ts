@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
-import { ClaError, ErrorCode } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { CloseCode } from '../protocol/version.ts';
 import type { FrameTap, Transport } from '../transport/transport.ts';
@@ -51,8 +51,7 @@ export interface HubDeps {
 
 export type { HubChange } from './hub-change.ts';
 
-/** Setting that keeps the hub's id in the store. */
-export const HUB_ID_SETTING = 'hub.id';
+export { HUB_ID_SETTING } from './registry.ts';
 
 /** A running hub. */
 export class Hub {
@@ -73,8 +72,7 @@ export class Hub {
   readonly management: WorkerManagement;
   /** Every admin operation, served over the admin websocket (`call`/`watch`) and the admin HTTP API. */
   readonly methods = new MethodTable();
-  /** This hub's id (see {@link HubOptions.hubId}). */
-  readonly id: string;
+  private hubId: string | undefined;
   private readonly frameRouter: WorkerFrameRouter;
   /** The extensions, the cluster last (it sees a session once the others have). */
   private readonly extensions: HubExtension[];
@@ -104,16 +102,20 @@ export class Hub {
       notifyChange: (change) => this.notifyChange(change),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
-    this.id = options.hubId ?? hubIdOf(this.registry);
+    this.hubId = this.options.hubId;
     const extensions = [...(deps.extensions ?? []), ...(deps.cluster ? [deps.cluster] : [])];
     this.extensions = extensions;
-    deps.cluster?.attach({
-      id: this.id,
-      runLocal: (request, options) => this.runLocal(request, options),
-      session: (id) => this.sessions.get(id),
-      manageLocal: (id, order) => this.manageLocal(id, order),
-      replaced: (id, reason) => this.replaceSession(id, reason),
-    });
+    if (deps.cluster) {
+      // The cluster needs the id now; createHub always gives one with an engine.
+      if (this.hubId === undefined) throw new InvalidArgumentError('Expected `hubId` with a cluster: hubs sharing an engine are told apart by id', { data: { option: 'hubId' } });
+      deps.cluster.attach({
+        id: this.hubId,
+        runLocal: (request, options) => this.runLocal(request, options),
+        session: (id) => this.sessions.get(id),
+        manageLocal: (id, order) => this.manageLocal(id, order),
+        replaced: (id, reason) => this.replaceSession(id, reason),
+      });
+    }
     this.frameRouter = new WorkerFrameRouter(extensions);
     this.methods.add(
       ...adminMethods({
@@ -128,6 +130,7 @@ export class Hub {
 
   /** Starts listening; resolves with the websocket URL. */
   async start(): Promise<string> {
+    this.hubId = await this.registry.hubId(this.options.hubId);
     for (const extension of this.extensions) await extension.start?.(this);
     const legacyOptions = this.options.legacyPubsub;
     if (legacyOptions) {
@@ -155,6 +158,15 @@ export class Hub {
       onConnection: (transport) => this.accept(transport),
     });
     return this.server.url;
+  }
+
+  /**
+   * This hub's id (see {@link HubOptions.hubId}): the option, or the one kept in the store, read by
+   * `start()`. @throws ClaError `INTERNAL` before `start()` when no `hubId` option was given
+   */
+  get id(): string {
+    if (this.hubId === undefined) throw new ClaError(ErrorCode.Internal, 'The hub id is known once the hub is started');
+    return this.hubId;
   }
 
   /** The listening URL. */
@@ -216,8 +228,8 @@ export class Hub {
       heartbeatMs: this.options.heartbeatMs,
       psk: this.options.psk,
       nonce: this.deps.newNonce,
-      onWorker: (info) => this.addSession(transport, info),
-      onAdmin: () => new AdminSession(transport, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
+      onWorker: (info, admitted) => this.addSession(admitted, info),
+      onAdmin: (admitted) => new AdminSession(admitted, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
   }
@@ -261,12 +273,13 @@ export class Hub {
         defaultWaitMs: this.options.waitMs,
         storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
-          this.registry.recordJobStart(job);
+          const recorded = this.registry.recordJobStart(job);
           this.changes.next({ type: 'job-started', worker: job.workerId });
+          return recorded;
         },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
         observer: this.metrics,
-        checkTarget: (target) => unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs()),
+        checkTarget: (target) => (target.env === undefined ? undefined : unknownEnvError(target, (names) => this.registry.missingEnvs(names), () => this.registry.listEnvs())),
       },
       request,
       options,
@@ -275,11 +288,7 @@ export class Hub {
 
   /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */
   private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): void {
-    try {
-      this.registry.recordJobEnd(jobId, end);
-    } catch (error) {
-      this.log.error({ err: error, job: jobId }, 'could not record the end of a job');
-    }
+    this.registry.recordJobEnd(jobId, end).catch((error: unknown) => this.log.error({ err: error, job: jobId }, 'could not record the end of a job'));
     this.changes.next({ type: 'job-ended', worker: '' });
   }
 
@@ -337,7 +346,8 @@ export class Hub {
     const extensions = this.extensions;
     session.otherFrames = (f) => this.frameRouter.route(session, f);
     this.sessions.set(info.workerId, session);
-    this.registry.markConnected(info.workerId, info.agent, info.connectedAt);
+    // Unknown only when unregistered meanwhile (its unregister closes this session).
+    this.registry.markConnected(info.workerId, info.agent, info.connectedAt).catch((error: unknown) => this.log.warn({ err: error, worker: info.workerId }, 'could not record the connection'));
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
     session.onChange(() => {
       this.dispatcher.pump();
@@ -347,7 +357,7 @@ export class Hub {
     void transport.closed.then((close) => {
       if (this.sessions.get(info.workerId) === session) {
         this.sessions.delete(info.workerId);
-        this.registry.markDisconnected(info.workerId, this.clock.now());
+        this.registry.markDisconnected(info.workerId, this.clock.now()).catch((error: unknown) => this.log.error({ err: error, worker: info.workerId }, 'could not record the disconnection'));
       }
       this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
       for (const extension of extensions) extension.sessionClosed?.(session);
@@ -357,13 +367,4 @@ export class Hub {
     for (const extension of extensions) extension.sessionAdded?.(session);
     this.dispatcher.pump();
   }
-}
-
-/** The id kept in the store, made (random) on first use. */
-function hubIdOf(registry: Registry): string {
-  const stored = registry.getSetting(HUB_ID_SETTING);
-  if (stored) return stored;
-  const id = randomUUID();
-  registry.setSetting(HUB_ID_SETTING, id);
-  return id;
 }

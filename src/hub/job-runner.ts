@@ -58,11 +58,12 @@ export interface JobRunnerDeps {
   defaultWaitMs: number;
   /** Output bytes kept per job in the store. */
   storedOutputBytes: number;
-  recordStart: (job: JobStart) => void;
+  /** Records a job's start; an asynchronous store's promise rejects when the write fails (the job then ends with that error). */
+  recordStart: (job: JobStart) => void | Promise<void>;
   recordEnd: (jobId: string, end: JobFinish) => void;
   observer?: JobObserver;
   /** Refuses a target before it is dispatched (e.g. UNKNOWN_ENV); undefined lets it through. */
-  checkTarget?: (target: RunRequest['target']) => ClaError | undefined;
+  checkTarget?: (target: RunRequest['target']) => ClaError | undefined | Promise<ClaError | undefined>;
 }
 
 /** The job's description as stored: the command of an exec, the path of a transfer, ... */
@@ -111,20 +112,15 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     };
     // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
     const relay = kind === 'ship' ? new ShipCreditRelay(TRANSFER_WINDOW_BYTES, (bytes) => subscriber.next({ type: 'credit', bytes })) : undefined;
-    const refusal = deps.checkTarget?.(request.target);
-    if (refusal) {
-      refused();
-      subscriber.error(refusal);
-      return undefined;
-    }
-    const cancelWait = deps.dispatcher.request(
+    const dispatch = (): (() => void) => deps.dispatcher.request(
       request.target,
       request.waitMs ?? deps.defaultWaitMs,
       (granted) => {
         session = granted;
         const workerId = granted.info.workerId;
+        let recorded: void | Promise<void>;
         try {
-          deps.recordStart({ id: jobId, workerId, kind: request.job.kind, command: describeJob(request), at: deps.clock.now() });
+          recorded = deps.recordStart({ id: jobId, workerId, kind: request.job.kind, command: describeJob(request), at: deps.clock.now() });
         } catch (error) {
           refused();
           deps.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; not sending it');
@@ -172,6 +168,16 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             end(outcome, { errorCode: error.code }, () => subscriber.error(error));
           },
         }, flow ? { outputCredit: flow.initial() } : {});
+        // The start is written in the store's next commit (the slot must be taken now, in this turn): if that
+        // write fails, the job stops on the worker and ends with the store's error.
+        recorded?.catch((error: unknown) => {
+          deps.log.error({ err: error, job: jobId, worker: workerId }, 'could not record the job; stopping it');
+          const code = error instanceof ClaError ? error.code : ErrorCode.Internal;
+          end('error', { errorCode: code }, () => {
+            granted.cancel(jobId);
+            subscriber.error(error);
+          });
+        });
         options.onInput?.({
           chunk: (seq, data, sha256) => {
             if (done) return Promise.resolve();
@@ -202,6 +208,26 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       },
       request.job.kind,
     );
+    let cancelWait: () => void = () => undefined;
+    // The env check reads the store: asynchronous when the target names an env.
+    const refusal = deps.checkTarget?.(request.target);
+    const refuse = (error: unknown) => {
+      refused();
+      subscriber.error(error);
+    };
+    if (refusal instanceof Promise) {
+      refusal.then(
+        (found) => {
+          if (done) return;
+          if (found) refuse(found);
+          else cancelWait = dispatch();
+        },
+        (error: unknown) => !done && refuse(error),
+      );
+    } else if (refusal) {
+      refuse(refusal);
+      return undefined;
+    } else cancelWait = dispatch();
     const onAbort = () => {
       if (done) return;
       if (session) {

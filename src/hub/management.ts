@@ -133,57 +133,57 @@ export class WorkerManagement {
   constructor(private readonly hub: ManagementDeps) {}
 
   /** Workers sorted by id; with `project`, only its members (`UNKNOWN_PROJECT` if it does not exist). */
-  listWorkers(project?: string): ManagedWorker[] {
-    return this.hub.registry.listWorkers(project).map((row) => this.view(row, project));
+  async listWorkers(project?: string): Promise<ManagedWorker[]> {
+    return (await this.hub.registry.listWorkers(project)).map((row) => this.view(row, project));
   }
 
   /** One worker; `UNKNOWN_WORKER` if there is none. */
-  worker(id: string): ManagedWorker {
-    return this.view(this.require(id));
+  async worker(id: string): Promise<ManagedWorker> {
+    return this.view(await this.require(id));
   }
 
   /** One worker with its recent jobs (output tails as text). */
-  workerDetail(id: string, jobs = DETAIL_JOBS): ManagedWorker & { recentJobs: JobView[] } {
-    const worker = this.worker(id);
-    return { ...worker, recentJobs: this.hub.registry.recentJobs(jobs, id).map((job) => jobView(job, true)) };
+  async workerDetail(id: string, jobs = DETAIL_JOBS): Promise<ManagedWorker & { recentJobs: JobView[] }> {
+    const worker = await this.worker(id);
+    return { ...worker, recentJobs: (await this.hub.registry.recentJobs(jobs, id)).map((job) => jobView(job, true)) };
   }
 
   /** Stops sending new jobs to the worker (persisted, so it stays disabled when it reconnects); the process keeps running. */
-  disable(id: string): ManageResult {
-    this.require(id);
-    this.hub.registry.setDisabled(id, true);
+  async disable(id: string): Promise<ManageResult> {
+    await this.require(id);
+    await this.hub.registry.setDisabled(id, true);
     const session = this.hub.session(id);
     if (session) session.disable();
     else this.hub.remote?.(id, { op: 'disable' });
     this.hub.log.info({ worker: id }, 'worker disabled by an admin');
     this.hub.notifyChange({ type: 'disabled', worker: id });
-    return this.result(id, 'disabling it');
+    return await this.result(id, 'disabling it');
   }
 
   /** Lets the worker take jobs again. */
-  enable(id: string): ManageResult {
-    this.require(id);
-    this.hub.registry.setDisabled(id, false);
+  async enable(id: string): Promise<ManageResult> {
+    await this.require(id);
+    await this.hub.registry.setDisabled(id, false);
     const session = this.hub.session(id);
     if (session) session.enable();
     else this.hub.remote?.(id, { op: 'enable' });
     this.hub.log.info({ worker: id }, 'worker enabled by an admin');
     this.hub.notifyChange({ type: 'enabled', worker: id });
-    return this.result(id, 'enabling it');
+    return await this.result(id, 'enabling it');
   }
 
   /**
    * Asks the worker process to exit: it finishes, says `bye` and exits without reconnecting. `NO_WORKER`
    * when it is not connected. See {@link SHUTDOWN_WARNING}.
    */
-  shutdown(id: string): ManageResult {
-    this.require(id);
+  async shutdown(id: string): Promise<ManageResult> {
+    await this.require(id);
     const session = this.hub.session(id);
     if (session && !session.isClosed()) session.shutdown();
     else if (session || this.hub.remote?.(id, { op: 'shutdown' }) !== true) throw notConnected(id);
     this.hub.log.warn({ worker: id }, 'worker shut down by an admin');
     this.hub.notifyChange({ type: 'shutdown', worker: id });
-    const result = this.result(id, 'shutting it down');
+    const result = await this.result(id, 'shutting it down');
     return { ...result, warnings: [SHUTDOWN_WARNING, ...result.warnings] };
   }
 
@@ -191,56 +191,58 @@ export class WorkerManagement {
    * Removes the worker from one project; its other projects keep it. A worker left with none is deleted
    * and its connection closed (4007), as when it unregisters itself.
    */
-  unregisterFromProject(id: string, project: string): { id: string; removed: string; projects: string[]; deleted: boolean } {
-    const { projects } = this.hub.registry.adminUnregister(id, project);
+  async unregisterFromProject(id: string, project: string): Promise<{ id: string; removed: string; projects: string[]; deleted: boolean }> {
+    const { projects } = await this.hub.registry.adminUnregister(id, project);
     this.hub.log.info({ worker: id, project }, 'worker unregistered from a project by an admin');
     this.hub.onUnregistered(id, projects);
     return { id, removed: project, projects, deleted: projects.length === 0 };
   }
 
   /** Projects with their worker counts. */
-  projects(): ProjectView[] {
+  async projects(): Promise<ProjectView[]> {
+    const projects = await this.hub.registry.listProjects();
+    const members = await Promise.all(projects.map((project) => this.hub.registry.listWorkers(project.name)));
     const connected = new Set(this.hub.connectedWorkerIds());
-    return this.hub.registry.listProjects().map((project) => {
-      const workers = this.hub.registry.listWorkers(project.name);
+    return projects.map((project, i) => {
+      const workers = members[i]!;
       return { ...project, workers: workers.length, connected: workers.filter((w) => connected.has(w.id)).length };
     });
   }
 
   /** The project's passkey, `null` if invalidated. */
-  passkey(project: string): { project: string; passkey: string | null } {
-    return { project, passkey: this.hub.registry.passkey(project) };
+  async passkey(project: string): Promise<{ project: string; passkey: string | null }> {
+    return { project, passkey: await this.hub.registry.passkey(project) };
   }
 
   /** A new passkey; the old one stops working. Registered workers are unaffected. */
-  rotatePasskey(project: string): { project: string; passkey: string } {
-    const passkey = this.hub.registry.rotatePasskey(project);
+  async rotatePasskey(project: string): Promise<{ project: string; passkey: string }> {
+    const passkey = await this.hub.registry.rotatePasskey(project);
     this.hub.log.info({ project }, 'project passkey rotated by an admin');
     return { project, passkey };
   }
 
   /** Removes the passkey: no registrations with it until rotated. */
-  invalidatePasskey(project: string): { project: string; passkey: null } {
-    this.hub.registry.invalidatePasskey(project);
+  async invalidatePasskey(project: string): Promise<{ project: string; passkey: null }> {
+    await this.hub.registry.invalidatePasskey(project);
     this.hub.log.info({ project }, 'project passkey invalidated by an admin');
     return { project, passkey: null };
   }
 
   /** Recent jobs, newest first; of one worker when `workerId` is given (`UNKNOWN_WORKER` if none). */
-  recentJobs(limit: number, workerId?: string, withOutput = false): JobView[] {
-    if (workerId !== undefined) this.require(workerId);
-    return this.hub.registry.recentJobs(limit, workerId).map((job) => jobView(job, withOutput));
+  async recentJobs(limit: number, workerId?: string, withOutput = false): Promise<JobView[]> {
+    if (workerId !== undefined) await this.require(workerId);
+    return (await this.hub.registry.recentJobs(limit, workerId)).map((job) => jobView(job, withOutput));
   }
 
-  private require(id: string): WorkerInfo {
-    const row = this.hub.registry.getWorker(id);
+  private async require(id: string): Promise<WorkerInfo> {
+    const row = await this.hub.registry.getWorker(id);
     if (!row) throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
     return row;
   }
 
   /** `doing` names the action for the shared-worker warning, e.g. `disabling it`. */
-  private result(id: string, doing: string): ManageResult {
-    const worker = this.worker(id);
+  private async result(id: string, doing: string): Promise<ManageResult> {
+    const worker = await this.worker(id);
     const warnings =
       worker.projects.length > 1
         ? [`Worker ${id} is shared by projects ${worker.projects.join(', ')}: ${doing} affects all of them.`]

@@ -1,15 +1,20 @@
 /**
- * The hub's rules for projects, passkeys, environments and workers, on top of a {@link Store}. Secrets
+ * The hub's rules for projects, passkeys, environments and workers, on top of a {@link RegistryStore}
+ * (asynchronous: every method that reads or writes the store returns a promise, settled after the
+ * store's commit). Secrets
  * (passkeys, worker tokens, the admin token) are compared as sha256 hashes with `timingSafeEqual`, and are
  * never put into error messages or `data`: errors name ids and projects, not keys.
  * Rules follow the product description: a worker id may belong to many projects but only once to each,
  * and adding a project to an existing id needs that worker's token (../../shared/seeds/clarive-worker.txt).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
-import { JOB_KINDS, JOB_OUTCOMES, isFailure } from '../store/store.ts';
-import type { AgentInfo, JobKind, JobOutcome, JobRow, Store, WorkerRow } from '../store/store.ts';
+import { JOB_KINDS, JOB_OUTCOMES } from '../store/store.ts';
+import type { AgentInfo, JobKind, JobOutcome, JobRow, RegistryStore, WorkerRow } from '../store/store.ts';
+
+/** Setting that holds this hub's id, made on first start (see {@link Registry.hubId}). */
+export const HUB_ID_SETTING = 'hub.id';
 
 /** Setting that holds sha256 hex of the admin token. */
 export const ADMIN_TOKEN_HASH_SETTING = 'hub.admin_token_sha256';
@@ -147,15 +152,32 @@ const unknownWorker = (id: string) =>
 
 /** Projects, passkeys, environments, workers, jobs and the admin token. */
 export class Registry {
-  private readonly store: Store;
+  private readonly store: RegistryStore;
   private readonly clock: Clock;
   private readonly random: (bytes: number) => Buffer;
+  private owner: Promise<string> | undefined;
 
   /** @param random source of secrets and generated ids; injectable so tests are deterministic. */
-  constructor(store: Store, clock: Clock, random: (bytes: number) => Buffer = randomBytes) {
+  constructor(store: RegistryStore, clock: Clock, random: (bytes: number) => Buffer = randomBytes) {
     this.store = store;
     this.clock = clock;
     this.random = random;
+  }
+
+  /**
+   * This hub's id, the owner written on the jobs it runs: `given` when passed (the hub's `hubId` option;
+   * it then sticks), otherwise the id kept in the store ({@link HUB_ID_SETTING}), made on first use.
+   */
+  hubId(given?: string): Promise<string> {
+    if (given !== undefined) this.owner = Promise.resolve(given);
+    this.owner ??= (async () => {
+      await this.store.setSettingIfAbsent(HUB_ID_SETTING, randomUUID());
+      return (await this.store.getSetting(HUB_ID_SETTING))!;
+    })().catch((error: unknown) => {
+      this.owner = undefined; // a store failure is not remembered: the next call reads again
+      throw error;
+    });
+    return this.owner;
   }
 
   // ---- projects and passkeys ----------------------------------------------------------------------------
@@ -163,163 +185,177 @@ export class Registry {
    * Creates project `name` with a fresh passkey if there is no project at all. Otherwise reports project
    * `name` (or the oldest one if `name` does not exist) with its passkey, `null` if invalidated.
    */
-  ensureDefaultProject(name = 'default'): { project: string; passkey: string | null; created: boolean } {
-    return this.store.transaction(() => {
-      const all = this.store.listProjects();
-      if (all.length === 0) return { ...this.createProject(name), created: true };
-      const found = all.find((p) => p.name === name) ?? all[0]!;
-      return { project: found.name, passkey: found.passkey, created: false };
-    });
+  async ensureDefaultProject(name = 'default'): Promise<{ project: string; passkey: string | null; created: boolean }> {
+    for (;;) {
+      const all = await this.store.listProjects();
+      if (all.length > 0) {
+        const found = all.find((p) => p.name === name) ?? all[0]!;
+        return { project: found.name, passkey: found.passkey, created: false };
+      }
+      // Another writer may create a project meanwhile: then the list is read again.
+      const created = await this.tryCreateProject(name);
+      if (created) return { ...created, created: true };
+    }
   }
 
   /** Creates a project with a fresh passkey; `PROJECT_EXISTS` if the name is taken. */
-  createProject(name: string): { project: string; passkey: string } {
+  async createProject(name: string): Promise<{ project: string; passkey: string }> {
     checkName('project name', name);
-    const passkey = this.secret();
-    const row = { name, passkey, passkeyHash: sha256Hex(passkey), createdAt: this.clock.now() };
-    if (!this.store.createProject(row)) {
+    const created = await this.tryCreateProject(name);
+    if (!created) {
       throw new ClaError(ErrorCode.ProjectExists, `Project \`${name}\` already exists.`, { data: { project: name } });
     }
-    return { project: name, passkey };
+    return created;
   }
 
-  listProjects(): ProjectInfo[] {
-    const rows = this.store.listProjects();
+  private async tryCreateProject(name: string): Promise<{ project: string; passkey: string } | undefined> {
+    const passkey = this.secret();
+    const row = { name, passkey, passkeyHash: sha256Hex(passkey), createdAt: this.clock.now() };
+    return (await this.store.createProject(row)) ? { project: name, passkey } : undefined;
+  }
+
+  async listProjects(): Promise<ProjectInfo[]> {
+    const rows = await this.store.listProjects();
     return rows.map((p) => ({ name: p.name, hasPasskey: p.passkey !== null, createdAt: p.createdAt }));
   }
 
   /** The project's passkey in plaintext, `null` if invalidated. */
-  passkey(project: string): string | null {
-    const row = this.store.getProject(project);
+  async passkey(project: string): Promise<string | null> {
+    const row = await this.store.getProject(project);
     if (!row) throw unknownProject(project);
     return row.passkey;
   }
 
   /** Replaces the project's passkey; the old one stops working at once. Registered workers are unaffected. */
-  rotatePasskey(project: string): string {
+  async rotatePasskey(project: string): Promise<string> {
     const passkey = this.secret();
-    if (!this.store.setProjectPasskey(project, passkey, sha256Hex(passkey))) throw unknownProject(project);
+    if (!await this.store.setProjectPasskey(project, passkey, sha256Hex(passkey))) throw unknownProject(project);
     return passkey;
   }
 
   /** Removes the project's passkey, so no worker can register with it until it is rotated. */
-  invalidatePasskey(project: string): void {
-    if (!this.store.setProjectPasskey(project, null, null)) throw unknownProject(project);
+  async invalidatePasskey(project: string): Promise<void> {
+    if (!await this.store.setProjectPasskey(project, null, null)) throw unknownProject(project);
   }
 
   // ---- environments -----------------------------------------------------------------------------------
   /** Adds an environment (case-sensitive); `false` if it already existed. */
-  addEnv(name: string): boolean {
+  async addEnv(name: string): Promise<boolean> {
     return this.store.addEnv(checkName('environment name', name));
   }
 
-  listEnvs(): string[] {
+  listEnvs(): Promise<string[]> {
     return this.store.listEnvs();
   }
 
   /** The names that are not known environments, in the order given, without repeats. */
-  missingEnvs(names: string[]): string[] {
-    return [...new Set(names)].filter((name) => !this.store.hasEnv(name));
+  async missingEnvs(names: string[]): Promise<string[]> {
+    return this.store.missingEnvs(names);
   }
 
   // ---- registration -----------------------------------------------------------------------------------
   /** Registers a worker with the project whose passkey is given (see {@link RegisterRequest}). */
-  register(req: RegisterRequest): RegisterResult {
+  async register(req: RegisterRequest): Promise<RegisterResult> {
     const passkeyHash = sha256Hex(checkSecret('passkey', req.passkey));
     const token = req.token === undefined ? undefined : checkSecret('token', req.token);
     if (req.id !== undefined) checkWorkerId(req.id, req.legacy === true);
-    return this.store.transaction(() => {
-      // The index lookup compares hashes, which reveal nothing about the passkey; the timing-safe check
-      // guards against a backend that matches loosely.
-      const project = this.store.findProjectByPasskeyHash(passkeyHash);
-      if (!project?.passkeyHash || !sameHash(project.passkeyHash, passkeyHash)) {
-        throw new ClaError(ErrorCode.BadPasskey, BAD_PASSKEY_MESSAGE);
-      }
-      const added = project.name;
-      const now = this.clock.now();
-      const id = req.id ?? this.freshWorkerId();
-      const existing = this.store.getWorker(id);
-      const legacyMarker = `legacy_worker:${id}`;
-      if (!existing) {
-        const newToken = this.secret();
-        this.store.createWorker({ id, tokenHash: sha256Hex(newToken), createdAt: now, agent: req.agent ?? null });
-        this.store.addWorkerProject(id, added, now);
-        if (req.legacy) this.store.setSetting(legacyMarker, '1');
-        else this.store.deleteSetting(legacyMarker);
+    // The index lookup compares hashes, which reveal nothing about the passkey; the timing-safe check
+    // guards against a backend that matches loosely.
+    const project = await this.store.findProjectByPasskeyHash(passkeyHash);
+    if (!project?.passkeyHash || !sameHash(project.passkeyHash, passkeyHash)) {
+      throw new ClaError(ErrorCode.BadPasskey, BAD_PASSKEY_MESSAGE);
+    }
+    const added = project.name;
+    const now = this.clock.now();
+    const id = req.id ?? (await this.freshWorkerId());
+    const legacyMarker = `legacy_worker:${id}`;
+    const existing = await this.store.getWorker(id);
+    if (!existing) {
+      const newToken = this.secret();
+      const row = { id, tokenHash: sha256Hex(newToken), createdAt: now, agent: req.agent ?? null };
+      // Worker, membership and marker in one step; if the id was taken meanwhile, the taken-id rules apply.
+      if (await this.store.createWorker(row, { project: added, at: now }, { [legacyMarker]: req.legacy ? '1' : null })) {
         return { id, token: newToken, projects: [added], added };
       }
-      if ((this.store.getSetting(legacyMarker) === '1') !== (req.legacy === true)) {
-        const owner = req.legacy ? 'a cla-worker' : 'a legacy Clarive worker (--legacy-pubsub)';
-        throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` belongs to ${owner}; register with another id.`, { data: { id } });
-      }
-      if (existing.projects.includes(added)) {
-        throw new ClaError(
-          ErrorCode.DuplicateWorker,
-          `Worker \`${id}\` is already registered in project \`${added}\`. Unregister it first with ` +
-            `\`cla-worker unregister --id ${id} --token TOKEN\`, or register with another --id.`,
-          { data: { id, project: added } },
-        );
-      }
-      if (token === undefined || !sameHash(existing.tokenHash, sha256Hex(token))) {
-        throw new ClaError(
-          ErrorCode.DuplicateWorker,
-          `Worker \`${id}\` is already registered in projects ${JSON.stringify(existing.projects)}; to add ` +
-            `project \`${added}\` re-run register with --token <that worker's token>.`,
-          { data: { id, projects: existing.projects, project: added } },
-        );
-      }
-      this.store.addWorkerProject(id, added, now);
-      if (req.agent) this.store.updateWorker(id, { agent: req.agent });
-      return { id, token, projects: [...existing.projects, added].sort(), added };
-    });
+      return this.registerExisting(req, token, id, added, now);
+    }
+    return this.registerExisting(req, token, id, added, now, existing);
+  }
+
+  /** {@link register} for an id that is taken: adds a project with the worker's token. */
+  private async registerExisting(req: RegisterRequest, token: string | undefined, id: string, added: string, now: number, known?: WorkerRow): Promise<RegisterResult> {
+    const existing = known ?? (await this.store.getWorker(id));
+    if (!existing) throw unknownWorker(id);
+    if (((await this.store.getSetting(`legacy_worker:${id}`)) === '1') !== (req.legacy === true)) {
+      const owner = req.legacy ? 'a cla-worker' : 'a legacy Clarive worker (--legacy-pubsub)';
+      throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` belongs to ${owner}; register with another id.`, { data: { id } });
+    }
+    const alreadyIn = () =>
+      new ClaError(
+        ErrorCode.DuplicateWorker,
+        `Worker \`${id}\` is already registered in project \`${added}\`. Unregister it first with ` +
+          `\`cla-worker unregister --id ${id} --token TOKEN\`, or register with another --id.`,
+        { data: { id, project: added } },
+      );
+    if (existing.projects.includes(added)) throw alreadyIn();
+    if (token === undefined || !sameHash(existing.tokenHash, sha256Hex(token))) {
+      throw new ClaError(
+        ErrorCode.DuplicateWorker,
+        `Worker \`${id}\` is already registered in projects ${JSON.stringify(existing.projects)}; to add ` +
+          `project \`${added}\` re-run register with --token <that worker's token>.`,
+        { data: { id, projects: existing.projects, project: added } },
+      );
+    }
+    if (!(await this.store.addWorkerProject(id, added, now, req.agent ? { agent: req.agent } : undefined))) throw alreadyIn();
+    return { id, token, projects: [...existing.projects, added].sort(), added };
   }
 
   /**
    * A worker that authenticated with the hub-wide pre-shared key (`--psk`, the Resoto way) instead of a
    * registration: created on first contact in `project` with an unusable token, so only the PSK admits it.
    */
-  pskWorker(id: string, project: string, agent?: AgentInfo): WorkerInfo {
+  async pskWorker(id: string, project: string, agent?: AgentInfo): Promise<WorkerInfo> {
     checkName('worker id', id);
-    return this.store.transaction(() => {
-      const now = this.clock.now();
-      const marker = `psk_worker:${id}`;
-      const existing = this.store.getWorker(id);
-      if (existing && this.store.getSetting(marker) === undefined) {
-        // The PSK admits new ids only: it must not let its holder take over a registered worker.
-        throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` is registered with a token; connect with its token, or use another --subscriber-id with the pre-shared key`);
-      }
-      if (!existing) {
-        this.store.createWorker({ id, tokenHash: sha256Hex(this.secret()), createdAt: now, agent: agent ?? null });
-        this.store.setSetting(marker, '1');
-      }
-      const worker = this.store.getWorker(id)!;
-      if (!worker.projects.includes(project)) {
-        if (!this.store.getProject(project)) throw new ClaError(ErrorCode.UnknownProject, `Project \`${project}\` does not exist`);
-        this.store.addWorkerProject(id, project, now);
-      }
-      return toInfo(this.store.getWorker(id)!);
-    });
+    const now = this.clock.now();
+    const marker = `psk_worker:${id}`;
+    const existing = await this.store.getWorker(id);
+    if (!existing) {
+      if (!(await this.store.getProject(project))) throw new ClaError(ErrorCode.UnknownProject, `Project \`${project}\` does not exist`);
+      const row = { id, tokenHash: sha256Hex(this.secret()), createdAt: now, agent: agent ?? null };
+      if (await this.store.createWorker(row, { project, at: now }, { [marker]: '1' })) return toInfo((await this.store.getWorker(id))!);
+    }
+    if ((await this.store.getSetting(marker)) === undefined) {
+      // The PSK admits new ids only: it must not let its holder take over a registered worker.
+      throw new ClaError(ErrorCode.DuplicateWorker, `Worker id \`${id}\` is registered with a token; connect with its token, or use another --subscriber-id with the pre-shared key`);
+    }
+    const worker = await this.store.getWorker(id);
+    if (!worker) throw unknownWorker(id);
+    if (!worker.projects.includes(project)) {
+      if (!(await this.store.getProject(project))) throw new ClaError(ErrorCode.UnknownProject, `Project \`${project}\` does not exist`);
+      await this.store.addWorkerProject(id, project, now);
+    }
+    return toInfo((await this.store.getWorker(id))!);
   }
 
   // ---- what handshake proofs are checked against (src/protocol/auth-proof.ts) -------------------------
   /** The stored token hash of worker `id`, or a hash no token has when there is no such worker. */
-  workerTokenHash(id: string): string {
-    return this.store.getWorker(id)?.tokenHash ?? NO_HASH;
+  async workerTokenHash(id: string): Promise<string> {
+    return (await this.store.getWorker(id))?.tokenHash ?? NO_HASH;
   }
 
   /** The stored admin token hash, or a hash no token has before the first start. */
-  adminTokenHash(): string {
-    return this.store.getSetting(ADMIN_TOKEN_HASH_SETTING) ?? NO_HASH;
+  async adminTokenHash(): Promise<string> {
+    return (await this.store.getSetting(ADMIN_TOKEN_HASH_SETTING)) ?? NO_HASH;
   }
 
   /** The passkey hash of every project that has a passkey. */
-  passkeyHashes(): string[] {
-    return this.store.listProjects().flatMap((p) => (p.passkeyHash ? [p.passkeyHash] : []));
+  async passkeyHashes(): Promise<string[]> {
+    return (await this.store.listProjects()).flatMap((p) => (p.passkeyHash ? [p.passkeyHash] : []));
   }
 
   /** The worker with this id and token; `BAD_TOKEN`, with one message, whichever of the two is wrong. */
-  authenticate(id: string, token: string): WorkerInfo {
-    const worker = typeof id === 'string' ? this.store.getWorker(id) : undefined;
+  async authenticate(id: string, token: string): Promise<WorkerInfo> {
+    const worker = typeof id === 'string' ? await this.store.getWorker(id) : undefined;
     const given = sha256Hex(typeof token === 'string' ? token : '');
     const match = sameHash(worker?.tokenHash ?? NO_HASH, given);
     if (!worker || !match || typeof token !== 'string' || token.length === 0) {
@@ -332,159 +368,138 @@ export class Registry {
    * Removes a worker from `project`, or from every project when omitted; a worker left with no project is
    * deleted. Returns the projects it remains in.
    */
-  unregister(id: string, token: string, project?: string): { id: string; projects: string[] } {
-    return this.store.transaction(() => {
-      const worker = this.authenticate(id, token);
-      if (project === undefined) {
-        this.store.deleteWorker(id);
-        return { id, projects: [] };
-      }
-      if (!worker.projects.includes(project)) {
-        throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
-          data: { id, project },
-        });
-      }
-      this.store.removeWorkerProject(id, project);
-      const projects = worker.projects.filter((p) => p !== project);
-      if (projects.length === 0) this.store.deleteWorker(id);
-      return { id, projects };
-    });
+  async unregister(id: string, token: string, project?: string): Promise<{ id: string; projects: string[] }> {
+    const worker = await this.authenticate(id, token);
+    if (project === undefined) {
+      await this.store.deleteWorker(id);
+      return { id, projects: [] };
+    }
+    return this.leave(worker, project);
   }
 
   /**
    * An admin removes a worker from one project, no worker token needed (management API). A worker left
    * with no project is deleted. `UNKNOWN_WORKER` / `UNKNOWN_PROJECT` (also when it is not a member).
    */
-  adminUnregister(id: string, project: string): { id: string; projects: string[] } {
-    return this.store.transaction(() => {
-      const worker = this.store.getWorker(id);
-      if (!worker) throw unknownWorker(id);
-      if (!this.store.getProject(project)) throw unknownProject(project);
-      if (!worker.projects.includes(project)) {
-        throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
-          data: { id, project },
-        });
-      }
-      this.store.removeWorkerProject(id, project);
-      const projects = worker.projects.filter((p) => p !== project);
-      if (projects.length === 0) this.store.deleteWorker(id);
-      return { id, projects };
-    });
+  async adminUnregister(id: string, project: string): Promise<{ id: string; projects: string[] }> {
+    const [worker, known] = await Promise.all([this.store.getWorker(id), this.store.getProject(project)]);
+    if (!worker) throw unknownWorker(id);
+    if (!known) throw unknownProject(project);
+    return this.leave(worker, project);
+  }
+
+  private async leave(worker: WorkerInfo, project: string): Promise<{ id: string; projects: string[] }> {
+    const { id } = worker;
+    const projects = worker.projects.includes(project) ? await this.store.leaveProject(id, project) : undefined;
+    if (!projects) {
+      throw new ClaError(ErrorCode.UnknownProject, `Worker \`${id}\` is not registered in project \`${project}\`.`, {
+        data: { id, project },
+      });
+    }
+    return { id, projects };
   }
 
   // ---- admin token ------------------------------------------------------------------------------------
   /** Creates the admin token the first time and returns it, once, in plaintext; `null` if it exists. */
-  ensureAdminToken(): { token: string | null } {
-    return this.store.transaction(() => {
-      if (this.store.getSetting(ADMIN_TOKEN_HASH_SETTING) !== undefined) return { token: null };
-      return { token: this.rotateAdminToken() };
-    });
+  async ensureAdminToken(): Promise<{ token: string | null }> {
+    const token = this.secret();
+    return { token: (await this.store.setSettingIfAbsent(ADMIN_TOKEN_HASH_SETTING, sha256Hex(token))) ? token : null };
   }
 
-  checkAdminToken(token: string): boolean {
-    const stored = this.store.getSetting(ADMIN_TOKEN_HASH_SETTING);
+  async checkAdminToken(token: string): Promise<boolean> {
+    const stored = await this.store.getSetting(ADMIN_TOKEN_HASH_SETTING);
     const match = sameHash(stored ?? NO_HASH, sha256Hex(typeof token === 'string' ? token : ''));
     return stored !== undefined && match && typeof token === 'string' && token.length > 0;
   }
 
   /** Replaces the admin token and returns the new one; the old one stops working at once. */
-  rotateAdminToken(): string {
+  async rotateAdminToken(): Promise<string> {
     const token = this.secret();
-    this.store.setSetting(ADMIN_TOKEN_HASH_SETTING, sha256Hex(token));
+    await this.store.setSetting(ADMIN_TOKEN_HASH_SETTING, sha256Hex(token));
     return token;
   }
 
   // ---- worker bookkeeping -----------------------------------------------------------------------------
   /** Records a new connection (and what the worker says about itself); `UNKNOWN_WORKER` if missing. */
-  markConnected(id: string, agent: AgentInfo, at: number): void {
-    if (!this.store.updateWorker(id, { agent, lastSeen: at, connectedSince: at })) throw unknownWorker(id);
+  async markConnected(id: string, agent: AgentInfo, at: number): Promise<void> {
+    if (!(await this.store.updateWorker(id, { agent, lastSeen: at, connectedSince: at }))) throw unknownWorker(id);
   }
 
   /** Records traffic from a worker; `false` if it no longer exists. */
-  markSeen(id: string, at: number): boolean {
+  markSeen(id: string, at: number): Promise<boolean> {
     return this.store.updateWorker(id, { lastSeen: at });
   }
 
   /** Records the end of a connection; `false` if the worker no longer exists (unregistered meanwhile). */
-  markDisconnected(id: string, at: number): boolean {
+  markDisconnected(id: string, at: number): Promise<boolean> {
     return this.store.updateWorker(id, { connectedSince: null, lastSeen: at });
   }
 
   /** Marks every worker disconnected, for a hub that starts after a crash; returns how many were. */
-  resetConnections(): number {
+  resetConnections(): Promise<number> {
     return this.store.clearConnections();
   }
 
   /**
-   * Closes every job still open in the store as `lost` (WORKER_LOST): at start, no job can be running,
-   * since the connections that carried them died with the previous hub process (issue 11). Counted on
+   * Closes every job of this hub ({@link hubId}) still open in the store as `lost` (WORKER_LOST): at
+   * start, none of them can be running, since the connections that carried them died with the previous
+   * hub process (issue 11). Jobs of other hubs on a shared store are left alone (issue 9). Counted on
    * their workers like any end. Returns the closed jobs.
    */
-  closeJobsOfPreviousLife(at: number): JobRow[] {
-    return this.store.transaction(() =>
-      this.store.listUnfinishedJobs().filter((job) => {
-        const end = { finishedAt: at, exitCode: null, signal: null, outcome: 'lost' as const, errorCode: ErrorCode.WorkerLost };
-        if (!this.store.finishJob(job.id, end)) return false;
-        this.store.bumpWorkerCounters(job.workerId, 1, 1);
-        return true;
-      }),
-    );
+  async closeJobsOfPreviousLife(at: number): Promise<JobRow[]> {
+    const end = { finishedAt: at, exitCode: null, signal: null, outcome: 'lost' as const, errorCode: ErrorCode.WorkerLost };
+    return this.store.closeLostJobs(await this.hubId(), end);
   }
 
-  setDisabled(id: string, disabled: boolean): void {
-    if (!this.store.updateWorker(id, { disabled })) throw unknownWorker(id);
+  async setDisabled(id: string, disabled: boolean): Promise<void> {
+    if (!(await this.store.updateWorker(id, { disabled }))) throw unknownWorker(id);
   }
 
   /** True when the worker registered through the legacy pubsub routes. */
-  isLegacyWorker(id: string): boolean {
-    return this.store.getSetting(`legacy_worker:${id}`) === '1';
+  async isLegacyWorker(id: string): Promise<boolean> {
+    return (await this.store.getSetting(`legacy_worker:${id}`)) === '1';
   }
 
-  getWorker(id: string): WorkerInfo | undefined {
-    const row = this.store.getWorker(id);
+  async getWorker(id: string): Promise<WorkerInfo | undefined> {
+    const row = await this.store.getWorker(id);
     return row && toInfo(row);
   }
 
   /** Workers sorted by id; with `project`, only its members (`UNKNOWN_PROJECT` if there is no such project). */
-  listWorkers(project?: string): WorkerInfo[] {
-    if (project !== undefined && !this.store.getProject(project)) throw unknownProject(project);
-    return this.store.listWorkers(project).map(toInfo);
+  async listWorkers(project?: string): Promise<WorkerInfo[]> {
+    if (project !== undefined && !(await this.store.getProject(project))) throw unknownProject(project);
+    return (await this.store.listWorkers(project)).map(toInfo);
   }
 
   // ---- jobs -------------------------------------------------------------------------------------------
-  recordJobStart(job: JobStart): void {
+  /** Records a started job, owned by this hub ({@link hubId}). */
+  async recordJobStart(job: JobStart): Promise<void> {
     if (!JOB_KINDS.includes(job.kind)) {
       throw new InvalidArgumentError(`Expected job kind to be one of ${JOB_KINDS.join(', ')}, got ${describeValue(job.kind)}`);
     }
-    this.store.transaction(() => {
-      if (!this.store.getWorker(job.workerId)) throw unknownWorker(job.workerId);
-      const row = { id: job.id, workerId: job.workerId, kind: job.kind, command: job.command, startedAt: job.at };
-      if (!this.store.insertJob(row)) {
-        throw new InvalidArgumentError(`Job \`${job.id}\` is already recorded`, { data: { job: job.id } });
-      }
-    });
+    const owner = await this.hubId();
+    if (!(await this.store.getWorker(job.workerId))) throw unknownWorker(job.workerId);
+    const row = { id: job.id, workerId: job.workerId, kind: job.kind, command: job.command, startedAt: job.at, owner };
+    if (!(await this.store.insertJob(row))) {
+      throw new InvalidArgumentError(`Job \`${job.id}\` is already recorded`, { data: { job: job.id } });
+    }
   }
 
   /**
    * Records how a job ended and counts it on its worker (see `isFailure`). Returns `false`, changing
    * nothing, if the job is unknown or already ended, so a late duplicate report is not counted twice.
    */
-  recordJobEnd(id: string, end: JobFinish): boolean {
+  async recordJobEnd(id: string, end: JobFinish): Promise<boolean> {
     if (!JOB_OUTCOMES.includes(end.outcome)) {
       const allowed = JOB_OUTCOMES.join(', ');
       throw new InvalidArgumentError(`Expected outcome to be one of ${allowed}, got ${describeValue(end.outcome)}`);
     }
-    return this.store.transaction(() => {
-      const job = this.store.getJob(id);
-      const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome, output: end.output ?? null, outputBytes: end.outputBytes ?? 0 };
-      if (!job || !this.store.finishJob(id, { ...finish, errorCode: end.errorCode ?? null })) return false;
-      this.store.bumpWorkerCounters(job.workerId, 1, isFailure(end.outcome) ? 1 : 0);
-      return true;
-    });
+    const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome, errorCode: end.errorCode ?? null, output: end.output ?? null, outputBytes: end.outputBytes ?? 0 };
+    return (await this.store.finishJob(id, finish)) !== undefined;
   }
 
   /** Up to `limit` jobs, newest first; optionally of one worker only. */
-  recentJobs(limit: number, workerId?: string): JobRow[] {
+  async recentJobs(limit: number, workerId?: string): Promise<JobRow[]> {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT_JOBS) {
       throw new InvalidArgumentError(
         `Expected \`limit\` to be an integer from 1 to ${MAX_RECENT_JOBS}, got ${describeValue(limit)}`,
@@ -494,11 +509,11 @@ export class Registry {
   }
 
   // ---- settings ---------------------------------------------------------------------------------------
-  setSetting(key: string, value: string): void {
-    this.store.setSetting(key, value);
+  setSetting(key: string, value: string): Promise<void> {
+    return this.store.setSetting(key, value);
   }
 
-  getSetting(key: string): string | undefined {
+  getSetting(key: string): Promise<string | undefined> {
     return this.store.getSetting(key);
   }
 
@@ -508,7 +523,7 @@ export class Registry {
   }
 
   /** A random base62 id not yet taken. Bytes >= 248 are dropped so every character is equally likely. */
-  private freshWorkerId(): string {
+  private async freshWorkerId(): Promise<string> {
     for (;;) {
       let id = '';
       while (id.length < GENERATED_ID_LENGTH) {
@@ -516,7 +531,7 @@ export class Registry {
           if (byte < 248 && id.length < GENERATED_ID_LENGTH) id += BASE62[byte % 62];
         }
       }
-      if (!this.store.getWorker(id)) return id;
+      if (!(await this.store.getWorker(id))) return id;
     }
   }
 }

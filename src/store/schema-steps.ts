@@ -73,6 +73,13 @@ export const REGISTRY_STEPS: readonly SchemaStep[] = [
     sql: `ALTER TABLE jobs ADD COLUMN output BLOB;
    ALTER TABLE jobs ADD COLUMN output_bytes INTEGER NOT NULL DEFAULT 0;`,
   },
+  // The hub that ran each job (issue 9), so a hub starting again closes only its own lost jobs; older
+  // rows keep NULL and count as any hub's own.
+  {
+    name: 'job-owner',
+    sql: `ALTER TABLE jobs ADD COLUMN owner TEXT;
+   CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE finished_at IS NULL;`,
+  },
 ];
 
 /** Tasks and their leases (src/hub/tasks/sqlite-task-tables.ts). */

@@ -1,288 +1,149 @@
 /**
- * {@link Store} on SQLite (better-sqlite3, synchronous). The schema (its steps are `REGISTRY_STEPS` in
+ * {@link RegistryStore} on SQLite (better-sqlite3, with group commit: ./group-commit.ts). The schema (`REGISTRY_STEPS` in
  * ./schema-steps.ts) is brought up to date at open by the file's one migration runner, ./migrations.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
+import { GroupCommit } from './group-commit.ts';
 import { migrate } from './migrations.ts';
-import { setConcurrencyPragmas, statementCache } from './sqlite-connection.ts';
-import type {
-  AgentInfo,
-  JobEnd,
-  JobKind,
-  JobOutcome,
-  JobRow,
-  NewJob,
-  NewWorker,
-  ProjectRow,
-  Store,
-  WorkerPatch,
-  WorkerRow,
-} from './store.ts';
+import { setConcurrencyPragmas } from './sqlite-connection.ts';
+import { SqliteRegistryTables } from './sqlite-registry-tables.ts';
+import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
-interface ProjectRecord { name: string; passkey: string | null; passkey_hash: string | null; created_at: number }
-interface WorkerRecord {
-  id: string;
-  token_hash: string;
-  created_at: number;
-  agent: string | null;
-  last_seen: number | null;
-  connected_since: number | null;
-  disabled: number;
-  jobs_run: number;
-  failures: number;
-  projects: string | null;
-}
-interface JobRecord {
-  id: string;
-  worker_id: string;
-  kind: string;
-  command: string;
-  started_at: number;
-  finished_at: number | null;
-  exit_code: number | null;
-  signal: string | null;
-  outcome: string | null;
-  error_code: string | null;
-  output: Buffer | null;
-  output_bytes: number;
-}
-
-// Projects are aggregated as a JSON array so one query returns a whole worker.
-const WORKER_SELECT = `SELECT w.*, (SELECT json_group_array(project) FROM
-  (SELECT project FROM worker_projects WHERE worker_id = w.id ORDER BY project)) AS projects FROM workers w`;
-
-/** Maps {@link WorkerPatch} fields to columns; the only names ever put into SQL text. */
-const PATCH_COLUMNS = {
-  tokenHash: 'token_hash',
-  agent: 'agent',
-  lastSeen: 'last_seen',
-  connectedSince: 'connected_since',
-  disabled: 'disabled',
-} as const satisfies Record<keyof WorkerPatch, string>;
-
-const toProject = (r: ProjectRecord): ProjectRow => ({
-  name: r.name,
-  passkey: r.passkey,
-  passkeyHash: r.passkey_hash,
-  createdAt: r.created_at,
-});
-
-const toWorker = (r: WorkerRecord): WorkerRow => ({
-  id: r.id,
-  tokenHash: r.token_hash,
-  createdAt: r.created_at,
-  // Sorted here too: SQLite does not promise that json_group_array keeps the subquery's order.
-  projects: r.projects === null ? [] : (JSON.parse(r.projects) as string[]).sort(),
-  agent: r.agent === null ? null : (JSON.parse(r.agent) as AgentInfo),
-  lastSeen: r.last_seen,
-  connectedSince: r.connected_since,
-  disabled: r.disabled !== 0,
-  jobsRun: r.jobs_run,
-  failures: r.failures,
-});
-
-const toJob = (r: JobRecord): JobRow => ({
-  id: r.id,
-  workerId: r.worker_id,
-  kind: r.kind as JobKind,
-  command: JSON.parse(r.command) as unknown,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  exitCode: r.exit_code,
-  signal: r.signal,
-  outcome: r.outcome as JobOutcome | null,
-  errorCode: r.error_code,
-  output: r.output === null ? null : new Uint8Array(r.output),
-  outputBytes: r.output_bytes,
-});
-
-/** A {@link Store} backed by one SQLite database. Create it with {@link openSqliteStore}. */
-export class SqliteStore implements Store {
-  /** The underlying connection, for diagnostics and tests. */
+/**
+ * A {@link RegistryStore} on one better-sqlite3 connection. Every call, read or write, runs through a
+ * {@link GroupCommit}: the calls of one event-loop turn run in call order in one transaction, and each
+ * promise settles after that commit, so a read sees every write made before it and nobody hears of a
+ * write a crash could undo. Create it with {@link openSqliteStore}.
+ */
+export class SqliteStore implements RegistryStore {
+  /** The underlying connection, for diagnostics, tests and the stores that share the file. */
   readonly db: Database.Database;
-
-  /** Prepared statements by SQL text. */
-  private readonly stmt: (sql: string) => Database.Statement;
+  private readonly tables: SqliteRegistryTables;
+  private readonly batch: GroupCommit;
+  private closing: Promise<void> | undefined;
 
   constructor(db: Database.Database) {
     this.db = db;
-    this.stmt = statementCache(db);
+    this.tables = new SqliteRegistryTables(db);
+    this.batch = new GroupCommit(db);
   }
 
-  transaction<T>(fn: () => T): T {
-    // better-sqlite3 turns a nested transaction into a savepoint, so nesting joins the outer one.
-    return this.db.transaction(fn)();
+  createProject(row: ProjectRow): Promise<boolean> {
+    return this.batch.run(() => this.tables.createProject(row));
   }
 
-  createProject(row: ProjectRow): boolean {
-    return this.db
-      .prepare('INSERT OR IGNORE INTO projects (name, passkey, passkey_hash, created_at) VALUES (?, ?, ?, ?)')
-      .run(row.name, row.passkey, row.passkeyHash, row.createdAt).changes === 1;
+  getProject(name: string): Promise<ProjectRow | undefined> {
+    return this.batch.run(() => this.tables.getProject(name));
   }
 
-  getProject(name: string): ProjectRow | undefined {
-    const r = this.stmt('SELECT * FROM projects WHERE name = ?').get(name) as ProjectRecord | undefined;
-    return r && toProject(r);
+  listProjects(): Promise<ProjectRow[]> {
+    return this.batch.run(() => this.tables.listProjects());
   }
 
-  listProjects(): ProjectRow[] {
-    const rows = this.stmt('SELECT * FROM projects ORDER BY created_at, name').all() as ProjectRecord[];
-    return rows.map(toProject);
+  findProjectByPasskeyHash(passkeyHash: string): Promise<ProjectRow | undefined> {
+    return this.batch.run(() => this.tables.findProjectByPasskeyHash(passkeyHash));
   }
 
-  findProjectByPasskeyHash(passkeyHash: string): ProjectRow | undefined {
-    const r = this.stmt('SELECT * FROM projects WHERE passkey_hash = ?').get(passkeyHash) as
-      | ProjectRecord
-      | undefined;
-    return r && toProject(r);
+  setProjectPasskey(name: string, passkey: string | null, passkeyHash: string | null): Promise<boolean> {
+    return this.batch.run(() => this.tables.setProjectPasskey(name, passkey, passkeyHash));
   }
 
-  setProjectPasskey(name: string, passkey: string | null, passkeyHash: string | null): boolean {
-    return this.db
-      .prepare('UPDATE projects SET passkey = ?, passkey_hash = ? WHERE name = ?')
-      .run(passkey, passkeyHash, name).changes === 1;
+  addEnv(name: string): Promise<boolean> {
+    return this.batch.run(() => this.tables.addEnv(name));
   }
 
-  addEnv(name: string): boolean {
-    return this.stmt('INSERT OR IGNORE INTO envs (name) VALUES (?)').run(name).changes === 1;
+  listEnvs(): Promise<string[]> {
+    return this.batch.run(() => this.tables.listEnvs());
   }
 
-  listEnvs(): string[] {
-    return this.stmt('SELECT name FROM envs ORDER BY name').pluck().all() as string[];
+  missingEnvs(names: readonly string[]): Promise<string[]> {
+    return this.batch.run(() => this.tables.missingEnvs(names));
   }
 
-  hasEnv(name: string): boolean {
-    return this.stmt('SELECT 1 FROM envs WHERE name = ?').get(name) !== undefined;
+  createWorker(row: NewWorker, membership?: NewMembership, settings?: SettingsPatch): Promise<boolean> {
+    return this.batch.run(() => this.tables.createWorker(row, membership, settings));
   }
 
-  createWorker(row: NewWorker): boolean {
-    const agent = row.agent == null ? null : JSON.stringify(row.agent);
-    return this.db
-      .prepare('INSERT OR IGNORE INTO workers (id, token_hash, created_at, agent) VALUES (?, ?, ?, ?)')
-      .run(row.id, row.tokenHash, row.createdAt, agent).changes === 1;
+  getWorker(id: string): Promise<WorkerRow | undefined> {
+    return this.batch.run(() => this.tables.getWorker(id));
   }
 
-  getWorker(id: string): WorkerRow | undefined {
-    const r = this.stmt(`${WORKER_SELECT} WHERE w.id = ?`).get(id) as WorkerRecord | undefined;
-    return r && toWorker(r);
+  getWorkers(ids: readonly string[]): Promise<Array<WorkerRow | undefined>> {
+    return this.batch.run(() => ids.map((id) => this.tables.getWorker(id)));
   }
 
-  listWorkers(project?: string): WorkerRow[] {
-    const rows = (
-      project === undefined
-        ? this.stmt(`${WORKER_SELECT} ORDER BY w.id`).all()
-        : this.db
-            .prepare(
-              `${WORKER_SELECT} WHERE w.id IN (SELECT worker_id FROM worker_projects WHERE project = ?) ORDER BY w.id`,
-            )
-            .all(project)
-    ) as WorkerRecord[];
-    return rows.map(toWorker);
+  listWorkers(project?: string): Promise<WorkerRow[]> {
+    return this.batch.run(() => this.tables.listWorkers(project));
   }
 
-  updateWorker(id: string, patch: WorkerPatch): boolean {
-    const sets: string[] = [];
-    const values: unknown[] = [];
-    for (const key of Object.keys(PATCH_COLUMNS) as (keyof WorkerPatch)[]) {
-      const value = patch[key];
-      if (value === undefined) continue;
-      sets.push(`${PATCH_COLUMNS[key]} = ?`);
-      if (key === 'agent') values.push(value === null ? null : JSON.stringify(value));
-      else if (key === 'disabled') values.push(value ? 1 : 0);
-      else values.push(value);
-    }
-    if (sets.length === 0) return this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) !== undefined;
-    return this.stmt(`UPDATE workers SET ${sets.join(', ')} WHERE id = ?`).run(...values, id).changes === 1;
+  updateWorker(id: string, patch: WorkerPatch): Promise<boolean> {
+    return this.batch.run(() => this.tables.updateWorker(id, patch));
   }
 
-  bumpWorkerCounters(id: string, jobsRun: number, failures: number): boolean {
-    return this.db
-      .prepare('UPDATE workers SET jobs_run = jobs_run + ?, failures = failures + ? WHERE id = ?')
-      .run(jobsRun, failures, id).changes === 1;
+  clearConnections(): Promise<number> {
+    return this.batch.run(() => this.tables.clearConnections());
   }
 
-  clearConnections(): number {
-    return this.stmt('UPDATE workers SET connected_since = NULL WHERE connected_since IS NOT NULL').run()
-      .changes;
+  deleteWorker(id: string): Promise<boolean> {
+    return this.batch.run(() => this.tables.deleteWorker(id));
   }
 
-  deleteWorker(id: string): boolean {
-    return this.stmt('DELETE FROM workers WHERE id = ?').run(id).changes === 1;
+  addWorkerProject(id: string, project: string, at: number, patch?: WorkerPatch): Promise<boolean> {
+    return this.batch.run(() => this.tables.addWorkerProject(id, project, at, patch));
   }
 
-  addWorkerProject(id: string, project: string, at: number): boolean {
-    return this.transaction(() => {
-      if (this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
-        throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
-      }
-      if (this.stmt('SELECT 1 FROM projects WHERE name = ?').get(project) === undefined) {
-        throw new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
-      }
-      return this.db
-        .prepare('INSERT OR IGNORE INTO worker_projects (worker_id, project, added_at) VALUES (?, ?, ?)')
-        .run(id, project, at).changes === 1;
+  leaveProject(id: string, project: string): Promise<string[] | undefined> {
+    return this.batch.run(() => this.tables.leaveProject(id, project));
+  }
+
+  insertJob(job: NewJob): Promise<boolean> {
+    return this.batch.run(() => this.tables.insertJob(job));
+  }
+
+  finishJob(id: string, end: JobEnd): Promise<JobRow | undefined> {
+    return this.batch.run(() => this.tables.finishJob(id, end));
+  }
+
+  getJob(id: string): Promise<JobRow | undefined> {
+    return this.batch.run(() => this.tables.getJob(id));
+  }
+
+  listUnfinishedJobs(): Promise<JobRow[]> {
+    return this.batch.run(() => this.tables.listUnfinishedJobs());
+  }
+
+  closeLostJobs(owner: string, end: JobEnd): Promise<JobRow[]> {
+    return this.batch.run(() => this.tables.closeLostJobs(owner, end));
+  }
+
+  listRecentJobs(limit: number, workerId?: string): Promise<JobRow[]> {
+    return this.batch.run(() => this.tables.listRecentJobs(limit, workerId));
+  }
+
+  setSetting(key: string, value: string): Promise<void> {
+    return this.batch.run(() => this.tables.setSetting(key, value));
+  }
+
+  setSettingIfAbsent(key: string, value: string): Promise<boolean> {
+    return this.batch.run(() => this.tables.setSettingIfAbsent(key, value));
+  }
+
+  getSetting(key: string): Promise<string | undefined> {
+    return this.batch.run(() => this.tables.getSetting(key));
+  }
+
+  deleteSetting(key: string): Promise<boolean> {
+    return this.batch.run(() => this.tables.deleteSetting(key));
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.batch.drained().then(() => {
+      if (this.db.open) this.db.close();
     });
-  }
-
-  removeWorkerProject(id: string, project: string): boolean {
-    return this.stmt('DELETE FROM worker_projects WHERE worker_id = ? AND project = ?').run(id, project)
-      .changes === 1;
-  }
-
-  insertJob(job: NewJob): boolean {
-    return this.db
-      .prepare('INSERT OR IGNORE INTO jobs (id, worker_id, kind, command, started_at) VALUES (?, ?, ?, ?, ?)')
-      .run(job.id, job.workerId, job.kind, JSON.stringify(job.command ?? null), job.startedAt).changes === 1;
-  }
-
-  finishJob(id: string, end: JobEnd): boolean {
-    return this.db
-      .prepare(
-        `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?, output = ?, output_bytes = ?
-         WHERE id = ? AND finished_at IS NULL`,
-      )
-      .run(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id).changes === 1;
-  }
-
-  getJob(id: string): JobRow | undefined {
-    const r = this.stmt('SELECT * FROM jobs WHERE id = ?').get(id) as JobRecord | undefined;
-    return r && toJob(r);
-  }
-
-  listUnfinishedJobs(): JobRow[] {
-    return (this.stmt('SELECT * FROM jobs WHERE finished_at IS NULL ORDER BY started_at, rowid').all() as JobRecord[]).map(toJob);
-  }
-
-  listRecentJobs(limit: number, workerId?: string): JobRow[] {
-    const rows = (
-      workerId === undefined
-        ? this.stmt('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit)
-        : this.db
-            .prepare('SELECT * FROM jobs WHERE worker_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?')
-            .all(workerId, limit)
-    ) as JobRecord[];
-    return rows.map(toJob);
-  }
-
-  setSetting(key: string, value: string): void {
-    this.db
-      .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
-      .run(key, value);
-  }
-
-  getSetting(key: string): string | undefined {
-    return this.stmt('SELECT value FROM settings WHERE key = ?').pluck().get(key) as string | undefined;
-  }
-
-  deleteSetting(key: string): boolean {
-    return this.stmt('DELETE FROM settings WHERE key = ?').run(key).changes === 1;
-  }
-
-  close(): void {
-    if (this.db.open) this.db.close();
+    return this.closing;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * The hub's persistent state, behind one backend-neutral interface (../../shared/STYLE.md, BullMQ model):
- * every implementation must pass `test/unit/store-conformance.ts`. The store holds data, not rules: it
+ * The hub's registry state, behind one backend-neutral asynchronous interface ({@link RegistryStore};
+ * ../../shared/STYLE.md, BullMQ model): every implementation must pass `test/unit/store-conformance.ts`. The store holds data, not rules: it
  * never reads the clock (callers pass times in ms since the epoch), never hashes or compares secrets, and
  * reports "already there" / "not there" as booleans or `undefined`; the registry turns those into errors.
  */
@@ -91,6 +91,12 @@ export interface NewJob {
   command: unknown;
   /** ms since the epoch. */
   startedAt: number;
+  /**
+   * The id of the hub that runs the job (the connection carrying it is that hub's), so that a hub
+   * starting again closes only its own lost jobs ({@link RegistryStore.closeLostJobs}) and never another
+   * hub's on a shared backend.
+   */
+  owner: string;
 }
 
 /** How a job ended. */
@@ -104,7 +110,7 @@ export interface JobEnd {
   errorCode: string | null;
   /** The last bytes of the job's output (stdout and stderr interleaved), capped by the hub. @default null */
   output?: Uint8Array | null;
-  /** Output bytes the job produced in all, kept or not. @default 0 */
+  /** Output bytes the job produced in all. @default 0 */
   outputBytes?: number;
 }
 
@@ -115,6 +121,8 @@ export interface JobRow {
   kind: JobKind;
   command: unknown;
   startedAt: number;
+  /** The hub that ran it; `null` for jobs recorded before owners were kept (they count as any hub's own). */
+  owner: string | null;
   finishedAt: number | null;
   exitCode: number | null;
   signal: string | null;
@@ -126,71 +134,111 @@ export interface JobRow {
   outputBytes: number;
 }
 
-/** The hub's persistent store. All methods are synchronous. */
-export interface Store {
-  /**
-   * Runs `fn` as one atomic step: if it throws, nothing it wrote is kept. Nested calls join the outer one.
-   */
-  transaction<T>(fn: () => T): T;
+/** Settings to write along with another change: a string sets the key, `null` removes it. */
+export type SettingsPatch = Readonly<Record<string, string | null>>;
 
+/** A membership to create along with a worker. */
+export interface NewMembership {
+  project: string;
+  /** ms since the epoch. */
+  at: number;
+}
+
+/**
+ * The hub's registry state (projects, passkeys, environments, workers, jobs, settings), asynchronous and
+ * backend-neutral (issue 9): every backend passes test/unit/store-conformance.ts. A returned promise
+ * resolves once the change is durable on the backend (after the commit that holds it), never before, so
+ * callers acknowledge to workers and admins only then; a write whose commit fails rejects. Calls take
+ * effect in the order they are made. No transaction leaks out: every method is atomic on its own, and
+ * steps that must happen together have one method each (`createWorker` with its membership and
+ * settings, `leaveProject`, `finishJob` with the worker's counters, `closeLostJobs`, `setSettingIfAbsent`),
+ * so that a multi-hub backend can implement each as one compare-and-set.
+ */
+export interface RegistryStore {
   // ---- projects ---------------------------------------------------------------------------------------
   /** Stores a new project; `false` (and nothing written) if the name is taken. */
-  createProject(row: ProjectRow): boolean;
-  getProject(name: string): ProjectRow | undefined;
+  createProject(row: ProjectRow): Promise<boolean>;
+  getProject(name: string): Promise<ProjectRow | undefined>;
   /** All projects, oldest first (ties by name). */
-  listProjects(): ProjectRow[];
+  listProjects(): Promise<ProjectRow[]>;
   /** The project whose passkey hash is exactly `passkeyHash`. */
-  findProjectByPasskeyHash(passkeyHash: string): ProjectRow | undefined;
+  findProjectByPasskeyHash(passkeyHash: string): Promise<ProjectRow | undefined>;
   /** Replaces (or with `null`s, removes) a project's passkey; `false` if there is no such project. */
-  setProjectPasskey(name: string, passkey: string | null, passkeyHash: string | null): boolean;
+  setProjectPasskey(name: string, passkey: string | null, passkeyHash: string | null): Promise<boolean>;
 
   // ---- environments (global, case-sensitive) ------------------------------------------------------------
   /** Adds an environment; `false` if it already exists. */
-  addEnv(name: string): boolean;
+  addEnv(name: string): Promise<boolean>;
   /** All environments, sorted by name (binary order). */
-  listEnvs(): string[];
-  hasEnv(name: string): boolean;
+  listEnvs(): Promise<string[]>;
+  /** Of `names`, those that are not environments, in the order given, without repeats. */
+  missingEnvs(names: readonly string[]): Promise<string[]>;
 
   // ---- workers ----------------------------------------------------------------------------------------
-  /** Stores a new worker with no projects; `false` (and nothing written) if the id is taken. */
-  createWorker(row: NewWorker): boolean;
-  getWorker(id: string): WorkerRow | undefined;
-  /** Workers sorted by id; with `project`, only that project's members. */
-  listWorkers(project?: string): WorkerRow[];
-  /** Changes the given fields; `false` if there is no such worker. */
-  updateWorker(id: string, patch: WorkerPatch): boolean;
-  /** Adds to a worker's counters; `false` if there is no such worker. */
-  bumpWorkerCounters(id: string, jobsRun: number, failures: number): boolean;
-  /** Sets `connectedSince` to `null` on every worker (after a hub restart); returns how many changed. */
-  clearConnections(): number;
-  /** Deletes a worker and its memberships (its jobs are kept); `false` if there was none. */
-  deleteWorker(id: string): boolean;
   /**
-   * Makes a worker a member of a project; `false` if it already was. Throws `ClaError` `UNKNOWN_WORKER`
-   * or `UNKNOWN_PROJECT` if either does not exist.
+   * Stores a new worker, with its first membership and `settings` when given, all or nothing; `false`
+   * (and nothing written) if the id is taken. Throws `ClaError` `UNKNOWN_PROJECT` (nothing written) if
+   * the membership's project does not exist.
    */
-  addWorkerProject(id: string, project: string, at: number): boolean;
-  /** Removes a membership; `false` if there was none. The worker itself is kept. */
-  removeWorkerProject(id: string, project: string): boolean;
+  createWorker(row: NewWorker, membership?: NewMembership, settings?: SettingsPatch): Promise<boolean>;
+  getWorker(id: string): Promise<WorkerRow | undefined>;
+  /** Many workers at once: one entry per id, in the order given, `undefined` where there is none. */
+  getWorkers(ids: readonly string[]): Promise<Array<WorkerRow | undefined>>;
+  /** Workers sorted by id; with `project`, only that project's members. */
+  listWorkers(project?: string): Promise<WorkerRow[]>;
+  /** Changes the given fields; `false` if there is no such worker. */
+  updateWorker(id: string, patch: WorkerPatch): Promise<boolean>;
+  /** Sets `connectedSince` to `null` on every worker (after a hub restart); returns how many changed. */
+  clearConnections(): Promise<number>;
+  /** Deletes a worker and its memberships (its jobs are kept); `false` if there was none. */
+  deleteWorker(id: string): Promise<boolean>;
+  /**
+   * Makes a worker a member of a project, and applies `patch` to it in the same step; `false` (nothing
+   * written) if it already was. Throws `ClaError` `UNKNOWN_WORKER` or `UNKNOWN_PROJECT` if either does
+   * not exist.
+   */
+  addWorkerProject(id: string, project: string, at: number, patch?: WorkerPatch): Promise<boolean>;
+  /**
+   * Removes a worker from a project, and deletes the worker when that was its last project, in one step.
+   * Returns the projects it remains in (sorted; empty when deleted), or `undefined` (nothing written)
+   * when it was not a member or does not exist.
+   */
+  leaveProject(id: string, project: string): Promise<string[] | undefined>;
 
   // ---- jobs -------------------------------------------------------------------------------------------
   /** Records a started job; `false` (and nothing written) if the id is taken. */
-  insertJob(job: NewJob): boolean;
-  /** Records how a job ended; `false` if there is no such job or it has already finished. */
-  finishJob(id: string, end: JobEnd): boolean;
-  getJob(id: string): JobRow | undefined;
-  /** Jobs with no end recorded, oldest start first (a hub that starts closes them: their hub died). */
-  listUnfinishedJobs(): JobRow[];
+  insertJob(job: NewJob): Promise<boolean>;
+  /**
+   * Records how a job ended and counts it on its worker (one more job run; one more failure when
+   * {@link isFailure}) in the same step. Returns the finished row, or `undefined` (nothing written) if
+   * there is no such job or it has already finished, so a late duplicate report is not counted twice.
+   */
+  finishJob(id: string, end: JobEnd): Promise<JobRow | undefined>;
+  getJob(id: string): Promise<JobRow | undefined>;
+  /** Jobs with no end recorded, oldest start first. */
+  listUnfinishedJobs(): Promise<JobRow[]>;
+  /**
+   * Finishes, as {@link finishJob} does, every unfinished job whose owner is `owner` (or that has no
+   * owner: recorded before owners were kept) with `end`, in one step: what a hub does when it starts,
+   * since the connections that carried its jobs died with its previous process. Jobs of other hubs are
+   * left alone. Returns the finished rows, oldest start first.
+   */
+  closeLostJobs(owner: string, end: JobEnd): Promise<JobRow[]>;
   /** Up to `limit` jobs, newest start first (ties: last inserted first); optionally of one worker only. */
-  listRecentJobs(limit: number, workerId?: string): JobRow[];
+  listRecentJobs(limit: number, workerId?: string): Promise<JobRow[]>;
 
   // ---- settings ---------------------------------------------------------------------------------------
   /** Sets (or replaces) a setting. */
-  setSetting(key: string, value: string): void;
-  getSetting(key: string): string | undefined;
+  setSetting(key: string, value: string): Promise<void>;
+  /** Sets a setting only if it has none; `false` (nothing written) if it had one. */
+  setSettingIfAbsent(key: string, value: string): Promise<boolean>;
+  getSetting(key: string): Promise<string | undefined>;
   /** Removes a setting; `false` if there was none. */
-  deleteSetting(key: string): boolean;
+  deleteSetting(key: string): Promise<boolean>;
 
-  /** Releases the backend; the store must not be used afterwards. Calling it again does nothing. */
-  close(): void;
+  /** Writes what is queued, then releases the backend; it must not be used afterwards. Calling it again does nothing. */
+  close(): Promise<void>;
 }
+
+/** The name the registry's store had when it was synchronous; kept for imports. */
+export type Store = RegistryStore;

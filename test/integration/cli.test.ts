@@ -114,7 +114,7 @@ cli('the hub stores each job with its outcome and the tail of its output', async
   assert.is(run.code, 5);
   const { registry, close } = openRegistry(ctx.hub.data);
   try {
-    const job = registry.recentJobs(10).find((j) => j.command === 'echo stored-line; exit 5');
+    const job = (await registry.recentJobs(10)).find((j) => j.command === 'echo stored-line; exit 5');
     assert.ok(job, 'the job is in the store');
     assert.is(job!.workerId, 'java1');
     assert.is(job!.outcome, 'failed');

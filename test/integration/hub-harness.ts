@@ -30,8 +30,8 @@ export async function startHub(options: HubOptions = {}): Promise<HubHarness> {
   const temp = tempDir('cla-hub-harness-');
   const store = openSqliteStore(path.join(temp.dir, 'hub.sqlite'));
   const registry = new Registry(store, systemClock);
-  const adminToken = registry.ensureAdminToken().token!;
-  registry.createProject('default');
+  const adminToken = (await registry.ensureAdminToken()).token!;
+  await registry.createProject('default');
   const hub = new Hub({ host: '127.0.0.1', port: 0, ...options }, { registry, metrics: new HubMetrics({ processMetrics: false }) });
   const url = await hub.start();
   return {
@@ -42,15 +42,15 @@ export async function startHub(options: HubOptions = {}): Promise<HubHarness> {
     adminToken,
     close: async () => {
       await hub.stop();
-      store.close();
+      await store.close();
       temp.cleanup();
     },
   };
 }
 
 /** Registers worker `id` in the default project and returns its token. */
-export function registerWorker(h: HubHarness, id: string): string {
-  return h.registry.register({ passkey: h.registry.passkey('default')!, id }).token;
+export async function registerWorker(h: HubHarness, id: string): Promise<string> {
+  return (await h.registry.register({ passkey: (await h.registry.passkey('default'))!, id })).token;
 }
 
 export const AGENT: AgentInfo = { version: 'test', pid: 1, user: 'tester', host: 'localhost', platform: 'linux' };

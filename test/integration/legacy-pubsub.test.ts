@@ -43,7 +43,7 @@ it.before.each(async (ctx) => {
   Object.assign(ctx, tempDir('cla-legacy-'));
   const store = openSqliteStore(path.join(ctx.dir, 'hub.db'));
   const registry = new Registry(store, systemClock);
-  const passkey = registry.ensureDefaultProject().passkey!;
+  const passkey = (await registry.ensureDefaultProject()).passkey!;
   ctx.logFile = path.join(ctx.dir, 'hub.log');
   ctx.recordFile = path.join(ctx.dir, 'frames.rec');
   const recorder = new FrameRecorder(ctx.recordFile, systemClock, 'hub');
@@ -58,7 +58,7 @@ it.before.each(async (ctx) => {
     await hub.stop();
     recorder.close();
     log.flush?.();
-    store.close();
+    await store.close();
   };
 });
 
@@ -86,7 +86,7 @@ it('1.x: register, appear as a legacy worker, exec with output at the end and th
   const registered = await client.register(ctx.passkey);
   assert.equal(registered.projects, ['default']);
   assert.is(await client.connect(), 200);
-  const listed = ctx.hub.management.listWorkers().find((w) => w.id === 'joe@build1/Xk3_a9');
+  const listed = (await ctx.hub.management.listWorkers()).find((w) => w.id === 'joe@build1/Xk3_a9');
   assert.ok(listed, 'the legacy worker is listed');
   assert.is((listed as unknown as { platform: string }).platform, 'legacy-pubsub 1.x');
   assert.ok(ctx.hub.session('joe@build1/Xk3_a9'), 'connected');
@@ -107,7 +107,7 @@ it('1.x: register, appear as a legacy worker, exec with output at the end and th
 });
 
 it('tags and envs in dispatch, disable/enable on the hub side, an unknown env refused', async (ctx) => {
-  ctx.registry.addEnv('QA');
+  await ctx.registry.addEnv('QA');
   const client = new LegacyClient(ctx.base, { generation: 1, id: 'qa@box1/e1', tags: ['java'], envs: ['QA'] });
   await client.register(ctx.passkey);
   assert.is(await client.connect(), 200);
@@ -120,10 +120,10 @@ it('tags and envs in dispatch, disable/enable on the hub side, an unknown env re
   assert.is((all[0] as Extract<JobEvent, { type: 'dispatched' }>).worker, 'qa@box1/e1');
   assert.is((all.at(-1) as { value: unknown }).value, true);
 
-  ctx.hub.management.disable(client.id);
+  await ctx.hub.management.disable(client.id);
   const disabled = await lastValueFrom(ctx.hub.run({ target: { worker: client.id }, job: { kind: 'exec', cmd: 'true' }, waitMs: 0 })).then(() => undefined, (e: unknown) => e);
   assert.is((disabled as ClaError).code, 'WORKER_DISABLED');
-  ctx.hub.management.enable(client.id);
+  await ctx.hub.management.enable(client.id);
 
   const stranger = new LegacyClient(ctx.base, { generation: 1, id: 'qa@box2/e2', envs: ['NOPE'] });
   await stranger.register(ctx.passkey);
@@ -268,7 +268,7 @@ it('401 for a bad token, shutdown through /pubsub/close, unregister, ids kept ap
   assert.is(await stranger.connect(), 401);
 
   const client = await connected(ctx, 1, 'joe@build1/sd1');
-  ctx.hub.management.shutdown(client.id);
+  await ctx.hub.management.shutdown(client.id);
   const command = await client.next();
   assert.is(command.verb, 'worker.shutdown');
   assert.is((await client.close()).status, 200);
@@ -282,11 +282,11 @@ it('401 for a bad token, shutdown through /pubsub/close, unregister, ids kept ap
   assert.is(await go.connect(), 401, 'an unregistered worker is refused');
 
   // New-style ids cannot take the legacy forms, and a legacy plain id is not a new-style one.
-  assert.throws(() => ctx.registry.register({ passkey: ctx.passkey, id: 'joe@build1' }), /Expected worker id/);
+  await ctx.registry.register({ passkey: ctx.passkey, id: 'joe@build1' }).then(() => assert.unreachable('accepted'), (e: Error) => assert.match(e.message, /Expected worker id/));
   const plain = new LegacyClient(ctx.base, { generation: 1, id: 'plainid' });
   await plain.register(ctx.passkey);
-  assert.throws(() => ctx.registry.register({ passkey: ctx.passkey, id: 'plainid' }), /legacy Clarive worker/);
-  ctx.registry.register({ passkey: ctx.passkey, id: 'newstyle' });
+  await ctx.registry.register({ passkey: ctx.passkey, id: 'plainid' }).then(() => assert.unreachable('accepted'), (e: Error) => assert.match(e.message, /legacy Clarive worker/));
+  await ctx.registry.register({ passkey: ctx.passkey, id: 'newstyle' });
   const taken = await new LegacyClient(ctx.base, { generation: 2, id: 'newstyle' }).register(ctx.passkey);
   assert.match(String(taken.error), /belongs to a cla-worker/);
 
@@ -309,7 +309,7 @@ it('401 for a bad token, shutdown through /pubsub/close, unregister, ids kept ap
 it('a worker gone past the grace period loses its jobs; a new process of the same worker replaces the session', async (ctx) => {
   const store = openSqliteStore(path.join(ctx.dir, 'grace.db'));
   const registry = new Registry(store, systemClock);
-  const passkey = registry.ensureDefaultProject().passkey!;
+  const passkey = (await registry.ensureDefaultProject()).passkey!;
   const hub = new Hub({ host: '127.0.0.1', port: 0, legacyPubsub: { spoolDir: path.join(ctx.dir, 'spool2'), reconnectGraceMs: 20 } }, { registry, metrics: new HubMetrics({ processMetrics: false }) });
   const base = (await hub.start()).replace(/^ws/, 'http');
   try {
@@ -332,7 +332,7 @@ it('a worker gone past the grace period loses its jobs; a new process of the sam
     client.drop();
   } finally {
     await hub.stop();
-    store.close();
+    await store.close();
   }
 });
 
@@ -344,7 +344,7 @@ it('without --legacy-pubsub the routes are not there', async (ctx) => {
   assert.is(answer.status, 404);
   assert.match(answer.body, /connect with a websocket/);
   await hub.stop();
-  store.close();
+  await store.close();
 });
 
 it.run();

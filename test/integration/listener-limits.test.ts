@@ -43,7 +43,7 @@ test('connections that never finish their request head are closed after the head
     const closedAll = await allWithin(opened.map((o) => o.closed), 20_000);
     assert.ok(closedAll, `${opened.filter((o) => !o.socket.destroyed).length} of 300 half-open connections still open`);
     // A real worker still gets in.
-    const { transport, first } = await rawWorker(h, 'w1', registerWorker(h, 'w1'), AGENT);
+    const { transport, first } = await rawWorker(h, 'w1', await registerWorker(h, 'w1'), AGENT);
     assert.is(first.t, 'welcome');
     transport.close(1000, 'done');
   } finally {
@@ -72,9 +72,9 @@ test('one address gets a bounded number of open connections, upgraded ones inclu
   const h = await startHub({ maxConnectionsPerAddress: 10 });
   try {
     const workers = [];
-    for (let i = 0; i < 10; i++) workers.push(await rawWorker(h, `w${i}`, registerWorker(h, `w${i}`), AGENT));
+    for (let i = 0; i < 10; i++) workers.push(await rawWorker(h, `w${i}`, await registerWorker(h, `w${i}`), AGENT));
     assert.ok(workers.every((w) => w.first.t === 'welcome'));
-    const over = await rawWorker(h, 'w10', registerWorker(h, 'w10'), AGENT).then(() => 'accepted', (error: Error) => error.message);
+    const over = await rawWorker(h, 'w10', await registerWorker(h, 'w10'), AGENT).then(() => 'accepted', (error: Error) => error.message);
     assert.match(over, /Cannot connect to the hub/);
     for (const w of workers) w.transport.terminate();
   } finally {

@@ -21,9 +21,9 @@ const send = (message: unknown) => process.send!(message);
 const temp = tempDir('cla-memory-hub-');
 const store = openSqliteStore(path.join(temp.dir, 'hub.sqlite'));
 const registry = new Registry(store, systemClock);
-const adminToken = registry.ensureAdminToken().token!;
-registry.createProject('default');
-const workerToken = registry.register({ passkey: registry.passkey('default')!, id: 'w1' }).token;
+const adminToken = (await registry.ensureAdminToken()).token!;
+await registry.createProject('default');
+const workerToken = (await registry.register({ passkey: (await registry.passkey('default'))!, id: 'w1' })).token;
 let received = 0;
 let waitFor = Infinity;
 const hub = new Hub(
@@ -58,7 +58,7 @@ process.on('message', (message: { type: string; frames?: number }) => {
     if (received >= waitFor) send({ type: 'counted', frames: received });
   } else if (message.type === 'stop') {
     void hub.stop().then(() => {
-      store.close();
+      void store.close();
       temp.cleanup();
       process.disconnect();
     });

@@ -16,7 +16,7 @@ promtool('GET /metrics passes promtool check metrics', async () => {
   const which = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
   assert.ok(which.status === 0, 'promtool not found: install the Debian package `prometheus` (apt-get install prometheus)');
   const { dir, cleanup } = tempDir();
-  const hub = createHub({ data: path.join(dir, 'hub.sqlite'), port: 0, admin: { port: 0 } });
+  const hub = await createHub({ data: path.join(dir, 'hub.sqlite'), port: 0, admin: { port: 0 } });
   try {
     const { url, adminUrl } = await hub.start();
     const { id, token } = await registerWorker({ url, passkey: hub.defaultProject.passkey! });

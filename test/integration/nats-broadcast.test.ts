@@ -43,7 +43,7 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
   const server = await startNatsServer(path.join(dir, 'nats'));
   const shared = openSqliteStore(path.join(dir, 'registry.sqlite'));
   const registry = new Registry(shared, systemClock);
-  const passkey = registry.createProject('default').passkey;
+  const passkey = (await registry.createProject('default')).passkey;
   const stores: SqliteStore[] = [shared];
   const engines: NatsEngine[] = [];
   const hubs: Array<{ hub: Hub; ext: ActionsExtension; url: string }> = [];
@@ -63,7 +63,7 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
     }
     const seen: string[] = [];
     for (const [id, at] of [['w1', 0], ['w2', 1]] as const) {
-      const { token } = registry.register({ passkey, id });
+      const { token } = await registry.register({ passkey, id });
       const subscriptions = new SubscriptionRegistry(id);
       const actions = new ActionExtension(subscriptions);
       actions.on('collect', (ctx) => {

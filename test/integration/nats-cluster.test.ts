@@ -53,7 +53,7 @@ it.before.each(async (ctx) => {
   ctx.server = await startNatsServer(path.join(ctx.dir, 'nats'));
   ctx.store = openSqliteStore(path.join(ctx.dir, 'hub.sqlite'));
   ctx.registry = new Registry(ctx.store, systemClock);
-  ctx.registry.createProject('default');
+  await ctx.registry.createProject('default');
   ctx.hubs = [];
   ctx.agents = [];
   ctx.bucket = ++bucketSeq;
@@ -87,8 +87,8 @@ async function stopHub(h: ClusterHub): Promise<void> {
   await h.engine.close();
 }
 
-function startAgent(ctx: Context, id: string, url: string, tags: string[] = []): WorkerAgent {
-  const token = ctx.registry.register({ passkey: ctx.registry.passkey('default')!, id }).token;
+async function startAgent(ctx: Context, id: string, url: string, tags: string[] = []): Promise<WorkerAgent> {
+  const token = (await ctx.registry.register({ passkey: (await ctx.registry.passkey('default'))!, id })).token;
   const agent = new WorkerAgent({ id, token, url, tags, backoffBaseMs: 1, backoffMaxMs: 20 });
   ctx.agents.push({ agent, exit: agent.run() });
   return agent;
@@ -118,7 +118,7 @@ const whereIs = (h: ClusterHub, id: string) => h.cluster.where().get(id);
 it('a worker is present where it connected; a reconnection to another hub replaces the old session (4006)', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  const token = ctx.registry.register({ passkey: ctx.registry.passkey('default')!, id: 'w1' }).token;
+  const token = (await ctx.registry.register({ passkey: (await ctx.registry.passkey('default'))!, id: 'w1' })).token;
   const first = await rawWorker({ url: a.url } as HubHarness, 'w1', token);
   assert.is(first.first.t, 'welcome');
   await until(ctx, () => whereIs(b, 'w1') === 'hub-a');
@@ -137,7 +137,7 @@ it('exec from one hub runs on the worker another hub holds: output (beyond the f
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
   const c = await startClusterHub(ctx, 'hub-c');
-  startAgent(ctx, 'w2', b.url);
+  await startAgent(ctx, 'w2', b.url);
   await until(ctx, () => whereIs(a, 'w2') === 'hub-b' && whereIs(c, 'w2') === 'hub-b');
   // 3 MB of output: several output windows, so credit has to travel back through NATS to the worker.
   const events = await lastValueFrom(c.hub.run({ target: { worker: 'w2' }, job: { kind: 'exec', cmd: 'head -c 3000000 /dev/zero | tr "\\0" x; echo; echo done >&2' } }).pipe(toArray()));
@@ -154,7 +154,7 @@ it('exec from one hub runs on the worker another hub holds: output (beyond the f
 it('eval and probe are routed too, and a cancel reaches the holder', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  startAgent(ctx, 'w3', b.url);
+  await startAgent(ctx, 'w3', b.url);
   await until(ctx, () => whereIs(a, 'w3') === 'hub-b');
   const evalEvents = await lastValueFrom(a.hub.run({ target: { worker: 'w3' }, job: { kind: 'eval', code: 'return 6 * 7' } }).pipe(toArray()));
   const result = evalEvents.at(-1)!;
@@ -174,7 +174,7 @@ it('eval and probe are routed too, and a cancel reaches the holder', async (ctx)
 it('ship and fetch to a worker on another hub: bytes, credit and the result travel through NATS', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  startAgent(ctx, 'w7', b.url);
+  await startAgent(ctx, 'w7', b.url);
   await until(ctx, () => whereIs(a, 'w7') === 'hub-b');
   const local = path.join(ctx.dir, 'payload.bin');
   // Larger than the transfer window, so the worker's credit must come back through NATS to the sender.
@@ -194,8 +194,8 @@ it('ship and fetch to a worker on another hub: bytes, credit and the result trav
 it('a target by tags picks among the workers of every hub; one matching nowhere is NO_WORKER', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  startAgent(ctx, 'w-local', a.url, ['cpu']);
-  startAgent(ctx, 'w-gpu', b.url, ['gpu', 'linux']);
+  await startAgent(ctx, 'w-local', a.url, ['cpu']);
+  await startAgent(ctx, 'w-gpu', b.url, ['gpu', 'linux']);
   await until(ctx, () => whereIs(a, 'w-gpu') === 'hub-b' && whereIs(a, 'w-local') === 'hub-a');
   const events = await lastValueFrom(a.hub.run({ target: { tags: ['gpu'] }, job: { kind: 'exec', cmd: 'echo on-gpu' } }).pipe(toArray()));
   const dispatched = events[0]!;
@@ -224,17 +224,17 @@ it('a worker no hub holds fails at once with NO_WORKER', async (ctx) => {
 it('management from any hub reaches the worker on the hub that holds it', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  const agent = startAgent(ctx, 'w4', b.url);
+  const agent = await startAgent(ctx, 'w4', b.url);
   await until(ctx, () => whereIs(a, 'w4') === 'hub-b');
-  const listed = a.hub.management.listWorkers().find((w) => w.id === 'w4')!;
+  const listed = (await a.hub.management.listWorkers()).find((w) => w.id === 'w4')!;
   assert.ok(listed.connected, 'hub a lists the worker hub b holds as connected');
   assert.is(listed.state, 'connected to hub hub-b');
-  a.hub.management.disable('w4');
+  await a.hub.management.disable('w4');
   await until(ctx, () => b.hub.session('w4')?.isDisabled() === true);
   await until(ctx, () => JSON.stringify(agent.state()) === '"disabled"');
-  a.hub.management.enable('w4');
+  await a.hub.management.enable('w4');
   await until(ctx, () => b.hub.session('w4')?.isDisabled() === false);
-  a.hub.management.shutdown('w4');
+  await a.hub.management.shutdown('w4');
   const exit = await ctx.agents.find((x) => x.agent === agent)!.exit;
   assert.ok(exit.shutdownByHub);
   await until(ctx, () => whereIs(a, 'w4') === undefined);
@@ -243,9 +243,9 @@ it('management from any hub reaches the worker on the hub that holds it', async 
 it('unregistering through one hub closes the worker held by another (4007)', async (ctx) => {
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
-  const agent = startAgent(ctx, 'w9', b.url);
+  const agent = await startAgent(ctx, 'w9', b.url);
   await until(ctx, () => whereIs(a, 'w9') === 'hub-b');
-  const result = a.hub.management.unregisterFromProject('w9', 'default');
+  const result = await a.hub.management.unregisterFromProject('w9', 'default');
   assert.ok(result.deleted);
   const exit = await ctx.agents.find((x) => x.agent === agent)!.exit;
   assert.is(exit.closeCode, CloseCode.Unregistered);
@@ -256,10 +256,10 @@ it("a hub's entries disappear when it stops, and when it dies (heartbeat stale),
   const a = await startClusterHub(ctx, 'hub-a');
   const b = await startClusterHub(ctx, 'hub-b');
   const c = await startClusterHub(ctx, 'hub-c');
-  const token = ctx.registry.register({ passkey: ctx.registry.passkey('default')!, id: 'w5' }).token;
+  const token = (await ctx.registry.register({ passkey: (await ctx.registry.passkey('default'))!, id: 'w5' })).token;
   const onB = await rawWorker({ url: b.url } as HubHarness, 'w5', token);
   assert.is(onB.first.t, 'welcome');
-  startAgent(ctx, 'w6', c.url);
+  await startAgent(ctx, 'w6', c.url);
   await until(ctx, () => whereIs(a, 'w5') === 'hub-b' && whereIs(a, 'w6') === 'hub-c');
   // A clean stop deletes b's entries.
   await stopHub(b);

@@ -28,7 +28,7 @@ test('closeReason cuts by UTF-8 bytes at a character boundary', () => {
 test('a replacement whose close reason is long leaves exactly one live, routable session', async () => {
   const h = await startHub();
   try {
-    const token = registerWorker(h, 'w1');
+    const token = await registerWorker(h, 'w1');
     const old = await rawWorker(h, 'w1', token, { ...AGENT, host: LONG_HOST });
     assert.is(old.first.t, 'welcome');
     const replacement = await rawWorker(h, 'w1', token, { ...AGENT, host: LONG_HOST });

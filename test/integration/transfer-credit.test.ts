@@ -46,8 +46,8 @@ it('a worker granting a whole 128 MiB ship at once and not reading makes the hub
   let client: AdminClient | undefined;
   try {
     const url = await hub.start();
-    const { passkey } = registry.createProject('credit');
-    const adminToken = registry.ensureAdminToken().token!;
+    const { passkey } = await registry.createProject('credit');
+    const adminToken = (await registry.ensureAdminToken()).token!;
     const { id, token } = await registerWorker({ url, passkey, id: 'greedy' });
     const local = path.join(dir, 'sparse.bin');
     fs.writeFileSync(local, '');
@@ -106,7 +106,7 @@ it('a worker granting a whole 128 MiB ship at once and not reading makes the hub
   } finally {
     client?.close();
     await hub.stop();
-    store.close();
+    await store.close();
     cleanup();
   }
 });

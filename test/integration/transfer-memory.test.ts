@@ -49,7 +49,7 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
   let client: AdminClient | undefined;
   try {
     const url = await hub.start();
-    const { passkey } = registry.createProject('memory');
+    const { passkey } = await registry.createProject('memory');
     const { id, token } = await registerWorker({ url, passkey, id: 'memory' });
     const root = path.join(dir, 'root');
     fs.mkdirSync(root);
@@ -64,7 +64,7 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
     });
     void agent.run();
     await connected;
-    client = await AdminClient.connect(url, registry.ensureAdminToken().token!);
+    client = await AdminClient.connect(url, (await registry.ensureAdminToken()).token!);
 
     const local = path.join(dir, 'sparse.bin');
     fs.writeFileSync(local, '');
@@ -96,7 +96,7 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
     client?.close();
     agent?.stop('test done');
     await hub.stop();
-    store.close();
+    await store.close();
     cleanup();
   }
 });

@@ -92,7 +92,7 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
   const lines = load(source);
   const scenario = options.scenario ?? scenarioOf(source, 'hub');
   const clock = startClock(lines);
-  const seeded = seedRegistry(clock);
+  const seeded = await seedRegistry(clock);
   const built = scenarioHub(scenario, seeded, clock);
   const hub = new Hub({ ...HUB_OPTIONS, ...options.hub }, hubDeps(seeded, clock, undefined, built.extensions));
   // What Hub.start() does before it listens; the replay feeds connections itself, so it never listens.
@@ -117,7 +117,7 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
   } finally {
     // Extensions first: a workflow run writes its steps to the store on a later turn until stopped.
     for (const extension of built.extensions) await extension.stop?.();
-    seeded.store.close();
+    await seeded.store.close();
   }
 }
 
@@ -142,7 +142,7 @@ async function replayWorkerIn(lines: RecordLine[], scenario: FixtureName, clock:
   const rewrite = treeRewrite(REPLAY_TREE, treeRoot);
   const dials: Array<(transport: Transport) => void> = [];
   const agent = new WorkerAgent({
-    ...recordedWorkerOptions(scenario, 'ws://replay.invalid', expectedWorkerToken(clock)),
+    ...recordedWorkerOptions(scenario, 'ws://replay.invalid', (await expectedWorkerToken(clock))),
     clock,
     extensions: await workerExtensions(scenario, clock, treeRoot),
     connect: () => new Promise<Transport>((resolve) => dials.push(resolve)),

@@ -136,13 +136,13 @@ function expectCode(error: unknown, code: string): void {
 /** A hub listening on port 0 with a recorder; `finish()` stops it and closes the recorder. */
 async function startHub(name: FixtureName) {
   const clock = recordingClock(name);
-  const seeded = seedRegistry(clock);
+  const seeded = await seedRegistry(clock);
   const tap = new CountingRecorder(hubRecording(name), 'hub', clock);
   const built = scenarioHub(name, seeded, clock);
   const hub = new Hub({ ...HUB_OPTIONS, port: 0 }, hubDeps(seeded, clock, tap, built.extensions));
   const url = await hub.start();
   const registration = await registerWorker({ url, passkey: seeded.passkey, id: WORKER_ID });
-  if (registration.token !== expectedWorkerToken(clock)) {
+  if (registration.token !== (await expectedWorkerToken(clock))) {
     throw new Error('The registration token differs from scenario-setup.expectedWorkerToken(): the replay could not rebuild it');
   }
   await tap.settled();
@@ -158,7 +158,7 @@ async function startHub(name: FixtureName) {
       await hub.stop();
       await tap.settled();
       tap.close();
-      seeded.store.close();
+      await seeded.store.close();
     },
   };
 }

@@ -54,11 +54,11 @@ test('refusals: the replayed worker gives up on BAD_TOKEN without dialling again
   assert.is(result.exit?.closeCode, 4001);
 });
 
-test('formatRecording prints one line per recorded line, every frame with an arrow, secrets masked', () => {
+test('formatRecording prints one line per recorded line, every frame with an arrow, secrets masked', async () => {
   const clock = new SimulatedClock();
-  const seeded = seedRegistry(clock);
-  const secrets = [seeded.passkey, seeded.adminToken, expectedWorkerToken(clock)];
-  seeded.store.close();
+  const seeded = await seedRegistry(clock);
+  const secrets = [seeded.passkey, seeded.adminToken, (await expectedWorkerToken(clock))];
+  await seeded.store.close();
   for (const name of FIXTURES) {
     for (const file of [hubRecording(name), workerRecording(name)].filter((f) => fs.existsSync(f))) {
       const lines = readRecording(file);

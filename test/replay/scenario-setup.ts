@@ -140,13 +140,13 @@ export interface SeededRegistry {
 }
 
 /** An in-memory registry seeded in a fixed order: project (passkey), admin token, environment. */
-export function seedRegistry(clock: Clock): SeededRegistry {
+export async function seedRegistry(clock: Clock): Promise<SeededRegistry> {
   const store = openSqliteStore(':memory:');
   const registry = new Registry(store, clock, seededBytes());
-  const { passkey } = registry.createProject(PROJECT);
-  const { token } = registry.ensureAdminToken();
+  const { passkey } = await registry.createProject(PROJECT);
+  const { token } = await registry.ensureAdminToken();
   if (token === null) throw new Error('a fresh store already had an admin token');
-  registry.addEnv(ENV);
+  await registry.addEnv(ENV);
   return { store, registry, passkey, adminToken: token };
 }
 
@@ -253,12 +253,12 @@ export function applyWorkerMark(agent: { stop(reason?: string): void }, detail: 
  * The token the seeded registry hands to `WORKER_ID` when it registers first: the worker replay needs it
  * without a hub. The recording script checks that the real registration returned the same one.
  */
-export function expectedWorkerToken(clock: Clock): string {
-  const seeded = seedRegistry(clock);
+export async function expectedWorkerToken(clock: Clock): Promise<string> {
+  const seeded = await seedRegistry(clock);
   try {
-    return seeded.registry.register({ passkey: seeded.passkey, id: WORKER_ID }).token;
+    return (await seeded.registry.register({ passkey: seeded.passkey, id: WORKER_ID })).token;
   } finally {
-    seeded.store.close();
+    await seeded.store.close();
   }
 }
 

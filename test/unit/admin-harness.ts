@@ -34,7 +34,7 @@ export async function startAdminHarness(admin: AdminHttpOptions = {}): Promise<A
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-admin-'));
   const store = openSqliteStore(path.join(dir, 'hub.sqlite'));
   const registry = new Registry(store, systemClock);
-  const token = registry.ensureAdminToken().token!;
+  const token = (await registry.ensureAdminToken()).token!;
   const hub = new Hub({ host: '127.0.0.1', port: 0 }, { registry, metrics: new HubMetrics({ processMetrics: false }) });
   await hub.start();
   // The dashboard folder is the test's own, so a dashboard built in src/hub/dashboard changes nothing here.
@@ -51,7 +51,7 @@ export async function startAdminHarness(admin: AdminHttpOptions = {}): Promise<A
       for (const { agent } of harness.workers) agent.stop('test over');
       await Promise.all(harness.workers.map((w) => w.exit));
       await hub.stop();
-      store.close();
+      await store.close();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -62,9 +62,9 @@ export async function startAdminHarness(admin: AdminHttpOptions = {}): Promise<A
 export async function connectWorker(h: AdminHarness, id: string, projects: string[], tags: string[] = []): Promise<{ id: string; agent: WorkerAgent; exit: Promise<AgentExit> }> {
   let token: string | undefined;
   for (const project of projects) {
-    if (!h.registry.listProjects().some((p) => p.name === project)) h.registry.createProject(project);
-    const passkey = h.registry.passkey(project)!;
-    token = h.registry.register({ passkey, id, token }).token;
+    if (!(await h.registry.listProjects()).some((p) => p.name === project)) h.registry.createProject(project);
+    const passkey = (await h.registry.passkey(project))!;
+    token = (await h.registry.register({ passkey, id, token })).token;
   }
   const connected = firstValueFrom(h.hub.changes$.pipe(filter((c) => c.type === 'connected' && c.worker === id)));
   const agent = new WorkerAgent({ id, token: token!, url: h.hub.url(), tags, graceMs: 1000 });

@@ -76,7 +76,7 @@ test('browser login sets an HttpOnly SameSite=Strict cookie; logout ends the ses
 });
 
 test('CSRF guard: POST needs content-type application/json and a same-origin Origin', async ({ h }) => {
-  h.registry.createProject('csrf');
+  await h.registry.createProject('csrf');
   const login = await request(h, 'POST', '/api/login', { body: { token: h.token } });
   const cookie = `${SESSION_COOKIE}=${sessionCookie(login.headers['set-cookie'])}`;
   const form = await request(h, 'POST', '/api/projects/csrf/passkey/rotate', { headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=1' });
@@ -89,8 +89,8 @@ test('CSRF guard: POST needs content-type application/json and a same-origin Ori
   assert.is(loginForm.headers['set-cookie'], undefined);
   const crossSite = await request(h, 'POST', '/api/projects/csrf/passkey/rotate', { headers: { cookie, origin: 'http://evil.example' }, body: {} });
   assert.is(crossSite.status, 403);
-  const before = h.registry.passkey('csrf');
-  assert.is(h.registry.passkey('csrf'), before, 'nothing was rotated');
+  const before = await h.registry.passkey('csrf');
+  assert.is(await h.registry.passkey('csrf'), before, 'nothing was rotated');
   const sameSite = await request(h, 'POST', '/api/projects/csrf/passkey/rotate', { headers: { cookie, origin: h.adminUrl }, body: {} });
   assert.is(sameSite.status, 200, sameSite.text);
   assert.is.not(sameSite.json.passkey, before);
@@ -142,13 +142,13 @@ test('unknown worker / project: 404 with their codes; bad arguments: 400', async
 
 test('passkey: show, rotate (old one stops working), invalidate', async ({ h }) => {
   const auth = { bearer: h.token };
-  const created = h.registry.createProject('keys');
+  const created = await h.registry.createProject('keys');
   const shown = await request(h, 'GET', '/api/projects/keys/passkey', auth);
   assert.equal(shown.json, { project: 'keys', passkey: created.passkey });
   const rotated = await request(h, 'POST', '/api/projects/keys/passkey/rotate', { ...auth, body: {} });
   assert.match(rotated.json.passkey, /^[0-9a-f]{32}$/);
   assert.is.not(rotated.json.passkey, created.passkey);
-  assert.throws(() => h.registry.register({ passkey: created.passkey }), (e: { code?: string }) => e.code === 'BAD_PASSKEY');
+  await h.registry.register({ passkey: created.passkey }).then(() => assert.unreachable('the old passkey was accepted'), (e: { code?: string }) => assert.is(e.code, 'BAD_PASSKEY'));
   const invalidated = await request(h, 'POST', '/api/projects/keys/passkey/invalidate', { ...auth, body: {} });
   assert.equal(invalidated.json, { project: 'keys', passkey: null });
   const projects = await request(h, 'GET', '/api/projects', auth);

@@ -3,7 +3,7 @@
  * listing with sharing, disable / enable (persisted, the process keeps running), unregister from one
  * project, shutdown, a worker's recent jobs, and the live event stream.
  */
-import { filter, firstValueFrom, lastValueFrom, startWith, toArray } from 'rxjs';
+import { concatMap, filter, firstValueFrom, lastValueFrom, startWith, toArray } from 'rxjs';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
@@ -24,8 +24,8 @@ test.after(async (ctx) => {
 });
 
 /** Resolves once `predicate` holds, re-checked whenever the hub reports a change. */
-function until(hub: Hub, predicate: () => boolean): Promise<unknown> {
-  return firstValueFrom(hub.changes$.pipe(startWith(null), filter(() => predicate())));
+function until(hub: Hub, predicate: () => Promise<boolean>): Promise<unknown> {
+  return firstValueFrom(hub.changes$.pipe(startWith(null), concatMap(() => predicate()), filter((ok) => ok)));
 }
 
 async function exec(hub: Hub, target: Record<string, string>, cmd: string): Promise<string> {
@@ -59,7 +59,7 @@ test('list per project: live fields, and the shared worker names the other proje
   assert.is(shared.disabled, false);
   assert.is(shared.runningJobs, 0);
   assert.type(shared.connectedSince, 'number');
-  await until(h.hub, () => h.hub.management.worker('shared').state === 'connected.idle');
+  await until(h.hub, async () => (await h.hub.management.worker('shared')).state === 'connected.idle');
 
   const b = await request(h, 'GET', '/api/workers?project=B', { bearer: h.token });
   assert.equal(workerOf(b.json, 'shared').sharedWith, ['A']);
@@ -79,9 +79,9 @@ test('disable: no new jobs for every project, the process keeps running; enable:
   assert.is(disabled.json.worker.disabled, true);
   assert.is(await refusal(h.hub, { worker: 'shared' }), 'WORKER_DISABLED');
   assert.is(await refusal(h.hub, { project: 'A' }), 'NO_WORKER');
-  assert.ok(h.registry.getWorker('shared')!.disabled, 'persisted, so a reconnect stays disabled');
-  await until(h.hub, () => h.hub.management.worker('shared').state === 'disabled');
-  assert.is(h.hub.management.worker('shared').connected, true, 'the process is still connected');
+  assert.ok((await h.registry.getWorker('shared'))!.disabled, 'persisted, so a reconnect stays disabled');
+  await until(h.hub, async () => (await h.hub.management.worker('shared')).state === 'disabled');
+  assert.is((await h.hub.management.worker('shared')).connected, true, 'the process is still connected');
   await events.next((e) => e.event === 'workers' && JSON.parse(e.data).some((w: ManagedWorker) => w.id === 'shared' && w.disabled));
   events.close();
 
@@ -128,8 +128,8 @@ test('shutdown: the worker process is told to exit, with the seed warning; offli
   assert.is(answer.json.warnings[0], SHUTDOWN_WARNING);
   const exit = await worker.exit;
   assert.is(exit.shutdownByHub, true);
-  await until(h.hub, () => !h.hub.management.worker('solo').connected);
-  const solo = h.hub.management.worker('solo');
+  await until(h.hub, async () => !(await h.hub.management.worker('solo')).connected);
+  const solo = await h.hub.management.worker('solo');
   assert.is(solo.state, 'offline');
   assert.is(solo.disabled, false, 'shutdown is not disable');
   const twice = await request(h, 'POST', '/api/workers/solo/shutdown', { bearer: h.token, body: {} });

@@ -31,14 +31,14 @@ test('the channel answers a bad request with an error frame carrying `re`', asyn
   b.close();
 });
 
-test('the pre-shared key cannot take over a worker registered with a token', () => {
+test('the pre-shared key cannot take over a worker registered with a token', async () => {
   const registry = new Registry(openSqliteStore(':memory:'), systemClock);
-  const { passkey } = registry.createProject('default');
-  registry.register({ passkey, id: 'real' });
-  assert.throws(() => registry.pskWorker('real', 'default'), /registered with a token/);
-  const created = registry.pskWorker('fresh', 'default');
+  const { passkey } = await registry.createProject('default');
+  await registry.register({ passkey, id: 'real' });
+  await registry.pskWorker('real', 'default').then(() => assert.unreachable('expected a refusal'), (error: Error) => assert.match(error.message, /registered with a token/));
+  const created = await registry.pskWorker('fresh', 'default');
   assert.is(created.id, 'fresh');
-  assert.is(registry.pskWorker('fresh', 'default').id, 'fresh', 'a PSK worker reconnects');
+  assert.is((await registry.pskWorker('fresh', 'default')).id, 'fresh', 'a PSK worker reconnects');
 });
 
 test('a frame over the limit is refused by the sender, and the connection stays usable', async () => {

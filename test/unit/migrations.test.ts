@@ -72,7 +72,7 @@ test('running it again changes nothing; every store opening the file finds it cu
   try {
     const first = migrate(db);
     assert.is(first.adopted.length, 2 + 2 + 1 + 1, 'registry 2, tasks 2, workflows 1, resources 1 adopted');
-    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['workflows:run-owner']);
+    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'workflows:run-owner']);
     const before = schemaOf(db);
     assert.equal(migrate(db), { adopted: [], applied: [] });
     new SqliteWorkflowStore(db);
@@ -90,7 +90,7 @@ test('an older file (registry 1, tasks 1, no workflow or resource tables) gets e
   try {
     const outcome = migrate(db);
     assert.equal(outcome.adopted.map((s) => `${s.part}:${s.name}`), ['registry:create-registry', 'tasks:create-tasks']);
-    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'tasks:task-owner', 'workflows:create-workflows', 'workflows:run-owner', 'resources:create-resources']);
+    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'workflows:create-workflows', 'workflows:run-owner', 'resources:create-resources']);
     assert.ok(columns(db, 'jobs').includes('output_bytes'));
     assert.equal(db.prepare('SELECT id, output_bytes FROM jobs').all(), [{ id: 'job-1', output_bytes: 0 }]);
     assert.is(db.prepare('SELECT count(*) FROM tasks').pluck().get(), 1);

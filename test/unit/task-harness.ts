@@ -72,7 +72,7 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
   if (!shared) clock.set(1_000_000);
   const mainStore = shared?.mainStore ?? openSqliteStore(':memory:');
   const registry = new Registry(mainStore, clock);
-  const passkey = shared ? registry.passkey('tasks')! : registry.createProject('tasks').passkey;
+  const passkey = shared ? (await registry.passkey('tasks'))! : (await registry.createProject('tasks')).passkey;
   const store = new SqliteTaskStore(mainStore.db);
   let n = 0;
   const tasks = new TaskHub({ store, newId: () => `task-${++n}` }, options);
@@ -83,7 +83,7 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
   const hubEnds: Transport[] = [];
   let hubStopped = false;
 
-  const register = (id: string) => registry.register({ passkey, id }).token;
+  const register = async (id: string) => (await registry.register({ passkey, id })).token;
   const dial = () => {
     const [hubEnd, workerEnd] = createMemoryPair();
     hubEnds.push(hubEnd);
@@ -99,7 +99,7 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
     hub,
     tasks,
     async worker(id, setup, extensionOptions) {
-      const token = register(id);
+      const token = await register(id);
       const subscriptions = new SubscriptionRegistry(id);
       const extension = new TaskExtension(subscriptions, extensionOptions);
       setup(extension);
@@ -120,7 +120,7 @@ export async function startTaskHarness(options: TaskHubOptions = {}, shared?: { 
       return worker;
     },
     async raw(id) {
-      const token = register(id);
+      const token = await register(id);
       const transport = dial();
       const frames: Frame[] = [];
       transport.frames$.subscribe((f) => frames.push(f));

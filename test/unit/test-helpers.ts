@@ -30,13 +30,13 @@ export function tempDirEach(suite: Test<TempDirContext>, prefix?: string): void 
 }
 
 /** `open` on `hub.db` in a fresh temp directory, for a store conformance factory: `cleanup` closes the store, then removes the directory. */
-export function openInTempDir<S extends { close(): void }>(prefix: string, open: (file: string) => S): { store: S; cleanup: () => void } {
+export function openInTempDir<S extends { close(): void | Promise<void> }>(prefix: string, open: (file: string) => S): { store: S; cleanup: () => Promise<void> } {
   const { dir, cleanup } = tempDir(prefix);
   const store = open(path.join(dir, 'hub.db'));
   return {
     store,
-    cleanup: () => {
-      store.close();
+    cleanup: async () => {
+      await store.close();
       cleanup();
     },
   };

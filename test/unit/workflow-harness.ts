@@ -47,7 +47,7 @@ export class TestBed {
   readonly clock: SimulatedClock;
   readonly store: SqliteStore;
   readonly registry: Registry;
-  readonly passkey: string;
+  readonly passkey: Promise<string>;
   hub!: Hub;
   ext!: ActionsExtension;
   private readonly workers: TestWorker[] = [];
@@ -60,7 +60,7 @@ export class TestBed {
     this.clock.set(1_700_000_000_000);
     this.store = openSqliteStore(':memory:');
     this.registry = new Registry(this.store, this.clock as Clock);
-    this.passkey = this.registry.createProject('test').passkey;
+    this.passkey = this.registry.createProject('test').then((created) => created.passkey);
   }
 
   /** Starts (or restarts, after `stopHub()`) the hub and its extension on the same database. */
@@ -88,7 +88,7 @@ export class TestBed {
 
   /** A connected worker with handlers per action. */
   async worker(id: string, handlers: Record<string, ActionHandler>, options: ActionHandlerOptions = {}): Promise<TestWorker> {
-    const { token } = this.registry.register({ passkey: this.passkey, id });
+    const { token } = await this.registry.register({ passkey: await this.passkey, id });
     const subscriptions = new SubscriptionRegistry(id);
     const actions = new ActionExtension(subscriptions);
     for (const [action, handler] of Object.entries(handlers)) actions.on(action, handler, options);

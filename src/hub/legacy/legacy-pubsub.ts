@@ -85,19 +85,19 @@ export class LegacyPubsub {
     switch (route) {
       case 'POST /pubsub/register':
         req.resume();
-        reply(res, 200, this.register(query, params.get('passkey') ?? ''));
+        reply(res, 200, await this.register(query, params.get('passkey') ?? ''));
         return;
       case 'POST /pubsub/unregister':
         req.resume();
-        reply(res, 200, this.unregister(query, false));
+        reply(res, 200, await this.unregister(query, false));
         return;
       case 'POST /workeradmin/register_api': {
         req.resume();
         const path = params.get('path');
         if (path === 'register') {
           const id = query.id || (params.get('user') && params.get('server') ? `${params.get('user')}@${params.get('server')}` : '');
-          reply(res, 200, this.register({ ...query, id }, params.get('passkey') ?? ''));
-        } else if (path === 'unregister_by_token') reply(res, 200, this.unregister(query, true));
+          reply(res, 200, await this.register({ ...query, id }, params.get('passkey') ?? ''));
+        } else if (path === 'unregister_by_token') reply(res, 200, await this.unregister(query, true));
         else reply(res, 200, { error: 1, msg: 'unknown resource' });
         return;
       }
@@ -105,7 +105,7 @@ export class LegacyPubsub {
         await this.events(query, req, res);
         return;
       case 'POST /pubsub/publish': {
-        const session = this.sessionFor(query);
+        const session = await this.sessionFor(query);
         const body = await readJson(req, this.options.maxMessageBytes);
         if (typeof body.event !== 'string') throw new ClaError(ErrorCode.InvalidArgument, 'Expected a JSON object with an `event` string');
         session?.publish(body as LegacyMessage);
@@ -114,16 +114,16 @@ export class LegacyPubsub {
       }
       case 'POST /pubsub/pop':
         req.resume();
-        this.fileJob(query, params).pop(res);
+        (await this.fileJob(query, params)).pop(res);
         return;
       case 'POST /pubsub/push':
-        this.fileJob(query, params).push(req, res);
+        (await this.fileJob(query, params)).push(req, res);
         return;
       case 'POST /pubsub/close': {
         const body = await readJson(req, SMALL_BODY_BYTES).catch(() => ({}) as Record<string, unknown>);
         const id = typeof body.id === 'string' && body.id !== '' ? body.id : query.id;
         const token = typeof body.token === 'string' && body.token !== '' ? body.token : query.token;
-        this.authenticate(id, token);
+        await this.authenticate(id, token);
         const session = this.sessions.get(id);
         if (session) {
           this.hub.log.info({ worker: id }, 'legacy worker closed its connection');
@@ -139,26 +139,26 @@ export class LegacyPubsub {
     }
   }
 
-  private register(query: LegacyQuery, passkey: string): Record<string, unknown> {
+  private async register(query: LegacyQuery, passkey: string): Promise<Record<string, unknown>> {
     if (passkey === '') return { error: 'missing passkey: pass the project passkey shown by `cla-hub project passkey NAME`' };
     const agent = legacyAgent(query);
     try {
-      const result = this.hub.registry.register({ passkey, id: query.id || undefined, token: query.token || undefined, agent, legacy: true });
+      const result = await this.hub.registry.register({ passkey, id: query.id || undefined, token: query.token || undefined, agent, legacy: true });
       this.hub.log.info({ worker: result.id, project: result.added, legacy: true }, 'legacy worker registered');
       return { id: result.id, token: result.token, projects: result.projects };
     } catch (error) {
       // A legacy worker re-registering with its own token gets its registration back (Clarive did so).
-      if (error instanceof ClaError && error.code === ErrorCode.DuplicateWorker && query.token !== '' && this.hub.registry.isLegacyWorker(query.id)) {
-        const worker = this.tryAuthenticate(query.id, query.token);
+      if (error instanceof ClaError && error.code === ErrorCode.DuplicateWorker && query.token !== '' && (await this.hub.registry.isLegacyWorker(query.id))) {
+        const worker = await this.tryAuthenticate(query.id, query.token);
         if (worker) return { id: worker.id, token: query.token, projects: worker.projects };
       }
       return { error: error instanceof Error ? error.message : String(error) };
     }
   }
 
-  private unregister(query: LegacyQuery, v2: boolean): Record<string, unknown> {
+  private async unregister(query: LegacyQuery, v2: boolean): Promise<Record<string, unknown>> {
     try {
-      const result = this.hub.registry.unregister(query.id, query.token);
+      const result = await this.hub.registry.unregister(query.id, query.token);
       this.hub.log.info({ worker: query.id, legacy: true }, 'legacy worker unregistered');
       this.hub.onUnregistered(query.id, result.projects);
       return v2 ? { deleted: 1 } : { registration: query.id, projects: result.projects };
@@ -170,7 +170,7 @@ export class LegacyPubsub {
 
   private async events(query: LegacyQuery, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     req.resume();
-    this.authenticate(query.id, query.token);
+    await this.authenticate(query.id, query.token);
     const header = req.headers['last-event-id'];
     const lastId = (Array.isArray(header) ? header[0] : header) || query.oid;
     const existing = this.sessions.get(query.id);
@@ -214,31 +214,31 @@ export class LegacyPubsub {
   }
 
   /** The session a publish is for; authenticates first. Unknown sessions publish into the void (see below). */
-  private sessionFor(query: LegacyQuery): LegacySession | undefined {
-    this.authenticate(query.id, query.token);
+  private async sessionFor(query: LegacyQuery): Promise<LegacySession | undefined> {
+    await this.authenticate(query.id, query.token);
     // A message for a session that ended (hub restarted, grace ran out) is answered 200 and dropped: a
     // 4xx would make the 2.x client retry it for minutes (internal/retry), and its job is gone anyway.
     return this.sessions.get(query.id);
   }
 
-  private fileJob(query: LegacyQuery, params: URLSearchParams) {
-    this.authenticate(query.id, query.token);
+  private async fileJob(query: LegacyQuery, params: URLSearchParams) {
+    await this.authenticate(query.id, query.token);
     const job = this.sessions.get(query.id)?.jobForKey(params.get('key') ?? '');
     if (!job) throw new ClaError(ErrorCode.FileNotFound, 'No transfer with this key for this worker');
     return job;
   }
 
-  private authenticate(id: string, token: string) {
-    const worker = this.hub.registry.authenticate(id, token);
-    if (!this.hub.registry.isLegacyWorker(id)) {
+  private async authenticate(id: string, token: string) {
+    const worker = await this.hub.registry.authenticate(id, token);
+    if (!(await this.hub.registry.isLegacyWorker(id))) {
       throw new ClaError(ErrorCode.BadToken, `Worker ${id} registered as a cla-worker: connect with cla-worker, not through the legacy pubsub`);
     }
     return worker;
   }
 
-  private tryAuthenticate(id: string, token: string) {
+  private async tryAuthenticate(id: string, token: string) {
     try {
-      return this.authenticate(id, token);
+      return await this.authenticate(id, token);
     } catch {
       return undefined;
     }

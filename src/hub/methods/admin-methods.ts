@@ -2,7 +2,7 @@
  * The hub's own methods: the hub's identity, projects and passkeys, environments, workers and jobs
  * (src/hub/management.ts). Extensions add theirs (tasks, workflows, resources) the same way.
  */
-import { Observable, map, startWith, throttleTime, asyncScheduler } from 'rxjs';
+import { Observable, concatMap, startWith, throttleTime, asyncScheduler } from 'rxjs';
 import { z } from 'zod';
 import type { HubChange } from '../hub-change.ts';
 import type { WorkerManagement } from '../management.ts';
@@ -38,7 +38,7 @@ export function adminMethods(deps: AdminMethodsDeps): MethodDefinition[] {
     callMethod({ name: 'projects.rotatePasskey', summary: "Replaces a project's passkey; registered workers are unaffected.", params: byName, call: ({ name }) => management.rotatePasskey(name) }),
     callMethod({ name: 'projects.invalidatePasskey', summary: "Removes a project's passkey: no registrations until rotated.", params: byName, call: ({ name }) => management.invalidatePasskey(name) }),
 
-    callMethod({ name: 'envs.add', summary: 'Creates an environment workers may declare (names are case-sensitive).', params: byName, call: ({ name }) => ({ name, created: registry.addEnv(name) }) }),
+    callMethod({ name: 'envs.add', summary: 'Creates an environment workers may declare (names are case-sensitive).', params: byName, call: async ({ name }) => ({ name, created: await registry.addEnv(name) }) }),
     callMethod({ name: 'envs.list', summary: 'Environment names.', params: empty, readOnly: true, call: () => registry.listEnvs() }),
 
     callMethod({
@@ -66,7 +66,7 @@ export function adminMethods(deps: AdminMethodsDeps): MethodDefinition[] {
         deps.changes$.pipe(
           throttleTime(1000 / WATCH_LISTS_PER_SECOND, asyncScheduler, { leading: true, trailing: true }),
           startWith(undefined),
-          map(() => management.listWorkers(project)),
+          concatMap(() => management.listWorkers(project)),
         ),
     }),
 
