@@ -45,6 +45,26 @@ interface Breakdown {
   workerExecMs: number;
   /** Mean time of the hub's two SQLite writes per job (recordJobStart + recordJobEnd), in this process. */
   hubStoreMs: number;
+  /**
+   * CPU ms per round trip: this process (hub + admin client) and the worker process (its spawn of `true`
+   * included), and per local spawn in this process. CPU time moves far less with other load than wall time.
+   */
+  cpuMs: { hub: number; worker: number; localSpawn: number };
+}
+
+/** CPU ms a process used so far (utime + stime from /proc, 100 ticks per second). */
+function cpuMsOf(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Runs `loop` and returns its result with the CPU ms it cost this process and `pid`, per run. */
+async function withCpu(pid: number, loop: () => Promise<Result>): Promise<{ result: Result; self: number; other: number }> {
+  const self0 = process.cpuUsage();
+  const other0 = cpuMsOf(pid);
+  const result = await loop();
+  const self = process.cpuUsage(self0);
+  return { result, self: (self.user + self.system) / 1000 / result.runs, other: (cpuMsOf(pid) - other0) / result.runs };
 }
 
 function positive(name: string, raw: string): number {
@@ -195,9 +215,15 @@ async function main(): Promise<void> {
     await measure('warm-up', warmup, execRunner);
     workerExecMs = 0;
     storeMs = 0;
-    const hubResult = await measure('hub round trip (AdminClient→hub→worker)', seconds, roundTrip);
-    const breakdown: Breakdown = { workerExecMs: workerExecMs / hubResult.runs, hubStoreMs: storeMs / hubResult.runs };
-    const localResult = await measure("local spawn('true')", seconds, spawnTrue);
+    const hubRun = await withCpu(worker.pid!, () => measure('hub round trip (AdminClient→hub→worker)', seconds, roundTrip));
+    const hubResult = hubRun.result;
+    const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
+    const localResult = localRun.result;
+    const breakdown: Breakdown = {
+      workerExecMs: workerExecMs / hubResult.runs,
+      hubStoreMs: storeMs / hubResult.runs,
+      cpuMs: { hub: hubRun.self, worker: hubRun.other, localSpawn: localRun.self },
+    };
     const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
     const results = [hubResult, localResult, runnerResult];
     const ratio = hubResult.perSecond / localResult.perSecond;
@@ -222,6 +248,8 @@ async function main(): Promise<void> {
         `overhead per round trip (mean hub - mean local): ${fmt(overheadMs, 3)} ms`,
         `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
         `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean`,
+        `CPU per round trip: hub + admin ${fmt(breakdown.cpuMs.hub, 3)} ms, worker ${fmt(breakdown.cpuMs.worker, 3)} ms (its spawn included); per local spawn: ${fmt(breakdown.cpuMs.localSpawn, 3)} ms`,
+        `  CPU overhead of a round trip over a local spawn: ${fmt(breakdown.cpuMs.hub + breakdown.cpuMs.worker - breakdown.cpuMs.localSpawn, 3)} ms`,
         '',
       ].join('\n'),
     );

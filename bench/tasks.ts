@@ -12,7 +12,12 @@
  * Exactly once is checked, not assumed: every task must end `done` once (one `finished$` event per id,
  * the store's counts), with the result its echo handler returned (its own data).
  *
- * Usage: node --import tsx bench/tasks.ts [--tasks 5000] [--workers 4] [--concurrency 4] [--sequential 500] [--json]
+ * `--store jetstream` keeps the tasks in NATS JetStream (issue 10: a nats-server started for the run in
+ * its temp folder, single node) instead of the SQLite file; the CPU per task of the burst is reported for
+ * this process (hub + dispatcher + store client) and, on JetStream, for nats-server too (/proc).
+ * bench/tasks-engines.ts runs both stores in one go, side by side.
+ *
+ * Usage: node --import tsx bench/tasks.ts [--tasks 5000] [--workers 4] [--concurrency 4] [--sequential 500] [--store sqlite|jetstream] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -30,6 +35,10 @@ import { TaskHub } from '../src/hub/tasks/task-hub.ts';
 import type { TaskRow } from '../src/hub/tasks/task-store.ts';
 import { openSqliteStore } from '../src/store/sqlite-store.ts';
 import { registerWorker } from '../src/worker/registration.ts';
+import { connectEngine, type NatsEngine } from '../src/engine/nats-connect.ts';
+import { JetStreamTaskStore } from '../src/engine/jetstream-task-store.ts';
+import type { TaskStore } from '../src/hub/tasks/task-store.ts';
+import { startNatsServer, type NatsServer } from '../test/integration/nats-server.ts';
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
@@ -91,6 +100,17 @@ async function stopWorker(child: ChildProcess): Promise<void> {
   clearTimeout(force);
 }
 
+/** CPU time (user + system) of another process so far, in ms, from /proc (Linux; clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+const ownCpuMs = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+};
+
 function commandLine(args: string[]): string {
   const script = path.relative(process.cwd(), process.argv[1]!);
   return `node ${process.execArgv.join(' ')} ${script}${args.length ? ` ${args.join(' ')}` : ''}`.replace(/\s+/g, ' ');
@@ -98,7 +118,7 @@ function commandLine(args: string[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let count: number, workers: number, concurrency: number, sequential: number, json: boolean;
+  let count: number, workers: number, concurrency: number, sequential: number, json: boolean, storeKind: 'sqlite' | 'jetstream';
   try {
     const { values } = parseArgs({
       args,
@@ -108,6 +128,7 @@ async function main(): Promise<void> {
         concurrency: { type: 'string', default: '4' },
         sequential: { type: 'string', default: '500' },
         json: { type: 'boolean', default: false },
+        store: { type: 'string', default: 'sqlite' },
       },
       strict: true,
     });
@@ -116,8 +137,10 @@ async function main(): Promise<void> {
     concurrency = positiveInt('concurrency', values.concurrency);
     sequential = positiveInt('sequential', values.sequential);
     json = values.json;
+    if (values.store !== 'sqlite' && values.store !== 'jetstream') throw new InvalidArgumentError(`Expected \`--store\` to be sqlite or jetstream, got \`${values.store}\``);
+    storeKind = values.store;
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/tasks.ts [--tasks N] [--workers N] [--concurrency N] [--sequential N] [--json]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/tasks.ts [--tasks N] [--workers N] [--concurrency N] [--sequential N] [--store sqlite|jetstream] [--json]\n`);
     process.exitCode = 2;
     return;
   }
@@ -126,7 +149,14 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-tasks-'));
   const mainStore = openSqliteStore(path.join(dir, 'hub.sqlite'));
   const registry = new Registry(mainStore, systemClock);
-  const store = new SqliteTaskStore(mainStore.db);
+  let nats: NatsServer | undefined;
+  let engine: NatsEngine | undefined;
+  let store: TaskStore;
+  if (storeKind === 'jetstream') {
+    nats = await startNatsServer(path.join(dir, 'nats'));
+    engine = await connectEngine([nats.url], { name: 'bench hub' });
+    store = await new JetStreamTaskStore(engine.nc, { hubId: 'bench' }).opened();
+  } else store = new SqliteTaskStore(mainStore.db);
   const tasks = new TaskHub({ store });
   const hub = new Hub({ port: 0 }, { registry, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];
@@ -163,6 +193,7 @@ async function main(): Promise<void> {
       });
     });
     const start = performance.now();
+    const cpuAtStart = { hub: ownCpuMs(), engine: nats ? processCpuMs(nats.child.pid!) : 0 };
     const submits: Array<Promise<void>> = [];
     for (let i = 0; i < count; i++) {
       const at = performance.now();
@@ -171,6 +202,7 @@ async function main(): Promise<void> {
     await Promise.all(submits);
     const submitMs = performance.now() - start;
     await allDone;
+    const cpu = { hubMsPerTask: (ownCpuMs() - cpuAtStart.hub) / count, engineMsPerTask: nats ? (processCpuMs(nats.child.pid!) - cpuAtStart.engine) / count : 0 };
     const burstMs = Math.max(...[...submitted.keys()].map((id) => ends.get(id)!.at)) - start;
     const burstLatency = latency([...submitted].map(([id, s]) => ends.get(id)!.at - s.at));
 
@@ -202,7 +234,8 @@ async function main(): Promise<void> {
       tasks: count,
       workers,
       concurrency,
-      burst: { seconds: burstMs / 1000, perSecond: count / (burstMs / 1000), submitMs, latency: burstLatency, perWorker: Object.fromEntries([...perWorker].sort()) },
+      store: storeKind,
+      burst: { seconds: burstMs / 1000, perSecond: count / (burstMs / 1000), submitMs, latency: burstLatency, perWorker: Object.fromEntries([...perWorker].sort()), cpu },
       sequential: latency(single),
       exactlyOnce: { done: counts.done, duplicates: 0, wrongResults: 0 },
     };
@@ -217,9 +250,10 @@ async function main(): Promise<void> {
         'cla-worker bench: tasks through the dispatcher',
         `command: ${result.command}`,
         `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
-        `hub + TaskHub in this process (SQLite file, synchronous=${mainStore.db.pragma('synchronous', { simple: true })}); ${workers} \`cla-worker run --task-handler echo --task-concurrency ${concurrency}\` processes`,
+        `hub + TaskHub in this process (${nats ? 'NATS JetStream, single nats-server' : `SQLite file, synchronous=${mainStore.db.pragma('synchronous', { simple: true })}`}); ${workers} \`cla-worker run --task-handler echo --task-concurrency ${concurrency}\` processes`,
         '',
         `burst: ${count} tasks submitted in ${f(submitMs, 1)} ms, all done after ${f(burstMs / 1000, 3)} s: ${f(result.burst.perSecond, 0)} tasks/s`,
+        `  CPU per task: ${f(cpu.hubMsPerTask, 3)} ms in this process${nats ? ` + ${f(cpu.engineMsPerTask, 3)} ms in nats-server` : ''}`,
         `  per worker: ${[...perWorker].sort().map(([w, n]) => `${w}=${n}`).join(' ')}`,
         '',
         `${'submit -> done latency'.padEnd(34)} ${'tasks'.padStart(5)}  ${'mean ms'.padStart(8)}  ${'p50 ms'.padStart(8)}  ${'p99 ms'.padStart(8)}  ${'max ms'.padStart(8)}`,
@@ -233,6 +267,9 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(children.map(stopWorker));
     await hub.stop();
+    await store.close();
+    await engine?.close();
+    await nats?.stop();
     mainStore.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ClaError, InvalidArgumentError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { createHub } from '../hub/create-hub.ts';
 import { connectEngine, parseEngineUrls } from '../engine/nats-connect.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
@@ -53,7 +53,13 @@ export function registerStartCommand(program: Command): void {
         const secrets = resolveSecretFiles(opts, process.env, HUB_SECRET_FLAGS, () => 'CLA_HUB_PSK', warn) as { flags: { psk?: string }; env: NodeJS.ProcessEnv };
         const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
         const engineUrls = (opts.engine as string | undefined) ?? process.env.CLA_HUB_ENGINE;
-        const engine = engineUrls === undefined ? undefined : await connectEngine(parseEngineUrls(engineUrls));
+        const servers = engineUrls === undefined ? undefined : parseEngineUrls(engineUrls);
+        const engine =
+          servers === undefined
+            ? undefined
+            : await connectEngine(servers).catch((cause: unknown) => {
+                throw new ClaError(ErrorCode.ConnectionFailed, `Cannot use the engine at ${servers.join(', ')} (${(cause as Error).message}): start nats-server with JetStream (\`nats-server -js\`), or fix --engine / CLA_HUB_ENGINE`, { cause, retryable: true });
+              });
         const created = await createHub({
           store: opts.store,
           engine,

@@ -47,7 +47,11 @@ export function parseEngineUrls(value: string): string[] {
 export async function connectEngine(servers: string[], options: { name?: string } = {}): Promise<NatsEngine> {
   const nc = await connect({ servers, name: options.name ?? 'cla-hub', noAsyncTraces: true, maxReconnectAttempts: -1 });
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // A server without JetStream refuses the manager: close the connection, or it keeps the process alive.
+  const jsm = await jetstreamManager(nc).catch(async (error: unknown) => {
+    await nc.close();
+    throw error;
+  });
   let closing: Promise<void> | undefined;
   return {
     nc,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors.ts';
+import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../logger.ts';
 import { checkBoolean, checkInteger, checkKnownKeys, checkObject, checkString } from '../option-checks.ts';
 import { MemoryStore } from '../store/memory-store.ts';
@@ -30,6 +30,7 @@ import { recordingExtension } from './methods/recording-methods.ts';
 import { NatsCluster } from '../engine/cluster.ts';
 import { CronSlots } from '../engine/cron-slots.ts';
 import type { NatsEngine } from '../engine/nats-connect.ts';
+import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -148,7 +149,13 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const lostJobs = await registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
-    const tasks = inMemory ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions) : openTaskHub(dataFile, taskOptions);
+    // With an engine, tasks live in its JetStream bucket, shared by every hub on it (issue 10); the leases
+    // this hub grants carry its id, so recovery at its start releases only its own.
+    const tasks = engine
+      ? new TaskHub({ store: await openEngineTaskStore(engine, listener.hubId!), ownsStore: true }, taskOptions)
+      : inMemory
+        ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions)
+        : openTaskHub(dataFile, taskOptions);
     const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
     const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
@@ -193,4 +200,12 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     await closeAll();
     throw error;
   }
+}
+
+/** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */
+async function openEngineTaskStore(engine: NatsEngine, hubId: string): Promise<JetStreamTaskStore> {
+  const store = new JetStreamTaskStore(engine.nc, { hubId });
+  return store.opened().catch((cause: unknown) => {
+    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the task bucket ${store.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+  });
 }

@@ -25,6 +25,21 @@ export function encodeFrame(frame: Frame): Uint8Array {
   return packr.pack(frame);
 }
 
+/**
+ * Encodes a frame into `into` and returns a view of it (a new buffer when the frame does not fit), so a
+ * caller can reuse a few large buffers for chunk frames (src/transport/encode-pool.ts, issue 13). msgpackr
+ * keeps one target buffer for every packer: it is pointed at a fresh small one afterwards, so no later
+ * frame is written into `into` while the caller still owns it.
+ */
+export function encodeFrameInto(frame: Frame, into: Buffer): Uint8Array {
+  packr.useBuffer(into);
+  try {
+    return packr.pack(frame);
+  } finally {
+    packr.useBuffer(Buffer.allocUnsafeSlow(8192));
+  }
+}
+
 /** Decodes bytes without schema validation; throws {@link FrameError} when they are not one msgpack value. */
 export function decodeRaw(bytes: Uint8Array): unknown {
   try {

@@ -8,6 +8,7 @@ import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
+import { EncodePool } from './encode-pool.ts';
 import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendLimits } from './send-gate.ts';
 import type { CloseInfo, FrameTap, Transport } from './transport.ts';
 
@@ -36,6 +37,8 @@ export interface FrameChannelOptions {
   tap?: FrameTap;
   /** Bounds of the send queue (the hub's connections); unbounded when absent. */
   sendLimits?: SendLimits;
+  /** Reused encode buffers for chunk frames (a listener shares one). @default one of this channel's own, made on the first chunk */
+  encodePool?: EncodePool;
 }
 
 /** Largest close reason a websocket close frame can carry, in UTF-8 bytes (RFC 6455 §5.5: 125 less the code). */
@@ -99,6 +102,7 @@ export class FrameChannel implements Transport {
   private readonly maxBadFrames: number;
   private readonly tap: FrameTap | undefined;
   private readonly gate: SendGate | undefined;
+  private encodePool: EncodePool | undefined;
   /** Reading stopped by the owner (`pause()`) and by the send gate: the socket reads when neither holds it. */
   private pausedByOwner = false;
   private pausedBySendQueue = false;
@@ -112,6 +116,7 @@ export class FrameChannel implements Transport {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.maxBadFrames = options.maxBadFrames ?? 10;
     this.tap = options.tap;
+    this.encodePool = options.encodePool;
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.tap?.event(this.id, 'open', this.remote);
     if (options.sendLimits) {
@@ -137,8 +142,10 @@ export class FrameChannel implements Transport {
     if (!this.open) {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
-    const bytes = encodeFrame(frame);
+    const pooled = frame.t === 'chunk' ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
+    const bytes = pooled?.bytes ?? encodeFrame(frame);
     if (bytes.length > this.maxFrameBytes) {
+      pooled?.release();
       // The peer would drop the whole connection (1009) for it: refuse this one frame instead.
       return Promise.reject(
         new ClaError(ErrorCode.FrameTooLarge, `A \`${frame.t}\` frame of ${bytes.length} bytes exceeds the ${this.maxFrameBytes}-byte frame limit; send less (e.g. ship a file instead of an inline payload)`, {
@@ -151,6 +158,8 @@ export class FrameChannel implements Transport {
     this.gate?.add(cost);
     return new Promise((resolve, reject) => {
       this.socket.send(bytes, (error) => {
+        // The socket is done with the bytes (written, or dropped with the connection).
+        pooled?.release();
         this.gate?.done(cost);
         if (error) reject(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
         else resolve();

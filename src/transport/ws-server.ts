@@ -10,6 +10,7 @@ import type { TLSSocket } from 'node:tls';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { guardConnections } from './connection-guard.ts';
+import { EncodePool } from './encode-pool.ts';
 import { FrameChannel, closeReason, nextConnectionId } from './frame-channel.ts';
 import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
@@ -127,6 +128,8 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
   if (options.requestTimeoutMs !== undefined) server.requestTimeout = options.requestTimeoutMs;
   const budget = new SendBudget(options.maxTotalQueuedBytes ?? 256 * 1024 * 1024);
   const sendLimits = { maxQueuedBytes: options.maxQueuedBytes, stallMs: options.sendStallMs, budget };
+  // One set of chunk encode buffers for every connection of the listener (a relaying hub, issue 13).
+  const encodePool = new EncodePool();
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload, clientTracking: true });
   const alive = new WeakMap<WebSocket, boolean>();
   if (options.hubId !== undefined) {
@@ -152,7 +155,7 @@ export async function startWsServer(options: WsServerOptions): Promise<WsServer>
           pause: () => ws.pause(),
           resume: () => ws.resume(),
         },
-        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits },
+        { id: nextConnectionId('c'), remote, maxFrameBytes: maxPayload, tap: options.tap, sendLimits, encodePool },
       );
       alive.set(ws, true);
       ws.on('pong', () => alive.set(ws, true));

@@ -6,7 +6,7 @@
  * rows handed out are never mutated afterwards (each change replaces the row).
  */
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
-import { DEFAULT_HUB_ID, TASK_STATES, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
+import { DEFAULT_HUB_ID, TASK_STATES, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
 /** The shared rows of in-memory task stores. */
 export class MemoryTaskTables {
@@ -34,29 +34,7 @@ export class MemoryTaskStore implements TaskStore {
     const t = this.tables;
     if (t.byId.has(task.id)) return false;
     const seq = t.rows.length + 1;
-    t.rows.push({
-      id: task.id,
-      name: task.name,
-      attrs: { ...task.attrs },
-      data: structuredClone(task.data ?? null),
-      createdAt: task.createdAt,
-      deadlineMs: task.deadlineMs,
-      maxAttempts: task.maxAttempts,
-      seq,
-      state: 'pending',
-      attempts: 0,
-      worker: null,
-      lease: null,
-      owner: null,
-      expiresAt: null,
-      deadlineAt: task.createdAt + task.deadlineMs,
-      result: null,
-      error: null,
-      updatedAt: task.createdAt,
-      offeredAt: null,
-      claimedAt: null,
-      finishedAt: null,
-    });
+    t.rows.push(newTaskRow({ ...task, attrs: { ...task.attrs }, data: structuredClone(task.data ?? null) }, seq));
     t.byId.set(task.id, seq - 1);
     return true;
   }

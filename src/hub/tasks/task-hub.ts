@@ -93,6 +93,8 @@ export class TaskHub implements HubExtension {
   /** Every task that ends (done or failed), as its final row. */
   readonly finished$: Observable<TaskRow> = this.finished.asObservable();
   private timer: unknown;
+  /** Ends the store's events of other hubs' changes (shared backends only). */
+  private unsubscribe: (() => void) | undefined;
   private started = false;
   private stopped = false;
   private dirty = true;
@@ -191,6 +193,9 @@ export class TaskHub implements HubExtension {
     // Workers of the previous run reconnect with nothing: whatever this hub held is offered again.
     const recovered = await this.store.recover(this.clock.now());
     if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks offered or claimed before the restart are pending again');
+    // On a backend shared by several hubs, tasks submitted or released through another hub are offered
+    // here too, and waiters here learn of ends written there.
+    this.unsubscribe = this.store.subscribe?.({ pending: () => this.markDirty(), ended: (row) => this.notify(row) });
     this.started = true;
     this.timer = this.clock.setTimeout(this.tick, this.options.pollMs);
     this.markDirty();
@@ -198,6 +203,7 @@ export class TaskHub implements HubExtension {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     for (const [id, set] of this.waiters) {

@@ -57,6 +57,33 @@ export interface TaskRow extends NewTask {
   finishedAt: number | null;
 }
 
+/** The row of a task just submitted: pending, never offered. */
+export function newTaskRow(task: NewTask, seq: number): TaskRow {
+  return {
+    id: task.id,
+    name: task.name,
+    attrs: task.attrs,
+    data: task.data ?? null,
+    createdAt: task.createdAt,
+    deadlineMs: task.deadlineMs,
+    maxAttempts: task.maxAttempts,
+    seq,
+    state: 'pending',
+    attempts: 0,
+    worker: null,
+    lease: null,
+    owner: null,
+    expiresAt: null,
+    deadlineAt: task.createdAt + task.deadlineMs,
+    result: null,
+    error: null,
+    updatedAt: task.createdAt,
+    offeredAt: null,
+    claimedAt: null,
+    finishedAt: null,
+  };
+}
+
 /** A task that left `offered` or `claimed` without finishing: its holder must be told and its slot freed. */
 export interface ReleasedTask {
   id: string;
@@ -83,6 +110,14 @@ export interface TaskListFilter {
   state?: TaskState;
   /** Newest first, at most this many. */
   limit: number;
+}
+
+/** Changes another hub made on a shared backend, as a {@link TaskStore} learns them (see {@link TaskStore.subscribe}). */
+export interface TaskStoreEvents {
+  /** A task became pending through another hub (submitted, released, rejected, expired): look again. */
+  pending(): void;
+  /** A task ended through another hub: its final row. */
+  ended(row: TaskRow): void;
 }
 
 /** Where a {@link TaskStore} runs: the hub that holds the offers and leases it writes. */
@@ -158,6 +193,12 @@ export interface TaskStore {
    * owners were kept count as this hub's) goes back to pending. Returns how many.
    */
   recover(at: number): Promise<number>;
+  /**
+   * Backends shared by several hubs (JetStream) tell the dispatcher about the other hubs' changes here,
+   * so a task submitted through one hub reaches the workers of another and a waiter learns of an end
+   * it did not write; single-hub backends leave it out. Returns the unsubscribe.
+   */
+  subscribe?(events: TaskStoreEvents): () => void;
   /** Writes what is queued, then closes. */
   close(): Promise<void>;
 }
