@@ -110,9 +110,9 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number):
   const end = start + seconds * 1000;
   let now = start;
   while (now < end) {
-    const { run } = ext.engine.runManual('bench');
+    const { run } = await ext.engine.runManual('bench');
     await ext.engine.whenIdle();
-    const state = ext.store.getStoredRun(run)?.state;
+    const state = (await ext.store.getStoredRun(run))?.state;
     if (state !== 'succeeded') throw new Error(`run ${run} ended ${state}`);
     const after = performance.now();
     latencies.push(after - now);

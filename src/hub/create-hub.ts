@@ -16,6 +16,8 @@ import { openSqliteStore } from '../store/sqlite-store.ts';
 import { tightenToOwnerOnly } from '../file-mode.ts';
 import { FrameRecorder } from '../transport/recorder.ts';
 import { ActionsExtension } from './actions/actions-extension.ts';
+import { MemoryResourceStore } from './actions/memory-resource-store.ts';
+import { MemoryWorkflowStore } from './actions/memory-workflow-store.ts';
 import type { AdminHttpOptions } from './admin-http.ts';
 import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
@@ -111,6 +113,8 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
   const input = checkObject('options', options) as CreateHubOptions;
   checkKnownKeys('createHub', input as Record<string, unknown>, CREATE_KEYS);
   const { store: storeOption, data, admin, workflowsDir, cron, subscriberGraceMs, record, tasks: taskOptions, log: givenLog, warn: givenWarn, engine, ...listener } = input;
+  // Workflow runs are owned by a hub id that must stay the same across restarts: only one given by the caller.
+  const ownerId = listener.hubId;
   // Hubs sharing one store must not share the id kept in it: presence tells them apart by id.
   if (engine !== undefined && listener.hubId === undefined) listener.hubId = `${os.hostname()}-${randomUUID().slice(0, 8)}`;
   parseHubOptions(listener);
@@ -152,11 +156,17 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
       : inMemory
         ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions)
         : openTaskHub(dataFile, taskOptions);
-    const actionsDb = openSqliteStore(inMemory ? ':memory:' : dataFile);
-    opened.push(() => actionsDb.close());
     const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
-    const actions = new ActionsExtension({ db: actionsDb.db, workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) });
+    const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
+    let actions: ActionsExtension;
+    if (inMemory) {
+      actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
+    } else {
+      const actionsDb = openSqliteStore(dataFile);
+      opened.push(() => actionsDb.close());
+      actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
+    }
     const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;

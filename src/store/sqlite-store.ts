@@ -1,68 +1,16 @@
 /**
- * {@link RegistryStore} on SQLite (better-sqlite3, with group commit: ./group-commit.ts). The schema is versioned with `PRAGMA user_version`:
- * each entry of {@link MIGRATIONS} moves it one version up, in a transaction, so a crash mid-upgrade leaves
- * the previous version intact.
+ * {@link RegistryStore} on SQLite (better-sqlite3, with group commit: ./group-commit.ts). The schema (`REGISTRY_STEPS` in
+ * ./schema-steps.ts) is brought up to date at open by the file's one migration runner, ./migrations.ts.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
+import { migrate } from './migrations.ts';
 import { setConcurrencyPragmas } from './sqlite-connection.ts';
 import { SqliteRegistryTables } from './sqlite-registry-tables.ts';
 import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
-
-/** Schema migrations; `user_version` is the number applied. Append, never edit a released entry. */
-export const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE projects (
-     name TEXT PRIMARY KEY,
-     passkey TEXT,
-     passkey_hash TEXT UNIQUE,
-     created_at INTEGER NOT NULL
-   );
-   CREATE TABLE envs (name TEXT PRIMARY KEY);
-   CREATE TABLE workers (
-     id TEXT PRIMARY KEY,
-     token_hash TEXT NOT NULL,
-     created_at INTEGER NOT NULL,
-     agent TEXT,
-     last_seen INTEGER,
-     connected_since INTEGER,
-     disabled INTEGER NOT NULL DEFAULT 0,
-     jobs_run INTEGER NOT NULL DEFAULT 0,
-     failures INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE TABLE worker_projects (
-     worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
-     project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
-     added_at INTEGER NOT NULL,
-     PRIMARY KEY (worker_id, project)
-   );
-   CREATE INDEX worker_projects_by_project ON worker_projects(project);
-   -- No foreign key to workers: a job's history outlives an unregistered worker.
-   CREATE TABLE jobs (
-     id TEXT PRIMARY KEY,
-     worker_id TEXT NOT NULL,
-     kind TEXT NOT NULL,
-     command TEXT NOT NULL,
-     started_at INTEGER NOT NULL,
-     finished_at INTEGER,
-     exit_code INTEGER,
-     signal TEXT,
-     outcome TEXT,
-     error_code TEXT
-   );
-   CREATE INDEX jobs_by_start ON jobs(started_at);
-   CREATE INDEX jobs_by_worker ON jobs(worker_id, started_at);
-   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
-  // 2: the tail of each job's output (capped by the hub) and how many output bytes the job produced.
-  `ALTER TABLE jobs ADD COLUMN output BLOB;
-   ALTER TABLE jobs ADD COLUMN output_bytes INTEGER NOT NULL DEFAULT 0;`,
-  // 3: the hub that ran each job (issue 9), so a hub starting again closes only its own lost jobs;
-  // older rows keep NULL and count as any hub's own.
-  `ALTER TABLE jobs ADD COLUMN owner TEXT;
-   CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE finished_at IS NULL;`,
-];
 
 /**
  * A {@link RegistryStore} on one better-sqlite3 connection. Every call, read or write, runs through a
@@ -196,24 +144,6 @@ export class SqliteStore implements RegistryStore {
       if (this.db.open) this.db.close();
     });
     return this.closing;
-  }
-}
-
-function migrate(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new ClaError(
-      ErrorCode.Unsupported,
-      `The database schema is version ${version}, newer than this hub supports ` +
-        `(${MIGRATIONS.length}). Upgrade cla-hub.`,
-      { data: { version, supported: MIGRATIONS.length } },
-    );
-  }
-  for (let v = version; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
   }
 }
 

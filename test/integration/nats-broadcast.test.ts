@@ -76,10 +76,10 @@ test('a step started on hub A waits for the subscribers of hub A and hub B, and 
     const [a, b] = hubs as [(typeof hubs)[0], (typeof hubs)[0]];
     // Hub A knows w2 (on B) as a subscriber once B shared it.
     await until(clusters, () => a.ext.bus.isConnected('w1') && a.ext.bus.isConnected('w2') && b.ext.bus.isConnected('w1'));
-    const { run } = a.ext.engine.runManual('collect');
+    const { run } = await a.ext.engine.runManual('collect');
     await a.ext.engine.whenIdle();
     assert.equal(seen.sort(), [`w1:${run}.0`, `w2:${run}.0`]);
-    const detail = a.ext.store.getRun(run);
+    const detail = await a.ext.store.getRun(run);
     assert.is(detail.run.state, 'succeeded');
     const answers = Object.fromEntries(detail.steps[0]!.answers.map((x) => [x.subscriber, x.status]));
     assert.equal(answers, { w1: 'done', w2: 'done' });

@@ -110,7 +110,8 @@ export async function replayHub(source: string | RecordLine[], options: HubRepla
       },
       meta: (detail) => applyHubMark(built, detail),
     });
-    const runs = built.actions ? built.actions.store.listRuns().map((run) => built.actions!.store.getRun(run.id)) : [];
+    const store = built.actions?.store;
+    const runs = store ? await Promise.all((await store.listRuns()).map((run) => store.getRun(run.id))) : [];
     const tasks = built.tasks ? (await built.tasks.list({ limit: 1000 })).sort((a, b) => a.seq - b.seq) : [];
     return { ...compare(lines, peers, HUB_NORMALISED, []), runs, tasks };
   } finally {

@@ -310,7 +310,7 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
     hub.tap.mark(JSON.stringify(mark));
     applyHubMark(hub.built, JSON.stringify(mark));
     await actions.engine.whenIdle();
-    const detail = actions.store.getRun('run-1');
+    const detail = await actions.store.getRun('run-1');
     const steps = detail.steps.map((step) => `${step.name}:${step.state}`).join(' ');
     if (detail.run.state !== 'succeeded' || steps !== 'collect:succeeded plan_cleanup:succeeded cleanup:succeeded') {
       throw new Error(`Expected run-1 to succeed in three steps, got ${detail.run.state}: ${steps}`);

@@ -226,7 +226,8 @@ export function applyHubMark(hub: ScenarioHub, detail: string): boolean {
   const mark = parseMark<HubMark>(detail);
   if (mark.trigger !== 'workflow.run' || typeof mark.workflow !== 'string') return false;
   if (!hub.actions) throw new Error(`The recording triggers workflow ${mark.workflow}, but this scenario's hub has no actions extension`);
-  hub.actions.engine.runManual(mark.workflow);
+  // The run starts now (the frames it sends belong at this point of the recording); its write settles later.
+  hub.actions.engine.runManual(mark.workflow).catch((error: unknown) => console.error(`workflow ${mark.workflow} did not start`, error));
   return true;
 }
 

@@ -3,6 +3,8 @@
  * expected (issue 12): `new Hub({ port: 70000 })`, `heartbeatMs: -1`, a worker `capacity: 0`.
  */
 import fs from 'node:fs';
+import { MemoryResourceStore } from '../../src/hub/actions/memory-resource-store.ts';
+import { MemoryWorkflowStore } from '../../src/hub/actions/memory-workflow-store.ts';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ErrorCode, Hub, InvalidArgumentError, WorkerAgent, createHub, createWorker, parseCreateWorkerOptions, parseHubOptions } from '../../src/index.ts';
@@ -77,6 +79,24 @@ options('createHub checks before opening anything: unknown keys, ranges, missing
     await refusedAsync(() => createHub({ data: `${dir}/hub.sqlite`, store: 'redis' as never }), /`store` to be one of 'sqlite', 'memory'/);
     assert.equal(fs.readdirSync(dir), []);
   } finally {
+    cleanup();
+  }
+});
+
+options("createHub store 'memory': tasks, workflow runs and resources on the memory backends, no data file", async () => {
+  const { dir, cleanup } = tempDir();
+  const created = await createHub({ data: `${dir}/hub.sqlite`, port: 0, cron: false, store: 'memory' });
+  try {
+    await created.start();
+    await created.tasks.submit({ name: 'echo', attrs: {}, data: 1 });
+    assert.instance(created.actions.store, MemoryWorkflowStore);
+    assert.instance(created.actions.resources, MemoryResourceStore);
+    await created.actions.resources.replaceGraph('w1', 'fs', [{ id: '/a', kind: 'file', attrs: {}, tags: {}, edges: [] }], 1, null);
+    assert.is((await created.actions.resources.search({ all: [] })).length, 1);
+    await created.stop();
+    assert.not.ok(fs.existsSync(`${dir}/hub.sqlite`));
+  } finally {
+    await created.stop();
     cleanup();
   }
 });

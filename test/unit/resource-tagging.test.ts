@@ -36,8 +36,8 @@ function setup(resources: StoredResource[]) {
   const stored = new Map<string, Record<string, string>>();
   const deps: TaggingDeps = {
     resources: {
-      search: (query: ResourceQuery, limit?: number) => resources.filter((r) => matchesQuery(query, r)).slice(0, limit),
-      setTags: (_worker: string, _plugin: string, id: string, tags: Record<string, string>) => (stored.set(id, tags), true),
+      search: async (query: ResourceQuery, limit?: number) => resources.filter((r) => matchesQuery(query, r)).slice(0, limit),
+      setTags: async (_worker: string, _plugin: string, id: string, tags: Record<string, string>) => (stored.set(id, tags), true),
     },
     tasks: {
       submit: (task) => {

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
-import { MIGRATIONS, openSqliteStore } from '../../src/store/sqlite-store.ts';
+import { RUNNER_USER_VERSION, appliedSteps } from '../../src/store/migrations.ts';
+import { REGISTRY_STEPS } from '../../src/store/schema-steps.ts';
+import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { storeConformance } from './store-conformance.ts';
 import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
@@ -16,7 +18,7 @@ storeConformance('sqlite :memory:', () => {
 }).run();
 
 /** The schema of version 2 (before job owners), as a hub of that version left it. */
-const V2 = MIGRATIONS.slice(0, 2);
+const V2 = REGISTRY_STEPS.slice(0, 2).map((step) => step.sql);
 
 const sqlite = suite<TempDirContext>('sqlite specifics', { dir: '', cleanup: () => {} });
 tempDirEach(sqlite, 'cla-store-');
@@ -106,7 +108,7 @@ sqlite('upgrading a version-2 file adds job owners: its open jobs have none and 
   old.close();
   const store = openSqliteStore(file);
   try {
-    assert.is(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.ok(appliedSteps(store.db).some((s) => s.part === 'registry' && s.name === 'job-owner'));
     assert.is((await store.getJob('old'))?.owner, null);
     await store.insertJob({ id: 'other', workerId: 'w1', kind: 'exec', command: 'true', startedAt: 6, owner: 'hub-b' });
     const closed = await store.closeLostJobs('hub-a', { finishedAt: 9, exitCode: null, signal: null, outcome: 'lost', errorCode: 'WORKER_LOST' });
@@ -134,11 +136,11 @@ sqlite('an existing file keeps its mode', async ({ dir }) => {
   assert.is(fs.statSync(file).mode & 0o777, 0o640);
 });
 
-sqlite('sets user_version, WAL, busy_timeout and foreign keys', async ({ dir }) => {
+sqlite('records the registry steps, sets user_version, WAL, busy_timeout and foreign keys', async ({ dir }) => {
   const store = openSqliteStore(path.join(dir, 'hub.db'));
   try {
-    assert.ok(MIGRATIONS.length >= 1);
-    assert.is(store.db.pragma('user_version', { simple: true }), MIGRATIONS.length);
+    assert.equal(appliedSteps(store.db).filter((s) => s.part === 'registry').map((s) => s.name), REGISTRY_STEPS.map((s) => s.name));
+    assert.is(store.db.pragma('user_version', { simple: true }), RUNNER_USER_VERSION);
     assert.is(store.db.pragma('journal_mode', { simple: true }), 'wal');
     assert.is(store.db.pragma('busy_timeout', { simple: true }), 5000);
     assert.is(store.db.pragma('foreign_keys', { simple: true }), 1);
@@ -150,7 +152,7 @@ sqlite('sets user_version, WAL, busy_timeout and foreign keys', async ({ dir }) 
 sqlite('refuses a database from a newer hub', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   const store = openSqliteStore(file);
-  store.db.pragma(`user_version = ${MIGRATIONS.length + 1}`);
+  store.db.prepare(`INSERT INTO schema_migrations VALUES ('registry', ?, 'from-the-future', 0)`).run(REGISTRY_STEPS.length + 1);
   await store.close();
   try {
     await openSqliteStore(file).close();

@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { MemoryTaskStore, MemoryTaskTables } from '../../src/hub/tasks/memory-task-store.ts';
 import { SqliteTaskStore, openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
-import { TASK_MIGRATIONS } from '../../src/hub/tasks/sqlite-task-tables.ts';
+import { appliedSteps } from '../../src/store/migrations.ts';
+import { TASK_STEPS } from '../../src/store/schema-steps.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { taskStoreConformance } from './task-store-conformance.ts';
 import { tempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
@@ -82,7 +83,7 @@ sqlite('a file from before owners were kept is upgraded in place; its leases cou
   const file = path.join(dir, 'hub.db');
   const db = new Database(file);
   db.exec('CREATE TABLE task_schema (version INTEGER NOT NULL); INSERT INTO task_schema VALUES (1)');
-  db.exec(TASK_MIGRATIONS[0]!);
+  db.exec(TASK_STEPS[0]!.sql);
   db.prepare(
     `INSERT INTO tasks (id, name, attrs, data, state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, created_at, updated_at)
      VALUES ('old', 'echo', '{}', '1', 'claimed', 1, 3, 'w1', 'L-old', 99999, 1000, 2000, 1, 1)`,
@@ -94,17 +95,17 @@ sqlite('a file from before owners were kept is upgraded in place; its leases cou
   assert.is((await store.get('old'))!.state, 'pending');
   await store.close();
   const check = new Database(file, { readonly: true });
-  assert.is(check.prepare('SELECT version FROM task_schema').pluck().get(), TASK_MIGRATIONS.length);
+  assert.equal(appliedSteps(check).filter((s) => s.part === 'tasks').map((s) => s.name), TASK_STEPS.map((s) => s.name));
   check.close();
 });
 
-sqlite('the task tables sit beside the main schema without touching its migrations', async ({ dir }) => {
+sqlite('the task tables sit beside the main schema, migrated by the one runner', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   const main = openSqliteStore(file);
-  const version = main.db.pragma('user_version', { simple: true });
+  const before = appliedSteps(main.db);
   const tasks = new SqliteTaskStore(main.db);
-  assert.is(main.db.pragma('user_version', { simple: true }), version);
-  assert.is(main.db.prepare('SELECT version FROM task_schema').pluck().get(), TASK_MIGRATIONS.length);
+  assert.equal(appliedSteps(main.db), before, 'opening the task store on a current file changes nothing');
+  assert.equal(before.filter((s) => s.part === 'tasks').map((s) => s.name), TASK_STEPS.map((s) => s.name));
   await tasks.close();
   assert.ok(main.db.open, 'a store that does not own the connection leaves it open');
   main.close();

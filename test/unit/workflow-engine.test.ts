@@ -7,6 +7,8 @@ import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
 import type { ActionContext } from '../../src/worker/actions/action-extension.ts';
+import { MemoryResourceStore } from '../../src/hub/actions/memory-resource-store.ts';
+import { MemoryWorkflowStore, MemoryWorkflowTables } from '../../src/hub/actions/memory-workflow-store.ts';
 import { deferred, settle, TestBed, workflows } from './workflow-harness.ts';
 
 const ONE_STEP = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -31,8 +33,8 @@ async function bed(defs = workflows(ONE_STEP('collect'), THREE_STEPS), options =
   return b;
 }
 
-const statuses = (b: TestBed, run: string, step = 0) =>
-  Object.fromEntries(b.show(run).steps[step]!.answers.map((a) => [a.subscriber, a.status]));
+const statuses = async (b: TestBed, run: string, step = 0) =>
+  Object.fromEntries((await b.show(run)).steps[step]!.answers.map((a) => [a.subscriber, a.status]));
 
 test('a broadcast reaches every subscriber and the step waits for all of them', async () => {
   const b = await bed();
@@ -49,19 +51,19 @@ test('a broadcast reaches every subscriber and the step waits for all of them', 
     });
   }
   await b.worker('plain', {});
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
   assert.equal(seen.sort(), [`w1:${run}.0`, `w2:${run}.0`]);
-  assert.equal(statuses(b, run), { w1: 'pending', w2: 'pending' }, 'a worker without the subscription is not a subscriber');
+  assert.equal(await statuses(b, run), { w1: 'pending', w2: 'pending' }, 'a worker without the subscription is not a subscriber');
   gates.w1.resolve();
   await settle();
-  assert.is(b.show(run).run.state, 'running');
-  assert.equal(statuses(b, run), { w1: 'done', w2: 'pending' });
+  assert.is((await b.show(run)).run.state, 'running');
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'pending' });
   gates.w2.resolve();
   await settle();
-  const detail = b.show(run);
+  const detail = (await b.show(run));
   assert.is(detail.run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'done', w2: 'done' });
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'done' });
   assert.equal(detail.steps[0]!.messages.map((m) => `${m.subscriber}:${m.message}`).sort(), ['w1:w1 collecting', 'w2:w2 collecting']);
   assert.equal(detail.steps[0]!.answers[0]!.progress, { current: 1, total: 2, message: 'half' });
   assert.ok(detail.steps[0]!.answers.every((a) => a.sentAt !== null && a.answeredAt !== null));
@@ -75,9 +77,9 @@ test('an action_error is stored and fails the step; on_error stop ends the run f
       throw new ClaError('IO_ERROR', 'disk gone');
     },
   });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  const detail = b.show(run);
+  const detail = (await b.show(run));
   assert.is(detail.run.state, 'failed');
   assert.is(detail.steps[0]!.answers[0]!.error?.code, 'IO_ERROR');
   assert.match(detail.steps[0]!.answers[0]!.error!.message, /disk gone/);
@@ -94,21 +96,21 @@ test('a subscriber that drops and comes back within the grace period gets the sa
       await gate.promise;
     },
   });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
   const before = w1.received.filter((f) => f.t === 'action').length;
   w1.drop();
   await settle();
   await b.advance(5000); // its reconnect backoff (50 ms) is well within the 10 s grace
-  assert.is(b.show(run).run.state, 'running');
+  assert.is((await b.show(run)).run.state, 'running');
   const actions = w1.received.filter((f) => f.t === 'action');
   assert.is(actions.length, before + 1, 'the action is resent after the reconnect');
   assert.is((actions.at(-1) as { id: string }).id, `${run}.0`, 'with the same message id');
   assert.is(calls, 1, 'the worker does not run a resent action twice');
   gate.resolve();
   await settle();
-  assert.is(b.show(run).run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'done' });
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'done' });
   await b.close();
 });
 
@@ -117,16 +119,16 @@ test('a subscriber that leaves for good does not block the step past its grace p
   const gate = deferred();
   const w1 = await b.worker('w1', { collect: () => gate.promise });
   await b.worker('w2', { collect: () => undefined });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  assert.equal(statuses(b, run), { w1: 'pending', w2: 'done' });
+  assert.equal(await statuses(b, run), { w1: 'pending', w2: 'done' });
   w1.kill();
   await settle();
   await b.advance(9_999);
-  assert.is(b.show(run).run.state, 'running', 'still within the grace period');
+  assert.is((await b.show(run)).run.state, 'running', 'still within the grace period');
   await b.advance(1);
-  assert.is(b.show(run).run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'gone', w2: 'done' });
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'gone', w2: 'done' });
   await b.close();
 });
 
@@ -134,14 +136,14 @@ test('an unsubscribed subscriber is gone at once', async () => {
   const b = await bed();
   const gate = deferred();
   const w1 = await b.worker('w1', { collect: () => gate.promise });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
   // The worker's subscriptions change: it announces no `collect` any more.
   const session = b.hub.session('w1')!;
   b.ext.workerFrame(session, { v: PROTOCOL_VERSION, t: 'subscribe', subscriberId: 'w1', actions: [], tasks: [], taskCapacity: 1 });
   await settle();
-  assert.is(b.show(run).run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'gone' });
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'gone' });
   gate.resolve();
   void w1;
   await b.close();
@@ -157,13 +159,13 @@ test('a step timeout aborts the handlers on the workers (AbortSignal) and stops 
         ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason));
       }),
   });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await b.advance(59_999);
-  assert.is(b.show(run).run.state, 'running');
+  assert.is((await b.show(run)).run.state, 'running');
   await b.advance(1);
-  assert.is(b.show(run).run.state, 'failed');
-  assert.is(b.show(run).steps[0]!.state, 'timedOut');
-  assert.equal(statuses(b, run), { w1: 'timeout' });
+  assert.is((await b.show(run)).run.state, 'failed');
+  assert.is((await b.show(run)).steps[0]!.state, 'timedOut');
+  assert.equal(await statuses(b, run), { w1: 'timeout' });
   assert.ok(w1.received.some((f) => f.t === 'abort'), 'the hub sent abort');
   assert.ok(signal?.aborted, 'the handler was aborted');
   assert.is((signal!.reason as ClaError).code, 'ABORTED');
@@ -174,10 +176,10 @@ test("a subscriber's own timeoutMs expires it alone", async () => {
   const b = await bed();
   await b.worker('slow', { collect: (ctx) => new Promise<void>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) }, { timeoutMs: 5000 });
   await b.worker('fast', { collect: () => undefined });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await b.advance(5000);
-  assert.equal(statuses(b, run), { fast: 'done', slow: 'timeout' });
-  assert.is(b.show(run).run.state, 'failed');
+  assert.equal(await statuses(b, run), { fast: 'done', slow: 'timeout' });
+  assert.is((await b.show(run)).run.state, 'failed');
   await b.close();
 });
 
@@ -201,9 +203,9 @@ test('on_error continue goes on to the next step; resources and plans are stored
       throw new Error('no credentials');
     },
   });
-  const { run } = b.ext.engine.runManual('collect_and_cleanup');
+  const { run } = await b.ext.engine.runManual('collect_and_cleanup');
   await settle();
-  const detail = b.show(run);
+  const detail = (await b.show(run));
   assert.equal(
     detail.steps.map((s) => [s.name, s.state]),
     [
@@ -214,7 +216,7 @@ test('on_error continue goes on to the next step; resources and plans are stored
   );
   assert.is(detail.run.state, 'failed', 'a failed step with on_error continue still makes the run fail at the end');
   assert.equal(cleanupData, { clean: { demo: ['/r/a'] } });
-  const stored = b.ext.resources.search({ all: [] });
+  const stored = (await b.ext.resources.search({ all: [] }));
   assert.equal(stored.map((r) => [r.worker, r.id, r.clean, r.tags]), [
     ['w1', '/r', false, {}],
     ['w1', '/r/a', true, { owner: 'lukas' }],
@@ -239,47 +241,47 @@ test('on_conflict: skip stores a skipped run; wait queues it; replace aborts the
       return gate.promise;
     },
   });
-  const first = b.ext.engine.runManual('skipper');
-  const second = b.ext.engine.runManual('skipper');
+  const first = await b.ext.engine.runManual('skipper');
+  const second = await b.ext.engine.runManual('skipper');
   assert.is(second.state, 'skipped');
   await settle();
   gates.shift()!.resolve();
   await settle();
-  assert.is(b.show(first.run).run.state, 'succeeded');
-  assert.match(b.show(second.run).run.reason ?? '', /is running/);
+  assert.is((await b.show(first.run)).run.state, 'succeeded');
+  assert.match((await b.show(second.run)).run.reason ?? '', /is running/);
 
-  const w1 = b.ext.engine.runManual('waiter');
-  const w2 = b.ext.engine.runManual('waiter');
+  const w1 = await b.ext.engine.runManual('waiter');
+  const w2 = await b.ext.engine.runManual('waiter');
   assert.is(w2.state, 'pending');
   await settle();
   gates.shift()!.resolve();
   await settle();
-  assert.is(b.show(w1.run).run.state, 'succeeded');
-  assert.is(b.show(w2.run).run.state, 'running', 'the waiting run starts when the first ends');
+  assert.is((await b.show(w1.run)).run.state, 'succeeded');
+  assert.is((await b.show(w2.run)).run.state, 'running', 'the waiting run starts when the first ends');
   gates.shift()!.resolve();
   await settle();
-  assert.is(b.show(w2.run).run.state, 'succeeded');
+  assert.is((await b.show(w2.run)).run.state, 'succeeded');
 
-  const r1 = b.ext.engine.runManual('replacer');
+  const r1 = await b.ext.engine.runManual('replacer');
   await settle();
-  const r2 = b.ext.engine.runManual('replacer');
+  const r2 = await b.ext.engine.runManual('replacer');
   await settle();
-  assert.is(b.show(r1.run).run.state, 'aborted');
-  assert.match(b.show(r1.run).run.reason ?? '', /replaced/);
-  assert.is(b.show(r1.run).steps[0]!.state, 'aborted');
-  assert.is(b.show(r2.run).run.state, 'running');
+  assert.is((await b.show(r1.run)).run.state, 'aborted');
+  assert.match((await b.show(r1.run)).run.reason ?? '', /replaced/);
+  assert.is((await b.show(r1.run)).steps[0]!.state, 'aborted');
+  assert.is((await b.show(r2.run)).run.state, 'running');
   gates.shift(); // r1's handler was aborted
   gates.shift()!.resolve();
   await settle();
-  assert.is(b.show(r2.run).run.state, 'succeeded');
+  assert.is((await b.show(r2.run)).run.state, 'succeeded');
 
-  const p1 = b.ext.engine.runManual('parallel');
-  const p2 = b.ext.engine.runManual('parallel');
+  const p1 = await b.ext.engine.runManual('parallel');
+  const p2 = await b.ext.engine.runManual('parallel');
   await settle();
-  assert.equal([b.show(p1.run).run.state, b.show(p2.run).run.state], ['running', 'running']);
+  assert.equal([(await b.show(p1.run)).run.state, (await b.show(p2.run)).run.state], ['running', 'running']);
   gates.splice(0).forEach((g) => g.resolve());
   await settle();
-  assert.equal([b.show(p1.run).run.state, b.show(p2.run).run.state], ['succeeded', 'succeeded']);
+  assert.equal([(await b.show(p1.run)).run.state, (await b.show(p2.run)).run.state], ['succeeded', 'succeeded']);
   await b.close();
 });
 
@@ -287,18 +289,16 @@ test('events start every workflow listening to them; manual needs a manual trigg
   const defs = workflows(ONE_STEP('a'), { ...ONE_STEP('b'), triggers: [{ event: 'a-event' }] });
   const b = await bed(defs);
   await b.worker('w1', { collect: () => undefined });
-  const started = b.ext.engine.emitEvent('a-event');
+  const started = await b.ext.engine.emitEvent('a-event');
   assert.equal(started.map((r) => r.workflow).sort(), ['a', 'b']);
-  assert.equal(b.ext.engine.emitEvent('nothing'), []);
-  assert.throws(() => b.ext.engine.runManual('b'), /no `manual` trigger/);
-  try {
-    b.ext.engine.runManual('nope');
-    assert.unreachable();
-  } catch (error) {
-    assert.is((error as ClaError).code, 'UNKNOWN_WORKFLOW');
-  }
+  assert.equal(await b.ext.engine.emitEvent('nothing'), []);
+  await b.ext.engine.runManual('b').then(() => assert.unreachable(), (error: Error) => assert.match(error.message, /no `manual` trigger/));
+  await b.ext.engine.runManual('nope').then(
+    () => assert.unreachable(),
+    (error: unknown) => assert.is((error as ClaError).code, 'UNKNOWN_WORKFLOW'),
+  );
   await settle();
-  assert.equal(b.ext.store.listRuns(10).map((r) => [r.workflow, r.trigger, r.state]).sort(), [
+  assert.equal((await b.ext.store.listRuns(10)).map((r) => [r.workflow, r.trigger, r.state]).sort(), [
     ['a', 'event:a-event', 'succeeded'],
     ['b', 'event:a-event', 'succeeded'],
   ]);
@@ -308,15 +308,50 @@ test('events start every workflow listening to them; manual needs a manual trigg
 test('abort: the run ends aborted and its pending subscribers get abort', async () => {
   const b = await bed();
   const w1 = await b.worker('w1', { collect: (ctx) => new Promise<void>((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))) });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  b.ext.engine.abort(run.slice(0, 5), 'enough');
+  await b.ext.engine.abort(run.slice(0, 5), 'enough');
   await settle();
-  assert.is(b.show(run).run.state, 'aborted');
-  assert.is(b.show(run).run.reason, 'enough');
-  assert.equal(statuses(b, run), { w1: 'aborted' });
+  assert.is((await b.show(run)).run.state, 'aborted');
+  assert.is((await b.show(run)).run.reason, 'enough');
+  assert.equal(await statuses(b, run), { w1: 'aborted' });
   assert.ok(w1.received.some((f) => f.t === 'abort' && f.reason === 'enough'));
-  assert.throws(() => b.ext.engine.abort(run), /not active/);
+  await b.ext.engine.abort(run).then(() => assert.unreachable(), (error: Error) => assert.match(error.message, /not active/));
+  await b.close();
+});
+
+test('on the memory stores: graph, plan and cleanup flow through, and a restart resumes the run of this hub only', async () => {
+  const stores = { workflows: new MemoryWorkflowStore(new MemoryWorkflowTables()), resources: new MemoryResourceStore() };
+  const b = await bed(undefined, { stores });
+  const gate = deferred();
+  let cleanupData: unknown;
+  await b.worker('w1', {
+    collect: async (ctx) => {
+      const graph = ctx.graph('demo');
+      graph.add({ id: '/r/a', kind: 'file', attrs: { path: '/r/a' }, tags: {}, edges: [] });
+      graph.end();
+      await gate.promise;
+    },
+    plan_cleanup: (ctx) => ctx.flag('demo', ['/r/a']),
+    cleanup: (ctx) => {
+      cleanupData = ctx.data;
+    },
+  });
+  const { run } = await b.ext.engine.runManual('collect_and_cleanup');
+  await settle();
+  const other = new MemoryWorkflowStore(stores.workflows.tables, { hubId: 'other-hub' });
+  const definition = JSON.stringify(b.ext.engine.workflows.get('collect'));
+  await other.createRun({ id: 'theirs', workflow: 'collect', trigger: 'manual', state: 'pending', createdAt: 1, startedAt: null, finishedAt: null, reason: null, definition });
+  await b.stopHub();
+  await b.startHub({ stores });
+  assert.equal(b.ext.engine.activeRuns().map((r) => r.id), [run]);
+  assert.equal((await other.activeRuns()).map((r) => [r.id, r.state]), [['theirs', 'pending']], "another hub's run is not resumed (nor started) here");
+  await b.advance(1000);
+  gate.resolve();
+  await settle();
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(cleanupData, { clean: { demo: ['/r/a'] } });
+  assert.equal((await stores.resources.search({ all: [] })).map((r) => [r.id, r.clean]), [['/r/a', true]]);
   await b.close();
 });
 
@@ -331,56 +366,56 @@ test('a hub restart resumes the running step: pending subscribers get the same m
     },
   });
   await b.worker('w2', { collect: () => undefined });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  assert.equal(statuses(b, run), { w1: 'pending', w2: 'done' });
-  const deadline = b.show(run).steps[0]!.deadline;
+  assert.equal(await statuses(b, run), { w1: 'pending', w2: 'done' });
+  const deadline = (await b.show(run)).steps[0]!.deadline;
 
-  b.stopHub();
+  await b.stopHub();
   await settle();
   await b.advance(2000); // the hub is down for 2 s; workers retry on their backoff
   await b.startHub();
   await b.advance(1000); // workers reconnect and subscribe again
-  assert.is(b.show(run).run.state, 'running');
+  assert.is((await b.show(run)).run.state, 'running');
   const resent = w1.received.filter((f) => f.t === 'action' && f.id === `${run}.0`);
   assert.is(resent.length, 2, 'sent before the restart and resent after it');
   assert.is(calls, 1);
-  assert.is(b.show(run).steps[0]!.deadline, deadline);
+  assert.is((await b.show(run)).steps[0]!.deadline, deadline);
   gate.resolve();
   await settle();
-  assert.is(b.show(run).run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'done', w2: 'done' });
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'done' });
   await b.close();
 });
 
 test('after a restart, a pending subscriber that never comes back is gone after the resume grace period', async () => {
   const b = await bed();
   const w1 = await b.worker('w1', { collect: () => new Promise(() => undefined) });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  b.stopHub();
+  await b.stopHub();
   w1.kill();
   await settle();
   await b.startHub();
   await b.advance(29_999);
-  assert.is(b.show(run).run.state, 'running');
+  assert.is((await b.show(run)).run.state, 'running');
   await b.advance(1);
-  assert.is(b.show(run).run.state, 'succeeded');
-  assert.equal(statuses(b, run), { w1: 'gone' });
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'gone' });
   await b.close();
 });
 
 test('after a restart, a step whose deadline passed while the hub was down times out at once', async () => {
   const b = await bed();
   await b.worker('w1', { collect: () => new Promise(() => undefined) });
-  const { run } = b.ext.engine.runManual('collect');
+  const { run } = await b.ext.engine.runManual('collect');
   await settle();
-  b.stopHub();
+  await b.stopHub();
   await b.advance(120_000);
   await b.startHub();
   await b.advance(0);
-  assert.is(b.show(run).steps[0]!.state, 'timedOut');
-  assert.is(b.show(run).run.state, 'failed');
+  assert.is((await b.show(run)).steps[0]!.state, 'timedOut');
+  assert.is((await b.show(run)).run.state, 'failed');
   await b.close();
 });
 
@@ -391,11 +426,11 @@ test('cron triggers follow the simulated clock', async () => {
   await b.startHub();
   await b.worker('w1', { collect: () => undefined });
   await b.advance(3 * 60_000 + 59_999);
-  assert.equal(b.ext.store.listRuns(10), []);
+  assert.equal((await b.ext.store.listRuns(10)), []);
   await b.advance(1);
-  assert.equal(b.ext.store.listRuns(10).map((r) => [r.trigger, r.state]), [['cron:*/5 * * * *', 'succeeded']]);
+  assert.equal((await b.ext.store.listRuns(10)).map((r) => [r.trigger, r.state]), [['cron:*/5 * * * *', 'succeeded']]);
   await b.advance(5 * 60_000);
-  assert.is(b.ext.store.listRuns(10).length, 2);
+  assert.is((await b.ext.store.listRuns(10)).length, 2);
   await b.close();
 });
 
@@ -404,7 +439,7 @@ test('the method table: workflow methods run on the hub at once and refuse what 
   await b.worker('w1', { collect: () => undefined });
   const started = (await b.hub.methods.call('workflows.run', { workflow: 'collect' })) as { workflow: string; state: string; run: string };
   assert.is(started.workflow, 'collect');
-  assert.ok(b.ext.store.listRuns(10).some((r) => r.id === started.run), 'the run exists as soon as the call answers');
+  assert.ok((await b.ext.store.listRuns(10)).some((r) => r.id === started.run), 'the run exists as soon as the call answers');
   const codeOf = (promise: Promise<unknown>) => promise.then(() => 'answered', (error: unknown) => (error as { code: string }).code);
   assert.is(await codeOf(b.hub.methods.call('workflows.run', { workflow: 'nope' })), 'UNKNOWN_WORKFLOW');
   assert.is(await codeOf(b.hub.methods.call('workflows.run', { workflow: 3 })), 'INVALID_ARGUMENT');
@@ -420,12 +455,12 @@ test('tag: one task per matching resource, routed by plugin and worker; its resu
       wait: async () => ({ state: 'done', result: { id: '/r/a', tags: { owner: 'lukas' } } }),
     },
   });
-  b.ext.resources.replaceGraph('w1', 'fs', [{ id: '/r/a', kind: 'file', attrs: { host: 'box' }, tags: {}, edges: [] }], b.clock.now(), null);
+  await b.ext.resources.replaceGraph('w1', 'fs', [{ id: '/r/a', kind: 'file', attrs: { host: 'box' }, tags: {}, edges: [] }], b.clock.now(), null);
   const result = await b.ext.engine.tag("id = '/r/a'", { owner: 'lukas' }, []);
   assert.equal(result, [{ task: 'task-1', worker: 'w1', plugin: 'fs', id: '/r/a' }]);
   assert.equal(submitted, [{ name: 'tag', attrs: { plugin: 'fs', worker: 'w1', host: 'box' }, data: { id: '/r/a', kind: 'file', set: { owner: 'lukas' }, remove: [] }, deadlineMs: 600_000 }]);
   await settle();
-  assert.equal(b.ext.resources.search({ all: [] })[0]!.tags, { owner: 'lukas' });
+  assert.equal((await b.ext.resources.search({ all: [] }))[0]!.tags, { owner: 'lukas' });
   await b.ext.engine.tag('id = nothing', {}, []).then(
     () => assert.unreachable(),
     (error: ClaError) => assert.match(error.message, /No resource matches/),
@@ -437,15 +472,15 @@ test('finished runs older than keepRunsDays are deleted daily; active ones stay'
   const long = { ...ONE_STEP('long'), steps: [{ name: 'collect', action: 'collect', timeout: '10d' }] };
   const b = await bed(workflows(ONE_STEP('collect'), long), { keepRunsDays: 2 });
   await b.worker('w1', { collect: () => undefined });
-  const old = b.ext.engine.runManual('collect');
+  const old = await b.ext.engine.runManual('collect');
   await settle();
   await b.worker('w2', { collect: () => new Promise(() => undefined) }, { timeoutMs: 30 * 86_400_000 });
-  const active = b.ext.engine.runManual('long');
+  const active = await b.ext.engine.runManual('long');
   await b.advance(2 * 86_400_000);
-  assert.is(b.ext.store.listRuns(10).length, 2);
+  assert.is((await b.ext.store.listRuns(10)).length, 2);
   await b.advance(86_400_000);
-  assert.equal(b.ext.store.listRuns(10).map((r) => [r.id, r.state]), [[active.run, 'running']]);
-  assert.throws(() => b.show(old.run), /No workflow run/);
+  assert.equal((await b.ext.store.listRuns(10)).map((r) => [r.id, r.state]), [[active.run, 'running']]);
+  await b.show(old.run).then(() => assert.unreachable(), (error: Error) => assert.match(error.message, /No workflow run/));
   await b.close();
 });
 

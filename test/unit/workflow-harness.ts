@@ -79,10 +79,11 @@ export class TestBed {
   }
 
   /** Stops the extension and drops every worker connection, as a hub process exit would. */
-  stopHub(): void {
+  async stopHub(): Promise<void> {
     this.down = true;
-    this.ext.stop();
+    const stopped = this.ext.stop();
     for (const session of this.hub.connectedWorkers()) session.transport.terminate();
+    await stopped;
   }
 
   /** A connected worker with handlers per action. */
@@ -145,7 +146,7 @@ export class TestBed {
   async close(): Promise<void> {
     for (const w of this.workers) w.kill();
     await settle();
-    this.ext.stop();
+    await this.ext.stop();
     this.store.close();
   }
 }

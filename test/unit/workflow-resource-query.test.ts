@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { matchesQuery, parseResourceQuery, type QueryableResource } from '../../src/hub/actions/resource-query.ts';
-import { ResourceStore } from '../../src/hub/actions/resource-store.ts';
+import { ResourceGraphIntake } from '../../src/hub/actions/resource-graph-intake.ts';
+import { SqliteResourceStore } from '../../src/hub/actions/sqlite-resource-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { selectorQuery, parseTagPairs } from '../../src/cli/hub-resources.ts';
 
@@ -68,30 +69,33 @@ test('errors name the position', () => {
   assert.throws(() => parseResourceQuery('= x'), /expected a key at position 1/);
 });
 
-test('the store searches every graph; `id = X` uses the index; a new graph keeps flags of the resources still there', () => {
+test('the store searches every graph; `id = X` uses the index; a new graph keeps flags of the resources still there', async () => {
   const store = openSqliteStore(':memory:');
-  const resources = new ResourceStore(store.db);
+  const resources = new SqliteResourceStore(store.db);
+  const intake = new ResourceGraphIntake(resources);
   const r = (id: string, kind = 'file', tags: Record<string, string> = {}) => ({ id, kind, attrs: { path: id }, tags, edges: [] });
-  resources.replaceGraph('w1', 'fs', [r('/a', 'folder'), r('/a/x', 'file', { owner: 'lukas' })], 1, 'run-1');
-  resources.replaceGraph('w2', 'fs', [r('/a/x'), r('/b')], 2, 'run-1');
-  assert.is(resources.search(parseResourceQuery('id = /a/x')).length, 2);
-  assert.equal(resources.search(parseResourceQuery('tags.owner = lukas')).map((x) => x.worker), ['w1']);
-  assert.is(resources.setFlags('w1', 'fs', ['/a/x', '/not-there']), 1);
-  assert.equal(resources.flagged('w1'), { fs: ['/a/x'] });
-  assert.equal(resources.flagged('w2'), {});
-  resources.replaceGraph('w1', 'fs', [r('/a/x'), r('/a/y')], 3, 'run-2');
-  assert.equal(resources.search(parseResourceQuery('clean = true')).map((x) => `${x.worker}:${x.id}`), ['w1:/a/x']);
-  assert.equal(resources.counts().map((c) => [c.worker, c.resources, c.flagged]), [
+  const search = async (query: string) => resources.search(parseResourceQuery(query));
+  await resources.replaceGraph('w1', 'fs', [r('/a', 'folder'), r('/a/x', 'file', { owner: 'lukas' })], 1, 'run-1');
+  await resources.replaceGraph('w2', 'fs', [r('/a/x'), r('/b')], 2, 'run-1');
+  assert.is((await search('id = /a/x')).length, 2);
+  assert.equal((await search('tags.owner = lukas')).map((x) => x.worker), ['w1']);
+  assert.is(await resources.setFlags('w1', 'fs', ['/a/x', '/not-there']), 1);
+  assert.equal(await resources.flagged('w1'), { fs: ['/a/x'] });
+  assert.equal(await resources.flagged('w2'), {});
+  await resources.replaceGraph('w1', 'fs', [r('/a/x'), r('/a/y')], 3, 'run-2');
+  assert.equal((await search('clean = true')).map((x) => `${x.worker}:${x.id}`), ['w1:/a/x']);
+  assert.equal((await resources.counts()).map((c) => [c.worker, c.resources, c.flagged]), [
     ['w1', 2, 1],
     ['w2', 2, 0],
   ]);
   // Batches: out of order discards the graph being received; in order replaces on `last`.
-  assert.equal(resources.addBatch('w2', 'fs', 'm1', 0, false, [r('/c')], 4, null), { stored: true, complete: false });
-  assert.ok('error' in resources.addBatch('w2', 'fs', 'm1', 2, true, [r('/d')], 4, null));
-  assert.equal(resources.search(parseResourceQuery('worker = w2')).map((x) => x.id), ['/a/x', '/b']);
-  resources.addBatch('w2', 'fs', 'm2', 0, false, [r('/c')], 5, null);
-  assert.equal(resources.addBatch('w2', 'fs', 'm2', 1, true, [r('/d')], 5, null), { stored: true, complete: true, count: 2 });
-  assert.equal(resources.search(parseResourceQuery('worker = w2')).map((x) => x.id), ['/c', '/d']);
+  assert.equal(await intake.addBatch('w2', 'fs', 'm1', 0, false, [r('/c')], 4, null), { stored: true, complete: false });
+  assert.ok('error' in (await intake.addBatch('w2', 'fs', 'm1', 2, true, [r('/d')], 4, null)));
+  assert.equal((await search('worker = w2')).map((x) => x.id), ['/a/x', '/b']);
+  await intake.addBatch('w2', 'fs', 'm2', 0, false, [r('/c')], 5, null);
+  assert.equal(await intake.addBatch('w2', 'fs', 'm2', 1, true, [r('/d')], 5, null), { stored: true, complete: true, count: 2 });
+  assert.equal((await search('worker = w2')).map((x) => x.id), ['/c', '/d']);
+  await resources.close();
   store.close();
 });
 

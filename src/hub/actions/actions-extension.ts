@@ -1,29 +1,38 @@
 /**
  * The action bus, workflows and resource graphs as one hub extension: `new Hub(options, { extensions:
- * [new ActionsExtension({ db, ... })] })`. It owns its tables in the hub's SQLite file (pass a
- * connection of its own: better-sqlite3 is synchronous, so two connections of one process never write
- * at once), resumes unfinished runs on start, runs cron triggers, and adds the workflow and resource
- * methods to the hub's method table (workflow-methods.ts).
+ * [new ActionsExtension({ db, ... })] })`. Its state is in a {@link WorkflowStore} and a
+ * {@link ResourceStore}: SQLite on the hub's file by default (`db`: pass a connection of its own), or
+ * any backend given as `stores` (the memory ones for tests and benchmarks). It resumes this hub's
+ * unfinished runs on start, runs cron triggers, and adds the workflow and resource methods to the hub's
+ * method table (workflow-methods.ts).
  */
 import type Database from 'better-sqlite3';
 import { systemClock, type Clock } from '../../clock.ts';
+import { InvalidArgumentError } from '../../errors.ts';
 import { silentLogger, type Logger } from '../../logger.ts';
 import type { Frame } from '../../protocol/frames.ts';
 import type { MethodDefinition } from '../methods/method-table.ts';
 import type { HubExtension } from '../hub-extension.ts';
 import type { WorkerSession } from '../worker-session.ts';
 import { ActionBus } from './action-bus.ts';
-import { ResourceStore } from './resource-store.ts';
+import type { ResourceStore } from './resource-store.ts';
+import { SqliteResourceStore } from './sqlite-resource-store.ts';
+import { SqliteWorkflowStore } from './sqlite-workflow-store.ts';
 import { SubscriberDirectory } from './subscriber-directory.ts';
 import { loadWorkflows, type WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowEngine, type TaskSubmitter, type WorkflowEngineOptions } from './workflow-engine.ts';
 import { CronScheduler } from './workflow-scheduler.ts';
 import { workflowMethods } from './workflow-methods.ts';
-import { WorkflowStore } from './workflow-store.ts';
+import type { WorkflowStore } from './workflow-store.ts';
+import { GroupCommit } from '../../store/group-commit.ts';
 
 export interface ActionsExtensionOptions extends WorkflowEngineOptions {
-  /** A connection to the hub's SQLite file (`openSqliteStore(file).db`). */
-  db: Database.Database;
+  /** A connection to the hub's SQLite file (`openSqliteStore(file).db`): the SQLite stores are made on it. Either this or `stores`. */
+  db?: Database.Database;
+  /** The stores to use instead of SQLite ones on `db` (e.g. `MemoryWorkflowStore`, `MemoryResourceStore`); the caller closes them. */
+  stores?: { workflows: WorkflowStore; resources: ResourceStore };
+  /** The id of this hub, kept as the owner of the runs it creates (SQLite stores on `db`; given `stores` carry their own). @default 'hub' */
+  hubId?: string;
   /** More workflow definitions (`cla-hub start --workflows DIR`). */
   workflowsDir?: string;
   /** Definitions to use instead of loading files (tests). */
@@ -52,6 +61,9 @@ export class ActionsExtension implements HubExtension {
   private readonly log: Logger;
   private readonly clock: Clock;
   private pruneTimer: unknown;
+  private stopped = false;
+  /** The SQLite stores made here on `db` (given `stores` are the caller's to close). */
+  private readonly ownsStores: boolean;
 
   constructor(private readonly options: ActionsExtensionOptions) {
     const clock = options.clock ?? systemClock;
@@ -59,8 +71,17 @@ export class ActionsExtension implements HubExtension {
     this.log = options.log ?? silentLogger();
     const workflows = options.workflows ?? loadWorkflows(options.workflowsDir).workflows;
     this.bus = new ActionBus(clock, this.log, options.graceMs ?? 10_000);
-    this.store = new WorkflowStore(options.db);
-    this.resources = new ResourceStore(options.db);
+    this.ownsStores = !options.stores;
+    if (options.stores) {
+      this.store = options.stores.workflows;
+      this.resources = options.stores.resources;
+    } else if (options.db) {
+      const commit = new GroupCommit(options.db);
+      this.store = new SqliteWorkflowStore(options.db, { hubId: options.hubId, commit });
+      this.resources = new SqliteResourceStore(options.db, { commit });
+    } else {
+      throw new InvalidArgumentError('Expected `db` (a connection to the hub data file) or `stores` in the ActionsExtension options, got neither', { data: { option: 'db' } });
+    }
     this.engine = new WorkflowEngine(
       { store: this.store, resources: this.resources, bus: this.bus, clock, log: this.log, workflows, tasks: options.tasks, newId: options.newId },
       options,
@@ -73,17 +94,20 @@ export class ActionsExtension implements HubExtension {
     this.engine.tasks = tasks;
   }
 
-  start(): void {
-    const resumed = this.engine.resume();
+  async start(): Promise<void> {
+    const resumed = await this.engine.resume();
     if (resumed > 0) this.log.info({ runs: resumed }, 'resumed unfinished workflow runs');
     if (this.options.cron !== false) this.scheduler.start(this.engine.workflows.values());
-    this.prune();
+    await this.prune();
   }
 
-  stop(): void {
+  /** Stops the runs and cron; resolves once their last writes are committed. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     this.clock.clearTimeout(this.pruneTimer);
     this.scheduler.stop();
-    this.engine.stop();
+    await this.engine.stop();
+    if (this.ownsStores) await Promise.all([this.store.close(), this.resources.close()]);
   }
 
   sessionClosed(session: WorkerSession): void {
@@ -103,11 +127,15 @@ export class ActionsExtension implements HubExtension {
   }
 
   /** Deletes the runs past `keepRunsDays`, then again in a day. */
-  private prune(): void {
+  private async prune(): Promise<void> {
     const days = this.options.keepRunsDays ?? 30;
-    if (days <= 0) return;
-    const pruned = this.store.pruneRuns(this.clock.now() - days * 86_400_000);
-    if (pruned > 0) this.log.info({ runs: pruned, days }, 'old workflow runs deleted');
-    this.pruneTimer = this.clock.setTimeout(() => this.prune(), 86_400_000);
+    if (days <= 0 || this.stopped) return;
+    try {
+      const pruned = await this.store.pruneRuns(this.clock.now() - days * 86_400_000);
+      if (pruned > 0) this.log.info({ runs: pruned, days }, 'old workflow runs deleted');
+    } catch (error) {
+      this.log.error({ err: error }, 'could not delete old workflow runs');
+    }
+    if (!this.stopped) this.pruneTimer = this.clock.setTimeout(() => void this.prune(), 86_400_000);
   }
 }

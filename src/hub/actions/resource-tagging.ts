@@ -100,7 +100,7 @@ export function tagChange(tag: TagCommand): TagChange {
 export async function tagResources(deps: TaggingDeps, query: ResourceQuery, queryText: string, change: TagChange, options: TaggingOptions): Promise<TagSummary> {
   const tasks = deps.tasks;
   if (!tasks) throw new ClaError(ErrorCode.Unsupported, 'This hub has no task dispatcher: tags cannot be changed');
-  const matches = deps.resources.search(query, MAX_TAG_MATCHES + 1);
+  const matches = await deps.resources.search(query, MAX_TAG_MATCHES + 1);
   if (matches.length === 0) throw new ClaError(ErrorCode.InvalidArgument, `No resource matches \`${queryText}\`: nothing to tag (see \`cla-hub search '${queryText}'\`)`);
   if (matches.length > MAX_TAG_MATCHES) {
     throw new ClaError(ErrorCode.InvalidArgument, `\`${queryText}\` matches more than ${MAX_TAG_MATCHES} resources: narrow the query to tag them`, { data: { limit: MAX_TAG_MATCHES } });
@@ -110,14 +110,14 @@ export async function tagResources(deps: TaggingDeps, query: ResourceQuery, quer
     const task = await tasks.submit({ name: 'tag', attrs: tagTaskAttrs(r), data: { id: r.id, kind: r.kind, set: change.set, remove: change.remove }, deadlineMs: options.deadlineMs });
     const outcome: TagOutcome = { task, id: r.id, kind: r.kind, worker: r.worker, plugin: r.plugin, state: 'waiting', by: null };
     const end = tasks.wait?.(task).then(
-      (row) => {
+      async (row) => {
         outcome.by = row.worker ?? null;
         const tags = (row.result as { tags?: unknown } | null)?.tags;
         if (row.state === 'done') {
           outcome.state = 'done';
           if (tags && typeof tags === 'object') {
             outcome.tags = tags as Record<string, string>;
-            deps.resources.setTags(r.worker, r.plugin, r.id, outcome.tags);
+            await deps.resources.setTags(r.worker, r.plugin, r.id, outcome.tags);
           }
         } else {
           outcome.state = 'failed';

@@ -10,6 +10,8 @@ import { ClaError, ErrorCode } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import type { FrameOf } from '../../protocol/frames.ts';
 import type { ActionBus, AnswerFrame, BusListener, Subscriber } from './action-bus.ts';
+import { PendingWrites } from './pending-writes.ts';
+import { ResourceGraphIntake } from './resource-graph-intake.ts';
 import { parseResourceQuery } from './resource-query.ts';
 import { tagResources } from './resource-tagging.ts';
 import type { ResourceStore } from './resource-store.ts';
@@ -65,6 +67,8 @@ export class WorkflowEngine implements BusListener {
   private readonly newId: () => string;
   private readonly idle = new Set<() => void>();
   private readonly runChanges = new Subject<string>();
+  private readonly writes: PendingWrites;
+  private readonly intake: ResourceGraphIntake;
   /** The id of a run whose step started or ended, or that finished (watchers re-read it from the store). */
   readonly runChanged$: Observable<string> = this.runChanges.asObservable();
   /** Where `tag` tasks go; settable because the task dispatcher may be created after the engine. */
@@ -76,8 +80,11 @@ export class WorkflowEngine implements BusListener {
   ) {
     this.newId = deps.newId ?? randomUUID;
     this.tasks = deps.tasks;
+    this.writes = new PendingWrites(deps.log);
+    this.intake = new ResourceGraphIntake(deps.resources);
     this.runDeps = {
       store: deps.store,
+      writes: this.writes,
       bus: deps.bus,
       clock: deps.clock,
       log: deps.log,
@@ -98,12 +105,12 @@ export class WorkflowEngine implements BusListener {
     return this.deps.workflows;
   }
 
-  /** Restores the runs a previous hub process left pending or running. */
-  resume(): number {
+  /** Restores the runs a previous process of this hub left pending or running (its own runs only). */
+  async resume(): Promise<number> {
     let n = 0;
-    for (const stored of this.deps.store.activeRuns()) {
+    for (const stored of await this.deps.store.activeRuns()) {
       try {
-        const run = WorkflowRunRuntime.restore(this.runDeps, stored);
+        const run = await WorkflowRunRuntime.restore(this.runDeps, stored);
         if (run.isActive()) this.runs.set(run.id, run);
         n += 1;
         this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run resumed');
@@ -116,11 +123,17 @@ export class WorkflowEngine implements BusListener {
     return n;
   }
 
-  /** Stops every actor; runs stay stored as they are, for the next start to resume. */
-  stop(): void {
+  /** Stops every actor; runs stay stored as they are, for the next start to resume. Resolves once their last writes are committed. */
+  async stop(): Promise<void> {
     for (const run of this.runs.values()) run.stop();
     this.runs.clear();
     this.byMessage.clear();
+    await this.writes.drained();
+  }
+
+  /** Resolves once every store write issued so far has settled. */
+  settled(): Promise<void> {
+    return this.writes.settled();
   }
 
   /** Active (pending or running) runs. */
@@ -134,20 +147,20 @@ export class WorkflowEngine implements BusListener {
     return new Promise((resolve) => this.idle.add(resolve));
   }
 
-  /** `cla-hub workflow run NAME`. */
-  runManual(name: string): TriggerResult {
+  /** `cla-hub workflow run NAME`; resolves once the new run is stored. */
+  async runManual(name: string): Promise<TriggerResult> {
     const definition = this.definition(name);
     if (!definition.triggers.some((t) => t.kind === 'manual')) {
       throw new ClaError(ErrorCode.InvalidArgument, `Workflow ${name} has no \`manual\` trigger (${definition.source})`, { data: { workflow: name } });
     }
-    return this.trigger(definition, 'manual');
+    return this.stored(this.trigger(definition, 'manual'));
   }
 
-  /** `cla-hub workflow event NAME`: every workflow with that event trigger. */
-  emitEvent(event: string): TriggerResult[] {
-    return [...this.deps.workflows.values()]
-      .filter((w) => w.triggers.some((t) => t.kind === 'event' && t.event === event))
-      .map((w) => this.trigger(w, `event:${event}`));
+  /** `cla-hub workflow event NAME`: every workflow with that event trigger; resolves once the runs are stored. */
+  async emitEvent(event: string): Promise<TriggerResult[]> {
+    return this.stored(
+      [...this.deps.workflows.values()].filter((w) => w.triggers.some((t) => t.kind === 'event' && t.event === event)).map((w) => this.trigger(w, `event:${event}`)),
+    );
   }
 
   /** A cron trigger fired. */
@@ -156,21 +169,28 @@ export class WorkflowEngine implements BusListener {
     return definition && this.trigger(definition, `cron:${expression}`);
   }
 
-  /** Aborts an active run (id or unique prefix). */
-  abort(idOrPrefix: string, reason = 'aborted by an admin'): TriggerResult {
-    const id = this.deps.store.resolveRunId(idOrPrefix);
+  /** Aborts an active run (id or unique prefix); resolves once the abort is stored. */
+  async abort(idOrPrefix: string, reason = 'aborted by an admin'): Promise<TriggerResult> {
+    const id = await this.deps.store.resolveRunId(idOrPrefix);
     const run = this.runs.get(id);
     if (!run) {
-      const stored = this.deps.store.getStoredRun(id)!;
-      throw new ClaError(ErrorCode.InvalidArgument, `Run ${id} is not active (${stored.state})`, { data: { run: id } });
+      const stored = await this.deps.store.getStoredRun(id);
+      throw new ClaError(ErrorCode.InvalidArgument, `Run ${id} is not active (${stored?.state ?? 'not found'})`, { data: { run: id } });
     }
     run.abort(reason);
-    return { run: id, workflow: run.workflow, state: run.state() };
+    return this.stored({ run: id, workflow: run.workflow, state: run.state() });
+  }
+
+  /** `result` once the writes issued so far are committed: an admin is answered only then. */
+  private async stored<T>(result: T): Promise<T> {
+    await this.writes.settled();
+    return result;
   }
 
   /**
    * Starts a run of a workflow, under its conflict policy: `parallel` starts it beside the active ones,
    * `skip` stores it as skipped, `wait` leaves it pending until they end, `replace` aborts them first.
+   * The run's writes are issued, not awaited (see {@link settled}).
    */
   trigger(definition: WorkflowDefinition, trigger: string): TriggerResult {
     const active = [...this.runs.values()].filter((r) => r.workflow === definition.name);
@@ -225,33 +245,38 @@ export class WorkflowEngine implements BusListener {
       return;
     }
     const { store, clock } = this.deps;
+    const context = { run: run.id, worker: workerId, re: f.re };
     switch (f.t) {
       case 'action_done':
         run.answer(workerId, true);
         return;
       case 'action_error':
-        store.recordError(f.re, workerId, f.error);
+        this.writes.track(store.recordError(f.re, workerId, f.error), 'an action error', context);
         run.answer(workerId, false);
         return;
       case 'action_info':
-        store.addMessage(f.re, workerId, clock.now(), f.level, f.message);
+        this.writes.track(store.addMessage(f.re, workerId, clock.now(), f.level, f.message), 'an action message', context);
         return;
       case 'action_progress':
-        store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null);
+        this.writes.track(store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null), 'action progress', context);
     }
   }
 
   resources(workerId: string, f: FrameOf<'resources'>): void {
     const runId = this.byMessage.get(f.re)?.id ?? null;
-    const outcome = this.deps.resources.addBatch(workerId, f.plugin, f.re, f.batch, f.last, f.resources, this.deps.clock.now(), runId);
-    if ('error' in outcome) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, outcome.error);
-    else if (outcome.complete) this.deps.log.info({ worker: workerId, plugin: f.plugin, resources: outcome.count, run: runId }, 'resource graph stored');
+    const stored = this.intake.addBatch(workerId, f.plugin, f.re, f.batch, f.last, f.resources, this.deps.clock.now(), runId).then((outcome) => {
+      if ('error' in outcome) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, outcome.error);
+      else if (outcome.complete) this.deps.log.info({ worker: workerId, plugin: f.plugin, resources: outcome.count, run: runId }, 'resource graph stored');
+    });
+    this.writes.track(stored, 'a resource graph', { worker: workerId, plugin: f.plugin });
   }
 
   flag(workerId: string, f: FrameOf<'resources_flag'>): void {
-    const n = this.deps.resources.setFlags(workerId, f.plugin, f.clean);
-    this.deps.log.info({ worker: workerId, plugin: f.plugin, flagged: n, listed: f.clean.length }, 'cleanup plan stored');
-    if (n < f.clean.length) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, `${f.clean.length - n} flagged id(s) are not in the stored graph`);
+    const stored = this.deps.resources.setFlags(workerId, f.plugin, f.clean).then((n) => {
+      this.deps.log.info({ worker: workerId, plugin: f.plugin, flagged: n, listed: f.clean.length }, 'cleanup plan stored');
+      if (n < f.clean.length) this.deps.log.warn({ worker: workerId, plugin: f.plugin }, `${f.clean.length - n} flagged id(s) are not in the stored graph`);
+    });
+    this.writes.track(stored, 'a cleanup plan', { worker: workerId, plugin: f.plugin });
   }
 
   // ---- internals ---------------------------------------------------------------------------------
@@ -266,10 +291,13 @@ export class WorkflowEngine implements BusListener {
     return definition;
   }
 
-  /** `cleanup` carries the subscriber's flagged ids by plugin (null past the size limit). */
-  private dataFor(action: string, workerId: string): Record<string, unknown> {
+  /** `cleanup` carries the subscriber's flagged ids by plugin (null past the size limit); other actions nothing, at once. */
+  private dataFor(action: string, workerId: string): Record<string, unknown> | Promise<Record<string, unknown>> {
     if (action !== 'cleanup') return {};
-    const flagged = this.deps.resources.flagged(workerId);
+    return this.deps.resources.flagged(workerId).then((flagged) => this.cleanupData(flagged));
+  }
+
+  private cleanupData(flagged: Record<string, string[]>): Record<string, unknown> {
     let chars = 0;
     for (const ids of Object.values(flagged)) for (const id of ids) chars += id.length + 3;
     return { clean: chars <= (this.options.maxCleanupIdChars ?? 512_000) ? flagged : null };

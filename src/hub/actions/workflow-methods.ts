@@ -2,7 +2,7 @@
  * The methods of workflows and resources (issue 8: the CLI, the dashboard and scripts call these on the
  * running hub instead of reading its data file or queueing commands in it).
  */
-import { filter, map, startWith, takeWhile } from 'rxjs';
+import { concatMap, defer, filter, startWith, switchMap, takeWhile } from 'rxjs';
 import { z } from 'zod';
 import { callMethod, watchMethod, type MethodDefinition } from '../methods/method-table.ts';
 import { parseResourceQuery } from './resource-query.ts';
@@ -24,7 +24,7 @@ export interface WorkflowMethodsDeps {
  * Evaluates a resource search on the hub. One function, so a richer query language (pipes, dotted
  * paths: issue 15) replaces it in one place.
  */
-export function searchResources(resources: ResourceStore, query: string, limit: number): StoredResource[] {
+export function searchResources(resources: ResourceStore, query: string, limit: number): Promise<StoredResource[]> {
   return resources.search(parseResourceQuery(query), limit);
 }
 
@@ -72,15 +72,18 @@ export function workflowMethods({ engine, store, resources, subscribers }: Workf
       name: 'workflows.watch',
       summary: "A run's detail now and after each step change; ends once the run has ended.",
       params: z.object({ run: name }).strict(),
-      watch: ({ run }) => {
-        const id = store.resolveRunId(run);
-        return engine.runChanged$.pipe(
-          filter((changed) => changed === id),
-          startWith(id),
-          map((): RunDetail => store.getRun(id)),
+      watch: ({ run }) =>
+        defer(() => store.resolveRunId(run)).pipe(
+          switchMap((id) =>
+            engine.runChanged$.pipe(
+              filter((changed) => changed === id),
+              startWith(id),
+              // In order: each change is read after the writes issued before it.
+              concatMap((): Promise<RunDetail> => store.getRun(id)),
+            ),
+          ),
           takeWhile((detail) => !isFinal(detail.run.state), true),
-        );
-      },
+        ),
     }),
 
     callMethod({

@@ -13,12 +13,15 @@ import type { Logger } from '../../logger.ts';
 import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame } from '../../protocol/frames.ts';
 import type { ActionBus } from './action-bus.ts';
+import type { PendingWrites } from './pending-writes.ts';
 import type { StepDefinition, WorkflowDefinition } from './workflow-definitions.ts';
-import type { RunState, StoredRun, WorkflowStore } from './workflow-store.ts';
+import type { RunState, StepRow, StoredRun, WorkflowStore } from './workflow-store.ts';
 
 /** What a run needs from the engine. */
 export interface RunRuntimeDeps {
   store: WorkflowStore;
+  /** Where the writes issued by the machines' actions are kept until they are committed. */
+  writes: PendingWrites;
   bus: ActionBus;
   clock: Clock;
   log: Logger;
@@ -26,8 +29,8 @@ export interface RunRuntimeDeps {
   graceMs: number;
   /** Grace period of every pending subscriber after a hub restart, in ms. */
   resumeGraceMs: number;
-  /** Extra `data` for one subscriber's copy of an action (the flagged ids for `cleanup`). */
-  dataFor(action: string, workerId: string): Record<string, unknown>;
+  /** Extra `data` for one subscriber's copy of an action (the flagged ids for `cleanup`, read from the store). */
+  dataFor(action: string, workerId: string): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** A step started or ended (the engine routes answers by message id). */
   stepChanged(run: WorkflowRunRuntime, messageId: string, active: boolean): void;
   /** The run reached a final state. */
@@ -45,6 +48,8 @@ export class WorkflowRunRuntime {
   /** Each subscriber's status as last written, so a step's write touches only the rows that changed. */
   private written = new Map<string, string>();
   private flushScheduled = false;
+  /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
+  private sendQueue: Promise<void> | undefined;
 
   private constructor(
     private readonly deps: RunRuntimeDeps,
@@ -71,7 +76,8 @@ export class WorkflowRunRuntime {
 
   /** A new run, stored as `pending`; `start()` or `skip()` it. */
   static create(deps: RunRuntimeDeps, definition: WorkflowDefinition, id: string, trigger: string): WorkflowRunRuntime {
-    deps.store.createRun({
+    const runtime = new WorkflowRunRuntime(deps, id, definition, undefined);
+    runtime.write(deps.store.createRun({
       id,
       workflow: definition.name,
       trigger,
@@ -81,20 +87,19 @@ export class WorkflowRunRuntime {
       finishedAt: null,
       reason: null,
       definition: JSON.stringify(definition),
-    });
-    const runtime = new WorkflowRunRuntime(deps, id, definition, undefined);
+    }), 'a new workflow run');
     runtime.run.start();
     runtime.persistRun();
     return runtime;
   }
 
   /** A run of a previous hub process, from its stored snapshots; its step gets RESUME. */
-  static restore(deps: RunRuntimeDeps, stored: StoredRun): WorkflowRunRuntime {
+  static async restore(deps: RunRuntimeDeps, stored: StoredRun): Promise<WorkflowRunRuntime> {
     const definition = JSON.parse(stored.definition) as WorkflowDefinition;
     const runtime = new WorkflowRunRuntime(deps, stored.id, definition, stored.snapshot ? JSON.parse(stored.snapshot) : undefined);
     runtime.run.start();
     const snapshot = runtime.run.getSnapshot();
-    if (snapshot.matches('running')) runtime.restoreStep(snapshot.context.index);
+    if (snapshot.matches('running')) runtime.restoreStep(snapshot.context.index, await deps.store.getStep(stored.id, snapshot.context.index));
     return runtime;
   }
 
@@ -180,14 +185,13 @@ export class WorkflowRunRuntime {
       })),
     };
     const initial = workflowStepContextFromInput({ input });
-    this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline });
-    this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers });
+    this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
+    this.write(this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers }), 'a workflow step');
     this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
     this.attachStep(index, { input });
   }
 
-  private restoreStep(index: number): void {
-    const row = this.deps.store.getStep(this.id, index);
+  private restoreStep(index: number, row: StepRow | undefined): void {
     if (!row?.snapshot) {
       // The hub stopped between the run's startStep and the step's first write: start it again.
       this.startStep(index);
@@ -203,11 +207,11 @@ export class WorkflowRunRuntime {
   private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
-    const send = (workerIds: readonly string[]) => {
+    const deliver = (workerIds: readonly string[], extra: ReadonlyArray<Record<string, unknown>>) => {
       // Subscribers whose data has no part of their own share one encoded frame (issue 9).
       let shared: EncodedFrame | undefined;
-      const sent = workerIds.filter((workerId) => {
-        const own = this.deps.dataFor(def.action, workerId);
+      const sent = workerIds.filter((workerId, i) => {
+        const own = extra[i]!;
         if (Object.keys(own).length === 0) {
           shared ??= encodeOnce(frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data: { ...def.data } }));
           return this.deps.bus.sendEncoded(workerId, shared);
@@ -215,9 +219,15 @@ export class WorkflowRunRuntime {
         const data = { ...def.data, ...own };
         return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
       });
-      if (sent.length > 0) this.deps.store.markSent(messageId, sent, this.deps.clock.now());
+      if (sent.length > 0) this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
     };
-    const abort = (workerId: string, reason: string) => this.deps.bus.send(workerId, frame('abort', { re: messageId, reason }));
+    const send = (workerIds: readonly string[]) =>
+      this.inOrder(() => {
+        const extra = workerIds.map((workerId) => this.deps.dataFor(def.action, workerId));
+        if (!extra.some((e) => e instanceof Promise)) return deliver(workerIds, extra as Array<Record<string, unknown>>);
+        return Promise.all(extra).then((resolved) => deliver(workerIds, resolved));
+      });
+    const abort = (workerId: string, reason: string) => this.inOrder(() => void this.deps.bus.send(workerId, frame('abort', { re: messageId, reason })));
     const machine = workflowStepMachine.provide({
       actions: {
         broadcastAction: ({ context }) => send(context.subscribers.map((s) => s.id)),
@@ -276,22 +286,37 @@ export class WorkflowRunRuntime {
       this.written.set(s.id, key);
       return true;
     });
-    this.deps.store.updateStep(messageId, {
-      state: outcome ?? 'waiting',
-      snapshot: JSON.stringify(step.getPersistedSnapshot()),
-      finishedAt: outcome ? snapshot.context.now : null,
-      subscribers: changed,
-    });
+    const patch = { state: outcome ?? 'waiting', snapshot: JSON.stringify(step.getPersistedSnapshot()), finishedAt: outcome ? snapshot.context.now : null, subscribers: changed };
+    this.write(this.deps.store.updateStep(messageId, patch), 'a workflow step');
   }
 
   private persistRun(): void {
     if (this.stopped) return;
     const snapshot = this.run.getSnapshot();
-    this.deps.store.updateRun(this.id, {
-      state: snapshot.value as RunState,
-      snapshot: JSON.stringify(this.run.getPersistedSnapshot()),
-      reason: snapshot.context.reason,
-      at: this.deps.clock.now(),
-    });
+    const patch = { state: snapshot.value as RunState, snapshot: JSON.stringify(this.run.getPersistedSnapshot()), reason: snapshot.context.reason, at: this.deps.clock.now() };
+    this.write(this.deps.store.updateRun(this.id, patch), 'a workflow run');
+  }
+
+  private write(write: Promise<unknown>, what: string): void {
+    this.deps.writes.track(write, what, { run: this.id });
+  }
+
+  /**
+   * Runs `send` now when nothing is queued before it, else after what is queued: frames to subscribers
+   * keep the order the machines sent them in, even while a `cleanup` action waits for its flagged ids.
+   */
+  private inOrder(send: () => void | Promise<void>): void {
+    const next = this.sendQueue ? this.sendQueue.then(send) : send();
+    if (!next) return;
+    const queued: Promise<void> = next.then(
+      () => {
+        if (this.sendQueue === queued) this.sendQueue = undefined;
+      },
+      (error: unknown) => {
+        if (this.sendQueue === queued) this.sendQueue = undefined;
+        this.deps.log.error({ err: error, run: this.id }, 'could not send a workflow action');
+      },
+    );
+    this.sendQueue = queued;
   }
 }

@@ -1,74 +1,25 @@
 /**
- * Workflow runs, their steps and each subscriber's answers, in the hub's SQLite file. The tables are
- * created here (`CREATE TABLE IF NOT EXISTS`) rather than in the shared MIGRATIONS list of
- * src/store/sqlite-store.ts, so this feature owns its schema; a column added later needs an
- * `ALTER TABLE` guarded by `PRAGMA table_info` here.
+ * Workflow runs, their steps and each subscriber's answers, behind one backend-neutral, asynchronous
+ * interface (issue 9; the TaskStore model of ../tasks/task-store.ts). Every backend passes
+ * test/unit/workflow-store-conformance.ts: SQLite (./sqlite-workflow-store.ts, group commit) and memory
+ * (./memory-workflow-store.ts) today, NATS JetStream KV next.
  *
  * The machine snapshots (run and current step) are stored beside the rows: the rows are what
- * `cla-hub workflow list/show` prints, the snapshots are what a restarted hub resumes from.
+ * `cla-hub workflow list/show` prints, the snapshots are what a restarted hub resumes from. Each run
+ * records the hub that owns it, so recovery at start resumes only this hub's runs and a multi-hub
+ * backend can hand a dead hub's runs to another ({@link WorkflowStore.adoptRuns}).
  */
-import type Database from 'better-sqlite3';
 import type { StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
-import type { WireError } from '../../errors.ts';
-import { ClaError, ErrorCode } from '../../errors.ts';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS workflow_runs (
-  id TEXT PRIMARY KEY,
-  workflow TEXT NOT NULL,
-  trigger TEXT NOT NULL,
-  state TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  started_at INTEGER,
-  finished_at INTEGER,
-  reason TEXT,
-  definition TEXT NOT NULL,
-  snapshot TEXT
-);
-CREATE INDEX IF NOT EXISTS workflow_runs_by_created ON workflow_runs(created_at);
-CREATE INDEX IF NOT EXISTS workflow_runs_by_state ON workflow_runs(state);
-CREATE TABLE IF NOT EXISTS workflow_steps (
-  run_id TEXT NOT NULL REFERENCES workflow_runs(id) ON DELETE CASCADE,
-  idx INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  action TEXT NOT NULL,
-  message_id TEXT NOT NULL UNIQUE,
-  state TEXT NOT NULL,
-  started_at INTEGER NOT NULL,
-  deadline INTEGER NOT NULL,
-  finished_at INTEGER,
-  snapshot TEXT,
-  PRIMARY KEY (run_id, idx)
-);
-CREATE TABLE IF NOT EXISTS workflow_answers (
-  message_id TEXT NOT NULL,
-  subscriber TEXT NOT NULL,
-  wait INTEGER NOT NULL,
-  status TEXT NOT NULL,
-  sent_at INTEGER,
-  answered_at INTEGER,
-  error TEXT,
-  progress_current REAL,
-  progress_total REAL,
-  progress_message TEXT,
-  PRIMARY KEY (message_id, subscriber)
-);
-CREATE TABLE IF NOT EXISTS workflow_messages (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  message_id TEXT NOT NULL,
-  subscriber TEXT NOT NULL,
-  at INTEGER NOT NULL,
-  level TEXT NOT NULL,
-  message TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS workflow_messages_by_message ON workflow_messages(message_id, seq);
-`;
+import { ClaError, ErrorCode, type WireError } from '../../errors.ts';
 
 /** Info messages kept per step and subscriber; later ones are counted, not stored. */
 export const MAX_MESSAGES_PER_ANSWER = 1000;
 
 /** Where a run stands: the run machine's state. */
 export type RunState = 'pending' | 'running' | 'succeeded' | 'failed' | 'aborted' | 'skipped';
+
+/** The states a run can still leave. */
+export const ACTIVE_RUN_STATES: readonly RunState[] = ['pending', 'running'];
 
 export interface RunRow {
   id: string;
@@ -82,10 +33,15 @@ export interface RunRow {
   reason: string | null;
 }
 
+/** A run as {@link WorkflowStore.createRun} takes it. */
+export type NewRun = RunRow & { definition: string };
+
 export interface StoredRun extends RunRow {
   /** The definition as it was when the run was created (JSON). */
   definition: string;
   snapshot: string | null;
+  /** The hub that owns the run; `null` for runs written before owners were kept (any hub's own). */
+  owner: string | null;
 }
 
 export interface StepRow {
@@ -100,6 +56,26 @@ export interface StepRow {
   deadline: number;
   finishedAt: number | null;
   snapshot: string | null;
+}
+
+/** A step as {@link WorkflowStore.startStep} takes it. */
+export type NewStep = Omit<StepRow, 'finishedAt' | 'snapshot' | 'state'>;
+
+/** What {@link WorkflowStore.updateStep} writes. */
+export interface StepPatch {
+  state: string;
+  snapshot: string;
+  finishedAt: number | null;
+  /** The subscribers whose status changed: upserted as answers (`wait`, `status`, `answeredAt`). */
+  subscribers: readonly StepSubscriber[];
+}
+
+/** What {@link WorkflowStore.updateRun} writes; `startedAt`/`finishedAt` are set once, from `at`. */
+export interface RunPatch {
+  state: RunState;
+  snapshot: string;
+  reason: string | null;
+  at: number;
 }
 
 export interface AnswerRow {
@@ -119,224 +95,76 @@ export interface MessageRow {
   message: string;
 }
 
+/** What {@link WorkflowStore.resolveRunId} throws when `idOrPrefix` names no run, or several (`ambiguous`). */
+export function runNotFound(idOrPrefix: string, ambiguous: boolean): ClaError {
+  return new ClaError(ErrorCode.InvalidArgument, ambiguous ? `Run id prefix \`${idOrPrefix}\` is ambiguous` : `No workflow run \`${idOrPrefix}\``, {
+    data: { run: idOrPrefix },
+  });
+}
+
 /** A run with every step, answer and message: `cla-hub workflow show`. */
 export interface RunDetail {
   run: RunRow;
   steps: Array<Omit<StepRow, 'snapshot'> & { answers: AnswerRow[]; messages: MessageRow[] }>;
 }
 
-interface RunRecord {
-  id: string;
-  workflow: string;
-  trigger: string;
-  state: string;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  reason: string | null;
-  definition: string;
-  snapshot: string | null;
+/** Where a {@link WorkflowStore} runs. */
+export interface WorkflowStoreOptions {
+  /**
+   * The hub that writes through this store: new runs are owned by it, and {@link WorkflowStore.activeRuns}
+   * returns only its runs. Must be the same across restarts of one hub.
+   * @default DEFAULT_HUB_ID ('hub')
+   */
+  hubId?: string;
 }
 
-const toRun = (r: RunRecord): RunRow => ({
-  id: r.id,
-  workflow: r.workflow,
-  trigger: r.trigger,
-  state: r.state as RunState,
-  createdAt: r.created_at,
-  startedAt: r.started_at,
-  finishedAt: r.finished_at,
-  reason: r.reason,
-});
-
-/** The workflow tables on one database connection. */
-export class WorkflowStore {
-  private readonly statements = new Map<string, Database.Statement>();
-
-  constructor(readonly db: Database.Database) {
-    db.exec(SCHEMA);
-  }
-
-  private stmt(sql: string): Database.Statement {
-    let statement = this.statements.get(sql);
-    if (!statement) this.statements.set(sql, (statement = this.db.prepare(sql)));
-    return statement;
-  }
-
-  transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
-  }
-
-  createRun(run: RunRow & { definition: string }): void {
-    this.stmt(
-      `INSERT INTO workflow_runs (id, workflow, trigger, state, created_at, started_at, finished_at, reason, definition)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(run.id, run.workflow, run.trigger, run.state, run.createdAt, run.startedAt, run.finishedAt, run.reason, run.definition);
-  }
-
-  /** Stores the run machine's state and snapshot; `startedAt`/`finishedAt` are set once. */
-  updateRun(id: string, patch: { state: RunState; snapshot: string; reason: string | null; at: number }): void {
-    const final = patch.state !== 'pending' && patch.state !== 'running';
-    this.stmt(
-      `UPDATE workflow_runs SET state = ?, snapshot = ?, reason = ?,
-         started_at = CASE WHEN started_at IS NULL AND ? THEN ? ELSE started_at END,
-         finished_at = CASE WHEN finished_at IS NULL AND ? THEN ? ELSE finished_at END
-       WHERE id = ?`,
-    ).run(patch.state, patch.snapshot, patch.reason, patch.state === 'running' ? 1 : 0, patch.at, final ? 1 : 0, patch.at, id);
-  }
-
-  getStoredRun(id: string): StoredRun | undefined {
-    const r = this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord | undefined;
-    return r && { ...toRun(r), definition: r.definition, snapshot: r.snapshot };
-  }
-
-  /** Runs not finished (pending or running), oldest first: what a restarted hub resumes. */
-  activeRuns(): StoredRun[] {
-    return (this.stmt(`SELECT * FROM workflow_runs WHERE state IN ('pending', 'running') ORDER BY created_at, rowid`).all() as RunRecord[]).map((r) => ({
-      ...toRun(r),
-      definition: r.definition,
-      snapshot: r.snapshot,
-    }));
-  }
-
-  /** The most recent runs first. */
-  listRuns(limit = 50, workflow?: string): RunRow[] {
-    const rows = workflow
-      ? this.stmt('SELECT * FROM workflow_runs WHERE workflow = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(workflow, limit)
-      : this.stmt('SELECT * FROM workflow_runs ORDER BY created_at DESC, rowid DESC LIMIT ?').all(limit);
-    return (rows as RunRecord[]).map(toRun);
-  }
-
-  /** Finds a run by its id or a unique prefix of it (at least 4 characters). */
-  resolveRunId(idOrPrefix: string): string {
-    if (this.stmt('SELECT 1 FROM workflow_runs WHERE id = ?').get(idOrPrefix)) return idOrPrefix;
-    const matches =
-      idOrPrefix.length >= 4
-        ? (this.stmt(`SELECT id FROM workflow_runs WHERE substr(id, 1, ?) = ? LIMIT 2`).all(idOrPrefix.length, idOrPrefix) as Array<{ id: string }>)
-        : [];
-    if (matches.length === 1) return matches[0]!.id;
-    throw new ClaError(ErrorCode.InvalidArgument, matches.length > 1 ? `Run id prefix \`${idOrPrefix}\` is ambiguous` : `No workflow run \`${idOrPrefix}\``, {
-      data: { run: idOrPrefix },
-    });
-  }
-
-  startStep(step: Omit<StepRow, 'finishedAt' | 'snapshot' | 'state'>): void {
-    this.stmt(
-      `INSERT OR IGNORE INTO workflow_steps (run_id, idx, name, action, message_id, state, started_at, deadline)
-       VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
-    ).run(step.runId, step.index, step.name, step.action, step.messageId, step.startedAt, step.deadline);
-  }
-
-  /** Stores the step machine's state and snapshot, and the status of the subscribers given (those that changed). */
-  updateStep(messageId: string, patch: { state: string; snapshot: string; finishedAt: number | null; subscribers: readonly StepSubscriber[] }): void {
-    this.transaction(() => {
-      this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
-        patch.state,
-        patch.snapshot,
-        patch.finishedAt,
-        messageId,
-      );
-      const upsert = this.stmt(
-        `INSERT INTO workflow_answers (message_id, subscriber, wait, status, answered_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (message_id, subscriber) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at`,
-      );
-      for (const s of patch.subscribers) upsert.run(messageId, s.id, s.wait ? 1 : 0, s.status, s.answeredAt);
-    });
-  }
-
-  getStep(runId: string, index: number): StepRow | undefined {
-    const r = this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? AND idx = ?').get(runId, index) as Record<string, unknown> | undefined;
-    return r && toStep(r);
-  }
-
-  /** Notes when the action frame went to subscribers (first send and every resend), in one transaction. */
-  markSent(messageId: string, subscribers: readonly string[], at: number): void {
-    const update = this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?');
-    this.transaction(() => {
-      for (const subscriber of subscribers) update.run(at, messageId, subscriber);
-    });
-  }
-
-  recordError(messageId: string, subscriber: string, error: WireError): void {
-    this.stmt('UPDATE workflow_answers SET error = ? WHERE message_id = ? AND subscriber = ?').run(JSON.stringify(error), messageId, subscriber);
-  }
-
-  recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): void {
-    this.stmt('UPDATE workflow_answers SET progress_current = ?, progress_total = ?, progress_message = ? WHERE message_id = ? AND subscriber = ?').run(
-      current,
-      total,
-      message,
-      messageId,
-      subscriber,
-    );
-  }
-
-  /** Stores an `action_info`; false when the answer already has {@link MAX_MESSAGES_PER_ANSWER}. */
-  addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): boolean {
-    const { n } = this.stmt('SELECT count(*) AS n FROM workflow_messages WHERE message_id = ? AND subscriber = ?').get(messageId, subscriber) as { n: number };
-    if (n >= MAX_MESSAGES_PER_ANSWER) return false;
-    this.stmt('INSERT INTO workflow_messages (message_id, subscriber, at, level, message) VALUES (?, ?, ?, ?, ?)').run(messageId, subscriber, at, level, message);
-    return true;
-  }
-
-  /** Deletes finished runs created before `before` (ms), with their steps, answers and messages; returns how many. */
-  pruneRuns(before: number): number {
-    return this.transaction(() => {
-      const ids = (this.stmt(`SELECT id FROM workflow_runs WHERE created_at < ? AND state NOT IN ('pending', 'running')`).all(before) as Array<{ id: string }>).map((r) => r.id);
-      for (const id of ids) {
-        for (const { message_id } of this.stmt('SELECT message_id FROM workflow_steps WHERE run_id = ?').all(id) as Array<{ message_id: string }>) {
-          this.stmt('DELETE FROM workflow_answers WHERE message_id = ?').run(message_id);
-          this.stmt('DELETE FROM workflow_messages WHERE message_id = ?').run(message_id);
-        }
-        this.stmt('DELETE FROM workflow_steps WHERE run_id = ?').run(id);
-        this.stmt('DELETE FROM workflow_runs WHERE id = ?').run(id);
-      }
-      return ids.length;
-    });
-  }
-
-  /** Everything about one run (id or unique prefix). */
-  getRun(idOrPrefix: string): RunDetail {
-    const id = this.resolveRunId(idOrPrefix);
-    const run = toRun(this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord);
-    const steps = (this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY idx').all(id) as Array<Record<string, unknown>>).map((r) => {
-      const { snapshot: _snapshot, ...step } = toStep(r);
-      const answers = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
-      const messages = (
-        this.stmt('SELECT subscriber, at, level, message FROM workflow_messages WHERE message_id = ? ORDER BY seq').all(step.messageId) as MessageRow[]
-      ).map((m) => ({ ...m }));
-      return { ...step, answers, messages };
-    });
-    return { run, steps };
-  }
-}
-
-function toStep(r: Record<string, unknown>): StepRow {
-  return {
-    runId: r.run_id as string,
-    index: r.idx as number,
-    name: r.name as string,
-    action: r.action as string,
-    messageId: r.message_id as string,
-    state: r.state as string,
-    startedAt: r.started_at as number,
-    deadline: r.deadline as number,
-    finishedAt: (r.finished_at as number | null) ?? null,
-    snapshot: (r.snapshot as string | null) ?? null,
-  };
-}
-
-function toAnswer(r: Record<string, unknown>): AnswerRow {
-  return {
-    subscriber: r.subscriber as string,
-    wait: r.wait === 1,
-    status: r.status as string,
-    sentAt: (r.sent_at as number | null) ?? null,
-    answeredAt: (r.answered_at as number | null) ?? null,
-    error: r.error ? (JSON.parse(r.error as string) as WireError) : null,
-    progress:
-      r.progress_total === null || r.progress_total === undefined
-        ? null
-        : { current: r.progress_current as number, total: r.progress_total as number, message: (r.progress_message as string | null) ?? null },
-  };
+/**
+ * The workflow store: every method returns a promise that resolves once the change is durable on the
+ * backend (after the commit that holds it). Calls take effect in the order they are made, so a caller
+ * may issue writes without awaiting each one (the run runtime does: its machines are synchronous) and
+ * await the last. Each method is atomic on its own; there is no transaction across calls.
+ */
+export interface WorkflowStore {
+  /** The owner of the runs this store creates. */
+  readonly hubId: string;
+  /** Stores a new run owned by {@link hubId}. */
+  createRun(run: NewRun): Promise<void>;
+  /** Stores the run machine's state and snapshot; `startedAt` (on `running`) and `finishedAt` (on a final state) are set once. */
+  updateRun(id: string, patch: RunPatch): Promise<void>;
+  getStoredRun(id: string): Promise<StoredRun | undefined>;
+  /** This hub's runs not finished (pending or running), oldest first, owner-less ones included: what a restarted hub resumes. */
+  activeRuns(): Promise<StoredRun[]>;
+  /**
+   * Takes over the active runs owned by `fromHub` (a dead hub): one conditional write per run (owner
+   * still `fromHub` -> {@link hubId}), so of two hubs adopting the same run exactly one gets it. Returns
+   * the ids adopted.
+   */
+  adoptRuns(fromHub: string): Promise<string[]>;
+  /** The most recent runs first (`limit` default 50), optionally of one workflow. */
+  listRuns(limit?: number, workflow?: string): Promise<RunRow[]>;
+  /**
+   * Finds a run by its id or a unique prefix of it (at least 4 characters).
+   * @throws ClaError `INVALID_ARGUMENT` when none or more than one matches
+   */
+  resolveRunId(idOrPrefix: string): Promise<string>;
+  /** Stores a step as `waiting`; a step already stored (same run and index) is left as it is. */
+  startStep(step: NewStep): Promise<void>;
+  /** Stores the step machine's state and snapshot and upserts the answers of the subscribers given, atomically. */
+  updateStep(messageId: string, patch: StepPatch): Promise<void>;
+  getStep(runId: string, index: number): Promise<StepRow | undefined>;
+  /** Notes when the action frame went to these subscribers (first send and every resend), atomically. */
+  markSent(messageId: string, subscribers: readonly string[], at: number): Promise<void>;
+  recordError(messageId: string, subscriber: string, error: WireError): Promise<void>;
+  recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): Promise<void>;
+  /** Stores an `action_info`; false when the answer already has {@link MAX_MESSAGES_PER_ANSWER} (count and insert are one atomic step). */
+  addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): Promise<boolean>;
+  /** Deletes finished runs created before `before` (ms), with their steps, answers and messages, atomically; returns how many. */
+  pruneRuns(before: number): Promise<number>;
+  /**
+   * Everything about one run (id or unique prefix).
+   * @throws ClaError `INVALID_ARGUMENT` as {@link resolveRunId}
+   */
+  getRun(idOrPrefix: string): Promise<RunDetail>;
+  /** Writes what is queued, then closes. */
+  close(): Promise<void>;
 }

@@ -10,7 +10,6 @@
 export { TaskHub, openTaskHub } from './task-hub.ts';
 export { taskMethods } from './task-methods.ts';
 export { SqliteTaskStore, openSqliteTaskStore } from './sqlite-task-store.ts';
-export { TASK_MIGRATIONS, migrateTaskTables } from './sqlite-task-tables.ts';
 export { MemoryTaskStore, MemoryTaskTables } from './memory-task-store.ts';
 export { selectWorker } from './task-selection.ts';
 export { DEFAULT_TASK_DEADLINE_MS, DEFAULT_TASK_MAX_ATTEMPTS, MAX_TASK_DATA_BYTES, parseTaskHubOptions, parseTaskSubmission } from './task-spec.ts';

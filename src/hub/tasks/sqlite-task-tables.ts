@@ -1,48 +1,17 @@
 /**
  * The SQL of the SQLite task backend, synchronous (better-sqlite3): one method per TaskStore operation,
  * each one conditional statement or a savepoint. ./sqlite-task-store.ts runs these inside group commits;
- * nothing else should call them. The task tables are created with `CREATE TABLE IF NOT EXISTS` and
- * versioned in `task_schema`, so the task feature never edits the shared MIGRATIONS list of
- * src/store/sqlite-store.ts. The hub and the CLI open their own connections to the same file (WAL).
+ * nothing else should call them. The task tables' schema is `TASK_STEPS` in src/store/schema-steps.ts,
+ * applied by the file's one migration runner (src/store/migrations.ts) when a connection opens it. The
+ * hub and the CLI open their own connections to the same file (WAL).
  */
-import Database from 'better-sqlite3';
-import { ClaError, ErrorCode } from '../../errors.ts';
-import { setConcurrencyPragmas, statementCache } from '../../store/sqlite-connection.ts';
+import type Database from 'better-sqlite3';
+import { migrate } from '../../store/migrations.ts';
+import { statementCache } from '../../store/sqlite-connection.ts';
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
 import type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState } from './task-store.ts';
 import { TASK_STATES } from './task-store.ts';
-
-/** Schema steps of the task tables; `task_schema.version` is the number applied. Append, never edit. */
-export const TASK_MIGRATIONS: readonly string[] = [
-  `CREATE TABLE IF NOT EXISTS tasks (
-     seq INTEGER PRIMARY KEY,
-     id TEXT NOT NULL UNIQUE,
-     name TEXT NOT NULL,
-     attrs TEXT NOT NULL,
-     data TEXT NOT NULL,
-     state TEXT NOT NULL CHECK (state IN ('pending', 'offered', 'claimed', 'done', 'failed')),
-     attempts INTEGER NOT NULL DEFAULT 0,
-     max_attempts INTEGER NOT NULL,
-     worker TEXT,
-     lease TEXT,
-     expires_at INTEGER,
-     deadline_ms INTEGER NOT NULL,
-     deadline_at INTEGER NOT NULL,
-     result TEXT,
-     error TEXT,
-     created_at INTEGER NOT NULL,
-     updated_at INTEGER NOT NULL,
-     offered_at INTEGER,
-     claimed_at INTEGER,
-     finished_at INTEGER
-   );
-   CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, seq);
-   CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks(expires_at) WHERE state IN ('offered', 'claimed');
-   CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline_at) WHERE state = 'pending';`,
-  // The hub that granted the current offer or lease (issue 9): recovery releases only its own.
-  `ALTER TABLE tasks ADD COLUMN owner TEXT;`,
-];
 
 interface TaskRecord {
   seq: number;
@@ -92,22 +61,6 @@ const toRow = (r: TaskRecord): TaskRow => ({
   finishedAt: r.finished_at,
 });
 
-/** Creates or upgrades the task tables on `db`, each step in a transaction. */
-export function migrateTaskTables(db: Database.Database): void {
-  db.exec('CREATE TABLE IF NOT EXISTS task_schema (version INTEGER NOT NULL)');
-  db.transaction(() => {
-    const current = (db.prepare('SELECT version FROM task_schema').pluck().get() as number | undefined) ?? 0;
-    if (current > TASK_MIGRATIONS.length) {
-      throw new ClaError(ErrorCode.Unsupported, `The task tables are version ${current}, newer than this hub supports (${TASK_MIGRATIONS.length}). Upgrade cla-hub.`, {
-        data: { version: current, supported: TASK_MIGRATIONS.length },
-      });
-    }
-    for (let v = current; v < TASK_MIGRATIONS.length; v++) db.exec(TASK_MIGRATIONS[v]!);
-    db.prepare('DELETE FROM task_schema').run();
-    db.prepare('INSERT INTO task_schema (version) VALUES (?)').run(TASK_MIGRATIONS.length);
-  }).immediate();
-}
-
 /** The task operations on one better-sqlite3 connection, synchronous; owner `hubId`. */
 export class SqliteTaskTables {
   private readonly stmt: (sql: string) => Database.Statement;
@@ -117,7 +70,7 @@ export class SqliteTaskTables {
     readonly hubId: string,
   ) {
     this.stmt = statementCache(db);
-    migrateTaskTables(db);
+    migrate(db);
   }
 
   private transaction<T>(fn: () => T): T {

@@ -1,0 +1,242 @@
+/**
+ * The SQL of the SQLite workflow backend, synchronous (better-sqlite3): one method per WorkflowStore
+ * operation. ./sqlite-workflow-store.ts runs these inside group commits; nothing else should call them.
+ * The tables are `WORKFLOW_STEPS` in src/store/schema-steps.ts, applied by the file's one migration
+ * runner when the connection is opened.
+ */
+import type Database from 'better-sqlite3';
+import type { WireError } from '../../errors.ts';
+import { migrate } from '../../store/migrations.ts';
+import { statementCache } from '../../store/sqlite-connection.ts';
+import {
+  MAX_MESSAGES_PER_ANSWER,
+  type AnswerRow,
+  type MessageRow,
+  type NewRun,
+  type NewStep,
+  type RunDetail,
+  type RunPatch,
+  type RunRow,
+  type RunState,
+  type StepPatch,
+  type StepRow,
+  type StoredRun,
+  runNotFound,
+} from './workflow-store.ts';
+
+interface RunRecord {
+  id: string;
+  workflow: string;
+  trigger: string;
+  state: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+  reason: string | null;
+  definition: string;
+  snapshot: string | null;
+  owner: string | null;
+}
+
+const toRun = (r: RunRecord): RunRow => ({
+  id: r.id,
+  workflow: r.workflow,
+  trigger: r.trigger,
+  state: r.state as RunState,
+  createdAt: r.created_at,
+  startedAt: r.started_at,
+  finishedAt: r.finished_at,
+  reason: r.reason,
+});
+
+const toStoredRun = (r: RunRecord): StoredRun => ({ ...toRun(r), definition: r.definition, snapshot: r.snapshot, owner: r.owner });
+
+/** The workflow operations on one better-sqlite3 connection, synchronous; new runs owned by `hubId`. */
+export class SqliteWorkflowTables {
+  private readonly stmt: (sql: string) => Database.Statement;
+
+  constructor(
+    readonly db: Database.Database,
+    readonly hubId: string,
+  ) {
+    migrate(db);
+    this.stmt = statementCache(db);
+  }
+
+  private transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  createRun(run: NewRun): void {
+    this.stmt(
+      `INSERT INTO workflow_runs (id, workflow, trigger, state, created_at, started_at, finished_at, reason, definition, owner)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(run.id, run.workflow, run.trigger, run.state, run.createdAt, run.startedAt, run.finishedAt, run.reason, run.definition, this.hubId);
+  }
+
+  /** Stores the run machine's state and snapshot; `startedAt`/`finishedAt` are set once. */
+  updateRun(id: string, patch: RunPatch): void {
+    const final = patch.state !== 'pending' && patch.state !== 'running';
+    this.stmt(
+      `UPDATE workflow_runs SET state = ?, snapshot = ?, reason = ?,
+         started_at = CASE WHEN started_at IS NULL AND ? THEN ? ELSE started_at END,
+         finished_at = CASE WHEN finished_at IS NULL AND ? THEN ? ELSE finished_at END
+       WHERE id = ?`,
+    ).run(patch.state, patch.snapshot, patch.reason, patch.state === 'running' ? 1 : 0, patch.at, final ? 1 : 0, patch.at, id);
+  }
+
+  getStoredRun(id: string): StoredRun | undefined {
+    const r = this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord | undefined;
+    return r && toStoredRun(r);
+  }
+
+  activeRuns(): StoredRun[] {
+    const rows = this.stmt(`SELECT * FROM workflow_runs WHERE state IN ('pending', 'running') AND (owner = ? OR owner IS NULL) ORDER BY created_at, rowid`).all(this.hubId);
+    return (rows as RunRecord[]).map(toStoredRun);
+  }
+
+  adoptRuns(fromHub: string): string[] {
+    const ids = this.stmt(`SELECT id FROM workflow_runs WHERE owner = ? AND state IN ('pending', 'running') ORDER BY created_at, rowid`).pluck().all(fromHub) as string[];
+    const take = this.stmt('UPDATE workflow_runs SET owner = ? WHERE id = ? AND owner = ?');
+    return ids.filter((id) => take.run(this.hubId, id, fromHub).changes === 1);
+  }
+
+  /** The most recent runs first. */
+  listRuns(limit = 50, workflow?: string): RunRow[] {
+    const rows = workflow
+      ? this.stmt('SELECT * FROM workflow_runs WHERE workflow = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(workflow, limit)
+      : this.stmt('SELECT * FROM workflow_runs ORDER BY created_at DESC, rowid DESC LIMIT ?').all(limit);
+    return (rows as RunRecord[]).map(toRun);
+  }
+
+  /** Finds a run by its id or a unique prefix of it (at least 4 characters). */
+  resolveRunId(idOrPrefix: string): string {
+    if (this.stmt('SELECT 1 FROM workflow_runs WHERE id = ?').get(idOrPrefix)) return idOrPrefix;
+    const matches =
+      idOrPrefix.length >= 4
+        ? (this.stmt(`SELECT id FROM workflow_runs WHERE substr(id, 1, ?) = ? LIMIT 2`).all(idOrPrefix.length, idOrPrefix) as Array<{ id: string }>)
+        : [];
+    if (matches.length === 1) return matches[0]!.id;
+    throw runNotFound(idOrPrefix, matches.length > 1);
+  }
+
+  startStep(step: NewStep): void {
+    this.stmt(
+      `INSERT OR IGNORE INTO workflow_steps (run_id, idx, name, action, message_id, state, started_at, deadline)
+       VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
+    ).run(step.runId, step.index, step.name, step.action, step.messageId, step.startedAt, step.deadline);
+  }
+
+  /** Stores the step machine's state and snapshot, and the status of the subscribers given (those that changed). */
+  updateStep(messageId: string, patch: StepPatch): void {
+    this.transaction(() => {
+      this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
+        patch.state,
+        patch.snapshot,
+        patch.finishedAt,
+        messageId,
+      );
+      const upsert = this.stmt(
+        `INSERT INTO workflow_answers (message_id, subscriber, wait, status, answered_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (message_id, subscriber) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at`,
+      );
+      for (const s of patch.subscribers) upsert.run(messageId, s.id, s.wait ? 1 : 0, s.status, s.answeredAt);
+    });
+  }
+
+  getStep(runId: string, index: number): StepRow | undefined {
+    const r = this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? AND idx = ?').get(runId, index) as Record<string, unknown> | undefined;
+    return r && toStep(r);
+  }
+
+  /** Notes when the action frame went to subscribers (first send and every resend), in one transaction. */
+  markSent(messageId: string, subscribers: readonly string[], at: number): void {
+    const update = this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?');
+    this.transaction(() => {
+      for (const subscriber of subscribers) update.run(at, messageId, subscriber);
+    });
+  }
+
+  recordError(messageId: string, subscriber: string, error: WireError): void {
+    this.stmt('UPDATE workflow_answers SET error = ? WHERE message_id = ? AND subscriber = ?').run(JSON.stringify(error), messageId, subscriber);
+  }
+
+  recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): void {
+    this.stmt('UPDATE workflow_answers SET progress_current = ?, progress_total = ?, progress_message = ? WHERE message_id = ? AND subscriber = ?').run(
+      current,
+      total,
+      message,
+      messageId,
+      subscriber,
+    );
+  }
+
+  /** Stores an `action_info`; false when the answer already has {@link MAX_MESSAGES_PER_ANSWER}. */
+  addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): boolean {
+    const { n } = this.stmt('SELECT count(*) AS n FROM workflow_messages WHERE message_id = ? AND subscriber = ?').get(messageId, subscriber) as { n: number };
+    if (n >= MAX_MESSAGES_PER_ANSWER) return false;
+    this.stmt('INSERT INTO workflow_messages (message_id, subscriber, at, level, message) VALUES (?, ?, ?, ?, ?)').run(messageId, subscriber, at, level, message);
+    return true;
+  }
+
+  /** Deletes finished runs created before `before` (ms), with their steps, answers and messages; returns how many. */
+  pruneRuns(before: number): number {
+    return this.transaction(() => {
+      const ids = (this.stmt(`SELECT id FROM workflow_runs WHERE created_at < ? AND state NOT IN ('pending', 'running')`).all(before) as Array<{ id: string }>).map((r) => r.id);
+      for (const id of ids) {
+        for (const { message_id } of this.stmt('SELECT message_id FROM workflow_steps WHERE run_id = ?').all(id) as Array<{ message_id: string }>) {
+          this.stmt('DELETE FROM workflow_answers WHERE message_id = ?').run(message_id);
+          this.stmt('DELETE FROM workflow_messages WHERE message_id = ?').run(message_id);
+        }
+        this.stmt('DELETE FROM workflow_steps WHERE run_id = ?').run(id);
+        this.stmt('DELETE FROM workflow_runs WHERE id = ?').run(id);
+      }
+      return ids.length;
+    });
+  }
+
+  /** Everything about one run (id or unique prefix). */
+  getRun(idOrPrefix: string): RunDetail {
+    const id = this.resolveRunId(idOrPrefix);
+    const run = toRun(this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord);
+    const steps = (this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY idx').all(id) as Array<Record<string, unknown>>).map((r) => {
+      const { snapshot: _snapshot, ...step } = toStep(r);
+      const answers = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
+      const messages = (
+        this.stmt('SELECT subscriber, at, level, message FROM workflow_messages WHERE message_id = ? ORDER BY seq').all(step.messageId) as MessageRow[]
+      ).map((m) => ({ ...m }));
+      return { ...step, answers, messages };
+    });
+    return { run, steps };
+  }
+}
+
+function toStep(r: Record<string, unknown>): StepRow {
+  return {
+    runId: r.run_id as string,
+    index: r.idx as number,
+    name: r.name as string,
+    action: r.action as string,
+    messageId: r.message_id as string,
+    state: r.state as string,
+    startedAt: r.started_at as number,
+    deadline: r.deadline as number,
+    finishedAt: (r.finished_at as number | null) ?? null,
+    snapshot: (r.snapshot as string | null) ?? null,
+  };
+}
+
+function toAnswer(r: Record<string, unknown>): AnswerRow {
+  return {
+    subscriber: r.subscriber as string,
+    wait: r.wait === 1,
+    status: r.status as string,
+    sentAt: (r.sent_at as number | null) ?? null,
+    answeredAt: (r.answered_at as number | null) ?? null,
+    error: r.error ? (JSON.parse(r.error as string) as WireError) : null,
+    progress:
+      r.progress_total === null || r.progress_total === undefined
+        ? null
+        : { current: r.progress_current as number, total: r.progress_total as number, message: (r.progress_message as string | null) ?? null },
+  };
+}

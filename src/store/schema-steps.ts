@@ -1,0 +1,209 @@
+/**
+ * Every schema step of the hub's SQLite file, per part, in order (issue 9: one migration runner, see
+ * ./migrations.ts). Append a step at the end of its part with a new name; never edit or reorder a
+ * released one: the runner records steps by part, position and name, and refuses a file whose record
+ * it does not know (written by a newer cla-hub).
+ *
+ * The first steps of each part are the schema as it was before the runner, kept verbatim so the
+ * runner can adopt files written by that code: `registry` steps were counted by `PRAGMA user_version`,
+ * `tasks` steps by the `task_schema` table, and the `workflows` and `resources` tables were created
+ * with `CREATE TABLE IF NOT EXISTS` (step 1 of each is that DDL).
+ */
+
+/** One named schema step: SQL run once, in the runner's transaction. */
+export interface SchemaStep {
+  /** Unique within its part; recorded in `schema_migrations`. */
+  readonly name: string;
+  readonly sql: string;
+}
+
+/** The parts of the file, in the order their steps run (a part may refer to an earlier one). */
+export const SCHEMA_PARTS = ['registry', 'tasks', 'workflows', 'resources'] as const;
+export type SchemaPart = (typeof SCHEMA_PARTS)[number];
+
+/** Projects, passkeys, environments, workers, jobs and settings (src/store/sqlite-store.ts). */
+export const REGISTRY_STEPS: readonly SchemaStep[] = [
+  {
+    name: 'create-registry',
+    sql: `CREATE TABLE projects (
+     name TEXT PRIMARY KEY,
+     passkey TEXT,
+     passkey_hash TEXT UNIQUE,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE envs (name TEXT PRIMARY KEY);
+   CREATE TABLE workers (
+     id TEXT PRIMARY KEY,
+     token_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     agent TEXT,
+     last_seen INTEGER,
+     connected_since INTEGER,
+     disabled INTEGER NOT NULL DEFAULT 0,
+     jobs_run INTEGER NOT NULL DEFAULT 0,
+     failures INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE worker_projects (
+     worker_id TEXT NOT NULL REFERENCES workers(id) ON DELETE CASCADE,
+     project TEXT NOT NULL REFERENCES projects(name) ON DELETE CASCADE,
+     added_at INTEGER NOT NULL,
+     PRIMARY KEY (worker_id, project)
+   );
+   CREATE INDEX worker_projects_by_project ON worker_projects(project);
+   -- No foreign key to workers: a job's history outlives an unregistered worker.
+   CREATE TABLE jobs (
+     id TEXT PRIMARY KEY,
+     worker_id TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     command TEXT NOT NULL,
+     started_at INTEGER NOT NULL,
+     finished_at INTEGER,
+     exit_code INTEGER,
+     signal TEXT,
+     outcome TEXT,
+     error_code TEXT
+   );
+   CREATE INDEX jobs_by_start ON jobs(started_at);
+   CREATE INDEX jobs_by_worker ON jobs(worker_id, started_at);
+   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  },
+  // The tail of each job's output (capped by the hub) and how many output bytes the job produced.
+  {
+    name: 'job-output',
+    sql: `ALTER TABLE jobs ADD COLUMN output BLOB;
+   ALTER TABLE jobs ADD COLUMN output_bytes INTEGER NOT NULL DEFAULT 0;`,
+  },
+  // The hub that ran each job (issue 9), so a hub starting again closes only its own lost jobs; older
+  // rows keep NULL and count as any hub's own.
+  {
+    name: 'job-owner',
+    sql: `ALTER TABLE jobs ADD COLUMN owner TEXT;
+   CREATE INDEX jobs_unfinished_by_owner ON jobs(owner) WHERE finished_at IS NULL;`,
+  },
+];
+
+/** Tasks and their leases (src/hub/tasks/sqlite-task-tables.ts). */
+export const TASK_STEPS: readonly SchemaStep[] = [
+  {
+    name: 'create-tasks',
+    sql: `CREATE TABLE IF NOT EXISTS tasks (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     attrs TEXT NOT NULL,
+     data TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'offered', 'claimed', 'done', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     worker TEXT,
+     lease TEXT,
+     expires_at INTEGER,
+     deadline_ms INTEGER NOT NULL,
+     deadline_at INTEGER NOT NULL,
+     result TEXT,
+     error TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     offered_at INTEGER,
+     claimed_at INTEGER,
+     finished_at INTEGER
+   );
+   CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks(state, seq);
+   CREATE INDEX IF NOT EXISTS tasks_expiring ON tasks(expires_at) WHERE state IN ('offered', 'claimed');
+   CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks(deadline_at) WHERE state = 'pending';`,
+  },
+  // The hub that granted the current offer or lease (issue 9): recovery releases only its own.
+  { name: 'task-owner', sql: `ALTER TABLE tasks ADD COLUMN owner TEXT;` },
+];
+
+/** Workflow runs, steps, answers and messages (src/hub/actions/sqlite-workflow-tables.ts). */
+export const WORKFLOW_STEPS: readonly SchemaStep[] = [
+  {
+    name: 'create-workflows',
+    sql: `CREATE TABLE IF NOT EXISTS workflow_runs (
+  id TEXT PRIMARY KEY,
+  workflow TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  reason TEXT,
+  definition TEXT NOT NULL,
+  snapshot TEXT
+);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_created ON workflow_runs(created_at);
+CREATE INDEX IF NOT EXISTS workflow_runs_by_state ON workflow_runs(state);
+CREATE TABLE IF NOT EXISTS workflow_steps (
+  run_id TEXT NOT NULL REFERENCES workflow_runs(id) ON DELETE CASCADE,
+  idx INTEGER NOT NULL,
+  name TEXT NOT NULL,
+  action TEXT NOT NULL,
+  message_id TEXT NOT NULL UNIQUE,
+  state TEXT NOT NULL,
+  started_at INTEGER NOT NULL,
+  deadline INTEGER NOT NULL,
+  finished_at INTEGER,
+  snapshot TEXT,
+  PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS workflow_answers (
+  message_id TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  wait INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  sent_at INTEGER,
+  answered_at INTEGER,
+  error TEXT,
+  progress_current REAL,
+  progress_total REAL,
+  progress_message TEXT,
+  PRIMARY KEY (message_id, subscriber)
+);
+CREATE TABLE IF NOT EXISTS workflow_messages (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  message_id TEXT NOT NULL,
+  subscriber TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  level TEXT NOT NULL,
+  message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS workflow_messages_by_message ON workflow_messages(message_id, seq);`,
+  },
+  // The hub that owns a run (issue 9): recovery at start resumes only its own; NULL (older rows) counts
+  // as the owner's of whoever opens the file, as a single hub always did.
+  {
+    name: 'run-owner',
+    sql: `ALTER TABLE workflow_runs ADD COLUMN owner TEXT;
+   CREATE INDEX workflow_runs_by_owner ON workflow_runs(owner, state);`,
+  },
+];
+
+/** The latest resource graph of each worker and plugin (src/hub/actions/sqlite-resource-store.ts). */
+export const RESOURCE_STEPS: readonly SchemaStep[] = [
+  {
+    name: 'create-resources',
+    sql: `CREATE TABLE IF NOT EXISTS resources (
+  worker TEXT NOT NULL,
+  plugin TEXT NOT NULL,
+  id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  attrs TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  edges TEXT NOT NULL,
+  clean INTEGER NOT NULL DEFAULT 0,
+  collected_at INTEGER NOT NULL,
+  run_id TEXT,
+  PRIMARY KEY (worker, plugin, id)
+);
+CREATE INDEX IF NOT EXISTS resources_by_id ON resources(id);`,
+  },
+];
+
+/** Every part's steps. */
+export const SCHEMA_STEPS: Readonly<Record<SchemaPart, readonly SchemaStep[]>> = {
+  registry: REGISTRY_STEPS,
+  tasks: TASK_STEPS,
+  workflows: WORKFLOW_STEPS,
+  resources: RESOURCE_STEPS,
+};

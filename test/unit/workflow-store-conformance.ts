@@ -1,0 +1,244 @@
+// One suite every WorkflowStore backend must pass (../../shared/STYLE.md, "backends on one suite"). A
+// backend's test file calls `workflowStoreConformance(name, makeBackend).run()`; each test gets a fresh
+// backend, opened as hub `hub-a` (and, for ownership, as hubs `hub-b` and `hub-c` on the same backend).
+import { suite } from 'uvu';
+import type { Test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { StepSubscriber } from '../../machines/workflow-step.helpers.ts';
+import { ClaError } from '../../src/errors.ts';
+import { MAX_MESSAGES_PER_ANSWER, type NewRun, type WorkflowStore } from '../../src/hub/actions/workflow-store.ts';
+
+/** A fresh backend: `open(hubId)` gives a store that writes as that hub, on the same rows. */
+export interface WorkflowBackend {
+  open(hubId: string): WorkflowStore;
+  cleanup(): void | Promise<void>;
+}
+
+interface Context {
+  store: WorkflowStore;
+  backend: WorkflowBackend;
+  opened: WorkflowStore[];
+}
+
+const T0 = 1_700_000_000_000;
+const newRun = (id: string, extra: Partial<NewRun> = {}): NewRun => ({
+  id,
+  workflow: 'collect',
+  trigger: 'manual',
+  state: 'pending',
+  createdAt: T0,
+  startedAt: null,
+  finishedAt: null,
+  reason: null,
+  definition: JSON.stringify({ name: 'collect' }),
+  ...extra,
+});
+const subscriber = (id: string, status: StepSubscriber['status'], extra: Partial<StepSubscriber> = {}): StepSubscriber => ({
+  id,
+  wait: true,
+  timeoutAt: T0 + 60_000,
+  graceUntil: null,
+  status,
+  answeredAt: null,
+  ...extra,
+});
+const step = (runId: string, index = 0) => ({ runId, index, name: `s${index}`, action: 'collect', messageId: `${runId}.${index}`, startedAt: T0 + 1, deadline: T0 + 60_000 });
+
+const rejectsWith = async (promise: Promise<unknown>, code: string, message: RegExp) => {
+  await promise.then(
+    () => assert.unreachable(`expected ${code}`),
+    (error: unknown) => {
+      assert.instance(error, ClaError);
+      assert.is((error as ClaError).code, code);
+      assert.match((error as ClaError).message, message);
+    },
+  );
+};
+
+/** Defines the WorkflowStore conformance suite against backends made by `makeBackend`; call `.run()` on it. */
+export function workflowStoreConformance(name: string, makeBackend: () => WorkflowBackend): Test<Context> {
+  const test = suite<Context>(`WorkflowStore conformance: ${name}`, {} as Context);
+  const open = (ctx: Context, hubId: string) => {
+    const store = ctx.backend.open(hubId);
+    ctx.opened.push(store);
+    return store;
+  };
+  test.before.each((ctx) => {
+    ctx.backend = makeBackend();
+    ctx.opened = [];
+    ctx.store = open(ctx, 'hub-a');
+  });
+  test.after.each(async (ctx) => {
+    for (const store of ctx.opened) await store.close();
+    await ctx.backend.cleanup();
+  });
+
+  test('a new run is stored as given, owned by this hub; a taken id is refused', async ({ store }) => {
+    assert.is(store.hubId, 'hub-a');
+    await store.createRun(newRun('run-1'));
+    const stored = await store.getStoredRun('run-1');
+    assert.equal(stored, { ...newRun('run-1'), snapshot: null, owner: 'hub-a' });
+    assert.is(await store.getStoredRun('nope'), undefined);
+    await store.createRun(newRun('run-1')).then(
+      () => assert.unreachable('a taken id must be refused'),
+      () => undefined,
+    );
+    assert.equal(await store.listRuns(), [{ id: 'run-1', workflow: 'collect', trigger: 'manual', state: 'pending', createdAt: T0, startedAt: null, finishedAt: null, reason: null }]);
+  });
+
+  test('updateRun stores state, snapshot and reason; startedAt and finishedAt are set once', async ({ store }) => {
+    await store.createRun(newRun('r'));
+    await store.updateRun('r', { state: 'running', snapshot: '{"a":1}', reason: null, at: T0 + 10 });
+    await store.updateRun('r', { state: 'running', snapshot: '{"a":2}', reason: null, at: T0 + 20 });
+    let run = (await store.getStoredRun('r'))!;
+    assert.equal([run.state, run.snapshot, run.startedAt, run.finishedAt], ['running', '{"a":2}', T0 + 10, null]);
+    await store.updateRun('r', { state: 'failed', snapshot: '{"a":3}', reason: 'step collect failed', at: T0 + 30 });
+    await store.updateRun('r', { state: 'failed', snapshot: '{"a":4}', reason: 'step collect failed', at: T0 + 40 });
+    run = (await store.getStoredRun('r'))!;
+    assert.equal([run.state, run.reason, run.startedAt, run.finishedAt], ['failed', 'step collect failed', T0 + 10, T0 + 30]);
+    await store.updateRun('missing', { state: 'running', snapshot: '{}', reason: null, at: T0 });
+    assert.is(await store.getStoredRun('missing'), undefined, 'updating a missing run creates nothing');
+  });
+
+  test('calls take effect in call order without awaiting each', async ({ store }) => {
+    void store.createRun(newRun('r'));
+    void store.updateRun('r', { state: 'running', snapshot: '1', reason: null, at: T0 + 1 });
+    void store.startStep(step('r'));
+    const [run, stepRow] = await Promise.all([store.getStoredRun('r'), store.getStep('r', 0)]);
+    assert.is(run?.state, 'running');
+    assert.is(stepRow?.state, 'waiting');
+  });
+
+  test('activeRuns: this hub\'s pending and running runs, oldest first', async (ctx) => {
+    const { store } = ctx;
+    const other = open(ctx, 'hub-b');
+    await store.createRun(newRun('late', { createdAt: T0 + 5 }));
+    await store.createRun(newRun('early-2', { createdAt: T0 }));
+    await store.createRun(newRun('done', { createdAt: T0 - 5 }));
+    await store.updateRun('done', { state: 'succeeded', snapshot: '{}', reason: null, at: T0 });
+    await store.createRun(newRun('early-1', { createdAt: T0 - 1 }));
+    await store.updateRun('early-1', { state: 'running', snapshot: '{}', reason: null, at: T0 });
+    await other.createRun(newRun('theirs', { createdAt: T0 - 10 }));
+    assert.equal((await store.activeRuns()).map((r) => r.id), ['early-1', 'early-2', 'late']);
+    assert.equal((await other.activeRuns()).map((r) => [r.id, r.owner]), [['theirs', 'hub-b']]);
+    const [first] = await store.activeRuns();
+    assert.equal([first!.definition, first!.snapshot, first!.owner], [JSON.stringify({ name: 'collect' }), '{}', 'hub-a']);
+  });
+
+  test('adoptRuns: another hub takes a dead hub\'s active runs; of two adopting at once, each run goes to exactly one', async (ctx) => {
+    const { store } = ctx;
+    for (const id of ['a1', 'a2', 'a3']) await store.createRun(newRun(id));
+    await store.updateRun('a3', { state: 'aborted', snapshot: '{}', reason: 'x', at: T0 });
+    const b = open(ctx, 'hub-b');
+    const c = open(ctx, 'hub-c');
+    const [byB, byC] = await Promise.all([b.adoptRuns('hub-a'), c.adoptRuns('hub-a')]);
+    assert.equal([...byB, ...byC].sort(), ['a1', 'a2'], 'finished runs are not adopted');
+    assert.equal(byB.filter((id) => byC.includes(id)), [], 'no run adopted twice');
+    assert.equal(await store.activeRuns(), [], 'the old owner no longer resumes them');
+    const owners = await Promise.all(['a1', 'a2', 'a3'].map(async (id) => (await store.getStoredRun(id))!.owner));
+    assert.ok(owners[0] === 'hub-b' || owners[0] === 'hub-c');
+    assert.is(owners[2], 'hub-a');
+    assert.equal(await b.adoptRuns('hub-a'), [], 'nothing left to adopt');
+  });
+
+  test('listRuns: newest first (creation order breaks ties), limit and workflow filter', async ({ store }) => {
+    await store.createRun(newRun('r1', { createdAt: T0 }));
+    await store.createRun(newRun('r2', { createdAt: T0 }));
+    await store.createRun(newRun('r3', { createdAt: T0 + 1, workflow: 'other' }));
+    await store.createRun(newRun('r0', { createdAt: T0 - 1 }));
+    assert.equal((await store.listRuns()).map((r) => r.id), ['r3', 'r2', 'r1', 'r0']);
+    assert.equal((await store.listRuns(2)).map((r) => r.id), ['r3', 'r2']);
+    assert.equal((await store.listRuns(10, 'collect')).map((r) => r.id), ['r2', 'r1', 'r0']);
+    assert.equal(await store.listRuns(10, 'none'), []);
+  });
+
+  test('resolveRunId: the id, or a unique prefix of at least 4 characters', async ({ store }) => {
+    await store.createRun(newRun('abcdef-1'));
+    await store.createRun(newRun('abcdxx-2'));
+    assert.is(await store.resolveRunId('abcdef-1'), 'abcdef-1');
+    assert.is(await store.resolveRunId('abcde'), 'abcdef-1');
+    await rejectsWith(store.resolveRunId('abcd'), 'INVALID_ARGUMENT', /ambiguous/);
+    await rejectsWith(store.resolveRunId('abc'), 'INVALID_ARGUMENT', /No workflow run `abc`/);
+    await rejectsWith(store.resolveRunId('zzzzzz'), 'INVALID_ARGUMENT', /No workflow run/);
+    await rejectsWith(store.getRun('nope'), 'INVALID_ARGUMENT', /No workflow run/);
+  });
+
+  test('steps: started once, updated with their answers; finishedAt kept once set; getRun leaves snapshots out', async ({ store }) => {
+    await store.createRun(newRun('r'));
+    await store.startStep(step('r', 0));
+    await store.startStep({ ...step('r', 0), name: 'again' });
+    assert.equal(await store.getStep('r', 0), { ...step('r', 0), state: 'waiting', finishedAt: null, snapshot: null });
+    assert.is(await store.getStep('r', 1), undefined);
+    await store.updateStep('r.0', { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w2', 'pending'), subscriber('w1', 'pending', { wait: false })] });
+    await store.updateStep('r.0', { state: 'waiting', snapshot: 'S1', finishedAt: null, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 5, wait: true })] });
+    await store.updateStep('r.0', { state: 'succeeded', snapshot: 'S2', finishedAt: T0 + 9, subscribers: [subscriber('w2', 'gone', { answeredAt: T0 + 9 })] });
+    await store.updateStep('r.0', { state: 'succeeded', snapshot: 'S3', finishedAt: T0 + 99, subscribers: [] });
+    const row = (await store.getStep('r', 0))!;
+    assert.equal([row.state, row.snapshot, row.finishedAt], ['succeeded', 'S3', T0 + 9]);
+    const detail = await store.getRun('r');
+    assert.equal(detail.run, (await store.listRuns())[0]);
+    assert.is(detail.steps.length, 1);
+    assert.not.ok('snapshot' in detail.steps[0]!);
+    assert.equal(
+      detail.steps[0]!.answers.map((a) => [a.subscriber, a.wait, a.status, a.answeredAt]),
+      [
+        ['w1', false, 'done', T0 + 5],
+        ['w2', true, 'gone', T0 + 9],
+      ],
+      'answers by subscriber; `wait` as first stored',
+    );
+  });
+
+  test('markSent, recordError and recordProgress change existing answers only; addMessage keeps order and a cap', async ({ store }) => {
+    await store.createRun(newRun('r'));
+    await store.startStep(step('r'));
+    await store.updateStep('r.0', { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w1', 'pending'), subscriber('w2', 'pending')] });
+    await store.markSent('r.0', ['w1', 'w2', 'stranger'], T0 + 1);
+    await store.markSent('r.0', ['w2'], T0 + 2);
+    await store.recordError('r.0', 'w1', { code: 'IO_ERROR', message: 'disk gone', retryable: false });
+    await store.recordProgress('r.0', 'w2', 1, 4, 'a quarter');
+    await store.recordProgress('r.0', 'stranger', 1, 4, null);
+    assert.ok(await store.addMessage('r.0', 'w1', T0 + 3, 'info', 'first'));
+    assert.ok(await store.addMessage('r.0', 'w2', T0 + 4, 'warn', 'second'));
+    const [answers, messages] = await store.getRun('r').then((d) => [d.steps[0]!.answers, d.steps[0]!.messages] as const);
+    assert.equal(
+      answers.map((a) => [a.subscriber, a.sentAt, a.error, a.progress]),
+      [
+        ['w1', T0 + 1, { code: 'IO_ERROR', message: 'disk gone', retryable: false }, null],
+        ['w2', T0 + 2, null, { current: 1, total: 4, message: 'a quarter' }],
+      ],
+    );
+    assert.equal(messages, [
+      { subscriber: 'w1', at: T0 + 3, level: 'info', message: 'first' },
+      { subscriber: 'w2', at: T0 + 4, level: 'warn', message: 'second' },
+    ]);
+    const added = await Promise.all(Array.from({ length: MAX_MESSAGES_PER_ANSWER }, (_, i) => store.addMessage('r.0', 'w1', T0 + 10 + i, 'info', `m${i}`)));
+    assert.is(added.filter(Boolean).length, MAX_MESSAGES_PER_ANSWER - 1, 'the cap counts per answer, checked atomically');
+    assert.ok(await store.addMessage('r.0', 'w2', T0, 'info', 'w2 has room'));
+  });
+
+  test('pruneRuns deletes finished runs created before the cutoff, with their steps, answers and messages', async ({ store }) => {
+    for (const [id, createdAt, state] of [
+      ['old-done', T0 - 100, 'succeeded'],
+      ['old-active', T0 - 100, 'running'],
+      ['new-done', T0 + 100, 'failed'],
+    ] as const) {
+      await store.createRun(newRun(id, { createdAt }));
+      await store.updateRun(id, { state, snapshot: '{}', reason: null, at: createdAt });
+      await store.startStep(step(id));
+      await store.updateStep(`${id}.0`, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w1', 'pending')] });
+      await store.addMessage(`${id}.0`, 'w1', createdAt, 'info', 'hi');
+    }
+    assert.is(await store.pruneRuns(T0), 1);
+    assert.equal((await store.listRuns()).map((r) => r.id).sort(), ['new-done', 'old-active']);
+    assert.is(await store.getStep('old-done', 0), undefined);
+    // A run created again under the pruned id starts clean: nothing of the old one is left behind.
+    await store.createRun(newRun('old-done'));
+    await store.startStep(step('old-done'));
+    const detail = await store.getRun('old-done');
+    assert.equal([detail.steps[0]!.answers, detail.steps[0]!.messages], [[], []]);
+    assert.is(await store.pruneRuns(T0), 0);
+  });
+
+  return test;
+}
