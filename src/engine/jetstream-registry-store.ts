@@ -40,7 +40,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { isFailure } from '../store/store.ts';
+import { isFailure, startedJobRow } from '../store/store.ts';
 import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
 import { KvFollower } from './jetstream-kv-follower.ts';
 
@@ -404,23 +404,8 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   insertJob(job: NewJob): Promise<boolean> {
     return this.run(async ({ jobs }) => {
-      const record: JobRecord = {
-        id: job.id,
-        workerId: job.workerId,
-        kind: job.kind,
-        // JSON, as the SQLite backend stores it (undefined becomes null).
-        command: job.command ?? null,
-        startedAt: job.startedAt,
-        owner: job.owner,
-        finishedAt: null,
-        exitCode: null,
-        signal: null,
-        outcome: null,
-        errorCode: null,
-        output: null,
-        outputBytes: 0,
-        seq: 0,
-      };
+      // JSON, as the SQLite backend stores it (undefined becomes null).
+      const record: JobRecord = { ...startedJobRow(job), output: null, seq: 0 };
       return (await this.create(jobs, enc(job.id), record)) !== false;
     });
   }
