@@ -467,8 +467,13 @@ export class JetStreamRegistryStore implements RegistryStore {
   closeLostJobs(owner: string, end: JobEnd): Promise<JobRow[]> {
     return this.run(async (o) => {
       const ids = await this.jobIds(o, (job) => !job.finished && (job.owner === owner || job.owner === null));
-      const rows = await Promise.all(ids.map((id) => this.finish(o, id, end)));
-      return rows.filter((row): row is JobRow => row !== undefined);
+      // One after the other: at once, the jobs of one worker would race each other on its counters.
+      const rows: JobRow[] = [];
+      for (const id of ids) {
+        const row = await this.finish(o, id, end);
+        if (row) rows.push(row);
+      }
+      return rows;
     });
   }
 

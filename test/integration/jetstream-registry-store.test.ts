@@ -78,6 +78,18 @@ test('a stale passkey index key (a crash between the two writes) is ignored and 
   await store.close();
 });
 
+test('closeLostJobs closes many jobs of one worker and counts each (no compare-and-set race with itself)', async () => {
+  const store = await openJetStreamRegistryStore(shared.nc, { prefix: `lost${++buckets}` });
+  await store.createWorker({ id: 'w1', tokenHash: hash('1'), createdAt: 1 });
+  const count = 80;
+  for (let i = 0; i < count; i++) await store.insertJob({ id: `j${i}`, workerId: 'w1', kind: 'exec', command: 'true', startedAt: i, owner: 'hub-a' });
+  const closed = await store.closeLostJobs('hub-a', { finishedAt: 1000, exitCode: null, signal: null, outcome: 'lost', errorCode: 'WORKER_LOST' });
+  assert.is(closed.length, count);
+  assert.equal([(await store.getWorker('w1'))?.jobsRun, (await store.getWorker('w1'))?.failures], [count, count]);
+  assert.equal(await store.listUnfinishedJobs(), []);
+  await store.close();
+});
+
 test.after(async () => {
   await Promise.all(engines.map((e) => e.close()));
   await server.stop();
