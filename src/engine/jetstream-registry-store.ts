@@ -24,9 +24,12 @@
  *   whose project is missing or holds another hash is stale: `findProjectByPasskeyHash` ignores it, and
  *   the next project claiming that hash takes it over (compare-and-set). An old hash's key is dropped
  *   after the project changed, so a crash there leaves only such a stale key.
- * - `createWorker` with settings: the worker is created first (that decides whether anything is written),
- *   the settings then; a crash between leaves a worker without its marker setting, which is what the
- *   registry writes them for anyway (the marker says "set up" and is re-derived on the next registration).
+ * - `createWorker` with settings (the registry's per-worker markers, `psk_worker:<id>`,
+ *   `legacy_worker:<id>`): the worker is checked absent, the settings written, the worker created last. A
+ *   crash between leaves markers of a worker that does not exist, which is harmless: every creation of
+ *   that id writes its markers again. (Worker first would leave a PSK worker without its marker, locked
+ *   out.) Two hubs creating one id at the same instant: one worker is created, and the markers are the
+ *   ones written last; they differ only if one registration is legacy and the other is not.
  * - `finishJob` and the worker's counters: the job is finished first (compare-and-set: once), the counters
  *   then; a crash between loses one count on `jobsRun`/`failures`, never counts twice.
  *
@@ -333,9 +336,9 @@ export class JetStreamRegistryStore implements RegistryStore {
         jobsRun: 0,
         failures: 0,
       };
-      if ((await this.create(registry, workerKey(row.id), worker)) === false) return false;
+      // Settings first: see the file header.
       if (settings) await this.applySettings(registry, settings);
-      return true;
+      return (await this.create(registry, workerKey(row.id), worker)) !== false;
     });
   }
 
