@@ -111,6 +111,21 @@ async function until<T>(what: string, check: () => Promise<T | undefined | false
   }
 }
 
+/**
+ * Waits until every worker of the suite is connected and subscribed on the current hub: after a hub
+ * restart the workers come back on their own backoff, and a step only counts the subscribers connected
+ * (or in their grace period) when it starts.
+ */
+async function allSubscribed(ctx: Ctx): Promise<void> {
+  const expected = Object.keys(ctx.workers).sort();
+  await until(`${expected.join(', ')} to be subscribed`, async () => {
+    const out = await hub(ctx, 'subscribers', '--json');
+    if (out.code !== 0) return false;
+    const ids = (JSON.parse(out.stdout) as Array<{ workerId: string }>).map((v) => v.workerId).sort();
+    return expected.every((id) => ids.includes(id));
+  });
+}
+
 const answers = (detail: RunDetail, step = 0) => Object.fromEntries(detail.steps[step]?.answers.map((a) => [a.subscriber, a.status]) ?? []);
 
 async function startRun(ctx: Ctx, workflow: string): Promise<string> {
@@ -230,9 +245,11 @@ it('a hub restart mid-workflow resumes it: the pending subscriber gets the same 
   assert.is(detail.run.state, 'succeeded');
   assert.equal(answers(detail), { f1: 'done', f2: 'done', g1: 'done', g2: 'done' });
   assert.is(calls(ctx, 'g1').filter((id) => id === `${run}.0`).length, 1, 'the worker ran the resent action once');
+  await allSubscribed(ctx);
 });
 
 it('a whole collect_and_cleanup run: files are deleted before their folders; the dry run deletes nothing', async (ctx) => {
+  await allSubscribed(ctx);
   openGate(ctx, 'g1');
   openGate(ctx, 'g2');
   const dryBefore = fs.readdirSync(ctx.dryTree, { recursive: true }).map(String).sort();
