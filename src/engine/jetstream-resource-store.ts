@@ -25,14 +25,14 @@
  * issued without awaiting take effect in call order.
  */
 import { randomUUID } from 'node:crypto';
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { Resource } from '../protocol/frames-bus.ts';
 import { matchesQuery, type ResourceQuery } from '../hub/actions/resource-query.ts';
 import type { ResourceCount, ResourceStore, StoredResource } from '../hub/actions/resource-store.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
-import { isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, CallChain, isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { idToken } from './presence.ts';
 
 /** Options of {@link JetStreamResourceStore}. */
@@ -65,7 +65,6 @@ type Buckets = { graphs: KV; chunks: KV };
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const graphKey = (worker: string, plugin: string) => `${idToken(worker)}.${idToken(plugin)}`;
-const noop = () => undefined;
 
 /** A {@link ResourceStore} on two JetStream KV buckets shared by every hub on the engine. */
 export class JetStreamResourceStore implements ResourceStore {
@@ -74,12 +73,9 @@ export class JetStreamResourceStore implements ResourceStore {
   private readonly connection: () => Promise<NatsConnection>;
   private readonly replicas: number;
   private readonly graphs = new Map<string, Graph>();
-  private maxRevision = 0;
   private ready: Promise<Buckets> | undefined;
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private watching: Promise<void> = Promise.resolve();
-  private readonly catchUp = new Set<{ revision: number; resolve: () => void }>();
-  private tail: Promise<void> = Promise.resolve();
+  private readonly watch = new BucketWatch((entry) => this.apply(entry));
+  private readonly chain = new CallChain();
   private closed = false;
 
   /**
@@ -104,10 +100,7 @@ export class JetStreamResourceStore implements ResourceStore {
     const kvm = new Kvm(await this.connection());
     const options = { history: 1, replicas: this.replicas, storage: StorageType.File };
     const [graphs, chunks] = await Promise.all([kvm.create(this.graphsBucket, options), kvm.create(this.chunksBucket, options)]);
-    const last = (await graphs.status()).streamInfo.state.last_seq;
-    this.watcher = await graphs.watch();
-    this.watching = this.follow(this.watcher);
-    await this.caughtUp(last);
+    await this.watch.start(graphs);
     return { graphs, chunks };
   }
 
@@ -118,38 +111,22 @@ export class JetStreamResourceStore implements ResourceStore {
 
   /** Runs `fn` after every earlier call of this store. */
   private serial<T>(fn: (kv: Buckets) => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => this.kv()).then(fn);
-    this.tail = result.then(noop, noop);
-    return result;
+    return this.chain.run(() => this.kv().then(fn));
   }
 
   // ---- the pointers index --------------------------------------------------------------------------
 
-  private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
-    for await (const entry of watcher) {
-      const known = this.graphs.get(entry.key);
-      if (!known || known.revision < entry.revision) {
-        if (entry.operation === 'PUT') this.graphs.set(entry.key, { pointer: entry.json<Pointer>(), revision: entry.revision });
-        else this.graphs.delete(entry.key);
-      }
-      if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
-      for (const waiter of this.catchUp) {
-        if (this.maxRevision >= waiter.revision) {
-          this.catchUp.delete(waiter);
-          waiter.resolve();
-        }
-      }
-    }
-  }
-
-  private caughtUp(revision: number): Promise<void> {
-    if (this.maxRevision >= revision) return Promise.resolve();
-    return new Promise((resolve) => this.catchUp.add({ revision, resolve }));
+  /** A change of the pointers bucket, as the watch delivers it. */
+  private apply(entry: KvWatchEntry): void {
+    const known = this.graphs.get(entry.key);
+    if (known && known.revision >= entry.revision) return;
+    if (entry.operation === 'PUT') this.graphs.set(entry.key, { pointer: entry.json<Pointer>(), revision: entry.revision });
+    else this.graphs.delete(entry.key);
   }
 
   /** Every graph as the bucket has it now, chunks loaded, by worker and plugin. */
   private async all(kv: Buckets): Promise<Graph[]> {
-    await this.caughtUp((await kv.graphs.status()).streamInfo.state.last_seq);
+    await this.watch.sync(kv.graphs);
     const graphs = [...this.graphs.values()];
     await Promise.all(graphs.map((g) => this.load(kv, g)));
     return graphs.sort((a, b) => compare(a.pointer.worker, b.pointer.worker) || compare(a.pointer.plugin, b.pointer.plugin));
@@ -311,12 +288,9 @@ export class JetStreamResourceStore implements ResourceStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.tail;
+    await this.chain.idle();
     this.closed = true;
-    this.watcher?.stop();
-    await this.watching.catch(noop);
-    for (const waiter of this.catchUp) waiter.resolve();
-    this.catchUp.clear();
+    await this.watch.stop();
   }
 }
 

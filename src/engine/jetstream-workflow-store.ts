@@ -61,8 +61,8 @@ import {
   type WorkflowStore,
   type WorkflowStoreOptions,
 } from '../hub/actions/workflow-store.ts';
-import { isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
-import { idToken } from './presence.ts';
+import { BucketWatch, CallChain, isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { idToken, tokenId } from './presence.ts';
 
 /** Options of {@link JetStreamWorkflowStore}. */
 export interface JetStreamWorkflowStoreOptions extends WorkflowStoreOptions, JetStreamBucketOptions {}
@@ -81,7 +81,6 @@ interface Indexed {
 }
 
 const isActive = (run: RunRow) => ACTIVE_RUN_STATES.includes(run.state);
-const noop = () => undefined;
 const runRow = ({ id, workflow, trigger, state, createdAt, startedAt, finishedAt, reason }: RunRecord): RunRow => ({ id, workflow, trigger, state, createdAt, startedAt, finishedAt, reason });
 const storedRun = (r: RunRecord): StoredRun => ({ ...runRow(r), definition: r.definition, snapshot: r.snapshot, owner: r.owner });
 const byCreation = (a: RunRecord, b: RunRecord) => a.createdAt - b.createdAt || a.seq - b.seq;
@@ -107,12 +106,9 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   private readonly stepKeys = new Map<string, string>();
   /** Message id -> subscriber -> next free message slot, as this store has learnt them. */
   private readonly slots = new Map<string, Map<string, number>>();
-  private maxRevision = 0;
   private ready: Promise<{ runs: KV; steps: KV }> | undefined;
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private watching: Promise<void> = Promise.resolve();
-  private readonly catchUp = new Set<{ revision: number; resolve: () => void }>();
-  private tail: Promise<void> = Promise.resolve();
+  private readonly watch = new BucketWatch((entry) => this.apply(entry));
+  private readonly chain = new CallChain();
   private closed = false;
 
   /**
@@ -139,10 +135,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
     const kvm = new Kvm(nc);
     const options = { history: 1, replicas: this.replicas, storage: StorageType.File };
     const [runs, steps] = await Promise.all([kvm.create(this.runsBucket, options), kvm.create(this.stepsBucket, options)]);
-    const last = (await runs.status()).streamInfo.state.last_seq;
-    this.watcher = await runs.watch();
-    this.watching = this.follow(this.watcher);
-    await this.caughtUp(last);
+    await this.watch.start(runs);
     return { runs, steps };
   }
 
@@ -153,28 +146,17 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   /** Runs `fn` after every earlier call of this store. */
   private serial<T>(fn: (kv: { runs: KV; steps: KV }) => Promise<T>): Promise<T> {
-    const result = this.tail.then(() => this.kv()).then(fn);
-    this.tail = result.then(noop, noop);
-    return result;
+    return this.chain.run(() => this.kv().then(fn));
   }
 
   // ---- the runs index ------------------------------------------------------------------------------
 
-  private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
-    for await (const entry of watcher) {
-      if (entry.operation === 'PUT') this.index(this.decodeRun(entry), entry.revision);
-      else {
-        const known = [...this.runs.values()].find((i) => idToken(i.run.id) === entry.key);
-        if (known && known.revision < entry.revision) this.runs.delete(known.run.id);
-      }
-      if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
-      for (const waiter of this.catchUp) {
-        if (this.maxRevision >= waiter.revision) {
-          this.catchUp.delete(waiter);
-          waiter.resolve();
-        }
-      }
-    }
+  /** A change of the runs bucket, as the watch delivers it. */
+  private apply(entry: KvWatchEntry): void {
+    if (entry.operation === 'PUT') return this.index(this.decodeRun(entry), entry.revision);
+    const id = tokenId(entry.key);
+    const known = this.runs.get(id);
+    if (known && known.revision < entry.revision) this.runs.delete(id);
   }
 
   /** Holds `run` at `revision` unless a later revision is held; finished runs without definition and snapshot. */
@@ -184,14 +166,9 @@ export class JetStreamWorkflowStore implements WorkflowStore {
     this.runs.set(run.id, { run: isActive(run) ? run : { ...run, definition: '', snapshot: null }, revision });
   }
 
-  private caughtUp(revision: number): Promise<void> {
-    if (this.maxRevision >= revision) return Promise.resolve();
-    return new Promise((resolve) => this.catchUp.add({ revision, resolve }));
-  }
-
   /** Waits until the watch has seen every run write acknowledged so far. */
-  private async sync(runs: KV): Promise<void> {
-    await this.caughtUp((await runs.status()).streamInfo.state.last_seq);
+  private sync(runs: KV): Promise<void> {
+    return this.watch.sync(runs);
   }
 
   private decodeRun(entry: KvEntry): RunRecord {
@@ -487,12 +464,9 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.tail;
+    await this.chain.idle();
     this.closed = true;
-    this.watcher?.stop();
-    await this.watching.catch(noop);
-    for (const waiter of this.catchUp) waiter.resolve();
-    this.catchUp.clear();
+    await this.watch.stop();
   }
 }
 
