@@ -194,7 +194,7 @@ it('ship: the hub checks the sha256, spools to disk, the worker pops it', async 
   // A ship whose bytes do not match the announced sha256 never reaches the worker.
   let input: JobInput | undefined;
   const wrong = ctx.hub
-    .run({ target: { worker: client.id }, job: { kind: 'ship', path: '/tmp/x', size: 3, sha256: '0'.repeat(64) } }, { onInput: (given) => (input = given) })
+    .run({ target: { worker: client.id }, job: { kind: 'ship', path: '/opt/app/x', size: 3, sha256: '0'.repeat(64) } }, { onInput: (given) => (input = given) })
     .pipe(tap((event) => event.type === 'credit' && input!.chunk(0, Buffer.from('abc'))));
   const failure = await lastValueFrom(wrong).then(() => undefined, (e: unknown) => e);
   assert.is((failure as ClaError).code, 'CHECKSUM_MISMATCH');
