@@ -31,6 +31,8 @@ import { NatsCluster } from '../engine/cluster.ts';
 import { CronSlots } from '../engine/cron-slots.ts';
 import type { NatsEngine } from '../engine/nats-connect.ts';
 import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
+import { JetStreamWorkflowStore } from '../engine/jetstream-workflow-store.ts';
+import { JetStreamResourceStore } from '../engine/jetstream-resource-store.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -39,7 +41,7 @@ export interface CreateHubOptions extends HubOptions {
   /**
    * Where the registry (projects, workers, jobs, settings) and the tasks live: `'sqlite'`, the data file;
    * `'memory'`, this process only (a new admin token and default project at every start; for tests and
-   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'`. @default 'sqlite'
+   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'` (in the engine when one is given). @default 'sqlite'
    */
   store?: HubStoreKind;
   /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */
@@ -58,7 +60,9 @@ export interface CreateHubOptions extends HubOptions {
   log?: Logger;
   /**
    * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
-   * of runs and management to the hub holding a worker, cron once per slot. The caller closes it after
+   * of runs and management to the hub holding a worker, cron once per slot; tasks, workflow runs and
+   * resource graphs in its JetStream buckets (`cla_tasks`, `cla_wfruns`/`cla_wfsteps`,
+   * `cla_resgraphs`/`cla_reschunks`). The caller closes it after
    * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
    * @default undefined (one hub)
    */
@@ -160,7 +164,12 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
     const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
     let actions: ActionsExtension;
-    if (inMemory) {
+    if (engine) {
+      // Workflow runs and resource graphs in the engine's buckets too, so any hub shows and resumes them (issue 10).
+      const stores = await openEngineActionStores(engine, listener.hubId!);
+      opened.push(() => stores.workflows.close(), () => stores.resources.close());
+      actions = new ActionsExtension({ ...actionsOptions, stores });
+    } else if (inMemory) {
       actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
     } else {
       const actionsDb = openSqliteStore(dataFile);
@@ -200,6 +209,14 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     await closeAll();
     throw error;
   }
+}
+
+/** The workflow and resource stores on the engine, open and loaded. */
+async function openEngineActionStores(engine: NatsEngine, hubId: string): Promise<{ workflows: JetStreamWorkflowStore; resources: JetStreamResourceStore }> {
+  const workflows = new JetStreamWorkflowStore(engine.nc, { hubId });
+  const resources = new JetStreamResourceStore(engine.nc);
+  await Promise.all([workflows.opened(), resources.opened()]);
+  return { workflows, resources };
 }
 
 /** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */
