@@ -2,7 +2,9 @@
  * The one place a hub is assembled: store, registry, task dispatcher, actions/workflows and the
  * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
  * call {@link createHub}; nobody else knows the extension order. The registry and task state live in the
- * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs).
+ * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs). With an
+ * engine, the registry and tasks live on its JetStream buckets, shared by every hub on it (issue 10); the
+ * data file keeps this hub's own admin token hash and hub id, and its workflow state.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -22,8 +24,8 @@ import type { AdminHttpOptions } from './admin-http.ts';
 import { adminTokenFile, DEFAULT_DATA_FILE, ensureAdminTokenFile, openRegistry } from './hub-files.ts';
 import { parseHubOptions, type HubOptions } from './hub-options.ts';
 import { Hub } from './hub.ts';
-import type { JobRow } from '../store/store.ts';
-import { Registry } from './registry.ts';
+import type { JobRow, RegistryStore } from '../store/store.ts';
+import { ADMIN_TOKEN_HASH_SETTING, HUB_ID_SETTING, Registry } from './registry.ts';
 import { systemClock } from '../clock.ts';
 import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
@@ -33,6 +35,8 @@ import type { NatsEngine } from '../engine/nats-connect.ts';
 import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
 import { JetStreamWorkflowStore } from '../engine/jetstream-workflow-store.ts';
 import { JetStreamResourceStore } from '../engine/jetstream-resource-store.ts';
+import { JetStreamRegistryStore } from '../engine/jetstream-registry-store.ts';
+import { LocalSettingsStore } from '../engine/local-settings-store.ts';
 
 /** Options for {@link createHub}: the listener's ({@link HubOptions}) plus where the hub keeps its state. */
 export interface CreateHubOptions extends HubOptions {
@@ -60,9 +64,9 @@ export interface CreateHubOptions extends HubOptions {
   log?: Logger;
   /**
    * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
-   * of runs and management to the hub holding a worker, cron once per slot; tasks, workflow runs and
-   * resource graphs in its JetStream buckets (`cla_tasks`, `cla_wfruns`/`cla_wfsteps`,
-   * `cla_resgraphs`/`cla_reschunks`). The caller closes it after
+   * of runs and management to the hub holding a worker, cron once per slot, and one registry, task,
+   * workflow and resource store on its JetStream buckets (a worker registered through one hub connects to
+   * any; a run started on one hub is listed on all). The caller closes it after
    * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
    * @default undefined (one hub)
    */
@@ -140,7 +144,11 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
   // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together (issue 11, case 14).
   if (!inMemory) for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
   const memoryStore = inMemory ? new MemoryStore() : undefined;
-  const { registry, close: closeRegistry } = memoryStore ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() } : openRegistry(dataFile);
+  const { registry, close: closeRegistry } = engine
+    ? await openEngineRegistry(engine, memoryStore ?? openSqliteStore(dataFile))
+    : memoryStore
+      ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() }
+      : openRegistry(dataFile);
   const opened: Array<() => void | Promise<void>> = [closeRegistry];
   const closeAll = async () => {
     for (const close of opened.reverse()) await close();
@@ -149,7 +157,8 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     await registry.hubId(listener.hubId);
     const defaultProject = await registry.ensureDefaultProject();
     const adminToken = inMemory && data === undefined ? (await registry.ensureAdminToken()).token! : await ensureAdminTokenFile(registry, dataFile);
-    await registry.resetConnections();
+    // On a shared registry the connection marks of workers on other hubs are theirs: not reset here.
+    if (!engine) await registry.resetConnections();
     const lostJobs = await registry.closeJobsOfPreviousLife(Date.now());
     const recorder = record === undefined ? undefined : new FrameRecorder(checkString('record', record)!, undefined, 'hub', warn);
     if (recorder) opened.push(() => recorder.close());
@@ -165,7 +174,7 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
     let actions: ActionsExtension;
     if (engine) {
-      // Workflow runs and resource graphs in the engine's buckets too, so any hub shows and resumes them (issue 10).
+      // Workflow runs and resource graphs in the engine's buckets too, so any hub shows them (issue 10).
       const stores = await openEngineActionStores(engine, listener.hubId!);
       opened.push(() => stores.workflows.close(), () => stores.resources.close());
       actions = new ActionsExtension({ ...actionsOptions, stores });
@@ -217,6 +226,22 @@ async function openEngineActionStores(engine: NatsEngine, hubId: string): Promis
   const resources = new JetStreamResourceStore(engine.nc);
   await Promise.all([workflows.opened(), resources.opened()]);
   return { workflows, resources };
+}
+
+/**
+ * The registry on the engine, shared by every hub on it (issue 10), with this hub's own settings (admin
+ * token hash, hub id) in `local`: the hub's data file, or memory.
+ */
+async function openEngineRegistry(engine: NatsEngine, local: RegistryStore): Promise<{ registry: Registry; close: () => Promise<void> }> {
+  const shared = new JetStreamRegistryStore(engine.nc);
+  const store = new LocalSettingsStore(shared, local, [HUB_ID_SETTING, ADMIN_TOKEN_HASH_SETTING]);
+  try {
+    await shared.opened();
+  } catch (cause) {
+    await store.close().catch(() => undefined);
+    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the registry bucket ${shared.registryBucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+  }
+  return { registry: new Registry(store, systemClock), close: () => store.close() };
 }
 
 /** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */

@@ -6,7 +6,7 @@
  * stored ones.
  */
 import { ClaError, ErrorCode } from '../errors.ts';
-import { isFailure } from './store.ts';
+import { isFailure, startedJobRow } from './store.ts';
 import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
 /** A stored worker: its row without the projects, which live in {@link MemoryStore.memberships}. */
@@ -163,22 +163,8 @@ export class MemoryStore implements RegistryStore {
   async insertJob(job: NewJob): Promise<boolean> {
     this.open();
     if (this.jobs.has(job.id)) return false;
-    this.jobs.set(job.id, {
-      id: job.id,
-      workerId: job.workerId,
-      kind: job.kind,
-      // Stored as JSON by the SQLite backend: the same round trip here (undefined becomes null).
-      command: JSON.parse(JSON.stringify(job.command ?? null)) as unknown,
-      startedAt: job.startedAt,
-      owner: job.owner,
-      finishedAt: null,
-      exitCode: null,
-      signal: null,
-      outcome: null,
-      errorCode: null,
-      output: null,
-      outputBytes: 0,
-    });
+    // Stored as JSON by the SQLite backend: the same round trip here (undefined becomes null).
+    this.jobs.set(job.id, startedJobRow({ ...job, command: JSON.parse(JSON.stringify(job.command ?? null)) as unknown }));
     return true;
   }
 

@@ -134,6 +134,25 @@ export interface JobRow {
   outputBytes: number;
 }
 
+/** The row of a job that has just started: every end field empty. */
+export function startedJobRow(job: NewJob): JobRow {
+  return {
+    id: job.id,
+    workerId: job.workerId,
+    kind: job.kind,
+    command: job.command ?? null,
+    startedAt: job.startedAt,
+    owner: job.owner,
+    finishedAt: null,
+    exitCode: null,
+    signal: null,
+    outcome: null,
+    errorCode: null,
+    output: null,
+    outputBytes: 0,
+  };
+}
+
 /** Settings to write along with another change: a string sets the key, `null` removes it. */
 export type SettingsPatch = Readonly<Record<string, string | null>>;
 

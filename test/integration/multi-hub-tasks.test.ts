@@ -1,6 +1,6 @@
 /**
  * Several hubs on one NATS JetStream engine (issue 10), real processes: 1 nats-server, 3 `cla-hub start
- * --engine` hubs (same `--psk`, since each hub still keeps its own registry), 2 shell workers on each,
+ * --engine` hubs (same `--psk`: the workers connect without registering), 2 shell workers on each,
  * tasks submitted through hub 1 only. Hub 2 is SIGKILLed at about 40 % done, its workers left without a
  * hub (worker failover to another URL is not part of this test). Then every task must end `done` exactly
  * once, the tasks hub 2's workers held must have been taken over by hubs 1 and 3 when their leases ran

@@ -1,11 +1,12 @@
 /**
- * Issue 10 with real processes: one nats-server, three `cla-hub start --engine` sharing one data file
- * (the shared registry until the JetStream store lands), three workers spread over them. `cla-hub exec`
- * through hub 3 runs on the worker hub 2 holds; hub 2 is killed with SIGKILL, its worker (given two hub
+ * Issue 10 with real processes: one nats-server, three `cla-hub start --engine`, each its own data file
+ * (the registry is on the engine), three workers registered through hub 1 and spread over the three.
+ * `cla-hub exec` through hub 3 runs on the worker hub 2 holds; hub 2 is killed with SIGKILL, its worker (given two hub
  * URLs) moves to hub 1, and an exec through hub 3 reaches it there.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import fs from 'node:fs';
 import path from 'node:path';
 import { HUB_BIN, WORKER_BIN, runCli, startHub, startWorker, stopAll, tempDir, type LiveProcess, type RunningHub } from './processes.ts';
 import { startNatsServer, type NatsServer } from './nats-server.ts';
@@ -25,8 +26,12 @@ it.before(async (ctx) => {
   ctx.server = await startNatsServer(path.join(ctx.dir, 'nats'));
   ctx.hubs = [];
   ctx.workers = [];
-  // One after the other: each start resets the shared file's connection flags, before any worker is on.
-  for (let i = 0; i < 3; i++) ctx.hubs.push(await startHub(ctx.dir, ['--engine', ctx.server.url, '--no-admin']));
+  // Each hub in its own folder, so its own data file and admin token file.
+  for (let i = 1; i <= 3; i++) {
+    const dir = path.join(ctx.dir, `hub${i}`);
+    fs.mkdirSync(dir);
+    ctx.hubs.push(await startHub(dir, ['--engine', ctx.server.url, '--no-admin']));
+  }
 });
 
 it.after(async (ctx) => {
@@ -46,6 +51,8 @@ async function register(ctx: Context, id: string): Promise<string> {
 
 it('exec through hub 3 runs on the worker of hub 2; after hub 2 is killed the worker is reached on hub 1', async (ctx) => {
   const [h1, h2, h3] = ctx.hubs as [RunningHub, RunningHub, RunningHub];
+  assert.is.not(h1.data, h2.data, 'separate data files');
+  assert.is(h2.passkey, h1.passkey, 'one registry: the default project (and its passkey) hub 1 made');
   const tokens = { w1: await register(ctx, 'w1'), w2: await register(ctx, 'w2'), w3: await register(ctx, 'w3') };
   ctx.workers.push(await startWorker(ctx.dir, ['--id', 'w1', '--token', tokens.w1, '--url', h1.url]));
   const w2 = await startWorker(ctx.dir, ['--id', 'w2', '--token', tokens.w2, '--url', h2.url, '--url', h1.url, '-v']);
@@ -55,6 +62,11 @@ it('exec through hub 3 runs on the worker of hub 2; after hub 2 is killed the wo
   const routed = await exec(ctx, h3, 'w2', 'echo routed-through-hub-3');
   assert.is(routed.code, 0, routed.stderr);
   assert.match(routed.stdout, /routed-through-hub-3/);
+
+  // Each hub keeps its own admin token: hub 3 starting last did not replace hub 1's.
+  const viaHub1 = await exec(ctx, h1, 'w3', 'echo routed-through-hub-1');
+  assert.is(viaHub1.code, 0, viaHub1.stderr);
+  assert.match(viaHub1.stdout, /routed-through-hub-1/);
 
   const before = w2.stdout.length + w2.stderr.length;
   await h2.process.stop('SIGKILL');
