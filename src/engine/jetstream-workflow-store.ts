@@ -29,8 +29,10 @@
  * Index: each store watches the runs bucket (the last value per key, then every change) into a map in
  * memory that answers activeRuns, adoptRuns, listRuns, resolveRunId and pruneRuns; those first wait until
  * the watch has caught up with the bucket's last revision, so they see every write acknowledged before the
- * call. Finished runs are held without definition and snapshot. Steps are not watched: they are read from
- * the bucket (getStep, getRun) by key or key listing.
+ * call. Finished runs are held without definition and snapshot (nothing but pruneRuns drops runs, from the
+ * bucket or memory). Steps are not watched: they are read from the bucket (getStep, getRun) by key or key
+ * listing; this store caches message id -> step key and each answer's next message slot as hints (a stale
+ * slot costs a refused create and a retry), dropped when the step finishes.
  *
  * Ordering: every call of one store runs after the one before it (one chain per instance), so writes
  * issued without awaiting take effect in call order.
@@ -344,15 +346,20 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   }
 
   updateStep(messageId: string, patch: StepPatch): Promise<void> {
-    return this.serial(({ steps }) =>
-      this.changeStep(steps, messageId, (record) => {
+    return this.serial(async ({ steps }) => {
+      await this.changeStep(steps, messageId, (record) => {
         record.step.state = patch.state;
         record.step.snapshot = patch.snapshot;
         record.step.finishedAt ??= patch.finishedAt;
         for (const s of patch.subscribers) upsertAnswer(record, s);
         return true;
-      }),
-    );
+      });
+      // The caches are hints (read again from the bucket when missing): a finished step's go, so they stay bounded by the live steps.
+      if (patch.finishedAt !== null) {
+        this.stepKeys.delete(messageId);
+        this.slots.delete(messageId);
+      }
+    });
   }
 
   getStep(runId: string, index: number): Promise<StepRow | undefined> {
