@@ -185,7 +185,13 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
       opened.push(() => actionsDb.close());
       actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
     }
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
+    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one each).
+    const adopt = (gone: string) =>
+      void actions.engine.adopt(gone).then(
+        (n) => n > 0 && log.info({ hub: gone, runs: n }, 'adopted the workflow runs of a hub that is gone'),
+        (error: unknown) => log.error({ err: error, hub: gone }, 'could not adopt the workflow runs of a hub that is gone'),
+      );
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, onHubGone: adopt }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
+import { Kvm } from '@nats-io/kv';
 import { connectEngine } from '../../src/engine/nats-connect.ts';
 import { createHub } from '../../src/hub/create-hub.ts';
 import { tempDir } from '../unit/test-helpers.ts';
@@ -33,6 +34,40 @@ test('a run started on hub A and a graph stored there are read from hub B', asyn
     assert.equal((await b!.actions.resources.search({ all: [] })).map((r) => [r.worker, r.id, r.runId]), [['w1', '/a', run]]);
   } finally {
     await Promise.all([a!.stop(), b!.stop()]);
+    for (const engine of engines) await engine.close();
+    await server.stop();
+    cleanup();
+  }
+});
+
+test('when hub A stops, hub B adopts its unfinished run and runs it to its end', async () => {
+  const { dir, cleanup } = tempDir('cla-nats-hub-adopt-');
+  const server = await startNatsServer(path.join(dir, 'nats'));
+  const engines = [await connectEngine([server.url], { name: 'hub a' }), await connectEngine([server.url], { name: 'hub b' })];
+  const [a, b] = await Promise.all(engines.map((engine, i) => createHub({ store: 'memory', port: 0, cron: false, engine, hubId: `hub-${i}` })));
+  let stopped = false;
+  try {
+    await Promise.all([a!.start(), b!.start()]);
+    // A run A stored but has not run yet (as one it was running when it died would be).
+    const definition = JSON.stringify(a!.actions.engine.workflows.get('collect'));
+    await a!.actions.store.createRun({ id: 'orphan', workflow: 'collect', trigger: 'manual', state: 'pending', createdAt: Date.now(), startedAt: null, finishedAt: null, reason: null, definition });
+    const runs = await new Kvm(engines[1]!.nc).open('cla_wfruns');
+    const watch = await runs.watch({ key: 'orphan' });
+    const ended = (async () => {
+      for await (const entry of watch) {
+        const run = entry.operation === 'PUT' ? entry.json<{ owner: string; finishedAt: number | null; state: string }>() : undefined;
+        if (run?.owner === 'hub-1' && run.finishedAt !== null) return run.state;
+      }
+      return undefined;
+    })();
+    await a!.stop();
+    stopped = true;
+    const state = await ended;
+    watch.stop();
+    assert.ok(state !== undefined && state !== 'pending' && state !== 'running', `hub B ran the run to its end (${state})`);
+    assert.is(await b!.actions.engine.whenIdle(), undefined);
+  } finally {
+    await Promise.all([stopped ? undefined : a!.stop(), b!.stop()]);
     for (const engine of engines) await engine.close();
     await server.stop();
     cleanup();
