@@ -34,6 +34,8 @@ export interface NatsClusterOptions {
   buckets?: PresenceOptions['buckets'] & { subscribers?: string };
   /** The hub's action bus, to share its subscribers with the other hubs (cluster-bus.ts). @default not shared */
   bus?: ActionBus;
+  /** Told when another hub stopped or died (its presence entry went or went stale), e.g. to adopt its workflow runs. @default nothing */
+  onHubGone?: (hubId: string) => void;
 }
 
 /** Presence and routing for one hub. */
@@ -78,6 +80,7 @@ export class NatsCluster implements HubCluster {
       onHubGone: (hubId) => {
         this.router.hubGone(hubId);
         void this.clusterBus?.hubGone(hubId);
+        this.options.onHubGone?.(hubId);
       },
     });
   }

@@ -34,21 +34,16 @@
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
-import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
+import { StorageType } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
-import { InvalidArgumentError } from '../errors.ts';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
+import { isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
 
 /** Options of {@link JetStreamTaskStore}. */
-export interface JetStreamTaskStoreOptions extends TaskStoreOptions {
-  /** Bucket name prefix, `[A-Za-z0-9_-]`; every hub sharing tasks uses the same one. @default 'cla' */
-  prefix?: string;
-  /** Replicas of the bucket's stream when this store creates it: 3 on a 3-node cluster. @default 1 */
-  replicas?: number;
-}
+export interface JetStreamTaskStoreOptions extends TaskStoreOptions, JetStreamBucketOptions {}
 
 /** Compare-and-set retries on one task before the store gives up (another hub writing it all along). */
 const MAX_CAS_RETRIES = 32;
@@ -63,8 +58,6 @@ export function taskKey(id: string): string {
   return PLAIN_KEY.test(id) ? id : `x.${Buffer.from(id).toString('base64url')}`;
 }
 
-const isWrongRevision = (error: unknown) =>
-  error instanceof JetStreamApiError && (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
 
 const noop = () => undefined;
 
@@ -92,12 +85,9 @@ export class JetStreamTaskStore implements TaskStore {
    */
   constructor(nc: NatsConnection | (() => Promise<NatsConnection>), options: JetStreamTaskStoreOptions = {}) {
     this.hubId = options.hubId ?? DEFAULT_HUB_ID;
-    const prefix = options.prefix ?? 'cla';
-    if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new InvalidArgumentError(`Expected \`prefix\` to be letters, digits, _ or -, got \`${prefix}\``);
-    const replicas = options.replicas ?? 1;
-    if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new InvalidArgumentError(`Expected \`replicas\` to be an integer 1-5, got \`${replicas}\``);
+    const { prefix, replicas, connection } = parseBucketOptions(nc, options);
     this.bucket = `${prefix}_tasks`;
-    this.connection = typeof nc === 'function' ? nc : () => Promise.resolve(nc);
+    this.connection = connection;
     this.replicas = replicas;
   }
 

@@ -33,6 +33,8 @@ import { NatsCluster } from '../engine/cluster.ts';
 import { CronSlots } from '../engine/cron-slots.ts';
 import type { NatsEngine } from '../engine/nats-connect.ts';
 import { JetStreamTaskStore } from '../engine/jetstream-task-store.ts';
+import { JetStreamWorkflowStore } from '../engine/jetstream-workflow-store.ts';
+import { JetStreamResourceStore } from '../engine/jetstream-resource-store.ts';
 import { JetStreamRegistryStore } from '../engine/jetstream-registry-store.ts';
 import { LocalSettingsStore } from '../engine/local-settings-store.ts';
 
@@ -43,7 +45,7 @@ export interface CreateHubOptions extends HubOptions {
   /**
    * Where the registry (projects, workers, jobs, settings) and the tasks live: `'sqlite'`, the data file;
    * `'memory'`, this process only (a new admin token and default project at every start; for tests and
-   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'`. @default 'sqlite'
+   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'` (in the engine when one is given). @default 'sqlite'
    */
   store?: HubStoreKind;
   /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */
@@ -62,8 +64,9 @@ export interface CreateHubOptions extends HubOptions {
   log?: Logger;
   /**
    * A connected NATS engine shared with other hubs (`cla-hub start --engine`, issue 10): presence, routing
-   * of runs and management to the hub holding a worker, cron once per slot, and one registry and task
-   * store on its JetStream buckets (a worker registered through one hub connects to any). The caller closes it after
+   * of runs and management to the hub holding a worker, cron once per slot, and one registry, task,
+   * workflow and resource store on its JetStream buckets (a worker registered through one hub connects to
+   * any; a run started on one hub is listed on all). The caller closes it after
    * `stop()`. Each hub of a cluster needs its own `hubId` (default: a new one per process with an engine).
    * @default undefined (one hub)
    */
@@ -170,14 +173,25 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
     const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
     let actions: ActionsExtension;
-    if (inMemory) {
+    if (engine) {
+      // Workflow runs and resource graphs in the engine's buckets too, so any hub shows them (issue 10).
+      const stores = await openEngineActionStores(engine, listener.hubId!);
+      opened.push(() => stores.workflows.close(), () => stores.resources.close());
+      actions = new ActionsExtension({ ...actionsOptions, stores });
+    } else if (inMemory) {
       actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
     } else {
       const actionsDb = openSqliteStore(dataFile);
       opened.push(() => actionsDb.close());
       actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
     }
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus }) : undefined;
+    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one each).
+    const adopt = (gone: string) =>
+      void actions.engine.adopt(gone).then(
+        (n) => n > 0 && log.info({ hub: gone, runs: n }, 'adopted the workflow runs of a hub that is gone'),
+        (error: unknown) => log.error({ err: error, hub: gone }, 'could not adopt the workflow runs of a hub that is gone'),
+      );
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, onHubGone: adopt }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
@@ -210,6 +224,14 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     await closeAll();
     throw error;
   }
+}
+
+/** The workflow and resource stores on the engine, open and loaded. */
+async function openEngineActionStores(engine: NatsEngine, hubId: string): Promise<{ workflows: JetStreamWorkflowStore; resources: JetStreamResourceStore }> {
+  const workflows = new JetStreamWorkflowStore(engine.nc, { hubId });
+  const resources = new JetStreamResourceStore(engine.nc);
+  await Promise.all([workflows.opened(), resources.opened()]);
+  return { workflows, resources };
 }
 
 /**

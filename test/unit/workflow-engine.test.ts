@@ -355,6 +355,34 @@ test('on the memory stores: graph, plan and cleanup flow through, and a restart 
   await b.close();
 });
 
+test('adopt: the unfinished runs of a hub that is gone are taken over and run here; finished ones and other hubs\' stay', async () => {
+  const tables = new MemoryWorkflowTables();
+  const stores = { workflows: new MemoryWorkflowStore(tables), resources: new MemoryResourceStore() };
+  const b = await bed(undefined, { stores });
+  let collected = 0;
+  await b.worker('w1', {
+    collect: () => {
+      collected += 1;
+    },
+  });
+  const gone = new MemoryWorkflowStore(tables, { hubId: 'gone-hub' });
+  const alive = new MemoryWorkflowStore(tables, { hubId: 'alive-hub' });
+  const definition = JSON.stringify(b.ext.engine.workflows.get('collect'));
+  const run = (id: string) => ({ id, workflow: 'collect', trigger: 'manual', state: 'pending' as const, createdAt: 1, startedAt: null, finishedAt: null, reason: null, definition });
+  await gone.createRun(run('orphan'));
+  await gone.createRun(run('ended'));
+  await gone.updateRun('ended', { state: 'failed', snapshot: '{}', reason: 'x', at: 2 });
+  await alive.createRun(run('kept'));
+  assert.is(await b.ext.engine.adopt('gone-hub'), 1);
+  await settle();
+  assert.is((await b.show('orphan')).run.state, 'succeeded', 'the adopted run ran here');
+  assert.is(collected, 1);
+  assert.equal((await gone.getStoredRun('orphan'))?.owner, 'hub');
+  assert.equal([(await b.show('ended')).run.state, (await alive.activeRuns()).map((r) => r.id)], ['failed', ['kept']]);
+  assert.is(await b.ext.engine.adopt('gone-hub'), 0, 'nothing left to adopt');
+  await b.close();
+});
+
 test('a hub restart resumes the running step: pending subscribers get the same message when back; deadlines come from the store', async () => {
   const b = await bed();
   const gate = deferred();

@@ -17,7 +17,7 @@ import { tagResources } from './resource-tagging.ts';
 import type { ResourceStore } from './resource-store.ts';
 import type { WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowRunRuntime, type RunRuntimeDeps } from './workflow-run-runtime.ts';
-import type { RunState, WorkflowStore } from './workflow-store.ts';
+import type { RunState, StoredRun, WorkflowStore } from './workflow-store.ts';
 
 /** The part of the task dispatcher (src/hub/tasks `TaskHub`) the engine uses for `tag` tasks. */
 export interface TaskSubmitter {
@@ -107,8 +107,22 @@ export class WorkflowEngine implements BusListener {
 
   /** Restores the runs a previous process of this hub left pending or running (its own runs only). */
   async resume(): Promise<number> {
+    return this.restore(await this.deps.store.activeRuns());
+  }
+
+  /**
+   * Takes over the unfinished runs of a hub that is gone (issue 10: another hub on the engine saw it stop
+   * or die) and resumes them here; of several hubs adopting at once, each run goes to exactly one.
+   */
+  async adopt(fromHub: string): Promise<number> {
+    const ids = await this.deps.store.adoptRuns(fromHub);
+    const stored = await Promise.all(ids.map((id) => this.deps.store.getStoredRun(id)));
+    return this.restore(stored.filter((run): run is StoredRun => run !== undefined));
+  }
+
+  private async restore(runs: readonly StoredRun[]): Promise<number> {
     let n = 0;
-    for (const stored of await this.deps.store.activeRuns()) {
+    for (const stored of runs) {
       try {
         const run = await WorkflowRunRuntime.restore(this.runDeps, stored);
         if (run.isActive()) this.runs.set(run.id, run);

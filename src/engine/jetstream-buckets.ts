@@ -1,0 +1,103 @@
+/**
+ * What the JetStream stores (tasks, workflows, resources; issue 10) share: where their KV buckets live and
+ * how a compare-and-set that lost is told apart.
+ */
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { InvalidArgumentError } from '../errors.ts';
+
+/** Where a JetStream store keeps its buckets. */
+export interface JetStreamBucketOptions {
+  /** Bucket name prefix, `[A-Za-z0-9_-]`; every hub sharing the state uses the same one. @default 'cla' */
+  prefix?: string;
+  /** Replicas of the buckets' streams when the store creates them: 3 on a 3-node cluster. @default 1 */
+  replicas?: number;
+}
+
+/** {@link JetStreamBucketOptions} checked and filled, and the connection as a function. */
+export function parseBucketOptions(
+  nc: NatsConnection | (() => Promise<NatsConnection>),
+  options: JetStreamBucketOptions,
+): { prefix: string; replicas: number; connection: () => Promise<NatsConnection> } {
+  const prefix = options.prefix ?? 'cla';
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) throw new InvalidArgumentError(`Expected \`prefix\` to be letters, digits, _ or -, got \`${prefix}\``);
+  const replicas = options.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new InvalidArgumentError(`Expected \`replicas\` to be an integer 1-5, got \`${replicas}\``);
+  return { prefix, replicas, connection: typeof nc === 'function' ? nc : () => Promise.resolve(nc) };
+}
+
+/** Whether a KV write was refused because the key moved on (update) or already holds a value (create). */
+export const isWrongRevision = (error: unknown): boolean =>
+  error instanceof JetStreamApiError && (error.code === JetStreamApiCodes.StreamWrongLastSequence || error.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
+
+const noop = () => undefined;
+
+/**
+ * A KV bucket followed into memory: the last value per key, then every change, handed to `apply`; {@link sync}
+ * waits until every write acknowledged before it has been applied.
+ */
+export class BucketWatch {
+  private maxRevision = 0;
+  private watcher: QueuedIterator<KvWatchEntry> | undefined;
+  private watching: Promise<void> = Promise.resolve();
+  private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
+
+  constructor(private readonly apply: (entry: KvWatchEntry) => void) {}
+
+  /** Starts following `kv`; resolves once what it held is applied. */
+  async start(kv: KV): Promise<void> {
+    const last = await lastRevision(kv);
+    this.watcher = await kv.watch();
+    this.watching = this.follow(this.watcher);
+    await this.caughtUp(last);
+  }
+
+  /** Waits until the watch has applied every write acknowledged so far. */
+  async sync(kv: KV): Promise<void> {
+    await this.caughtUp(await lastRevision(kv));
+  }
+
+  async stop(): Promise<void> {
+    this.watcher?.stop();
+    await this.watching.catch(noop);
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+  }
+
+  private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
+    for await (const entry of watcher) {
+      this.apply(entry);
+      if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
+      for (const waiter of this.waiters) {
+        if (this.maxRevision >= waiter.revision) {
+          this.waiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    }
+  }
+
+  private caughtUp(revision: number): Promise<void> {
+    if (this.maxRevision >= revision) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.add({ revision, resolve }));
+  }
+}
+
+const lastRevision = async (kv: KV) => (await kv.status()).streamInfo.state.last_seq;
+
+/** One chain of calls: each runs after the one before it settled, so calls take effect in call order. */
+export class CallChain {
+  private tail: Promise<void> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(noop, noop);
+    return result;
+  }
+
+  /** Resolves once every call made so far has settled. */
+  idle(): Promise<void> {
+    return this.tail;
+  }
+}
