@@ -112,12 +112,14 @@ export class Presence {
     if (this.stopped) return;
     this.stopped = true;
     this.options.clock.clearTimeout(this.timer);
+    for (const watcher of this.watchers) watcher.stop();
+    // Never started (or its start failed before the buckets opened): nothing of this hub is in them.
+    if (!this.presenceKv || !this.hubsKv) return;
     await Promise.all([...this.held].map(([workerId, epoch]) => this.deleteIf(this.presenceKv, idToken(workerId), epoch)));
     this.held.clear();
     this.claimed.clear();
     const own = await this.hubsKv.get(idToken(this.options.hubId)).catch(() => null);
     if (own && own.operation === 'PUT') await this.deleteIf(this.hubsKv, own.key, own.revision);
-    for (const watcher of this.watchers) watcher.stop();
   }
 
   /**

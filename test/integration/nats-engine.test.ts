@@ -6,6 +6,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kvm } from '@nats-io/kv';
 import { connectEngine, parseEngineUrls } from '../../src/engine/nats-connect.ts';
+import { createHub } from '../../src/hub/create-hub.ts';
+import { createLogger } from '../../src/logger.ts';
 import { startNatsServer } from './nats-server.ts';
 import { tempDir } from './processes.ts';
 
@@ -33,6 +35,24 @@ it('connects to a real nats-server and uses a JetStream KV bucket with compare-a
       assert.match(stale, /wrong last sequence/);
       const entry = await kv.get('lease');
       assert.is(entry?.string(), 'b');
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await server.stop();
+    cleanup();
+  }
+});
+
+it('a hub on an engine that is stopped without having started stops cleanly', async () => {
+  const { dir, cleanup } = tempDir('cla-nats-');
+  const server = await startNatsServer(dir);
+  try {
+    const engine = await connectEngine([server.url]);
+    try {
+      const created = await createHub({ engine, store: 'memory', port: 0, log: createLogger({ name: 'test', quiet: true }) });
+      await created.stop();
+      await created.stop();
     } finally {
       await engine.close();
     }
