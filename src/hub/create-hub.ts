@@ -244,6 +244,8 @@ async function openEngineRegistry(engine: NatsEngine, local: RegistryStore): Pro
   try {
     await shared.opened();
   } catch (cause) {
+    // Already failing with the cause that matters (the engine refused the bucket): a second error from
+    // releasing the half-opened stores would only hide it, and nothing was written through them.
     await store.close().catch(() => undefined);
     throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the registry bucket ${shared.registryBucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
   }
