@@ -25,7 +25,9 @@ import { drive, type DriveOptions } from './driver.ts';
 const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
 
 function startWorker(url: string, id: string, token: string): ChildProcess {
-  return spawn(process.execPath, [WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', '1', '--quiet'], {
+  // Extra node flags for profiling the workers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', '1', '--quiet'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
