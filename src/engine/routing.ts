@@ -96,7 +96,7 @@ export class Router {
 
   /** Sends a management order to whichever hub holds the worker (fire and forget). */
   manage(workerId: string, order: ManageOrder): void {
-    this.nc.publish(workerSubject(workerId, 'manage'), new TextEncoder().encode(JSON.stringify(order)));
+    this.publish(workerSubject(workerId, 'manage'), new TextEncoder().encode(JSON.stringify(order)));
   }
 
   /** A hub stopped or died: runs it served for us fail, runs we serve for it are cancelled. */
@@ -136,7 +136,7 @@ export class Router {
         }
         const h = headers();
         h.set(OP, op);
-        this.nc.publish(control, data ?? new Uint8Array(0), { headers: h });
+        this.publish(control, data ?? new Uint8Array(0), { headers: h });
       };
       const finish = () => {
         done = true;
@@ -238,6 +238,15 @@ export class Router {
     });
   }
 
+  /**
+   * Publishes, unless the engine connection is closed or draining (the hub stopping, or the engine lost):
+   * nobody could be told then, and the client would throw into a job's teardown and end the process.
+   */
+  private publish(subject: string, data: Uint8Array, options?: { headers: MsgHdrs }): void {
+    if (this.nc.isClosed() || this.nc.isDraining()) return;
+    this.nc.publish(subject, data, options);
+  }
+
   /** A run request from another hub for a worker this hub holds. */
   private onRun(workerId: string, msg: { data: Uint8Array; headers?: MsgHdrs; respond(data?: Uint8Array, options?: { headers?: MsgHdrs }): boolean }): void {
     // Between a worker's move and the old hub's unsubscribe both hubs get the request: only the holder answers.
@@ -260,7 +269,7 @@ export class Router {
     const runId = f.id;
     const abort = new AbortController();
     let input: JobInput | undefined;
-    const publish = (out: Frame) => this.nc.publish(events, encodeFrame(out));
+    const publish = (out: Frame) => this.publish(events, encodeFrame(out));
     const controlSub = this.nc.subscribe(control, {
       callback: (error, m) => {
         if (error) return;
