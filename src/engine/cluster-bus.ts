@@ -114,7 +114,7 @@ export class ClusterBus implements RemoteBus {
 
   send(workerId: string, f: Frame): boolean {
     const holder = this.remote.get(workerId);
-    if (!holder) return false;
+    if (!holder || !this.open()) return false;
     const h = headers();
     h.set(WORKER, workerId);
     this.engine.nc.publish(`cla.bus.${idToken(holder.hub)}`, encodeFrame(f), { headers: h });
@@ -139,10 +139,16 @@ export class ClusterBus implements RemoteBus {
   }
 
   answered(workerId: string, f: AnswerFrame): void {
+    if (!this.open()) return;
     const h = headers();
     h.set(WORKER, workerId);
     h.set(HUB, this.hubId);
     this.engine.nc.publish(ANSWERS, encodeFrame(f), { headers: h });
+  }
+
+  /** Whether the engine connection takes publishes (the client throws once it is closed or draining). */
+  private open(): boolean {
+    return !this.engine.nc.isClosed() && !this.engine.nc.isDraining();
   }
 
   private async withdraw(workerId: string): Promise<void> {

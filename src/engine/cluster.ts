@@ -34,8 +34,11 @@ export interface NatsClusterOptions {
   buckets?: PresenceOptions['buckets'] & { subscribers?: string };
   /** The hub's action bus, to share its subscribers with the other hubs (cluster-bus.ts). @default not shared */
   bus?: ActionBus;
-  /** Told when another hub stopped or died (its presence entry went or went stale), e.g. to adopt its workflow runs. @default nothing */
-  onHubGone?: (hubId: string) => void;
+  /**
+   * Told when another hub stopped (`dead` false) or died (its heartbeat went stale; `dead` true), e.g. to
+   * adopt its workflow runs and close the jobs it left open. @default nothing
+   */
+  onHubGone?: (hubId: string, dead: boolean) => void;
 }
 
 /** Presence and routing for one hub. */
@@ -77,10 +80,10 @@ export class NatsCluster implements HubCluster {
         this.router.unserve(workerId);
         port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
       },
-      onHubGone: (hubId) => {
+      onHubGone: (hubId, dead) => {
         this.router.hubGone(hubId);
         void this.clusterBus?.hubGone(hubId);
-        this.options.onHubGone?.(hubId);
+        this.options.onHubGone?.(hubId, dead);
       },
     });
   }

@@ -201,6 +201,12 @@ export class WorkflowRunRuntime {
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
+      // Subscribers connected already will not reconnect: a hub adopting a dead hub's run (issue 10) finds
+      // them moved to it or to another hub. They get the action again as on a reconnect, so an answer given
+      // while no hub ran the step (or one the dead hub never stored) is repeated from the worker's cache,
+      // instead of the subscriber counting as gone when its resume grace runs out.
+      const pending = this.step.getSnapshot().context.subscribers.filter((s) => s.status === 'pending');
+      for (const s of pending) if (this.deps.bus.isConnected(s.id)) this.reconnected(s.id);
     }
   }
 
