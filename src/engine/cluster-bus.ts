@@ -54,7 +54,7 @@ export class ClusterBus implements RemoteBus {
   async start(bus: ActionBus): Promise<void> {
     this.bus = bus;
     const nc = this.engine.nc;
-    this.kv = await new Kvm(nc).create(this.bucket, { history: 1 });
+    this.kv = await new Kvm(nc).create(this.bucket, { history: 1, replicas: this.engine.replicas });
     const watcher = await this.kv.watch();
     this.watcher = watcher;
     void (async () => {
