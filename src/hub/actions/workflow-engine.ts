@@ -97,6 +97,7 @@ export class WorkflowEngine implements BusListener {
         this.runChanges.next(run.id);
       },
       finished: (run) => this.onRunFinished(run),
+      lost: (run) => this.onRunLost(run),
     };
     deps.bus.listener = this;
   }
@@ -259,20 +260,19 @@ export class WorkflowEngine implements BusListener {
       return;
     }
     const { store, clock } = this.deps;
-    const context = { run: run.id, worker: workerId, re: f.re };
     switch (f.t) {
       case 'action_done':
         run.answer(workerId, true);
         return;
       case 'action_error':
-        this.writes.track(store.recordError(f.re, workerId, f.error), 'an action error', context);
+        run.write(store.recordError(f.re, workerId, f.error), 'an action error');
         run.answer(workerId, false);
         return;
       case 'action_info':
-        this.writes.track(store.addMessage(f.re, workerId, clock.now(), f.level, f.message), 'an action message', context);
+        run.write(store.addMessage(f.re, workerId, clock.now(), f.level, f.message), 'an action message');
         return;
       case 'action_progress':
-        this.writes.track(store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null), 'action progress', context);
+        run.write(store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null), 'action progress');
     }
   }
 
@@ -323,11 +323,21 @@ export class WorkflowEngine implements BusListener {
     this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run finished');
     this.runChanges.next(run.id);
     this.startWaiting(run.workflow);
-    if (this.runs.size === 0) {
-      const waiters = [...this.idle];
-      this.idle.clear();
-      waiters.forEach((resolve) => resolve());
-    }
+    this.notifyIfIdle();
+  }
+
+  private onRunLost(run: WorkflowRunRuntime): void {
+    if (this.runs.get(run.id) !== run) return;
+    this.runs.delete(run.id);
+    this.runChanges.next(run.id);
+    this.notifyIfIdle();
+  }
+
+  private notifyIfIdle(): void {
+    if (this.runs.size > 0) return;
+    const waiters = [...this.idle];
+    this.idle.clear();
+    waiters.forEach((resolve) => resolve());
   }
 
   /** Starts the oldest pending run of a workflow when none of it is running. */
