@@ -353,6 +353,17 @@ export class JetStreamWorkflowStore implements WorkflowStore {
     }
   }
 
+  activeRunsOf(workflow: string): Promise<StoredRun[]> {
+    return this.serial(async ({ runs }) => {
+      await this.sync(runs);
+      return [...this.runs.values()]
+        .map((i) => i.run)
+        .filter((r) => isActive(r) && r.workflow === workflow)
+        .sort(byCreation)
+        .map(storedRun);
+    });
+  }
+
   listRuns(limit = 50, workflow?: string): Promise<RunRow[]> {
     return this.serial(async ({ runs }) => {
       await this.sync(runs);

@@ -187,6 +187,18 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.is((await b.getStep('r', 0))?.snapshot, 'S-B');
   });
 
+  test('activeRunsOf: every hub\'s pending and running runs of one workflow, oldest first', async (ctx) => {
+    const { store } = ctx;
+    const b = open(ctx, 'hub-b');
+    await b.createRun(newRun('b-late', { createdAt: T0 + 2 }));
+    await store.createRun(newRun('a-early', { createdAt: T0 }));
+    await store.createRun(newRun('a-other', { createdAt: T0, workflow: 'other' }));
+    await b.createRun(newRun('b-done', { createdAt: T0 - 1 }));
+    await b.updateRun('b-done', { state: 'succeeded', snapshot: '{}', reason: null, at: T0 });
+    await b.updateRun('b-late', { state: 'running', snapshot: '{}', reason: null, at: T0 + 3 });
+    for (const s of [store, b]) assert.equal((await s.activeRunsOf('collect')).map((r) => [r.id, r.state, r.owner]), [['a-early', 'pending', 'hub-a'], ['b-late', 'running', 'hub-b']]);
+  });
+
   test('listRuns: newest first (creation order breaks ties), limit and workflow filter', async ({ store }) => {
     await store.createRun(newRun('r1', { createdAt: T0 }));
     await store.createRun(newRun('r2', { createdAt: T0 }));

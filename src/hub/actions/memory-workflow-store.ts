@@ -114,6 +114,10 @@ export class MemoryWorkflowStore implements WorkflowStore {
     return runs.map((r) => r.id);
   }
 
+  async activeRunsOf(workflow: string): Promise<StoredRun[]> {
+    return [...this.tables.runs.values()].filter((r) => isActive(r) && r.workflow === workflow).sort(byCreation).map(storedRun);
+  }
+
   async listRuns(limit = 50, workflow?: string): Promise<RunRow[]> {
     return [...this.tables.runs.values()]
       .filter((r) => workflow === undefined || r.workflow === workflow)

@@ -118,6 +118,11 @@ export class SqliteWorkflowTables {
     return ids.filter((id) => take.run(this.hubId, id, fromHub).changes === 1);
   }
 
+  activeRunsOf(workflow: string): StoredRun[] {
+    const rows = this.stmt(`SELECT * FROM workflow_runs WHERE workflow = ? AND state IN ('pending', 'running') ORDER BY created_at, rowid`).all(workflow);
+    return (rows as RunRecord[]).map(toStoredRun);
+  }
+
   /** The most recent runs first. */
   listRuns(limit = 50, workflow?: string): RunRow[] {
     const rows = workflow

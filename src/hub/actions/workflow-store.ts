@@ -159,6 +159,8 @@ export interface WorkflowStore {
    * the ids adopted.
    */
   adoptRuns(fromHub: string): Promise<string[]>;
+  /** Every hub's pending and running runs of `workflow`, oldest first: what `on_conflict` weighs across hubs. */
+  activeRunsOf(workflow: string): Promise<StoredRun[]>;
   /** The most recent runs first (`limit` default 50), optionally of one workflow. */
   listRuns(limit?: number, workflow?: string): Promise<RunRow[]>;
   /**
