@@ -1,7 +1,8 @@
 /**
  * Issue 10, workflows across the fleet (one real nats-server, hubs by createHub in this process, real
  * workers over websockets): a run adopted by another hub is fenced against its old owner; `workflow abort`
- * and `on_conflict` see the runs of every hub.
+ * and `on_conflict` see the runs of every hub; a disabled worker on another hub is no subscriber of new
+ * steps, and `subscribers.list` is the same through every hub.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -160,6 +161,33 @@ test('on_conflict weighs the runs of every hub: skip, wait (starts once the othe
     assert.match(replaced.reason ?? '', /replaced by a new run/);
     held.release(fresh.run);
     await a.actions.engine.whenIdle();
+  } finally {
+    await fleet.close();
+  }
+});
+
+test('a worker disabled on another hub is not a subscriber of a new step; subscribers.list through any hub shows it alike', async () => {
+  const fleet = await startFleet(2, { hold: workflow('hold', 'parallel') });
+  try {
+    const [a, b] = fleet.hubs.map((h) => h.created) as [Fleet['hubs'][0]['created'], Fleet['hubs'][0]['created']];
+    await fleet.worker('w0', 0, { collect: () => undefined });
+    await fleet.worker('w1', 1, { collect: () => undefined });
+    assert.ok(await eventually(() => a.actions.bus.isConnected('w1') && b.actions.bus.isConnected('w0'), 3000), 'both hubs know both subscribers');
+    // Disabled through hub 0; hub 1 holds it.
+    await a.hub.management.disable('w1');
+    assert.ok(
+      await eventually(() => !a.actions.bus.subscribersOf('collect').some((t) => t.workerId === 'w1'), 3000),
+      'hub 0 counts the disabled w1 out of new steps',
+    );
+    const { run } = await a.actions.engine.runManual('hold');
+    await a.actions.engine.whenIdle();
+    await a.actions.engine.settled();
+    const detail = await a.actions.store.getRun(run);
+    assert.equal([detail.run.state, detail.steps[0]!.answers.map((x) => x.subscriber)], ['succeeded', ['w0']]);
+    const list = async (i: number) => (await fleet.hubs[i]!.created.hub.methods.call('subscribers.list', {})) as Array<{ workerId: string; hub: string; disabled: boolean; since: number }>;
+    const [through0, through1] = [await list(0), await list(1)];
+    assert.equal(through0.map((v) => [v.workerId, v.hub, v.disabled]), [['w0', 'hub-0', false], ['w1', 'hub-1', true]]);
+    assert.equal(through1, through0, 'the same list through either hub');
   } finally {
     await fleet.close();
   }
