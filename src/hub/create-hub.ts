@@ -199,7 +199,7 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
         (error: unknown) => log.error({ err: error, hub: gone }, 'could not close the jobs of a dead hub'),
       );
     };
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, onHubGone: hubGone }) : undefined;
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, workflows: actions.engine, onHubGone: hubGone }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
