@@ -10,7 +10,7 @@ import type { Clock } from '../clock.ts';
 import type { EncodedFrame } from '../protocol/codec.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
+import { frame, type AgentInfo, type Frame, type FrameOf, type JobSpec } from '../protocol/frames.ts';
 import type { Transport } from '../transport/transport.ts';
 
 /** Receives what the worker reports for one job. */
@@ -20,7 +20,8 @@ export interface JobSink {
   exit(code: number | null, signal: string | null, timedOut: boolean, cancelled: boolean, durationMs: number): void;
   credit(bytes: number): void;
   file(size: number, mode: number): void;
-  chunk(seq: number, data: Uint8Array): void;
+  /** `frame`: the chunk frame as received, for a relay that forwards it unchanged. */
+  chunk(seq: number, data: Uint8Array, frame: FrameOf<'chunk'>): void;
   result(value: unknown, durationMs: number): void;
   fail(error: ClaError): void;
 }
@@ -171,10 +172,16 @@ export class WorkerSession {
     });
   }
 
-  /** Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. */
-  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string } | { credit: number }): Promise<void> {
+  /**
+   * Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. A
+   * `received` chunk frame already addressed to the job goes as it came (its bytes are not encoded again).
+   */
+  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string; received?: FrameOf<'chunk'> } | { credit: number }): Promise<void> {
     if (!this.jobs.has(jobId)) return Promise.resolve();
-    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
+    let out: Frame;
+    if ('credit' in input) out = frame('credit', { re: jobId, bytes: input.credit });
+    else if (input.received?.re === jobId) out = input.received;
+    else out = frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
     return this.transport.send(out);
   }
 
@@ -225,7 +232,7 @@ export class WorkerSession {
         this.jobs.get(f.re)?.file(f.size, f.mode);
         return;
       case 'chunk':
-        this.jobs.get(f.re)?.chunk(f.seq, f.data);
+        this.jobs.get(f.re)?.chunk(f.seq, f.data, f);
         return;
       case 'result':
         this.finish(f.re)?.result(f.value, f.durationMs);
