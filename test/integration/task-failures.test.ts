@@ -157,9 +157,9 @@ failures('a completion for a lease that moved (its worker\'s link stalled past t
   await startTaskWorker(ctx, 'rescuer', ctx.hub.url, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '1']);
   await adminCall(ctx.hub, 'workers.disable', { id: 'rescuer' });
   relay.hold();
-  // Until the rescuer is connected, an expired lease can go back to the stalled worker (it is the only
+  // Until the rescuer is enabled, an expired lease can go back to the stalled worker (it is the only
   // capable one; its link still carries hub -> worker), and each such lease is an attempt: on a loaded
-  // machine starting the rescuer takes several lease periods, so the task may not run out of attempts.
+  // machine the steps up to the enable may take several lease periods, so the task may not run out of attempts.
   const [[id, label]] = [...(await submitShellTasks(ctx.hub, ['moved'], { cloud: 'aws' }, '', 1000))];
   await until('the stalled worker ran the task', () => executions(ctx.dir).get(label!)?.[0] === 'stalled');
   assert.is((await ctx.store.get(id!))!.worker, 'stalled');
