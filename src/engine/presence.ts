@@ -18,6 +18,7 @@ import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { NatsEngine } from './nats-connect.ts';
+import { retryTransient } from './jetstream-retry.ts';
 
 /** Where a worker is connected. */
 export interface PresenceEntry {
@@ -97,8 +98,9 @@ export class Presence {
   async start(): Promise<void> {
     const kvm = new Kvm(this.engine.nc);
     const names = this.options.buckets ?? { presence: 'cla_presence', hubs: 'cla_hubs' };
-    this.presenceKv = await kvm.create(names.presence, { history: 1 });
-    this.hubsKv = await kvm.create(names.hubs, { history: 1 });
+    const config = { history: 1, replicas: this.engine.replicas };
+    this.presenceKv = await retryTransient(() => kvm.create(names.presence, config));
+    this.hubsKv = await retryTransient(() => kvm.create(names.hubs, config));
     this.watchers.push(await this.watch(this.presenceKv, (entry) => this.onPresence(entry)));
     this.watchers.push(await this.watch(this.hubsKv, (entry) => this.onHeartbeat(entry)));
     // Entries a crashed earlier process of this hub left behind: their sockets are gone.
