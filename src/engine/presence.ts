@@ -228,6 +228,14 @@ export class Presence {
     const now = this.options.clock.now();
     for (const [hub, beat] of this.heartbeats) {
       if (now - beat.movedAt < this.staleMs) continue;
+      // A stall of this hub's own event loop delays its watch as much as this timer, and a hub beating
+      // all along would look silent: the bucket itself says whether the heartbeat moved.
+      const current = await this.hubsKv.get(idToken(hub));
+      if (current?.operation === 'PUT' && current.revision !== beat.revision) {
+        this.heartbeats.set(hub, { revision: current.revision, movedAt: this.options.clock.now() });
+        continue;
+      }
+      if (this.heartbeats.get(hub) !== beat) continue; // the watch saw it move (or go) meanwhile
       this.options.log.warn({ hub, silentMs: now - beat.movedAt }, 'a hub stopped beating: removing its presence entries');
       this.heartbeats.delete(hub);
       this.options.onHubGone?.(hub, true);
