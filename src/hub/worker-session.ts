@@ -9,8 +9,9 @@ import { sessionMachine, type SessionEvent } from '../../machines/session.machin
 import type { EncodedFrame } from '../protocol/codec.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
+import { frame, type AgentInfo, type Frame, type FrameOf, type JobSpec } from '../protocol/frames.ts';
 import type { CloseInfo, FrameReceiver, Transport } from '../transport/transport.ts';
+
 /** Receives what the worker reports for one job. */
 export interface JobSink {
   started(pid: number): void;
@@ -18,7 +19,8 @@ export interface JobSink {
   exit(code: number | null, signal: string | null, timedOut: boolean, cancelled: boolean, durationMs: number): void;
   credit(bytes: number): void;
   file(size: number, mode: number): void;
-  chunk(seq: number, data: Uint8Array): void;
+  /** `frame`: the chunk frame as received, for a relay that forwards it unchanged. */
+  chunk(seq: number, data: Uint8Array, frame: FrameOf<'chunk'>): void;
   result(value: unknown, durationMs: number): void;
   fail(error: ClaError): void;
 }
@@ -166,10 +168,16 @@ export class WorkerSession implements FrameReceiver {
     });
   }
 
-  /** Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. */
-  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string } | { credit: number }): Promise<void> {
+  /**
+   * Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. A
+   * `received` chunk frame already addressed to the job goes as it came (its bytes are not encoded again).
+   */
+  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string; received?: FrameOf<'chunk'> } | { credit: number }): Promise<void> {
     if (!this.jobs?.has(jobId)) return Promise.resolve();
-    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
+    let out: Frame;
+    if ('credit' in input) out = frame('credit', { re: jobId, bytes: input.credit });
+    else if (input.received?.re === jobId) out = input.received;
+    else out = frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
     return this.transport.send(out);
   }
 
@@ -222,7 +230,7 @@ export class WorkerSession implements FrameReceiver {
         jobs?.get(f.re)?.file(f.size, f.mode);
         return;
       case 'chunk':
-        jobs?.get(f.re)?.chunk(f.seq, f.data);
+        jobs?.get(f.re)?.chunk(f.seq, f.data, f);
         return;
       case 'result':
         this.finish(f.re)?.result(f.value, f.durationMs);

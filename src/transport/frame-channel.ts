@@ -5,7 +5,7 @@
  */
 import { Observable, Subject } from 'rxjs';
 import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
-import { decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
+import { bytesAsReceived, decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { EncodePool, type PooledBytes } from './encode-pool.ts';
@@ -189,8 +189,10 @@ export class FrameChannel implements Transport, SendGateHooks {
     if (!this.open) {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
-    const pooled = frame.t === 'chunk' ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
-    const bytes = pooled?.bytes ?? encodeFrame(frame);
+    // A chunk forwarded as it came (a relaying hub) goes out in its received bytes; other large chunks are encoded into pooled buffers.
+    const forwarded = bytesAsReceived(frame);
+    const pooled = frame.t === 'chunk' && !forwarded ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
+    const bytes = forwarded ?? pooled?.bytes ?? encodeFrame(frame);
     return new Promise((resolve, reject) => this.write(frame.t, bytes, (error) => (error ? reject(error) : resolve()), pooled));
   }
 

@@ -9,6 +9,7 @@ import { workflowRunMachine, type StepResult, type WorkflowRunInput } from '../.
 import { stepOutcome, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
 import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
 import type { Clock } from '../../clock.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame } from '../../protocol/frames.ts';
@@ -35,6 +36,8 @@ export interface RunRuntimeDeps {
   stepChanged(run: WorkflowRunRuntime, messageId: string, active: boolean): void;
   /** The run reached a final state. */
   finished(run: WorkflowRunRuntime): void;
+  /** Another hub owns the run now (a write was refused with RUN_NOT_OWNED): this hub stopped driving it. */
+  lost(run: WorkflowRunRuntime): void;
 }
 
 /** A step timer (see `attachStep`). */
@@ -78,7 +81,7 @@ export class WorkflowRunRuntime {
       actions: {
         startStep: ({ context }) => this.startStep(context.index),
         abortStep: ({ event }) => this.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: this.deps.clock.now() }),
-        runFinished: () => queueMicrotask(() => this.deps.finished(this)),
+        runFinished: () => queueMicrotask(() => this.stopped || this.deps.finished(this)),
       },
     });
     // `as never`: createActor's options type cannot express "input or snapshot" as one union.
@@ -226,6 +229,12 @@ export class WorkflowRunRuntime {
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
+      // Subscribers connected already will not reconnect: a hub adopting a dead hub's run (issue 10) finds
+      // them moved to it or to another hub. They get the action again as on a reconnect, so an answer given
+      // while no hub ran the step (or one the dead hub never stored) is repeated from the worker's cache,
+      // instead of the subscriber counting as gone when its resume grace runs out.
+      const pending = this.step.getSnapshot().context.subscribers.filter((s) => s.status === 'pending');
+      for (const s of pending) if (this.deps.bus.isConnected(s.id)) this.reconnected(s.id);
     }
   }
 
@@ -339,8 +348,27 @@ export class WorkflowRunRuntime {
     this.write(this.deps.store.updateRun(this.id, patch), 'a workflow run');
   }
 
-  private write(write: Promise<unknown>, what: string): void {
-    this.deps.writes.track(write, what, { run: this.id });
+  /**
+   * Keeps a write of this run until it settles. A write refused because another hub adopted the run
+   * (it took this one for dead) ends this hub's part: the actors stop, nothing more is written or sent.
+   */
+  write(write: Promise<unknown>, what: string): void {
+    const fenced = write.catch((error: unknown) => {
+      if (!(error instanceof ClaError && error.code === ErrorCode.RunNotOwned)) throw error;
+      this.relinquish(error);
+    });
+    this.deps.writes.track(fenced, what, { run: this.id });
+  }
+
+  private relinquish(error: ClaError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.deps.log.warn({ run: this.id, workflow: this.workflow, owner: error.data?.owner }, 'another hub adopted this workflow run: stopped driving it here');
+    const messageId = this.currentMessageId();
+    this.step?.stop();
+    this.run.stop();
+    if (messageId !== undefined) this.deps.stepChanged(this, messageId, false);
+    this.deps.lost(this);
   }
 
   /**
