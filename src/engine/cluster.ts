@@ -40,8 +40,11 @@ export interface NatsClusterOptions {
   bus?: ActionBus;
   /** The hub's workflow engine, so that `workflow abort` and `on_conflict` see every hub's runs (cluster-workflows.ts). @default not shared */
   workflows?: WorkflowEngine;
-  /** Told when another hub stopped or died (its presence entry went or went stale), e.g. to adopt its workflow runs. @default nothing */
-  onHubGone?: (hubId: string) => void;
+  /**
+   * Told when another hub stopped (`dead` false) or died (its heartbeat went stale; `dead` true), e.g. to
+   * adopt its workflow runs and close the jobs it left open. @default nothing
+   */
+  onHubGone?: (hubId: string, dead: boolean) => void;
 }
 
 /** Where every hub tells the others of its workers' changes (connected, state, jobs), for their views. */
@@ -95,11 +98,11 @@ export class NatsCluster implements HubCluster {
         this.router.unserve(workerId);
         port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
       },
-      onHubGone: (hubId) => {
+      onHubGone: (hubId, dead) => {
         for (const [workerId, seen] of this.liveSeen) if (seen.hub === hubId) this.liveSeen.delete(workerId);
         this.router.hubGone(hubId);
         void this.clusterBus?.hubGone(hubId);
-        this.options.onHubGone?.(hubId);
+        this.options.onHubGone?.(hubId, dead);
       },
     });
   }

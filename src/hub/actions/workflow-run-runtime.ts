@@ -40,6 +40,12 @@ export interface RunRuntimeDeps {
   lost(run: WorkflowRunRuntime): void;
 }
 
+/** A step timer (see `attachStep`). */
+interface StepTimer {
+  id: unknown;
+  cancelled: boolean;
+}
+
 /** The message id of a run's step: the `id` of its `action` frames. */
 export const stepMessageId = (runId: string, index: number): string => `${runId}.${index}`;
 
@@ -53,6 +59,12 @@ export class WorkflowRunRuntime {
   private flushScheduled = false;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
+  /**
+   * Answers of this turn of the event loop, given to the step as one ANSWERS event at its end (or before
+   * any other event or timer of the step): one pass over the subscribers per turn instead of one per
+   * answer (issue 9: 1,000 answers to one broadcast were O(n²)).
+   */
+  private answers: Array<{ subscriber: string; ok: boolean }> | undefined;
 
   private constructor(
     private readonly deps: RunRuntimeDeps,
@@ -137,7 +149,18 @@ export class WorkflowRunRuntime {
 
   /** Forwards a bus event to the waiting step (the machine ignores it for subscribers it does not wait for). */
   answer(workerId: string, ok: boolean): void {
-    this.sendStep({ type: 'ANSWER', subscriber: workerId, ok, now: this.deps.clock.now() });
+    if (!this.answers) {
+      this.answers = [];
+      setImmediate(() => this.flushAnswers());
+    }
+    this.answers.push({ subscriber: workerId, ok });
+  }
+
+  private flushAnswers(): void {
+    const answers = this.answers;
+    if (!answers) return;
+    this.answers = undefined;
+    if (this.step?.getSnapshot().status === 'active') this.step.send({ type: 'ANSWERS', answers, now: this.deps.clock.now() });
   }
 
   disconnected(workerId: string): void {
@@ -157,6 +180,7 @@ export class WorkflowRunRuntime {
 
   /** Stops the actors without changing the stored state (the hub is stopping; a restart resumes). */
   stop(): void {
+    this.flushAnswers();
     if (this.step && !this.stopped) this.writeStep(this.step, this.stepIndex, this.step.getSnapshot());
     this.stopped = true;
     this.step?.stop();
@@ -164,6 +188,7 @@ export class WorkflowRunRuntime {
   }
 
   private sendStep(event: WorkflowStepEvent): void {
+    this.flushAnswers();
     if (this.step?.getSnapshot().status === 'active') this.step.send(event);
   }
 
@@ -204,6 +229,12 @@ export class WorkflowRunRuntime {
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
+      // Subscribers connected already will not reconnect: a hub adopting a dead hub's run (issue 10) finds
+      // them moved to it or to another hub. They get the action again as on a reconnect, so an answer given
+      // while no hub ran the step (or one the dead hub never stored) is repeated from the worker's cache,
+      // instead of the subscriber counting as gone when its resume grace runs out.
+      const pending = this.step.getSnapshot().context.subscribers.filter((s) => s.status === 'pending');
+      for (const s of pending) if (this.deps.bus.isConnected(s.id)) this.reconnected(s.id);
     }
   }
 
@@ -244,7 +275,24 @@ export class WorkflowRunRuntime {
     });
     this.stepIndex = index;
     this.written = new Map();
-    const step = createActor(machine, { ...from, clock: this.deps.clock } as never);
+    // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
+    const clock = this.deps.clock;
+    const stepClock: Clock = {
+      now: () => clock.now(),
+      setTimeout: (fn, ms) => {
+        const timer: StepTimer = { id: undefined, cancelled: false };
+        timer.id = clock.setTimeout(() => {
+          this.flushAnswers();
+          if (!timer.cancelled) fn();
+        }, ms);
+        return timer;
+      },
+      clearTimeout: (timer) => {
+        (timer as StepTimer).cancelled = true;
+        clock.clearTimeout((timer as StepTimer).id);
+      },
+    };
+    const step = createActor(machine, { ...from, clock: stepClock } as never);
     this.step = step;
     this.deps.stepChanged(this, messageId, true);
     step.subscribe((snapshot) => this.onStep(step, index, def, snapshot));
