@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { createHub } from '../hub/create-hub.ts';
-import { connectEngine, parseEngineUrls } from '../engine/nats-connect.ts';
+import { connectEngine, parseEngineReplicas, parseEngineUrls } from '../engine/nats-connect.ts';
 import { DEFAULT_ADMIN_PORT } from '../hub/admin-http.ts';
 import { DEFAULT_PORT, removeHubRecord, resolveDataFile, writeHubRecord } from '../hub/hub-files.ts';
 import type { Hub } from '../hub/hub.ts';
@@ -40,6 +40,7 @@ export function registerStartCommand(program: Command): void {
     .option('--workflows <dir>', 'more workflow definitions (YAML/JSON files; one named like a built-in replaces it)')
     .option('--no-cron', 'do not run the cron triggers of workflows')
     .option('--engine <urls>', 'share workers with other hubs through NATS JetStream: nats://HOST:PORT, several comma-separated for a cluster (env CLA_HUB_ENGINE)')
+    .option('--engine-replicas <n>', 'replicas of the JetStream buckets the hub creates on the engine: 3 on a 3-node cluster, so they outlive a server (env CLA_HUB_ENGINE_REPLICAS)', process.env.CLA_HUB_ENGINE_REPLICAS ?? '1')
     .option('--subscriber-grace <seconds>', 'how long a disconnected action subscriber may take to come back before a workflow step stops waiting for it', '10')
     .option('--task-lease-ttl <seconds>', 'how long a task lease lasts without a renewal from its worker (workers renew at a third of it); a worker silent that long loses its tasks to others', '30')
     .action((opts, cmd: Command) =>
@@ -54,10 +55,11 @@ export function registerStartCommand(program: Command): void {
         const log = createLogger({ name: 'hub', verbose: opts.verbose, quiet: opts.quiet, json: opts.jsonLogs });
         const engineUrls = (opts.engine as string | undefined) ?? process.env.CLA_HUB_ENGINE;
         const servers = engineUrls === undefined ? undefined : parseEngineUrls(engineUrls);
+        const replicas = parseEngineReplicas(opts.engineReplicas);
         const engine =
           servers === undefined
             ? undefined
-            : await connectEngine(servers).catch((cause: unknown) => {
+            : await connectEngine(servers, { replicas }).catch((cause: unknown) => {
                 throw new ClaError(ErrorCode.ConnectionFailed, `Cannot use the engine at ${servers.join(', ')} (${(cause as Error).message}): start nats-server with JetStream (\`nats-server -js\`), or fix --engine / CLA_HUB_ENGINE`, { cause, retryable: true });
               });
         const created = await createHub({

@@ -39,8 +39,9 @@ import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
-import { isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
+import { casWrite, retryTransient } from './jetstream-retry.ts';
 
 /** Options of {@link JetStreamTaskStore}. */
 export interface JetStreamTaskStoreOptions extends TaskStoreOptions, JetStreamBucketOptions {}
@@ -102,10 +103,10 @@ export class JetStreamTaskStore implements TaskStore {
 
   private async open(): Promise<KV> {
     const nc = await this.connection();
-    const kv = await new Kvm(nc).create(this.bucket, { history: 1, replicas: this.replicas, storage: StorageType.File });
-    const status = await kv.status();
+    const kv = await retryTransient(() => new Kvm(nc).create(this.bucket, { history: 1, replicas: this.replicas, storage: StorageType.File }));
+    const status = await retryTransient(() => kv.status());
     const last = status.streamInfo.state.last_seq;
-    this.watcher = await kv.watch();
+    this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
     if (last > 0) await this.caughtUp(last);
     this.loaded = true;
@@ -142,7 +143,7 @@ export class JetStreamTaskStore implements TaskStore {
 
   /** Waits until the watch has seen every write acknowledged so far. */
   private async sync(kv: KV): Promise<void> {
-    const { streamInfo } = await kv.status();
+    const { streamInfo } = await retryTransient(() => kv.status());
     await this.caughtUp(streamInfo.state.last_seq);
   }
 
@@ -197,7 +198,7 @@ export class JetStreamTaskStore implements TaskStore {
 
   /** The row as the bucket has it now (and the index updated with it). */
   private async fetch(kv: KV, id: string): Promise<IndexedTask | undefined> {
-    const entry = await kv.get(taskKey(id));
+    const entry = await retryTransient(() => kv.get(taskKey(id)));
     if (!entry || entry.operation !== 'PUT') return undefined;
     const { row } = this.decode(entry);
     this.index.apply(row, entry.revision);
@@ -209,22 +210,22 @@ export class JetStreamTaskStore implements TaskStore {
    * condition fails. The write is a compare-and-set on the revision `decide` saw; when another hub
    * wrote meanwhile, the row is read again and `decide` asked again — unless `retry` is false: the
    * takes of a pending task (offer, lease), where a moved revision means another hub took it, and the
-   * watch brings the row back should it be pending again.
+   * watch brings the row back should it be pending again. Through a leader failover the write is tried
+   * again ({@link casWrite}): one that landed though its answer was lost counts once, as written.
    */
   private async change(kv: KV, id: string, decide: (row: TaskRow) => TaskRow | undefined, retry = true): Promise<TaskRow | undefined> {
     let current = this.index.get(id) ?? (await this.fetch(kv, id));
     for (let attempt = 0; current; attempt++) {
       const next = decide(current.row);
       if (!next) return undefined;
-      try {
-        const revision = await kv.update(taskKey(id), this.encode(next), current.revision);
+      const revision = await casWrite(kv, taskKey(id), this.encode(next), current.revision);
+      if (revision !== undefined) {
         this.index.apply(next, revision);
         return next;
-      } catch (error) {
-        if (!isWrongRevision(error) || attempt >= MAX_CAS_RETRIES) throw error;
-        if (!retry) return undefined;
-        current = await this.fetch(kv, id);
       }
+      if (attempt >= MAX_CAS_RETRIES) throw new Error(`Task ${id}: ${MAX_CAS_RETRIES} compare-and-set attempts lost to other hubs' writes; try again`);
+      if (!retry) return undefined;
+      current = await this.fetch(kv, id);
     }
     return undefined;
   }
@@ -234,13 +235,8 @@ export class JetStreamTaskStore implements TaskStore {
   insert(task: NewTask): Promise<boolean> {
     return this.onTask(task.id, async (kv) => {
       const row = newTaskRow({ ...task, attrs: { ...task.attrs } }, 0);
-      let revision: number;
-      try {
-        revision = await kv.create(taskKey(task.id), this.encode(row));
-      } catch (error) {
-        if (isWrongRevision(error)) return false; // the id is taken
-        throw error;
-      }
+      const revision = await casWrite(kv, taskKey(task.id), this.encode(row), 0);
+      if (revision === undefined) return false; // the id is taken
       this.index.apply({ ...row, seq: revision }, revision);
       return true;
     });

@@ -17,6 +17,12 @@ export interface NatsEngine {
   jsm: JetStreamManager;
   /** The servers it was given, as given. */
   servers: string[];
+  /**
+   * Replicas of the streams behind the buckets the hub creates (`--engine-replicas`): 3 on a 3-node
+   * cluster, so an acknowledged write is on a majority and a bucket outlives its stream leader. A bucket
+   * that already exists keeps its own (`nats stream edit KV_cla_tasks --replicas 3` changes it). @default 1
+   */
+  replicas: number;
   /** Drains and closes the connection; calling it again does nothing. */
   close(): Promise<void>;
 }
@@ -43,8 +49,16 @@ export function parseEngineUrls(value: string): string[] {
   return urls;
 }
 
+/** Checks `--engine-replicas` (a number, or its text): 1-5, as nats-server allows. */
+export function parseEngineReplicas(value: number | string): number {
+  const n = typeof value === 'number' ? value : Number(value.trim() === '' ? NaN : value);
+  if (!Number.isInteger(n) || n < 1 || n > 5) throw new InvalidArgumentError(`--engine-replicas: expected an integer 1-5 (3 on a 3-node cluster), got ${JSON.stringify(String(value))}`);
+  return n;
+}
+
 /** Connects to the engine and opens its JetStream client and manager. */
-export async function connectEngine(servers: string[], options: { name?: string } = {}): Promise<NatsEngine> {
+export async function connectEngine(servers: string[], options: { name?: string; replicas?: number } = {}): Promise<NatsEngine> {
+  const replicas = parseEngineReplicas(options.replicas ?? 1);
   const nc = await connect({ servers, name: options.name ?? 'cla-hub', noAsyncTraces: true, maxReconnectAttempts: -1 });
   const js = jetstream(nc);
   // A server without JetStream refuses the manager: close the connection, or it keeps the process alive.
@@ -58,6 +72,7 @@ export async function connectEngine(servers: string[], options: { name?: string 
     js,
     jsm,
     servers,
+    replicas,
     close: () => {
       closing ??= nc.drain().catch(() => nc.close());
       return closing;

@@ -18,6 +18,7 @@ import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { NatsEngine } from './nats-connect.ts';
+import { retryTransient } from './jetstream-retry.ts';
 
 /** Where a worker is connected. */
 export interface PresenceEntry {
@@ -52,8 +53,8 @@ export interface PresenceOptions {
   buckets?: { presence: string; hubs: string };
   /** A newer session of `workerId` was established on hub `byHub`: close the local one. */
   onReplaced(workerId: string, byHub: string): void;
-  /** Hub `hubId` stopped (its heartbeat was deleted) or died (silent for `staleMs`). */
-  onHubGone?(hubId: string): void;
+  /** Hub `hubId` stopped (its heartbeat was deleted; `dead` false) or died (silent for `staleMs`; `dead` true). */
+  onHubGone?(hubId: string, dead: boolean): void;
 }
 
 /** A KV key (and subject token) for any worker or hub id: plain ids as they are, others base64url with `=`. */
@@ -97,8 +98,9 @@ export class Presence {
   async start(): Promise<void> {
     const kvm = new Kvm(this.engine.nc);
     const names = this.options.buckets ?? { presence: 'cla_presence', hubs: 'cla_hubs' };
-    this.presenceKv = await kvm.create(names.presence, { history: 1 });
-    this.hubsKv = await kvm.create(names.hubs, { history: 1 });
+    const config = { history: 1, replicas: this.engine.replicas };
+    this.presenceKv = await retryTransient(() => kvm.create(names.presence, config));
+    this.hubsKv = await retryTransient(() => kvm.create(names.hubs, config));
     this.watchers.push(await this.watch(this.presenceKv, (entry) => this.onPresence(entry)));
     this.watchers.push(await this.watch(this.hubsKv, (entry) => this.onHeartbeat(entry)));
     // Entries a crashed earlier process of this hub left behind: their sockets are gone.
@@ -206,7 +208,7 @@ export class Presence {
     const hub = tokenId(entry.key);
     if (hub === this.options.hubId) return;
     if (entry.operation !== 'PUT') {
-      if (this.heartbeats.delete(hub)) this.options.onHubGone?.(hub);
+      if (this.heartbeats.delete(hub)) this.options.onHubGone?.(hub, false);
     } else this.heartbeats.set(hub, { revision: entry.revision, movedAt: this.options.clock.now() });
   }
 
@@ -228,7 +230,7 @@ export class Presence {
       if (now - beat.movedAt < this.staleMs) continue;
       this.options.log.warn({ hub, silentMs: now - beat.movedAt }, 'a hub stopped beating: removing its presence entries');
       this.heartbeats.delete(hub);
-      this.options.onHubGone?.(hub);
+      this.options.onHubGone?.(hub, true);
       const orphans = [...this.entries].filter(([, e]) => e.hub === hub);
       await Promise.all(orphans.map(([workerId, e]) => this.deleteIf(this.presenceKv, idToken(workerId), e.epoch)));
       await this.deleteIf(this.hubsKv, idToken(hub), beat.revision);

@@ -185,13 +185,21 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
       opened.push(() => actionsDb.close());
       actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
     }
-    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one each).
-    const adopt = (gone: string) =>
+    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one
+    // each). A dead one also leaves the jobs it was running open: they end as lost. (A hub that stops
+    // ends its own jobs as it closes their connections; closing them here could race its real ends.)
+    const hubGone = (gone: string, dead: boolean) => {
       void actions.engine.adopt(gone).then(
         (n) => n > 0 && log.info({ hub: gone, runs: n }, 'adopted the workflow runs of a hub that is gone'),
         (error: unknown) => log.error({ err: error, hub: gone }, 'could not adopt the workflow runs of a hub that is gone'),
       );
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, onHubGone: adopt }) : undefined;
+      if (!dead) return;
+      void registry.closeJobsOfDeadHub(gone, Date.now()).then(
+        (jobs) => jobs.length > 0 && log.warn({ hub: gone, jobs: jobs.map((j) => j.id) }, 'closed the jobs of a dead hub as lost'),
+        (error: unknown) => log.error({ err: error, hub: gone }, 'could not close the jobs of a dead hub'),
+      );
+    };
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, workflows: actions.engine, onHubGone: hubGone }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {
@@ -228,8 +236,8 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
 
 /** The workflow and resource stores on the engine, open and loaded. */
 async function openEngineActionStores(engine: NatsEngine, hubId: string): Promise<{ workflows: JetStreamWorkflowStore; resources: JetStreamResourceStore }> {
-  const workflows = new JetStreamWorkflowStore(engine.nc, { hubId });
-  const resources = new JetStreamResourceStore(engine.nc);
+  const workflows = new JetStreamWorkflowStore(engine.nc, { hubId, replicas: engine.replicas });
+  const resources = new JetStreamResourceStore(engine.nc, { replicas: engine.replicas });
   await Promise.all([workflows.opened(), resources.opened()]);
   return { workflows, resources };
 }
@@ -239,7 +247,7 @@ async function openEngineActionStores(engine: NatsEngine, hubId: string): Promis
  * token hash, hub id) in `local`: the hub's data file, or memory.
  */
 async function openEngineRegistry(engine: NatsEngine, local: RegistryStore): Promise<{ registry: Registry; close: () => Promise<void> }> {
-  const shared = new JetStreamRegistryStore(engine.nc);
+  const shared = new JetStreamRegistryStore(engine.nc, { replicas: engine.replicas });
   const store = new LocalSettingsStore(shared, local, [HUB_ID_SETTING, ADMIN_TOKEN_HASH_SETTING]);
   try {
     await shared.opened();
@@ -254,7 +262,7 @@ async function openEngineRegistry(engine: NatsEngine, local: RegistryStore): Pro
 
 /** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */
 async function openEngineTaskStore(engine: NatsEngine, hubId: string): Promise<JetStreamTaskStore> {
-  const store = new JetStreamTaskStore(engine.nc, { hubId });
+  const store = new JetStreamTaskStore(engine.nc, { hubId, replicas: engine.replicas });
   return store.opened().catch((cause: unknown) => {
     throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the task bucket ${store.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
   });

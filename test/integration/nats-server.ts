@@ -12,6 +12,8 @@ export interface NatsServer {
   /** `nats://127.0.0.1:PORT` */
   url: string;
   port: number;
+  /** The route (cluster) port, when started with `--cluster`. */
+  clusterPort?: number;
   child: ChildProcess;
   /** Its storage folder. */
   storeDir: string;
@@ -45,16 +47,16 @@ export async function startNatsServer(dir: string, extraArgs: string[] = []): Pr
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const portsFile = path.join(dir, `nats-server_${child.pid}.ports`);
-  const port = await new Promise<number>((resolve, reject) => {
+  const { port, clusterPort } = await new Promise<{ port: number; clusterPort?: number }>((resolve, reject) => {
     const onExit = (code: number | null) => reject(new Error(`nats-server exited (${code}) before listening:\n${stderr}`));
     child.once('exit', onExit);
     // The server writes the ports file once its listeners are up; watch the folder for it.
     const watcher = fs.watch(dir, () => check());
     const check = () => {
       if (!fs.existsSync(portsFile)) return;
-      let ports: { nats?: string[] };
+      let ports: { nats?: string[]; cluster?: string[] };
       try {
-        ports = JSON.parse(fs.readFileSync(portsFile, 'utf8')) as { nats?: string[] };
+        ports = JSON.parse(fs.readFileSync(portsFile, 'utf8')) as { nats?: string[]; cluster?: string[] };
       } catch {
         return; // written in two steps: the next change event reads it whole
       }
@@ -62,7 +64,8 @@ export async function startNatsServer(dir: string, extraArgs: string[] = []): Pr
       if (!url) return;
       watcher.close();
       child.off('exit', onExit);
-      resolve(Number(new URL(url).port));
+      const cluster = ports.cluster?.[0];
+      resolve({ port: Number(new URL(url).port), ...(cluster ? { clusterPort: Number(new URL(cluster).port) } : {}) });
     };
     check();
   });
@@ -73,6 +76,7 @@ export async function startNatsServer(dir: string, extraArgs: string[] = []): Pr
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    ...(clusterPort !== undefined ? { clusterPort } : {}),
     child,
     storeDir,
     stop: () => stopWith('SIGTERM'),

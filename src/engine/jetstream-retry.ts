@@ -1,0 +1,139 @@
+/**
+ * JetStream calls through a leader failover (issue 10): on a cluster, a stream has no leader for the
+ * seconds an election takes after its leader dies, and a call then fails in one of a few ways that say
+ * "try again", not "refused":
+ *
+ * - no responders: nobody serves the API or publish subject yet. nats.js turns it into
+ *   `JetStreamNotEnabled('jetstream is not enabled')` (its cause a `RequestError` that `isNoResponders()`)
+ *   for publishes and API requests, and leaves it a `RequestError` / `NoRespondersError` for direct gets;
+ * - `TimeoutError`: the request reached a server whose leader died before it answered;
+ * - an API error 10008 `JetStream system temporarily unavailable` (503), 10009 `JetStream cluster can not
+ *   handle request` (the server asked is not the leader any more), 10118 `stream is offline`; a direct get
+ *   answered with status 503.
+ *
+ * nats.js retries only publishes, and only when asked (`retries`), a fixed 1-2 times. {@link retryTransient}
+ * tries such a call again with a jittered exponential backoff for up to {@link RetryOptions.budgetMs}. A
+ * compare-and-set refused because the key moved (10071, 10164) is an answer, never retried here; and a write
+ * whose answer was lost may have landed: {@link casWrite} reads the key back before writing again.
+ */
+import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { JetStreamApiError } from '@nats-io/jetstream';
+// Not in the package's public list, but the classes its publish and direct get throw.
+import { jserrors, JetStreamStatusError } from '@nats-io/jetstream/internal';
+import type { KV } from '@nats-io/kv';
+import { isWrongRevision } from './jetstream-buckets.ts';
+
+/** API error codes (nats-server's errors.json) of a cluster between leaders. */
+const TRANSIENT_API_CODES = new Set([10008, 10009, 10118]);
+
+/** Whether `error` is a JetStream call failing because the cluster is between leaders (try again), not a refusal. */
+export function isTransientEngineError(error: unknown): boolean {
+  if (error instanceof TimeoutError || error instanceof NoRespondersError) return true;
+  if (error instanceof RequestError) return error.isNoResponders();
+  // No responders on a JetStream subject; a server without JetStream for the account answers with an API
+  // error instead (the cause is then a JetStreamApiError), which is not transient.
+  if (error instanceof jserrors.JetStreamNotEnabled) return error.cause instanceof RequestError && error.cause.isNoResponders();
+  if (error instanceof JetStreamApiError) return TRANSIENT_API_CODES.has(error.code) || error.status === 503;
+  if (error instanceof JetStreamStatusError) return error.code === 503;
+  return false;
+}
+
+/** How long and how often {@link retryTransient} tries again. */
+export interface RetryOptions {
+  /** Give up (throw the last error) once this long has passed since the first failure, in ms. @default 30000 */
+  budgetMs?: number;
+  /** The first wait, in ms; each next one doubles, up to {@link maxDelayMs}, and is drawn at random below that bound. @default 100 */
+  baseDelayMs?: number;
+  /** @default 2000 */
+  maxDelayMs?: number;
+  /** Told before each wait (e.g. to log or count it). */
+  onRetry?(error: unknown, attempt: number): void;
+  /** Waits `ms` (tests pass one that resolves at once). @default a timer */
+  wait?(ms: number): Promise<void>;
+}
+
+/** Retries of every store, counted for the benchmark and the logs. */
+export const engineRetries = { count: 0 };
+
+/**
+ * A backoff: the delay before attempt `attempt + 1`, "full jitter" (uniform below the doubled bound), so
+ * the hubs that all failed together at the election do not all come back at the same instant.
+ */
+export function retryDelay(attempt: number, options: RetryOptions = {}, random = Math.random): number {
+  const base = options.baseDelayMs ?? 100;
+  const bound = Math.min(options.maxDelayMs ?? 2000, base * 2 ** Math.min(attempt, 20));
+  return Math.max(1, Math.round(bound * random()));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The retries of one call: each transient failure waits its turn, until the budget is spent. */
+class Retries {
+  private firstFailure: number | undefined;
+  private attempt = 0;
+
+  constructor(private readonly options: RetryOptions) {}
+
+  /** Rethrows `error` unless it is transient and the budget allows another try; else waits before it. */
+  async after(error: unknown): Promise<void> {
+    if (!isTransientEngineError(error)) throw error;
+    this.firstFailure ??= Date.now();
+    if (Date.now() - this.firstFailure >= (this.options.budgetMs ?? 30_000)) throw error;
+    engineRetries.count += 1;
+    this.options.onRetry?.(error, this.attempt);
+    await (this.options.wait ?? sleep)(retryDelay(this.attempt++, this.options));
+  }
+
+  /** Whether a call already failed transiently (its answer lost: a write may have landed). */
+  get failed(): boolean {
+    return this.firstFailure !== undefined;
+  }
+}
+
+/**
+ * `fn()`, again after a transient failure ({@link isTransientEngineError}) until it settles otherwise or the
+ * budget is spent. Only for calls that are safe to repeat: reads, and writes that are idempotent or
+ * conditional and checked afterwards ({@link casWrite}).
+ */
+export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const retries = new Retries(options);
+  for (;;) {
+    try {
+      return await fn();
+    } catch (error) {
+      await retries.after(error);
+    }
+  }
+}
+
+/**
+ * A compare-and-set write of `value` at `key` over `revision` (0: the key must be new or deleted), through
+ * a failover. Resolves with the new revision, or `undefined` when the compare failed (the key moved on).
+ * A write whose answer was lost may have landed: before writing again the key is read back; holding
+ * exactly `value` means it did (each writer's value names its writer, so another's write is not taken for
+ * ours); a revision other than `revision` means the compare now fails, as it would have.
+ */
+export async function casWrite(kv: KV, key: string, value: string, revision: number, options: RetryOptions = {}): Promise<number | undefined> {
+  const write = () => (revision === 0 ? kv.create(key, value) : kv.update(key, value, revision));
+  /** The key's revision when it holds exactly `value` (ours landed), else undefined. */
+  const readBack = async () => {
+    const now = await retryTransient(() => kv.get(key), options);
+    const present = now !== null && now.operation === 'PUT';
+    return { ours: present && now.string() === value ? now.revision : undefined, at: present ? now.revision : 0, present };
+  };
+  const retries = new Retries(options);
+  for (;;) {
+    try {
+      return await write();
+    } catch (error) {
+      // After a lost answer, "moved on" may be our own earlier attempt: a direct get can be served by a
+      // replica a little behind, so the read-back below may not have shown it yet.
+      if (isWrongRevision(error)) return retries.failed ? (await readBack()).ours : undefined;
+      await retries.after(error);
+      const { ours, at, present } = await readBack();
+      if (ours !== undefined) return ours;
+      // A create (revision 0) may go over a deleted key; anything else that moved is a lost compare.
+      if (revision === 0 ? present : at !== revision) return undefined;
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Retries of JetStream calls through a leader failover (src/engine/jetstream-retry.ts): which failures are
+ * transient, and a compare-and-set whose answer was lost counted once, never taken for a success it was not.
+ * A fake bucket (a map of key -> value and revision) stands in for the engine; the real thing runs in
+ * bench/nats-cluster.ts.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transport-node';
+import { JetStreamApiError } from '@nats-io/jetstream';
+import { jserrors } from '@nats-io/jetstream/internal';
+import type { KV, KvEntry } from '@nats-io/kv';
+import { casWrite, isTransientEngineError, retryDelay, retryTransient, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
+
+const it = suite('jetstream retry');
+const now: RetryOptions = { wait: () => Promise.resolve() };
+
+const apiError = (err_code: number, code: number, description: string) => new JetStreamApiError({ err_code, code, description });
+const noResponders = () => new RequestError('no responders', { cause: new NoRespondersError('$JS.API.STREAM.INFO.KV_x') });
+const wrongRevision = () => apiError(10071, 400, 'wrong last sequence: 4');
+
+it('transient: timeouts, no responders (as nats.js reports them), a cluster between leaders', () => {
+  assert.ok(isTransientEngineError(new TimeoutError()));
+  assert.ok(isTransientEngineError(noResponders()));
+  assert.ok(isTransientEngineError(new jserrors.JetStreamNotEnabled('jetstream is not enabled', { cause: noResponders() })));
+  assert.ok(isTransientEngineError(apiError(10008, 503, 'JetStream system temporarily unavailable')));
+  assert.ok(isTransientEngineError(apiError(10009, 500, 'JetStream cluster can not handle request')));
+  assert.ok(isTransientEngineError(apiError(10118, 500, 'stream is offline')));
+});
+
+it('not transient: a lost compare-and-set, JetStream off for the account, anything else', () => {
+  assert.not.ok(isTransientEngineError(wrongRevision()));
+  assert.not.ok(isTransientEngineError(apiError(10164, 400, 'wrong last sequence: unknown')));
+  assert.not.ok(isTransientEngineError(new jserrors.JetStreamNotEnabled('jetstream not enabled', { cause: apiError(10039, 503, 'jetstream not enabled for account') })));
+  assert.not.ok(isTransientEngineError(apiError(10059, 404, 'stream not found')));
+  assert.not.ok(isTransientEngineError(new Error('boom')));
+  assert.not.ok(isTransientEngineError(undefined));
+});
+
+it('retryDelay: jittered below a bound that doubles up to the cap', () => {
+  assert.is(retryDelay(0, {}, () => 0.999), 100);
+  assert.is(retryDelay(3, {}, () => 0.999), 799);
+  assert.is(retryDelay(30, {}, () => 0.999), 1998);
+  assert.is(retryDelay(30, { maxDelayMs: 500 }, () => 0.5), 250);
+  assert.is(retryDelay(0, {}, () => 0), 1);
+});
+
+it('retryTransient: tries again after transient failures, rethrows anything else at once', async () => {
+  let calls = 0;
+  const value = await retryTransient(async () => {
+    calls += 1;
+    if (calls < 3) throw new TimeoutError();
+    return 'ok';
+  }, now);
+  assert.is(value, 'ok');
+  assert.is(calls, 3);
+  calls = 0;
+  const refused = await retryTransient(async () => {
+    calls += 1;
+    throw wrongRevision();
+  }, now).catch((error: unknown) => error);
+  assert.ok(refused instanceof JetStreamApiError);
+  assert.is(calls, 1);
+});
+
+it('retryTransient: gives up with the last error once the budget is spent', async () => {
+  let calls = 0;
+  const error = await retryTransient(async () => {
+    calls += 1;
+    throw new TimeoutError();
+  }, { ...now, budgetMs: 0 }).catch((e: unknown) => e);
+  assert.ok(error instanceof TimeoutError);
+  assert.is(calls, 1);
+});
+
+/** A bucket in memory whose next writes can be made to fail, landed or not. */
+function fakeKv() {
+  const keys = new Map<string, { value: string; revision: number }>();
+  let revision = 0;
+  const faults: Array<'lost-answer' | 'not-written'> = [];
+  let writes = 0;
+  const write = async (key: string, value: string, expected: number) => {
+    writes += 1;
+    const fault = faults.shift();
+    if (fault === 'not-written') throw new TimeoutError();
+    if ((keys.get(key)?.revision ?? 0) !== expected) throw wrongRevision();
+    keys.set(key, { value, revision: ++revision });
+    if (fault === 'lost-answer') throw new TimeoutError();
+    return revision;
+  };
+  const kv = {
+    create: (key: string, value: string) => write(key, value, 0),
+    update: (key: string, value: string, expected: number) => write(key, value, expected),
+    get: async (key: string) => {
+      const entry = keys.get(key);
+      return entry ? ({ key, revision: entry.revision, operation: 'PUT', string: () => entry.value } as unknown as KvEntry) : null;
+    },
+  } as unknown as KV;
+  return {
+    kv,
+    faults,
+    keys,
+    get writes() {
+      return writes;
+    },
+    /** Another hub's write. */
+    other(key: string, value: string) {
+      keys.set(key, { value, revision: ++revision });
+    },
+  };
+}
+
+it('casWrite: a write that landed though its answer was lost counts once, not written again', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  bucket.faults.push('lost-answer');
+  const revision = await casWrite(bucket.kv, 'a', 'v2 by h1', 1, now);
+  assert.is(revision, 2);
+  assert.is(bucket.keys.get('a')?.value, 'v2 by h1');
+  assert.is(bucket.writes, 2, 'the landed write is not repeated');
+});
+
+it('casWrite: a write that did not land is written again over the same revision', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  bucket.faults.push('not-written', 'not-written');
+  assert.is(await casWrite(bucket.kv, 'a', 'v2', 1, now), 2);
+  assert.is(bucket.writes, 4);
+});
+
+it('casWrite: another hub wrote during the failover: the compare is lost, never taken for a success', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  bucket.faults.push('not-written');
+  let first = true;
+  const revision = await casWrite(bucket.kv, 'a', 'v2 by h1', 1, {
+    ...now,
+    onRetry: () => {
+      if (first) bucket.other('a', 'v2 by h2');
+      first = false;
+    },
+  });
+  assert.is(revision, undefined);
+  assert.is(bucket.keys.get('a')?.value, 'v2 by h2');
+});
+
+it('casWrite: create of a taken key is lost, with or without a failover before it', async () => {
+  const bucket = fakeKv();
+  bucket.other('a', 'theirs');
+  assert.is(await casWrite(bucket.kv, 'a', 'mine', 0, now), undefined);
+  const landed = fakeKv();
+  landed.faults.push('lost-answer');
+  assert.is(await casWrite(landed.kv, 'b', 'mine', 0, now), 1, 'our own create that landed is ours');
+});
+
+it('casWrite: a lost compare after a lost answer is read back (our own earlier attempt landed)', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  // The first attempt lands but its answer is lost; the read-back is served stale (a replica behind),
+  // so the second attempt is refused by our own first one.
+  bucket.faults.push('lost-answer');
+  const get = bucket.kv.get.bind(bucket.kv);
+  let stale = true;
+  (bucket.kv as { get: KV['get'] }).get = async (key: string) => {
+    if (stale) {
+      stale = false;
+      return { key, revision: 1, operation: 'PUT', string: () => 'v1' } as unknown as KvEntry;
+    }
+    return get(key);
+  };
+  assert.is(await casWrite(bucket.kv, 'a', 'v2', 1, now), 2);
+});
+
+it('casWrite: a refusal that is not transient is thrown', async () => {
+  const kv = { update: async () => Promise.reject(apiError(10059, 404, 'stream not found')) } as unknown as KV;
+  const error = await casWrite(kv, 'a', 'v', 3, now).catch((e: unknown) => e);
+  assert.ok(error instanceof JetStreamApiError);
+});
+
+it.run();
