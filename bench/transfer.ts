@@ -420,7 +420,10 @@ async function main(): Promise<void> {
         `ratio fetch Hub.run / local copy:        ${ratios.fetchHubVsLocalCopy.toFixed(3)}`,
         `worker peak RSS growth over all transfers: ${fmt(workerGrowth / MiB)} MiB; hub (this process) ${fmt(hubGrowth / MiB)} MiB`,
         '',
-      ].join('\n'),
+      ]
+        // Ratios of groups left out by --only are NaN: not printed.
+        .filter((line) => !line.includes('NaN'))
+        .join('\n'),
     );
   } finally {
     await stopChild(worker);

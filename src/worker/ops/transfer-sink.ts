@@ -51,6 +51,8 @@ export class FileSink {
   private grant: (bytes: number) => void = () => undefined;
   private readonly hash = createHash('sha256');
   private writing: Promise<void> = Promise.resolve();
+  /** Writes queued or running: 0 means the next write can start at once. */
+  private writesPending = 0;
   private failure: ClaError | undefined;
   private aborting: Promise<void> | undefined;
   private resolveComplete!: (received: Received) => void;
@@ -147,9 +149,16 @@ export class FileSink {
     this.nextSeq += 1;
     if (data.length === 0) return;
     this.received += data.length;
-    this.hash.update(data);
     const position = this.received - data.length;
-    this.writing = this.writing.then(() => this.write(data, position));
+    // The write is handed to the thread pool before the chunk is hashed here, so the disk write and the
+    // sha256 of the same bytes overlap (issue 13); writes still run one at a time, in order.
+    this.writesPending += 1;
+    const written = () => {
+      this.writesPending -= 1;
+    };
+    if (this.writesPending === 1) this.writing = this.write(data, position).finally(written);
+    else this.writing = this.writing.then(() => this.write(data, position)).finally(written);
+    this.hash.update(data);
   }
 
   /**
