@@ -55,6 +55,8 @@ function errorLines(output: string): string[] {
   return output.split('\n').filter((line) => /"level":(5\d|60)/.test(line) || /unhandled/i.test(line));
 }
 
+const tally = (items: string[]) => items.reduce<Record<string, number>>((acc, item) => ({ ...acc, [item]: (acc[item] ?? 0) + 1 }), {});
+
 interface Figures {
   tasks: number;
   hubs: number;
@@ -66,6 +68,8 @@ interface Figures {
   firstCompletionAfterKillMs: number;
   perSecondAfter: number;
   totalSeconds: number;
+  /** What the hubs warned about (messages and how often). */
+  warnings: Record<string, number>;
 }
 
 async function run(count: number, hubCount: number, workers: number, concurrency: number): Promise<Figures> {
@@ -82,7 +86,7 @@ async function run(count: number, hubCount: number, workers: number, concurrency
       const hubDir = path.join(dir, `hub${h + 1}`);
       fs.mkdirSync(hubDir);
       const engineUrls = [...urls.slice(h % 3), ...urls.slice(0, h % 3)].join(',');
-      hubs.push(await startHub(hubDir, ['--psk', PSK, '--no-cron', '--quiet', '--json-logs', '--engine', engineUrls, '--engine-replicas', '3']));
+      hubs.push(await startHub(hubDir, ['--psk', PSK, '--no-cron', '--json-logs', '--engine', engineUrls, '--engine-replicas', '3']));
     }
     for (let w = 0; w < workers; w++) {
       const hub = hubs[w % hubs.length]!;
@@ -112,10 +116,11 @@ async function run(count: number, hubCount: number, workers: number, concurrency
     await reach(Math.ceil(count * KILL_AT));
     const killedAtDone = ended;
     const killedAt = Date.now();
-    const killed = await cluster.killLeader(STREAM);
+    // BENCH_NO_KILL=1: the same run without the kill, to tell the failover's effects from the cluster's.
+    const killed = process.env.BENCH_NO_KILL ? { name: 'none', index: -1 } : await cluster.killLeader(STREAM);
     // Started again once tasks finish again: the two others have elected a leader and the hubs moved on.
     await reach(killedAtDone + workers * concurrency);
-    await cluster.restart(killed.index);
+    if (killed.index >= 0) await cluster.restart(killed.index);
     await submitted;
     await reach(count);
     await cluster.caughtUp(STREAM);
@@ -130,6 +135,7 @@ async function run(count: number, hubCount: number, workers: number, concurrency
     if (dead.length > 0) throw new Error(`${dead.length} hub(s) exited during the run:\n${dead.map((hub) => hub.process.stderr.slice(-2000)).join('\n')}`);
     const errors = hubs.flatMap((hub) => errorLines(hub.process.stdout + hub.process.stderr));
     if (errors.length > 0) throw new Error(`hubs logged ${errors.length} error(s):\n${errors.slice(0, 10).join('\n')}`);
+    const warnings = hubs.flatMap((hub) => (hub.process.stdout + hub.process.stderr).split('\n').filter((line) => /"level":40/.test(line)));
 
     const finished = rows.map((row: TaskRow) => row.finishedAt!).sort((a, b) => a - b);
     const at = (fraction: number) => finished[Math.min(finished.length - 1, Math.floor(finished.length * fraction))]!;
@@ -160,8 +166,11 @@ async function run(count: number, hubCount: number, workers: number, concurrency
       firstCompletionAfterKillMs: (finished.find((t) => t > killedAt) ?? killedAt) - killedAt,
       perSecondAfter: afterWindow.length / Math.max(0.001, (end - gapEnd) / 1000),
       totalSeconds: (end - start) / 1000,
+      warnings: tally(warnings.map((line) => (JSON.parse(line) as { msg?: string }).msg ?? line)),
     };
   } finally {
+    // BENCH_LOGS=DIR keeps every hub's log lines there, to look into a warning or a failure.
+    if (process.env.BENCH_LOGS) for (const [h, hub] of hubs.entries()) fs.writeFileSync(path.join(process.env.BENCH_LOGS, `hub${h + 1}.log`), hub.process.stdout + hub.process.stderr);
     await store?.close();
     await engine?.close();
     await Promise.all(children.map((child) => child.stop('SIGTERM')));
@@ -218,6 +227,7 @@ async function main(): Promise<void> {
       `failover gap                ${f(r.gapMs).padStart(6)} ms (first completion after the kill: ${f(r.firstCompletionAfterKillMs)} ms)`,
       `throughput after the gap    ${f(r.perSecondAfter).padStart(6)} tasks/s (x ${(r.perSecondAfter / r.perSecondBefore).toFixed(2)} of before)`,
       `whole run                   ${r.totalSeconds.toFixed(1)} s`,
+      `hub warnings                ${Object.entries(r.warnings).map(([msg, n]) => `${n} x ${msg}`).join('; ') || 'none'}`,
       '',
       'exactly once: every task done once with attempts 1, nothing failed; every hub still running, no error logged',
       '',
