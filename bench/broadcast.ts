@@ -29,6 +29,7 @@ import { openSqliteStore } from '../src/store/sqlite-store.ts';
 import { ActionExtension } from '../src/worker/actions/action-extension.ts';
 import { WorkerAgent } from '../src/worker/agent.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../src/worker/subscriptions.ts';
+import { cpuMs } from './peers/common.ts';
 
 const SCRIPT = fileURLToPath(import.meta.url);
 const ROOT = path.dirname(path.dirname(SCRIPT));
@@ -42,6 +43,9 @@ interface Result {
   meanMs: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU time (user + system) per round, in ms: this process (the hub) and the worker processes. */
+  hubCpuMs: number;
+  workersCpuMs: number;
 }
 
 // ---- worker role: N WorkerAgents in this process, answering `bench` at once ----------------------
@@ -73,7 +77,8 @@ function percentile(sorted: number[], p: number): number {
 }
 
 function startWorkers(url: string, credentials: Array<[string, string]>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, '--role', 'workers', '--url', url, '--credentials', JSON.stringify(credentials)], {
+  // The hub's node flags (`--import tsx`, and e.g. `--cpu-prof` to profile the workers too).
+  const child = spawn(process.execPath, [...process.execArgv, SCRIPT, '--role', 'workers', '--url', url, '--credentials', JSON.stringify(credentials)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -104,8 +109,11 @@ async function waitForSubscribers(ext: ActionsExtension, n: number): Promise<voi
   }
 }
 
-async function measure(ext: ActionsExtension, workers: number, seconds: number): Promise<Result> {
+async function measure(ext: ActionsExtension, workers: number, seconds: number, children: ChildProcess[]): Promise<Result> {
   const latencies: number[] = [];
+  const pids = children.map((child) => child.pid!);
+  const hubCpuStart = process.cpuUsage();
+  const workersCpuStart = cpuMs(pids);
   const start = performance.now();
   const end = start + seconds * 1000;
   let now = start;
@@ -119,6 +127,8 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number):
     now = after;
   }
   const elapsed = (now - start) / 1000;
+  const hubCpu = process.cpuUsage(hubCpuStart);
+  const workersCpuMs = cpuMs(pids) - workersCpuStart;
   latencies.sort((a, b) => a - b);
   const meanMs = latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length;
   return {
@@ -130,13 +140,37 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number):
     meanMs,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
+    hubCpuMs: (hubCpu.user + hubCpu.system) / 1000 / latencies.length,
+    workersCpuMs: workersCpuMs / latencies.length,
+  };
+}
+
+/**
+ * With BENCH_CPU_PROFILE=DIR, a CPU profile of the hub during the measured rounds only (not start-up)
+ * is written to DIR/hub-N.cpuprofile.
+ */
+async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+  const dir = process.env.BENCH_CPU_PROFILE;
+  if (!dir) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return {
+    async stop(name) {
+      const { profile } = await session.post('Profiler.stop');
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
+    },
   };
 }
 
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 function table(results: Result[]): string {
-  const head = ['workers', 'rounds', 'rounds/s', 'answers/s', 'mean ms', 'p50 ms', 'p99 ms', 'ms/worker'];
+  const head = ['workers', 'rounds', 'rounds/s', 'answers/s', 'mean ms', 'p50 ms', 'p99 ms', 'ms/worker', 'hub CPU ms/round', 'workers CPU ms/round'];
   const rows = results.map((r) => [
     String(r.workers),
     String(r.rounds),
@@ -146,6 +180,8 @@ function table(results: Result[]): string {
     fmt(r.p50Ms, 3),
     fmt(r.p99Ms, 3),
     fmt(r.meanMs / r.workers, 3),
+    fmt(r.hubCpuMs, 1),
+    fmt(r.workersCpuMs, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
@@ -183,8 +219,10 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
       children = [];
       for (let p = 0; p * share < n; p += 1) children.push(startWorkers(url, credentials.slice(p * share, Math.min(n, (p + 1) * share))));
       await waitForSubscribers(ext, n);
-      await measure(ext, n, warmup);
-      const result = await measure(ext, n, seconds);
+      await measure(ext, n, warmup, children);
+      const profiler = await startProfile();
+      const result = await measure(ext, n, seconds, children);
+      await profiler?.stop(`hub-${n}`);
       results.push(result);
       if (!values.json) process.stderr.write(`  ${n} worker(s): ${fmt(result.meanMs, 3)} ms mean\n`);
     }
@@ -204,6 +242,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
       `command: ${command}`,
       `${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
       `${seconds} s per N after ${warmup} s warm-up; hub in this process (SQLite file), workers in ${processes} child process(es), real websockets`,
+      `load average at end (1, 5, 15 min): ${os.loadavg().map((n) => n.toFixed(2)).join(', ')}`,
       '',
       table(results),
       '',

@@ -21,7 +21,10 @@
  * Profiles (RESULTS.md "Where the time goes"): with `--profile DIR`, the worker and the CLI processes run
  * with `--cpu-prof --cpu-prof-dir DIR`; run the benchmark itself with `node --cpu-prof` for the hub's side.
  *
- * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json] [--profile DIR]
+ * `--only hub,cli,floor` runs only those groups (hub: the Hub.run rows; cli: the cla-hub CLI rows; floor:
+ * the local copy and raw ws rows); the floor ratios print when both cli and floor ran.
+ *
+ * Usage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--only hub,cli,floor] [--json] [--profile DIR]
  *        (internal) node --import tsx bench/transfer.ts --raw-peer URL
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -251,16 +254,20 @@ async function main(): Promise<void> {
   let mib: number;
   let runs: number;
   let json: boolean;
+  let only: Set<string>;
   try {
     const { values } = parseArgs({
       args,
-      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' } },
+      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' }, only: { type: 'string', default: 'hub,cli,floor' } },
       strict: true,
     });
     if (values['raw-peer']) return rawPeer(values['raw-peer']);
     mib = positiveInt('mib', values.mib);
     runs = positiveInt('runs', values.runs);
     json = values.json;
+    only = new Set(values.only.split(','));
+    const unknown = [...only].filter((group) => !['hub', 'cli', 'floor'].includes(group));
+    if (unknown.length > 0) throw new InvalidArgumentError(`Expected \`--only\` to list hub, cli or floor, got \`${unknown.join(',')}\``);
     if (values.profile) childNodeArgs = ['--cpu-prof', '--cpu-prof-dir', path.resolve(values.profile)];
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/transfer.ts [--mib N] [--runs N] [--json]\n`);
@@ -293,6 +300,7 @@ async function main(): Promise<void> {
     const { id, token } = await registerWorker({ url, passkey, id: 'bench-transfer' });
     worker = await startChild([WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], 'ready\n');
     const workerBaseline = peakRss(worker.pid!);
+    const hubBaseline = peakRss(process.pid);
 
     /** Runs ship then fetch `runs` times after a warm-up; `ship`/`fetch` return the seconds to count. */
     const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
@@ -333,7 +341,7 @@ async function main(): Promise<void> {
     };
 
     const runner = hubJobRunner(hub);
-    const viaHub = await measure(
+    const viaHub = !only.has('hub') ? [] : await measure(
       'Hub.run (1 hop)',
       (remote) => timed(async () => check('ship', (await shipFile(runner, { worker: id }, source, remote)).sha256)),
       (remote, local) => timed(async () => check('fetch', (await fetchFile(runner, { worker: id }, remote, local)).sha256)),
@@ -344,42 +352,45 @@ async function main(): Promise<void> {
       check(`cla-hub ${args[0]}`, result.sha256);
       return result.durationMs / 1000;
     };
-    const viaCli = await measure(
+    const viaCli = !only.has('cli') ? [] : await measure(
       'cla-hub CLI (2 hops)',
       (remote) => cli(['ship', source, remote]),
       (remote, local) => cli(['fetch', remote, local]),
     );
     const workerGrowth = peakRss(worker.pid!) - workerBaseline;
+    // The hub runs in this process, with the in-process ship/fetch of the Hub.run rows (not the local copy or raw rows, after this).
+    const hubGrowth = peakRss(process.pid) - hubBaseline;
     const copies: number[] = [];
-    for (let i = 0; i <= runs; i += 1) {
+    for (let i = 0; only.has('floor') && i <= runs; i += 1) {
       const target = path.join(dir, `copy-${i}.bin`);
       const seconds = await timed(async () => check('local copy', await localCopy(source, target)));
       fs.rmSync(target);
       if (i > 0) copies.push(bytes / MiB / seconds);
     }
-    const raw = await rawBaseline(bytes, runs);
+    const raw = only.has('floor') ? await rawBaseline(bytes, runs) : { send: [], recv: [] };
     const rawRows: Row[] = [
       { name: 'raw ws server→client (unmasked)', runs: raw.send, median: median(raw.send) },
       { name: 'raw ws client→server (masked)', runs: raw.recv, median: median(raw.recv) },
     ];
     const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies) };
-    const rows = [...viaHub, ...viaCli, copyRow, ...rawRows];
+    const rows = [...viaHub, ...viaCli, ...(only.has('floor') ? [copyRow, ...rawRows] : [])];
     const [down, up] = rawRows as [Row, Row];
+    const rate = (row: Row | undefined) => row?.median ?? NaN;
     // Issue 13's floor: the slower of "move the bytes" (raw ws, masked: the CLI's hop to the hub and a
     // worker's sends are client→server) and "hash and persist the bytes" (the local copy).
     const floor = Math.min(up.median, copyRow.median);
     const ratios = {
-      shipCliVsFloor: viaCli[0]!.median / floor,
-      fetchCliVsFloor: viaCli[1]!.median / floor,
-      shipHubVsServerToClient: viaHub[0]!.median / down.median,
-      fetchHubVsClientToServer: viaHub[1]!.median / up.median,
-      shipCliVsClientToServer: viaCli[0]!.median / up.median,
-      fetchCliVsClientToServer: viaCli[1]!.median / up.median,
-      shipHubVsLocalCopy: viaHub[0]!.median / copyRow.median,
-      fetchHubVsLocalCopy: viaHub[1]!.median / copyRow.median,
+      shipCliVsFloor: rate(viaCli[0]) / floor,
+      fetchCliVsFloor: rate(viaCli[1]) / floor,
+      shipHubVsServerToClient: rate(viaHub[0]) / down.median,
+      fetchHubVsClientToServer: rate(viaHub[1]) / up.median,
+      shipCliVsClientToServer: rate(viaCli[0]) / up.median,
+      fetchCliVsClientToServer: rate(viaCli[1]) / up.median,
+      shipHubVsLocalCopy: rate(viaHub[0]) / copyRow.median,
+      fetchHubVsLocalCopy: rate(viaHub[1]) / copyRow.median,
     };
     if (json) {
-      process.stdout.write(`${JSON.stringify({ command, machine, mib, runs, chunkBytes: TRANSFER_CHUNK_BYTES, windowBytes: TRANSFER_WINDOW_BYTES, rows, ratios, workerPeakGrowthBytes: workerGrowth }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ command, machine, mib, runs, chunkBytes: TRANSFER_CHUNK_BYTES, windowBytes: TRANSFER_WINDOW_BYTES, rows, ratios, workerPeakGrowthBytes: workerGrowth, hubPeakGrowthBytes: hubGrowth }, null, 2)}\n`);
       return;
     }
     const width = Math.max(...rows.map((r) => r.name.length));
@@ -407,7 +418,7 @@ async function main(): Promise<void> {
         `ratio fetch CLI / raw client→server:     ${ratios.fetchCliVsClientToServer.toFixed(3)}`,
         `ratio ship  Hub.run / local copy:        ${ratios.shipHubVsLocalCopy.toFixed(3)}`,
         `ratio fetch Hub.run / local copy:        ${ratios.fetchHubVsLocalCopy.toFixed(3)}`,
-        `worker peak RSS growth over all transfers: ${fmt(workerGrowth / MiB)} MiB`,
+        `worker peak RSS growth over all transfers: ${fmt(workerGrowth / MiB)} MiB; hub (this process) ${fmt(hubGrowth / MiB)} MiB`,
         '',
       ].join('\n'),
     );

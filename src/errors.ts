@@ -37,6 +37,7 @@ export const ErrorCode = {
   StaleLease: 'STALE_LEASE',
   UnknownTask: 'UNKNOWN_TASK',
   UnknownWorkflow: 'UNKNOWN_WORKFLOW',
+  RunNotOwned: 'RUN_NOT_OWNED',
   Aborted: 'ABORTED',
   UnknownMethod: 'UNKNOWN_METHOD',
   HubMismatch: 'HUB_MISMATCH',

@@ -2,11 +2,14 @@
  * Our dispatcher in the peers comparison: the hub with its TaskHub in this process, on either task
  * backend (`sqlite`: a real SQLite file in a temp folder, group commit; `memory`: MemoryTaskStore, the
  * like-for-like peer of BullMQ's Redis without persistence), and `workers` real `cla-worker run --task-handler echo --task-concurrency 1`
- * processes. Per task that is one round trip, `task_push` -> `task_done`, with a conditional store write
+ * processes (the worker's default prefetch, max(1, 16) = 16 leases queued beyond the one running, as a
+ * BullMQ worker fetches its next job while finishing one). Per task that is one round trip, `task_push` -> `task_done`, with a conditional store write
  * at insert, lease and completion (on SQLite, the writes of one event-loop turn share one commit).
  *
  * Exactly once is checked in the store: every measured task is `done` with `attempts = 1` (one claim,
  * hence one worker ran it) and its own data as result, and no task is left pending, offered or claimed.
+ *
+ * `BENCH_WORKER_NODE_ARGS` passes node flags to the worker processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -25,7 +28,9 @@ import { drive, type DriveOptions } from './driver.ts';
 const WORKER_BIN = path.join(ROOT, 'bin', 'cla-worker.js');
 
 function startWorker(url: string, id: string, token: string): ChildProcess {
-  return spawn(process.execPath, [WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', '1', '--quiet'], {
+  // Extra node flags for profiling the workers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (NODE_OPTIONS refuses --cpu-prof).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  return spawn(process.execPath, [...nodeArgs, WORKER_BIN, 'run', '--url', url, '--id', id, '--token', token, '--task-handler', 'echo', '--task-concurrency', '1', '--quiet'], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
   });
@@ -99,7 +104,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
     }
     return {
       system: `cla-worker hub (${backend})`,
-      setup: `hub + TaskHub in the bench process (${backend === 'sqlite' ? `SQLite file, group commit, synchronous=${String(mainStore.db.pragma('synchronous', { simple: true }))}` : 'in-memory task store'}); ${options.workers} \`cla-worker run --task-handler echo --task-concurrency 1\` processes`,
+      setup: `hub + TaskHub in the bench process (${backend === 'sqlite' ? `SQLite file, group commit, synchronous=${String(mainStore.db.pragma('synchronous', { simple: true }))}` : 'in-memory task store'}); ${options.workers} \`cla-worker run --task-handler echo --task-concurrency 1\` processes (default prefetch: 16)`,
       tasks: options.tasks,
       workers: options.workers,
       burstSeconds: result.burstSeconds,

@@ -13,8 +13,10 @@
  * exits 1. Ratios are printed as ours / peer. These are measurements, never limits: a run fails only
  * when a task is lost or duplicated, a connection is refused, or a peer cannot be started.
  *
- * Usage: npm run bench:peers -- [--only tasks|floor|memory] [--tasks N] [--sequential N] [--workers N]
- *        [--connections 1000,5000] [--json]
+ * Our dispatcher runs on both task backends side by side (SQLite, in-memory) unless `--store` names one.
+ *
+ * Usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential N]
+ *        [--workers N] [--connections 1000,5000] [--json]
  */
 import os from 'node:os';
 import path from 'node:path';
@@ -24,13 +26,15 @@ import { REDIS_INSTALL_HINT, benchBullmq, redisVersion } from './bullmq.ts';
 import { fmt, type DispatchResult } from './common.ts';
 import { benchFloor } from './floor.ts';
 import { benchMemory, type MemoryResult, type ServerMemory } from './memory.ts';
-import { benchOurs } from './ours.ts';
+import { benchOurs, type OurBackend } from './ours.ts';
 
 const PARTS = ['tasks', 'floor', 'memory'] as const;
 type Part = (typeof PARTS)[number];
+const STORES: readonly OurBackend[] = ['sqlite', 'memory'];
 
 interface PeersOptions {
   parts: Part[];
+  stores: OurBackend[];
   tasks: number;
   sequential: number;
   workers: number;
@@ -38,7 +42,7 @@ interface PeersOptions {
   json: boolean;
 }
 
-const USAGE = 'usage: npm run bench:peers -- [--only tasks|floor|memory] [--tasks N] [--sequential N] [--workers N] [--connections 1000,5000] [--json]';
+const USAGE = 'usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential N] [--workers N] [--connections 1000,5000] [--json]';
 
 function positiveInt(name: string, raw: string): number {
   const n = Number(raw);
@@ -51,6 +55,7 @@ function parsePeersOptions(args: string[]): PeersOptions {
     args,
     options: {
       only: { type: 'string', multiple: true },
+      store: { type: 'string', multiple: true },
       tasks: { type: 'string', default: '5000' },
       sequential: { type: 'string', default: '500' },
       workers: { type: 'string', default: '8' },
@@ -63,10 +68,15 @@ function parsePeersOptions(args: string[]): PeersOptions {
   for (const part of only) {
     if (!(PARTS as readonly string[]).includes(part)) throw new InvalidArgumentError(`Expected \`--only\` to be one of ${PARTS.join(', ')}, got \`${part}\``);
   }
+  const stores = (values.store ?? []).flatMap((v) => v.split(','));
+  for (const store of stores) {
+    if (!(STORES as readonly string[]).includes(store)) throw new InvalidArgumentError(`Expected \`--store\` to be one of ${STORES.join(', ')}, got \`${store}\``);
+  }
   const connections = values.connections.split(',').map((c) => positiveInt('connections', c));
   if (connections.some((c, i) => i > 0 && c <= connections[i - 1]!)) throw new InvalidArgumentError(`Expected \`--connections\` to be increasing, got \`${values.connections}\``);
   return {
     parts: only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS],
+    stores: stores.length > 0 ? STORES.filter((s) => stores.includes(s)) : [...STORES],
     tasks: positiveInt('tasks', values.tasks),
     sequential: positiveInt('sequential', values.sequential),
     workers: positiveInt('workers', values.workers),
@@ -212,10 +222,10 @@ async function main(): Promise<void> {
   let memory: MemoryResult | undefined;
   const drive = { tasks: options.tasks, sequential: options.sequential, workers: options.workers };
   if (options.parts.includes('tasks') || options.parts.includes('floor')) {
-    say(['our dispatcher (SQLite task store) ...']);
-    dispatch.push(await benchOurs(drive, 'sqlite'));
-    say(['our dispatcher (in-memory task store) ...']);
-    dispatch.push(await benchOurs(drive, 'memory'));
+    for (const store of options.stores) {
+      say([`our dispatcher (${store === 'sqlite' ? 'SQLite' : 'in-memory'} task store) ...`]);
+      dispatch.push(await benchOurs(drive, store));
+    }
   }
   if (options.parts.includes('tasks')) {
     if (redis !== undefined) {

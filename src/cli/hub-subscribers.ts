@@ -12,7 +12,8 @@ import { info, line } from './say.ts';
 function describe(view: SubscriberView): string[] {
   const actions = view.actions.map((a) => `${a.action}(${a.waitForCompletion ? 'wait' : 'no wait'}, ${Math.round(a.timeoutMs / 1000)} s)`);
   const tasks = view.tasks.map((t) => `${t.name}{${Object.entries(t.filter).map(([k, v]) => `${k}=${v.join('|')}`).join(',')}}`);
-  return [view.workerId, view.subscriberId, actions.join(' ') || '-', tasks.join(' ') || '-', String(view.taskCapacity)];
+  const worker = view.disabled ? `${view.workerId} (disabled)` : view.workerId;
+  return [worker, ...(view.hub === undefined ? [] : [view.hub]), view.subscriberId, actions.join(' ') || '-', tasks.join(' ') || '-', String(view.taskCapacity)];
 }
 
 /** Adds `cla-hub subscribers`. */
@@ -28,7 +29,10 @@ export function registerSubscriberCommands(program: Command): void {
         const views = await client.call<SubscriberView[]>('subscribers.list', opts.action ? { action: opts.action } : {});
         if (opts.json) line(JSON.stringify(views, null, 2));
         else if (views.length === 0) info(opts.action ? `no connected worker subscribes to ${opts.action}` : 'no connected worker subscribed to anything');
-        else table(['worker', 'subscriber', 'actions', 'tasks', 'task slots'], views.map(describe)).forEach((l) => line(l));
+        else {
+          const hubs = views.some((v) => v.hub !== undefined) ? ['hub'] : [];
+          table(['worker', ...hubs, 'subscriber', 'actions', 'tasks', 'task slots'], views.map(describe)).forEach((l) => line(l));
+        }
       }),
     );
 }

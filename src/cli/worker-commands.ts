@@ -122,6 +122,7 @@ export function registerWorkerCommands(program: Command): void {
       .option('--subscriber-id <id>', 'worker id when connecting with --psk (default: --id, else cla.worker)')
       .addOption(new Option('--override <key=value...>', 'override a setting, e.g. fs.roots=/data (repeatable)'))
       .option('--task-concurrency <n>', 'tasks run at once (env CLA_WORKER_TASK_CONCURRENCY; default 4)')
+      .option('--task-prefetch <n>', 'leased tasks queued beyond --task-concurrency, so a burst never waits on the hub (env CLA_WORKER_TASK_PREFETCH; default max(concurrency, 16); 0 for long tasks)')
       .addOption(new Option('--task-handler <name[:attr=value,...]>', 'handle tasks with a built-in handler (echo, shell), optionally filtered (repeatable)').argParser(collect))
       .option('--plugins-dir <dir>', 'load worker plugins from the files of this folder (env CLA_WORKER_PLUGINS_DIR)')
       .addOption(new Option('--plugin <name>', 'enable a plugin, e.g. fs (repeatable; configure it with --override NAME.key=value)').argParser(collect)),
@@ -153,6 +154,7 @@ export function registerWorkerCommands(program: Command): void {
         roots: options.roots,
         subscriberId: options.subscriberId,
         taskConcurrency: taskOptions.concurrency,
+        taskPrefetch: taskOptions.prefetch,
         taskHandlers: taskOptions.handlers,
         pluginsDir: flags.pluginsDir ?? process.env.CLA_WORKER_PLUGINS_DIR,
         plugins: flags.plugin ?? [],

@@ -14,9 +14,9 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import { headers, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../logger.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
-import type { ActionSubscription } from '../protocol/frames-bus.ts';
+import type { ActionSubscription, TaskHandlerSpec } from '../protocol/frames-bus.ts';
 import type { Frame } from '../protocol/frames.ts';
-import type { ActionBus, AnswerFrame, RemoteBus, Subscriber } from '../hub/actions/action-bus.ts';
+import type { ActionBus, AnswerFrame, RemoteBus, RemoteSubscriber, Subscriber } from '../hub/actions/action-bus.ts';
 import type { NatsEngine } from './nats-connect.ts';
 import { idToken, isWrongLastSequence, tokenId } from './presence.ts';
 
@@ -24,6 +24,10 @@ interface Entry {
   hub: string;
   subscriberId: string;
   actions: ActionSubscription[];
+  disabled?: boolean;
+  tasks?: TaskHandlerSpec[];
+  taskCapacity?: number;
+  since?: number;
 }
 
 const WORKER = 'Cla-Worker';
@@ -35,7 +39,7 @@ const encoder = new TextEncoder();
 export class ClusterBus implements RemoteBus {
   private kv!: KV;
   private bus: ActionBus | undefined;
-  private readonly remote = new Map<string, { hub: string; subscriberId: string; actions: Map<string, ActionSubscription>; revision: number }>();
+  private readonly remote = new Map<string, RemoteSubscriber & { revision: number }>();
   /** Revisions of the entries this hub wrote, for the compare-and-set delete. */
   private readonly own = new Map<string, Promise<number | undefined>>();
   private readonly subs: Subscription[] = [];
@@ -108,13 +112,13 @@ export class ClusterBus implements RemoteBus {
     );
   }
 
-  subscribers(): ReadonlyMap<string, { subscriberId: string; actions: Map<string, ActionSubscription> }> {
+  subscribers(): ReadonlyMap<string, RemoteSubscriber> {
     return this.remote;
   }
 
   send(workerId: string, f: Frame): boolean {
     const holder = this.remote.get(workerId);
-    if (!holder) return false;
+    if (!holder || !this.open()) return false;
     const h = headers();
     h.set(WORKER, workerId);
     this.engine.nc.publish(`cla.bus.${idToken(holder.hub)}`, encodeFrame(f), { headers: h });
@@ -126,7 +130,13 @@ export class ClusterBus implements RemoteBus {
       void this.withdraw(workerId);
       return;
     }
-    const entry: Entry = { hub: this.hubId, subscriberId: subscriber.subscriberId, actions: [...subscriber.actions.values()] };
+    const entry: Entry = {
+      hub: this.hubId,
+      subscriberId: subscriber.subscriberId,
+      actions: [...subscriber.actions.values()],
+      disabled: subscriber.session?.isDisabled() ?? false,
+      ...subscriber.handlers,
+    };
     const previous = this.own.get(workerId) ?? Promise.resolve(undefined);
     // Writes of one worker in order, so that the revision kept is the last one.
     const next = previous.then(() =>
@@ -139,10 +149,16 @@ export class ClusterBus implements RemoteBus {
   }
 
   answered(workerId: string, f: AnswerFrame): void {
+    if (!this.open()) return;
     const h = headers();
     h.set(WORKER, workerId);
     h.set(HUB, this.hubId);
     this.engine.nc.publish(ANSWERS, encodeFrame(f), { headers: h });
+  }
+
+  /** Whether the engine connection takes publishes (the client throws once it is closed or draining). */
+  private open(): boolean {
+    return !this.engine.nc.isClosed() && !this.engine.nc.isDraining();
   }
 
   private async withdraw(workerId: string): Promise<void> {
@@ -174,7 +190,16 @@ export class ClusterBus implements RemoteBus {
       return;
     }
     const actions = new Map(value.actions.map((a) => [a.action, a] as const));
-    this.remote.set(workerId, { hub: value.hub, subscriberId: value.subscriberId, actions, revision: entry.revision });
+    this.remote.set(workerId, {
+      hub: value.hub,
+      subscriberId: value.subscriberId,
+      actions,
+      disabled: value.disabled ?? false,
+      tasks: value.tasks ?? [],
+      taskCapacity: value.taskCapacity ?? 0,
+      since: value.since ?? 0,
+      revision: entry.revision,
+    });
     const dropped = before ? [...before.actions.keys()].filter((a) => !actions.has(a)) : [];
     this.bus?.remoteSubscribed(workerId, value.subscriberId, actions, before === undefined || before.hub !== value.hub, dropped);
   }

@@ -21,6 +21,8 @@ import { Presence, type PresenceOptions } from './presence.ts';
 import { Router } from './routing.ts';
 import { ClusterBus } from './cluster-bus.ts';
 import type { ActionBus } from '../hub/actions/action-bus.ts';
+import type { WorkflowEngine } from '../hub/actions/workflow-engine.ts';
+import { ClusterWorkflows } from './cluster-workflows.ts';
 
 /** Options of {@link NatsCluster}. */
 export interface NatsClusterOptions {
@@ -34,8 +36,13 @@ export interface NatsClusterOptions {
   buckets?: PresenceOptions['buckets'] & { subscribers?: string };
   /** The hub's action bus, to share its subscribers with the other hubs (cluster-bus.ts). @default not shared */
   bus?: ActionBus;
-  /** Told when another hub stopped or died (its presence entry went or went stale), e.g. to adopt its workflow runs. @default nothing */
-  onHubGone?: (hubId: string) => void;
+  /** The hub's workflow engine, so that `workflow abort` and `on_conflict` see every hub's runs (cluster-workflows.ts). @default not shared */
+  workflows?: WorkflowEngine;
+  /**
+   * Told when another hub stopped (`dead` false) or died (its heartbeat went stale; `dead` true), e.g. to
+   * adopt its workflow runs and close the jobs it left open. @default nothing
+   */
+  onHubGone?: (hubId: string, dead: boolean) => void;
 }
 
 /** Presence and routing for one hub. */
@@ -44,6 +51,7 @@ export class NatsCluster implements HubCluster {
   private presence!: Presence;
   private router!: Router;
   private clusterBus: ClusterBus | undefined;
+  private clusterWorkflows: ClusterWorkflows | undefined;
   private readonly log: Logger;
   private readonly clock: Clock;
   /** Claims in flight, so that a release waits for the claim it undoes. */
@@ -77,10 +85,10 @@ export class NatsCluster implements HubCluster {
         this.router.unserve(workerId);
         port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
       },
-      onHubGone: (hubId) => {
+      onHubGone: (hubId, dead) => {
         this.router.hubGone(hubId);
         void this.clusterBus?.hubGone(hubId);
-        this.options.onHubGone?.(hubId);
+        this.options.onHubGone?.(hubId, dead);
       },
     });
   }
@@ -93,9 +101,14 @@ export class NatsCluster implements HubCluster {
       this.clusterBus.onChange = () => this.changeListeners.forEach((listener) => listener());
       await this.clusterBus.start(this.options.bus);
     }
+    if (this.options.workflows) {
+      this.clusterWorkflows = new ClusterWorkflows(this.engine.nc, this.port.id, this.log);
+      this.clusterWorkflows.start(this.options.workflows);
+    }
   }
 
   async stop(): Promise<void> {
+    this.clusterWorkflows?.stop();
     this.router.stop();
     await this.clusterBus?.stop();
     await Promise.allSettled(this.claims.values());

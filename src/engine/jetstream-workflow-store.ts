@@ -17,6 +17,15 @@
  *   two hubs adopting one run, exactly one write lands (the other sees an owner no longer `fromHub`).
  * - updateStep, markSent, recordError and recordProgress are one compare-and-set on the step value, which
  *   holds the step and all its answers.
+ * - Fencing by owner (WorkflowStore): a run write is a compare-and-set whose decision checks the run's
+ *   owner. Each step value carries the run's owner too, so a step write checks it in the same
+ *   compare-and-set: adoptRuns first moves the run (compare-and-set), then each of its steps
+ *   (compare-and-set), and only then does the adopter read them to resume. A write of the old owner that
+ *   lands before the step moved is one the adopter resumes from; any later one is refused. startStep
+ *   checks the run's owner before it creates the step, and takes over a step another hub created for a
+ *   run it owns now (the old owner may create the next step between the adopter's two moves).
+ *   addMessage reads the step's owner before it creates its slot: a message racing the adoption may still
+ *   land (it is the subscriber's own words either way), never one issued after the step moved.
  * - addMessage creates slot `n` with `kv.create`: a slot is taken by exactly one writer, and no slot past
  *   999 exists, so the cap check and the insert are one write. Arrival order is the slot's revision.
  * - startStep creates the step (`kv.create`; a step already there is left as it is), then puts the
@@ -48,7 +57,9 @@ import { DEFAULT_HUB_ID } from '../hub/tasks/task-store.ts';
 import {
   ACTIVE_RUN_STATES,
   MAX_MESSAGES_PER_ANSWER,
+  mayWriteRun,
   runNotFound,
+  runNotOwned,
   type AnswerRow,
   type MessageRow,
   type NewRun,
@@ -75,6 +86,8 @@ type RunRecord = StoredRun & { seq: number };
 interface StepRecord {
   step: StepRow;
   answers: Record<string, AnswerRow>;
+  /** The run's owner as this step knows it: the fence of step writes (absent in steps written before owners were kept). */
+  owner?: string | null;
 }
 interface Indexed {
   run: RunRecord;
@@ -214,6 +227,11 @@ export class JetStreamWorkflowStore implements WorkflowStore {
     return key;
   }
 
+  /** Throws RUN_NOT_OWNED when a step value's owner is another hub. */
+  private fenceStep(record: StepRecord): void {
+    if (!mayWriteRun(record.owner, this.hubId)) throw runNotOwned(record.step.runId, record.owner!, this.hubId);
+  }
+
   /** Compare-and-set on the step of `messageId` (step and answers in one value); nothing when there is no step. */
   private async changeStep(steps: KV, messageId: string, change: (record: StepRecord) => boolean): Promise<void> {
     const key = await this.stepKeyOf(steps, messageId);
@@ -222,6 +240,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
       const entry = await steps.get(key);
       if (!entry || entry.operation !== 'PUT') return;
       const record = entry.json<StepRecord>();
+      this.fenceStep(record);
       if (!change(record)) return;
       try {
         await steps.update(key, JSON.stringify(record), entry.revision);
@@ -261,7 +280,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   updateRun(id: string, patch: RunPatch): Promise<void> {
     return this.serial(async ({ runs }) => {
       await this.changeRun(runs, id, (run) => ({
-        ...run,
+        ...this.fenceRun(run),
         state: patch.state,
         snapshot: patch.snapshot,
         reason: patch.reason,
@@ -269,6 +288,12 @@ export class JetStreamWorkflowStore implements WorkflowStore {
         finishedAt: run.finishedAt === null && !ACTIVE_RUN_STATES.includes(patch.state) ? patch.at : run.finishedAt,
       }));
     });
+  }
+
+  /** `run`, or RUN_NOT_OWNED when it is another hub's. */
+  private fenceRun(run: RunRecord): RunRecord {
+    if (!mayWriteRun(run.owner, this.hubId)) throw runNotOwned(run.id, run.owner!, this.hubId);
+    return run;
   }
 
   getStoredRun(id: string): Promise<StoredRun | undefined> {
@@ -290,14 +315,49 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   }
 
   adoptRuns(fromHub: string): Promise<string[]> {
-    return this.serial(async ({ runs }) => {
+    return this.serial(async ({ runs, steps }) => {
       await this.sync(runs);
       const candidates = [...this.runs.values()]
         .map((i) => i.run)
         .filter((r) => isActive(r) && r.owner === fromHub)
         .sort(byCreation);
       const adopted = await Promise.all(candidates.map((c) => this.changeRun(runs, c.id, (run) => (isActive(run) && run.owner === fromHub ? { ...run, owner: this.hubId } : undefined))));
-      return candidates.filter((_, i) => adopted[i] !== undefined).map((c) => c.id);
+      const ids = candidates.filter((_, i) => adopted[i] !== undefined).map((c) => c.id);
+      await Promise.all(ids.map((id) => this.takeSteps(steps, id)));
+      return ids;
+    });
+  }
+
+  /** Moves every step of run `runId` (owned by this hub now) to this hub, each by compare-and-set. */
+  private async takeSteps(steps: KV, runId: string): Promise<void> {
+    for (const key of await collect(steps.keys(`s.${idToken(runId)}.*`))) await this.takeStep(steps, key);
+  }
+
+  /** Moves one step value to this hub (compare-and-set, retried when its old owner wrote meanwhile). */
+  private async takeStep(steps: KV, key: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = await steps.get(key);
+      if (!entry || entry.operation !== 'PUT') return;
+      const record = entry.json<StepRecord>();
+      if (record.owner === this.hubId) return;
+      record.owner = this.hubId;
+      try {
+        await steps.update(key, JSON.stringify(record), entry.revision);
+        return;
+      } catch (error) {
+        if (!isWrongRevision(error) || attempt >= MAX_CAS_RETRIES) throw error;
+      }
+    }
+  }
+
+  activeRunsOf(workflow: string): Promise<StoredRun[]> {
+    return this.serial(async ({ runs }) => {
+      await this.sync(runs);
+      return [...this.runs.values()]
+        .map((i) => i.run)
+        .filter((r) => isActive(r) && r.workflow === workflow)
+        .sort(byCreation)
+        .map(storedRun);
     });
   }
 
@@ -326,9 +386,12 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   }
 
   startStep(step: NewStep): Promise<void> {
-    return this.serial(async ({ steps }) => {
+    return this.serial(async ({ runs, steps }) => {
       const key = stepKey(step.runId, step.index);
-      const record: StepRecord = { step: { ...step, state: 'waiting', finishedAt: null, snapshot: null }, answers: {} };
+      const run = await this.fetchRun(runs, step.runId);
+      if (run) this.fenceRun(run.run);
+      const owner = run?.run.owner ?? null;
+      const record: StepRecord = { step: { ...step, state: 'waiting', finishedAt: null, snapshot: null }, answers: {}, owner };
       try {
         await steps.create(key, JSON.stringify(record));
       } catch (error) {
@@ -336,6 +399,8 @@ export class JetStreamWorkflowStore implements WorkflowStore {
         // Already there: left as it is; its pointer is written again should a crash have lost it.
         const entry = await steps.get(key);
         if (!entry || entry.operation !== 'PUT' || entry.json<StepRecord>().step.messageId !== step.messageId) return;
+        // Created by the run's previous owner after this hub adopted the run: this hub's now.
+        if (owner === this.hubId && entry.json<StepRecord>().owner !== owner) await this.takeStep(steps, key);
       }
       await steps.put(pointerKey(step.messageId), JSON.stringify({ runId: step.runId, index: step.index }));
       this.stepKeys.set(step.messageId, key);
@@ -389,6 +454,9 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): Promise<boolean> {
     return this.serial(async ({ steps }) => {
+      const key = await this.stepKeyOf(steps, messageId);
+      const entry = key === undefined ? null : await steps.get(key);
+      if (entry && entry.operation === 'PUT') this.fenceStep(entry.json<StepRecord>());
       const prefix = `${messagePrefix(messageId)}.${idToken(subscriber)}`;
       const slots = this.slots.get(messageId) ?? new Map<string, number>();
       this.slots.set(messageId, slots);

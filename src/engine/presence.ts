@@ -55,8 +55,8 @@ export interface PresenceOptions {
   buckets?: { presence: string; hubs: string };
   /** A newer session of `workerId` was established on hub `byHub`: close the local one. */
   onReplaced(workerId: string, byHub: string): void;
-  /** Hub `hubId` stopped (its heartbeat was deleted) or died (silent for `staleMs`). */
-  onHubGone?(hubId: string): void;
+  /** Hub `hubId` stopped (its heartbeat was deleted; `dead` false) or died (silent for `staleMs`; `dead` true). */
+  onHubGone?(hubId: string, dead: boolean): void;
 }
 
 /** A KV key (and subject token) for any worker or hub id: plain ids as they are, others base64url with `=`. */
@@ -210,7 +210,7 @@ export class Presence {
     const hub = tokenId(entry.key);
     if (hub === this.options.hubId) return;
     if (entry.operation !== 'PUT') {
-      if (this.heartbeats.delete(hub)) this.options.onHubGone?.(hub);
+      if (this.heartbeats.delete(hub)) this.options.onHubGone?.(hub, false);
     } else this.heartbeats.set(hub, { revision: entry.revision, movedAt: this.options.clock.now(), beatsSince: 0 });
   }
 
@@ -241,7 +241,7 @@ export class Presence {
       }
       this.options.log.warn({ hub, silentMs: now - beat.movedAt }, 'a hub stopped beating: removing its presence entries');
       this.heartbeats.delete(hub);
-      this.options.onHubGone?.(hub);
+      this.options.onHubGone?.(hub, true);
       const orphans = [...this.entries].filter(([, e]) => e.hub === hub);
       await Promise.all(orphans.map(([workerId, e]) => this.deleteIf(this.presenceKv, idToken(workerId), e.epoch)));
       await this.deleteIf(this.hubsKv, idToken(hub), beat.revision);

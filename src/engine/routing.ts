@@ -96,7 +96,7 @@ export class Router {
 
   /** Sends a management order to whichever hub holds the worker (fire and forget). */
   manage(workerId: string, order: ManageOrder): void {
-    this.nc.publish(workerSubject(workerId, 'manage'), new TextEncoder().encode(JSON.stringify(order)));
+    this.publish(workerSubject(workerId, 'manage'), new TextEncoder().encode(JSON.stringify(order)));
   }
 
   /** A hub stopped or died: runs it served for us fail, runs we serve for it are cancelled. */
@@ -117,7 +117,8 @@ export class Router {
 
   /**
    * Runs `request` (targeting one worker) on the hub that holds it. `holderHub` names that hub as
-   * presence knows it, so that its death fails the run with WORKER_LOST.
+   * presence knows it until one accepts the run (the accepting hub then), so that its death fails the run
+   * with WORKER_LOST.
    */
   runRemote(request: RunRequest & { target: { worker: string } }, options: RunOptions, holderHub: () => string | undefined): Observable<JobEvent> {
     return new Observable<JobEvent>((subscriber) => {
@@ -135,7 +136,7 @@ export class Router {
         }
         const h = headers();
         h.set(OP, op);
-        this.nc.publish(control, data ?? new Uint8Array(0), { headers: h });
+        this.publish(control, data ?? new Uint8Array(0), { headers: h });
       };
       const finish = () => {
         done = true;
@@ -148,9 +149,12 @@ export class Router {
         finish();
         subscriber.error(error);
       };
+      // The hub that accepted the run, once it did: the worker may move on to another hub after that hub
+      // died, and presence then names the new one, which knows nothing of this run.
+      let acceptedBy: string | undefined;
       // The holder may only look dead: it is told to stop, so that its job does not wait for credit forever.
       this.asking.set(runId, {
-        holderHub,
+        holderHub: () => acceptedBy ?? holderHub(),
         fail: (error) => {
           send('cancel');
           fail(error);
@@ -209,6 +213,7 @@ export class Router {
             return;
           }
           accepted = true;
+          acceptedBy = reply.headers?.get(FROM_HUB) || undefined;
           for (const [op, data] of early.splice(0)) send(op, data);
         },
         (error: unknown) => {
@@ -233,8 +238,17 @@ export class Router {
     });
   }
 
+  /**
+   * Publishes, unless the engine connection is closed or draining (the hub stopping, or the engine lost):
+   * nobody could be told then, and the client would throw into a job's teardown and end the process.
+   */
+  private publish(subject: string, data: Uint8Array, options?: { headers: MsgHdrs }): void {
+    if (this.nc.isClosed() || this.nc.isDraining()) return;
+    this.nc.publish(subject, data, options);
+  }
+
   /** A run request from another hub for a worker this hub holds. */
-  private onRun(workerId: string, msg: { data: Uint8Array; headers?: MsgHdrs; respond(data?: Uint8Array): boolean }): void {
+  private onRun(workerId: string, msg: { data: Uint8Array; headers?: MsgHdrs; respond(data?: Uint8Array, options?: { headers?: MsgHdrs }): boolean }): void {
     // Between a worker's move and the old hub's unsubscribe both hubs get the request: only the holder answers.
     if (!this.local.holds(workerId)) return;
     const events = msg.headers?.get(EVENTS) ?? '';
@@ -255,7 +269,7 @@ export class Router {
     const runId = f.id;
     const abort = new AbortController();
     let input: JobInput | undefined;
-    const publish = (out: Frame) => this.nc.publish(events, encodeFrame(out));
+    const publish = (out: Frame) => this.publish(events, encodeFrame(out));
     const controlSub = this.nc.subscribe(control, {
       callback: (error, m) => {
         if (error) return;
@@ -276,7 +290,9 @@ export class Router {
       this.serving.delete(runId);
     };
     this.serving.set(runId, { fromHub, cancel: end });
-    msg.respond(encodeFrame(frame('result', { re: runId, value: null, durationMs: 0 })));
+    const accepted = headers();
+    accepted.set(FROM_HUB, this.hubId);
+    msg.respond(encodeFrame(frame('result', { re: runId, value: null, durationMs: 0 })), { headers: accepted });
     const { target, job, waitMs } = f;
     let subscription: ReturnType<Observable<JobEvent>['subscribe']> | undefined;
     subscription = this.local

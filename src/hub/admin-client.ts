@@ -54,10 +54,13 @@ export class AdminClient {
       this.nextRequest += 1;
       const re = `r${this.nextRequest}`;
       let finished = false;
+      /** Where this run's chunks are addressed: the job id once the hub confirmed `chunksByJob`, else `re`. */
+      let chunkRe = re;
       const send = (f: Parameters<Transport['send']>[0]) => void this.transport.send(f).catch(() => undefined);
       const subscription = this.transport.frames$.subscribe({
         next: (f) => {
-          if (!('re' in f) || f.re !== re) return;
+          if (!('re' in f) || (f.re !== re && !(f.t === 'chunk' && f.re === chunkRe))) return;
+          if (f.t === 'dispatched' && f.chunksByJob === true) chunkRe = f.job;
           if (f.t === 'error') {
             finished = true;
             subscriber.error(fromWireError(f.error));
@@ -68,7 +71,7 @@ export class AdminClient {
           if (event.type === 'dispatched') {
             options.onInput?.({
               // A send fails only on a closed connection, which ends this run with its own error.
-              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
+              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re: chunkRe, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
           }
@@ -92,6 +95,8 @@ export class AdminClient {
             job,
             ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
             ...(options.outputCredit === undefined ? {} : { outputCredit: options.outputCredit }),
+            // The hub may then forward this run's chunks as they came, both ways (protocol.md `run`).
+            ...(job.kind === 'ship' || job.kind === 'fetch' ? { chunksByJob: true as const } : {}),
           }),
         )
         .catch((error: unknown) => subscriber.error(error));

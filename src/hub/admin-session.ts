@@ -3,6 +3,10 @@
  * method table (methods/method-table.ts); `run` frames start jobs and their events go back with `re` set
  * to the client's request id; `chunk`/`credit` from the client feed a running ship/fetch; `cancel` stops
  * a run or a watch; a dropped connection cancels everything it started.
+ *
+ * A ship or fetch run with `chunksByJob` has its `chunk` frames addressed by job id both ways (issue 13):
+ * the frame the admin sent is the frame the worker gets, and back, so the hub forwards the received bytes
+ * (codec.ts `bytesAsReceived`) instead of decoding the chunk into a new frame and encoding it again.
  */
 import type { Observable, Subscription } from 'rxjs';
 import { ErrorCode, toWireError } from '../errors.ts';
@@ -28,11 +32,15 @@ interface AdminRequest {
   subscription?: Subscription;
   abort?: AbortController;
   input?: JobInput;
+  /** The job id, once dispatched, of a run whose chunks are addressed by it (`chunksByJob`). */
+  job?: string;
 }
 
 /** Serves one admin connection. */
 export class AdminSession {
   private readonly requests = new Map<string, AdminRequest>();
+  /** Runs whose chunks are addressed by job id, by that id. */
+  private readonly byJob = new Map<string, AdminRequest>();
 
   constructor(
     private readonly transport: Transport,
@@ -43,6 +51,7 @@ export class AdminSession {
       subscription.unsubscribe();
       for (const request of this.requests.values()) request.subscription?.unsubscribe();
       this.requests.clear();
+      this.byJob.clear();
     });
   }
 
@@ -65,9 +74,12 @@ export class AdminSession {
       case 'watch':
         if (this.admit(f.id)) this.startWatch(f);
         return;
-      case 'chunk':
-        void this.requests.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
+      case 'chunk': {
+        const run = this.byJob.get(f.re);
+        if (run) void run.input?.chunk(f.seq, f.data, f.sha256, f);
+        else void this.requests.get(f.re)?.input?.chunk(f.seq, f.data, f.sha256);
         return;
+      }
       case 'credit':
         this.requests.get(f.re)?.input?.credit(f.bytes);
         return;
@@ -138,10 +150,25 @@ export class AdminSession {
   private startRun(re: string, f: FrameOf<'run'>): void {
     const run: AdminRequest = { abort: new AbortController() };
     this.requests.set(re, run);
+    const chunksByJob = f.chunksByJob === true && (f.job.kind === 'ship' || f.job.kind === 'fetch');
+    const ended = () => {
+      this.requests.delete(re);
+      if (run.job !== undefined) this.byJob.delete(run.job);
+    };
     run.subscription = this.deps
       .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true })
       .subscribe({
         next: (event) => {
+          if (event.type === 'dispatched' && chunksByJob) {
+            run.job = event.job;
+            this.byJob.set(event.job, run);
+            this.send(frame('dispatched', { re, worker: event.worker, job: event.job, chunksByJob: true }));
+            return;
+          }
+          if (event.type === 'chunk' && run.job !== undefined && event.frame?.re === run.job) {
+            this.send(event.frame);
+            return;
+          }
           if (event.type !== 'output') {
             this.send(jobEventFrame(re, event));
             return;
@@ -155,10 +182,10 @@ export class AdminSession {
           );
         },
         error: (error: unknown) => {
-          this.requests.delete(re);
+          ended();
           this.send(frame('error', { re, error: toWireError(error) }));
         },
-        complete: () => this.requests.delete(re),
+        complete: ended,
       });
   }
 }

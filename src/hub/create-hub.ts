@@ -185,13 +185,21 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
       opened.push(() => actionsDb.close());
       actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
     }
-    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one each).
-    const adopt = (gone: string) =>
+    // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one
+    // each). A dead one also leaves the jobs it was running open: they end as lost. (A hub that stops
+    // ends its own jobs as it closes their connections; closing them here could race its real ends.)
+    const hubGone = (gone: string, dead: boolean) => {
       void actions.engine.adopt(gone).then(
         (n) => n > 0 && log.info({ hub: gone, runs: n }, 'adopted the workflow runs of a hub that is gone'),
         (error: unknown) => log.error({ err: error, hub: gone }, 'could not adopt the workflow runs of a hub that is gone'),
       );
-    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, onHubGone: adopt }) : undefined;
+      if (!dead) return;
+      void registry.closeJobsOfDeadHub(gone, Date.now()).then(
+        (jobs) => jobs.length > 0 && log.warn({ hub: gone, jobs: jobs.map((j) => j.id) }, 'closed the jobs of a dead hub as lost'),
+        (error: unknown) => log.error({ err: error, hub: gone }, 'could not close the jobs of a dead hub'),
+      );
+    };
+    const cluster = engine ? new NatsCluster(engine, { log: log.child({ component: 'cluster' }), bus: actions.bus, workflows: actions.engine, onHubGone: hubGone }) : undefined;
     const hub = new Hub(listener, { registry, log, tap: recorder, cluster, extensions: [tasks, actions, recordingExtension(recorder?.path)] });
     let stopping: Promise<void> | undefined;
     return {

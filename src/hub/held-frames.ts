@@ -5,75 +5,92 @@
  * pauses once {@link MAX_HELD_FRAMES} are held (TCP backpressure reaches the peer; the websocket may still
  * emit what it had already read, so the bound is that plus one socket read).
  */
-import { concat, from, type Observable, type Subscription } from 'rxjs';
+import { concat, from, type Observable } from 'rxjs';
 import type { FrameError } from '../errors.ts';
 import type { EncodedFrame } from '../protocol/codec.ts';
 import type { Frame } from '../protocol/frames.ts';
-import type { CloseInfo, Transport } from '../transport/transport.ts';
+import type { CloseInfo, FrameReceiver, Transport } from '../transport/transport.ts';
 
 /** Held frames past which the connection stops being read until its first frame is answered. */
 export const MAX_HELD_FRAMES = 64;
 
-/** Holds a transport's frames after the first one until {@link FrameHold.release}. */
-export class FrameHold {
+/** Holds a transport's frames after the first one until {@link FrameHold.release}; it is the transport's receiver meanwhile. */
+export class FrameHold implements FrameReceiver {
   private readonly held: Frame[] = [];
-  private readonly subscription: Subscription;
   private paused = false;
   private first = true;
+  private holding = true;
 
-  /** `onFirst` gets the first frame; the ones after it are held. */
+  /** `onFirst` gets the first frame; the ones after it are held. `onEnd`: the connection closed while held. */
   constructor(
     private readonly transport: Transport,
-    onFirst: (f: Frame) => void,
-    onEnd: () => void,
+    private readonly onFirst: (f: Frame) => void,
+    private readonly onEnd: () => void,
   ) {
-    this.subscription = transport.frames$.subscribe({
-      next: (f) => {
-        if (this.first) {
-          this.first = false;
-          onFirst(f);
-          return;
-        }
-        this.held.push(f);
-        if (this.held.length >= MAX_HELD_FRAMES && !this.paused) {
-          this.paused = true;
-          transport.pause();
-        }
-      },
-      complete: onEnd,
-      error: onEnd,
-    });
+    transport.setReceiver(this);
+  }
+
+  receiveFrame(f: Frame): void {
+    if (this.first) {
+      this.first = false;
+      this.onFirst(f);
+      return;
+    }
+    this.held.push(f);
+    if (this.held.length >= MAX_HELD_FRAMES && !this.paused) {
+      this.paused = true;
+      this.transport.pause();
+    }
+  }
+
+  transportClosed(): void {
+    if (this.holding) this.onEnd();
   }
 
   /** Stops holding; what is held is dropped (the connection is refused or closes by itself). */
   drop(): void {
-    this.subscription.unsubscribe();
+    this.stop();
     this.held.length = 0;
   }
 
   /**
-   * Stops holding and returns a view of the transport whose `frames$` gives the held frames, then the
-   * live ones. The caller must subscribe in the same turn (a session's constructor does).
+   * Stops holding and returns the transport, or, when frames are held, a view of it that gives the held
+   * frames first (to its receiver or its `frames$` subscriber). The caller must take its frames in the
+   * same turn (a session's constructor does).
    */
   release(): Transport {
-    this.subscription.unsubscribe();
-    const frames$ = concat(from(this.held.splice(0)), this.transport.frames$);
+    this.stop();
     if (this.paused) this.transport.resume();
-    return withFrames(this.transport, frames$);
+    return this.held.length === 0 ? this.transport : new FramesView(this.transport, this.held.splice(0));
   }
-}
 
-/** `transport` with another `frames$`; every other member is the transport's own. */
-function withFrames(transport: Transport, frames$: Observable<Frame>): Transport {
-  return new FramesView(transport, frames$);
+  private stop(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.transport.setReceiver(undefined);
+  }
 }
 
 /** A class, not an object of closures: one of these lives as long as each worker connection (issue 9, idle heap). */
 class FramesView implements Transport {
   constructor(
     private readonly transport: Transport,
-    readonly frames$: Observable<Frame>,
+    /** Frames held before the view was made, for its first consumer. */
+    private held: Frame[] | undefined,
   ) {}
+  get frames$(): Observable<Frame> {
+    const held = this.takeHeld();
+    return held ? concat(from(held), this.transport.frames$) : this.transport.frames$;
+  }
+  setReceiver(receiver: FrameReceiver | undefined): void {
+    if (receiver) for (const f of this.takeHeld() ?? []) receiver.receiveFrame(f);
+    this.transport.setReceiver(receiver);
+  }
+  private takeHeld(): Frame[] | undefined {
+    const held = this.held;
+    this.held = undefined;
+    return held;
+  }
   get id(): string {
     return this.transport.id;
   }

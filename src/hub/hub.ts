@@ -26,7 +26,7 @@ import { WorkerManagement } from './management.ts';
 import { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
-import { WorkerSession, type SessionInfo } from './worker-session.ts';
+import { WorkerSession, type SessionInfo, type SessionOwner } from './worker-session.ts';
 import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
 
 export type { HubOptions };
@@ -342,29 +342,34 @@ export class Hub {
         previous.transport.terminate();
       }
     }
-    const session = new WorkerSession(transport, info, this.clock, this.log);
-    const extensions = this.extensions;
-    session.otherFrames = (f) => this.frameRouter.route(session, f);
+    const session = new WorkerSession(transport, info, this.sessionOwner, this.log);
     this.sessions.set(info.workerId, session);
     // Unknown only when unregistered meanwhile (its unregister closes this session).
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt).catch((error: unknown) => this.log.warn({ err: error, worker: info.workerId }, 'could not record the connection'));
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
-    session.onChange(() => {
-      this.dispatcher.pump();
-      this.changes.next({ type: 'state', worker: info.workerId });
-    });
     this.changes.next({ type: 'connected', worker: info.workerId });
-    void transport.closed.then((close) => {
-      if (this.sessions.get(info.workerId) === session) {
-        this.sessions.delete(info.workerId);
-        this.registry.markDisconnected(info.workerId, this.clock.now()).catch((error: unknown) => this.log.error({ err: error, worker: info.workerId }, 'could not record the disconnection'));
-      }
-      this.log.info({ worker: info.workerId, code: close.code }, 'worker disconnected');
-      for (const extension of extensions) extension.sessionClosed?.(session);
-      this.dispatcher.pump();
-      this.changes.next({ type: 'disconnected', worker: info.workerId });
-    });
-    for (const extension of extensions) extension.sessionAdded?.(session);
+    for (const extension of this.extensions) extension.sessionAdded?.(session);
+    session.start();
     this.dispatcher.pump();
   }
+
+  /** What the hub does for every session: one object, no closures per connection (issue 9). */
+  private readonly sessionOwner: SessionOwner = {
+    otherFrame: (session, f) => this.frameRouter.route(session, f),
+    changed: (session) => {
+      this.dispatcher.pump();
+      this.changes.next({ type: 'state', worker: session.info.workerId });
+    },
+    closed: (session, close) => {
+      const { workerId } = session.info;
+      if (this.sessions.get(workerId) === session) {
+        this.sessions.delete(workerId);
+        this.registry.markDisconnected(workerId, this.clock.now()).catch((error: unknown) => this.log.error({ err: error, worker: workerId }, 'could not record the disconnection'));
+      }
+      this.log.info({ worker: workerId, code: close.code }, 'worker disconnected');
+      for (const extension of this.extensions) extension.sessionClosed?.(session);
+      this.dispatcher.pump();
+      this.changes.next({ type: 'disconnected', worker: workerId });
+    },
+  };
 }

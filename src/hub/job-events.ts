@@ -1,5 +1,5 @@
 /** What a caller of `Hub.run()` observes for one job, and how it feeds a job that takes input. */
-import type { JobSpec, Target } from '../protocol/frames.ts';
+import type { FrameOf, JobSpec, Target } from '../protocol/frames.ts';
 
 /**
  * Events of one job, in order: `dispatched`, then by kind:
@@ -15,7 +15,8 @@ export type JobEvent =
   | { type: 'exit'; code: number | null; signal: string | null; timedOut: boolean; cancelled: boolean; durationMs: number }
   | { type: 'credit'; bytes: number }
   | { type: 'file'; size: number; mode: number }
-  | { type: 'chunk'; seq: number; data: Uint8Array }
+  /** `frame`: the worker's frame as received (`re` = the job id), for a relay that forwards it unchanged. */
+  | { type: 'chunk'; seq: number; data: Uint8Array; frame?: FrameOf<'chunk'> }
   | { type: 'result'; value: unknown; durationMs: number };
 
 /** A request to run a job on a worker chosen by `target`. */
@@ -30,9 +31,11 @@ export interface RunRequest {
 export interface JobInput {
   /**
    * Sends file bytes of a ship; call only within granted credit. Resolves once the bytes were handed to
-   * the socket (or dropped with the connection): senders keep a bounded amount unresolved.
+   * the socket (or dropped with the connection): senders keep a bounded amount unresolved. `received`: the
+   * sender's frame as it came, when its `re` is already the job id (the admin session), forwarded to the
+   * worker without encoding it again (issue 13).
    */
-  chunk(seq: number, data: Uint8Array, sha256?: string): Promise<void>;
+  chunk(seq: number, data: Uint8Array, sha256?: string, received?: FrameOf<'chunk'>): Promise<void>;
   /** Lets the worker send `bytes` more bytes of a fetch, or of an exec's output (when the run set `outputCredit`). */
   credit(bytes: number): void;
   /** Reports exec output the caller passed on (runs with `reportsTaken`). */

@@ -146,9 +146,9 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
           },
           credit: (bytes) => (relay ? relay.credit(bytes) : subscriber.next({ type: 'credit', bytes })),
           file: (size, mode) => subscriber.next({ type: 'file', size, mode }),
-          chunk: (seq, data) => {
+          chunk: (seq, data, received) => {
             deps.observer?.bytes('from_worker', kind, data.byteLength);
-            subscriber.next({ type: 'chunk', seq, data });
+            subscriber.next({ type: 'chunk', seq, data, frame: received });
           },
           exit: (code, signal, timedOut, cancelled, durationMs) => {
             end(timedOut ? 'timeout' : cancelled ? 'cancelled' : code === 0 ? 'ok' : 'failed', { exitCode: code, signal }, () => {
@@ -179,7 +179,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
           });
         });
         options.onInput?.({
-          chunk: (seq, data, sha256) => {
+          chunk: (seq, data, sha256, received) => {
             if (done) return Promise.resolve();
             try {
               relay?.chunk(seq, data.byteLength);
@@ -193,7 +193,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
               return Promise.resolve();
             }
             deps.observer?.bytes('to_worker', kind, data.byteLength);
-            return granted.feed(jobId, { seq, data, ...(sha256 === undefined ? {} : { sha256 }) }).then(
+            return granted.feed(jobId, { seq, data, ...(sha256 === undefined ? {} : { sha256 }), ...(received === undefined ? {} : { received }) }).then(
               () => relay?.forwarded(data.byteLength),
               () => undefined,
             );

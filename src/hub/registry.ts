@@ -447,8 +447,21 @@ export class Registry {
    * their workers like any end. Returns the closed jobs.
    */
   async closeJobsOfPreviousLife(at: number): Promise<JobRow[]> {
-    const end = { finishedAt: at, exitCode: null, signal: null, outcome: 'lost' as const, errorCode: ErrorCode.WorkerLost };
-    return this.store.closeLostJobs(await this.hubId(), end);
+    return this.closeJobsOf(await this.hubId(), at);
+  }
+
+  /**
+   * Closes the jobs another hub sharing this store left open when it died (issue 10) as `lost`
+   * (WORKER_LOST): their connections died with it, and a hub started on an engine takes a new id, so no
+   * later process of that hub would close them. Several hubs may close the same jobs at once: each job
+   * ends (and is counted) once. Returns the jobs this call closed.
+   */
+  closeJobsOfDeadHub(hubId: string, at: number): Promise<JobRow[]> {
+    return this.closeJobsOf(hubId, at);
+  }
+
+  private closeJobsOf(owner: string, at: number): Promise<JobRow[]> {
+    return this.store.closeLostJobs(owner, { finishedAt: at, exitCode: null, signal: null, outcome: 'lost', errorCode: ErrorCode.WorkerLost });
   }
 
   async setDisabled(id: string, disabled: boolean): Promise<void> {

@@ -1,17 +1,16 @@
 /**
- * The hub's side of one connected worker: its session machine (machines/session.machine.ts) given real
- * actions, its transport, and the jobs it is running. Frames from the worker are routed to the job they
+ * The hub's side of one connected worker: its session machine (machines/session.machine.ts) with real
+ * side effects, its transport, and the jobs it is running. Frames from the worker are routed to the job they
  * answer (`re`).
  */
-import { createActor, createMachine, type Actor, type AnyActorRef } from 'xstate';
-import type { Subscription } from 'rxjs';
-import { sessionMachine } from '../../machines/session.machine.ts';
-import type { Clock } from '../clock.ts';
+import { initialTransition, transition } from 'xstate';
+import type { SessionSnapshot } from '../../machines/session.helpers.ts';
+import { sessionMachine, type SessionEvent } from '../../machines/session.machine.ts';
 import type { EncodedFrame } from '../protocol/codec.ts';
 import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { frame, type AgentInfo, type Frame, type JobSpec } from '../protocol/frames.ts';
-import type { Transport } from '../transport/transport.ts';
+import { frame, type AgentInfo, type Frame, type FrameOf, type JobSpec } from '../protocol/frames.ts';
+import type { CloseInfo, FrameReceiver, Transport } from '../transport/transport.ts';
 
 /** Receives what the worker reports for one job. */
 export interface JobSink {
@@ -20,7 +19,8 @@ export interface JobSink {
   exit(code: number | null, signal: string | null, timedOut: boolean, cancelled: boolean, durationMs: number): void;
   credit(bytes: number): void;
   file(size: number, mode: number): void;
-  chunk(seq: number, data: Uint8Array): void;
+  /** `frame`: the chunk frame as received, for a relay that forwards it unchanged. */
+  chunk(seq: number, data: Uint8Array, frame: FrameOf<'chunk'>): void;
   result(value: unknown, durationMs: number): void;
   fail(error: ClaError): void;
 }
@@ -40,80 +40,60 @@ export interface SessionInfo {
   workerState?: string;
 }
 
-const sessionsByActor = new WeakMap<object, WorkerSession>();
-
-/** Runs `fn` on the session that owns the actor an action runs in. */
-function onSession(fn: (session: WorkerSession) => void) {
-  return ({ self }: { self: object }) => {
-    const session = sessionsByActor.get(self);
-    if (session) fn(session);
-  };
-}
-
-/** The session machine with the hub's real actions. */
-const sessionRuntimeMachine = sessionMachine.provide({
-  actions: {
-    sendDisable: onSession((s) => s.sendQuietly(frame('disable', {}))),
-    sendEnable: onSession((s) => s.sendQuietly(frame('enable', {}))),
-    sendShutdown: onSession((s) => s.sendQuietly(frame('shutdown', { reason: 'shutdown requested by the hub' }))),
-    failOpenJobs: onSession((s) => s.failOpenJobs()),
-  },
-});
-
-const roots = new WeakMap<Clock, AnyActorRef>();
-
-/** The actor whose system the sessions of `clock` share; it holds no state and ignores their events. */
-function sessionRoot(clock: Clock): AnyActorRef {
-  let root = roots.get(clock);
-  if (!root) {
-    root = createActor(createMachine({ id: 'sessions' }), { clock: clock as never });
-    root.start();
-    roots.set(clock, root);
-  }
-  return root;
+/**
+ * What the hub does for each of its sessions: one object for all of them, so a connection holds no
+ * closures of its own (issue 9, hub heap per idle worker).
+ */
+export interface SessionOwner {
+  /** A frame the session does not handle itself (hub extensions); true when handled. */
+  otherFrame(session: WorkerSession, f: Frame): boolean;
+  /** The session's state changed (a job came or went, disabled, enabled, the worker's reported state, bye). */
+  changed(session: WorkerSession): void;
+  /** The connection closed; the session has failed its open jobs already. */
+  closed(session: WorkerSession, info: CloseInfo): void;
 }
 
 /** One worker connection. */
-export class WorkerSession {
+export class WorkerSession implements FrameReceiver {
   readonly info: SessionInfo;
-  private readonly actor: Actor<typeof sessionMachine>;
-  private readonly jobs = new Map<string, JobSink>();
-  private readonly subscription: Subscription;
-  private readonly listeners = new Set<() => void>();
+  /**
+   * The session machine's snapshot, stepped with xstate's pure `transition()`: the machine stays the one
+   * definition of the session's states, without an actor per connection (an actor with its mailbox,
+   * scope and bound methods cost ~2 KiB per idle worker, issue 9).
+   */
+  private snapshot: SessionSnapshot;
+  /** Made on the first job: most idle sessions never hold one. */
+  private jobs: Map<string, JobSink> | undefined;
+  /** Made on the first {@link onChange}. */
+  private listeners: Set<() => void> | undefined;
   /** Set by the worker's `bye`: it is leaving, so no new jobs go to it. */
   private leaving = false;
 
   constructor(
     readonly transport: Transport,
     info: SessionInfo,
-    private readonly clock: Clock,
+    private readonly owner: SessionOwner,
     private readonly log: Logger,
   ) {
     this.info = info;
-    // One provided machine for every session (a `provide()` per connection cost ~14 KiB each, see
-    // bench/RESULTS.md "Peers"); its actions find their session through the actor.
-    // Every session of one clock (one hub) shares one actor system: a root actor with a system of its
-    // own costs ~2 KiB more per idle connection (issue 9). A child of the idle root below is never
-    // stopped directly (stop() refuses non-root actors): it ends in its final state when the socket closes.
-    this.actor = createActor(sessionRuntimeMachine, { input: { workerId: info.workerId, capacity: info.capacity, disabled: info.disabled }, parent: sessionRoot(this.clock) } as never);
-    sessionsByActor.set(this.actor, this);
-    this.actor.subscribe(() => this.listeners.forEach((listener) => listener()));
-    this.actor.start();
-    this.subscription = this.transport.frames$.subscribe((f) => this.onFrame(f));
-    void this.transport.closed.then((close) => {
-      this.subscription.unsubscribe();
-      this.actor.send({ type: 'SOCKET_CLOSED', code: close.code });
-    });
+    const [snapshot, actions] = initialTransition(sessionMachine, { workerId: info.workerId, capacity: info.capacity, disabled: info.disabled });
+    this.snapshot = snapshot;
+    this.execute(actions);
+  }
+
+  /** Starts taking the worker's frames, those held during its hello first: once the hub knows the session. */
+  start(): void {
+    this.transport.setReceiver(this);
   }
 
   /** The session machine's current state value, e.g. `{ active: 'idle' }`. */
   state(): unknown {
-    return this.actor.getSnapshot().value;
+    return this.snapshot.value;
   }
 
   /** True while the session can take another job now. */
   hasFreeSlot(): boolean {
-    return !this.leaving && this.actor.getSnapshot().matches({ active: 'idle' });
+    return !this.leaving && this.snapshot.matches({ active: 'idle' });
   }
 
   /** True once the worker said `bye`. */
@@ -122,19 +102,16 @@ export class WorkerSession {
   }
 
   isDisabled(): boolean {
-    return this.actor.getSnapshot().matches('disabled');
+    return this.snapshot.matches('disabled');
   }
 
   isClosed(): boolean {
-    return this.actor.getSnapshot().status === 'done';
+    return this.snapshot.status === 'done';
   }
 
   runningJobs(): number {
-    return this.jobs.size;
+    return this.jobs?.size ?? 0;
   }
-
-  /** Frames this session does not handle go here (hub extensions); return true when handled. */
-  otherFrames: ((f: Frame) => boolean) | undefined;
 
   /** Sends a frame, ignoring a closed connection (the close is handled on its own). */
   sendQuietly(f: Frame): void {
@@ -158,23 +135,29 @@ export class WorkerSession {
 
   /** Calls `listener` on every state change (the dispatcher re-checks its queue). */
   onChange(listener: () => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    (this.listeners ??= new Set()).add(listener);
+    return () => this.listeners?.delete(listener);
   }
 
   /** Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts). */
   assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number } = {}): void {
-    this.jobs.set(jobId, sink);
-    this.actor.send({ type: 'JOB_ASSIGNED', jobId });
+    (this.jobs ??= new Map()).set(jobId, sink);
+    this.step({ type: 'JOB_ASSIGNED', jobId });
     this.transport.send(jobFrame(jobId, job, flow.outputCredit)).catch((error: unknown) => {
       this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
     });
   }
 
-  /** Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. */
-  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string } | { credit: number }): Promise<void> {
-    if (!this.jobs.has(jobId)) return Promise.resolve();
-    const out = 'credit' in input ? frame('credit', { re: jobId, bytes: input.credit }) : frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
+  /**
+   * Sends file bytes (ship) or credit (fetch) to a running job; resolves when handed to the socket. A
+   * `received` chunk frame already addressed to the job goes as it came (its bytes are not encoded again).
+   */
+  feed(jobId: string, input: { seq: number; data: Uint8Array; sha256?: string; received?: FrameOf<'chunk'> } | { credit: number }): Promise<void> {
+    if (!this.jobs?.has(jobId)) return Promise.resolve();
+    let out: Frame;
+    if ('credit' in input) out = frame('credit', { re: jobId, bytes: input.credit });
+    else if (input.received?.re === jobId) out = input.received;
+    else out = frame('chunk', { re: jobId, seq: input.seq, data: input.data, ...(input.sha256 === undefined ? {} : { sha256: input.sha256 }) });
     return this.transport.send(out);
   }
 
@@ -185,21 +168,21 @@ export class WorkerSession {
 
   /** Asks the worker to stop a job. */
   cancel(jobId: string): void {
-    if (this.jobs.has(jobId)) void this.transport.send(frame('cancel', { re: jobId })).catch(() => undefined);
+    if (this.jobs?.has(jobId)) void this.transport.send(frame('cancel', { re: jobId })).catch(() => undefined);
   }
 
   disable(): void {
     this.info.disabled = true;
-    this.actor.send({ type: 'DISABLE' });
+    this.step({ type: 'DISABLE' });
   }
 
   enable(): void {
     this.info.disabled = false;
-    this.actor.send({ type: 'ENABLE' });
+    this.step({ type: 'ENABLE' });
   }
 
   shutdown(): void {
-    this.actor.send({ type: 'SHUTDOWN' });
+    this.step({ type: 'SHUTDOWN' });
   }
 
   /** Closes the connection with a code (e.g. replaced by a newer connection of the same worker). */
@@ -207,44 +190,46 @@ export class WorkerSession {
     this.transport.close(code, reason);
   }
 
-  private onFrame(f: Frame): void {
+  /** The transport's receiver (see `Transport.setReceiver`): a frame from the worker. */
+  receiveFrame(f: Frame): void {
+    const jobs = this.jobs;
     switch (f.t) {
       case 'started':
-        this.jobs.get(f.re)?.started(f.pid);
+        jobs?.get(f.re)?.started(f.pid);
         return;
       case 'output':
-        this.jobs.get(f.re)?.output(f.stream, f.seq, f.data);
+        jobs?.get(f.re)?.output(f.stream, f.seq, f.data);
         return;
       case 'exit':
         this.finish(f.re)?.exit(f.code, f.signal, f.timedOut, f.cancelled, f.durationMs);
         return;
       case 'credit':
-        this.jobs.get(f.re)?.credit(f.bytes);
+        jobs?.get(f.re)?.credit(f.bytes);
         return;
       case 'file':
-        this.jobs.get(f.re)?.file(f.size, f.mode);
+        jobs?.get(f.re)?.file(f.size, f.mode);
         return;
       case 'chunk':
-        this.jobs.get(f.re)?.chunk(f.seq, f.data);
+        jobs?.get(f.re)?.chunk(f.seq, f.data, f);
         return;
       case 'result':
         this.finish(f.re)?.result(f.value, f.durationMs);
         return;
       case 'error':
-        if (f.re !== undefined && this.jobs.has(f.re)) this.finish(f.re)?.fail(fromWireError(f.error));
+        if (f.re !== undefined && jobs?.has(f.re)) this.finish(f.re)?.fail(fromWireError(f.error));
         else this.log.warn({ worker: this.info.workerId, code: f.error.code }, `worker reported: ${f.error.message}`);
         return;
       case 'state':
         this.info.workerState = f.value;
-        this.listeners.forEach((listener) => listener());
+        this.notify();
         return;
       case 'bye':
         this.log.info({ worker: this.info.workerId }, `worker leaving: ${f.reason}`);
         this.leaving = true;
-        this.listeners.forEach((listener) => listener());
+        this.notify();
         return;
       default:
-        if (this.otherFrames?.(f)) return;
+        if (this.owner.otherFrame(this, f)) return;
         this.log.warn({ worker: this.info.workerId, type: f.t }, 'unexpected frame from worker');
         void this.transport
           .send(frame('error', { error: { code: ErrorCode.BadFrame, message: `A worker may not send \`${f.t}\` frames`, retryable: false } }))
@@ -252,15 +237,58 @@ export class WorkerSession {
     }
   }
 
+  /** The transport's receiver: the connection closed. */
+  transportClosed(info: CloseInfo): void {
+    this.step({ type: 'SOCKET_CLOSED', code: info.code });
+    this.owner.closed(this, info);
+  }
+
+  /** Steps the session machine and runs the side effects it asks for. */
+  private step(event: SessionEvent): void {
+    const [next, actions] = transition(sessionMachine, this.snapshot, event);
+    // Set before the effects run, so they (and any event they cause) see the new state.
+    this.snapshot = next;
+    this.execute(actions);
+    this.notify();
+  }
+
+  /** The machine's side-effect placeholders (machines/session.machine.ts), done for real. */
+  private execute(actions: ReadonlyArray<{ type: string }>): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'sendDisable':
+          this.sendQuietly(frame('disable', {}));
+          break;
+        case 'sendEnable':
+          this.sendQuietly(frame('enable', {}));
+          break;
+        case 'sendShutdown':
+          this.sendQuietly(frame('shutdown', { reason: 'shutdown requested by the hub' }));
+          break;
+        case 'failOpenJobs':
+          this.failOpenJobs();
+          break;
+        default:
+          throw new ClaError(ErrorCode.Internal, `The session machine asked for \`${action.type}\`, which the hub does not implement`);
+      }
+    }
+  }
+
+  private notify(): void {
+    this.owner.changed(this);
+    if (this.listeners) for (const listener of this.listeners) listener();
+  }
+
   private finish(jobId: string): JobSink | undefined {
-    const sink = this.jobs.get(jobId);
+    const sink = this.jobs?.get(jobId);
     if (!sink) return undefined;
-    this.jobs.delete(jobId);
-    this.actor.send({ type: 'JOB_DONE', jobId });
+    this.jobs!.delete(jobId);
+    this.step({ type: 'JOB_DONE', jobId });
     return sink;
   }
 
   private failAll(error: ClaError): void {
+    if (!this.jobs) return;
     const sinks = [...this.jobs.values()];
     this.jobs.clear();
     for (const sink of sinks) sink.fail(error);

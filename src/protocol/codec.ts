@@ -27,9 +27,24 @@ const packr = new Packr({
   int64AsType: 'number',
 } as ConstructorParameters<typeof Packr>[0]);
 
-/** Encodes a frame to msgpack bytes. The frame is not validated: build frames with `frame()`. */
+/**
+ * The bytes each large received `chunk` frame was decoded from (issue 13): a hub that forwards such a frame
+ * unchanged (same object, its `re` already the receiver's) sends these bytes instead of encoding the frame
+ * again, so a relayed chunk is neither copied into a new frame nor re-encoded. Frames are never mutated
+ * after decoding, so the bytes still say what the object says; a weak map, so the bytes go with the frame.
+ */
+const receivedBytes = new WeakMap<Frame, Uint8Array>();
+/** Chunks smaller than this are not remembered: re-encoding them costs little. */
+const FORWARD_MIN_BYTES = 64 * 1024;
+
+/** The bytes `frame` was decoded from, when it is a large received `chunk` (see `receivedBytes`). */
+export function bytesAsReceived(frame: Frame): Uint8Array | undefined {
+  return frame.t === 'chunk' ? receivedBytes.get(frame) : undefined;
+}
+
+/** Encodes a frame to msgpack bytes (a forwarded chunk: the bytes it came in). The frame is not validated: build frames with `frame()`. */
 export function encodeFrame(frame: Frame): Uint8Array {
-  return packr.pack(frame);
+  return bytesAsReceived(frame) ?? packr.pack(frame);
 }
 
 /** A frame with its bytes, encoded once for many connections (a broadcast, issue 9). */
@@ -82,7 +97,9 @@ export function decodeFrame(bytes: Uint8Array, maxBytes = DEFAULT_MAX_FRAME_BYTE
     (error as { code: string }).code = ErrorCode.FrameTooLarge;
     throw error;
   }
-  return parseFrame(decodeRaw(bytes));
+  const frame = parseFrame(decodeRaw(bytes));
+  if (frame.t === 'chunk' && bytes.length >= FORWARD_MIN_BYTES) receivedBytes.set(frame, bytes);
+  return frame;
 }
 
 /** Validates a decoded value as a frame. */

@@ -148,6 +148,11 @@ export const runSchema = z.object({
   waitMs: z.number().int().nonnegative().optional(),
   /** Exec output bytes this client takes before it grants more with `credit`; absent: the hub paces by its socket. */
   outputCredit: z.number().int().positive().optional(),
+  /**
+   * The client can address a ship's or fetch's `chunk` frames by the job id from `dispatched` (issue 13):
+   * the hub then forwards them without encoding them again. Older hubs ignore it and do not confirm.
+   */
+  chunksByJob: z.literal(true).optional(),
 });
 
 // ---- hub -> worker / admin ---------------------------------------------------------------------------
@@ -181,7 +186,14 @@ export const evalSchema = z.object({ ...base('eval'), id: requestId, ...evalSpec
 export const shipSchema = z.object({ ...base('ship'), id: requestId, ...shipSpecSchema.shape });
 export const fetchSchema = z.object({ ...base('fetch'), id: requestId, ...fetchSpecSchema.shape });
 export const probeSchema = z.object({ ...base('probe'), id: requestId, ...probeSpecSchema.shape });
-export const dispatchedSchema = z.object({ ...base('dispatched'), re: requestId, worker: name, job: requestId });
+export const dispatchedSchema = z.object({
+  ...base('dispatched'),
+  re: requestId,
+  worker: name,
+  job: requestId,
+  /** Answers `run.chunksByJob`: this run's `chunk` frames carry `re` = `job` both ways. */
+  chunksByJob: z.literal(true).optional(),
+});
 export const disableSchema = z.object({ ...base('disable'), reason: z.string().max(1000).optional() });
 export const enableSchema = z.object({ ...base('enable') });
 export const shutdownSchema = z.object({ ...base('shutdown'), reason: z.string().max(1000).optional() });

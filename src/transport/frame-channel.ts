@@ -5,12 +5,12 @@
  */
 import { Observable, Subject } from 'rxjs';
 import { ClaError, ErrorCode, FrameError, toWireError } from '../errors.ts';
-import { decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
+import { bytesAsReceived, decodeFrame, encodeFrame, type EncodedFrame } from '../protocol/codec.ts';
 import { frame as makeFrame, type Frame } from '../protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { EncodePool, type PooledBytes } from './encode-pool.ts';
 import { FRAME_QUEUE_OVERHEAD_BYTES, SendGate, type SendGateHooks, type SendLimits } from './send-gate.ts';
-import type { CloseInfo, FrameTap, Transport } from './transport.ts';
+import type { CloseInfo, FrameReceiver, FrameTap, Transport } from './transport.ts';
 
 /** The little a channel needs from a socket. */
 export interface ByteSocket {
@@ -105,38 +105,50 @@ const EARLY_FRAMES = 8;
 export class FrameChannel implements Transport {
   readonly id: string;
   readonly remote: string;
-  readonly closed: Promise<CloseInfo>;
   // Per-connection state is kept small (issue 9: hub heap per idle connection): no closures per
-  // instance, the rejects stream made on first use, `frames$` built when read.
-  private readonly frames = new Subject<Frame>();
+  // instance; the frames subject, the rejects stream and the `closed` promise are made on first use
+  // (a hub session takes frames and the close through its receiver instead).
+  private frames: Subject<Frame> | undefined;
   private rejects: Subject<FrameError> | undefined;
+  private receiver: FrameReceiver | undefined;
   /**
-   * Frames that arrived before anyone subscribed: the hub's `challenge` is sent the moment a connection
-   * opens and can be delivered before the client's `.then()` subscribes. Kept for the first subscriber
-   * only, and at most {@link EARLY_FRAMES} of them (more before a subscriber means a broken peer).
+   * Frames that arrived before anyone consumed them: the hub's `challenge` is sent the moment a
+   * connection opens and can be delivered before the client's `.then()` subscribes. Kept for the first
+   * subscriber or receiver only, and at most {@link EARLY_FRAMES} of them (more before a consumer means
+   * a broken peer).
    */
   private early: Frame[] | undefined;
-  private subscribed = false;
+  private consumed = false;
+  private closeInfo: CloseInfo | undefined;
+  private closedPromise: Promise<CloseInfo> | undefined;
+  private resolveClosed: ((info: CloseInfo) => void) | undefined;
   get frames$(): Observable<Frame> {
     return new Observable<Frame>((subscriber) => {
-      if (!this.subscribed) {
-        this.subscribed = true;
-        const early = this.early;
-        this.early = undefined;
-        for (const f of early ?? []) subscriber.next(f);
-      }
-      return this.frames.subscribe(subscriber);
+      for (const f of this.takeEarly() ?? []) subscriber.next(f);
+      return (this.frames ??= this.stream<Frame>()).subscribe(subscriber);
     });
   }
   get rejects$(): Observable<FrameError> {
-    return (this.rejects ??= new Subject<FrameError>()).asObservable();
+    return (this.rejects ??= this.stream<FrameError>()).asObservable();
+  }
+  /** A subject made on first use: already complete when the connection closed before. */
+  private stream<T>(): Subject<T> {
+    const subject = new Subject<T>();
+    if (this.closeInfo) subject.complete();
+    return subject;
+  }
+  get closed(): Promise<CloseInfo> {
+    if (this.closedPromise === undefined) {
+      const info = this.closeInfo;
+      this.closedPromise = info ? Promise.resolve(info) : new Promise((resolve) => (this.resolveClosed = resolve));
+    }
+    return this.closedPromise;
   }
   private open = true;
   private closedLocally = false;
   /** The code this side closed with: reported when the socket then drops without a close handshake. */
   private localCloseCode: number | undefined;
   private badInARow = 0;
-  private resolveClosed!: (info: CloseInfo) => void;
   private readonly maxFrameBytes: number;
   private readonly maxBadFrames: number;
   private readonly tap: FrameTap | undefined;
@@ -158,7 +170,6 @@ export class FrameChannel implements Transport {
     this.maxBadFrames = options.maxBadFrames ?? 10;
     this.tap = options.tap;
     this.encodePool = options.encodePool;
-    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.tap?.event(this.id, 'open', this.remote);
     if (options.sendLimits) {
       this.gate = new SendGate(options.sendLimits, new ChannelGateHooks(this));
@@ -169,12 +180,30 @@ export class FrameChannel implements Transport {
     return this.open;
   }
 
+  setReceiver(receiver: FrameReceiver | undefined): void {
+    this.receiver = receiver;
+    if (!receiver) return;
+    for (const f of this.takeEarly() ?? []) receiver.receiveFrame(f);
+    if (this.closeInfo) receiver.transportClosed(this.closeInfo);
+  }
+
+  /** The early frames, for the first consumer only. */
+  private takeEarly(): Frame[] | undefined {
+    if (this.consumed) return undefined;
+    this.consumed = true;
+    const early = this.early;
+    this.early = undefined;
+    return early;
+  }
+
   send(frame: Frame): Promise<void> {
     if (!this.open) {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
-    const pooled = frame.t === 'chunk' ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
-    const bytes = pooled?.bytes ?? encodeFrame(frame);
+    // A chunk forwarded as it came (a relaying hub) goes out in its received bytes; other large chunks are encoded into pooled buffers.
+    const forwarded = bytesAsReceived(frame);
+    const pooled = frame.t === 'chunk' && !forwarded ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
+    const bytes = forwarded ?? pooled?.bytes ?? encodeFrame(frame);
     return new Promise((resolve, reject) => this.write(frame.t, bytes, (error) => (error ? reject(error) : resolve()), pooled));
   }
 
@@ -297,20 +326,28 @@ export class FrameChannel implements Transport {
       return;
     }
     this.badInARow = 0;
-    if (this.subscribed) this.frames.next(decoded);
-    else if ((this.early ??= []).length < EARLY_FRAMES) this.early.push(decoded);
+    if (!this.consumed) {
+      if ((this.early ??= []).length < EARLY_FRAMES) this.early.push(decoded);
+      return;
+    }
+    this.receiver?.receiveFrame(decoded);
+    this.frames?.next(decoded);
   }
 
   /** Reports that the socket closed. */
   closedBy(code: number, reason: string): void {
+    if (this.closeInfo) return;
     const dropped = code === 1006 && this.localCloseCode !== undefined;
     const info: CloseInfo = dropped ? { code: this.localCloseCode!, reason, local: true } : { code, reason, local: this.closedLocally };
     this.open = false;
     this.gate?.release();
     this.tap?.event(this.id, 'close', `${info.code} ${info.reason}`.trim());
-    this.frames.complete();
+    this.closeInfo = info;
+    this.frames?.complete();
     this.rejects?.complete();
-    this.resolveClosed(info);
+    this.resolveClosed?.(info);
+    this.resolveClosed = undefined;
+    this.receiver?.transportClosed(info);
   }
 
   private reject(error: FrameError): void {

@@ -17,6 +17,14 @@ export interface CloseInfo {
   local: boolean;
 }
 
+/** See {@link Transport.setReceiver}. */
+export interface FrameReceiver {
+  /** A frame that decoded and passed schema validation. */
+  receiveFrame(frame: Frame): void;
+  /** The connection closed; called once, after the last frame. */
+  transportClosed(info: CloseInfo): void;
+}
+
 /** A frame connection. */
 export interface Transport {
   /** A label for logs and recordings, unique within the process (e.g. `c3`). */
@@ -29,6 +37,14 @@ export interface Transport {
   readonly rejects$: Observable<FrameError>;
   /** Resolves once, when the connection has closed. */
   readonly closed: Promise<CloseInfo>;
+  /**
+   * Hands every incoming frame, then the close, to `receiver` as well as to `frames$` and `closed`
+   * (`undefined`: to no receiver). For the one long-lived consumer of a hub connection: it costs no
+   * subscription, subject or promise reaction per connection (issue 9, hub heap per idle worker). Frames
+   * that arrived before anyone consumed them go to it first; set on a closed transport, it is told of
+   * the close at once.
+   */
+  setReceiver(receiver: FrameReceiver | undefined): void;
   /** True until the connection starts closing. */
   isOpen(): boolean;
   /** Sends a frame; resolves when the bytes were handed to the socket, rejects if the connection is closed. */

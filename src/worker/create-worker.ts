@@ -43,6 +43,8 @@ export interface CreateWorkerOptions {
   subscriberId?: string;
   /** Tasks run at once, 1-10000. @default 4 */
   taskConcurrency?: number;
+  /** Leased tasks queued beyond `taskConcurrency` (prefetch); with it at most 10000. @default max(taskConcurrency, 16) */
+  taskPrefetch?: number;
   /** Built-in task handlers, `NAME[:attr=value,...]`, e.g. `['echo', 'shell:cloud=aws']`, or parsed. @default [] */
   taskHandlers?: Array<string | TaskHandlerOption>;
   /** Load plugins from the files of this folder. @default undefined */
@@ -63,7 +65,7 @@ export interface CreateWorkerOptions {
   warn?: (message: string) => void;
 }
 
-const CREATE_KEYS = ['id', 'token', 'psk', 'url', 'tags', 'envs', 'concurrency', 'allow', 'deny', 'roots', 'subscriberId', 'taskConcurrency', 'taskHandlers', 'pluginsDir', 'plugins', 'overrides', 'tls', 'record', 'log', 'leftovers', 'warn'] as const;
+const CREATE_KEYS = ['id', 'token', 'psk', 'url', 'tags', 'envs', 'concurrency', 'allow', 'deny', 'roots', 'subscriberId', 'taskConcurrency', 'taskPrefetch', 'taskHandlers', 'pluginsDir', 'plugins', 'overrides', 'tls', 'record', 'log', 'leftovers', 'warn'] as const;
 
 /** A worker built by {@link createWorker}, not yet connected. */
 export interface CreatedWorker {
@@ -85,7 +87,7 @@ export interface CreatedWorker {
  * Checks `createWorker`'s options (types, ranges, mutually exclusive ones) and fills the defaults.
  * @throws InvalidArgumentError naming the option, its value and what was expected
  */
-export function parseCreateWorkerOptions(options: CreateWorkerOptions): Required<Omit<CreateWorkerOptions, 'token' | 'psk' | 'pluginsDir' | 'tls' | 'record' | 'log' | 'leftovers' | 'warn'>> & CreateWorkerOptions {
+export function parseCreateWorkerOptions(options: CreateWorkerOptions): Required<Omit<CreateWorkerOptions, 'token' | 'psk' | 'pluginsDir' | 'tls' | 'record' | 'log' | 'leftovers' | 'warn' | 'taskPrefetch'>> & CreateWorkerOptions {
   const input = checkObject('options', options) as unknown as CreateWorkerOptions;
   checkKnownKeys('createWorker', input as unknown as Record<string, unknown>, CREATE_KEYS);
   const allow = checkStringList('allow', input.allow);
@@ -105,6 +107,7 @@ export function parseCreateWorkerOptions(options: CreateWorkerOptions): Required
     roots: checkStringList('roots', input.roots),
     subscriberId: checkString('subscriberId', input.subscriberId) ?? input.id ?? DEFAULT_SUBSCRIBER_ID,
     taskConcurrency: checkInteger('taskConcurrency', input.taskConcurrency, DEFAULT_TASK_CONCURRENCY, 1, 10_000),
+    taskPrefetch: input.taskPrefetch === undefined ? undefined : checkInteger('taskPrefetch', input.taskPrefetch, 0, 0, 10_000),
     taskHandlers: (input.taskHandlers === undefined ? [] : Array.isArray(input.taskHandlers) ? input.taskHandlers : [input.taskHandlers]).map((spec) =>
       typeof spec === 'string' ? parseTaskHandlerSpec(spec, 'taskHandlers') : (checkObject('taskHandlers[]', spec) as unknown as TaskHandlerOption),
     ),
@@ -132,7 +135,7 @@ export async function createWorker(options: CreateWorkerOptions): Promise<Create
   const policy = new WorkerPolicy({ allow: o.allow, deny: o.deny, roots: o.roots });
   // One `subscribe` for every feature: they add to `subscriptions`, SubscribeExtension sends it.
   const subscriptions = new SubscriptionRegistry(o.subscriberId);
-  const tasks = createTaskExtension(subscriptions, { concurrency: o.taskConcurrency, handlers: o.taskHandlers as TaskHandlerOption[] }, { policy });
+  const tasks = createTaskExtension(subscriptions, { concurrency: o.taskConcurrency, prefetch: o.taskPrefetch, handlers: o.taskHandlers as TaskHandlerOption[] }, { policy });
   // Plugins answer actions (collect, plan_cleanup, cleanup, ...) and add task handlers (tag).
   const plugins = await createPluginWorker({ workerId: o.id, overrides: o.overrides, pluginsDir: o.pluginsDir, enabled: o.plugins, subscriptions, tasks, log });
   const recorder = o.record === undefined ? undefined : new FrameRecorder(o.record, undefined, 'worker', o.warn ?? ((message) => log.warn(message)));

@@ -275,4 +275,33 @@ it("a hub's entries disappear when it stops, and when it dies (heartbeat stale),
   assert.is(lost, ErrorCode.NoWorker);
 });
 
+it('a run through a hub that dies fails with WORKER_LOST, even when its worker moved on to another hub first', async (ctx) => {
+  const a = await startClusterHub(ctx, 'hub-a');
+  const b = await startClusterHub(ctx, 'hub-b');
+  await startClusterHub(ctx, 'hub-c');
+  const stop = path.join(ctx.dir, 'stop');
+  const token = (await ctx.registry.register({ passkey: (await ctx.registry.passkey('default'))!, id: 'w8' })).token;
+  const agent = new WorkerAgent({ id: 'w8', token, url: [b.url, ctx.hubs[2]!.url], backoffBaseMs: 1, backoffMaxMs: 20 });
+  ctx.agents.push({ agent, exit: agent.run() });
+  await until(ctx, () => whereIs(a, 'w8') === 'hub-b');
+  let started: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const outcome = new Promise<string>((resolve) =>
+    a.hub.run({ target: { worker: 'w8' }, job: { kind: 'exec', cmd: `echo started; while [ ! -e '${stop}' ]; do sleep 0.05; done` } }).subscribe({
+      next: (event) => event.type === 'output' && started(),
+      error: (error: unknown) => resolve((error as ClaError).code),
+      complete: () => resolve('completed'),
+    }),
+  );
+  await running;
+  // b dies: its engine connection goes without a word, then its sockets; the worker dials hub c.
+  b.stopped = true;
+  await b.engine.nc.close();
+  await b.hub.stop();
+  await until(ctx, () => whereIs(a, 'w8') === 'hub-c');
+  // Presence now names hub c, which never heard of the run: the hub that accepted it is the one that died.
+  assert.is(await outcome, ErrorCode.WorkerLost);
+  fs.writeFileSync(stop, '');
+});
+
 it.run();

@@ -60,14 +60,14 @@ async function startTaskWorker(ctx: Ctx, id: string, url: string, args: string[]
 }
 
 /** Submits shell tasks (`tasks.submit`, as `cla-hub task submit` does) that log their label; returns id -> label. */
-async function submitShellTasks(hub: RunningHub, labels: string[], attrs: Record<string, string> = {}, extra = ''): Promise<Map<string, string>> {
+async function submitShellTasks(hub: RunningHub, labels: string[], attrs: Record<string, string> = {}, extra = '', maxAttempts?: number): Promise<Map<string, string>> {
   const client = await AdminClient.connect(hub.url, fs.readFileSync(adminTokenFile(hub.data), 'utf8').trim());
   try {
     const labelOf = new Map<string, string>();
     // Batches below the hub's bound of open requests per connection (256).
     for (let i = 0; i < labels.length; i += 200) {
       const batch = labels.slice(i, i + 200);
-      const ids = await Promise.all(batch.map(async (label) => (await client.call<{ id: string }>('tasks.submit', { name: 'shell', attrs, data: { cmd: `echo ${label} >> "$TASK_LOG"${extra}` }, deadlineMs: 300_000 })).id));
+      const ids = await Promise.all(batch.map(async (label) => (await client.call<{ id: string }>('tasks.submit', { name: 'shell', attrs, data: { cmd: `echo ${label} >> "$TASK_LOG"${extra}` }, deadlineMs: 300_000, ...(maxAttempts ? { maxAttempts } : {}) })).id));
       ids.forEach((id, j) => labelOf.set(id, batch[j]!));
     }
     return labelOf;
@@ -142,8 +142,11 @@ failures('a completion for a lease that moved (its worker\'s link stalled past t
   const [[warmup]] = [...(await submitShellTasks(ctx.hub, ['warmup'], { cloud: 'aws' }))];
   await until('the warm-up task done', async () => (await ctx.store.get(warmup!))!.state === 'done');
   relay.hold();
-  const [[id, label]] = [...(await submitShellTasks(ctx.hub, ['moved'], { cloud: 'aws' }))];
-  await until('the stalled worker ran the task', () => executions(ctx.dir).get(label!)?.join() === 'stalled');
+  // Until the rescuer is connected, an expired lease can go back to the stalled worker (it is the only
+  // capable one; its link still carries hub -> worker), and each such lease is an attempt: on a loaded
+  // machine starting the rescuer takes several lease periods, so the task may not run out of attempts.
+  const [[id, label]] = [...(await submitShellTasks(ctx.hub, ['moved'], { cloud: 'aws' }, '', 1000))];
+  await until('the stalled worker ran the task', () => executions(ctx.dir).get(label!)?.[0] === 'stalled');
   assert.is((await ctx.store.get(id!))!.worker, 'stalled');
   await until('its task_done is held on the link', () => relay.heldBytes() > 0);
 
@@ -151,14 +154,19 @@ failures('a completion for a lease that moved (its worker\'s link stalled past t
   // No renewal gets through: the lease runs out after 2 s and the task moves to the rescuer.
   await until('the task done by the rescuer', async () => (await ctx.store.get(id!))!.state === 'done');
   const done = (await ctx.store.get(id!))!;
-  assert.equal([done.worker, done.attempts], ['rescuer', 2]);
+  assert.is(done.worker, 'rescuer');
+  assert.ok(done.attempts >= 2, `attempts ${done.attempts}`);
 
   relay.release();
   await stalled.waitFor(/STALE_LEASE|is stale/);
   await ctx.hub.process.waitFor(/lease on task \S+ is stale: the task is done with worker rescuer; the result was not recorded/);
   const after = (await ctx.store.get(id!))!;
-  assert.equal([after.state, after.worker, after.attempts, after.finishedAt], ['done', 'rescuer', 2, done.finishedAt], 'the stale completion changed nothing');
-  assert.equal(executions(ctx.dir).get(label!)?.sort(), ['rescuer', 'stalled'], 'run twice (at least once), completed once');
+  assert.equal([after.state, after.worker, after.attempts, after.finishedAt], ['done', 'rescuer', done.attempts, done.finishedAt], 'the stale completion changed nothing');
+  // Run at least once by the stalled worker (every completion of its held on the link), once by the
+  // rescuer, and completed once.
+  const ran = executions(ctx.dir).get(label!)!;
+  assert.equal(ran.filter((w) => w === 'rescuer'), ['rescuer']);
+  assert.ok(ran.filter((w) => w === 'stalled').length >= 1 && ran.length <= done.attempts, `ran ${ran.join()} in ${done.attempts} attempts`);
   assert.equal(executions(ctx.dir).get('warmup'), ['stalled']);
 });
 

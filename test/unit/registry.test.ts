@@ -317,6 +317,24 @@ test('jobs belong to the hub that ran them: a starting hub closes only its own a
   assert.equal((await other.closeJobsOfPreviousLife(60)).map((j) => j.id), ['b1']);
 });
 
+test('the jobs of a dead hub on a shared store: any hub closes them as lost, each once; its own and other hubs\' stay', async ({ registry, store, clock }) => {
+  const { passkey } = await registry.createProject('A');
+  await registry.register({ passkey, id: 'w1' });
+  const dead = new Registry(store, clock);
+  const other = new Registry(store, clock);
+  await registry.hubId('hub-a');
+  await dead.hubId('hub-dead');
+  await other.hubId('hub-c');
+  await dead.recordJobStart({ id: 'd1', workerId: 'w1', kind: 'exec', command: 'x', at: 10 });
+  await registry.recordJobStart({ id: 'a1', workerId: 'w1', kind: 'exec', command: 'x', at: 11 });
+  await other.recordJobStart({ id: 'c1', workerId: 'w1', kind: 'exec', command: 'x', at: 12 });
+  const [byA, byC] = await Promise.all([registry.closeJobsOfDeadHub('hub-dead', 50), other.closeJobsOfDeadHub('hub-dead', 51)]);
+  assert.equal([...byA, ...byC].map((j) => [j.id, j.outcome, j.errorCode]), [['d1', 'lost', 'WORKER_LOST']], 'closed once');
+  assert.equal([(await store.getJob('a1'))?.finishedAt, (await store.getJob('c1'))?.finishedAt], [null, null]);
+  const w1 = (await registry.getWorker('w1'))!;
+  assert.equal([w1.jobsRun, w1.failures], [1, 1], 'counted once');
+});
+
 test('settings pass through', async ({ registry }) => {
   assert.is(await registry.getSetting('hub.url'), undefined);
   await registry.setSetting('hub.url', 'wss://hub:8080');

@@ -108,12 +108,12 @@ test('nothing matching, or no task dispatcher, is refused with what to do', asyn
 
 test('the subscriber directory lists live connections only, a newer subscribe replacing the older', () => {
   const dir = new SubscriberDirectory();
-  const session = (workerId: string) => ({ info: { workerId } }) as unknown as WorkerSession;
+  const session = (workerId: string) => ({ info: { workerId }, isDisabled: () => workerId === 'b' }) as unknown as WorkerSession;
   const a1 = session('a');
   const sub = (id: string, actions: string[]) => frame('subscribe', { subscriberId: id, actions: actions.map((action) => ({ action, waitForCompletion: true, timeoutMs: 1000 })), tasks: [{ name: 'tag', filter: { plugin: ['fs'] } }], taskCapacity: 4 });
   dir.subscribed(a1, sub('resoto.worker', ['collect', 'cleanup']), 5);
   dir.subscribed(session('b'), sub('b', ['collect']), 6);
-  assert.equal(dir.list().map((v) => [v.workerId, v.subscriberId, v.actions.map((a) => a.action)]), [['a', 'resoto.worker', ['collect', 'cleanup']], ['b', 'b', ['collect']]]);
+  assert.equal(dir.list().map((v) => [v.workerId, v.subscriberId, v.actions.map((a) => a.action), v.disabled]), [['a', 'resoto.worker', ['collect', 'cleanup'], false], ['b', 'b', ['collect'], true]]);
   assert.equal(dir.list('cleanup').map((v) => v.workerId), ['a']);
   const a2 = session('a');
   dir.subscribed(a2, sub('resoto.worker', ['collect']), 7);

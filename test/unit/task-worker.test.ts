@@ -12,7 +12,7 @@ import type { ExtensionContext } from '../../src/worker/agent-extension.ts';
 import { WorkerPolicy } from '../../src/worker/policy.ts';
 import { SubscribeExtension, SubscriptionRegistry } from '../../src/worker/subscriptions.ts';
 import { builtinHandler, shellHandler } from '../../src/worker/tasks/builtin-handlers.ts';
-import { TaskExtension } from '../../src/worker/tasks/task-extension.ts';
+import { MAX_TASK_CAPACITY, TaskExtension, defaultTaskPrefetch } from '../../src/worker/tasks/task-extension.ts';
 import { parseTaskHandlerSpec, parseTaskOptions } from '../../src/worker/tasks/task-options.ts';
 import { WorkLoad } from '../../src/worker/work-load.ts';
 import { flush } from './task-harness.ts';
@@ -250,7 +250,7 @@ test('one subscribe frame for actions and task handlers, sent on welcome and on 
   const f = fakeContext();
   const registry = new SubscriptionRegistry('sub-1');
   const extension = new SubscribeExtension(registry);
-  new TaskExtension(registry, { concurrency: 3 }).handle('tag', { cloud: ['aws'] }, () => null);
+  new TaskExtension(registry, { concurrency: 3 }).handle('tag', { cloud: ['aws'] }, () => null); // default prefetch 16
   registry.addAction({ action: 'collect', waitForCompletion: true, timeoutMs: 60_000 });
   assert.equal(f.sent, []);
   extension.welcomed(f.ctx);
@@ -259,7 +259,7 @@ test('one subscribe frame for actions and task handlers, sent on welcome and on 
       subscriberId: 'sub-1',
       actions: [{ action: 'collect', waitForCompletion: true, timeoutMs: 60_000 }],
       tasks: [{ name: 'tag', filter: { cloud: ['aws'] } }],
-      taskCapacity: 6,
+      taskCapacity: 19,
     }),
   ]);
   registry.addAction({ action: 'cleanup', waitForCompletion: false, timeoutMs: 1000 });
@@ -309,6 +309,85 @@ test('options: handler specs with filters, concurrency from flags or environment
   });
   assert.throws(() => parseTaskOptions({ taskConcurrency: '0' }, {}), /Expected `--task-concurrency` to be a positive integer up to 10000, got `0` \(string\)/);
   assert.throws(() => new TaskExtension(new SubscriptionRegistry('x'), { concurrency: 0 }), /Expected `concurrency` to be a positive integer, got `0` \(number\)/);
+});
+
+test('prefetch: max(concurrency, 16) by default, within the 10000 a worker may announce; --task-prefetch or the environment sets it', () => {
+  const capacity = (options: { concurrency: number; prefetch?: number }) => new TaskExtension(new SubscriptionRegistry('x'), options).capacity;
+  assert.is(capacity({ concurrency: 1 }), 17);
+  assert.is(capacity({ concurrency: 4 }), 20);
+  assert.is(capacity({ concurrency: 100 }), 200);
+  assert.is(capacity({ concurrency: 9_990 }), MAX_TASK_CAPACITY, 'the default is cut to fit');
+  assert.is(defaultTaskPrefetch(MAX_TASK_CAPACITY), 0);
+  assert.is(capacity({ concurrency: 2, prefetch: 0 }), 2);
+  assert.throws(() => capacity({ concurrency: 2, prefetch: 9_999 }), /Expected `prefetch` to be a non-negative integer, at most 10000 with `concurrency` \(2\), got `9999`/);
+  assert.equal(parseTaskOptions({ taskPrefetch: '0' }, { CLA_WORKER_TASK_PREFETCH: '5' }), { concurrency: 4, prefetch: 0, handlers: [] });
+  assert.equal(parseTaskOptions({}, { CLA_WORKER_TASK_PREFETCH: '5' }), { concurrency: 4, prefetch: 5, handlers: [] });
+  assert.throws(() => parseTaskOptions({ taskPrefetch: '-1' }, {}), /Expected `--task-prefetch` to be an integer from 0 to 9996 \(10000 less the task concurrency\), got `-1` \(string\)/);
+  assert.throws(() => parseTaskOptions({ taskConcurrency: '10', taskPrefetch: '9991' }, {}), /from 0 to 9990/);
+});
+
+test('one timer renews every held lease, queued ones too, so a lease never runs out while its task waits', async () => {
+  const s = setup(1, 3);
+  s.deliver(push('a', 'job', {}, 3000));
+  s.clock.increment(100);
+  s.deliver(push('b', 'job', {}, 3000));
+  s.clock.increment(100);
+  s.deliver(push('c', 'job', {}, 3000));
+  await flush();
+  assert.equal(s.g.running.map((r) => r.id), ['a'], 'b and c wait in the queue');
+  s.clock.increment(800); // t = 1000: a is due; b and c are due within a third of their interval: renewed with it
+  assert.equal(s.of('task_renew').map((x) => x.re), ['a', 'b', 'c']);
+  for (let t = 0; t < 6; t++) s.clock.increment(1000); // t = 7000, past each lease's 3000 ms ttl twice over
+  assert.is(s.of('task_renew').length, 3 * 7, 'every held lease renewed once a second');
+  s.g.running[0]!.finish('a');
+  await flush();
+  s.clock.increment(1000);
+  assert.equal(s.of('task_renew').slice(-2).map((x) => x.re), ['b', 'c'], 'a finished: no longer renewed');
+  s.g.running[1]!.finish('b');
+  await flush();
+  s.g.running[2]!.finish('c');
+  await flush();
+  const renewed = s.of('task_renew').length;
+  s.clock.increment(10_000);
+  assert.is(s.of('task_renew').length, renewed, 'nothing held: no renewals');
+  assert.equal(s.of('task_done').map((x) => x.re), ['a', 'b', 'c']);
+});
+
+test('a task revoked while queued frees its slot at once and its handler never runs; the signal is made on demand', async () => {
+  const s = setup(1, 1);
+  const reads: boolean[] = [];
+  let proceed!: () => void;
+  const revoked = new Promise<void>((resolve) => (proceed = resolve));
+  s.registry.addTaskHandler({ name: 'late-signal', filter: {} }, async (task, context) => {
+    await revoked;
+    reads.push(context.signal.aborted);
+    return task.id;
+  });
+  s.deliver(push('a'));
+  s.deliver(push('b'));
+  s.deliver(frame('task_revoked', { re: 'b', reason: 'lease expired' }));
+  assert.is(s.tasks.heldCount(), 1, 'b left at once');
+  s.deliver(push('c'));
+  assert.equal(s.calls, [], 'b\'s slot was free again: c fits without a pause');
+  await flush();
+  s.g.running[0]!.finish('a');
+  await flush();
+  assert.equal(s.g.running.map((r) => r.id), ['a', 'c'], 'b never ran');
+  s.g.running[1]!.finish('c');
+  await flush();
+  // A handler that reads its signal only after the task was revoked sees it aborted.
+  s.deliver(push('d', 'late-signal'));
+  s.deliver(frame('task_revoked', { re: 'd', reason: 'lease expired' }));
+  await flush();
+  assert.equal(s.of('task_done').map((x) => x.re), ['a', 'c']);
+  s.deliver(push('e', 'late-signal'));
+  await flush();
+  s.deliver(frame('task_revoked', { re: 'e', reason: 'stale' }));
+  proceed();
+  await flush(5);
+  assert.equal(reads, [true], 'd never ran; e read its signal after its revocation: aborted');
+  assert.equal(s.of('task_done').map((x) => x.re), ['a', 'c'], 'no result after a revocation');
+  assert.is(s.load.running(), 0);
 });
 
 test.run();

@@ -243,6 +243,29 @@ test('restored and never reconnected: the pending subscriber is gone after the r
   assert.is(r.value(), 'succeeded');
 });
 
+test('ANSWERS (the answers of one turn) ends as one ANSWER each, in order: the first answer of a subscriber counts', () => {
+  const answers = [
+    { subscriber: 'c', ok: true },
+    { subscriber: 'a', ok: false },
+    { subscriber: 'a', ok: true },
+    { subscriber: 'x', ok: true },
+    { subscriber: 'b', ok: true },
+  ];
+  const batch = start();
+  batch.clock.set(100);
+  batch.send({ type: 'ANSWERS', answers });
+  const single = start();
+  single.clock.set(100);
+  for (const a of answers) single.send({ type: 'ANSWER', ...a });
+  assert.equal(batch.context(), single.context());
+  assert.equal([batch.status('a'), batch.status('b'), batch.status('c')], ['error', 'done', 'done']);
+  assert.is(batch.value(), 'failed');
+  const partial = start();
+  partial.send({ type: 'ANSWERS', answers: [{ subscriber: 'a', ok: true }] });
+  assert.is(partial.value(), 'waiting');
+  assert.is(partial.status('b'), 'pending');
+});
+
 // ---------------------------------------------------------------------------------------------------
 // Model-based: every event carries the context's own `now`, and the timer's event moves `now` to the
 // nearest deadline, so a replay on a SimulatedClock keeps `clock.now() === context.now` throughout.
@@ -256,6 +279,7 @@ function sampleEvents(snapshot: WorkflowStepSnapshot): WorkflowStepEvent[] {
     { type: 'ANSWER', subscriber: 'a', ok: false, now },
     { type: 'ANSWER', subscriber: 'b', ok: true, now },
     { type: 'ANSWER', subscriber: 'c', ok: true, now },
+    { type: 'ANSWERS', answers: [{ subscriber: 'b', ok: false }, { subscriber: 'b', ok: true }, { subscriber: 'c', ok: true }], now },
     { type: 'DISCONNECTED', subscriber: 'a', now },
     { type: 'RECONNECTED', subscriber: 'a', now },
     { type: 'UNSUBSCRIBED', subscriber: 'b', now },

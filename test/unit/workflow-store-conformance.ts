@@ -141,6 +141,64 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.equal(await b.adoptRuns('hub-a'), [], 'nothing left to adopt');
   });
 
+  test('writes to a run another hub adopted are refused with RUN_NOT_OWNED and change nothing; the new owner writes on', async (ctx) => {
+    const { store } = ctx;
+    await store.createRun(newRun('r'));
+    await store.updateRun('r', { state: 'running', snapshot: 'A1', reason: null, at: T0 + 1 });
+    await store.startStep(step('r', 0));
+    await store.updateStep('r.0', { state: 'waiting', snapshot: 'S-A', finishedAt: null, subscribers: [subscriber('w1', 'pending'), subscriber('w2', 'pending')] });
+    await store.addMessage('r.0', 'w1', T0 + 2, 'info', 'from a');
+    const b = open(ctx, 'hub-b');
+    assert.equal(await b.adoptRuns('hub-a'), ['r']);
+    const refused = /owned by hub hub-b/;
+    await rejectsWith(store.updateRun('r', { state: 'succeeded', snapshot: 'A2', reason: null, at: T0 + 3 }), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.updateStep('r.0', { state: 'done', snapshot: 'S-A2', finishedAt: T0 + 3, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 3 })] }), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.markSent('r.0', ['w1'], T0 + 3), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.recordError('r.0', 'w2', { code: 'INTERNAL', message: 'x', retryable: false }), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.recordProgress('r.0', 'w1', 1, 2, null), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.addMessage('r.0', 'w1', T0 + 3, 'info', 'late from a'), 'RUN_NOT_OWNED', refused);
+    await rejectsWith(store.startStep(step('r', 1)), 'RUN_NOT_OWNED', refused);
+    const run = (await b.getStoredRun('r'))!;
+    assert.equal([run.state, run.snapshot, run.finishedAt, run.owner], ['running', 'A1', null, 'hub-b'], 'the run is as the old owner left it before the adoption');
+    assert.equal((await b.getStep('r', 0))?.snapshot, 'S-A');
+    assert.is(await b.getStep('r', 1), undefined);
+    let detail = await b.getRun('r');
+    assert.equal(detail.steps[0]!.answers.map((a) => [a.subscriber, a.status, a.sentAt, a.error, a.progress]), [['w1', 'pending', null, null, null], ['w2', 'pending', null, null, null]]);
+    assert.equal(detail.steps[0]!.messages.map((m) => m.message), ['from a']);
+    // The adopter writes on, as the owner.
+    await b.updateStep('r.0', { state: 'done', snapshot: 'S-B', finishedAt: T0 + 4, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 4 }), subscriber('w2', 'done', { answeredAt: T0 + 4 })] });
+    await b.addMessage('r.0', 'w2', T0 + 4, 'info', 'from b');
+    await b.startStep(step('r', 1));
+    await b.updateRun('r', { state: 'succeeded', snapshot: 'B1', reason: null, at: T0 + 5 });
+    detail = await store.getRun('r');
+    assert.equal([detail.run.state, detail.steps.length, detail.steps[0]!.messages.length], ['succeeded', 2, 2]);
+  });
+
+  test('a step the old owner created after the adoption is taken over by the new owner when it starts that step', async (ctx) => {
+    const { store } = ctx;
+    await store.createRun(newRun('r'));
+    const b = open(ctx, 'hub-b');
+    // The old owner's startStep raced the adoption and landed first; the adopter starts the same step.
+    await store.startStep(step('r', 0));
+    assert.equal(await b.adoptRuns('hub-a'), ['r']);
+    await b.startStep(step('r', 0));
+    await b.updateStep('r.0', { state: 'waiting', snapshot: 'S-B', finishedAt: null, subscribers: [subscriber('w1', 'pending')] });
+    await rejectsWith(store.updateStep('r.0', { state: 'done', snapshot: 'S-A', finishedAt: T0, subscribers: [] }), 'RUN_NOT_OWNED', /hub-b/);
+    assert.is((await b.getStep('r', 0))?.snapshot, 'S-B');
+  });
+
+  test('activeRunsOf: every hub\'s pending and running runs of one workflow, oldest first', async (ctx) => {
+    const { store } = ctx;
+    const b = open(ctx, 'hub-b');
+    await b.createRun(newRun('b-late', { createdAt: T0 + 2 }));
+    await store.createRun(newRun('a-early', { createdAt: T0 }));
+    await store.createRun(newRun('a-other', { createdAt: T0, workflow: 'other' }));
+    await b.createRun(newRun('b-done', { createdAt: T0 - 1 }));
+    await b.updateRun('b-done', { state: 'succeeded', snapshot: '{}', reason: null, at: T0 });
+    await b.updateRun('b-late', { state: 'running', snapshot: '{}', reason: null, at: T0 + 3 });
+    for (const s of [store, b]) assert.equal((await s.activeRunsOf('collect')).map((r) => [r.id, r.state, r.owner]), [['a-early', 'pending', 'hub-a'], ['b-late', 'running', 'hub-b']]);
+  });
+
   test('listRuns: newest first (creation order breaks ties), limit and workflow filter', async ({ store }) => {
     await store.createRun(newRun('r1', { createdAt: T0 }));
     await store.createRun(newRun('r2', { createdAt: T0 }));

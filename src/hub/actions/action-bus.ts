@@ -13,7 +13,7 @@
 import type { Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
 import type { EncodedFrame } from '../../protocol/codec.ts';
-import type { ActionSubscription } from '../../protocol/frames-bus.ts';
+import type { ActionSubscription, TaskHandlerSpec } from '../../protocol/frames-bus.ts';
 import type { Frame, FrameOf } from '../../protocol/frames.ts';
 import type { WorkerSession } from '../worker-session.ts';
 
@@ -26,6 +26,20 @@ export interface Subscriber {
   /** The live connection, or null while disconnected. */
   session: WorkerSession | null;
   disconnectedAt: number | null;
+  /** The rest of its last `subscribe` (local subscribers), for `cla-hub subscribers` on other hubs. */
+  handlers?: { tasks: TaskHandlerSpec[]; taskCapacity: number; since: number };
+}
+
+/** Another hub's subscriber, as that hub shared it. */
+export interface RemoteSubscriber {
+  hub: string;
+  subscriberId: string;
+  actions: Map<string, ActionSubscription>;
+  /** Disabled on its hub: it takes no part in new steps there, nor here. */
+  disabled: boolean;
+  tasks: TaskHandlerSpec[];
+  taskCapacity: number;
+  since: number;
 }
 
 /** An answer frame from a subscriber. */
@@ -60,10 +74,10 @@ export interface ActionTarget {
  */
 export interface RemoteBus {
   /** Subscribers other hubs hold, by worker id. */
-  subscribers(): ReadonlyMap<string, { subscriberId: string; actions: Map<string, ActionSubscription> }>;
+  subscribers(): ReadonlyMap<string, RemoteSubscriber>;
   /** Sends a frame to a subscriber another hub holds; false when none does. */
   send(workerId: string, f: Frame): boolean;
-  /** A local subscriber subscribed (again), or its connection closed (`undefined`). */
+  /** A local subscriber subscribed (again), was disabled or enabled, or its connection closed (`undefined`). */
   localChanged(workerId: string, subscriber: Subscriber | undefined): void;
   /** A local subscriber answered: the run may live on another hub. */
   answered(workerId: string, f: AnswerFrame): void;
@@ -98,12 +112,12 @@ export class ActionBus {
     this.listener?.answer(workerId, f);
   }
 
-  /** Hub extension hook: a frame the session did not handle. */
-  workerFrame(session: WorkerSession, f: Frame): boolean {
+  /** Hub extension hook: a frame the session did not handle (`at`: when it arrived, the same for every view of it). */
+  workerFrame(session: WorkerSession, f: Frame, at = this.clock.now()): boolean {
     const workerId = session.info.workerId;
     switch (f.t) {
       case 'subscribe':
-        this.onSubscribe(session, f);
+        this.onSubscribe(session, f, at);
         return false; // the task dispatcher reads the `tasks` part of the same frame
       case 'action_done':
       case 'action_error':
@@ -134,18 +148,37 @@ export class ActionBus {
     this.remote?.localChanged(subscriber.workerId, undefined);
   }
 
-  private onSubscribe(session: WorkerSession, f: FrameOf<'subscribe'>): void {
+  private onSubscribe(session: WorkerSession, f: FrameOf<'subscribe'>, at: number): void {
     const workerId = session.info.workerId;
     const previous = this.subscribers.get(workerId);
     const actions = new Map(f.actions.map((a) => [a.action, a] as const));
     const newSession = previous === undefined || previous.session !== session;
     const dropped = previous ? [...previous.actions.keys()].filter((a) => !actions.has(a)) : [];
-    const subscriber: Subscriber = { workerId, subscriberId: f.subscriberId, actions, session, disconnectedAt: null };
+    const subscriber: Subscriber = {
+      workerId,
+      subscriberId: f.subscriberId,
+      actions,
+      session,
+      disconnectedAt: null,
+      handlers: { tasks: f.tasks, taskCapacity: f.taskCapacity, since: at },
+    };
     if (actions.size === 0) this.subscribers.delete(workerId);
     else this.subscribers.set(workerId, subscriber);
     this.log.info({ worker: workerId, subscriber: f.subscriberId, actions: [...actions.keys()] }, 'actions subscribed');
     this.listener?.subscribed(subscriber, newSession, dropped);
     this.remote?.localChanged(workerId, actions.size === 0 ? undefined : subscriber);
+    if (newSession && this.remote) this.shareDisabled(session);
+  }
+
+  /** The other hubs learn when this session is disabled or enabled (they count its worker out of new steps too). */
+  private shareDisabled(session: WorkerSession): void {
+    let disabled = session.isDisabled();
+    session.onChange(() => {
+      const current = this.subscribers.get(session.info.workerId);
+      if (session.isDisabled() === disabled || current?.session !== session) return;
+      disabled = session.isDisabled();
+      this.remote?.localChanged(current.workerId, current);
+    });
   }
 
   /**
@@ -160,13 +193,13 @@ export class ActionBus {
       const subscription = s.actions.get(action);
       if (subscription) out.push({ workerId: s.workerId, subscription, connected: s.session !== null, disconnectedAt: s.disconnectedAt });
     }
-    // Subscribers on other hubs (issue 10; a disabled one there is not skipped yet).
+    // Subscribers on other hubs (issue 10).
     for (const [workerId, s] of this.remote?.subscribers() ?? []) {
       const subscription = s.actions.get(action);
       if (!subscription || this.subscribers.get(workerId)?.session) continue;
       const index = out.findIndex((t) => t.workerId === workerId);
       if (index >= 0) out.splice(index, 1); // it moved: connected there, not in its grace period here
-      out.push({ workerId, subscription, connected: true, disconnectedAt: null });
+      if (!s.disabled) out.push({ workerId, subscription, connected: true, disconnectedAt: null });
     }
     return out.sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
   }

@@ -118,12 +118,17 @@ export class ActionsExtension implements HubExtension {
   readonly workerFrames = ['subscribe', 'action_done', 'action_error', 'action_info', 'action_progress', 'resources', 'resources_flag'] as const;
 
   workerFrame(session: WorkerSession, f: Frame): void {
-    if (f.t === 'subscribe') this.subscribers.subscribed(session, f, this.clock.now());
-    this.bus.workerFrame(session, f);
+    const at = this.clock.now();
+    if (f.t === 'subscribe') this.subscribers.subscribed(session, f, at);
+    this.bus.workerFrame(session, f, at);
   }
 
   methods(): MethodDefinition[] {
-    return workflowMethods({ engine: this.engine, store: this.store, resources: this.resources, subscribers: this.subscribers });
+    const subscribers = (action?: string) => {
+      const remote = this.bus.remote;
+      return this.subscribers.list(action, remote ? { hub: this.store.hubId, remote: remote.subscribers() } : undefined);
+    };
+    return workflowMethods({ engine: this.engine, store: this.store, resources: this.resources, subscribers });
   }
 
   /** Deletes the runs past `keepRunsDays`, then again in a day. */

@@ -21,7 +21,9 @@ import {
   type StoredRun,
   type WorkflowStore,
   type WorkflowStoreOptions,
+  mayWriteRun,
   runNotFound,
+  runNotOwned,
 } from './workflow-store.ts';
 
 interface RunEntry extends StoredRun {
@@ -72,9 +74,21 @@ export class MemoryWorkflowStore implements WorkflowStore {
     this.tables.runs.set(id, { id, workflow, trigger, state, createdAt, startedAt, finishedAt, reason, definition, snapshot: null, owner: this.hubId, seq: (this.tables.seq += 1) });
   }
 
+  /** Throws RUN_NOT_OWNED when `runId` is another hub's (a missing run is nobody's). */
+  private fence(runId: string | undefined): void {
+    const owner = runId === undefined ? undefined : this.tables.runs.get(runId)?.owner;
+    if (!mayWriteRun(owner, this.hubId)) throw runNotOwned(runId!, owner!, this.hubId);
+  }
+
+  /** {@link fence} for the run of the step sent as `messageId`. */
+  private fenceStep(messageId: string): void {
+    this.fence(this.tables.steps.get(messageId)?.runId);
+  }
+
   async updateRun(id: string, patch: RunPatch): Promise<void> {
     const run = this.tables.runs.get(id);
     if (!run) return;
+    this.fence(id);
     run.state = patch.state;
     run.snapshot = patch.snapshot;
     run.reason = patch.reason;
@@ -100,6 +114,10 @@ export class MemoryWorkflowStore implements WorkflowStore {
     return runs.map((r) => r.id);
   }
 
+  async activeRunsOf(workflow: string): Promise<StoredRun[]> {
+    return [...this.tables.runs.values()].filter((r) => isActive(r) && r.workflow === workflow).sort(byCreation).map(storedRun);
+  }
+
   async listRuns(limit = 50, workflow?: string): Promise<RunRow[]> {
     return [...this.tables.runs.values()]
       .filter((r) => workflow === undefined || r.workflow === workflow)
@@ -121,11 +139,13 @@ export class MemoryWorkflowStore implements WorkflowStore {
 
   async startStep(step: NewStep): Promise<void> {
     const t = this.tables;
+    this.fence(step.runId);
     if (t.steps.has(step.messageId) || [...t.steps.values()].some((s) => s.runId === step.runId && s.index === step.index)) return;
     t.steps.set(step.messageId, { ...step, state: 'waiting', finishedAt: null, snapshot: null });
   }
 
   async updateStep(messageId: string, patch: StepPatch): Promise<void> {
+    this.fenceStep(messageId);
     const step = this.tables.steps.get(messageId);
     if (step) {
       step.state = patch.state;
@@ -151,6 +171,7 @@ export class MemoryWorkflowStore implements WorkflowStore {
   }
 
   async markSent(messageId: string, subscribers: readonly string[], at: number): Promise<void> {
+    this.fenceStep(messageId);
     for (const subscriber of subscribers) {
       const answer = this.tables.answers.get(messageId)?.get(subscriber);
       if (answer) answer.sentAt = at;
@@ -158,16 +179,19 @@ export class MemoryWorkflowStore implements WorkflowStore {
   }
 
   async recordError(messageId: string, subscriber: string, error: WireError): Promise<void> {
+    this.fenceStep(messageId);
     const answer = this.tables.answers.get(messageId)?.get(subscriber);
     if (answer) answer.error = structuredClone(error);
   }
 
   async recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): Promise<void> {
+    this.fenceStep(messageId);
     const answer = this.tables.answers.get(messageId)?.get(subscriber);
     if (answer) answer.progress = { current, total, message };
   }
 
   async addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): Promise<boolean> {
+    this.fenceStep(messageId);
     let list = this.tables.messages.get(messageId);
     if (!list) this.tables.messages.set(messageId, (list = []));
     if (list.filter((m) => m.subscriber === subscriber).length >= MAX_MESSAGES_PER_ANSWER) return false;

@@ -48,6 +48,10 @@ export class SqliteWorkflowStore implements WorkflowStore {
     return this.batch.run(() => this.tables.adoptRuns(fromHub));
   }
 
+  activeRunsOf(workflow: string): Promise<StoredRun[]> {
+    return this.batch.run(() => this.tables.activeRunsOf(workflow));
+  }
+
   listRuns(limit?: number, workflow?: string): Promise<RunRow[]> {
     return this.batch.run(() => this.tables.listRuns(limit, workflow));
   }

@@ -21,7 +21,9 @@ import {
   type StepPatch,
   type StepRow,
   type StoredRun,
+  mayWriteRun,
   runNotFound,
+  runNotOwned,
 } from './workflow-store.ts';
 
 interface RunRecord {
@@ -67,6 +69,20 @@ export class SqliteWorkflowTables {
     return this.db.transaction(fn)();
   }
 
+  /** Throws RUN_NOT_OWNED when run `id` is another hub's (a missing run is nobody's); in the write's own transaction. */
+  private fence(id: string): void {
+    const row = this.stmt('SELECT owner FROM workflow_runs WHERE id = ?').get(id) as { owner: string | null } | undefined;
+    if (row && !mayWriteRun(row.owner, this.hubId)) throw runNotOwned(id, row.owner!, this.hubId);
+  }
+
+  /** {@link fence} for the run of the step sent as `messageId`. */
+  private fenceStep(messageId: string): void {
+    const row = this.stmt('SELECT r.id, r.owner FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.message_id = ?').get(messageId) as
+      | { id: string; owner: string | null }
+      | undefined;
+    if (row && !mayWriteRun(row.owner, this.hubId)) throw runNotOwned(row.id, row.owner!, this.hubId);
+  }
+
   createRun(run: NewRun): void {
     this.stmt(
       `INSERT INTO workflow_runs (id, workflow, trigger, state, created_at, started_at, finished_at, reason, definition, owner)
@@ -77,6 +93,7 @@ export class SqliteWorkflowTables {
   /** Stores the run machine's state and snapshot; `startedAt`/`finishedAt` are set once. */
   updateRun(id: string, patch: RunPatch): void {
     const final = patch.state !== 'pending' && patch.state !== 'running';
+    this.fence(id);
     this.stmt(
       `UPDATE workflow_runs SET state = ?, snapshot = ?, reason = ?,
          started_at = CASE WHEN started_at IS NULL AND ? THEN ? ELSE started_at END,
@@ -101,6 +118,11 @@ export class SqliteWorkflowTables {
     return ids.filter((id) => take.run(this.hubId, id, fromHub).changes === 1);
   }
 
+  activeRunsOf(workflow: string): StoredRun[] {
+    const rows = this.stmt(`SELECT * FROM workflow_runs WHERE workflow = ? AND state IN ('pending', 'running') ORDER BY created_at, rowid`).all(workflow);
+    return (rows as RunRecord[]).map(toStoredRun);
+  }
+
   /** The most recent runs first. */
   listRuns(limit = 50, workflow?: string): RunRow[] {
     const rows = workflow
@@ -121,6 +143,7 @@ export class SqliteWorkflowTables {
   }
 
   startStep(step: NewStep): void {
+    this.fence(step.runId);
     this.stmt(
       `INSERT OR IGNORE INTO workflow_steps (run_id, idx, name, action, message_id, state, started_at, deadline)
        VALUES (?, ?, ?, ?, ?, 'waiting', ?, ?)`,
@@ -130,6 +153,7 @@ export class SqliteWorkflowTables {
   /** Stores the step machine's state and snapshot, and the status of the subscribers given (those that changed). */
   updateStep(messageId: string, patch: StepPatch): void {
     this.transaction(() => {
+      this.fenceStep(messageId);
       this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
         patch.state,
         patch.snapshot,
@@ -153,15 +177,18 @@ export class SqliteWorkflowTables {
   markSent(messageId: string, subscribers: readonly string[], at: number): void {
     const update = this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?');
     this.transaction(() => {
+      this.fenceStep(messageId);
       for (const subscriber of subscribers) update.run(at, messageId, subscriber);
     });
   }
 
   recordError(messageId: string, subscriber: string, error: WireError): void {
+    this.fenceStep(messageId);
     this.stmt('UPDATE workflow_answers SET error = ? WHERE message_id = ? AND subscriber = ?').run(JSON.stringify(error), messageId, subscriber);
   }
 
   recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): void {
+    this.fenceStep(messageId);
     this.stmt('UPDATE workflow_answers SET progress_current = ?, progress_total = ?, progress_message = ? WHERE message_id = ? AND subscriber = ?').run(
       current,
       total,
@@ -173,6 +200,7 @@ export class SqliteWorkflowTables {
 
   /** Stores an `action_info`; false when the answer already has {@link MAX_MESSAGES_PER_ANSWER}. */
   addMessage(messageId: string, subscriber: string, at: number, level: string, message: string): boolean {
+    this.fenceStep(messageId);
     const { n } = this.stmt('SELECT count(*) AS n FROM workflow_messages WHERE message_id = ? AND subscriber = ?').get(messageId, subscriber) as { n: number };
     if (n >= MAX_MESSAGES_PER_ANSWER) return false;
     this.stmt('INSERT INTO workflow_messages (message_id, subscriber, at, level, message) VALUES (?, ?, ?, ?, ?)').run(messageId, subscriber, at, level, message);

@@ -20,6 +20,21 @@ export interface SubscriberView {
   taskCapacity: number;
   /** When its last `subscribe` arrived (ms since the epoch). */
   since: number;
+  /** Disabled: it takes no part in new workflow steps (nor jobs or tasks). */
+  disabled: boolean;
+  /** The hub holding it, when several hubs share an engine (issue 10). */
+  hub?: string;
+}
+
+/** Another hub's subscriber as that hub shared it (src/hub/actions/action-bus.ts `RemoteSubscriber`). */
+export interface RemoteSubscriberView {
+  hub: string;
+  subscriberId: string;
+  actions: ReadonlyMap<string, ActionSubscription>;
+  disabled: boolean;
+  tasks: TaskHandlerSpec[];
+  taskCapacity: number;
+  since: number;
 }
 
 export class SubscriberDirectory {
@@ -30,7 +45,7 @@ export class SubscriberDirectory {
     const workerId = session.info.workerId;
     this.byWorker.set(workerId, {
       session,
-      view: { workerId, subscriberId: f.subscriberId, actions: f.actions.map((a) => ({ ...a })), tasks: structuredClone(f.tasks), taskCapacity: f.taskCapacity, since: at },
+      view: { workerId, subscriberId: f.subscriberId, actions: f.actions.map((a) => ({ ...a })), tasks: structuredClone(f.tasks), taskCapacity: f.taskCapacity, since: at, disabled: false },
     });
   }
 
@@ -40,10 +55,18 @@ export class SubscriberDirectory {
     if (entry?.session === session) this.byWorker.delete(session.info.workerId);
   }
 
-  /** Every connected subscriber, by worker id; `action` keeps those subscribed to it. */
-  list(action?: string): SubscriberView[] {
-    return [...this.byWorker.values()]
-      .map((e) => e.view)
+  /**
+   * Every connected subscriber, by worker id; `action` keeps those subscribed to it. With several hubs,
+   * `fleet` gives this hub's id and the subscribers the other hubs hold, so every hub lists the same.
+   */
+  list(action?: string, fleet?: { hub: string; remote: ReadonlyMap<string, RemoteSubscriberView> }): SubscriberView[] {
+    const views = [...this.byWorker.values()].map((e): SubscriberView => ({ ...e.view, disabled: e.session.isDisabled(), ...(fleet ? { hub: fleet.hub } : {}) }));
+    for (const [workerId, s] of fleet?.remote ?? []) {
+      if (this.byWorker.has(workerId)) continue;
+      const { hub, subscriberId, disabled, tasks, taskCapacity, since } = s;
+      views.push({ workerId, subscriberId, actions: [...s.actions.values()].map((a) => ({ ...a })), tasks, taskCapacity, since, disabled, hub });
+    }
+    return views
       .filter((v) => action === undefined || v.actions.some((a) => a.action === action))
       .sort((a, b) => (a.workerId < b.workerId ? -1 : a.workerId > b.workerId ? 1 : 0));
   }

@@ -17,7 +17,7 @@ import { tagResources } from './resource-tagging.ts';
 import type { ResourceStore } from './resource-store.ts';
 import type { WorkflowDefinition } from './workflow-definitions.ts';
 import { WorkflowRunRuntime, type RunRuntimeDeps } from './workflow-run-runtime.ts';
-import type { RunState, StoredRun, WorkflowStore } from './workflow-store.ts';
+import { ACTIVE_RUN_STATES, type RunState, type StoredRun, type WorkflowStore } from './workflow-store.ts';
 
 /** The part of the task dispatcher (src/hub/tasks `TaskHub`) the engine uses for `tag` tasks. */
 export interface TaskSubmitter {
@@ -25,6 +25,17 @@ export interface TaskSubmitter {
   submit(task: { name: string; attrs: Record<string, string>; data: unknown; deadlineMs?: number }): string | Promise<string>;
   /** The task's final row; when given, a done `tag` task's returned `tags` update the stored resource. */
   wait?(id: string): Promise<{ state: string; result: unknown; worker?: string | null; error?: { code: string; message: string } | null }>;
+}
+
+/**
+ * The runs of the other hubs sharing the store (issue 10; src/engine/cluster-workflows.ts on NATS): set
+ * when there are any, so that `abort` and `on_conflict` see every hub's runs.
+ */
+export interface FleetRuns {
+  /** Aborts run `runId` on its owner hub `owner`; `undefined` when no such hub answers (it is not on the engine). */
+  abort(owner: string, runId: string, reason: string): Promise<TriggerResult | undefined>;
+  /** Tells the other hubs that a run of `workflow` ended (committed), so that a run waiting for it may start. */
+  ended(workflow: string): void;
 }
 
 export interface WorkflowEngineOptions {
@@ -73,6 +84,8 @@ export class WorkflowEngine implements BusListener {
   readonly runChanged$: Observable<string> = this.runChanges.asObservable();
   /** Where `tag` tasks go; settable because the task dispatcher may be created after the engine. */
   tasks: TaskSubmitter | undefined;
+  /** The other hubs' runs, set by the cluster when the hub shares an engine; none: this hub's runs are all there are. */
+  fleet: FleetRuns | undefined;
 
   constructor(
     private readonly deps: WorkflowEngineDeps,
@@ -97,6 +110,7 @@ export class WorkflowEngine implements BusListener {
         this.runChanges.next(run.id);
       },
       finished: (run) => this.onRunFinished(run),
+      lost: (run) => this.onRunLost(run),
     };
     deps.bus.listener = this;
   }
@@ -167,29 +181,41 @@ export class WorkflowEngine implements BusListener {
     if (!definition.triggers.some((t) => t.kind === 'manual')) {
       throw new ClaError(ErrorCode.InvalidArgument, `Workflow ${name} has no \`manual\` trigger (${definition.source})`, { data: { workflow: name } });
     }
-    return this.stored(this.trigger(definition, 'manual'));
+    return this.stored(await this.trigger(definition, 'manual'));
   }
 
   /** `cla-hub workflow event NAME`: every workflow with that event trigger; resolves once the runs are stored. */
   async emitEvent(event: string): Promise<TriggerResult[]> {
-    return this.stored(
-      [...this.deps.workflows.values()].filter((w) => w.triggers.some((t) => t.kind === 'event' && t.event === event)).map((w) => this.trigger(w, `event:${event}`)),
-    );
+    const listening = [...this.deps.workflows.values()].filter((w) => w.triggers.some((t) => t.kind === 'event' && t.event === event));
+    return this.stored(await Promise.all(listening.map((w) => this.trigger(w, `event:${event}`))));
   }
 
   /** A cron trigger fired. */
-  cron(name: string, expression: string): TriggerResult | undefined {
+  async cron(name: string, expression: string): Promise<TriggerResult | undefined> {
     const definition = this.deps.workflows.get(name);
     return definition && this.trigger(definition, `cron:${expression}`);
   }
 
-  /** Aborts an active run (id or unique prefix); resolves once the abort is stored. */
+  /**
+   * Aborts an active run (id or unique prefix), on whichever hub owns it; resolves once the abort is stored.
+   * A run whose owner is not on the engine any more (stopped, dead or cut off) is adopted here and aborted:
+   * its old owner is fenced from it (RUN_NOT_OWNED).
+   */
   async abort(idOrPrefix: string, reason = 'aborted by an admin'): Promise<TriggerResult> {
-    const id = await this.deps.store.resolveRunId(idOrPrefix);
-    const run = this.runs.get(id);
+    const { store } = this.deps;
+    const id = await store.resolveRunId(idOrPrefix);
+    let run = this.runs.get(id);
+    const stored = run ? undefined : await store.getStoredRun(id);
+    if (!run && stored && this.fleet && ACTIVE_RUN_STATES.includes(stored.state) && stored.owner !== null && stored.owner !== store.hubId) {
+      const done = await this.fleet.abort(stored.owner, id, reason);
+      if (done) return done;
+      this.deps.log.warn({ run: id, hub: stored.owner }, 'the hub owning the run to abort is not on the engine: adopting its runs');
+      await this.adopt(stored.owner);
+      run = this.runs.get(id);
+    }
     if (!run) {
-      const stored = await this.deps.store.getStoredRun(id);
-      throw new ClaError(ErrorCode.InvalidArgument, `Run ${id} is not active (${stored?.state ?? 'not found'})`, { data: { run: id } });
+      const now = stored && (await store.getStoredRun(id));
+      throw new ClaError(ErrorCode.InvalidArgument, `Run ${id} is not active (${now?.state ?? 'not found'})`, { data: { run: id } });
     }
     run.abort(reason);
     return this.stored({ run: id, workflow: run.workflow, state: run.state() });
@@ -204,18 +230,28 @@ export class WorkflowEngine implements BusListener {
   /**
    * Starts a run of a workflow, under its conflict policy: `parallel` starts it beside the active ones,
    * `skip` stores it as skipped, `wait` leaves it pending until they end, `replace` aborts them first.
-   * The run's writes are issued, not awaited (see {@link settled}).
+   * With a {@link fleet}, the active runs of every hub count (read from the store), and `replace` aborts
+   * them on their hubs. The run's writes are issued, not awaited (see {@link settled}).
    */
-  trigger(definition: WorkflowDefinition, trigger: string): TriggerResult {
+  async trigger(definition: WorkflowDefinition, trigger: string): Promise<TriggerResult> {
+    const others = this.fleet && definition.onConflict !== 'parallel' ? await this.othersActive(definition.name) : [];
+    if (definition.onConflict === 'replace') {
+      for (const old of others) {
+        await this.fleet!.abort(old.owner!, old.id, `replaced by a new run (${trigger})`).catch((error: unknown) =>
+          this.deps.log.warn({ err: error, run: old.id, hub: old.owner }, 'could not abort the run being replaced on its hub'),
+        );
+      }
+    }
     const active = [...this.runs.values()].filter((r) => r.workflow === definition.name);
+    const blocking = [...active.map((r) => ({ id: r.id, state: r.state() as RunState })), ...(definition.onConflict === 'replace' ? [] : others)];
     // The aborted runs report their end in a microtask, after the new run is running: they do not
     // start a waiting run in its place (startWaiting sees the new one running).
     if (definition.onConflict === 'replace') for (const old of active) old.abort(`replaced by a new run (${trigger})`);
     const run = WorkflowRunRuntime.create(this.runDeps, definition, this.newId(), trigger);
     this.runs.set(run.id, run);
     this.deps.log.info({ run: run.id, workflow: definition.name, trigger }, 'workflow run created');
-    if (active.length === 0 || definition.onConflict === 'parallel' || definition.onConflict === 'replace') run.start();
-    else if (definition.onConflict === 'skip') run.skip(`run ${active[0]!.id} of ${definition.name} is ${active[0]!.state()}`);
+    if (blocking.length === 0 || definition.onConflict === 'parallel' || definition.onConflict === 'replace') run.start();
+    else if (definition.onConflict === 'skip') run.skip(`run ${blocking[0]!.id} of ${definition.name} is ${blocking[0]!.state}`);
     // wait: stays pending until the runs before it end (onRunFinished)
     return { run: run.id, workflow: definition.name, state: run.state() };
   }
@@ -259,20 +295,19 @@ export class WorkflowEngine implements BusListener {
       return;
     }
     const { store, clock } = this.deps;
-    const context = { run: run.id, worker: workerId, re: f.re };
     switch (f.t) {
       case 'action_done':
         run.answer(workerId, true);
         return;
       case 'action_error':
-        this.writes.track(store.recordError(f.re, workerId, f.error), 'an action error', context);
+        run.write(store.recordError(f.re, workerId, f.error), 'an action error');
         run.answer(workerId, false);
         return;
       case 'action_info':
-        this.writes.track(store.addMessage(f.re, workerId, clock.now(), f.level, f.message), 'an action message', context);
+        run.write(store.addMessage(f.re, workerId, clock.now(), f.level, f.message), 'an action message');
         return;
       case 'action_progress':
-        this.writes.track(store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null), 'action progress', context);
+        run.write(store.recordProgress(f.re, workerId, f.current, f.total, f.message ?? null), 'action progress');
     }
   }
 
@@ -317,23 +352,61 @@ export class WorkflowEngine implements BusListener {
     return { clean: chars <= (this.options.maxCleanupIdChars ?? 512_000) ? flagged : null };
   }
 
+  /** The active runs of `workflow` that other hubs own (from the store). */
+  private async othersActive(workflow: string): Promise<StoredRun[]> {
+    const runs = await this.deps.store.activeRunsOf(workflow);
+    return runs.filter((r) => !this.runs.has(r.id) && r.owner !== null && r.owner !== this.deps.store.hubId);
+  }
+
   private onRunFinished(run: WorkflowRunRuntime): void {
     if (this.runs.get(run.id) !== run) return;
     this.runs.delete(run.id);
     this.deps.log.info({ run: run.id, workflow: run.workflow, state: run.state() }, 'workflow run finished');
     this.runChanges.next(run.id);
     this.startWaiting(run.workflow);
-    if (this.runs.size === 0) {
-      const waiters = [...this.idle];
-      this.idle.clear();
-      waiters.forEach((resolve) => resolve());
-    }
+    // Told once the end is committed, so that the other hubs read it from the store.
+    if (this.fleet) void this.writes.settled().then(() => this.fleet?.ended(run.workflow));
+    this.notifyIfIdle();
   }
 
-  /** Starts the oldest pending run of a workflow when none of it is running. */
+  /** A run of `workflow` on another hub ended: a run of it waiting here may start. */
+  otherEnded(workflow: string): void {
+    this.startWaiting(workflow);
+  }
+
+  private onRunLost(run: WorkflowRunRuntime): void {
+    if (this.runs.get(run.id) !== run) return;
+    this.runs.delete(run.id);
+    this.runChanges.next(run.id);
+    this.notifyIfIdle();
+  }
+
+  private notifyIfIdle(): void {
+    if (this.runs.size > 0) return;
+    const waiters = [...this.idle];
+    this.idle.clear();
+    waiters.forEach((resolve) => resolve());
+  }
+
+  /**
+   * Starts the oldest pending run of a workflow when none of it is running. With a {@link fleet}: when
+   * none runs on any hub and the oldest pending one of every hub is this hub's (each hub reads the same
+   * store, so only that run's owner starts it).
+   */
   private startWaiting(workflow: string): void {
     const runs = [...this.runs.values()].filter((r) => r.workflow === workflow);
     if (runs.some((r) => r.state() === 'running')) return;
-    runs.find((r) => r.state() === 'pending')?.start();
+    const pending = runs.find((r) => r.state() === 'pending');
+    if (!pending) return;
+    if (!this.fleet) return pending.start();
+    this.deps.store.activeRunsOf(workflow).then(
+      (fleetRuns) => {
+        if (fleetRuns.some((r) => r.state === 'running' && !this.runs.has(r.id))) return;
+        const oldest = this.runs.get(fleetRuns.find((r) => r.state === 'pending')?.id ?? '');
+        const runningHere = [...this.runs.values()].some((r) => r.workflow === workflow && r.state() === 'running');
+        if (oldest && oldest.state() === 'pending' && !runningHere) oldest.start();
+      },
+      (error: unknown) => this.deps.log.error({ err: error, workflow }, 'could not read the runs of the other hubs'),
+    );
   }
 }

@@ -8,7 +8,7 @@ import { callMethod, watchMethod, type MethodDefinition } from '../methods/metho
 import { parseResourceQuery } from './resource-query.ts';
 import type { ResourceStore, StoredResource } from './resource-store.ts';
 import { runTagLine } from './resource-tagging.ts';
-import type { SubscriberDirectory } from './subscriber-directory.ts';
+import type { SubscriberView } from './subscriber-directory.ts';
 import type { WorkflowEngine } from './workflow-engine.ts';
 import type { RunDetail, WorkflowStore } from './workflow-store.ts';
 
@@ -17,7 +17,8 @@ export interface WorkflowMethodsDeps {
   engine: WorkflowEngine;
   store: WorkflowStore;
   resources: ResourceStore;
-  subscribers: SubscriberDirectory;
+  /** `cla-hub subscribers` (every hub's, when several share an engine). */
+  subscribers: (action?: string) => SubscriberView[];
 }
 
 /**
@@ -113,7 +114,7 @@ export function workflowMethods({ engine, store, resources, subscribers }: Workf
       summary: 'Connected workers and what they subscribed to (actions, task handlers); with `action`, only its subscribers.',
       params: z.object({ action: name.optional() }).strict(),
       readOnly: true,
-      call: ({ action }) => subscribers.list(action),
+      call: ({ action }) => subscribers(action),
     }),
   ];
 }

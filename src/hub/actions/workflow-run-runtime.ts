@@ -9,6 +9,7 @@ import { workflowRunMachine, type StepResult, type WorkflowRunInput } from '../.
 import { stepOutcome, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
 import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
 import type { Clock } from '../../clock.ts';
+import { ClaError, ErrorCode } from '../../errors.ts';
 import type { Logger } from '../../logger.ts';
 import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame } from '../../protocol/frames.ts';
@@ -35,6 +36,14 @@ export interface RunRuntimeDeps {
   stepChanged(run: WorkflowRunRuntime, messageId: string, active: boolean): void;
   /** The run reached a final state. */
   finished(run: WorkflowRunRuntime): void;
+  /** Another hub owns the run now (a write was refused with RUN_NOT_OWNED): this hub stopped driving it. */
+  lost(run: WorkflowRunRuntime): void;
+}
+
+/** A step timer (see `attachStep`). */
+interface StepTimer {
+  id: unknown;
+  cancelled: boolean;
 }
 
 /** The message id of a run's step: the `id` of its `action` frames. */
@@ -50,6 +59,12 @@ export class WorkflowRunRuntime {
   private flushScheduled = false;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
+  /**
+   * Answers of this turn of the event loop, given to the step as one ANSWERS event at its end (or before
+   * any other event or timer of the step): one pass over the subscribers per turn instead of one per
+   * answer (issue 9: 1,000 answers to one broadcast were O(n²)).
+   */
+  private answers: Array<{ subscriber: string; ok: boolean }> | undefined;
 
   private constructor(
     private readonly deps: RunRuntimeDeps,
@@ -66,7 +81,7 @@ export class WorkflowRunRuntime {
       actions: {
         startStep: ({ context }) => this.startStep(context.index),
         abortStep: ({ event }) => this.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: this.deps.clock.now() }),
-        runFinished: () => queueMicrotask(() => this.deps.finished(this)),
+        runFinished: () => queueMicrotask(() => this.stopped || this.deps.finished(this)),
       },
     });
     // `as never`: createActor's options type cannot express "input or snapshot" as one union.
@@ -134,7 +149,18 @@ export class WorkflowRunRuntime {
 
   /** Forwards a bus event to the waiting step (the machine ignores it for subscribers it does not wait for). */
   answer(workerId: string, ok: boolean): void {
-    this.sendStep({ type: 'ANSWER', subscriber: workerId, ok, now: this.deps.clock.now() });
+    if (!this.answers) {
+      this.answers = [];
+      setImmediate(() => this.flushAnswers());
+    }
+    this.answers.push({ subscriber: workerId, ok });
+  }
+
+  private flushAnswers(): void {
+    const answers = this.answers;
+    if (!answers) return;
+    this.answers = undefined;
+    if (this.step?.getSnapshot().status === 'active') this.step.send({ type: 'ANSWERS', answers, now: this.deps.clock.now() });
   }
 
   disconnected(workerId: string): void {
@@ -154,6 +180,7 @@ export class WorkflowRunRuntime {
 
   /** Stops the actors without changing the stored state (the hub is stopping; a restart resumes). */
   stop(): void {
+    this.flushAnswers();
     if (this.step && !this.stopped) this.writeStep(this.step, this.stepIndex, this.step.getSnapshot());
     this.stopped = true;
     this.step?.stop();
@@ -161,6 +188,7 @@ export class WorkflowRunRuntime {
   }
 
   private sendStep(event: WorkflowStepEvent): void {
+    this.flushAnswers();
     if (this.step?.getSnapshot().status === 'active') this.step.send(event);
   }
 
@@ -201,6 +229,12 @@ export class WorkflowRunRuntime {
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
+      // Subscribers connected already will not reconnect: a hub adopting a dead hub's run (issue 10) finds
+      // them moved to it or to another hub. They get the action again as on a reconnect, so an answer given
+      // while no hub ran the step (or one the dead hub never stored) is repeated from the worker's cache,
+      // instead of the subscriber counting as gone when its resume grace runs out.
+      const pending = this.step.getSnapshot().context.subscribers.filter((s) => s.status === 'pending');
+      for (const s of pending) if (this.deps.bus.isConnected(s.id)) this.reconnected(s.id);
     }
   }
 
@@ -241,7 +275,24 @@ export class WorkflowRunRuntime {
     });
     this.stepIndex = index;
     this.written = new Map();
-    const step = createActor(machine, { ...from, clock: this.deps.clock } as never);
+    // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
+    const clock = this.deps.clock;
+    const stepClock: Clock = {
+      now: () => clock.now(),
+      setTimeout: (fn, ms) => {
+        const timer: StepTimer = { id: undefined, cancelled: false };
+        timer.id = clock.setTimeout(() => {
+          this.flushAnswers();
+          if (!timer.cancelled) fn();
+        }, ms);
+        return timer;
+      },
+      clearTimeout: (timer) => {
+        (timer as StepTimer).cancelled = true;
+        clock.clearTimeout((timer as StepTimer).id);
+      },
+    };
+    const step = createActor(machine, { ...from, clock: stepClock } as never);
     this.step = step;
     this.deps.stepChanged(this, messageId, true);
     step.subscribe((snapshot) => this.onStep(step, index, def, snapshot));
@@ -297,8 +348,27 @@ export class WorkflowRunRuntime {
     this.write(this.deps.store.updateRun(this.id, patch), 'a workflow run');
   }
 
-  private write(write: Promise<unknown>, what: string): void {
-    this.deps.writes.track(write, what, { run: this.id });
+  /**
+   * Keeps a write of this run until it settles. A write refused because another hub adopted the run
+   * (it took this one for dead) ends this hub's part: the actors stop, nothing more is written or sent.
+   */
+  write(write: Promise<unknown>, what: string): void {
+    const fenced = write.catch((error: unknown) => {
+      if (!(error instanceof ClaError && error.code === ErrorCode.RunNotOwned)) throw error;
+      this.relinquish(error);
+    });
+    this.deps.writes.track(fenced, what, { run: this.id });
+  }
+
+  private relinquish(error: ClaError): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.deps.log.warn({ run: this.id, workflow: this.workflow, owner: error.data?.owner }, 'another hub adopted this workflow run: stopped driving it here');
+    const messageId = this.currentMessageId();
+    this.step?.stop();
+    this.run.stop();
+    if (messageId !== undefined) this.deps.stepChanged(this, messageId, false);
+    this.deps.lost(this);
   }
 
   /**

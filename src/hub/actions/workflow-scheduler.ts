@@ -17,7 +17,7 @@ export class CronScheduler {
   constructor(
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly fire: (workflow: string, expression: string) => void,
+    private readonly fire: (workflow: string, expression: string) => unknown,
     /**
      * Several hubs (issue 10): resolves true for exactly one of the hubs asking for the same slot key
      * (`workflow`, expression, planned time); only that hub fires. @default every slot is this hub's
@@ -49,10 +49,11 @@ export class CronScheduler {
   private fireOnce(workflow: string, expression: string, slot: number): void {
     const fire = () => {
       this.log.info({ workflow, cron: expression }, 'cron trigger');
+      const failed = (error: unknown) => this.log.error({ err: error, workflow }, 'cron trigger failed');
       try {
-        this.fire(workflow, expression);
+        void Promise.resolve(this.fire(workflow, expression)).catch(failed);
       } catch (error) {
-        this.log.error({ err: error, workflow }, 'cron trigger failed');
+        failed(error);
       }
     };
     if (!this.claimSlot) return fire();

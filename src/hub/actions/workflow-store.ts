@@ -102,6 +102,20 @@ export function runNotFound(idOrPrefix: string, ambiguous: boolean): ClaError {
   });
 }
 
+/**
+ * What a write to a run (the run, its steps, answers and messages) throws when the run is owned by another
+ * hub than the writer: that hub adopted it, taking the writer for dead (issue 10). The writer stops
+ * driving the run.
+ */
+export function runNotOwned(runId: string, owner: string, hubId: string): ClaError {
+  return new ClaError(ErrorCode.RunNotOwned, `Workflow run ${runId} is owned by hub ${owner} now (it adopted the run from hub ${hubId}); hub ${hubId} no longer writes to it`, {
+    data: { run: runId, owner, hub: hubId },
+  });
+}
+
+/** Whether `hubId` may write to a run owned by `owner` (runs written before owners were kept are anyone's). */
+export const mayWriteRun = (owner: string | null | undefined, hubId: string): boolean => owner === null || owner === undefined || owner === hubId;
+
 /** A run with every step, answer and message: `cla-hub workflow show`. */
 export interface RunDetail {
   run: RunRow;
@@ -123,6 +137,11 @@ export interface WorkflowStoreOptions {
  * backend (after the commit that holds it). Calls take effect in the order they are made, so a caller
  * may issue writes without awaiting each one (the run runtime does: its machines are synchronous) and
  * await the last. Each method is atomic on its own; there is no transaction across calls.
+ *
+ * Writes are fenced by owner: updateRun, startStep, updateStep, markSent, recordError, recordProgress
+ * and addMessage on a run owned by another hub than {@link WorkflowStore.hubId} reject with
+ * `RUN_NOT_OWNED` ({@link runNotOwned}) and change nothing, so a hub that was taken for dead and whose
+ * runs were adopted cannot write to them any more, whatever it still believes.
  */
 export interface WorkflowStore {
   /** The owner of the runs this store creates. */
@@ -140,6 +159,8 @@ export interface WorkflowStore {
    * the ids adopted.
    */
   adoptRuns(fromHub: string): Promise<string[]>;
+  /** Every hub's pending and running runs of `workflow`, oldest first: what `on_conflict` weighs across hubs. */
+  activeRunsOf(workflow: string): Promise<StoredRun[]>;
   /** The most recent runs first (`limit` default 50), optionally of one workflow. */
   listRuns(limit?: number, workflow?: string): Promise<RunRow[]>;
   /**

@@ -17,7 +17,7 @@ import { frame, type Frame } from '../../protocol/frames.ts';
 import { CloseCode } from '../../protocol/version.ts';
 import { proofMessage, prove } from '../../protocol/auth-proof.ts';
 import { nextConnectionId } from '../../transport/frame-channel.ts';
-import type { CloseInfo, Direction, FrameTap, Transport } from '../../transport/transport.ts';
+import type { CloseInfo, Direction, FrameReceiver, FrameTap, Transport } from '../../transport/transport.ts';
 import { EvalJob, ExecJob, ProbeJob, type LegacyJob, type LegacyJobHost, type LegacyMessage } from './legacy-jobs.ts';
 import { legacyAgent, legacyGeneration, type LegacyQuery, type ParsedLegacyOptions } from './legacy-options.ts';
 import { FetchJob, ShipJob } from './legacy-transfer-jobs.ts';
@@ -56,6 +56,8 @@ export class LegacySession implements Transport, LegacyJobHost {
   readonly outbox: SseOutbox;
   private open = true;
   private resolveClosed!: (info: CloseInfo) => void;
+  private closeInfo: CloseInfo | undefined;
+  private receiver: FrameReceiver | undefined;
   private resolveHello: ((outcome: HelloOutcome) => void) | undefined;
   /** The nonce of the hub's `challenge`, received in accept(). */
   private nonce: string | undefined;
@@ -129,6 +131,11 @@ export class LegacySession implements Transport, LegacyJobHost {
   // ---- Transport --------------------------------------------------------------------------------------
   isOpen(): boolean {
     return this.open;
+  }
+
+  setReceiver(receiver: FrameReceiver | undefined): void {
+    this.receiver = receiver;
+    if (receiver && this.closeInfo) receiver.transportClosed(this.closeInfo);
   }
 
   post(f: Frame): void {
@@ -224,6 +231,7 @@ export class LegacySession implements Transport, LegacyJobHost {
   emit(f: Frame): void {
     if (!this.open) return;
     this.record('in', f);
+    this.receiver?.receiveFrame(f);
     this.frames.next(f);
   }
 
@@ -326,9 +334,11 @@ export class LegacySession implements Transport, LegacyJobHost {
     this.jobsByOid.clear();
     this.jobsByKey.clear();
     this.deps.tap?.event(this.id, 'close', `${info.code} ${info.reason}`);
+    this.closeInfo = info;
     this.frames.complete();
     this.rejects.complete();
     this.resolveClosed(info);
+    this.receiver?.transportClosed(info);
     this.deps.onClosed(this);
   }
 

@@ -16,8 +16,13 @@ export function encodeTaskValue(value: unknown): string {
   });
 }
 
+/** The marker key as JSON.stringify writes it: text without it holds no binary. */
+const BINARY_KEY_JSON = JSON.stringify(BINARY_KEY).slice(1, -1);
+
 /** JSON text -> plain value, binary restored as `Uint8Array`. */
 export function decodeTaskValue(text: string): unknown {
+  // A reviver costs a call per value (the hub decodes every pushed task's data and every result, issue 9).
+  if (!text.includes(BINARY_KEY_JSON)) return JSON.parse(text);
   return JSON.parse(text, (_key, v: unknown) => {
     if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
       const keys = Object.keys(v);

@@ -9,7 +9,7 @@ import type { WorkerTaskOptions } from './task-options.ts';
 
 /** A {@link TaskExtension} on `registry` with the configured built-in handlers registered. */
 export function createTaskExtension(registry: SubscriptionRegistry, options: WorkerTaskOptions, builtins: BuiltinHandlerOptions = {}): TaskExtension {
-  const extension = new TaskExtension(registry, { concurrency: options.concurrency });
+  const extension = new TaskExtension(registry, { concurrency: options.concurrency, prefetch: options.prefetch });
   for (const { name, filter } of options.handlers) extension.handle(name, filter, builtinHandler(name, builtins));
   return extension;
 }

@@ -19,6 +19,18 @@
  * machine hears only when the total reaches or leaves zero, so a burst costs two lifecycle events and
  * two `state` frames, not two per task.
  *
+ * Prefetch (issue 9): by default a worker holds at least {@link MIN_DEFAULT_TASK_PREFETCH} tasks beyond
+ * `concurrency`, so during a burst a freed slot starts the next task while the hub's refill is still on
+ * its way (BullMQ's workers fetch the next job as they finish one for the same reason): the worker does
+ * not go idle, and its load does not cross zero, per task. A queued task's lease is renewed like a running
+ * one's from the moment it arrives, so its ttl need not cover the time it waits; stopping gives queued
+ * tasks back at once (`task_rejected`), so the hub re-offers them without waiting for an expiry. Workers of
+ * long tasks that should not queue behind each other set `prefetch` (`--task-prefetch`) to 0.
+ *
+ * Per task the worker keeps little (issue 9): one renewal timer serves every held task, a task's
+ * AbortController is made only when its handler reads `signal` or the task is aborted, and a task dropped
+ * while queued stays in the p-queue as a no-op (its slot is freed at once; see `accept` for the bound).
+ *
  * Execution is at least once, completion exactly once: a handler whose lease was revoked, or whose
  * connection dropped, is aborted (its `signal`) and its result is not sent; the hub has leased the task
  * again. A worker killed after its handler ran but before `task_done` reached the hub runs it twice.
@@ -36,12 +48,28 @@ import type { RegisteredTaskHandler, SubscriptionRegistry, TaskHandler, TaskInvo
 export interface TaskExtensionOptions {
   /** Tasks run at once. @default 4 */
   concurrency?: number;
-  /** Leased tasks waiting in the queue beyond `concurrency`. @default `concurrency` */
+  /** Leased tasks waiting in the queue beyond `concurrency`. @default {@link defaultTaskPrefetch} */
   prefetch?: number;
 }
 
 /** Default task concurrency; see `parseTaskOptions` in task-options.ts for why 4. */
 export const DEFAULT_TASK_CONCURRENCY = 4;
+
+/** Most tasks a worker announces it holds (`subscribe.taskCapacity`'s bound). */
+export const MAX_TASK_CAPACITY = 10_000;
+
+/**
+ * The least default prefetch: enough queued tasks to cover the hub's round trip during a burst of short
+ * tasks (measured in bench/peers: at concurrency 1, prefetch 1 -> 16 cut the worker's CPU per echo task
+ * about 4x, since it stopped going idle between tasks), small enough that a burst still spreads over the
+ * workers (the hub leases to the least loaded first).
+ */
+export const MIN_DEFAULT_TASK_PREFETCH = 16;
+
+/** The prefetch of a worker that sets none: `max(concurrency, 16)`, within {@link MAX_TASK_CAPACITY}. */
+export function defaultTaskPrefetch(concurrency: number): number {
+  return Math.max(0, Math.min(Math.max(concurrency, MIN_DEFAULT_TASK_PREFETCH), MAX_TASK_CAPACITY - concurrency));
+}
 
 type Push = FrameOf<'task_push'>;
 
@@ -49,8 +77,13 @@ interface Held {
   push: Push;
   handler: TaskHandler;
   stage: 'queued' | 'running';
-  abort: AbortController;
-  renewTimer?: unknown;
+  /** Made on first use: when the handler reads its `signal`, or when the task is aborted. */
+  abort?: AbortController;
+  /** Why it was aborted (revoked, disconnected, stopping); set once. */
+  abortReason?: ClaError;
+  /** When the lease is renewed next (clock ms), and how often. */
+  renewAt: number;
+  renewEveryMs: number;
   /** Releases this task's unit of the worker's load: when dropped while queued, else when its handler returned. */
   release: () => void;
 }
@@ -67,14 +100,22 @@ export class TaskExtension implements AgentExtension {
   private paused = false;
   private stopping = false;
   private ctx: ExtensionContext | undefined;
+  /** The one renewal timer, set for the earliest `renewAt` of the held tasks. */
+  private renewTimer: unknown;
+  private renewDue = Infinity;
+  /** Tasks dropped while queued whose no-op is still in the p-queue (see `accept`). */
+  private dropped = 0;
 
   constructor(
     private readonly registry: SubscriptionRegistry,
     options: TaskExtensionOptions = {},
   ) {
     this.concurrency = positive('concurrency', options.concurrency ?? DEFAULT_TASK_CONCURRENCY);
-    const prefetch = options.prefetch ?? this.concurrency;
-    if (!Number.isSafeInteger(prefetch) || prefetch < 0) throw new InvalidArgumentError(`Expected \`prefetch\` to be a non-negative integer, got ${describeValue(prefetch)}`);
+    if (this.concurrency > MAX_TASK_CAPACITY) throw new InvalidArgumentError(`Expected \`concurrency\` to be at most ${MAX_TASK_CAPACITY}, got ${describeValue(this.concurrency)}`);
+    const prefetch = options.prefetch ?? defaultTaskPrefetch(this.concurrency);
+    if (!Number.isSafeInteger(prefetch) || prefetch < 0 || this.concurrency + prefetch > MAX_TASK_CAPACITY) {
+      throw new InvalidArgumentError(`Expected \`prefetch\` to be a non-negative integer, at most ${MAX_TASK_CAPACITY} with \`concurrency\` (${this.concurrency}), got ${describeValue(prefetch)}`);
+    }
     this.capacity = this.concurrency + prefetch;
     this.queue = new PQueue({ concurrency: this.concurrency });
     registry.setTaskCapacity(this.capacity);
@@ -133,9 +174,9 @@ export class TaskExtension implements AgentExtension {
   }
 
   private onPush(push: Push): void {
-    if (this.held.has(push.id) || this.overflow.some((o) => o.id === push.id)) return;
+    if (this.held.has(push.id) || (this.overflow.length > 0 && this.overflow.some((o) => o.id === push.id))) return;
     if (this.stopping) return this.reject(push, 'worker stopping');
-    if (this.held.size >= this.capacity) {
+    if (!this.hasRoom()) {
       this.overflow.push(push);
       if (!this.paused) {
         this.paused = true;
@@ -154,11 +195,21 @@ export class TaskExtension implements AgentExtension {
       this.ctx?.log.warn({ task: push.id, name: push.name }, 'pushed a task no handler here matches; rejecting it');
       return this.reject(push, `no handler on this worker matches task ${push.name} with attributes ${formatAttrs(push.attrs)}`);
     }
-    const entry: Held = { push, handler, stage: 'queued', abort: new AbortController(), release: this.ctx?.trackWork('task') ?? (() => undefined) };
+    const renewEveryMs = Math.max(10, Math.floor(push.ttlMs / 3));
+    const now = this.ctx?.clock.now() ?? 0;
+    const entry: Held = { push, handler, stage: 'queued', renewAt: now + renewEveryMs, renewEveryMs, release: this.ctx?.trackWork('task') ?? noop };
     this.held.set(push.id, entry);
-    this.scheduleRenewal(push.id, entry, Math.max(10, Math.floor(push.ttlMs / 3)));
-    // p-queue rejects only when `abort` fires (lease revoked before the task started); run() reports everything else.
-    this.queue.add(() => this.run(push.id, entry), { signal: entry.abort.signal }).catch(() => undefined);
+    this.scheduleRenewals(entry.renewAt);
+    // No abort signal for the p-queue (its listeners cost more than the task here): a task dropped while
+    // queued frees its slot at once and its run() returns without calling the handler when reached. Such
+    // no-ops wait only behind running handlers, and `hasRoom` counts them, so the p-queue holds at most
+    // 2 x capacity entries even when handlers hang across reconnects.
+    this.queue.add(() => this.run(push.id, entry)).catch(noop);
+  }
+
+  /** Whether one more pushed task fits: held tasks within capacity, no-ops of dropped ones within capacity too. */
+  private hasRoom(): boolean {
+    return this.held.size < this.capacity && this.dropped < this.capacity;
   }
 
   private reject(push: Push, reason: string): void {
@@ -174,6 +225,12 @@ export class TaskExtension implements AgentExtension {
   }
 
   private async run(id: string, entry: Held): Promise<void> {
+    if (this.held.get(id) !== entry) {
+      // Dropped while queued (revoked, disconnected, stopping): its slot and load were freed then.
+      this.dropped -= 1;
+      this.slotFreed();
+      return;
+    }
     entry.stage = 'running';
     try {
       await this.runHeld(id, entry);
@@ -187,7 +244,7 @@ export class TaskExtension implements AgentExtension {
     const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data: push.data ?? null };
     let end: Frame;
     try {
-      const result = (await entry.handler(task, { signal: entry.abort.signal })) ?? null;
+      const result = (await entry.handler(task, { get signal() { return signalOf(entry); } })) ?? null;
       end = isPlainValue(result)
         ? frame('task_done', { re: id, lease: push.lease, result })
         : frame('task_failed', {
@@ -208,39 +265,83 @@ export class TaskExtension implements AgentExtension {
       }
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
-    if (this.held.get(id) !== entry || entry.abort.signal.aborted) return;
+    if (this.held.get(id) !== entry || entry.abortReason !== undefined) return;
     this.ctx?.send(end);
     this.drop(id, entry);
   }
 
-  private scheduleRenewal(id: string, entry: Held, everyMs: number): void {
+  /** Makes sure the renewal timer fires by `at`. */
+  private scheduleRenewals(at: number): void {
     const clock = this.ctx?.clock;
-    if (!clock) return;
-    entry.renewTimer = clock.setTimeout(() => {
-      if (this.held.get(id) !== entry) return;
-      this.ctx?.send(frame('task_renew', { re: id, lease: entry.push.lease }));
-      this.scheduleRenewal(id, entry, everyMs);
-    }, everyMs);
+    if (!clock || at >= this.renewDue) return;
+    if (this.renewTimer !== undefined) clock.clearTimeout(this.renewTimer);
+    this.renewDue = at;
+    this.renewTimer = clock.setTimeout(this.renewDueLeases, Math.max(0, at - clock.now()));
   }
+
+  /**
+   * Renews every held lease due within a third of its interval (early is harmless: the lease then runs
+   * from now), so tasks that arrived close together share one timer firing; then sets the timer again.
+   */
+  private readonly renewDueLeases = (): void => {
+    this.renewTimer = undefined;
+    this.renewDue = Infinity;
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const now = ctx.clock.now();
+    let next = Infinity;
+    for (const [id, entry] of this.held) {
+      if (entry.renewAt - now <= entry.renewEveryMs / 3) {
+        ctx.send(frame('task_renew', { re: id, lease: entry.push.lease }));
+        entry.renewAt = now + entry.renewEveryMs;
+      }
+      if (entry.renewAt < next) next = entry.renewAt;
+    }
+    if (next !== Infinity) this.scheduleRenewals(next);
+  };
 
   /** Forgets a task (finished, revoked or lost), aborting its handler when a reason is given. */
   private drop(id: string, entry: Held, abortReason?: string): void {
     if (this.held.get(id) !== entry) return;
     this.held.delete(id);
-    if (entry.renewTimer !== undefined) this.ctx?.clock.clearTimeout(entry.renewTimer);
-    if (abortReason !== undefined) entry.abort.abort(new ClaError(ErrorCode.Aborted, `Task ${id} aborted: ${abortReason}`));
-    // A running handler holds its unit until it returns (run() releases it).
-    if (entry.stage === 'queued') entry.release();
+    if (abortReason !== undefined) {
+      entry.abortReason = new ClaError(ErrorCode.Aborted, `Task ${id} aborted: ${abortReason}`);
+      entry.abort?.abort(entry.abortReason);
+    }
+    if (entry.stage === 'queued') {
+      // Its no-op stays in the p-queue until reached (run() counts it off); a running handler holds its
+      // unit until it returns (run() releases it).
+      this.dropped += 1;
+      entry.release();
+    }
+    if (this.held.size === 0 && this.renewTimer !== undefined) {
+      this.ctx?.clock.clearTimeout(this.renewTimer);
+      this.renewTimer = undefined;
+      this.renewDue = Infinity;
+    }
     this.slotFreed();
   }
 
   private slotFreed(): void {
-    while (this.overflow.length > 0 && this.held.size < this.capacity && !this.stopping) this.accept(this.overflow.shift()!);
-    if (this.paused && this.overflow.length === 0 && this.held.size < this.capacity) {
+    while (this.overflow.length > 0 && this.hasRoom() && !this.stopping) this.accept(this.overflow.shift()!);
+    if (this.paused && this.overflow.length === 0 && this.hasRoom()) {
       this.paused = false;
       this.ctx?.resume();
     }
   }
+}
+
+function noop(): void {
+  // A released unit of load without an agent, or a queue promise nobody awaits.
+}
+
+/** The task's abort signal, made on first use; already aborted when the task was. */
+function signalOf(entry: Held): AbortSignal {
+  if (!entry.abort) {
+    entry.abort = new AbortController();
+    if (entry.abortReason !== undefined) entry.abort.abort(entry.abortReason);
+  }
+  return entry.abort.signal;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * The worker's task options: `--task-concurrency N` and `--task-handler NAME[:FILTER]` (repeatable), or
- * `CLA_WORKER_TASK_CONCURRENCY` and `CLA_WORKER_TASK_HANDLERS` (specs separated by spaces); flags win.
+ * The worker's task options: `--task-concurrency N`, `--task-prefetch N` and `--task-handler NAME[:FILTER]`
+ * (repeatable), or `CLA_WORKER_TASK_CONCURRENCY`, `CLA_WORKER_TASK_PREFETCH` and `CLA_WORKER_TASK_HANDLERS`
+ * (specs separated by spaces); flags win.
  *
  * A handler spec names a built-in handler (builtin-handlers.ts), which handles tasks of the same name,
  * and optionally the filter it announces: `echo`, `shell:cloud=aws,account=123,account=456` (a repeated
@@ -8,7 +9,7 @@
  */
 import { InvalidArgumentError, describeValue } from '../../errors.ts';
 import { BUILTIN_TASK_HANDLERS } from './builtin-handlers.ts';
-import { DEFAULT_TASK_CONCURRENCY } from './task-extension.ts';
+import { DEFAULT_TASK_CONCURRENCY, MAX_TASK_CAPACITY } from './task-extension.ts';
 
 /** One `--task-handler`. */
 export interface TaskHandlerOption {
@@ -26,6 +27,12 @@ export interface WorkerTaskOptions {
    * runs heavier tasks lowers it.
    */
   concurrency: number;
+  /**
+   * Leased tasks held beyond `concurrency`, waiting in the worker's queue. @default undefined:
+   * `max(concurrency, 16)` (see `defaultTaskPrefetch` in task-extension.ts); 0 for long tasks that should
+   * not wait behind each other on one worker.
+   */
+  prefetch?: number;
   handlers: TaskHandlerOption[];
 }
 
@@ -61,6 +68,16 @@ export function parseTaskOptions(flags: Readonly<Record<string, unknown>>, env: 
       throw new InvalidArgumentError(`Expected \`${label}\` to be a positive integer up to 10000, got ${describeValue(rawConcurrency)}`);
     }
   }
+  const rawPrefetch = flags.taskPrefetch ?? env.CLA_WORKER_TASK_PREFETCH;
+  const prefetchLabel = flags.taskPrefetch !== undefined ? '--task-prefetch' : 'CLA_WORKER_TASK_PREFETCH';
+  let prefetch: number | undefined;
+  if (rawPrefetch !== undefined && rawPrefetch !== '') {
+    prefetch = typeof rawPrefetch === 'string' && /^\s*\d+\s*$/.test(rawPrefetch) ? Number(rawPrefetch) : typeof rawPrefetch === 'number' ? rawPrefetch : NaN;
+    const most = MAX_TASK_CAPACITY - concurrency;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > most) {
+      throw new InvalidArgumentError(`Expected \`${prefetchLabel}\` to be an integer from 0 to ${most} (${MAX_TASK_CAPACITY} less the task concurrency), got ${describeValue(rawPrefetch)}`);
+    }
+  }
   const fromFlags = flags.taskHandler;
   let specs: string[];
   let specLabel = '--task-handler';
@@ -70,5 +87,5 @@ export function parseTaskOptions(flags: Readonly<Record<string, unknown>>, env: 
     specs = (env.CLA_WORKER_TASK_HANDLERS ?? '').split(/\s+/).filter(Boolean);
     specLabel = 'CLA_WORKER_TASK_HANDLERS';
   }
-  return { concurrency, handlers: specs.map((spec) => parseTaskHandlerSpec(spec, specLabel)) };
+  return { concurrency, ...(prefetch === undefined ? {} : { prefetch }), handlers: specs.map((spec) => parseTaskHandlerSpec(spec, specLabel)) };
 }
