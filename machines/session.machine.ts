@@ -21,15 +21,17 @@ import { assign, setup } from 'xstate';
 
 /** The accepted hello's facts: what the runtime passes to `createActor(sessionMachine, { input })`. */
 export interface SessionInput {
-  workerId: string;
   /** Concurrent jobs the worker announced in `hello`. */
   capacity: number;
   /** The worker is disabled in the registry: the session starts in `disabled`. @default false */
   disabled?: boolean;
 }
 
+/**
+ * No worker id: the runtime knows whose session it is, and sessions with the same facts then have equal
+ * snapshots, which the hub shares between idle sessions (issue 9, hub heap per idle worker).
+ */
 export interface SessionContext {
-  workerId: string;
   /** Ids of the jobs assigned to this worker and not yet done, in assignment order. */
   jobs: string[];
   /** Concurrent jobs the worker announced in `hello`. */
@@ -50,7 +52,6 @@ export type SessionEvent =
 /** Builds the initial context from input; named so the config stays JSON-like. */
 export function sessionContextFromInput({ input }: { input: SessionInput }): SessionContext {
   return {
-    workerId: input.workerId,
     jobs: [],
     capacity: input.capacity,
     startsDisabled: input.disabled ?? false,

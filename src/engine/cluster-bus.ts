@@ -42,6 +42,8 @@ export class ClusterBus implements RemoteBus {
   private readonly remote = new Map<string, RemoteSubscriber & { revision: number }>();
   /** Revisions of the entries this hub wrote, for the compare-and-set delete. */
   private readonly own = new Map<string, Promise<number | undefined>>();
+  /** What this hub last wrote for each subscriber it holds, to write it again if another hub deletes it. */
+  private readonly ownEntries = new Map<string, Entry>();
   private readonly subs: Subscription[] = [];
   private watcher: { stop(): void } | undefined;
   /** Told after every change of another hub's subscriber. */
@@ -130,13 +132,17 @@ export class ClusterBus implements RemoteBus {
       void this.withdraw(workerId);
       return;
     }
-    const entry: Entry = {
+    this.write(workerId, {
       hub: this.hubId,
       subscriberId: subscriber.subscriberId,
       actions: [...subscriber.actions.values()],
       disabled: subscriber.session?.isDisabled() ?? false,
       ...subscriber.handlers,
-    };
+    });
+  }
+
+  private write(workerId: string, entry: Entry): void {
+    this.ownEntries.set(workerId, entry);
     const previous = this.own.get(workerId) ?? Promise.resolve(undefined);
     // Writes of one worker in order, so that the revision kept is the last one.
     const next = previous.then(() =>
@@ -163,6 +169,7 @@ export class ClusterBus implements RemoteBus {
 
   private async withdraw(workerId: string): Promise<void> {
     const written = this.own.get(workerId);
+    this.ownEntries.delete(workerId);
     if (!written) return;
     this.own.delete(workerId);
     const revision = await written;
@@ -178,6 +185,14 @@ export class ClusterBus implements RemoteBus {
     const workerId = tokenId(entry.key);
     const before = this.remote.get(workerId);
     if (entry.operation !== 'PUT') {
+      // Another hub took this one for dead (a stalled event loop) and removed a subscriber still connected
+      // here: without its entry the other hubs' steps would leave it out for good. Write it again.
+      const mine = this.ownEntries.get(workerId);
+      if (mine && this.open()) {
+        this.log.warn({ worker: workerId }, 'subscriber entry removed by another hub while the worker is connected here: writing it again');
+        this.write(workerId, mine);
+        return;
+      }
       if (!before || before.revision > entry.revision) return;
       this.remote.delete(workerId);
       this.bus?.remoteDisconnected(workerId, before.subscriberId, before.actions);

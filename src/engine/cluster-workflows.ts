@@ -89,6 +89,11 @@ export class ClusterWorkflows implements FleetRuns {
   ended(workflow: string): void {
     const h = headers();
     h.set(HUB, this.hubId);
-    this.nc.publish(ENDED, encode({ workflow }), { headers: h });
+    try {
+      this.nc.publish(ENDED, encode({ workflow }), { headers: h });
+    } catch (error) {
+      // The engine connection is closing (the hub stops): a waiting run elsewhere starts on its own hub's next end.
+      this.log.debug({ err: error, workflow }, 'could not tell the other hubs that a run ended');
+    }
   }
 }

@@ -12,12 +12,14 @@ import type { Clock } from '../clock.ts';
 import { systemClock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { silentLogger } from '../logger.ts';
-import type { ClusterPort, HubCluster, ManageOrder, RemoteHolder } from '../hub/hub-cluster.ts';
+import { headers, type Subscription } from '@nats-io/transport-node';
+import type { HubChange } from '../hub/hub-change.ts';
+import type { ClusterPort, HubCluster, LiveWorker, ManageOrder, RemoteHolder } from '../hub/hub-cluster.ts';
 import type { JobEvent, RunRequest } from '../hub/job-events.ts';
 import type { RunOptions } from '../hub/job-runner.ts';
 import type { WorkerSession } from '../hub/worker-session.ts';
 import type { NatsEngine } from './nats-connect.ts';
-import { Presence, type PresenceOptions } from './presence.ts';
+import { idToken, Presence, type PresenceOptions } from './presence.ts';
 import { Router } from './routing.ts';
 import { ClusterBus } from './cluster-bus.ts';
 import type { ActionBus } from '../hub/actions/action-bus.ts';
@@ -45,6 +47,14 @@ export interface NatsClusterOptions {
   onHubGone?: (hubId: string, dead: boolean) => void;
 }
 
+/** Where every hub tells the others of its workers' changes (connected, state, jobs), for their views. */
+const CHANGES = 'cla.hub.changes';
+const HUB = 'Cla-Hub';
+/** How long a hub waits for another's live worker states (a view falls back to "connected to hub X"), in ms. */
+export const LIVE_TIMEOUT_MS = 2000;
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+const decode = <T>(data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as T;
+
 /** Presence and routing for one hub. */
 export class NatsCluster implements HubCluster {
   private port!: ClusterPort;
@@ -57,6 +67,9 @@ export class NatsCluster implements HubCluster {
   /** Claims in flight, so that a release waits for the claim it undoes. */
   private readonly claims = new Map<string, Promise<unknown>>();
   private readonly changeListeners = new Set<() => void>();
+  private readonly subs: Subscription[] = [];
+  /** Other hubs' workers' live states as their change notices carried them (a hint: checked against presence). */
+  private readonly liveSeen = new Map<string, { hub: string; live: LiveWorker }>();
 
   constructor(
     private readonly engine: NatsEngine,
@@ -86,6 +99,7 @@ export class NatsCluster implements HubCluster {
         port.replaced(workerId, `replaced by a new connection on hub ${byHub}`);
       },
       onHubGone: (hubId, dead) => {
+        for (const [workerId, seen] of this.liveSeen) if (seen.hub === hubId) this.liveSeen.delete(workerId);
         this.router.hubGone(hubId);
         void this.clusterBus?.hubGone(hubId);
         this.options.onHubGone?.(hubId, dead);
@@ -94,7 +108,45 @@ export class NatsCluster implements HubCluster {
   }
 
   async start(): Promise<void> {
-    this.presence.onChange(() => this.changeListeners.forEach((listener) => listener()));
+    this.presence.onChange((workerId, entry) => {
+      this.changeListeners.forEach((listener) => listener());
+      // A worker connecting to or leaving another hub changes this hub's views too.
+      if (entry?.hub !== this.port.id) this.port.remoteChange({ type: entry ? 'connected' : 'disconnected', worker: workerId });
+    });
+    const nc = this.engine.nc;
+    this.subs.push(
+      nc.subscribe(`cla.hub.${idToken(this.port.id)}.live`, {
+        callback: (error, msg) => {
+          if (error) return;
+          try {
+            const ids = decode<string[]>(msg.data);
+            const live: Record<string, LiveWorker> = {};
+            for (const id of Array.isArray(ids) ? ids : []) {
+              const view = typeof id === 'string' ? this.port.live(id) : undefined;
+              if (view) live[id] = view;
+            }
+            msg.respond(encode(live));
+          } catch (cause) {
+            this.log.warn({ err: cause }, 'bad live-state request from another hub');
+            msg.respond(encode({}));
+          }
+        },
+      }),
+      nc.subscribe(CHANGES, {
+        callback: (error, msg) => {
+          const from = msg.headers?.get(HUB);
+          if (error || !from || from === this.port.id) return;
+          try {
+            const { live, ...change } = decode<HubChange & { live?: LiveWorker }>(msg.data);
+            if (live) this.liveSeen.set(change.worker, { hub: from, live });
+            else if (change.type === 'disconnected') this.liveSeen.delete(change.worker);
+            this.port.remoteChange(change);
+          } catch (cause) {
+            this.log.warn({ err: cause }, 'bad change notice from another hub');
+          }
+        },
+      }),
+    );
     await this.presence.start();
     if (this.options.bus) {
       this.clusterBus = new ClusterBus(this.engine, this.port.id, this.log, this.options.buckets?.subscribers);
@@ -108,6 +160,7 @@ export class NatsCluster implements HubCluster {
   }
 
   async stop(): Promise<void> {
+    for (const sub of this.subs.splice(0)) sub.unsubscribe();
     this.clusterWorkflows?.stop();
     this.router.stop();
     await this.clusterBus?.stop();
@@ -155,6 +208,43 @@ export class NatsCluster implements HubCluster {
     const entry = this.presence.holder(workerId);
     if (entry === undefined || entry.hub === this.port.id) return undefined;
     return { hub: entry.hub, since: entry.since, tags: entry.worker?.tags ?? [], envs: entry.worker?.envs ?? [] };
+  }
+
+  async liveElsewhere(workerIds: readonly string[]): Promise<Map<string, LiveWorker>> {
+    const byHub = new Map<string, string[]>();
+    const out = new Map<string, LiveWorker>();
+    for (const id of workerIds) {
+      const hub = this.presence.holder(id)?.hub;
+      if (hub === undefined || hub === this.port.id) continue;
+      // The holder's last notice about it, unless it moved since: no round trip.
+      const seen = this.liveSeen.get(id);
+      if (seen?.hub === hub) out.set(id, seen.live);
+      else byHub.set(hub, [...(byHub.get(hub) ?? []), id]);
+    }
+    await Promise.all(
+      [...byHub].map(async ([hub, ids]) => {
+        try {
+          const reply = await this.engine.nc.request(`cla.hub.${idToken(hub)}.live`, encode(ids), { timeout: LIVE_TIMEOUT_MS });
+          for (const [id, live] of Object.entries(decode<Record<string, LiveWorker>>(reply.data))) out.set(id, live);
+        } catch (error) {
+          this.log.debug({ err: error, hub }, 'no live worker states from another hub');
+        }
+      }),
+    );
+    return out;
+  }
+
+  changed(change: HubChange): void {
+    const h = headers();
+    h.set(HUB, this.port.id);
+    // The worker's live state goes along, so the other hubs' views follow it without asking.
+    const live = change.worker === '' ? undefined : this.port.live(change.worker);
+    try {
+      this.engine.nc.publish(CHANGES, encode(live ? { ...change, live } : change), { headers: h });
+    } catch (error) {
+      // The engine connection is closing (the hub stops): the other hubs learn it from presence.
+      this.log.debug({ err: error }, 'could not tell the other hubs of a change');
+    }
   }
 
   /** Calls `listener` after every change of presence or of another hub's subscribers; returns the unsubscribe. */

@@ -231,14 +231,16 @@ export class Presence {
     const now = this.options.clock.now();
     for (const [hub, beat] of this.heartbeats) {
       if (now - beat.movedAt < this.staleMs || beat.beatsSince < Math.ceil(this.staleMs / this.heartbeatMs)) continue;
-      // The watch may be what stalled (its consumer was on a server that died; the client notices only
-      // after two missed idle heartbeats): the bucket itself has the last word.
+      // A stall of this hub's own event loop delays its watch as much as this timer, and the watch's
+      // consumer may have been on a server that died (the client notices only after two missed idle
+      // heartbeats): a hub beating all along would look silent. The bucket itself says whether it moved.
       const current = await this.hubsKv.get(idToken(hub)).catch(() => 'unread' as const);
       if (current === 'unread') continue;
-      if (current && current.operation === 'PUT' && current.revision !== beat.revision) {
-        this.heartbeats.set(hub, { revision: current.revision, movedAt: now, beatsSince: 0 });
+      if (current?.operation === 'PUT' && current.revision !== beat.revision) {
+        this.heartbeats.set(hub, { revision: current.revision, movedAt: this.options.clock.now(), beatsSince: 0 });
         continue;
       }
+      if (this.heartbeats.get(hub) !== beat) continue; // the watch saw it move (or go) meanwhile
       this.options.log.warn({ hub, silentMs: now - beat.movedAt }, 'a hub stopped beating: removing its presence entries');
       this.heartbeats.delete(hub);
       this.options.onHubGone?.(hub, true);

@@ -4,6 +4,7 @@
  * gets a narrow {@link ClusterPort} back. A hub without one (SQLite, a single hub) never routes.
  */
 import type { Observable } from 'rxjs';
+import type { HubChange } from './hub-change.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import type { RunOptions } from './job-runner.ts';
 import type { HubExtension } from './hub-extension.ts';
@@ -21,6 +22,15 @@ export interface RemoteHolder {
   envs: string[];
 }
 
+/** A worker's live state on the hub holding it, for the other hubs' views (dashboard, `cla-hub workers`). */
+export interface LiveWorker {
+  /** The worker machine's state as the worker reported it (e.g. `connected.idle`). */
+  state: string;
+  /** The holder's session machine state (e.g. `active.busy`, `disabled`). */
+  session: string;
+  runningJobs: number;
+}
+
 /** What the cluster may do on this hub. */
 export interface ClusterPort {
   readonly id: string;
@@ -32,6 +42,10 @@ export interface ClusterPort {
   manageLocal(workerId: string, order: ManageOrder): void;
   /** A newer session of the worker is on another hub: close the local one (4006, as within one hub). */
   replaced(workerId: string, reason: string): void;
+  /** The live state of a worker this hub holds. */
+  live(workerId: string): LiveWorker | undefined;
+  /** Another hub's workers changed (connected, state, job...): the management views here show them too. */
+  remoteChange(change: HubChange): void;
 }
 
 /** How a hub reaches the workers that other hubs hold. Also a hub extension (sessions, start, stop). */
@@ -44,4 +58,8 @@ export interface HubCluster extends HubExtension {
   manage(workerId: string, order: ManageOrder): boolean;
   /** The other hub holding `workerId`, if one does. */
   holderOf(workerId: string): RemoteHolder | undefined;
+  /** The live state of workers other hubs hold, asked of their hubs (those that do not answer are left out). */
+  liveElsewhere(workerIds: readonly string[]): Promise<Map<string, LiveWorker>>;
+  /** A change of this hub's workers, for the other hubs' views. */
+  changed(change: HubChange): void;
 }

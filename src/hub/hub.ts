@@ -22,7 +22,7 @@ import { routeConnection } from './connection-router.ts';
 import { Dispatcher, matchSession, unknownEnvError } from './dispatcher.ts';
 import type { JobEvent, RunRequest } from './job-events.ts';
 import { runJob, type RunOptions } from './job-runner.ts';
-import { WorkerManagement } from './management.ts';
+import { stateName, WorkerManagement } from './management.ts';
 import { HubMetrics } from './metrics.ts';
 import type { Registry } from './registry.ts';
 import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-options.ts';
@@ -98,6 +98,8 @@ export class Hub {
       session: (id) => this.sessions.get(id),
       remote: deps.cluster ? (id, order) => deps.cluster!.manage(id, order) : undefined,
       elsewhere: deps.cluster ? (id) => deps.cluster!.holderOf(id) : undefined,
+      liveElsewhere: deps.cluster ? (ids) => deps.cluster!.liveElsewhere(ids) : undefined,
+      hubId: () => this.hubId,
       connectedWorkerIds: () => [...this.sessions.keys()],
       notifyChange: (change) => this.notifyChange(change),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
@@ -114,6 +116,13 @@ export class Hub {
         session: (id) => this.sessions.get(id),
         manageLocal: (id, order) => this.manageLocal(id, order),
         replaced: (id, reason) => this.replaceSession(id, reason),
+        live: (id) => {
+          const session = this.sessions.get(id);
+          if (!session || session.isClosed()) return undefined;
+          return { state: session.info.workerState ?? 'connected', session: stateName(session.state()), runningJobs: session.runningJobs() };
+        },
+        // Straight to the views here: not told to the cluster again.
+        remoteChange: (change) => this.changes.next(change),
       });
     }
     this.frameRouter = new WorkerFrameRouter(extensions);
@@ -202,6 +211,7 @@ export class Hub {
   /** Tells `changes$` subscribers about a change made outside the hub's own flow (management). */
   notifyChange(change: HubChange): void {
     this.changes.next(change);
+    this.deps.cluster?.changed(change);
   }
 
   /** Run requests waiting for a free worker. */
@@ -274,7 +284,7 @@ export class Hub {
         storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
           const recorded = this.registry.recordJobStart(job);
-          this.changes.next({ type: 'job-started', worker: job.workerId });
+          this.notifyChange({ type: 'job-started', worker: job.workerId });
           return recorded;
         },
         recordEnd: (jobId, end) => this.recordEnd(jobId, end),
@@ -289,7 +299,7 @@ export class Hub {
   /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */
   private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): void {
     this.registry.recordJobEnd(jobId, end).catch((error: unknown) => this.log.error({ err: error, job: jobId }, 'could not record the end of a job'));
-    this.changes.next({ type: 'job-ended', worker: '' });
+    this.notifyChange({ type: 'job-ended', worker: '' });
   }
 
   /**
@@ -297,7 +307,7 @@ export class Hub {
    * remain. Public for management's admin unregister.
    */
   onUnregistered(id: string, remaining: string[]): void {
-    this.changes.next({ type: 'unregistered', worker: id });
+    this.notifyChange({ type: 'unregistered', worker: id });
     const session = this.sessions.get(id);
     if (!session) {
       this.deps.cluster?.manage(id, { op: 'unregistered', remaining });
@@ -318,7 +328,7 @@ export class Hub {
     if (order.op === 'disable') session.disable();
     else if (order.op === 'enable') session.enable();
     else session.shutdown();
-    this.changes.next({ type: order.op === 'shutdown' ? 'shutdown' : order.op === 'disable' ? 'disabled' : 'enabled', worker: id });
+    this.notifyChange({ type: order.op === 'shutdown' ? 'shutdown' : order.op === 'disable' ? 'disabled' : 'enabled', worker: id });
   }
 
   /** The worker connected to another hub since: its session here is stale. */
@@ -347,7 +357,7 @@ export class Hub {
     // Unknown only when unregistered meanwhile (its unregister closes this session).
     this.registry.markConnected(info.workerId, info.agent, info.connectedAt).catch((error: unknown) => this.log.warn({ err: error, worker: info.workerId }, 'could not record the connection'));
     this.log.info({ worker: info.workerId, tags: info.tags, envs: info.envs, remote: transport.remote }, 'worker connected');
-    this.changes.next({ type: 'connected', worker: info.workerId });
+    this.notifyChange({ type: 'connected', worker: info.workerId });
     for (const extension of this.extensions) extension.sessionAdded?.(session);
     session.start();
     this.dispatcher.pump();
@@ -358,7 +368,7 @@ export class Hub {
     otherFrame: (session, f) => this.frameRouter.route(session, f),
     changed: (session) => {
       this.dispatcher.pump();
-      this.changes.next({ type: 'state', worker: session.info.workerId });
+      this.notifyChange({ type: 'state', worker: session.info.workerId });
     },
     closed: (session, close) => {
       const { workerId } = session.info;
@@ -369,7 +379,7 @@ export class Hub {
       this.log.info({ worker: workerId, code: close.code }, 'worker disconnected');
       for (const extension of this.extensions) extension.sessionClosed?.(session);
       this.dispatcher.pump();
-      this.changes.next({ type: 'disconnected', worker: workerId });
+      this.notifyChange({ type: 'disconnected', worker: workerId });
     },
   };
 }

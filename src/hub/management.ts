@@ -13,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { HubChange } from './hub-change.ts';
 import type { Registry, WorkerInfo } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
-import type { ManageOrder, RemoteHolder } from './hub-cluster.ts';
+import type { LiveWorker, ManageOrder, RemoteHolder } from './hub-cluster.ts';
 
 /** The seed's warning, shown before and after a shutdown. */
 export const SHUTDOWN_WARNING =
@@ -51,6 +51,8 @@ export interface ManagedWorker {
   state: string;
   /** The hub's session machine state (e.g. `active.idle`, `disabled`, `shuttingDown`), `null` offline. */
   session: string | null;
+  /** The hub holding its connection when several hubs share an engine (issue 10); `null` offline or with one hub. */
+  hub: string | null;
   disabled: boolean;
   jobsRun: number;
   runningJobs: number;
@@ -121,6 +123,10 @@ export interface ManagementDeps {
   remote?: (id: string, order: ManageOrder) => boolean;
   /** Where another hub holds the worker (issue 10), so views show the whole fleet. @default none */
   elsewhere?: (id: string) => RemoteHolder | undefined;
+  /** The live state of workers other hubs hold (issue 10). @default none */
+  liveElsewhere?: (ids: readonly string[]) => Promise<Map<string, LiveWorker>>;
+  /** This hub's id, shown as the holder of its own workers when there are other hubs. */
+  hubId?: () => string | undefined;
   /** Ids of the connected workers. */
   connectedWorkerIds(): string[];
   notifyChange(change: HubChange): void;
@@ -134,12 +140,21 @@ export class WorkerManagement {
 
   /** Workers sorted by id; with `project`, only its members (`UNKNOWN_PROJECT` if it does not exist). */
   async listWorkers(project?: string): Promise<ManagedWorker[]> {
-    return (await this.hub.registry.listWorkers(project)).map((row) => this.view(row, project));
+    const rows = await this.hub.registry.listWorkers(project);
+    const live = await this.liveElsewhere(rows);
+    return rows.map((row) => this.view(row, project, live));
   }
 
   /** One worker; `UNKNOWN_WORKER` if there is none. */
   async worker(id: string): Promise<ManagedWorker> {
-    return this.view(await this.require(id));
+    const row = await this.require(id);
+    return this.view(row, undefined, await this.liveElsewhere([row]));
+  }
+
+  /** What the hubs holding some of `rows` (not this one) say of them. */
+  private async liveElsewhere(rows: readonly WorkerInfo[]): Promise<Map<string, LiveWorker>> {
+    const ids = rows.filter((row) => !this.liveSession(row.id) && this.hub.elsewhere?.(row.id)).map((row) => row.id);
+    return ids.length === 0 || !this.hub.liveElsewhere ? new Map() : this.hub.liveElsewhere(ids);
   }
 
   /** One worker with its recent jobs (output tails as text). */
@@ -250,9 +265,10 @@ export class WorkerManagement {
     return { worker, affectedProjects: worker.projects, warnings };
   }
 
-  private view(row: WorkerInfo, project?: string): ManagedWorker {
+  private view(row: WorkerInfo, project?: string, elsewhere: ReadonlyMap<string, LiveWorker> = new Map()): ManagedWorker {
     const session = this.liveSession(row.id);
     const remote = session ? undefined : this.hub.elsewhere?.(row.id);
+    const live = remote && elsewhere.get(row.id);
     const sharedWith = project !== undefined ? row.projects.filter((p) => p !== project) : row.projects.length > 1 ? row.projects : [];
     return {
       id: row.id,
@@ -268,11 +284,12 @@ export class WorkerManagement {
       connectedSince: session ? row.connectedSince ?? session.info.connectedAt : remote?.since ?? null,
       lastSeen: row.lastSeen,
       createdAt: row.createdAt,
-      state: session ? session.info.workerState ?? 'connected' : remote ? `connected to hub ${remote.hub}` : 'offline',
-      session: session ? stateName(session.state()) : null,
+      state: session ? session.info.workerState ?? 'connected' : remote ? live?.state ?? `connected to hub ${remote.hub}` : 'offline',
+      session: session ? stateName(session.state()) : live?.session ?? null,
+      hub: session ? (this.hub.elsewhere ? this.hub.hubId?.() ?? null : null) : remote?.hub ?? null,
       disabled: row.disabled,
       jobsRun: row.jobsRun,
-      runningJobs: session?.runningJobs() ?? 0,
+      runningJobs: session?.runningJobs() ?? live?.runningJobs ?? 0,
       failures: row.failures,
     };
   }

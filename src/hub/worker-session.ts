@@ -53,6 +53,26 @@ export interface SessionOwner {
   closed(session: WorkerSession, info: CloseInfo): void;
 }
 
+/** Snapshots of sessions holding no job, by their facts and state: equal ones are shared. */
+const restingSnapshots = new Map<string, SessionSnapshot>();
+/** Bound of {@link restingSnapshots}: a few capacities times a few states in practice. */
+const MAX_RESTING_SNAPSHOTS = 256;
+
+/**
+ * `snapshot`, or an equal one already held by another session. Snapshots are immutable values and a
+ * session without jobs is fully described by its state and its hello's facts, so every idle session of
+ * the same capacity shares one (each of its own cost ~0.5 KiB, issue 9).
+ */
+function shared(snapshot: SessionSnapshot): SessionSnapshot {
+  const { context } = snapshot;
+  if (snapshot.status !== 'active' || context.jobs.length > 0) return snapshot;
+  const key = `${JSON.stringify(snapshot.value)}|${context.capacity}|${context.startsDisabled}`;
+  const known = restingSnapshots.get(key);
+  if (known) return known;
+  if (restingSnapshots.size < MAX_RESTING_SNAPSHOTS) restingSnapshots.set(key, snapshot);
+  return snapshot;
+}
+
 /** One worker connection. */
 export class WorkerSession implements FrameReceiver {
   readonly info: SessionInfo;
@@ -76,8 +96,8 @@ export class WorkerSession implements FrameReceiver {
     private readonly log: Logger,
   ) {
     this.info = info;
-    const [snapshot, actions] = initialTransition(sessionMachine, { workerId: info.workerId, capacity: info.capacity, disabled: info.disabled });
-    this.snapshot = snapshot;
+    const [snapshot, actions] = initialTransition(sessionMachine, { capacity: info.capacity, disabled: info.disabled });
+    this.snapshot = shared(snapshot);
     this.execute(actions);
   }
 
@@ -247,7 +267,7 @@ export class WorkerSession implements FrameReceiver {
   private step(event: SessionEvent): void {
     const [next, actions] = transition(sessionMachine, this.snapshot, event);
     // Set before the effects run, so they (and any event they cause) see the new state.
-    this.snapshot = next;
+    this.snapshot = shared(next);
     this.execute(actions);
     this.notify();
   }

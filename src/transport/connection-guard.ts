@@ -25,8 +25,9 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits):
   }
   const open = new Map<string, number>();
   const pending = new Map<string, number>();
-  // Server-wide handlers and one small record per socket, no closures per connection (issue 9, idle heap).
-  const tracked = new WeakMap<Socket, Tracked>();
+  // Server-wide handlers and no closures per connection (issue 9, idle heap): a record per socket in its
+  // request head, then only its address.
+  const tracked = new WeakMap<Socket, Tracked | string>();
   // By `address:port`: over TLS the request's socket is a TLSSocket wrapping the raw one seen here.
   const inHead = new Map<string, Tracked>();
   const headDone = (t: Tracked) => {
@@ -35,11 +36,16 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits):
     t.timer = undefined;
     inHead.delete(t.key);
     add(pending, t.address, -1);
+    if (tracked.get(t.socket) === t) tracked.set(t.socket, t.address);
   };
   function onClose(this: Socket): void {
     const t = tracked.get(this);
-    if (!t) return;
+    if (t === undefined) return;
     tracked.delete(this);
+    if (typeof t === 'string') {
+      add(open, t, -1);
+      return;
+    }
     headDone(t);
     add(open, t.address, -1);
   }
@@ -52,10 +58,11 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits):
     const waiting = add(pending, address, 1);
     const timer = setTimeout(destroySocket, limits.headersTimeoutMs, socket);
     timer.unref();
-    const t: Tracked = { address, key: `${address}:${socket.remotePort}`, timer };
+    const t: Tracked = { socket, address, key: `${address}:${socket.remotePort}`, timer };
     tracked.set(socket, t);
     inHead.set(t.key, t);
-    socket.once('close', onClose);
+    // `on`, not `once` (a wrapper and a bound function per socket): 'close' comes once, and onClose forgets the socket.
+    socket.on('close', onClose);
     if (total > limits.maxConnectionsPerAddress || waiting > limits.maxPendingPerAddress) socket.destroy();
   });
   const headArrived = (req: http.IncomingMessage) => {
@@ -68,6 +75,7 @@ export function guardConnections(server: http.Server, limits: ConnectionLimits):
 
 /** One raw connection while it is open. */
 interface Tracked {
+  socket: Socket;
   address: string;
   key: string;
   /** Set while the request head is awaited. */

@@ -68,17 +68,6 @@ export function closeReason(reason: string): string {
   return `${reason.slice(0, end)}…`;
 }
 
-/** {@link SendGateHooks} of one channel, without a closure per connection. */
-class ChannelGateHooks implements SendGateHooks {
-  constructor(private readonly channel: FrameChannel) {}
-  congested(on: boolean): void {
-    this.channel.sendCongested(on);
-  }
-  overflow(reason: string): void {
-    this.channel.sendOverflow(reason);
-  }
-}
-
 function uncorkChannel(channel: FrameChannel): void {
   channel.uncork();
 }
@@ -102,7 +91,7 @@ export function nextConnectionId(prefix = 'c'): string {
 const EARLY_FRAMES = 8;
 
 /** A {@link Transport} over a {@link ByteSocket}; the owner feeds it with `receive()` and `closedBy()`. */
-export class FrameChannel implements Transport {
+export class FrameChannel implements Transport, SendGateHooks {
   readonly id: string;
   readonly remote: string;
   // Per-connection state is kept small (issue 9: hub heap per idle connection): no closures per
@@ -172,7 +161,7 @@ export class FrameChannel implements Transport {
     this.encodePool = options.encodePool;
     this.tap?.event(this.id, 'open', this.remote);
     if (options.sendLimits) {
-      this.gate = new SendGate(options.sendLimits, new ChannelGateHooks(this));
+      this.gate = new SendGate(options.sendLimits, this);
     }
   }
 
@@ -297,14 +286,14 @@ export class FrameChannel implements Transport {
     this.socket.uncork?.();
   }
 
-  /** The send gate stopped (true) or restarted (false) reading. */
-  sendCongested(on: boolean): void {
+  /** The send gate stopped (true) or restarted (false) reading (the channel is its own {@link SendGateHooks}: no object per connection). */
+  congested(on: boolean): void {
     this.pausedBySendQueue = on;
     this.applyPause();
   }
 
   /** The send gate gave up on the peer: close with 4009. */
-  sendOverflow(reason: string): void {
+  overflow(reason: string): void {
     this.close(CloseCode.SendOverflow, reason);
     // The close frame waits behind the queue the peer does not read: drop the socket soon after.
     setTimeout(terminateSocket, 1000, this.socket).unref();

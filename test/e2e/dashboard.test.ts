@@ -10,13 +10,12 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { CHROMIUM, launchBrowser, MISSING } from './browser.ts';
 import { HUB_BIN, WORKER_BIN, runCli, startHub, startWorker, stopAll, tempDir, type LiveProcess, type RunningHub } from '../integration/processes.ts';
 
-const CHROMIUM = process.env.CLA_E2E_CHROMIUM ?? '/usr/bin/chromium';
-const MISSING = `Debian's chromium is not installed at ${CHROMIUM}: run \`apt-get install -y --no-install-recommends chromium\` (.ci/run installs it when missing). The browser tests do not download a browser.`;
 const ID = 'web1';
 
 interface Context {
@@ -73,24 +72,7 @@ it.before(async (ctx) => {
     ctx.hub = await startHub(ctx.dir, ['--admin-port', '0']);
     ctx.adminUrl = (await ctx.hub.process.waitFor(/admin API on (http:\/\/\S+)/))[1]!;
     ctx.adminToken = fs.readFileSync(`${ctx.hub.data}.admin-token`, 'utf8').trim();
-    // playwright-core already passes most of these (it adds --headless, --no-sandbox and the
-    // background-networking switches itself); they are listed so the intent does not depend on its
-    // defaults. It refuses --user-data-dir in `args`: a persistent context puts the profile in our temp dir.
-    ctx.browser = await chromium.launchPersistentContext(path.join(ctx.dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      viewport: { width: 1400, height: 1000 },
-      timeout: 30_000,
-    });
-    ctx.page = ctx.browser.pages()[0] ?? (await ctx.browser.newPage());
-    ctx.page.setDefaultTimeout(15_000);
-    // Script errors and CSP violations (inline script or style) show up here.
-    // (The browser also logs every 401/404 answer, which the login and the workflow probe expect.)
-    ctx.page.on('console', (msg) => {
-      if (msg.type() === 'error' && !/^Failed to load resource: the server responded with a status of 40[14]/.test(msg.text())) ctx.problems.push(`console: ${msg.text()}`);
-    });
-    ctx.page.on('pageerror', (error) => ctx.problems.push(`page error: ${error.message}`));
+    Object.assign(ctx, await launchBrowser(ctx.dir, ctx.problems, { width: 1400, height: 1000, timeoutMs: 15_000 }));
   } catch (error) {
     ctx.setupError = error as Error;
   }

@@ -117,6 +117,14 @@ async function untilBucket<T>(nc: NatsConnection, bucket: string, check: (values
   }
 }
 
+/** Prints what the hubs said about each other (deaths, takeovers), for whoever reads a failure. */
+function hubNotes(hubs: RunningHub[]): void {
+  const notable = /stopped beating|removed by another hub|adopted|closed the jobs|could not|resumed/;
+  for (const [n, hub] of hubs.entries()) {
+    for (const line of `${hub.process.stdout}\n${hub.process.stderr}`.split('\n').filter((l) => notable.test(l))) console.error(`hub ${n + 1}: ${line.slice(0, 300)}`);
+  }
+}
+
 const answersOf = (detail: RunDetail, step: number) => Object.fromEntries((detail.steps[step]?.answers ?? []).map((a) => [a.subscriber, a.status]));
 const allDone = (ids: string[]) => Object.fromEntries(ids.map((id) => [id, 'done']));
 
@@ -286,9 +294,13 @@ it('5,000 tasks, a workflow and execs on 3 hubs, hub 2 SIGKILLed at ~40 %: nothi
         assert.match(out.stdout, `moved-${worker}`);
       }
     }
+    if (process.env.MULTI_HUB_VERBOSE) hubNotes(hubs);
     if (process.env.MULTI_HUB_VERBOSE) console.error({ endedAtKill, takenOver: takenOver.length, ranTwice: [...ran.values()].filter((by) => by.length > 1).length, adopter: (await runs.getStoredRun(run))!.owner });
     await observer.close();
     await runs.close();
+  } catch (error) {
+    hubNotes(hubs);
+    throw error;
   } finally {
     fs.writeFileSync(stopExec, '');
     for (const client of clients) client.close();

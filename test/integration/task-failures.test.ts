@@ -76,6 +76,16 @@ async function submitShellTasks(hub: RunningHub, labels: string[], attrs: Record
   }
 }
 
+/** One admin method call over the hub's admin token (as `cla-hub workers disable` makes). */
+async function adminCall(hub: RunningHub, method: string, params: Record<string, unknown>): Promise<unknown> {
+  const client = await AdminClient.connect(hub.url, fs.readFileSync(adminTokenFile(hub.data), 'utf8').trim());
+  try {
+    return await client.call(method, params);
+  } finally {
+    client.close();
+  }
+}
+
 /** Executions per label, with the worker that ran each, from every worker log in `dir`. */
 function executions(dir: string): Map<string, string[]> {
   const seen = new Map<string, string[]>();
@@ -135,22 +145,27 @@ failures('a completion for a lease that moved (its worker\'s link stalled past t
   ctx.store = openSqliteTaskStore(ctx.hub.data);
   const relay = await startLinkRelay(ctx.hub.url);
   ctx.relays.push(relay);
-  // The stalled worker takes any shell task; the other one joins later with a more specific handler,
-  // so the task-selection rule sends the expired task to it rather than back to the stalled one.
+  // The stalled worker takes any shell task; the rescuer has a more specific handler, so the
+  // task-selection rule sends the expired task to it rather than back to the stalled one. The rescuer is
+  // connected (and disabled: no tasks) before the lease starts, and enabled while it runs: a worker that
+  // only started then could take longer than the 2 s lease on a loaded machine, and the task would go back
+  // to the stalled worker meanwhile.
   const stalled = await startTaskWorker(ctx, 'stalled', relay.url, ['--task-handler', 'shell', '--task-concurrency', '1']);
   // A first task through the open link: done means the hub has the worker's subscription.
   const [[warmup]] = [...(await submitShellTasks(ctx.hub, ['warmup'], { cloud: 'aws' }))];
   await until('the warm-up task done', async () => (await ctx.store.get(warmup!))!.state === 'done');
+  await startTaskWorker(ctx, 'rescuer', ctx.hub.url, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '1']);
+  await adminCall(ctx.hub, 'workers.disable', { id: 'rescuer' });
   relay.hold();
-  // Until the rescuer is connected, an expired lease can go back to the stalled worker (it is the only
+  // Until the rescuer is enabled, an expired lease can go back to the stalled worker (it is the only
   // capable one; its link still carries hub -> worker), and each such lease is an attempt: on a loaded
-  // machine starting the rescuer takes several lease periods, so the task may not run out of attempts.
+  // machine the steps up to the enable may take several lease periods, so the task may not run out of attempts.
   const [[id, label]] = [...(await submitShellTasks(ctx.hub, ['moved'], { cloud: 'aws' }, '', 1000))];
   await until('the stalled worker ran the task', () => executions(ctx.dir).get(label!)?.[0] === 'stalled');
   assert.is((await ctx.store.get(id!))!.worker, 'stalled');
   await until('its task_done is held on the link', () => relay.heldBytes() > 0);
 
-  await startTaskWorker(ctx, 'rescuer', ctx.hub.url, ['--task-handler', 'shell:cloud=aws', '--task-concurrency', '1']);
+  await adminCall(ctx.hub, 'workers.enable', { id: 'rescuer' });
   // No renewal gets through: the lease runs out after 2 s and the task moves to the rescuer.
   await until('the task done by the rescuer', async () => (await ctx.store.get(id!))!.state === 'done');
   const done = (await ctx.store.get(id!))!;

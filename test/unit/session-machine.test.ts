@@ -13,7 +13,7 @@ import {
 import { assertLiteralConfig, assertNamedInJson, effectNames, handledEvents, leafPaths, leafStates, replayPath, shortestPaths, spyEffects, unsampledEvents } from './machine-checks.ts';
 
 /** Starts a session actor on a SimulatedClock with every side effect replaced by a recording spy. */
-function start(input: SessionInput = { workerId: 'w1', capacity: 2 }) {
+function start(input: SessionInput = { capacity: 2 }) {
   const { calls, spies } = spyEffects<SessionContext, SessionEvent>(sessionMachine);
   const clock = new SimulatedClock();
   const actor = createActor(sessionMachine.provide({ actions: spies }), { input, clock }).start();
@@ -29,15 +29,14 @@ function start(input: SessionInput = { workerId: 'w1', capacity: 2 }) {
 type Harness = ReturnType<typeof start>;
 
 /** A session for an accepted hello of worker `w1`. */
-const open = (capacity = 2, disabled = false) => start({ workerId: 'w1', capacity, disabled });
+const open = (capacity = 2, disabled = false) => start({ capacity, disabled });
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
   assert.equal(effectNames(sessionMachine), ['failOpenJobs', 'sendDisable', 'sendEnable', 'sendShutdown']);
 });
 
 test('input: the accepted hello; the session starts active, idle, with no side effect', () => {
-  assert.equal(sessionContextFromInput({ input: { workerId: 'w1', capacity: 3 } }), {
-    workerId: 'w1',
+  assert.equal(sessionContextFromInput({ input: { capacity: 3 } }), {
     jobs: [],
     capacity: 3,
     startsDisabled: false,
@@ -150,7 +149,7 @@ test('getPathsFromEvents: a scripted session ends closed', () => {
       { type: 'SOCKET_CLOSED', code: 1000 },
     ],
     // getPathsFromEvents computes its start state without `input` (xstate 5.33), so pass it explicitly.
-    { fromState: createActor(sessionMachine, { input: { workerId: 'w1', capacity: 1 } }).getSnapshot() },
+    { fromState: createActor(sessionMachine, { input: { capacity: 1 } }).getSnapshot() },
   );
   assert.equal(
     path!.steps.map((step) => step.state.value),
@@ -178,8 +177,8 @@ function project(snapshot: SessionSnapshot): string {
 
 /** An enabled and a disabled start: `opening` leads to both. */
 const INPUTS: SessionInput[] = [
-  { workerId: 'w1', capacity: 1 },
-  { workerId: 'w1', capacity: 2, disabled: true },
+  { capacity: 1 },
+  { capacity: 2, disabled: true },
 ];
 
 const explore = () => INPUTS.flatMap((input) => shortestPaths(sessionMachine, { input, events: sampleEvents, serializeState: project }).map((path) => ({ input, path })));

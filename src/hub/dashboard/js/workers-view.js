@@ -8,10 +8,11 @@ function seen(worker, now) {
   return h('span', { title: 'last seen' }, worker.lastSeen === null ? 'never connected' : `last seen ${when(worker.lastSeen, now)}`);
 }
 
-function row(worker, now) {
+function row(worker, now, fleet) {
   return h('tr', { 'data-worker-id': worker.id, class: [!worker.connected && 'offline', worker.disabled && 'disabled'] },
     h('td', null, h('a', { href: `#/workers/${encodeURIComponent(worker.id)}` }, worker.id)),
     h('td', null, stateBadge(worker)),
+    fleet ? h('td', { 'data-testid': 'hub' }, worker.hub ?? '—') : null,
     h('td', null, list(worker.projects)),
     h('td', { class: worker.sharedWith.length > 0 ? 'shared' : null }, list(worker.sharedWith)),
     h('td', null, list(worker.tags)),
@@ -28,13 +29,16 @@ function row(worker, now) {
 /** Renders the workers section into `root` (`workers` is `null` until the first event arrives). */
 export function renderWorkers(root, workers) {
   const now = Date.now();
+  // Several hubs on one engine: which one holds each worker.
+  const fleet = workers?.some((worker) => worker.hub) ?? false;
+  const columns = fleet ? [...COLUMNS.slice(0, 2), 'Hub', ...COLUMNS.slice(2)] : COLUMNS;
   const body = workers === null
     ? h('p', { class: 'muted' }, 'Waiting for the hub…')
     : workers.length === 0
       ? h('p', { class: 'empty', 'data-testid': 'no-workers' }, 'No workers registered yet. Register one with a project passkey (see Projects), then start it with `cla-worker run`.')
       : h('table', { class: 'workers', 'data-testid': 'workers-table' },
-          h('thead', null, h('tr', null, COLUMNS.map((name) => h('th', { scope: 'col' }, name)))),
-          h('tbody', null, workers.map((worker) => row(worker, now))),
+          h('thead', null, h('tr', null, columns.map((name) => h('th', { scope: 'col' }, name)))),
+          h('tbody', null, workers.map((worker) => row(worker, now, fleet))),
         );
   const connected = workers?.filter((worker) => worker.connected).length ?? 0;
   replace(root,
