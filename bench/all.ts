@@ -6,6 +6,7 @@
  *   node --import tsx bench/transfer.ts   ship / fetch throughput vs raw ws
  *   node --import tsx bench/tasks.ts      tasks through the dispatcher (--store sqlite|jetstream)
  *   node --import tsx bench/tasks-engines.ts  tasks on SQLite vs JetStream with 1, 2, 3 hubs
+ *   node --import tsx bench/nats-cluster.ts   3 hubs on a 3-node cluster (R3), the task stream leader killed
  *   node --import tsx bench/broadcast.ts  action broadcast to N workers
  *   npm run bench:peers                   vs BullMQ, vs a raw ws floor, memory per idle worker
  *
@@ -22,7 +23,7 @@ const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.dirname(BENCH);
 
 /** Benchmarks, in the order they run (paths relative to bench/). */
-const BENCHMARKS = ['run.ts', 'transfer.ts', 'tasks.ts', 'tasks-engines.ts', 'broadcast.ts', 'peers/run.ts', 'cli-startup.ts'];
+const BENCHMARKS = ['run.ts', 'transfer.ts', 'tasks.ts', 'tasks-engines.ts', 'nats-cluster.ts', 'broadcast.ts', 'peers/run.ts', 'cli-startup.ts'];
 /** Files in bench/ that are not benchmarks of their own. */
 const HELPERS = ['all.ts', 'worker-process.ts'];
 

@@ -4,8 +4,10 @@
  */
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { InvalidArgumentError } from '../errors.ts';
+import { retryTransient } from './jetstream-retry.ts';
 
 /** Where a JetStream store keeps its buckets. */
 export interface JetStreamBucketOptions {
@@ -25,6 +27,16 @@ export function parseBucketOptions(
   const replicas = options.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) throw new InvalidArgumentError(`Expected \`replicas\` to be an integer 1-5, got \`${replicas}\``);
   return { prefix, replicas, connection: typeof nc === 'function' ? nc : () => Promise.resolve(nc) };
+}
+
+/**
+ * Opens (creating when missing) the store bucket `name`: one value per key, on disk, `replicas` copies.
+ * Reads go through the stream's leader, not "direct" from any replica: on a cluster a replica catching up
+ * (a node just restarted) answers a direct get with an old value, and a hub would not read its own write
+ * back, or decide a compare-and-set on a row that moved on. Tried again through a leader election.
+ */
+export function openStoreBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
+  return retryTransient(() => new Kvm(nc).create(name, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
 }
 
 /** Whether a KV write was refused because the key moved on (update) or already holds a value (create). */

@@ -40,8 +40,9 @@
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { openStoreBucket } from './jetstream-buckets.ts';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { isFailure, startedJobRow } from '../store/store.ts';
 import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
@@ -140,9 +141,7 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   private async start(): Promise<Opened> {
     const nc = await this.connection();
-    const kvm = new Kvm(nc);
-    const config = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [registry, jobs] = await Promise.all([kvm.create(this.registryBucket, config), kvm.create(this.jobsBucket, config)]);
+    const [registry, jobs] = await Promise.all([openStoreBucket(nc, this.registryBucket, this.replicas), openStoreBucket(nc, this.jobsBucket, this.replicas)]);
     const [registryFollower, jobsFollower] = await Promise.all([
       KvFollower.start(registry, (key, value) => {
         if (value === undefined) this.values.delete(key);

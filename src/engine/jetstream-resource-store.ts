@@ -26,13 +26,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { StorageType } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Resource } from '../protocol/frames-bus.ts';
 import { matchesQuery, type ResourceQuery } from '../hub/actions/resource-query.ts';
 import type { ResourceCount, ResourceStore, StoredResource } from '../hub/actions/resource-store.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
-import { BucketWatch, CallChain, isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, CallChain, isWrongRevision, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { idToken } from './presence.ts';
 
 /** Options of {@link JetStreamResourceStore}. */
@@ -97,9 +96,8 @@ export class JetStreamResourceStore implements ResourceStore {
   }
 
   private async open(): Promise<Buckets> {
-    const kvm = new Kvm(await this.connection());
-    const options = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [graphs, chunks] = await Promise.all([kvm.create(this.graphsBucket, options), kvm.create(this.chunksBucket, options)]);
+    const nc = await this.connection();
+    const [graphs, chunks] = await Promise.all([openStoreBucket(nc, this.graphsBucket, this.replicas), openStoreBucket(nc, this.chunksBucket, this.replicas)]);
     await this.watch.start(graphs);
     return { graphs, chunks };
   }

@@ -21,6 +21,7 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 // Not in the package's public list, but the classes its publish and direct get throw.
 import { jserrors, JetStreamStatusError } from '@nats-io/jetstream/internal';
 import type { KV } from '@nats-io/kv';
+import type { JetStreamClient } from '@nats-io/jetstream';
 import { isWrongRevision } from './jetstream-buckets.ts';
 
 /** API error codes (nats-server's errors.json) of a cluster between leaders. */
@@ -106,34 +107,56 @@ export async function retryTransient<T>(fn: () => Promise<T>, options: RetryOpti
   }
 }
 
+/** Where {@link casWrite} writes: the bucket, and a JetStream client on the same connection. */
+export interface CasTarget {
+  kv: KV;
+  js: JetStreamClient;
+  /** The bucket's name (its keys are the subjects `$KV.<bucket>.<key>`). */
+  bucket: string;
+}
+
 /**
- * A compare-and-set write of `value` at `key` over `revision` (0: the key must be new or deleted), through
- * a failover. Resolves with the new revision, or `undefined` when the compare failed (the key moved on).
- * A write whose answer was lost may have landed: before writing again the key is read back; holding
- * exactly `value` means it did (each writer's value names its writer, so another's write is not taken for
- * ours); a revision other than `revision` means the compare now fails, as it would have.
+ * A compare-and-set write of `value` at `key` over `revision` (0: the key must be new), through a
+ * failover. Resolves with the new revision, or `undefined` when the compare failed (the key moved on).
+ *
+ * Two guards beyond `kv.update`:
+ * - a write whose answer was lost may have landed: before writing again the key is read back; holding
+ *   exactly `value` means it did (each writer's value names its writer, so another's write is not taken
+ *   for ours); a revision other than `revision` means the compare now fails, as it would have.
+ * - the message id `<key>@<revision>`: nats-server before 2.9.21 checks the expected revision of a
+ *   replicated stream only before proposing the write, so two hubs writing over the same revision at the
+ *   same moment could both be accepted (nats-server#4320: a task leased twice). The stream leader does
+ *   track message ids still in flight, so of two writes over one revision the second is answered
+ *   `duplicate`, not stored: lost, unless the read-back shows it was ours.
  */
-export async function casWrite(kv: KV, key: string, value: string, revision: number, options: RetryOptions = {}): Promise<number | undefined> {
-  const write = () => (revision === 0 ? kv.create(key, value) : kv.update(key, value, revision));
+export async function casWrite(target: CasTarget, key: string, value: string, revision: number, options: RetryOptions = {}): Promise<number | undefined> {
+  const { kv, js, bucket } = target;
+  const write = async () => {
+    const ack = await js.publish(`$KV.${bucket}.${key}`, value, { expect: { lastSubjectSequence: revision }, msgID: `${key}@${revision}` });
+    return ack.duplicate ? undefined : ack.seq;
+  };
   /** The key's revision when it holds exactly `value` (ours landed), else undefined. */
   const readBack = async () => {
     const now = await retryTransient(() => kv.get(key), options);
     const present = now !== null && now.operation === 'PUT';
-    return { ours: present && now.string() === value ? now.revision : undefined, at: present ? now.revision : 0, present };
+    return { ours: present && now.string() === value ? now.revision : undefined, at: present ? now.revision : 0 };
   };
   const retries = new Retries(options);
   for (;;) {
+    let stored: number | undefined;
     try {
-      return await write();
+      stored = await write();
     } catch (error) {
-      // After a lost answer, "moved on" may be our own earlier attempt: a direct get can be served by a
-      // replica a little behind, so the read-back below may not have shown it yet.
+      // After a lost answer, "moved on" may be our own earlier attempt.
       if (isWrongRevision(error)) return retries.failed ? (await readBack()).ours : undefined;
       await retries.after(error);
-      const { ours, at, present } = await readBack();
+      const { ours, at } = await readBack();
       if (ours !== undefined) return ours;
-      // A create (revision 0) may go over a deleted key; anything else that moved is a lost compare.
-      if (revision === 0 ? present : at !== revision) return undefined;
+      if (at !== revision) return undefined;
+      continue;
     }
+    if (stored !== undefined) return stored;
+    // A duplicate: our own earlier attempt, or another writer's over the same revision.
+    return (await readBack()).ours;
   }
 }

@@ -33,13 +33,13 @@
  * Durability: a single nats-server fsyncs lazily (nats-server#7564); production runs 3 nodes and
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
-import { StorageType } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
-import { parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
 import { casWrite, retryTransient } from './jetstream-retry.ts';
 
@@ -70,6 +70,11 @@ export class JetStreamTaskStore implements TaskStore {
   private ready: Promise<KV> | undefined;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private watching: Promise<void> = Promise.resolve();
+  /** The last revision the watch delivered: where a new watch resumes. */
+  private watched = 0;
+  /** Stream leader elections of the bucket (a new watch after each). */
+  private elections: Subscription | undefined;
+  private rewatching: Promise<void> = Promise.resolve();
   private loaded = false;
   private readonly listeners = new Set<TaskStoreEvents>();
   /** Revision waiters of `caughtUp()`. */
@@ -94,6 +99,8 @@ export class JetStreamTaskStore implements TaskStore {
 
   private readonly connection: () => Promise<NatsConnection>;
   private readonly replicas: number;
+  /** The JetStream client of the compare-and-set writes ({@link casWrite}), set when the bucket opens. */
+  private js: JetStreamClient | undefined;
 
   /** Resolves once the bucket is open and loaded; rejects when it cannot be. */
   async opened(): Promise<this> {
@@ -103,11 +110,17 @@ export class JetStreamTaskStore implements TaskStore {
 
   private async open(): Promise<KV> {
     const nc = await this.connection();
-    const kv = await retryTransient(() => new Kvm(nc).create(this.bucket, { history: 1, replicas: this.replicas, storage: StorageType.File }));
+    const kv = await openStoreBucket(nc, this.bucket, this.replicas);
+    this.js = jetstream(nc);
     const status = await retryTransient(() => kv.status());
     const last = status.streamInfo.state.last_seq;
     this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
+    this.elections = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_${this.bucket}`, {
+      callback: () => {
+        this.rewatching = this.rewatching.then(() => this.rewatch(kv)).catch(noop);
+      },
+    });
     if (last > 0) await this.caughtUp(last);
     this.loaded = true;
     return kv;
@@ -116,6 +129,7 @@ export class JetStreamTaskStore implements TaskStore {
   /** Applies the bucket's changes as the watch delivers them; tells listeners about other hubs' changes. */
   private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
     for await (const entry of watcher) {
+      if (entry.revision > this.watched) this.watched = entry.revision;
       if (entry.operation === 'PUT' && !this.index.knows(this.idOf(entry), entry.revision)) {
         const record = this.decode(entry);
         const before = this.index.apply(record.row, entry.revision);
@@ -128,6 +142,26 @@ export class JetStreamTaskStore implements TaskStore {
         }
       }
     }
+  }
+
+  /**
+   * A new watch from where this one got to, after the bucket's stream elected a leader: the watch's
+   * consumer lives on one server, and when that server died the client notices only after two missed idle
+   * heartbeats (10 s, then 60 s after its own reset), the hub meanwhile blind to other hubs' changes.
+   * Entries both watches deliver are applied once (the index keeps the newest revision).
+   */
+  private async rewatch(kv: KV): Promise<void> {
+    if (this.closed) return;
+    const next = await retryTransient(() => kv.watch({ resumeFromRevision: this.watched + 1 }));
+    if (this.closed) {
+      next.stop();
+      return;
+    }
+    this.watcher?.stop();
+    this.watcher = next;
+    const before = this.watching;
+    const following = this.follow(next).catch(noop);
+    this.watching = Promise.all([before, following]).then(noop);
   }
 
   private announce(before: TaskRow | undefined, row: TaskRow): void {
@@ -218,7 +252,7 @@ export class JetStreamTaskStore implements TaskStore {
     for (let attempt = 0; current; attempt++) {
       const next = decide(current.row);
       if (!next) return undefined;
-      const revision = await casWrite(kv, taskKey(id), this.encode(next), current.revision);
+      const revision = await casWrite({ kv, js: this.js!, bucket: this.bucket }, taskKey(id), this.encode(next), current.revision);
       if (revision !== undefined) {
         this.index.apply(next, revision);
         return next;
@@ -235,7 +269,7 @@ export class JetStreamTaskStore implements TaskStore {
   insert(task: NewTask): Promise<boolean> {
     return this.onTask(task.id, async (kv) => {
       const row = newTaskRow({ ...task, attrs: { ...task.attrs } }, 0);
-      const revision = await casWrite(kv, taskKey(task.id), this.encode(row), 0);
+      const revision = await casWrite({ kv, js: this.js!, bucket: this.bucket }, taskKey(task.id), this.encode(row), 0);
       if (revision === undefined) return false; // the id is taken
       this.index.apply({ ...row, seq: revision }, revision);
       return true;
@@ -386,6 +420,8 @@ export class JetStreamTaskStore implements TaskStore {
     if (this.closed) return;
     await Promise.all([this.barrier, ...this.inflight]);
     this.closed = true;
+    this.elections?.unsubscribe();
+    await this.rewatching;
     this.watcher?.stop();
     await this.watching.catch(noop);
     for (const waiter of this.catchUp) waiter.resolve();

@@ -50,8 +50,7 @@
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
 import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
-import { StorageType } from '@nats-io/jetstream';
-import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvEntry, KvWatchEntry } from '@nats-io/kv';
 import type { StepSubscriber } from '../../machines/workflow-step.helpers.ts';
 import type { WireError } from '../errors.ts';
 import { DEFAULT_HUB_ID } from '../hub/tasks/task-store.ts';
@@ -74,7 +73,7 @@ import {
   type WorkflowStore,
   type WorkflowStoreOptions,
 } from '../hub/actions/workflow-store.ts';
-import { BucketWatch, CallChain, isWrongRevision, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, CallChain, isWrongRevision, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { idToken, tokenId } from './presence.ts';
 
 /** Options of {@link JetStreamWorkflowStore}. */
@@ -147,9 +146,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   private async open(): Promise<{ runs: KV; steps: KV }> {
     const nc = await this.connection();
-    const kvm = new Kvm(nc);
-    const options = { history: 1, replicas: this.replicas, storage: StorageType.File };
-    const [runs, steps] = await Promise.all([kvm.create(this.runsBucket, options), kvm.create(this.stepsBucket, options)]);
+    const [runs, steps] = await Promise.all([openStoreBucket(nc, this.runsBucket, this.replicas), openStoreBucket(nc, this.stepsBucket, this.replicas)]);
     await this.watch.start(runs);
     return { runs, steps };
   }

@@ -7,8 +7,10 @@
  *   within one hub). A hub deletes its entry, by compare-and-set on its epoch, when the session ends.
  * - `cla_hubs`: hub id -> heartbeat, rewritten every `heartbeatMs`. nats-server 2.9 has no per-key TTL,
  *   so the other hubs judge a hub dead when its heartbeat revision has not moved for `staleMs` of their
- *   own clock (no comparison of clocks across machines), and delete its presence entries by
- *   compare-and-set (a worker that moved meanwhile keeps its newer entry).
+ *   own clock (no comparison of clocks across machines) while their own heartbeats landed all along
+ *   (`staleMs / heartbeatMs` of them: a stream leader election that held every hub's heartbeat back for
+ *   a few seconds is no hub's death), and delete its presence entries by compare-and-set (a worker that
+ *   moved meanwhile keeps its newer entry).
  *
  * Nobody keeps a second copy of "who is where" that could drift: the cache here is the bucket's watch.
  */
@@ -77,8 +79,8 @@ export class Presence {
   /** Workers whose session this hub holds, with the epoch it wrote and what it wrote. */
   private readonly held = new Map<string, number>();
   private readonly claimed = new Map<string, { since: number; worker?: PresenceWorker }>();
-  /** Other hubs' heartbeats: the last revision seen and when (this hub's clock) it last moved. */
-  private readonly heartbeats = new Map<string, { revision: number; movedAt: number }>();
+  /** Other hubs' heartbeats: the last revision seen, when (this hub's clock) it last moved, and how many of this hub's own beats landed since. */
+  private readonly heartbeats = new Map<string, { revision: number; movedAt: number; beatsSince: number }>();
   private readonly watchers: Array<QueuedIterator<KvWatchEntry>> = [];
   private timer: unknown;
   private stopped = false;
@@ -209,7 +211,7 @@ export class Presence {
     if (hub === this.options.hubId) return;
     if (entry.operation !== 'PUT') {
       if (this.heartbeats.delete(hub)) this.options.onHubGone?.(hub, false);
-    } else this.heartbeats.set(hub, { revision: entry.revision, movedAt: this.options.clock.now() });
+    } else this.heartbeats.set(hub, { revision: entry.revision, movedAt: this.options.clock.now(), beatsSince: 0 });
   }
 
   /** Rewrites this hub's heartbeat, purges dead hubs' entries, and schedules the next beat. */
@@ -217,6 +219,7 @@ export class Presence {
     if (this.stopped) return;
     try {
       await this.hubsKv.put(idToken(this.options.hubId), encoder.encode(JSON.stringify({ at: this.options.clock.now() })));
+      for (const beat of this.heartbeats.values()) beat.beatsSince += 1;
       await this.purgeDeadHubs();
     } catch (error) {
       this.options.log.warn({ err: error }, 'presence heartbeat failed; retrying');
@@ -227,12 +230,14 @@ export class Presence {
   private async purgeDeadHubs(): Promise<void> {
     const now = this.options.clock.now();
     for (const [hub, beat] of this.heartbeats) {
-      if (now - beat.movedAt < this.staleMs) continue;
-      // A stall of this hub's own event loop delays its watch as much as this timer, and a hub beating
-      // all along would look silent: the bucket itself says whether the heartbeat moved.
-      const current = await this.hubsKv.get(idToken(hub));
+      if (now - beat.movedAt < this.staleMs || beat.beatsSince < Math.ceil(this.staleMs / this.heartbeatMs)) continue;
+      // A stall of this hub's own event loop delays its watch as much as this timer, and the watch's
+      // consumer may have been on a server that died (the client notices only after two missed idle
+      // heartbeats): a hub beating all along would look silent. The bucket itself says whether it moved.
+      const current = await this.hubsKv.get(idToken(hub)).catch(() => 'unread' as const);
+      if (current === 'unread') continue;
       if (current?.operation === 'PUT' && current.revision !== beat.revision) {
-        this.heartbeats.set(hub, { revision: current.revision, movedAt: this.options.clock.now() });
+        this.heartbeats.set(hub, { revision: current.revision, movedAt: this.options.clock.now(), beatsSince: 0 });
         continue;
       }
       if (this.heartbeats.get(hub) !== beat) continue; // the watch saw it move (or go) meanwhile

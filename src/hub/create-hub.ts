@@ -29,6 +29,7 @@ import { ADMIN_TOKEN_HASH_SETTING, HUB_ID_SETTING, Registry } from './registry.t
 import { systemClock } from '../clock.ts';
 import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
+import { JetStreamApiError } from '@nats-io/jetstream';
 import { NatsCluster } from '../engine/cluster.ts';
 import { CronSlots } from '../engine/cron-slots.ts';
 import type { NatsEngine } from '../engine/nats-connect.ts';
@@ -255,15 +256,24 @@ async function openEngineRegistry(engine: NatsEngine, local: RegistryStore): Pro
     // Already failing with the cause that matters (the engine refused the bucket): a second error from
     // releasing the half-opened stores would only hide it, and nothing was written through them.
     await store.close().catch(() => undefined);
-    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the registry bucket ${shared.registryBucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the registry bucket ${shared.registryBucket} (${(cause as Error).message}): ${refusalHint(engine, cause)}`, { cause });
   }
   return { registry: new Registry(store, systemClock), close: () => store.close() };
+}
+
+/** What to do when the engine refused to create a bucket. */
+function refusalHint(engine: NatsEngine, cause: unknown): string {
+  // 10005: no suitable peers for placement (fewer servers up than replicas); 10074: replicas > 1 on a single server.
+  if (cause instanceof JetStreamApiError && (cause.code === 10005 || cause.code === 10074)) {
+    return `--engine-replicas ${engine.replicas} needs a cluster with that many JetStream servers up: start them, or lower --engine-replicas`;
+  }
+  return 'is JetStream on (`nats-server -js`)?';
 }
 
 /** The task store on the engine, open and loaded; a server without JetStream is refused with what to do. */
 async function openEngineTaskStore(engine: NatsEngine, hubId: string): Promise<JetStreamTaskStore> {
   const store = new JetStreamTaskStore(engine.nc, { hubId, replicas: engine.replicas });
   return store.opened().catch((cause: unknown) => {
-    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the task bucket ${store.bucket} (${(cause as Error).message}): is JetStream on (\`nats-server -js\`)?`, { cause });
+    throw new ClaError(ErrorCode.ConnectionFailed, `The engine at ${engine.servers.join(', ')} refused the task bucket ${store.bucket} (${(cause as Error).message}): ${refusalHint(engine, cause)}`, { cause });
   });
 }

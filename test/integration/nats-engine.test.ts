@@ -5,7 +5,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Kvm } from '@nats-io/kv';
-import { connectEngine, parseEngineUrls } from '../../src/engine/nats-connect.ts';
+import { connectEngine, parseEngineReplicas, parseEngineUrls } from '../../src/engine/nats-connect.ts';
+import { ClaError, ErrorCode } from '../../src/errors.ts';
 import { createHub } from '../../src/hub/create-hub.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startNatsServer } from './nats-server.ts';
@@ -53,6 +54,30 @@ it('a hub on an engine that is stopped without having started stops cleanly', as
       const created = await createHub({ engine, store: 'memory', port: 0, log: createLogger({ name: 'test', quiet: true }) });
       await created.stop();
       await created.stop();
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await server.stop();
+    cleanup();
+  }
+});
+
+it('--engine-replicas: 1-5; more replicas than the engine has servers is refused with what to do', async () => {
+  assert.is(parseEngineReplicas('3'), 3);
+  for (const bad of ['0', '6', '2.5', '', 'three']) assert.throws(() => parseEngineReplicas(bad), /--engine-replicas: expected an integer 1-5/);
+  const { dir, cleanup } = tempDir('cla-nats-');
+  const server = await startNatsServer(dir);
+  try {
+    const engine = await connectEngine([server.url], { replicas: 3 });
+    try {
+      const refused = await createHub({ engine, store: 'memory', port: 0, log: createLogger({ name: 'test', quiet: true }) }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      assert.ok(refused instanceof ClaError);
+      assert.is(refused.code, ErrorCode.ConnectionFailed);
+      assert.match(refused.message, /--engine-replicas 3 needs a cluster with that many JetStream servers up/);
     } finally {
       await engine.close();
     }

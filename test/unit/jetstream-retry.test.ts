@@ -10,7 +10,8 @@ import { NoRespondersError, RequestError, TimeoutError } from '@nats-io/transpor
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { jserrors } from '@nats-io/jetstream/internal';
 import type { KV, KvEntry } from '@nats-io/kv';
-import { casWrite, isTransientEngineError, retryDelay, retryTransient, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { casWrite, isTransientEngineError, retryDelay, retryTransient, type CasTarget, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
 
 const it = suite('jetstream retry');
 const now: RetryOptions = { wait: () => Promise.resolve() };
@@ -73,31 +74,37 @@ it('retryTransient: gives up with the last error once the budget is spent', asyn
   assert.is(calls, 1);
 });
 
-/** A bucket in memory whose next writes can be made to fail, landed or not. */
+/**
+ * A bucket in memory whose next writes can be made to fail, landed or not; a message id seen before is a
+ * duplicate, as JetStream's dedup window answers it.
+ */
 function fakeKv() {
   const keys = new Map<string, { value: string; revision: number }>();
+  const ids = new Map<string, number>();
   let revision = 0;
   const faults: Array<'lost-answer' | 'not-written'> = [];
   let writes = 0;
-  const write = async (key: string, value: string, expected: number) => {
+  const publish = async (subject: string, value: string, options: { expect: { lastSubjectSequence: number }; msgID: string }) => {
     writes += 1;
+    const key = subject.split('.').slice(2).join('.');
     const fault = faults.shift();
     if (fault === 'not-written') throw new TimeoutError();
-    if ((keys.get(key)?.revision ?? 0) !== expected) throw wrongRevision();
+    const seen = ids.get(options.msgID);
+    if (seen !== undefined) return { seq: seen, duplicate: true };
+    if ((keys.get(key)?.revision ?? 0) !== options.expect.lastSubjectSequence) throw wrongRevision();
     keys.set(key, { value, revision: ++revision });
+    ids.set(options.msgID, revision);
     if (fault === 'lost-answer') throw new TimeoutError();
-    return revision;
+    return { seq: revision, duplicate: false };
   };
   const kv = {
-    create: (key: string, value: string) => write(key, value, 0),
-    update: (key: string, value: string, expected: number) => write(key, value, expected),
     get: async (key: string) => {
       const entry = keys.get(key);
       return entry ? ({ key, revision: entry.revision, operation: 'PUT', string: () => entry.value } as unknown as KvEntry) : null;
     },
   } as unknown as KV;
   return {
-    kv,
+    target: { kv, js: { publish } as unknown as JetStreamClient, bucket: 'b' } satisfies CasTarget,
     faults,
     keys,
     get writes() {
@@ -112,9 +119,9 @@ function fakeKv() {
 
 it('casWrite: a write that landed though its answer was lost counts once, not written again', async () => {
   const bucket = fakeKv();
-  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  await casWrite(bucket.target, 'a', 'v1', 0, now);
   bucket.faults.push('lost-answer');
-  const revision = await casWrite(bucket.kv, 'a', 'v2 by h1', 1, now);
+  const revision = await casWrite(bucket.target, 'a', 'v2 by h1', 1, now);
   assert.is(revision, 2);
   assert.is(bucket.keys.get('a')?.value, 'v2 by h1');
   assert.is(bucket.writes, 2, 'the landed write is not repeated');
@@ -122,18 +129,18 @@ it('casWrite: a write that landed though its answer was lost counts once, not wr
 
 it('casWrite: a write that did not land is written again over the same revision', async () => {
   const bucket = fakeKv();
-  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  await casWrite(bucket.target, 'a', 'v1', 0, now);
   bucket.faults.push('not-written', 'not-written');
-  assert.is(await casWrite(bucket.kv, 'a', 'v2', 1, now), 2);
+  assert.is(await casWrite(bucket.target, 'a', 'v2', 1, now), 2);
   assert.is(bucket.writes, 4);
 });
 
 it('casWrite: another hub wrote during the failover: the compare is lost, never taken for a success', async () => {
   const bucket = fakeKv();
-  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  await casWrite(bucket.target, 'a', 'v1', 0, now);
   bucket.faults.push('not-written');
   let first = true;
-  const revision = await casWrite(bucket.kv, 'a', 'v2 by h1', 1, {
+  const revision = await casWrite(bucket.target, 'a', 'v2 by h1', 1, {
     ...now,
     onRetry: () => {
       if (first) bucket.other('a', 'v2 by h2');
@@ -147,33 +154,42 @@ it('casWrite: another hub wrote during the failover: the compare is lost, never 
 it('casWrite: create of a taken key is lost, with or without a failover before it', async () => {
   const bucket = fakeKv();
   bucket.other('a', 'theirs');
-  assert.is(await casWrite(bucket.kv, 'a', 'mine', 0, now), undefined);
+  assert.is(await casWrite(bucket.target, 'a', 'mine', 0, now), undefined);
   const landed = fakeKv();
   landed.faults.push('lost-answer');
-  assert.is(await casWrite(landed.kv, 'b', 'mine', 0, now), 1, 'our own create that landed is ours');
+  assert.is(await casWrite(landed.target, 'b', 'mine', 0, now), 1, 'our own create that landed is ours');
 });
 
 it('casWrite: a lost compare after a lost answer is read back (our own earlier attempt landed)', async () => {
   const bucket = fakeKv();
-  await casWrite(bucket.kv, 'a', 'v1', 0, now);
+  await casWrite(bucket.target, 'a', 'v1', 0, now);
   // The first attempt lands but its answer is lost; the read-back is served stale (a replica behind),
   // so the second attempt is refused by our own first one.
   bucket.faults.push('lost-answer');
-  const get = bucket.kv.get.bind(bucket.kv);
+  const get = bucket.target.kv.get.bind(bucket.target.kv);
   let stale = true;
-  (bucket.kv as { get: KV['get'] }).get = async (key: string) => {
+  (bucket.target.kv as { get: KV['get'] }).get = async (key: string) => {
     if (stale) {
       stale = false;
       return { key, revision: 1, operation: 'PUT', string: () => 'v1' } as unknown as KvEntry;
     }
     return get(key);
   };
-  assert.is(await casWrite(bucket.kv, 'a', 'v2', 1, now), 2);
+  assert.is(await casWrite(bucket.target, 'a', 'v2', 1, now), 2);
+});
+
+it('casWrite: two writers over one revision (nats-server#4320): the second is a duplicate, lost', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.target, 'a', 'v1', 0, now);
+  // The fake checks the revision after the id, as a 2.9 leader whose check let both through would.
+  assert.is(await casWrite(bucket.target, 'a', 'v2 by h1', 1, now), 2);
+  bucket.keys.set('a', { value: 'v1', revision: 1 }); // as if h1's write were still in flight
+  assert.is(await casWrite(bucket.target, 'a', 'v2 by h2', 1, now), undefined);
 });
 
 it('casWrite: a refusal that is not transient is thrown', async () => {
-  const kv = { update: async () => Promise.reject(apiError(10059, 404, 'stream not found')) } as unknown as KV;
-  const error = await casWrite(kv, 'a', 'v', 3, now).catch((e: unknown) => e);
+  const js = { publish: async () => Promise.reject(apiError(10059, 404, 'stream not found')) } as unknown as JetStreamClient;
+  const error = await casWrite({ kv: {} as KV, js, bucket: 'b' }, 'a', 'v', 3, now).catch((e: unknown) => e);
   assert.ok(error instanceof JetStreamApiError);
 });
 
