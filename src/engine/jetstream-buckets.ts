@@ -7,7 +7,8 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { InvalidArgumentError } from '../errors.ts';
-import { retryTransient } from './jetstream-retry.ts';
+import { jetstream } from '@nats-io/jetstream';
+import { retryingKv, retryTransient } from './jetstream-retry.ts';
 
 /** Where a JetStream store keeps its buckets. */
 export interface JetStreamBucketOptions {
@@ -37,6 +38,11 @@ export function parseBucketOptions(
  */
 export function openStoreBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
   return retryTransient(() => new Kvm(nc).create(name, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
+}
+
+/** {@link openStoreBucket}, each call on it then tried again through a leader election ({@link retryingKv}). */
+export async function openRetryingBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
+  return retryingKv({ kv: await openStoreBucket(nc, name, replicas), js: jetstream(nc), bucket: name });
 }
 
 /** Whether a KV write was refused because the key moved on (update) or already holds a value (create). */

@@ -42,7 +42,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
-import { openStoreBucket } from './jetstream-buckets.ts';
+import { openRetryingBucket } from './jetstream-buckets.ts';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import { isFailure, startedJobRow } from '../store/store.ts';
 import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
@@ -141,7 +141,7 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   private async start(): Promise<Opened> {
     const nc = await this.connection();
-    const [registry, jobs] = await Promise.all([openStoreBucket(nc, this.registryBucket, this.replicas), openStoreBucket(nc, this.jobsBucket, this.replicas)]);
+    const [registry, jobs] = await Promise.all([openRetryingBucket(nc, this.registryBucket, this.replicas), openRetryingBucket(nc, this.jobsBucket, this.replicas)]);
     const [registryFollower, jobsFollower] = await Promise.all([
       KvFollower.start(registry, (key, value) => {
         if (value === undefined) this.values.delete(key);

@@ -31,7 +31,7 @@ import type { Resource } from '../protocol/frames-bus.ts';
 import { matchesQuery, type ResourceQuery } from '../hub/actions/resource-query.ts';
 import type { ResourceCount, ResourceStore, StoredResource } from '../hub/actions/resource-store.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
-import { BucketWatch, CallChain, isWrongRevision, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, CallChain, isWrongRevision, openRetryingBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { idToken } from './presence.ts';
 
 /** Options of {@link JetStreamResourceStore}. */
@@ -97,7 +97,7 @@ export class JetStreamResourceStore implements ResourceStore {
 
   private async open(): Promise<Buckets> {
     const nc = await this.connection();
-    const [graphs, chunks] = await Promise.all([openStoreBucket(nc, this.graphsBucket, this.replicas), openStoreBucket(nc, this.chunksBucket, this.replicas)]);
+    const [graphs, chunks] = await Promise.all([openRetryingBucket(nc, this.graphsBucket, this.replicas), openRetryingBucket(nc, this.chunksBucket, this.replicas)]);
     await this.watch.start(graphs);
     return { graphs, chunks };
   }

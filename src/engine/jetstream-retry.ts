@@ -156,7 +156,72 @@ export async function casWrite(target: CasTarget, key: string, value: string, re
       continue;
     }
     if (stored !== undefined) return stored;
-    // A duplicate: our own earlier attempt, or another writer's over the same revision.
-    return (await readBack()).ours;
+    // A duplicate: our own earlier attempt (only after a lost answer), or another writer's over the same
+    // revision, which may hold the same value (two hubs creating one registry key alike): not ours.
+    return retries.failed ? (await readBack()).ours : undefined;
   }
+}
+
+/** The refusal {@link retryingKv} throws for a compare-and-set that lost, as nats.js would: `isWrongRevision` is true of it. */
+const refused = (key: string) => new JetStreamApiError({ err_code: 10071, code: 400, description: `wrong last sequence: ${key} moved on` });
+
+const text = (data: string | Uint8Array) => (typeof data === 'string' ? data : new TextDecoder().decode(data));
+
+/**
+ * `target.kv` with each call tried again through a leader failover, for the stores that call the KV API
+ * directly: reads, watches and plain puts and deletes with {@link retryTransient} (repeating them is
+ * harmless: the same value again); `create` and `update` through {@link casWrite}, so a write whose
+ * answer was lost is read back, never counted twice nor taken for one that landed, and a lost compare is
+ * still thrown as nats.js throws it; a delete conditional on a revision is read back likewise (a delete
+ * marker above that revision: it landed). `keys` retries the listing's start only.
+ */
+export function retryingKv(target: CasTarget, options: RetryOptions = {}): KV {
+  const { kv } = target;
+  const again = <T>(fn: () => Promise<T>) => retryTransient(fn, options);
+  const cas = async (key: string, data: string | Uint8Array, revision: number) => {
+    const stored = await casWrite(target, key, text(data), revision, options);
+    if (stored === undefined) throw refused(key);
+    return stored;
+  };
+  const overrides: Partial<KV> = {
+    get: (key, opts) => again(() => kv.get(key, opts)),
+    status: () => again(() => kv.status()),
+    watch: (opts) => again(() => kv.watch(opts)),
+    keys: (filter) => again(() => kv.keys(filter)),
+    put: (key, data, opts) => (opts?.previousSeq === undefined ? again(() => kv.put(key, data, opts)) : cas(key, data, opts.previousSeq)),
+    update: (key, data, version) => cas(key, data, version),
+    // As nats.js creates: over a deleted key, a compare-and-set on its delete marker.
+    create: async (key, data) => {
+      try {
+        return await cas(key, data, 0);
+      } catch (error) {
+        if (!isWrongRevision(error)) throw error;
+        const entry = await again(() => kv.get(key));
+        if (entry === null || entry.operation === 'PUT') throw error;
+        return cas(key, data, entry.revision);
+      }
+    },
+    delete: async (key, opts) => {
+      const previous = opts?.previousSeq;
+      if (!previous) return again(() => kv.delete(key, opts));
+      const retries = new Retries(options);
+      for (;;) {
+        try {
+          return await kv.delete(key, opts);
+        } catch (error) {
+          if (!retries.failed || !isWrongRevision(error)) await retries.after(error);
+          const now = await again(() => kv.get(key));
+          if (now !== null && now.operation !== 'PUT' && now.revision > previous) return;
+          if (now === null || now.revision !== previous) throw isWrongRevision(error) ? error : refused(key);
+        }
+      }
+    },
+  };
+  return new Proxy(kv, {
+    get(bucket, name) {
+      if (Object.hasOwn(overrides, name)) return overrides[name as keyof KV];
+      const value: unknown = Reflect.get(bucket, name);
+      return typeof value === 'function' ? value.bind(bucket) : value;
+    },
+  });
 }

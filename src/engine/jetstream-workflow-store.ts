@@ -73,7 +73,7 @@ import {
   type WorkflowStore,
   type WorkflowStoreOptions,
 } from '../hub/actions/workflow-store.ts';
-import { BucketWatch, CallChain, isWrongRevision, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, CallChain, isWrongRevision, openRetryingBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { idToken, tokenId } from './presence.ts';
 
 /** Options of {@link JetStreamWorkflowStore}. */
@@ -146,7 +146,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   private async open(): Promise<{ runs: KV; steps: KV }> {
     const nc = await this.connection();
-    const [runs, steps] = await Promise.all([openStoreBucket(nc, this.runsBucket, this.replicas), openStoreBucket(nc, this.stepsBucket, this.replicas)]);
+    const [runs, steps] = await Promise.all([openRetryingBucket(nc, this.runsBucket, this.replicas), openRetryingBucket(nc, this.stepsBucket, this.replicas)]);
     await this.watch.start(runs);
     return { runs, steps };
   }

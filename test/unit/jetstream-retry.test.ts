@@ -11,7 +11,8 @@ import { JetStreamApiError } from '@nats-io/jetstream';
 import { jserrors } from '@nats-io/jetstream/internal';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
-import { casWrite, isTransientEngineError, retryDelay, retryTransient, type CasTarget, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
+import { casWrite, isTransientEngineError, retryDelay, retryingKv, retryTransient, type CasTarget, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
+import { isWrongRevision } from '../../src/engine/jetstream-buckets.ts';
 
 const it = suite('jetstream retry');
 const now: RetryOptions = { wait: () => Promise.resolve() };
@@ -79,7 +80,7 @@ it('retryTransient: gives up with the last error once the budget is spent', asyn
  * duplicate, as JetStream's dedup window answers it.
  */
 function fakeKv() {
-  const keys = new Map<string, { value: string; revision: number }>();
+  const keys = new Map<string, { value: string; revision: number; deleted?: boolean }>();
   const ids = new Map<string, number>();
   let revision = 0;
   const faults: Array<'lost-answer' | 'not-written'> = [];
@@ -100,7 +101,15 @@ function fakeKv() {
   const kv = {
     get: async (key: string) => {
       const entry = keys.get(key);
-      return entry ? ({ key, revision: entry.revision, operation: 'PUT', string: () => entry.value } as unknown as KvEntry) : null;
+      return entry ? ({ key, revision: entry.revision, operation: entry.deleted ? 'DEL' : 'PUT', string: () => entry.value } as unknown as KvEntry) : null;
+    },
+    delete: async (key: string, options?: { previousSeq?: number }) => {
+      writes += 1;
+      const fault = faults.shift();
+      if (fault === 'not-written') throw new TimeoutError();
+      if (options?.previousSeq !== undefined && (keys.get(key)?.revision ?? 0) !== options.previousSeq) throw wrongRevision();
+      keys.set(key, { value: '', revision: ++revision, deleted: true });
+      if (fault === 'lost-answer') throw new TimeoutError();
     },
   } as unknown as KV;
   return {
@@ -191,6 +200,71 @@ it('casWrite: a refusal that is not transient is thrown', async () => {
   const js = { publish: async () => Promise.reject(apiError(10059, 404, 'stream not found')) } as unknown as JetStreamClient;
   const error = await casWrite({ kv: {} as KV, js, bucket: 'b' }, 'a', 'v', 3, now).catch((e: unknown) => e);
   assert.ok(error instanceof JetStreamApiError);
+});
+
+it('casWrite: a duplicate with no lost answer before it is another writer\'s, even holding the same value', async () => {
+  const bucket = fakeKv();
+  await casWrite(bucket.target, 'e', 'prod', 0, now);
+  assert.is(await casWrite(bucket.target, 'e', 'prod', 0, now), undefined, 'two hubs creating one key alike: the second is refused');
+});
+
+it('retryingKv: reads tried again through a failover; a lost compare thrown as nats.js throws it', async () => {
+  const bucket = fakeKv();
+  const kv = retryingKv(bucket.target, now);
+  let reads = 0;
+  const get = bucket.target.kv.get.bind(bucket.target.kv);
+  (bucket.target.kv as { get: KV['get'] }).get = async (key: string) => {
+    reads += 1;
+    if (reads === 1) throw new TimeoutError();
+    return get(key);
+  };
+  assert.is(await kv.get('a'), null);
+  assert.is(reads, 2);
+  assert.is(await kv.create('a', 'v1'), 1);
+  const taken = await kv.create('a', 'v1 again').catch((e: unknown) => e);
+  assert.ok(isWrongRevision(taken), 'create of a taken key');
+  const moved = await kv.update('a', 'v2', 7).catch((e: unknown) => e);
+  assert.ok(isWrongRevision(moved), 'update over a revision that moved on');
+  assert.is(bucket.keys.get('a')?.value, 'v1');
+});
+
+it('retryingKv: an update whose answer was lost counts once; a put with previousSeq is a compare-and-set too', async () => {
+  const bucket = fakeKv();
+  const kv = retryingKv(bucket.target, now);
+  await kv.create('a', new TextEncoder().encode('v1'));
+  bucket.faults.push('lost-answer');
+  assert.is(await kv.update('a', 'v2 by h1', 1), 2);
+  assert.is(bucket.writes, 2);
+  assert.ok(isWrongRevision(await kv.put('a', 'v3', { previousSeq: 1 }).catch((e: unknown) => e)));
+  assert.is(await kv.put('a', 'v3', { previousSeq: 2 }), 3);
+});
+
+it('retryingKv: create over a deleted key writes over its delete marker, as nats.js does', async () => {
+  const bucket = fakeKv();
+  const kv = retryingKv(bucket.target, now);
+  await kv.create('a', 'v1');
+  await kv.delete('a', { previousSeq: 1 });
+  // The same id as the first create (a@0) within the dedup window: a duplicate, then the marker's revision.
+  assert.is(await kv.create('a', 'v1'), 3);
+  assert.is(bucket.keys.get('a')?.value, 'v1');
+});
+
+it('retryingKv: a conditional delete whose answer was lost is read back, not refused; a moved key is', async () => {
+  const bucket = fakeKv();
+  const kv = retryingKv(bucket.target, now);
+  await kv.create('a', 'v1');
+  bucket.faults.push('lost-answer');
+  await kv.delete('a', { previousSeq: 1 });
+  assert.is(bucket.keys.get('a')?.deleted, true);
+  assert.is(bucket.writes, 2, 'the landed delete is not repeated');
+  await kv.create('b', 'v1');
+  bucket.faults.push('not-written');
+  await kv.delete('b', { previousSeq: 3 });
+  assert.is(bucket.keys.get('b')?.deleted, true, 'written again when it did not land');
+  await kv.create('c', 'v1');
+  bucket.other('c', 'theirs');
+  assert.ok(isWrongRevision(await kv.delete('c', { previousSeq: 5 }).catch((e: unknown) => e)));
+  assert.is(bucket.keys.get('c')?.value, 'theirs');
 });
 
 it.run();
