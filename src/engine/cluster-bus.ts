@@ -10,7 +10,8 @@
  * - `cla.bus.answers`: every subscriber's answers, for the hub whose run waits for them (the others find
  *   no step waiting and ignore them).
  */
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import { openRetryingKv } from './jetstream-buckets.ts';
 import { headers, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../logger.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
@@ -60,7 +61,7 @@ export class ClusterBus implements RemoteBus {
   async start(bus: ActionBus): Promise<void> {
     this.bus = bus;
     const nc = this.engine.nc;
-    this.kv = await new Kvm(nc).create(this.bucket, { history: 1, replicas: this.engine.replicas });
+    this.kv = await openRetryingKv(nc, this.bucket, { history: 1, replicas: this.engine.replicas });
     const watcher = await this.kv.watch();
     this.watcher = watcher;
     void (async () => {

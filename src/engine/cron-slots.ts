@@ -5,7 +5,8 @@
  * small.
  */
 import { createHash } from 'node:crypto';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { openRetryingKv } from './jetstream-buckets.ts';
 import type { NatsEngine } from './nats-connect.ts';
 import { isWrongLastSequence } from './presence.ts';
 
@@ -24,7 +25,7 @@ export class CronSlots {
 
   /** True when this hub is the one to fire `slot` (an opaque text naming workflow, expression and time). */
   async claim(slot: string): Promise<boolean> {
-    this.kv ??= new Kvm(this.engine.nc).create(this.bucket, { history: 1, ttl: CRON_SLOT_MAX_AGE_MS, replicas: this.engine.replicas });
+    this.kv ??= openRetryingKv(this.engine.nc, this.bucket, { history: 1, ttl: CRON_SLOT_MAX_AGE_MS, replicas: this.engine.replicas });
     const kv = await this.kv;
     const key = createHash('sha256').update(slot).digest('hex');
     try {

@@ -2,8 +2,8 @@
  * What the JetStream stores (tasks, workflows, resources; issue 10) share: where their KV buckets live and
  * how a compare-and-set that lost is told apart.
  */
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { KV, KvOptions, KvWatchEntry } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { InvalidArgumentError } from '../errors.ts';
@@ -37,12 +37,20 @@ export function parseBucketOptions(
  * back, or decide a compare-and-set on a row that moved on. Tried again through a leader election.
  */
 export function openStoreBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
-  return retryTransient(() => new Kvm(nc).create(name, { history: 1, replicas, storage: StorageType.File, allow_direct: false }));
+  return retryTransient(() => new Kvm(nc).create(name, storeBucketConfig(replicas)));
 }
 
+const storeBucketConfig = (replicas: number): Partial<KvOptions> => ({ history: 1, replicas, storage: StorageType.File, allow_direct: false });
+
 /** {@link openStoreBucket}, each call on it then tried again through a leader election ({@link retryingKv}). */
-export async function openRetryingBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
-  return retryingKv({ kv: await openStoreBucket(nc, name, replicas), js: jetstream(nc), bucket: name });
+export function openRetryingBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
+  return openRetryingKv(nc, name, storeBucketConfig(replicas));
+}
+
+/** Opens (creating when missing) the bucket `name` with `config`, each call on it tried again through a leader election. */
+export async function openRetryingKv(nc: NatsConnection, name: string, config: Partial<KvOptions>): Promise<KV> {
+  const kv = await retryTransient(() => new Kvm(nc).create(name, config));
+  return retryingKv({ kv, js: jetstream(nc), bucket: name });
 }
 
 /** Whether a KV write was refused because the key moved on (update) or already holds a value (create). */
@@ -52,23 +60,74 @@ export const isWrongRevision = (error: unknown): boolean =>
 const noop = () => undefined;
 
 /**
+ * Calls `elected` after each leader election of the bucket's stream, one call at a time: a watch's
+ * consumer lives on one server, and when that server died the client notices only after two missed idle
+ * heartbeats (10 s, then 60 s after its own reset), a hub meanwhile blind to other hubs' changes; a new
+ * watch from where the old one got to ends that at the election. A failed call is dropped (the old watch
+ * goes on).
+ */
+export class LeaderElections {
+  private readonly subscription: Subscription;
+  private calls: Promise<void> = Promise.resolve();
+
+  constructor(nc: NatsConnection, bucket: string, elected: () => Promise<void>) {
+    this.subscription = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_${bucket}`, {
+      callback: () => {
+        this.calls = this.calls.then(elected).catch(noop);
+      },
+    });
+  }
+
+  /** No more calls; resolves once the running one settled. */
+  async stop(): Promise<void> {
+    this.subscription.unsubscribe();
+    await this.calls;
+  }
+}
+
+/** The bucket a {@link BucketWatch} watches anew after each leader election of its stream. */
+export interface ElectionsOf {
+  nc: NatsConnection;
+  bucket: string;
+}
+
+/**
  * A KV bucket followed into memory: the last value per key, then every change, handed to `apply`; {@link sync}
- * waits until every write acknowledged before it has been applied.
+ * waits until every write acknowledged before it has been applied. Given {@link ElectionsOf}, watched anew
+ * after each leader election ({@link LeaderElections}); entries both watches deliver are applied once.
  */
 export class BucketWatch {
   private maxRevision = 0;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private watching: Promise<void> = Promise.resolve();
   private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
+  private elections: LeaderElections | undefined;
+  /** Whether a second watch ran: from then on an entry at or below {@link maxRevision} was applied already. */
+  private rewatched = false;
+  private stopped = false;
 
   constructor(private readonly apply: (entry: KvWatchEntry) => void) {}
 
   /** Starts following `kv`; resolves once what it held is applied. */
-  async start(kv: KV): Promise<void> {
+  async start(kv: KV, elections?: ElectionsOf): Promise<void> {
     const last = await lastRevision(kv);
-    this.watcher = await kv.watch();
+    this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
+    if (elections) this.elections = new LeaderElections(elections.nc, elections.bucket, () => this.rewatch(kv));
     await this.caughtUp(last);
+  }
+
+  /** A new watch from where this one got to. */
+  private async rewatch(kv: KV): Promise<void> {
+    if (this.stopped) return;
+    const next = await retryTransient(() => kv.watch({ resumeFromRevision: this.maxRevision + 1 }));
+    if (this.stopped) return void next.stop();
+    this.rewatched = true;
+    this.watcher?.stop();
+    this.watcher = next;
+    const before = this.watching;
+    const following = this.follow(next).catch(noop);
+    this.watching = Promise.all([before, following]).then(noop);
   }
 
   /** Waits until the watch has applied every write acknowledged so far. */
@@ -77,6 +136,8 @@ export class BucketWatch {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.elections?.stop();
     this.watcher?.stop();
     await this.watching.catch(noop);
     for (const waiter of this.waiters) waiter.resolve();
@@ -85,6 +146,7 @@ export class BucketWatch {
 
   private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
     for await (const entry of watcher) {
+      if (this.rewatched && entry.revision <= this.maxRevision) continue;
       this.apply(entry);
       if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
       for (const waiter of this.waiters) {
@@ -102,7 +164,7 @@ export class BucketWatch {
   }
 }
 
-const lastRevision = async (kv: KV) => (await kv.status()).streamInfo.state.last_seq;
+const lastRevision = async (kv: KV) => (await retryTransient(() => kv.status())).streamInfo.state.last_seq;
 
 /** One chain of calls: each runs after the one before it settled, so calls take effect in call order. */
 export class CallChain {

@@ -5,59 +5,36 @@
  * sees them all. Used by the registry store for what needs a scan (lists, `clearConnections`,
  * `closeLostJobs`); point reads go to the bucket.
  */
-import type { QueuedIterator } from '@nats-io/transport-node';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
-
-const noop = () => undefined;
+import type { KV } from '@nats-io/kv';
+import { BucketWatch, type ElectionsOf } from './jetstream-buckets.ts';
 
 /** Receives the bucket's entries: `value` is `undefined` for a deleted or purged key. */
 export type ApplyEntry = (key: string, value: string | undefined, revision: number) => void;
 
 /** A running watch of one bucket into an {@link ApplyEntry}. */
 export class KvFollower {
-  private maxRevision = 0;
-  private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
-  private watching: Promise<void> = Promise.resolve();
-
   private constructor(
     private readonly kv: KV,
-    private readonly watcher: QueuedIterator<KvWatchEntry>,
+    private readonly watch: BucketWatch,
   ) {}
 
-  /** Starts following `kv` and resolves once what the bucket held at the call has been applied. */
-  static async start(kv: KV, apply: ApplyEntry): Promise<KvFollower> {
-    const follower = new KvFollower(kv, await kv.watch());
-    follower.watching = follower.follow(apply);
-    await follower.sync();
-    return follower;
-  }
-
-  private async follow(apply: ApplyEntry): Promise<void> {
-    for await (const entry of this.watcher) {
-      apply(entry.key, entry.operation === 'PUT' ? entry.string() : undefined, entry.revision);
-      if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
-      for (const waiter of this.waiters) {
-        if (this.maxRevision >= waiter.revision) {
-          this.waiters.delete(waiter);
-          waiter.resolve();
-        }
-      }
-    }
+  /**
+   * Starts following `kv` and resolves once what the bucket held at the call has been applied. Given
+   * `elections`, watched anew after each leader election of the bucket's stream.
+   */
+  static async start(kv: KV, apply: ApplyEntry, elections?: ElectionsOf): Promise<KvFollower> {
+    const watch = new BucketWatch((entry) => apply(entry.key, entry.operation === 'PUT' ? entry.string() : undefined, entry.revision));
+    await watch.start(kv, elections);
+    return new KvFollower(kv, watch);
   }
 
   /** Waits until the watch has applied every write the bucket acknowledged before this call. */
-  async sync(): Promise<void> {
-    const { streamInfo } = await this.kv.status();
-    const revision = streamInfo.state.last_seq;
-    if (this.maxRevision >= revision) return;
-    await new Promise<void>((resolve) => this.waiters.add({ revision, resolve }));
+  sync(): Promise<void> {
+    return this.watch.sync(this.kv);
   }
 
   /** Stops the watch; pending {@link sync} calls resolve. */
-  async stop(): Promise<void> {
-    this.watcher.stop();
-    await this.watching.catch(noop);
-    for (const waiter of this.waiters) waiter.resolve();
-    this.waiters.clear();
+  stop(): Promise<void> {
+    return this.watch.stop();
   }
 }

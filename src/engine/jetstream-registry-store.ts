@@ -143,15 +143,23 @@ export class JetStreamRegistryStore implements RegistryStore {
     const nc = await this.connection();
     const [registry, jobs] = await Promise.all([openRetryingBucket(nc, this.registryBucket, this.replicas), openRetryingBucket(nc, this.jobsBucket, this.replicas)]);
     const [registryFollower, jobsFollower] = await Promise.all([
-      KvFollower.start(registry, (key, value) => {
-        if (value === undefined) this.values.delete(key);
-        else this.values.set(key, value);
-      }),
-      KvFollower.start(jobs, (key, value, revision) => {
-        if (value === undefined) return void this.jobIndex.delete(key);
-        const row = JSON.parse(value) as JobRecord;
-        this.jobIndex.set(key, { workerId: row.workerId, startedAt: row.startedAt, owner: row.owner, finished: row.finishedAt !== null, seq: row.seq || revision });
-      }),
+      KvFollower.start(
+        registry,
+        (key, value) => {
+          if (value === undefined) this.values.delete(key);
+          else this.values.set(key, value);
+        },
+        { nc, bucket: this.registryBucket },
+      ),
+      KvFollower.start(
+        jobs,
+        (key, value, revision) => {
+          if (value === undefined) return void this.jobIndex.delete(key);
+          const row = JSON.parse(value) as JobRecord;
+          this.jobIndex.set(key, { workerId: row.workerId, startedAt: row.startedAt, owner: row.owner, finished: row.finishedAt !== null, seq: row.seq || revision });
+        },
+        { nc, bucket: this.jobsBucket },
+      ),
     ]);
     return { registry, jobs, registryFollower, jobsFollower };
   }

@@ -98,7 +98,7 @@ export class JetStreamResourceStore implements ResourceStore {
   private async open(): Promise<Buckets> {
     const nc = await this.connection();
     const [graphs, chunks] = await Promise.all([openRetryingBucket(nc, this.graphsBucket, this.replicas), openRetryingBucket(nc, this.chunksBucket, this.replicas)]);
-    await this.watch.start(graphs);
+    await this.watch.start(graphs, { nc, bucket: this.graphsBucket });
     return { graphs, chunks };
   }
 

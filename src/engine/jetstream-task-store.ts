@@ -33,13 +33,13 @@
  * Durability: a single nats-server fsyncs lazily (nats-server#7564); production runs 3 nodes and
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
-import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
+import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
-import { openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { LeaderElections, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
 import { casWrite, retryTransient } from './jetstream-retry.ts';
 
@@ -73,8 +73,7 @@ export class JetStreamTaskStore implements TaskStore {
   /** The last revision the watch delivered: where a new watch resumes. */
   private watched = 0;
   /** Stream leader elections of the bucket (a new watch after each). */
-  private elections: Subscription | undefined;
-  private rewatching: Promise<void> = Promise.resolve();
+  private elections: LeaderElections | undefined;
   private loaded = false;
   private readonly listeners = new Set<TaskStoreEvents>();
   /** Revision waiters of `caughtUp()`. */
@@ -116,11 +115,7 @@ export class JetStreamTaskStore implements TaskStore {
     const last = status.streamInfo.state.last_seq;
     this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
-    this.elections = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.KV_${this.bucket}`, {
-      callback: () => {
-        this.rewatching = this.rewatching.then(() => this.rewatch(kv)).catch(noop);
-      },
-    });
+    this.elections = new LeaderElections(nc, this.bucket, () => this.rewatch(kv));
     if (last > 0) await this.caughtUp(last);
     this.loaded = true;
     return kv;
@@ -145,9 +140,7 @@ export class JetStreamTaskStore implements TaskStore {
   }
 
   /**
-   * A new watch from where this one got to, after the bucket's stream elected a leader: the watch's
-   * consumer lives on one server, and when that server died the client notices only after two missed idle
-   * heartbeats (10 s, then 60 s after its own reset), the hub meanwhile blind to other hubs' changes.
+   * A new watch from where this one got to, after the bucket's stream elected a leader ({@link LeaderElections}).
    * Entries both watches deliver are applied once (the index keeps the newest revision).
    */
   private async rewatch(kv: KV): Promise<void> {
@@ -420,8 +413,7 @@ export class JetStreamTaskStore implements TaskStore {
     if (this.closed) return;
     await Promise.all([this.barrier, ...this.inflight]);
     this.closed = true;
-    this.elections?.unsubscribe();
-    await this.rewatching;
+    await this.elections?.stop();
     this.watcher?.stop();
     await this.watching.catch(noop);
     for (const waiter of this.catchUp) waiter.resolve();

@@ -147,7 +147,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
   private async open(): Promise<{ runs: KV; steps: KV }> {
     const nc = await this.connection();
     const [runs, steps] = await Promise.all([openRetryingBucket(nc, this.runsBucket, this.replicas), openRetryingBucket(nc, this.stepsBucket, this.replicas)]);
-    await this.watch.start(runs);
+    await this.watch.start(runs, { nc, bucket: this.runsBucket });
     return { runs, steps };
   }
 

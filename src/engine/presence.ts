@@ -14,13 +14,13 @@
  *
  * Nobody keeps a second copy of "who is where" that could drift: the cache here is the bucket's watch.
  */
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { NatsEngine } from './nats-connect.ts';
-import { retryTransient } from './jetstream-retry.ts';
+import { openRetryingKv } from './jetstream-buckets.ts';
 
 /** Where a worker is connected. */
 export interface PresenceEntry {
@@ -98,11 +98,10 @@ export class Presence {
 
   /** Opens (or creates) the buckets, starts watching, clears this hub's entries of a previous life, and beats. */
   async start(): Promise<void> {
-    const kvm = new Kvm(this.engine.nc);
     const names = this.options.buckets ?? { presence: 'cla_presence', hubs: 'cla_hubs' };
     const config = { history: 1, replicas: this.engine.replicas };
-    this.presenceKv = await retryTransient(() => kvm.create(names.presence, config));
-    this.hubsKv = await retryTransient(() => kvm.create(names.hubs, config));
+    this.presenceKv = await openRetryingKv(this.engine.nc, names.presence, config);
+    this.hubsKv = await openRetryingKv(this.engine.nc, names.hubs, config);
     this.watchers.push(await this.watch(this.presenceKv, (entry) => this.onPresence(entry)));
     this.watchers.push(await this.watch(this.hubsKv, (entry) => this.onHeartbeat(entry)));
     // Entries a crashed earlier process of this hub left behind: their sockets are gone.
