@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { connectEngine, type NatsEngine } from '../../src/engine/nats-connect.ts';
 import { openJetStreamTaskStore, type JetStreamTaskStore } from '../../src/engine/jetstream-task-store.ts';
+import { openJetStreamRegistryStore, type JetStreamRegistryStore } from '../../src/engine/jetstream-registry-store.ts';
 import { AdminClient } from '../../src/hub/admin-client.ts';
 import { adminTokenFile } from '../../src/hub/hub-record.ts';
 import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
@@ -21,6 +22,7 @@ import { startCluster3, type Cluster3 } from './nats-cluster-nodes.ts';
 import { startCli, startHub, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
 
 export const TASK_STREAM = 'KV_cla_tasks';
+const REGISTRY_STREAM = 'KV_cla_registry';
 const PSK = 'cluster-failover-psk-0123456789abcdef';
 
 export interface FailoverOptions {
@@ -33,6 +35,11 @@ export interface FailoverOptions {
   concurrency: number;
   /** Kill the leader once this share of the tasks is done; `undefined`: no kill (the same run for comparison). */
   killAt?: number;
+  /**
+   * Registry writes (`addEnv` of new names, in the hubs' registry bucket) started as the leader is killed:
+   * each must be created exactly once, answered `true`, and listed at the end. @default 0
+   */
+  registryWrites?: number;
   /** Wait until every replica of the task stream is current at the end (polls the stream's info). @default false */
   caughtUp?: boolean;
 }
@@ -46,6 +53,8 @@ export interface FailoverRun {
   /** The node killed (`n1`..`n3`) and how many tasks were done then. */
   killed: string | undefined;
   killedAtDone: number;
+  /** Whether the killed node led the registry stream too (its writes then went through an election). */
+  registryLeaderKilled: boolean;
   /** Each hub's warnings (JSON log lines). */
   warnings: Array<{ msg?: string; code?: string }>;
 }
@@ -70,6 +79,7 @@ export async function runClusterFailover(options: FailoverOptions): Promise<Fail
   let cluster: Cluster3 | undefined;
   let engine: NatsEngine | undefined;
   let store: JetStreamTaskStore | undefined;
+  let registry: JetStreamRegistryStore | undefined;
   const hubs: RunningHub[] = [];
   const children: LiveProcess[] = [];
   try {
@@ -89,6 +99,7 @@ export async function runClusterFailover(options: FailoverOptions): Promise<Fail
     }
     engine = await connectEngine(urls, { name: 'failover observer', replicas: 3 });
     store = await openJetStreamTaskStore(engine.nc, { hubId: 'failover-observer', replicas: 3 });
+    registry = await openJetStreamRegistryStore(engine.nc, { replicas: 3 });
     const info = await engine.jsm.streams.info(TASK_STREAM);
     if (info.config.num_replicas !== 3) throw new Error(`${TASK_STREAM} has ${info.config.num_replicas} replicas, expected 3`);
 
@@ -115,16 +126,23 @@ export async function runClusterFailover(options: FailoverOptions): Promise<Fail
     let killed: { name: string; index: number } | undefined;
     let killedAt: number | undefined;
     let killedAtDone = 0;
+    let registryLeaderKilled = false;
+    const envs = Array.from({ length: options.registryWrites ?? 0 }, (_, i) => `failover-env-${i}`);
+    let envsAdded: Promise<boolean[]> = Promise.resolve([]);
     if (options.killAt !== undefined) {
       await reach(Math.ceil(count * options.killAt));
       killedAtDone = ended;
       killedAt = Date.now();
+      const registryLeader = await cluster.leaderOf(REGISTRY_STREAM);
       killed = await cluster.killLeader(TASK_STREAM);
+      registryLeaderKilled = registryLeader.index === killed.index;
+      envsAdded = Promise.all(envs.map((name) => registry!.addEnv(name)));
       // Started again once tasks finish again: the two others elected a leader and the hubs moved on.
       await reach(killedAtDone + options.workers * options.concurrency);
       await cluster.restart(killed.index);
     }
     await submitted;
+    const added = await envsAdded;
     await reach(count);
     // The count above is what the observer's watch saw; the bucket has the last word (a completion counted
     // that the bucket does not hold, seen once in a run: the check below then names the tasks).
@@ -142,21 +160,27 @@ export async function runClusterFailover(options: FailoverOptions): Promise<Fail
     const errors = hubs.flatMap((hub) => logLines(hub).filter((line) => /"level":(5\d|60)/.test(line) || /unhandled/i.test(line)));
     const warnings = hubs.flatMap((hub) => logLines(hub).filter((line) => /"level":40/.test(line)).map((line) => JSON.parse(line) as { msg?: string; code?: string }));
     const stale = warnings.filter((w) => w.code === 'STALE_LEASE');
+    const listedEnvs = new Set(await registry.listEnvs());
+    const refusedEnvs = envs.filter((name, i) => added[i] !== true);
+    const unlistedEnvs = envs.filter((name) => !listedEnvs.has(name));
     const problems = [
       ...(rows.length !== count || counts.done !== count || counts.failed !== 0
         ? [`${rows.length} rows of ${count}, counts ${JSON.stringify(counts)}; ${ended} completions seen; not done: ${JSON.stringify(rows.filter((r) => r.state !== 'done').slice(0, 3).map(({ id, state, worker, owner, attempts, claimedAt, updatedAt }) => ({ id, state, worker, owner, attempts, claimedAt, updatedAt })))}, killed at ${killedAt}`]
         : []),
       ...(retried.length > 0 ? [`${retried.length} tasks with attempts != 1: ${retried.slice(0, 5).map((r) => `${r.id}=${r.attempts}`).join(' ')}`] : []),
+      ...(refusedEnvs.length > 0 ? [`${refusedEnvs.length} registry writes during the election answered as not created: ${refusedEnvs.slice(0, 5).join(' ')}`] : []),
+      ...(unlistedEnvs.length > 0 ? [`${unlistedEnvs.length} registry writes not in the registry at the end: ${unlistedEnvs.slice(0, 5).join(' ')}`] : []),
       ...(stale.length > 0 ? [`${stale.length} completions refused as STALE_LEASE (a task leased twice): ${stale.slice(0, 3).map((w) => w.msg).join('; ')}`] : []),
       ...(dead.length > 0 ? [`${dead.length} hub(s) exited:\n${dead.map((hub) => hub.process.stderr.slice(-2000)).join('\n')}`] : []),
       ...(errors.length > 0 ? [`hubs logged ${errors.length} error(s):\n${errors.slice(0, 5).join('\n')}`] : []),
     ];
     if (problems.length > 0) throw new Error(`exactly-once check failed${killed ? ` (leader ${killed.name} killed at ${killedAtDone} done)` : ''}:\n${problems.join('\n')}`);
-    return { rows, startedAt, killedAt, killed: killed?.name, killedAtDone, warnings };
+    return { rows, startedAt, killedAt, killed: killed?.name, killedAtDone, registryLeaderKilled, warnings };
   } finally {
     // BENCH_LOGS=DIR keeps every hub's log there, to look into a warning or a failure.
     if (process.env.BENCH_LOGS) for (const [h, hub] of hubs.entries()) fs.writeFileSync(path.join(process.env.BENCH_LOGS, `hub${h + 1}.log`), hub.process.stdout + hub.process.stderr);
     await store?.close();
+    await registry?.close();
     await engine?.close();
     await Promise.all(children.map((child) => child.stop('SIGTERM')));
     await Promise.all(hubs.map((hub) => hub.process.stop('SIGTERM')));
