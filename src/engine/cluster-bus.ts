@@ -11,7 +11,7 @@
  *   no step waiting and ignore them).
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
-import { openRetryingKv } from './jetstream-buckets.ts';
+import { BucketWatch, openRetryingKv } from './jetstream-buckets.ts';
 import { headers, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from '../logger.ts';
 import { decodeFrame, encodeFrame } from '../protocol/codec.ts';
@@ -46,7 +46,7 @@ export class ClusterBus implements RemoteBus {
   /** What this hub last wrote for each subscriber it holds, to write it again if another hub deletes it. */
   private readonly ownEntries = new Map<string, Entry>();
   private readonly subs: Subscription[] = [];
-  private watcher: { stop(): void } | undefined;
+  private watch: BucketWatch | undefined;
   /** Told after every change of another hub's subscriber. */
   onChange: (() => void) | undefined;
 
@@ -62,18 +62,16 @@ export class ClusterBus implements RemoteBus {
     this.bus = bus;
     const nc = this.engine.nc;
     this.kv = await openRetryingKv(nc, this.bucket, { history: 1, replicas: this.engine.replicas });
-    const watcher = await this.kv.watch();
-    this.watcher = watcher;
-    void (async () => {
-      for await (const entry of watcher) {
-        try {
-          this.onEntry(entry);
-          this.onChange?.();
-        } catch (error) {
-          this.log.error({ err: error, key: entry.key }, 'could not handle a subscriber change');
-        }
+    // Watched anew after each leader election of the bucket's stream.
+    this.watch = new BucketWatch((entry) => {
+      try {
+        this.onEntry(entry);
+        this.onChange?.();
+      } catch (error) {
+        this.log.error({ err: error, key: entry.key }, 'could not handle a subscriber change');
       }
-    })();
+    });
+    await this.watch.start(this.kv, { nc, bucket: this.bucket });
     this.subs.push(
       nc.subscribe(`cla.bus.${idToken(this.hubId)}`, {
         callback: (error, msg) => {
@@ -99,7 +97,7 @@ export class ClusterBus implements RemoteBus {
   async stop(): Promise<void> {
     if (this.bus) this.bus.remote = undefined;
     for (const sub of this.subs) sub.unsubscribe();
-    this.watcher?.stop();
+    await this.watch?.stop();
     await Promise.all([...this.own.keys()].map((workerId) => this.withdraw(workerId)));
   }
 

@@ -16,11 +16,10 @@
  */
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import type { QueuedIterator } from '@nats-io/transport-node';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { NatsEngine } from './nats-connect.ts';
-import { openRetryingKv } from './jetstream-buckets.ts';
+import { BucketWatch, openRetryingKv } from './jetstream-buckets.ts';
 
 /** Where a worker is connected. */
 export interface PresenceEntry {
@@ -81,7 +80,7 @@ export class Presence {
   private readonly claimed = new Map<string, { since: number; worker?: PresenceWorker }>();
   /** Other hubs' heartbeats: the last revision seen, when (this hub's clock) it last moved, and how many of this hub's own beats landed since. */
   private readonly heartbeats = new Map<string, { revision: number; movedAt: number; beatsSince: number }>();
-  private readonly watchers: Array<QueuedIterator<KvWatchEntry>> = [];
+  private readonly watchers: BucketWatch[] = [];
   private timer: unknown;
   private stopped = false;
   private readonly heartbeatMs: number;
@@ -102,8 +101,8 @@ export class Presence {
     const config = { history: 1, replicas: this.engine.replicas };
     this.presenceKv = await openRetryingKv(this.engine.nc, names.presence, config);
     this.hubsKv = await openRetryingKv(this.engine.nc, names.hubs, config);
-    this.watchers.push(await this.watch(this.presenceKv, (entry) => this.onPresence(entry)));
-    this.watchers.push(await this.watch(this.hubsKv, (entry) => this.onHeartbeat(entry)));
+    this.watchers.push(await this.watch(this.presenceKv, names.presence, (entry) => this.onPresence(entry)));
+    this.watchers.push(await this.watch(this.hubsKv, names.hubs, (entry) => this.onHeartbeat(entry)));
     // Entries a crashed earlier process of this hub left behind: their sockets are gone.
     const mine = await this.current(this.presenceKv);
     await Promise.all(mine.filter(([, e]) => e.hub === this.options.hubId).map(([token, e]) => this.deleteIf(this.presenceKv, token, e.epoch)));
@@ -115,7 +114,7 @@ export class Presence {
     if (this.stopped) return;
     this.stopped = true;
     this.options.clock.clearTimeout(this.timer);
-    for (const watcher of this.watchers) watcher.stop();
+    await Promise.all(this.watchers.map((watcher) => watcher.stop()));
     // Never started (or its start failed before the buckets opened): nothing of this hub is in them.
     if (!this.presenceKv || !this.hubsKv) return;
     await Promise.all([...this.held].map(([workerId, epoch]) => this.deleteIf(this.presenceKv, idToken(workerId), epoch)));
@@ -163,18 +162,17 @@ export class Presence {
     return () => this.changeListeners.delete(listener);
   }
 
-  private async watch(kv: KV, handle: (entry: KvWatchEntry) => void): Promise<QueuedIterator<KvWatchEntry>> {
-    const watcher = await kv.watch();
-    void (async () => {
-      for await (const entry of watcher) {
-        try {
-          handle(entry);
-        } catch (error) {
-          this.options.log.error({ err: error, key: entry.key }, 'could not handle a presence change');
-        }
+  /** Follows `kv` into `handle`, watched anew after each leader election of its stream. */
+  private async watch(kv: KV, bucket: string, handle: (entry: KvWatchEntry) => void): Promise<BucketWatch> {
+    const watch = new BucketWatch((entry) => {
+      try {
+        handle(entry);
+      } catch (error) {
+        this.options.log.error({ err: error, key: entry.key }, 'could not handle a presence change');
       }
-    })();
-    return watcher;
+    });
+    await watch.start(kv, { nc: this.engine.nc, bucket });
+    return watch;
   }
 
   private onPresence(entry: KvWatchEntry): void {

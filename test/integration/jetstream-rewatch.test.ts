@@ -10,6 +10,9 @@ import { connectEngine } from '../../src/engine/nats-connect.ts';
 import { BucketWatch, openRetryingBucket } from '../../src/engine/jetstream-buckets.ts';
 import { openJetStreamRegistryStore } from '../../src/engine/jetstream-registry-store.ts';
 import { openJetStreamWorkflowStore } from '../../src/engine/jetstream-workflow-store.ts';
+import { Presence } from '../../src/engine/presence.ts';
+import { systemClock } from '../../src/clock.ts';
+import { silentLogger } from '../../src/logger.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { startNatsServer } from './nats-server.ts';
 
@@ -68,6 +71,25 @@ it('workflow store: another hub\'s run still seen after an election of the runs 
   } finally {
     await a.close();
     await b.close();
+  }
+});
+
+it('presence: a worker claimed on another hub still seen after an election of the presence bucket', async () => {
+  const buckets = { presence: 'rwp_presence', hubs: 'rwp_hubs' };
+  // No beat during the test: the first one is at start, the next an hour later (cleared at stop).
+  const presence = (engineOf: typeof engine, hubId: string) => new Presence(engineOf, { hubId, clock: systemClock, log: silentLogger(), heartbeatMs: 3_600_000, buckets, onReplaced: () => undefined });
+  const a = presence(engine, 'a');
+  const b = presence(other, 'b');
+  await a.start();
+  await b.start();
+  try {
+    await elect('rwp_presence');
+    const seen = new Promise<string>((resolve) => a.onChange((workerId, entry) => entry && resolve(`${workerId}@${entry.hub}`)));
+    await b.claim('w1', 1);
+    assert.is(await seen, 'w1@b');
+  } finally {
+    await a.stop();
+    await b.stop();
   }
 });
 
