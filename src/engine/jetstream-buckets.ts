@@ -4,10 +4,9 @@
  */
 import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import type { KV, KvOptions, KvWatchEntry } from '@nats-io/kv';
-import { JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
+import { jetstream, JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { InvalidArgumentError } from '../errors.ts';
-import { jetstream } from '@nats-io/jetstream';
 import { retryingKv, retryTransient } from './jetstream-retry.ts';
 
 /** Where a JetStream store keeps its buckets. */
