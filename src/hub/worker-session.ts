@@ -188,7 +188,8 @@ export class WorkerSession implements FrameReceiver {
 
   /** Asks the worker to stop a job. */
   cancel(jobId: string): void {
-    if (this.jobs?.has(jobId)) void this.transport.send(frame('cancel', { re: jobId })).catch(() => undefined);
+    // A send fails only once the connection is closed, and that close ends every job of this session.
+    if (this.jobs?.has(jobId)) this.sendQuietly(frame('cancel', { re: jobId }));
   }
 
   disable(): void {
@@ -251,9 +252,7 @@ export class WorkerSession implements FrameReceiver {
       default:
         if (this.owner.otherFrame(this, f)) return;
         this.log.warn({ worker: this.info.workerId, type: f.t }, 'unexpected frame from worker');
-        void this.transport
-          .send(frame('error', { error: { code: ErrorCode.BadFrame, message: `A worker may not send \`${f.t}\` frames`, retryable: false } }))
-          .catch(() => undefined);
+        this.sendQuietly(frame('error', { error: { code: ErrorCode.BadFrame, message: `A worker may not send \`${f.t}\` frames`, retryable: false } }));
     }
   }
 
