@@ -70,8 +70,9 @@ export class AdminClient {
           if (!event) return;
           if (event.type === 'dispatched') {
             options.onInput?.({
-              // A send fails only on a closed connection, which ends this run with its own error.
-              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re: chunkRe, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined),
+              // The chunk's promise resolves once the socket took it (ship paces on it); it rejects only on a
+              // closed connection, which ends this run with its own error, so the rejection itself is dropped.
+              chunk: (seq, data, sha256) => this.transport.send(frame('chunk', { re: chunkRe, seq, data, ...(sha256 === undefined ? {} : { sha256 }) })).catch(() => undefined), // closed: the run ends on its own
               credit: (bytes) => send(frame('credit', { re, bytes })),
             });
           }
