@@ -297,9 +297,11 @@ export class Hub {
   }
 
   /** A job's end is stored; a store failure is logged, never thrown into the worker's frame stream. */
-  private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): void {
-    this.registry.recordJobEnd(jobId, end).catch((error: unknown) => this.log.error({ err: error, job: jobId }, 'could not record the end of a job'));
-    this.notifyChange({ type: 'job-ended', worker: '' });
+  private recordEnd(jobId: string, end: Parameters<Registry['recordJobEnd']>[1]): Promise<void> {
+    return this.registry.recordJobEnd(jobId, end).then(
+      () => this.notifyChange({ type: 'job-ended', worker: '' }),
+      (error: unknown) => this.log.error({ err: error, job: jobId }, 'could not record the end of a job'),
+    );
   }
 
   /**

@@ -60,7 +60,8 @@ export interface JobRunnerDeps {
   storedOutputBytes: number;
   /** Records a job's start; an asynchronous store's promise rejects when the write fails (the job then ends with that error). */
   recordStart: (job: JobStart) => void | Promise<void>;
-  recordEnd: (jobId: string, end: JobFinish) => void;
+  /** Stores a job's end; resolves once it is committed, or once its failure is logged (it never rejects). */
+  recordEnd: (jobId: string, end: JobFinish) => Promise<void>;
   observer?: JobObserver;
   /** Refuses a target before it is dispatched (e.g. UNKNOWN_ENV); undefined lets it through. */
   checkTarget?: (target: RunRequest['target']) => ClaError | undefined | Promise<ClaError | undefined>;
@@ -98,17 +99,19 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       deps.observer?.ended(kind, 'refused');
     };
     /**
-     * Ends the job once: `emit` tells the caller first, then the store is written, so the SQLite write is
-     * not on the round trip's critical path (issue 13); it still happens in the same turn.
+     * Ends the job once. The worker's slot is free at once; the caller is told (`emit`) only once the job's
+     * end is committed to the store (issue 9: nobody is told of a change that a crash could still undo), so
+     * `cla-hub jobs` run right after an exec lists it ended. A failed write is logged by `recordEnd` and
+     * the caller is still told.
      */
     const end = (outcome: JobOutcome, fields: Partial<JobFinish> = {}, emit?: () => void) => {
       if (done) return;
       done = true;
       const at = deps.clock.now();
-      emit?.();
       deps.observer?.ended(kind, outcome);
-      deps.recordEnd(jobId, { at, exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
+      const stored = deps.recordEnd(jobId, { at, exitCode: null, signal: null, outcome, output: tail.bytes(), outputBytes: tail.total, ...fields });
       deps.dispatcher.pump();
+      if (emit) void stored.then(emit);
     };
     // A ship's credit passes through the hub only within one window of bytes held here (issue 11, case 3).
     const relay = kind === 'ship' ? new ShipCreditRelay(TRANSFER_WINDOW_BYTES, (bytes) => subscriber.next({ type: 'credit', bytes })) : undefined;

@@ -9,11 +9,6 @@
  * commit. A failed commit rejects every promise of the batch. The queue holds the calls of one turn:
  * it is bounded by the callers' own bounds (frames read per turn, admin requests), and a batch is split
  * into transactions of at most `maxBatch` operations so no transaction grows without bound.
- *
- * `runSoon` is for writes nobody waits on before going on (a job's end record, issue 13): it does not
- * schedule a commit of its own in this turn but rides the next one anybody asks for, or commits after
- * `soonMs` at the latest. Call order is kept (it is the same queue), so a later read still sees it; a
- * sequential exec then costs one transaction per job (its start, with the previous job's end) instead of two.
  */
 import type Database from 'better-sqlite3';
 
@@ -25,21 +20,16 @@ interface Queued {
 
 /** Default most operations per transaction. */
 export const DEFAULT_MAX_BATCH = 4096;
-/** Default longest wait of a `runSoon` write for a commit to share, in ms. */
-export const DEFAULT_SOON_MS = 20;
 
 /** Queues operations on `db` and commits those of one turn together. */
 export class GroupCommit {
   private queue: Queued[] = [];
   private scheduled = false;
-  /** The latest commit of queued `runSoon` writes, when no commit is scheduled sooner. */
-  private soonTimer: NodeJS.Timeout | undefined;
   private idle: Array<() => void> = [];
 
   constructor(
     private readonly db: Database.Database,
     private readonly maxBatch = DEFAULT_MAX_BATCH,
-    private readonly soonMs = DEFAULT_SOON_MS,
   ) {}
 
   /** Runs `fn` in the current turn's transaction; resolves with its value once that is committed. */
@@ -47,14 +37,6 @@ export class GroupCommit {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
       this.schedule();
-    });
-  }
-
-  /** {@link run} for a write nobody waits on: committed with the next commit, within `soonMs` (see the module comment). */
-  runSoon<T>(fn: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.scheduled && this.soonTimer === undefined) this.soonTimer = setTimeout(this.flush, this.soonMs);
     });
   }
 
@@ -73,8 +55,6 @@ export class GroupCommit {
 
   private readonly flush = (): void => {
     this.scheduled = false;
-    if (this.soonTimer !== undefined) clearTimeout(this.soonTimer);
-    this.soonTimer = undefined;
     const queued = this.queue;
     this.queue = [];
     for (let start = 0; start < queued.length; start += this.maxBatch) this.commit(queued.slice(start, start + this.maxBatch));

@@ -104,8 +104,7 @@ export class SqliteStore implements RegistryStore {
   }
 
   finishJob(id: string, end: JobEnd): Promise<JobRow | undefined> {
-    // A job's end is told to its caller before it is stored: it shares the next commit (the next job's start).
-    return this.batch.runSoon(() => this.tables.finishJob(id, end));
+    return this.batch.run(() => this.tables.finishJob(id, end));
   }
 
   getJob(id: string): Promise<JobRow | undefined> {
