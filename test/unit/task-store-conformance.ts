@@ -129,6 +129,40 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.is((await store.complete('a', 'L5', 'ok', T0 + 9))!.attempts, 2);
   });
 
+  test('leasePending (where a backend has it): read and lease in one step, as chosen, in seq order', async ({ store }) => {
+    if (!store.leasePending) return; // optional: the dispatcher drives such a backend through pending + lease
+    for (const id of ['a', 'b', 'c', 'd']) await store.insert(task(id));
+    await store.insert(task('x', { name: 'other' }));
+    const seqs = new Map<string, number>();
+    for (const id of ['a', 'b', 'c', 'd']) seqs.set(id, (await store.get(id))!.seq);
+    const asked: string[] = [];
+    const choices: Record<string, { worker: string; lease: string } | undefined | null> = { a: { worker: 'w1', lease: 'L1' }, b: undefined, c: { worker: 'w2', lease: 'L2' }, d: null };
+    const page = await store.leasePending(0, ['tag'], 10, (row) => (asked.push(row.id), choices[row.id]), T0 + 1, T0 + 3001);
+    assert.equal(asked, ['a', 'b', 'c', 'd'], 'rows of the names asked, oldest first, up to the stop');
+    assert.equal([page.seen, page.lastSeq], [3, seqs.get('c')], 'the stopping row is not seen: the next page starts at it');
+    assert.equal(page.leased.map(({ row, choice }) => [row.id, choice.worker, choice.lease]), [['a', 'w1', 'L1'], ['c', 'w2', 'L2']]);
+    const a = (await store.get('a'))!;
+    assert.equal([a.state, a.worker, a.lease, a.owner, a.attempts, a.expiresAt, a.claimedAt], ['claimed', 'w1', 'L1', 'hub-a', 1, T0 + 3001, T0 + 1]);
+    assert.equal(await states(store, ['b', 'c', 'd', 'x']), ['pending', 'claimed', 'pending', 'pending']);
+    // Leased rows are not read again; `afterSeq` and `limit` bound the read as `pending`'s do.
+    const again: string[] = [];
+    const next = await store.leasePending(0, ['tag'], 1, (row) => (again.push(row.id), undefined), T0 + 2, T0 + 3002);
+    assert.equal([again, next.seen, next.leased.length], [['b'], 1, 0]);
+    const after: string[] = [];
+    await store.leasePending(seqs.get('b')!, ['tag', 'other'], 10, (row) => (after.push(row.id), undefined), T0 + 2, T0 + 3002);
+    assert.equal(after, ['d', 'x']);
+    // A leased row is a lease like any other: completed under it, refused under another.
+    assert.is(await store.complete('c', 'L1', 'wrong lease', T0 + 3), undefined);
+    assert.is((await store.complete('c', 'L2', 'ok', T0 + 3))!.state, 'done');
+    // A choice that throws leases nothing of that step.
+    const thrown = await store.leasePending(0, ['tag'], 10, (row) => {
+      if (row.id === 'd') throw new Error('choose failed');
+      return { worker: 'w3', lease: `L-${row.id}` };
+    }, T0 + 4, T0 + 3004).then(() => undefined, (error: unknown) => error);
+    assert.instance(thrown, Error);
+    assert.equal(await states(store, ['b', 'd']), ['pending', 'pending']);
+  });
+
   test('renew extends a current lease; a stale lease is refused', async ({ store }) => {
     await claimed(store, 'a');
     assert.ok((await store.renew('a', 'L1', T0 + 1000, T0 + 4000)));

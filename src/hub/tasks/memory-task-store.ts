@@ -6,7 +6,7 @@
  * rows handed out are never mutated afterwards (each change replaces the row).
  */
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
-import { DEFAULT_HUB_ID, TASK_STATES, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
+import { DEFAULT_HUB_ID, TASK_STATES, leasePage, newTaskRow, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
 /** The shared rows of in-memory task stores. */
 export class MemoryTaskTables {
@@ -63,16 +63,11 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]> {
-    const t = this.tables;
-    const out: TaskRow[] = [];
-    if (names.length === 0 || limit <= 0) return out;
-    while (t.lowestPending <= t.rows.length && t.rows[t.lowestPending - 1]!.state !== 'pending') t.lowestPending += 1;
-    const wanted = new Set(names);
-    for (let seq = Math.max(afterSeq + 1, t.lowestPending); seq <= t.rows.length && out.length < limit; seq++) {
-      const row = t.rows[seq - 1]!;
-      if (row.state === 'pending' && wanted.has(row.name)) out.push(row);
-    }
-    return out;
+    return this.pendingRows(afterSeq, names, limit);
+  }
+
+  async leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
+    return leasePage(this.pendingRows(afterSeq, names, limit), afterSeq, choose, (row, choice) => this.leaseRow(row.id, choice.worker, choice.lease, at, expiresAt));
   }
 
   async offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
@@ -90,10 +85,7 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
-    const row = this.row(id);
-    if (row?.state !== 'pending') return false;
-    this.put({ ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at });
-    return true;
+    return this.leaseRow(id, worker, lease, at, expiresAt);
   }
 
   async reject(id: string, lease: string, at: number): Promise<boolean> {
@@ -163,6 +155,26 @@ export class MemoryTaskStore implements TaskStore {
   }
 
   async close(): Promise<void> {}
+
+  private pendingRows(afterSeq: number, names: readonly string[], limit: number): TaskRow[] {
+    const t = this.tables;
+    const out: TaskRow[] = [];
+    if (names.length === 0 || limit <= 0) return out;
+    while (t.lowestPending <= t.rows.length && t.rows[t.lowestPending - 1]!.state !== 'pending') t.lowestPending += 1;
+    const wanted = new Set(names);
+    for (let seq = Math.max(afterSeq + 1, t.lowestPending); seq <= t.rows.length && out.length < limit; seq++) {
+      const row = t.rows[seq - 1]!;
+      if (row.state === 'pending' && wanted.has(row.name)) out.push(row);
+    }
+    return out;
+  }
+
+  private leaseRow(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
+    const row = this.row(id);
+    if (row?.state !== 'pending') return false;
+    this.put({ ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at });
+    return true;
+  }
 
   private row(id: string): TaskRow | undefined {
     const index = this.tables.byId.get(id);

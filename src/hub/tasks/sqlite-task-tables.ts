@@ -10,8 +10,7 @@ import { migrate } from '../../store/migrations.ts';
 import { statementCache } from '../../store/sqlite-connection.ts';
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
-import type { Expired, NewTask, ReleasedTask, TaskErrorValue, TaskListFilter, TaskRow, TaskState } from './task-store.ts';
-import { TASK_STATES } from './task-store.ts';
+import { TASK_STATES, leasePage, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState } from './task-store.ts';
 
 interface TaskRecord {
   seq: number;
@@ -157,6 +156,11 @@ export class SqliteTaskTables {
     );
   }
 
+  leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): LeasedPage {
+    // A savepoint: should `choose` throw midway, the leases made before it are undone with it.
+    return this.transaction(() => leasePage(this.pending(afterSeq, names, limit), afterSeq, choose, (row, choice) => this.lease(row.id, choice.worker, choice.lease, at, expiresAt)));
+  }
+
   reject(id: string, lease: string, at: number): boolean {
     return (
       this.stmt(
@@ -253,3 +257,4 @@ export class SqliteTaskTables {
     return r && toRow(r);
   }
 }
+

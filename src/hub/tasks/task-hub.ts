@@ -42,7 +42,7 @@ import { openSqliteTaskStore } from './sqlite-task-store.ts';
 import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
-import type { ReleasedTask, TaskListFilter, TaskRow, TaskState, TaskStore } from './task-store.ts';
+import { leasePage, type LeaseChoice, type LeasedPage, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore } from './task-store.ts';
 
 /** Most pending rows read per query while leasing. */
 const PAGE = 256;
@@ -77,6 +77,14 @@ interface Holder extends TaskCandidate {
   unlisten: () => void;
 }
 
+/** A lease the pump chose: the {@link LeaseChoice} handed to the store, and what the push needs. */
+interface Offer extends LeaseChoice {
+  holder: Holder;
+  row: TaskRow;
+  /** The store granted it. */
+  ok: boolean;
+}
+
 /** The task dispatcher and its API. */
 export class TaskHub implements HubExtension {
   private clock: Clock;
@@ -100,6 +108,8 @@ export class TaskHub implements HubExtension {
   private dirty = true;
   private pumpScheduled = false;
   private pumping = false;
+  /** Leases granted so far: each holder keeps the number of its last one (selection's tie-break). */
+  private leaseCount = 0;
 
   constructor(
     private readonly deps: TaskHubDeps,
@@ -119,10 +129,13 @@ export class TaskHub implements HubExtension {
   async submit(submission: TaskSubmission): Promise<string> {
     const task = parseTaskSubmission(submission);
     const id = this.newId();
+    // Marked before the insert is asked for: the pump then runs ahead of the commit that holds the insert,
+    // and its read and lease (asked after the insert, so they see it: store calls take effect in call
+    // order) join that commit: one commit from submit to push on SQLite, not three.
+    this.markDirty();
     if (!(await this.store.insert({ ...task, id, createdAt: this.clock.now() }))) {
       throw new ClaError(ErrorCode.Internal, `Task id ${id} is taken`, { data: { id } });
     }
-    this.markDirty();
     return id;
   }
 
@@ -291,11 +304,16 @@ export class TaskHub implements HubExtension {
 
   private async onEnd(holder: Holder, f: FrameOf<'task_done'> | FrameOf<'task_failed'>): Promise<void> {
     const now = this.clock.now();
+    // The worker let go of the task when it sent its end, so its slot is free now, whatever the store
+    // answers. Freed before the end is written: the pump of this turn then runs ahead of the commit that
+    // holds the end, and its leases join that commit (one commit per turn on SQLite, not three).
+    if (holder.tokens.get(f.re) === f.lease) {
+      holder.tokens.delete(f.re);
+      this.markDirty();
+    }
     const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now));
-    if (holder.tokens.get(f.re) === f.lease) holder.tokens.delete(f.re);
     if (row) {
       this.notify(row);
-      this.markDirty();
       return;
     }
     const current = await this.store.get(f.re);
@@ -319,6 +337,7 @@ export class TaskHub implements HubExtension {
       handlers: [],
       capacity: 0,
       held: 0,
+      lastLeased: 0,
       subscribed: false,
       tokens: new Map(),
       refused: new Set(),
@@ -401,40 +420,69 @@ export class TaskHub implements HubExtension {
     }
     if (free === 0) return; // a freed slot or a new subscription marks dirty again
     const names = [...new Set(holders.flatMap((holder) => holder.handlers.map((handler) => handler.name)))];
+    const ttlMs = this.options.leaseTtlMs;
     let cursor = 0;
     // Read as many rows as there are free slots at first (each row read is decoded: issue 9, fewer reads
     // per freed slot), doubling while rows are skipped (tasks waiting for a busy, more specific worker,
     // or that no connected worker matches).
     let limit = Math.min(PAGE, free);
     for (;; limit = Math.min(PAGE, limit * 2)) {
-      const rows = await this.store.pending(cursor, names, limit);
-      const offers: Array<{ row: TaskRow; holder: Holder; token: string; ok: boolean }> = [];
       const anyRefused = holders.some((holder) => holder.refused.size > 0);
-      for (const row of rows) {
-        cursor = row.seq;
+      const offers: Offer[] = [];
+      // Runs inside the store's step (on SQLite, at the turn's commit): the token is in `Holder.tokens`
+      // before the write that grants it, so a disconnect seen after it releases it.
+      const choose = (row: TaskRow): Offer | undefined | null => {
+        if (free === 0) return null;
         const selection = selectWorker(anyRefused ? holders.filter((holder) => !holder.refused.has(row.id)) : holders, row.name, row.attrs);
-        if (selection.kind !== 'offer') continue;
+        if (selection.kind !== 'offer') return undefined;
         const holder = selection.worker;
-        const token = this.newToken();
-        holder.tokens.set(row.id, token);
+        if (this.holders.get(holder.session) !== holder) {
+          // Gone since this pump began: the row waits for the pump that its release starts.
+          this.dirty = true;
+          return undefined;
+        }
+        const offer: Offer = { worker: holder.workerId, lease: this.newToken(), holder, row, ok: false };
+        holder.tokens.set(row.id, offer.lease);
         holder.held += 1;
-        offers.push({ row, holder, token, ok: false });
-        if (--free === 0) break;
-      }
+        holder.lastLeased = ++this.leaseCount;
+        free -= 1;
+        offers.push(offer);
+        return offer;
+      };
       const now = this.clock.now();
-      // One call per lease, all in this turn: one commit on SQLite, then the pushes.
-      const ttlMs = this.options.leaseTtlMs;
-      await Promise.all(
-        offers.map(async (offer) => {
-          offer.ok = await this.store.lease(offer.row.id, offer.holder.workerId, offer.token, now, now + ttlMs);
-        }),
-      );
-      for (const { row, holder, token, ok } of offers) {
-        if (ok) this.send(holder, frame('task_push', { id: row.id, name: row.name, attrs: row.attrs, data: row.data, lease: token, ttlMs }));
-        else if (holder.tokens.get(row.id) === token) holder.tokens.delete(row.id);
+      let page: LeasedPage;
+      try {
+        page = await this.leasePage(cursor, names, limit, choose, now, now + ttlMs);
+      } catch (error) {
+        for (const { holder, row, lease } of offers) if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
+        throw error;
       }
-      if (free === 0 || rows.length < limit) return;
+      for (const { choice } of page.leased) (choice as Offer).ok = true;
+      for (const { row, holder, lease, ok } of offers) {
+        if (ok) this.send(holder, frame('task_push', { id: row.id, name: row.name, attrs: row.attrs, data: row.data, lease, ttlMs }));
+        else if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
+      }
+      cursor = page.lastSeq;
+      if (free === 0 || page.seen < limit) return;
     }
+  }
+
+  /**
+   * One page of leases: in one store step where the backend has one ({@link TaskStore.leasePending}),
+   * else a read and then every lease of the page in one turn (one commit where the backend groups them).
+   */
+  private async leasePage(afterSeq: number, names: string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
+    if (this.store.leasePending) return this.store.leasePending(afterSeq, names, limit, choose, at, expiresAt);
+    const rows = await this.store.pending(afterSeq, names, limit);
+    const chosen: LeasedPage['leased'] = [];
+    // Collected here and leased below, all in one turn.
+    const page = leasePage(rows, afterSeq, choose, (row, choice) => {
+      chosen.push({ row, choice });
+      return false;
+    });
+    const ok = await Promise.all(chosen.map(({ row, choice }) => this.store.lease(row.id, choice.worker, choice.lease, at, expiresAt)));
+    page.leased = chosen.filter((_, i) => ok[i]);
+    return page;
   }
 
   private notify(row: TaskRow | undefined): void {

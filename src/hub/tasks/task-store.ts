@@ -105,6 +105,22 @@ export interface Expired {
   failed: TaskRow[];
 }
 
+/** Whom {@link TaskStore.leasePending}'s `choose` leases a pending task to: a worker and a fresh lease token. */
+export interface LeaseChoice {
+  worker: string;
+  lease: string;
+}
+
+/** What one {@link TaskStore.leasePending} step read and leased. */
+export interface LeasedPage {
+  /** Pending rows handed to `choose` (the step stops reading once `choose` says `null`). */
+  seen: number;
+  /** `seq` of the last row handed to `choose` (`afterSeq` when none): where the next page starts. */
+  lastSeq: number;
+  /** The rows leased in this step, each under the choice `choose` made for it. */
+  leased: Array<{ row: TaskRow; choice: LeaseChoice }>;
+}
+
 /** Filters of {@link TaskStore.list}. */
 export interface TaskListFilter {
   state?: TaskState;
@@ -169,6 +185,15 @@ export interface TaskStore {
    */
   lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
   /**
+   * Optional, for backends that can do it in one step: {@link pending} and a {@link lease} of each row
+   * `choose` leases, atomic, in one commit (issue 9: on SQLite the dispatcher's read and its leases then
+   * share the turn's transaction with the completions that freed the slots, one commit per turn instead
+   * of three). `choose` runs synchronously inside the step, once per pending row in `seq` order: a
+   * {@link LeaseChoice} leases the row, `undefined` skips it, `null` stops reading. A backend without it
+   * is driven through `pending` and `lease` (the dispatcher falls back).
+   */
+  leasePending?(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage>;
+  /**
    * claimed under `lease` -> pending, attempts - 1: the worker refused the pushed lease without running
    * it (no matching handler any more, stopping). False when `lease` is not current.
    */
@@ -201,4 +226,23 @@ export interface TaskStore {
   subscribe?(events: TaskStoreEvents): () => void;
   /** Writes what is queued, then closes. */
   close(): Promise<void>;
+}
+
+/**
+ * The part of a `leasePending` step every backend shares: hands each read row to `choose` in order until
+ * it says stop, then leases the chosen ones (`lease`, the backend's conditional write). Choosing first
+ * keeps the step atomic on a backend without transactions: should `choose` throw, nothing was leased.
+ */
+export function leasePage(rows: readonly TaskRow[], afterSeq: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, lease: (row: TaskRow, choice: LeaseChoice) => boolean): LeasedPage {
+  const page: LeasedPage = { seen: 0, lastSeq: afterSeq, leased: [] };
+  const chosen: LeasedPage['leased'] = [];
+  for (const row of rows) {
+    const choice = choose(row);
+    if (choice === null) break;
+    page.seen += 1;
+    page.lastSeq = row.seq;
+    if (choice) chosen.push({ row, choice });
+  }
+  for (const pick of chosen) if (lease(pick.row, pick.choice)) page.leased.push(pick);
+  return page;
 }
