@@ -119,7 +119,7 @@ tasks('a running task keeps its lease by renewing at ttl/3, long past the ttl', 
   assert.equal([row.state, row.result, row.attempts], ['done', 'late but fine', 1]);
 });
 
-tasks('SQLite: a submit reaches its push in one commit, and a done and the next push share one commit', async (ctx) => {
+tasks('SQLite: a submit reaches its push in one commit, a done and the next push share one commit, a done with nothing pending reads nothing', async (ctx) => {
   ctx.h = await startTaskHarness();
   const { h } = ctx;
   // Counts the task store's commits (GroupCommit runs each batch as one immediate transaction).
@@ -146,6 +146,17 @@ tasks('SQLite: a submit reaches its push in one commit, and a done and the next 
   assert.is(commits, 1, 'the end of the first and the lease of the second in one commit');
   assert.is(raw.of('task_push')[1]!.id, second);
   assert.equal((await h.tasks.wait(first)).result, 'one');
+  // Nothing waits now: the slot the second frees costs no read of pending rows.
+  const leasePending = h.store.leasePending.bind(h.store);
+  let reads = 0;
+  h.store.leasePending = (...args) => (reads++, leasePending(...args));
+  raw.send(frame('task_done', { re: second, lease: raw.of('task_push')[1]!.lease, result: 'two' }));
+  assert.equal((await h.tasks.wait(second)).result, 'two');
+  await flush();
+  assert.is(reads, 0, 'no pump for a freed slot with nothing pending');
+  const third = await h.tasks.submit({ name: 'job', data: 3 });
+  await until(async () => raw.of('task_push').length === 3, 'third pushed');
+  assert.equal([reads, raw.of('task_push')[2]!.id], [1, third], 'a submit still pumps');
 });
 
 tasks('a lease that is not renewed is revoked and pushed again; the old lease is then refused (STALE_LEASE)', async (ctx) => {

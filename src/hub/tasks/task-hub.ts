@@ -108,6 +108,15 @@ export class TaskHub implements HubExtension {
   private dirty = true;
   private pumpScheduled = false;
   private pumping = false;
+  /**
+   * Whether pending tasks may wait that the last pump did not lease: false once a pump read every pending
+   * row and leased each one, until something adds one (submit, release, reject, expiry, another hub, a new
+   * subscription). A freed slot runs a pump only while this holds: a worker finishing its task with
+   * nothing waiting costs no read (one at a time, the end of a burst).
+   */
+  private backlog = true;
+  /** Counts what set {@link backlog}, so a pump clears it only when nothing set it while it ran. */
+  private backlogMarks = 0;
   /** Leases granted so far: each holder keeps the number of its last one (selection's tie-break). */
   private leaseCount = 0;
 
@@ -297,7 +306,7 @@ export class TaskHub implements HubExtension {
     if (await this.store.renew(id, lease, now, now + this.options.leaseTtlMs)) return;
     if (holder.tokens.get(id) === lease) {
       holder.tokens.delete(id);
-      this.markDirty();
+      this.slotFreed();
     }
     this.send(holder, frame('task_revoked', { re: id, reason: 'lease is stale: the task was released or given to another worker' }));
   }
@@ -309,7 +318,7 @@ export class TaskHub implements HubExtension {
     // holds the end, and its leases join that commit (one commit per turn on SQLite, not three).
     if (holder.tokens.get(f.re) === f.lease) {
       holder.tokens.delete(f.re);
-      this.markDirty();
+      this.slotFreed();
     }
     const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now));
     if (row) {
@@ -348,7 +357,7 @@ export class TaskHub implements HubExtension {
     // A worker enabled again (or done leaving its `disabled` state) may take tasks: look again.
     created.unlisten = session.onChange(() => {
       const eligible = this.isEligible(created);
-      if (eligible && !created.eligible) this.markDirty();
+      if (eligible && !created.eligible) this.slotFreed();
       created.eligible = eligible;
     });
     this.holders.set(session, created);
@@ -361,7 +370,19 @@ export class TaskHub implements HubExtension {
     return holder.subscribed && holder.handlers.length > 0 && !session.isDisabled() && !session.isLeaving() && !session.isClosed();
   }
 
+  /** A task may have become pending (or matchable): look again. */
   private markDirty(): void {
+    this.backlog = true;
+    this.backlogMarks += 1;
+    this.schedulePump();
+  }
+
+  /** A worker has room again: look again only when tasks may be waiting. */
+  private slotFreed(): void {
+    if (this.backlog) this.schedulePump();
+  }
+
+  private schedulePump(): void {
     this.dirty = true;
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
@@ -378,7 +399,7 @@ export class TaskHub implements HubExtension {
     this.pumping = true;
     this.guarded('offering tasks', () => this.pump()).finally(() => {
       this.pumping = false;
-      if (this.dirty) this.markDirty();
+      if (this.dirty) this.schedulePump();
     });
   }
 
@@ -405,7 +426,11 @@ export class TaskHub implements HubExtension {
       this.log.warn({ task: row.id, code: row.error?.code }, row.error?.message ?? 'task failed');
       this.notify(row);
     }
-    if (released.length > 0) this.dirty = true;
+    if (released.length > 0) {
+      this.backlog = true;
+      this.backlogMarks += 1;
+      this.dirty = true;
+    }
     if (this.dirty) this.runPump();
   }
 
@@ -421,23 +446,33 @@ export class TaskHub implements HubExtension {
     if (free === 0) return; // a freed slot or a new subscription marks dirty again
     const names = [...new Set(holders.flatMap((holder) => holder.handlers.map((handler) => handler.name)))];
     const ttlMs = this.options.leaseTtlMs;
+    const marks = this.backlogMarks;
+    let skipped = false;
+    let more = false;
     let cursor = 0;
-    // Read as many rows as there are free slots at first (each row read is decoded: issue 9, fewer reads
-    // per freed slot), doubling while rows are skipped (tasks waiting for a busy, more specific worker,
-    // or that no connected worker matches).
-    let limit = Math.min(PAGE, free);
+    // Read one row more than there are free slots at first (each row read is decoded: issue 9, fewer
+    // reads per freed slot; the row left over says tasks still wait, see `backlog`), doubling while rows
+    // are skipped (tasks waiting for a busy, more specific worker, or that no connected worker matches).
+    let limit = Math.min(PAGE, free + 1);
     for (;; limit = Math.min(PAGE, limit * 2)) {
       const anyRefused = holders.some((holder) => holder.refused.size > 0);
       const offers: Offer[] = [];
       // Runs inside the store's step (on SQLite, at the turn's commit): the token is in `Holder.tokens`
       // before the write that grants it, so a disconnect seen after it releases it.
       const choose = (row: TaskRow): Offer | undefined | null => {
-        if (free === 0) return null;
+        if (free === 0) {
+          more = true;
+          return null;
+        }
         const selection = selectWorker(anyRefused ? holders.filter((holder) => !holder.refused.has(row.id)) : holders, row.name, row.attrs);
-        if (selection.kind !== 'offer') return undefined;
+        if (selection.kind !== 'offer') {
+          skipped = true;
+          return undefined;
+        }
         const holder = selection.worker;
         if (this.holders.get(holder.session) !== holder) {
           // Gone since this pump began: the row waits for the pump that its release starts.
+          skipped = true;
           this.dirty = true;
           return undefined;
         }
@@ -463,7 +498,11 @@ export class TaskHub implements HubExtension {
         else if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
       }
       cursor = page.lastSeq;
-      if (free === 0 || page.seen < limit) return;
+      if (free === 0 || page.seen < limit) {
+        // Every pending row read and leased, and none added meanwhile: nothing waits.
+        if (!more && page.seen < limit && !skipped && marks === this.backlogMarks) this.backlog = false;
+        return;
+      }
     }
   }
 
