@@ -26,6 +26,11 @@
  * Store calls take effect in call order, so a token is recorded in `Holder.tokens` before the call that
  * grants it: a disconnect seen meanwhile releases it with a call queued behind the grant. One pump runs
  * at a time; a change during a pump runs another after it.
+ *
+ * Turns per task (issue 9): a pump reads and leases in one store step where the backend has one
+ * (`TaskStore.leasePending`), and it is scheduled before the store call of the frame or submit that
+ * started it, so on SQLite it joins that call's group commit: submit -> push and done -> next push each
+ * take one commit. A slot freed while no task waits (`backlog`) runs no pump at all.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Observable, Subject, firstValueFrom, type Subscriber } from 'rxjs';
