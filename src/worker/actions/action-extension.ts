@@ -69,6 +69,8 @@ interface Running {
   abort: AbortController;
   /** Frames worth repeating on a resend: graph batches, plans, the final answer. */
   sent: Frame[];
+  /** While the handlers' synchronous part runs: their frames, sent once it is known whether the action counts as work. */
+  held?: Frame[];
 }
 
 /** Finished messages whose answers are kept for a resend. */
@@ -157,7 +159,15 @@ export class ActionExtension implements AgentExtension {
 
   private send(f: Frame, record?: Running): void {
     if (record && f.t !== 'action_info' && f.t !== 'action_progress') record.sent.push(f);
-    this.ctx?.send(f);
+    if (record?.held) record.held.push(f);
+    else this.ctx?.send(f);
+  }
+
+  /** Sends the frames held while the handlers' synchronous part ran (see {@link run}). */
+  private release(record: Running): void {
+    const held = record.held ?? [];
+    record.held = undefined;
+    for (const f of held) this.ctx?.send(f);
   }
 
   private onAction(f: FrameOf<'action'>): void {
@@ -181,15 +191,24 @@ export class ActionExtension implements AgentExtension {
       this.ctx?.send(frame('action_error', { re: f.id, error: toWireError(error) }));
       return;
     }
-    void this.run(f, handlers);
+    this.run(f, handlers);
   }
 
-  private async run(f: FrameOf<'action'>, handlers: Registered[]): Promise<void> {
-    const record: Running = { abort: new AbortController(), sent: [] };
+  /**
+   * Runs the handlers of one message. Handlers that all return at once (no promise) are answered in the
+   * same call: the action never held the process across a turn of the event loop, so it is not counted
+   * as work (no `LOAD` events, no `state` frames) and its answer leaves in the write that carries
+   * whatever else this turn sent. A 1,000-worker broadcast of a quick action cost two lifecycle events,
+   * two `state` frames and two socket writes per worker before (issue 9). Work is counted from the
+   * moment a handler returns a promise, before the turn ends, so the worker machine is busy whenever an
+   * action runs while anything else can happen. What the handlers send in their synchronous part is
+   * held until then, so a `state` frame saying busy still comes before the action's own frames.
+   */
+  private run(f: FrameOf<'action'>, handlers: Registered[]): void {
+    const record: Running = { abort: new AbortController(), sent: [], held: [] };
     this.running.set(f.id, record);
-    const untrack = this.ctx?.trackWork('action');
     const worker = this.ctx!;
-    let batches = 0;
+    const graphs = { batches: 0 };
     const context: ActionContext = {
       id: f.id,
       action: f.action,
@@ -202,13 +221,36 @@ export class ActionExtension implements AgentExtension {
       progress: (current, total, message) =>
         this.send(frame('action_progress', { re: f.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }), record),
       graph: (plugin) => {
-        batches += 1;
+        graphs.batches += 1;
         return new GraphWriter((batch, last, resources) => this.send(frame('resources', { re: f.id, plugin, batch, last, resources }), record));
       },
       flag: (plugin, ids) => this.send(frame('resources_flag', { re: f.id, plugin, clean: [...ids] }), record),
     };
     worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
-    const results = await Promise.allSettled(handlers.map(async (h) => h.handler(context)));
+    // Every handler is called now, in order (as `handlers.map(async ...)` did); a throw is its failure.
+    const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = handlers.map((h) => {
+      try {
+        const value = h.handler(context);
+        return isPromiseLike(value) ? value : { status: 'fulfilled', value };
+      } catch (reason) {
+        return { status: 'rejected', reason };
+      }
+    });
+    if (!outcomes.some(isPromiseLike)) {
+      this.release(record);
+      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>, graphs.batches);
+      return;
+    }
+    const untrack = worker.trackWork('action');
+    this.release(record);
+    void Promise.allSettled(outcomes.map((o) => (isPromiseLike(o) ? o : settledValue(o)))).then((results) => {
+      this.end(f, handlers, record, results, graphs.batches);
+      untrack();
+    });
+  }
+
+  /** Sends the one answer of a message from its handlers' results and files it for a resend. */
+  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>, batches: number): void {
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: handlers[i]!.name, error: r.reason as unknown }] : []));
     let end: Frame;
     if (failed.length === 0) end = frame('action_done', { re: f.id });
@@ -219,14 +261,22 @@ export class ActionExtension implements AgentExtension {
       end = frame('action_error', { re: f.id, error: toWireError(new ClaError(code, message, { data: { failed: failed.map((x) => x.name) } })) });
     }
     this.send(end, record);
-    worker.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: batches }, 'action ended');
+    this.ctx?.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: batches }, 'action ended');
     this.running.delete(f.id);
     this.completed.set(f.id, record.sent);
     while (this.completed.size > COMPLETED_CACHE) this.completed.delete(this.completed.keys().next().value!);
-    untrack?.();
     if (this.running.size === 0) {
       for (const resolve of this.idle) resolve();
       this.idle.clear();
     }
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** A settled outcome as a promise of itself, for `Promise.allSettled` over a mix. */
+function settledValue(outcome: PromiseSettledResult<unknown>): Promise<unknown> {
+  return outcome.status === 'fulfilled' ? Promise.resolve(outcome.value) : Promise.reject(outcome.reason);
 }
