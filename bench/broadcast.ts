@@ -57,7 +57,7 @@ async function workerRole(url: string, credentials: Array<[string, string]>): Pr
     return new WorkerAgent({ id, token, url, extensions: [new SubscribeExtension(subscriptions), actions] });
   });
   const exits = agents.map((agent) => agent.run());
-  profileOnSignal(`workers-${credentials.length}-${process.pid}`);
+  profileOnSignal(`workers-${process.pid}`);
   process.stdout.write('started\n');
   const stop = () => agents.forEach((agent) => agent.stop('benchmark done'));
   process.once('SIGTERM', stop);
@@ -165,7 +165,7 @@ function profileOnSignal(name: string): void {
 
 /**
  * With BENCH_CPU_PROFILE=DIR, a CPU profile of the hub during the measured rounds only (not start-up)
- * is written to DIR/hub-N.cpuprofile, and one of each worker process to DIR/workers-N-PID.cpuprofile.
+ * is written to DIR/hub-N.cpuprofile, and one of each worker process to DIR/workers-PID.cpuprofile.
  */
 async function startProfile(children: ChildProcess[] = []): Promise<{ stop(name: string): Promise<void> } | undefined> {
   const dir = process.env.BENCH_CPU_PROFILE;
@@ -183,6 +183,10 @@ async function startProfile(children: ChildProcess[] = []): Promise<{ stop(name:
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
       session.disconnect();
+      // The workers write theirs on the signal: wait (bounded) before they are stopped.
+      const files = children.map((child) => path.join(dir, `workers-${child.pid}.cpuprofile`));
+      const deadline = performance.now() + 30_000;
+      while (!files.every((file) => fs.existsSync(file)) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     },
   };
 }

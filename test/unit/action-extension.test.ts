@@ -149,6 +149,24 @@ test('abort aborts the handler signal with ABORTED', async () => {
   assert.ok(f.ext.frame(frame('abort', { re: 'unknown', reason: 'x' }), f.ctx), 'an abort for nothing is still ours');
 });
 
+test('a view of the context made with Object.create (as plugin hosts do) shares its signal and its frames', async () => {
+  const f = fake();
+  const g = gate();
+  let signal: AbortSignal | undefined;
+  f.ext.on('collect', async (ctx) => {
+    const view = Object.create(ctx) as typeof ctx;
+    signal = view.signal;
+    view.graph('fs').end();
+    await g.promise;
+  });
+  f.action('m1');
+  f.ext.frame(frame('abort', { re: 'm1', reason: 'timed out' }), f.ctx);
+  assert.ok(signal?.aborted, 'the abort reaches the signal the view handed out');
+  g.open();
+  await tick();
+  assert.equal(f.types(), ['resources', 'action_done']);
+});
+
 test('a resent action is not run again: while running, graph and plan frames are repeated; after, the answer is', async () => {
   const f = fake();
   const g = gate();

@@ -65,12 +65,86 @@ interface Registered {
   timeoutMs: number;
 }
 
-interface Running {
-  abort: AbortController;
+/**
+ * One message being handled: the handlers' context itself, so an action costs one object, not a closure
+ * per method and an AbortController it may never use (issue 9: a 1,000-worker broadcast).
+ */
+class Running implements ActionContext {
   /** Frames worth repeating on a resend: graph batches, plans, the final answer. */
-  sent: Frame[];
-  /** While the handlers' synchronous part runs: their frames, sent once it is known whether the action counts as work. */
-  held?: Frame[];
+  readonly sent: Frame[] = [];
+  /**
+   * What changes while the message runs, in one object that every view of this context shares: plugin
+   * hosts hand handlers `Object.create(ctx)`, and a field assigned through such a view would land on it.
+   */
+  private readonly state: {
+    /** While the handlers' synchronous part runs: their frames, sent once it is known whether the action counts as work. */
+    held: Frame[] | undefined;
+    batches: number;
+    controller: AbortController | undefined;
+  } = { held: [], batches: 0, controller: undefined };
+  readonly id: string;
+  readonly action: string;
+  readonly run: string;
+  readonly step: string;
+  readonly data: unknown;
+
+  constructor(
+    f: FrameOf<'action'>,
+    readonly worker: ExtensionContext,
+  ) {
+    this.id = f.id;
+    this.action = f.action;
+    this.run = f.run;
+    this.step = f.step;
+    this.data = f.data ?? null;
+  }
+
+  get signal(): AbortSignal {
+    return (this.state.controller ??= new AbortController()).signal;
+  }
+
+  get aborted(): boolean {
+    return this.state.controller?.signal.aborted ?? false;
+  }
+
+  get batches(): number {
+    return this.state.batches;
+  }
+
+  abort(reason: ClaError): void {
+    (this.state.controller ??= new AbortController()).abort(reason);
+  }
+
+  info(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.out(frame('action_info', { re: this.id, level, message: message.slice(0, 10_000) }));
+  }
+
+  progress(current: number, total: number, message?: string): void {
+    this.out(frame('action_progress', { re: this.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }));
+  }
+
+  graph(plugin: string): { add(resource: Resource): void; end(): void } {
+    this.state.batches += 1;
+    return new GraphWriter((batch, last, resources) => this.out(frame('resources', { re: this.id, plugin, batch, last, resources })));
+  }
+
+  flag(plugin: string, ids: readonly string[]): void {
+    this.out(frame('resources_flag', { re: this.id, plugin, clean: [...ids] }));
+  }
+
+  /** Sends a frame of this message (held while the handlers' synchronous part runs); kept for a resend unless info or progress. */
+  out(f: Frame): void {
+    if (f.t !== 'action_info' && f.t !== 'action_progress') this.sent.push(f);
+    if (this.state.held) this.state.held.push(f);
+    else this.worker.send(f);
+  }
+
+  /** Sends the frames held while the handlers' synchronous part ran (see ActionExtension `run`). */
+  release(): void {
+    const held = this.state.held ?? [];
+    this.state.held = undefined;
+    for (const f of held) this.worker.send(f);
+  }
 }
 
 /** Finished messages whose answers are kept for a resend. */
@@ -121,9 +195,9 @@ export class ActionExtension implements AgentExtension {
     }
     if (f.t === 'abort') {
       const running = this.running.get(f.re);
-      if (running && !running.abort.signal.aborted) {
+      if (running && !running.aborted) {
         ctx.log.warn({ re: f.re, reason: f.reason }, 'action aborted by the hub');
-        running.abort.abort(new ClaError(ErrorCode.Aborted, f.reason));
+        running.abort(new ClaError(ErrorCode.Aborted, f.reason));
       }
       return true;
     }
@@ -154,20 +228,7 @@ export class ActionExtension implements AgentExtension {
 
   /** Aborts every running handler (the worker gives up on them). */
   abortAll(reason: string): void {
-    for (const running of this.running.values()) running.abort.abort(new ClaError(ErrorCode.Aborted, reason));
-  }
-
-  private send(f: Frame, record?: Running): void {
-    if (record && f.t !== 'action_info' && f.t !== 'action_progress') record.sent.push(f);
-    if (record?.held) record.held.push(f);
-    else this.ctx?.send(f);
-  }
-
-  /** Sends the frames held while the handlers' synchronous part ran (see {@link run}). */
-  private release(record: Running): void {
-    const held = record.held ?? [];
-    record.held = undefined;
-    for (const f of held) this.ctx?.send(f);
+    for (const running of this.running.values()) running.abort(new ClaError(ErrorCode.Aborted, reason));
   }
 
   private onAction(f: FrameOf<'action'>): void {
@@ -205,52 +266,34 @@ export class ActionExtension implements AgentExtension {
    * held until then, so a `state` frame saying busy still comes before the action's own frames.
    */
   private run(f: FrameOf<'action'>, handlers: Registered[]): void {
-    const record: Running = { abort: new AbortController(), sent: [], held: [] };
-    this.running.set(f.id, record);
     const worker = this.ctx!;
-    const graphs = { batches: 0 };
-    const context: ActionContext = {
-      id: f.id,
-      action: f.action,
-      run: f.run,
-      step: f.step,
-      data: f.data ?? null,
-      signal: record.abort.signal,
-      worker,
-      info: (level, message) => this.send(frame('action_info', { re: f.id, level, message: message.slice(0, 10_000) }), record),
-      progress: (current, total, message) =>
-        this.send(frame('action_progress', { re: f.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }), record),
-      graph: (plugin) => {
-        graphs.batches += 1;
-        return new GraphWriter((batch, last, resources) => this.send(frame('resources', { re: f.id, plugin, batch, last, resources }), record));
-      },
-      flag: (plugin, ids) => this.send(frame('resources_flag', { re: f.id, plugin, clean: [...ids] }), record),
-    };
+    const record = new Running(f, worker);
+    this.running.set(f.id, record);
     worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
     // Every handler is called now, in order (as `handlers.map(async ...)` did); a throw is its failure.
     const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = handlers.map((h) => {
       try {
-        const value = h.handler(context);
+        const value = h.handler(record);
         return isPromiseLike(value) ? value : { status: 'fulfilled', value };
       } catch (reason) {
         return { status: 'rejected', reason };
       }
     });
     if (!outcomes.some(isPromiseLike)) {
-      this.release(record);
-      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>, graphs.batches);
+      record.release();
+      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>);
       return;
     }
     const untrack = worker.trackWork('action');
-    this.release(record);
+    record.release();
     void Promise.allSettled(outcomes.map((o) => (isPromiseLike(o) ? o : settledValue(o)))).then((results) => {
-      this.end(f, handlers, record, results, graphs.batches);
+      this.end(f, handlers, record, results);
       untrack();
     });
   }
 
   /** Sends the one answer of a message from its handlers' results and files it for a resend. */
-  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>, batches: number): void {
+  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>): void {
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: handlers[i]!.name, error: r.reason as unknown }] : []));
     let end: Frame;
     if (failed.length === 0) end = frame('action_done', { re: f.id });
@@ -260,8 +303,8 @@ export class ActionExtension implements AgentExtension {
       const message = failed.map((x) => `${x.name}: ${x.error instanceof Error ? x.error.message : String(x.error)}`).join('; ');
       end = frame('action_error', { re: f.id, error: toWireError(new ClaError(code, message, { data: { failed: failed.map((x) => x.name) } })) });
     }
-    this.send(end, record);
-    this.ctx?.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: batches }, 'action ended');
+    record.out(end);
+    this.ctx?.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: record.batches }, 'action ended');
     this.running.delete(f.id);
     this.completed.set(f.id, record.sent);
     while (this.completed.size > COMPLETED_CACHE) this.completed.delete(this.completed.keys().next().value!);
