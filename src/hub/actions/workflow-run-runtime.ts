@@ -232,7 +232,7 @@ export class WorkflowRunRuntime {
     this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
     this.write(this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers }), 'a workflow step');
     this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
-    this.attachStep(index, { input });
+    this.attachStep(index, { input }, initial.subscribers);
   }
 
   /** `answers`: the step's answer rows, newer than its snapshot where only answers changed since it was written. */
@@ -255,7 +255,8 @@ export class WorkflowRunRuntime {
     }
   }
 
-  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
+  /** `written`: the subscriber rows already issued for this step (a new step's, with its first write). */
+  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }, written: readonly StepSubscriber[] = []): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
     const deliver = (workerIds: readonly string[], extra: ReadonlyArray<Record<string, unknown>>) => {
@@ -291,7 +292,8 @@ export class WorkflowRunRuntime {
       },
     });
     this.stepIndex = index;
-    this.written = new Map();
+    // The first write after the start then skips the rows the start wrote (1,000 upserts per round, issue 9).
+    this.written = new Map(written.map((s) => [s.id, s]));
     this.snapshotStale = true;
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
     const clock = this.deps.clock;
