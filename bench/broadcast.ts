@@ -57,6 +57,7 @@ async function workerRole(url: string, credentials: Array<[string, string]>): Pr
     return new WorkerAgent({ id, token, url, extensions: [new SubscribeExtension(subscriptions), actions] });
   });
   const exits = agents.map((agent) => agent.run());
+  profileOnSignal(`workers-${process.pid}`);
   process.stdout.write('started\n');
   const stop = () => agents.forEach((agent) => agent.stop('benchmark done'));
   process.once('SIGTERM', stop);
@@ -146,12 +147,30 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number, 
 }
 
 /**
- * With BENCH_CPU_PROFILE=DIR, a CPU profile of the hub during the measured rounds only (not start-up)
- * is written to DIR/hub-N.cpuprofile.
+ * With BENCH_CPU_PROFILE=DIR in a worker process: SIGUSR2 starts a CPU profile, the next SIGUSR2 writes
+ * it to DIR/`name`.cpuprofile. The hub signals its children around the measured rounds, so the profile
+ * holds no start-up (1,000 connects) and no warm-up.
  */
-async function startProfile(): Promise<{ stop(name: string): Promise<void> } | undefined> {
+function profileOnSignal(name: string): void {
+  if (!process.env.BENCH_CPU_PROFILE) return;
+  let profile: Promise<{ stop(name: string): Promise<void> } | undefined> | undefined;
+  process.on('SIGUSR2', () => {
+    if (!profile) profile = startProfile();
+    else {
+      void profile.then((p) => p?.stop(name));
+      profile = undefined;
+    }
+  });
+}
+
+/**
+ * With BENCH_CPU_PROFILE=DIR, a CPU profile of the hub during the measured rounds only (not start-up)
+ * is written to DIR/hub-N.cpuprofile, and one of each worker process to DIR/workers-PID.cpuprofile.
+ */
+async function startProfile(children: ChildProcess[] = []): Promise<{ stop(name: string): Promise<void> } | undefined> {
   const dir = process.env.BENCH_CPU_PROFILE;
   if (!dir) return undefined;
+  for (const child of children) child.kill('SIGUSR2');
   const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
@@ -159,10 +178,15 @@ async function startProfile(): Promise<{ stop(name: string): Promise<void> } | u
   await session.post('Profiler.start');
   return {
     async stop(name) {
+      for (const child of children) child.kill('SIGUSR2');
       const { profile } = await session.post('Profiler.stop');
       fs.mkdirSync(dir, { recursive: true });
       fs.writeFileSync(path.join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
       session.disconnect();
+      // The workers write theirs on the signal: wait (bounded) before they are stopped.
+      const files = children.map((child) => path.join(dir, `workers-${child.pid}.cpuprofile`));
+      const deadline = performance.now() + 30_000;
+      while (!files.every((file) => fs.existsSync(file)) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     },
   };
 }
@@ -220,7 +244,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
       for (let p = 0; p * share < n; p += 1) children.push(startWorkers(url, credentials.slice(p * share, Math.min(n, (p + 1) * share))));
       await waitForSubscribers(ext, n);
       await measure(ext, n, warmup, children);
-      const profiler = await startProfile();
+      const profiler = await startProfile(children);
       const result = await measure(ext, n, seconds, children);
       await profiler?.stop(`hub-${n}`);
       results.push(result);

@@ -6,7 +6,10 @@
  * time is the point here, unlike the product code where the clock is injected (../../shared/STYLE.md).
  * Nothing asserts on time; a run only fails if a command does not exit 0.
  *
- * Usage: npm run bench -- [--seconds N] [--warmup N] [--json]
+ * `--synchronous normal,full` runs the hub loop once per listed SQLite `synchronous` level (set on the
+ * hub's connection between loops), to show what an fsync per commit costs a round trip.
+ *
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,6 +48,11 @@ interface Breakdown {
   workerExecMs: number;
   /** Mean time of the hub's two SQLite writes per job (recordJobStart + recordJobEnd), in this process. */
   hubStoreMs: number;
+  /**
+   * Mean time from the hub's recordJobEnd call to its commit: the exit reaches the caller only then
+   * (issue 9), so this is the store's share of the round trip's critical path.
+   */
+  endCommitMs: number;
   /**
    * CPU ms per round trip: this process (hub + admin client) and the worker process (its spawn of `true`
    * included), and per local spawn in this process. CPU time moves far less with other load than wall time.
@@ -152,19 +160,28 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { seconds: string; warmup: string; json: boolean };
+  let values: { seconds: string; warmup: string; synchronous: string; json: boolean };
+  let levels: string[];
   let seconds: number;
   let warmup: number;
   try {
     ({ values } = parseArgs({
       args,
-      options: { seconds: { type: 'string', default: '5' }, warmup: { type: 'string', default: '1' }, json: { type: 'boolean', default: false } },
+      options: {
+        seconds: { type: 'string', default: '5' },
+        warmup: { type: 'string', default: '1' },
+        synchronous: { type: 'string', default: '' },
+        json: { type: 'boolean', default: false },
+      },
       strict: true,
     }));
     seconds = positive('seconds', values.seconds);
     warmup = positive('warmup', values.warmup);
+    levels = values.synchronous === '' ? [] : values.synchronous.split(',');
+    const unknown = levels.find((level) => !['normal', 'full'].includes(level));
+    if (unknown !== undefined) throw new InvalidArgumentError(`Expected \`--synchronous\` to list normal and/or full, got \`${unknown}\``);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--json]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json]\n`);
     process.exitCode = 2;
     return;
   }
@@ -176,14 +193,18 @@ async function main(): Promise<void> {
   const registry = new Registry(store, systemClock);
   // Time the hub's per-job SQLite writes by wrapping them on this instance; the core code is untouched.
   let storeMs = 0;
+  let endCommitMs = 0;
   for (const method of ['recordJobStart', 'recordJobEnd'] as const) {
     const original = registry[method].bind(registry) as (...a: unknown[]) => unknown;
     (registry as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
       const t = performance.now();
+      let result: unknown;
       try {
-        return original(...a);
+        result = original(...a);
+        return result;
       } finally {
         storeMs += performance.now() - t;
+        if (method === 'recordJobEnd') void Promise.resolve(result).finally(() => (endCommitMs += performance.now() - t));
       }
     };
   }
@@ -213,19 +234,34 @@ async function main(): Promise<void> {
     await measure('warm-up', warmup, roundTrip);
     await measure('warm-up', warmup, spawnTrue);
     await measure('warm-up', warmup, execRunner);
-    workerExecMs = 0;
-    storeMs = 0;
-    const hubRun = await withCpu(worker.pid!, () => measure('hub round trip (AdminClient→hub→worker)', seconds, roundTrip));
+    const defaultLevel = store.db.pragma('synchronous', { simple: true });
+    /** One hub loop, at the connection's own `synchronous` level or at `level`, and its breakdown figures. */
+    const hubLoop = async (level?: string) => {
+      if (level !== undefined) store.db.pragma(`synchronous = ${level}`);
+      workerExecMs = 0;
+      storeMs = 0;
+      endCommitMs = 0;
+      const label = level === undefined ? '' : `, synchronous=${level}`;
+      const run = await withCpu(worker!.pid!, () => measure(`hub round trip (AdminClient→hub→worker${label})`, seconds, roundTrip));
+      const runs = run.result.runs;
+      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs };
+    };
+    const first = await hubLoop(levels[0]);
+    const extraLoops: Array<Awaited<ReturnType<typeof hubLoop>>> = [];
+    for (const level of levels.slice(1)) extraLoops.push(await hubLoop(level));
+    store.db.pragma(`synchronous = ${defaultLevel}`);
+    const hubRun = first.run;
     const hubResult = hubRun.result;
     const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
     const localResult = localRun.result;
     const breakdown: Breakdown = {
-      workerExecMs: workerExecMs / hubResult.runs,
-      hubStoreMs: storeMs / hubResult.runs,
+      workerExecMs: first.workerExecMs,
+      hubStoreMs: first.storeMs,
+      endCommitMs: first.endCommitMs,
       cpuMs: { hub: hubRun.self, worker: hubRun.other, localSpawn: localRun.self },
     };
     const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
-    const results = [hubResult, localResult, runnerResult];
+    const results = [hubResult, ...extraLoops.map((loop) => loop.run.result), localResult, runnerResult];
     const ratio = hubResult.perSecond / localResult.perSecond;
     const overheadMs = hubResult.meanMs - localResult.meanMs;
     const synchronous = store.db.pragma('synchronous', { simple: true });
@@ -247,7 +283,12 @@ async function main(): Promise<void> {
         `ratio hub round trips / local spawns: ${fmt(ratio, 3)} (${fmt(1 / ratio, 2)}x slower)`,
         `overhead per round trip (mean hub - mean local): ${fmt(overheadMs, 3)} ms`,
         `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
-        `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean`,
+        `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean (their synchronous part)`,
+        `  hub job end record, call -> committed:         ${fmt(breakdown.endCommitMs, 3)} ms mean (the exit waits for it)`,
+        ...extraLoops.map(
+          (loop) =>
+            `${loop.run.result.name}: overhead ${fmt(loop.run.result.meanMs - localResult.meanMs, 3)} ms, end record -> committed ${fmt(loop.endCommitMs, 3)} ms, CPU hub + admin ${fmt(loop.run.self, 3)} ms, worker ${fmt(loop.run.other, 3)} ms`,
+        ),
         `CPU per round trip: hub + admin ${fmt(breakdown.cpuMs.hub, 3)} ms, worker ${fmt(breakdown.cpuMs.worker, 3)} ms (its spawn included); per local spawn: ${fmt(breakdown.cpuMs.localSpawn, 3)} ms`,
         `  CPU overhead of a round trip over a local spawn: ${fmt(breakdown.cpuMs.hub + breakdown.cpuMs.worker - breakdown.cpuMs.localSpawn, 3)} ms`,
         '',

@@ -93,14 +93,21 @@ interface Row {
   /** MiB/s of each run. */
   runs: number[];
   median: number;
-  /** CPU seconds per GiB moved (median over the runs): this process (the hub), and the worker process. */
-  cpu?: { hub: number; worker: number };
+  /**
+   * CPU seconds per GiB moved (median over the runs): this process (the hub, or the local copy), the
+   * worker process, and the cla-hub CLI process (CLI rows); `sys` is the kernel's share of the
+   * worker's and the CLI's CPU (socket and file syscalls, page faults).
+   */
+  cpu?: { hub: number; worker?: number; cli?: number; sys?: number };
 }
 
-/** CPU seconds a process used so far (utime + stime from /proc, 100 ticks per second). */
-function cpuSeconds(pid: number): number {
+/**
+ * CPU seconds from /proc (100 ticks per second): a process's own utime and stime, and its reaped
+ * children's (cutime, cstime: a finished cla-hub CLI is counted there once Node has waited for it).
+ */
+function cpuTimes(pid: number | 'self'): { user: number; sys: number; childUser: number; childSys: number } {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100, childUser: Number(fields[13]) / 100, childSys: Number(fields[14]) / 100 };
 }
 
 function positiveInt(name: string, raw: string): number {
@@ -306,19 +313,31 @@ async function main(): Promise<void> {
     const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
       const shipRates: number[] = [];
       const fetchRates: number[] = [];
-      const cpu = { ship: { hub: [] as number[], worker: [] as number[] }, fetch: { hub: [] as number[], worker: [] as number[] } };
+      type Samples = { hub: number[]; worker: number[]; cli: number[]; sys: number[] };
+      const samples = (): Samples => ({ hub: [], worker: [], cli: [], sys: [] });
+      const cpu = { ship: samples(), fetch: samples() };
       const gib = bytes / (1024 * MiB);
-      const withCpu = async (into: { hub: number[]; worker: number[] }, run: () => Promise<number>, keep: boolean): Promise<number> => {
+      const withCpu = async (into: Samples, run: () => Promise<number>, keep: boolean): Promise<number> => {
         const hub0 = process.cpuUsage();
-        const worker0 = cpuSeconds(worker!.pid!);
+        const worker0 = cpuTimes(worker!.pid!);
+        const self0 = cpuTimes('self');
         const seconds = await run();
         const hubUsed = process.cpuUsage(hub0);
         if (keep) {
+          const worker1 = cpuTimes(worker!.pid!);
+          const self1 = cpuTimes('self');
+          const workerUser = worker1.user - worker0.user;
+          const workerSys = worker1.sys - worker0.sys;
+          const cliUser = self1.childUser - self0.childUser;
+          const cliSys = self1.childSys - self0.childSys;
           into.hub.push((hubUsed.user + hubUsed.system) / 1e6 / gib);
-          into.worker.push((cpuSeconds(worker!.pid!) - worker0) / gib);
+          into.worker.push((workerUser + workerSys) / gib);
+          into.cli.push((cliUser + cliSys) / gib);
+          into.sys.push((workerSys + cliSys) / Math.max(0.01, workerUser + workerSys + cliUser + cliSys));
         }
         return seconds;
       };
+      const cpuOf = (from: Samples) => ({ hub: median(from.hub), worker: median(from.worker), cli: median(from.cli), sys: median(from.sys) });
       for (let i = 0; i <= runs; i += 1) {
         const remote = path.join(dir, 'remote', `${i}.bin`);
         const back = path.join(dir, `back-${i}.bin`);
@@ -332,8 +351,8 @@ async function main(): Promise<void> {
         }
       }
       return [
-        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates), cpu: { hub: median(cpu.ship.hub), worker: median(cpu.ship.worker) } },
-        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates), cpu: { hub: median(cpu.fetch.hub), worker: median(cpu.fetch.worker) } },
+        { name: `ship via ${name}`, runs: shipRates, median: median(shipRates), cpu: cpuOf(cpu.ship) },
+        { name: `fetch via ${name}`, runs: fetchRates, median: median(fetchRates), cpu: cpuOf(cpu.fetch) },
       ];
     };
     const check = (what: string, got: string) => {
@@ -357,22 +376,38 @@ async function main(): Promise<void> {
       (remote) => cli(['ship', source, remote]),
       (remote, local) => cli(['fetch', remote, local]),
     );
+    // The CLI's fixed CPU per invocation (node + tsx start-up, connect, one job): an empty file's ship.
+    let cliFixedCpu: number | undefined;
+    if (only.has('cli')) {
+      const empty = path.join(dir, 'empty.bin');
+      fs.writeFileSync(empty, '');
+      const before = cpuTimes('self');
+      await runCli([HUB_BIN, 'ship', empty, path.join(dir, 'remote', 'empty.bin'), '--url', url, '--worker', id, '--json'], { CLA_HUB_ADMIN_TOKEN: adminToken });
+      const after = cpuTimes('self');
+      cliFixedCpu = after.childUser + after.childSys - before.childUser - before.childSys;
+    }
     const workerGrowth = peakRss(worker.pid!) - workerBaseline;
     // The hub runs in this process, with the in-process ship/fetch of the Hub.run rows (not the local copy or raw rows, after this).
     const hubGrowth = peakRss(process.pid) - hubBaseline;
     const copies: number[] = [];
+    const copyCpu: number[] = [];
     for (let i = 0; only.has('floor') && i <= runs; i += 1) {
       const target = path.join(dir, `copy-${i}.bin`);
+      const before = process.cpuUsage();
       const seconds = await timed(async () => check('local copy', await localCopy(source, target)));
+      const used = process.cpuUsage(before);
       fs.rmSync(target);
-      if (i > 0) copies.push(bytes / MiB / seconds);
+      if (i > 0) {
+        copies.push(bytes / MiB / seconds);
+        copyCpu.push((used.user + used.system) / 1e6 / (bytes / (1024 * MiB)));
+      }
     }
     const raw = only.has('floor') ? await rawBaseline(bytes, runs) : { send: [], recv: [] };
     const rawRows: Row[] = [
       { name: 'raw ws server→client (unmasked)', runs: raw.send, median: median(raw.send) },
       { name: 'raw ws client→server (masked)', runs: raw.recv, median: median(raw.recv) },
     ];
-    const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies) };
+    const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies), ...(copies.length > 0 ? { cpu: { hub: median(copyCpu) } } : {}) };
     const rows = [...viaHub, ...viaCli, ...(only.has('floor') ? [copyRow, ...rawRows] : [])];
     const [down, up] = rawRows as [Row, Row];
     const rate = (row: Row | undefined) => row?.median ?? NaN;
@@ -403,12 +438,17 @@ async function main(): Promise<void> {
         `load average (1 min) before: ${machine.loadBefore.toFixed(2)}, after: ${os.loadavg()[0]!.toFixed(2)}`,
         `${mib} MiB file, ${runs} run(s) after one warm-up each; chunk ${TRANSFER_CHUNK_BYTES / 1024} KiB, window ${TRANSFER_WINDOW_BYTES / MiB} MiB; hub in this process, worker in a child process`,
         '',
-        `${'measurement'.padEnd(width)}  median MiB/s  CPU s/GiB hub  worker  runs`,
-        `${'-'.repeat(width)}  ------------  -------------  ------  ----`,
-        ...rows.map(
-          (r) =>
-            `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${(r.cpu ? r.cpu.hub.toFixed(2) : '').padStart(13)}  ${(r.cpu ? r.cpu.worker.toFixed(2) : '').padStart(6)}  ${r.runs.map(fmt).join(', ')}`,
-        ),
+        `${'measurement'.padEnd(width)}  median MiB/s  CPU s/GiB hub  worker     cli  sys %  runs`,
+        `${'-'.repeat(width)}  ------------  -------------  ------  ------  -----  ----`,
+        ...rows.map((r) => {
+          const cell = (n: number | undefined, digits: number, pad: number) => (n === undefined ? '' : n.toFixed(digits)).padStart(pad);
+          const cpu = r.cpu;
+          const cli = cpu?.cli !== undefined && cpu.cli > 0 ? cpu.cli : undefined;
+          const sys = cpu?.sys === undefined ? undefined : 100 * cpu.sys;
+          return `${r.name.padEnd(width)}  ${fmt(r.median).padStart(12)}  ${cell(cpu?.hub, 2, 13)}  ${cell(cpu?.worker, 2, 6)}  ${cell(cli, 2, 6)}  ${cell(sys, 0, 5)}  ${r.runs.map(fmt).join(', ')}`;
+        }),
+        '(hub = this process: the hub, or the local copy itself; sys % = kernel share of worker + CLI CPU)',
+        ...(cliFixedCpu === undefined ? [] : [`(cli includes ${cliFixedCpu.toFixed(2)} CPU s per invocation whatever the size: an empty file's ship)`]),
         '',
         `ratio ship  CLI / floor min(raw client→server, local copy): ${ratios.shipCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,
         `ratio fetch CLI / floor min(raw client→server, local copy): ${ratios.fetchCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,

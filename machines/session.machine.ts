@@ -49,12 +49,16 @@ export type SessionEvent =
   | { type: 'SHUTDOWN' }
   | { type: 'SOCKET_CLOSED'; code: number };
 
-/** Builds the initial context from input; named so the config stays JSON-like. */
-export function sessionContextFromInput({ input }: { input: SessionInput }): SessionContext {
+/**
+ * Builds the initial context from input; named so the config stays JSON-like. Tolerates no input: xstate's
+ * pure `transition()` builds a throwaway actor, without input, on every call (the hub steps a session on
+ * every job's start and end), and a throw here cost an Error with its stack trace each time.
+ */
+export function sessionContextFromInput({ input }: { input: SessionInput | undefined }): SessionContext {
   return {
     jobs: [],
-    capacity: input.capacity,
-    startsDisabled: input.disabled ?? false,
+    capacity: input?.capacity ?? 0,
+    startsDisabled: input?.disabled ?? false,
   };
 }
 

@@ -52,6 +52,26 @@ export function stepOutcome(snapshot: WorkflowStepSnapshot): StepOutcome | null 
   return snapshot.value as StepOutcome;
 }
 
+/**
+ * A persisted step snapshot with the answers stored after it was written: the runtime writes the
+ * snapshot again only when more than answers changed (issue 9), and the answer rows carry those. Each
+ * `done` or `error` row counts as that subscriber's ANSWER would have (its first answer; `pending` and
+ * fire-and-forget `sent` subscribers only). The snapshot's `now` stays; RESUME sets it.
+ */
+export function withStoredAnswers<T extends { context: { subscribers: readonly StepSubscriber[] } }>(
+  persisted: T,
+  answers: ReadonlyArray<{ subscriber: string; status: string; answeredAt: number | null }>,
+): T {
+  const answered = new Map<string, { status: 'done' | 'error'; answeredAt: number | null }>();
+  for (const a of answers) if (a.status === 'done' || a.status === 'error') answered.set(a.subscriber, { status: a.status, answeredAt: a.answeredAt });
+  if (answered.size === 0) return persisted;
+  const subscribers = persisted.context.subscribers.map((s) => {
+    const a = answered.get(s.id);
+    return a && (s.status === 'pending' || s.status === 'sent') ? { ...s, status: a.status, answeredAt: a.answeredAt, graceUntil: null } : s;
+  });
+  return { ...persisted, context: { ...persisted.context, subscribers } };
+}
+
 /** Subscribers the step still waits for. */
 export function pendingSubscribers(snapshot: WorkflowStepSnapshot): string[] {
   return snapshot.context.subscribers.filter((s) => s.status === 'pending').map((s) => s.id);

@@ -411,7 +411,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
     return this.serial(async ({ steps }) => {
       await this.changeStep(steps, messageId, (record) => {
         record.step.state = patch.state;
-        record.step.snapshot = patch.snapshot;
+        if (patch.snapshot !== undefined) record.step.snapshot = patch.snapshot;
         record.step.finishedAt ??= patch.finishedAt;
         for (const s of patch.subscribers) upsertAnswer(record, s);
         return true;

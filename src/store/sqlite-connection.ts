@@ -9,11 +9,20 @@ import type Database from 'better-sqlite3';
 export const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * WAL (readers do not block the one writer, so the hub and the CLI can share the file) and
- * {@link BUSY_TIMEOUT_MS}.
+ * WAL (readers do not block the one writer, so the hub and the CLI can share the file),
+ * `synchronous = NORMAL` and {@link BUSY_TIMEOUT_MS}.
+ *
+ * NORMAL in WAL mode: a commit is durable against a crash of the process (it is in the WAL file, in the
+ * OS's page cache, before anyone is told), not against a power loss or kernel crash, which can lose the
+ * last commits but never corrupts the file; the WAL is fsynced at each checkpoint. SQLite recommends it
+ * for WAL. The hub already ran at NORMAL without saying so: better-sqlite3 is built with
+ * SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, which applies once a connection uses the WAL. Set here so the choice
+ * is visible and does not depend on how the library was built. FULL would add one fsync of the WAL per
+ * commit, on the path of every job's end (measured in bench/RESULTS.md, "Issue 13, follow-up 4").
  */
 export function setConcurrencyPragmas(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
 }
 

@@ -213,13 +213,14 @@ export class SqliteRegistryTables {
   }
 
   finishJob(id: string, end: JobEnd): JobRow | undefined {
+    // RETURNING: the ended row comes back from the UPDATE itself, no SELECT (on every job's end, issue 13).
     return this.db.transaction(() => {
       const ended = this.stmt(
         `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?, output = ?, output_bytes = ?
-         WHERE id = ? AND finished_at IS NULL`,
-      ).run(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id).changes === 1;
+         WHERE id = ? AND finished_at IS NULL RETURNING *`,
+      ).get(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id) as JobRecord | undefined;
       if (!ended) return undefined;
-      const job = this.getJob(id)!;
+      const job = toJob(ended);
       this.stmt('UPDATE workers SET jobs_run = jobs_run + 1, failures = failures + ? WHERE id = ?').run(isFailure(end.outcome) ? 1 : 0, job.workerId);
       return job;
     })();

@@ -255,14 +255,19 @@ export class WorkerAgent {
         this.transport = transport;
         this.challenge = undefined;
         this.helloPending = false;
-        transport.frames$.subscribe((f) => {
-          if (f.t !== 'challenge') return this.onFrame(f);
-          if (this.transport !== transport || this.challenge !== undefined) return;
-          this.challenge = f.nonce;
-          if (this.helloPending) {
-            this.helloPending = false;
-            this.send(this.hello(f.nonce));
-          }
+        // A receiver, not a `frames$` subscription: no rxjs Subject and subscriber chain per frame (issue 9,
+        // a broadcast to 1,000 workers). The close is still taken from `closed` below, after the last frame.
+        transport.setReceiver({
+          receiveFrame: (f) => {
+            if (f.t !== 'challenge') return this.onFrame(f);
+            if (this.transport !== transport || this.challenge !== undefined) return;
+            this.challenge = f.nonce;
+            if (this.helloPending) {
+              this.helloPending = false;
+              this.send(this.hello(f.nonce));
+            }
+          },
+          transportClosed: () => undefined,
         });
         transport.rejects$.subscribe((error) => this.log.warn({ code: error.code }, error.message));
         void transport.closed.then((close) => {

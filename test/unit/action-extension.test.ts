@@ -68,6 +68,48 @@ test('every handler of an action runs; one answer: done, with info and progress 
   assert.equal(f.work, []);
 });
 
+test('handlers that return at once are answered in the same call, sent after their own frames, and never count as work', () => {
+  const f = fake();
+  const tracked: string[] = [];
+  const track = f.ctx.trackWork;
+  f.ctx.trackWork = (kind) => {
+    tracked.push(kind);
+    return track(kind);
+  };
+  f.ext.on('collect', (ctx) => ctx.info('info', 'quick'));
+  f.action('m1');
+  // No tick: the answer is already out, so it leaves in this turn's write (issue 9, 1,000-worker broadcast).
+  assert.equal(f.types(), ['action_info', 'action_done']);
+  assert.equal(tracked, [], 'no LOAD events (and no state frames) for an action that never held the process across a turn');
+  assert.is(f.ext.runningCount(), 0);
+});
+
+test('a handler that returns a promise counts as work before any of its frames is sent', async () => {
+  const f = fake();
+  const order: string[] = [];
+  const send = f.ctx.send;
+  f.ctx.send = (fr) => {
+    order.push(fr.t);
+    send(fr);
+  };
+  const track = f.ctx.trackWork;
+  f.ctx.trackWork = (kind) => {
+    order.push(`take ${kind}`);
+    return track(kind);
+  };
+  const g = gate();
+  f.ext.on('collect', async (ctx) => {
+    ctx.info('info', 'sync part');
+    await g.promise;
+  });
+  f.action('m1');
+  assert.equal(order, ['take action', 'action_info'], 'the worker is busy (its state frame goes first) before the handler\'s frames');
+  g.open();
+  await tick();
+  assert.equal(f.work, []);
+  assert.equal(order.at(-1), 'action_done');
+});
+
 test('failures make one action_error naming each failed handler; the first ClaError code wins', async () => {
   const f = fake();
   f.ext.on('collect', () => {
@@ -105,6 +147,24 @@ test('abort aborts the handler signal with ABORTED', async () => {
   assert.is((reason as ClaError).code, 'ABORTED');
   assert.is((f.sent.at(-1) as FrameOf<'action_error'>).error.code, 'ABORTED');
   assert.ok(f.ext.frame(frame('abort', { re: 'unknown', reason: 'x' }), f.ctx), 'an abort for nothing is still ours');
+});
+
+test('a view of the context made with Object.create (as plugin hosts do) shares its signal and its frames', async () => {
+  const f = fake();
+  const g = gate();
+  let signal: AbortSignal | undefined;
+  f.ext.on('collect', async (ctx) => {
+    const view = Object.create(ctx) as typeof ctx;
+    signal = view.signal;
+    view.graph('fs').end();
+    await g.promise;
+  });
+  f.action('m1');
+  f.ext.frame(frame('abort', { re: 'm1', reason: 'timed out' }), f.ctx);
+  assert.ok(signal?.aborted, 'the abort reaches the signal the view handed out');
+  g.open();
+  await tick();
+  assert.equal(f.types(), ['resources', 'action_done']);
 });
 
 test('a resent action is not run again: while running, graph and plan frames are repeated; after, the answer is', async () => {

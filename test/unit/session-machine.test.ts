@@ -35,6 +35,15 @@ test('the side-effect placeholders are the ones the runtime must provide', () =>
   assert.equal(effectNames(sessionMachine), ['failOpenJobs', 'sendDisable', 'sendEnable', 'sendShutdown']);
 });
 
+test('without input the context builds, not throws: xstate\'s pure transition() makes an actor without input per call (issue 13)', () => {
+  // The hub steps its sessions with `transition()`, which builds a throwaway actor with no input and
+  // computes its initial snapshot: a context function that threw made an Error, stack trace and all, on
+  // every job's start and end.
+  const inert = createActor(sessionMachine, { input: undefined as unknown as SessionInput }).getSnapshot();
+  assert.is(inert.status, 'active');
+  assert.equal(sessionContextFromInput({ input: undefined }), { jobs: [], capacity: 0, startsDisabled: false });
+});
+
 test('input: the accepted hello; the session starts active, idle, with no side effect', () => {
   assert.equal(sessionContextFromInput({ input: { capacity: 3 } }), {
     jobs: [],

@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { RUNNER_USER_VERSION, appliedSteps } from '../../src/store/migrations.ts';
 import { REGISTRY_STEPS } from '../../src/store/schema-steps.ts';
+import { setConcurrencyPragmas } from '../../src/store/sqlite-connection.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { storeConformance } from './store-conformance.ts';
 import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
@@ -22,6 +23,19 @@ const V2 = REGISTRY_STEPS.slice(0, 2).map((step) => step.sql);
 
 const sqlite = suite<TempDirContext>('sqlite specifics', { dir: '', cleanup: () => {} });
 tempDirEach(sqlite, 'cla-store-');
+
+sqlite('a connection is at WAL with synchronous NORMAL before its first write, as README documents', ({ dir }) => {
+  // better-sqlite3's built-in WAL default (NORMAL) applies only once the WAL is in use: before the first
+  // write on a new file, a connection that switched it to WAL still says FULL unless the level is set.
+  const db = new Database(path.join(dir, 'new.db'));
+  try {
+    setConcurrencyPragmas(db);
+    assert.is(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.is(db.pragma('synchronous', { simple: true }), 1);
+  } finally {
+    db.close();
+  }
+});
 
 sqlite('reopening the file keeps the data', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');

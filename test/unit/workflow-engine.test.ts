@@ -416,6 +416,32 @@ test('a hub restart resumes the running step: pending subscribers get the same m
   await b.close();
 });
 
+test('answers stored after the step snapshot count after a restart: the answer rows, not a rewritten snapshot, carry them', async () => {
+  const b = await bed();
+  const gate = deferred();
+  await b.worker('w1', { collect: () => gate.promise });
+  const w2 = await b.worker('w2', { collect: () => undefined });
+  const { run } = await b.ext.engine.runManual('collect');
+  await settle();
+  assert.equal(await statuses(b, run), { w1: 'pending', w2: 'done' });
+  const snapshot = JSON.parse((await b.ext.store.getStep(run, 0))!.snapshot!) as { context: { subscribers: Array<{ id: string; status: string }> } };
+  assert.equal(
+    snapshot.context.subscribers.map((s) => `${s.id} ${s.status}`),
+    ['w1 pending', 'w2 pending'],
+    'an answer alone does not rewrite the snapshot of every subscriber (issue 9)',
+  );
+  await b.stopHub();
+  w2.kill(); // w2 never comes back: its answer must come from the store, not from a resend
+  await settle();
+  await b.startHub();
+  await b.advance(1000); // w1 reconnects; far less than the 30 s resume grace
+  gate.resolve();
+  await settle();
+  assert.is((await b.show(run)).run.state, 'succeeded');
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'done' });
+  await b.close();
+});
+
 test('after a restart, a pending subscriber that never comes back is gone after the resume grace period', async () => {
   const b = await bed();
   const w1 = await b.worker('w1', { collect: () => new Promise(() => undefined) });

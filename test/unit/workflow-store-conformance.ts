@@ -228,7 +228,9 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.equal(await store.getStep('r', 0), { ...step('r', 0), state: 'waiting', finishedAt: null, snapshot: null });
     assert.is(await store.getStep('r', 1), undefined);
     await store.updateStep('r.0', { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w2', 'pending'), subscriber('w1', 'pending', { wait: false })] });
-    await store.updateStep('r.0', { state: 'waiting', snapshot: 'S1', finishedAt: null, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 5, wait: true })] });
+    await store.updateStep('r.0', { state: 'waiting', snapshot: 'S1', finishedAt: null, subscribers: [] });
+    await store.updateStep('r.0', { state: 'waiting', finishedAt: null, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 5, wait: true })] });
+    assert.is((await store.getStep('r', 0))!.snapshot, 'S1', 'a patch without a snapshot keeps the stored one');
     await store.updateStep('r.0', { state: 'succeeded', snapshot: 'S2', finishedAt: T0 + 9, subscribers: [subscriber('w2', 'gone', { answeredAt: T0 + 9 })] });
     await store.updateStep('r.0', { state: 'succeeded', snapshot: 'S3', finishedAt: T0 + 99, subscribers: [] });
     const row = (await store.getStep('r', 0))!;

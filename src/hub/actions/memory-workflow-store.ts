@@ -149,7 +149,7 @@ export class MemoryWorkflowStore implements WorkflowStore {
     const step = this.tables.steps.get(messageId);
     if (step) {
       step.state = patch.state;
-      step.snapshot = patch.snapshot;
+      if (patch.snapshot !== undefined) step.snapshot = patch.snapshot;
       step.finishedAt ??= patch.finishedAt;
     }
     let answers = this.tables.answers.get(messageId);

@@ -154,17 +154,21 @@ export class SqliteWorkflowTables {
   updateStep(messageId: string, patch: StepPatch): void {
     this.transaction(() => {
       this.fenceStep(messageId);
-      this.stmt('UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
+      this.stmt('UPDATE workflow_steps SET state = ?, snapshot = COALESCE(?, snapshot), finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
         patch.state,
-        patch.snapshot,
+        patch.snapshot ?? null,
         patch.finishedAt,
         messageId,
       );
-      const upsert = this.stmt(
-        `INSERT INTO workflow_answers (message_id, subscriber, wait, status, answered_at) VALUES (?, ?, ?, ?, ?)
+      if (patch.subscribers.length === 0) return;
+      // One statement for the whole batch (a JSON array of rows), not one per subscriber: a 1,000-worker
+      // step wrote 1,000 rows at its start and 1,000 answers per round one statement each (issue 9).
+      const rows = patch.subscribers.map((s) => [s.id, s.wait ? 1 : 0, s.status, s.answeredAt]);
+      this.stmt(
+        `INSERT INTO workflow_answers (message_id, subscriber, wait, status, answered_at)
+         SELECT ?, value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?) WHERE true
          ON CONFLICT (message_id, subscriber) DO UPDATE SET status = excluded.status, answered_at = excluded.answered_at`,
-      );
-      for (const s of patch.subscribers) upsert.run(messageId, s.id, s.wait ? 1 : 0, s.status, s.answeredAt);
+      ).run(messageId, JSON.stringify(rows));
     });
   }
 
@@ -175,10 +179,10 @@ export class SqliteWorkflowTables {
 
   /** Notes when the action frame went to subscribers (first send and every resend), in one transaction. */
   markSent(messageId: string, subscribers: readonly string[], at: number): void {
-    const update = this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber = ?');
     this.transaction(() => {
       this.fenceStep(messageId);
-      for (const subscriber of subscribers) update.run(at, messageId, subscriber);
+      // One statement for all of them (see updateStep).
+      this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber IN (SELECT value FROM json_each(?))').run(at, messageId, JSON.stringify(subscribers));
     });
   }
 

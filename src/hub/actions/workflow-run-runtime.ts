@@ -6,7 +6,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { workflowRunMachine, type StepResult, type WorkflowRunInput } from '../../../machines/workflow-run.machine.ts';
-import { stepOutcome, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
+import { stepOutcome, withStoredAnswers, type StepSubscriber, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
 import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
 import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
@@ -16,7 +16,7 @@ import { frame } from '../../protocol/frames.ts';
 import type { ActionBus } from './action-bus.ts';
 import type { PendingWrites } from './pending-writes.ts';
 import type { StepDefinition, WorkflowDefinition } from './workflow-definitions.ts';
-import type { RunState, StepRow, StoredRun, WorkflowStore } from './workflow-store.ts';
+import type { AnswerRow, RunState, StepRow, StoredRun, WorkflowStore } from './workflow-store.ts';
 
 /** What a run needs from the engine. */
 export interface RunRuntimeDeps {
@@ -54,8 +54,18 @@ export class WorkflowRunRuntime {
   private step: Actor<typeof workflowStepMachine> | undefined;
   private stepIndex = -1;
   private stopped = false;
-  /** Each subscriber's status as last written, so a step's write touches only the rows that changed. */
-  private written = new Map<string, string>();
+  /**
+   * Each subscriber as last written, so a step's write touches only the rows that changed (the machine
+   * keeps the object of a subscriber that did not change, so most are told apart by identity).
+   */
+  private written = new Map<string, StepSubscriber>();
+  /**
+   * The step's stored snapshot misses more than answers: true from the step's start (or restore) and
+   * after any event but ANSWERS, or a timer, until the next write. Answers alone are stored as answer
+   * rows and put back into the snapshot on restore ({@link withStoredAnswers}): rewriting a snapshot of
+   * 1,000 subscribers for every turn of answers was the largest store cost of a broadcast (issue 9).
+   */
+  private snapshotStale = true;
   private flushScheduled = false;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
@@ -114,7 +124,12 @@ export class WorkflowRunRuntime {
     const runtime = new WorkflowRunRuntime(deps, stored.id, definition, stored.snapshot ? JSON.parse(stored.snapshot) : undefined);
     runtime.run.start();
     const snapshot = runtime.run.getSnapshot();
-    if (snapshot.matches('running')) runtime.restoreStep(snapshot.context.index, await deps.store.getStep(stored.id, snapshot.context.index));
+    if (snapshot.matches('running')) {
+      const index = snapshot.context.index;
+      const row = await deps.store.getStep(stored.id, index);
+      const answers = row?.snapshot ? ((await deps.store.getRun(stored.id)).steps.find((s) => s.index === index)?.answers ?? []) : [];
+      runtime.restoreStep(index, row, answers);
+    }
     return runtime;
   }
 
@@ -189,6 +204,7 @@ export class WorkflowRunRuntime {
 
   private sendStep(event: WorkflowStepEvent): void {
     this.flushAnswers();
+    this.snapshotStale = true;
     if (this.step?.getSnapshot().status === 'active') this.step.send(event);
   }
 
@@ -216,16 +232,17 @@ export class WorkflowRunRuntime {
     this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
     this.write(this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers }), 'a workflow step');
     this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
-    this.attachStep(index, { input });
+    this.attachStep(index, { input }, initial.subscribers);
   }
 
-  private restoreStep(index: number, row: StepRow | undefined): void {
+  /** `answers`: the step's answer rows, newer than its snapshot where only answers changed since it was written. */
+  private restoreStep(index: number, row: StepRow | undefined, answers: readonly AnswerRow[]): void {
     if (!row?.snapshot) {
       // The hub stopped between the run's startStep and the step's first write: start it again.
       this.startStep(index);
       return;
     }
-    this.attachStep(index, { snapshot: JSON.parse(row.snapshot) });
+    this.attachStep(index, { snapshot: withStoredAnswers(JSON.parse(row.snapshot) as { context: { subscribers: StepSubscriber[] } }, answers) });
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
@@ -238,7 +255,8 @@ export class WorkflowRunRuntime {
     }
   }
 
-  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
+  /** `written`: the subscriber rows already issued for this step (a new step's, with its first write). */
+  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }, written: readonly StepSubscriber[] = []): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
     const deliver = (workerIds: readonly string[], extra: ReadonlyArray<Record<string, unknown>>) => {
@@ -274,7 +292,9 @@ export class WorkflowRunRuntime {
       },
     });
     this.stepIndex = index;
-    this.written = new Map();
+    // The first write after the start then skips the rows the start wrote (1,000 upserts per round, issue 9).
+    this.written = new Map(written.map((s) => [s.id, s]));
+    this.snapshotStale = true;
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
     const clock = this.deps.clock;
     const stepClock: Clock = {
@@ -283,6 +303,7 @@ export class WorkflowRunRuntime {
         const timer: StepTimer = { id: undefined, cancelled: false };
         timer.id = clock.setTimeout(() => {
           this.flushAnswers();
+          this.snapshotStale = true;
           if (!timer.cancelled) fn();
         }, ms);
         return timer;
@@ -328,16 +349,27 @@ export class WorkflowRunRuntime {
     this.run.send({ type: 'STEP_DONE', index, result });
   }
 
+  /**
+   * Writes the changed answer rows, and the snapshot when more than answers changed (also when the hub
+   * stops: a restart restores a step the same way after a stop and after a crash).
+   */
   private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): void {
     const messageId = stepMessageId(this.id, index);
     const outcome = stepOutcome(snapshot);
     const changed = snapshot.context.subscribers.filter((s) => {
-      const key = `${s.status}|${s.answeredAt}`;
-      if (this.written.get(s.id) === key) return false;
-      this.written.set(s.id, key);
-      return true;
+      const last = this.written.get(s.id);
+      if (last === s) return false;
+      this.written.set(s.id, s);
+      return last?.status !== s.status || last.answeredAt !== s.answeredAt;
     });
-    const patch = { state: outcome ?? 'waiting', snapshot: JSON.stringify(step.getPersistedSnapshot()), finishedAt: outcome ? snapshot.context.now : null, subscribers: changed };
+    const withSnapshot = outcome !== null || this.snapshotStale;
+    if (withSnapshot) this.snapshotStale = false;
+    const patch = {
+      state: outcome ?? 'waiting',
+      ...(withSnapshot ? { snapshot: JSON.stringify(step.getPersistedSnapshot()) } : {}),
+      finishedAt: outcome ? snapshot.context.now : null,
+      subscribers: changed,
+    };
     this.write(this.deps.store.updateStep(messageId, patch), 'a workflow step');
   }
 

@@ -64,7 +64,13 @@ export type NewStep = Omit<StepRow, 'finishedAt' | 'snapshot' | 'state'>;
 /** What {@link WorkflowStore.updateStep} writes. */
 export interface StepPatch {
   state: string;
-  snapshot: string;
+  /**
+   * The step machine's persisted snapshot; left out, the stored one is kept. The runtime leaves it out
+   * when only answers changed since it was written (they are in the answer rows, and a restored step
+   * takes them from there, see workflow-run-runtime.ts), so a burst of answers does not rewrite a
+   * snapshot that holds every subscriber (issue 9).
+   */
+  snapshot?: string;
   finishedAt: number | null;
   /** The subscribers whose status changed: upserted as answers (`wait`, `status`, `answeredAt`). */
   subscribers: readonly StepSubscriber[];

@@ -65,10 +65,86 @@ interface Registered {
   timeoutMs: number;
 }
 
-interface Running {
-  abort: AbortController;
+/**
+ * One message being handled: the handlers' context itself, so an action costs one object, not a closure
+ * per method and an AbortController it may never use (issue 9: a 1,000-worker broadcast).
+ */
+class Running implements ActionContext {
   /** Frames worth repeating on a resend: graph batches, plans, the final answer. */
-  sent: Frame[];
+  readonly sent: Frame[] = [];
+  /**
+   * What changes while the message runs, in one object that every view of this context shares: plugin
+   * hosts hand handlers `Object.create(ctx)`, and a field assigned through such a view would land on it.
+   */
+  private readonly state: {
+    /** While the handlers' synchronous part runs: their frames, sent once it is known whether the action counts as work. */
+    held: Frame[] | undefined;
+    batches: number;
+    controller: AbortController | undefined;
+  } = { held: [], batches: 0, controller: undefined };
+  readonly id: string;
+  readonly action: string;
+  readonly run: string;
+  readonly step: string;
+  readonly data: unknown;
+
+  constructor(
+    f: FrameOf<'action'>,
+    readonly worker: ExtensionContext,
+  ) {
+    this.id = f.id;
+    this.action = f.action;
+    this.run = f.run;
+    this.step = f.step;
+    this.data = f.data ?? null;
+  }
+
+  get signal(): AbortSignal {
+    return (this.state.controller ??= new AbortController()).signal;
+  }
+
+  get aborted(): boolean {
+    return this.state.controller?.signal.aborted ?? false;
+  }
+
+  get batches(): number {
+    return this.state.batches;
+  }
+
+  abort(reason: ClaError): void {
+    (this.state.controller ??= new AbortController()).abort(reason);
+  }
+
+  info(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.out(frame('action_info', { re: this.id, level, message: message.slice(0, 10_000) }));
+  }
+
+  progress(current: number, total: number, message?: string): void {
+    this.out(frame('action_progress', { re: this.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }));
+  }
+
+  graph(plugin: string): { add(resource: Resource): void; end(): void } {
+    this.state.batches += 1;
+    return new GraphWriter((batch, last, resources) => this.out(frame('resources', { re: this.id, plugin, batch, last, resources })));
+  }
+
+  flag(plugin: string, ids: readonly string[]): void {
+    this.out(frame('resources_flag', { re: this.id, plugin, clean: [...ids] }));
+  }
+
+  /** Sends a frame of this message (held while the handlers' synchronous part runs); kept for a resend unless info or progress. */
+  out(f: Frame): void {
+    if (f.t !== 'action_info' && f.t !== 'action_progress') this.sent.push(f);
+    if (this.state.held) this.state.held.push(f);
+    else this.worker.send(f);
+  }
+
+  /** Sends the frames held while the handlers' synchronous part ran (see ActionExtension `run`). */
+  release(): void {
+    const held = this.state.held ?? [];
+    this.state.held = undefined;
+    for (const f of held) this.worker.send(f);
+  }
 }
 
 /** Finished messages whose answers are kept for a resend. */
@@ -119,9 +195,9 @@ export class ActionExtension implements AgentExtension {
     }
     if (f.t === 'abort') {
       const running = this.running.get(f.re);
-      if (running && !running.abort.signal.aborted) {
+      if (running && !running.aborted) {
         ctx.log.warn({ re: f.re, reason: f.reason }, 'action aborted by the hub');
-        running.abort.abort(new ClaError(ErrorCode.Aborted, f.reason));
+        running.abort(new ClaError(ErrorCode.Aborted, f.reason));
       }
       return true;
     }
@@ -152,12 +228,7 @@ export class ActionExtension implements AgentExtension {
 
   /** Aborts every running handler (the worker gives up on them). */
   abortAll(reason: string): void {
-    for (const running of this.running.values()) running.abort.abort(new ClaError(ErrorCode.Aborted, reason));
-  }
-
-  private send(f: Frame, record?: Running): void {
-    if (record && f.t !== 'action_info' && f.t !== 'action_progress') record.sent.push(f);
-    this.ctx?.send(f);
+    for (const running of this.running.values()) running.abort(new ClaError(ErrorCode.Aborted, reason));
   }
 
   private onAction(f: FrameOf<'action'>): void {
@@ -181,34 +252,48 @@ export class ActionExtension implements AgentExtension {
       this.ctx?.send(frame('action_error', { re: f.id, error: toWireError(error) }));
       return;
     }
-    void this.run(f, handlers);
+    this.run(f, handlers);
   }
 
-  private async run(f: FrameOf<'action'>, handlers: Registered[]): Promise<void> {
-    const record: Running = { abort: new AbortController(), sent: [] };
-    this.running.set(f.id, record);
-    const untrack = this.ctx?.trackWork('action');
+  /**
+   * Runs the handlers of one message. Handlers that all return at once (no promise) are answered in the
+   * same call: the action never held the process across a turn of the event loop, so it is not counted
+   * as work (no `LOAD` events, no `state` frames) and its answer leaves in the write that carries
+   * whatever else this turn sent. A 1,000-worker broadcast of a quick action cost two lifecycle events,
+   * two `state` frames and two socket writes per worker before (issue 9). Work is counted from the
+   * moment a handler returns a promise, before the turn ends, so the worker machine is busy whenever an
+   * action runs while anything else can happen. What the handlers send in their synchronous part is
+   * held until then, so a `state` frame saying busy still comes before the action's own frames.
+   */
+  private run(f: FrameOf<'action'>, handlers: Registered[]): void {
     const worker = this.ctx!;
-    let batches = 0;
-    const context: ActionContext = {
-      id: f.id,
-      action: f.action,
-      run: f.run,
-      step: f.step,
-      data: f.data ?? null,
-      signal: record.abort.signal,
-      worker,
-      info: (level, message) => this.send(frame('action_info', { re: f.id, level, message: message.slice(0, 10_000) }), record),
-      progress: (current, total, message) =>
-        this.send(frame('action_progress', { re: f.id, current, total, ...(message === undefined ? {} : { message: message.slice(0, 10_000) }) }), record),
-      graph: (plugin) => {
-        batches += 1;
-        return new GraphWriter((batch, last, resources) => this.send(frame('resources', { re: f.id, plugin, batch, last, resources }), record));
-      },
-      flag: (plugin, ids) => this.send(frame('resources_flag', { re: f.id, plugin, clean: [...ids] }), record),
-    };
+    const record = new Running(f, worker);
+    this.running.set(f.id, record);
     worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
-    const results = await Promise.allSettled(handlers.map(async (h) => h.handler(context)));
+    // Every handler is called now, in order (as `handlers.map(async ...)` did); a throw is its failure.
+    const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = handlers.map((h) => {
+      try {
+        const value = h.handler(record);
+        return isPromiseLike(value) ? value : { status: 'fulfilled', value };
+      } catch (reason) {
+        return { status: 'rejected', reason };
+      }
+    });
+    if (!outcomes.some(isPromiseLike)) {
+      record.release();
+      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>);
+      return;
+    }
+    const untrack = worker.trackWork('action');
+    record.release();
+    void Promise.allSettled(outcomes.map((o) => (isPromiseLike(o) ? o : settledValue(o)))).then((results) => {
+      this.end(f, handlers, record, results);
+      untrack();
+    });
+  }
+
+  /** Sends the one answer of a message from its handlers' results and files it for a resend. */
+  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>): void {
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: handlers[i]!.name, error: r.reason as unknown }] : []));
     let end: Frame;
     if (failed.length === 0) end = frame('action_done', { re: f.id });
@@ -218,15 +303,23 @@ export class ActionExtension implements AgentExtension {
       const message = failed.map((x) => `${x.name}: ${x.error instanceof Error ? x.error.message : String(x.error)}`).join('; ');
       end = frame('action_error', { re: f.id, error: toWireError(new ClaError(code, message, { data: { failed: failed.map((x) => x.name) } })) });
     }
-    this.send(end, record);
-    worker.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: batches }, 'action ended');
+    record.out(end);
+    this.ctx?.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: record.batches }, 'action ended');
     this.running.delete(f.id);
     this.completed.set(f.id, record.sent);
     while (this.completed.size > COMPLETED_CACHE) this.completed.delete(this.completed.keys().next().value!);
-    untrack?.();
     if (this.running.size === 0) {
       for (const resolve of this.idle) resolve();
       this.idle.clear();
     }
   }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+/** A settled outcome as a promise of itself, for `Promise.allSettled` over a mix. */
+function settledValue(outcome: PromiseSettledResult<unknown>): Promise<unknown> {
+  return outcome.status === 'fulfilled' ? Promise.resolve(outcome.value) : Promise.reject(outcome.reason);
 }
