@@ -32,23 +32,13 @@ test('strict: while the most specific workers are full the task waits, it does n
   assert.equal(selectWorker(workers, 'tag', aws123), { kind: 'busy', specificity: 2 });
 });
 
-test('among equally specific workers the least loaded share of capacity wins, then fewer held, then leased to longest ago, then id', () => {
+test('among equally specific workers the least loaded share of capacity wins, then fewer held, then id', () => {
   const a = worker('a', { cloud: ['aws'] }, 2, 4); // 50 %
   const b = worker('b', { cloud: ['aws'] }, 3, 8); // 37.5 %
   const c = worker('c', { cloud: ['aws'] }, 1, 2); // 50 %
   assert.is(chosen(selectWorker([a, b, c], 'tag', aws123)), 'b');
   assert.is(chosen(selectWorker([a, c], 'tag', aws123)), 'c', 'same share: fewer held');
   assert.is(chosen(selectWorker([worker('y', {}), worker('x', {})], 'tag', aws123)), 'x', 'full tie: by id');
-  // Idle workers take turns (tasks sent one at a time went all to the lowest id before).
-  const idle = ['w1', 'w2', 'w3'].map((id) => worker(id, {}));
-  const turns: string[] = [];
-  for (let lease = 1; lease <= 4; lease++) {
-    const pick = selectWorker(idle, 'tag', aws123);
-    assert.is(pick.kind, 'offer');
-    if (pick.kind === 'offer') pick.worker.lastLeased = lease;
-    turns.push(chosen(pick));
-  }
-  assert.equal(turns, ['w1', 'w2', 'w3', 'w1']);
 });
 
 test('a worker with several handlers of one name counts its most specific match', () => {

@@ -122,8 +122,6 @@ export class TaskHub implements HubExtension {
   private backlog = true;
   /** Counts what set {@link backlog}, so a pump clears it only when nothing set it while it ran. */
   private backlogMarks = 0;
-  /** Leases granted so far: each holder keeps the number of its last one (selection's tie-break). */
-  private leaseCount = 0;
 
   constructor(
     private readonly deps: TaskHubDeps,
@@ -351,7 +349,6 @@ export class TaskHub implements HubExtension {
       handlers: [],
       capacity: 0,
       held: 0,
-      lastLeased: 0,
       subscribed: false,
       tokens: new Map(),
       refused: new Set(),
@@ -484,7 +481,6 @@ export class TaskHub implements HubExtension {
         const offer: Offer = { worker: holder.workerId, lease: this.newToken(), holder, row, ok: false };
         holder.tokens.set(row.id, offer.lease);
         holder.held += 1;
-        holder.lastLeased = ++this.leaseCount;
         free -= 1;
         offers.push(offer);
         return offer;

@@ -10,9 +10,7 @@
  *    routing depend on load. A catch-all takes the task only when no more specific worker is connected
  *    and enabled (a disabled or leaving worker is not a candidate at all).
  * 3. Among the winners, the least loaded one: the lowest share of its task capacity in use, then the
- *    fewest tasks held, then the one leased to longest ago, then the worker id (so ties are
- *    deterministic). Without the third rule idle workers took turns by id only: tasks sent one at a
- *    time all went to the lowest id.
+ *    fewest tasks held, then the worker id (so ties are deterministic).
  */
 import { bestSpecificity, type TaskFilter } from '../../../machines/task.helpers.ts';
 
@@ -24,8 +22,6 @@ export interface TaskCandidate {
   capacity: number;
   /** Tasks it holds now. */
   held: number;
-  /** When it was last given a task, as a count of leases (higher: more recent); 0 for never. */
-  lastLeased?: number;
 }
 
 /** What {@link selectWorker} decided. */
@@ -60,8 +56,5 @@ function lessLoaded(a: TaskCandidate, b: TaskCandidate): boolean {
   const share = a.held * b.capacity - b.held * a.capacity;
   if (share !== 0) return share < 0;
   if (a.held !== b.held) return a.held < b.held;
-  const lastA = a.lastLeased ?? 0;
-  const lastB = b.lastLeased ?? 0;
-  if (lastA !== lastB) return lastA < lastB;
   return a.workerId < b.workerId;
 }
