@@ -60,19 +60,9 @@ const toRow = (r: TaskRecord): TaskRow => ({
   finishedAt: r.finished_at,
 });
 
-/** Most rows {@link SqliteTaskTables} keeps of its own leases (past it, it forgets them all and reads instead). */
-const LEASED_ROWS_LIMIT = 65_536;
-
 /** The task operations on one better-sqlite3 connection, synchronous; owner `hubId`. */
 export class SqliteTaskTables {
   private readonly stmt: (sql: string) => Database.Statement;
-  /**
-   * The rows this connection leased through `leasePending`, as they stand after the lease: `complete`
-   * builds the final row from one instead of `RETURNING *` and decoding it (18 us against 5 us per task,
-   * issue 9). A row under a lease changes only in its expiry until it ends, and `complete` checks the lease
-   * in its write, so a row kept for a lease that moved (released, expired, or rolled back) is never used.
-   */
-  private readonly leased = new Map<string, TaskRow>();
 
   constructor(
     readonly db: Database.Database,
@@ -168,19 +158,10 @@ export class SqliteTaskTables {
 
   leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): LeasedPage {
     // A savepoint: should `choose` throw midway, the leases made before it are undone with it.
-    return this.transaction(() =>
-      leasePage(this.pending(afterSeq, names, limit), afterSeq, choose, (row, choice) => {
-        if (!this.lease(row.id, choice.worker, choice.lease, at, expiresAt)) return false;
-        if (this.leased.size >= LEASED_ROWS_LIMIT) this.leased.clear();
-        const { worker, lease } = choice;
-        this.leased.set(row.id, { ...row, state: 'claimed', worker, lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, offeredAt: at, claimedAt: at, updatedAt: at });
-        return true;
-      }),
-    );
+    return this.transaction(() => leasePage(this.pending(afterSeq, names, limit), afterSeq, choose, (row, choice) => this.lease(row.id, choice.worker, choice.lease, at, expiresAt)));
   }
 
   reject(id: string, lease: string, at: number): boolean {
-    this.leased.delete(id);
     return (
       this.stmt(
         `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, attempts = attempts - 1, updated_at = ?
@@ -201,18 +182,6 @@ export class SqliteTaskTables {
   }
 
   complete(id: string, lease: string, result: unknown, at: number): TaskRow | undefined {
-    const known = this.leased.get(id);
-    if (known !== undefined) {
-      this.leased.delete(id);
-      if (known.lease === lease) {
-        const encoded = encodeTaskValue(result);
-        const changes = this.stmt(
-          `UPDATE tasks SET state = 'done', result = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
-           WHERE id = ? AND state = 'claimed' AND lease = ?`,
-        ).run(encoded, at, at, id, lease).changes;
-        return changes === 1 ? { ...known, state: 'done', result: decodeTaskValue(encoded), lease: null, owner: null, expiresAt: null, finishedAt: at, updatedAt: at } : undefined;
-      }
-    }
     const r = this.stmt(
       `UPDATE tasks SET state = 'done', result = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
        WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
@@ -221,7 +190,6 @@ export class SqliteTaskTables {
   }
 
   fail(id: string, lease: string, error: TaskErrorValue, at: number): TaskRow | undefined {
-    this.leased.delete(id);
     const r = this.stmt(
       `UPDATE tasks SET state = 'failed', error = ?, lease = NULL, owner = NULL, expires_at = NULL, finished_at = ?, updated_at = ?
        WHERE id = ? AND state = 'claimed' AND lease = ? RETURNING *`,
@@ -262,7 +230,6 @@ export class SqliteTaskTables {
   }
 
   recover(at: number): number {
-    this.leased.clear();
     // Rows without an owner were written before owners were kept, when one hub held everything.
     return this.stmt(
       `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, updated_at = ?
