@@ -153,14 +153,24 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.equal(after, ['d', 'x']);
     // A leased row is a lease like any other: completed under it, refused under another.
     assert.is(await store.complete('c', 'L1', 'wrong lease', T0 + 3), undefined);
-    assert.is((await store.complete('c', 'L2', 'ok', T0 + 3))!.state, 'done');
+    const done = (await store.complete('c', 'L2', { ok: [1, 'two'], bytes: new Uint8Array([7]) }, T0 + 3))!;
+    assert.equal([done.state, done.worker, done.attempts, done.finishedAt, done.lease, done.expiresAt], ['done', 'w2', 1, T0 + 3, null, null]);
+    assert.equal(done, await store.get('c'), 'the final row returned is the stored one');
+    assert.is(await store.complete('c', 'L2', 'twice', T0 + 4), undefined, 'ended: the lease is no longer current');
+    // A row leased in a step, released, and leased again without one: completed under the new lease only.
+    await store.leasePending(0, ['tag'], 1, () => ({ worker: 'w4', lease: 'L6' }), T0 + 5, T0 + 3005);
+    assert.ok(await store.release('b', 'L6', T0 + 6));
+    assert.ok(await store.lease('b', 'w5', 'L7', T0 + 7, T0 + 3007));
+    assert.is(await store.complete('b', 'L6', 'old lease', T0 + 8), undefined);
+    assert.equal(await store.complete('b', 'L7', 'new lease', T0 + 8), await store.get('b'));
     // A choice that throws leases nothing of that step.
+    await store.insert(task('e'));
     const thrown = await store.leasePending(0, ['tag'], 10, (row) => {
-      if (row.id === 'd') throw new Error('choose failed');
+      if (row.id === 'e') throw new Error('choose failed');
       return { worker: 'w3', lease: `L-${row.id}` };
     }, T0 + 4, T0 + 3004).then(() => undefined, (error: unknown) => error);
     assert.instance(thrown, Error);
-    assert.equal(await states(store, ['b', 'd']), ['pending', 'pending']);
+    assert.equal(await states(store, ['d', 'e']), ['pending', 'pending'], 'd was chosen before e threw');
   });
 
   test('renew extends a current lease; a stale lease is refused', async ({ store }) => {
