@@ -36,7 +36,36 @@ export function parseBucketOptions(
  * back, or decide a compare-and-set on a row that moved on. Tried again through a leader election.
  */
 export function openStoreBucket(nc: NatsConnection, name: string, replicas: number): Promise<KV> {
-  return retryTransient(() => new Kvm(nc).create(name, storeBucketConfig(replicas)));
+  return createBucket(nc, name, storeBucketConfig(replicas));
+}
+
+/**
+ * API errors of a stream create that lost a race with another hub creating the same bucket: `Kvm.create`
+ * reads the stream's info, finds none and adds it; two hubs starting together on a fresh server both get
+ * there, and nats-server 2.9 may refuse the second add with 10065 "subjects overlap with an existing
+ * stream" (or 10058 "stream name already in use") although the stream it adds is the same. Trying again
+ * then finds the stream the other hub made.
+ */
+const LOST_CREATE_RACE = new Set([10058, 10065]);
+
+/**
+ * `Kvm.create` (open, creating when missing) through a failover ({@link retryTransient}) and through a race
+ * with another hub creating the same bucket at the same moment ({@link LOST_CREATE_RACE}, tried again a
+ * few times: a config that really differs fails the same way each time and is then thrown).
+ */
+export function createBucket(nc: NatsConnection, name: string, config: Partial<KvOptions>): Promise<KV> {
+  return retryLostCreateRace(() => retryTransient(() => new Kvm(nc).create(name, config)));
+}
+
+/** `create()`, again (up to 3 calls in all) while it fails with {@link LOST_CREATE_RACE}. */
+export async function retryLostCreateRace<T>(create: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await create();
+    } catch (error) {
+      if (!(error instanceof JetStreamApiError && LOST_CREATE_RACE.has(error.code)) || attempt >= 3) throw error;
+    }
+  }
 }
 
 const storeBucketConfig = (replicas: number): Partial<KvOptions> => ({ history: 1, replicas, storage: StorageType.File, allow_direct: false });
@@ -48,7 +77,7 @@ export function openRetryingBucket(nc: NatsConnection, name: string, replicas: n
 
 /** Opens (creating when missing) the bucket `name` with `config`, each call on it tried again through a leader election. */
 export async function openRetryingKv(nc: NatsConnection, name: string, config: Partial<KvOptions>): Promise<KV> {
-  const kv = await retryTransient(() => new Kvm(nc).create(name, config));
+  const kv = await createBucket(nc, name, config);
   return retryingKv({ kv, js: jetstream(nc), bucket: name });
 }
 

@@ -13,6 +13,22 @@ import { createHub } from '../../src/hub/create-hub.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { startNatsServer } from './nats-server.ts';
 
+type Hub = Awaited<ReturnType<typeof createHub>>;
+
+/**
+ * Both hubs created together (as hubs started at the same moment on a fresh server race to create the
+ * buckets); when one fails, the other is stopped before the failure is thrown, so nothing outlives the test.
+ */
+async function createBoth(create: (i: number) => Promise<Hub>): Promise<[Hub, Hub]> {
+  const settled = await Promise.allSettled([create(0), create(1)]);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<Hub>).value) as [Hub, Hub];
+}
+
 test('a run started on hub A and a graph stored there are read from hub B', async () => {
   const { dir, cleanup } = tempDir('cla-nats-hub-stores-');
   const server = await startNatsServer(path.join(dir, 'nats'));
@@ -20,8 +36,10 @@ test('a run started on hub A and a graph stored there are read from hub B', asyn
   fs.mkdirSync(workflowsDir);
   fs.writeFileSync(path.join(workflowsDir, 'collect.yml'), 'name: collect\ntriggers: [manual]\nsteps:\n  - name: collect\n    action: collect\n    timeout: 60s\n');
   const engines = [await connectEngine([server.url], { name: 'hub a' }), await connectEngine([server.url], { name: 'hub b' })];
-  const [a, b] = await Promise.all(engines.map((engine, i) => createHub({ store: 'memory', port: 0, cron: false, workflowsDir, engine, hubId: `hub-${i}` })));
+  let hubs: [Hub, Hub] | undefined;
   try {
+    hubs = await createBoth((i) => createHub({ store: 'memory', port: 0, cron: false, workflowsDir, engine: engines[i]!, hubId: `hub-${i}` }));
+    const [a, b] = hubs;
     await Promise.all([a!.start(), b!.start()]);
     const { run } = await a!.actions.engine.runManual('collect');
     await a!.actions.engine.whenIdle();
@@ -33,7 +51,7 @@ test('a run started on hub A and a graph stored there are read from hub B', asyn
     await a!.actions.resources.replaceGraph('w1', 'fs', [{ id: '/a', kind: 'file', attrs: {}, tags: {}, edges: [] }], 1, run);
     assert.equal((await b!.actions.resources.search({ all: [] })).map((r) => [r.worker, r.id, r.runId]), [['w1', '/a', run]]);
   } finally {
-    await Promise.all([a!.stop(), b!.stop()]);
+    if (hubs) await Promise.all(hubs.map((hub) => hub.stop()));
     for (const engine of engines) await engine.close();
     await server.stop();
     cleanup();
@@ -44,9 +62,11 @@ test('when hub A stops, hub B adopts its unfinished run and runs it to its end',
   const { dir, cleanup } = tempDir('cla-nats-hub-adopt-');
   const server = await startNatsServer(path.join(dir, 'nats'));
   const engines = [await connectEngine([server.url], { name: 'hub a' }), await connectEngine([server.url], { name: 'hub b' })];
-  const [a, b] = await Promise.all(engines.map((engine, i) => createHub({ store: 'memory', port: 0, cron: false, engine, hubId: `hub-${i}` })));
+  let hubs: [Hub, Hub] | undefined;
   let stopped = false;
   try {
+    hubs = await createBoth((i) => createHub({ store: 'memory', port: 0, cron: false, engine: engines[i]!, hubId: `hub-${i}` }));
+    const [a, b] = hubs;
     await Promise.all([a!.start(), b!.start()]);
     // A run A stored but has not run yet (as one it was running when it died would be).
     const definition = JSON.stringify(a!.actions.engine.workflows.get('collect'));
@@ -67,7 +87,7 @@ test('when hub A stops, hub B adopts its unfinished run and runs it to its end',
     assert.ok(state !== undefined && state !== 'pending' && state !== 'running', `hub B ran the run to its end (${state})`);
     assert.is(await b!.actions.engine.whenIdle(), undefined);
   } finally {
-    await Promise.all([stopped ? undefined : a!.stop(), b!.stop()]);
+    if (hubs) await Promise.all([stopped ? undefined : hubs[0].stop(), hubs[1].stop()]);
     for (const engine of engines) await engine.close();
     await server.stop();
     cleanup();

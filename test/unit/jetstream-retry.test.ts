@@ -12,7 +12,7 @@ import { jserrors } from '@nats-io/jetstream/internal';
 import type { KV, KvEntry } from '@nats-io/kv';
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { casWrite, isTransientEngineError, retryDelay, retryingKv, retryTransient, type CasTarget, type RetryOptions } from '../../src/engine/jetstream-retry.ts';
-import { isWrongRevision } from '../../src/engine/jetstream-buckets.ts';
+import { isWrongRevision, retryLostCreateRace } from '../../src/engine/jetstream-buckets.ts';
 
 const it = suite('jetstream retry');
 const now: RetryOptions = { wait: () => Promise.resolve() };
@@ -20,6 +20,22 @@ const now: RetryOptions = { wait: () => Promise.resolve() };
 const apiError = (err_code: number, code: number, description: string) => new JetStreamApiError({ err_code, code, description });
 const noResponders = () => new RequestError('no responders', { cause: new NoRespondersError('$JS.API.STREAM.INFO.KV_x') });
 const wrongRevision = () => apiError(10071, 400, 'wrong last sequence: 4');
+
+it('a bucket create that lost the race with another hub creating it (10065, 10058) is tried again; another refusal is not', async () => {
+  const calls = (errors: Error[]) => {
+    let n = 0;
+    return { create: () => (n < errors.length ? Promise.reject(errors[n++]!) : Promise.resolve(`opened after ${n++} failures`)), count: () => n };
+  };
+  const overlap = () => apiError(10065, 400, 'subjects overlap with an existing stream');
+  const raced = calls([overlap(), apiError(10058, 400, 'stream name already in use with a different configuration')]);
+  assert.is(await retryLostCreateRace(raced.create), 'opened after 2 failures');
+  const differs = calls([overlap(), overlap(), overlap(), overlap()]);
+  await retryLostCreateRace(differs.create).then(() => assert.unreachable('a create refused each time is thrown'), (error: JetStreamApiError) => assert.is(error.code, 10065));
+  assert.is(differs.count(), 3);
+  const refused = calls([apiError(10074, 500, 'replicas > 1 not supported in non-clustered mode')]);
+  await retryLostCreateRace(refused.create).then(() => assert.unreachable('another refusal is thrown at once'), (error: JetStreamApiError) => assert.is(error.code, 10074));
+  assert.is(refused.count(), 1);
+});
 
 it('transient: timeouts, no responders (as nats.js reports them), a cluster between leaders', () => {
   assert.ok(isTransientEngineError(new TimeoutError()));
