@@ -3,7 +3,7 @@
  * side effects, its transport, and the jobs it is running. Frames from the worker are routed to the job they
  * answer (`re`).
  */
-import { initialTransition, transition } from 'xstate';
+import { initialTransition } from 'xstate';
 import type { SessionSnapshot } from '../../machines/session.helpers.ts';
 import { sessionMachine, type SessionEvent } from '../../machines/session.machine.ts';
 import type { EncodedFrame } from '../protocol/codec.ts';
@@ -11,6 +11,10 @@ import { ClaError, ErrorCode, fromWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { frame, type AgentInfo, type Frame, type FrameOf, type JobSpec } from '../protocol/frames.ts';
 import type { CloseInfo, FrameReceiver, Transport } from '../transport/transport.ts';
+import { createStepper } from './machine-stepper.ts';
+
+/** Steps the session machine: xstate's pure `transition()` without its throwaway actor per step (issue 13). */
+const stepSession = createStepper(sessionMachine);
 
 /** Receives what the worker reports for one job. */
 export interface JobSink {
@@ -77,7 +81,7 @@ function shared(snapshot: SessionSnapshot): SessionSnapshot {
 export class WorkerSession implements FrameReceiver {
   readonly info: SessionInfo;
   /**
-   * The session machine's snapshot, stepped with xstate's pure `transition()`: the machine stays the one
+   * The session machine's snapshot, stepped purely (machine-stepper.ts, xstate's `transition()`): the machine stays the one
    * definition of the session's states, without an actor per connection (an actor with its mailbox,
    * scope and bound methods cost ~2 KiB per idle worker, issue 9).
    */
@@ -264,7 +268,7 @@ export class WorkerSession implements FrameReceiver {
 
   /** Steps the session machine and runs the side effects it asks for. */
   private step(event: SessionEvent): void {
-    const [next, actions] = transition(sessionMachine, this.snapshot, event);
+    const [next, actions] = stepSession(this.snapshot, event);
     // Set before the effects run, so they (and any event they cause) see the new state.
     this.snapshot = shared(next);
     this.execute(actions);
