@@ -94,8 +94,15 @@ export class SqliteRegistryTables {
   /** Prepared statements by SQL text. */
   private readonly stmt: (sql: string) => Database.Statement;
 
+  /**
+   * {@link finishJobStatements} as one savepoint, made once: it runs on every job's end, and better-sqlite3
+   * builds four wrapper functions per `transaction()` call (issue 13).
+   */
+  private readonly finishJobSavepoint: (id: string, end: JobEnd) => JobRow | undefined;
+
   constructor(private readonly db: Database.Database) {
     this.stmt = statementCache(db);
+    this.finishJobSavepoint = db.transaction((id: string, end: JobEnd) => this.finishJobStatements(id, end));
   }
 
   createProject(row: ProjectRow): boolean {
@@ -213,17 +220,20 @@ export class SqliteRegistryTables {
   }
 
   finishJob(id: string, end: JobEnd): JobRow | undefined {
+    return this.finishJobSavepoint(id, end);
+  }
+
+  /** {@link finishJob}'s statements; run in one savepoint (see `finishJobSavepoint`). */
+  private finishJobStatements(id: string, end: JobEnd): JobRow | undefined {
     // RETURNING: the ended row comes back from the UPDATE itself, no SELECT (on every job's end, issue 13).
-    return this.db.transaction(() => {
-      const ended = this.stmt(
-        `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?, output = ?, output_bytes = ?
-         WHERE id = ? AND finished_at IS NULL RETURNING *`,
-      ).get(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id) as JobRecord | undefined;
-      if (!ended) return undefined;
-      const job = toJob(ended);
-      this.stmt('UPDATE workers SET jobs_run = jobs_run + 1, failures = failures + ? WHERE id = ?').run(isFailure(end.outcome) ? 1 : 0, job.workerId);
-      return job;
-    })();
+    const ended = this.stmt(
+      `UPDATE jobs SET finished_at = ?, exit_code = ?, signal = ?, outcome = ?, error_code = ?, output = ?, output_bytes = ?
+       WHERE id = ? AND finished_at IS NULL RETURNING *`,
+    ).get(end.finishedAt, end.exitCode, end.signal, end.outcome, end.errorCode, end.output ? Buffer.from(end.output) : null, end.outputBytes ?? 0, id) as JobRecord | undefined;
+    if (!ended) return undefined;
+    const job = toJob(ended);
+    this.stmt('UPDATE workers SET jobs_run = jobs_run + 1, failures = failures + ? WHERE id = ?').run(isFailure(end.outcome) ? 1 : 0, job.workerId);
+    return job;
   }
 
   getJob(id: string): JobRow | undefined {
