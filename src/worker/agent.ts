@@ -373,10 +373,14 @@ export class WorkerAgent {
     }
     // A job answers on the connection it came on: after a reconnect the hub has already failed it (WORKER_LOST).
     const origin = this.transport;
+    let release: (() => void) | undefined;
     const ctx: JobContext = {
       id: f.id,
       send: (out) => {
         if (this.transport === origin) this.send(out);
+        // The job's slot is free once its final frame is out (job.ts): freed now, the `state` frame that
+        // may follow leaves in the same write as that frame, not in a second one once `done` settles (issue 13).
+        if (release !== undefined && isFinalFrame(out, f.id)) release();
       },
       bufferedBytes: () => this.transport?.bufferedBytes() ?? 0,
       highWaterBytes: this.options.highWaterBytes ?? 4 * 1024 * 1024,
@@ -393,15 +397,21 @@ export class WorkerAgent {
       return;
     }
     this.jobs.set(f.id, job);
-    const release = this.load.take('job');
+    release = this.load.take('job');
+    const releaseSlot = release;
     this.log.info({ job: f.id, verb: f.t }, 'job started');
     const startedAt = this.clock.now();
     void job.done.then(() => {
       this.log.debug({ job: f.id, verb: f.t, durationMs: this.clock.now() - startedAt }, 'job ended');
       this.jobs.delete(f.id);
-      release();
+      releaseSlot();
     });
   }
+}
+
+/** True for the frame that ends job `id`: its `exit`, `result` or `error` (job.ts). */
+function isFinalFrame(f: Frame, id: string): boolean {
+  return (f.t === 'exit' || f.t === 'result' || f.t === 'error') && f.re === id;
 }
 
 

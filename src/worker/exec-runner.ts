@@ -203,7 +203,8 @@ class ExecRun implements ExecHandle {
     try {
       child = spawn(file as string, args, {
         cwd: spec.cwd,
-        env: { ...options.baseEnv, ...spec.env },
+        // Node copies `env` into the child's environment on every spawn: no merged copy of it unless needed.
+        env: spec.env === undefined ? options.baseEnv : { ...options.baseEnv, ...spec.env },
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
         windowsHide: true,

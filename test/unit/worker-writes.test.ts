@@ -1,0 +1,73 @@
+/**
+ * What a worker writes to its socket for one exec (issue 13): the frames of a job leave in as few writes as
+ * the job's events allow. A real WorkerAgent runs a real `true` over a FrameChannel whose byte socket
+ * records each corked batch (one batch = one write to a real socket).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
+import { frame, type Frame } from '../../src/protocol/frames.ts';
+import { FrameChannel, type ByteSocket } from '../../src/transport/frame-channel.ts';
+import { WorkerAgent } from '../../src/worker/agent.ts';
+
+/** A byte socket that keeps the frames of each corked batch together, as one write. */
+class BatchingSocket implements ByteSocket {
+  readonly batches: Frame[][] = [];
+  private open: Frame[] | undefined;
+  private listeners: Array<() => void> = [];
+
+  send(bytes: Uint8Array, done: (error?: Error) => void): void {
+    const decoded = decodeFrame(bytes);
+    if (this.open) this.open.push(decoded);
+    else this.batches.push([decoded]);
+    done();
+    for (const listener of this.listeners.splice(0)) listener();
+  }
+  cork(): void {
+    this.open = [];
+  }
+  uncork(): void {
+    if (this.open && this.open.length > 0) this.batches.push(this.open);
+    this.open = undefined;
+    for (const listener of this.listeners.splice(0)) listener();
+  }
+  close(): void {}
+  terminate(): void {}
+  bufferedAmount(): number {
+    return 0;
+  }
+
+  /** Resolves once a written batch holds a frame that `match`es (checked after each write). */
+  async written(match: (f: Frame) => boolean): Promise<void> {
+    while (!this.batches.some((batch) => batch.some(match))) await new Promise<void>((resolve) => this.listeners.push(resolve));
+  }
+}
+
+test("a worker's exec: `started` with its busy `state` in one write, `exit` with its idle `state` in another", async () => {
+  const socket = new BatchingSocket();
+  const channel = new FrameChannel(socket, { id: 'w', remote: 'test' });
+  const agent = new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect: async () => channel });
+  const exited = agent.run();
+  try {
+    // Held by the channel until the agent takes its frames, as the hub's first frame is.
+    channel.receive(encodeFrame(frame('challenge', { nonce: '0'.repeat(32) })));
+    await socket.written((f) => f.t === 'hello');
+    channel.receive(encodeFrame(frame('welcome', { session: 's1', role: 'worker', projects: ['p'], heartbeatMs: 60_000, disabled: false })));
+    await socket.written((f) => f.t === 'state' && f.value === 'connected.idle');
+    const before = socket.batches.length;
+    channel.receive(encodeFrame(frame('exec', { id: 'j1', cmd: ['true'], outputCredit: 65_536 })));
+    await socket.written((f) => f.t === 'exit');
+    await socket.written((f) => f.t === 'state' && f.value === 'connected.idle' && !socket.batches.slice(0, before).some((batch) => batch.includes(f)));
+    const job = socket.batches.slice(before).map((batch) => batch.map((f) => (f.t === 'state' ? `state ${f.value}` : f.t)));
+    assert.equal(job, [
+      ['started', 'state connected.busy'],
+      ['exit', 'state connected.idle'],
+    ]);
+  } finally {
+    agent.stop('test done');
+    channel.closedBy(1000, 'test done');
+    await exited;
+  }
+});
+
+test.run();
