@@ -9,7 +9,11 @@
  * `--synchronous normal,full` runs the hub loop once per listed SQLite `synchronous` level (set on the
  * hub's connection between loops), to show what an fsync per commit costs a round trip.
  *
- * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json]
+ * `--hub-only` runs the hub loop alone (no local loops), for a CPU profile of the hub side:
+ * `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/run.ts --hub-only`; with BENCH_WORKER_CPU_PROF=DIR
+ * the worker process writes its profile there too.
+ *
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -113,7 +117,11 @@ function spawnTrue(): Promise<void> {
 }
 
 async function startWorker(url: string, id: string, token: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], {
+  // BENCH_WORKER_CPU_PROF=DIR writes the worker process's CPU profile to DIR (node --cpu-prof), as
+  // `node --cpu-prof --cpu-prof-dir DIR bench/run.ts` does for the hub's.
+  const profileDir = process.env.BENCH_WORKER_CPU_PROF;
+  const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '200'] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -160,7 +168,7 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { seconds: string; warmup: string; synchronous: string; json: boolean };
+  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean };
   let levels: string[];
   let seconds: number;
   let warmup: number;
@@ -172,6 +180,7 @@ async function main(): Promise<void> {
         warmup: { type: 'string', default: '1' },
         synchronous: { type: 'string', default: '' },
         json: { type: 'boolean', default: false },
+        'hub-only': { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -181,7 +190,7 @@ async function main(): Promise<void> {
     const unknown = levels.find((level) => !['normal', 'full'].includes(level));
     if (unknown !== undefined) throw new InvalidArgumentError(`Expected \`--synchronous\` to list normal and/or full, got \`${unknown}\``);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only]\n`);
     process.exitCode = 2;
     return;
   }
@@ -231,9 +240,12 @@ async function main(): Promise<void> {
       if (exit.type !== 'exit' || exit.code !== 0) throw new Error(`true ended with ${JSON.stringify(exit)}`);
     };
 
+    const hubOnly = values['hub-only'];
     await measure('warm-up', warmup, roundTrip);
-    await measure('warm-up', warmup, spawnTrue);
-    await measure('warm-up', warmup, execRunner);
+    if (!hubOnly) {
+      await measure('warm-up', warmup, spawnTrue);
+      await measure('warm-up', warmup, execRunner);
+    }
     const defaultLevel = store.db.pragma('synchronous', { simple: true });
     /** One hub loop, at the connection's own `synchronous` level or at `level`, and its breakdown figures. */
     const hubLoop = async (level?: string) => {
@@ -252,6 +264,11 @@ async function main(): Promise<void> {
     store.db.pragma(`synchronous = ${defaultLevel}`);
     const hubRun = first.run;
     const hubResult = hubRun.result;
+    if (hubOnly) {
+      // For CPU profiles of the hub side alone: no local loops in this process's profile.
+      process.stdout.write(`${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included)\n`);
+      return;
+    }
     const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
     const localResult = localRun.result;
     const breakdown: Breakdown = {
