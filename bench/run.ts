@@ -107,10 +107,15 @@ async function measure(name: string, seconds: number, once: () => Promise<void>)
   return { name, runs: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, meanMs, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
 }
 
-/** `spawn('true')` awaiting 'close', as the task defines the local baseline. */
+/**
+ * `spawn('true')` awaiting 'close', as the task defines the local baseline, with the spawn options the
+ * worker's exec runner uses (src/worker/exec-runner.ts): its own process group, stdin ignored, stdout and
+ * stderr piped, this process's environment. Plain `spawn('true')` pipes stdin too (issue 13: same work
+ * on both sides of the ratio; the two cost the same within the noise here).
+ */
 function spawnTrue(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('true');
+    const child = spawn('true', [], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     child.once('error', reject);
     child.once('close', (code) => (code === 0 ? resolve() : reject(new Error(`true exited ${code}`))));
   });
