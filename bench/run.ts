@@ -110,8 +110,8 @@ async function measure(name: string, seconds: number, once: () => Promise<void>)
 /**
  * `spawn('true')` awaiting 'close', as the task defines the local baseline, with the spawn options the
  * worker's exec runner uses (src/worker/exec-runner.ts): its own process group, stdin ignored, stdout and
- * stderr piped, this process's environment. Plain `spawn('true')` pipes stdin too (issue 13: same work
- * on both sides of the ratio; the two cost the same within the noise here).
+ * stderr piped, this process's environment. Plain `spawn('true')` pipes stdin too; the same work on both
+ * sides of the ratio (issue 13; the two cost the same CPU here: bench/RESULTS.md, "exec round trip").
  */
 function spawnTrue(): Promise<void> {
   return new Promise((resolve, reject) => {

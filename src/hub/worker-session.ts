@@ -81,9 +81,9 @@ function shared(snapshot: SessionSnapshot): SessionSnapshot {
 export class WorkerSession implements FrameReceiver {
   readonly info: SessionInfo;
   /**
-   * The session machine's snapshot, stepped purely (machine-stepper.ts, xstate's `transition()`): the machine stays the one
-   * definition of the session's states, without an actor per connection (an actor with its mailbox,
-   * scope and bound methods cost ~2 KiB per idle worker, issue 9).
+   * The session machine's snapshot, stepped purely (xstate's `transition()`, through machine-stepper.ts):
+   * the machine stays the one definition of the session's states, without an actor per connection (an
+   * actor with its mailbox, scope and bound methods cost ~2 KiB per idle worker, issue 9).
    */
   private snapshot: SessionSnapshot;
   /** Made on the first job: most idle sessions never hold one. */
