@@ -14,6 +14,8 @@
  *   worker's roles), 256 KiB binary messages with the same 4 MiB `bufferedAmount` high-water mark, and no
  *   framing, hashing or disk. Client-to-server frames are masked (RFC 6455), server-to-client frames are
  *   not, so each direction is its own baseline: ship to the worker runs server→client, fetch client→server.
+ *   A third row runs client→server with all-zero mask keys, as the worker and the CLI send to a loopback
+ *   hub (protocol.md "Transport"); the floor ratios are printed against both client→server rows.
  *
  * Timing reads `performance.now()` directly: wall time is the point here (../../shared/STYLE.md). Nothing
  * asserts on time; a run fails only if a transfer fails or a sha256 differs.
