@@ -14,6 +14,8 @@
  *   worker's roles), 256 KiB binary messages with the same 4 MiB `bufferedAmount` high-water mark, and no
  *   framing, hashing or disk. Client-to-server frames are masked (RFC 6455), server-to-client frames are
  *   not, so each direction is its own baseline: ship to the worker runs server→client, fetch client→server.
+ *   A third row runs client→server with all-zero mask keys, as the worker and the CLI send to a loopback
+ *   hub (protocol.md "Transport"); the floor ratios are printed against both client→server rows.
  *
  * Timing reads `performance.now()` directly: wall time is the point here (../../shared/STYLE.md). Nothing
  * asserts on time; a run fails only if a transfer fails or a sha256 differs.
@@ -59,8 +61,10 @@ let childNodeArgs: string[] = [];
  * The child side of the raw baseline. Text commands from the parent: `send N` streams N bytes as 256 KiB
  * binary messages and then says `sent`; `recv N` counts N incoming bytes and then says `received`.
  */
-async function rawPeer(url: string): Promise<void> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 2 * MiB });
+async function rawPeer(url: string, zeroMask: boolean): Promise<void> {
+  // `--raw-zero-mask`: an all-zero mask key, as src/transport/ws-client.ts sends to a loopback hub.
+  const generateMask = (mask: Buffer) => void mask.fill(0);
+  const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 2 * MiB, ...(zeroMask ? { generateMask } : {}) });
   let expecting = 0;
   ws.on('message', (data, isBinary) => {
     if (isBinary) {
@@ -197,13 +201,13 @@ async function localCopy(source: string, target: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** The raw ws baseline: one server here, one client in a child process. */
-async function rawBaseline(bytes: number, runs: number): Promise<{ send: number[]; recv: number[] }> {
+/** The raw ws baseline: one server here, one client in a child process (with zero mask keys: `zeroMask`). */
+async function rawBaseline(bytes: number, runs: number, zeroMask = false): Promise<{ send: number[]; recv: number[] }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 2 * MiB });
   await new Promise((resolve) => wss.once('listening', resolve));
   const port = (wss.address() as { port: number }).port;
   const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
-  const peer = spawn(process.execPath, ['--import', 'tsx', SELF, '--raw-peer', `ws://127.0.0.1:${port}`], { cwd: ROOT, stdio: 'inherit' });
+  const peer = spawn(process.execPath, ['--import', 'tsx', SELF, '--raw-peer', `ws://127.0.0.1:${port}`, ...(zeroMask ? ['--raw-zero-mask'] : [])], { cwd: ROOT, stdio: 'inherit' });
   const ws = await connected;
   const textFrom = () => new Promise<string>((resolve) => {
     const onMessage = (data: Buffer, isBinary: boolean) => {
@@ -265,10 +269,10 @@ async function main(): Promise<void> {
   try {
     const { values } = parseArgs({
       args,
-      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, profile: { type: 'string' }, only: { type: 'string', default: 'hub,cli,floor' } },
+      options: { mib: { type: 'string', default: '1024' }, runs: { type: 'string', default: '2' }, json: { type: 'boolean', default: false }, 'raw-peer': { type: 'string' }, 'raw-zero-mask': { type: 'boolean', default: false }, profile: { type: 'string' }, only: { type: 'string', default: 'hub,cli,floor' } },
       strict: true,
     });
-    if (values['raw-peer']) return rawPeer(values['raw-peer']);
+    if (values['raw-peer']) return rawPeer(values['raw-peer'], values['raw-zero-mask']);
     mib = positiveInt('mib', values.mib);
     runs = positiveInt('runs', values.runs);
     json = values.json;
@@ -403,20 +407,27 @@ async function main(): Promise<void> {
       }
     }
     const raw = only.has('floor') ? await rawBaseline(bytes, runs) : { send: [], recv: [] };
+    // The clients send to a loopback hub with zero mask keys (protocol.md "Transport"): the same wire, raw.
+    const rawZero = only.has('floor') ? await rawBaseline(bytes, runs, true) : { send: [], recv: [] };
     const rawRows: Row[] = [
       { name: 'raw ws server→client (unmasked)', runs: raw.send, median: median(raw.send) },
       { name: 'raw ws client→server (masked)', runs: raw.recv, median: median(raw.recv) },
+      { name: 'raw ws client→server (zero mask key)', runs: rawZero.recv, median: median(rawZero.recv) },
     ];
     const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies), ...(copies.length > 0 ? { cpu: { hub: median(copyCpu) } } : {}) };
     const rows = [...viaHub, ...viaCli, ...(only.has('floor') ? [copyRow, ...rawRows] : [])];
-    const [down, up] = rawRows as [Row, Row];
+    const [down, up, upZero] = rawRows as [Row, Row, Row];
     const rate = (row: Row | undefined) => row?.median ?? NaN;
     // Issue 13's floor: the slower of "move the bytes" (raw ws, masked: the CLI's hop to the hub and a
     // worker's sends are client→server) and "hash and persist the bytes" (the local copy).
     const floor = Math.min(up.median, copyRow.median);
+    // The same floor with the raw hop as the clients now send it (zero mask keys on loopback): stricter.
+    const floorZero = Math.min(upZero.median, copyRow.median);
     const ratios = {
       shipCliVsFloor: rate(viaCli[0]) / floor,
       fetchCliVsFloor: rate(viaCli[1]) / floor,
+      shipCliVsZeroMaskFloor: rate(viaCli[0]) / floorZero,
+      fetchCliVsZeroMaskFloor: rate(viaCli[1]) / floorZero,
       shipHubVsServerToClient: rate(viaHub[0]) / down.median,
       fetchHubVsClientToServer: rate(viaHub[1]) / up.median,
       shipCliVsClientToServer: rate(viaCli[0]) / up.median,
@@ -452,6 +463,8 @@ async function main(): Promise<void> {
         '',
         `ratio ship  CLI / floor min(raw client→server, local copy): ${ratios.shipCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,
         `ratio fetch CLI / floor min(raw client→server, local copy): ${ratios.fetchCliVsFloor.toFixed(3)}  (issue 13 goal: >= 0.8)`,
+        `ratio ship  CLI / floor min(raw client→server zero mask key, local copy): ${ratios.shipCliVsZeroMaskFloor.toFixed(3)}`,
+        `ratio fetch CLI / floor min(raw client→server zero mask key, local copy): ${ratios.fetchCliVsZeroMaskFloor.toFixed(3)}`,
         `ratio ship  Hub.run / raw server→client: ${ratios.shipHubVsServerToClient.toFixed(3)}`,
         `ratio fetch Hub.run / raw client→server: ${ratios.fetchHubVsClientToServer.toFixed(3)}`,
         `ratio ship  CLI / raw client→server:     ${ratios.shipCliVsClientToServer.toFixed(3)}`,

@@ -36,6 +36,37 @@ export interface WsClientOptions {
    * the connection before any frame is sent, with HUB_MISMATCH.
    */
   expectHubId?: string;
+  /**
+   * Mask keys of the frames this client sends (RFC 6455 5.3). `auto`: an all-zero key, which ws sends
+   * without copying and XOR-ing the payload (issue 13), when the hub is reached over `wss://` or on a
+   * loopback address; a random key otherwise. `random`: always a random key. See protocol.md, "Transport".
+   * @default 'auto'
+   */
+  mask?: 'auto' | 'random';
+}
+
+/** ws's `generateMask`: an all-zero key, which makes ws skip masking the payload (ws sender.js `skipMasking`). */
+function zeroMask(mask: Buffer): void {
+  mask[0] = mask[1] = mask[2] = mask[3] = 0;
+}
+
+/**
+ * True when frames to `url` may go with an all-zero mask key. Masking (RFC 6455 10.3) keeps script in a
+ * browser from choosing the bytes an intermediary sees on the wire, which could make a transparent proxy
+ * that misreads the stream as HTTP poison its cache. This client is no browser, and no intermediary reads
+ * a TLS stream or a loopback connection; any other `ws://` connection keeps random keys, since a shipped
+ * file's bytes could come from anybody.
+ */
+export function zeroMaskAllowed(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol === 'wss:') return true;
+  const host = parsed.hostname.replace(/^\[|\]$/g, '');
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /**
@@ -48,6 +79,7 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload,
+      ...((options.mask ?? 'auto') === 'auto' && zeroMaskAllowed(url) ? { generateMask: zeroMask } : {}),
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
       ca: options.tls?.ca,
       cert: options.tls?.cert,
