@@ -38,8 +38,8 @@ export interface WsClientOptions {
   expectHubId?: string;
   /**
    * Mask keys of the frames this client sends (RFC 6455 5.3). `auto`: an all-zero key, which ws sends
-   * without copying and XOR-ing the payload (issue 13), when the hub is reached over `wss://` or on a
-   * loopback address; a random key otherwise. `random`: always a random key. See protocol.md, "Transport".
+   * without copying and XOR-ing the payload (issue 13), when the hub is on a loopback address; a random
+   * key otherwise. `random`: always a random key. See protocol.md, "Transport".
    * @default 'auto'
    */
   mask?: 'auto' | 'random';
@@ -51,11 +51,11 @@ function zeroMask(mask: Buffer): void {
 }
 
 /**
- * True when frames to `url` may go with an all-zero mask key. Masking (RFC 6455 10.3) keeps script in a
- * browser from choosing the bytes an intermediary sees on the wire, which could make a transparent proxy
- * that misreads the stream as HTTP poison its cache. This client is no browser, and no intermediary reads
- * a TLS stream or a loopback connection; any other `ws://` connection keeps random keys, since a shipped
- * file's bytes could come from anybody.
+ * True when frames to `url` may go with an all-zero mask key: only to a loopback address. Masking (RFC
+ * 6455 10.3) keeps whoever chooses the payload (a shipped or fetched file's bytes can come from anybody)
+ * from choosing the bytes an intermediary sees on the wire, which could make a proxy that misreads the
+ * stream as HTTP poison its cache. Nothing sits between two ends of a loopback connection; any other
+ * connection keeps random keys, `wss://` too, since a TLS-inspecting proxy reads the stream in clear.
  */
 export function zeroMaskAllowed(url: string): boolean {
   let parsed: URL;
@@ -64,7 +64,6 @@ export function zeroMaskAllowed(url: string): boolean {
   } catch {
     return false;
   }
-  if (parsed.protocol === 'wss:') return true;
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
