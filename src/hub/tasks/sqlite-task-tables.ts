@@ -66,6 +66,8 @@ const toRow = (r: TaskRecord): TaskRow => ({
 /** The task operations on one better-sqlite3 connection, synchronous; owner `hubId`. */
 export class SqliteTaskTables {
   private readonly stmt: (sql: string) => Database.Statement;
+  /** The writes of a lease step in a savepoint, made once: `db.transaction()` builds four wrappers per call. */
+  private readonly leaseChosen: (rows: PendingTask[], afterSeq: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number) => LeasedPage;
 
   constructor(
     readonly db: Database.Database,
@@ -73,6 +75,14 @@ export class SqliteTaskTables {
   ) {
     this.stmt = statementCache(db);
     migrate(db);
+    // By `seq`, the table's own key (`id` is a second index).
+    const lease = db.prepare(
+      `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
+       WHERE seq = ? AND state = 'pending'`,
+    );
+    this.leaseChosen = db.transaction((rows: PendingTask[], afterSeq: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number) =>
+      leasePage(rows, afterSeq, choose, (row, choice) => lease.run(choice.worker, choice.lease, this.hubId, expiresAt, at, at, at, row.seq).changes === 1),
+    );
   }
 
   private transaction<T>(fn: () => T): T {
@@ -172,12 +182,8 @@ export class SqliteTaskTables {
     ) as Array<[number, string, string, string, string]>;
     const rows = raw.map(([seq, id, name, attrs, data]): PendingTask => ({ seq, id, name, attrs: decodeAttrs(attrs), data: decodeTaskValue(data) }));
     // Every choice is made before the first write (leasePage), so a `choose` that throws leases nothing;
-    // the savepoint undoes the leases made before a write that fails. By `seq`, the table's own key.
-    const lease = this.stmt(
-      `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
-       WHERE seq = ? AND state = 'pending'`,
-    );
-    return this.transaction(() => leasePage(rows, afterSeq, choose, (row, choice) => lease.run(choice.worker, choice.lease, this.hubId, expiresAt, at, at, at, row.seq).changes === 1));
+    // the savepoint undoes the leases made before a write that fails.
+    return this.leaseChosen(rows, afterSeq, choose, at, expiresAt);
   }
 
   reject(id: string, lease: string, at: number): boolean {
