@@ -6,7 +6,7 @@
  * rows handed out are never mutated afterwards (each change replaces the row).
  */
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
-import { DEFAULT_HUB_ID, TASK_STATES, leasePage, newTaskRow, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
+import { DEFAULT_HUB_ID, TASK_STATES, leasePage, newTaskRow, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
 /** The shared rows of in-memory task stores. */
 export class MemoryTaskTables {
@@ -66,7 +66,7 @@ export class MemoryTaskStore implements TaskStore {
     return this.pendingRows(afterSeq, names, limit);
   }
 
-  async leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
+  async leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
     return leasePage(this.pendingRows(afterSeq, names, limit), afterSeq, choose, (row, choice) => this.leaseRow(row.id, choice.worker, choice.lease, at, expiresAt));
   }
 

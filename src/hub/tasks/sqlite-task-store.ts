@@ -9,7 +9,7 @@ import { ClaError, ErrorCode } from '../../errors.ts';
 import { GroupCommit } from '../../store/group-commit.ts';
 import { setConcurrencyPragmas } from '../../store/sqlite-connection.ts';
 import { SqliteTaskTables } from './sqlite-task-tables.ts';
-import { DEFAULT_HUB_ID, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
+import { DEFAULT_HUB_ID, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
 /** A {@link TaskStore} on one better-sqlite3 connection. */
 export class SqliteTaskStore implements TaskStore {
@@ -67,7 +67,7 @@ export class SqliteTaskStore implements TaskStore {
     return this.batch.run(() => this.tables.lease(id, worker, lease, at, expiresAt));
   }
 
-  leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
+  leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
     return this.batch.run(() => this.tables.leasePending(afterSeq, names, limit, choose, at, expiresAt));
   }
 

@@ -47,7 +47,7 @@ import { openSqliteTaskStore } from './sqlite-task-store.ts';
 import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
-import { leasePage, type LeaseChoice, type LeasedPage, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore } from './task-store.ts';
+import { leasePage, type LeaseChoice, type LeasedPage, type PendingTask, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore } from './task-store.ts';
 
 /** Most pending rows read per query while leasing. */
 const PAGE = 256;
@@ -85,7 +85,7 @@ interface Holder extends TaskCandidate {
 /** A lease the pump chose: the {@link LeaseChoice} handed to the store, and what the push needs. */
 interface Offer extends LeaseChoice {
   holder: Holder;
-  row: TaskRow;
+  row: PendingTask;
   /** The store granted it. */
   ok: boolean;
 }
@@ -461,7 +461,7 @@ export class TaskHub implements HubExtension {
       const offers: Offer[] = [];
       // Runs inside the store's step (on SQLite, at the turn's commit): the token is in `Holder.tokens`
       // before the write that grants it, so a disconnect seen after it releases it.
-      const choose = (row: TaskRow): Offer | undefined | null => {
+      const choose = (row: PendingTask): Offer | undefined | null => {
         if (free === 0) {
           more = true;
           return null;
@@ -511,7 +511,7 @@ export class TaskHub implements HubExtension {
    * One page of leases: in one store step where the backend has one ({@link TaskStore.leasePending}),
    * else a read and then every lease of the page in one turn (one commit where the backend groups them).
    */
-  private async leasePage(afterSeq: number, names: string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
+  private async leasePage(afterSeq: number, names: string[], limit: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
     if (this.store.leasePending) return this.store.leasePending(afterSeq, names, limit, choose, at, expiresAt);
     const rows = await this.store.pending(afterSeq, names, limit);
     const chosen: LeasedPage['leased'] = [];

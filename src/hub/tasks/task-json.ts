@@ -9,11 +9,26 @@ const BINARY_KEY = '\u0000b64';
 
 /** Plain value -> JSON text (`undefined` becomes `null`). */
 export function encodeTaskValue(value: unknown): string {
+  // A replacer costs a call per value and keeps JSON.stringify off its fast path (issue 9: every task's
+  // data and result are encoded on the hub's hot path); most values hold no binary.
+  if (!hasBinary(value)) return JSON.stringify(value ?? null);
   return JSON.stringify(value ?? null, function (this: Record<string, unknown>, key: string, v: unknown) {
     // `this[key]` is the value before `toJSON`: a Buffer (what msgpackr decodes binary to) has one.
     const original = this[key];
     return original instanceof Uint8Array ? { [BINARY_KEY]: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') } : v;
   });
+}
+
+/** Whether a plain value holds a `Uint8Array` (a Buffer is one) anywhere. */
+function hasBinary(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (value instanceof Uint8Array) return true;
+  if (Array.isArray(value)) {
+    for (const item of value) if (hasBinary(item)) return true;
+    return false;
+  }
+  for (const key in value) if (hasBinary((value as Record<string, unknown>)[key])) return true;
+  return false;
 }
 
 /** The marker key as JSON.stringify writes it: text without it holds no binary. */

@@ -111,6 +111,13 @@ export interface LeaseChoice {
   lease: string;
 }
 
+/**
+ * What a lease step reads of a pending task: what choosing a worker (name, attributes) and pushing the
+ * task (id, data) need, and where the next page starts (`seq`). A {@link TaskRow} is one; a backend may
+ * read no more than this (issue 9: on SQLite reading and decoding whole rows cost more than the lease).
+ */
+export type PendingTask = Pick<TaskRow, 'seq' | 'id' | 'name' | 'attrs' | 'data'>;
+
 /** What one {@link TaskStore.leasePending} step read and leased. */
 export interface LeasedPage {
   /** Pending rows handed to `choose` (the step stops reading once `choose` says `null`). */
@@ -118,7 +125,7 @@ export interface LeasedPage {
   /** `seq` of the last row handed to `choose` (`afterSeq` when none): where the next page starts. */
   lastSeq: number;
   /** The rows leased in this step, each under the choice `choose` made for it. */
-  leased: Array<{ row: TaskRow; choice: LeaseChoice }>;
+  leased: Array<{ row: PendingTask; choice: LeaseChoice }>;
 }
 
 /** Filters of {@link TaskStore.list}. */
@@ -192,7 +199,7 @@ export interface TaskStore {
    * {@link LeaseChoice} leases the row, `undefined` skips it, `null` stops reading. A backend without it
    * is driven through `pending` and `lease` (the dispatcher falls back).
    */
-  leasePending?(afterSeq: number, names: readonly string[], limit: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage>;
+  leasePending?(afterSeq: number, names: readonly string[], limit: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage>;
   /**
    * claimed under `lease` -> pending, attempts - 1: the worker refused the pushed lease without running
    * it (no matching handler any more, stopping). False when `lease` is not current.
@@ -233,9 +240,9 @@ export interface TaskStore {
  * it says stop, then leases the chosen ones (`lease`, the backend's conditional write). Choosing first
  * keeps the step atomic on a backend without transactions: should `choose` throw, nothing was leased.
  */
-export function leasePage(rows: readonly TaskRow[], afterSeq: number, choose: (row: TaskRow) => LeaseChoice | undefined | null, lease: (row: TaskRow, choice: LeaseChoice) => boolean): LeasedPage {
+export function leasePage<R extends PendingTask>(rows: readonly R[], afterSeq: number, choose: (row: R) => LeaseChoice | undefined | null, lease: (row: R, choice: LeaseChoice) => boolean): LeasedPage {
   const page: LeasedPage = { seen: 0, lastSeq: afterSeq, leased: [] };
-  const chosen: LeasedPage['leased'] = [];
+  const chosen: Array<{ row: R; choice: LeaseChoice }> = [];
   for (const row of rows) {
     const choice = choose(row);
     if (choice === null) break;
