@@ -66,7 +66,19 @@ export class WorkflowRunRuntime {
    * 1,000 subscribers for every turn of answers was the largest store cost of a broadcast (issue 9).
    */
   private snapshotStale = true;
-  private flushScheduled = false;
+  /**
+   * The waiting step's writes: at most one in flight (issue 9). A change while one is in flight is
+   * written when it settles, with whatever else changed meanwhile: a burst of answers over many turns
+   * makes half the commits. The step's end is written at once, whatever is in flight (the store applies
+   * calls in order).
+   */
+  private stepWrites = { writing: false, due: false };
+  /**
+   * A new step's answer rows, until they are written: with the broadcast's `sent_at` in one store call
+   * when the broadcast goes out in the same call as the start (no `markSent` pass over the rows it has
+   * just inserted, issue 9), else before the step's first other write.
+   */
+  private startRows: { messageId: string; subscribers: readonly StepSubscriber[] } | undefined;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
   /**
@@ -230,9 +242,23 @@ export class WorkflowRunRuntime {
     };
     const initial = workflowStepContextFromInput({ input });
     this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
-    this.write(this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers }), 'a workflow step');
-    this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
+    this.startRows = { messageId, subscribers: initial.subscribers };
+    if (this.deps.log.isLevelEnabled('info')) {
+      this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
+    }
     this.attachStep(index, { input }, initial.subscribers);
+    // The broadcast waits for data from the store (`cleanup`), or sent nothing: the rows go alone.
+    this.writeStartRows();
+  }
+
+  /** Writes the new step's answer rows if they are not yet, with `sent` as sent now; false when they were. */
+  private writeStartRows(sent: readonly string[] = []): boolean {
+    const rows = this.startRows;
+    if (!rows) return false;
+    this.startRows = undefined;
+    const patch = { state: 'waiting', snapshot: '', finishedAt: null, subscribers: rows.subscribers };
+    this.write(this.deps.store.updateStep(rows.messageId, sent.length > 0 ? { ...patch, sent: { subscribers: sent, at: this.deps.clock.now() } } : patch), 'a workflow step');
+    return true;
   }
 
   /** `answers`: the step's answer rows, newer than its snapshot where only answers changed since it was written. */
@@ -271,7 +297,7 @@ export class WorkflowRunRuntime {
         const data = { ...def.data, ...own };
         return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
       });
-      if (sent.length > 0) this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
+      if (!this.writeStartRows(sent) && sent.length > 0) this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
     };
     const send = (workerIds: readonly string[]) =>
       this.inOrder(() => {
@@ -295,6 +321,7 @@ export class WorkflowRunRuntime {
     // The first write after the start then skips the rows the start wrote (1,000 upserts per round, issue 9).
     this.written = new Map(written.map((s) => [s.id, s]));
     this.snapshotStale = true;
+    this.stepWrites = { writing: false, due: false };
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
     const clock = this.deps.clock;
     const stepClock: Clock = {
@@ -331,12 +358,10 @@ export class WorkflowRunRuntime {
     if (this.stopped || step !== this.step) return;
     const outcome = stepOutcome(snapshot);
     if (!outcome) {
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          if (!this.stopped && step === this.step) this.writeStep(step, index, step.getSnapshot());
-        });
+      const writes = this.stepWrites;
+      if (!writes.due) {
+        writes.due = true;
+        if (!writes.writing) setImmediate(() => this.flushStep(step, index, writes));
       }
       return;
     }
@@ -349,11 +374,24 @@ export class WorkflowRunRuntime {
     this.run.send({ type: 'STEP_DONE', index, result });
   }
 
+  /** Writes the waiting step's changes (see {@link stepWrites}); then again if more changed meanwhile. */
+  private flushStep(step: Actor<typeof workflowStepMachine>, index: number, writes: { writing: boolean; due: boolean }): void {
+    writes.due = false;
+    if (this.stopped || step !== this.step) return;
+    writes.writing = true;
+    const settled = () => {
+      writes.writing = false;
+      if (writes.due) this.flushStep(step, index, writes);
+    };
+    this.writeStep(step, index, step.getSnapshot()).then(settled, settled);
+  }
+
   /**
    * Writes the changed answer rows, and the snapshot when more than answers changed (also when the hub
    * stops: a restart restores a step the same way after a stop and after a crash).
    */
-  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): void {
+  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): Promise<void> {
+    this.writeStartRows();
     const messageId = stepMessageId(this.id, index);
     const outcome = stepOutcome(snapshot);
     const changed = snapshot.context.subscribers.filter((s) => {
@@ -370,7 +408,9 @@ export class WorkflowRunRuntime {
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
     };
-    this.write(this.deps.store.updateStep(messageId, patch), 'a workflow step');
+    const written = this.deps.store.updateStep(messageId, patch);
+    this.write(written, 'a workflow step');
+    return written;
   }
 
   private persistRun(): void {
