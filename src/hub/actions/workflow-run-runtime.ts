@@ -74,11 +74,11 @@ export class WorkflowRunRuntime {
    */
   private stepWrites = { writing: false, due: false };
   /**
-   * A new step's answer rows, until they are written: with the broadcast's `sent_at` in one store call
-   * when the broadcast goes out in the same call as the start (no `markSent` pass over the rows it has
-   * just inserted, issue 9), else before the step's first other write.
+   * A new step until its first write, which holds its answer rows, its snapshot and, when the broadcast
+   * went out in the same call as the start, the broadcast's `sent`: one store call instead of three (the
+   * rows, `markSent` over the rows just inserted, the snapshot; issue 9).
    */
-  private startRows: { messageId: string; subscribers: readonly StepSubscriber[] } | undefined;
+  private startRows: { messageId: string; sent: readonly string[]; at: number } | undefined;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
   /**
@@ -242,23 +242,14 @@ export class WorkflowRunRuntime {
     };
     const initial = workflowStepContextFromInput({ input });
     this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
-    this.startRows = { messageId, subscribers: initial.subscribers };
+    this.startRows = { messageId, sent: [], at: now };
     if (this.deps.log.isLevelEnabled('info')) {
       this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
     }
-    this.attachStep(index, { input }, initial.subscribers);
-    // The broadcast waits for data from the store (`cleanup`), or sent nothing: the rows go alone.
-    this.writeStartRows();
-  }
-
-  /** Writes the new step's answer rows if they are not yet, with `sent` as sent now; false when they were. */
-  private writeStartRows(sent: readonly string[] = []): boolean {
-    const rows = this.startRows;
-    if (!rows) return false;
-    this.startRows = undefined;
-    const patch = { state: 'waiting', snapshot: '', finishedAt: null, subscribers: rows.subscribers };
-    this.write(this.deps.store.updateStep(rows.messageId, sent.length > 0 ? { ...patch, sent: { subscribers: sent, at: this.deps.clock.now() } } : patch), 'a workflow step');
-    return true;
+    this.attachStep(index, { input });
+    // The step's first write, at once (unless the step ended in its start and wrote its end).
+    const step = this.step;
+    if (this.startRows && step) this.writeStep(step, index, step.getSnapshot());
   }
 
   /** `answers`: the step's answer rows, newer than its snapshot where only answers changed since it was written. */
@@ -281,8 +272,8 @@ export class WorkflowRunRuntime {
     }
   }
 
-  /** `written`: the subscriber rows already issued for this step (a new step's, with its first write). */
-  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }, written: readonly StepSubscriber[] = []): void {
+  /** The step's first write then holds every subscriber's row (a new step's rows, a restored step's as it was restored). */
+  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
     const deliver = (workerIds: readonly string[], extra: ReadonlyArray<Record<string, unknown>>) => {
@@ -297,7 +288,10 @@ export class WorkflowRunRuntime {
         const data = { ...def.data, ...own };
         return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
       });
-      if (!this.writeStartRows(sent) && sent.length > 0) this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
+      if (sent.length === 0) return;
+      // Sent in the step's start: written with its rows (see startRows); later (a resend, `cleanup`'s data read) on its own.
+      if (this.startRows?.messageId === messageId) this.startRows = { messageId, sent, at: this.deps.clock.now() };
+      else this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
     };
     const send = (workerIds: readonly string[]) =>
       this.inOrder(() => {
@@ -318,8 +312,7 @@ export class WorkflowRunRuntime {
       },
     });
     this.stepIndex = index;
-    // The first write after the start then skips the rows the start wrote (1,000 upserts per round, issue 9).
-    this.written = new Map(written.map((s) => [s.id, s]));
+    this.written = new Map();
     this.snapshotStale = true;
     this.stepWrites = { writing: false, due: false };
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
@@ -378,20 +371,24 @@ export class WorkflowRunRuntime {
   private flushStep(step: Actor<typeof workflowStepMachine>, index: number, writes: { writing: boolean; due: boolean }): void {
     writes.due = false;
     if (this.stopped || step !== this.step) return;
+    const written = this.writeStep(step, index, step.getSnapshot(), false);
+    if (!written) return;
     writes.writing = true;
     const settled = () => {
       writes.writing = false;
       if (writes.due) this.flushStep(step, index, writes);
     };
-    this.writeStep(step, index, step.getSnapshot()).then(settled, settled);
+    written.then(settled, settled);
   }
 
   /**
    * Writes the changed answer rows, and the snapshot when more than answers changed (also when the hub
-   * stops: a restart restores a step the same way after a stop and after a crash).
+   * stops: a restart restores a step the same way after a stop and after a crash). `always` false: nothing
+   * is written (undefined) when nothing changed.
    */
-  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): Promise<void> {
-    this.writeStartRows();
+  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot, always = true): Promise<void> | undefined {
+    const start = this.startRows;
+    this.startRows = undefined;
     const messageId = stepMessageId(this.id, index);
     const outcome = stepOutcome(snapshot);
     const changed = snapshot.context.subscribers.filter((s) => {
@@ -401,12 +398,14 @@ export class WorkflowRunRuntime {
       return last?.status !== s.status || last.answeredAt !== s.answeredAt;
     });
     const withSnapshot = outcome !== null || this.snapshotStale;
+    if (!always && !withSnapshot && changed.length === 0) return undefined;
     if (withSnapshot) this.snapshotStale = false;
     const patch = {
       state: outcome ?? 'waiting',
       ...(withSnapshot ? { snapshot: JSON.stringify(step.getPersistedSnapshot()) } : {}),
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
+      ...(start && start.sent.length > 0 ? { sent: { subscribers: start.sent, at: start.at } } : {}),
     };
     const written = this.deps.store.updateStep(messageId, patch);
     this.write(written, 'a workflow step');
