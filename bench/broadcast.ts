@@ -11,7 +11,7 @@
  * `performance.now()` directly, as bench/run.ts does: measuring wall time is the point here. Nothing
  * asserts on time; a run fails only if a round does not succeed.
  *
- * Usage: node --import tsx bench/broadcast.ts [--workers 1,10,50] [--seconds N] [--warmup N] [--processes N] [--json]
+ * Usage: node --import tsx bench/broadcast.ts [--workers 1,10,50] [--seconds N] [--warmup N] [--idle N] [--processes N] [--json]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -46,6 +46,16 @@ interface Result {
   /** CPU time (user + system) per round, in ms: this process (the hub) and the worker processes. */
   hubCpuMs: number;
   workersCpuMs: number;
+  /**
+   * CPU time per second of the same processes while no round runs (measured for `--idle` seconds before
+   * the rounds: 1,000 connections' pings, timers and GC), in ms/s; and the CPU per round net of it,
+   * `(CPU - idle rate x wall time) / rounds`, in ms. On a loaded machine, where few rounds run, the idle
+   * cost is a large part of the raw CPU per round.
+   */
+  hubIdleMsPerS: number;
+  workersIdleMsPerS: number;
+  hubNetCpuMs: number;
+  workersNetCpuMs: number;
 }
 
 // ---- worker role: N WorkerAgents in this process, answering `bench` at once ----------------------
@@ -110,7 +120,19 @@ async function waitForSubscribers(ext: ActionsExtension, n: number): Promise<voi
   }
 }
 
-async function measure(ext: ActionsExtension, workers: number, seconds: number, children: ChildProcess[]): Promise<Result> {
+/** CPU ms per second of this process and of the worker processes over `seconds` without rounds. */
+async function measureIdle(seconds: number, children: ChildProcess[]): Promise<{ hub: number; workers: number }> {
+  const pids = children.map((child) => child.pid!);
+  const hubStart = process.cpuUsage();
+  const workersStart = cpuMs(pids);
+  const start = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const elapsed = (performance.now() - start) / 1000;
+  const hub = process.cpuUsage(hubStart);
+  return { hub: (hub.user + hub.system) / 1000 / elapsed, workers: (cpuMs(pids) - workersStart) / elapsed };
+}
+
+async function measure(ext: ActionsExtension, workers: number, seconds: number, children: ChildProcess[], idle = { hub: 0, workers: 0 }): Promise<Result> {
   const latencies: number[] = [];
   const pids = children.map((child) => child.pid!);
   const hubCpuStart = process.cpuUsage();
@@ -132,6 +154,7 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number, 
   const workersCpuMs = cpuMs(pids) - workersCpuStart;
   latencies.sort((a, b) => a - b);
   const meanMs = latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length;
+  const hubCpuMs = (hubCpu.user + hubCpu.system) / 1000;
   return {
     workers,
     rounds: latencies.length,
@@ -141,8 +164,12 @@ async function measure(ext: ActionsExtension, workers: number, seconds: number, 
     meanMs,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
-    hubCpuMs: (hubCpu.user + hubCpu.system) / 1000 / latencies.length,
+    hubCpuMs: hubCpuMs / latencies.length,
     workersCpuMs: workersCpuMs / latencies.length,
+    hubIdleMsPerS: idle.hub,
+    workersIdleMsPerS: idle.workers,
+    hubNetCpuMs: (hubCpuMs - idle.hub * elapsed) / latencies.length,
+    workersNetCpuMs: (workersCpuMs - idle.workers * elapsed) / latencies.length,
   };
 }
 
@@ -194,7 +221,7 @@ async function startProfile(children: ChildProcess[] = []): Promise<{ stop(name:
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 function table(results: Result[]): string {
-  const head = ['workers', 'rounds', 'rounds/s', 'answers/s', 'mean ms', 'p50 ms', 'p99 ms', 'ms/worker', 'hub CPU ms/round', 'workers CPU ms/round'];
+  const head = ['workers', 'rounds', 'rounds/s', 'answers/s', 'mean ms', 'p50 ms', 'p99 ms', 'ms/worker', 'hub CPU ms/round', 'workers CPU ms/round', 'idle hub/workers ms/s', 'net hub/workers ms/round'];
   const rows = results.map((r) => [
     String(r.workers),
     String(r.rounds),
@@ -206,16 +233,19 @@ function table(results: Result[]): string {
     fmt(r.meanMs / r.workers, 3),
     fmt(r.hubCpuMs, 1),
     fmt(r.workersCpuMs, 1),
+    `${fmt(r.hubIdleMsPerS, 1)} / ${fmt(r.workersIdleMsPerS, 1)}`,
+    `${fmt(r.hubNetCpuMs, 1)} / ${fmt(r.workersNetCpuMs, 1)}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-async function hubRole(args: string[], values: { workers: string; seconds: string; warmup: string; processes: string; json: boolean }): Promise<void> {
+async function hubRole(args: string[], values: { workers: string; seconds: string; warmup: string; idle: string; processes: string; json: boolean }): Promise<void> {
   const counts = values.workers.split(',').map((n) => Math.round(positive('workers', n)));
   const seconds = positive('seconds', values.seconds);
   const warmup = positive('warmup', values.warmup);
+  const idleSeconds = positive('idle', values.idle);
   const processes = Math.round(positive('processes', values.processes));
   const command = `node --import tsx bench/broadcast.ts${args.length ? ` ${args.join(' ')}` : ''}`;
   const machine = { node: process.version, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, platform: `${process.platform}-${process.arch}`, date: new Date().toISOString() };
@@ -244,8 +274,9 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
       for (let p = 0; p * share < n; p += 1) children.push(startWorkers(url, credentials.slice(p * share, Math.min(n, (p + 1) * share))));
       await waitForSubscribers(ext, n);
       await measure(ext, n, warmup, children);
+      const idle = await measureIdle(idleSeconds, children);
       const profiler = await startProfile(children);
-      const result = await measure(ext, n, seconds, children);
+      const result = await measure(ext, n, seconds, children, idle);
       await profiler?.stop(`hub-${n}`);
       results.push(result);
       if (!values.json) process.stderr.write(`  ${n} worker(s): ${fmt(result.meanMs, 3)} ms mean\n`);
@@ -265,7 +296,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
       'cla-worker bench: action broadcast to N connected workers (one-step workflow run, every worker answers action_done at once)',
       `command: ${command}`,
       `${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
-      `${seconds} s per N after ${warmup} s warm-up; hub in this process (SQLite file), workers in ${processes} child process(es), real websockets`,
+      `${seconds} s per N after ${warmup} s warm-up and ${idleSeconds} s idle (no rounds: the idle CPU rate); hub in this process (SQLite file), workers in ${processes} child process(es), real websockets`,
       `load average at end (1, 5, 15 min): ${os.loadavg().map((n) => n.toFixed(2)).join(', ')}`,
       '',
       table(results),
@@ -276,7 +307,7 @@ async function hubRole(args: string[], values: { workers: string; seconds: strin
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { role: string; url?: string; credentials?: string; workers: string; seconds: string; warmup: string; processes: string; json: boolean };
+  let values: { role: string; url?: string; credentials?: string; workers: string; seconds: string; warmup: string; idle: string; processes: string; json: boolean };
   try {
     ({ values } = parseArgs({
       args,
@@ -287,13 +318,14 @@ async function main(): Promise<void> {
         workers: { type: 'string', default: '1,10,50' },
         seconds: { type: 'string', default: '5' },
         warmup: { type: 'string', default: '1' },
+        idle: { type: 'string', default: '2' },
         processes: { type: 'string', default: '2' },
         json: { type: 'boolean', default: false },
       },
       strict: true,
     }) as { values: typeof values });
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/broadcast.ts [--workers 1,10,50] [--seconds N] [--warmup N] [--processes N] [--json]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: node --import tsx bench/broadcast.ts [--workers 1,10,50] [--seconds N] [--warmup N] [--idle N] [--processes N] [--json]\n`);
     process.exitCode = 2;
     return;
   }

@@ -414,6 +414,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
         if (patch.snapshot !== undefined) record.step.snapshot = patch.snapshot;
         record.step.finishedAt ??= patch.finishedAt;
         for (const s of patch.subscribers) upsertAnswer(record, s);
+        if (patch.sent) setSent(record, patch.sent.subscribers, patch.sent.at);
         return true;
       });
       // The caches are hints (read again from the bucket when missing): a finished step's go, so they stay bounded by the live steps.
@@ -433,14 +434,7 @@ export class JetStreamWorkflowStore implements WorkflowStore {
 
   markSent(messageId: string, subscribers: readonly string[], at: number): Promise<void> {
     return this.serial(({ steps }) =>
-      this.changeStep(steps, messageId, (record) => {
-        let changed = false;
-        for (const s of subscribers) {
-          const answer = record.answers[s];
-          if (answer) [answer.sentAt, changed] = [at, true];
-        }
-        return changed;
-      }),
+      this.changeStep(steps, messageId, (record) => setSent(record, subscribers, at)),
     );
   }
 
@@ -550,6 +544,16 @@ function upsertAnswer(record: StepRecord, s: StepSubscriber): void {
   } else {
     record.answers[s.id] = { subscriber: s.id, wait: s.wait, status: s.status, sentAt: null, answeredAt: s.answeredAt, error: null, progress: null };
   }
+}
+
+/** Notes `at` as the send time of these subscribers' answers; true when one was there. */
+function setSent(record: StepRecord, subscribers: readonly string[], at: number): boolean {
+  let changed = false;
+  for (const s of subscribers) {
+    const answer = record.answers[s];
+    if (answer) [answer.sentAt, changed] = [at, true];
+  }
+  return changed;
 }
 
 /** Opens a {@link JetStreamWorkflowStore} and waits until its buckets are loaded. */

@@ -320,6 +320,50 @@ test('abort: the run ends aborted and its pending subscribers get abort', async 
   await b.close();
 });
 
+test("a step's answer rows go with the broadcast's send time in one write, and at most one write of a waiting step is in flight", async () => {
+  /** Records the step writes; while `hold` is set they stay in flight (applied, not yet acknowledged). */
+  class HeldStore extends MemoryWorkflowStore {
+    writes: string[] = [];
+    hold: Promise<void> | undefined;
+    override updateStep(messageId: string, patch: Parameters<MemoryWorkflowStore['updateStep']>[1]): Promise<void> {
+      const sent = patch.sent ? ` sent ${[...patch.sent.subscribers].sort().join(',')}` : '';
+      this.writes.push(`${patch.state} ${patch.subscribers.map((s) => `${s.id}:${s.status}`).join(',')}${sent}`);
+      const done = super.updateStep(messageId, patch);
+      const hold = this.hold;
+      return hold ? hold.then(() => done) : done;
+    }
+    override markSent(messageId: string, subscribers: readonly string[], at: number): Promise<void> {
+      this.writes.push(`markSent ${subscribers.join(',')}`);
+      return super.markSent(messageId, subscribers, at);
+    }
+  }
+  const store = new HeldStore(new MemoryWorkflowTables());
+  const b = await bed(undefined, { stores: { workflows: store, resources: new MemoryResourceStore() } });
+  const gates = { w1: deferred(), w2: deferred(), w3: deferred() };
+  for (const id of ['w1', 'w2', 'w3'] as const) await b.worker(id, { collect: () => gates[id].promise });
+  const { run } = await b.ext.engine.runManual('collect');
+  await settle();
+  assert.equal(store.writes, ['waiting w1:pending,w2:pending,w3:pending sent w1,w2,w3'], 'the rows and sent_at in one write, no markSent');
+  assert.ok((await b.show(run)).steps[0]!.answers.every((a) => a.sentAt !== null));
+  const held = deferred();
+  store.hold = held.promise;
+  gates.w1.resolve();
+  await settle();
+  assert.equal(store.writes.slice(1), ['waiting w1:done'], 'the first answer (with the snapshot) is written');
+  store.hold = undefined;
+  gates.w2.resolve();
+  await settle();
+  assert.equal(store.writes.slice(1), ['waiting w1:done'], 'a second answer waits while the first write is in flight');
+  held.resolve();
+  await settle();
+  assert.equal(store.writes.slice(1), ['waiting w1:done', 'waiting w2:done'], 'and is written once it settled');
+  gates.w3.resolve();
+  await settle();
+  assert.equal(store.writes.slice(1), ['waiting w1:done', 'waiting w2:done', 'succeeded w3:done'], 'the end is written at once');
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'done', w3: 'done' });
+  await b.close();
+});
+
 test('on the memory stores: graph, plan and cleanup flow through, and a restart resumes the run of this hub only', async () => {
   const stores = { workflows: new MemoryWorkflowStore(new MemoryWorkflowTables()), resources: new MemoryResourceStore() };
   const b = await bed(undefined, { stores });

@@ -277,6 +277,25 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.ok(await store.addMessage('r.0', 'w2', T0, 'info', 'w2 has room'));
   });
 
+  test('updateStep with `sent` notes the send time as markSent does, with the rows it writes, and keeps it over later upserts', async ({ store }) => {
+    await store.createRun(newRun('r'));
+    await store.startStep(step('r'));
+    await store.updateStep('r.0', { state: 'waiting', snapshot: '', finishedAt: null, subscribers: [subscriber('w0', 'pending')] });
+    // w1 and w2 are new rows, w0 an existing one, `stranger` has no row; w3 was not sent.
+    await store.updateStep('r.0', {
+      state: 'waiting',
+      snapshot: '',
+      finishedAt: null,
+      subscribers: [subscriber('w1', 'pending'), subscriber('w2', 'pending'), subscriber('w3', 'pending')],
+      sent: { subscribers: ['w2', 'w1', 'w0', 'stranger'], at: T0 + 1 },
+    });
+    const sentAt = async () => (await store.getRun('r')).steps[0]!.answers.map((a) => [a.subscriber, a.status, a.sentAt]);
+    assert.equal(await sentAt(), [['w0', 'pending', T0 + 1], ['w1', 'pending', T0 + 1], ['w2', 'pending', T0 + 1], ['w3', 'pending', null]]);
+    await store.updateStep('r.0', { state: 'waiting', finishedAt: null, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 2 })] });
+    await store.updateStep('r.0', { state: 'waiting', finishedAt: null, subscribers: [subscriber('w3', 'pending')], sent: { subscribers: ['w3'], at: T0 + 3 } });
+    assert.equal(await sentAt(), [['w0', 'pending', T0 + 1], ['w1', 'done', T0 + 1], ['w2', 'pending', T0 + 1], ['w3', 'pending', T0 + 3]], 'an upsert without `sent` keeps the send time');
+  });
+
   test('pruneRuns deletes finished runs created before the cutoff, with their steps, answers and messages', async ({ store }) => {
     for (const [id, createdAt, state] of [
       ['old-done', T0 - 100, 'succeeded'],

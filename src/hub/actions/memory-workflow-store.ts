@@ -163,6 +163,7 @@ export class MemoryWorkflowStore implements WorkflowStore {
         answers.set(s.id, { subscriber: s.id, wait: s.wait, status: s.status, sentAt: null, answeredAt: s.answeredAt, error: null, progress: null });
       }
     }
+    if (patch.sent) this.setSent(messageId, patch.sent.subscribers, patch.sent.at);
   }
 
   async getStep(runId: string, index: number): Promise<StepRow | undefined> {
@@ -172,6 +173,10 @@ export class MemoryWorkflowStore implements WorkflowStore {
 
   async markSent(messageId: string, subscribers: readonly string[], at: number): Promise<void> {
     this.fenceStep(messageId);
+    this.setSent(messageId, subscribers, at);
+  }
+
+  private setSent(messageId: string, subscribers: readonly string[], at: number): void {
     for (const subscriber of subscribers) {
       const answer = this.tables.answers.get(messageId)?.get(subscriber);
       if (answer) answer.sentAt = at;

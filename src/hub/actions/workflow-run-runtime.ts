@@ -66,7 +66,20 @@ export class WorkflowRunRuntime {
    * 1,000 subscribers for every turn of answers was the largest store cost of a broadcast (issue 9).
    */
   private snapshotStale = true;
-  private flushScheduled = false;
+  /**
+   * The waiting step's writes: at most one in flight (issue 9). A change while one is in flight is
+   * written when it settles, with whatever else changed meanwhile, so a burst of answers over many turns
+   * is never more than one write behind (measured: about as many commits per round as the two
+   * `setImmediate` hops before, see bench/RESULTS.md). The step's end is written at once, whatever is in
+   * flight (the store applies calls in order).
+   */
+  private stepWrites = { writing: false, due: false };
+  /**
+   * A new step until its first write, which holds its answer rows, its snapshot and, when the broadcast
+   * went out in the same call as the start, the broadcast's `sent`: one store call instead of three (the
+   * rows, `markSent` over the rows just inserted, the snapshot; issue 9).
+   */
+  private startRows: { messageId: string; sent: readonly string[]; at: number } | undefined;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
   private sendQueue: Promise<void> | undefined;
   /**
@@ -230,9 +243,14 @@ export class WorkflowRunRuntime {
     };
     const initial = workflowStepContextFromInput({ input });
     this.write(this.deps.store.startStep({ runId: this.id, index, name: def.name, action: def.action, messageId, startedAt: now, deadline: initial.deadline }), 'a workflow step');
-    this.write(this.deps.store.updateStep(messageId, { state: 'waiting', snapshot: '', finishedAt: null, subscribers: initial.subscribers }), 'a workflow step');
-    this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
-    this.attachStep(index, { input }, initial.subscribers);
+    this.startRows = { messageId, sent: [], at: now };
+    if (this.deps.log.isLevelEnabled('info')) {
+      this.deps.log.info({ run: this.id, workflow: this.workflow, step: def.name, subscribers: initial.subscribers.map((s) => s.id) }, 'workflow step started');
+    }
+    this.attachStep(index, { input });
+    // The step's first write, at once (unless the step ended in its start and wrote its end).
+    const step = this.step;
+    if (this.startRows && step) this.writeStep(step, index, step.getSnapshot());
   }
 
   /** `answers`: the step's answer rows, newer than its snapshot where only answers changed since it was written. */
@@ -255,8 +273,8 @@ export class WorkflowRunRuntime {
     }
   }
 
-  /** `written`: the subscriber rows already issued for this step (a new step's, with its first write). */
-  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }, written: readonly StepSubscriber[] = []): void {
+  /** The step's first write then holds every subscriber's row (a new step's rows, a restored step's as it was restored). */
+  private attachStep(index: number, from: { input: WorkflowStepInput } | { snapshot: unknown }): void {
     const def = this.definition.steps[index]!;
     const messageId = stepMessageId(this.id, index);
     const deliver = (workerIds: readonly string[], extra: ReadonlyArray<Record<string, unknown>>) => {
@@ -271,7 +289,10 @@ export class WorkflowRunRuntime {
         const data = { ...def.data, ...own };
         return this.deps.bus.send(workerId, frame('action', { id: messageId, action: def.action, run: this.id, step: def.name, data }));
       });
-      if (sent.length > 0) this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
+      if (sent.length === 0) return;
+      // Sent in the step's start: written with its rows (see startRows); later (a resend, `cleanup`'s data read) on its own.
+      if (this.startRows?.messageId === messageId) this.startRows = { messageId, sent, at: this.deps.clock.now() };
+      else this.write(this.deps.store.markSent(messageId, sent, this.deps.clock.now()), 'when an action was sent');
     };
     const send = (workerIds: readonly string[]) =>
       this.inOrder(() => {
@@ -292,9 +313,9 @@ export class WorkflowRunRuntime {
       },
     });
     this.stepIndex = index;
-    // The first write after the start then skips the rows the start wrote (1,000 upserts per round, issue 9).
-    this.written = new Map(written.map((s) => [s.id, s]));
+    this.written = new Map();
     this.snapshotStale = true;
+    this.stepWrites = { writing: false, due: false };
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
     const clock = this.deps.clock;
     const stepClock: Clock = {
@@ -331,12 +352,10 @@ export class WorkflowRunRuntime {
     if (this.stopped || step !== this.step) return;
     const outcome = stepOutcome(snapshot);
     if (!outcome) {
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => {
-          this.flushScheduled = false;
-          if (!this.stopped && step === this.step) this.writeStep(step, index, step.getSnapshot());
-        });
+      const writes = this.stepWrites;
+      if (!writes.due) {
+        writes.due = true;
+        if (!writes.writing) setImmediate(() => this.flushStep(step, index, writes));
       }
       return;
     }
@@ -349,11 +368,28 @@ export class WorkflowRunRuntime {
     this.run.send({ type: 'STEP_DONE', index, result });
   }
 
+  /** Writes the waiting step's changes (see {@link stepWrites}); then again if more changed meanwhile. */
+  private flushStep(step: Actor<typeof workflowStepMachine>, index: number, writes: { writing: boolean; due: boolean }): void {
+    writes.due = false;
+    if (this.stopped || step !== this.step) return;
+    const written = this.writeStep(step, index, step.getSnapshot(), false);
+    if (!written) return;
+    writes.writing = true;
+    const settled = () => {
+      writes.writing = false;
+      if (writes.due) this.flushStep(step, index, writes);
+    };
+    written.then(settled, settled);
+  }
+
   /**
    * Writes the changed answer rows, and the snapshot when more than answers changed (also when the hub
-   * stops: a restart restores a step the same way after a stop and after a crash).
+   * stops: a restart restores a step the same way after a stop and after a crash). `always` false: nothing
+   * is written (undefined) when nothing changed.
    */
-  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot): void {
+  private writeStep(step: Actor<typeof workflowStepMachine>, index: number, snapshot: WorkflowStepSnapshot, always = true): Promise<void> | undefined {
+    const start = this.startRows;
+    this.startRows = undefined;
     const messageId = stepMessageId(this.id, index);
     const outcome = stepOutcome(snapshot);
     const changed = snapshot.context.subscribers.filter((s) => {
@@ -363,14 +399,18 @@ export class WorkflowRunRuntime {
       return last?.status !== s.status || last.answeredAt !== s.answeredAt;
     });
     const withSnapshot = outcome !== null || this.snapshotStale;
+    if (!always && !withSnapshot && changed.length === 0) return undefined;
     if (withSnapshot) this.snapshotStale = false;
     const patch = {
       state: outcome ?? 'waiting',
       ...(withSnapshot ? { snapshot: JSON.stringify(step.getPersistedSnapshot()) } : {}),
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
+      ...(start && start.sent.length > 0 ? { sent: { subscribers: start.sent, at: start.at } } : {}),
     };
-    this.write(this.deps.store.updateStep(messageId, patch), 'a workflow step');
+    const written = this.deps.store.updateStep(messageId, patch);
+    this.write(written, 'a workflow step');
+    return written;
   }
 
   private persistRun(): void {

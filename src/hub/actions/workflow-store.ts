@@ -74,6 +74,12 @@ export interface StepPatch {
   finishedAt: number | null;
   /** The subscribers whose status changed: upserted as answers (`wait`, `status`, `answeredAt`). */
   subscribers: readonly StepSubscriber[];
+  /**
+   * Then, as {@link WorkflowStore.markSent} in the same atomic step: the action frame went to these
+   * subscribers at `at`. A step's start writes its answer rows and the broadcast's `sent_at` together,
+   * one pass over 1,000 rows instead of two (issue 9).
+   */
+  sent?: { subscribers: readonly string[]; at: number };
 }
 
 /** What {@link WorkflowStore.updateRun} writes; `startedAt`/`finishedAt` are set once, from `at`. */

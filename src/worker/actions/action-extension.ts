@@ -77,11 +77,13 @@ class Running implements ActionContext {
    * hosts hand handlers `Object.create(ctx)`, and a field assigned through such a view would land on it.
    */
   private readonly state: {
-    /** While the handlers' synchronous part runs: their frames, sent once it is known whether the action counts as work. */
+    /** While the handlers' synchronous part runs: frames are held, sent once it is known whether the action counts as work. */
+    holding: boolean;
+    /** The frames held (made on the first: a quick handler usually sends none before its answer). */
     held: Frame[] | undefined;
     batches: number;
     controller: AbortController | undefined;
-  } = { held: [], batches: 0, controller: undefined };
+  } = { holding: true, held: undefined, batches: 0, controller: undefined };
   readonly id: string;
   readonly action: string;
   readonly run: string;
@@ -135,15 +137,16 @@ class Running implements ActionContext {
   /** Sends a frame of this message (held while the handlers' synchronous part runs); kept for a resend unless info or progress. */
   out(f: Frame): void {
     if (f.t !== 'action_info' && f.t !== 'action_progress') this.sent.push(f);
-    if (this.state.held) this.state.held.push(f);
+    if (this.state.holding) (this.state.held ??= []).push(f);
     else this.worker.send(f);
   }
 
   /** Sends the frames held while the handlers' synchronous part ran (see ActionExtension `run`). */
   release(): void {
-    const held = this.state.held ?? [];
+    const held = this.state.held;
+    this.state.holding = false;
     this.state.held = undefined;
-    for (const f of held) this.worker.send(f);
+    if (held) for (const f of held) this.worker.send(f);
   }
 }
 
@@ -269,17 +272,23 @@ export class ActionExtension implements AgentExtension {
     const worker = this.ctx!;
     const record = new Running(f, worker);
     this.running.set(f.id, record);
-    worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
+    // Log arguments are built only when the line is written (issue 9: per action on 1,000 workers).
+    if (worker.log.isLevelEnabled('info')) worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
     // Every handler is called now, in order (as `handlers.map(async ...)` did); a throw is its failure.
-    const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = handlers.map((h) => {
+    const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = new Array(handlers.length);
+    let promised = false;
+    for (let i = 0; i < handlers.length; i++) {
       try {
-        const value = h.handler(record);
-        return isPromiseLike(value) ? value : { status: 'fulfilled', value };
+        const value = handlers[i]!.handler(record);
+        if (isPromiseLike(value)) {
+          outcomes[i] = value;
+          promised = true;
+        } else outcomes[i] = FULFILLED;
       } catch (reason) {
-        return { status: 'rejected', reason };
+        outcomes[i] = { status: 'rejected', reason };
       }
-    });
-    if (!outcomes.some(isPromiseLike)) {
+    }
+    if (!promised) {
       record.release();
       this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>);
       return;
@@ -294,9 +303,13 @@ export class ActionExtension implements AgentExtension {
 
   /** Sends the one answer of a message from its handlers' results and files it for a resend. */
   private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>): void {
-    const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ name: handlers[i]!.name, error: r.reason as unknown }] : []));
+    let failed: Array<{ name: string; error: unknown }> | undefined;
+    for (let i = 0; i < results.length; i++) {
+      const r = results[i]!;
+      if (r.status === 'rejected') (failed ??= []).push({ name: handlers[i]!.name, error: r.reason as unknown });
+    }
     let end: Frame;
-    if (failed.length === 0) end = frame('action_done', { re: f.id });
+    if (!failed) end = frame('action_done', { re: f.id });
     else {
       const first = failed[0]!.error;
       const code = first instanceof ClaError ? first.code : ErrorCode.Internal;
@@ -304,7 +317,8 @@ export class ActionExtension implements AgentExtension {
       end = frame('action_error', { re: f.id, error: toWireError(new ClaError(code, message, { data: { failed: failed.map((x) => x.name) } })) });
     }
     record.out(end);
-    this.ctx?.log.info({ re: f.id, action: f.action, ok: failed.length === 0, graphs: record.batches }, 'action ended');
+    const log = this.ctx?.log;
+    if (log?.isLevelEnabled('info')) log.info({ re: f.id, action: f.action, ok: !failed, graphs: record.batches }, 'action ended');
     this.running.delete(f.id);
     this.completed.set(f.id, record.sent);
     while (this.completed.size > COMPLETED_CACHE) this.completed.delete(this.completed.keys().next().value!);
@@ -314,6 +328,9 @@ export class ActionExtension implements AgentExtension {
     }
   }
 }
+
+/** A handler's result that was not a promise (its value is not used). */
+const FULFILLED: PromiseSettledResult<unknown> = Object.freeze({ status: 'fulfilled', value: undefined });
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
