@@ -31,6 +31,11 @@ export class SqliteTaskStore implements TaskStore {
 
   private readonly ownsDb: boolean;
 
+  /** Transactions committed on this store's connection by its group commit so far. */
+  get commits(): number {
+    return this.batch.commits;
+  }
+
   insert(task: NewTask): Promise<boolean> {
     return this.batch.run(() => this.tables.insert(task));
   }
