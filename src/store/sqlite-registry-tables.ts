@@ -6,7 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
-import { statementCache } from './sqlite-connection.ts';
+import { savepointRunner, statementCache } from './sqlite-connection.ts';
 import { isFailure } from './store.ts';
 import type { AgentInfo, JobEnd, JobKind, JobOutcome, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
@@ -94,15 +94,12 @@ export class SqliteRegistryTables {
   /** Prepared statements by SQL text. */
   private readonly stmt: (sql: string) => Database.Statement;
 
-  /**
-   * {@link finishJobStatements} as one savepoint, made once: it runs on every job's end, and better-sqlite3
-   * builds four wrapper functions per `transaction()` call (issue 13).
-   */
-  private readonly finishJobSavepoint: (id: string, end: JobEnd) => JobRow | undefined;
+  /** Runs a function in a savepoint (see {@link savepointRunner}). */
+  private readonly transaction: <T>(fn: () => T) => T;
 
   constructor(private readonly db: Database.Database) {
     this.stmt = statementCache(db);
-    this.finishJobSavepoint = db.transaction((id: string, end: JobEnd) => this.finishJobStatements(id, end));
+    this.transaction = savepointRunner(db);
   }
 
   createProject(row: ProjectRow): boolean {
@@ -142,7 +139,7 @@ export class SqliteRegistryTables {
   }
 
   createWorker(row: NewWorker, membership?: NewMembership, settings?: SettingsPatch): boolean {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       const agent = row.agent == null ? null : JSON.stringify(row.agent);
       const created = this.stmt('INSERT OR IGNORE INTO workers (id, token_hash, created_at, agent) VALUES (?, ?, ?, ?)')
         .run(row.id, row.tokenHash, row.createdAt, agent).changes === 1;
@@ -151,7 +148,7 @@ export class SqliteRegistryTables {
       if (membership) this.addWorkerProject(row.id, membership.project, membership.at);
       if (settings) this.applySettings(settings);
       return true;
-    })();
+    });
   }
 
   getWorker(id: string): WorkerRow | undefined {
@@ -192,7 +189,7 @@ export class SqliteRegistryTables {
   }
 
   addWorkerProject(id: string, project: string, at: number, patch?: WorkerPatch): boolean {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       if (this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
         throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
       }
@@ -202,16 +199,16 @@ export class SqliteRegistryTables {
       const added = this.stmt('INSERT OR IGNORE INTO worker_projects (worker_id, project, added_at) VALUES (?, ?, ?)').run(id, project, at).changes === 1;
       if (added && patch) this.updateWorker(id, patch);
       return added;
-    })();
+    });
   }
 
   leaveProject(id: string, project: string): string[] | undefined {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       if (this.stmt('DELETE FROM worker_projects WHERE worker_id = ? AND project = ?').run(id, project).changes !== 1) return undefined;
       const remaining = this.stmt('SELECT project FROM worker_projects WHERE worker_id = ? ORDER BY project').pluck().all(id) as string[];
       if (remaining.length === 0) this.deleteWorker(id);
       return remaining;
-    })();
+    });
   }
 
   insertJob(job: NewJob): boolean {
@@ -220,10 +217,10 @@ export class SqliteRegistryTables {
   }
 
   finishJob(id: string, end: JobEnd): JobRow | undefined {
-    return this.finishJobSavepoint(id, end);
+    return this.transaction(() => this.finishJobStatements(id, end));
   }
 
-  /** {@link finishJob}'s statements; run in one savepoint (see `finishJobSavepoint`). */
+  /** {@link finishJob}'s statements, run in one savepoint. */
   private finishJobStatements(id: string, end: JobEnd): JobRow | undefined {
     // RETURNING: the ended row comes back from the UPDATE itself, no SELECT (on every job's end, issue 13).
     const ended = this.stmt(
@@ -246,10 +243,10 @@ export class SqliteRegistryTables {
   }
 
   closeLostJobs(owner: string, end: JobEnd): JobRow[] {
-    return this.db.transaction(() => {
+    return this.transaction(() => {
       const ids = this.stmt('SELECT id FROM jobs WHERE finished_at IS NULL AND (owner = ? OR owner IS NULL) ORDER BY started_at, rowid').pluck().all(owner) as string[];
       return ids.flatMap((id) => this.finishJob(id, end) ?? []);
-    })();
+    });
   }
 
   listRecentJobs(limit: number, workerId?: string): JobRow[] {

@@ -7,7 +7,7 @@
 import type Database from 'better-sqlite3';
 import type { WireError } from '../../errors.ts';
 import { migrate } from '../../store/migrations.ts';
-import { statementCache } from '../../store/sqlite-connection.ts';
+import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
 import {
   MAX_MESSAGES_PER_ANSWER,
   type AnswerRow,
@@ -63,11 +63,11 @@ export class SqliteWorkflowTables {
   ) {
     migrate(db);
     this.stmt = statementCache(db);
+    this.transaction = savepointRunner(db);
   }
 
-  private transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
-  }
+  /** Runs a function in a savepoint (see {@link savepointRunner}). */
+  private readonly transaction: <T>(fn: () => T) => T;
 
   /** Throws RUN_NOT_OWNED when run `id` is another hub's (a missing run is nobody's); in the write's own transaction. */
   private fence(id: string): void {

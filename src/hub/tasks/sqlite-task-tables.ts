@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { migrate } from '../../store/migrations.ts';
-import { statementCache } from '../../store/sqlite-connection.ts';
+import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
 import { TASK_STATES, leasePage, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState } from './task-store.ts';
@@ -66,8 +66,8 @@ const toRow = (r: TaskRecord): TaskRow => ({
 /** The task operations on one better-sqlite3 connection, synchronous; owner `hubId`. */
 export class SqliteTaskTables {
   private readonly stmt: (sql: string) => Database.Statement;
-  /** The writes of a lease step in a savepoint, made once: `db.transaction()` builds four wrappers per call. */
-  private readonly leaseChosen: (rows: PendingTask[], afterSeq: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number) => LeasedPage;
+  /** Runs a function in a savepoint (see {@link savepointRunner}). */
+  private readonly transaction: <T>(fn: () => T) => T;
 
   constructor(
     readonly db: Database.Database,
@@ -75,18 +75,7 @@ export class SqliteTaskTables {
   ) {
     this.stmt = statementCache(db);
     migrate(db);
-    // By `seq`, the table's own key (`id` is a second index).
-    const lease = db.prepare(
-      `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
-       WHERE seq = ? AND state = 'pending'`,
-    );
-    this.leaseChosen = db.transaction((rows: PendingTask[], afterSeq: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number) =>
-      leasePage(rows, afterSeq, choose, (row, choice) => lease.run(choice.worker, choice.lease, this.hubId, expiresAt, at, at, at, row.seq).changes === 1),
-    );
-  }
-
-  private transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    this.transaction = savepointRunner(db);
   }
 
   insert(task: NewTask): boolean {
@@ -183,7 +172,12 @@ export class SqliteTaskTables {
     const rows = raw.map(([seq, id, name, attrs, data]): PendingTask => ({ seq, id, name, attrs: decodeAttrs(attrs), data: decodeTaskValue(data) }));
     // Every choice is made before the first write (leasePage), so a `choose` that throws leases nothing;
     // the savepoint undoes the leases made before a write that fails.
-    return this.leaseChosen(rows, afterSeq, choose, at, expiresAt);
+    // By `seq`, the table's own key (`id` is a second index).
+    const lease = this.stmt(
+      `UPDATE tasks SET state = 'claimed', worker = ?, lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, offered_at = ?, claimed_at = ?, updated_at = ?
+       WHERE seq = ? AND state = 'pending'`,
+    );
+    return this.transaction(() => leasePage(rows, afterSeq, choose, (row, choice) => lease.run(choice.worker, choice.lease, this.hubId, expiresAt, at, at, at, row.seq).changes === 1));
   }
 
   reject(id: string, lease: string, at: number): boolean {
