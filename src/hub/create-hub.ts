@@ -267,6 +267,10 @@ function refusalHint(engine: NatsEngine, cause: unknown): string {
   if (cause instanceof JetStreamApiError && (cause.code === 10005 || cause.code === 10074)) {
     return `--engine-replicas ${engine.replicas} needs a cluster with that many JetStream servers up: start them, or lower --engine-replicas`;
   }
+  // 10065 / 10058 after createBucket's retries: not a race between hubs, another stream holds the bucket's subjects or name.
+  if (cause instanceof JetStreamApiError && (cause.code === 10065 || cause.code === 10058)) {
+    return 'another stream on that server already takes the bucket\'s name or its subjects ($KV.<bucket>.>; `nats stream ls` lists them): remove it, or give the hubs a server of their own';
+  }
   return 'is JetStream on (`nats-server -js`)?';
 }
 

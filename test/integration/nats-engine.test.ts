@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { Kvm } from '@nats-io/kv';
 import { connectEngine, parseEngineReplicas, parseEngineUrls } from '../../src/engine/nats-connect.ts';
 import { ClaError, ErrorCode } from '../../src/errors.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { createHub } from '../../src/hub/create-hub.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startNatsServer } from './nats-server.ts';
@@ -78,6 +79,29 @@ it('--engine-replicas: 1-5; more replicas than the engine has servers is refused
       assert.ok(refused instanceof ClaError);
       assert.is(refused.code, ErrorCode.ConnectionFailed);
       assert.match(refused.message, /--engine-replicas 3 needs a cluster with that many JetStream servers up/);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await server.stop();
+    cleanup();
+  }
+});
+
+it('a stream of its own already holding the registry bucket\'s subjects is refused with what to do', async () => {
+  const { dir, cleanup } = tempDir('cla-nats-');
+  const server = await startNatsServer(dir);
+  try {
+    const engine = await connectEngine([server.url]);
+    try {
+      await (await jetstreamManager(engine.nc)).streams.add({ name: 'SOMEONE_ELSE', subjects: ['$KV.cla_registry.>'] });
+      const refused = await createHub({ engine, store: 'memory', port: 0, log: createLogger({ name: 'test', quiet: true }) }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      assert.ok(refused instanceof ClaError);
+      assert.is(refused.code, ErrorCode.ConnectionFailed);
+      assert.match(refused.message, /refused the registry bucket cla_registry .*another stream on that server already takes the bucket's name or its subjects/);
     } finally {
       await engine.close();
     }
