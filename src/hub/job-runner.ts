@@ -132,7 +132,6 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
           return;
         }
         deps.observer?.dispatched(kind, deps.clock.now() - requestedAt);
-        subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
         deps.log.info({ job: jobId, worker: workerId, kind: request.job.kind }, 'job dispatched');
         if (kind === 'exec') {
           // A credit to a worker that left: the job ends with WORKER_LOST through the session, not here.
@@ -171,6 +170,10 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
             end(outcome, { errorCode: error.code }, () => subscriber.error(error));
           },
         }, flow ? { outputCredit: flow.initial() } : {});
+        // Told after the job frame is handed to the worker's socket (issue 13): each socket writes its
+        // frames of this turn on the next tick in the order they were first written, so the job leaves
+        // before the caller's `dispatched` instead of behind its write. Nothing reaches a sink in this turn.
+        subscriber.next({ type: 'dispatched', worker: workerId, job: jobId });
         // The start is written in the store's next commit (the slot must be taken now, in this turn): if that
         // write fails, the job stops on the worker and ends with the store's error.
         recorded?.catch((error: unknown) => {
