@@ -7,6 +7,7 @@
 import { Packr } from 'msgpackr';
 import { ErrorCode, FrameError } from '../errors.ts';
 import { frameSchema, type Frame } from './frames.ts';
+import { isValidHotFrame } from './hot-frames.ts';
 
 /**
  * Each frame type's own schema, so a frame is validated against one object schema picked by its `t`
@@ -117,6 +118,9 @@ export function parseFrame(value: unknown): Frame {
     throw error;
   }
   const type = typeof record.t === 'string' ? record.t : '?';
+  // The frames of an exec round trip, checked without zod when they are plainly valid (hot-frames.ts);
+  // any doubt goes on to the schema, for its verdict and message.
+  if (isValidHotFrame(type, record)) return record as unknown as Frame;
   const schema = schemaByType.get(type);
   // An unknown or missing type goes through the union, for zod's message that lists the known ones.
   const result = schema ? schema.safeParse(value) : frameSchema.safeParse(value);
