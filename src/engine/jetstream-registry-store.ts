@@ -44,8 +44,8 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { openRetryingBucket } from './jetstream-buckets.ts';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
-import { isFailure, startedJobRow } from '../store/store.ts';
-import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
+import { isFailure, startedJobRow, unknownWorkerError } from '../store/store.ts';
+import type { InsertJobOptions, JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
 import { KvFollower } from './jetstream-kv-follower.ts';
 
 /** Options of {@link JetStreamRegistryStore}. */
@@ -388,7 +388,7 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   addWorkerProject(id: string, project: string, _at: number, patch?: WorkerPatch): Promise<boolean> {
     return this.run(async ({ registry }) => {
-      if (!(await this.read(registry, workerKey(id)))) throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+      if (!(await this.read(registry, workerKey(id)))) throw unknownWorkerError(id);
       if (!(await this.read(registry, projectKey(project)))) throw unknownProject(project);
       const defined = Object.fromEntries(Object.entries(patch ?? {}).filter(([, value]) => value !== undefined)) as WorkerPatch;
       return this.change<WorkerRow>(registry, workerKey(id), (row) =>
@@ -412,8 +412,10 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   // ---- jobs --------------------------------------------------------------------------------------
 
-  insertJob(job: NewJob): Promise<boolean> {
-    return this.run(async ({ jobs }) => {
+  insertJob(job: NewJob, options: InsertJobOptions = {}): Promise<boolean> {
+    return this.run(async ({ jobs, registry }) => {
+      // A worker deleted between this read and the create keeps its job, as one deleted after it would.
+      if (options.requireWorker && !(await this.read(registry, workerKey(job.workerId)))) throw unknownWorkerError(job.workerId);
       // JSON, as the SQLite backend stores it (undefined becomes null).
       const record: JobRecord = { ...startedJobRow(job), output: null, seq: 0 };
       return (await this.create(jobs, enc(job.id), record)) !== false;

@@ -8,7 +8,7 @@
  * Order: each backend runs its calls in call order; a call on a local setting and one on the shared
  * registry touch different data, so running them on two queues changes nothing a caller can observe.
  */
-import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
+import type { InsertJobOptions, JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from '../store/store.ts';
 
 /** A {@link RegistryStore} on `shared`, with the settings named in `localKeys` on `local`. */
 export class LocalSettingsStore implements RegistryStore {
@@ -52,7 +52,7 @@ export class LocalSettingsStore implements RegistryStore {
   deleteWorker = (id: string) => this.shared.deleteWorker(id);
   addWorkerProject = (id: string, project: string, at: number, patch?: WorkerPatch) => this.shared.addWorkerProject(id, project, at, patch);
   leaveProject = (id: string, project: string) => this.shared.leaveProject(id, project);
-  insertJob = (job: NewJob) => this.shared.insertJob(job);
+  insertJob = (job: NewJob, options?: InsertJobOptions) => this.shared.insertJob(job, options);
   finishJob = (id: string, end: JobEnd): Promise<JobRow | undefined> => this.shared.finishJob(id, end);
   getJob = (id: string) => this.shared.getJob(id);
   listUnfinishedJobs = () => this.shared.listUnfinishedJobs();

@@ -10,7 +10,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
-import { JOB_KINDS, JOB_OUTCOMES } from '../store/store.ts';
+import { JOB_KINDS, JOB_OUTCOMES, unknownWorkerError } from '../store/store.ts';
 import type { AgentInfo, JobKind, JobOutcome, JobRow, RegistryStore, WorkerRow } from '../store/store.ts';
 
 /** Setting that holds this hub's id, made on first start (see {@link Registry.hubId}). */
@@ -147,8 +147,7 @@ const toInfo = ({ tokenHash: _hidden, ...info }: WorkerRow): WorkerInfo => info;
 
 const unknownProject = (project: string) =>
   new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
-const unknownWorker = (id: string) =>
-  new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+const unknownWorker = unknownWorkerError;
 
 /** Projects, passkeys, environments, workers, jobs and the admin token. */
 export class Registry {
@@ -491,9 +490,9 @@ export class Registry {
       throw new InvalidArgumentError(`Expected job kind to be one of ${JOB_KINDS.join(', ')}, got ${describeValue(job.kind)}`);
     }
     const owner = await this.hubId();
-    if (!(await this.store.getWorker(job.workerId))) throw unknownWorker(job.workerId);
     const row = { id: job.id, workerId: job.workerId, kind: job.kind, command: job.command, startedAt: job.at, owner };
-    if (!(await this.store.insertJob(row))) {
+    // The worker check and the insert in one store step (one transaction on SQLite, issue 13).
+    if (!(await this.store.insertJob(row, { requireWorker: true }))) {
       throw new InvalidArgumentError(`Job \`${job.id}\` is already recorded`, { data: { job: job.id } });
     }
   }

@@ -6,8 +6,8 @@
  * stored ones.
  */
 import { ClaError, ErrorCode } from '../errors.ts';
-import { isFailure, startedJobRow } from './store.ts';
-import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
+import { isFailure, startedJobRow, unknownWorkerError } from './store.ts';
+import type { InsertJobOptions, JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
 /** A stored worker: its row without the projects, which live in {@link MemoryStore.memberships}. */
 type WorkerRecord = Omit<WorkerRow, 'projects'>;
@@ -140,7 +140,7 @@ export class MemoryStore implements RegistryStore {
 
   async addWorkerProject(id: string, project: string, _at: number, patch?: WorkerPatch): Promise<boolean> {
     this.open();
-    if (!this.workers.has(id)) throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+    if (!this.workers.has(id)) throw unknownWorkerError(id);
     if (!this.projects.has(project)) throw unknownProject(project);
     const projects = this.memberships.get(id)!;
     if (projects.has(project)) return false;
@@ -160,8 +160,9 @@ export class MemoryStore implements RegistryStore {
     return [...projects].sort(byBinary);
   }
 
-  async insertJob(job: NewJob): Promise<boolean> {
+  async insertJob(job: NewJob, options: InsertJobOptions = {}): Promise<boolean> {
     this.open();
+    if (options.requireWorker && !this.workers.has(job.workerId)) throw unknownWorkerError(job.workerId);
     if (this.jobs.has(job.id)) return false;
     // Stored as JSON by the SQLite backend: the same round trip here (undefined becomes null).
     this.jobs.set(job.id, startedJobRow({ ...job, command: JSON.parse(JSON.stringify(job.command ?? null)) as unknown }));

@@ -7,8 +7,8 @@
 import type Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { savepointRunner, statementCache } from './sqlite-connection.ts';
-import { isFailure } from './store.ts';
-import type { AgentInfo, JobEnd, JobKind, JobOutcome, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
+import { isFailure, unknownWorkerError } from './store.ts';
+import type { AgentInfo, InsertJobOptions, JobEnd, JobKind, JobOutcome, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
 interface ProjectRecord { name: string; passkey: string | null; passkey_hash: string | null; created_at: number }
 interface WorkerRecord {
@@ -191,7 +191,7 @@ export class SqliteRegistryTables {
   addWorkerProject(id: string, project: string, at: number, patch?: WorkerPatch): boolean {
     return this.transaction(() => {
       if (this.stmt('SELECT 1 FROM workers WHERE id = ?').get(id) === undefined) {
-        throw new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+        throw unknownWorkerError(id);
       }
       if (this.stmt('SELECT 1 FROM projects WHERE name = ?').get(project) === undefined) {
         throw new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
@@ -211,9 +211,18 @@ export class SqliteRegistryTables {
     });
   }
 
-  insertJob(job: NewJob): boolean {
-    return this.stmt('INSERT OR IGNORE INTO jobs (id, worker_id, kind, command, started_at, owner) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(job.id, job.workerId, job.kind, JSON.stringify(job.command ?? null), job.startedAt, job.owner).changes === 1;
+  insertJob(job: NewJob, options: InsertJobOptions = {}): boolean {
+    const values = [job.id, job.workerId, job.kind, JSON.stringify(job.command ?? null), job.startedAt, job.owner];
+    if (!options.requireWorker) {
+      return this.stmt('INSERT OR IGNORE INTO jobs (id, worker_id, kind, command, started_at, owner) VALUES (?, ?, ?, ?, ?, ?)').run(...values).changes === 1;
+    }
+    // One statement on the hot path: the insert happens only when the worker exists; why it did not is
+    // read only when it did not.
+    const inserted = this.stmt(
+      'INSERT OR IGNORE INTO jobs (id, worker_id, kind, command, started_at, owner) SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM workers WHERE id = ?)',
+    ).run(...values, job.workerId).changes === 1;
+    if (!inserted && this.stmt('SELECT 1 FROM workers WHERE id = ?').get(job.workerId) === undefined) throw unknownWorkerError(job.workerId);
+    return inserted;
   }
 
   finishJob(id: string, end: JobEnd): JobRow | undefined {

@@ -10,7 +10,7 @@ import { GroupCommit } from './group-commit.ts';
 import { migrate } from './migrations.ts';
 import { setConcurrencyPragmas } from './sqlite-connection.ts';
 import { SqliteRegistryTables } from './sqlite-registry-tables.ts';
-import type { JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
+import type { InsertJobOptions, JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
 /**
  * A {@link RegistryStore} on one better-sqlite3 connection. Every call, read or write, runs through a
@@ -99,8 +99,8 @@ export class SqliteStore implements RegistryStore {
     return this.batch.run(() => this.tables.leaveProject(id, project));
   }
 
-  insertJob(job: NewJob): Promise<boolean> {
-    return this.batch.run(() => this.tables.insertJob(job));
+  insertJob(job: NewJob, options?: InsertJobOptions): Promise<boolean> {
+    return this.batch.run(() => this.tables.insertJob(job, options));
   }
 
   finishJob(id: string, end: JobEnd): Promise<JobRow | undefined> {

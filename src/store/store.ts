@@ -4,6 +4,7 @@
  * never reads the clock (callers pass times in ms since the epoch), never hashes or compares secrets, and
  * reports "already there" / "not there" as booleans or `undefined`; the registry turns those into errors.
  */
+import { ClaError, ErrorCode } from '../errors.ts';
 import type { AgentInfo } from '../protocol/frames.ts';
 
 export type { AgentInfo };
@@ -225,8 +226,12 @@ export interface RegistryStore {
   leaveProject(id: string, project: string): Promise<string[] | undefined>;
 
   // ---- jobs -------------------------------------------------------------------------------------------
-  /** Records a started job; `false` (and nothing written) if the id is taken. */
-  insertJob(job: NewJob): Promise<boolean>;
+  /**
+   * Records a started job; `false` (and nothing written) if the id is taken. With `requireWorker`, throws
+   * `ClaError` `UNKNOWN_WORKER` (nothing written) when the job's worker does not exist, checked in the same
+   * step as the insert (the hub's job start: one transaction instead of a read, then a write, issue 13).
+   */
+  insertJob(job: NewJob, options?: InsertJobOptions): Promise<boolean>;
   /**
    * Records how a job ended and counts it on its worker (one more job run; one more failure when
    * {@link isFailure}) in the same step. Returns the finished row, or `undefined` (nothing written) if
@@ -257,6 +262,17 @@ export interface RegistryStore {
 
   /** Writes what is queued, then releases the backend; it must not be used afterwards. Calling it again does nothing. */
   close(): Promise<void>;
+}
+
+/** UNKNOWN_WORKER, as every backend and the registry throw it. */
+export function unknownWorkerError(id: string): ClaError {
+  return new ClaError(ErrorCode.UnknownWorker, `No worker with id \`${id}\`.`, { data: { id } });
+}
+
+/** Options of {@link RegistryStore.insertJob}. */
+export interface InsertJobOptions {
+  /** Refuse the job, with `UNKNOWN_WORKER`, when its worker does not exist. @default false */
+  requireWorker?: boolean;
 }
 
 /** The name the registry's store had when it was synchronous; kept for imports. */

@@ -284,6 +284,18 @@ export function storeConformance(
     assert.is(await store.getJob('j9'), undefined);
   });
 
+  test('insertJob with requireWorker: UNKNOWN_WORKER and nothing written for a missing worker, a taken id still false', async ({ store }) => {
+    await throwsCode(() => store.insertJob(job('j1', 'w1', 10), { requireWorker: true }), 'UNKNOWN_WORKER');
+    assert.is(await store.getJob('j1'), undefined, 'a refused start leaves no row');
+    await store.createWorker({ id: 'w1', tokenHash: hash('1'), createdAt: 1 });
+    assert.ok(await store.insertJob(job('j1', 'w1', 11), { requireWorker: true }));
+    assert.is((await store.getJob('j1'))?.startedAt, 11);
+    assert.not.ok(await store.insertJob(job('j1', 'w1', 12), { requireWorker: true }), 'a taken id');
+    await throwsCode(() => store.insertJob(job('j1', 'w9', 13), { requireWorker: true }), 'UNKNOWN_WORKER');
+    assert.equal([(await store.getJob('j1'))?.startedAt, (await store.getJob('j1'))?.workerId], [11, 'w1'], 'the first start stands');
+    assert.ok(await store.insertJob(job('j2', 'w9', 14)), 'without the option a missing worker is no reason to refuse');
+  });
+
   test('listUnfinishedJobs: the jobs with no end, oldest first', async ({ store }) => {
     await store.insertJob(job('j1', 'w1', 20));
     await store.insertJob(job('j2', 'w1', 10));
