@@ -171,6 +171,8 @@ export class AdminSession {
           }
           if (event.type !== 'output') {
             this.send(jobEventFrame(re, event));
+            // A run's end is what the client waits for: written now, not after this turn's other work (issue 13).
+            if (event.type === 'exit' || event.type === 'result') this.transport.flush?.();
             return;
           }
           // Output counts as taken once this socket wrote it out: a client that stops reading stops the

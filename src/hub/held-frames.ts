@@ -115,6 +115,9 @@ class FramesView implements Transport {
   postEncoded(encoded: EncodedFrame): void {
     this.transport.postEncoded(encoded);
   }
+  flush(): void {
+    this.transport.flush?.();
+  }
   bufferedBytes(): number {
     return this.transport.bufferedBytes();
   }

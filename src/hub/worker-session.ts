@@ -166,8 +166,12 @@ export class WorkerSession implements FrameReceiver {
   /** Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts). */
   assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number } = {}): void {
     (this.jobs ??= new Map()).set(jobId, sink);
+    const sent = this.transport.send(jobFrame(jobId, job, flow.outputCredit));
+    // The job leaves now: the session's step and the caller's bookkeeping of this turn (its `dispatched`,
+    // the start record) then run while the worker starts the job, not before the job is written (issue 13).
+    this.transport.flush?.();
     this.step({ type: 'JOB_ASSIGNED', jobId });
-    this.transport.send(jobFrame(jobId, job, flow.outputCredit)).catch((error: unknown) => {
+    sent.catch((error: unknown) => {
       this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
     });
   }

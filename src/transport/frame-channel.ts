@@ -279,6 +279,11 @@ export class FrameChannel implements Transport, SendGateHooks {
     this.applyPause();
   }
 
+  /** See `Transport.flush`: the frames corked so far in this turn go to the socket now. */
+  flush(): void {
+    this.uncork();
+  }
+
   /** Hands the frames corked in this turn to the socket (see `ByteSocket.cork`). */
   uncork(): void {
     if (!this.corked) return;

@@ -53,6 +53,12 @@ export interface Transport {
   post(frame: Frame): void;
   /** {@link post} of a frame encoded once for many connections (`encodeOnce()`). */
   postEncoded(encoded: EncodedFrame): void;
+  /**
+   * Writes the frames sent so far in this turn now, instead of with the rest of the turn's frames on the
+   * next tick: for a frame that someone waits for while this turn still has work to do (a job's frame to
+   * its worker, a job's end to its caller, issue 13). @default the frames leave on the next tick
+   */
+  flush?(): void;
   /** Bytes queued in the socket and not yet written: callers pause producers above a watermark. */
   bufferedBytes(): number;
   /** Starts a clean close with a code (see `CloseCode`) and a short reason. */
