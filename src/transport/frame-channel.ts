@@ -235,17 +235,10 @@ export class FrameChannel implements Transport, SendGateHooks {
     this.tap?.frame(this.id, 'out', bytes);
     const cost = bytes.length + FRAME_QUEUE_OVERHEAD_BYTES;
     this.gate?.add(cost);
-    const written = (error?: Error | null) => {
-      // The socket is done with the bytes (written, or dropped with the connection).
-      pooled?.release();
-      this.gate?.done(cost);
-      if (error) done(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
-      else done();
-    };
     // A broadcast's frame goes out at once (behind what this turn corked, if anything): one write per
     // connection either way, and the first subscribers get it while the hub still writes to the others.
     if (shared && this.socket.sendShared) {
-      this.socket.sendShared(bytes, written);
+      this.socket.sendShared(bytes, this.written(cost, done, pooled));
       return;
     }
     if (!this.corked && this.socket.cork) {
@@ -253,7 +246,17 @@ export class FrameChannel implements Transport, SendGateHooks {
       this.socket.cork();
       process.nextTick(uncorkChannel, this);
     }
-    this.socket.send(bytes, written);
+    this.socket.send(bytes, this.written(cost, done, pooled));
+  }
+
+  /** The socket's callback for one write: it is done with the bytes (written, or dropped with the connection). */
+  private written(cost: number, done: (error?: ClaError) => void, pooled: PooledBytes | undefined): (error?: Error | null) => void {
+    return (error) => {
+      pooled?.release();
+      this.gate?.done(cost);
+      if (error) done(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
+      else done();
+    };
   }
 
   bufferedBytes(): number {
