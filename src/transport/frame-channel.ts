@@ -24,6 +24,12 @@ export interface ByteSocket {
    */
   cork?(): void;
   uncork?(): void;
+  /**
+   * Sends bytes that many connections send alike (a broadcast, `postEncoded`): the socket may frame them
+   * once for all of them and write the frame in one call, at once rather than corked to the turn's end
+   * (issue 9: the hub's 1,000 writes of one `action` frame). @default `send()`
+   */
+  sendShared?(bytes: Uint8Array, done: (error?: Error | null) => void): void;
   /** Silence watchdog (client sockets). @default no-op */
   setSilenceTimeout?(ms: number): void;
   /** Stop / restart reading. @default no-op */
@@ -203,11 +209,14 @@ export class FrameChannel implements Transport, SendGateHooks {
 
   /** {@link post} of a frame encoded once for many connections. */
   postEncoded(encoded: EncodedFrame): void {
-    if (this.open) this.write(encoded.frame.t, encoded.bytes, ignore);
+    if (this.open) this.write(encoded.frame.t, encoded.bytes, ignore, undefined, true);
   }
 
-  /** Hands `bytes` to the socket; `pooled` (a chunk's pooled buffer) is released once the socket is done with them. */
-  private write(type: string, bytes: Uint8Array, done: (error?: ClaError) => void, pooled?: PooledBytes): void {
+  /**
+   * Hands `bytes` to the socket; `pooled` (a chunk's pooled buffer) is released once the socket is done with
+   * them. `shared`: bytes many connections send alike (see `ByteSocket.sendShared`).
+   */
+  private write(type: string, bytes: Uint8Array, done: (error?: ClaError) => void, pooled?: PooledBytes, shared = false): void {
     if (!this.open) {
       pooled?.release();
       done(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
@@ -226,18 +235,28 @@ export class FrameChannel implements Transport, SendGateHooks {
     this.tap?.frame(this.id, 'out', bytes);
     const cost = bytes.length + FRAME_QUEUE_OVERHEAD_BYTES;
     this.gate?.add(cost);
+    // A broadcast's frame goes out at once (behind what this turn corked, if anything): one write per
+    // connection either way, and the first subscribers get it while the hub still writes to the others.
+    if (shared && this.socket.sendShared) {
+      this.socket.sendShared(bytes, this.written(cost, done, pooled));
+      return;
+    }
     if (!this.corked && this.socket.cork) {
       this.corked = true;
       this.socket.cork();
       process.nextTick(uncorkChannel, this);
     }
-    this.socket.send(bytes, (error) => {
-      // The socket is done with the bytes (written, or dropped with the connection).
+    this.socket.send(bytes, this.written(cost, done, pooled));
+  }
+
+  /** The socket's callback for one write: it is done with the bytes (written, or dropped with the connection). */
+  private written(cost: number, done: (error?: ClaError) => void, pooled: PooledBytes | undefined): (error?: Error | null) => void {
+    return (error) => {
       pooled?.release();
       this.gate?.done(cost);
       if (error) done(new ClaError(ErrorCode.ConnectionFailed, `Send on ${this.id} failed: ${error.message}`, { cause: error, retryable: true }));
       else done();
-    });
+    };
   }
 
   bufferedBytes(): number {

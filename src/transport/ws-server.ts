@@ -219,6 +219,17 @@ class ServerSocket implements ByteSocket {
   send(bytes: Uint8Array, done: (error?: Error) => void): void {
     this.ws.send(bytes, { binary: true }, done);
   }
+  /**
+   * The websocket frame of `bytes` is made once for every connection that sends the same bytes (a
+   * broadcast) and written to the socket in one call: ws's `send` would build a header and write twice
+   * per connection. Safe beside ws's own writes: this server never compresses nor sends blobs, so ws
+   * writes each frame to the socket in the call that sends it, and the order of frames holds. Once ws
+   * started closing, its `send` reports the error as for any frame.
+   */
+  sendShared(bytes: Uint8Array, done: (error?: Error | null) => void): void {
+    if (this.ws.readyState !== this.ws.OPEN) return this.send(bytes, done);
+    this.raw.write(serverFrame(bytes), done);
+  }
   cork(): void {
     this.raw.cork();
   }
@@ -240,6 +251,30 @@ class ServerSocket implements ByteSocket {
   resume(): void {
     this.ws.resume();
   }
+}
+
+/** The websocket frames of shared bytes (see `ServerSocket.sendShared`), made once per bytes object. */
+const framed = new WeakMap<Uint8Array, Buffer>();
+
+/** `bytes` as one unmasked, final, binary websocket frame (RFC 6455 5.2), made once for the same bytes. */
+export function serverFrame(bytes: Uint8Array): Buffer {
+  let frame = framed.get(bytes);
+  if (frame) return frame;
+  const length = bytes.length;
+  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
+  frame = Buffer.allocUnsafe(header + length);
+  frame[0] = 0x82; // FIN, opcode 2 (binary)
+  if (header === 2) frame[1] = length;
+  else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(length), 2);
+  }
+  frame.set(bytes, header);
+  framed.set(bytes, frame);
+  return frame;
 }
 
 /** Every accepted connection, by its ws (the shared listeners below find theirs here). */

@@ -339,7 +339,8 @@ export class WorkerAgent {
         this.log.error({ code: f.error.code, re: f.re }, f.error.message);
         return;
       default:
-        if (this.extensions.some((extension) => extension.frame?.(f, this.extensionContext) === true)) return;
+        // A loop, not `some()` with a closure: this is every action's path (issue 9).
+        for (const extension of this.extensions) if (extension.frame?.(f, this.extensionContext) === true) return;
         this.log.warn({ type: f.t }, 'unexpected frame from the hub');
     }
   }

@@ -1,6 +1,7 @@
 /**
- * The client's silence watchdog (src/transport/ws-client.ts), re-armed on every message with one timer's
- * `refresh()` (issue 9): a hub that sends frames keeps the connection, one that falls silent loses it.
+ * The client's silence watchdog (src/transport/ws-client.ts): every message notes when it came, and the
+ * one timer re-arms itself for the silence left (issue 9): a hub that sends frames keeps the connection,
+ * one that falls silent loses it.
  */
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';

@@ -275,34 +275,38 @@ export class ActionExtension implements AgentExtension {
     // Log arguments are built only when the line is written (issue 9: per action on 1,000 workers).
     if (worker.log.isLevelEnabled('info')) worker.log.info({ re: f.id, action: f.action, run: f.run, step: f.step, handlers: handlers.map((h) => h.name) }, 'action started');
     // Every handler is called now, in order (as `handlers.map(async ...)` did); a throw is its failure.
-    const outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> = new Array(handlers.length);
+    // The outcomes are kept only once one is not a plain success (issue 9: the usual quick handler
+    // allocates nothing here).
+    let outcomes: Array<PromiseSettledResult<unknown> | PromiseLike<unknown>> | undefined;
     let promised = false;
     for (let i = 0; i < handlers.length; i++) {
+      let outcome: PromiseSettledResult<unknown> | PromiseLike<unknown>;
       try {
         const value = handlers[i]!.handler(record);
         if (isPromiseLike(value)) {
-          outcomes[i] = value;
+          outcome = value;
           promised = true;
-        } else outcomes[i] = FULFILLED;
+        } else outcome = FULFILLED;
       } catch (reason) {
-        outcomes[i] = { status: 'rejected', reason };
+        outcome = { status: 'rejected', reason };
       }
+      if (outcome !== FULFILLED) (outcomes ??= new Array<PromiseSettledResult<unknown> | PromiseLike<unknown>>(handlers.length).fill(FULFILLED))[i] = outcome;
     }
     if (!promised) {
       record.release();
-      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>>);
+      this.end(f, handlers, record, outcomes as Array<PromiseSettledResult<unknown>> | undefined);
       return;
     }
     const untrack = worker.trackWork('action');
     record.release();
-    void Promise.allSettled(outcomes.map((o) => (isPromiseLike(o) ? o : settledValue(o)))).then((results) => {
+    void Promise.allSettled(outcomes!.map((o) => (isPromiseLike(o) ? o : settledValue(o)))).then((results) => {
       this.end(f, handlers, record, results);
       untrack();
     });
   }
 
-  /** Sends the one answer of a message from its handlers' results and files it for a resend. */
-  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>>): void {
+  /** Sends the one answer of a message from its handlers' results (none: all succeeded) and files it for a resend. */
+  private end(f: FrameOf<'action'>, handlers: Registered[], record: Running, results: ReadonlyArray<PromiseSettledResult<unknown>> = NONE_FAILED): void {
     let failed: Array<{ name: string; error: unknown }> | undefined;
     for (let i = 0; i < results.length; i++) {
       const r = results[i]!;
@@ -331,6 +335,9 @@ export class ActionExtension implements AgentExtension {
 
 /** A handler's result that was not a promise (its value is not used). */
 const FULFILLED: PromiseSettledResult<unknown> = Object.freeze({ status: 'fulfilled', value: undefined });
+
+/** The results of handlers that all returned at once without a throw (nothing to look at). */
+const NONE_FAILED: ReadonlyArray<PromiseSettledResult<unknown>> = Object.freeze([]);
 
 function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';

@@ -1,0 +1,66 @@
+/**
+ * A broadcast frame (`postEncoded` of `encodeOnce()` bytes) leaves the hub's listener as one websocket
+ * frame made once for every connection (src/transport/ws-server.ts `sendShared`, issue 9), written
+ * beside ws's own frames. A real ws client must read every size of it (7-, 16- and 64-bit lengths), in
+ * the order the frames were sent, mixed with frames ws framed itself.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { encodeOnce } from '../../src/protocol/codec.ts';
+import { frame, type Frame } from '../../src/protocol/frames.ts';
+import { connectWs } from '../../src/transport/ws-client.ts';
+import { serverFrame, startWsServer } from '../../src/transport/ws-server.ts';
+import type { Transport } from '../../src/transport/transport.ts';
+
+/** A listener on port 0 with one connected client; `server` is the hub's end of the connection. */
+async function connected(): Promise<{ server: Transport; client: Transport; received: Frame[]; receivedAll(n: number): Promise<void>; close(): Promise<void> }> {
+  let accept!: (transport: Transport) => void;
+  const accepted = new Promise<Transport>((resolve) => (accept = resolve));
+  const listener = await startWsServer({ port: 0, onConnection: (transport) => accept(transport) });
+  const client = await connectWs(listener.url, { silenceTimeoutMs: 0 });
+  const received: Frame[] = [];
+  let waiting: { n: number; resolve: () => void; reject: (error: Error) => void } | undefined;
+  client.setReceiver({
+    receiveFrame: (f) => {
+      received.push(f);
+      if (waiting && received.length >= waiting.n) waiting.resolve();
+    },
+    // A frame the client cannot read closes the connection (1002): the test fails instead of waiting.
+    transportClosed: (info) => waiting?.reject(new Error(`the client's connection closed (${info.code} ${info.reason}) after ${received.length} frame(s)`)),
+  });
+  const receivedAll = (n: number) => (received.length >= n ? Promise.resolve() : new Promise<void>((resolve, reject) => (waiting = { n, resolve, reject })));
+  const server = await accepted;
+  return { server, client, received, receivedAll, close: () => listener.close() };
+}
+
+/** An `action` frame whose encoding is about `bytes` long. */
+const action = (id: string, bytes: number): Frame => frame('action', { id, action: 'bench', run: 'r1', step: 's', data: { pad: 'x'.repeat(bytes) } });
+
+test('a shared frame of each length encoding reaches a ws client, in order with frames ws framed itself', async () => {
+  const { server, client, received, receivedAll, close } = await connected();
+  try {
+    const frames = [action('a1', 10), action('a2', 200), action('a3', 70_000)];
+    const encoded = frames.map((f) => encodeOnce(f));
+    server.postEncoded(encoded[0]!);
+    server.post(frame('abort', { re: 'a1', reason: 'between two shared frames' }));
+    server.postEncoded(encoded[1]!);
+    server.postEncoded(encoded[2]!);
+    server.postEncoded(encoded[0]!); // the same bytes again: the frame made once serves again
+    await receivedAll(5);
+    assert.equal(received, [frames[0], frame('abort', { re: 'a1', reason: 'between two shared frames' }), frames[1], frames[2], frames[0]]);
+  } finally {
+    client.close();
+    await close();
+  }
+});
+
+test('the websocket frame of shared bytes is made once per bytes object', () => {
+  const { bytes } = encodeOnce(action('a1', 10));
+  const first = serverFrame(bytes);
+  assert.ok(serverFrame(bytes) === first);
+  assert.is(first[0], 0x82);
+  assert.is(first[1], bytes.length);
+  assert.equal(first.subarray(2), Buffer.from(bytes));
+});
+
+test.run();
