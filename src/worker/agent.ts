@@ -179,29 +179,17 @@ export class WorkerAgent {
   run(): Promise<AgentExit> {
     // Report the machine's state to the hub when it changes while connected (management views show it):
     // idle/busy change only when the worker's load reaches or leaves zero (work-load.ts), not per task.
-    // Sent at the end of the turn, the state then: a task that arrives and ends in one turn (one at a
-    // time, a short handler) never shows as busy and costs no `state` frame each way, instead of two
-    // frames the hub reads, decodes and handles per task (issue 9, the one-at-a-time tail). Only this
-    // display is deferred: the hub decides nothing on it (worker-session.ts keeps it as `info.workerState`).
     let reported = '';
-    let flushing = false;
-    const isOnline = (snapshot: ReturnType<typeof this.actor.getSnapshot>) => (snapshot.matches('connected') || snapshot.matches('disabled') || snapshot.matches('stopping')) && this.transport?.isOpen() === true;
-    const flush = () => {
-      flushing = false;
-      const snapshot = this.actor.getSnapshot();
-      const value = stateName(snapshot.value);
-      if (!isOnline(snapshot) || value === reported) return;
-      reported = value;
-      this.send(frame('state', { value }));
-    };
     this.actor.subscribe((snapshot) => {
-      if (!isOnline(snapshot)) {
+      const value = stateName(snapshot.value);
+      const online = snapshot.matches('connected') || snapshot.matches('disabled') || snapshot.matches('stopping');
+      if (!online || !this.transport?.isOpen()) {
         reported = ''; // a new connection gets the state again
         return;
       }
-      if (flushing) return;
-      flushing = true;
-      setImmediate(flush);
+      if (value === reported) return;
+      reported = value;
+      this.send(frame('state', { value }));
     });
     this.actor.start();
     this.actor.send({ type: 'CONNECT' });
