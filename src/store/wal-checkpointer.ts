@@ -88,7 +88,13 @@ export class WalCheckpointer {
     if (this.ops < CHECKPOINT_EVERY_OPS || this.inFlight || this.failed) return;
     this.ops = 0;
     this.inFlight = true;
-    (this.worker ??= this.startThread()).postMessage('checkpoint');
+    try {
+      (this.worker ??= this.startThread()).postMessage('checkpoint');
+    } catch {
+      // No thread here (e.g. better-sqlite3 not resolvable from a bundle): never fail the commit that
+      // asked; SQLite checkpoints inline again.
+      this.fallBack();
+    }
   }
 
   /** Checkpoints the thread has finished so far (the tests wait for one with {@link settled}). */
