@@ -142,6 +142,7 @@ export async function benchBullmq(options: DriveOptions): Promise<DispatchResult
       burst: result.burst,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
+      sequentialCpuPerTask: result.sequentialCpuPerTask,
       perWorker: Object.fromEntries(Object.entries(perWorker).sort()),
       exactlyOnce: `Redis: ${counts.completed} completed (${result.warmTasks} warm-up), 0 failed/active/waiting; one completed event per job; workers ran each job once`,
     };

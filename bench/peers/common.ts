@@ -39,6 +39,8 @@ export interface DispatchResult {
   perWorker: Record<string, number>;
   /** CPU time (user + system) spent during the burst per task, in ms, by role (see {@link cpuMs}). */
   cpuPerTask: Record<string, number>;
+  /** The same over the one-at-a-time tasks. */
+  sequentialCpuPerTask: Record<string, number>;
   /** How exactly-once was checked, and what was found. */
   exactlyOnce: string;
 }

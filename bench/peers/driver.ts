@@ -45,6 +45,8 @@ export interface DriveResult {
   sequential: Latency;
   /** CPU ms per burst task: `bench process` (this one), each role of {@link EchoSystem.processes}, `total`. */
   cpuPerTask: Record<string, number>;
+  /** The same for the one-at-a-time tasks: what one task costs through an idle system, less load-sensitive than its latency. */
+  sequentialCpuPerTask: Record<string, number>;
   /** Ids of the measured tasks (burst then one-at-a-time), with their data. */
   measured: Map<string, Payload>;
   warmTasks: number;
@@ -99,7 +101,7 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
   const measured = new Map<string, Payload>();
   const submittedAt = new Map<string, number>();
   const roles = Object.entries(system.processes());
-  const cpuBefore = { self: process.cpuUsage(), roles: roles.map(([, pids]) => cpuMs(pids)) };
+  let cpuBefore = cpuNow(roles);
   const start = performance.now();
   for (let i = 0; i < options.tasks; i++) {
     const data: Payload = { phase: 'burst', i };
@@ -110,16 +112,14 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
   }
   const submitMs = performance.now() - start;
   await Promise.all([...submittedAt.keys()].map(done));
-  const self = process.cpuUsage(cpuBefore.self);
-  const cpuPerTask: Record<string, number> = { 'bench process': (self.user + self.system) / 1000 / options.tasks };
-  roles.forEach(([role, pids], i) => (cpuPerTask[role] = (cpuMs(pids) - cpuBefore.roles[i]!) / options.tasks));
-  cpuPerTask.total = Object.values(cpuPerTask).reduce((sum, ms) => sum + ms, 0);
+  const cpuPerTask = cpuSince(cpuBefore, roles, options.tasks);
   let last = start;
   for (const id of submittedAt.keys()) last = Math.max(last, seen.get(id)!.at);
   const burst = latency([...submittedAt].map(([id, at]) => seen.get(id)!.at - at));
 
   // 3. one at a time
   const single: number[] = [];
+  cpuBefore = cpuNow(roles);
   for (let i = 0; i < options.sequential; i++) {
     const data: Payload = { phase: 'one', i };
     const at = performance.now();
@@ -128,6 +128,8 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
     await done(id);
     single.push(seen.get(id)!.at - at);
   }
+
+  const sequentialCpuPerTask = cpuSince(cpuBefore, roles, options.sequential);
 
   // Let late duplicates, if any, arrive before counting.
   await new Promise((resolve) => setTimeout(resolve, 200));
@@ -140,5 +142,20 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
     else if (JSON.stringify(s.result) !== JSON.stringify(data)) wrong.push(`${id}: result ${JSON.stringify(s.result)} is not its data ${JSON.stringify(data)}`);
   }
   if (wrong.length > 0) throw new Error(`exactly-once check failed for ${wrong.length} tasks, e.g. ${wrong.slice(0, 3).join('; ')}`);
-  return { burstSeconds: (last - start) / 1000, submitMs, burst, sequential: latency(single), cpuPerTask, measured, warmTasks };
+  return { burstSeconds: (last - start) / 1000, submitMs, burst, sequential: latency(single), cpuPerTask, sequentialCpuPerTask, measured, warmTasks };
+}
+
+type Roles = Array<[string, number[]]>;
+
+function cpuNow(roles: Roles): { self: NodeJS.CpuUsage; roles: number[] } {
+  return { self: process.cpuUsage(), roles: roles.map(([, pids]) => cpuMs(pids)) };
+}
+
+/** CPU ms per task since `before`: `bench process` (this one), each role, `total`. */
+function cpuSince(before: { self: NodeJS.CpuUsage; roles: number[] }, roles: Roles, tasks: number): Record<string, number> {
+  const self = process.cpuUsage(before.self);
+  const perTask: Record<string, number> = { 'bench process': (self.user + self.system) / 1000 / tasks };
+  roles.forEach(([role, pids], i) => (perTask[role] = (cpuMs(pids) - before.roles[i]!) / tasks));
+  perTask.total = Object.values(perTask).reduce((sum, ms) => sum + ms, 0);
+  return perTask;
 }

@@ -109,6 +109,7 @@ export async function benchFloor(options: DriveOptions): Promise<DispatchResult>
       burst: result.burst,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
+      sequentialCpuPerTask: result.sequentialCpuPerTask,
       perWorker: Object.fromEntries([...perWorker].sort()),
       exactlyOnce: `clients handled ${total.size} ids (${result.warmTasks} warm-up), each exactly once; each reply seen once`,
     };

@@ -113,6 +113,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
       burst: result.burst,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
+      sequentialCpuPerTask: result.sequentialCpuPerTask,
       perWorker: Object.fromEntries([...perWorker].sort()),
       exactlyOnce: `store: ${counts.done} done (${result.warmTasks} warm-up), each measured task done once with attempts = 1 and its own data; 0 pending/offered/claimed/failed`,
     };

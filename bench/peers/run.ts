@@ -123,13 +123,14 @@ function dispatchReport(results: DispatchResult[]): string[] {
     lines.push(`${r.system}: ${r.setup}`);
     lines.push(`  burst submitted in ${fmt(r.submitMs, 1)} ms, drained in ${fmt(r.burstSeconds, 3)} s; per worker: ${Object.entries(r.perWorker).map(([w, n]) => `${w}=${n}`).join(' ')}`);
     lines.push(`  CPU per task in the burst: ${Object.entries(r.cpuPerTask).map(([role, ms]) => `${role} ${fmt(ms, 3)} ms`).join(', ')}`);
+    lines.push(`  CPU per task one at a time: ${Object.entries(r.sequentialCpuPerTask).map(([role, ms]) => `${role} ${fmt(ms, 3)} ms`).join(', ')}`);
     lines.push(`  exactly once: ${r.exactlyOnce}`);
   }
   if (ours.length > 0) lines.push('', '(throughput ratio < 1 and latency or CPU ratio > 1: ours slower or costlier)');
   for (const o of ours) {
     for (const peer of results.filter((r) => !ours.includes(r))) {
       lines.push(
-        `${o.system} / ${peer.system}: throughput ${fmt(o.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(o.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(o.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(o.sequential.p99Ms / peer.sequential.p99Ms, 2)}x, CPU per task ${fmt(o.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x`,
+        `${o.system} / ${peer.system}: throughput ${fmt(o.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(o.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(o.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(o.sequential.p99Ms / peer.sequential.p99Ms, 2)}x, CPU per task ${fmt(o.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x (one at a time ${fmt(o.sequentialCpuPerTask.total! / peer.sequentialCpuPerTask.total!, 2)}x)`,
       );
     }
   }

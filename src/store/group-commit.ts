@@ -11,6 +11,7 @@
  * into transactions of at most `maxBatch` operations so no transaction grows without bound.
  */
 import type Database from 'better-sqlite3';
+import { checkpointerOf, type WalCheckpointer } from './wal-checkpointer.ts';
 
 interface Queued {
   fn: () => unknown;
@@ -33,11 +34,14 @@ export class GroupCommit {
   private scheduled = false;
   private idle: Array<() => void> = [];
   private committed = 0;
+  /** Checkpoints the connection's WAL in a thread, when it has one (./wal-checkpointer.ts). */
+  private readonly checkpointer: WalCheckpointer | undefined;
 
   constructor(
     db: Database.Database,
     private readonly maxBatch = DEFAULT_MAX_BATCH,
   ) {
+    this.checkpointer = checkpointerOf(db);
     this.runBatch = db.transaction((batch: Queued[], outcomes: Outcome[]) => {
       for (let i = 0; i < batch.length; i++) {
         try {
@@ -98,6 +102,7 @@ export class GroupCommit {
       return;
     }
     this.committed += 1;
+    this.checkpointer?.committed(batch.length);
     for (let i = 0; i < batch.length; i++) {
       const { ok, value } = outcomes[i]!;
       if (ok) batch[i]!.resolve(value);

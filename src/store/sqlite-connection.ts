@@ -4,6 +4,7 @@
  * same journal mode and busy timeout, and both keep their prepared statements.
  */
 import type Database from 'better-sqlite3';
+import { checkpointInThread } from './wal-checkpointer.ts';
 
 /** How long a connection waits for another's write lock before SQLITE_BUSY, in milliseconds. */
 export const BUSY_TIMEOUT_MS = 5000;
@@ -19,11 +20,14 @@ export const BUSY_TIMEOUT_MS = 5000;
  * SQLITE_DEFAULT_WAL_SYNCHRONOUS=1, which applies once a connection uses the WAL. Set here so the choice
  * is visible and does not depend on how the library was built. FULL would add one fsync of the WAL per
  * commit, on the path of every job's end (measured in bench/RESULTS.md, "Issue 13, follow-up 4").
+ *
+ * Checkpoints run in a thread (./wal-checkpointer.ts), not inside a commit on the event loop.
  */
 export function setConcurrencyPragmas(db: Database.Database): void {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  checkpointInThread(db);
 }
 
 /**

@@ -9,6 +9,7 @@ import { ClaError, ErrorCode } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
 import { migrate } from './migrations.ts';
 import { setConcurrencyPragmas } from './sqlite-connection.ts';
+import { closeConnection } from './wal-checkpointer.ts';
 import { SqliteRegistryTables } from './sqlite-registry-tables.ts';
 import type { InsertJobOptions, JobEnd, JobRow, NewJob, NewMembership, NewWorker, ProjectRow, RegistryStore, SettingsPatch, WorkerPatch, WorkerRow } from './store.ts';
 
@@ -140,9 +141,7 @@ export class SqliteStore implements RegistryStore {
   }
 
   close(): Promise<void> {
-    this.closing ??= this.batch.drained().then(() => {
-      if (this.db.open) this.db.close();
-    });
+    this.closing ??= this.batch.drained().then(() => closeConnection(this.db));
     return this.closing;
   }
 }

@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import { GroupCommit } from '../../store/group-commit.ts';
 import { setConcurrencyPragmas } from '../../store/sqlite-connection.ts';
+import { closeConnection } from '../../store/wal-checkpointer.ts';
 import { SqliteTaskTables } from './sqlite-task-tables.ts';
 import { DEFAULT_HUB_ID, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
@@ -112,7 +113,7 @@ export class SqliteTaskStore implements TaskStore {
     if (this.closed) return;
     this.closed = true;
     await this.batch.drained();
-    if (this.ownsDb && this.db.open) this.db.close();
+    if (this.ownsDb) await closeConnection(this.db);
   }
 }
 
