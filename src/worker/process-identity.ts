@@ -14,13 +14,17 @@ export interface ProcessIdentity {
   startTime: string | null;
 }
 
-/** The boot id of this machine's current boot (Linux), or null. */
+let cachedBootId: string | null | undefined;
+
+/** The boot id of this machine's current boot (Linux), or null. Read once: it cannot change while we run. */
 export function bootId(): string | null {
+  if (cachedBootId !== undefined) return cachedBootId;
   try {
-    return fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    cachedBootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   } catch {
-    return null;
+    cachedBootId = null;
   }
+  return cachedBootId;
 }
 
 /** The start time of `pid` (Linux), or null when it is not running or not knowable. */
