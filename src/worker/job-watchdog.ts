@@ -6,10 +6,11 @@
  *   argument is in group-watchdog.ts).
  * - recorded in the ledger (pgid, the leader's start time, the watchdog's), so that if the watchdog died as
  *   well, the next start of the worker finds the group, reports it, and kills it ({@link JobGroupGuard.sweep}).
- *   The record is written in the background (issue 13: it is not worth a blocking write between the spawn
- *   and the exit), so it is missing only if the worker and its watchdog both die in the few hundred
- *   microseconds the write takes; the leader's start time is still read at once, while its pid is surely
- *   the job's (not reaped yet).
+ *   The record is written in the background {@link RECORD_DELAY_MS} after the job started (issue 13: a
+ *   blocking write between the spawn and the exit cost more than the rest of the worker's part of a round
+ *   trip, and most jobs end before the delay, so they never touch the disk). It only matters when the
+ *   worker and its watchdog both die; a job younger than the delay then goes unrecorded. The leader's start
+ *   time is still read at once, while its pid is surely the job's (not reaped yet).
  * POSIX only: on Windows neither is set up (a job object would be the equivalent).
  */
 import type { Logger } from '../logger.ts';
@@ -19,6 +20,9 @@ import { bootId, processIdentity, sameProcess, startTimeOf, type ProcessIdentity
 import { isProcessGroupAlive, signalProcessGroup } from './process-tree.ts';
 
 export { WATCHDOG_GRACE_SECONDS } from './group-watchdog.ts';
+
+/** How long a job runs before its ledger record is written, in ms. */
+export const RECORD_DELAY_MS = 100;
 
 /** A job's process group as recorded. */
 export interface JobGroupRecord {
@@ -53,6 +57,7 @@ export class JobGroupGuard {
     const record: JobGroupRecord = { ...info, leader: processIdentity(pgid), watchdog: this.watchdog.identity };
     const entry = this.ledger.addInBackground(record, (error) =>
       this.log.warn({ job: info.job, err: error }, 'cannot record the job in the state folder; the next start could not clean it up'),
+      RECORD_DELAY_MS,
     );
     let ended = false;
     return () => {

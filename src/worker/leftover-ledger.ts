@@ -56,33 +56,44 @@ export class Ledger<T> {
   }
 
   /**
-   * Writes a new record without blocking the event loop (an exec job's record, issue 13): the write runs
-   * in the thread pool, and {@link BackgroundLedgerEntry.remove} waits for it, so a record is never
-   * written after its removal. A crash before the write is done leaves no record; one after the removal
-   * started may leave it (or its temp file, ignored by {@link list}): the next start then finds a record of
-   * a job that ended, which {@link list}'s reader must tell from a live one (job-watchdog.ts does).
+   * Writes a new record without blocking the event loop (an exec job's record, issue 13): the write starts
+   * `delayMs` later and runs in the thread pool, and {@link BackgroundLedgerEntry.remove} waits for it, so
+   * a record is never written after its removal. A record removed within `delayMs` is never written at
+   * all (a short job costs no disk write). A crash before the write is done leaves no record; one after
+   * the removal started may leave it (or its temp file, ignored by {@link list}): the next start then
+   * finds a record of a job that ended, which {@link list}'s reader must tell from a live one
+   * (job-watchdog.ts does).
    */
-  addInBackground(value: T, onError: (error: unknown) => void): BackgroundLedgerEntry {
-    let file: string;
-    try {
-      file = this.newFile();
-    } catch (error) {
-      onError(error);
-      return { remove: () => undefined };
-    }
-    const written = writeJsonFileInBackground(file, value).then(
-      () => true,
-      (error: unknown) => {
+  addInBackground(value: T, onError: (error: unknown) => void, delayMs = 0): BackgroundLedgerEntry {
+    let written: Promise<string | undefined> | undefined;
+    const write = () => {
+      timer = undefined;
+      let file: string;
+      try {
+        file = this.newFile();
+      } catch (error) {
         onError(error);
-        return false;
-      },
-    );
+        return;
+      }
+      written = writeJsonFileInBackground(file, value).then(
+        () => file,
+        (error: unknown) => {
+          onError(error);
+          return undefined;
+        },
+      );
+    };
+    let timer: NodeJS.Timeout | undefined = setTimeout(write, delayMs);
+    // A pending record must not keep the process alive.
+    timer.unref();
     let removed = false;
     return {
       remove: () => {
         if (removed) return;
         removed = true;
-        void written.then((ok) => (ok ? rm(file, { force: true }) : undefined)).catch(onError);
+        if (timer !== undefined) clearTimeout(timer);
+        timer = undefined;
+        void written?.then((file) => (file === undefined ? undefined : rm(file, { force: true }))).catch(onError);
       },
     };
   }
