@@ -10,13 +10,15 @@
  *   blocking write between the spawn and the exit cost more than the rest of the worker's part of a round
  *   trip, and most jobs end before the delay, so they never touch the disk). It only matters when the
  *   worker and its watchdog both die; a job younger than the delay then goes unrecorded. The leader's start
- *   time is still read at once, while its pid is surely the job's (not reaped yet).
+ *   time is read when the record is written, and only while the leader is still this process's unreaped
+ *   child ({@link childLeaderIdentity}), so its pid is surely the job's; a leader already reaped means the
+ *   job has ended and gets no record.
  * POSIX only: on Windows neither is set up (a job object would be the equivalent).
  */
 import type { Logger } from '../logger.ts';
 import { GroupWatchdog, type GroupWatchdogOptions } from './group-watchdog.ts';
 import { Ledger } from './leftover-ledger.ts';
-import { bootId, processIdentity, sameProcess, startTimeOf, type ProcessIdentity } from './process-identity.ts';
+import { bootId, childLeaderIdentity, sameProcess, startTimeOf, type ProcessIdentity } from './process-identity.ts';
 import { isProcessGroupAlive, signalProcessGroup } from './process-tree.ts';
 
 export { WATCHDOG_GRACE_SECONDS } from './group-watchdog.ts';
@@ -54,7 +56,10 @@ export class JobGroupGuard {
   track(pgid: number, info: { job: string; cmd: string }): () => void {
     if (this.platform === 'win32') return () => undefined;
     this.watchdog.add(pgid);
-    const record: JobGroupRecord = { ...info, leader: processIdentity(pgid), watchdog: this.watchdog.identity };
+    const record = (): JobGroupRecord | undefined => {
+      const leader = childLeaderIdentity(pgid, process.pid);
+      return leader === null ? undefined : { ...info, leader, watchdog: this.watchdog.identity };
+    };
     const entry = this.ledger.addInBackground(record, (error) =>
       this.log.warn({ job: info.job, err: error }, 'cannot record the job in the state folder; the next start could not clean it up'),
       RECORD_DELAY_MS,

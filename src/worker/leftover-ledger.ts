@@ -62,12 +62,14 @@ export class Ledger<T> {
    * all (a short job costs no disk write). A crash before the write is done leaves no record; one after
    * the removal started may leave it (or its temp file, ignored by {@link list}): the next start then
    * finds a record of a job that ended, which {@link list}'s reader must tell from a live one
-   * (job-watchdog.ts does).
+   * (job-watchdog.ts does). `value` is called when the write starts; `undefined` means no record.
    */
-  addInBackground(value: T, onError: (error: unknown) => void, delayMs = 0): BackgroundLedgerEntry {
+  addInBackground(value: () => T | undefined, onError: (error: unknown) => void, delayMs = 0): BackgroundLedgerEntry {
     let written: Promise<string | undefined> | undefined;
     const write = () => {
       timer = undefined;
+      const record = value();
+      if (record === undefined) return;
       let file: string;
       try {
         file = this.newFile();
@@ -75,7 +77,7 @@ export class Ledger<T> {
         onError(error);
         return;
       }
-      written = writeJsonFileInBackground(file, value).then(
+      written = writeJsonFileInBackground(file, record).then(
         () => file,
         (error: unknown) => {
           onError(error);
