@@ -27,6 +27,9 @@ import { signalProcessGroup } from './process-tree.ts';
 /** Grace between the watchdog's SIGTERM and SIGKILL, in seconds. */
 export const WATCHDOG_GRACE_SECONDS = 2;
 
+/** Watchdogs started in a row after one exited, with no new job in between, before the worker gives up. */
+const MAX_RESTARTS = 3;
+
 // Builtins only while the worker lives (`read`, `case`, parameter expansion): no process per message.
 // The list is kept as " 1 2 3 "; a line that is not `+N`/`-N` with N a positive integer is ignored.
 const WATCHDOG_SCRIPT = `
@@ -60,6 +63,8 @@ export class GroupWatchdog {
   private childIdentity: ProcessIdentity | null = null;
   private readonly live = new Set<number>();
   private readonly maxQueuedBytes: number;
+  /** Restarts since the last new group: a shell that cannot run must not be forked again and again. */
+  private restarts = 0;
 
   constructor(private readonly options: GroupWatchdogOptions) {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024;
@@ -80,6 +85,7 @@ export class GroupWatchdog {
   add(pgid: number): void {
     const running = this.child !== undefined;
     this.live.add(pgid);
+    this.restarts = 0;
     // A watchdog started now is sent the whole list, this group included.
     if (running) this.write(`+${pgid}\n`);
     else this.ensureRunning();
@@ -144,7 +150,12 @@ export class GroupWatchdog {
     if (this.child !== child) return; // closed on purpose, or already replaced
     this.child = undefined;
     this.childIdentity = null;
+    if (this.live.size === 0) return; // the next job starts a new one
+    if (++this.restarts > MAX_RESTARTS) {
+      this.options.log.error({ pid: child.pid, exit: how, groups: this.live.size }, 'the job watchdog keeps exiting; running jobs would outlive a crash of this worker');
+      return;
+    }
     this.options.log.warn({ pid: child.pid, exit: how, groups: this.live.size }, 'the job watchdog exited while this worker runs; starting a new one');
-    if (this.live.size > 0) this.ensureRunning();
+    this.ensureRunning();
   }
 }
