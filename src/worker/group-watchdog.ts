@@ -72,7 +72,6 @@ export class GroupWatchdog {
 
   /** The running watchdog's identity (recorded in the ledger so the next start can stop it), or null. */
   get identity(): ProcessIdentity | null {
-    this.ensureRunning();
     return this.childIdentity;
   }
 
@@ -119,7 +118,7 @@ export class GroupWatchdog {
       return false;
     }
     child.on('error', (error) => {
-      if (this.child === child) this.options.log.warn({ err: error }, 'cannot start the job watchdog; jobs would outlive a crash of this worker');
+      if (this.child === child || child.pid === undefined) this.options.log.warn({ err: error }, 'cannot start the job watchdog; jobs would outlive a crash of this worker');
     });
     child.stdin?.on('error', () => undefined);
     child.once('exit', (code, signal) => this.exited(child, signal ?? code));
