@@ -13,7 +13,11 @@
  * `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/run.ts --hub-only`; with BENCH_WORKER_CPU_PROF=DIR
  * the worker process writes its profile there too.
  *
- * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only]
+ * `--worker-state` gives the worker a state folder (in the run's temp folder) and the crash guard that
+ * `cla-worker run` always has (src/worker/leftovers.ts: a job watchdog and a ledger record per exec job),
+ * so the round trip is the one a user of the CLI gets (issue 13); without it the worker guards nothing.
+ *
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--worker-state]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -121,12 +125,12 @@ function spawnTrue(): Promise<void> {
   });
 }
 
-async function startWorker(url: string, id: string, token: string): Promise<ChildProcess> {
+async function startWorker(url: string, id: string, token: string, stateDir: string | undefined): Promise<ChildProcess> {
   // BENCH_WORKER_CPU_PROF=DIR writes the worker process's CPU profile to DIR (node --cpu-prof), as
   // `node --cpu-prof --cpu-prof-dir DIR bench/run.ts` does for the hub's.
   const profileDir = process.env.BENCH_WORKER_CPU_PROF;
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '200'] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], {
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token, ...(stateDir === undefined ? [] : ['--state-dir', stateDir])], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -173,7 +177,7 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean };
+  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean; 'worker-state': boolean };
   let levels: string[];
   let seconds: number;
   let warmup: number;
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
         synchronous: { type: 'string', default: '' },
         json: { type: 'boolean', default: false },
         'hub-only': { type: 'boolean', default: false },
+        'worker-state': { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -195,7 +200,7 @@ async function main(): Promise<void> {
     const unknown = levels.find((level) => !['normal', 'full'].includes(level));
     if (unknown !== undefined) throw new InvalidArgumentError(`Expected \`--synchronous\` to list normal and/or full, got \`${unknown}\``);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--worker-state]\n`);
     process.exitCode = 2;
     return;
   }
@@ -230,7 +235,7 @@ async function main(): Promise<void> {
     const { passkey } = await registry.createProject('bench');
     const adminToken = (await registry.ensureAdminToken()).token!;
     const { id, token } = await registerWorker({ url, passkey, id: WORKER_ID });
-    worker = await startWorker(url, id, token);
+    worker = await startWorker(url, id, token, values['worker-state'] ? path.join(dir, 'worker-state') : undefined);
     admin = await AdminClient.connect(url, adminToken);
     const client = admin;
 

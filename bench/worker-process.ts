@@ -2,13 +2,16 @@
  * A worker in its own process for the benchmark, so hub and worker are separate processes as in
  * production. Stands in for `cla-worker run --url URL --id ID --token TOKEN` until src/cli/worker.ts
  * exists. Prints `ready` on stdout once welcomed and idle; stops on SIGTERM/SIGINT.
- * Usage: node --import tsx bench/worker-process.ts --url URL --id ID --token TOKEN
+ * With `--state-dir DIR` it records and guards its jobs there as `cla-worker run` does (leftovers.ts).
+ * Usage: node --import tsx bench/worker-process.ts --url URL --id ID --token TOKEN [--state-dir DIR]
  */
 import { parseArgs } from 'node:util';
+import { silentLogger } from '../src/logger.ts';
 import { WorkerAgent } from '../src/worker/agent.ts';
+import { openLeftovers } from '../src/worker/leftovers.ts';
 
 const { values } = parseArgs({
-  options: { url: { type: 'string' }, id: { type: 'string' }, token: { type: 'string' } },
+  options: { url: { type: 'string' }, id: { type: 'string' }, token: { type: 'string' }, 'state-dir': { type: 'string' } },
   strict: true,
 });
 const { url, id, token } = values;
@@ -17,7 +20,9 @@ if (url === undefined || id === undefined || token === undefined) {
   process.exit(2);
 }
 
-const agent = new WorkerAgent({ id, token, url });
+const stateDir = values['state-dir'];
+const leftovers = stateDir === undefined ? undefined : openLeftovers(stateDir, silentLogger()).tracker;
+const agent = new WorkerAgent({ id, token, url, leftovers });
 let ready = false;
 const stopListening = agent.onState((state) => {
   if (ready || JSON.stringify(state) !== JSON.stringify({ connected: 'idle' })) return;

@@ -1,23 +1,30 @@
 /**
- * No job process outlives its worker (issue 11, case 7). Each exec job's process group gets:
- * - a watchdog: a tiny `/bin/sh` in its own process group whose stdin is a pipe from the worker. When the
- *   worker dies, even by SIGKILL, the kernel closes the pipe, `read` returns, and the watchdog sends
- *   SIGTERM to the job's group, then SIGKILL 2 s later. When the job ends normally the worker kills the
- *   watchdog first, so it never signals a group id that may have been reused.
- * - a ledger record (pgid, the leader's start time, the watchdog's), so that if the watchdog died as well,
- *   the next start of the worker finds the group, reports it, and kills it ({@link sweepLeftoverJobs}).
+ * No job process outlives its worker (issue 11, case 7). Each exec job's process group is:
+ * - listed with the worker's one watchdog process (group-watchdog.ts): when the worker dies, even by
+ *   SIGKILL, the watchdog sends SIGTERM to every group still listed, then SIGKILL 2 s later. A job that
+ *   ends normally is unlisted first, so its group id is never signalled once it may have been reused (the
+ *   argument is in group-watchdog.ts).
+ * - recorded in the ledger (pgid, the leader's start time, the watchdog's), so that if the watchdog died as
+ *   well, the next start of the worker finds the group, reports it, and kills it ({@link JobGroupGuard.sweep}).
+ *   The record is written in the background {@link RECORD_DELAY_MS} after the job started (issue 13: a
+ *   blocking write between the spawn and the exit cost more than the rest of the worker's part of a round
+ *   trip, and most jobs end before the delay, so they never touch the disk). It only matters when the
+ *   worker and its watchdog both die; a job younger than the delay then goes unrecorded. The leader's start
+ *   time is read when the record is written, and only while the leader is still this process's unreaped
+ *   child ({@link childLeaderIdentity}), so its pid is surely the job's; a leader already reaped means the
+ *   job has ended and gets no record.
  * POSIX only: on Windows neither is set up (a job object would be the equivalent).
  */
-import { spawn } from 'node:child_process';
 import type { Logger } from '../logger.ts';
+import { GroupWatchdog, type GroupWatchdogOptions } from './group-watchdog.ts';
 import { Ledger } from './leftover-ledger.ts';
-import { bootId, processIdentity, sameProcess, startTimeOf, type ProcessIdentity } from './process-identity.ts';
+import { bootId, childLeaderIdentity, sameProcess, startTimeOf, type ProcessIdentity } from './process-identity.ts';
 import { isProcessGroupAlive, signalProcessGroup } from './process-tree.ts';
 
-/** Grace between the watchdog's SIGTERM and SIGKILL, in seconds. */
-export const WATCHDOG_GRACE_SECONDS = 2;
+export { WATCHDOG_GRACE_SECONDS } from './group-watchdog.ts';
 
-const WATCHDOG_SCRIPT = `read line; kill -TERM -"$1" 2>/dev/null; sleep ${WATCHDOG_GRACE_SECONDS}; kill -KILL -"$1" 2>/dev/null`;
+/** How long a job runs before its ledger record is written, in ms. */
+export const RECORD_DELAY_MS = 100;
 
 /** A job's process group as recorded. */
 export interface JobGroupRecord {
@@ -25,44 +32,44 @@ export interface JobGroupRecord {
   cmd: string;
   /** The group's leader (the job's shell or program); its pid is the group id. */
   leader: ProcessIdentity;
+  /** The worker's watchdog when the job started (the next start stops it if it still runs). */
   watchdog: ProcessIdentity | null;
 }
 
 /** Watches process groups of running jobs. */
 export class JobGroupGuard {
   private readonly ledger: Ledger<JobGroupRecord>;
+  /** Started at the first job. */
+  readonly watchdog: GroupWatchdog;
 
   constructor(
     stateDir: string,
     private readonly log: Logger,
     private readonly platform: NodeJS.Platform = process.platform,
+    watchdog: Omit<GroupWatchdogOptions, 'log'> = {},
   ) {
     this.ledger = new Ledger(stateDir, 'jobs');
+    this.watchdog = new GroupWatchdog({ ...watchdog, log });
   }
 
   /** Starts guarding the group led by `pgid`; the returned function ends it (call when the job ended). */
   track(pgid: number, info: { job: string; cmd: string }): () => void {
     if (this.platform === 'win32') return () => undefined;
-    const watchdog = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'cla-job-watchdog', String(pgid)], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
-    watchdog.on('error', (error) => this.log.warn({ job: info.job, err: error }, 'cannot start the job watchdog; the job would outlive a crash of this worker'));
-    // Neither the watchdog nor its pipe may keep the worker's event loop alive.
-    watchdog.unref();
-    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
-    watchdog.stdin?.on('error', () => undefined);
-    const record: JobGroupRecord = {
-      ...info,
-      leader: processIdentity(pgid),
-      watchdog: watchdog.pid === undefined ? null : processIdentity(watchdog.pid),
+    this.watchdog.add(pgid);
+    const record = (): JobGroupRecord | undefined => {
+      const leader = childLeaderIdentity(pgid, process.pid);
+      return leader === null ? undefined : { ...info, leader, watchdog: this.watchdog.identity };
     };
-    let entry: ReturnType<Ledger<JobGroupRecord>['add']> | undefined;
-    try {
-      entry = this.ledger.add(record);
-    } catch (error) {
-      this.log.warn({ job: info.job, err: error }, 'cannot record the job in the state folder; the next start could not clean it up');
-    }
+    const entry = this.ledger.addInBackground(record, (error) =>
+      this.log.warn({ job: info.job, err: error }, 'cannot record the job in the state folder; the next start could not clean it up'),
+      RECORD_DELAY_MS,
+    );
+    let ended = false;
     return () => {
-      if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
-      entry?.remove();
+      if (ended) return;
+      ended = true;
+      this.watchdog.remove(pgid);
+      entry.remove();
     };
   }
 

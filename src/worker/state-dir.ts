@@ -6,6 +6,7 @@
  * process at a time (`owner.json`), so a second worker with the same id never sweeps the first one's jobs.
  */
 import fs from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { processIdentity, type ProcessIdentity, sameProcess } from './process-identity.ts';
@@ -45,4 +46,11 @@ export function writeJsonFile(file: string, value: unknown): void {
   const temp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(temp, `${JSON.stringify(value)}\n`, { mode: 0o600 });
   fs.renameSync(temp, file);
+}
+
+/** {@link writeJsonFile} off the event loop (the thread pool does the writes). */
+export async function writeJsonFileInBackground(file: string, value: unknown): Promise<void> {
+  const temp = `${file}.${process.pid}.tmp`;
+  await writeFile(temp, `${JSON.stringify(value)}\n`, { mode: 0o600 });
+  await rename(temp, file);
 }

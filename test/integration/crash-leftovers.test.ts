@@ -11,7 +11,9 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { isTempName } from '../../src/worker/ops/transfer-io.ts';
+import { groupGone, liveMembers } from './process-groups.ts';
 import { HUB_BIN, WORKER_BIN, runCli, startCli, startHub, startWorker, stopAll, tempDir } from './processes.ts';
+import { eventually } from '../unit/test-helpers.ts';
 
 const it = suite<{ dir: string; cleanup: () => void }>('crash-leftovers');
 
@@ -35,32 +37,6 @@ async function jobs(dir: string, data: string): Promise<JobView[]> {
   const listed = await runCli(HUB_BIN, ['workers', 'jobs', '--json', '--data', data], { cwd: dir });
   assert.is(listed.code, 0, listed.stderr);
   return JSON.parse(listed.stdout) as JobView[];
-}
-
-/** Processes of group `pgid` that are not zombies (a zombie is dead; only its parent can reap it). */
-function liveMembers(pgid: number): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') pids.push(Number(name));
-    } catch {
-      // exited while listing
-    }
-  }
-  return pids;
-}
-
-/** Waits until group `pgid` has no live process; returns how long that took, in ms. Fails after 30 s. */
-async function groupGone(pgid: number): Promise<number> {
-  const started = Date.now();
-  while (liveMembers(pgid).length > 0) {
-    if (Date.now() - started > 30_000) assert.unreachable(`process group ${pgid} still has ${liveMembers(pgid).join(', ')} 30 s after its worker died`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return Date.now() - started;
 }
 
 const JOB = 'echo pgid=$$; sleep 600 & sleep 600';
@@ -90,12 +66,18 @@ it('case 7: when the watchdog died too, the next start of the worker kills the j
   const pgid = Number((await exec.waitFor(/pgid=(\d+)/))[1]);
   // The record the worker keeps (default state folder: $XDG_STATE_HOME/cla-worker/<id>) names the watchdog.
   const jobsDir = path.join(ctx.dir, '.state', 'cla-worker', 'w7b', 'jobs');
-  const [recordFile] = fs.readdirSync(jobsDir);
+  // The record is written in the background (job-watchdog.ts): wait for it.
+  const records = () => (fs.existsSync(jobsDir) ? fs.readdirSync(jobsDir).filter((name) => name.endsWith('.json')) : []);
+  assert.ok(await eventually(() => records().length === 1), 'the job is recorded');
+  const [recordFile] = records();
   const record = JSON.parse(fs.readFileSync(path.join(jobsDir, recordFile!), 'utf8')) as { leader: { pid: number }; watchdog: { pid: number } };
   assert.is(record.leader.pid, pgid);
-  process.kill(record.watchdog.pid, 'SIGKILL');
+  // Both die: the watchdog is frozen first, or the worker would start a new one (group-watchdog.ts), and it
+  // is killed only after the worker, before it could act on the closed pipe.
+  process.kill(record.watchdog.pid, 'SIGSTOP');
   worker.child.kill('SIGKILL');
   await worker.exited;
+  process.kill(record.watchdog.pid, 'SIGKILL');
   await exec.exited;
   assert.is(liveMembers(pgid).length, 3, 'with no watchdog the job survives its worker');
 
