@@ -5,7 +5,6 @@
  * Usage: node --import tsx bench/worker-process.ts --url URL --id ID --token TOKEN
  */
 import { parseArgs } from 'node:util';
-import { useTransferGcPolicy } from '../src/gc-policy.ts';
 import { WorkerAgent } from '../src/worker/agent.ts';
 
 const { values } = parseArgs({
@@ -18,8 +17,6 @@ if (url === undefined || id === undefined || token === undefined) {
   process.exit(2);
 }
 
-// As `cla-worker run` does (src/gc-policy.ts).
-useTransferGcPolicy();
 const agent = new WorkerAgent({ id, token, url });
 let ready = false;
 const stopListening = agent.onState((state) => {

@@ -18,7 +18,6 @@ import { guard, info, line, success, warn } from './say.ts';
 import { registerDaemonCommands } from './worker-daemon.ts';
 import { reportWorkerExit, workerTlsOptions } from './worker-exit.ts';
 import { resolveSecretFiles, WORKER_SECRET_FLAGS } from './secret-options.ts';
-import { useTransferGcPolicy } from '../gc-policy.ts';
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
@@ -130,7 +129,6 @@ export function registerWorkerCommands(program: Command): void {
   ).action((flags) =>
     guard(async () => {
       const options = loadOptions(flags);
-      useTransferGcPolicy();
       if (options.psk !== undefined && options.token === undefined) {
         // Resoto-style: no registration, the hub admits the subscriber id by its pre-shared key.
         options.id = options.id ?? options.subscriberId;
