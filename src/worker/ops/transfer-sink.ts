@@ -18,12 +18,7 @@ import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import { OpenFolder } from './transfer-folder.ts';
-import { asTransferError, tempPathFor, TRANSFER_CHUNK_BYTES, TRANSFER_WINDOW_BYTES } from './transfer-io.ts';
-
-/** Chunks at least this large are staged (see `FileSink.stage`); small ones are written as they came. */
-const STAGE_MIN_BYTES = 64 * 1024;
-/** Size of a staging buffer: one chunk. */
-const STAGE_BUFFER_BYTES = TRANSFER_CHUNK_BYTES;
+import { asTransferError, tempPathFor, TRANSFER_WINDOW_BYTES } from './transfer-io.ts';
 
 /** Options for {@link FileSink.open}. */
 export interface SinkOptions {
@@ -56,8 +51,6 @@ export class FileSink {
   private grant: (bytes: number) => void = () => undefined;
   private readonly hash = createHash('sha256');
   private writing: Promise<void> = Promise.resolve();
-  /** Staging buffers free for the next chunk (see `stage`). */
-  private readonly spare: ArrayBuffer[] = [];
   /** Writes queued or running: 0 means the next write can start at once. */
   private writesPending = 0;
   private failure: ClaError | undefined;
@@ -157,33 +150,15 @@ export class FileSink {
     if (data.length === 0) return;
     this.received += data.length;
     const position = this.received - data.length;
-    const staged = this.stage(data);
     // The write is handed to the thread pool before the chunk is hashed here, so the disk write and the
     // sha256 of the same bytes overlap (issue 13); writes still run one at a time, in order.
     this.writesPending += 1;
     const written = () => {
       this.writesPending -= 1;
-      if (staged !== data) this.spare.push(staged.buffer as ArrayBuffer);
     };
-    if (this.writesPending === 1) this.writing = this.write(staged, position).finally(written);
-    else this.writing = this.writing.then(() => this.write(staged, position)).finally(written);
-    this.hash.update(staged);
-  }
-
-  /**
-   * `data` copied into one of a few reused buffers (issue 13). The received bytes are a view of the
-   * transport's message buffer; holding it until the disk write is done (a window of them can be queued)
-   * makes those buffers survive young-generation collections, and old ArrayBuffers are freed only by a
-   * full mark-compact, which V8 then starts every 64 MiB of external memory: a third of the receiver's
-   * CPU. A memcpy of the chunk costs a few percent of that. At most one window of buffers is held
-   * (credit bounds the bytes not yet written), and they go with the sink.
-   */
-  private stage(data: Uint8Array): Uint8Array {
-    if (data.length < STAGE_MIN_BYTES || data.length > STAGE_BUFFER_BYTES) return data;
-    const buffer = this.spare.pop() ?? new ArrayBuffer(STAGE_BUFFER_BYTES);
-    const copy = new Uint8Array(buffer, 0, data.length);
-    copy.set(data);
-    return copy;
+    if (this.writesPending === 1) this.writing = this.write(data, position).finally(written);
+    else this.writing = this.writing.then(() => this.write(data, position)).finally(written);
+    this.hash.update(data);
   }
 
   /**
