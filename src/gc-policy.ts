@@ -12,7 +12,7 @@
  * heaps this small.
  *
  * Only the CLI, a process that lives for one transfer: the worker gained as much CPU per GiB with it
- * (−0.8 to −1.9 s/GiB) but its peak RSS grew by 85-106 MiB over a benchmark run instead of 54-67 (old
+ * (−0.8 to −1.9 s/GiB) but its peak RSS grew by 85-106 MiB over a benchmark run, against 48-75 without (old
  * ArrayBuffers then wait for a mark-compact that external memory alone starts), past the 64 MiB bound;
  * the hub's heap grows with its sessions and a long pause there would hold every connection.
  *
