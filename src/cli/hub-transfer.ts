@@ -15,6 +15,7 @@ import { parsePositiveSeconds, splitList } from './parse.ts';
 import { formatBytes, ProgressBar } from './progress.ts';
 import { guard, success, warn } from './say.ts';
 import { cancelOnCtrlC } from './ctrl-c.ts';
+import { useTransferGcPolicy } from '../gc-policy.ts';
 
 type Opts = Record<string, string | boolean | undefined>;
 
@@ -66,6 +67,7 @@ async function fetchCommand(remote: string, local: string, opts: Opts): Promise<
 type Transfer = (client: AdminClient, target: Target, options: TransferOptions) => Promise<TransferResult>;
 
 async function transferCommand(kind: 'ship' | 'fetch', opts: Opts, transfer: Transfer): Promise<void> {
+  useTransferGcPolicy();
   const json = opts.json === true;
   const waitMs = Math.round(parsePositiveSeconds('--wait', String(opts.wait ?? '60'), true) * 1000);
   const target = parseTarget(opts);
