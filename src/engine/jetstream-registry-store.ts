@@ -229,13 +229,20 @@ export class JetStreamRegistryStore implements RegistryStore {
 
   // ---- projects ----------------------------------------------------------------------------------
 
+  /**
+   * The project's row first, then its passkey hash's index key. In this order an index key always points
+   * at a row that already exists, so {@link claimHash} can tell a key left by a crash (its project gone or
+   * holding another hash) from a project being created by another hub this moment. The other order let
+   * two hubs both win one hash: B took A's fresh key over as stale before A had written its row.
+   */
   createProject(row: ProjectRow): Promise<boolean> {
     return this.run(async ({ registry }) => {
-      if (await this.read(registry, projectKey(row.name))) return false;
-      if (row.passkeyHash !== null && !(await this.claimHash(registry, row.passkeyHash, row.name))) return false;
-      if ((await this.create(registry, projectKey(row.name), row)) !== false) return true;
-      // Another hub took the name meanwhile: give the hash back.
-      if (row.passkeyHash !== null) await this.releaseHash(registry, row.passkeyHash, row.name);
+      const key = projectKey(row.name);
+      if (await this.read(registry, key)) return false;
+      if ((await this.create(registry, key, row)) === false) return false;
+      if (row.passkeyHash === null || (await this.claimHash(registry, row.passkeyHash, row.name))) return true;
+      // Another project holds the hash: take this row back (only the one written here).
+      await this.change<ProjectRow>(registry, key, (current) => (current?.createdAt === row.createdAt && current.passkeyHash === row.passkeyHash ? null : undefined));
       return false;
     });
   }
