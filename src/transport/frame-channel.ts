@@ -154,6 +154,8 @@ export class FrameChannel implements Transport, SendGateHooks {
   private pausedBySendQueue = false;
   /** The socket is corked until the next tick (see `ByteSocket.cork`). */
   private corked = false;
+  /** See `Transport.setFlushHook`. */
+  private flushHook: (() => void) | undefined;
 
   constructor(
     private readonly socket: ByteSocket,
@@ -303,9 +305,15 @@ export class FrameChannel implements Transport, SendGateHooks {
     this.uncork();
   }
 
+  setFlushHook(hook: (() => void) | undefined): void {
+    this.flushHook = hook;
+  }
+
   /** Hands the frames corked in this turn to the socket (see `ByteSocket.cork`). */
   uncork(): void {
     if (!this.corked) return;
+    // Still corked while the hook runs: what it posts joins this write.
+    this.flushHook?.();
     this.corked = false;
     this.socket.uncork?.();
   }

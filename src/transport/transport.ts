@@ -59,6 +59,13 @@ export interface Transport {
    * its worker, a job's end to its caller, issue 13). @default the frames leave on the next tick
    */
   flush?(): void;
+  /**
+   * Runs `hook` just before the frames of a turn go to the socket (at the turn's uncork or a `flush()`),
+   * while frames it posts still join that write; `undefined` removes it. The worker settles its load
+   * there (work-load.ts), so a `state` frame leaves with the frames of the turn that changed it.
+   * @default no hook: transports that write each frame at once never call it
+   */
+  setFlushHook?(hook: (() => void) | undefined): void;
   /** Bytes queued in the socket and not yet written: callers pause producers above a watermark. */
   bufferedBytes(): number;
   /** Starts a clean close with a code (see `CloseCode`) and a short reason. */

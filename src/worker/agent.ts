@@ -5,7 +5,7 @@
  */
 import { VERSION } from '../version.ts';
 import os from 'node:os';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type EventFromLogic } from 'xstate';
 import { workerMachine } from '../../machines/worker.machine.ts';
 import { backoffMs, isAcceptingJobs } from '../../machines/worker.helpers.ts';
 import type { Clock } from '../clock.ts';
@@ -178,7 +178,8 @@ export class WorkerAgent {
   /** Starts the machine and connects; resolves when the worker has shut down. */
   run(): Promise<AgentExit> {
     // Report the machine's state to the hub when it changes while connected (management views show it):
-    // idle/busy change only when the worker's load reaches or leaves zero (work-load.ts), not per task.
+    // idle/busy change only when the worker's load reaches or leaves zero (work-load.ts), not per task,
+    // and a unit of work taken and released within one turn changes neither.
     let reported = '';
     this.actor.subscribe((snapshot) => {
       const value = stateName(snapshot.value);
@@ -192,17 +193,29 @@ export class WorkerAgent {
       this.send(frame('state', { value }));
     });
     this.actor.start();
-    this.actor.send({ type: 'CONNECT' });
+    this.step({ type: 'CONNECT' });
     return this.exited;
   }
 
   /** Local stop (SIGTERM/SIGINT): stop taking work, let running jobs finish within the grace period. */
   stop(reason = 'stopped by signal'): void {
-    this.actor.send({ type: 'STOP', reason });
+    this.step({ type: 'STOP', reason });
+  }
+
+  private readonly settleLoad = (): void => this.load.settle();
+
+  /**
+   * Sends `event` to the machine after any zero crossing of the load not reported yet (work-load.ts
+   * reports them at the end of the turn), so the machine decides on the true count.
+   */
+  private step(event: Exclude<EventFromLogic<typeof workerMachine>, { type: 'LOAD' }>): void {
+    this.load.settle();
+    this.actor.send(event);
   }
 
   /** The machine's current state value. */
   state(): unknown {
+    this.load.settle();
     return this.actor.getSnapshot().value;
   }
 
@@ -253,6 +266,10 @@ export class WorkerAgent {
       (transport) => {
         this.log.debug({ url }, 'connection open; sending hello');
         this.transport = transport;
+        // The load's zero crossings reach the machine as the turn's frames are written, so a `state`
+        // frame leaves with them (an exec's `started` and `exit`, issue 13) and one taken and undone
+        // within the turn (a short task, issue 9) sends none; the end of the turn settles them otherwise.
+        transport.setFlushHook?.(this.settleLoad);
         this.challenge = undefined;
         this.helloPending = false;
         // A receiver, not a `frames$` subscription: no rxjs Subject and subscriber chain per frame (issue 9,
@@ -276,9 +293,9 @@ export class WorkerAgent {
           const final = FINAL_CLOSE_CODES.has(close.code);
           for (const extension of this.extensions) extension.disconnected?.();
           this.log[final ? 'error' : 'warn']({ code: close.code, reason: close.reason }, 'disconnected from the hub');
-          this.actor.send({ type: 'SOCKET_CLOSED', code: close.code, final });
+          this.step({ type: 'SOCKET_CLOSED', code: close.code, final });
         });
-        this.actor.send({ type: 'SOCKET_OPEN' });
+        this.step({ type: 'SOCKET_OPEN' });
       },
       (error: ClaError) => {
         // A TLS setting that cannot work fails the same way every time: stop for good (issue 11).
@@ -286,7 +303,7 @@ export class WorkerAgent {
         if (final) this.lastError = toWireError(error);
         moveOn();
         this.log[final ? 'error' : 'warn']({ url, attempt: this.actor.getSnapshot().context.attempt }, error.message);
-        this.actor.send({ type: 'SOCKET_CLOSED', code: 1006, final });
+        this.step({ type: 'SOCKET_CLOSED', code: 1006, final });
       },
     );
   }
@@ -303,7 +320,7 @@ export class WorkerAgent {
         this.log.debug({ heartbeatMs: f.heartbeatMs, tags: this.options.tags ?? [], envs: this.options.envs ?? [], capacity: this.options.capacity ?? 1 }, 'welcomed by the hub');
         // Three missed pings, at the interval this hub announces, and the connection is taken for dead.
         this.transport?.setSilenceTimeout(f.heartbeatMs * 3);
-        this.actor.send({ type: 'WELCOME', disabled: f.disabled });
+        this.step({ type: 'WELCOME', disabled: f.disabled });
         for (const extension of this.extensions) extension.welcomed?.(this.extensionContext);
         return;
       case 'exec':
@@ -322,16 +339,16 @@ export class WorkerAgent {
         return;
       case 'disable':
         this.log.warn('disabled by the hub: no new jobs until enabled');
-        this.actor.send({ type: 'DISABLE' });
+        this.step({ type: 'DISABLE' });
         return;
       case 'enable':
         this.log.info('enabled by the hub');
-        this.actor.send({ type: 'ENABLE' });
+        this.step({ type: 'ENABLE' });
         return;
       case 'shutdown':
         this.log.warn({ reason: f.reason }, 'shutdown requested by the hub');
         this.shutdownByHub = true;
-        this.actor.send({ type: 'SHUTDOWN', reason: f.reason });
+        this.step({ type: 'SHUTDOWN', reason: f.reason });
         return;
       case 'error':
         // Only a connection-level error (no `re`) can be the reason the hub closes on us.

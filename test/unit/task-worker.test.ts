@@ -89,7 +89,7 @@ test('each held task is a unit of the worker load; the lifecycle hears only when
   assert.is(f.load.running('task'), 3);
   for (const r of g.running) r.finish(1);
   await flush();
-  assert.equal(f.reports, [1, 0], 'two lifecycle events for three tasks');
+  assert.equal(f.reports, [3, 0], 'two lifecycle events for three tasks (the load when it left zero, at the end of that turn; then zero)');
 });
 
 test('queued tasks hold the load too; a revoked running task holds it until its handler returns', async () => {
@@ -103,16 +103,16 @@ test('queued tasks hold the load too; a revoked running task holds it until its 
     assert.is(f.load.running('task'), 3 - i, `before task ${i} ends`);
     g.running[i]!.finish(i);
     await flush();
-    assert.equal(f.reports, i < 2 ? [1] : [1, 0], `after task ${i}`);
+    assert.equal(f.reports, i < 2 ? [3] : [3, 0], `after task ${i}`);
   }
   tasks.frame(push('d'), f.ctx);
   await flush();
   tasks.frame(frame('task_revoked', { re: 'd', reason: 'lease expired' }), f.ctx);
   assert.is(tasks.heldCount(), 0);
-  assert.equal(f.reports, [1, 0, 1], 'the aborted handler still runs');
+  assert.equal(f.reports, [3, 0, 1], 'the aborted handler still runs');
   g.running[3]!.finish('late');
   await flush();
-  assert.equal(f.reports, [1, 0, 1, 0]);
+  assert.equal(f.reports, [3, 0, 1, 0]);
   // A queued task dropped before it ran (disconnect) releases at once.
   tasks.frame(push('e'), f.ctx);
   tasks.frame(push('f'), f.ctx);

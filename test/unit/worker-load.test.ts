@@ -8,12 +8,23 @@ import type { FrameOf } from '../../src/protocol/frames.ts';
 import { WorkLoad } from '../../src/worker/work-load.ts';
 import { startTaskHarness, until } from './task-harness.ts';
 
-test('WorkLoad: one total over every kind, reported only when it leaves and reaches zero; capacity per kind', () => {
+/** A WorkLoad whose end-of-turn checks run when the test says so. */
+function manualLoad(capacities: ConstructorParameters<typeof WorkLoad>[0]) {
   const reports: number[] = [];
-  const load = new WorkLoad({ job: 2, task: 3 }, (running) => reports.push(running));
+  const deferred: Array<() => void> = [];
+  const load = new WorkLoad(capacities, (running) => reports.push(running), (fn) => deferred.push(fn));
+  const endTurn = () => {
+    for (const fn of deferred.splice(0)) fn();
+  };
+  return { load, reports, deferred, endTurn };
+}
+
+test('WorkLoad: one total over every kind, reported only when it leaves and reaches zero; capacity per kind', () => {
+  const { load, reports, endTurn } = manualLoad({ job: 2, task: 3 });
   const job = load.take('job');
   const task = load.take('task');
   const action = load.take('action');
+  endTurn();
   assert.equal([load.running(), load.running('job'), load.running('task'), load.running('action')], [3, 1, 1, 1]);
   assert.ok(load.hasRoom('job'));
   const job2 = load.take('job');
@@ -24,8 +35,28 @@ test('WorkLoad: one total over every kind, reported only when it leaves and reac
   assert.is(load.running('job'), 1);
   task();
   action();
-  assert.equal(reports, [1]);
+  endTurn();
+  assert.equal(reports, [3], 'the total when it left zero, at the end of that turn');
   job2();
+  assert.equal(reports, [3], 'reported at the end of the turn, not at once');
+  endTurn();
+  assert.equal(reports, [3, 0]);
+});
+
+test('WorkLoad: a unit taken and released within one turn reports nothing; settle() reports a pending crossing at once, once', () => {
+  const { load, reports, deferred, endTurn } = manualLoad({ task: 1 });
+  load.take('task')();
+  assert.is(deferred.length, 1, 'one end-of-turn check scheduled');
+  endTurn();
+  assert.equal(reports, [], 'left and reached zero in one turn: the machine is not stepped');
+  const release = load.take('task');
+  load.settle(); // e.g. before a STOP: the machine must see the running task
+  assert.equal(reports, [1]);
+  endTurn();
+  assert.equal(reports, [1], 'already reported');
+  release();
+  load.take('action')();
+  endTurn();
   assert.equal(reports, [1, 0]);
 });
 
@@ -52,6 +83,27 @@ test('a burst of 40 tasks costs two state frames (busy, then idle), and the hub 
     await until(async () => (await h.tasks.counts()).done === 40, 'all done');
     await until(() => session.info.workerState === 'connected.idle', 'w1 idle again');
     assert.equal(states, ['connected.busy', 'connected.idle']);
+  } finally {
+    await h.close();
+  }
+});
+
+test('tasks one at a time whose handler returns at once cost no state frames: each is taken and released within one turn', async () => {
+  const h = await startTaskHarness();
+  try {
+    await h.worker('w1', (tasks) => tasks.handle('echo', {}, (task) => task.data), { concurrency: 1 });
+    const session = h.hub.session('w1')!;
+    await until(() => session.info.workerState === 'connected.idle', 'w1 idle');
+    const states: string[] = [];
+    session.transport.frames$.subscribe((f) => {
+      if (f.t === 'state') states.push((f as FrameOf<'state'>).value);
+    });
+    for (let i = 0; i < 5; i++) {
+      const row = await h.tasks.wait(await h.tasks.submit({ name: 'echo', data: i }));
+      assert.equal([row.state, row.result], ['done', i]);
+    }
+    assert.equal(states, [], 'no busy/idle per task');
+    assert.is(session.info.workerState, 'connected.idle');
   } finally {
     await h.close();
   }
