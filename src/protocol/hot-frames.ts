@@ -1,7 +1,8 @@
 /**
  * Plain checks for the frames every exec round trip carries (issue 13): `run`, `exec`, `dispatched`,
  * `started`, `state`, `output` and `exit`. zod validated these 8 times per round trip in the hub and
- * admin client's process, 9 % of its busy time in a CPU profile of `bench/run.ts`.
+ * admin client's process, 9 % of its busy time in a CPU profile of `bench/run.ts`. Also a task's
+ * `task_push` and `task_done` (issue 9): one zod parse each per task, in the worker and in the hub.
  *
  * A check only ever says "this frame is valid and zod would return it unchanged": every field has the
  * type and range its schema in frames.ts gives it, and the frame has no key beyond them (zod would strip
@@ -10,6 +11,7 @@
  * malformed frame gets zod's verdict and message, unchanged. `test/unit/hot-frames.test.ts` holds each
  * check to its schema on the replay fixtures' frames and on mutations of them.
  */
+import { isPlainValue } from './frames-common.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
 type Fields = Record<string, unknown>;
@@ -97,6 +99,19 @@ function isExecJob(value: unknown): boolean {
   return keys >= 0 && hasKeys(value, keys + 1);
 }
 
+/** `z.record(z.string(), z.string())`: a plain object of string values. */
+function isStringRecord(value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  for (const key in value) if (typeof value[key] !== 'string') return false;
+  return true;
+}
+
+/**
+ * `plainValueSchema` on a key that is present: absent, zod may return the key as `undefined`, so an
+ * absent value is left to zod.
+ */
+const isPresentPlainValue = (value: unknown): boolean => value !== undefined && isPlainValue(value);
+
 /** One check per hot frame type; `v` is checked by the caller, `t` chose the check. */
 const checkList: Record<string, (f: Fields) => boolean> = {
   exit(f) {
@@ -129,6 +144,22 @@ const checkList: Record<string, (f: Fields) => boolean> = {
     const spec = execSpecKeys(f);
     const credit = optionalPositiveInt(f.outputCredit);
     return isRequestId(f.id) && spec >= 0 && credit >= 0 && hasKeys(f, 3 + spec + credit);
+  },
+  // A task's two frames (issue 9, the task path): the push to the worker and its answer to the hub.
+  task_push(f) {
+    return (
+      isRequestId(f.id) &&
+      isName(f.name) &&
+      isStringRecord(f.attrs) &&
+      isPresentPlainValue(f.data) &&
+      isString(f.lease, 1, 100) &&
+      isInt(f.ttlMs) &&
+      f.ttlMs > 0 &&
+      hasKeys(f, 8)
+    );
+  },
+  task_done(f) {
+    return isRequestId(f.re) && isString(f.lease, 1, 100) && isPresentPlainValue(f.result) && hasKeys(f, 5);
   },
   run(f) {
     if (!isRequestId(f.id) || !isTarget(f.target) || !isExecJob(f.job)) return false;
