@@ -18,15 +18,22 @@
  * trip is the one a user of the CLI gets (issue 13). `--bare-worker` leaves both out (the worker guards
  * nothing), as this benchmark ran before 2026-12-02 23:30 (its RESULTS.md figures up to then).
  *
- * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker]
+ * `--worker-build dist` (the default since 2026-12-03) runs the guarded worker as a user does: the compiled
+ * package's `cla-worker run` (dist/src/cli/worker.js, built with scripts/build.mjs when dist/ is missing or
+ * older than a source file). `--worker-build tsx` runs bench/worker-process.ts under `--import tsx`, as every
+ * RESULTS.md figure before then; tsx's loader (a second V8 isolate in a loader thread on Node 20) doubles the
+ * worker's RSS, and a fork's cost, so each spawn, grows with it. `--bare-worker` always runs the tsx script.
+ * BENCH_WORKER_NODE_FLAGS='--flag ...' passes node/V8 flags to the worker process alone (for A/B runs).
+ *
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { lastValueFrom } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, map } from 'rxjs';
 import { systemClock } from '../src/clock.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import { AdminClient } from '../src/hub/admin-client.ts';
@@ -73,6 +80,12 @@ interface Breakdown {
 function cpuMsOf(pid: number): number {
   const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** Resident memory of a process, in MB (VmRSS from /proc). */
+function rssMbOf(pid: number): number {
+  const line = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return line ? Number(line[1]) / 1024 : Number.NaN;
 }
 
 /** Runs `loop` and returns its result with the CPU ms it cost this process and `pid`, per run. */
@@ -126,23 +139,70 @@ function spawnTrue(): Promise<void> {
   });
 }
 
-async function startWorker(url: string, id: string, token: string, stateDir: string | undefined): Promise<ChildProcess> {
+/** How the bench's worker process runs: the compiled package (`dist`, what a user runs) or the sources under tsx. */
+type WorkerBuild = 'dist' | 'tsx';
+
+const DIST_WORKER = path.join(ROOT, 'dist', 'src', 'cli', 'worker.js');
+
+/** Newest modification time (ms) of the files under `dir` (recursively), 0 if there is none. */
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+/** Builds dist/ with scripts/build.mjs when it is missing or older than a source it is built from. */
+function ensureBuild(): void {
+  const built = fs.existsSync(DIST_WORKER) ? fs.statSync(DIST_WORKER).mtimeMs : 0;
+  const sources = ['src', 'machines', 'workflows'].map((d) => newestMtime(path.join(ROOT, d)));
+  const configs = ['tsconfig.json', 'tsconfig.build.json', 'package.json', path.join('scripts', 'build.mjs')].map((f) => fs.statSync(path.join(ROOT, f)).mtimeMs);
+  if (built > Math.max(...sources, ...configs)) return;
+  process.stderr.write(`building dist/ (${built === 0 ? 'missing' : 'older than the sources'}) with scripts/build.mjs\n`);
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (result.status !== 0) throw new Error(`scripts/build.mjs failed (${result.signal ?? result.status})`);
+}
+
+/** Resolves once the hub sees worker `id` connected and idle (the bench's `ready`, seen from the hub). */
+function workerIdle(admin: AdminClient, id: string): Promise<void> {
+  return firstValueFrom(
+    admin.watch<Array<{ id: string; connected: boolean; state: string }>>('workers.watch').pipe(
+      filter((workers) => workers.some((w) => w.id === id && w.connected && w.state === 'connected.idle')),
+      map(() => undefined),
+    ),
+  );
+}
+
+/**
+ * Starts the worker process. With a state folder and `build` `dist` it is the compiled `cla-worker run`
+ * (crash guard included, as always there); otherwise bench/worker-process.ts under tsx, guarded only with
+ * a state folder. Resolves once the worker is connected and idle.
+ */
+async function startWorker(opts: { url: string; id: string; token: string; stateDir: string | undefined; build: WorkerBuild; cwd: string; admin: AdminClient }): Promise<ChildProcess> {
+  const { url, id, token, stateDir, build } = opts;
   // BENCH_WORKER_CPU_PROF=DIR writes the worker process's CPU profile to DIR (node --cpu-prof), as
   // `node --cpu-prof --cpu-prof-dir DIR bench/run.ts` does for the hub's.
   const profileDir = process.env.BENCH_WORKER_CPU_PROF;
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '--cpu-prof-interval', '200'] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token, ...(stateDir === undefined ? [] : ['--state-dir', stateDir])], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
+  // BENCH_WORKER_NODE_FLAGS='--flag ...' passes node/V8 flags to the worker process only (A/B runs of them).
+  profile.push(...(process.env.BENCH_WORKER_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''));
+  const cli = build === 'dist' && stateDir !== undefined;
+  const argv = cli
+    ? [DIST_WORKER, 'run', '--url', url, '--id', id, '--token', token, '--state-dir', stateDir, '--quiet']
+    : ['--import', 'tsx', WORKER_SCRIPT, '--url', url, '--id', id, '--token', token, ...(stateDir === undefined ? [] : ['--state-dir', stateDir])];
+  // The CLI reads ./cla-worker.yml: it runs in the run's own temp folder.
+  const child = spawn(process.execPath, [...profile, ...argv], { cwd: cli ? opts.cwd : ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const ended = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`worker process ended before it was ready (${signal ?? code})`))));
+  ended.catch(() => undefined);
+  const printedReady = new Promise<void>((resolve) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes('ready\n')) resolve();
     });
-    child.once('exit', (code, signal) => reject(new Error(`worker process ended before it was ready (${signal ?? code})`)));
   });
+  await Promise.race([cli ? workerIdle(opts.admin, id) : printedReady, ended]);
   return child;
 }
 
@@ -178,7 +238,7 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean; 'bare-worker': boolean };
+  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean; 'bare-worker': boolean; 'worker-build': string };
   let levels: string[];
   let seconds: number;
   let warmup: number;
@@ -192,6 +252,7 @@ async function main(): Promise<void> {
         json: { type: 'boolean', default: false },
         'hub-only': { type: 'boolean', default: false },
         'bare-worker': { type: 'boolean', default: false },
+        'worker-build': { type: 'string', default: 'dist' },
       },
       strict: true,
     }));
@@ -200,8 +261,9 @@ async function main(): Promise<void> {
     levels = values.synchronous === '' ? [] : values.synchronous.split(',');
     const unknown = levels.find((level) => !['normal', 'full'].includes(level));
     if (unknown !== undefined) throw new InvalidArgumentError(`Expected \`--synchronous\` to list normal and/or full, got \`${unknown}\``);
+    if (!['dist', 'tsx'].includes(values['worker-build'])) throw new InvalidArgumentError(`Expected \`--worker-build\` to be dist or tsx, got \`${values['worker-build']}\``);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]\n`);
     process.exitCode = 2;
     return;
   }
@@ -236,9 +298,13 @@ async function main(): Promise<void> {
     const { passkey } = await registry.createProject('bench');
     const adminToken = (await registry.ensureAdminToken()).token!;
     const { id, token } = await registerWorker({ url, passkey, id: WORKER_ID });
-    worker = await startWorker(url, id, token, values['bare-worker'] ? undefined : path.join(dir, 'worker-state'));
     admin = await AdminClient.connect(url, adminToken);
     const client = admin;
+    const bare = values['bare-worker'];
+    const build = values['worker-build'] as WorkerBuild;
+    if (build === 'dist' && !bare) ensureBuild();
+    worker = await startWorker({ url, id, token, stateDir: bare ? undefined : path.join(dir, 'worker-state'), build, cwd: dir, admin: client });
+    const workerKind = bare ? 'bench/worker-process.ts under tsx, no crash guard' : build === 'dist' ? 'compiled `cla-worker run` (dist/), crash guard' : 'bench/worker-process.ts under tsx, crash guard';
 
     let workerExecMs = 0;
     const roundTrip = async () => {
@@ -270,6 +336,7 @@ async function main(): Promise<void> {
       return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs };
     };
     const first = await hubLoop(levels[0]);
+    const workerRssMb = rssMbOf(worker.pid!);
     const extraLoops: Array<Awaited<ReturnType<typeof hubLoop>>> = [];
     for (const level of levels.slice(1)) extraLoops.push(await hubLoop(level));
     store.db.pragma(`synchronous = ${defaultLevel}`);
@@ -277,7 +344,7 @@ async function main(): Promise<void> {
     const hubResult = hubRun.result;
     if (hubOnly) {
       // For CPU profiles of the hub side alone: no local loops in this process's profile.
-      process.stdout.write(`${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included)\n`);
+      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included)\n`);
       return;
     }
     const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
@@ -295,7 +362,7 @@ async function main(): Promise<void> {
     const synchronous = store.db.pragma('synchronous', { simple: true });
 
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ command, node, machine, seconds, warmup, results, ratio, overheadMs, breakdown, sqliteSynchronous: synchronous }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ command, node, machine, seconds, warmup, worker: workerKind, workerRssMb, results, ratio, overheadMs, breakdown, sqliteSynchronous: synchronous }, null, 2)}\n`);
       return;
     }
     process.stdout.write(
@@ -305,6 +372,7 @@ async function main(): Promise<void> {
         ...(command === node ? [] : [`runs as: ${node}`]),
         `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
         `${seconds} s per measurement after ${warmup} s warm-up each; hub in this process (SQLite file, synchronous=${synchronous}), worker in a child process`,
+        `worker: ${workerKind}; its RSS after the round trips ${fmt(workerRssMb, 0)} MB`,
         '',
         table(results),
         '',

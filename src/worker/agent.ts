@@ -61,6 +61,12 @@ export interface AgentOptions {
   graceMs?: number;
   /** Pause a job's output above this many bytes queued on the socket. @default 4 MiB */
   highWaterBytes?: number;
+  /**
+   * Options of the exec runner for `exec` jobs. `baseEnv`, the environment a job's `env` is added to,
+   * defaults to a copy of `process.env` taken when the agent is created: a later change of `process.env`
+   * does not reach jobs (issue 13: Node reads a live `process.env` variable by variable on every spawn).
+   * @default { baseEnv: { ...process.env } }
+   */
   exec?: ExecRunnerOptions;
   /** Random source for the backoff jitter. @default Math.random */
   random?: () => number;
@@ -134,8 +140,12 @@ export class WorkerAgent {
       trackWork: (kind) => this.load.take(kind),
     };
     this.load = new WorkLoad({ job: options.capacity ?? 1 }, (running) => this.actor.send({ type: 'LOAD', running }));
+    // A plain copy of the environment: Node builds a child's environment from `env` on every spawn, and
+    // from the live `process.env` that is one call into C++ per variable (0.05-0.2 ms per job on the exec
+    // critical path; bench/RESULTS.md, "exec spawn cost"); from a plain object, a few microseconds.
+    const execOptions: ExecRunnerOptions = { baseEnv: { ...process.env }, ...options.exec };
     this.starters = {
-      exec: (f, ctx) => startExec(f, ctx, options.exec),
+      exec: (f, ctx) => startExec(f, ctx, execOptions),
       eval: (f, ctx) => startEval(f, ctx),
       ship: (f, ctx) => startShip(f, ctx),
       fetch: (f, ctx) => startFetch(f, ctx),

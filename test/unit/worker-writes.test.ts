@@ -1,7 +1,8 @@
 /**
  * What a worker writes to its socket for one exec (issue 13): the frames of a job leave in as few writes as
  * the job's events allow. A real WorkerAgent runs a real `true` over a FrameChannel whose byte socket
- * records each corked batch (one batch = one write to a real socket).
+ * records each corked batch (one batch = one write to a real socket). Also what environment the job's
+ * process gets (a copy taken when the agent is created, so no spawn reads the live process.env).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -43,17 +44,52 @@ class BatchingSocket implements ByteSocket {
   }
 }
 
-test("a worker's exec: `started` with its busy `state` in one write, `exit` with its idle `state` in another", async () => {
+/** A real agent on a BatchingSocket, past its handshake (welcomed, idle). */
+async function welcomedAgent(agent: (connect: () => Promise<FrameChannel>) => WorkerAgent) {
   const socket = new BatchingSocket();
   const channel = new FrameChannel(socket, { id: 'w', remote: 'test' });
-  const agent = new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect: async () => channel });
-  const exited = agent.run();
+  const worker = agent(async () => channel);
+  const exited = worker.run();
+  // Held by the channel until the agent takes its frames, as the hub's first frame is.
+  channel.receive(encodeFrame(frame('challenge', { nonce: '0'.repeat(32) })));
+  await socket.written((f) => f.t === 'hello');
+  channel.receive(encodeFrame(frame('welcome', { session: 's1', role: 'worker', projects: ['p'], heartbeatMs: 60_000, disabled: false })));
+  await socket.written((f) => f.t === 'state' && f.value === 'connected.idle');
+  const stop = async () => {
+    worker.stop('test done');
+    channel.closedBy(1000, 'test done');
+    await exited;
+  };
+  return { socket, channel, stop };
+}
+
+test("a job's environment is the worker's as it was when the agent was created, plus the job's env", async () => {
+  // Spawning from a copy instead of the live process.env (issue 13): a later change does not reach jobs.
+  const name = 'CLA_TEST_EXEC_ENV';
+  process.env[name] = 'at-creation';
+  let worker: Awaited<ReturnType<typeof welcomedAgent>> | undefined;
   try {
-    // Held by the channel until the agent takes its frames, as the hub's first frame is.
-    channel.receive(encodeFrame(frame('challenge', { nonce: '0'.repeat(32) })));
-    await socket.written((f) => f.t === 'hello');
-    channel.receive(encodeFrame(frame('welcome', { session: 's1', role: 'worker', projects: ['p'], heartbeatMs: 60_000, disabled: false })));
-    await socket.written((f) => f.t === 'state' && f.value === 'connected.idle');
+    worker = await welcomedAgent((connect) => new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect }));
+    process.env[name] = 'changed-later';
+    const { socket, channel } = worker;
+    const output = (job: string) =>
+      socket.batches
+        .flat()
+        .filter((f) => f.t === 'output' && f.re === job)
+        .map((f) => Buffer.from((f as Extract<Frame, { t: 'output' }>).data).toString())
+        .join('');
+    channel.receive(encodeFrame(frame('exec', { id: 'j1', cmd: `printf '%s|%s' "$${name}" "$EXTRA"`, env: { EXTRA: 'job' }, outputCredit: 65_536 })));
+    await socket.written((f) => f.t === 'exit' && f.re === 'j1');
+    assert.is(output('j1'), 'at-creation|job');
+  } finally {
+    delete process.env[name];
+    await worker?.stop();
+  }
+});
+
+test("a worker's exec: `started` with its busy `state` in one write, `exit` with its idle `state` in another", async () => {
+  const { socket, channel, stop } = await welcomedAgent((connect) => new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect }));
+  try {
     const before = socket.batches.length;
     channel.receive(encodeFrame(frame('exec', { id: 'j1', cmd: ['true'], outputCredit: 65_536 })));
     await socket.written((f) => f.t === 'exit');
@@ -64,9 +100,7 @@ test("a worker's exec: `started` with its busy `state` in one write, `exit` with
       ['exit', 'state connected.idle'],
     ]);
   } finally {
-    agent.stop('test done');
-    channel.closedBy(1000, 'test done');
-    await exited;
+    await stop();
   }
 });
 
