@@ -1,7 +1,9 @@
 /**
  * Plain checks for the frames every exec round trip carries (issue 13): `run`, `exec`, `dispatched`,
  * `started`, `state`, `output` and `exit`. zod validated these 8 times per round trip in the hub and
- * admin client's process, 9 % of its busy time in a CPU profile of `bench/run.ts`.
+ * admin client's process, 9 % of its busy time in a CPU profile of `bench/run.ts`. Likewise the two
+ * frames of a broadcast (issue 9): `action` (parsed once by each of 1,000 workers per round) and
+ * `action_done` (1,000 times per round by the hub).
  *
  * A check only ever says "this frame is valid and zod would return it unchanged": every field has the
  * type and range its schema in frames.ts gives it, and the frame has no key beyond them (zod would strip
@@ -10,6 +12,7 @@
  * malformed frame gets zod's verdict and message, unchanged. `test/unit/hot-frames.test.ts` holds each
  * check to its schema on the replay fixtures' frames and on mutations of them.
  */
+import { isPlainValue } from './frames-common.ts';
 import { PROTOCOL_VERSION } from './version.ts';
 
 type Fields = Record<string, unknown>;
@@ -99,6 +102,22 @@ function isExecJob(value: unknown): boolean {
 
 /** One check per hot frame type; `v` is checked by the caller, `t` chose the check. */
 const checkList: Record<string, (f: Fields) => boolean> = {
+  action_done(f) {
+    return isRequestId(f.re) && hasKeys(f, 3);
+  },
+  action(f) {
+    // `data` is `plainValueSchema`, a zod custom check of isPlainValue that returns the value as it is;
+    // an absent `data` (which that check lets through) is left to zod.
+    return (
+      isRequestId(f.id) &&
+      isName(f.action) &&
+      isRequestId(f.run) &&
+      isName(f.step) &&
+      f.data !== undefined &&
+      isPlainValue(f.data) &&
+      hasKeys(f, 7)
+    );
+  },
   exit(f) {
     return (
       isRequestId(f.re) &&
