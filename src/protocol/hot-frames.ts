@@ -2,7 +2,9 @@
  * Plain checks for the frames every exec round trip carries (issue 13): `run`, `exec`, `dispatched`,
  * `started`, `state`, `output` and `exit`. zod validated these 8 times per round trip in the hub and
  * admin client's process, 9 % of its busy time in a CPU profile of `bench/run.ts`. Also a task's
- * `task_push` and `task_done` (issue 9): one zod parse each per task, in the worker and in the hub.
+ * `task_push` and `task_done` (issue 9): one zod parse each per task, in the worker and in the hub; and
+ * the two frames of a broadcast (issue 9): `action` (parsed once by each of 1,000 workers per round) and
+ * `action_done` (1,000 times per round by the hub).
  *
  * A check only ever says "this frame is valid and zod would return it unchanged": every field has the
  * type and range its schema in frames.ts gives it, and the frame has no key beyond them (zod would strip
@@ -114,6 +116,22 @@ const isPresentPlainValue = (value: unknown): boolean => value !== undefined && 
 
 /** One check per hot frame type; `v` is checked by the caller, `t` chose the check. */
 const checkList: Record<string, (f: Fields) => boolean> = {
+  action_done(f) {
+    return isRequestId(f.re) && hasKeys(f, 3);
+  },
+  action(f) {
+    // `data` is `plainValueSchema`, a zod custom check of isPlainValue that returns the value as it is;
+    // an absent `data` (which that check lets through) is left to zod.
+    return (
+      isRequestId(f.id) &&
+      isName(f.action) &&
+      isRequestId(f.run) &&
+      isName(f.step) &&
+      f.data !== undefined &&
+      isPlainValue(f.data) &&
+      hasKeys(f, 7)
+    );
+  },
   exit(f) {
     return (
       isRequestId(f.re) &&

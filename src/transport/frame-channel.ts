@@ -14,7 +14,7 @@ import type { CloseInfo, FrameReceiver, FrameTap, Transport } from './transport.
 
 /** The little a channel needs from a socket. */
 export interface ByteSocket {
-  send(bytes: Uint8Array, done: (error?: Error) => void): void;
+  send(bytes: Uint8Array, done: (error?: Error | null) => void): void;
   close(code: number, reason: string): void;
   terminate(): void;
   bufferedAmount(): number;

@@ -2,12 +2,14 @@
  * The worker's (and admin CLI's) side of the websocket: dials the hub, verifies TLS unless told not to,
  * and drops the connection when the hub's pings stop arriving.
  */
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/version.ts';
 import { FrameChannel, nextConnectionId } from './frame-channel.ts';
 import { clientCertRefused, tlsConfigError, type ClientTlsFiles } from './tls-config.ts';
 import type { FrameTap, Transport } from './transport.ts';
+import { binaryFrame } from './ws-frame.ts';
 
 /** TLS settings for `wss://` (the resoto-style `--ca-cert`, `--cert`, `--cert-key`, ...). */
 export interface ClientTlsOptions {
@@ -45,6 +47,12 @@ export interface WsClientOptions {
   mask?: 'auto' | 'random';
 }
 
+/**
+ * Frames up to this size to a loopback hub are copied into one buffer with their header (one socket
+ * write); larger ones go through ws, whose two buffers spare the copy.
+ */
+const ONE_BUFFER_MAX_BYTES = 16 * 1024;
+
 /** ws's `generateMask`: an all-zero key, which makes ws skip masking the payload (ws sender.js `skipMasking`). */
 function zeroMask(mask: Buffer): void {
   mask[0] = mask[1] = mask[2] = mask[3] = 0;
@@ -74,11 +82,12 @@ export function zeroMaskAllowed(url: string): boolean {
  */
 export function connectWs(url: string, options: WsClientOptions = {}): Promise<Transport> {
   const maxPayload = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  const zeroMasked = (options.mask ?? 'auto') === 'auto' && zeroMaskAllowed(url);
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, {
       perMessageDeflate: false,
       maxPayload,
-      ...((options.mask ?? 'auto') === 'auto' && zeroMaskAllowed(url) ? { generateMask: zeroMask } : {}),
+      ...(zeroMasked ? { generateMask: zeroMask } : {}),
       handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
       ca: options.tls?.ca,
       cert: options.tls?.cert,
@@ -88,7 +97,7 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
     });
     let settled = false;
     // The socket ws writes to, for corking the frames of one turn into one write.
-    let raw: { cork(): void; uncork(): void } | undefined;
+    let raw: Duplex | undefined;
     ws.once('upgrade', (res) => (raw = res.socket));
     if (options.expectHubId !== undefined) {
       ws.once('upgrade', (res) => {
@@ -148,7 +157,14 @@ export function connectWs(url: string, options: WsClientOptions = {}): Promise<T
       };
       const channel = new FrameChannel(
         {
-          send: (bytes, done) => ws.send(bytes, { binary: true }, done),
+          // A small frame to a loopback hub is framed here, header and payload in one buffer: with its
+          // zero key ws writes them as two, and Node gathers them in a `writev` (issue 9: one answer
+          // per worker in a broadcast). Safe beside ws's own writes for the reason ws-server.ts
+          // `sendShared` gives; once ws is closing, its `send` reports the error as for any frame.
+          send: (bytes, done) => {
+            if (zeroMasked && raw && bytes.length <= ONE_BUFFER_MAX_BYTES && ws.readyState === WebSocket.OPEN) raw.write(binaryFrame(bytes, true), done);
+            else ws.send(bytes, { binary: true }, done);
+          },
           cork: () => raw?.cork(),
           uncork: () => raw?.uncork(),
           close: (code, reason) => ws.close(code, reason),

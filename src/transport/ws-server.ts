@@ -15,6 +15,7 @@ import { EncodePool } from './encode-pool.ts';
 import { FrameChannel, closeReason, nextConnectionId, type ByteSocket } from './frame-channel.ts';
 import { SendBudget } from './send-gate.ts';
 import type { FrameTap, Transport } from './transport.ts';
+import { binaryFrame } from './ws-frame.ts';
 
 /** The header of the upgrade answer (and of admin HTTP answers) that names the hub. */
 export const HUB_ID_HEADER = 'X-Cla-Hub-Id';
@@ -260,19 +261,7 @@ const framed = new WeakMap<Uint8Array, Buffer>();
 export function serverFrame(bytes: Uint8Array): Buffer {
   let frame = framed.get(bytes);
   if (frame) return frame;
-  const length = bytes.length;
-  const header = length < 126 ? 2 : length < 65_536 ? 4 : 10;
-  frame = Buffer.allocUnsafe(header + length);
-  frame[0] = 0x82; // FIN, opcode 2 (binary)
-  if (header === 2) frame[1] = length;
-  else if (header === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeBigUInt64BE(BigInt(length), 2);
-  }
-  frame.set(bytes, header);
+  frame = binaryFrame(bytes, false);
   framed.set(bytes, frame);
   return frame;
 }

@@ -1,5 +1,5 @@
 /**
- * The plain checks of an exec round trip's frames (src/protocol/hot-frames.ts) against their zod
+ * The plain checks of an exec round trip's and a broadcast's frames (src/protocol/hot-frames.ts) against their zod
  * schemas: a check may only accept what the schema accepts and returns unchanged. Held on every frame of
  * the replay fixtures (frames the real hub, worker and admin client sent) and on mutations of each hot
  * frame found there: every field missing, set to values of the wrong type or range, and an extra key.
