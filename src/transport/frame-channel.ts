@@ -197,16 +197,26 @@ export class FrameChannel implements Transport, SendGateHooks {
     if (!this.open) {
       return Promise.reject(new ClaError(ErrorCode.ConnectionFailed, `Connection ${this.id} is closed`, { retryable: true }));
     }
-    // A chunk forwarded as it came (a relaying hub) goes out in its received bytes; other large chunks are encoded into pooled buffers.
-    const forwarded = bytesAsReceived(frame);
-    const pooled = frame.t === 'chunk' && !forwarded ? (this.encodePool ??= new EncodePool()).encode(frame) : undefined;
-    const bytes = forwarded ?? pooled?.bytes ?? encodeFrame(frame);
+    const pooled = this.pooledChunk(frame);
+    const bytes = pooled?.bytes ?? encodeFrame(frame);
     return new Promise((resolve, reject) => this.write(frame.t, bytes, (error) => (error ? reject(error) : resolve()), pooled));
   }
 
   /** {@link send} without a promise: a failure (closed connection, frame too large) is dropped. */
   post(frame: Frame): void {
-    if (this.open) this.write(frame.t, encodeFrame(frame), ignore);
+    if (!this.open) return;
+    // A worker's fetch posts its chunks: pooled too, or msgpackr packs each into fresh memory (issue 13).
+    const pooled = this.pooledChunk(frame);
+    this.write(frame.t, pooled?.bytes ?? encodeFrame(frame), ignore, pooled);
+  }
+
+  /**
+   * A large chunk encoded into a pooled buffer; undefined for other frames and for a chunk forwarded as it
+   * came (a relaying hub: `encodeFrame` gives its received bytes).
+   */
+  private pooledChunk(frame: Frame): PooledBytes | undefined {
+    if (frame.t !== 'chunk' || bytesAsReceived(frame)) return undefined;
+    return (this.encodePool ??= new EncodePool()).encode(frame);
   }
 
   /** {@link post} of a frame encoded once for many connections. */

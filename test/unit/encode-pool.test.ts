@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { EncodePool } from '../../src/transport/encode-pool.ts';
+import { FrameChannel, type ByteSocket } from '../../src/transport/frame-channel.ts';
 
 const test = suite('encode pool');
 const chunk = (seq: number, bytes: number) => frame('chunk', { re: 'job-1', seq, data: randomBytes(bytes) });
@@ -53,6 +54,38 @@ test('small chunks, oversized chunks and other frames are left to the usual enco
   assert.is(pool.encode(chunk(0, 1000)), undefined);
   assert.is(pool.encode(chunk(0, 300 * 1024)), undefined);
   assert.is(pool.encode(frame('credit', { re: 'job-1', bytes: 1 })), undefined);
+});
+
+/** A socket that holds each write until `flush()`, as a slow ws socket holds its queue. */
+function heldSocket(): ByteSocket & { sent: Uint8Array[]; flush(): void } {
+  const pending: Array<() => void> = [];
+  return {
+    sent: [],
+    send(bytes, done) {
+      this.sent.push(bytes);
+      pending.push(() => done());
+    },
+    flush: () => pending.splice(0).forEach((done) => done()),
+    close: () => undefined,
+    terminate: () => undefined,
+    bufferedAmount: () => 0,
+  };
+}
+
+test('a posted chunk (a worker\'s fetch) goes out in a pooled buffer, given back once the socket wrote it', () => {
+  const pool = new EncodePool();
+  const socket = heldSocket();
+  const channel = new FrameChannel(socket, { id: 'c1', remote: 'test', encodePool: pool });
+  const f = chunk(0, 992 * 1024);
+  channel.post(f);
+  const bytes = socket.sent[0]!;
+  assert.is(bytes.buffer.byteLength, pool.bufferBytes, 'encoded into a pooled buffer, not into fresh msgpackr memory');
+  const back = decodeFrame(bytes);
+  assert.equal(back.t === 'chunk' && Buffer.compare(back.data, f.data), 0);
+  const held = pool.encode(chunk(1, 992 * 1024))!;
+  assert.is.not(held.bytes.buffer, bytes.buffer, 'not handed out again while the socket holds it');
+  socket.flush();
+  assert.is(pool.encode(chunk(2, 992 * 1024))!.bytes.buffer, bytes.buffer, 'given back after the write');
 });
 
 test.run();
