@@ -36,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, lastValueFrom, map } from 'rxjs';
 import { systemClock } from '../src/clock.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
+import { ActionsExtension } from '../src/hub/actions/actions-extension.ts';
 import { AdminClient } from '../src/hub/admin-client.ts';
 import { Hub } from '../src/hub/hub.ts';
 import { Registry } from '../src/hub/registry.ts';
@@ -290,7 +291,9 @@ async function main(): Promise<void> {
       }
     };
   }
-  const hub = new Hub({ port: 0 }, { registry });
+  // The actions extension `cla-hub start` has: the compiled worker sends its (empty) `subscribe` at every
+  // welcome, which a hub without it refuses with an error frame and a BAD_FRAME log line.
+  const hub = new Hub({ port: 0 }, { registry, extensions: [new ActionsExtension({ db: store.db, cron: false })] });
   let worker: ChildProcess | undefined;
   let admin: AdminClient | undefined;
   try {

@@ -120,17 +120,7 @@ const checkList: Record<string, (f: Fields) => boolean> = {
     return isRequestId(f.re) && hasKeys(f, 3);
   },
   action(f) {
-    // `data` is `plainValueSchema`, a zod custom check of isPlainValue that returns the value as it is;
-    // an absent `data` (which that check lets through) is left to zod.
-    return (
-      isRequestId(f.id) &&
-      isName(f.action) &&
-      isRequestId(f.run) &&
-      isName(f.step) &&
-      f.data !== undefined &&
-      isPlainValue(f.data) &&
-      hasKeys(f, 7)
-    );
+    return isRequestId(f.id) && isName(f.action) && isRequestId(f.run) && isName(f.step) && isPresentPlainValue(f.data) && hasKeys(f, 7);
   },
   exit(f) {
     return (

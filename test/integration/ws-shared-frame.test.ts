@@ -14,23 +14,32 @@ import { binaryFrame } from '../../src/transport/ws-frame.ts';
 import { serverFrame, startWsServer } from '../../src/transport/ws-server.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 
+/**
+ * Collects the frames `transport` receives; `receivedAll(n)` resolves once n arrived and rejects if the
+ * connection closes first (a frame the other end cannot read closes it with 1002: the test fails instead
+ * of waiting).
+ */
+function collect(transport: Transport, side: string): { received: Frame[]; receivedAll(n: number): Promise<void> } {
+  const received: Frame[] = [];
+  let waiting: { n: number; resolve: () => void; reject: (error: Error) => void } | undefined;
+  transport.setReceiver({
+    receiveFrame: (f) => {
+      received.push(f);
+      if (waiting && received.length >= waiting.n) waiting.resolve();
+    },
+    transportClosed: (info) => waiting?.reject(new Error(`${side} closed (${info.code} ${info.reason}) after ${received.length} frame(s)`)),
+  });
+  const receivedAll = (n: number) => (received.length >= n ? Promise.resolve() : new Promise<void>((resolve, reject) => (waiting = { n, resolve, reject })));
+  return { received, receivedAll };
+}
+
 /** A listener on port 0 with one connected client; `server` is the hub's end of the connection. */
 async function connected(): Promise<{ server: Transport; client: Transport; received: Frame[]; receivedAll(n: number): Promise<void>; close(): Promise<void> }> {
   let accept!: (transport: Transport) => void;
   const accepted = new Promise<Transport>((resolve) => (accept = resolve));
   const listener = await startWsServer({ port: 0, onConnection: (transport) => accept(transport) });
   const client = await connectWs(listener.url, { silenceTimeoutMs: 0 });
-  const received: Frame[] = [];
-  let waiting: { n: number; resolve: () => void; reject: (error: Error) => void } | undefined;
-  client.setReceiver({
-    receiveFrame: (f) => {
-      received.push(f);
-      if (waiting && received.length >= waiting.n) waiting.resolve();
-    },
-    // A frame the client cannot read closes the connection (1002): the test fails instead of waiting.
-    transportClosed: (info) => waiting?.reject(new Error(`the client's connection closed (${info.code} ${info.reason}) after ${received.length} frame(s)`)),
-  });
-  const receivedAll = (n: number) => (received.length >= n ? Promise.resolve() : new Promise<void>((resolve, reject) => (waiting = { n, resolve, reject })));
+  const { received, receivedAll } = collect(client, "the client's connection");
   const server = await accepted;
   return { server, client, received, receivedAll, close: () => listener.close() };
 }
@@ -58,16 +67,7 @@ test('a shared frame of each length encoding reaches a ws client, in order with 
 
 test("a worker's frames to a loopback hub, framed in one buffer up to 16 KiB and by ws above, reach the hub's ws in order", async () => {
   const { server, client, received: answers, receivedAll: answered, close } = await connected();
-  const received: Frame[] = [];
-  let waiting: { n: number; resolve: () => void; reject: (error: Error) => void } | undefined;
-  server.setReceiver({
-    receiveFrame: (f) => {
-      received.push(f);
-      if (waiting && received.length >= waiting.n) waiting.resolve();
-    },
-    // A frame the hub's ws cannot read closes the connection (1002): the test fails instead of waiting.
-    transportClosed: (info) => waiting?.reject(new Error(`the hub's end closed (${info.code} ${info.reason}) after ${received.length} frame(s)`)),
-  });
+  const { received, receivedAll } = collect(server, "the hub's end");
   try {
     // 7- and 16-bit lengths framed here, the 16 KiB edge on both sides, and a 64-bit one framed by ws.
     const frames = [10, 200, 16 * 1024 - 80, 16 * 1024 - 40, 70_000, 10].map((bytes, i) => action(`c${i}`, bytes));
@@ -76,7 +76,7 @@ test("a worker's frames to a loopback hub, framed in one buffer up to 16 KiB and
     for (const f of frames) client.post(f);
     // A frame the hub cannot decode (a wrong key scrambles it) is answered with an `error` frame.
     const refused = answered(1).then(() => Promise.reject(new Error(`the hub answered ${JSON.stringify(answers[0])}`)));
-    await Promise.race([new Promise<void>((resolve, reject) => (received.length >= frames.length ? resolve() : (waiting = { n: frames.length, resolve, reject }))), refused]);
+    await Promise.race([receivedAll(frames.length), refused]);
     assert.equal(received, frames);
   } finally {
     client.close();
