@@ -5,7 +5,7 @@
  */
 import { VERSION } from '../version.ts';
 import os from 'node:os';
-import { createActor, type Actor, type EventFromLogic } from 'xstate';
+import { createActor, type Actor, type EventFromLogic, type StateValue } from 'xstate';
 import { workerMachine } from '../../machines/worker.machine.ts';
 import { backoffMs, isAcceptingJobs } from '../../machines/worker.helpers.ts';
 import type { Clock } from '../clock.ts';
@@ -28,6 +28,7 @@ import { startShip } from './ops/ship.ts';
 import type { AgentExtension, ExtensionContext } from './agent-extension.ts';
 import { checkInteger, checkObject, checkString, checkStringList, invalidOption } from '../option-checks.ts';
 import { WorkerPolicy } from './policy.ts';
+import { MachineLoad } from './machine-load.ts';
 import { WorkLoad } from './work-load.ts';
 
 /** Package version reported in `hello`. */
@@ -103,6 +104,13 @@ export class WorkerAgent {
   private readonly jobs = new Map<string, RunningJob>();
   /** Jobs, tasks and action handlers: the one count the machine's idle/busy comes from. */
   private readonly load: WorkLoad;
+  /** Gives the load's zero crossings to the machine, stepping it only when it has something to decide. */
+  private readonly machineLoad: MachineLoad;
+  /** Effects (provided actions) the machine has run: a `LOAD` step that ran none may be learned (machine-load.ts). */
+  private effects = 0;
+  /** The state last sent in a `state` frame on this connection ('' before the first). */
+  private reportedState = '';
+  private readonly stateListeners = new Set<(state: unknown) => void>();
   private readonly extensions: AgentExtension[];
   private readonly extensionContext: ExtensionContext;
   private readonly policy: WorkerPolicy;
@@ -139,7 +147,7 @@ export class WorkerAgent {
       resume: () => this.transport?.resume(),
       trackWork: (kind) => this.load.take(kind),
     };
-    this.load = new WorkLoad({ job: options.capacity ?? 1 }, (running) => this.actor.send({ type: 'LOAD', running }));
+    this.load = new WorkLoad({ job: options.capacity ?? 1 }, (running) => this.machineLoad.report(running));
     // A plain copy of the environment: Node builds a child's environment from `env` on every spawn, and
     // from the live `process.env` that is one call into C++ per variable (0.05-0.2 ms per job on the exec
     // critical path; bench/RESULTS.md, "exec spawn cost"); from a plain object, a few microseconds.
@@ -152,26 +160,31 @@ export class WorkerAgent {
       probe: (f, ctx) => startProbe(f, ctx, { tags: options.tags ?? [] }),
       ...options.starters,
     };
+    const effect = <A extends unknown[]>(fn: (...args: A) => void) => (...args: A) => {
+      this.effects += 1;
+      fn(...args);
+    };
     this.actor = createActor(
       workerMachine.provide({
         actions: {
-          openConnection: () => this.openConnection(),
-          sendHello: () => this.sendHelloWhenChallenged(),
-          sendBye: ({ context }) => this.send(frame('bye', { reason: context.reason ?? 'stopping' })),
-          drainJobs: () => {
+          openConnection: effect(() => this.openConnection()),
+          sendHello: effect(() => this.sendHelloWhenChallenged()),
+          sendBye: effect(({ context }) => this.send(frame('bye', { reason: context.reason ?? 'stopping' }))),
+          drainJobs: effect(() => {
             for (const extension of this.extensions) void extension.stop?.();
-          },
-          cancelAllJobs: () => {
+          }),
+          cancelAllJobs: effect(() => {
             for (const job of this.jobs.values()) job.cancel('worker stopping');
-          },
-          closeConnection: () => this.transport?.close(1000, 'worker stopping'),
-          exitProcess: ({ context }) =>
+          }),
+          closeConnection: effect(() => this.transport?.close(1000, 'worker stopping')),
+          exitProcess: effect(({ context }) =>
             this.resolveExit({
               closeCode: context.closeCode,
               reason: this.lastError?.message ?? context.reason ?? 'stopped',
               error: this.lastError,
               shutdownByHub: this.shutdownByHub,
             }),
+          ),
         },
         delays: {
           // "Full jitter": uniform in [0, cap], so a fleet restarting at once spreads out.
@@ -183,25 +196,12 @@ export class WorkerAgent {
         clock: this.clock as never,
       },
     );
+    this.machineLoad = new MachineLoad(this.actor, () => this.effects, (value) => this.stateChanged(value), stateName);
   }
 
   /** Starts the machine and connects; resolves when the worker has shut down. */
   run(): Promise<AgentExit> {
-    // Report the machine's state to the hub when it changes while connected (management views show it):
-    // idle/busy change only when the worker's load reaches or leaves zero (work-load.ts), not per task,
-    // and a unit of work taken and released within one turn changes neither.
-    let reported = '';
-    this.actor.subscribe((snapshot) => {
-      const value = stateName(snapshot.value);
-      const online = snapshot.matches('connected') || snapshot.matches('disabled') || snapshot.matches('stopping');
-      if (!online || !this.transport?.isOpen()) {
-        reported = ''; // a new connection gets the state again
-        return;
-      }
-      if (value === reported) return;
-      reported = value;
-      this.send(frame('state', { value }));
-    });
+    this.actor.subscribe((snapshot) => this.stateChanged(snapshot.value));
     this.actor.start();
     this.step({ type: 'CONNECT' });
     return this.exited;
@@ -215,24 +215,48 @@ export class WorkerAgent {
   private readonly settleLoad = (): void => this.load.settle();
 
   /**
+   * The machine's state changed (a step, or a `LOAD` step taken ahead of it: machine-load.ts). Reported to
+   * the hub while connected (management views show it): idle/busy change only when the worker's load
+   * reaches or leaves zero (work-load.ts), not per task, and a unit of work taken and released within one
+   * turn changes neither.
+   */
+  private stateChanged(state: StateValue): void {
+    for (const listener of this.stateListeners) listener(state);
+    const value = stateName(state);
+    const top = typeof state === 'string' ? state : Object.keys(state)[0];
+    const online = top === 'connected' || top === 'disabled' || top === 'stopping';
+    if (!online || !this.transport?.isOpen()) {
+      this.reportedState = ''; // a new connection gets the state again
+      return;
+    }
+    if (value === this.reportedState) return;
+    this.reportedState = value;
+    this.send(frame('state', { value }));
+  }
+
+  /**
    * Sends `event` to the machine after any zero crossing of the load not reported yet (work-load.ts
    * reports them at the end of the turn), so the machine decides on the true count.
    */
   private step(event: Exclude<EventFromLogic<typeof workerMachine>, { type: 'LOAD' }>): void {
     this.load.settle();
+    this.machineLoad.deliver();
     this.actor.send(event);
   }
 
   /** The machine's current state value. */
   state(): unknown {
     this.load.settle();
+    this.machineLoad.deliver();
     return this.actor.getSnapshot().value;
   }
 
   /** Subscribes to state changes. */
   onState(listener: (state: unknown) => void): () => void {
-    const subscription = this.actor.subscribe((snapshot) => listener(snapshot.value));
-    return () => subscription.unsubscribe();
+    // A listener of its own (not an actor subscription): it also hears the states taken ahead of the machine.
+    const once = (state: unknown) => listener(state);
+    this.stateListeners.add(once);
+    return () => this.stateListeners.delete(once);
   }
 
   /** The hello for `nonce` (the connection's `challenge`): a proof of the token or the PSK, never the secret. */
