@@ -324,10 +324,13 @@ test("a step's answer rows go with the broadcast's send time in one write, and a
   /** Records the step writes; while `hold` is set they stay in flight (applied, not yet acknowledged). */
   class HeldStore extends MemoryWorkflowStore {
     writes: string[] = [];
+    /** Whether each step write held the snapshot. */
+    snapshots: boolean[] = [];
     hold: Promise<void> | undefined;
     override updateStep(messageId: string, patch: Parameters<MemoryWorkflowStore['updateStep']>[1]): Promise<void> {
       const sent = patch.sent ? ` sent ${[...patch.sent.subscribers].sort().join(',')}` : '';
       this.writes.push(`${patch.state} ${patch.subscribers.map((s) => `${s.id}:${s.status}`).join(',')}${sent}`);
+      this.snapshots.push(patch.snapshot !== undefined);
       const done = super.updateStep(messageId, patch);
       const hold = this.hold;
       return hold ? hold.then(() => done) : done;
@@ -360,7 +363,29 @@ test("a step's answer rows go with the broadcast's send time in one write, and a
   gates.w3.resolve();
   await settle();
   assert.equal(store.writes.slice(1), ['waiting w1:done', 'waiting w2:done', 'succeeded w3:done'], 'the end is written at once');
+  assert.equal(store.snapshots, [true, false, false, false], 'only the start holds the snapshot: answers alone, the end too, are told by the rows (issue 9)');
   assert.equal(await statuses(b, run), { w1: 'done', w2: 'done', w3: 'done' });
+  await b.close();
+});
+
+test('a step that ends by more than answers (an abort) is written with its snapshot', async () => {
+  class SnapshotStore extends MemoryWorkflowStore {
+    ends: Array<{ state: string; snapshot: boolean }> = [];
+    override updateStep(messageId: string, patch: Parameters<MemoryWorkflowStore['updateStep']>[1]): Promise<void> {
+      if (patch.state !== 'waiting') this.ends.push({ state: patch.state, snapshot: patch.snapshot !== undefined });
+      return super.updateStep(messageId, patch);
+    }
+  }
+  const store = new SnapshotStore(new MemoryWorkflowTables());
+  const b = await bed(undefined, { stores: { workflows: store, resources: new MemoryResourceStore() } });
+  await b.worker('w1', { collect: () => undefined });
+  await b.worker('w2', { collect: () => new Promise<void>(() => undefined) });
+  const { run } = await b.ext.engine.runManual('collect');
+  await settle();
+  assert.equal(await statuses(b, run), { w1: 'done', w2: 'pending' });
+  await b.ext.engine.abort(run, 'enough');
+  await settle();
+  assert.equal(store.ends, [{ state: 'aborted', snapshot: true }]);
   await b.close();
 });
 

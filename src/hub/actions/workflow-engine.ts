@@ -341,8 +341,8 @@ export class WorkflowEngine implements BusListener {
   }
 
   /** `cleanup` carries the subscriber's flagged ids by plugin (null past the size limit); other actions nothing, at once. */
-  private dataFor(action: string, workerId: string): Record<string, unknown> | Promise<Record<string, unknown>> {
-    if (action !== 'cleanup') return {};
+  private dataFor(action: string, workerId: string): Record<string, unknown> | undefined | Promise<Record<string, unknown>> {
+    if (action !== 'cleanup') return undefined;
     return this.deps.resources.flagged(workerId).then((flagged) => this.cleanupData(flagged));
   }
 
