@@ -60,10 +60,10 @@ const v8Flags: HeapFlags = {
  * the dead buffers alone started incremental marking again and again ("Start (allocation limit)" with the
  * old generation at 18 of 43 MB): a full mark-compact every 15-45 MiB moved, 2-3 CPU s per GiB in the hub
  * and in the worker (the "bad GC mode" of bench/RESULTS.md). A larger factor moves the limit far enough
- * that these starts stop (bad mode in 0 of 13 runs, against 6 of 17 without; bench/RESULTS.md, branch xfer5). Only while a
- * transfer runs, and only on a small heap, so a hub holding thousands of sessions keeps V8's own growth.
- * The factor is read when V8 recomputes its limits after a mark-compact, so it takes effect from the
- * next one.
+ * that these starts stop (bad mode in 0 of 15 runs, against 8 of 19 without; bench/RESULTS.md, branch
+ * xfer5). Only while a transfer runs, and only on a small heap, so a hub holding thousands of sessions
+ * keeps V8's own growth. The factor is read when V8 recomputes its limits after a mark-compact, so it
+ * takes effect from the next one.
  */
 export class TransferHeapGrowth {
   private holds = 0;
