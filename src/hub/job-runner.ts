@@ -17,6 +17,7 @@ import type { JobFinish, JobStart } from './registry.ts';
 import type { WorkerSession } from './worker-session.ts';
 import { ShipCreditRelay } from './transfer-relay.ts';
 import { TRANSFER_WINDOW_BYTES } from '../worker/ops/transfer-io.ts';
+import { holdTransferHeapGrowth } from '../gc-policy.ts';
 
 /** Options of one run. */
 export interface RunOptions {
@@ -90,6 +91,8 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     const jobId = deps.newId();
     const kind = request.job.kind;
     const requestedAt = deps.clock.now();
+    // A relayed transfer's buffers must not drive the hub's GC into a mark-compact loop (see gc-policy.ts).
+    const releaseHeap = kind === 'ship' || kind === 'fetch' ? holdTransferHeapGrowth() : undefined;
     let session: WorkerSession | undefined;
     let flow: OutputFlow | undefined;
     let done = false;
@@ -232,6 +235,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       );
     } else if (refusal) {
       refuse(refusal);
+      releaseHeap?.();
       return undefined;
     } else cancelWait = dispatch();
     const onAbort = () => {
@@ -247,6 +251,7 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
     return () => {
+      releaseHeap?.();
       options.signal?.removeEventListener('abort', onAbort);
       cancelWait();
       if (!done && session) {

@@ -15,6 +15,7 @@ import { AdminClient } from '../../src/hub/admin-client.ts';
 import { Hub } from '../../src/hub/hub.ts';
 import { Registry } from '../../src/hub/registry.ts';
 import { fetchFile, shipFile } from '../../src/hub/transfer.ts';
+import { transferHeapGrowth } from '../../src/gc-policy.ts';
 import { createLogger } from '../../src/logger.ts';
 import { proofMessage, prove } from '../../src/protocol/auth-proof.ts';
 import { decodeFrame } from '../../src/protocol/codec.ts';
@@ -92,6 +93,8 @@ it('chunks of a ship and a fetch leave the hub in the bytes they came in, addres
     const back = path.join(dir, 'back.bin');
     assert.is((await fetchFile(client, { worker: id }, remote, back)).sha256, sha);
     assert.ok(fs.readFileSync(back).equals(content), 'the admin wrote the bytes fetched');
+    // The hub's job runner and the worker's ship and fetch gave their heap growth holds back (gc-policy.ts).
+    assert.is(transferHeapGrowth.active, 0, 'no transfer holds the heap growth policy once both ended');
 
     assert.ok(shipIn >= 5, `the hub received the ship's chunks (${shipIn})`);
     assert.is(shipOut, shipIn, 'every received ship chunk was sent on');

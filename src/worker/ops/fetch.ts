@@ -7,6 +7,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { ClaError, ErrorCode, toWireError } from '../../errors.ts';
+import { holdTransferHeapGrowth } from '../../gc-policy.ts';
 import { frame, type FrameOf } from '../../protocol/frames.ts';
 import type { JobContext, RunningJob } from './job.ts';
 import type { TransferOpOptions } from './ship.ts';
@@ -26,6 +27,8 @@ export function startFetch(f: FrameOf<'fetch'>, ctx: JobContext, options: Pick<T
   let early = 0;
 
   const done = (async () => {
+    // This transfer's buffers must not drive the worker's GC into a mark-compact loop (see gc-policy.ts).
+    const releaseHeap = holdTransferHeapGrowth();
     let fh: FileHandle | undefined;
     try {
       const opened = await openSourceFile(source);
@@ -51,6 +54,7 @@ export function startFetch(f: FrameOf<'fetch'>, ctx: JobContext, options: Pick<T
       ctx.log.warn({ job: f.id, path: source, code: failure.code }, failure.message);
       ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
     } finally {
+      releaseHeap();
       idle.stop();
       await fh?.close().catch(() => undefined);
     }

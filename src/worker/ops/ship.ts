@@ -6,6 +6,7 @@
  * error, a `cancel` or the connection dropping (the agent cancels every job then) removes the temp file.
  */
 import { ClaError, ErrorCode, toWireError } from '../../errors.ts';
+import { holdTransferHeapGrowth } from '../../gc-policy.ts';
 import { frame, type FrameOf } from '../../protocol/frames.ts';
 import type { JobContext, RunningJob } from './job.ts';
 import { asTransferError, createStopSignal, idleWatch, TRANSFER_IDLE_MS } from './transfer-io.ts';
@@ -38,6 +39,8 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
   let lastChunkSha256: string | undefined;
 
   const done = (async () => {
+    // This transfer's buffers must not drive the worker's GC into a mark-compact loop (see gc-policy.ts).
+    const releaseHeap = holdTransferHeapGrowth();
     try {
       // The roots are checked again on the folder actually opened, by descriptor (issue 11, case 5).
       sink = await FileSink.open(target, { windowBytes: options.windowBytes, roots: ctx.policy.roots });
@@ -58,6 +61,7 @@ export function startShip(f: FrameOf<'ship'>, ctx: JobContext, options: Transfer
       ctx.log.warn({ job: f.id, path: sink?.realTarget ?? target, code: failure.code }, failure.message);
       ctx.send(frame('error', { re: f.id, error: toWireError(failure) }));
     } finally {
+      releaseHeap();
       idle.stop();
       tracking?.release();
     }
