@@ -11,5 +11,5 @@ export function canAcceptJob(snapshot: SessionSnapshot): boolean {
 
 /** Free job slots on this worker (0 unless the session can accept jobs). */
 export function freeSlots(snapshot: SessionSnapshot): number {
-  return canAcceptJob(snapshot) ? snapshot.context.capacity - snapshot.context.jobs.length : 0;
+  return canAcceptJob(snapshot) ? snapshot.context.capacity - snapshot.context.running : 0;
 }

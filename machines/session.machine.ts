@@ -32,8 +32,13 @@ export interface SessionInput {
  * snapshots, which the hub shares between idle sessions (issue 9, hub heap per idle worker).
  */
 export interface SessionContext {
-  /** Ids of the jobs assigned to this worker and not yet done, in assignment order. */
-  jobs: string[];
+  /**
+   * Jobs assigned to this worker and not yet done. A count, not their ids: the runtime holds the jobs
+   * (and sends each `JOB_ASSIGNED` / `JOB_DONE` once per job), so a session's snapshot depends only on its
+   * state, count and hello facts, and the hub can share and reuse snapshots and the steps between them
+   * (src/hub/worker-session.ts, issue 13).
+   */
+  running: number;
   /** Concurrent jobs the worker announced in `hello`. */
   capacity: number;
   /** Where the session starts; read once, by the `opening` state. */
@@ -42,8 +47,8 @@ export interface SessionContext {
 
 /** Events the hub runtime sends after it has validated a frame or observed the socket. */
 export type SessionEvent =
-  | { type: 'JOB_ASSIGNED'; jobId: string }
-  | { type: 'JOB_DONE'; jobId: string }
+  | { type: 'JOB_ASSIGNED' }
+  | { type: 'JOB_DONE' }
   | { type: 'DISABLE' }
   | { type: 'ENABLE' }
   | { type: 'SHUTDOWN' }
@@ -56,7 +61,7 @@ export type SessionEvent =
  */
 export function sessionContextFromInput({ input }: { input: SessionInput | undefined }): SessionContext {
   return {
-    jobs: [],
+    running: 0,
     capacity: input?.capacity ?? 0,
     startsDisabled: input?.disabled ?? false,
   };
@@ -70,14 +75,9 @@ export const sessionMachine = setup({
   },
   actions: {
     // --- context updates (pure, keep as they are) ---
-    addJob: assign(({ context, event }) =>
-      event.type === 'JOB_ASSIGNED' && !context.jobs.includes(event.jobId)
-        ? { jobs: [...context.jobs, event.jobId] }
-        : {},
-    ),
-    removeJob: assign(({ context, event }) =>
-      event.type === 'JOB_DONE' ? { jobs: context.jobs.filter((id) => id !== event.jobId) } : {},
-    ),
+    addJob: assign(({ context }) => ({ running: context.running + 1 })),
+    /** Never below zero: a `JOB_DONE` without a job leaves the count as it is. */
+    removeJob: assign(({ context }) => ({ running: Math.max(0, context.running - 1) })),
 
     // --- side effects: placeholders the runtime must provide ---
     /** Runtime: send `disable` so the worker stops claiming work (running jobs continue). */
@@ -87,15 +87,15 @@ export const sessionMachine = setup({
     /** Runtime: send `shutdown`; the worker drains, says `bye` and closes the socket. */
     sendShutdown: () => {},
     /**
-     * Runtime: mark every job in `context.jobs` as failed with `WORKER_LOST` (retryable) in the store and
-     * release its lease, then drop the session from the registry.
+     * Runtime: mark every job the session still holds (`context.running` of them) as failed with
+     * `WORKER_LOST` (retryable) in the store and release its lease, then drop the session from the registry.
      */
     failOpenJobs: () => {},
   },
   guards: {
     startsDisabled: ({ context }) => context.startsDisabled,
-    isAtCapacity: ({ context }) => context.jobs.length >= context.capacity,
-    hasFreeSlot: ({ context }) => context.jobs.length < context.capacity,
+    isAtCapacity: ({ context }) => context.running >= context.capacity,
+    hasFreeSlot: ({ context }) => context.running < context.capacity,
   },
 }).createMachine({
   id: 'session',
@@ -114,7 +114,7 @@ export const sessionMachine = setup({
       always: [{ guard: 'startsDisabled', target: 'disabled' }, { target: 'active' }],
     },
     active: {
-      description: 'Enabled: idle while jobs.length < capacity, busy at capacity.',
+      description: 'Enabled: idle while running < capacity, busy at capacity.',
       initial: 'idle',
       states: {
         idle: {

@@ -57,25 +57,45 @@ export interface SessionOwner {
   closed(session: WorkerSession, info: CloseInfo): void;
 }
 
-/** Snapshots of sessions holding no job, by their facts and state: equal ones are shared. */
-const restingSnapshots = new Map<string, SessionSnapshot>();
-/** Bound of {@link restingSnapshots}: a few capacities times a few states in practice. */
-const MAX_RESTING_SNAPSHOTS = 256;
+/** Session snapshots by their state, count and hello facts: equal ones are one object, shared. */
+const knownSnapshots = new Map<string, SessionSnapshot>();
+/** Bound of {@link knownSnapshots}: a few capacities times a few states and counts in practice. */
+const MAX_KNOWN_SNAPSHOTS = 256;
+/** The snapshots held in {@link knownSnapshots}. */
+const known = new WeakSet<SessionSnapshot>();
 
 /**
- * `snapshot`, or an equal one already held by another session. Snapshots are immutable values and a
- * session without jobs is fully described by its state and its hello's facts, so every idle session of
- * the same capacity shares one (each of its own cost ~0.5 KiB, issue 9).
+ * `snapshot`, or an equal one already held by another session. Snapshots are immutable values and the
+ * machine's context is only the job count and the hello's facts (no job ids), so a session is fully
+ * described by its state and those: every session in the same state with the same count and capacity
+ * shares one snapshot (each of its own cost ~0.5 KiB, issue 9), and the steps between them can be
+ * remembered ({@link knownSteps}).
  */
 function shared(snapshot: SessionSnapshot): SessionSnapshot {
+  if (snapshot.status !== 'active') return snapshot;
   const { context } = snapshot;
-  if (snapshot.status !== 'active' || context.jobs.length > 0) return snapshot;
-  const key = `${JSON.stringify(snapshot.value)}|${context.capacity}|${context.startsDisabled}`;
-  const known = restingSnapshots.get(key);
-  if (known) return known;
-  if (restingSnapshots.size < MAX_RESTING_SNAPSHOTS) restingSnapshots.set(key, snapshot);
+  const key = `${JSON.stringify(snapshot.value)}|${context.running}|${context.capacity}|${context.startsDisabled}`;
+  const held = knownSnapshots.get(key);
+  if (held) return held;
+  if (knownSnapshots.size < MAX_KNOWN_SNAPSHOTS) {
+    knownSnapshots.set(key, snapshot);
+    known.add(snapshot);
+  }
   return snapshot;
 }
+
+/** Events that carry nothing but their type: the step they cause depends only on the snapshot. */
+type PlainEvent = Extract<SessionEvent, { type: 'JOB_ASSIGNED' | 'JOB_DONE' }>;
+
+/**
+ * The machine's steps on a job's start and end, as the machine took them: from a shared snapshot, on an
+ * event that is only its type, to a shared snapshot, with no effect asked for. A step is a pure function
+ * of the snapshot and the event, so taking it again gives the same snapshot: it is reused without running
+ * xstate's transition, which right after a job's fork costs 0.1-0.2 ms of CPU, the memory it touches
+ * being cold (issue 13, bench/RESULTS.md "exec round trip overhead: the worker's fork"). The state the
+ * hub reports is still the machine's own: every step here was first taken by the machine.
+ */
+const knownSteps = new WeakMap<SessionSnapshot, Map<PlainEvent['type'], SessionSnapshot>>();
 
 /** One worker connection. */
 export class WorkerSession implements FrameReceiver {
@@ -165,12 +185,15 @@ export class WorkerSession implements FrameReceiver {
 
   /** Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts). */
   assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number } = {}): void {
-    (this.jobs ??= new Map()).set(jobId, sink);
+    const jobs = (this.jobs ??= new Map());
+    // The machine counts jobs: a repeated id is one job, stepped once.
+    const fresh = !jobs.has(jobId);
+    jobs.set(jobId, sink);
     const sent = this.transport.send(jobFrame(jobId, job, flow.outputCredit));
     // The job leaves now: the session's step and the caller's bookkeeping of this turn (its `dispatched`,
     // the start record) then run while the worker starts the job, not before the job is written (issue 13).
     this.transport.flush?.();
-    this.step({ type: 'JOB_ASSIGNED', jobId });
+    if (fresh) this.step({ type: 'JOB_ASSIGNED' });
     sent.catch((error: unknown) => {
       this.finish(jobId)?.fail(new ClaError(ErrorCode.WorkerLost, `Could not send the job to ${this.info.workerId}`, { cause: error, retryable: true }));
     });
@@ -272,9 +295,22 @@ export class WorkerSession implements FrameReceiver {
 
   /** Steps the session machine and runs the side effects it asks for. */
   private step(event: SessionEvent): void {
-    const [next, actions] = stepSession(this.snapshot, event);
+    const from = this.snapshot;
+    const plain = event.type === 'JOB_ASSIGNED' || event.type === 'JOB_DONE';
+    const remembered = plain ? knownSteps.get(from)?.get(event.type) : undefined;
+    if (remembered !== undefined) {
+      this.snapshot = remembered;
+      this.notify();
+      return;
+    }
+    const [next, actions] = stepSession(from, event);
     // Set before the effects run, so they (and any event they cause) see the new state.
     this.snapshot = shared(next);
+    if (plain && actions.length === 0 && known.has(from) && known.has(this.snapshot)) {
+      let steps = knownSteps.get(from);
+      if (steps === undefined) knownSteps.set(from, (steps = new Map()));
+      steps.set(event.type, this.snapshot);
+    }
     this.execute(actions);
     this.notify();
   }
@@ -310,7 +346,7 @@ export class WorkerSession implements FrameReceiver {
     const sink = this.jobs?.get(jobId);
     if (!sink) return undefined;
     this.jobs!.delete(jobId);
-    this.step({ type: 'JOB_DONE', jobId });
+    this.step({ type: 'JOB_DONE' });
     return sink;
   }
 

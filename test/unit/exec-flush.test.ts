@@ -9,7 +9,8 @@ import * as assert from 'uvu/assert';
 import { decodeFrame } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { FrameChannel, type ByteSocket } from '../../src/transport/frame-channel.ts';
-import { WorkerSession, type JobSink, type SessionOwner } from '../../src/hub/worker-session.ts';
+import { WorkerSession, type SessionOwner } from '../../src/hub/worker-session.ts';
+import { noSink } from './session-fakes.ts';
 import { silentLogger } from '../../src/logger.ts';
 
 /** A socket that records, in order, cork/uncork and the type of each frame handed to it. */
@@ -31,17 +32,6 @@ class RecordingSocket implements ByteSocket {
     return 0;
   }
 }
-
-const noSink: JobSink = {
-  started: () => undefined,
-  output: () => undefined,
-  exit: () => undefined,
-  credit: () => undefined,
-  file: () => undefined,
-  chunk: () => undefined,
-  result: () => undefined,
-  fail: () => undefined,
-};
 
 test("assign writes the job's frame before it returns; later frames of the turn wait for the tick", async () => {
   const socket = new RecordingSocket();
