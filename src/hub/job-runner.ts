@@ -92,7 +92,9 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     const kind = request.job.kind;
     const requestedAt = deps.clock.now();
     // A relayed transfer's buffers must not drive the hub's GC into a mark-compact loop (see gc-policy.ts).
-    const releaseHeap = kind === 'ship' || kind === 'fetch' ? holdTransferHeapGrowth() : undefined;
+    // Released when the run ends, whichever way (rxjs runs the subscriber's finalizers on error, complete
+    // and unsubscribe), including a refusal before dispatch.
+    if (kind === 'ship' || kind === 'fetch') subscriber.add(holdTransferHeapGrowth());
     let session: WorkerSession | undefined;
     let flow: OutputFlow | undefined;
     let done = false;
@@ -235,7 +237,6 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
       );
     } else if (refusal) {
       refuse(refusal);
-      releaseHeap?.();
       return undefined;
     } else cancelWait = dispatch();
     const onAbort = () => {
@@ -251,7 +252,6 @@ export function runJob(deps: JobRunnerDeps, request: RunRequest, options: RunOpt
     if (options.signal?.aborted) onAbort();
     else options.signal?.addEventListener('abort', onAbort, { once: true });
     return () => {
-      releaseHeap?.();
       options.signal?.removeEventListener('abort', onAbort);
       cancelWait();
       if (!done && session) {
