@@ -10,6 +10,8 @@
  *   figure uses the `durationMs` the CLI reports, so Node's start-up is left out.
  * - **local copy** (context): read the file, sha256 it and write it to a new file with fsync, in this
  *   process with no network: roughly the ceiling for anything that must hash and persist every byte.
+ *   A context row repeats it with one more file of the same size cached (a CLI fetch's page-cache
+ *   footprint here: source, worker's copy, fetched file); the floor ratios use the first row.
  * - **raw ws**: a plain `ws` server in this process and a `ws` client in a child process (the hub's and a
  *   worker's roles), 256 KiB binary messages with the same 4 MiB `bufferedAmount` high-water mark, and no
  *   framing, hashing or disk. Client-to-server frames are masked (RFC 6455), server-to-client frames are
@@ -22,6 +24,8 @@
  *
  * Profiles (RESULTS.md "Where the time goes"): with `--profile DIR`, the worker and the CLI processes run
  * with `--cpu-prof --cpu-prof-dir DIR`; run the benchmark itself with `node --cpu-prof` for the hub's side.
+ * The environment variable BENCH_CLI_WRAP puts a command before each CLI's node (split on spaces; `%n`
+ * becomes a time stamp), e.g. `BENCH_CLI_WRAP="perf record -g -o /tmp/p/cli-%n.data"`.
  *
  * `--only hub,cli,floor` runs only those groups (hub: the Hub.run rows; cli: the cla-hub CLI rows; floor:
  * the local copy and raw ws rows); the floor ratios print when both cli and floor ran.
@@ -168,7 +172,9 @@ function startChild(args: string[], readyText: string): Promise<ChildProcess> {
 /** Runs a child to completion and returns its stdout; rejects on a non-zero exit. */
 function runCli(args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...childNodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    // BENCH_CLI_WRAP: a command put before node, e.g. `perf stat -o /tmp/p/stat-%n.txt` (%n: a time stamp).
+    const wrap = process.env.BENCH_CLI_WRAP ? process.env.BENCH_CLI_WRAP.replace('%n', String(Date.now())).split(' ') : [];
+    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), ...childNodeArgs, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
     child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.slice(1, 3).join(' ')} exited ${code}: ${out}`))));
@@ -395,16 +401,29 @@ async function main(): Promise<void> {
     const hubGrowth = peakRss(process.pid) - hubBaseline;
     const copies: number[] = [];
     const copyCpu: number[] = [];
+    const heldCopies: number[] = [];
+    const heldCopyCpu: number[] = [];
     for (let i = 0; only.has('floor') && i <= runs; i += 1) {
       const target = path.join(dir, `copy-${i}.bin`);
-      const before = process.cpuUsage();
-      const seconds = await timed(async () => check('local copy', await localCopy(source, target)));
-      const used = process.cpuUsage(before);
-      fs.rmSync(target);
-      if (i > 0) {
-        copies.push(bytes / MiB / seconds);
-        copyCpu.push((used.user + used.system) / 1e6 / (bytes / (1024 * MiB)));
-      }
+      const copy = async (into: number[], cpuInto: number[]) => {
+        const before = process.cpuUsage();
+        const seconds = await timed(async () => check('local copy', await localCopy(source, target)));
+        const used = process.cpuUsage(before);
+        fs.rmSync(target);
+        if (i > 0) {
+          into.push(bytes / MiB / seconds);
+          cpuInto.push((used.user + used.system) / 1e6 / (bytes / (1024 * MiB)));
+        }
+      };
+      await copy(copies, copyCpu);
+      // The same copy while one more file of this size sits in the page cache (written untimed just before):
+      // the footprint a CLI fetch runs in here (the source, the worker's copy and the fetched file, all on
+      // one machine). On a VM whose host backs only part of the guest's memory, page-cache pages past that
+      // part cost several times more to fill (RESULTS.md, xfer6).
+      const held = path.join(dir, `held-${i}.bin`);
+      fs.copyFileSync(source, held);
+      await copy(heldCopies, heldCopyCpu);
+      fs.rmSync(held);
     }
     const raw = only.has('floor') ? await rawBaseline(bytes, runs) : { send: [], recv: [] };
     // The clients send to a loopback hub with zero mask keys (protocol.md "Transport"): the same wire, raw.
@@ -415,7 +434,8 @@ async function main(): Promise<void> {
       { name: 'raw ws client→server (zero mask key)', runs: rawZero.recv, median: median(rawZero.recv) },
     ];
     const copyRow: Row = { name: 'local copy: read, sha256, write, fsync', runs: copies, median: median(copies), ...(copies.length > 0 ? { cpu: { hub: median(copyCpu) } } : {}) };
-    const rows = [...viaHub, ...viaCli, ...(only.has('floor') ? [copyRow, ...rawRows] : [])];
+    const heldCopyRow: Row = { name: 'local copy, one more file cached (context)', runs: heldCopies, median: median(heldCopies), ...(heldCopies.length > 0 ? { cpu: { hub: median(heldCopyCpu) } } : {}) };
+    const rows = [...viaHub, ...viaCli, ...(only.has('floor') ? [copyRow, heldCopyRow, ...rawRows] : [])];
     const [down, up, upZero] = rawRows as [Row, Row, Row];
     const rate = (row: Row | undefined) => row?.median ?? NaN;
     // Issue 13's floor: the slower of "move the bytes" (raw ws, masked: the CLI's hop to the hub and a
