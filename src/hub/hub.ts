@@ -29,13 +29,6 @@ import { parseHubOptions, type HubOptions, type ParsedHubOptions } from './hub-o
 import { WorkerSession, type SessionInfo, type SessionOwner } from './worker-session.ts';
 import { LegacyPubsub } from './legacy/legacy-pubsub.ts';
 
-/**
- * How long a job's start record waits for the job's end before it is written alone, in ms: a job that
- * ends sooner (`true`, `echo`, most probes) costs the store one commit instead of two (issue 13). It is
- * also how long after sending a job a hub crash leaves no record of it (staged-job-starts.ts).
- */
-export const JOB_START_RECORD_DELAY_MS = 10;
-
 export type { HubOptions };
 
 /** What the hub needs from outside. */
@@ -233,7 +226,6 @@ export class Hub {
     await this.legacy?.close();
     await this.server?.close(CloseCode.GoingAway, 'hub stopping');
     for (const extension of this.extensions) await extension.stop?.();
-    await this.registry.flushJobStarts();
   }
 
   /** Handles a new transport (a websocket, or one end of a memory pair in tests). */
@@ -291,8 +283,7 @@ export class Hub {
         defaultWaitMs: this.options.waitMs,
         storedOutputBytes: this.options.storedOutputBytes,
         recordStart: (job) => {
-          // Held back so that a short job's start and end share one commit (staged-job-starts.ts, issue 13).
-          const recorded = this.registry.stageJobStart(job, JOB_START_RECORD_DELAY_MS);
+          const recorded = this.registry.recordJobStart(job);
           this.notifyChange({ type: 'job-started', worker: job.workerId });
           return recorded;
         },

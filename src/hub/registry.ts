@@ -9,7 +9,6 @@
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../clock.ts';
-import { StagedJobStarts } from './staged-job-starts.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue } from '../errors.ts';
 import { JOB_KINDS, JOB_OUTCOMES, unknownWorkerError } from '../store/store.ts';
 import type { AgentInfo, JobKind, JobOutcome, JobRow, RegistryStore, WorkerRow } from '../store/store.ts';
@@ -150,27 +149,18 @@ const unknownProject = (project: string) =>
   new ClaError(ErrorCode.UnknownProject, `No project named \`${project}\`.`, { data: { project } });
 const unknownWorker = unknownWorkerError;
 
-function checkJobKind(job: JobStart): void {
-  if (!JOB_KINDS.includes(job.kind)) {
-    throw new InvalidArgumentError(`Expected job kind to be one of ${JOB_KINDS.join(', ')}, got ${describeValue(job.kind)}`);
-  }
-}
-
 /** Projects, passkeys, environments, workers, jobs and the admin token. */
 export class Registry {
   private readonly store: RegistryStore;
   private readonly clock: Clock;
   private readonly random: (bytes: number) => Buffer;
   private owner: Promise<string> | undefined;
-  /** Job starts held back until their job ends or their delay is up (see {@link stageJobStart}). */
-  private readonly starts: StagedJobStarts;
 
   /** @param random source of secrets and generated ids; injectable so tests are deterministic. */
   constructor(store: RegistryStore, clock: Clock, random: (bytes: number) => Buffer = randomBytes) {
     this.store = store;
     this.clock = clock;
     this.random = random;
-    this.starts = new StagedJobStarts((job) => this.writeJobStart(job), clock);
   }
 
   /**
@@ -496,27 +486,9 @@ export class Registry {
   // ---- jobs -------------------------------------------------------------------------------------------
   /** Records a started job, owned by this hub ({@link hubId}). */
   async recordJobStart(job: JobStart): Promise<void> {
-    checkJobKind(job);
-    return this.writeJobStart(job);
-  }
-
-  /**
-   * Records a started job like {@link recordJobStart}, but holds the write back for up to `delayMs`
-   * (./staged-job-starts.ts, issue 13): if the job's end is recorded first, start and end go to the store
-   * in one step (one SQLite commit). The kind is checked now (a bad one throws here); the promise settles
-   * once the start is written. Jobs listings write staged starts first.
-   */
-  stageJobStart(job: JobStart, delayMs: number): Promise<void> {
-    checkJobKind(job);
-    return this.starts.stage(job, delayMs);
-  }
-
-  /** Writes every staged job start now (a hub stopping); resolves once they are written. */
-  flushJobStarts(): Promise<void> {
-    return this.starts.flushAll();
-  }
-
-  private async writeJobStart(job: JobStart): Promise<void> {
+    if (!JOB_KINDS.includes(job.kind)) {
+      throw new InvalidArgumentError(`Expected job kind to be one of ${JOB_KINDS.join(', ')}, got ${describeValue(job.kind)}`);
+    }
     const owner = await this.hubId();
     const row = { id: job.id, workerId: job.workerId, kind: job.kind, command: job.command, startedAt: job.at, owner };
     // The worker check and the insert in one store step (one transaction on SQLite, issue 13).
@@ -535,10 +507,6 @@ export class Registry {
       throw new InvalidArgumentError(`Expected outcome to be one of ${allowed}, got ${describeValue(end.outcome)}`);
     }
     const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome, errorCode: end.errorCode ?? null, output: end.output ?? null, outputBytes: end.outputBytes ?? 0 };
-    // A staged start is written first and the end after it in the same store step (one commit): its insert
-    // is queued behind its own `hubId()` await, so the end waits for the same promise to queue behind it.
-    const staged = this.starts.flush(id);
-    if (staged !== undefined) await this.hubId();
     return (await this.store.finishJob(id, finish)) !== undefined;
   }
 
@@ -549,7 +517,6 @@ export class Registry {
         `Expected \`limit\` to be an integer from 1 to ${MAX_RECENT_JOBS}, got ${describeValue(limit)}`,
       );
     }
-    await this.starts.flushAll();
     return this.store.listRecentJobs(limit, workerId);
   }
 
