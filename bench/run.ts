@@ -70,6 +70,8 @@ interface Breakdown {
    * (issue 9), so this is the store's share of the round trip's critical path.
    */
   endCommitMs: number;
+  /** SQLite commits of the hub's store per round trip (the job's start and end records: 2, or 1 when they share one). */
+  commitsPerRoundTrip: number;
   /**
    * CPU ms per round trip: this process (hub + admin client) and the worker process (its spawn of `true`
    * included), and per local spawn in this process. CPU time moves far less with other load than wall time.
@@ -333,10 +335,11 @@ async function main(): Promise<void> {
       workerExecMs = 0;
       storeMs = 0;
       endCommitMs = 0;
+      const commits0 = store.commits;
       const label = level === undefined ? '' : `, synchronous=${level}`;
       const run = await withCpu(worker!.pid!, () => measure(`hub round trip (AdminClient→hub→worker${label})`, seconds, roundTrip));
       const runs = run.result.runs;
-      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs };
+      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs, commits: (store.commits - commits0) / runs };
     };
     const first = await hubLoop(levels[0]);
     const workerRssMb = rssMbOf(worker.pid!);
@@ -347,7 +350,7 @@ async function main(): Promise<void> {
     const hubResult = hubRun.result;
     if (hubOnly) {
       // For CPU profiles of the hub side alone: no local loops in this process's profile.
-      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included)\n`);
+      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included); SQLite commits ${fmt(first.commits, 2)}\n`);
       return;
     }
     const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
@@ -356,6 +359,7 @@ async function main(): Promise<void> {
       workerExecMs: first.workerExecMs,
       hubStoreMs: first.storeMs,
       endCommitMs: first.endCommitMs,
+      commitsPerRoundTrip: first.commits,
       cpuMs: { hub: hubRun.self, worker: hubRun.other, localSpawn: localRun.self },
     };
     const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
@@ -384,6 +388,7 @@ async function main(): Promise<void> {
         `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
         `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean (their synchronous part)`,
         `  hub job end record, call -> committed:         ${fmt(breakdown.endCommitMs, 3)} ms mean (the exit waits for it)`,
+        `  hub SQLite commits per round trip:             ${fmt(breakdown.commitsPerRoundTrip, 2)}`,
         ...extraLoops.map(
           (loop) =>
             `${loop.run.result.name}: overhead ${fmt(loop.run.result.meanMs - localResult.meanMs, 3)} ms, end record -> committed ${fmt(loop.endCommitMs, 3)} ms, CPU hub + admin ${fmt(loop.run.self, 3)} ms, worker ${fmt(loop.run.other, 3)} ms`,
