@@ -33,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { filter, firstValueFrom, lastValueFrom, map } from 'rxjs';
+import { filter, firstValueFrom, lastValueFrom, map, tap } from 'rxjs';
 import { systemClock } from '../src/clock.ts';
 import { InvalidArgumentError } from '../src/errors.ts';
 import { ActionsExtension } from '../src/hub/actions/actions-extension.ts';
@@ -70,6 +70,10 @@ interface Breakdown {
    * (issue 9), so this is the store's share of the round trip's critical path.
    */
   endCommitMs: number;
+  /** SQLite commits of the hub's store per round trip (the job's start and end records: 2, or 1 when they share one). */
+  commitsPerRoundTrip: number;
+  /** Mean ms of a round trip's phases as this process sees them (see `phases` in main). */
+  phasesMs: { dispatched: number; toEnd: number; commit: number; toAdmin: number };
   /**
    * CPU ms per round trip: this process (hub + admin client) and the worker process (its spawn of `true`
    * included), and per local spawn in this process. CPU time moves far less with other load than wall time.
@@ -277,6 +281,9 @@ async function main(): Promise<void> {
   // Time the hub's per-job SQLite writes by wrapping them on this instance; the core code is untouched.
   let storeMs = 0;
   let endCommitMs = 0;
+  // When the hub handled the last job's exit frame (its recordJobEnd call) and when that end was committed.
+  let lastEndCall = 0;
+  let lastEndCommitted = 0;
   for (const method of ['recordJobStart', 'recordJobEnd'] as const) {
     const original = registry[method].bind(registry) as (...a: unknown[]) => unknown;
     (registry as unknown as Record<string, unknown>)[method] = (...a: unknown[]) => {
@@ -287,7 +294,13 @@ async function main(): Promise<void> {
         return result;
       } finally {
         storeMs += performance.now() - t;
-        if (method === 'recordJobEnd') void Promise.resolve(result).finally(() => (endCommitMs += performance.now() - t));
+        if (method === 'recordJobEnd') {
+          lastEndCall = t;
+          void Promise.resolve(result).finally(() => {
+            lastEndCommitted = performance.now();
+            endCommitMs += lastEndCommitted - t;
+          });
+        }
       }
     };
   }
@@ -310,10 +323,27 @@ async function main(): Promise<void> {
     const workerKind = bare ? 'bench/worker-process.ts under tsx, no crash guard' : build === 'dist' ? 'compiled `cla-worker run` (dist/), crash guard' : 'bench/worker-process.ts under tsx, crash guard';
 
     let workerExecMs = 0;
+    // Where a round trip's wall time goes, from this process's clock: request -> `dispatched` seen by the
+    // admin client; request -> the hub handles the worker's exit (recordJobEnd called); that call -> the end
+    // committed; commit -> the exit seen by the admin client. Summed over the measured loop (`phases`).
+    const phases = { dispatched: 0, toEnd: 0, commit: 0, toAdmin: 0 };
     const roundTrip = async () => {
-      const exit = await lastValueFrom(client.run({ worker: id }, { kind: 'exec', cmd: ['true'] }));
+      const t0 = performance.now();
+      let dispatchedAt = t0;
+      const exit = await lastValueFrom(
+        client.run({ worker: id }, { kind: 'exec', cmd: ['true'] }).pipe(
+          tap((event) => {
+            if (event.type === 'dispatched') dispatchedAt = performance.now();
+          }),
+        ),
+      );
+      const t1 = performance.now();
       if (exit.type !== 'exit' || exit.code !== 0) throw new Error(`remote true ended with ${JSON.stringify(exit)}`);
       workerExecMs += exit.durationMs;
+      phases.dispatched += dispatchedAt - t0;
+      phases.toEnd += lastEndCall - t0;
+      phases.commit += lastEndCommitted - lastEndCall;
+      phases.toAdmin += t1 - lastEndCommitted;
     };
     const execRunner = async () => {
       const exit = await lastValueFrom(runExec({ cmd: ['true'] }).events$);
@@ -331,12 +361,14 @@ async function main(): Promise<void> {
     const hubLoop = async (level?: string) => {
       if (level !== undefined) store.db.pragma(`synchronous = ${level}`);
       workerExecMs = 0;
+      for (const key of Object.keys(phases) as Array<keyof typeof phases>) phases[key] = 0;
       storeMs = 0;
       endCommitMs = 0;
+      const commits0 = store.commits;
       const label = level === undefined ? '' : `, synchronous=${level}`;
       const run = await withCpu(worker!.pid!, () => measure(`hub round trip (AdminClient→hub→worker${label})`, seconds, roundTrip));
       const runs = run.result.runs;
-      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs };
+      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs, commits: (store.commits - commits0) / runs, phases: { dispatched: phases.dispatched / runs, toEnd: phases.toEnd / runs, commit: phases.commit / runs, toAdmin: phases.toAdmin / runs } };
     };
     const first = await hubLoop(levels[0]);
     const workerRssMb = rssMbOf(worker.pid!);
@@ -347,7 +379,7 @@ async function main(): Promise<void> {
     const hubResult = hubRun.result;
     if (hubOnly) {
       // For CPU profiles of the hub side alone: no local loops in this process's profile.
-      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included)\n`);
+      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included); SQLite commits ${fmt(first.commits, 2)}\nphases (mean ms): request -> dispatched seen ${fmt(first.phases.dispatched, 3)}; request -> hub handles the exit ${fmt(first.phases.toEnd, 3)}; end commit ${fmt(first.phases.commit, 3)}; commit -> exit seen ${fmt(first.phases.toAdmin, 3)}\n`);
       return;
     }
     const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
@@ -356,6 +388,8 @@ async function main(): Promise<void> {
       workerExecMs: first.workerExecMs,
       hubStoreMs: first.storeMs,
       endCommitMs: first.endCommitMs,
+      commitsPerRoundTrip: first.commits,
+      phasesMs: first.phases,
       cpuMs: { hub: hubRun.self, worker: hubRun.other, localSpawn: localRun.self },
     };
     const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
@@ -384,6 +418,8 @@ async function main(): Promise<void> {
         `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
         `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean (their synchronous part)`,
         `  hub job end record, call -> committed:         ${fmt(breakdown.endCommitMs, 3)} ms mean (the exit waits for it)`,
+        `  hub SQLite commits per round trip:             ${fmt(breakdown.commitsPerRoundTrip, 2)}`,
+        `  phases (mean ms): request -> dispatched seen ${fmt(breakdown.phasesMs.dispatched, 3)}; request -> hub handles the exit ${fmt(breakdown.phasesMs.toEnd, 3)} (local spawn ${fmt(localResult.meanMs, 3)}); end commit ${fmt(breakdown.phasesMs.commit, 3)}; commit -> exit seen ${fmt(breakdown.phasesMs.toAdmin, 3)}`,
         ...extraLoops.map(
           (loop) =>
             `${loop.run.result.name}: overhead ${fmt(loop.run.result.meanMs - localResult.meanMs, 3)} ms, end record -> committed ${fmt(loop.endCommitMs, 3)} ms, CPU hub + admin ${fmt(loop.run.self, 3)} ms, worker ${fmt(loop.run.other, 3)} ms`,

@@ -32,6 +32,11 @@ export class SqliteStore implements RegistryStore {
     this.batch = new GroupCommit(db);
   }
 
+  /** Transactions committed so far through this store's group commit (tests count commits per job with it). */
+  get commits(): number {
+    return this.batch.commits;
+  }
+
   createProject(row: ProjectRow): Promise<boolean> {
     return this.batch.run(() => this.tables.createProject(row));
   }
