@@ -10,8 +10,9 @@
  *   figure uses the `durationMs` the CLI reports, so Node's start-up is left out.
  * - **local copy** (context): read the file, sha256 it and write it to a new file with fsync, in this
  *   process with no network: roughly the ceiling for anything that must hash and persist every byte.
- *   A context row repeats it with one more file of the same size cached (a CLI fetch's page-cache
- *   footprint here: source, worker's copy, fetched file); the floor ratios use the first row.
+ *   A context row repeats it with one more file of the same size cached (what a fetch would pay here
+ *   if the ship's source stayed cached beside the worker's copy and the fetched file; the runs remove
+ *   it, so every transfer and the copy have one source and one destination); the ratios use the first row.
  * - **raw ws**: a plain `ws` server in this process and a `ws` client in a child process (the hub's and a
  *   worker's roles), 256 KiB binary messages with the same 4 MiB `bufferedAmount` high-water mark, and no
  *   framing, hashing or disk. Client-to-server frames are masked (RFC 6455), server-to-client frames are
@@ -352,9 +353,16 @@ async function main(): Promise<void> {
         const remote = path.join(dir, 'remote', `${i}.bin`);
         const back = path.join(dir, `back-${i}.bin`);
         const shipSeconds = await withCpu(cpu.ship, () => ship(remote), i > 0);
+        // One machine plays both ends here. On two machines a fetch has its source on the worker's and
+        // its destination on the CLI's; here the ship's source would sit in the page cache beside them
+        // as a third file of this size, which this VM makes several times dearer to fill (RESULTS.md,
+        // xfer6). So the fetch runs, like the ship and the local copy, with one source and one
+        // destination cached: the ship's source goes, and the fetched copy (sha256 checked) is the
+        // next run's source.
+        fs.rmSync(source);
         const fetchSeconds = await withCpu(cpu.fetch, () => fetch(remote, back), i > 0);
         fs.rmSync(remote);
-        fs.rmSync(back);
+        fs.renameSync(back, source);
         if (i > 0) {
           shipRates.push(bytes / MiB / shipSeconds);
           fetchRates.push(bytes / MiB / fetchSeconds);
@@ -417,8 +425,8 @@ async function main(): Promise<void> {
       };
       await copy(copies, copyCpu);
       // The same copy while one more file of this size sits in the page cache (written untimed just before):
-      // the footprint a CLI fetch runs in here (the source, the worker's copy and the fetched file, all on
-      // one machine). On a VM whose host backs only part of the guest's memory, page-cache pages past that
+      // the footprint a fetch would have here if the ship's source stayed cached (the runs above remove
+      // it). On a VM whose host backs only part of the guest's memory, page-cache pages past that
       // part cost several times more to fill (RESULTS.md, xfer6).
       const held = path.join(dir, `held-${i}.bin`);
       fs.copyFileSync(source, held);
