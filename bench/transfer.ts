@@ -159,10 +159,13 @@ async function timed(run: () => Promise<void>): Promise<number> {
 }
 
 function startChild(args: string[], readyText: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...childNodeArgs, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  // BENCH_WORKER_NODE_ARGS: node flags for the worker child only (split on spaces), e.g. `--trace-gc`.
+  const extra = process.env.BENCH_WORKER_NODE_ARGS ? process.env.BENCH_WORKER_NODE_ARGS.split(' ') : [];
+  const child = spawn(process.execPath, [...childNodeArgs, ...extra, '--import', 'tsx', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
+      if (extra.length > 0) process.stderr.write(chunk); // e.g. --trace-gc's lines
       out += chunk.toString();
       if (out.includes(readyText)) resolve(child);
     });
@@ -319,6 +322,19 @@ async function main(): Promise<void> {
     worker = await startChild([WORKER_SCRIPT, '--url', url, '--id', id, '--token', token], 'ready\n');
     const workerBaseline = peakRss(worker.pid!);
     const hubBaseline = peakRss(process.pid);
+    // BENCH_TRACE_RSS=1: the worker's peak RSS per transfer (its VmHWM reset before each through
+    // /proc/PID/clear_refs), on stderr with a time stamp; the overall figure is then the largest of them.
+    let tracedPeak = 0;
+    const traced = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
+      if (!process.env.BENCH_TRACE_RSS) return run();
+      fs.writeFileSync(`/proc/${worker!.pid}/clear_refs`, '5');
+      const start = Date.now();
+      const result = await run();
+      const growth = peakRss(worker!.pid!) - workerBaseline;
+      tracedPeak = Math.max(tracedPeak, growth);
+      process.stderr.write(`rss ${label}: ${start}-${Date.now()} worker peak growth ${(growth / MiB).toFixed(1)} MiB\n`);
+      return result;
+    };
 
     /** Runs ship then fetch `runs` times after a warm-up; `ship`/`fetch` return the seconds to count. */
     const measure = async (name: string, ship: (remote: string) => Promise<number>, fetch: (remote: string, local: string) => Promise<number>): Promise<Row[]> => {
@@ -352,7 +368,7 @@ async function main(): Promise<void> {
       for (let i = 0; i <= runs; i += 1) {
         const remote = path.join(dir, 'remote', `${i}.bin`);
         const back = path.join(dir, `back-${i}.bin`);
-        const shipSeconds = await withCpu(cpu.ship, () => ship(remote), i > 0);
+        const shipSeconds = await withCpu(cpu.ship, () => traced(`${name} ship ${i}`, () => ship(remote)), i > 0);
         // One machine plays both ends here. On two machines a fetch has its source on the worker's and
         // its destination on the CLI's; here the ship's source would sit in the page cache beside them
         // as a third file of this size, which this VM makes several times dearer to fill (RESULTS.md,
@@ -360,7 +376,7 @@ async function main(): Promise<void> {
         // destination cached: the ship's source goes, and the fetched copy (sha256 checked) is the
         // next run's source.
         fs.rmSync(source);
-        const fetchSeconds = await withCpu(cpu.fetch, () => fetch(remote, back), i > 0);
+        const fetchSeconds = await withCpu(cpu.fetch, () => traced(`${name} fetch ${i}`, () => fetch(remote, back)), i > 0);
         fs.rmSync(remote);
         fs.renameSync(back, source);
         if (i > 0) {
@@ -404,7 +420,7 @@ async function main(): Promise<void> {
       const after = cpuTimes('self');
       cliFixedCpu = after.childUser + after.childSys - before.childUser - before.childSys;
     }
-    const workerGrowth = peakRss(worker.pid!) - workerBaseline;
+    const workerGrowth = process.env.BENCH_TRACE_RSS ? tracedPeak : peakRss(worker.pid!) - workerBaseline;
     // The hub runs in this process, with the in-process ship/fetch of the Hub.run rows (not the local copy or raw rows, after this).
     const hubGrowth = peakRss(process.pid) - hubBaseline;
     const copies: number[] = [];

@@ -5,6 +5,7 @@
  * With `--state-dir DIR` it records and guards its jobs there as `cla-worker run` does (leftovers.ts).
  * Usage: node --import tsx bench/worker-process.ts --url URL --id ID --token TOKEN [--state-dir DIR]
  */
+import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { silentLogger } from '../src/logger.ts';
 import { WorkerAgent } from '../src/worker/agent.ts';
@@ -18,6 +19,19 @@ const { url, id, token } = values;
 if (url === undefined || id === undefined || token === undefined) {
   process.stderr.write('usage: worker-process.ts --url URL --id ID --token TOKEN\n');
   process.exit(2);
+}
+
+// BENCH_WORKER_MEM_LOG=FILE: every 50 ms, one line of this process's memory (ms, VmRSS, RssAnon, RssFile,
+// heapUsed, heapTotal, external, arrayBuffers; MiB) appended to FILE, to see what the peak is made of.
+if (process.env.BENCH_WORKER_MEM_LOG) {
+  const file = process.env.BENCH_WORKER_MEM_LOG;
+  const field = (text: string, name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN) / 1024;
+  setInterval(() => {
+    const status = fs.readFileSync('/proc/self/status', 'utf8');
+    const m = process.memoryUsage();
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    fs.appendFileSync(file, `${Date.now()} ${field(status, 'VmRSS').toFixed(1)} ${field(status, 'RssAnon').toFixed(1)} ${field(status, 'RssFile').toFixed(1)} ${mib(m.heapUsed)} ${mib(m.heapTotal)} ${mib(m.external)} ${mib(m.arrayBuffers)}\n`);
+  }, 50).unref();
 }
 
 const stateDir = values['state-dir'];
