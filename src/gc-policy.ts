@@ -21,6 +21,7 @@
  * (checked with --trace-gc: 4 mark-compacts instead of 95 in the same run).
  */
 import v8 from 'node:v8';
+import vm from 'node:vm';
 
 let applied = false;
 
@@ -36,15 +37,47 @@ export const TRANSFER_HEAP_GROWING_PERCENT = 400;
 /** Heap in use above which a transfer leaves the growing factor alone: V8's own limit then leaves room. */
 export const SMALL_HEAP_BYTES = 64 * 1024 * 1024;
 
+/** ArrayBuffer bytes (live or dead, not yet freed) above which a transfer's process collects; see {@link TransferHeapGrowth}. */
+export const TRANSFER_ARRAY_BUFFER_CAP_BYTES = 24 * 1024 * 1024;
+/** Room per further concurrent transfer above the cap: one flow-control window (8 MiB). */
+const TRANSFER_WINDOW_BYTES_FOR_CAP = 8 * 1024 * 1024;
+/** Over the cap by this much after a young-generation collection: the dead buffers are old, collect all. */
+const MAJOR_MARGIN_BYTES = 8 * 1024 * 1024;
+/** How often, in ms, a process holding the policy compares its ArrayBuffer bytes with the cap. */
+export const ARRAY_BUFFER_CHECK_MS = 20;
+
 /** What {@link holdTransferHeapGrowth} needs from V8 (tests pass their own). */
 export interface HeapFlags {
   usedHeapBytes(): number;
   setFlags(flags: string): void;
+  /** Bytes of ArrayBuffer backing stores not yet freed (`process.memoryUsage().arrayBuffers`). */
+  arrayBufferBytes?(): number;
+  /** Runs a young-generation (`minor`) or full (`major`) collection now. */
+  collect?(type: 'minor' | 'major'): void;
+}
+
+type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+let gcFunction: GcFunction | undefined;
+/** V8's `gc()`, exposed once: the flag applies to contexts made after it is set (Node's documented trick). */
+function exposedGc(): GcFunction {
+  if (gcFunction) return gcFunction;
+  const global = (globalThis as { gc?: GcFunction }).gc;
+  if (typeof global === 'function') return (gcFunction = global);
+  v8.setFlagsFromString('--expose-gc');
+  try {
+    gcFunction = vm.runInNewContext('gc') as GcFunction;
+  } finally {
+    v8.setFlagsFromString('--no-expose-gc'); // later contexts (eval jobs) do not get it
+  }
+  return gcFunction;
 }
 
 const v8Flags: HeapFlags = {
   usedHeapBytes: () => v8.getHeapStatistics().used_heap_size,
   setFlags: (flags) => v8.setFlagsFromString(flags),
+  arrayBufferBytes: () => process.memoryUsage().arrayBuffers,
+  // `gc()` with no argument is a full collection; Node 20's V8 runs `{ type: 'major' }` as a scavenge.
+  collect: (type) => (type === 'major' ? exposedGc()() : exposedGc()({ type: 'minor' })),
 };
 
 /**
@@ -64,12 +97,53 @@ const v8Flags: HeapFlags = {
  * xfer5). Only while a transfer runs, and only on a small heap, so a hub holding thousands of sessions
  * keeps V8's own growth. The factor is read when V8 recomputes its limits after a mark-compact, so it
  * takes effect from the next one.
+ *
+ * The ArrayBuffer cap (xfer7): while raised, every {@link ARRAY_BUFFER_CHECK_MS} ms the ArrayBuffer bytes
+ * not yet freed are compared with {@link TRANSFER_ARRAY_BUFFER_CAP_BYTES} (one more window per further
+ * transfer); over it, a young-generation collection runs, and a full one when the bytes are still more
+ * than 8 MiB over at the next check after a young one. Why: left to V8, the dead buffers were most of a
+ * worker's peak RSS (36-68 MiB of ArrayBuffers at the peak, live ones ~10): V8 scavenges for them only
+ * once the young generation holds 32 MiB of backing stores (2x its largest semi-space, a constant, not
+ * `--max-semi-space-size`), and those promoted (in flight at two scavenges) wait for a mark-compact,
+ * which the raised factor defers until external memory is 64 MB over its last level (V8's
+ * `kExternalAllocationSoftLimit`). Freed 1 MiB buffers then also stay in glibc's heap, so the process keeps
+ * the peak's RSS. With the cap the peak growth of a worker fell from 52-73 to 37-40 MiB (bench/RESULTS.md,
+ * xfer7) for ~2 more full collections per GiB and as many young ones as V8's own triggers ran.
  */
 export class TransferHeapGrowth {
   private holds = 0;
   private raised = false;
+  private timer: NodeJS.Timeout | undefined;
+  /** The last check collected the young generation and the bytes were over the cap. */
+  private minorRan = false;
+  /** Collections this policy ran (the bench and tests read them). */
+  readonly collections = { minor: 0, major: 0 };
 
   constructor(private readonly flags: HeapFlags = v8Flags) {}
+
+  /**
+   * One check of the ArrayBuffer cap (the timer runs it every {@link ARRAY_BUFFER_CHECK_MS} while raised).
+   * Over the cap: a young-generation collection frees the dead buffers of the last messages; still over
+   * at the next check (the freeing runs in the background, so it is looked at then): the dead buffers
+   * are in the old generation, and a full collection frees them.
+   */
+  checkArrayBuffers(): void {
+    const bytes = this.flags.arrayBufferBytes?.() ?? 0;
+    const cap = TRANSFER_ARRAY_BUFFER_CAP_BYTES + (this.holds - 1) * TRANSFER_WINDOW_BYTES_FOR_CAP;
+    if (bytes <= cap) {
+      this.minorRan = false;
+      return;
+    }
+    const type = this.minorRan && bytes > cap + MAJOR_MARGIN_BYTES ? 'major' : 'minor';
+    this.flags.collect?.(type);
+    this.collections[type] += 1;
+    this.minorRan = type === 'minor';
+  }
+
+  /** The ArrayBuffer cap is being checked (a hold raised the factor and V8's counters are at hand). */
+  get watching(): boolean {
+    return this.timer !== undefined;
+  }
 
   /** Transfers holding the policy now. */
   get active(): number {
@@ -82,6 +156,10 @@ export class TransferHeapGrowth {
     if (!this.raised && this.flags.usedHeapBytes() < SMALL_HEAP_BYTES) {
       this.raised = true;
       this.flags.setFlags(`--heap-growing-percent=${TRANSFER_HEAP_GROWING_PERCENT}`);
+      if (this.flags.arrayBufferBytes && this.flags.collect) {
+        this.timer = setInterval(() => this.checkArrayBuffers(), ARRAY_BUFFER_CHECK_MS);
+        this.timer.unref();
+      }
     }
     let released = false;
     return () => {
@@ -90,6 +168,8 @@ export class TransferHeapGrowth {
       this.holds -= 1;
       if (this.holds === 0 && this.raised) {
         this.raised = false;
+        clearInterval(this.timer);
+        this.timer = undefined;
         this.flags.setFlags('--heap-growing-percent=0');
       }
     };

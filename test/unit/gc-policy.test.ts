@@ -3,7 +3,7 @@
 // they end in; a large heap is left alone; the hub and the worker give their holds back.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SMALL_HEAP_BYTES, TRANSFER_HEAP_GROWING_PERCENT, TransferHeapGrowth, type HeapFlags } from '../../src/gc-policy.ts';
+import { SMALL_HEAP_BYTES, TRANSFER_ARRAY_BUFFER_CAP_BYTES, TRANSFER_HEAP_GROWING_PERCENT, TransferHeapGrowth, type HeapFlags } from '../../src/gc-policy.ts';
 
 const test = suite('gc policy');
 
@@ -40,11 +40,59 @@ test('a large heap keeps V8 growth: nothing is set or restored', () => {
   assert.equal(flags.set, []);
 });
 
+test('ArrayBuffers over the cap: a young collection first, a full one if still well over after it', () => {
+  const MiB = 1024 * 1024;
+  let bytes = 0;
+  const collected: string[] = [];
+  const flags: HeapFlags = { ...fakeFlags(20 * MiB), arrayBufferBytes: () => bytes, collect: (type) => void collected.push(type) };
+  const policy = new TransferHeapGrowth(flags);
+  const release = policy.hold();
+  assert.ok(policy.watching, 'a raised hold checks the cap');
+  bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES;
+  policy.checkArrayBuffers();
+  assert.equal(collected, [], 'at the cap: nothing');
+  bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES + 1;
+  policy.checkArrayBuffers();
+  assert.equal(collected, ['minor']);
+  policy.checkArrayBuffers(); // still over, but by less than the margin: the young generation again
+  assert.equal(collected, ['minor', 'minor']);
+  bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES + 9 * MiB;
+  policy.checkArrayBuffers(); // well over after a young collection: old dead buffers
+  assert.equal(collected, ['minor', 'minor', 'major']);
+  policy.checkArrayBuffers(); // after a full one, a young one first again
+  assert.equal(collected, ['minor', 'minor', 'major', 'minor']);
+  bytes = 0;
+  policy.checkArrayBuffers();
+  bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES + 9 * MiB;
+  policy.checkArrayBuffers(); // back under in between: a young one first
+  assert.equal(collected, ['minor', 'minor', 'major', 'minor', 'minor']);
+  assert.equal(policy.collections, { minor: 4, major: 1 });
+  // A second transfer gets one more window of room.
+  const second = policy.hold();
+  bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES + 8 * MiB;
+  policy.checkArrayBuffers();
+  assert.is(collected.length, 5, 'within the cap of two transfers');
+  second();
+  release();
+  assert.not.ok(policy.watching, 'no check left once the last transfer ended');
+});
+
+test('the real policy collects through V8 (buffers held live: young, then full)', () => {
+  const policy = new TransferHeapGrowth();
+  const held = Array.from({ length: 40 }, () => new ArrayBuffer(1024 * 1024));
+  policy.checkArrayBuffers();
+  policy.checkArrayBuffers();
+  assert.equal(policy.collections, { minor: 1, major: 1 });
+  assert.is(held.length, 40);
+});
+
 test('the real policy sets V8 flags V8 accepts', () => {
   const policy = new TransferHeapGrowth();
   const release = policy.hold();
+  assert.ok(policy.watching);
   release();
   assert.is(policy.active, 0);
+  assert.not.ok(policy.watching);
 });
 
 test.run();
