@@ -38,7 +38,7 @@ export const TRANSFER_HEAP_GROWING_PERCENT = 400;
 export const SMALL_HEAP_BYTES = 64 * 1024 * 1024;
 
 /** ArrayBuffer bytes (live or dead, not yet freed) above which a transfer's process collects; see {@link TransferHeapGrowth}. */
-export const TRANSFER_ARRAY_BUFFER_CAP_BYTES = 24 * 1024 * 1024;
+export const TRANSFER_ARRAY_BUFFER_CAP_BYTES = 28 * 1024 * 1024;
 /** Room per further concurrent transfer above the cap: one flow-control window (8 MiB). */
 const TRANSFER_WINDOW_BYTES_FOR_CAP = 8 * 1024 * 1024;
 /** Over the cap by this much after a young-generation collection: the dead buffers are old, collect all. */
@@ -107,8 +107,9 @@ const v8Flags: HeapFlags = {
  * `--max-semi-space-size`), and those promoted (in flight at two scavenges) wait for a mark-compact,
  * which the raised factor defers until external memory is 64 MB over its last level (V8's
  * `kExternalAllocationSoftLimit`). Freed 1 MiB buffers then also stay in glibc's heap, so the process keeps
- * the peak's RSS. With the cap the peak growth of a worker fell from 52-73 to 37-40 MiB (bench/RESULTS.md,
- * xfer7) for ~2 more full collections per GiB and as many young ones as V8's own triggers ran.
+ * the peak's RSS. With the cap the peak growth of a worker fell from 52-73 to 38-41 MiB (bench/RESULTS.md,
+ * xfer7) for ~15% more young collections and no more full ones; its CPU per GiB did not move. A 24 MiB
+ * cap gave 37-40 MiB but cost the hub and the worker 0.1-0.3 CPU s/GiB (more young and full collections).
  */
 export class TransferHeapGrowth {
   private holds = 0;
