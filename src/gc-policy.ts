@@ -107,7 +107,7 @@ const v8Flags: HeapFlags = {
  * `--max-semi-space-size`), and those promoted (in flight at two scavenges) wait for a mark-compact,
  * which the raised factor defers until external memory is 64 MB over its last level (V8's
  * `kExternalAllocationSoftLimit`). Freed 1 MiB buffers then also stay in glibc's heap, so the process keeps
- * the peak's RSS. With the cap the peak growth of a worker fell from 52-73 to 38-41 MiB (bench/RESULTS.md,
+ * the peak's RSS. With the cap the peak growth of a worker fell from 52-73 to 40-45 MiB (bench/RESULTS.md,
  * xfer7) for ~15% more young collections and no more full ones; its CPU per GiB did not move. A 24 MiB
  * cap gave 37-40 MiB but cost the hub and the worker 0.1-0.3 CPU s/GiB (more young and full collections).
  */
