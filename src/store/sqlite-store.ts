@@ -32,7 +32,7 @@ export class SqliteStore implements RegistryStore {
     this.batch = new GroupCommit(db);
   }
 
-  /** Transactions committed so far through this store's group commit (tests count commits per job with it). */
+  /** Transactions committed so far through this store's group commit (bench/run.ts prints them per exec round trip). */
   get commits(): number {
     return this.batch.commits;
   }
