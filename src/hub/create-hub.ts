@@ -145,11 +145,12 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
   // SQLite gives its -wal and -shm files the data file's mode, so the three are checked together (issue 11, case 14).
   if (!inMemory) for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
   const memoryStore = inMemory ? new MemoryStore() : undefined;
+  const storeLog = log.child({ component: 'store' });
   const { registry, close: closeRegistry } = engine
-    ? await openEngineRegistry(engine, memoryStore ?? openSqliteStore(dataFile))
+    ? await openEngineRegistry(engine, memoryStore ?? openSqliteStore(dataFile, { log: storeLog }))
     : memoryStore
       ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() }
-      : openRegistry(dataFile);
+      : openRegistry(dataFile, storeLog);
   const opened: Array<() => void | Promise<void>> = [closeRegistry];
   const closeAll = async () => {
     for (const close of opened.reverse()) await close();

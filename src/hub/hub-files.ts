@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Logger } from '../logger.ts';
 import { openSqliteStore } from '../store/sqlite-store.ts';
 import { systemClock } from '../clock.ts';
 import { Registry } from './registry.ts';
@@ -24,9 +25,12 @@ export function resolveDataFile(data: string | undefined, cwd = process.cwd()): 
   return path.resolve(cwd, data ?? process.env.CLA_HUB_DATA ?? DEFAULT_DATA_FILE);
 }
 
-/** Opens the store and registry on a data file; `close` writes what is queued, then closes the file. */
-export function openRegistry(dataFile: string): { registry: Registry; close: () => Promise<void> } {
-  const store = openSqliteStore(dataFile);
+/**
+ * Opens the store and registry on a data file (an upgrade of an older file's schema is told to `log`);
+ * `close` writes what is queued, then closes the file.
+ */
+export function openRegistry(dataFile: string, log?: Pick<Logger, 'info'>): { registry: Registry; close: () => Promise<void> } {
+  const store = openSqliteStore(dataFile, { log });
   return { registry: new Registry(store, systemClock), close: () => store.close() };
 }
 

@@ -12,6 +12,10 @@
  *
  * A file with a recorded step this code does not know (a newer cla-hub wrote it) is refused with
  * `UNSUPPORTED`, naming the step and telling the user to upgrade cla-hub; nothing is written to it.
+ *
+ * A step can copy a table (`answers-without-rowid` rewrites every stored answer), so upgrading a large
+ * file takes a while: the caller is told which steps are about to run (`onUpgrade`) and `cla-hub start`
+ * logs them, then how long they took, instead of sitting silent.
  */
 import type Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
@@ -34,6 +38,9 @@ export interface AppliedStep {
   step: number;
   name: string;
 }
+
+/** Told, inside the upgrade's transaction, of the steps about to run on a file that already held a schema. */
+export type UpgradeListener = (pending: AppliedStep[]) => void;
 
 /** What {@link migrate} did. */
 export interface MigrationOutcome {
@@ -95,14 +102,16 @@ function isCurrent(db: Database.Database, steps: Steps): boolean {
 
 /**
  * Brings the file on `db` to the current schema: adopts a file from before the runner, then runs every
- * missing step, all in one transaction. Running it on a current file only reads. `steps` and `now` are
- * for tests.
+ * missing step, all in one transaction. Running it on a current file only reads. `onUpgrade` hears of the
+ * steps before they run, unless the file held no schema (a new file is not an upgrade). `steps` and `now`
+ * are for tests.
  * @throws ClaError `UNSUPPORTED` for a file written by a newer cla-hub
  */
-export function migrate(db: Database.Database, steps: Steps = SCHEMA_STEPS, now: () => number = Date.now): MigrationOutcome {
+export function migrate(db: Database.Database, steps: Steps = SCHEMA_STEPS, now: () => number = Date.now, onUpgrade?: UpgradeListener): MigrationOutcome {
   const outcome: MigrationOutcome = { adopted: [], applied: [] };
   if (isCurrent(db, steps)) return outcome;
   db.transaction(() => {
+    let heldSchema = true;
     if (!tableExists(db, 'schema_migrations')) {
       const legacy = legacyCounts(db, steps);
       db.exec(TABLE);
@@ -115,16 +124,16 @@ export function migrate(db: Database.Database, steps: Steps = SCHEMA_STEPS, now:
       }
       // One scheme from now on: the task tables' own version table goes.
       if (tableExists(db, 'task_schema')) db.exec('DROP TABLE task_schema');
+      heldSchema = outcome.adopted.length > 0;
     }
     const counts = recorded(db, steps);
+    const pending = SCHEMA_PARTS.flatMap((part) => steps[part].slice(counts.get(part)!).map((step, i) => ({ part, step: counts.get(part)! + i + 1, name: step.name })));
+    if (heldSchema && pending.length > 0) onUpgrade?.(pending);
     const record = db.prepare('INSERT INTO schema_migrations (part, step, name, applied_at) VALUES (?, ?, ?, ?)');
-    for (const part of SCHEMA_PARTS) {
-      for (let i = counts.get(part)!; i < steps[part].length; i++) {
-        const step = steps[part][i]!;
-        db.exec(step.sql);
-        record.run(part, i + 1, step.name, now());
-        outcome.applied.push({ part, step: i + 1, name: step.name });
-      }
+    for (const { part, step, name } of pending) {
+      db.exec(steps[part][step - 1]!.sql);
+      record.run(part, step, name, now());
+      outcome.applied.push({ part, step, name });
     }
     db.pragma(`user_version = ${RUNNER_USER_VERSION}`);
   }).immediate();

@@ -7,7 +7,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../errors.ts';
 import { GroupCommit } from './group-commit.ts';
+import type { Logger } from '../logger.ts';
 import { migrate } from './migrations.ts';
+import { SCHEMA_STEPS } from './schema-steps.ts';
 import { setConcurrencyPragmas } from './sqlite-connection.ts';
 import { closeConnection } from './wal-checkpointer.ts';
 import { SqliteRegistryTables } from './sqlite-registry-tables.ts';
@@ -151,11 +153,17 @@ export class SqliteStore implements RegistryStore {
   }
 }
 
+/** Options for {@link openSqliteStore}. */
+export interface OpenSqliteStoreOptions {
+  /** Told when an existing file is upgraded to this version's schema: the steps before, the time after. */
+  log?: Pick<Logger, 'info'>;
+}
+
 /**
  * Opens (creating if needed) the SQLite store at `file`, or an in-memory one for `':memory:'`. A new file
  * gets mode 0600 and its parent directory is created (0700) if missing: it holds passkeys in plaintext.
  */
-export function openSqliteStore(file: string): SqliteStore {
+export function openSqliteStore(file: string, options: OpenSqliteStoreOptions = {}): SqliteStore {
   const onDisk = file !== ':memory:' && file !== '';
   let created = false;
   if (onDisk) {
@@ -174,7 +182,16 @@ export function openSqliteStore(file: string): SqliteStore {
     if (created) fs.chmodSync(file, 0o600);
     setConcurrencyPragmas(db);
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    const log = options.log;
+    let started: number | undefined;
+    const outcome = migrate(db, SCHEMA_STEPS, Date.now, (pending) => {
+      started = performance.now();
+      log?.info(
+        { file, steps: pending.map((s) => `${s.part}:${s.name}`) },
+        `Upgrading the data file ${file} to this cla-hub's schema (${pending.length} step${pending.length === 1 ? '' : 's'}); a large file takes a while, let it finish`,
+      );
+    });
+    if (started !== undefined) log?.info({ file, ms: Math.round(performance.now() - started) }, `Data file upgraded: ${outcome.applied.length} schema step${outcome.applied.length === 1 ? '' : 's'} applied`);
   } catch (error) {
     db.close();
     throw error;

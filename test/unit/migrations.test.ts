@@ -3,12 +3,14 @@
 // second run changes nothing; a file from a newer cla-hub is refused and left untouched.
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { pino } from 'pino';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { SqliteResourceStore } from '../../src/hub/actions/sqlite-resource-store.ts';
 import { SqliteWorkflowStore } from '../../src/hub/actions/sqlite-workflow-store.ts';
 import { openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import { createHub } from '../../src/hub/create-hub.ts';
 import { appliedSteps, migrate, RUNNER_USER_VERSION } from '../../src/store/migrations.ts';
 import { SCHEMA_PARTS, SCHEMA_STEPS } from '../../src/store/schema-steps.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
@@ -163,6 +165,26 @@ test('a failing step rolls back the whole upgrade, adoption included', ({ dir })
   } finally {
     db.close();
   }
+});
+
+test('an upgrade is logged at the hub\'s start, steps before and time after; a current or a new file logs nothing', async ({ dir }) => {
+  const lines: Array<{ msg: string; steps?: string[]; ms?: number; component?: string }> = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  const file = path.join(dir, 'hub.db');
+  buildLegacyFile(file);
+  const hub = await createHub({ data: file, port: 0, cron: false, log });
+  await hub.stop();
+  const upgrade = lines.filter((l) => l.component === 'store');
+  assert.is(upgrade.length, 2, JSON.stringify(lines));
+  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(3 steps\).*let it finish/);
+  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid']);
+  assert.match(upgrade[1]!.msg, /^Data file upgraded: 3 schema steps applied$/);
+  assert.type(upgrade[1]!.ms, 'number');
+
+  lines.length = 0;
+  openSqliteStore(file, { log }).close();
+  openSqliteStore(path.join(dir, 'new.db'), { log }).close();
+  assert.equal(lines, [], 'nothing to say about a current file or a new one');
 });
 
 test.run();
