@@ -331,7 +331,8 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       let dispatchedAt = t0;
       const exit = await lastValueFrom(
-        client.run({ worker: id }, { kind: 'exec', cmd: ['true'] }).pipe(
+        // `started: false` as `cla-hub exec` asks (protocol.md `run.started`): the pid is not used here either.
+        client.run({ worker: id }, { kind: 'exec', cmd: ['true'] }, { started: false }).pipe(
           tap((event) => {
             if (event.type === 'dispatched') dispatchedAt = performance.now();
           }),

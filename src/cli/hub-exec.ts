@@ -80,7 +80,8 @@ async function execCommand(command: string[], opts: Record<string, string | unde
       // Output credit is granted as stdout/stderr take the bytes: `cla-hub exec ... | slow-reader` slows
       // the remote command instead of filling this process (protocol.md "Output streaming").
       let input: JobInput | undefined;
-      client.run(target, exec, { waitMs, signal: ctrlC.signal, outputCredit: OUTPUT_WINDOW_BYTES, onInput: (given) => (input = given) }).subscribe({
+      // No `started`: the pid is not shown, and the frame would wake this process while the command runs.
+      client.run(target, exec, { waitMs, signal: ctrlC.signal, outputCredit: OUTPUT_WINDOW_BYTES, onInput: (given) => (input = given), started: false }).subscribe({
         next: (event) => {
           if (event.type === 'output') {
             const bytes = event.data.byteLength;

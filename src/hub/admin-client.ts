@@ -48,6 +48,11 @@ export class AdminClient {
       onInput?: (input: JobInput) => void;
       /** Exec output this client takes before it grants more with `input.credit` (protocol.md "Output flow control"). */
       outputCredit?: number;
+      /**
+       * `false`: the hub is asked not to send the job's `started` event (`run.started`, issue 13: one frame and
+       * one wake of this process fewer per run). A hub before that field still sends it. @default true
+       */
+      started?: boolean;
     } = {},
   ): Observable<JobEvent> {
     return new Observable<JobEvent>((subscriber) => {
@@ -96,6 +101,7 @@ export class AdminClient {
             job,
             ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
             ...(options.outputCredit === undefined ? {} : { outputCredit: options.outputCredit }),
+            ...(options.started === false ? { started: false as const } : {}),
             // The hub may then forward this run's chunks as they came, both ways (protocol.md `run`).
             ...(job.kind === 'ship' || job.kind === 'fetch' ? { chunksByJob: true as const } : {}),
           }),

@@ -151,6 +151,7 @@ export class AdminSession {
     const run: AdminRequest = { abort: new AbortController() };
     this.requests.set(re, run);
     const chunksByJob = f.chunksByJob === true && (f.job.kind === 'ship' || f.job.kind === 'fetch');
+    const withStarted = f.started !== false;
     const ended = () => {
       this.requests.delete(re);
       if (run.job !== undefined) this.byJob.delete(run.job);
@@ -169,6 +170,7 @@ export class AdminSession {
             this.send(event.frame);
             return;
           }
+          if (event.type === 'started' && !withStarted) return;
           if (event.type !== 'output') {
             this.send(jobEventFrame(re, event));
             // A run's end is what the client waits for: written now, not after this turn's other work (issue 13).

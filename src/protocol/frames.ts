@@ -153,6 +153,12 @@ export const runSchema = z.object({
    * the hub then forwards them without encoding them again. Older hubs ignore it and do not confirm.
    */
   chunksByJob: z.literal(true).optional(),
+  /**
+   * `false`: the client has no use for the job's `started` (the pid), so the hub does not forward it: one
+   * frame and one wake of the client fewer per run, while the command runs (issue 13). Older hubs ignore
+   * it and send `started` as before, so a client must take it either way.
+   */
+  started: z.literal(false).optional(),
 });
 
 // ---- hub -> worker / admin ---------------------------------------------------------------------------

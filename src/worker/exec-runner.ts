@@ -311,8 +311,6 @@ class ExecRun implements ExecHandle {
     this.flush('stderr');
     this.done = true;
     this.clearTimers();
-    this.release?.();
-    this.release = undefined;
     // The kill escalation is left running: it stops by itself once the process group is empty, and it
     // must outlive the leader to reach background children that ignore SIGINT.
     const durationMs = this.child === undefined ? 0 : this.options.clock.now() - this.startedAt;
@@ -321,6 +319,11 @@ class ExecRun implements ExecHandle {
     const subscriber = this.subscriber;
     subscriber?.next(exit);
     subscriber?.complete();
+    // Released after the exit is handed on, still in this turn: the worker's `exit` frame is then corked
+    // before the job watchdog's `-PGID` line is queued, so it leaves first (issue 13, group-watchdog.ts).
+    const release = this.release;
+    this.release = undefined;
+    release?.();
   }
 
   private fail(error: ClaError): void {

@@ -65,6 +65,8 @@ export class GroupWatchdog {
   private readonly maxQueuedBytes: number;
   /** Restarts since the last new group: a shell that cannot run must not be forked again and again. */
   private restarts = 0;
+  /** `-PGID` lines not written yet (see {@link remove}). */
+  private removals = '';
 
   constructor(private readonly options: GroupWatchdogOptions) {
     this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024;
@@ -86,14 +88,23 @@ export class GroupWatchdog {
     this.live.add(pgid);
     this.restarts = 0;
     // A watchdog started now is sent the whole list, this group included.
-    if (running) this.write(`+${pgid}\n`);
+    if (running) this.write(`${this.takeRemovals()}+${pgid}\n`);
     else this.ensureRunning();
   }
 
-  /** Removes group `pgid` from the list (call once its leader was reaped). */
+  /**
+   * Removes group `pgid` from the list (call once its leader was reaped). Its `-PGID` line is written at the
+   * end of this tick (`process.nextTick`), before the next `+PGID` line if one comes first, so the pipe
+   * keeps the call order. Issue 13: the exit of a job is corked on the worker's socket in the same tick
+   * as its removal (exec-runner.ts releases the group after emitting `exit`), and the socket's uncork is a
+   * `nextTick` queued earlier, so the exit frame leaves before this pipe write wakes the watchdog's shell
+   * on the other core. The line still goes in the turn of the reap (nextTicks run before the event loop
+   * goes on), so the window of the argument above is unchanged.
+   */
   remove(pgid: number): void {
     if (!this.live.delete(pgid)) return;
-    this.write(`-${pgid}\n`);
+    if (this.removals === '') process.nextTick(this.writeRemovals);
+    this.removals += `-${pgid}\n`;
   }
 
   /**
@@ -132,6 +143,17 @@ export class GroupWatchdog {
     // A restarted watchdog learns the groups still running (the first one starts with an empty list).
     if (this.live.size > 0) this.write([...this.live].map((pgid) => `+${pgid}\n`).join(''));
     return true;
+  }
+
+  private readonly writeRemovals = (): void => {
+    const lines = this.takeRemovals();
+    if (lines !== '') this.write(lines);
+  };
+
+  private takeRemovals(): string {
+    const lines = this.removals;
+    this.removals = '';
+    return lines;
   }
 
   private write(line: string): void {

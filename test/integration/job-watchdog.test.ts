@@ -137,4 +137,26 @@ it('a job that ended is unlisted: the watchdog never signals its group, and its 
   assert.is(liveMembers(ended).length, 3, 'the unlisted group was never signalled');
 });
 
+it('a group unlisted and listed again in one tick stays listed: the deferred `-PGID` line goes before the `+PGID`', async (ctx) => {
+  if (process.platform !== 'linux') return;
+  const { guard, started } = guardOf(ctx);
+  const first = startJob(ctx);
+  guard.track(first, { job: 'first', cmd: 'sleep' });
+  await running(first);
+  // A reused group id (a job ended, and a new one got its pid at once): the removal is still waiting for
+  // the end of the tick when the new job is listed, and the pipe must carry them in call order.
+  const pgid = startJob(ctx);
+  const releaseOld = guard.track(pgid, { job: 'old', cmd: 'sleep' });
+  await running(pgid);
+  releaseOld();
+  guard.track(pgid, { job: 'new', cmd: 'sleep' });
+  assert.equal([...guard.watchdog.groups].sort(), [first, pgid].sort());
+  await new Promise<void>((resolve) => setImmediate(resolve)); // past the tick of the removal
+  const watchdog = started[0]!;
+  watchdog.stdin!.end();
+  await groupGone(pgid);
+  await groupGone(first);
+  await exitOf(watchdog);
+});
+
 it.run();

@@ -101,6 +101,21 @@ test('string cmd runs through the shell with env added to baseEnv', async () => 
   });
 });
 
+test('onSpawn gets the pid, and what it returns runs once, after the exit event went out (issue 13)', async () => {
+  const seen: string[] = [];
+  const { exit } = await collect(
+    runExec({ cmd: ['true'] }, {
+      onSpawn: (pid) => {
+        seen.push(`spawn ${typeof pid}`);
+        return () => seen.push('release');
+      },
+    }),
+    (event) => seen.push(event.type),
+  );
+  assert.is(exit.code, 0);
+  assert.equal(seen, ['spawn number', 'started', 'exit', 'release']);
+});
+
 test('argv cmd runs without a shell: spaces and $ stay literal', async () => {
   const r = await run({ cmd: ['printf', '%s|', 'a b', '$HOME', '`id`'] });
   assert.is(r.stdout, 'a b|$HOME|`id`|');
