@@ -130,7 +130,8 @@ export class TransferHeapGrowth {
    */
   checkArrayBuffers(): void {
     const bytes = this.flags.arrayBufferBytes?.() ?? 0;
-    const cap = TRANSFER_ARRAY_BUFFER_CAP_BYTES + (this.holds - 1) * TRANSFER_WINDOW_BYTES_FOR_CAP;
+    // One transfer's cap also when called with no hold (a direct call, a check racing the last release).
+    const cap = TRANSFER_ARRAY_BUFFER_CAP_BYTES + (Math.max(1, this.holds) - 1) * TRANSFER_WINDOW_BYTES_FOR_CAP;
     if (bytes <= cap) {
       this.minorRan = false;
       return;

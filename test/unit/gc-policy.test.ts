@@ -78,6 +78,18 @@ test('ArrayBuffers over the cap: a young collection first, a full one if still w
   assert.not.ok(policy.watching, 'no check left once the last transfer ended');
 });
 
+test('with no hold the cap is one transfer\'s, never less', () => {
+  let bytes = TRANSFER_ARRAY_BUFFER_CAP_BYTES;
+  const collected: string[] = [];
+  const policy = new TransferHeapGrowth({ ...fakeFlags(0), arrayBufferBytes: () => bytes, collect: (type) => void collected.push(type) });
+  assert.is(policy.active, 0);
+  policy.checkArrayBuffers();
+  assert.equal(collected, [], 'at the one-transfer cap: nothing');
+  bytes += 1;
+  policy.checkArrayBuffers();
+  assert.equal(collected, ['minor']);
+});
+
 test('the real policy collects through V8 (buffers held live: young, then full)', () => {
   const policy = new TransferHeapGrowth();
   const held = Array.from({ length: 40 }, () => new ArrayBuffer(1024 * 1024));
