@@ -80,9 +80,10 @@ export class WorkflowRunRuntime {
    */
   private stepWrites = { writing: false, due: false };
   /**
-   * A new step until its first write, which holds its answer rows, its snapshot and, when the broadcast
+   * A new step until its first write, which holds its subscribers, its snapshot and, when the broadcast
    * went out in the same call as the start, the broadcast's `sent`: one store call instead of three (the
-   * rows, `markSent` over the rows just inserted, the snapshot; issue 9).
+   * rows, `markSent` over the rows just inserted, the snapshot; issue 9). It is written `initial`: the
+   * SQLite store keeps the subscribers in the snapshot alone and writes a row once one answers.
    */
   private startRows: { messageId: string; sent: readonly string[]; at: number } | undefined;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
@@ -428,6 +429,8 @@ export class WorkflowRunRuntime {
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
       ...(start && start.sent.length > 0 ? { sent: { subscribers: start.sent, at: start.at } } : {}),
+      // A new step's first write: every subscriber is in `changed` and in the snapshot, which may hold them alone.
+      ...(start && withSnapshot ? { initial: true } : {}),
     };
     const written = this.deps.store.updateStep(messageId, patch);
     this.write(written, 'a workflow step');
