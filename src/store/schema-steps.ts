@@ -193,6 +193,12 @@ INSERT INTO workflow_answers_keyed SELECT message_id, subscriber, wait, status, 
 DROP TABLE workflow_answers;
 ALTER TABLE workflow_answers_keyed RENAME TO workflow_answers;`,
   },
+  // A step whose subscribers are kept in its snapshot until each one's status changes (issue 9): the
+  // step's first write stores no answer rows, only `roster` (JSON: the start's send time and the ids it
+  // did not reach); a subscriber's row is written once, when it answers (or is sent to, or reports an
+  // error or progress). A 1,000-worker broadcast wrote each row twice per round before: pending at the
+  // start, then answered. NULL (older steps): every subscriber has its row.
+  { name: 'step-roster', sql: `ALTER TABLE workflow_steps ADD COLUMN roster TEXT;` },
 ];
 
 /** The latest resource graph of each worker and plugin (src/hub/actions/sqlite-resource-store.ts). */

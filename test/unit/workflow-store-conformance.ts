@@ -296,6 +296,36 @@ export function workflowStoreConformance(name: string, makeBackend: () => Workfl
     assert.equal(await sentAt(), [['w0', 'pending', T0 + 1], ['w1', 'done', T0 + 1], ['w2', 'pending', T0 + 1], ['w3', 'pending', T0 + 3]], 'an upsert without `sent` keeps the send time');
   });
 
+  test("updateStep `initial`: every subscriber is listed as given, and later sends, errors, progress and answers reach them", async (ctx) => {
+    const { store } = ctx;
+    await store.createRun(newRun('r'));
+    await store.startStep(step('r'));
+    const subscribers = [subscriber('w1', 'pending'), subscriber('w2', 'pending'), subscriber('w3', 'sent', { wait: false }), subscriber('w4', 'pending', { graceUntil: T0 + 10 })];
+    const snapshot = JSON.stringify({ status: 'active', value: 'waiting', context: { subscribers } });
+    await store.updateStep('r.0', { state: 'waiting', snapshot, finishedAt: null, subscribers, sent: { subscribers: ['w1', 'w2', 'w3'], at: T0 + 1 }, initial: true });
+    const show = async (s: WorkflowStore) =>
+      (await s.getRun('r')).steps[0]!.answers.map((a) => [a.subscriber, a.wait, a.status, a.sentAt, a.answeredAt, a.error?.code ?? null, a.progress?.current ?? null]);
+    assert.equal(await show(store), [
+      ['w1', true, 'pending', T0 + 1, null, null, null],
+      ['w2', true, 'pending', T0 + 1, null, null, null],
+      ['w3', false, 'sent', T0 + 1, null, null, null],
+      ['w4', true, 'pending', null, null, null, null],
+    ]);
+    await store.recordProgress('r.0', 'w1', 1, 2, null);
+    await store.recordError('r.0', 'w2', { code: 'IO_ERROR', message: 'disk gone', retryable: false });
+    await store.markSent('r.0', ['w4'], T0 + 5);
+    await store.updateStep('r.0', { state: 'waiting', finishedAt: null, subscribers: [subscriber('w2', 'error', { answeredAt: T0 + 6 }), subscriber('w3', 'done', { wait: false, answeredAt: T0 + 6 })] });
+    await store.updateStep('r.0', { state: 'failed', finishedAt: T0 + 7, subscribers: [subscriber('w1', 'done', { answeredAt: T0 + 7 }), subscriber('w4', 'timeout', { answeredAt: T0 + 7 })] });
+    const ended = [
+      ['w1', true, 'done', T0 + 1, T0 + 7, null, 1],
+      ['w2', true, 'error', T0 + 1, T0 + 6, 'IO_ERROR', null],
+      ['w3', false, 'done', T0 + 1, T0 + 6, null, null],
+      ['w4', true, 'timeout', T0 + 5, T0 + 7, null, null],
+    ];
+    assert.equal(await show(store), ended);
+    assert.equal(await show(open(ctx, 'hub-b')), ended, "another hub's view of the same backend");
+  });
+
   test('pruneRuns deletes finished runs created before the cutoff, with their steps, answers and messages', async ({ store }) => {
     for (const [id, createdAt, state] of [
       ['old-done', T0 - 100, 'succeeded'],

@@ -2,6 +2,8 @@
 // the main store's connection shared) and memory.
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
 import { MemoryWorkflowStore, MemoryWorkflowTables } from '../../src/hub/actions/memory-workflow-store.ts';
 import { SqliteWorkflowStore } from '../../src/hub/actions/sqlite-workflow-store.ts';
 import { setConcurrencyPragmas } from '../../src/store/sqlite-connection.ts';
@@ -35,3 +37,40 @@ workflowStoreConformance('memory', () => {
   const tables = new MemoryWorkflowTables();
   return { open: (hubId) => new MemoryWorkflowStore(tables, { hubId }), cleanup: () => undefined };
 }).run();
+
+// What the SQLite backend does with a step's first write (issue 9): its subscribers stay in the snapshot,
+// and each one's answer row is written once, when its status changes, instead of pending at the start
+// and again answered.
+const rows = suite('sqlite: the rows of a step written `initial`');
+rows('no answer row at the start; one row per subscriber as it answers; a restart reads them all', async () => {
+  const { dir, cleanup } = tempDir('cla-workflows-');
+  const file = path.join(dir, 'hub.db');
+  try {
+    let db = new Database(file);
+    setConcurrencyPragmas(db);
+    let store = new SqliteWorkflowStore(db);
+    const at = 1_700_000_000_000;
+    const sub = (id: string, status: 'pending' | 'done', answeredAt: number | null = null) => ({ id, wait: true, timeoutAt: at + 60_000, graceUntil: null, status, answeredAt });
+    const subscribers = ['w1', 'w2', 'w3'].map((id) => sub(id, 'pending'));
+    await store.createRun({ id: 'r', workflow: 'collect', trigger: 'manual', state: 'running', createdAt: at, startedAt: at, finishedAt: null, reason: null, definition: '{}' });
+    await store.startStep({ runId: 'r', index: 0, name: 's', action: 'collect', messageId: 'r.0', startedAt: at, deadline: at + 60_000 });
+    const snapshot = JSON.stringify({ status: 'active', value: 'waiting', context: { subscribers } });
+    await store.updateStep('r.0', { state: 'waiting', snapshot, finishedAt: null, subscribers, sent: { subscribers: ['w1', 'w2', 'w3'], at }, initial: true });
+    const count = () => db.prepare('SELECT count(*) FROM workflow_answers').pluck().get();
+    assert.is(count(), 0, 'the pending subscribers are in the snapshot alone');
+    await store.updateStep('r.0', { state: 'waiting', finishedAt: null, subscribers: [sub('w2', 'done', at + 1)] });
+    assert.is(count(), 1);
+    await store.close();
+    db.close();
+
+    db = new Database(file);
+    store = new SqliteWorkflowStore(db);
+    const answers = (await store.getRun('r')).steps[0]!.answers;
+    assert.equal(answers.map((a) => [a.subscriber, a.status, a.sentAt]), [['w1', 'pending', at], ['w2', 'done', at], ['w3', 'pending', at]]);
+    await store.close();
+    db.close();
+  } finally {
+    cleanup();
+  }
+});
+rows.run();

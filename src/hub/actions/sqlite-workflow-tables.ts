@@ -5,6 +5,7 @@
  * runner when the connection is opened.
  */
 import type Database from 'better-sqlite3';
+import type { StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
 import type { WireError } from '../../errors.ts';
 import { migrate } from '../../store/migrations.ts';
 import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
@@ -53,6 +54,28 @@ const toRun = (r: RunRecord): RunRow => ({
 
 const toStoredRun = (r: RunRecord): StoredRun => ({ ...toRun(r), definition: r.definition, snapshot: r.snapshot, owner: r.owner });
 
+/**
+ * The subscribers of a step whose first write kept them in its snapshot (`workflow_steps.roster`, the
+ * `step-roster` schema step): a subscriber without an answer row is as the step started, since every
+ * change of one is written as its row, in the same write as any snapshot.
+ */
+interface Roster {
+  /** When the start's broadcast went out (null: it went out later, each send noted in the rows). */
+  sentAt: number | null;
+  /** The subscribers the start's broadcast did not reach (disconnected then). */
+  unsent: ReadonlySet<string>;
+  subscribers: ReadonlyMap<string, StepSubscriber>;
+}
+
+/** Rosters kept per connection for materializing rows (waiting steps; a few at a time). */
+const MAX_CACHED_ROSTERS = 32;
+
+function parseRoster(roster: string, snapshot: string | null): Roster {
+  const { sentAt, unsent } = JSON.parse(roster) as { sentAt: number | null; unsent: string[] };
+  const list = snapshot ? ((JSON.parse(snapshot) as { context?: { subscribers?: StepSubscriber[] } }).context?.subscribers ?? []) : [];
+  return { sentAt, unsent: new Set(unsent), subscribers: new Map(list.map((s) => [s.id, s])) };
+}
+
 /** The workflow operations on one better-sqlite3 connection, synchronous; new runs owned by `hubId`. */
 export class SqliteWorkflowTables {
   private readonly stmt: (sql: string) => Database.Statement;
@@ -68,6 +91,9 @@ export class SqliteWorkflowTables {
 
   /** Runs a function in a savepoint (see {@link savepointRunner}). */
   private readonly transaction: <T>(fn: () => T) => T;
+
+  /** The rosters of steps this connection wrote rows for lately, by message id (see {@link materialize}). */
+  private readonly rosters = new Map<string, Roster>();
 
   /** Throws RUN_NOT_OWNED when run `id` is another hub's (a missing run is nobody's); in the write's own transaction. */
   private fence(id: string): void {
@@ -154,6 +180,8 @@ export class SqliteWorkflowTables {
   updateStep(messageId: string, patch: StepPatch): void {
     this.transaction(() => {
       this.fenceStep(messageId);
+      if (patch.state !== 'waiting') this.rosters.delete(messageId);
+      if (patch.initial && patch.snapshot !== undefined && this.startRoster(messageId, patch)) return;
       this.stmt('UPDATE workflow_steps SET state = ?, snapshot = COALESCE(?, snapshot), finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
         patch.state,
         patch.snapshot ?? null,
@@ -187,6 +215,55 @@ export class SqliteWorkflowTables {
     });
   }
 
+  /**
+   * A step's first write without answer rows: its subscribers stay in the snapshot, with the start's
+   * send time and whom it did not reach in `roster` (issue 9: each subscriber's row is then written
+   * once per round, when it answers). False when there is no step row to hold them (rows are written).
+   */
+  private startRoster(messageId: string, patch: StepPatch): boolean {
+    const sent = patch.sent;
+    let unsent: string[] = [];
+    // The broadcast goes to the step's subscribers: as many sent as there are means all of them.
+    if (sent && sent.subscribers.length < patch.subscribers.length) {
+      const reached = new Set(sent.subscribers);
+      unsent = patch.subscribers.filter((s) => !reached.has(s.id)).map((s) => s.id);
+    }
+    const roster = JSON.stringify({ sentAt: sent && sent.subscribers.length > 0 ? sent.at : null, unsent });
+    const { changes } = this.stmt(
+      'UPDATE workflow_steps SET state = ?, snapshot = ?, finished_at = COALESCE(finished_at, ?), roster = ? WHERE message_id = ?',
+    ).run(patch.state, patch.snapshot!, patch.finishedAt, roster, messageId);
+    this.rosters.delete(messageId);
+    return changes > 0;
+  }
+
+  /** The roster of a step that has one, parsed once per step (see {@link Roster}). */
+  private roster(messageId: string): Roster | undefined {
+    const cached = this.rosters.get(messageId);
+    if (cached) return cached;
+    const row = this.stmt('SELECT roster, snapshot FROM workflow_steps WHERE message_id = ? AND roster IS NOT NULL').get(messageId) as
+      | { roster: string; snapshot: string | null }
+      | undefined;
+    if (!row) return undefined;
+    const roster = parseRoster(row.roster, row.snapshot);
+    if (this.rosters.size >= MAX_CACHED_ROSTERS) this.rosters.delete(this.rosters.keys().next().value!);
+    this.rosters.set(messageId, roster);
+    return roster;
+  }
+
+  /**
+   * Writes the rows of these subscribers of a step with a roster as the roster has them, where they
+   * have none yet, so that a statement changing their rows finds them.
+   */
+  private materialize(messageId: string, subscribers: readonly string[]): void {
+    const roster = this.roster(messageId);
+    if (!roster) return;
+    const insert = this.stmt('INSERT OR IGNORE INTO workflow_answers (message_id, subscriber, wait, status, sent_at, answered_at) VALUES (?, ?, ?, ?, ?, ?)');
+    for (const id of subscribers) {
+      const s = roster.subscribers.get(id);
+      if (s) insert.run(messageId, id, s.wait ? 1 : 0, s.status, roster.unsent.has(id) ? null : roster.sentAt, s.answeredAt);
+    }
+  }
+
   getStep(runId: string, index: number): StepRow | undefined {
     const r = this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? AND idx = ?').get(runId, index) as Record<string, unknown> | undefined;
     return r && toStep(r);
@@ -202,16 +279,19 @@ export class SqliteWorkflowTables {
 
   /** markSent without the fence: one statement for all of them (see updateStep). */
   private setSent(messageId: string, subscribers: readonly string[], at: number): void {
+    this.materialize(messageId, subscribers);
     this.stmt('UPDATE workflow_answers SET sent_at = ? WHERE message_id = ? AND subscriber IN (SELECT value FROM json_each(?))').run(at, messageId, JSON.stringify(subscribers));
   }
 
   recordError(messageId: string, subscriber: string, error: WireError): void {
     this.fenceStep(messageId);
+    this.materialize(messageId, [subscriber]);
     this.stmt('UPDATE workflow_answers SET error = ? WHERE message_id = ? AND subscriber = ?').run(JSON.stringify(error), messageId, subscriber);
   }
 
   recordProgress(messageId: string, subscriber: string, current: number, total: number, message: string | null): void {
     this.fenceStep(messageId);
+    this.materialize(messageId, [subscriber]);
     this.stmt('UPDATE workflow_answers SET progress_current = ?, progress_total = ?, progress_message = ? WHERE message_id = ? AND subscriber = ?').run(
       current,
       total,
@@ -251,8 +331,9 @@ export class SqliteWorkflowTables {
     const id = this.resolveRunId(idOrPrefix);
     const run = toRun(this.stmt('SELECT * FROM workflow_runs WHERE id = ?').get(id) as RunRecord);
     const steps = (this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY idx').all(id) as Array<Record<string, unknown>>).map((r) => {
-      const { snapshot: _snapshot, ...step } = toStep(r);
-      const answers = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
+      const { snapshot, ...step } = toStep(r);
+      const rows = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
+      const answers = typeof r.roster === 'string' ? withRoster(rows, parseRoster(r.roster, snapshot)) : rows;
       const messages = (
         this.stmt('SELECT subscriber, at, level, message FROM workflow_messages WHERE message_id = ? ORDER BY seq').all(step.messageId) as MessageRow[]
       ).map((m) => ({ ...m }));
@@ -275,6 +356,21 @@ function toStep(r: Record<string, unknown>): StepRow {
     finishedAt: (r.finished_at as number | null) ?? null,
     snapshot: (r.snapshot as string | null) ?? null,
   };
+}
+
+/** A step's answer rows with its roster: the start's send time where a row has none, and a row for each subscriber without one. */
+function withRoster(rows: AnswerRow[], roster: Roster): AnswerRow[] {
+  const sentAt = (id: string) => (roster.unsent.has(id) ? null : roster.sentAt);
+  const have = new Set<string>();
+  for (const a of rows) {
+    have.add(a.subscriber);
+    if (a.sentAt === null && roster.subscribers.has(a.subscriber)) a.sentAt = sentAt(a.subscriber);
+  }
+  const answers = [...rows];
+  for (const s of roster.subscribers.values()) {
+    if (!have.has(s.id)) answers.push({ subscriber: s.id, wait: s.wait, status: s.status, sentAt: sentAt(s.id), answeredAt: s.answeredAt, error: null, progress: null });
+  }
+  return answers.length === rows.length ? answers : answers.sort((a, b) => (a.subscriber < b.subscriber ? -1 : a.subscriber > b.subscriber ? 1 : 0));
 }
 
 function toAnswer(r: Record<string, unknown>): AnswerRow {

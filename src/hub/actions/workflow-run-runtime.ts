@@ -52,7 +52,58 @@ interface StepTimer {
 /** The message id of a run's step: the `id` of its `action` frames. */
 export const stepMessageId = (runId: string, index: number): string => `${runId}.${index}`;
 
+/** What the step machine's actions do for one step: see {@link hubStepMachine}. */
+interface StepEffects {
+  /** The step's name, for the reason of a timeout's abort. */
+  step: string;
+  send(workerIds: readonly string[]): void;
+  abort(workerId: string, reason: string): void;
+}
+
+/** Each step actor's effects, by the actor (the `self` its actions get). */
+const stepEffects = new WeakMap<object, StepEffects>();
+
+/**
+ * The step machine with the runtime's actions, made once: each action finds its step's effects by the
+ * actor it runs in. `provide` per step built a whole machine per step (its state nodes and their
+ * transitions), ~4 % of the hub's own CPU per broadcast round (issue 9, bench/broadcast-engine.ts).
+ */
+const hubStepMachine = workflowStepMachine.provide({
+  actions: {
+    broadcastAction: ({ context, self }) => stepEffects.get(self)?.send(context.subscribers.map((s) => s.id)),
+    resendAction: ({ event, self }) => {
+      if (event.type === 'RECONNECTED') stepEffects.get(self)?.send([event.subscriber]);
+    },
+    abortExpired: ({ context, self }) => {
+      const fx = stepEffects.get(self);
+      if (fx) for (const id of context.expired) fx.abort(id, `timed out in step ${fx.step}`);
+    },
+    abortPending: ({ context, event, self }) => {
+      const fx = stepEffects.get(self);
+      if (!fx) return;
+      for (const s of context.subscribers) if (s.status === 'pending') fx.abort(s.id, event.type === 'ABORT' ? event.reason : 'aborted');
+    },
+  },
+});
+
 export class WorkflowRunRuntime {
+  /** Each run actor's runtime, by the actor (see {@link runMachine}). */
+  private static readonly byActor = new WeakMap<object, WorkflowRunRuntime>();
+  /** The run machine with this class's actions, made once (as {@link hubStepMachine}). */
+  private static readonly runMachine = workflowRunMachine.provide({
+    actions: {
+      startStep: ({ context, self }) => WorkflowRunRuntime.byActor.get(self)?.startStep(context.index),
+      abortStep: ({ event, self }) => {
+        const runtime = WorkflowRunRuntime.byActor.get(self);
+        runtime?.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: runtime.deps.clock.now() });
+      },
+      runFinished: ({ self }) => {
+        const runtime = WorkflowRunRuntime.byActor.get(self);
+        if (runtime) queueMicrotask(() => runtime.stopped || runtime.deps.finished(runtime));
+      },
+    },
+  });
+
   private readonly run: Actor<typeof workflowRunMachine>;
   private step: Actor<typeof workflowStepMachine> | undefined;
   private stepIndex = -1;
@@ -80,9 +131,10 @@ export class WorkflowRunRuntime {
    */
   private stepWrites = { writing: false, due: false };
   /**
-   * A new step until its first write, which holds its answer rows, its snapshot and, when the broadcast
+   * A new step until its first write, which holds its subscribers, its snapshot and, when the broadcast
    * went out in the same call as the start, the broadcast's `sent`: one store call instead of three (the
-   * rows, `markSent` over the rows just inserted, the snapshot; issue 9).
+   * rows, `markSent` over the rows just inserted, the snapshot; issue 9). It is written `initial`: the
+   * SQLite store keeps the subscribers in the snapshot alone and writes a row once one answers.
    */
   private startRows: { messageId: string; sent: readonly string[]; at: number } | undefined;
   /** Frames to subscribers wait here while an action's data is read from the store, so they keep their order. */
@@ -105,15 +157,9 @@ export class WorkflowRunRuntime {
       workflow: definition.name,
       steps: definition.steps.map((s) => ({ name: s.name, action: s.action, onError: s.onError })),
     };
-    const machine = workflowRunMachine.provide({
-      actions: {
-        startStep: ({ context }) => this.startStep(context.index),
-        abortStep: ({ event }) => this.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: this.deps.clock.now() }),
-        runFinished: () => queueMicrotask(() => this.stopped || this.deps.finished(this)),
-      },
-    });
     // `as never`: createActor's options type cannot express "input or snapshot" as one union.
-    this.run = createActor(machine, (snapshot ? { snapshot, clock: deps.clock } : { input, clock: deps.clock }) as never);
+    this.run = createActor(WorkflowRunRuntime.runMachine, (snapshot ? { snapshot, clock: deps.clock } : { input, clock: deps.clock }) as never);
+    WorkflowRunRuntime.byActor.set(this.run, this);
     this.run.subscribe(() => this.persistRun());
   }
 
@@ -314,17 +360,6 @@ export class WorkflowRunRuntime {
         return Promise.all(extra).then((resolved) => deliver(workerIds, resolved));
       });
     const abort = (workerId: string, reason: string) => this.inOrder(() => void this.deps.bus.send(workerId, frame('abort', { re: messageId, reason })));
-    const machine = workflowStepMachine.provide({
-      actions: {
-        broadcastAction: ({ context }) => send(context.subscribers.map((s) => s.id)),
-        resendAction: ({ event }) => {
-          if (event.type === 'RECONNECTED') send([event.subscriber]);
-        },
-        abortExpired: ({ context }) => context.expired.forEach((id) => abort(id, `timed out in step ${def.name}`)),
-        abortPending: ({ context, event }) =>
-          context.subscribers.filter((s) => s.status === 'pending').forEach((s) => abort(s.id, event.type === 'ABORT' ? event.reason : 'aborted')),
-      },
-    });
     this.stepIndex = index;
     this.written = [];
     this.snapshotStale = true;
@@ -347,7 +382,8 @@ export class WorkflowRunRuntime {
         clock.clearTimeout((timer as StepTimer).id);
       },
     };
-    const step = createActor(machine, { ...from, clock: stepClock } as never);
+    const step = createActor(hubStepMachine, { ...from, clock: stepClock } as never);
+    stepEffects.set(step, { step: def.name, send, abort });
     this.step = step;
     this.deps.stepChanged(this, messageId, true);
     step.subscribe((snapshot) => this.onStep(step, index, def, snapshot));
@@ -428,6 +464,8 @@ export class WorkflowRunRuntime {
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
       ...(start && start.sent.length > 0 ? { sent: { subscribers: start.sent, at: start.at } } : {}),
+      // A new step's first write: every subscriber is in `changed` and in the snapshot, which may hold them alone.
+      ...(start && withSnapshot ? { initial: true } : {}),
     };
     const written = this.deps.store.updateStep(messageId, patch);
     this.write(written, 'a workflow step');

@@ -80,6 +80,14 @@ export interface StepPatch {
    * one pass over 1,000 rows instead of two (issue 9).
    */
   sent?: { subscribers: readonly string[]; at: number };
+  /**
+   * The step's first write: `subscribers` is every subscriber of the step, as `snapshot` (required with
+   * it) holds them. A backend may keep them in the snapshot alone instead of as rows (the SQLite one does:
+   * a broadcast's 1,000 pending rows at the start and the same rows again as they answered were the
+   * largest store cost of a round, issue 9); `getRun` lists them either way, and `markSent`,
+   * `recordError` and `recordProgress` reach them either way.
+   */
+  initial?: boolean;
 }
 
 /** What {@link WorkflowStore.updateRun} writes; `startedAt`/`finishedAt` are set once, from `at`. */
