@@ -258,7 +258,13 @@ function chunksOf(h: Harness): Buffer {
   return Buffer.concat(h.frames.filter((f): f is FrameOf<'chunk'> => f.t === 'chunk').map((f) => f.data));
 }
 
+// Only for what must NOT happen (no chunk without credit): a positive wait is for the frames themselves.
 const tick = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+/** Waits until the chunks sent hold at least `bytes` (a frame after them that ends the job fails the wait). */
+async function untilSent(h: Harness, bytes: number): Promise<void> {
+  while (chunksOf(h).length < bytes) await h.next('chunk', h.frames.length);
+}
 
 ops('fetch announces size and mode, sends only within credit, in chunks of at most TRANSFER_CHUNK_BYTES', async ({ dir }) => {
   const h = harness();
@@ -273,7 +279,7 @@ ops('fetch announces size and mode, sends only within credit, in chunks of at mo
   await tick();
   assert.is(h.frames.filter((f) => f.t === 'chunk').length, 0, 'no chunk without credit');
   job.input(frame('credit', { re: 'job-1', bytes: 100 * KiB }));
-  await tick();
+  await untilSent(h, 100 * KiB);
   assert.is(chunksOf(h).length, 100 * KiB, 'exactly the credit, no more');
   // Exactly the rest: the last chunk uses the last byte of credit and the job still ends.
   job.input(frame('credit', { re: 'job-1', bytes: data.length - 100 * KiB }));
@@ -333,7 +339,7 @@ ops('fetch cancelled while waiting for credit ends with CANCELLED', async ({ dir
   const job = startFetch(frame('fetch', { id: 'job-1', path: source }), h.ctx);
   await h.next('file');
   job.input(frame('credit', { re: 'job-1', bytes: 64 * KiB }));
-  await tick();
+  await untilSent(h, 64 * KiB);
   job.cancel('cancelled by the hub');
   await expectError(job, h, ErrorCode.Cancelled);
 });
