@@ -4,8 +4,9 @@
  */
 import type { NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import type { KV, KvOptions, KvWatchEntry } from '@nats-io/kv';
-import { jetstream, JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
 import { retryingKv, retryTransient } from './jetstream-retry.ts';
 
@@ -113,6 +114,101 @@ export class LeaderElections {
   }
 }
 
+/** Keys of {@link SyncMarks}: no store's key has a `/` (see each store's key scheme), so none starts so. */
+const SYNC_MARK_PREFIX = '_sync/';
+
+/** Whether a bucket key is a {@link SyncMarks} mark, not a store's entry (watchers skip it). */
+export const isSyncMark = (key: string): boolean => key.startsWith(SYNC_MARK_PREFIX);
+
+/**
+ * "Has this watch delivered every write the bucket acknowledged before now?", answered by writing a mark
+ * and waiting until the watch delivers it: a watch delivers its stream in order, so the writes acknowledged
+ * before the mark come before it. It does not compare sequence numbers with the stream's `last_seq`, which
+ * a watch may never reach: the stream's last message deleted (`nats stream rmm`), or, seen with nats-server
+ * 2.9.10 after its leader was killed, replicas that hold the same messages under different sequence
+ * numbers (the watch served by one of them stops short of the `last_seq` another reports).
+ *
+ * Each instance (one per watch) writes its own key, `_sync/<uuid>`, one put at a time, the values counting
+ * up: a mark called while a put is in flight waits for the next put, and any value at or above the one it
+ * waits for ends its wait. The bucket keeps one value per key, so a later put may remove an earlier one
+ * before the watch delivers it; the later one then stands for both. {@link purge} removes the key.
+ */
+export class SyncMarks {
+  private readonly key = `${SYNC_MARK_PREFIX}${randomUUID()}`;
+  /** The value of the last put issued. */
+  private issued = 0;
+  private writing = false;
+  private readonly waiters = new Set<{ target: number; resolve: () => void; reject: (error: unknown) => void }>();
+
+  /** Writes a mark into `kv` and resolves once the watch handed it (or a later one) to {@link seen}, or {@link release} was called. */
+  mark(kv: KV): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiters.add({ target: this.issued + 1, resolve, reject });
+      if (!this.writing) this.write(kv);
+    });
+  }
+
+  private write(kv: KV): void {
+    const value = ++this.issued;
+    this.writing = true;
+    retryTransient(() => kv.put(this.key, String(value))).then(
+      () => this.written(kv),
+      (error: unknown) => {
+        for (const waiter of this.waiters) {
+          if (waiter.target !== value) continue;
+          this.waiters.delete(waiter);
+          waiter.reject(error);
+        }
+        this.written(kv);
+      },
+    );
+  }
+
+  /** Marks called while the last put was in flight get the next one. */
+  private written(kv: KV): void {
+    this.writing = false;
+    for (const waiter of this.waiters) if (waiter.target > this.issued) return void this.write(kv);
+  }
+
+  /** A mark entry the watch delivered (any instance's: only this one's key counts here). */
+  seen(entry: KvWatchEntry): void {
+    if (entry.key !== this.key || entry.operation !== 'PUT') return;
+    const value = Number(entry.string());
+    for (const waiter of this.waiters) {
+      if (waiter.target > value) continue;
+      this.waiters.delete(waiter);
+      waiter.resolve();
+    }
+  }
+
+  /**
+   * A new watch replaced the one the pending marks wait on. It resumes where the old one got to, which on
+   * a diverged cluster may be past their puts: they wait for a new put instead.
+   */
+  rewatched(kv: KV): void {
+    if (this.waiters.size === 0) return;
+    for (const waiter of this.waiters) waiter.target = this.issued + 1;
+    if (!this.writing) this.write(kv);
+  }
+
+  /** The watch stopped: every pending {@link mark} resolves. */
+  release(): void {
+    for (const waiter of this.waiters) waiter.resolve();
+    this.waiters.clear();
+  }
+
+  /** Removes this instance's key from the bucket (no delete marker left behind); errors are ignored. */
+  async purge(nc: NatsConnection, bucket: string): Promise<void> {
+    if (this.issued === 0 || nc.isClosed()) return;
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${this.key}` });
+    } catch {
+      // The connection closing or the bucket gone: a key of a few bytes stays, skipped by every reader.
+    }
+  }
+}
+
 /** The bucket a {@link BucketWatch} watches anew after each leader election of its stream. */
 export interface ElectionsOf {
   nc: NatsConnection;
@@ -128,7 +224,9 @@ export class BucketWatch {
   private maxRevision = 0;
   private watcher: QueuedIterator<KvWatchEntry> | undefined;
   private watching: Promise<void> = Promise.resolve();
-  private readonly waiters = new Set<{ revision: number; resolve: () => void }>();
+  private readonly marks = new SyncMarks();
+  /** Where the marks' key is purged at {@link stop}. */
+  private target: ElectionsOf | undefined;
   private elections: LeaderElections | undefined;
   /** Whether a second watch ran: from then on an entry at or below {@link maxRevision} was applied already. */
   private rewatched = false;
@@ -138,11 +236,11 @@ export class BucketWatch {
 
   /** Starts following `kv`; resolves once what it held is applied. */
   async start(kv: KV, elections?: ElectionsOf): Promise<void> {
-    const last = await lastRevision(kv);
     this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
     if (elections) this.elections = new LeaderElections(elections.nc, elections.bucket, () => this.rewatch(kv));
-    await this.caughtUp(last);
+    this.target = elections;
+    await this.marks.mark(kv);
   }
 
   /** A new watch from where this one got to. */
@@ -156,11 +254,12 @@ export class BucketWatch {
     const before = this.watching;
     const following = this.follow(next).catch(noop);
     this.watching = Promise.all([before, following]).then(noop);
+    this.marks.rewatched(kv);
   }
 
   /** Waits until the watch has applied every write acknowledged so far. */
-  async sync(kv: KV): Promise<void> {
-    await this.caughtUp(await lastRevision(kv));
+  sync(kv: KV): Promise<void> {
+    return this.marks.mark(kv);
   }
 
   async stop(): Promise<void> {
@@ -168,31 +267,18 @@ export class BucketWatch {
     await this.elections?.stop();
     this.watcher?.stop();
     await this.watching.catch(noop);
-    for (const waiter of this.waiters) waiter.resolve();
-    this.waiters.clear();
+    this.marks.release();
+    if (this.target) await this.marks.purge(this.target.nc, this.target.bucket);
   }
 
   private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
     for await (const entry of watcher) {
-      if (this.rewatched && entry.revision <= this.maxRevision) continue;
-      this.apply(entry);
+      if (isSyncMark(entry.key)) this.marks.seen(entry);
+      else if (!(this.rewatched && entry.revision <= this.maxRevision)) this.apply(entry);
       if (entry.revision > this.maxRevision) this.maxRevision = entry.revision;
-      for (const waiter of this.waiters) {
-        if (this.maxRevision >= waiter.revision) {
-          this.waiters.delete(waiter);
-          waiter.resolve();
-        }
-      }
     }
   }
-
-  private caughtUp(revision: number): Promise<void> {
-    if (this.maxRevision >= revision) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.add({ revision, resolve }));
-  }
 }
-
-const lastRevision = async (kv: KV) => (await retryTransient(() => kv.status())).streamInfo.state.last_seq;
 
 /** One chain of calls: each runs after the one before it settled, so calls take effect in call order. */
 export class CallChain {

@@ -96,8 +96,6 @@ export class TaskIndex {
   readonly counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
   /** Highest seq seen. */
   maxSeq = 0;
-  /** Highest revision seen, of any key. */
-  maxRevision = 0;
 
   get(id: string): IndexedTask | undefined {
     return this.tasks.get(id);
@@ -110,7 +108,6 @@ export class TaskIndex {
 
   /** Records `row` at `revision` unless a newer revision is known; returns the row it replaced, or `false` when skipped. */
   apply(row: TaskRow, revision: number): TaskRow | undefined | false {
-    if (revision > this.maxRevision) this.maxRevision = revision;
     const before = this.tasks.get(row.id);
     if (before && before.revision >= revision) return false;
     // An ended task changes no more: its payloads are left to the bucket, so the index stays small.

@@ -39,7 +39,7 @@ import { type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
-import { LeaderElections, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { isSyncMark, LeaderElections, openStoreBucket, parseBucketOptions, SyncMarks, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
 import { casWrite, retryTransient } from './jetstream-retry.ts';
 
@@ -76,8 +76,10 @@ export class JetStreamTaskStore implements TaskStore {
   private elections: LeaderElections | undefined;
   private loaded = false;
   private readonly listeners = new Set<TaskStoreEvents>();
-  /** Revision waiters of `caughtUp()`. */
-  private readonly catchUp = new Set<{ revision: number; resolve: () => void }>();
+  /** Marks written by `sync()` and `open()`, seen when the watch delivers them. */
+  private readonly marks = new SyncMarks();
+  /** The connection the bucket was opened on (the marks' key is purged through it at close). */
+  private nc: NatsConnection | undefined;
   private readonly tails = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<void>>();
   private barrier: Promise<void> = Promise.resolve();
@@ -109,14 +111,13 @@ export class JetStreamTaskStore implements TaskStore {
 
   private async open(): Promise<KV> {
     const nc = await this.connection();
+    this.nc = nc;
     const kv = await openStoreBucket(nc, this.bucket, this.replicas);
     this.js = jetstream(nc);
-    const status = await retryTransient(() => kv.status());
-    const last = status.streamInfo.state.last_seq;
     this.watcher = await retryTransient(() => kv.watch());
     this.watching = this.follow(this.watcher);
     this.elections = new LeaderElections(nc, this.bucket, () => this.rewatch(kv));
-    if (last > 0) await this.caughtUp(last);
+    await this.marks.mark(kv);
     this.loaded = true;
     return kv;
   }
@@ -125,16 +126,11 @@ export class JetStreamTaskStore implements TaskStore {
   private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
     for await (const entry of watcher) {
       if (entry.revision > this.watched) this.watched = entry.revision;
-      if (entry.operation === 'PUT' && !this.index.knows(this.idOf(entry), entry.revision)) {
+      if (isSyncMark(entry.key)) this.marks.seen(entry);
+      else if (entry.operation === 'PUT' && !this.index.knows(this.idOf(entry), entry.revision)) {
         const record = this.decode(entry);
         const before = this.index.apply(record.row, entry.revision);
         if (before !== false && this.loaded && record.by !== this.hubId) this.announce(before, record.row);
-      } else if (entry.revision > this.index.maxRevision) this.index.maxRevision = entry.revision;
-      for (const waiter of this.catchUp) {
-        if (this.index.maxRevision >= waiter.revision) {
-          this.catchUp.delete(waiter);
-          waiter.resolve();
-        }
       }
     }
   }
@@ -155,6 +151,7 @@ export class JetStreamTaskStore implements TaskStore {
     const before = this.watching;
     const following = this.follow(next).catch(noop);
     this.watching = Promise.all([before, following]).then(noop);
+    this.marks.rewatched(kv);
   }
 
   private announce(before: TaskRow | undefined, row: TaskRow): void {
@@ -163,15 +160,9 @@ export class JetStreamTaskStore implements TaskStore {
     if (ended(row.state) && !ended(before?.state)) for (const l of this.listeners) l.ended(row);
   }
 
-  private caughtUp(revision: number): Promise<void> {
-    if (this.index.maxRevision >= revision) return Promise.resolve();
-    return new Promise((resolve) => this.catchUp.add({ revision, resolve }));
-  }
-
-  /** Waits until the watch has seen every write acknowledged so far. */
-  private async sync(kv: KV): Promise<void> {
-    const { streamInfo } = await retryTransient(() => kv.status());
-    await this.caughtUp(streamInfo.state.last_seq);
+  /** Waits until the watch has seen every write acknowledged so far ({@link SyncMarks}). */
+  private sync(kv: KV): Promise<void> {
+    return this.marks.mark(kv);
   }
 
   subscribe(events: TaskStoreEvents): () => void {
@@ -416,8 +407,8 @@ export class JetStreamTaskStore implements TaskStore {
     await this.elections?.stop();
     this.watcher?.stop();
     await this.watching.catch(noop);
-    for (const waiter of this.catchUp) waiter.resolve();
-    this.catchUp.clear();
+    this.marks.release();
+    if (this.nc) await this.marks.purge(this.nc, this.bucket);
   }
 
   /**

@@ -19,7 +19,7 @@ import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { NatsEngine } from './nats-connect.ts';
-import { BucketWatch, openRetryingKv } from './jetstream-buckets.ts';
+import { BucketWatch, isSyncMark, openRetryingKv } from './jetstream-buckets.ts';
 
 /** Where a worker is connected. */
 export interface PresenceEntry {
@@ -259,7 +259,7 @@ export class Presence {
   /** Current PUT entries of a bucket as [key, entry]. */
   private async current(kv: KV): Promise<Array<[string, PresenceEntry]>> {
     const keys: string[] = [];
-    for await (const key of await kv.keys()) keys.push(key);
+    for await (const key of await kv.keys()) if (!isSyncMark(key)) keys.push(key);
     const out: Array<[string, PresenceEntry]> = [];
     for (const key of keys) {
       const entry = await kv.get(key);

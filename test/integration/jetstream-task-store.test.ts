@@ -5,8 +5,11 @@
  * and taking over the expired leases of a hub that died.
  */
 import { suite } from 'uvu';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import * as assert from 'uvu/assert';
 import { connectEngine, type NatsEngine } from '../../src/engine/nats-connect.ts';
+import { KvFollower } from '../../src/engine/jetstream-kv-follower.ts';
 import { JetStreamTaskStore, openJetStreamTaskStore, taskKey } from '../../src/engine/jetstream-task-store.ts';
 import type { NewTask, TaskRow } from '../../src/hub/tasks/task-store.ts';
 import { TaskHub } from '../../src/hub/tasks/task-hub.ts';
@@ -75,6 +78,57 @@ hubs('ids that are not plain KV tokens are kept under an encoded key and read ba
   assert.is((await store.get('a.b c/ü'))!.id, 'a.b c/ü');
   assert.equal((await store.pending(0, ['tag'], 10)).map((r) => r.id), ['a.b c/ü']);
   await store.close();
+});
+
+hubs("a bucket whose last message is gone: a store opens, lists and counts (no watch reaches the stream's last_seq)", async () => {
+  const prefix = `d${++buckets}`;
+  const a = await openJetStreamTaskStore(shared.nc, { hubId: 'a', prefix });
+  assert.ok(await a.insert(task('kept')));
+  assert.ok(await a.insert(task('removed')));
+  // An operator's `nats stream rmm`: the stream keeps its last_seq, but no watch delivers that sequence
+  // again. Before sync marks, a store opening here (a hub starting) and its lists waited for it until
+  // some other write came; replicas that numbered the same messages differently did the same for good.
+  const jsm = await jetstreamManager(shared.nc);
+  const stream = `KV_${a.bucket}`;
+  const last = (await jsm.streams.info(stream)).state.last_seq;
+  assert.ok(await jsm.streams.deleteMessage(stream, last, false));
+  assert.is((await jsm.streams.info(stream)).state.last_seq, last, 'the stream keeps its last_seq');
+  const b = await openJetStreamTaskStore(shared.nc, { hubId: 'b', prefix });
+  assert.equal((await b.list({ limit: 10 })).map((r) => r.id), ['kept']);
+  assert.is((await b.counts()).pending, 1);
+  // A write after the mark is seen by the next list, from either store.
+  assert.ok(await a.insert(task('later')));
+  assert.equal((await b.list({ limit: 10 })).map((r) => r.id), ['later', 'kept']);
+  assert.is((await a.counts()).pending, 3, "a's index still has the row it wrote; the bucket's readers do not see marks as tasks");
+  await Promise.all([a.close(), b.close()]);
+});
+
+hubs('a followed bucket whose last message is gone: the follower starts and syncs; marks never reach its entries', async () => {
+  const bucket = `f${++buckets}_follow`;
+  const kv = await new Kvm(shared.nc).create(bucket, { history: 1 });
+  await kv.put('one', '1');
+  await kv.put('two', '2');
+  const jsm = await jetstreamManager(shared.nc);
+  const stream = `KV_${bucket}`;
+  assert.ok(await jsm.streams.deleteMessage(stream, (await jsm.streams.info(stream)).state.last_seq, false));
+  const seen = new Map<string, string | undefined>();
+  const follower = await KvFollower.start(kv, (key, value) => seen.set(key, value), { nc: shared.nc, bucket });
+  assert.equal([...seen], [['one', '1']]);
+  await kv.put('three', '3');
+  await follower.sync();
+  assert.equal([...seen], [['one', '1'], ['three', '3']]);
+  const keys = async () => {
+    const out: string[] = [];
+    for await (const key of await kv.keys()) out.push(key);
+    return out.sort();
+  };
+  const running = await keys();
+  assert.is(running.filter((key) => key.startsWith('_sync/')).length, 1, "the follower's mark key is in the bucket while it runs");
+  assert.equal(running.filter((key) => !key.startsWith('_sync/')), ['one', 'three']);
+  await follower.stop();
+  assert.equal(await keys(), ['one', 'three'], 'stopped, the follower leaves no key (nor delete marker) behind');
+  assert.is((await jsm.streams.info(stream)).state.messages, 2);
+  await kv.destroy();
 });
 
 hubs('three hubs on their own connections lease 300 tasks: each exactly once; ends reach the other hubs', async () => {

@@ -42,7 +42,7 @@ it('TaskIndex applies a row only for a newer revision and keeps counts, pending 
   index.apply(row('a', 1, { state: 'done' }), 4);
   assert.equal([...index.active], []);
   assert.equal([...index.all.newestFirst()], ['b', 'a']);
-  assert.equal([index.maxSeq, index.maxRevision], [2, 4]);
+  assert.is(index.maxSeq, 2);
 });
 
 it.run();
