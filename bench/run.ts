@@ -16,8 +16,9 @@
  * of time. Figures up to then in RESULTS.md are of that sequential method and are not comparable one to one;
  * `--slices 1` is that method. CPU per round trip and per local spawn are summed over their own slices.
  *
- * `--synchronous normal,full` runs the hub loop once per listed SQLite `synchronous` level (set on the
- * hub's connection between loops), to show what an fsync per commit costs a round trip.
+ * `--synchronous normal,full` runs a hub loop per listed SQLite `synchronous` level (set on the hub's
+ * connection before each of its slices: every round has one slice per level, each paired with that round's
+ * local slice), to show what an fsync per commit costs a round trip.
  *
  * `--hub-only` runs the hub loop alone (no local loops), for a CPU profile of the hub side:
  * `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/run.ts --hub-only`; with BENCH_WORKER_CPU_PROF=DIR
