@@ -6,8 +6,19 @@
  * time is the point here, unlike the product code where the clock is injected (../../shared/STYLE.md).
  * Nothing asserts on time; a run only fails if a command does not exit 0.
  *
- * `--synchronous normal,full` runs the hub loop once per listed SQLite `synchronous` level (set on the
- * hub's connection between loops), to show what an fsync per commit costs a round trip.
+ * Method (since 2026-12-03 18:00, branch exec9): the hub loop and the local loop are interleaved, `--slices
+ * N` rounds (default 8) of a `seconds / N` hub slice and a local slice of the same length, the order flipped
+ * every round, after the same warm-up as before. The overhead is the mean of all hub round trips minus the
+ * mean of all local spawns over the whole run, and per round (hub slice mean minus local slice mean: the
+ * median and the range are printed). Why: this VM's speed swings by more than the goal (0.5 ms) between
+ * minutes (a local spawn took 3.6-5.2 ms in runs a minute apart), and before, the two loops ran one after the
+ * other (the hub's `seconds`, then the local's), so the overhead was a difference of two different stretches
+ * of time. Figures up to then in RESULTS.md are of that sequential method and are not comparable one to one;
+ * `--slices 1` is that method. CPU per round trip and per local spawn are summed over their own slices.
+ *
+ * `--synchronous normal,full` runs a hub loop per listed SQLite `synchronous` level (set on the hub's
+ * connection before each of its slices: every round has one slice per level, each paired with that round's
+ * local slice), to show what an fsync per commit costs a round trip.
  *
  * `--hub-only` runs the hub loop alone (no local loops), for a CPU profile of the hub side:
  * `node --cpu-prof --cpu-prof-dir DIR --import tsx bench/run.ts --hub-only`; with BENCH_WORKER_CPU_PROF=DIR
@@ -25,7 +36,7 @@
  * worker's RSS, and a fork's cost, so each spawn, grows with it. `--bare-worker` always runs the tsx script.
  * BENCH_WORKER_NODE_FLAGS='--flag ...' passes node/V8 flags to the worker process alone (for A/B runs).
  *
- * Usage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]
+ * Usage: npm run bench -- [--seconds N] [--warmup N] [--slices N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -93,41 +104,60 @@ function rssMbOf(pid: number): number {
   return line ? Number(line[1]) / 1024 : Number.NaN;
 }
 
-/** Runs `loop` and returns its result with the CPU ms it cost this process and `pid`, per run. */
-async function withCpu(pid: number, loop: () => Promise<Result>): Promise<{ result: Result; self: number; other: number }> {
-  const self0 = process.cpuUsage();
-  const other0 = cpuMsOf(pid);
-  const result = await loop();
-  const self = process.cpuUsage(self0);
-  return { result, self: (self.user + self.system) / 1000 / result.runs, other: (cpuMsOf(pid) - other0) / result.runs };
-}
-
 function positive(name: string, raw: string): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`Expected \`--${name}\` to be a positive number, got \`${raw}\``);
   return n;
 }
 
+/** Hub slice mean minus local slice mean for each round, and their median and range (ms). */
+function slicePairs(hub: number[], local: number[]): { values: number[]; medianMs: number; minMs: number; maxMs: number } {
+  const values = hub.map((ms, i) => ms - local[i]!);
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const medianMs = sorted.length % 2 === 1 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { values, medianMs, minMs: sorted[0]!, maxMs: sorted[sorted.length - 1]! };
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
+/** Latencies of one measurement, gathered over one loop or over several slices of it. */
+class Samples {
+  readonly latencies: number[] = [];
+  seconds = 0;
+  constructor(readonly name: string) {}
+
+  /** Runs `once` back to back for `seconds`, one at a time, adding each latency; returns this slice's mean ms. */
+  async run(seconds: number, once: () => Promise<void>): Promise<number> {
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    const first = this.latencies.length;
+    let now = start;
+    while (now < end) {
+      await once();
+      const after = performance.now();
+      this.latencies.push(after - now);
+      now = after;
+    }
+    this.seconds += (now - start) / 1000;
+    const slice = this.latencies.slice(first);
+    return slice.reduce((sum, ms) => sum + ms, 0) / slice.length;
+  }
+
+  result(): Result {
+    const sorted = [...this.latencies].sort((a, b) => a - b);
+    const meanMs = sorted.reduce((sum, ms) => sum + ms, 0) / sorted.length;
+    return { name: this.name, runs: sorted.length, seconds: this.seconds, perSecond: sorted.length / this.seconds, meanMs, p50Ms: percentile(sorted, 0.5), p99Ms: percentile(sorted, 0.99) };
+  }
+}
+
 /** Runs `once` back to back for `seconds`, one at a time. */
 async function measure(name: string, seconds: number, once: () => Promise<void>): Promise<Result> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  const end = start + seconds * 1000;
-  let now = start;
-  while (now < end) {
-    await once();
-    const after = performance.now();
-    latencies.push(after - now);
-    now = after;
-  }
-  const elapsed = (now - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const meanMs = latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length;
-  return { name, runs: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, meanMs, p50Ms: percentile(latencies, 0.5), p99Ms: percentile(latencies, 0.99) };
+  const samples = new Samples(name);
+  await samples.run(seconds, once);
+  return samples.result();
 }
 
 /**
@@ -243,16 +273,18 @@ function table(results: Result[]): string {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  let values: { seconds: string; warmup: string; synchronous: string; json: boolean; 'hub-only': boolean; 'bare-worker': boolean; 'worker-build': string };
+  let values: { seconds: string; warmup: string; slices: string; synchronous: string; json: boolean; 'hub-only': boolean; 'bare-worker': boolean; 'worker-build': string };
   let levels: string[];
   let seconds: number;
   let warmup: number;
+  let slices: number;
   try {
     ({ values } = parseArgs({
       args,
       options: {
         seconds: { type: 'string', default: '5' },
         warmup: { type: 'string', default: '1' },
+        slices: { type: 'string', default: '8' },
         synchronous: { type: 'string', default: '' },
         json: { type: 'boolean', default: false },
         'hub-only': { type: 'boolean', default: false },
@@ -263,12 +295,14 @@ async function main(): Promise<void> {
     }));
     seconds = positive('seconds', values.seconds);
     warmup = positive('warmup', values.warmup);
+    slices = Number(values.slices);
+    if (!Number.isInteger(slices) || slices < 1) throw new InvalidArgumentError(`Expected \`--slices\` to be a positive integer, got \`${values.slices}\``);
     levels = values.synchronous === '' ? [] : values.synchronous.split(',');
     const unknown = levels.find((level) => !['normal', 'full'].includes(level));
     if (unknown !== undefined) throw new InvalidArgumentError(`Expected \`--synchronous\` to list normal and/or full, got \`${unknown}\``);
     if (!['dist', 'tsx'].includes(values['worker-build'])) throw new InvalidArgumentError(`Expected \`--worker-build\` to be dist or tsx, got \`${values['worker-build']}\``);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]\n`);
+    process.stderr.write(`${(error as Error).message}\nusage: npm run bench -- [--seconds N] [--warmup N] [--slices N] [--synchronous normal,full] [--json] [--hub-only] [--bare-worker] [--worker-build dist|tsx]\n`);
     process.exitCode = 2;
     return;
   }
@@ -358,49 +392,116 @@ async function main(): Promise<void> {
       await measure('warm-up', warmup, execRunner);
     }
     const defaultLevel = store.db.pragma('synchronous', { simple: true });
-    /** One hub loop, at the connection's own `synchronous` level or at `level`, and its breakdown figures. */
-    const hubLoop = async (level?: string) => {
-      if (level !== undefined) store.db.pragma(`synchronous = ${level}`);
-      workerExecMs = 0;
-      for (const key of Object.keys(phases) as Array<keyof typeof phases>) phases[key] = 0;
-      storeMs = 0;
-      endCommitMs = 0;
-      const commits0 = store.commits;
-      const label = level === undefined ? '' : `, synchronous=${level}`;
-      const run = await withCpu(worker!.pid!, () => measure(`hub round trip (AdminClient→hub→worker${label})`, seconds, roundTrip));
-      const runs = run.result.runs;
-      return { run, workerExecMs: workerExecMs / runs, storeMs: storeMs / runs, endCommitMs: endCommitMs / runs, commits: (store.commits - commits0) / runs, phases: { dispatched: phases.dispatched / runs, toEnd: phases.toEnd / runs, commit: phases.commit / runs, toAdmin: phases.toAdmin / runs } };
+    /** A hub loop at one `synchronous` level (undefined: the connection's own), gathered over its slices. */
+    interface HubLoop {
+      level: string | undefined;
+      samples: Samples;
+      /** Mean ms of each of its slices, in round order. */
+      sliceMeans: number[];
+      workerExecMs: number;
+      storeMs: number;
+      endCommitMs: number;
+      commits: number;
+      phases: typeof phases;
+      /** CPU ms of this process and of the worker process over its slices. */
+      self: number;
+      other: number;
+    }
+    const hubLoops: HubLoop[] = (levels.length === 0 ? [undefined] : levels).map((level) => ({
+      level,
+      samples: new Samples(`hub round trip (AdminClient→hub→worker${level === undefined ? '' : `, synchronous=${level}`})`),
+      sliceMeans: [],
+      workerExecMs: 0,
+      storeMs: 0,
+      endCommitMs: 0,
+      commits: 0,
+      phases: { dispatched: 0, toEnd: 0, commit: 0, toAdmin: 0 },
+      self: 0,
+      other: 0,
+    }));
+    const local = { samples: new Samples("local spawn('true')"), sliceMeans: [] as number[], self: 0 };
+    const cpuSelf = () => {
+      const usage = process.cpuUsage();
+      return (usage.user + usage.system) / 1000;
     };
-    const first = await hubLoop(levels[0]);
-    const workerRssMb = rssMbOf(worker.pid!);
-    const extraLoops: Array<Awaited<ReturnType<typeof hubLoop>>> = [];
-    for (const level of levels.slice(1)) extraLoops.push(await hubLoop(level));
+    /** One slice of a hub loop: its round trips and what they cost, added to the loop's totals. */
+    const hubSlice = async (loop: HubLoop, sliceSeconds: number) => {
+      store.db.pragma(`synchronous = ${loop.level ?? defaultLevel}`);
+      const before = { workerExecMs, storeMs, endCommitMs, commits: store.commits, phases: { ...phases }, self: cpuSelf(), other: cpuMsOf(worker!.pid!) };
+      loop.sliceMeans.push(await loop.samples.run(sliceSeconds, roundTrip));
+      loop.self += cpuSelf() - before.self;
+      loop.other += cpuMsOf(worker!.pid!) - before.other;
+      loop.workerExecMs += workerExecMs - before.workerExecMs;
+      loop.storeMs += storeMs - before.storeMs;
+      loop.endCommitMs += endCommitMs - before.endCommitMs;
+      loop.commits += store.commits - before.commits;
+      for (const key of Object.keys(phases) as Array<keyof typeof phases>) loop.phases[key] += phases[key] - before.phases[key];
+    };
+    const localSlice = async (sliceSeconds: number) => {
+      const self0 = cpuSelf();
+      local.sliceMeans.push(await local.samples.run(sliceSeconds, spawnTrue));
+      local.self += cpuSelf() - self0;
+    };
+    // The hub loops and the local loop take turns in `slices` rounds of `seconds / slices` each, the
+    // order flipped every round (hub first, then local first), so both see the same minutes of this VM
+    // (issue 13, exec9). `--slices 1` is the method before 2026-12-03 18:00: each loop once, one after the other.
+    const sliceSeconds = seconds / slices;
+    for (let round = 0; round < (hubOnly ? 1 : slices); round += 1) {
+      if (hubOnly) {
+        for (const loop of hubLoops) await hubSlice(loop, seconds);
+      } else if (round % 2 === 0) {
+        for (const loop of hubLoops) await hubSlice(loop, sliceSeconds);
+        await localSlice(sliceSeconds);
+      } else {
+        await localSlice(sliceSeconds);
+        for (const loop of hubLoops) await hubSlice(loop, sliceSeconds);
+      }
+    }
     store.db.pragma(`synchronous = ${defaultLevel}`);
-    const hubRun = first.run;
-    const hubResult = hubRun.result;
+    const workerRssMb = rssMbOf(worker.pid!);
+    /** Per-round-trip figures of a hub loop. */
+    const perRun = (loop: HubLoop) => {
+      const runs = loop.samples.latencies.length;
+      const each = (ms: number) => ms / runs;
+      return {
+        result: loop.samples.result(),
+        self: each(loop.self),
+        other: each(loop.other),
+        workerExecMs: each(loop.workerExecMs),
+        storeMs: each(loop.storeMs),
+        endCommitMs: each(loop.endCommitMs),
+        commits: each(loop.commits),
+        phases: { dispatched: each(loop.phases.dispatched), toEnd: each(loop.phases.toEnd), commit: each(loop.phases.commit), toAdmin: each(loop.phases.toAdmin) },
+      };
+    };
+    const first = perRun(hubLoops[0]!);
+    const hubResult = first.result;
     if (hubOnly) {
       // For CPU profiles of the hub side alone: no local loops in this process's profile.
-      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(hubRun.self, 3)} ms, worker ${fmt(hubRun.other, 3)} ms (its spawn included); SQLite commits ${fmt(first.commits, 2)}\nphases (mean ms): request -> dispatched seen ${fmt(first.phases.dispatched, 3)}; request -> hub handles the exit ${fmt(first.phases.toEnd, 3)}; end commit ${fmt(first.phases.commit, 3)}; commit -> exit seen ${fmt(first.phases.toAdmin, 3)}\n`);
+      process.stdout.write(`worker: ${workerKind}, RSS ${fmt(workerRssMb, 0)} MB\n${table([hubResult])}\nCPU per round trip: hub + admin ${fmt(first.self, 3)} ms, worker ${fmt(first.other, 3)} ms (its spawn included); SQLite commits ${fmt(first.commits, 2)}\nphases (mean ms): request -> dispatched seen ${fmt(first.phases.dispatched, 3)}; request -> hub handles the exit ${fmt(first.phases.toEnd, 3)}; end commit ${fmt(first.phases.commit, 3)}; commit -> exit seen ${fmt(first.phases.toAdmin, 3)}\n`);
       return;
     }
-    const localRun = await withCpu(worker.pid!, () => measure("local spawn('true')", seconds, spawnTrue));
-    const localResult = localRun.result;
+    const extraLoops = hubLoops.slice(1).map((loop) => ({ ...perRun(loop), pairs: slicePairs(loop.sliceMeans, local.sliceMeans) }));
+    const localResult = local.samples.result();
     const breakdown: Breakdown = {
       workerExecMs: first.workerExecMs,
       hubStoreMs: first.storeMs,
       endCommitMs: first.endCommitMs,
       commitsPerRoundTrip: first.commits,
       phasesMs: first.phases,
-      cpuMs: { hub: hubRun.self, worker: hubRun.other, localSpawn: localRun.self },
+      cpuMs: { hub: first.self, worker: first.other, localSpawn: local.self / localResult.runs },
     };
     const runnerResult = await measure('local runExec (worker exec runner)', seconds, execRunner);
-    const results = [hubResult, ...extraLoops.map((loop) => loop.run.result), localResult, runnerResult];
+    const results = [hubResult, ...extraLoops.map((loop) => loop.result), localResult, runnerResult];
     const ratio = hubResult.perSecond / localResult.perSecond;
     const overheadMs = hubResult.meanMs - localResult.meanMs;
+    const pairs = slicePairs(hubLoops[0]!.sliceMeans, local.sliceMeans);
     const synchronous = store.db.pragma('synchronous', { simple: true });
+    const method = { slices, sliceSeconds, order: slices === 1 ? 'sequential: hub loop, then local loop' : 'interleaved: hub and local slices alternate, order flipped every round' };
 
     if (values.json) {
-      process.stdout.write(`${JSON.stringify({ command, node, machine, seconds, warmup, worker: workerKind, workerRssMb, results, ratio, overheadMs, breakdown, sqliteSynchronous: synchronous }, null, 2)}\n`);
+      const extra = extraLoops.map((loop) => ({ name: loop.result.name, overheadMs: loop.result.meanMs - localResult.meanMs, slicePairs: loop.pairs, endCommitMs: loop.endCommitMs, cpuMs: { hub: loop.self, worker: loop.other } }));
+      process.stdout.write(`${JSON.stringify({ command, node, machine, seconds, warmup, method, worker: workerKind, workerRssMb, results, ratio, overheadMs, slicePairs: pairs, extraLoops: extra, breakdown, sqliteSynchronous: synchronous }, null, 2)}\n`);
       return;
     }
     process.stdout.write(
@@ -410,12 +511,14 @@ async function main(): Promise<void> {
         ...(command === node ? [] : [`runs as: ${node}`]),
         `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.date}`,
         `${seconds} s per measurement after ${warmup} s warm-up each; hub in this process (SQLite file, synchronous=${synchronous}), worker in a child process`,
+        slices === 1 ? 'method: sequential (--slices 1): the hub loop, then the local loop' : `method: interleaved: ${slices} rounds of a ${fmt(sliceSeconds, 2)} s hub slice and a ${fmt(sliceSeconds, 2)} s local slice, order flipped every round`,
         `worker: ${workerKind}; its RSS after the round trips ${fmt(workerRssMb, 0)} MB`,
         '',
         table(results),
         '',
         `ratio hub round trips / local spawns: ${fmt(ratio, 3)} (${fmt(1 / ratio, 2)}x slower)`,
-        `overhead per round trip (mean hub - mean local): ${fmt(overheadMs, 3)} ms`,
+        `overhead per round trip (mean hub - mean local, whole run): ${fmt(overheadMs, 3)} ms`,
+        ...(slices === 1 ? [] : [`  per slice pair (hub slice mean - local slice mean, ${pairs.values.length} pairs): median ${fmt(pairs.medianMs, 3)} ms, min ${fmt(pairs.minMs, 3)}, max ${fmt(pairs.maxMs, 3)}`]),
         `  worker-reported spawn->exit (exit.durationMs): ${fmt(breakdown.workerExecMs, 3)} ms mean`,
         `  hub SQLite job writes (recordJobStart+End):    ${fmt(breakdown.hubStoreMs, 3)} ms mean (their synchronous part)`,
         `  hub job end record, call -> committed:         ${fmt(breakdown.endCommitMs, 3)} ms mean (the exit waits for it)`,
@@ -423,7 +526,7 @@ async function main(): Promise<void> {
         `  phases (mean ms): request -> dispatched seen ${fmt(breakdown.phasesMs.dispatched, 3)}; request -> hub handles the exit ${fmt(breakdown.phasesMs.toEnd, 3)} (local spawn ${fmt(localResult.meanMs, 3)}); end commit ${fmt(breakdown.phasesMs.commit, 3)}; commit -> exit seen ${fmt(breakdown.phasesMs.toAdmin, 3)}`,
         ...extraLoops.map(
           (loop) =>
-            `${loop.run.result.name}: overhead ${fmt(loop.run.result.meanMs - localResult.meanMs, 3)} ms, end record -> committed ${fmt(loop.endCommitMs, 3)} ms, CPU hub + admin ${fmt(loop.run.self, 3)} ms, worker ${fmt(loop.run.other, 3)} ms`,
+            `${loop.result.name}: overhead ${fmt(loop.result.meanMs - localResult.meanMs, 3)} ms (slice pairs: median ${fmt(loop.pairs.medianMs, 3)}), end record -> committed ${fmt(loop.endCommitMs, 3)} ms, CPU hub + admin ${fmt(loop.self, 3)} ms, worker ${fmt(loop.other, 3)} ms`,
         ),
         `CPU per round trip: hub + admin ${fmt(breakdown.cpuMs.hub, 3)} ms, worker ${fmt(breakdown.cpuMs.worker, 3)} ms (its spawn included); per local spawn: ${fmt(breakdown.cpuMs.localSpawn, 3)} ms`,
         `  CPU overhead of a round trip over a local spawn: ${fmt(breakdown.cpuMs.hub + breakdown.cpuMs.worker - breakdown.cpuMs.localSpawn, 3)} ms`,
