@@ -5,7 +5,7 @@
  * runner when the connection is opened.
  */
 import type Database from 'better-sqlite3';
-import type { StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
+import { unpackStepSnapshot, type StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
 import type { WireError } from '../../errors.ts';
 import { migrate } from '../../store/migrations.ts';
 import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
@@ -72,7 +72,7 @@ const MAX_CACHED_ROSTERS = 32;
 
 function parseRoster(roster: string, snapshot: string | null): Roster {
   const { sentAt, unsent } = JSON.parse(roster) as { sentAt: number | null; unsent: string[] };
-  const list = snapshot ? ((JSON.parse(snapshot) as { context?: { subscribers?: StepSubscriber[] } }).context?.subscribers ?? []) : [];
+  const list = snapshot ? unpackStepSnapshot(JSON.parse(snapshot)).context.subscribers : [];
   return { sentAt, unsent: new Set(unsent), subscribers: new Map(list.map((s) => [s.id, s])) };
 }
 
