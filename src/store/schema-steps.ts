@@ -199,6 +199,24 @@ ALTER TABLE workflow_answers_keyed RENAME TO workflow_answers;`,
   // error or progress). A 1,000-worker broadcast wrote each row twice per round before: pending at the
   // start, then answered. NULL (older steps): every subscriber has its row.
   { name: 'step-roster', sql: `ALTER TABLE workflow_steps ADD COLUMN roster TEXT;` },
+  // The answers of a step with a roster, one row per write of the subscribers that changed alike (issue
+  // 9): `subscribers` is a JSON array of their ids, `seq` orders a step's sets (a later one wins). A
+  // 1,000-worker broadcast wrote its 1,000 answers as 1,000 rows per round, ~2 us each with the WAL
+  // pages they dirty (bench/RESULTS.md, bcast9); now a few rows. A subscriber's status and answer time
+  // are its latest set's, else the roster's; its answer row (written for a resend, an error or progress)
+  // holds the rest.
+  {
+    name: 'answer-sets',
+    sql: `CREATE TABLE workflow_answer_sets (
+  message_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  wait INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  answered_at INTEGER,
+  subscribers TEXT NOT NULL,
+  PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;`,
+  },
 ];
 
 /** The latest resource graph of each worker and plugin (src/hub/actions/sqlite-resource-store.ts). */

@@ -74,8 +74,17 @@ export function closeReason(reason: string): string {
   return `${reason.slice(0, end)}…`;
 }
 
-function uncorkChannel(channel: FrameChannel): void {
-  channel.uncork();
+/**
+ * The channels corked in this turn, uncorked together on one `process.nextTick` for the process rather
+ * than one each (issue 9: a worker process answers a broadcast on hundreds of connections in a turn).
+ * Each connection's frames keep their order; a channel corked while they are uncorked waits for the next tick.
+ */
+let corkedChannels: FrameChannel[] = [];
+
+function uncorkChannels(): void {
+  const channels = corkedChannels;
+  corkedChannels = [];
+  for (const channel of channels) channel.uncork();
 }
 
 function terminateSocket(socket: ByteSocket): void {
@@ -256,7 +265,8 @@ export class FrameChannel implements Transport, SendGateHooks {
     if (!this.corked && this.socket.cork) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(uncorkChannel, this);
+      if (corkedChannels.length === 0) process.nextTick(uncorkChannels);
+      corkedChannels.push(this);
     }
     this.socket.send(bytes, this.written(cost, done, pooled));
   }

@@ -45,6 +45,7 @@ test("today's file is upgraded in place by the hub's open: data kept, every step
     assert.ok(columns(db, 'workflow_runs').includes('owner'));
     assert.ok(columns(db, 'workflow_steps').includes('roster'), 'a step may keep its subscribers in its snapshot');
     assert.is(db.prepare('SELECT roster FROM workflow_steps').pluck().get(), null, "an old step's subscribers are all in rows");
+    assert.equal(columns(db, 'workflow_answer_sets'), ['answered_at', 'message_id', 'seq', 'status', 'subscribers', 'wait'], "a roster step's answers are written in sets");
     assert.ok(columns(db, 'tasks').includes('owner'));
     assert.match(db.prepare(`SELECT sql FROM sqlite_master WHERE name = 'workflow_answers'`).pluck().get() as string, /WITHOUT ROWID\s*$/, 'answer rows in their key alone');
     assert.equal(db.prepare('SELECT message_id, subscriber, wait, status, sent_at FROM workflow_answers').all(), [{ message_id: 'run-1.0', subscriber: 'w1', wait: 1, status: 'pending', sent_at: 12 }]);
@@ -78,7 +79,7 @@ test('running it again changes nothing; every store opening the file finds it cu
   try {
     const first = migrate(db);
     assert.is(first.adopted.length, 2 + 2 + 1 + 1, 'registry 2, tasks 2, workflows 1, resources 1 adopted');
-    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster']);
+    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
     const before = schemaOf(db);
     assert.equal(migrate(db), { adopted: [], applied: [] });
     new SqliteWorkflowStore(db);
@@ -96,7 +97,7 @@ test('an older file (registry 1, tasks 1, no workflow or resource tables) gets e
   try {
     const outcome = migrate(db);
     assert.equal(outcome.adopted.map((s) => `${s.part}:${s.name}`), ['registry:create-registry', 'tasks:create-tasks']);
-    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'resources:create-resources']);
+    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets', 'resources:create-resources']);
     assert.ok(columns(db, 'jobs').includes('output_bytes'));
     assert.equal(db.prepare('SELECT id, output_bytes FROM jobs').all(), [{ id: 'job-1', output_bytes: 0 }]);
     assert.is(db.prepare('SELECT count(*) FROM tasks').pluck().get(), 1);
@@ -178,9 +179,9 @@ test('an upgrade is logged at the hub\'s start, steps before and time after; a c
   await hub.stop();
   const upgrade = lines.filter((l) => l.component === 'store');
   assert.is(upgrade.length, 2, JSON.stringify(lines));
-  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(4 steps\).*let it finish/);
-  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster']);
-  assert.match(upgrade[1]!.msg, /^Data file upgraded: 4 schema steps applied$/);
+  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(5 steps\).*let it finish/);
+  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
+  assert.match(upgrade[1]!.msg, /^Data file upgraded: 5 schema steps applied$/);
   assert.type(upgrade[1]!.ms, 'number');
 
   lines.length = 0;

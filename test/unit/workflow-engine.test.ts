@@ -10,6 +10,7 @@ import type { ActionContext } from '../../src/worker/actions/action-extension.ts
 import { MemoryResourceStore } from '../../src/hub/actions/memory-resource-store.ts';
 import { MemoryWorkflowStore, MemoryWorkflowTables } from '../../src/hub/actions/memory-workflow-store.ts';
 import { deferred, settle, TestBed, workflows } from './workflow-harness.ts';
+import { unpackStepSnapshot } from '../../machines/workflow-step.helpers.ts';
 
 const ONE_STEP = (name: string, extra: Record<string, unknown> = {}) => ({
   name,
@@ -493,16 +494,18 @@ test('answers stored after the step snapshot count after a restart: the answer r
   const { run } = await b.ext.engine.runManual('collect');
   await settle();
   assert.equal(await statuses(b, run), { w1: 'pending', w2: 'done' });
-  const snapshot = JSON.parse((await b.ext.store.getStep(run, 0))!.snapshot!) as { context: { subscribers: Array<{ id: string; status: string }> } };
+  const stored = JSON.parse((await b.ext.store.getStep(run, 0))!.snapshot!) as { context: Record<string, unknown> };
+  assert.ok('packed' in stored.context && !('subscribers' in stored.context), 'the snapshot holds its subscribers packed in columns (issue 9)');
+  const snapshot = unpackStepSnapshot(stored);
   assert.equal(
     snapshot.context.subscribers.map((s) => `${s.id} ${s.status}`),
     ['w1 pending', 'w2 pending'],
     'an answer alone does not rewrite the snapshot of every subscriber (issue 9)',
   );
   assert.equal(
-    b.store.db.prepare('SELECT subscriber, status FROM workflow_answers').all(),
-    [{ subscriber: 'w2', status: 'done' }],
-    'the pending w1 is in the snapshot alone: one row per subscriber, written when it answers (issue 9)',
+    [b.store.db.prepare('SELECT count(*) FROM workflow_answers').pluck().get(), b.store.db.prepare('SELECT subscribers, status FROM workflow_answer_sets').all()],
+    [0, [{ subscribers: '["w2"]', status: 'done' }]],
+    'the pending w1 is in the snapshot alone; the answer of w2 is in the set of its write (issue 9)',
   );
   await b.stopHub();
   w2.kill(); // w2 never comes back: its answer must come from the store, not from a resend

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createActor, SimulatedClock } from 'xstate';
-import { nearestDeadline, pendingSubscribers, stepOutcome, type WorkflowStepSnapshot } from '../../machines/workflow-step.helpers.ts';
+import { nearestDeadline, packStepSnapshot, pendingSubscribers, stepOutcome, unpackStepSnapshot, type WorkflowStepSnapshot } from '../../machines/workflow-step.helpers.ts';
 import {
   workflowStepContextFromInput,
   workflowStepMachine,
@@ -330,6 +330,35 @@ test('toJSON() names every action and guard', () => {
 
 test('the config is literal: only named references, each declared, each used', () => {
   assertLiteralConfig(workflowStepMachine, workflowStepContextFromInput);
+});
+
+test('a stored snapshot keeps its subscribers packed in columns and unpacks to the persisted snapshot', () => {
+  const s = start();
+  s.clock.increment(100);
+  s.send({ type: 'ANSWER', subscriber: 'a', ok: true });
+  s.send({ type: 'DISCONNECTED', subscriber: 'b' });
+  const persisted = s.actor.getPersistedSnapshot() as unknown as { context: WorkflowStepContext };
+  const stored = JSON.parse(JSON.stringify(packStepSnapshot(persisted))) as { context: Record<string, unknown> };
+  assert.not.ok('subscribers' in stored.context, 'the subscribers are stored as columns, not as objects');
+  assert.equal(stored.context.packed, {
+    id: ['a', 'b', 'c'],
+    wait: [true, true, false],
+    timeoutAt: [5000, 8000, 1000],
+    graceUntil: [null, 1100, null],
+    status: ['done', 'pending', 'sent'],
+    answeredAt: [100, null, null],
+  });
+  assert.equal(unpackStepSnapshot(stored), JSON.parse(JSON.stringify(persisted)));
+  // A column whose values are all equal is one value: a broadcast's 1,000 subscribers differ in their ids alone.
+  const fresh = start({ ...INPUT, subscribers: INPUT.subscribers.map((x) => ({ ...x, wait: true, timeoutMs: 5000 })) });
+  const packed = (packStepSnapshot(fresh.actor.getPersistedSnapshot() as unknown as { context: WorkflowStepContext }) as { context: { packed: unknown } }).context.packed;
+  assert.equal(packed, { id: ['a', 'b', 'c'], wait: true, timeoutAt: 5000, graceUntil: null, status: 'pending', answeredAt: null });
+  // A snapshot stored before the packing (subscribers as objects) is read as it is; the restored actor runs from either.
+  assert.equal(unpackStepSnapshot(JSON.parse(JSON.stringify(persisted))), JSON.parse(JSON.stringify(persisted)));
+  const restored = start(INPUT, unpackStepSnapshot(stored) as unknown as WorkflowStepSnapshot);
+  assert.equal(restored.context().subscribers, s.context().subscribers);
+  restored.send({ type: 'ANSWER', subscriber: 'b', ok: true });
+  assert.is(restored.value(), 'succeeded');
 });
 
 test.run();

@@ -5,7 +5,7 @@
  * runner when the connection is opened.
  */
 import type Database from 'better-sqlite3';
-import type { StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
+import { unpackStepSnapshot, type StepSubscriber } from '../../../machines/workflow-step.helpers.ts';
 import type { WireError } from '../../errors.ts';
 import { migrate } from '../../store/migrations.ts';
 import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
@@ -56,8 +56,10 @@ const toStoredRun = (r: RunRecord): StoredRun => ({ ...toRun(r), definition: r.d
 
 /**
  * The subscribers of a step whose first write kept them in its snapshot (`workflow_steps.roster`, the
- * `step-roster` schema step): a subscriber without an answer row is as the step started, since every
- * change of one is written as its row, in the same write as any snapshot.
+ * `step-roster` schema step). Every later change of a subscriber's status is written in an answer set
+ * (`workflow_answer_sets`, see SqliteWorkflowTables.addAnswerSets), in the same write as any snapshot: a
+ * subscriber's status and answer time are its latest set's, else the roster's. Its answer row, written
+ * by `markSent`, `recordError` or `recordProgress`, holds its send time, error and progress.
  */
 interface Roster {
   /** When the start's broadcast went out (null: it went out later, each send noted in the rows). */
@@ -72,7 +74,7 @@ const MAX_CACHED_ROSTERS = 32;
 
 function parseRoster(roster: string, snapshot: string | null): Roster {
   const { sentAt, unsent } = JSON.parse(roster) as { sentAt: number | null; unsent: string[] };
-  const list = snapshot ? ((JSON.parse(snapshot) as { context?: { subscribers?: StepSubscriber[] } }).context?.subscribers ?? []) : [];
+  const list = snapshot ? unpackStepSnapshot(JSON.parse(snapshot)).context.subscribers : [];
   return { sentAt, unsent: new Set(unsent), subscribers: new Map(list.map((s) => [s.id, s])) };
 }
 
@@ -101,12 +103,13 @@ export class SqliteWorkflowTables {
     if (row && !mayWriteRun(row.owner, this.hubId)) throw runNotOwned(id, row.owner!, this.hubId);
   }
 
-  /** {@link fence} for the run of the step sent as `messageId`. */
-  private fenceStep(messageId: string): void {
-    const row = this.stmt('SELECT r.id, r.owner FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.message_id = ?').get(messageId) as
-      | { id: string; owner: string | null }
-      | undefined;
+  /** {@link fence} for the run of the step sent as `messageId`; true when the step has a roster (see {@link Roster}). */
+  private fenceStep(messageId: string): boolean {
+    const row = this.stmt(
+      'SELECT r.id, r.owner, s.roster IS NOT NULL AS rostered FROM workflow_steps s JOIN workflow_runs r ON r.id = s.run_id WHERE s.message_id = ?',
+    ).get(messageId) as { id: string; owner: string | null; rostered: number } | undefined;
     if (row && !mayWriteRun(row.owner, this.hubId)) throw runNotOwned(row.id, row.owner!, this.hubId);
+    return row?.rostered === 1;
   }
 
   createRun(run: NewRun): void {
@@ -179,7 +182,7 @@ export class SqliteWorkflowTables {
   /** Stores the step machine's state and snapshot, and the status of the subscribers given (those that changed). */
   updateStep(messageId: string, patch: StepPatch): void {
     this.transaction(() => {
-      this.fenceStep(messageId);
+      const rostered = this.fenceStep(messageId);
       if (patch.state !== 'waiting') this.rosters.delete(messageId);
       if (patch.initial && patch.snapshot !== undefined && this.startRoster(messageId, patch)) return;
       this.stmt('UPDATE workflow_steps SET state = ?, snapshot = COALESCE(?, snapshot), finished_at = COALESCE(finished_at, ?) WHERE message_id = ?').run(
@@ -188,6 +191,11 @@ export class SqliteWorkflowTables {
         patch.finishedAt,
         messageId,
       );
+      if (rostered) {
+        this.addAnswerSets(messageId, patch.subscribers);
+        if (patch.sent && patch.sent.subscribers.length > 0) this.setSent(messageId, patch.sent.subscribers, patch.sent.at);
+        return;
+      }
       // The send time goes in with the rows it belongs to (a step's start: its rows and its broadcast).
       const sent = patch.sent;
       const unsent = sent && sent.subscribers.length > 0 ? new Set(sent.subscribers) : undefined;
@@ -213,6 +221,42 @@ export class SqliteWorkflowTables {
       }
       if (unsent && unsent.size > 0) this.setSent(messageId, [...unsent], sent!.at);
     });
+  }
+
+  /**
+   * The subscribers of a step with a roster whose status changed, as `workflow_answer_sets` rows: one per
+   * group that changed alike (status, answer time), the ids as one JSON array, instead of a row per
+   * subscriber (issue 9: a broadcast's 1,000 answers per round were 1,000 rows). A later set wins.
+   */
+  private addAnswerSets(messageId: string, subscribers: readonly StepSubscriber[]): void {
+    const groups = new Map<string, { wait: number; status: string; answeredAt: number | null; ids: string[] }>();
+    for (const s of subscribers) {
+      const key = `${s.wait ? 1 : 0} ${s.status} ${s.answeredAt}`;
+      const group = groups.get(key);
+      if (group) group.ids.push(s.id);
+      else groups.set(key, { wait: s.wait ? 1 : 0, status: s.status, answeredAt: s.answeredAt, ids: [s.id] });
+    }
+    const insert = this.stmt(
+      `INSERT INTO workflow_answer_sets (message_id, seq, wait, status, answered_at, subscribers)
+       VALUES (?, (SELECT COALESCE(max(seq), 0) + 1 FROM workflow_answer_sets WHERE message_id = ?), ?, ?, ?, ?)`,
+    );
+    for (const g of groups.values()) insert.run(messageId, messageId, g.wait, g.status, g.answeredAt, JSON.stringify(g.ids));
+  }
+
+  /** The latest set of each subscriber of a step with a roster (see {@link addAnswerSets}). */
+  private answerSets(messageId: string): Map<string, AnswerSet> {
+    const latest = new Map<string, AnswerSet>();
+    const rows = this.stmt('SELECT wait, status, answered_at, subscribers FROM workflow_answer_sets WHERE message_id = ? ORDER BY seq').all(messageId) as Array<{
+      wait: number;
+      status: string;
+      answered_at: number | null;
+      subscribers: string;
+    }>;
+    for (const r of rows) {
+      const set = { wait: r.wait === 1, status: r.status, answeredAt: r.answered_at };
+      for (const id of JSON.parse(r.subscribers) as string[]) latest.set(id, set);
+    }
+    return latest;
   }
 
   /**
@@ -252,7 +296,8 @@ export class SqliteWorkflowTables {
 
   /**
    * Writes the rows of these subscribers of a step with a roster as the roster has them, where they
-   * have none yet, so that a statement changing their rows finds them.
+   * have none yet, so that a statement changing their rows finds them. Their status there may be older
+   * than their latest answer set, which readers take instead (see {@link Roster}).
    */
   private materialize(messageId: string, subscribers: readonly string[]): void {
     const roster = this.roster(messageId);
@@ -317,6 +362,7 @@ export class SqliteWorkflowTables {
       for (const id of ids) {
         for (const { message_id } of this.stmt('SELECT message_id FROM workflow_steps WHERE run_id = ?').all(id) as Array<{ message_id: string }>) {
           this.stmt('DELETE FROM workflow_answers WHERE message_id = ?').run(message_id);
+          this.stmt('DELETE FROM workflow_answer_sets WHERE message_id = ?').run(message_id);
           this.stmt('DELETE FROM workflow_messages WHERE message_id = ?').run(message_id);
         }
         this.stmt('DELETE FROM workflow_steps WHERE run_id = ?').run(id);
@@ -333,7 +379,7 @@ export class SqliteWorkflowTables {
     const steps = (this.stmt('SELECT * FROM workflow_steps WHERE run_id = ? ORDER BY idx').all(id) as Array<Record<string, unknown>>).map((r) => {
       const { snapshot, ...step } = toStep(r);
       const rows = (this.stmt('SELECT * FROM workflow_answers WHERE message_id = ? ORDER BY subscriber').all(step.messageId) as Array<Record<string, unknown>>).map(toAnswer);
-      const answers = typeof r.roster === 'string' ? withRoster(rows, parseRoster(r.roster, snapshot)) : rows;
+      const answers = typeof r.roster === 'string' ? withRoster(rows, parseRoster(r.roster, snapshot), this.answerSets(step.messageId)) : rows;
       const messages = (
         this.stmt('SELECT subscriber, at, level, message FROM workflow_messages WHERE message_id = ? ORDER BY seq').all(step.messageId) as MessageRow[]
       ).map((m) => ({ ...m }));
@@ -358,17 +404,32 @@ function toStep(r: Record<string, unknown>): StepRow {
   };
 }
 
-/** A step's answer rows with its roster: the start's send time where a row has none, and a row for each subscriber without one. */
-function withRoster(rows: AnswerRow[], roster: Roster): AnswerRow[] {
+/** What a subscriber's latest answer set says of it (`workflow_answer_sets`). */
+interface AnswerSet {
+  wait: boolean;
+  status: string;
+  answeredAt: number | null;
+}
+
+/**
+ * A step's answer rows with its roster and answer sets: each subscriber's status and answer time from its
+ * latest set where it has one, the start's send time where a row has none, and a row for each subscriber
+ * without one.
+ */
+function withRoster(rows: AnswerRow[], roster: Roster, sets: ReadonlyMap<string, AnswerSet>): AnswerRow[] {
   const sentAt = (id: string) => (roster.unsent.has(id) ? null : roster.sentAt);
   const have = new Set<string>();
   for (const a of rows) {
     have.add(a.subscriber);
     if (a.sentAt === null && roster.subscribers.has(a.subscriber)) a.sentAt = sentAt(a.subscriber);
+    const set = sets.get(a.subscriber);
+    if (set) Object.assign(a, set);
   }
   const answers = [...rows];
   for (const s of roster.subscribers.values()) {
-    if (!have.has(s.id)) answers.push({ subscriber: s.id, wait: s.wait, status: s.status, sentAt: sentAt(s.id), answeredAt: s.answeredAt, error: null, progress: null });
+    if (have.has(s.id)) continue;
+    const { wait, status, answeredAt } = sets.get(s.id) ?? s;
+    answers.push({ subscriber: s.id, wait, status, sentAt: sentAt(s.id), answeredAt, error: null, progress: null });
   }
   return answers.length === rows.length ? answers : answers.sort((a, b) => (a.subscriber < b.subscriber ? -1 : a.subscriber > b.subscriber ? 1 : 0));
 }

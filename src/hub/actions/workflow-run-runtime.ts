@@ -6,7 +6,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { workflowRunMachine, type StepResult, type WorkflowRunInput } from '../../../machines/workflow-run.machine.ts';
-import { stepOutcome, withStoredAnswers, type StepSubscriber, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
+import { packStepSnapshot, stepOutcome, unpackStepSnapshot, withStoredAnswers, type StepSubscriber, type WorkflowStepSnapshot } from '../../../machines/workflow-step.helpers.ts';
 import { workflowStepContextFromInput, workflowStepMachine, type WorkflowStepEvent, type WorkflowStepInput } from '../../../machines/workflow-step.machine.ts';
 import type { Clock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
@@ -311,7 +311,7 @@ export class WorkflowRunRuntime {
       this.startStep(index);
       return;
     }
-    this.attachStep(index, { snapshot: withStoredAnswers(JSON.parse(row.snapshot) as { context: { subscribers: StepSubscriber[] } }, answers) });
+    this.attachStep(index, { snapshot: withStoredAnswers(unpackStepSnapshot(JSON.parse(row.snapshot)), answers) });
     if (this.step?.getSnapshot().status === 'active') {
       this.deps.log.info({ run: this.id, step: row.name }, 'workflow step resumed');
       this.step.send({ type: 'RESUME', now: this.deps.clock.now(), graceMs: this.deps.resumeGraceMs });
@@ -460,7 +460,7 @@ export class WorkflowRunRuntime {
     if (withSnapshot) this.snapshotStale = false;
     const patch = {
       state: outcome ?? 'waiting',
-      ...(withSnapshot ? { snapshot: JSON.stringify(step.getPersistedSnapshot()) } : {}),
+      ...(withSnapshot ? { snapshot: JSON.stringify(packStepSnapshot(step.getPersistedSnapshot() as WorkflowStepSnapshot)) } : {}),
       finishedAt: outcome ? snapshot.context.now : null,
       subscribers: changed,
       ...(start && start.sent.length > 0 ? { sent: { subscribers: start.sent, at: start.at } } : {}),

@@ -84,8 +84,9 @@ export interface StepPatch {
    * The step's first write: `subscribers` is every subscriber of the step, as `snapshot` (required with
    * it) holds them. A backend may keep them in the snapshot alone instead of as rows (the SQLite one does:
    * a broadcast's 1,000 pending rows at the start and the same rows again as they answered were the
-   * largest store cost of a round, issue 9); `getRun` lists them either way, and `markSent`,
-   * `recordError` and `recordProgress` reach them either way.
+   * largest store cost of a round, issue 9), and the later changes of such a step as one record per
+   * write (`workflow_answer_sets`); `getRun` lists them either way, and `markSent`, `recordError` and
+   * `recordProgress` reach them either way.
    */
   initial?: boolean;
 }
