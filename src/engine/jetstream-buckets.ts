@@ -137,7 +137,8 @@ export class SyncMarks {
   private readonly key = `${SYNC_MARK_PREFIX}${randomUUID()}`;
   /** The value of the last put issued. */
   private issued = 0;
-  private writing = false;
+  /** The put in flight, settled (never rejected) once it landed or failed. */
+  private writing: Promise<void> | undefined;
   private readonly waiters = new Set<{ target: number; resolve: () => void; reject: (error: unknown) => void }>();
 
   /** Writes a mark into `kv` and resolves once the watch handed it (or a later one) to {@link seen}, or {@link release} was called. */
@@ -150,8 +151,7 @@ export class SyncMarks {
 
   private write(kv: KV): void {
     const value = ++this.issued;
-    this.writing = true;
-    retryTransient(() => kv.put(this.key, String(value))).then(
+    this.writing = retryTransient(() => kv.put(this.key, String(value))).then(
       () => this.written(kv),
       (error: unknown) => {
         for (const waiter of this.waiters) {
@@ -166,7 +166,7 @@ export class SyncMarks {
 
   /** Marks called while the last put was in flight get the next one. */
   private written(kv: KV): void {
-    this.writing = false;
+    this.writing = undefined;
     for (const waiter of this.waiters) if (waiter.target > this.issued) return void this.write(kv);
   }
 
@@ -197,8 +197,12 @@ export class SyncMarks {
     this.waiters.clear();
   }
 
-  /** Removes this instance's key from the bucket (no delete marker left behind); errors are ignored. */
+  /**
+   * Removes this instance's key from the bucket (no delete marker left behind), after the put in flight,
+   * if any, so that it does not land after the purge; errors are ignored. Call after {@link release}.
+   */
   async purge(nc: NatsConnection, bucket: string): Promise<void> {
+    while (this.writing) await this.writing;
     if (this.issued === 0 || nc.isClosed()) return;
     try {
       const jsm = await jetstreamManager(nc);
