@@ -60,26 +60,33 @@ interface StepEffects {
   abort(workerId: string, reason: string): void;
 }
 
-/** Each step actor's effects, by the actor (the `self` its actions get). */
-const stepEffects = new WeakMap<object, StepEffects>();
-
 /**
- * The step machine with the runtime's actions, made once: each action finds its step's effects by the
- * actor it runs in. `provide` per step built a whole machine per step (its state nodes and their
- * transitions), ~4 % of the hub's own CPU per broadcast round (issue 9, bench/broadcast-engine.ts).
+ * Values linked to actors, for machines given their actions once: an action finds the object it works
+ * for by the actor it runs in (the `self` it gets). `provide` per actor built a whole machine per actor
+ * (its state nodes and their transitions), ~4 % of the hub's own CPU per broadcast round (issue 9,
+ * bench/broadcast-engine.ts).
  */
+function actorLinks<T extends object>(): { link(actor: object, value: T): void; of(self: object): T | undefined } {
+  const links = new WeakMap<object, T>();
+  return { link: (actor, value) => void links.set(actor, value), of: (self) => links.get(self) };
+}
+
+/** Each step actor's effects (see {@link hubStepMachine}). */
+const stepEffects = actorLinks<StepEffects>();
+
+/** The step machine with the runtime's actions, made once (see {@link actorLinks}). */
 const hubStepMachine = workflowStepMachine.provide({
   actions: {
-    broadcastAction: ({ context, self }) => stepEffects.get(self)?.send(context.subscribers.map((s) => s.id)),
+    broadcastAction: ({ context, self }) => stepEffects.of(self)?.send(context.subscribers.map((s) => s.id)),
     resendAction: ({ event, self }) => {
-      if (event.type === 'RECONNECTED') stepEffects.get(self)?.send([event.subscriber]);
+      if (event.type === 'RECONNECTED') stepEffects.of(self)?.send([event.subscriber]);
     },
     abortExpired: ({ context, self }) => {
-      const fx = stepEffects.get(self);
+      const fx = stepEffects.of(self);
       if (fx) for (const id of context.expired) fx.abort(id, `timed out in step ${fx.step}`);
     },
     abortPending: ({ context, event, self }) => {
-      const fx = stepEffects.get(self);
+      const fx = stepEffects.of(self);
       if (!fx) return;
       for (const s of context.subscribers) if (s.status === 'pending') fx.abort(s.id, event.type === 'ABORT' ? event.reason : 'aborted');
     },
@@ -87,18 +94,18 @@ const hubStepMachine = workflowStepMachine.provide({
 });
 
 export class WorkflowRunRuntime {
-  /** Each run actor's runtime, by the actor (see {@link runMachine}). */
-  private static readonly byActor = new WeakMap<object, WorkflowRunRuntime>();
-  /** The run machine with this class's actions, made once (as {@link hubStepMachine}). */
+  /** Each run actor's runtime (see {@link runMachine}). */
+  private static readonly runtimes = actorLinks<WorkflowRunRuntime>();
+  /** The run machine with this class's actions, made once (see {@link actorLinks}). */
   private static readonly runMachine = workflowRunMachine.provide({
     actions: {
-      startStep: ({ context, self }) => WorkflowRunRuntime.byActor.get(self)?.startStep(context.index),
+      startStep: ({ context, self }) => WorkflowRunRuntime.runtimes.of(self)?.startStep(context.index),
       abortStep: ({ event, self }) => {
-        const runtime = WorkflowRunRuntime.byActor.get(self);
+        const runtime = WorkflowRunRuntime.runtimes.of(self);
         runtime?.sendStep({ type: 'ABORT', reason: event.type === 'ABORT' ? event.reason : 'aborted', now: runtime.deps.clock.now() });
       },
       runFinished: ({ self }) => {
-        const runtime = WorkflowRunRuntime.byActor.get(self);
+        const runtime = WorkflowRunRuntime.runtimes.of(self);
         if (runtime) queueMicrotask(() => runtime.stopped || runtime.deps.finished(runtime));
       },
     },
@@ -159,7 +166,7 @@ export class WorkflowRunRuntime {
     };
     // `as never`: createActor's options type cannot express "input or snapshot" as one union.
     this.run = createActor(WorkflowRunRuntime.runMachine, (snapshot ? { snapshot, clock: deps.clock } : { input, clock: deps.clock }) as never);
-    WorkflowRunRuntime.byActor.set(this.run, this);
+    WorkflowRunRuntime.runtimes.link(this.run, this);
     this.run.subscribe(() => this.persistRun());
   }
 
@@ -383,7 +390,7 @@ export class WorkflowRunRuntime {
       },
     };
     const step = createActor(hubStepMachine, { ...from, clock: stepClock } as never);
-    stepEffects.set(step, { step: def.name, send, abort });
+    stepEffects.link(step, { step: def.name, send, abort });
     this.step = step;
     this.deps.stepChanged(this, messageId, true);
     step.subscribe((snapshot) => this.onStep(step, index, def, snapshot));
