@@ -204,7 +204,7 @@ ALTER TABLE workflow_answers_keyed RENAME TO workflow_answers;`,
   // 1,000-worker broadcast wrote its 1,000 answers as 1,000 rows per round, ~2 us each with the WAL
   // pages they dirty (bench/RESULTS.md, bcast9); now a few rows. A subscriber's status and answer time
   // are its latest set's, else the roster's; its answer row (written for a resend, an error or progress)
-  // holds the rest.
+  // holds the rest. A step's end written with its final snapshot drops its sets (updateStep).
   {
     name: 'answer-sets',
     sql: `CREATE TABLE workflow_answer_sets (

@@ -516,6 +516,11 @@ test('answers stored after the step snapshot count after a restart: the answer r
   await settle();
   assert.is((await b.show(run)).run.state, 'succeeded');
   assert.equal(await statuses(b, run), { w1: 'done', w2: 'done' });
+  assert.is(
+    b.store.db.prepare('SELECT count(*) FROM workflow_answer_sets').pluck().get(),
+    0,
+    "the restored step's end is written with its final snapshot: its sets (each subscriber again after the restart) are dropped",
+  );
   await b.close();
 });
 

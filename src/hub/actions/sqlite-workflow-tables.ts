@@ -192,7 +192,11 @@ export class SqliteWorkflowTables {
         messageId,
       );
       if (rostered) {
-        this.addAnswerSets(messageId, patch.subscribers);
+        // The step's end with its final snapshot, which holds every subscriber's final answer: its sets
+        // are dropped, so a finished step keeps none (a restored step's end is written so, see
+        // workflow-run-runtime.ts). Otherwise each subscriber is in one set at most, its final answer.
+        if (patch.state !== 'waiting' && patch.snapshot !== undefined) this.stmt('DELETE FROM workflow_answer_sets WHERE message_id = ?').run(messageId);
+        else this.addAnswerSets(messageId, patch.subscribers);
         if (patch.sent && patch.sent.subscribers.length > 0) this.setSent(messageId, patch.sent.subscribers, patch.sent.at);
         return;
       }
@@ -413,8 +417,8 @@ interface AnswerSet {
 
 /**
  * A step's answer rows with its roster and answer sets: each subscriber's status and answer time from its
- * latest set where it has one, the start's send time where a row has none, and a row for each subscriber
- * without one.
+ * latest set where it has one, else from the roster (its row's may be older), the start's send time where
+ * a row has none, and a row for each subscriber without one.
  */
 function withRoster(rows: AnswerRow[], roster: Roster, sets: ReadonlyMap<string, AnswerSet>): AnswerRow[] {
   const sentAt = (id: string) => (roster.unsent.has(id) ? null : roster.sentAt);
@@ -422,8 +426,13 @@ function withRoster(rows: AnswerRow[], roster: Roster, sets: ReadonlyMap<string,
   for (const a of rows) {
     have.add(a.subscriber);
     if (a.sentAt === null && roster.subscribers.has(a.subscriber)) a.sentAt = sentAt(a.subscriber);
-    const set = sets.get(a.subscriber);
-    if (set) Object.assign(a, set);
+    // A finished step may keep no set: its row's status may be older than the roster's (see updateStep).
+    const set = sets.get(a.subscriber) ?? roster.subscribers.get(a.subscriber);
+    if (set) {
+      a.wait = set.wait;
+      a.status = set.status;
+      a.answeredAt = set.answeredAt;
+    }
   }
   const answers = [...rows];
   for (const s of roster.subscribers.values()) {

@@ -130,6 +130,13 @@ export class WorkflowRunRuntime {
    */
   private snapshotStale = true;
   /**
+   * The waiting step was restored from its stored snapshot (a restart, or a run adopted from another
+   * hub): its first write put every subscriber in an answer set again, so its end is written with its
+   * snapshot, whose final answers replace the step's sets (the SQLite store drops them), instead of a
+   * finished step keeping two sets or more of each subscriber until its run is pruned.
+   */
+  private stepRestored = false;
+  /**
    * The waiting step's writes: at most one in flight (issue 9). A change while one is in flight is
    * written when it settles, with whatever else changed meanwhile, so a burst of answers over many turns
    * is never more than one write behind (measured: about as many commits per round as the two
@@ -370,6 +377,7 @@ export class WorkflowRunRuntime {
     this.stepIndex = index;
     this.written = [];
     this.snapshotStale = true;
+    this.stepRestored = 'snapshot' in from;
     this.stepWrites = { writing: false, due: false };
     // The step's timers see every answer that came before them; an answer may re-arm (cancel) the one firing.
     const clock = this.deps.clock;
@@ -461,8 +469,9 @@ export class WorkflowRunRuntime {
     }
     // The step's end too is written without a snapshot when only answers changed since the last one: the
     // stored snapshot and the answer rows restore the same state ({@link withStoredAnswers}), whose
-    // `always` transitions reach the same outcome (issue 9: a second JSON of every subscriber per round).
-    const withSnapshot = this.snapshotStale;
+    // `always` transitions reach the same outcome (issue 9: a second JSON of every subscriber per round);
+    // not a restored step's end (see stepRestored).
+    const withSnapshot = this.snapshotStale || (outcome !== null && this.stepRestored);
     if (!always && !withSnapshot && changed.length === 0) return undefined;
     if (withSnapshot) this.snapshotStale = false;
     const patch = {
