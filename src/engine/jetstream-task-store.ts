@@ -33,13 +33,13 @@
  * Durability: a single nats-server fsyncs lazily (nats-server#7564); production runs 3 nodes and
  * `replicas: 3`, so an acknowledged write is on a majority.
  */
-import type { NatsConnection, QueuedIterator } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
-import { isSyncMark, LeaderElections, openStoreBucket, parseBucketOptions, SyncMarks, type JetStreamBucketOptions } from './jetstream-buckets.ts';
+import { BucketWatch, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
 import { casWrite, retryTransient } from './jetstream-retry.ts';
 
@@ -68,18 +68,10 @@ export class JetStreamTaskStore implements TaskStore {
   readonly bucket: string;
   private readonly index = new TaskIndex();
   private ready: Promise<KV> | undefined;
-  private watcher: QueuedIterator<KvWatchEntry> | undefined;
-  private watching: Promise<void> = Promise.resolve();
-  /** The last revision the watch delivered: where a new watch resumes. */
-  private watched = 0;
-  /** Stream leader elections of the bucket (a new watch after each). */
-  private elections: LeaderElections | undefined;
+  /** The bucket followed into the index, watched anew after each leader election of its stream. */
+  private readonly watch = new BucketWatch((entry) => this.apply(entry));
   private loaded = false;
   private readonly listeners = new Set<TaskStoreEvents>();
-  /** Marks written by `sync()` and `open()`, seen when the watch delivers them. */
-  private readonly marks = new SyncMarks();
-  /** The connection the bucket was opened on (the marks' key is purged through it at close). */
-  private nc: NatsConnection | undefined;
   private readonly tails = new Map<string, Promise<void>>();
   private readonly inflight = new Set<Promise<void>>();
   private barrier: Promise<void> = Promise.resolve();
@@ -111,47 +103,19 @@ export class JetStreamTaskStore implements TaskStore {
 
   private async open(): Promise<KV> {
     const nc = await this.connection();
-    this.nc = nc;
     const kv = await openStoreBucket(nc, this.bucket, this.replicas);
     this.js = jetstream(nc);
-    this.watcher = await retryTransient(() => kv.watch());
-    this.watching = this.follow(this.watcher);
-    this.elections = new LeaderElections(nc, this.bucket, () => this.rewatch(kv));
-    await this.marks.mark(kv);
+    await this.watch.start(kv, { nc, bucket: this.bucket });
     this.loaded = true;
     return kv;
   }
 
-  /** Applies the bucket's changes as the watch delivers them; tells listeners about other hubs' changes. */
-  private async follow(watcher: QueuedIterator<KvWatchEntry>): Promise<void> {
-    for await (const entry of watcher) {
-      if (entry.revision > this.watched) this.watched = entry.revision;
-      if (isSyncMark(entry.key)) this.marks.seen(entry);
-      else if (entry.operation === 'PUT' && !this.index.knows(this.idOf(entry), entry.revision)) {
-        const record = this.decode(entry);
-        const before = this.index.apply(record.row, entry.revision);
-        if (before !== false && this.loaded && record.by !== this.hubId) this.announce(before, record.row);
-      }
-    }
-  }
-
-  /**
-   * A new watch from where this one got to, after the bucket's stream elected a leader ({@link LeaderElections}).
-   * Entries both watches deliver are applied once (the index keeps the newest revision).
-   */
-  private async rewatch(kv: KV): Promise<void> {
-    if (this.closed) return;
-    const next = await retryTransient(() => kv.watch({ resumeFromRevision: this.watched + 1 }));
-    if (this.closed) {
-      next.stop();
-      return;
-    }
-    this.watcher?.stop();
-    this.watcher = next;
-    const before = this.watching;
-    const following = this.follow(next).catch(noop);
-    this.watching = Promise.all([before, following]).then(noop);
-    this.marks.rewatched(kv);
+  /** A change of the bucket, as the watch delivers it; tells listeners about other hubs' changes. */
+  private apply(entry: KvWatchEntry): void {
+    if (entry.operation !== 'PUT' || this.index.knows(this.idOf(entry), entry.revision)) return;
+    const record = this.decode(entry);
+    const before = this.index.apply(record.row, entry.revision);
+    if (before !== false && this.loaded && record.by !== this.hubId) this.announce(before, record.row);
   }
 
   private announce(before: TaskRow | undefined, row: TaskRow): void {
@@ -160,9 +124,9 @@ export class JetStreamTaskStore implements TaskStore {
     if (ended(row.state) && !ended(before?.state)) for (const l of this.listeners) l.ended(row);
   }
 
-  /** Waits until the watch has seen every write acknowledged so far ({@link SyncMarks}). */
+  /** Waits until the watch has seen every write acknowledged so far ({@link BucketWatch.sync}). */
   private sync(kv: KV): Promise<void> {
-    return this.marks.mark(kv);
+    return this.watch.sync(kv);
   }
 
   subscribe(events: TaskStoreEvents): () => void {
@@ -404,11 +368,7 @@ export class JetStreamTaskStore implements TaskStore {
     if (this.closed) return;
     await Promise.all([this.barrier, ...this.inflight]);
     this.closed = true;
-    await this.elections?.stop();
-    this.watcher?.stop();
-    await this.watching.catch(noop);
-    this.marks.release();
-    if (this.nc) await this.marks.purge(this.nc, this.bucket);
+    await this.watch.stop();
   }
 
   /**

@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { connectEngine } from '../../src/engine/nats-connect.ts';
 import { BucketWatch, openRetryingBucket } from '../../src/engine/jetstream-buckets.ts';
 import { openJetStreamRegistryStore } from '../../src/engine/jetstream-registry-store.ts';
+import { openJetStreamTaskStore } from '../../src/engine/jetstream-task-store.ts';
 import { openJetStreamWorkflowStore } from '../../src/engine/jetstream-workflow-store.ts';
 import { Presence } from '../../src/engine/presence.ts';
 import { systemClock } from '../../src/clock.ts';
@@ -68,6 +69,21 @@ it('workflow store: another hub\'s run still seen after an election of the runs 
     const T0 = 1_700_000_000_000;
     await b.createRun({ id: 'r1', workflow: 'collect', trigger: 'manual', state: 'pending', createdAt: T0, startedAt: null, finishedAt: null, reason: null, definition: '{}' });
     assert.equal((await a.listRuns()).map((r) => r.id), ['r1']);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+it("task store: another hub's task still seen (and announced) after an election of the tasks bucket", async () => {
+  const a = await openJetStreamTaskStore(engine.nc, { hubId: 'a', prefix: 'rwt' });
+  const b = await openJetStreamTaskStore(other.nc, { hubId: 'b', prefix: 'rwt' });
+  try {
+    await elect('rwt_tasks');
+    const pending = new Promise<void>((resolve) => a.subscribe({ pending: resolve, ended: () => undefined }));
+    assert.ok(await b.insert({ id: 't1', name: 'tag', attrs: {}, data: {}, createdAt: 1_700_000_000_000, deadlineMs: 600_000, maxAttempts: 3 }));
+    await pending;
+    assert.equal((await a.list({ limit: 10 })).map((r) => r.id), ['t1']);
   } finally {
     await a.close();
     await b.close();
