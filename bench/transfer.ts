@@ -5,7 +5,7 @@
  *
  * - **Hub.run**: `shipFile`/`fetchFile` (src/hub/transfer.ts) on the hub in this process, the worker in a
  *   child process (bench/worker-process.ts): one websocket hop, sha256 on both ends, the file written to
- *   disk and fsynced on the receiving end. A ship includes its first hashing pass.
+ *   disk and fsynced on the receiving end. A ship hashes its file as it sends it (one read).
  * - **cla-hub CLI**: `cla-hub ship|fetch --json` as a third process (admin → hub → worker, two hops); the
  *   figure uses the `durationMs` the CLI reports, so Node's start-up is left out.
  * - **local copy** (context): read the file, sha256 it and write it to a new file with fsync, in this

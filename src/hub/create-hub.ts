@@ -1,10 +1,10 @@
 /**
  * The one place a hub is assembled: store, registry, task dispatcher, actions/workflows and the
  * listener, in the order they depend on each other. `cla-hub start`, tests, benchmarks and library users
- * call {@link createHub}; nobody else knows the extension order. The registry and task state live in the
- * SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between runs). With an
- * engine, the registry and tasks live on its JetStream buckets, shared by every hub on it (issue 10); the
- * data file keeps this hub's own admin token hash and hub id, and its workflow state.
+ * call {@link createHub}; nobody else knows the extension order. The registry, task, workflow and resource
+ * state live in the SQLite data file (the default) or in memory (`store: 'memory'`: nothing kept between
+ * runs). With an engine, they live on its JetStream buckets, shared by every hub on it (issue 10); the data
+ * file keeps this hub's own admin token hash and hub id.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -44,9 +44,9 @@ export interface CreateHubOptions extends HubOptions {
   /** The SQLite data file (created when missing; `<data>.admin-token` is written beside it, mode 0600). With `store: 'memory'` no data file is opened, and the admin token file is written only when `data` is given. @default './cla-hub.sqlite' */
   data?: string;
   /**
-   * Where the registry (projects, workers, jobs, settings) and the tasks live: `'sqlite'`, the data file;
-   * `'memory'`, this process only (a new admin token and default project at every start; for tests and
-   * throwaway hubs). Workflow runs stay in SQLite, an in-memory database with `'memory'` (in the engine when one is given). @default 'sqlite'
+   * Where the registry (projects, workers, jobs, settings), the tasks, the workflow runs and the resources
+   * live: `'sqlite'`, the data file; `'memory'`, this process only (a new admin token and default project
+   * at every start; for tests and throwaway hubs). An engine, when given, holds them instead. @default 'sqlite'
    */
   store?: HubStoreKind;
   /** Start the admin listener (JSON API, events, /metrics, dashboard) on this interface and port; `false` leaves it off. @default false */

@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
+import type { EncodedFrame } from '../protocol/codec.ts';
 import type { Frame } from '../protocol/frames.ts';
 
 /** What an extension may use. */
@@ -15,6 +16,8 @@ export interface ExtensionContext {
   readonly log: Logger;
   /** Sends a frame to the hub; dropped when not connected. */
   send(frame: Frame): void;
+  /** {@link send} of a frame already encoded (`encodeOnce()`): its bytes go out as they are, not encoded again. */
+  sendEncoded(encoded: EncodedFrame): void;
   /**
    * Counts one unit of work (a task held, an action handler running) in the worker's load
    * (src/worker/work-load.ts): the worker is busy while any is held, and a stopping worker waits for

@@ -143,6 +143,7 @@ export class WorkerAgent {
       clock: this.clock,
       log: this.log,
       send: (f) => this.send(f),
+      sendEncoded: (encoded) => this.transport?.postEncoded(encoded),
       pause: () => this.transport?.pause(),
       resume: () => this.transport?.resume(),
       trackWork: (kind) => this.load.take(kind),

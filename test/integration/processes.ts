@@ -38,9 +38,13 @@ export interface CliResult {
 }
 
 /** Runs a CLI to completion; `timeoutMs` (default 120 s) only keeps a hung CLI from hanging the suite: then it is killed and the test fails. */
-export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number }): Promise<CliResult> {
+export function runCli(bin: string, args: string[], options: { cwd: string; env?: Record<string, string>; timeoutMs?: number; terminal?: boolean }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = [process.execPath, bin, ...args];
+    const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+    // `terminal`: script(1) runs it on a pty and copies what it wrote there, stdout and stderr together, to `stdout`.
+    const [file, ...rest] = options.terminal ? ['script', '-qec', argv.map(quote).join(' '), '/dev/null'] : argv;
+    const child = spawn(file!, rest, { cwd: options.cwd, env: cleanEnv(testStateEnv(options.cwd, options.env)), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -72,15 +72,18 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
     const before = held();
     let peak = 0;
     let next = 128 * MiB;
+    let samples = 0;
     const onProgress = (p: TransferProgress) => {
       if (p.bytes < next) return;
       next += 128 * MiB;
+      samples++;
       peak = Math.max(peak, held() - before);
     };
     const remote = path.join(root, 'big.bin');
     const shipped = await shipFile(client, { worker: id }, local, remote, { onProgress });
     assert.is(shipped.sha256, SHA256_OF_1GIB_ZEROS);
     const afterShip = peak;
+    const shipSamples = samples;
     next = 128 * MiB;
     const back = path.join(dir, 'back.bin');
     const fetched = await fetchFile(client, { worker: id }, remote, back, { onProgress });
@@ -89,7 +92,10 @@ it('a 1 GiB ship and fetch stay within 64 MiB of memory (forced GC) across hub, 
     assert.is(fetched.sha256, SHA256_OF_1GIB_ZEROS);
     const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
     if (process.env.CLA_TEST_VERBOSE) console.log(`memory growth: ship ${mib(afterShip)}, ship + fetch ${mib(peak)}`);
-    assert.ok(afterShip > 0, 'memory was sampled during the ship');
+    // One reading per 128 MiB of each transfer, so neither bound can pass unmeasured.
+    assert.is(shipSamples, 8, 'memory readings during the ship');
+    assert.is(samples - shipSamples, 8, 'memory readings during the fetch');
+    assert.ok(afterShip > 0, 'memory grew at some reading of the ship');
     assert.ok(afterShip < BOUND_BYTES, `memory grew by ${mib(afterShip)} during a 1 GiB ship`);
     assert.ok(peak < BOUND_BYTES, `memory grew by ${mib(peak)} during a 1 GiB ship + fetch`);
   } finally {

@@ -2,7 +2,8 @@
  * Ship and fetch with real processes and real files: a 128 MiB file both ways with the sha256 compared on
  * both ends and the worker's and hub's peak memory checked against a bound; refusals (PATH_NOT_ALLOWED
  * outside `--root`, FILE_NOT_FOUND, CHECKSUM_MISMATCH) that write nothing; and interruptions (Ctrl-C on
- * the CLI, the admin connection dropping, the hub dying) that leave neither a target nor a temp file.
+ * the CLI, the admin connection dropping, the hub dying) that leave neither a target nor a temp file; and
+ * the progress bar the CLI draws on a terminal (a pty from script(1), Debian's bsdutils, always installed).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -68,7 +69,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000, eve
   }
 }
 
-const hubCli = (ctx: Ctx, args: string[], timeoutMs = 120_000) => runCli(HUB_BIN, [...args, '--data', ctx.hub.data], { cwd: ctx.dir, timeoutMs });
+const hubCli = (ctx: Ctx, args: string[], timeoutMs = 120_000, terminal = false) => runCli(HUB_BIN, [...args, '--data', ctx.hub.data], { cwd: ctx.dir, timeoutMs, terminal });
 
 it.before(async (ctx) => {
   Object.assign(ctx, tempDir('cla-transfer-'));
@@ -130,6 +131,23 @@ it('human output: a success line with the sha256; --mode sets the permissions; f
   assert.is(back.code, 0, back.stderr);
   assert.is(fs.readFileSync(path.join(into, 'tool.sh'), 'utf8'), '#!/bin/sh\necho tool\n');
   assert.is(fs.statSync(path.join(into, 'tool.sh')).mode & 0o777, 0o750);
+});
+
+it('on a terminal, ship and fetch draw a progress bar up to 100 % and clear it before the success line', async (ctx) => {
+  const file = path.join(ctx.dir, 'bar.bin');
+  writeRandomFile(file, 4 * MiB);
+  const remote = path.join(ctx.root, 'bar.bin');
+  const runs = [
+    { label: 'shipping', out: await hubCli(ctx, ['ship', '--worker', 'files', file, remote], undefined, true) },
+    { label: 'fetching', out: await hubCli(ctx, ['fetch', '--worker', 'files', remote, path.join(ctx.dir, 'bar-back.bin')], undefined, true) },
+  ];
+  for (const { label, out } of runs) {
+    assert.is(out.code, 0, out.stdout + out.stderr);
+    // The last drawing is the complete bar, then the line is cleared (`\r` ESC[K) and the result follows.
+    const bar = new RegExp(`\\r${label}  \\[█+\\]  100%  4\\.0 MiB / 4\\.0 MiB[^\\r]*\\x1b\\[K\\r\\x1b\\[K✔ ${label === 'shipping' ? 'shipped' : 'fetched'} 4\\.0 MiB`);
+    assert.match(out.stdout, bar);
+  }
+  assert.equal(leftovers(ctx.dir), []);
 });
 
 it('a path outside --root is refused with PATH_NOT_ALLOWED and nothing is written', async (ctx) => {

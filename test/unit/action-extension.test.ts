@@ -20,6 +20,7 @@ function fake() {
     clock: new SimulatedClock(),
     log: silentLogger(),
     send: (f) => sent.push(f),
+    sendEncoded: (encoded) => sent.push(encoded.frame),
     trackWork: (kind) => {
       work.push(kind);
       return () => void work.splice(work.indexOf(kind), 1);

@@ -164,6 +164,7 @@ test('createPluginWorker: plugin handlers become subscriptions and answer action
       clock: new SimulatedClock(),
       log: silentLogger(),
       send: (f) => sent.push(f),
+      sendEncoded: (encoded) => sent.push(encoded.frame),
       trackWork: () => () => undefined,
       pause: () => undefined,
       resume: () => undefined,

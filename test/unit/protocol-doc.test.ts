@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { ErrorCode } from '../../src/errors.ts';
 import { frameSchema } from '../../src/protocol/frames.ts';
 import { CloseCode, DEFAULT_MAX_FRAME_BYTES, FINAL_CLOSE_CODES, MAX_CHUNK_BYTES, PROTOCOL_VERSION } from '../../src/protocol/version.ts';
+import { DEFAULT_TASK_CONCURRENCY, defaultTaskPrefetch } from '../../src/worker/tasks/task-extension.ts';
 
 const doc = readFileSync(fileURLToPath(new URL('../../protocol.md', import.meta.url)), 'utf8');
 const lines = doc.split('\n');
@@ -222,12 +223,23 @@ test('every CloseCode number appears in protocol.md', () => {
   for (const [name, code] of closeCodes) assert.ok(doc.includes(String(code)), `protocol.md never names ${code} (${name})`);
 });
 
+test('the title names the protocol version the code speaks', () => {
+  assert.is(lines[0], `# cla-worker wire protocol, version ${PROTOCOL_VERSION}`);
+});
+
 test('the Constants table matches src/protocol/version.ts', () => {
   const rows = new Map(tableRows(h2('Overview')).map((row) => [row[0] ?? '', row[1] ?? '']));
   const expected: Record<string, number> = { PROTOCOL_VERSION, DEFAULT_MAX_FRAME_BYTES, MAX_CHUNK_BYTES };
   for (const [name, value] of Object.entries(expected)) {
     assert.is(rows.get(`\`${name}\``), String(value), `Constants table: \`${name}\` should be ${value}`);
   }
+});
+
+test("the defaults table gives a worker's default taskCapacity as the worker computes it", () => {
+  const row = tableRows(h2('Overview')).find((cells) => cells[0] === 'worker `taskCapacity`');
+  assert.ok(row, 'no row for the worker `taskCapacity` in the defaults table');
+  const prefetch = defaultTaskPrefetch(DEFAULT_TASK_CONCURRENCY);
+  assert.ok(row[1]!.startsWith(`concurrency ${DEFAULT_TASK_CONCURRENCY} + prefetch ${prefetch} = ${DEFAULT_TASK_CONCURRENCY + prefetch} `), row[1]);
 });
 
 test.run();

@@ -154,7 +154,7 @@ tasks('SQLite: a submit reaches its push in one commit, a done and the next push
   assert.equal([reads, raw.of('task_push')[2]!.id], [1, third], 'a submit still pumps');
 });
 
-tasks('a lease that is not renewed is revoked and pushed again; the old lease is then refused (STALE_LEASE)', async (ctx) => {
+tasks('a lease that is not renewed is revoked and pushed again; the old lease is then refused (STALE_LEASE), an unknown task too (UNKNOWN_TASK)', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;
   const raw = await h.raw('silent');
@@ -180,6 +180,9 @@ tasks('a lease that is not renewed is revoked and pushed again; the old lease is
   assert.is(raw.of('error')[0]!.error.code, 'STALE_LEASE');
   assert.is(raw.of('error')[0]!.re, id);
   assert.is((await h.tasks.get(id))!.state, 'claimed');
+  raw.send(frame('task_failed', { re: 'no-such-task', lease: oldLease, error: { code: 'IO_ERROR', message: 'x', retryable: false } }));
+  await until(async () => raw.of('error').length === 2, 'refused again');
+  assert.equal([raw.of('error')[1]!.re, raw.of('error')[1]!.error.code], ['no-such-task', 'UNKNOWN_TASK']);
   raw.send(frame('task_done', { re: id, lease: raw.of('task_push')[1]!.lease, result: 'fresh' }));
   const row = await h.tasks.wait(id);
   assert.equal([row.result, row.attempts], ['fresh', 2]);

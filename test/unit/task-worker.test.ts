@@ -6,6 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { ClaError } from '../../src/errors.ts';
+import { decodeFrame } from '../../src/protocol/codec.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
 import type { ExtensionContext } from '../../src/worker/agent-extension.ts';
@@ -20,6 +21,8 @@ import { flush } from './task-harness.ts';
 function fakeContext() {
   const clock = new SimulatedClock();
   const sent: Frame[] = [];
+  /** The bytes of each frame sent already encoded (`sendEncoded`), in order. */
+  const encoded: Uint8Array[] = [];
   const calls: string[] = [];
   /** The agent's one capacity model; `reports` is what its lifecycle machine hears (LOAD). */
   const reports: number[] = [];
@@ -30,12 +33,16 @@ function fakeContext() {
     clock,
     log: silentLogger(),
     send: (f) => void sent.push(f),
+    sendEncoded: (e) => {
+      sent.push(e.frame);
+      encoded.push(e.bytes);
+    },
     trackWork: (kind) => load.take(kind),
     pause: () => void calls.push('pause'),
     resume: () => void calls.push('resume'),
   };
   const of = <T extends Frame['t']>(t: T) => sent.filter((f) => f.t === t) as Array<FrameOf<T>>;
-  return { ctx, clock, sent, calls, load, reports, of };
+  return { ctx, clock, sent, encoded, calls, load, reports, of };
 }
 
 function gate() {
@@ -219,6 +226,21 @@ test('a result over the frame limit fails the task instead of costing the connec
   await flush();
   assert.equal(f.of('task_done'), []);
   assert.match(f.of('task_failed')[0]!.error.message, /over the 1048576-byte frame limit/);
+});
+
+test('a large result goes out in the bytes it was measured in: its frame is encoded once (issue 9)', async () => {
+  const f = fakeContext();
+  const result = { text: 'x'.repeat(64 * 1024) };
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1'))
+    .handle('big', {}, () => result)
+    .handle('small', {}, () => 'ok');
+  tasks.frame(push('a', 'big'), f.ctx);
+  tasks.frame(push('b', 'small'), f.ctx);
+  await flush();
+  assert.equal(f.of('task_done').map((x) => x.re), ['a', 'b']);
+  // The small result is left to the channel's one encode; the large one was encoded to measure it.
+  assert.is(f.encoded.length, 1);
+  assert.equal(decodeFrame(f.encoded[0]!), frame('task_done', { re: 'a', lease: 'L-a', result }));
 });
 
 test('a push no local handler matches is rejected at once with its lease, and never runs', async () => {

@@ -38,7 +38,7 @@
 import PQueue from 'p-queue';
 import { filterSpecificity, formatAttrs } from '../../../machines/task.helpers.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../../errors.ts';
-import { encodeFrame } from '../../protocol/codec.ts';
+import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame, isPlainValue, type Frame, type FrameOf } from '../../protocol/frames.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/version.ts';
 import type { AgentExtension, ExtensionContext } from '../agent-extension.ts';
@@ -256,17 +256,22 @@ export class TaskExtension implements AgentExtension {
       end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
     }
     // A frame over the hub's limit would cost the connection (and every task on it), then run again.
-    // Only results of some size are measured: the frame is encoded once more when sent.
+    // Only results of some size are measured, by encoding the frame: those bytes are the ones sent
+    // (issue 9: one encode per frame).
+    let encoded: EncodedFrame | undefined;
     if (!isSmall(end)) {
-      const bytes = encodeFrame(end).byteLength;
+      encoded = encodeOnce(end);
+      const bytes = encoded.bytes.byteLength;
       if (bytes > DEFAULT_MAX_FRAME_BYTES - 1024) {
         const error = new ClaError(ErrorCode.InvalidArgument, `The ${push.name} handler's ${end.t === 'task_done' ? 'result' : 'error'} is ${bytes} bytes, over the ${DEFAULT_MAX_FRAME_BYTES}-byte frame limit`);
         end = frame('task_failed', { re: id, lease: push.lease, error: toWireError(error) });
+        encoded = undefined;
       }
     }
     // Revoked or disconnected meanwhile: the hub no longer expects this result.
     if (this.held.get(id) !== entry || entry.abortReason !== undefined) return;
-    this.ctx?.send(end);
+    if (encoded) this.ctx?.sendEncoded(encoded);
+    else this.ctx?.send(end);
     this.drop(id, entry);
   }
 
