@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { ClaError, ErrorCode, InvalidArgumentError } from '../errors.ts';
 import type { AdminClient } from '../hub/admin-client.ts';
+import { cliStateDir, FetchLeftovers } from '../hub/fetch-leftovers.ts';
 import { fetchFile, shipFile, type TransferOptions, type TransferProgress, type TransferResult } from '../hub/transfer.ts';
 import type { Target } from '../protocol/frames.ts';
 import { adminDataOption, adminUrlOption, connectAdminOrReport } from './hub-connect.ts';
@@ -61,7 +62,10 @@ async function shipCommand(local: string, remote: string, opts: Opts): Promise<v
 }
 
 async function fetchCommand(remote: string, local: string, opts: Opts): Promise<void> {
-  await transferCommand('fetch', opts, (client, target, options) => fetchFile(client, target, remote, local, options));
+  // A fetch killed by SIGKILL leaves its temp file beside the target: the next fetch removes it.
+  const leftovers = new FetchLeftovers(cliStateDir(), { warn: (_fields, message) => warn(message) });
+  leftovers.sweep();
+  await transferCommand('fetch', opts, (client, target, options) => fetchFile(client, target, remote, local, { ...options, leftovers }));
 }
 
 type Transfer = (client: AdminClient, target: Target, options: TransferOptions) => Promise<TransferResult>;

@@ -16,6 +16,7 @@ import { ClaError, ErrorCode } from '../errors.ts';
 import type { JobSpec, Target } from '../protocol/frames.ts';
 import { asTransferError, openSourceFile, sha256OfHandle, type SourceFile } from '../worker/ops/transfer-io.ts';
 import { FileSink } from '../worker/ops/transfer-sink.ts';
+import type { TempFileTracking } from '../worker/transfer-temp-sweep.ts';
 import { FileSource } from '../worker/ops/transfer-source.ts';
 import type { Hub } from './hub.ts';
 import type { JobEvent, JobInput } from './job-events.ts';
@@ -63,6 +64,11 @@ export interface TransferOptions {
   /** Credit outstanding at most, in bytes (fetch). @default 8 MiB */
   windowBytes?: number;
   clock?: Clock;
+  /**
+   * Records a fetch's local temp file while it exists, so that if this process is killed the next one can
+   * remove it (`cla-hub fetch` passes hub/fetch-leftovers.ts). Ship writes no local file.
+   */
+  leftovers?: { track(target: string): TempFileTracking };
 }
 
 /** Options of {@link shipFile}. */
@@ -136,10 +142,18 @@ export async function fetchFile(runner: JobRunner, target: Target, remotePath: s
   const local = await localDestination(localPath, remotePath);
   throwIfCancelled(options.signal, 'Fetch');
   let total: number | undefined;
-  const sink = await FileSink.open(local, {
-    windowBytes: options.windowBytes,
-    onProgress: (bytes) => options.onProgress?.({ phase: 'receive', bytes, total }),
-  });
+  const tracking = options.leftovers?.track(local);
+  let sink: FileSink;
+  try {
+    sink = await FileSink.open(local, {
+      windowBytes: options.windowBytes,
+      onProgress: (bytes) => options.onProgress?.({ phase: 'receive', bytes, total }),
+    });
+  } catch (error) {
+    tracking?.release();
+    throw error;
+  }
+  tracking?.created(sink.tempPath);
   // Ctrl-C: the local temp file goes at once; the worker's confirmation still ends the call.
   const onAbort = () => void sink.abort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
@@ -185,6 +199,8 @@ export async function fetchFile(runner: JobRunner, target: Target, remotePath: s
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    // The temp file is renamed or removed by now (a Ctrl-C's abort too: `sink.abort()` above awaits it).
+    tracking?.release();
   }
 }
 

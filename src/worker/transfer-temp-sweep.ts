@@ -18,6 +18,11 @@ interface TransferRecord {
   temp: string | null;
 }
 
+/** Where removals are told: a Logger, or the CLI's warnings. */
+export interface Warner {
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
 /** What a running transfer reports about its temp file. */
 export interface TempFileTracking {
   /** The temp file now exists at `tempPath`. */
@@ -57,23 +62,43 @@ export class TempFileSweeper {
     for (const record of this.ledger.list()) {
       const value = record.value;
       if (value !== undefined) {
-        for (const temp of value.temp !== null ? [value.temp] : tempFilesOf(value.target)) {
-          // Only ever a name this worker makes: a record cannot be turned into "delete any file".
-          if (!isTempName(path.basename(temp))) continue;
-          try {
-            fs.unlinkSync(temp);
-            removed.push(temp);
-            this.log.warn({ job: value.job, path: temp }, `removed ${temp}, the temp file of a transfer to ${value.target} cut short by the end of a previous process of this worker`);
-          } catch (error) {
-            const code = (error as NodeJS.ErrnoException).code;
-            if (code !== 'ENOENT') this.log.warn({ job: value.job, path: temp, errno: code }, `cannot remove the leftover temp file ${temp}: ${(error as Error).message}`);
-          }
-        }
+        removed.push(
+          ...removeTempFiles(value, this.log, (temp) => ({
+            fields: { job: value.job },
+            message: `removed ${temp}, the temp file of a transfer to ${value.target} cut short by the end of a previous process of this worker`,
+          })),
+        );
       }
       this.ledger.drop(record);
     }
     return removed;
   }
+}
+
+/**
+ * Removes a dead transfer's temp file (or, before its path was known, every temp file of its target) and
+ * logs each removal with `describe`; returns the paths removed. Only names a transfer makes are touched,
+ * so a record cannot be turned into "delete any file". Shared with `cla-hub fetch` (hub/fetch-leftovers.ts).
+ */
+export function removeTempFiles(
+  record: { target: string; temp: string | null },
+  log: Warner,
+  describe: (temp: string) => { fields: Record<string, unknown>; message: string },
+): string[] {
+  const removed: string[] = [];
+  for (const temp of record.temp !== null ? [record.temp] : tempFilesOf(record.target)) {
+    if (!isTempName(path.basename(temp))) continue;
+    const { fields, message } = describe(temp);
+    try {
+      fs.unlinkSync(temp);
+      removed.push(temp);
+      log.warn({ ...fields, path: temp }, message);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') log.warn({ ...fields, path: temp, errno: code }, `cannot remove the leftover temp file ${temp}: ${(error as Error).message}`);
+    }
+  }
+  return removed;
 }
 
 /** `.<name>.cla-tmp-*` beside `target`. */

@@ -4,6 +4,8 @@
  *   (its watchdog), and if the watchdog died too, the worker's next start kills them and says so.
  * - case 8: a worker killed during `ship` leaves a `.NAME.cla-tmp-...` file that its next start removes.
  * - case 9: a hub killed during an `exec` restarts and closes that job's record as `lost`.
+ * - case 10: a `cla-hub fetch` killed by SIGKILL leaves its `.NAME.cla-tmp-...` file that the next
+ *   `cla-hub fetch` on the host removes (issue 13: no partial file after a crash).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -138,6 +140,40 @@ it('case 9: a hub killed during exec closes that job as lost when it starts agai
   assert.is(after[0]!.id, running[0]!.id);
   assert.is(after[0]!.outcome, 'lost');
   assert.ok(after[0]!.finishedAt !== null);
+});
+
+it('case 10: a cla-hub fetch killed by SIGKILL leaves a temp file that the next fetch removes', async (ctx) => {
+  if (process.platform !== 'linux') return;
+  const hub = await startHub(ctx.dir, ['--admin-port', '0']);
+  const token = await register(ctx.dir, hub.url, hub.passkey, 'w10');
+  const root = path.join(ctx.dir, 'root');
+  fs.mkdirSync(root);
+  fs.writeFileSync(path.join(root, 'big.bin'), randomBytes(32 * 1024 * 1024));
+  const worker = await startWorker(ctx.dir, ['--url', hub.url, '--id', 'w10', '--token', token, '--root', root]);
+  const out = path.join(ctx.dir, 'out');
+  fs.mkdirSync(out);
+  const fetch = startCli(HUB_BIN, ['fetch', '--data', hub.data, '--worker', 'w10', path.join(root, 'big.bin'), path.join(out, 'big.bin')], { cwd: ctx.dir });
+  // Freeze the sender as soon as the temp file exists, so the fetch is surely mid-transfer when killed.
+  const temps = () => fs.readdirSync(out).filter(isTempName);
+  while (temps().length === 0) {
+    if (fetch.child.exitCode !== null) assert.unreachable(`the fetch ended before its temp file appeared\n${fetch.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  worker.child.kill('SIGSTOP');
+  fetch.child.kill('SIGKILL');
+  await fetch.exited;
+  worker.child.kill('SIGCONT');
+  const [left] = temps();
+  assert.ok(left, 'the killed fetch left its temp file');
+  assert.not.ok(fs.existsSync(path.join(out, 'big.bin')), 'and no target');
+  const records = path.join(ctx.dir, '.state', 'cla-hub', 'fetches');
+  assert.is(fs.readdirSync(records).length, 1, 'its record names it');
+
+  const again = await runCli(HUB_BIN, ['fetch', '--data', hub.data, '--worker', 'w10', path.join(root, 'big.bin'), path.join(out, 'copy.bin')], { cwd: ctx.dir });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stderr, `removed ${path.join(out, left!)}, the temp file of a fetch to ${path.join(out, 'big.bin')} cut short`);
+  assert.equal(fs.readdirSync(out), ['copy.bin'], 'the leftover is gone, the new fetch is there');
+  assert.equal(fs.readdirSync(records), [], 'no record is left');
 });
 
 it.run();
