@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     nats = await startNatsServer(path.join(dir, 'nats'));
     engine = await connectEngine([nats.url], { name: 'bench hub' });
     store = await new JetStreamTaskStore(engine.nc, { hubId: 'bench' }).opened();
-  } else store = new SqliteTaskStore(mainStore.db);
+  } else store = new SqliteTaskStore(mainStore.db, { commit: mainStore.groupCommit });
   const tasks = new TaskHub({ store });
   const hub = new Hub({ port: 0 }, { registry, extensions: [tasks], metrics: new HubMetrics({ processMetrics: false }) });
   const children: ChildProcess[] = [];

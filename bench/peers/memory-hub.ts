@@ -22,10 +22,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ActionsExtension } from '../../src/hub/actions/actions-extension.ts';
 import { openRegistry } from '../../src/hub/hub-files.ts';
 import { Hub } from '../../src/hub/hub.ts';
-import { openTaskHub } from '../../src/hub/tasks/index.ts';
+import { SqliteTaskStore, TaskHub } from '../../src/hub/tasks/index.ts';
 import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
-import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { exitOnSigterm, onParent, tell } from './common.ts';
 
 const collect = (globalThis as { gc?: () => void }).gc;
@@ -42,11 +41,11 @@ interface Server {
 async function startHub(psk: string): Promise<Server> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-memory-'));
   const dataFile = path.join(dir, 'hub.sqlite');
-  const { registry, close } = openRegistry(dataFile);
+  // One connection and group commit for every store, as createHub.
+  const { registry, store, close } = openRegistry(dataFile);
   await registry.ensureDefaultProject();
-  const tasks = openTaskHub(dataFile);
-  const actionsDb = openSqliteStore(dataFile);
-  const actions = new ActionsExtension({ db: actionsDb.db, cron: false, tasks });
+  const tasks = new TaskHub({ store: new SqliteTaskStore(store.db, { commit: store.groupCommit }), ownsStore: true });
+  const actions = new ActionsExtension({ db: store.db, commit: store.groupCommit, cron: false, tasks });
   // Every idle worker comes from 127.0.0.1: lift the per-address cap (10,000 by default) for the 20,000 run.
   const hub = new Hub({ port: 0, psk, maxConnectionsPerAddress: 1_000_000 }, { registry, extensions: [tasks, actions] });
   const url = await hub.start();
@@ -55,7 +54,6 @@ async function startHub(psk: string): Promise<Server> {
     connected: () => hub.connectedWorkers().length,
     stop: async () => {
       await hub.stop();
-      await actionsDb.close();
       await close();
       fs.rmSync(dir, { recursive: true, force: true });
     },

@@ -53,7 +53,8 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cla-bench-peers-'));
   const mainStore = openSqliteStore(path.join(dir, 'hub.sqlite'));
   const registry = new Registry(mainStore, systemClock);
-  const store: TaskStore = backend === 'sqlite' ? new SqliteTaskStore(mainStore.db) : new MemoryTaskStore();
+  // As createHub: the task store on the registry's connection and group commit, one transaction per turn.
+  const store: TaskStore = backend === 'sqlite' ? new SqliteTaskStore(mainStore.db, { commit: mainStore.groupCommit }) : new MemoryTaskStore();
   // Ids chosen here, as BullMQ's jobId: `submit()` takes its id synchronously, in call order.
   let next = 0;
   const tasks = new TaskHub({ store, newId: () => `t${next++}` });

@@ -27,7 +27,7 @@ import { Hub } from './hub.ts';
 import type { JobRow, RegistryStore } from '../store/store.ts';
 import { ADMIN_TOKEN_HASH_SETTING, HUB_ID_SETTING, Registry } from './registry.ts';
 import { systemClock } from '../clock.ts';
-import { MemoryTaskStore, openTaskHub, TaskHub, type TaskHubOptions } from './tasks/index.ts';
+import { MemoryTaskStore, SqliteTaskStore, TaskHub, type TaskHubOptions } from './tasks/index.ts';
 import { recordingExtension } from './methods/recording-methods.ts';
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { NatsCluster } from '../engine/cluster.ts';
@@ -146,10 +146,13 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
   if (!inMemory) for (const file of [dataFile, `${dataFile}-wal`, `${dataFile}-shm`, adminTokenFile(dataFile)]) tightenToOwnerOnly(file, 'hub file', warn);
   const memoryStore = inMemory ? new MemoryStore() : undefined;
   const storeLog = log.child({ component: 'store' });
-  const { registry, close: closeRegistry } = engine
-    ? await openEngineRegistry(engine, memoryStore ?? openSqliteStore(dataFile, { log: storeLog }))
+  // Without an engine, the registry's connection to the data file is the hub's only one: the task, workflow
+  // and resource stores share it and its group commit, so the writes of one turn are one transaction
+  // (issue 9). It closes last (`opened` closes in reverse), once the others have drained.
+  const { registry, store: sqliteStore, close: closeRegistry } = engine
+    ? { ...(await openEngineRegistry(engine, memoryStore ?? openSqliteStore(dataFile, { log: storeLog }))), store: undefined }
     : memoryStore
-      ? { registry: new Registry(memoryStore, systemClock), close: () => memoryStore.close() }
+      ? { registry: new Registry(memoryStore, systemClock), store: undefined, close: () => memoryStore.close() }
       : openRegistry(dataFile, storeLog);
   const opened: Array<() => void | Promise<void>> = [closeRegistry];
   const closeAll = async () => {
@@ -168,9 +171,7 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
     // this hub grants carry its id, so recovery at its start releases only its own.
     const tasks = engine
       ? new TaskHub({ store: await openEngineTaskStore(engine, listener.hubId!), ownsStore: true }, taskOptions)
-      : inMemory
-        ? new TaskHub({ store: new MemoryTaskStore(), ownsStore: true }, taskOptions)
-        : openTaskHub(dataFile, taskOptions);
+      : new TaskHub({ store: sqliteStore ? new SqliteTaskStore(sqliteStore.db, { commit: sqliteStore.groupCommit }) : new MemoryTaskStore(), ownsStore: true }, taskOptions);
     const cronSlots = engine ? new CronSlots(engine, listener.hubId!) : undefined;
     const claimCronSlot = cronSlots ? (slot: string) => cronSlots.claim(slot) : undefined;
     const actionsOptions = { workflowsDir, cron: runCron, graceMs, tasks, claimCronSlot, log: log.child({ component: 'workflows' }) };
@@ -180,12 +181,10 @@ export async function createHub(options: CreateHubOptions = {}): Promise<Created
       const stores = await openEngineActionStores(engine, listener.hubId!);
       opened.push(() => stores.workflows.close(), () => stores.resources.close());
       actions = new ActionsExtension({ ...actionsOptions, stores });
-    } else if (inMemory) {
-      actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
+    } else if (sqliteStore) {
+      actions = new ActionsExtension({ ...actionsOptions, db: sqliteStore.db, commit: sqliteStore.groupCommit, hubId: ownerId });
     } else {
-      const actionsDb = openSqliteStore(dataFile);
-      opened.push(() => actionsDb.close());
-      actions = new ActionsExtension({ ...actionsOptions, db: actionsDb.db, hubId: ownerId });
+      actions = new ActionsExtension({ ...actionsOptions, stores: { workflows: new MemoryWorkflowStore(undefined, { hubId: ownerId }), resources: new MemoryResourceStore() } });
     }
     // A hub gone leaves its unfinished runs in the shared store: the hubs that see it go adopt them (one
     // each). A dead one also leaves the jobs it was running open: they end as lost. (A hub that stops

@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../logger.ts';
-import { openSqliteStore } from '../store/sqlite-store.ts';
+import { openSqliteStore, type SqliteStore } from '../store/sqlite-store.ts';
 import { systemClock } from '../clock.ts';
 import { Registry } from './registry.ts';
 import { adminTokenFile, hubRecordFile, writePrivateFile, type HubRecord } from './hub-record.ts';
@@ -27,11 +27,12 @@ export function resolveDataFile(data: string | undefined, cwd = process.cwd()): 
 
 /**
  * Opens the store and registry on a data file (an upgrade of an older file's schema is told to `log`);
- * `close` writes what is queued, then closes the file.
+ * `close` writes what is queued, then closes the file. The hub puts its other SQLite stores on `store`'s
+ * connection and group commit, and so calls `close` after theirs.
  */
-export function openRegistry(dataFile: string, log?: Pick<Logger, 'info'>): { registry: Registry; close: () => Promise<void> } {
+export function openRegistry(dataFile: string, log?: Pick<Logger, 'info'>): { registry: Registry; store: SqliteStore; close: () => Promise<void> } {
   const store = openSqliteStore(dataFile, { log });
-  return { registry: new Registry(store, systemClock), close: () => store.close() };
+  return { registry: new Registry(store, systemClock), store, close: () => store.close() };
 }
 
 /** Makes sure an admin token exists and its file is present; rotates it when the file was lost. */

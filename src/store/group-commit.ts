@@ -9,6 +9,10 @@
  * commit. A failed commit rejects every promise of the batch. The queue holds the calls of one turn:
  * it is bounded by the callers' own bounds (frames read per turn, admin requests), and a batch is split
  * into transactions of at most `maxBatch` operations so no transaction grows without bound.
+ *
+ * A hub has one connection to its data file and one group commit on it, shared by all its SQLite stores
+ * (registry, tasks, workflows, resources: src/hub/create-hub.ts), so one turn is one transaction whichever
+ * stores it writes; the registry's store, which owns the connection, closes it after the others drained.
  */
 import type Database from 'better-sqlite3';
 import { checkpointerOf, type WalCheckpointer } from './wal-checkpointer.ts';

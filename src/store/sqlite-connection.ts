@@ -1,7 +1,8 @@
 /**
- * What the SQLite stores on the hub's data file share: the main store (./sqlite-store.ts) and the task
- * store (../hub/tasks/sqlite-task-store.ts) open their own connections to one file, so they set the
- * same journal mode and busy timeout, and both keep their prepared statements.
+ * What the SQLite connections to the hub's data file share: the hub's own (./sqlite-store.ts, which its
+ * task, workflow and resource stores use too) and those the CLI and tools open beside it
+ * (../hub/tasks/sqlite-task-store.ts) set the same journal mode and busy timeout, and keep their
+ * prepared statements.
  */
 import type Database from 'better-sqlite3';
 import { checkpointInThread } from './wal-checkpointer.ts';

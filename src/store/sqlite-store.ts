@@ -39,6 +39,15 @@ export class SqliteStore implements RegistryStore {
     return this.batch.commits;
   }
 
+  /**
+   * The connection's group commit, for the other stores a hub keeps on the same file (tasks, workflows,
+   * resources): on one group commit the writes of one turn, whichever store makes them, are one
+   * transaction, and nobody is answered before it. This store closes the connection: after the others.
+   */
+  get groupCommit(): GroupCommit {
+    return this.batch;
+  }
+
   createProject(row: ProjectRow): Promise<boolean> {
     return this.batch.run(() => this.tables.createProject(row));
   }

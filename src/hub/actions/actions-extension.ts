@@ -29,6 +29,8 @@ import { GroupCommit } from '../../store/group-commit.ts';
 export interface ActionsExtensionOptions extends WorkflowEngineOptions {
   /** A connection to the hub's SQLite file (`openSqliteStore(file).db`): the SQLite stores are made on it. Either this or `stores`. */
   db?: Database.Database;
+  /** The group commit of `db` the SQLite stores share (a hub passes its registry's, `SqliteStore.groupCommit`, so a turn's writes are one transaction). @default one of their own */
+  commit?: GroupCommit;
   /** The stores to use instead of SQLite ones on `db` (e.g. `MemoryWorkflowStore`, `MemoryResourceStore`); the caller closes them. */
   stores?: { workflows: WorkflowStore; resources: ResourceStore };
   /** The id of this hub, kept as the owner of the runs it creates (SQLite stores on `db`; given `stores` carry their own). @default 'hub' */
@@ -76,7 +78,7 @@ export class ActionsExtension implements HubExtension {
       this.store = options.stores.workflows;
       this.resources = options.stores.resources;
     } else if (options.db) {
-      const commit = new GroupCommit(options.db);
+      const commit = options.commit ?? new GroupCommit(options.db);
       this.store = new SqliteWorkflowStore(options.db, { hubId: options.hubId, commit });
       this.resources = new SqliteResourceStore(options.db, { commit });
     } else {

@@ -12,27 +12,31 @@ import { closeConnection } from '../../store/wal-checkpointer.ts';
 import { SqliteTaskTables } from './sqlite-task-tables.ts';
 import { DEFAULT_HUB_ID, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
 
-/** A {@link TaskStore} on one better-sqlite3 connection. */
+/**
+ * A {@link TaskStore} on one better-sqlite3 connection. A hub passes its registry's group commit
+ * (`commit`: `SqliteStore.groupCommit`), so a turn's task and registry writes are one transaction; alone
+ * (the CLI, tests) it makes its own.
+ */
 export class SqliteTaskStore implements TaskStore {
   readonly hubId: string;
   private readonly tables: SqliteTaskTables;
   private readonly batch: GroupCommit;
   private closed = false;
 
-  /** `ownsDb`: `close()` closes the connection too. */
+  /** `ownsDb`: `close()` closes the connection too. `commit`: the group commit of `db` to share (one of its own by default). */
   constructor(
     readonly db: Database.Database,
-    options: TaskStoreOptions & { ownsDb?: boolean } = {},
+    options: TaskStoreOptions & { ownsDb?: boolean; commit?: GroupCommit } = {},
   ) {
     this.hubId = options.hubId ?? DEFAULT_HUB_ID;
     this.tables = new SqliteTaskTables(db, this.hubId);
-    this.batch = new GroupCommit(db);
+    this.batch = options.commit ?? new GroupCommit(db);
     this.ownsDb = options.ownsDb ?? false;
   }
 
   private readonly ownsDb: boolean;
 
-  /** Transactions committed on this store's connection by its group commit so far. */
+  /** Transactions committed by this store's group commit so far (a shared one counts every store's). */
   get commits(): number {
     return this.batch.commits;
   }
@@ -119,7 +123,7 @@ export class SqliteTaskStore implements TaskStore {
 
 /**
  * Opens a task store on the hub's data file with its own connection (WAL and busy timeout as the main
- * store sets them). `mustExist`: refuse to create a missing file (the CLI must not invent a data file).
+ * store sets them), for the CLI and tools; a hub puts its task store on its registry's connection instead. `mustExist`: refuse to create a missing file (the CLI must not invent a data file).
  */
 export function openSqliteTaskStore(file: string, options: TaskStoreOptions & { mustExist?: boolean } = {}): SqliteTaskStore {
   let db: Database.Database;

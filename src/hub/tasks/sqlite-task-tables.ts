@@ -3,7 +3,7 @@
  * each one conditional statement or a savepoint. ./sqlite-task-store.ts runs these inside group commits;
  * nothing else should call them. The task tables' schema is `TASK_STEPS` in src/store/schema-steps.ts,
  * applied by the file's one migration runner (src/store/migrations.ts) when a connection opens it. The
- * hub and the CLI open their own connections to the same file (WAL).
+ * CLI opens a connection of its own to the file a running hub has open (WAL).
  */
 import type Database from 'better-sqlite3';
 import { migrate } from '../../store/migrations.ts';

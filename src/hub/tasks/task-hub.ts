@@ -568,7 +568,7 @@ function randomToken(): string {
   return token;
 }
 
-/** A {@link TaskHub} on its own connection to the hub's data file; `stop()` closes it. */
+/** A {@link TaskHub} on its own connection to the hub's data file; `stop()` closes it. (`createHub` puts its tasks on its registry's connection and group commit instead.) */
 export function openTaskHub(dataFile: string, options: TaskHubOptions = {}, deps: Omit<TaskHubDeps, 'store' | 'ownsStore'> & { hubId?: string } = {}): TaskHub {
   const { hubId, ...rest } = deps;
   return new TaskHub({ ...rest, store: openSqliteTaskStore(dataFile, { hubId }), ownsStore: true }, options);
