@@ -24,7 +24,7 @@
  * its way (BullMQ's workers fetch the next job as they finish one for the same reason): the worker does
  * not go idle, and its load does not cross zero, per task. A queued task's lease is renewed like a running
  * one's from the moment it arrives, so its ttl need not cover the time it waits; stopping gives queued
- * tasks back at once (`task_rejected`), so the hub re-offers them without waiting for an expiry. Workers of
+ * tasks back at once (`task_rejected`), so the hub leases them again without waiting for an expiry. Workers of
  * long tasks that should not queue behind each other set `prefetch` (`--task-prefetch`) to 0.
  *
  * Per task the worker keeps little (issue 9): one renewal timer serves every held task, a task's
