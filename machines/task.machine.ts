@@ -8,10 +8,10 @@
  * THIS MACHINE IS THE REFERENCE THE TASK STORE IS CHECKED AGAINST. The hub does not run an actor per
  * task (that would cost an actor per task on the hot path); instead every TaskStore method
  * (src/hub/tasks/task-store.ts) is the one conditional write that performs one of these transitions,
- * and test/unit/task-store-conformance.ts replays the machine's shortest paths (every event below,
- * including LEASE and REJECT) on every store backend (SQLite, memory, JetStream) in lockstep with a real
- * actor, and fails when the store ends a step in another state, attempt count, holder, lease or error
- * than the machine. Change the rules here first, then the backends until they pass.
+ * and test/unit/task-store-conformance.ts replays the machine's shortest paths (every event below) on
+ * every store backend (SQLite, memory, JetStream) in lockstep with a real actor, and fails when the
+ * store ends a step in another state, attempt count, holder, lease or error than the machine. Change
+ * the rules here first, then the backends until they pass.
  *
  * Pure definition (see ../shared/STYLE.md, "machines/"): side effects are no-op placeholders whose TSDoc
  * says what the runtime must do.

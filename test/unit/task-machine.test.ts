@@ -141,6 +141,24 @@ test('events after the end are ignored', () => {
   assert.equal(s.names(), ['notifyFinished']);
 });
 
+test('a pushed lease: pending -> claimed in one step; a rejection with the lease puts it back unrun; a stale one is ignored', () => {
+  const t = start();
+  t.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
+  assert.is(t.value(), 'claimed');
+  assert.equal([t.context().worker, t.context().lease, t.context().attempts], ['w1', 'L1', 1]);
+  assert.ok(t.names().includes('sendPush'));
+  t.send({ type: 'REJECT', lease: 'stale' });
+  assert.is(t.value(), 'claimed');
+  t.send({ type: 'REJECT', lease: 'L1' });
+  assert.is(t.value(), 'pending');
+  assert.equal([t.context().lease, t.context().attempts], [null, 0]);
+  t.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
+  t.send({ type: 'DONE', lease: 'L1', result: 'stale' });
+  assert.ok(t.names().includes('refuseCompletion'));
+  t.send({ type: 'DONE', lease: 'L2', result: 'ok' });
+  assert.is(t.value(), 'done');
+});
+
 test('helpers: specificity and attribute formatting', () => {
   assert.is(filterSpecificity({}, { cloud: 'aws' }), 0);
   assert.is(filterSpecificity({ cloud: ['aws', 'gcp'] }, { cloud: 'gcp', account: '1' }), 1);
@@ -184,24 +202,6 @@ test('model: every path replays on a real actor with a simulated clock', () => {
 test('the config is literal: only named references, each declared, each used', () => {
   assertLiteralConfig(taskMachine, taskContextFromInput);
   assertNamedInJson(taskMachine);
-});
-
-test('a pushed lease: pending -> claimed in one step; a rejection with the lease puts it back unrun; a stale one is ignored', () => {
-  const t = start();
-  t.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
-  assert.is(t.value(), 'claimed');
-  assert.equal([t.context().worker, t.context().lease, t.context().attempts], ['w1', 'L1', 1]);
-  assert.ok(t.names().includes('sendPush'));
-  t.send({ type: 'REJECT', lease: 'stale' });
-  assert.is(t.value(), 'claimed');
-  t.send({ type: 'REJECT', lease: 'L1' });
-  assert.is(t.value(), 'pending');
-  assert.equal([t.context().lease, t.context().attempts], [null, 0]);
-  t.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
-  t.send({ type: 'DONE', lease: 'L1', result: 'stale' });
-  assert.ok(t.names().includes('refuseCompletion'));
-  t.send({ type: 'DONE', lease: 'L2', result: 'ok' });
-  assert.is(t.value(), 'done');
 });
 
 test.run();

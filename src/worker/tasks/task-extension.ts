@@ -368,12 +368,12 @@ function isSmall(f: Frame): boolean {
 }
 
 /** The handler whose filter matches the task most specifically (the hub chose this worker the same way). */
-export function pickHandler(handlers: readonly RegisteredTaskHandler[], offer: { name: string; attrs: Record<string, string> }): TaskHandler | undefined {
+export function pickHandler(handlers: readonly RegisteredTaskHandler[], task: { name: string; attrs: Record<string, string> }): TaskHandler | undefined {
   let best: TaskHandler | undefined;
   let bestSpec = -1;
   for (const { spec, handler } of handlers) {
-    if (spec.name !== offer.name) continue;
-    const score = filterSpecificity(spec.filter, offer.attrs);
+    if (spec.name !== task.name) continue;
+    const score = filterSpecificity(spec.filter, task.attrs);
     if (score > bestSpec) {
       bestSpec = score;
       best = handler;
