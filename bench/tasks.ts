@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     const submitted = new Map<string, { at: number; i: number }>();
     let remaining = count;
     const allDone = new Promise<void>((resolve) => {
-      // A task is offered only in a later turn than the one its submit() resolved in (the dispatcher's
+      // A task is pushed only in a later turn than the one its submit() resolved in (the dispatcher's
       // pump runs in setImmediate), so every id is registered below before its task can end.
       const sub = tasks.finished$.subscribe((row) => {
         if (submitted.has(row.id) && ends.get(row.id)!.times === 1 && --remaining === 0) {
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
     });
     const counts = await store.counts();
     const expectedDone = warm.length + count + sequential;
-    if (wrong.length > 0 || counts.done !== expectedDone || counts.failed + counts.pending + counts.offered + counts.claimed !== 0) {
+    if (wrong.length > 0 || counts.done !== expectedDone || counts.failed + counts.pending + counts.claimed !== 0) {
       throw new Error(`exactly-once check failed: ${wrong.length} tasks wrong, store counts ${JSON.stringify(counts)}`);
     }
     const perWorker = new Map<string, number>();

@@ -1,15 +1,17 @@
 /**
  * The lifecycle of one task (the Resoto model, ../shared/seeds/resoto-worker.txt: "a task is always given
- * to exactly one worker that knows how to handle it"): pending -> claimed -> done / failed, by a pushed
- * lease (LEASE, the hub's path since issue 9), or pending -> offered -> claimed by offer and claim.
+ * to exactly one worker that knows how to handle it"): pending -> claimed -> done / failed. The hub leases a
+ * pending task to one worker and pushes it with its data in one step (LEASE, issue 9). The two-step path
+ * of before (an offer, then the worker's claim) is gone: the hub never took it after issue 9, and a machine
+ * keeps no state production does not enter.
  *
  * THIS MACHINE IS THE REFERENCE THE TASK STORE IS CHECKED AGAINST. The hub does not run an actor per
  * task (that would cost an actor per task on the hot path); instead every TaskStore method
  * (src/hub/tasks/task-store.ts) is the one conditional write that performs one of these transitions,
- * and test/unit/task-store-conformance.ts replays the machine's shortest paths (every event below,
- * including LEASE and REJECT) on every store backend (SQLite, memory, JetStream) in lockstep with a real
- * actor, and fails when the store ends a step in another state, attempt count, holder, lease or error
- * than the machine. Change the rules here first, then the backends until they pass.
+ * and test/unit/task-store-conformance.ts replays the machine's shortest paths (every event below) on
+ * every store backend (SQLite, memory, JetStream) in lockstep with a real actor, and fails when the
+ * store ends a step in another state, attempt count, holder, lease or error than the machine. Change
+ * the rules here first, then the backends until they pass.
  *
  * Pure definition (see ../shared/STYLE.md, "machines/"): side effects are no-op placeholders whose TSDoc
  * says what the runtime must do.
@@ -20,11 +22,11 @@
  * `expiry - context.now`, so a restored actor fires at the same instant the store's sweeper would.
  *
  * Rules:
- * - Only the worker the task is offered to may claim it, once: the claim is the lease (a token plus a
- *   time to live); the worker renews it before it runs out.
- * - A renewal or completion must carry the current lease. Anything else (an old lease after a re-offer,
- *   a completion after the lease expired) is refused: STALE_LEASE, BullMQ's lock-token rule.
- * - A lost worker (disconnect, expired offer or lease) puts the task back to pending; after
+ * - A task is leased to one worker at a time: the lease is a token plus a time to live; the worker
+ *   renews it before it runs out.
+ * - A renewal or completion must carry the current lease. Anything else (an old lease after the task was
+ *   leased again, a completion after the lease expired) is refused: STALE_LEASE, BullMQ's lock-token rule.
+ * - A lost worker (disconnect, expired lease) puts the task back to pending; after
  *   `maxAttempts` lost claims it fails with WORKER_LOST instead of going round forever.
  * - A pending task fails with NO_WORKER once its deadline passes. The deadline bounds the wait for a
  *   worker, not the run: a claimed task is governed by its lease.
@@ -45,8 +47,6 @@ export interface TaskInput {
   deadlineMs?: number;
   /** Time to live of a lease, in ms; the worker renews at a third of it. @default 30000 */
   leaseTtlMs?: number;
-  /** How long an offered worker has to claim, in ms. @default 10000 */
-  offerTimeoutMs?: number;
   /** Lost claims after which the task fails with WORKER_LOST. @default 5 */
   maxAttempts?: number;
 }
@@ -61,15 +61,14 @@ export interface TaskContext {
   deadlineAt: number;
   deadlineMs: number;
   leaseTtlMs: number;
-  offerTimeoutMs: number;
   maxAttempts: number;
   /** Claims so far (a claim that was lost counts). */
   attempts: number;
-  /** The worker the task is offered to or claimed by; the last one once done or failed. */
+  /** The worker the task is leased to; the last one once back to pending, done or failed. */
   worker: string | null;
-  /** The offer's token while offered, the lease token while claimed. */
+  /** The lease token while claimed. */
   lease: string | null;
-  /** When the offer or the lease runs out. */
+  /** When the lease runs out. */
   expiresAt: number | null;
   result: unknown;
   error: TaskErrorValue | null;
@@ -77,8 +76,6 @@ export interface TaskContext {
 
 /** Events the runtime sends after it validated a frame, or observed a disconnect. */
 export type TaskEvent =
-  | { type: 'OFFER'; workerId: string; token: string; at: number }
-  | { type: 'CLAIM'; workerId: string; lease: string; at: number }
   /** The hub leases a pending task to a worker and pushes it with its data (one step: store.lease). */
   | { type: 'LEASE'; workerId: string; lease: string; at: number }
   /** The worker refused a pushed lease without running it (store.reject). */
@@ -99,7 +96,6 @@ export function taskContextFromInput({ input }: { input: TaskInput }): TaskConte
     deadlineAt: input.createdAt + deadlineMs,
     deadlineMs,
     leaseTtlMs: input.leaseTtlMs ?? 30_000,
-    offerTimeoutMs: input.offerTimeoutMs ?? 10_000,
     maxAttempts: input.maxAttempts ?? 5,
     attempts: 0,
     worker: null,
@@ -122,14 +118,6 @@ export const taskMachine = setup({
     tick: assign(({ context, event }) => ('at' in event ? { now: Math.max(context.now, event.at) } : {})),
     expireNow: assign(({ context }) => ({ now: Math.max(context.now, context.expiresAt ?? context.now) })),
     deadlineNow: assign(({ context }) => ({ now: Math.max(context.now, context.deadlineAt) })),
-    assignOffer: assign(({ context, event }) =>
-      event.type === 'OFFER' ? { worker: event.workerId, lease: event.token, expiresAt: event.at + context.offerTimeoutMs } : {},
-    ),
-    assignClaim: assign(({ context, event }) =>
-      event.type === 'CLAIM'
-        ? { lease: event.lease, attempts: context.attempts + 1, expiresAt: event.at + context.leaseTtlMs }
-        : {},
-    ),
     assignLease: assign(({ context, event }) =>
       event.type === 'LEASE'
         ? { worker: event.workerId, lease: event.lease, attempts: context.attempts + 1, expiresAt: event.at + context.leaseTtlMs }
@@ -146,20 +134,14 @@ export const taskMachine = setup({
     assignWorkerLost: assign(({ context }) => ({ error: workerLostError(context), lease: null, expiresAt: null })),
 
     // --- side effects: placeholders the runtime must provide ---
-    /** Runtime: send `task_offer` to `context.worker`, counting it against that worker's task capacity. */
-    sendOffer: () => {},
-    /** Runtime: send `task_lease { lease, ttlMs }` to the claiming worker. */
-    sendLease: () => {},
     /** Runtime: send `task_push { id, name, attrs, data, lease, ttlMs }` to `context.worker`, counting it against its capacity. */
     sendPush: () => {},
-    /** Runtime: answer the CLAIM event's worker with `task_revoked` (the offer is gone or not theirs). */
-    refuseClaim: () => {},
     /** Runtime: answer a stale RENEW with `task_revoked`, so the worker aborts its handler. */
     refuseRenew: () => {},
     /** Runtime: answer a stale DONE / FAIL with an `error` frame, code STALE_LEASE (retryable false). */
     refuseCompletion: () => {},
     /**
-     * Runtime: tell the worker that held the offer or lease (`context.worker`) with `task_revoked`, if it
+     * Runtime: tell the worker that held the lease (`context.worker`) with `task_revoked`, if it
      * is still connected, and free its slot. Not needed after WORKER_LOST: that worker is gone.
      */
     sendRevoked: () => {},
@@ -169,25 +151,22 @@ export const taskMachine = setup({
     notifyFinished: () => {},
   },
   guards: {
-    isOfferedWorker: ({ context, event }) => event.type === 'CLAIM' && event.workerId === context.worker,
     isCurrentLease: ({ context, event }) => 'lease' in event && event.lease === context.lease,
     isHolder: ({ context, event }) => event.type === 'WORKER_LOST' && event.workerId === context.worker,
     isLastAttemptLost: ({ context, event }) =>
       (event.type !== 'WORKER_LOST' || event.workerId === context.worker) && context.attempts >= context.maxAttempts,
   },
   delays: {
-    offerExpiry: ({ context }) => Math.max(0, (context.expiresAt ?? context.now) - context.now),
     leaseExpiry: ({ context }) => Math.max(0, (context.expiresAt ?? context.now) - context.now),
     deadline: ({ context }) => Math.max(0, context.deadlineAt - context.now),
   },
 }).createMachine({
   id: 'task',
-  description: 'One task: leased (pushed, or offered then claimed) to one matching worker under a renewable lease, done or failed once.',
+  description: 'One task: leased and pushed to one matching worker under a renewable lease, done or failed once.',
   context: taskContextFromInput,
   initial: 'pending',
   // Fallbacks when no state-level transition is enabled: an event the task's state cannot take is refused.
   on: {
-    CLAIM: { actions: ['tick', 'refuseClaim'] },
     RENEW: { actions: ['tick', 'refuseRenew'] },
     DONE: { actions: ['tick', 'refuseCompletion'] },
     FAIL: { actions: ['tick', 'refuseCompletion'] },
@@ -199,18 +178,7 @@ export const taskMachine = setup({
         deadline: { target: 'failed', actions: ['deadlineNow', 'assignNoWorker'] },
       },
       on: {
-        OFFER: { target: 'offered', actions: ['tick', 'assignOffer', 'sendOffer'] },
         LEASE: { target: 'claimed', actions: ['tick', 'assignLease', 'sendPush'] },
-      },
-    },
-    offered: {
-      description: 'Offered to one worker, which alone may claim it until expiresAt.',
-      after: {
-        offerExpiry: { target: 'pending', actions: ['expireNow', 'sendRevoked', 'release'] },
-      },
-      on: {
-        CLAIM: { guard: 'isOfferedWorker', target: 'claimed', actions: ['tick', 'assignClaim', 'sendLease'] },
-        WORKER_LOST: { guard: 'isHolder', target: 'pending', actions: ['tick', 'freeSlot', 'release'] },
       },
     },
     claimed: {

@@ -7,7 +7,7 @@
  * at insert, lease and completion (on SQLite, the writes of one event-loop turn share one commit).
  *
  * Exactly once is checked in the store: every measured task is `done` with `attempts = 1` (one claim,
- * hence one worker ran it) and its own data as result, and no task is left pending, offered or claimed.
+ * hence one worker ran it) and its own data as result, and no task is left pending or claimed.
  *
  * `BENCH_WORKER_NODE_ARGS` passes node flags to the worker processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`.
  */
@@ -100,7 +100,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
     const counts = await store.counts();
     const expected = result.measured.size + result.warmTasks;
     if (submitFailures.length > 0) throw new Error(`submit failed: ${submitFailures.slice(0, 3).join('; ')}`);
-    if (bad.length > 0 || counts.done !== expected || counts.pending + counts.offered + counts.claimed + counts.failed !== 0) {
+    if (bad.length > 0 || counts.done !== expected || counts.pending + counts.claimed + counts.failed !== 0) {
       throw new Error(`exactly-once check failed: ${bad.length} wrong rows (${bad.slice(0, 3).join('; ')}), store counts ${JSON.stringify(counts)}`);
     }
     return {
@@ -116,7 +116,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
       cpuPerTask: result.cpuPerTask,
       sequentialCpuPerTask: result.sequentialCpuPerTask,
       perWorker: Object.fromEntries([...perWorker].sort()),
-      exactlyOnce: `store: ${counts.done} done (${result.warmTasks} warm-up), each measured task done once with attempts = 1 and its own data; 0 pending/offered/claimed/failed`,
+      exactlyOnce: `store: ${counts.done} done (${result.warmTasks} warm-up), each measured task done once with attempts = 1 and its own data; 0 pending/claimed/failed`,
     };
   } finally {
     await Promise.all(children.map(stopWorker));

@@ -116,11 +116,11 @@ function details(r: TaskRow): string[] {
     `worker:     ${r.worker ?? '-'}`,
     `created:    ${time(r.createdAt)}`,
     `deadline:   ${time(r.deadlineAt)} (${r.deadlineMs / 1000} s to find a worker)`,
-    `offered:    ${time(r.offeredAt)}`,
+    `pushed:     ${time(r.offeredAt)}`,
     `claimed:    ${time(r.claimedAt)}`,
     `finished:   ${time(r.finishedAt)}`,
   ];
-  if (r.expiresAt !== null) out.push(`expires:    ${time(r.expiresAt)} (${r.state === 'offered' ? 'offer' : 'lease'})`);
+  if (r.expiresAt !== null) out.push(`expires:    ${time(r.expiresAt)} (lease)`);
   if (r.state === 'done') out.push(`result:     ${showTaskValue(r.result)}`);
   if (r.error) out.push(`error:      ${r.error.message} [${r.error.code}]`);
   return out;

@@ -2,7 +2,7 @@
  * The in-memory view a {@link JetStreamTaskStore} keeps of its task bucket (./jetstream-task-store.ts):
  * every task's last row and KV revision, fed by the store's own writes and by a KV watch of the bucket
  * (the other hubs' writes). It answers the queries the bucket cannot answer cheaply on nats-server 2.9
- * (pending by submission order and name, expiring offers and leases, counts); every change still goes
+ * (pending by submission order and name, expiring leases, counts); every change still goes
  * to the bucket by compare-and-set, so a lagging view can only make a conditional write fail or retry,
  * never apply twice.
  */
@@ -20,7 +20,7 @@ const isEnded = (state: TaskState) => state === 'done' || state === 'failed';
 
 /**
  * Task ids ordered by seq, with lazy removal: tasks mostly arrive in seq order and leave from the
- * front (oldest offered first), so removal only forgets the id and the array is compacted once half dead.
+ * front (oldest leased first), so removal only forgets the id and the array is compacted once half dead.
  */
 export class SeqList {
   private seqs: number[] = [];
@@ -82,8 +82,6 @@ export class SeqList {
   }
 }
 
-const isActive = (state: TaskState) => state === 'offered' || state === 'claimed';
-
 /** Every task of one bucket as last seen, with the indexes the store's queries walk. */
 export class TaskIndex {
   private readonly tasks = new Map<string, IndexedTask>();
@@ -91,7 +89,7 @@ export class TaskIndex {
   readonly all = new SeqList();
   /** Pending tasks, by seq (pending, deadlines). */
   readonly pendingTasks = new SeqList();
-  /** Offered and claimed tasks (expiry, recovery). */
+  /** Claimed tasks (expiry, recovery). */
   readonly active = new Set<string>();
   readonly counts = Object.fromEntries(TASK_STATES.map((s) => [s, 0])) as Record<TaskState, number>;
   /** Highest seq seen. */
@@ -120,7 +118,7 @@ export class TaskIndex {
     }
     this.counts[row.state] += 1;
     if (row.state === 'pending') this.pendingTasks.add(row.seq, row.id);
-    if (isActive(row.state)) this.active.add(row.id);
+    if (row.state === 'claimed') this.active.add(row.id);
     else this.active.delete(row.id);
     if (row.seq > this.maxSeq) this.maxSeq = row.seq;
     return before?.row;

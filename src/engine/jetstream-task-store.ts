@@ -191,7 +191,7 @@ export class JetStreamTaskStore implements TaskStore {
    * The conditional write: `decide` maps the current row to the new one, or to undefined when its
    * condition fails. The write is a compare-and-set on the revision `decide` saw; when another hub
    * wrote meanwhile, the row is read again and `decide` asked again — unless `retry` is false: the
-   * takes of a pending task (offer, lease), where a moved revision means another hub took it, and the
+   * take of a pending task (a lease), where a moved revision means another hub took it, and the
    * watch brings the row back should it be pending again. Through a leader failover the write is tried
    * again ({@link casWrite}): one that landed though its answer was lost counts once, as written.
    */
@@ -264,22 +264,6 @@ export class JetStreamTaskStore implements TaskStore {
       }
       return out;
     });
-  }
-
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
-    return this.onTask(id, async (kv) =>
-      Boolean(await this.change(kv, id, (row) => (row.state === 'pending' ? { ...row, state: 'offered', worker, lease: token, owner: this.hubId, expiresAt, offeredAt: at, updatedAt: at } : undefined), false)),
-    );
-  }
-
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
-    return this.onTask(id, async (kv) =>
-      Boolean(
-        await this.change(kv, id, (row) =>
-          row.state === 'offered' && row.worker === worker ? { ...row, state: 'claimed', lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, claimedAt: at, updatedAt: at } : undefined,
-        ),
-      ),
-    );
   }
 
   lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
@@ -356,7 +340,7 @@ export class JetStreamTaskStore implements TaskStore {
       const done = await Promise.all(
         mine.map((id) =>
           this.change(kv, id, (row) =>
-            (row.state === 'offered' || row.state === 'claimed') && row.owner === this.hubId ? { ...row, state: 'pending', lease: null, owner: null, expiresAt: null, updatedAt: at } : undefined,
+            row.state === 'claimed' && row.owner === this.hubId ? { ...row, state: 'pending', lease: null, owner: null, expiresAt: null, updatedAt: at } : undefined,
           ),
         ),
       );
@@ -372,15 +356,15 @@ export class JetStreamTaskStore implements TaskStore {
   }
 
   /**
-   * The holder of the offer or lease is gone (`holds` says whether the current row is still the one to
+   * The holder of the lease is gone (`holds` says whether the current row is still the one to
    * release): back to pending, or failed (WORKER_LOST, pushed on `failed`) after the last attempt.
    */
   private async releaseOne(kv: KV, id: string, holds: (row: TaskRow) => boolean, at: number, failed?: TaskRow[]): Promise<ReleasedTask | undefined> {
     let released: ReleasedTask | undefined;
     const row = await this.change(kv, id, (r) => {
-      if ((r.state !== 'offered' && r.state !== 'claimed') || r.lease === null || !holds(r)) return undefined;
-      const lost = r.state === 'claimed' && r.attempts >= r.maxAttempts;
-      released = { id, worker: r.worker ?? '', lease: r.lease, from: r.state, state: lost ? 'failed' : 'pending' };
+      if (r.state !== 'claimed' || r.lease === null || !holds(r)) return undefined;
+      const lost = r.attempts >= r.maxAttempts;
+      released = { id, worker: r.worker ?? '', lease: r.lease, state: lost ? 'failed' : 'pending' };
       if (!lost) return { ...r, state: 'pending', lease: null, owner: null, expiresAt: null, updatedAt: at };
       const error = workerLostError({ id, name: r.name, attrs: r.attrs, deadlineMs: r.deadlineMs, attempts: r.attempts, worker: r.worker });
       return { ...r, state: 'failed', error, ...ended(at) };

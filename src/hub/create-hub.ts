@@ -59,7 +59,7 @@ export interface CreateHubOptions extends HubOptions {
   subscriberGraceMs?: number;
   /** Record every frame to this file (`cla-hub replay FILE` prints it). @default undefined */
   record?: string;
-  /** The task dispatcher's lease time to live, offer timeout and sweep interval (see {@link TaskHubOptions}). @default its defaults */
+  /** The task dispatcher's lease time to live and sweep interval (see {@link TaskHubOptions}). @default its defaults */
   tasks?: TaskHubOptions;
   /** Where the hub logs (pino). @default a silent logger */
   log?: Logger;

@@ -44,7 +44,7 @@ export const subscribeSchema = z.object({
   subscriberId: name,
   actions: z.array(actionSubscriptionSchema).max(1000),
   tasks: z.array(taskHandlerSchema).max(1000),
-  /** Tasks the worker runs at once; the hub keeps at most this many offered or claimed. */
+  /** Tasks the worker runs at once; the hub keeps at most this many leased to it. */
   taskCapacity: z.number().int().positive().max(10_000),
 });
 export const actionDoneSchema = z.object({ ...base('action_done'), re: requestId });

@@ -114,6 +114,16 @@ export const TASK_STEPS: readonly SchemaStep[] = [
   },
   // The hub that granted the current offer or lease (issue 9): recovery releases only its own.
   { name: 'task-owner', sql: `ALTER TABLE tasks ADD COLUMN owner TEXT;` },
+  // No task is offered any more (issue 9: the hub leases and pushes a pending task in one step, and the
+  // offer path left the machine and the stores later). A row a hub of before issue 9 left offered goes
+  // back to pending, as its recovery at start did (an offer was no attempt), and the expiry index covers
+  // the one state that still expires. The CHECK keeps 'offered': changing it would mean rebuilding the table.
+  {
+    name: 'offered-to-pending',
+    sql: `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL WHERE state = 'offered';
+   DROP INDEX tasks_expiring;
+   CREATE INDEX tasks_expiring ON tasks(expires_at) WHERE state = 'claimed';`,
+  },
 ];
 
 /** The columns and key of `workflow_answers`, as created and as rebuilt without a rowid (the same text in both steps). */

@@ -7,7 +7,7 @@
  *   the task moves to another worker and is done there; when the link flows again the stalled worker's
  *   `task_done` is refused with STALE_LEASE. Done once, run twice (at least once);
  * - a hub SIGKILLed mid-burst over three workers and restarted: every task done exactly once, and only a
- *   task the store held as offered or claimed at the crash may have run twice.
+ *   task the store held as claimed at the crash may have run twice.
  *
  * Each shell task appends its label to its worker's log ($TASK_LOG), so executions are counted on the
  * workers' side; completions are the store's rows (one conditional UPDATE each).
@@ -196,13 +196,13 @@ failures('a hub SIGKILLed mid-burst over three workers and restarted: every task
   await ctx.hub.process.stop('SIGKILL');
   // What the data file holds at the crash: the tasks leased to a worker then are the only ones that may run again.
   const atCrash = await ctx.store.list({ limit: 1000 });
-  const heldAtCrash = new Set(atCrash.filter((row) => row.state === 'offered' || row.state === 'claimed').map((row) => labelOf.get(row.id)!));
+  const heldAtCrash = new Set(atCrash.filter((row) => row.state === 'claimed').map((row) => labelOf.get(row.id)!));
   const doneAtCrash = atCrash.filter((row) => row.state === 'done').length;
   assert.ok(doneAtCrash < 300, 'the crash happened mid-burst');
 
   ctx.hub = await startHub(ctx.dir, ['--port', port]);
   await until('all 300 done after the restart', async () => (await ctx.store.counts()).done === 300);
-  assert.equal(await ctx.store.counts(), { pending: 0, offered: 0, claimed: 0, done: 300, failed: 0 });
+  assert.equal(await ctx.store.counts(), { pending: 0, claimed: 0, done: 300, failed: 0 });
   const ran = executions(ctx.dir);
   assert.equal(labels.filter((label) => !ran.has(label)), [], 'no task lost');
   const twice = [...ran].filter(([, workers]) => workers.length > 1);

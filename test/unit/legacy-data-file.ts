@@ -59,6 +59,11 @@ export function buildLegacyFile(file: string, parts: LegacyParts = {}): void {
         `INSERT INTO tasks (id, name, attrs, data, state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, created_at, updated_at)
          VALUES ('task-1', 'tag', '{}', '1', 'claimed', 1, 3, 'w1', 'L-old', 99999, 1000, 2000, 1, 1)`,
       ).run();
+      // Offered, not yet claimed: the old code's two-step path (an offer was no attempt).
+      db.prepare(
+        `INSERT INTO tasks (id, name, attrs, data, state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, created_at, updated_at, offered_at)
+         VALUES ('task-2', 'tag', '{}', '2', 'offered', 0, 3, 'w1', 'o-old', 99999, 1000, 2000, 1, 1, 1)`,
+      ).run();
     }
     if (workflows) {
       db.exec(WORKFLOW_SCHEMA);

@@ -69,6 +69,14 @@ test("today's file is upgraded in place by the hub's open: data kept, every step
   }
   const tasks = openSqliteTaskStore(file, { hubId: 'hub-x' });
   assert.equal([(await tasks.get('task-1'))!.state, (await tasks.get('task-1'))!.owner], ['claimed', null]);
+  // No task is offered any more: an offered row is pending again, as unclaimed as it was, its offer gone.
+  const offered = (await tasks.get('task-2'))!;
+  assert.equal([offered.state, offered.attempts, offered.lease, offered.expiresAt, offered.worker, offered.offeredAt], ['pending', 0, null, null, 'w1', 1]);
+  assert.equal(await tasks.counts(), { pending: 1, claimed: 1, done: 0, failed: 0 });
+  // The old hub's claim is released at the start, as before; the pending task is leased like any other.
+  assert.is(await tasks.recover(5), 1);
+  assert.ok(await tasks.lease('task-2', 'w2', 'L-new', 6, 3006));
+  assert.equal((await tasks.expire(3006)).released, [{ id: 'task-2', worker: 'w2', lease: 'L-new', state: 'pending' }], 'the rebuilt expiry index finds a lease');
   await tasks.close();
 });
 
@@ -79,7 +87,7 @@ test('running it again changes nothing; every store opening the file finds it cu
   try {
     const first = migrate(db);
     assert.is(first.adopted.length, 2 + 2 + 1 + 1, 'registry 2, tasks 2, workflows 1, resources 1 adopted');
-    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
+    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'tasks:offered-to-pending', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
     const before = schemaOf(db);
     assert.equal(migrate(db), { adopted: [], applied: [] });
     new SqliteWorkflowStore(db);
@@ -97,10 +105,10 @@ test('an older file (registry 1, tasks 1, no workflow or resource tables) gets e
   try {
     const outcome = migrate(db);
     assert.equal(outcome.adopted.map((s) => `${s.part}:${s.name}`), ['registry:create-registry', 'tasks:create-tasks']);
-    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets', 'resources:create-resources']);
+    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'tasks:offered-to-pending', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets', 'resources:create-resources']);
     assert.ok(columns(db, 'jobs').includes('output_bytes'));
     assert.equal(db.prepare('SELECT id, output_bytes FROM jobs').all(), [{ id: 'job-1', output_bytes: 0 }]);
-    assert.is(db.prepare('SELECT count(*) FROM tasks').pluck().get(), 1);
+    assert.equal(db.prepare('SELECT id, state FROM tasks ORDER BY id').all(), [{ id: 'task-1', state: 'claimed' }, { id: 'task-2', state: 'pending' }]);
   } finally {
     db.close();
   }
@@ -179,9 +187,9 @@ test('an upgrade is logged at the hub\'s start, steps before and time after; a c
   await hub.stop();
   const upgrade = lines.filter((l) => l.component === 'store');
   assert.is(upgrade.length, 2, JSON.stringify(lines));
-  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(5 steps\).*let it finish/);
-  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
-  assert.match(upgrade[1]!.msg, /^Data file upgraded: 5 schema steps applied$/);
+  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(6 steps\).*let it finish/);
+  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'tasks:offered-to-pending', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
+  assert.match(upgrade[1]!.msg, /^Data file upgraded: 6 schema steps applied$/);
   assert.type(upgrade[1]!.ms, 'number');
 
   lines.length = 0;

@@ -8,7 +8,7 @@ import { ClaError } from '../../src/errors.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { flush, startTaskHarness, until, type TaskHarness } from './task-harness.ts';
 
-const LEASE = { leaseTtlMs: 3000, offerTimeoutMs: 1000, pollMs: 100 };
+const LEASE = { leaseTtlMs: 3000, pollMs: 100 };
 
 /** A handler whose runs the test ends by hand. */
 function gate() {
@@ -49,7 +49,7 @@ tasks('tasks waiting for a busy, more specific worker stay queued; later tasks p
   const row = await h.tasks.wait(later);
   assert.equal([row.state, row.worker], ['done', 'catch-all']);
   assert.equal(catchAll, [later], 'the catch-all took none of the account-123 tasks');
-  assert.equal((await h.tasks.counts()), { pending: 39, offered: 0, claimed: 1, done: 1, failed: 0 });
+  assert.equal((await h.tasks.counts()), { pending: 39, claimed: 1, done: 1, failed: 0 });
   for (let i = 0; i < waiting.length; i++) {
     await until(async () => g.running.length > i, `task ${i} running`);
     g.running[i]!.finish(i);
@@ -87,7 +87,7 @@ tasks('the hub never holds more than taskCapacity at a worker; the queue runs `c
   await flush(20);
   assert.is(g.running.length, 2, 'concurrency 2');
   const counts = (await h.tasks.counts());
-  assert.is(counts.offered + counts.claimed, 3, 'taskCapacity 3: two running, one prefetched');
+  assert.is(counts.claimed, 3, 'taskCapacity 3: two running, one prefetched');
   assert.is(counts.pending, 7);
   let finished = 0;
   while (finished < ids.length) {
@@ -95,7 +95,7 @@ tasks('the hub never holds more than taskCapacity at a worker; the queue runs `c
     g.running.shift()!.finish(finished++);
     await flush(3);
     const c = (await h.tasks.counts());
-    assert.ok(c.offered + c.claimed <= 3, `held ${c.offered + c.claimed}`);
+    assert.ok(c.claimed <= 3, `held ${c.claimed}`);
   }
   await until(async () => (await h.tasks.counts()).done === 10, 'all done');
   assert.ok((await Promise.all(ids.map((id) => h.tasks.get(id)))).every((row) => row!.attempts === 1));
@@ -253,7 +253,7 @@ tasks('tasks.submit (the method behind `cla-hub task submit`) reaches the dispat
   const { h } = ctx;
   await h.worker('w1', (t) => t.handle('echo', {}, (task) => task.data));
   const { id } = (await h.hub.methods.call('tasks.submit', { name: 'echo', data: 'hi' })) as { id: string };
-  // The simulated clock never moves: only the submission itself can have started the offer.
+  // The simulated clock never moves: only the submission itself can have started the push.
   const row = await h.tasks.wait(id);
   assert.equal([row.state, row.result], ['done', 'hi']);
   const shown = (await h.hub.methods.call('tasks.show', { id })) as { state: string };
@@ -262,21 +262,21 @@ tasks('tasks.submit (the method behind `cla-hub task submit`) reaches the dispat
   assert.is(code, 'UNKNOWN_TASK');
 });
 
-tasks('a hub restart returns offered and claimed tasks to pending; the reconnected worker finishes them', async (ctx) => {
+tasks('a hub restart returns claimed tasks to pending; the reconnected worker finishes them', async (ctx) => {
   const first = await startTaskHarness(LEASE);
   const g = gate();
   await first.worker('w1', (t) => t.handle('job', {}, g.handler), { concurrency: 1, prefetch: 1 });
   const ids = [(await first.tasks.submit({ name: 'job' })), (await first.tasks.submit({ name: 'job' })), (await first.tasks.submit({ name: 'job' }))];
   await until(async () => g.running.length === 1, 'one running');
-  assert.equal((await first.tasks.counts()), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
+  assert.equal((await first.tasks.counts()), { pending: 1, claimed: 2, done: 0, failed: 0 });
   const { mainStore, clock } = first;
   // The hub goes away as in a crash: connections drop, the tasks stay in the store as they were.
   await first.stopHub();
   assert.ok(g.running[0]!.signal.aborted, 'the worker aborted its handler on the disconnect');
-  assert.equal((await first.store.counts()), { pending: 1, offered: 0, claimed: 2, done: 0, failed: 0 });
+  assert.equal((await first.store.counts()), { pending: 1, claimed: 2, done: 0, failed: 0 });
   const second = await startTaskHarness(LEASE, { mainStore, clock });
   try {
-    assert.equal((await second.tasks.counts()), { pending: 3, offered: 0, claimed: 0, done: 0, failed: 0 });
+    assert.equal((await second.tasks.counts()), { pending: 3, claimed: 0, done: 0, failed: 0 });
     await second.worker('w2', (t) => t.handle('job', {}, (task) => `again ${task.id}`));
     const rows = await Promise.all(ids.map((id) => second.tasks.wait(id)));
     assert.ok(rows.every((r) => r.state === 'done' && r.worker === 'w2'));

@@ -14,16 +14,11 @@ export const MODEL_INPUT: TaskInput = {
   createdAt: 0,
   deadlineMs: 60_000,
   leaseTtlMs: 3000,
-  offerTimeoutMs: 1000,
   maxAttempts: 2,
 };
 
 /** Sample events; each `at` is replaced with the replaying clock's time. */
 export const SAMPLE_EVENTS: TaskEvent[] = [
-  { type: 'OFFER', workerId: 'w1', token: 'o1', at: 0 },
-  { type: 'OFFER', workerId: 'w2', token: 'o2', at: 0 },
-  { type: 'CLAIM', workerId: 'w1', lease: 'L1', at: 0 },
-  { type: 'CLAIM', workerId: 'w2', lease: 'L2', at: 0 },
   { type: 'LEASE', workerId: 'w1', lease: 'L1', at: 0 },
   { type: 'LEASE', workerId: 'w2', lease: 'L2', at: 0 },
   { type: 'REJECT', lease: 'L1', at: 0 },
@@ -36,7 +31,6 @@ export const SAMPLE_EVENTS: TaskEvent[] = [
   { type: 'WORKER_LOST', workerId: 'w1', at: 0 },
   { type: 'WORKER_LOST', workerId: 'w2', at: 0 },
   afterEvent('deadline', 'task.pending'),
-  afterEvent('offerExpiry', 'task.offered'),
   afterEvent('leaseExpiry', 'task.claimed'),
 ];
 
@@ -81,7 +75,7 @@ export function replayOnActor(
     },
     afterStep: ({ event, delay }) => {
       onStep({ event: event ?? { type: 'TIMER', delay: delay!, at: clock.now() }, snapshot: actor.getSnapshot() });
-      // Events happen later than the previous one, so leases and offers age along the path.
+      // Events happen later than the previous one, so leases age along the path.
       clock.increment(10);
     },
   });

@@ -22,14 +22,14 @@ function start(input: TaskInput = INPUT) {
 }
 
 test('the side-effect placeholders are the ones the runtime must provide', () => {
-  assert.equal(effectNames(taskMachine), ['freeSlot', 'notifyFinished', 'refuseClaim', 'refuseCompletion', 'refuseRenew', 'sendLease', 'sendOffer', 'sendPush', 'sendRevoked']);
+  assert.equal(effectNames(taskMachine), ['freeSlot', 'notifyFinished', 'refuseCompletion', 'refuseRenew', 'sendPush', 'sendRevoked']);
 });
 
-test('input defaults: 60 s deadline, 30 s lease, 10 s offer, 5 attempts', () => {
+test('input defaults: 60 s deadline, 30 s lease, 5 attempts', () => {
   const context = taskContextFromInput({ input: INPUT });
   assert.equal(
-    { deadlineAt: context.deadlineAt, leaseTtlMs: context.leaseTtlMs, offerTimeoutMs: context.offerTimeoutMs, maxAttempts: context.maxAttempts, attempts: context.attempts },
-    { deadlineAt: 1_060_000, leaseTtlMs: 30_000, offerTimeoutMs: 10_000, maxAttempts: 5, attempts: 0 },
+    { deadlineAt: context.deadlineAt, leaseTtlMs: context.leaseTtlMs, maxAttempts: context.maxAttempts, attempts: context.attempts },
+    { deadlineAt: 1_060_000, leaseTtlMs: 30_000, maxAttempts: 5, attempts: 0 },
   );
   assert.is(start().value(), 'pending');
 });
@@ -46,13 +46,10 @@ test('pending fails with NO_WORKER exactly at its deadline, with the clear messa
   assert.equal(s.names(), ['notifyFinished']);
 });
 
-test('offer, claim, renew, done: the lease is renewed and the timer re-armed', () => {
+test('lease, renew, done: the lease is renewed and the timer re-armed', () => {
   const s = start();
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  assert.is(s.value(), 'offered');
-  assert.is(s.context().expiresAt, 1_010_000);
   s.clock.increment(500);
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   assert.is(s.value(), 'claimed');
   assert.equal([s.context().attempts, s.context().lease, s.context().expiresAt], [1, 'L1', 1_030_500]);
   s.clock.increment(20_000);
@@ -64,26 +61,20 @@ test('offer, claim, renew, done: the lease is renewed and the timer re-armed', (
   s.send({ type: 'DONE', lease: 'L1', result: { tagged: true } });
   assert.is(s.value(), 'done');
   assert.equal(s.context().result, { tagged: true });
-  assert.equal(s.names(), ['sendOffer', 'sendLease', 'freeSlot', 'notifyFinished']);
+  assert.equal(s.names(), ['sendPush', 'freeSlot', 'notifyFinished']);
 });
 
-test('only the offered worker may claim, once; a second claim is refused', () => {
+test('a leased task is not leased again: a second LEASE changes nothing', () => {
   const s = start();
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L0' });
-  assert.is(s.value(), 'pending');
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'CLAIM', workerId: 'w2', lease: 'L2' });
-  assert.is(s.value(), 'offered');
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1b' });
-  assert.is(s.context().lease, 'L1');
-  assert.equal(s.names(), ['refuseClaim', 'sendOffer', 'refuseClaim', 'sendLease', 'refuseClaim']);
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
+  assert.equal([s.value(), s.context().worker, s.context().lease, s.context().attempts], ['claimed', 'w1', 'L1', 1]);
+  assert.equal(s.names(), ['sendPush']);
 });
 
 test('a stale lease is refused for renew, done and fail; the task stays claimed', () => {
   const s = start();
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   const expires = s.context().expiresAt;
   s.clock.increment(100);
   s.send({ type: 'RENEW', lease: 'old' });
@@ -91,52 +82,28 @@ test('a stale lease is refused for renew, done and fail; the task stays claimed'
   s.send({ type: 'FAIL', lease: 'old', error: { code: 'INTERNAL', message: 'x', retryable: false } });
   assert.is(s.value(), 'claimed');
   assert.is(s.context().expiresAt, expires);
-  assert.equal(s.names().slice(2), ['refuseRenew', 'refuseCompletion', 'refuseCompletion']);
+  assert.equal(s.names().slice(1), ['refuseRenew', 'refuseCompletion', 'refuseCompletion']);
 });
 
-test('an offer that is not claimed in time is revoked and the task is pending again', () => {
-  const s = start({ ...INPUT, offerTimeoutMs: 2000 });
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.clock.increment(1999);
-  assert.is(s.value(), 'offered');
-  s.clock.increment(1);
-  assert.is(s.value(), 'pending');
-  assert.equal([s.context().lease, s.context().expiresAt, s.context().attempts], [null, null, 0]);
-  assert.equal(s.names(), ['sendOffer', 'sendRevoked']);
-  assert.is(s.calls[1]!.context.worker, 'w1', 'sendRevoked sees the worker to tell');
-  // A late claim from w1 is refused; the task can be offered to w2.
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'late' });
-  s.send({ type: 'OFFER', workerId: 'w2', token: 'o2' });
-  s.send({ type: 'CLAIM', workerId: 'w2', lease: 'L2' });
-  assert.equal([s.value(), s.context().worker], ['claimed', 'w2']);
-});
-
-test('a lease that is not renewed expires: revoked, re-offered, the old lease is then stale', () => {
+test('a lease that is not renewed expires: revoked, leased again, the old lease is then stale', () => {
   const s = start({ ...INPUT, leaseTtlMs: 3000 });
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   s.clock.increment(2999);
   assert.is(s.value(), 'claimed');
   s.clock.increment(1);
   assert.is(s.value(), 'pending');
-  s.send({ type: 'OFFER', workerId: 'w2', token: 'o2' });
-  s.send({ type: 'CLAIM', workerId: 'w2', lease: 'L2' });
+  assert.is(s.calls[1]!.context.worker, 'w1', 'sendRevoked sees the worker to tell');
+  s.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
   s.send({ type: 'DONE', lease: 'L1', result: 'from w1' });
   assert.is(s.value(), 'claimed');
   s.send({ type: 'DONE', lease: 'L2', result: 'from w2' });
   assert.equal([s.value(), s.context().result, s.context().attempts], ['done', 'from w2', 2]);
-  assert.equal(s.names(), ['sendOffer', 'sendLease', 'sendRevoked', 'sendOffer', 'sendLease', 'refuseCompletion', 'freeSlot', 'notifyFinished']);
+  assert.equal(s.names(), ['sendPush', 'sendRevoked', 'sendPush', 'refuseCompletion', 'freeSlot', 'notifyFinished']);
 });
 
 test('WORKER_LOST from the holder releases; from another worker it is ignored', () => {
   const s = start();
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'WORKER_LOST', workerId: 'w2' });
-  assert.is(s.value(), 'offered');
-  s.send({ type: 'WORKER_LOST', workerId: 'w1' });
-  assert.is(s.value(), 'pending');
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1b' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   s.send({ type: 'WORKER_LOST', workerId: 'w2' });
   assert.is(s.value(), 'claimed');
   s.send({ type: 'WORKER_LOST', workerId: 'w1' });
@@ -145,11 +112,9 @@ test('WORKER_LOST from the holder releases; from another worker it is ignored', 
 
 test('after maxAttempts lost claims the task fails with WORKER_LOST', () => {
   const s = start({ ...INPUT, maxAttempts: 2, leaseTtlMs: 1000 });
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   s.send({ type: 'WORKER_LOST', workerId: 'w1' });
-  s.send({ type: 'OFFER', workerId: 'w2', token: 'o2' });
-  s.send({ type: 'CLAIM', workerId: 'w2', lease: 'L2' });
+  s.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
   s.clock.increment(1000);
   assert.is(s.value(), 'failed');
   assert.is(s.context().error?.code, 'WORKER_LOST');
@@ -158,8 +123,7 @@ test('after maxAttempts lost claims the task fails with WORKER_LOST', () => {
 
 test('a task released after its deadline fails at once (the deadline is re-armed from context)', () => {
   const s = start({ ...INPUT, deadlineMs: 1000, leaseTtlMs: 5000 });
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
-  s.send({ type: 'CLAIM', workerId: 'w1', lease: 'L1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   s.clock.increment(2000);
   assert.is(s.value(), 'claimed', 'the deadline does not cut a running task');
   s.send({ type: 'WORKER_LOST', workerId: 'w1' });
@@ -171,10 +135,28 @@ test('a task released after its deadline fails at once (the deadline is re-armed
 test('events after the end are ignored', () => {
   const s = start({ ...INPUT, deadlineMs: 10 });
   s.clock.increment(10);
-  s.send({ type: 'OFFER', workerId: 'w1', token: 'o1' });
+  s.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
   s.send({ type: 'DONE', lease: 'x', result: null });
   assert.is(s.value(), 'failed');
   assert.equal(s.names(), ['notifyFinished']);
+});
+
+test('a pushed lease: pending -> claimed in one step; a rejection with the lease puts it back unrun; a stale one is ignored', () => {
+  const t = start();
+  t.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
+  assert.is(t.value(), 'claimed');
+  assert.equal([t.context().worker, t.context().lease, t.context().attempts], ['w1', 'L1', 1]);
+  assert.ok(t.names().includes('sendPush'));
+  t.send({ type: 'REJECT', lease: 'stale' });
+  assert.is(t.value(), 'claimed');
+  t.send({ type: 'REJECT', lease: 'L1' });
+  assert.is(t.value(), 'pending');
+  assert.equal([t.context().lease, t.context().attempts], [null, 0]);
+  t.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
+  t.send({ type: 'DONE', lease: 'L1', result: 'stale' });
+  assert.ok(t.names().includes('refuseCompletion'));
+  t.send({ type: 'DONE', lease: 'L2', result: 'ok' });
+  assert.is(t.value(), 'done');
 });
 
 test('helpers: specificity and attribute formatting', () => {
@@ -223,21 +205,3 @@ test('the config is literal: only named references, each declared, each used', (
 });
 
 test.run();
-
-test('a pushed lease: pending -> claimed in one step; a rejection with the lease puts it back unrun; a stale one is ignored', () => {
-  const t = start();
-  t.send({ type: 'LEASE', workerId: 'w1', lease: 'L1' });
-  assert.is(t.value(), 'claimed');
-  assert.equal([t.context().worker, t.context().lease, t.context().attempts], ['w1', 'L1', 1]);
-  assert.ok(t.names().includes('sendPush'));
-  t.send({ type: 'REJECT', lease: 'stale' });
-  assert.is(t.value(), 'claimed');
-  t.send({ type: 'REJECT', lease: 'L1' });
-  assert.is(t.value(), 'pending');
-  assert.equal([t.context().lease, t.context().attempts], [null, 0]);
-  t.send({ type: 'LEASE', workerId: 'w2', lease: 'L2' });
-  t.send({ type: 'DONE', lease: 'L1', result: 'stale' });
-  assert.ok(t.names().includes('refuseCompletion'));
-  t.send({ type: 'DONE', lease: 'L2', result: 'ok' });
-  assert.is(t.value(), 'done');
-});

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { selectWorker, type TaskCandidate } from '../../src/hub/tasks/task-selection.ts';
-import { parseTaskHubOptions, parseTaskSubmission } from '../../src/hub/tasks/task-spec.ts';
+import { parseTaskHubOptions, parseTaskSubmission, type TaskHubOptions } from '../../src/hub/tasks/task-spec.ts';
 import type { RegisteredTaskHandler } from '../../src/worker/subscriptions.ts';
 import { pickHandler } from '../../src/worker/tasks/task-extension.ts';
 
@@ -12,7 +12,7 @@ const worker = (workerId: string, filter: Record<string, string[]>, held = 0, ca
   held,
 });
 const aws123 = { cloud: 'aws', account: '123' };
-const chosen = (selection: ReturnType<typeof selectWorker>) => (selection.kind === 'offer' ? selection.worker.workerId : selection.kind);
+const chosen = (selection: ReturnType<typeof selectWorker>) => (selection.kind === 'lease' ? selection.worker.workerId : selection.kind);
 
 test('only workers with a matching handler of the task name are candidates', () => {
   const workers = [worker('gcp', { cloud: ['gcp'] }), worker('other-name', {}, 0, 4, 'collect')];
@@ -47,7 +47,7 @@ test('a worker with several handlers of one name counts its most specific match'
   assert.is(chosen(selectWorker([worker('catch-all', {}, 0), multi], 'tag', { account: '9' })), 'catch-all', 'its generic handler ties at 0: load decides');
 });
 
-test('the worker picks its own most specific handler for an offer', () => {
+test('the worker picks its own most specific handler for a pushed task', () => {
   const generic = () => 'generic';
   const specific = () => 'specific';
   const handlers: RegisteredTaskHandler[] = [
@@ -68,7 +68,8 @@ test('submissions: defaults filled in, each field checked with a message naming 
   assert.throws(() => parseTaskSubmission({ name: 't', data: 'x'.repeat(600_000) }), /Expected `data` to be at most 524288 bytes as JSON/);
   assert.throws(() => parseTaskSubmission({ name: 't', deadlineMs: 0 }), /Expected `deadlineMs` to be a positive integer up to \d+, got `0` \(number\)/);
   assert.throws(() => parseTaskSubmission({ name: 't', maxAttempts: 1.5 }), /Expected `maxAttempts`/);
-  assert.equal(parseTaskHubOptions(), { leaseTtlMs: 30_000, offerTimeoutMs: 10_000, pollMs: 200 });
+  assert.equal(parseTaskHubOptions(), { leaseTtlMs: 30_000, pollMs: 200 });
+  assert.throws(() => parseTaskHubOptions({ offerTimeoutMs: 10_000 } as TaskHubOptions), /`offerTimeoutMs` was removed: .*; remove it/);
   assert.throws(() => parseTaskHubOptions({ leaseTtlMs: 10 }), /Expected `leaseTtlMs` to be at least 30/);
 });
 

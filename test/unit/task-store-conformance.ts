@@ -46,11 +46,10 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     await ctx.backend.cleanup();
   });
 
-  /** Inserts, offers to `worker` and claims under `lease`. */
+  /** Inserts and leases to `worker` under `lease` at `at + 1`, for 3000 ms. */
   const claimed = async (store: TaskStore, id: string, worker = 'w1', lease = 'L1', at = T0 + 10) => {
     await store.insert(task(id));
-    assert.ok((await store.offer(id, worker, `offer-${lease}`, at, at + 1000)));
-    assert.ok((await store.claim(id, worker, lease, at + 1, at + 1 + 3000)));
+    assert.ok((await store.lease(id, worker, lease, at + 1, at + 1 + 3000)));
   };
 
   test('insert stores a pending task once; data keeps binary, nested values and null', async ({ store }) => {
@@ -81,32 +80,11 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     const [first] = await store.pending(0, ['tag'], 1);
     assert.equal((await store.pending(first!.seq, ['tag'], 10)).map((r) => r.id), ['c']);
     assert.equal((await store.pending(0, [], 10)), []);
-    await store.offer('a', 'w1', 'o', T0, T0 + 1000);
+    await store.lease('a', 'w1', 'L', T0, T0 + 1000);
     assert.equal((await store.pending(0, ['tag'], 10)).map((r) => r.id), ['c']);
     const last = await store.lastSeq();
     await store.insert(task('d'));
     assert.ok((await store.lastSeq()) > last);
-  });
-
-  test('offer only takes a pending task', async ({ store }) => {
-    await store.insert(task('a'));
-    assert.ok((await store.offer('a', 'w1', 'o1', T0 + 5, T0 + 1005)));
-    assert.not.ok((await store.offer('a', 'w2', 'o2', T0 + 6, T0 + 1006)), 'already offered');
-    const row = (await store.get('a'))!;
-    assert.equal([row.state, row.worker, row.lease, row.expiresAt, row.offeredAt], ['offered', 'w1', 'o1', T0 + 1005, T0 + 5]);
-    assert.not.ok((await store.offer('missing', 'w1', 'o', T0, T0)));
-  });
-
-  test('atomic claim: of two claims on one offer exactly one wins; only the offered worker may claim', async ({ store }) => {
-    await store.insert(task('a'));
-    await store.offer('a', 'w1', 'o1', T0, T0 + 1000);
-    assert.not.ok((await store.claim('a', 'w2', 'X', T0 + 1, T0 + 3001)), 'another worker cannot claim');
-    const results = [(await store.claim('a', 'w1', 'L1', T0 + 1, T0 + 3001)), (await store.claim('a', 'w1', 'L1b', T0 + 2, T0 + 3002))];
-    assert.equal(results, [true, false]);
-    const row = (await store.get('a'))!;
-    assert.equal([row.state, row.lease, row.attempts, row.expiresAt, row.claimedAt], ['claimed', 'L1', 1, T0 + 3001, T0 + 1]);
-    await store.insert(task('b'));
-    assert.not.ok((await store.claim('b', 'w1', 'L', T0, T0)), 'a pending task cannot be claimed');
   });
 
   test('lease (push): pending -> claimed in one step, exactly one of two wins; reject puts it back unrun', async ({ store }) => {
@@ -114,17 +92,18 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     const results = await Promise.all([store.lease('a', 'w1', 'L1', T0 + 1, T0 + 3001), store.lease('a', 'w2', 'L2', T0 + 1, T0 + 3001)]);
     assert.equal(results, [true, false]);
     let row = (await store.get('a'))!;
-    assert.equal([row.state, row.worker, row.lease, row.owner, row.attempts, row.expiresAt, row.claimedAt], ['claimed', 'w1', 'L1', 'hub-a', 1, T0 + 3001, T0 + 1]);
+    assert.equal([row.state, row.worker, row.lease, row.owner, row.attempts, row.expiresAt, row.offeredAt, row.claimedAt], ['claimed', 'w1', 'L1', 'hub-a', 1, T0 + 3001, T0 + 1, T0 + 1]);
     assert.not.ok(await store.lease('a', 'w1', 'L3', T0 + 2, T0 + 3002), 'a claimed task cannot be leased again');
+    assert.not.ok(await store.lease('missing', 'w1', 'L', T0 + 2, T0 + 3002));
     assert.not.ok(await store.reject('a', 'stale', T0 + 3));
     assert.ok(await store.reject('a', 'L1', T0 + 3));
     row = (await store.get('a'))!;
     assert.equal([row.state, row.lease, row.owner, row.attempts, row.expiresAt], ['pending', null, null, 0, null]);
     assert.not.ok(await store.reject('a', 'L1', T0 + 4), 'already rejected');
     assert.is(await store.complete('a', 'L1', 'late', T0 + 5), undefined, 'a rejected lease is stale');
-    // Leased again elsewhere, done under the new lease; the lease is released like a claim when lost.
+    // Leased again elsewhere, released when lost, then done under a newer lease.
     assert.ok(await store.lease('a', 'w2', 'L4', T0 + 6, T0 + 3006));
-    assert.equal(await store.release('a', 'L4', T0 + 7), { id: 'a', worker: 'w2', lease: 'L4', from: 'claimed', state: 'pending' });
+    assert.equal(await store.release('a', 'L4', T0 + 7), { id: 'a', worker: 'w2', lease: 'L4', state: 'pending' });
     assert.ok(await store.lease('a', 'w3', 'L5', T0 + 8, T0 + 3008));
     assert.is((await store.complete('a', 'L5', 'ok', T0 + 9))!.attempts, 2);
   });
@@ -200,21 +179,17 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.equal([row.state, row.error, row.finishedAt], ['failed', error, T0 + 60]);
   });
 
-  test('expiry: an unclaimed offer and an unrenewed lease go back to pending and can be re-offered', async ({ store }) => {
+  test('expiry: an unrenewed lease goes back to pending and can be leased again', async ({ store }) => {
     await store.insert(task('a'));
-    await store.offer('a', 'w1', 'o1', T0, T0 + 1000);
     await claimed(store, 'b', 'w2', 'L2', T0);
-    assert.equal((await store.expire(T0 + 999)), { released: [], failed: [] });
-    const first = await store.expire(T0 + 1000);
-    assert.equal(first.released, [{ id: 'a', worker: 'w1', lease: 'o1', from: 'offered', state: 'pending' }]);
-    assert.equal((await store.get('a'))!.state, 'pending');
-    const second = await store.expire(T0 + 3001);
-    assert.equal(second.released, [{ id: 'b', worker: 'w2', lease: 'L2', from: 'claimed', state: 'pending' }]);
+    assert.equal((await store.expire(T0 + 3000)), { released: [], failed: [] });
+    const expired = await store.expire(T0 + 3001);
+    assert.equal(expired.released, [{ id: 'b', worker: 'w2', lease: 'L2', state: 'pending' }]);
+    assert.equal((await store.get('a'))!.state, 'pending', 'a pending task has no lease to expire');
     const b = (await store.get('b'))!;
     assert.equal([b.state, b.lease, b.expiresAt, b.attempts, b.worker], ['pending', null, null, 1, 'w2']);
-    // Re-offered to another worker; the first worker's lease is stale now.
-    assert.ok((await store.offer('b', 'w3', 'o3', T0 + 4000, T0 + 5000)));
-    assert.ok((await store.claim('b', 'w3', 'L3', T0 + 4001, T0 + 7001)));
+    // Leased to another worker; the first worker's lease is stale now.
+    assert.ok((await store.lease('b', 'w3', 'L3', T0 + 4001, T0 + 7001)));
     assert.is((await store.complete('b', 'L2', 'from w2', T0 + 4002)), undefined);
     assert.is((await store.complete('b', 'L3', 'from w3', T0 + 4003))!.result, 'from w3');
     assert.is((await store.get('b'))!.attempts, 2);
@@ -222,10 +197,9 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
 
   test('expiry: a lease lost on the last attempt fails the task with WORKER_LOST', async ({ store }) => {
     await store.insert(task('a', { maxAttempts: 1 }));
-    await store.offer('a', 'w1', 'o1', T0, T0 + 1000);
-    await store.claim('a', 'w1', 'L1', T0, T0 + 3000);
+    await store.lease('a', 'w1', 'L1', T0, T0 + 3000);
     const { released, failed } = (await store.expire(T0 + 3000));
-    assert.equal(released, [{ id: 'a', worker: 'w1', lease: 'L1', from: 'claimed', state: 'failed' }]);
+    assert.equal(released, [{ id: 'a', worker: 'w1', lease: 'L1', state: 'failed' }]);
     assert.is(failed.length, 1);
     assert.equal([failed[0]!.state, failed[0]!.error?.code], ['failed', 'WORKER_LOST']);
   });
@@ -248,26 +222,22 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.is((await store.get('c'))!.state, 'claimed');
   });
 
-  test('release (disconnect) puts offered and claimed tasks back; a stale token changes nothing', async ({ store }) => {
-    await store.insert(task('a'));
-    await store.offer('a', 'w1', 'o1', T0, T0 + 1000);
+  test('release (disconnect) puts a leased task back; a stale token changes nothing', async ({ store }) => {
     await claimed(store, 'b', 'w1', 'L1');
-    assert.is((await store.release('a', 'wrong', T0 + 20)), undefined);
-    assert.equal((await store.release('a', 'o1', T0 + 20)), { id: 'a', worker: 'w1', lease: 'o1', from: 'offered', state: 'pending' });
-    assert.equal((await store.release('b', 'L1', T0 + 20)), { id: 'b', worker: 'w1', lease: 'L1', from: 'claimed', state: 'pending' });
-    assert.equal([(await store.get('a'))!.state, (await store.get('b'))!.state, (await store.get('b'))!.attempts], ['pending', 'pending', 1]);
+    assert.is((await store.release('b', 'wrong', T0 + 20)), undefined);
+    assert.equal((await store.get('b'))!.state, 'claimed');
+    assert.equal((await store.release('b', 'L1', T0 + 20)), { id: 'b', worker: 'w1', lease: 'L1', state: 'pending' });
+    assert.equal([(await store.get('b'))!.state, (await store.get('b'))!.attempts], ['pending', 1]);
     assert.is((await store.release('b', 'L1', T0 + 30)), undefined, 'already released');
   });
 
-  test('recover (hub restart) returns offered and claimed tasks to pending, leaves ended ones', async ({ store }) => {
+  test('recover (hub restart) returns claimed tasks to pending, leaves pending and ended ones', async ({ store }) => {
     await store.insert(task('p'));
-    await store.insert(task('o'));
-    await store.offer('o', 'w1', 'o1', T0, T0 + 1000);
     await claimed(store, 'c');
     await claimed(store, 'd', 'w2', 'L2');
     await store.complete('d', 'L2', 'ok', T0 + 100);
-    assert.is((await store.recover(T0 + 200)), 2);
-    assert.equal(await states(store, ['p', 'o', 'c', 'd']), ['pending', 'pending', 'pending', 'done']);
+    assert.is((await store.recover(T0 + 200)), 1);
+    assert.equal(await states(store, ['p', 'c', 'd']), ['pending', 'pending', 'done']);
     assert.is((await store.get('c'))!.lease, null);
     assert.is((await store.complete('c', 'L1', 'stale after restart', T0 + 300)), undefined);
   });
@@ -279,30 +249,28 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.equal((await store.list({ limit: 10 })).map((r) => r.id), ['c', 'b', 'a']);
     assert.equal((await store.list({ limit: 1 })).map((r) => r.id), ['c']);
     assert.equal((await store.list({ state: 'pending', limit: 10 })).map((r) => r.id), ['b', 'a']);
-    assert.equal((await store.counts()), { pending: 2, offered: 0, claimed: 1, done: 0, failed: 0 });
+    assert.equal((await store.counts()), { pending: 2, claimed: 1, done: 0, failed: 0 });
   });
 
-  test('ownership: offers and leases name their hub; recover releases only what this hub held', async ({ store, backend }) => {
+  test('ownership: leases name their hub; recover releases only what this hub held', async ({ store, backend }) => {
     const other = backend.open('hub-b');
     try {
       assert.is(store.hubId, 'hub-a');
       await store.insert(task('mine'));
       await store.insert(task('theirs'));
-      await store.insert(task('offered-by-them'));
-      assert.ok(await store.offer('mine', 'w1', 'o1', T0, T0 + 1000));
-      assert.ok(await store.claim('mine', 'w1', 'L1', T0 + 1, T0 + 3001));
-      assert.ok(await other.offer('theirs', 'w2', 'o2', T0, T0 + 1000));
-      assert.ok(await other.claim('theirs', 'w2', 'L2', T0 + 1, T0 + 3001));
-      assert.ok(await other.offer('offered-by-them', 'w3', 'o3', T0, T0 + 1000));
-      assert.equal([(await store.get('mine'))!.owner, (await store.get('theirs'))!.owner, (await store.get('offered-by-them'))!.owner], ['hub-a', 'hub-b', 'hub-b']);
+      await store.insert(task('theirs-too'));
+      assert.ok(await store.lease('mine', 'w1', 'L1', T0 + 1, T0 + 3001));
+      assert.ok(await other.lease('theirs', 'w2', 'L2', T0 + 1, T0 + 3001));
+      assert.ok(await other.lease('theirs-too', 'w3', 'L3', T0 + 1, T0 + 3001));
+      assert.equal([(await store.get('mine'))!.owner, (await store.get('theirs'))!.owner, (await store.get('theirs-too'))!.owner], ['hub-a', 'hub-b', 'hub-b']);
       assert.is(await store.recover(T0 + 10), 1, 'only hub-a\'s lease');
-      assert.equal(await states(store, ['mine', 'theirs', 'offered-by-them']), ['pending', 'claimed', 'offered']);
+      assert.equal(await states(store, ['mine', 'theirs', 'theirs-too']), ['pending', 'claimed', 'claimed']);
       assert.is((await store.get('mine'))!.owner, null);
       // hub-b's worker still completes under its lease, seen by both.
       assert.is((await other.complete('theirs', 'L2', 'ok', T0 + 20))!.state, 'done');
       assert.is((await store.get('theirs'))!.owner, null);
       assert.is(await other.recover(T0 + 30), 1);
-      assert.equal(await states(store, ['mine', 'theirs', 'offered-by-them']), ['pending', 'done', 'pending']);
+      assert.equal(await states(store, ['mine', 'theirs', 'theirs-too']), ['pending', 'done', 'pending']);
     } finally {
       await other.close();
     }
@@ -313,10 +281,10 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     await claimed(store, 'b', 'w1', 'Lb');
     const released = await store.releaseMany([['a', 'La'], ['b', 'stale'], ['missing', 'x'], ['b', 'Lb']], T0 + 50);
     assert.equal(released, [
-      { id: 'a', worker: 'w1', lease: 'La', from: 'claimed', state: 'pending' },
+      { id: 'a', worker: 'w1', lease: 'La', state: 'pending' },
       undefined,
       undefined,
-      { id: 'b', worker: 'w1', lease: 'Lb', from: 'claimed', state: 'pending' },
+      { id: 'b', worker: 'w1', lease: 'Lb', state: 'pending' },
     ]);
     assert.equal(await store.releaseMany([], T0 + 60), []);
   });
@@ -325,18 +293,17 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     // Not awaited one by one: a batching backend must still apply them in order.
     const results = await Promise.all([
       store.insert(task('a')),
-      store.offer('a', 'w1', 'o1', T0, T0 + 1000),
-      store.claim('a', 'w1', 'L1', T0 + 1, T0 + 3001),
+      store.lease('a', 'w1', 'L1', T0 + 1, T0 + 3001),
       store.get('a'),
       store.complete('a', 'L1', 'ok', T0 + 2),
       store.complete('a', 'L1', 'twice', T0 + 3),
       store.counts(),
     ]);
-    assert.equal(results.slice(0, 3), [true, true, true]);
-    assert.is((results[3] as TaskRow).state, 'claimed');
-    assert.is((results[4] as TaskRow).result, 'ok');
-    assert.is(results[5], undefined, 'the second completion in the same turn is refused');
-    assert.equal(results[6], { pending: 0, offered: 0, claimed: 0, done: 1, failed: 0 });
+    assert.equal(results.slice(0, 2), [true, true]);
+    assert.is((results[2] as TaskRow).state, 'claimed');
+    assert.is((results[3] as TaskRow).result, 'ok');
+    assert.is(results[4], undefined, 'the second completion in the same turn is refused');
+    assert.equal(results[5], { pending: 0, claimed: 0, done: 1, failed: 0 });
   });
 
   test('model: every path of the task machine ends in the same state on the store', async ({ store }) => {
@@ -352,12 +319,6 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
         const at = event.at;
         const row = (await store.get(id))!;
         switch (event.type) {
-          case 'OFFER':
-            await store.offer(id, event.workerId, event.token, at, at + MODEL_INPUT.offerTimeoutMs!);
-            break;
-          case 'CLAIM':
-            await store.claim(id, event.workerId, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);
-            break;
           case 'LEASE':
             await store.lease(id, event.workerId, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);
             break;

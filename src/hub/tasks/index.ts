@@ -1,5 +1,5 @@
 /**
- * The hub's task feature: submit tasks, wait for their results, and the dispatcher that offers each task
+ * The hub's task feature: submit tasks, wait for their results, and the dispatcher that pushes each task
  * to exactly one matching worker under a lease. Explicit exports; types apart.
  *
  *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore

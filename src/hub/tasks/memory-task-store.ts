@@ -13,7 +13,7 @@ export class MemoryTaskTables {
   /** Rows by seq - 1 (seq is the insertion order). */
   readonly rows: TaskRow[] = [];
   readonly byId = new Map<string, number>();
-  /** Ids of offered and claimed tasks (what `expire` looks at). */
+  /** Ids of claimed tasks (what `expire` looks at). */
   readonly active = new Set<string>();
   /** No pending row has a seq below this (a hint that keeps `pending()` from rescanning ended rows). */
   lowestPending = 1;
@@ -68,20 +68,6 @@ export class MemoryTaskStore implements TaskStore {
 
   async leasePending(afterSeq: number, names: readonly string[], limit: number, choose: (row: PendingTask) => LeaseChoice | undefined | null, at: number, expiresAt: number): Promise<LeasedPage> {
     return leasePage(this.pendingRows(afterSeq, names, limit), afterSeq, choose, (row, choice) => this.leaseRow(row.id, choice.worker, choice.lease, at, expiresAt));
-  }
-
-  async offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
-    const row = this.row(id);
-    if (row?.state !== 'pending') return false;
-    this.put({ ...row, state: 'offered', worker, lease: token, owner: this.hubId, expiresAt, offeredAt: at, updatedAt: at });
-    return true;
-  }
-
-  async claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
-    const row = this.row(id);
-    if (row?.state !== 'offered' || row.worker !== worker) return false;
-    this.put({ ...row, state: 'claimed', lease, owner: this.hubId, expiresAt, attempts: row.attempts + 1, claimedAt: at, updatedAt: at });
-    return true;
   }
 
   async lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
@@ -185,7 +171,7 @@ export class MemoryTaskStore implements TaskStore {
   private put(row: TaskRow): TaskRow {
     const t = this.tables;
     t.rows[row.seq - 1] = row;
-    if (row.state === 'offered' || row.state === 'claimed') t.active.add(row.id);
+    if (row.state === 'claimed') t.active.add(row.id);
     else t.active.delete(row.id);
     if (row.state === 'pending' && row.seq < t.lowestPending) t.lowestPending = row.seq;
     return row;
@@ -195,12 +181,12 @@ export class MemoryTaskStore implements TaskStore {
     return { lease: null, owner: null, expiresAt: null, finishedAt: at, updatedAt: at };
   }
 
-  /** The holder of `token` is gone: back to pending, or failed once a claimed task used its last attempt. */
+  /** The holder of lease `token` is gone: back to pending, or failed once the task used its last attempt. */
   private releaseOne(id: string, token: string, at: number): { released: ReleasedTask; failed?: TaskRow } | undefined {
     const row = this.row(id);
-    if (!row || row.lease !== token || (row.state !== 'offered' && row.state !== 'claimed')) return undefined;
-    const base = { id, worker: row.worker ?? '', lease: token, from: row.state };
-    if (row.state === 'claimed' && row.attempts >= row.maxAttempts) {
+    if (!row || row.lease !== token || row.state !== 'claimed') return undefined;
+    const base = { id, worker: row.worker ?? '', lease: token };
+    if (row.attempts >= row.maxAttempts) {
       const error = workerLostError({ id, name: row.name, attrs: row.attrs, deadlineMs: row.deadlineMs, attempts: row.attempts, worker: row.worker });
       const failed = this.put({ ...row, state: 'failed', error, ...this.ended(at) });
       return { released: { ...base, state: 'failed' }, failed };

@@ -1,6 +1,6 @@
 /**
  * {@link TaskStore} on SQLite, the embedded default: the statements of ./sqlite-task-tables.ts run
- * through a {@link GroupCommit}, so the task writes of one event-loop turn (the offers of one pump, the
+ * through a {@link GroupCommit}, so the task writes of one event-loop turn (the leases of one pump, the
  * completions read from every socket in that turn) share one transaction and one fsync, and each
  * caller's promise resolves only after that commit.
  */
@@ -63,14 +63,6 @@ export class SqliteTaskStore implements TaskStore {
 
   pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]> {
     return this.batch.run(() => this.tables.pending(afterSeq, names, limit));
-  }
-
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean> {
-    return this.batch.run(() => this.tables.offer(id, worker, token, at, expiresAt));
-  }
-
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {
-    return this.batch.run(() => this.tables.claim(id, worker, lease, at, expiresAt));
   }
 
   lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean> {

@@ -130,25 +130,6 @@ export class SqliteTaskTables {
     return rows.map(toRow);
   }
 
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): boolean {
-    return (
-      this.stmt(
-        `UPDATE tasks SET state = 'offered', worker = ?, lease = ?, owner = ?, expires_at = ?, offered_at = ?, updated_at = ?
-         WHERE id = ? AND state = 'pending'`,
-      ).run(worker, token, this.hubId, expiresAt, at, at, id).changes === 1
-    );
-  }
-
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
-    // The one atomic step of the claim: only the offered worker, only while offered.
-    return (
-      this.stmt(
-        `UPDATE tasks SET state = 'claimed', lease = ?, owner = ?, expires_at = ?, attempts = attempts + 1, claimed_at = ?, updated_at = ?
-         WHERE id = ? AND state = 'offered' AND worker = ?`,
-      ).run(lease, this.hubId, expiresAt, at, at, id, worker).changes === 1
-    );
-  }
-
   lease(id: string, worker: string, lease: string, at: number, expiresAt: number): boolean {
     return (
       this.stmt(
@@ -254,19 +235,19 @@ export class SqliteTaskTables {
   releaseMany(held: ReadonlyArray<readonly [string, string]>, at: number): Array<ReleasedTask | undefined> {
     return this.transaction(() =>
       held.map(([id, token]) => {
-        const r = this.stmt(`SELECT * FROM tasks WHERE id = ? AND lease = ? AND state IN ('offered', 'claimed')`).get(id, token) as TaskRecord | undefined;
+        const r = this.stmt(`SELECT * FROM tasks WHERE id = ? AND lease = ? AND state = 'claimed'`).get(id, token) as TaskRecord | undefined;
         return r && this.releaseRecord(r, at).released;
       }),
     );
   }
 
   expire(now: number): Expired {
-    // INDEXED BY: left to itself the planner reads every offered, claimed or pending row through
+    // INDEXED BY: left to itself the planner reads every claimed or pending row through
     // tasks_by_state to skip a sort of the few expiring ones (issue 9: a sweep every 200 ms read the
     // whole backlog of a burst, 4% of the hub's time).
     return this.transaction(() => {
       const out: Expired = { released: [], failed: [] };
-      const expiring = this.stmt(`SELECT * FROM tasks INDEXED BY tasks_expiring WHERE state IN ('offered', 'claimed') AND expires_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
+      const expiring = this.stmt(`SELECT * FROM tasks INDEXED BY tasks_expiring WHERE state = 'claimed' AND expires_at <= ? ORDER BY seq`).all(now) as TaskRecord[];
       for (const r of expiring) {
         const { released, failed } = this.releaseRecord(r, now);
         out.released.push(released);
@@ -283,17 +264,18 @@ export class SqliteTaskTables {
   }
 
   recover(at: number): number {
-    // Rows without an owner were written before owners were kept, when one hub held everything.
+    // Rows without an owner were written before owners were kept, when one hub held everything. (Rows
+    // offered before issue 9 became pending in schema step `offered-to-pending`.)
     return this.stmt(
       `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL, updated_at = ?
-       WHERE state IN ('offered', 'claimed') AND (owner = ? OR owner IS NULL)`,
+       WHERE state = 'claimed' AND (owner = ? OR owner IS NULL)`,
     ).run(at, this.hubId).changes;
   }
 
-  /** The holder of `r` is gone: back to pending, or failed once a claimed task used its last attempt. */
+  /** The holder of claimed `r` is gone: back to pending, or failed once it used its last attempt. */
   private releaseRecord(r: TaskRecord, at: number): { released: ReleasedTask; failed?: TaskRow } {
-    const base = { id: r.id, worker: r.worker ?? '', lease: r.lease ?? '', from: r.state as 'offered' | 'claimed' };
-    if (r.state === 'claimed' && r.attempts >= r.max_attempts) {
+    const base = { id: r.id, worker: r.worker ?? '', lease: r.lease ?? '' };
+    if (r.attempts >= r.max_attempts) {
       const error = workerLostError({ id: r.id, name: r.name, attrs: JSON.parse(r.attrs) as Record<string, string>, deadlineMs: r.deadline_ms, attempts: r.attempts, worker: r.worker });
       const failed = this.finishFailed(r.id, 'claimed', r.lease, error, at);
       return { released: { ...base, state: 'failed' }, failed };

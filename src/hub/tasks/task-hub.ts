@@ -18,8 +18,8 @@
  * declares it (hub-extension.ts), and this one reads only its `tasks` part.
  *
  * New tasks reach the dispatcher through `submit()` only (the `tasks.submit` method of the hub's method
- * table for `cla-hub task submit`, the dashboard and scripts) and are offered at once; nothing polls the
- * store for them. A timer every `pollMs` only expires offers, leases and deadlines.
+ * table for `cla-hub task submit`, the dashboard and scripts) and are leased at once; nothing polls the
+ * store for them. A timer every `pollMs` only expires leases and deadlines.
  *
  * The store is asynchronous (issue 9): every frame to a worker and every answer to a waiter or admin
  * goes out only after the store call that holds the change resolved (after its commit, on SQLite).
@@ -63,7 +63,7 @@ export interface TaskHubDeps {
   log?: Logger;
   /** Task ids. @default randomUUID */
   newId?: () => string;
-  /** Offer and lease tokens. @default 16 random base64url characters */
+  /** Lease tokens. @default 16 random base64url characters */
   newToken?: () => string;
   /** `stop()` closes the store too. @default false */
   ownsStore?: boolean;
@@ -83,7 +83,7 @@ interface Holder extends TaskCandidate {
 }
 
 /** A lease the pump chose: the {@link LeaseChoice} handed to the store, and what the push needs. */
-interface Offer extends LeaseChoice {
+interface Grant extends LeaseChoice {
   holder: Holder;
   row: PendingTask;
   /** The store granted it. */
@@ -215,10 +215,10 @@ export class TaskHub implements HubExtension {
   async start(hub: HubContext): Promise<void> {
     if (!this.deps.clock) this.clock = hub.clock;
     if (!this.deps.log) this.log = hub.log.child({ component: 'tasks' });
-    // Workers of the previous run reconnect with nothing: whatever this hub held is offered again.
+    // Workers of the previous run reconnect with nothing: whatever this hub held is leased again.
     const recovered = await this.store.recover(this.clock.now());
-    if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks offered or claimed before the restart are pending again');
-    // On a backend shared by several hubs, tasks submitted or released through another hub are offered
+    if (recovered > 0) this.log.info({ tasks: recovered }, 'tasks claimed before the restart are pending again');
+    // On a backend shared by several hubs, tasks submitted or released through another hub are leased
     // here too, and waiters here learn of ends written there.
     this.unsubscribe = this.store.subscribe?.({ pending: () => this.markDirty(), ended: (row) => this.notify(row) });
     this.started = true;
@@ -399,7 +399,7 @@ export class TaskHub implements HubExtension {
   private runPump(): void {
     if (this.pumping || !this.started || this.stopped || !this.dirty) return;
     this.pumping = true;
-    this.guarded('offering tasks', () => this.pump()).finally(() => {
+    this.guarded('leasing tasks', () => this.pump()).finally(() => {
       this.pumping = false;
       if (this.dirty) this.schedulePump();
     });
@@ -413,14 +413,14 @@ export class TaskHub implements HubExtension {
     });
   };
 
-  /** Expired offers and leases, passed deadlines. */
+  /** Expired leases, passed deadlines. */
   private async sweep(): Promise<void> {
     const { released, failed } = await this.store.expire(this.clock.now());
     for (const r of released) {
       const holder = this.byWorker.get(r.worker);
       if (!holder || holder.tokens.get(r.id) !== r.lease) continue;
       holder.tokens.delete(r.id);
-      const reason = r.from === 'offered' ? 'offer expired: not claimed in time' : 'lease expired: not renewed in time';
+      const reason = 'lease expired: not renewed in time';
       this.log.warn({ worker: r.worker, task: r.id }, reason);
       this.send(holder, frame('task_revoked', { re: r.id, reason }));
     }
@@ -458,16 +458,16 @@ export class TaskHub implements HubExtension {
     let limit = Math.min(PAGE, free + 1);
     for (;; limit = Math.min(PAGE, limit * 2)) {
       const anyRefused = holders.some((holder) => holder.refused.size > 0);
-      const offers: Offer[] = [];
+      const grants: Grant[] = [];
       // Runs inside the store's step (on SQLite, at the turn's commit): the token is in `Holder.tokens`
       // before the write that grants it, so a disconnect seen after it releases it.
-      const choose = (row: PendingTask): Offer | undefined | null => {
+      const choose = (row: PendingTask): Grant | undefined | null => {
         if (free === 0) {
           more = true;
           return null;
         }
         const selection = selectWorker(anyRefused ? holders.filter((holder) => !holder.refused.has(row.id)) : holders, row.name, row.attrs);
-        if (selection.kind !== 'offer') {
+        if (selection.kind !== 'lease') {
           skipped = true;
           return undefined;
         }
@@ -478,23 +478,23 @@ export class TaskHub implements HubExtension {
           this.dirty = true;
           return undefined;
         }
-        const offer: Offer = { worker: holder.workerId, lease: this.newToken(), holder, row, ok: false };
-        holder.tokens.set(row.id, offer.lease);
+        const grant: Grant = { worker: holder.workerId, lease: this.newToken(), holder, row, ok: false };
+        holder.tokens.set(row.id, grant.lease);
         holder.held += 1;
         free -= 1;
-        offers.push(offer);
-        return offer;
+        grants.push(grant);
+        return grant;
       };
       const now = this.clock.now();
       let page: LeasedPage;
       try {
         page = await this.leasePage(cursor, names, limit, choose, now, now + ttlMs);
       } catch (error) {
-        for (const { holder, row, lease } of offers) if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
+        for (const { holder, row, lease } of grants) if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
         throw error;
       }
-      for (const { choice } of page.leased) (choice as Offer).ok = true;
-      for (const { row, holder, lease, ok } of offers) {
+      for (const { choice } of page.leased) (choice as Grant).ok = true;
+      for (const { row, holder, lease, ok } of grants) {
         if (ok) this.send(holder, frame('task_push', { id: row.id, name: row.name, attrs: row.attrs, data: row.data, lease, ttlMs }));
         else if (holder.tokens.get(row.id) === lease) holder.tokens.delete(row.id);
       }

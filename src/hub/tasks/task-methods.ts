@@ -1,6 +1,6 @@
 /**
  * The task methods of the hub's method table: `tasks.submit` hands the task to the dispatcher at once
- * (no poll between a submission and its offer), `tasks.wait` streams its final row.
+ * (no poll between a submission and its push), `tasks.wait` streams its final row.
  */
 import { z } from 'zod';
 import { plainValueSchema } from '../../protocol/frames-common.ts';

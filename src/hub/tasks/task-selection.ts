@@ -1,5 +1,5 @@
 /**
- * Which worker a task is offered to: pure, so the rule is tested without sockets.
+ * Which worker a task is leased to: pure, so the rule is tested without sockets.
  *
  * 1. Only workers with a handler for the task's name whose filter matches its attributes are candidates.
  * 2. The most specific filter wins: a worker whose filter constrains more of the task's attributes
@@ -18,7 +18,7 @@ import { bestSpecificity, type TaskFilter } from '../../../machines/task.helpers
 export interface TaskCandidate {
   workerId: string;
   handlers: ReadonlyArray<{ name: string; filter: TaskFilter }>;
-  /** Tasks it may hold at once (offered or claimed). */
+  /** Tasks it may hold at once (leased: running or queued). */
   capacity: number;
   /** Tasks it holds now. */
   held: number;
@@ -26,8 +26,8 @@ export interface TaskCandidate {
 
 /** What {@link selectWorker} decided. */
 export type Selection<C extends TaskCandidate> =
-  /** Offer to this worker. */
-  | { kind: 'offer'; worker: C; specificity: number }
+  /** Lease it to this worker. */
+  | { kind: 'lease'; worker: C; specificity: number }
   /** Matching workers exist, but every one of the most specific is full: wait. */
   | { kind: 'busy'; specificity: number }
   /** No connected worker can handle the task. */
@@ -48,7 +48,7 @@ export function selectWorker<C extends TaskCandidate>(candidates: Iterable<C>, n
     if (best === undefined || lessLoaded(candidate, best)) best = candidate;
   }
   if (bestSpec < 0) return { kind: 'none' };
-  return best === undefined ? { kind: 'busy', specificity: bestSpec } : { kind: 'offer', worker: best, specificity: bestSpec };
+  return best === undefined ? { kind: 'busy', specificity: bestSpec } : { kind: 'lease', worker: best, specificity: bestSpec };
 }
 
 function lessLoaded(a: TaskCandidate, b: TaskCandidate): boolean {

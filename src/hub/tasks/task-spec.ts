@@ -13,8 +13,8 @@ export const DEFAULT_TASK_DEADLINE_MS = 60_000;
 export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
 /**
  * Largest task data, as stored JSON. The `task_push` frame must stay under the 1 MiB frame limit: a
- * bigger one would make the worker drop the connection, and the task would be offered again forever
- * (offers do not count as attempts). JSON is never smaller than msgpack here, binary included (base64).
+ * bigger one would make the worker drop the connection at each push, until the task failed with
+ * WORKER_LOST. JSON is never smaller than msgpack here, binary included (base64).
  */
 export const MAX_TASK_DATA_BYTES = 512 * 1024;
 
@@ -74,12 +74,7 @@ export function parseTaskSubmission(input: TaskSubmission): ParsedTaskSubmission
 export interface TaskHubOptions {
   /** Time to live of a lease, in ms; workers renew at a third of it. @default 30000 */
   leaseTtlMs?: number;
-  /** How long an offered worker has to claim before the task is offered again, in ms. @default 10000 */
-  offerTimeoutMs?: number;
-  /**
-   * How often the hub looks for tasks inserted by another process (`cla-hub task submit`), expired offers
-   * and leases, and passed deadlines, in ms. @default 200
-   */
+  /** How often the hub sweeps expired leases and passed deadlines, in ms. @default 200 */
   pollMs?: number;
 }
 
@@ -88,12 +83,19 @@ export type ParsedTaskHubOptions = Required<TaskHubOptions>;
 
 /** Fills in defaults and checks ranges. @throws InvalidArgumentError */
 export function parseTaskHubOptions(options: TaskHubOptions = {}): ParsedTaskHubOptions {
+  // Refused rather than ignored: it has done nothing since issue 9 (no offers), and a setting that is
+  // accepted but does nothing misleads whoever reads the configuration.
+  if ((options as Record<string, unknown>).offerTimeoutMs !== undefined) {
+    throw new InvalidArgumentError(
+      'The task option `offerTimeoutMs` was removed: the hub pushes each task with its lease and makes no offers, so it had no effect; remove it (`leaseTtlMs` is how long a worker holds a task between renewals)',
+      { data: { field: 'offerTimeoutMs' } },
+    );
+  }
   const leaseTtlMs = positiveInt('leaseTtlMs', options.leaseTtlMs ?? 30_000, 24 * 3600 * 1000);
   // Renewals every ttl/3 need a few ms of room at least.
   if (leaseTtlMs < 30) throw expected('leaseTtlMs', 'at least 30', leaseTtlMs);
   return {
     leaseTtlMs,
-    offerTimeoutMs: positiveInt('offerTimeoutMs', options.offerTimeoutMs ?? 10_000, 24 * 3600 * 1000),
     pollMs: positiveInt('pollMs', options.pollMs ?? 200, 60_000),
   };
 }

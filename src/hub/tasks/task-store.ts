@@ -2,16 +2,19 @@
  * Where tasks and their states live, behind one backend-neutral interface (../../../shared/STYLE.md,
  * BullMQ model): every implementation must pass test/unit/task-store-conformance.ts, which also checks it
  * against the lifecycle in machines/task.machine.ts. Each state change is one conditional write that
- * reports whether it happened (the claim is `UPDATE ... WHERE state = 'offered' AND worker = ?`, then
- * `changes === 1`), so exactly one worker ever holds a task's claim. Like the main store it holds data,
+ * reports whether it happened (the lease is `UPDATE ... WHERE id = ? AND state = 'pending'`, then
+ * `changes === 1`), so exactly one worker ever holds a task's lease. Like the main store it holds data,
  * not rules about time: callers pass every time (ms since the epoch) and every token.
  */
 import type { TaskErrorValue } from '../../../machines/task.helpers.ts';
 
 export type { TaskErrorValue };
 
-/** The states of machines/task.machine.ts; `done` and `failed` are final. */
-export const TASK_STATES = ['pending', 'offered', 'claimed', 'done', 'failed'] as const;
+/**
+ * The states of machines/task.machine.ts; `done` and `failed` are final. (`offered`, of the two-step
+ * path before issue 9, is gone: schema step `offered-to-pending` turned the last such rows into pending.)
+ */
+export const TASK_STATES = ['pending', 'claimed', 'done', 'failed'] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 
 /** A task as it is submitted. */
@@ -32,18 +35,18 @@ export interface NewTask {
 
 /** A stored task. */
 export interface TaskRow extends NewTask {
-  /** Submission order, used to offer oldest first. */
+  /** Submission order, used to lease oldest first. */
   seq: number;
   state: TaskState;
   /** Claims so far, lost ones included. */
   attempts: number;
-  /** The worker it is offered to or claimed by; the last one once back to pending, done or failed. */
+  /** The worker it is leased to; the last one once back to pending, done or failed. */
   worker: string | null;
-  /** The offer's token while offered, the lease token while claimed; `null` otherwise. */
+  /** The lease token while claimed; `null` otherwise. */
   lease: string | null;
-  /** The hub that granted the current offer or lease; `null` unless offered or claimed. */
+  /** The hub that granted the current lease; `null` unless claimed. */
   owner: string | null;
-  /** When the offer or lease runs out (ms since the epoch); `null` unless offered or claimed. */
+  /** When the lease runs out (ms since the epoch); `null` unless claimed. */
   expiresAt: number | null;
   /** `createdAt + deadlineMs`. */
   deadlineAt: number;
@@ -51,13 +54,16 @@ export interface TaskRow extends NewTask {
   result: unknown;
   error: TaskErrorValue | null;
   updatedAt: number;
-  /** Last offer, last claim, end (ms since the epoch). */
+  /**
+   * Last push, last lease, end (ms since the epoch). A lease is its push, so the first two are equal
+   * (rows written before issue 9 keep the time of their last offer).
+   */
   offeredAt: number | null;
   claimedAt: number | null;
   finishedAt: number | null;
 }
 
-/** The row of a task just submitted: pending, never offered. */
+/** The row of a task just submitted: pending, never leased. */
 export function newTaskRow(task: NewTask, seq: number): TaskRow {
   return {
     id: task.id,
@@ -84,22 +90,20 @@ export function newTaskRow(task: NewTask, seq: number): TaskRow {
   };
 }
 
-/** A task that left `offered` or `claimed` without finishing: its holder must be told and its slot freed. */
+/** A task that left `claimed` without finishing: its holder must be told and its slot freed. */
 export interface ReleasedTask {
   id: string;
   /** The worker that held it. */
   worker: string;
-  /** The token it held (offer or lease). */
+  /** The lease it held. */
   lease: string;
-  /** What it held: an offer or a lease. */
-  from: 'offered' | 'claimed';
   /** Where it went: back to `pending`, or `failed` (WORKER_LOST) after its last attempt. */
   state: 'pending' | 'failed';
 }
 
 /** What one sweep changed (see {@link TaskStore.expire}). */
 export interface Expired {
-  /** Offers and leases that ran out. */
+  /** Leases that ran out. */
   released: ReleasedTask[];
   /** Tasks that failed in this sweep: pending past their deadline, or out of attempts; final rows. */
   failed: TaskRow[];
@@ -143,10 +147,10 @@ export interface TaskStoreEvents {
   ended(row: TaskRow): void;
 }
 
-/** Where a {@link TaskStore} runs: the hub that holds the offers and leases it writes. */
+/** Where a {@link TaskStore} runs: the hub that holds the leases it writes. */
 export interface TaskStoreOptions {
   /**
-   * The id of the hub that writes through this store, kept on every offer and lease it grants (the
+   * The id of the hub that writes through this store, kept on every lease it grants (the
    * `owner` column), so that {@link TaskStore.recover} at the next start releases only what this hub
    * held and never another hub's leases on a shared backend. Must be the same across restarts of one hub.
    * @default DEFAULT_HUB_ID
@@ -154,7 +158,7 @@ export interface TaskStoreOptions {
   hubId?: string;
 }
 
-/** The owner of a single hub's offers and leases. */
+/** The owner of a single hub's leases. */
 export const DEFAULT_HUB_ID = 'hub';
 
 /**
@@ -178,16 +182,9 @@ export interface TaskStore {
   lastSeq(): Promise<number>;
   /** Pending tasks with `seq > afterSeq` whose name is in `names`, oldest first. */
   pending(afterSeq: number, names: readonly string[], limit: number): Promise<TaskRow[]>;
-  /** pending -> offered to `worker` with an offer `token` until `expiresAt`, owned by this hub. */
-  offer(id: string, worker: string, token: string, at: number, expiresAt: number): Promise<boolean>;
-  /**
-   * offered to `worker` -> claimed under `lease` until `expiresAt`; attempts + 1. One atomic conditional
-   * write: of two claims for the same offer, exactly one returns true.
-   */
-  claim(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
   /**
    * pending -> claimed by `worker` under `lease` until `expiresAt`, attempts + 1, owned by this hub: the
-   * push of a lease with the task's data (issue 9), offer and claim in one conditional write. Of two
+   * push of a lease with the task's data (issue 9), one conditional write. Of two
    * leases for one task exactly one returns true.
    */
   lease(id: string, worker: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
@@ -212,16 +209,16 @@ export interface TaskStore {
   /** claimed under `lease` -> failed with `error`; returns the final row, or undefined. */
   fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined>;
   /**
-   * The holder of `token` is gone (disconnected): offered -> pending; claimed -> pending, or failed with
-   * WORKER_LOST when its attempts are used up. Undefined when `token` no longer holds the task.
+   * The holder of lease `token` is gone (disconnected): claimed -> pending, or failed with WORKER_LOST
+   * when its attempts are used up. Undefined when `token` no longer holds the task.
    */
   release(id: string, token: string, at: number): Promise<ReleasedTask | undefined>;
   /** {@link release} for many (task, token) pairs at once, in one atomic step; one entry per pair. */
   releaseMany(held: ReadonlyArray<readonly [id: string, token: string]>, at: number): Promise<Array<ReleasedTask | undefined>>;
-  /** Offers and leases with `expiresAt <= now` are released; pending tasks with `deadlineAt <= now` fail. */
+  /** Leases with `expiresAt <= now` are released; pending tasks with `deadlineAt <= now` fail. */
   expire(now: number): Promise<Expired>;
   /**
-   * After this hub restarts: every task offered or leased by this hub ({@link hubId}; rows written before
+   * After this hub restarts: every task leased by this hub ({@link hubId}; rows written before
    * owners were kept count as this hub's) goes back to pending. Returns how many.
    */
   recover(at: number): Promise<number>;

@@ -24,7 +24,7 @@
  * its way (BullMQ's workers fetch the next job as they finish one for the same reason): the worker does
  * not go idle, and its load does not cross zero, per task. A queued task's lease is renewed like a running
  * one's from the moment it arrives, so its ttl need not cover the time it waits; stopping gives queued
- * tasks back at once (`task_rejected`), so the hub re-offers them without waiting for an expiry. Workers of
+ * tasks back at once (`task_rejected`), so the hub leases them again without waiting for an expiry. Workers of
  * long tasks that should not queue behind each other set `prefetch` (`--task-prefetch`) to 0.
  *
  * Per task the worker keeps little (issue 9): one renewal timer serves every held task, a task's
@@ -368,12 +368,12 @@ function isSmall(f: Frame): boolean {
 }
 
 /** The handler whose filter matches the task most specifically (the hub chose this worker the same way). */
-export function pickHandler(handlers: readonly RegisteredTaskHandler[], offer: { name: string; attrs: Record<string, string> }): TaskHandler | undefined {
+export function pickHandler(handlers: readonly RegisteredTaskHandler[], task: { name: string; attrs: Record<string, string> }): TaskHandler | undefined {
   let best: TaskHandler | undefined;
   let bestSpec = -1;
   for (const { spec, handler } of handlers) {
-    if (spec.name !== offer.name) continue;
-    const score = filterSpecificity(spec.filter, offer.attrs);
+    if (spec.name !== task.name) continue;
+    const score = filterSpecificity(spec.filter, task.attrs);
     if (score > bestSpec) {
       bestSpec = score;
       best = handler;
