@@ -2,12 +2,12 @@
  * The hub's task feature: submit tasks, wait for their results, and the dispatcher that pushes each task
  * to exactly one matching worker under a lease. Explicit exports; types apart.
  *
- *   const tasks = openTaskHub(dataFile);            // or new TaskHub({ store }) on any TaskStore
+ *   const tasks = new TaskHub({ store: openSqliteTaskStore(dataFile), ownsStore: true });   // any TaskStore
  *   const hub = new Hub(options, { registry, extensions: [tasks] });
  *   const id = await tasks.submit({ name: 'tag', attrs: { cloud: 'aws', account: '123' }, data: { ... } });
  *   const row = await tasks.wait(id);                // row.state 'done' (row.result) or 'failed' (row.error)
  */
-export { TaskHub, openTaskHub } from './task-hub.ts';
+export { TaskHub } from './task-hub.ts';
 export { taskMethods } from './task-methods.ts';
 export { SqliteTaskStore, openSqliteTaskStore } from './sqlite-task-store.ts';
 export { MemoryTaskStore, MemoryTaskTables } from './memory-task-store.ts';

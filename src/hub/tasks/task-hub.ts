@@ -43,7 +43,6 @@ import type { TaskHandlerSpec } from '../../protocol/frames-bus.ts';
 import type { HubContext, HubExtension } from '../hub-extension.ts';
 import type { WorkerSession } from '../worker-session.ts';
 import type { MethodDefinition } from '../methods/method-table.ts';
-import { openSqliteTaskStore } from './sqlite-task-store.ts';
 import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
@@ -566,10 +565,4 @@ function randomToken(): string {
   const token = tokenPool.toString('base64url', tokenOffset, tokenOffset + TOKEN_BYTES);
   tokenOffset += TOKEN_BYTES;
   return token;
-}
-
-/** A {@link TaskHub} on its own connection to the hub's data file; `stop()` closes it. (`createHub` puts its tasks on its registry's connection and group commit instead.) */
-export function openTaskHub(dataFile: string, options: TaskHubOptions = {}, deps: Omit<TaskHubDeps, 'store' | 'ownsStore'> & { hubId?: string } = {}): TaskHub {
-  const { hubId, ...rest } = deps;
-  return new TaskHub({ ...rest, store: openSqliteTaskStore(dataFile, { hubId }), ownsStore: true }, options);
 }
