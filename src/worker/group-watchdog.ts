@@ -78,7 +78,7 @@ export class GroupWatchdog {
   private restarts = 0;
   /** `-PGID` lines not written yet (see {@link remove}). */
   private removals = '';
-  /** The list file, open for appending; undefined before the first group and after a failed write. */
+  /** The list file, open for appending; undefined before the first group, or when reopening it failed. */
   private fd: number | undefined;
   /** Bytes in the list file. */
   private size = 0;
@@ -194,6 +194,7 @@ export class GroupWatchdog {
     fs.writeFileSync(temp, content, { mode: 0o600 });
     fs.renameSync(temp, this.options.listFile);
     if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined; // a failed open below: the next line rewrites the file again
     this.fd = fs.openSync(this.options.listFile, 'a', 0o600);
     this.size = Buffer.byteLength(content);
   }
