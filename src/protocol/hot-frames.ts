@@ -183,6 +183,11 @@ const checkList: Record<string, (f: Fields) => boolean> = {
       if (f.chunksByJob !== true) return false;
       keys++;
     }
+    // `cla-hub exec` sends `started: false` (exec8): without this, each of its runs went through zod.
+    if (f.started !== undefined) {
+      if (f.started !== false) return false;
+      keys++;
+    }
     return hasKeys(f, keys);
   },
 };

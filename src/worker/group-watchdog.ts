@@ -1,25 +1,29 @@
 /**
  * One watchdog process per worker process (issue 11 case 7, made cheap for issue 13): a small `/bin/sh`
- * in its own process group that reads lines from a pipe whose other end only this worker holds.
- * `+PGID` adds a job's process group to its list, `-PGID` removes it. When the worker dies, even by
- * SIGKILL, the kernel closes the pipe, `read` sees EOF, and the watchdog sends SIGTERM to every group still
- * listed, then SIGKILL after the grace. A job costs two small pipe writes instead of a process spawn (the
- * old design started one `/bin/sh` per job, a fork of the whole worker on the exec critical path).
+ * in its own process group whose stdin is a pipe whose other end only this worker holds. Nothing is ever
+ * written to that pipe: when the worker dies, even by SIGKILL, the kernel closes it, `read` sees EOF, and
+ * the watchdog reads the worker's list file (`+PGID` adds a job's process group, `-PGID` removes it, one
+ * line each, in call order) and sends SIGTERM to every group still listed, then SIGKILL after the grace.
  *
- * Why a group id is never signalled after its job ended (the old design killed the per-job watchdog before
- * it could act on a reused id; this one orders the messages instead): the worker writes `-PGID` when the
- * job's process has been reaped and its pipes closed, before anything else can happen to that id in this
- * process. A pipe delivers bytes in order and EOF only after every byte written before the writer died,
- * so the watchdog has removed the group before it acts on EOF, whether the worker dies just after the
- * write or long after. The window between the reap and the `-PGID` write (one turn of the event loop) is
- * the same as the old design's window between the reap and its kill of the per-job watchdog.
+ * Why a file rather than lines on the pipe (issue 13, exec10): a line on the pipe woke the watchdog's `sh`
+ * twice per job, once while the job's process starts and once right after its exit frame, and on two cores
+ * that wake competed with the job, the hub and the worker on the exec critical path (a `+PGID` pipe write
+ * took ~0.7 ms in 15 % of the bench's round trips). An append to a file wakes nobody.
  *
- * If the watchdog exits while the worker lives (killed by someone, out of memory), the worker starts a new
- * one, sends it every group still running, and logs a warning. A watchdog that stops reading (stopped by
- * SIGSTOP) is replaced once `maxQueuedBytes` wait in the pipe, so the queue in this process stays bounded.
- * POSIX only.
+ * Why a group id is never signalled after its job ended: the worker appends `-PGID` when the job's process
+ * has been reaped and its pipes closed, before anything else can happen to that id in this process. The
+ * watchdog reads the file only after EOF on its pipe, i.e. after the worker died, and a `write()` to a file
+ * that returned is seen by every later read, so the watchdog sees the removal whether the worker dies just
+ * after the write or long after. The window between the reap and the `-PGID` append (one turn of the event
+ * loop) is the same as the old design's window between the reap and its kill of the per-job watchdog.
+ *
+ * The file is rewritten with the groups still listed once it grows past {@link COMPACT_BYTES} (a temp
+ * file renamed over it: the watchdog reads the old or the new one, each complete). If the watchdog exits
+ * while the worker lives (killed by someone, out of memory), the worker starts a new one on the same file
+ * and logs a warning. POSIX only.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import type { Logger } from '../logger.ts';
 import { processIdentity, type ProcessIdentity } from './process-identity.ts';
 import { signalProcessGroup } from './process-tree.ts';
@@ -30,18 +34,26 @@ export const WATCHDOG_GRACE_SECONDS = 2;
 /** Watchdogs started in a row after one exited, with no new job in between, before the worker gives up. */
 const MAX_RESTARTS = 3;
 
-// Builtins only while the worker lives (`read`, `case`, parameter expansion): no process per message.
-// The list is kept as " 1 2 3 "; a line that is not `+N`/`-N` with N a positive integer is ignored.
+/** The list file is rewritten with the live groups only once it is this long (a few hundred jobs). */
+export const COMPACT_BYTES = 16 * 1024;
+
+// Nothing is written to stdin: the first loop ends at EOF, when the worker died (or closed the pipe). The
+// list is then read with builtins only (`read`, `case`, parameter expansion); a line that is not `+N`/`-N`
+// with N a positive integer is ignored. The list is kept as " 1 2 3 ". $1 is the list file.
 const WATCHDOG_SCRIPT = `
+while IFS= read -r line; do :; done
 groups=' '
-while IFS= read -r line; do
-  g=\${line#?}
-  case $g in ''|*[!0-9]*) continue ;; esac
-  case $line in
-    +*) case $groups in *" $g "*) ;; *) groups="$groups$g " ;; esac ;;
-    -*) case $groups in *" $g "*) groups="\${groups%% $g *} \${groups#* $g }" ;; esac ;;
-  esac
-done
+if [ -f "$1" ]; then
+  while IFS= read -r line; do
+    g=\${line#?}
+    case $g in ''|*[!0-9]*) continue ;; esac
+    case $line in
+      +*) case $groups in *" $g "*) ;; *) groups="$groups$g " ;; esac ;;
+      -*) case $groups in *" $g "*) groups="\${groups%% $g *} \${groups#* $g }" ;; esac ;;
+    esac
+  done < "$1"
+  rm -f -- "$1"
+fi
 [ "$groups" = ' ' ] && exit 0
 for g in $groups; do kill -TERM -"$g" 2>/dev/null; done
 sleep ${WATCHDOG_GRACE_SECONDS}
@@ -51,8 +63,8 @@ for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
 /** Options of {@link GroupWatchdog}. */
 export interface GroupWatchdogOptions {
   log: Logger;
-  /** Bytes allowed to wait in this process for the watchdog to read them. @default 65536 */
-  maxQueuedBytes?: number;
+  /** The list file (in the worker's state folder, one per worker process); created with mode 0600. */
+  listFile: string;
   /** Called with each new watchdog process (tests). */
   onStart?: (child: ChildProcess) => void;
 }
@@ -62,15 +74,18 @@ export class GroupWatchdog {
   private child: ChildProcess | undefined;
   private childIdentity: ProcessIdentity | null = null;
   private readonly live = new Set<number>();
-  private readonly maxQueuedBytes: number;
   /** Restarts since the last new group: a shell that cannot run must not be forked again and again. */
   private restarts = 0;
   /** `-PGID` lines not written yet (see {@link remove}). */
   private removals = '';
+  /** The list file, open for appending; undefined before the first group, or when reopening it failed. */
+  private fd: number | undefined;
+  /** Bytes in the list file. */
+  private size = 0;
+  /** A failed write is logged once. */
+  private writeFailed = false;
 
-  constructor(private readonly options: GroupWatchdogOptions) {
-    this.maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024;
-  }
+  constructor(private readonly options: GroupWatchdogOptions) {}
 
   /** The running watchdog's identity (recorded in the ledger so the next start can stop it), or null. */
   get identity(): ProcessIdentity | null {
@@ -84,22 +99,20 @@ export class GroupWatchdog {
 
   /** Lists group `pgid`: it is signalled if this process dies before {@link remove}. */
   add(pgid: number): void {
-    const running = this.child !== undefined;
     this.live.add(pgid);
     this.restarts = 0;
-    // A watchdog started now is sent the whole list, this group included.
-    if (running) this.write(`${this.takeRemovals()}+${pgid}\n`);
-    else this.ensureRunning();
+    this.write(`${this.takeRemovals()}+${pgid}\n`);
+    this.ensureRunning();
   }
 
   /**
    * Removes group `pgid` from the list (call once its leader was reaped). Its `-PGID` line is written at the
-   * end of this tick (`process.nextTick`), before the next `+PGID` line if one comes first, so the pipe
-   * keeps the call order. Issue 13: the exit of a job is corked on the worker's socket in the same tick
-   * as its removal (exec-runner.ts releases the group after emitting `exit`), and the socket's uncork is a
-   * `nextTick` queued earlier, so the exit frame leaves before this pipe write wakes the watchdog's shell
-   * on the other core. The line still goes in the turn of the reap (nextTicks run before the event loop
-   * goes on), so the window of the argument above is unchanged.
+   * end of this tick (`process.nextTick`), before the next `+PGID` line if one comes first, so the file
+   * keeps the call order. Issue 13: the exit of a job is corked on the worker's socket in the same tick as
+   * its removal (exec-runner.ts releases the group after emitting `exit`), and the socket's uncork is a
+   * `nextTick` queued earlier, so the exit frame leaves before this write. The line still goes in the turn
+   * of the reap (nextTicks run before the event loop goes on), so the window of the argument above is
+   * unchanged.
    */
   remove(pgid: number): void {
     if (!this.live.delete(pgid)) return;
@@ -108,14 +121,17 @@ export class GroupWatchdog {
   }
 
   /**
-   * Stops the watchdog without signalling any group (tests). A worker that exits closes the pipe instead,
-   * and the groups still listed are stopped: no job outlives its worker.
+   * Stops the watchdog without signalling any group, and removes the list file (tests). A worker that
+   * exits closes the pipe instead, and the groups still listed are stopped: no job outlives its worker.
    */
   close(): void {
     const child = this.child;
     this.child = undefined;
     this.childIdentity = null;
     if (child?.pid !== undefined) signalProcessGroup(child.pid, 'SIGKILL');
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+    fs.rmSync(this.options.listFile, { force: true });
   }
 
   /** Starts a watchdog if none runs; false when none could be started (then groups are unguarded). */
@@ -123,7 +139,7 @@ export class GroupWatchdog {
     if (this.child !== undefined) return true;
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'cla-job-watchdog'], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+      child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, 'cla-job-watchdog', this.options.listFile], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
     } catch (error) {
       this.options.log.warn({ err: error }, 'cannot start the job watchdog; jobs would outlive a crash of this worker');
       return false;
@@ -140,8 +156,6 @@ export class GroupWatchdog {
     this.child = child;
     this.childIdentity = processIdentity(child.pid);
     this.options.onStart?.(child);
-    // A restarted watchdog learns the groups still running (the first one starts with an empty list).
-    if (this.live.size > 0) this.write([...this.live].map((pgid) => `+${pgid}\n`).join(''));
     return true;
   }
 
@@ -156,15 +170,33 @@ export class GroupWatchdog {
     return lines;
   }
 
-  private write(line: string): void {
-    const child = this.child;
-    if (child === undefined || child.stdin === null || child.stdin.destroyed) return;
-    child.stdin.write(line);
-    if (child.stdin.writableLength > this.maxQueuedBytes) {
-      this.options.log.warn({ pid: child.pid, queued: child.stdin.writableLength }, 'the job watchdog does not read its pipe; replacing it');
-      // Its group: the watchdog and a `sleep` it may have started.
-      if (child.pid !== undefined) signalProcessGroup(child.pid, 'SIGKILL');
+  /** Appends `lines` to the list file (made at the first line); rewrites it once it has grown long. */
+  private write(lines: string): void {
+    try {
+      if (this.fd === undefined) this.rewrite();
+      else {
+        this.size += fs.writeSync(this.fd, lines);
+        if (this.size > COMPACT_BYTES) this.rewrite();
+      }
+    } catch (error) {
+      if (!this.writeFailed) this.options.log.warn({ err: error, file: this.options.listFile }, "cannot write the job watchdog's list; running jobs would outlive a crash of this worker");
+      this.writeFailed = true;
     }
+  }
+
+  /**
+   * Replaces the list file with the groups listed now (which the lines being written are part of): a temp
+   * file renamed over it, so a watchdog reading it sees the old list or the new one, each whole.
+   */
+  private rewrite(): void {
+    const content = [...this.live].map((pgid) => `+${pgid}\n`).join('');
+    const temp = `${this.options.listFile}.tmp`;
+    fs.writeFileSync(temp, content, { mode: 0o600 });
+    fs.renameSync(temp, this.options.listFile);
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined; // a failed open below: the next line rewrites the file again
+    this.fd = fs.openSync(this.options.listFile, 'a', 0o600);
+    this.size = Buffer.byteLength(content);
   }
 
   private exited(child: ChildProcess, how: number | string | null): void {

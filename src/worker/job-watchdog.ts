@@ -15,6 +15,8 @@
  *   job has ended and gets no record.
  * POSIX only: on Windows neither is set up (a job object would be the equivalent).
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Logger } from '../logger.ts';
 import { GroupWatchdog, type GroupWatchdogOptions } from './group-watchdog.ts';
 import { Ledger } from './leftover-ledger.ts';
@@ -22,6 +24,9 @@ import { bootId, childLeaderIdentity, sameProcess, startTimeOf, type ProcessIden
 import { isProcessGroupAlive, signalProcessGroup } from './process-tree.ts';
 
 export { WATCHDOG_GRACE_SECONDS } from './group-watchdog.ts';
+
+/** The watchdog's list file of each worker process, in the state folder: this prefix and the process's pid. */
+const WATCHDOG_LIST_PREFIX = 'watchdog-groups-';
 
 /** How long a job runs before its ledger record is written, in ms. */
 export const RECORD_DELAY_MS = 100;
@@ -39,6 +44,9 @@ export interface JobGroupRecord {
 /** Watches process groups of running jobs. */
 export class JobGroupGuard {
   private readonly ledger: Ledger<JobGroupRecord>;
+  private readonly stateDir: string;
+  /** This process's watchdog list file, in {@link stateDir}. */
+  private readonly listName: string;
   /** Started at the first job. */
   readonly watchdog: GroupWatchdog;
 
@@ -46,10 +54,12 @@ export class JobGroupGuard {
     stateDir: string,
     private readonly log: Logger,
     private readonly platform: NodeJS.Platform = process.platform,
-    watchdog: Omit<GroupWatchdogOptions, 'log'> = {},
+    watchdog: Omit<GroupWatchdogOptions, 'log' | 'listFile'> = {},
   ) {
     this.ledger = new Ledger(stateDir, 'jobs');
-    this.watchdog = new GroupWatchdog({ ...watchdog, log });
+    this.stateDir = stateDir;
+    this.listName = `${WATCHDOG_LIST_PREFIX}${process.pid}`;
+    this.watchdog = new GroupWatchdog({ ...watchdog, log, listFile: path.join(stateDir, this.listName) });
   }
 
   /** Starts guarding the group led by `pgid`; the returned function ends it (call when the job ended). */
@@ -94,6 +104,10 @@ export class JobGroupGuard {
         }
       }
       this.ledger.drop(record);
+    }
+    // Lists of earlier processes' watchdogs that did not live to remove them (killed along with their worker).
+    for (const name of fs.readdirSync(this.stateDir)) {
+      if (name.startsWith(WATCHDOG_LIST_PREFIX) && name !== this.listName) fs.rmSync(path.join(this.stateDir, name), { force: true });
     }
     return killed;
   }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Logger } from '../../src/logger.ts';
+import { COMPACT_BYTES } from '../../src/worker/group-watchdog.ts';
 import { JobGroupGuard } from '../../src/worker/job-watchdog.ts';
 import { signalProcessGroup } from '../../src/worker/process-tree.ts';
 import { groupGone, liveMembers } from './process-groups.ts';
@@ -84,6 +85,14 @@ async function running(pgid: number): Promise<void> {
   assert.ok(await eventually(() => liveMembers(pgid).length === 3), `group ${pgid} runs its shell and two sleeps`);
 }
 
+/** A job started, listed with `guard`, and running. */
+async function guardedJob(ctx: Ctx, guard: JobGroupGuard, job: string): Promise<number> {
+  const pgid = startJob(ctx);
+  guard.track(pgid, { job, cmd: 'sleep' });
+  await running(pgid);
+  return pgid;
+}
+
 it('a worker killed by SIGKILL while two jobs run takes both groups along', async (ctx) => {
   if (process.platform !== 'linux') return;
   const worker = new LiveProcess(spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test', 'integration', 'guard-process.ts'), ctx.dir, '2'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -140,11 +149,9 @@ it('a job that ended is unlisted: the watchdog never signals its group, and its 
 it('a group unlisted and listed again in one tick stays listed: the deferred `-PGID` line goes before the `+PGID`', async (ctx) => {
   if (process.platform !== 'linux') return;
   const { guard, started } = guardOf(ctx);
-  const first = startJob(ctx);
-  guard.track(first, { job: 'first', cmd: 'sleep' });
-  await running(first);
+  const first = await guardedJob(ctx, guard, 'first');
   // A reused group id (a job ended, and a new one got its pid at once): the removal is still waiting for
-  // the end of the tick when the new job is listed, and the pipe must carry them in call order.
+  // the end of the tick when the new job is listed, and the list must hold them in call order.
   const pgid = startJob(ctx);
   const releaseOld = guard.track(pgid, { job: 'old', cmd: 'sleep' });
   await running(pgid);
@@ -157,6 +164,40 @@ it('a group unlisted and listed again in one tick stays listed: the deferred `-P
   await groupGone(pgid);
   await groupGone(first);
   await exitOf(watchdog);
+});
+
+it('the watchdog is not woken per job: listing and unlisting write to its list file, never to its pipe, and the file stays short', async (ctx) => {
+  if (process.platform !== 'linux') return;
+  const { guard, started } = guardOf(ctx);
+  const pgid = await guardedJob(ctx, guard, 'running');
+  // Many short jobs after it (ids that are not live groups: never signalled either way), past the rewrite size.
+  const jobs = Math.ceil(COMPACT_BYTES / 10) + 100;
+  for (let i = 0; i < jobs; i++) {
+    const release = guard.track(4_000_000 + i, { job: `short-${i}`, cmd: 'true' });
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    release();
+  }
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  const watchdog = started[0]!;
+  assert.is(started.length, 1);
+  assert.is((watchdog.stdin as unknown as { bytesWritten: number }).bytesWritten, 0, "nothing was written to the watchdog's pipe");
+  const lists = fs.readdirSync(ctx.dir).filter((name) => name.startsWith('watchdog-groups-'));
+  assert.equal(lists, [`watchdog-groups-${process.pid}`]);
+  const size = fs.statSync(path.join(ctx.dir, lists[0]!)).size;
+  assert.ok(size <= COMPACT_BYTES + 16, `the list was rewritten when it grew (${size} bytes)`);
+  assert.is(fs.statSync(path.join(ctx.dir, lists[0]!)).mode & 0o777, 0o600);
+  watchdog.stdin!.end();
+  await groupGone(pgid);
+  await exitOf(watchdog);
+  assert.not.ok(fs.existsSync(path.join(ctx.dir, lists[0]!)), 'the watchdog removes the list it acted on');
+});
+
+it('the start-up sweep removes the list files that earlier processes\' watchdogs left', (ctx) => {
+  const stale = path.join(ctx.dir, 'watchdog-groups-1');
+  fs.writeFileSync(stale, '+12345\n');
+  const { guard } = guardOf(ctx);
+  guard.sweep();
+  assert.not.ok(fs.existsSync(stale));
 });
 
 it.run();

@@ -99,29 +99,47 @@ test('every fixture frame: the check accepts only what zod returns unchanged, an
   assert.is(accepted, plain.length, 'each plain hot frame of the fixtures is taken without zod');
 });
 
+/**
+ * Checks `sample` mutated every way (each field missing, set to each odd value; an extra key) against zod;
+ * returns how many of the mutations zod refused.
+ */
+function checkMutations(sample: Fields): number {
+  let refusedByZod = 0;
+  for (const keyPath of keyPaths(sample)) {
+    if (keyPath.join('.') === 'v' || keyPath.join('.') === 't') continue;
+    const cases = [
+      mutated(sample, keyPath, (parent, key) => delete parent[key]),
+      ...ODD_VALUES.map((odd) => mutated(sample, keyPath, (parent, key) => (parent[key] = odd))),
+    ];
+    for (const value of cases) {
+      if (!frameSchema.safeParse(value).success) refusedByZod++;
+      agrees(value, `${String(sample.t)} with ${keyPath.join('.')} changed: ${String(JSON.stringify(value))}`);
+    }
+  }
+  for (const extra of [{ extra: 1 }, { __proto__x: 1 }]) agrees({ ...sample, ...extra }, `${String(sample.t)} with an extra key`);
+  const job = sample.job as Fields | undefined;
+  if (job) agrees({ ...sample, job: { ...job, extra: 1 } }, 'a run whose job has an extra key');
+  const target = sample.target as Fields | undefined;
+  if (target) agrees({ ...sample, target: { ...target, extra: 1 } }, 'a run whose target has an extra key');
+  return refusedByZod;
+}
+
 test('mutations of each hot frame: missing, wrong and extra fields are never accepted where zod refuses or strips', () => {
   let refusedByZod = 0;
   const samples = new Map<unknown, Fields>();
   for (const f of hot) if (isValidHotFrame(String(f.t), f) && !samples.has(f.t)) samples.set(f.t, f);
-  for (const sample of samples.values()) {
-    for (const keyPath of keyPaths(sample)) {
-      if (keyPath.join('.') === 'v' || keyPath.join('.') === 't') continue;
-      const cases = [
-        mutated(sample, keyPath, (parent, key) => delete parent[key]),
-        ...ODD_VALUES.map((odd) => mutated(sample, keyPath, (parent, key) => (parent[key] = odd))),
-      ];
-      for (const value of cases) {
-        if (!frameSchema.safeParse(value).success) refusedByZod++;
-        agrees(value, `${String(sample.t)} with ${keyPath.join('.')} changed: ${String(JSON.stringify(value))}`);
-      }
-    }
-    for (const extra of [{ extra: 1 }, { __proto__x: 1 }]) agrees({ ...sample, ...extra }, `${String(sample.t)} with an extra key`);
-    const job = sample.job as Fields | undefined;
-    if (job) agrees({ ...sample, job: { ...job, extra: 1 } }, 'a run whose job has an extra key');
-    const target = sample.target as Fields | undefined;
-    if (target) agrees({ ...sample, target: { ...target, extra: 1 } }, 'a run whose target has an extra key');
-  }
+  for (const sample of samples.values()) refusedByZod += checkMutations(sample);
   assert.ok(refusedByZod > 100, `the mutations reached zod's refusals (${refusedByZod})`);
+});
+
+test('a run with `started: false` (what `cla-hub exec` sends) is taken without zod, and its mutations agree with zod', () => {
+  const plain = hot.find((f) => f.t === 'run' && isValidHotFrame('run', f));
+  assert.ok(plain, 'the fixtures hold a plain exec run');
+  const run = { ...plain, started: false };
+  assert.ok(frameSchema.safeParse(run).success);
+  assert.ok(agrees(run, 'a run with started: false'), 'a run with `started: false` went to zod');
+  assert.not.ok(isValidHotFrame('run', { ...plain, started: true }), 'started: true is not a value the schema takes');
+  assert.ok(checkMutations(run) > 10);
 });
 
 test('a malformed hot frame still gets zod\'s message naming the field', () => {
