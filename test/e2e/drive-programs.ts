@@ -88,7 +88,11 @@ export async function driveHubAndWorker(hubProgram: Program, workerProgram: Prog
     const worker = startProgram(workerProgram, ['run', '--tags', 'smoke', ...pluginArgs], workDir);
     running.push(worker);
     await worker.waitFor(/connected to the hub/, 60_000);
-    if (options.plugins) assert.match(worker.stdout, /plugin hello \(action, /);
+    if (options.plugins) {
+      // Written to stdout before the worker dials, but "connected" may be on stderr: two pipes, read in any order.
+      await worker.waitFor(/plugin hello \(action, /);
+      assert.match(worker.stdout, /plugin hello \(action, /);
+    }
 
     const exec = ok(await hubCli('exec', '--tags', 'smoke', '--', 'echo hello from $(basename "$PWD")'), 'cla-hub exec');
     assert.is(exec.stdout, 'hello from worker\n');
