@@ -43,7 +43,7 @@ export class FetchLeftovers {
   private warned = false;
 
   constructor(
-    stateDir: string,
+    private readonly stateDir: string,
     private readonly log: Warner,
   ) {
     this.ledger = new Ledger(stateDir, 'fetches');
@@ -55,7 +55,7 @@ export class FetchLeftovers {
     try {
       entry = this.ledger.add({ owner: this.owner, target, temp: null });
     } catch (error) {
-      if (!this.warned) this.log.warn({ err: error }, `cannot record the fetch in ${cliStateDir()}; if this process is killed, its temp file beside ${target} stays`);
+      if (!this.warned) this.log.warn({ err: error }, `cannot record the fetch in ${this.stateDir} (make that folder writable, or point XDG_STATE_HOME at one that is); if this process is killed, its temp file beside ${target} stays`);
       this.warned = true;
     }
     return {

@@ -15,6 +15,7 @@
  * stores it writes; the registry's store, which owns the connection, closes it after the others drained.
  */
 import type Database from 'better-sqlite3';
+import { InvalidArgumentError } from '../errors.ts';
 import { checkpointerOf, type WalCheckpointer } from './wal-checkpointer.ts';
 
 interface Queued {
@@ -27,6 +28,17 @@ interface Queued {
 interface Outcome {
   ok: boolean;
   value: unknown;
+}
+
+/**
+ * The group commit a store on `db` runs through: `shared` (another store's on the same connection, so a
+ * turn's writes of both are one transaction) or one of its own. A group commit of another connection is
+ * refused: the store's statements would run outside the transaction it commits.
+ */
+export function groupCommitOn(db: Database.Database, shared: GroupCommit | undefined): GroupCommit {
+  if (shared === undefined) return new GroupCommit(db);
+  if (shared.db !== db) throw new InvalidArgumentError('Expected `commit` to be the group commit of the store\'s own connection (`db`), got one of another connection: pass the store the connection the group commit was made on');
+  return shared;
 }
 
 /** Default most operations per transaction. */
@@ -42,7 +54,8 @@ export class GroupCommit {
   private readonly checkpointer: WalCheckpointer | undefined;
 
   constructor(
-    db: Database.Database,
+    /** The connection whose transactions this commits. */
+    readonly db: Database.Database,
     private readonly maxBatch = DEFAULT_MAX_BATCH,
   ) {
     this.checkpointer = checkpointerOf(db);

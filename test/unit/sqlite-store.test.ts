@@ -8,6 +8,7 @@ import { RUNNER_USER_VERSION, appliedSteps } from '../../src/store/migrations.ts
 import { REGISTRY_STEPS } from '../../src/store/schema-steps.ts';
 import { setConcurrencyPragmas } from '../../src/store/sqlite-connection.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
+import { SqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
 import { storeConformance } from './store-conformance.ts';
 import { openInTempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
 
@@ -174,6 +175,18 @@ sqlite('refuses a database from a newer hub', async ({ dir }) => {
   } catch (error) {
     assert.instance(error, ClaError);
     assert.is((error as ClaError).code, 'UNSUPPORTED');
+  }
+});
+
+sqlite('a store given the group commit of another connection is refused', async ({ dir }) => {
+  const store = openSqliteStore(path.join(dir, 'hub.db'));
+  const other = openSqliteStore(path.join(dir, 'other.db'));
+  try {
+    assert.throws(() => new SqliteTaskStore(other.db, { commit: store.groupCommit }), (error: unknown) => error instanceof ClaError && /group commit of the store's own connection/.test(error.message));
+    assert.is(new SqliteTaskStore(store.db, { commit: store.groupCommit }).commits, store.commits, 'the same connection shares it');
+  } finally {
+    await other.close();
+    await store.close();
   }
 });
 

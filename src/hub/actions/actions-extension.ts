@@ -24,7 +24,7 @@ import { WorkflowEngine, type TaskSubmitter, type WorkflowEngineOptions } from '
 import { CronScheduler } from './workflow-scheduler.ts';
 import { workflowMethods } from './workflow-methods.ts';
 import type { WorkflowStore } from './workflow-store.ts';
-import { GroupCommit } from '../../store/group-commit.ts';
+import { groupCommitOn, type GroupCommit } from '../../store/group-commit.ts';
 
 export interface ActionsExtensionOptions extends WorkflowEngineOptions {
   /** A connection to the hub's SQLite file (`openSqliteStore(file).db`): the SQLite stores are made on it. Either this or `stores`. */
@@ -78,7 +78,7 @@ export class ActionsExtension implements HubExtension {
       this.store = options.stores.workflows;
       this.resources = options.stores.resources;
     } else if (options.db) {
-      const commit = options.commit ?? new GroupCommit(options.db);
+      const commit = groupCommitOn(options.db, options.commit);
       this.store = new SqliteWorkflowStore(options.db, { hubId: options.hubId, commit });
       this.resources = new SqliteResourceStore(options.db, { commit });
     } else {

@@ -4,7 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Resource } from '../../protocol/frames-bus.ts';
-import { GroupCommit } from '../../store/group-commit.ts';
+import { groupCommitOn, type GroupCommit } from '../../store/group-commit.ts';
 import type { ResourceQuery } from './resource-query.ts';
 import type { ResourceCount, ResourceStore, StoredResource } from './resource-store.ts';
 import { SqliteResourceTables } from './sqlite-resource-tables.ts';
@@ -17,7 +17,7 @@ export class SqliteResourceStore implements ResourceStore {
   /** `commit`: the group commit to share with other stores on the same connection. */
   constructor(db: Database.Database, options: { commit?: GroupCommit } = {}) {
     this.tables = new SqliteResourceTables(db);
-    this.batch = options.commit ?? new GroupCommit(db);
+    this.batch = groupCommitOn(db, options.commit);
   }
 
   replaceGraph(worker: string, plugin: string, resources: readonly Resource[], at: number, runId: string | null): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { WireError } from '../../errors.ts';
-import { GroupCommit } from '../../store/group-commit.ts';
+import { groupCommitOn, type GroupCommit } from '../../store/group-commit.ts';
 import { DEFAULT_HUB_ID } from '../tasks/task-store.ts';
 import { SqliteWorkflowTables } from './sqlite-workflow-tables.ts';
 import type { NewRun, NewStep, RunDetail, RunPatch, RunRow, StepPatch, StepRow, StoredRun, WorkflowStore, WorkflowStoreOptions } from './workflow-store.ts';
@@ -25,7 +25,7 @@ export class SqliteWorkflowStore implements WorkflowStore {
   constructor(db: Database.Database, options: SqliteActionsStoreOptions = {}) {
     this.hubId = options.hubId ?? DEFAULT_HUB_ID;
     this.tables = new SqliteWorkflowTables(db, this.hubId);
-    this.batch = options.commit ?? new GroupCommit(db);
+    this.batch = groupCommitOn(db, options.commit);
   }
 
   createRun(run: NewRun): Promise<void> {

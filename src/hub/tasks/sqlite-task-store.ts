@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { ClaError, ErrorCode } from '../../errors.ts';
-import { GroupCommit } from '../../store/group-commit.ts';
+import { groupCommitOn, type GroupCommit } from '../../store/group-commit.ts';
 import { setConcurrencyPragmas } from '../../store/sqlite-connection.ts';
 import { closeConnection } from '../../store/wal-checkpointer.ts';
 import { SqliteTaskTables } from './sqlite-task-tables.ts';
@@ -30,7 +30,7 @@ export class SqliteTaskStore implements TaskStore {
   ) {
     this.hubId = options.hubId ?? DEFAULT_HUB_ID;
     this.tables = new SqliteTaskTables(db, this.hubId);
-    this.batch = options.commit ?? new GroupCommit(db);
+    this.batch = groupCommitOn(db, options.commit);
     this.ownsDb = options.ownsDb ?? false;
   }
 
