@@ -5,6 +5,7 @@
  * to fix instead of retrying forever with OpenSSL's text. {@link loadClientTls} checks the local half before
  * the first dial; {@link tlsConfigError} recognises the remote half in a failed handshake.
  */
+import { createPrivateKey } from 'node:crypto';
 import fs from 'node:fs';
 import tls from 'node:tls';
 import { ClaError, ErrorCode } from '../errors.ts';
@@ -52,16 +53,30 @@ export function loadClientTls(files: ClientTlsFiles): ClientTlsOptions {
   try {
     tls.createSecureContext({ ca: options.ca, cert: options.cert, key: options.key, passphrase: options.passphrase });
   } catch (error) {
-    throw localError(error, files);
+    throw localError(error, files, options.key);
   }
   return options;
 }
 
+/** True when `key` is an encrypted PEM key that `passphrase` (given) does not open. */
+function encryptedKeyRefuses(key: string | Buffer | undefined, passphrase: string | undefined): boolean {
+  if (key === undefined || passphrase === undefined || !key.includes('ENCRYPTED')) return false;
+  try {
+    createPrivateKey({ key, format: 'pem', passphrase });
+    return false;
+  } catch {
+    return true; // the answer itself: the passphrase does not open the key
+  }
+}
+
 /** A failed `createSecureContext` as a sentence about the option to fix. */
-function localError(error: unknown, files: ClientTlsFiles): ClaError {
+function localError(error: unknown, files: ClientTlsFiles, key: string | Buffer | undefined): ClaError {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   const text = `${code} ${(error as Error).message}`;
-  if (/BAD_DECRYPT|bad decrypt|BAD_PASSWORD_READ|bad password|interrupted or cancelled/i.test(text)) {
+  // A wrong passphrase usually fails AES-CBC's padding check ("bad decrypt"), but about once in 256 the
+  // padding passes and what fails is the decoding of the garbage (ASN.1 or decoder errors): an encrypted
+  // key that does not decode with the passphrase given is the passphrase's fault either way.
+  if (/BAD_DECRYPT|bad decrypt|BAD_PASSWORD_READ|bad password|interrupted or cancelled/i.test(text) || encryptedKeyRefuses(key, files.certKeyPass)) {
     const how = files.certKeyPass === undefined ? 'it is encrypted: pass its passphrase with --cert-key-pass' : 'the --cert-key-pass passphrase is wrong: fix it';
     return configError(`Cannot decrypt the client key ${files.certKey}: ${how}`, error, { option: '--cert-key-pass', path: files.certKey });
   }
@@ -107,7 +122,7 @@ export function tlsConfigError(error: unknown, url: string, files: ClientTlsFile
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     return configError(`The hub's certificate does not name the host of ${url} (${detail}): use a --url host the certificate names, or a certificate for this name`, error, { ...data, option: '--url' });
   }
-  if (code === 'ERR_OSSL_BAD_DECRYPT') return localError(error, files);
+  if (code === 'ERR_OSSL_BAD_DECRYPT') return localError(error, files, undefined);
   if (/^ERR_SSL_(TLSV13_ALERT_CERTIFICATE_REQUIRED|SSLV3_ALERT_HANDSHAKE_FAILURE)$/.test(code) && files.cert === undefined) {
     return configError(`The hub at ${url} requires a client certificate: pass --cert FILE and --cert-key FILE (and --cert-key-pass if the key is encrypted)`, error, { ...data, option: '--cert' });
   }
