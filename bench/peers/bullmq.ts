@@ -84,7 +84,7 @@ export async function benchBullmq(options: DriveOptions): Promise<DispatchResult
   const connection = { host: '127.0.0.1', port: redis.port };
   // The events stream is trimmed to about 10,000 entries by default, and a burst makes ~4 events per job:
   // keep them all so no `completed` event can be trimmed before QueueEvents reads it.
-  const queue = new Queue(QUEUE, { connection, streams: { events: { maxLen: 20 * (options.tasks + options.sequential) + 10_000 } } });
+  const queue = new Queue(QUEUE, { connection, streams: { events: { maxLen: 20 * (options.tasks + options.sequentialWarm + options.sequential) + 10_000 } } });
   const events = new QueueEvents(QUEUE, { connection: { ...connection, maxRetriesPerRequest: null } });
   const children: Child[] = [];
   try {
@@ -140,6 +140,7 @@ export async function benchBullmq(options: DriveOptions): Promise<DispatchResult
       perSecond: options.tasks / result.burstSeconds,
       submitMs: result.submitMs,
       burst: result.burst,
+      sequentialCold: result.sequentialCold,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
       sequentialCpuPerTask: result.sequentialCpuPerTask,

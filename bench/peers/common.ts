@@ -33,7 +33,9 @@ export interface DispatchResult {
   /** Time spent submitting the burst (the submit loop alone), in ms. */
   submitMs: number;
   burst: Latency;
-  /** One task at a time through an idle system. */
+  /** The first one-at-a-time tasks, right after the burst, while V8 still compiles the idle path (driver.ts); absent with `--sequential-warm 0`. */
+  sequentialCold?: Latency;
+  /** One task at a time through an idle system, after those. */
   sequential: Latency;
   /** Measured tasks each worker ran, by worker. */
   perWorker: Record<string, number>;

@@ -5,8 +5,13 @@
  * 2. burst: `tasks` echo tasks submitted back to back, then drained: tasks per second from the first
  *    submit to the last completion, and each task's submit -> completion latency (mostly queueing, by
  *    construction: the last task waits behind all the others);
- * 3. one at a time: `sequential` tasks, each submitted after the previous one completed: the latency of
- *    one task through an idle system.
+ * 3. one at a time, cold: `sequentialWarm` tasks, each submitted after the previous one completed,
+ *    right after the burst. Their latency is reported apart (`sequentialCold`): while they run, V8 still
+ *    compiles the functions of the idle path (the burst made other ones hot), on background threads that
+ *    the 2-core VM's scheduler lets run ahead of the woken event-loop thread, a few ms at a time: that
+ *    warm-up was the whole one-at-a-time p99 tail of our hub (bench/RESULTS.md, "tail11").
+ * 4. one at a time: `sequential` more tasks the same way: the latency of one task through an idle,
+ *    warmed-up system, as a long-running hub or worker serves it.
  *
  * Completions are the ones the submitting side observes (our `TaskHub.finished$`, BullMQ's `completed`
  * queue event, the floor's reply). Each measured id must complete exactly once with its own data as the
@@ -16,7 +21,7 @@ import { cpuMs, latency, type Latency } from './common.ts';
 
 /** The data of one echo task. */
 export interface Payload {
-  phase: 'warm' | 'burst' | 'one';
+  phase: 'warm' | 'burst' | 'cold' | 'one';
   i: number;
 }
 
@@ -34,6 +39,8 @@ export interface EchoSystem {
 
 export interface DriveOptions {
   tasks: number;
+  /** One-at-a-time tasks measured apart before the `sequential` ones (0: none). */
+  sequentialWarm: number;
   sequential: number;
   workers: number;
 }
@@ -42,12 +49,14 @@ export interface DriveResult {
   burstSeconds: number;
   submitMs: number;
   burst: Latency;
+  /** The first `sequentialWarm` one-at-a-time tasks, right after the burst; undefined when there were none. */
+  sequentialCold: Latency | undefined;
   sequential: Latency;
   /** CPU ms per burst task: `bench process` (this one), each role of {@link EchoSystem.processes}, `total`. */
   cpuPerTask: Record<string, number>;
   /** The same for the one-at-a-time tasks: what one task costs through an idle system, less load-sensitive than its latency. */
   sequentialCpuPerTask: Record<string, number>;
-  /** Ids of the measured tasks (burst then one-at-a-time), with their data. */
+  /** Ids of the measured tasks (burst, cold, one-at-a-time), with their data. */
   measured: Map<string, Payload>;
   warmTasks: number;
 }
@@ -117,18 +126,26 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
   for (const id of submittedAt.keys()) last = Math.max(last, seen.get(id)!.at);
   const burst = latency([...submittedAt].map(([id, at]) => seen.get(id)!.at - at));
 
-  // 3. one at a time
-  const single: number[] = [];
-  cpuBefore = cpuNow(roles);
-  for (let i = 0; i < options.sequential; i++) {
-    const data: Payload = { phase: 'one', i };
-    const at = performance.now();
-    const id = system.submit(data);
-    measured.set(id, data);
-    await done(id);
-    single.push(seen.get(id)!.at - at);
-  }
+  /** Runs `count` tasks one at a time; their latencies. */
+  const oneAtATime = async (phase: 'cold' | 'one', count: number): Promise<number[]> => {
+    const single: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const data: Payload = { phase, i };
+      const at = performance.now();
+      const id = system.submit(data);
+      measured.set(id, data);
+      await done(id);
+      single.push(seen.get(id)!.at - at);
+    }
+    return single;
+  };
 
+  // 3. one at a time, cold
+  const cold = await oneAtATime('cold', options.sequentialWarm);
+
+  // 4. one at a time
+  cpuBefore = cpuNow(roles);
+  const single = await oneAtATime('one', options.sequential);
   const sequentialCpuPerTask = cpuSince(cpuBefore, roles, options.sequential);
 
   // Let late duplicates, if any, arrive before counting.
@@ -142,7 +159,7 @@ export async function drive(system: EchoSystem, options: DriveOptions): Promise<
     else if (JSON.stringify(s.result) !== JSON.stringify(data)) wrong.push(`${id}: result ${JSON.stringify(s.result)} is not its data ${JSON.stringify(data)}`);
   }
   if (wrong.length > 0) throw new Error(`exactly-once check failed for ${wrong.length} tasks, e.g. ${wrong.slice(0, 3).join('; ')}`);
-  return { burstSeconds: (last - start) / 1000, submitMs, burst, sequential: latency(single), cpuPerTask, sequentialCpuPerTask, measured, warmTasks };
+  return { burstSeconds: (last - start) / 1000, submitMs, burst, sequentialCold: cold.length > 0 ? latency(cold) : undefined, sequential: latency(single), cpuPerTask, sequentialCpuPerTask, measured, warmTasks };
 }
 
 type Roles = Array<[string, number[]]>;

@@ -107,6 +107,7 @@ export async function benchFloor(options: DriveOptions): Promise<DispatchResult>
       perSecond: options.tasks / result.burstSeconds,
       submitMs: result.submitMs,
       burst: result.burst,
+      sequentialCold: result.sequentialCold,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
       sequentialCpuPerTask: result.sequentialCpuPerTask,

@@ -112,6 +112,7 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
       perSecond: options.tasks / result.burstSeconds,
       submitMs: result.submitMs,
       burst: result.burst,
+      sequentialCold: result.sequentialCold,
       sequential: result.sequential,
       cpuPerTask: result.cpuPerTask,
       sequentialCpuPerTask: result.sequentialCpuPerTask,

@@ -3,7 +3,8 @@
  *
  * - **tasks**: echo tasks through our dispatcher (ours.ts) and through BullMQ on a real Redis
  *   (bullmq.ts), the same load for both (driver.ts): `--tasks` at once over `--workers` worker processes
- *   at concurrency 1, then `--sequential` one at a time; exactly once verified for each.
+ *   at concurrency 1, then `--sequential-warm` one at a time (reported apart as "cold": V8 is still
+ *   compiling the idle path then), then `--sequential` one at a time; exactly once verified for each.
  * - **floor**: the same load over a raw `ws` + msgpackr request/response loop (floor.ts), the floor of
  *   our own protocol's cost.
  * - **memory**: hub RSS and heap per idle connected worker at 1,000 and 5,000 connections (memory.ts).
@@ -15,7 +16,7 @@
  *
  * Our dispatcher runs on both task backends side by side (SQLite, in-memory) unless `--store` names one.
  *
- * Usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential N]
+ * Usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential-warm N] [--sequential N]
  *        [--workers N] [--connections 1000,5000] [--json]
  */
 import os from 'node:os';
@@ -36,19 +37,27 @@ interface PeersOptions {
   parts: Part[];
   stores: OurBackend[];
   tasks: number;
+  sequentialWarm: number;
   sequential: number;
   workers: number;
   connections: number[];
   json: boolean;
 }
 
-const USAGE = 'usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential N] [--workers N] [--connections 1000,5000] [--json]';
+const USAGE = 'usage: npm run bench:peers -- [--only tasks|floor|memory] [--store sqlite|memory] [--tasks N] [--sequential-warm N] [--sequential N] [--workers N] [--connections 1000,5000] [--json]';
 
-function positiveInt(name: string, raw: string): number {
+function positiveInt(name: string, raw: string, least = 1): number {
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`Expected \`--${name}\` to be a positive integer, got \`${raw}\``);
+  if (raw.trim() === '' || !Number.isSafeInteger(n) || n < least) throw new InvalidArgumentError(`Expected \`--${name}\` to be a ${least === 0 ? 'non-negative' : 'positive'} integer, got \`${raw}\``);
   return n;
 }
+
+/**
+ * Default `--sequential-warm`: after the burst, V8 compiled the idle path's functions over the first
+ * ~2,500 one-at-a-time tasks here (36 TurboFan compiles in the first 500, 0-3 per 500 after 3,000:
+ * bench/RESULTS.md, "tail11").
+ */
+const DEFAULT_SEQUENTIAL_WARM = 3000;
 
 function parsePeersOptions(args: string[]): PeersOptions {
   const { values } = parseArgs({
@@ -57,6 +66,7 @@ function parsePeersOptions(args: string[]): PeersOptions {
       only: { type: 'string', multiple: true },
       store: { type: 'string', multiple: true },
       tasks: { type: 'string', default: '5000' },
+      'sequential-warm': { type: 'string', default: String(DEFAULT_SEQUENTIAL_WARM) },
       sequential: { type: 'string', default: '500' },
       workers: { type: 'string', default: '8' },
       connections: { type: 'string', default: '1000,5000' },
@@ -78,6 +88,7 @@ function parsePeersOptions(args: string[]): PeersOptions {
     parts: only.length > 0 ? PARTS.filter((p) => only.includes(p)) : [...PARTS],
     stores: stores.length > 0 ? STORES.filter((s) => stores.includes(s)) : [...STORES],
     tasks: positiveInt('tasks', values.tasks),
+    sequentialWarm: positiveInt('sequential-warm', values['sequential-warm'], 0),
     sequential: positiveInt('sequential', values.sequential),
     workers: positiveInt('workers', values.workers),
     connections,
@@ -111,16 +122,19 @@ function dispatchReport(results: DispatchResult[]): string[] {
     fmt(r.sequential.p50Ms, 3),
     fmt(r.sequential.p99Ms, 3),
     fmt(r.sequential.meanMs, 3),
+    r.sequentialCold ? fmt(r.sequentialCold.p99Ms, 3) : '-',
   ]);
   const lines = [
-    table(['system', 'tasks', 'tasks/s', 'burst p50 ms', 'burst p99 ms', 'one p50 ms', 'one p99 ms', 'one mean ms'], rows),
+    table(['system', 'tasks', 'tasks/s', 'burst p50 ms', 'burst p99 ms', 'one p50 ms', 'one p99 ms', 'one mean ms', 'cold p99 ms'], rows),
     '',
     '(burst: all tasks submitted at once, latency submit -> completion seen by the submitter, mostly queueing;',
-    ' one: one task at a time through the idle system)',
+    ' one: one task at a time through the idle system; cold: the same, for the first --sequential-warm tasks',
+    ' right after the burst, while V8 still compiles the idle path: see bench/peers/driver.ts)',
     '',
   ];
   for (const r of results) {
     lines.push(`${r.system}: ${r.setup}`);
+    if (r.sequentialCold) lines.push(`  cold one at a time (${r.sequentialCold.count}): p50 ${fmt(r.sequentialCold.p50Ms, 3)} ms, p99 ${fmt(r.sequentialCold.p99Ms, 3)} ms, max ${fmt(r.sequentialCold.maxMs, 3)} ms`);
     lines.push(`  burst submitted in ${fmt(r.submitMs, 1)} ms, drained in ${fmt(r.burstSeconds, 3)} s; per worker: ${Object.entries(r.perWorker).map(([w, n]) => `${w}=${n}`).join(' ')}`);
     lines.push(`  CPU per task in the burst: ${Object.entries(r.cpuPerTask).map(([role, ms]) => `${role} ${fmt(ms, 3)} ms`).join(', ')}`);
     lines.push(`  CPU per task one at a time: ${Object.entries(r.sequentialCpuPerTask).map(([role, ms]) => `${role} ${fmt(ms, 3)} ms`).join(', ')}`);
@@ -130,7 +144,7 @@ function dispatchReport(results: DispatchResult[]): string[] {
   for (const o of ours) {
     for (const peer of results.filter((r) => !ours.includes(r))) {
       lines.push(
-        `${o.system} / ${peer.system}: throughput ${fmt(o.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(o.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(o.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(o.sequential.p99Ms / peer.sequential.p99Ms, 2)}x, CPU per task ${fmt(o.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x (one at a time ${fmt(o.sequentialCpuPerTask.total! / peer.sequentialCpuPerTask.total!, 2)}x)`,
+        `${o.system} / ${peer.system}: throughput ${fmt(o.perSecond / peer.perSecond, 2)}x, burst p50 ${fmt(o.burst.p50Ms / peer.burst.p50Ms, 2)}x, one-at-a-time p50 ${fmt(o.sequential.p50Ms / peer.sequential.p50Ms, 2)}x, p99 ${fmt(o.sequential.p99Ms / peer.sequential.p99Ms, 2)}x${o.sequentialCold && peer.sequentialCold ? ` (cold ${fmt(o.sequentialCold.p99Ms / peer.sequentialCold.p99Ms, 2)}x)` : ''}, CPU per task ${fmt(o.cpuPerTask.total! / peer.cpuPerTask.total!, 2)}x (one at a time ${fmt(o.sequentialCpuPerTask.total! / peer.sequentialCpuPerTask.total!, 2)}x)`,
       );
     }
   }
@@ -209,7 +223,7 @@ async function main(): Promise<void> {
     ...(command === node ? [] : [`runs as: ${node}`]),
     `node ${machine.node}, ${machine.platform}, ${machine.cores} x ${machine.cpu}, ${machine.memoryGiB} GiB, redis-server ${machine.redis}, ${machine.date}`,
     `load average at start (1, 5, 15 min): ${machine.loadAverage.join(', ')}`,
-    `parts: ${options.parts.join(', ')}; ${options.tasks} tasks + ${options.sequential} one at a time over ${options.workers} worker processes`,
+    `parts: ${options.parts.join(', ')}; ${options.tasks} tasks + ${options.sequentialWarm} one at a time (cold) + ${options.sequential} one at a time over ${options.workers} worker processes`,
     '',
   ]);
 
@@ -221,7 +235,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${skipped.at(-1)}\n`);
   }
   let memory: MemoryResult | undefined;
-  const drive = { tasks: options.tasks, sequential: options.sequential, workers: options.workers };
+  const drive = { tasks: options.tasks, sequentialWarm: options.sequentialWarm, sequential: options.sequential, workers: options.workers };
   if (options.parts.includes('tasks') || options.parts.includes('floor')) {
     for (const store of options.stores) {
       say([`our dispatcher (${store === 'sqlite' ? 'SQLite' : 'in-memory'} task store) ...`]);
