@@ -157,7 +157,7 @@ export class AdminSession {
       if (run.job !== undefined) this.byJob.delete(run.job);
     };
     run.subscription = this.deps
-      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true })
+      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true, started: f.started })
       .subscribe({
         next: (event) => {
           if (event.type === 'dispatched' && chunksByJob) {
