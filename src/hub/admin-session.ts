@@ -30,7 +30,9 @@ export interface AdminSessionDeps {
 
 interface AdminRequest {
   subscription?: Subscription;
-  abort?: AbortController;
+  /** A run's: cancels it (its last output and its end still come back); once, as an abort would. */
+  cancel?: () => void;
+  cancelled?: boolean;
   input?: JobInput;
   /** The job id, once dispatched, of a run whose chunks are addressed by it (`chunksByJob`). */
   job?: string;
@@ -87,8 +89,11 @@ export class AdminSession {
         const request = this.requests.get(f.re);
         if (!request) return;
         this.deps.log.info({ request: f.re }, 'admin cancelled a request');
-        if (request.abort) request.abort.abort(); // a run: its last output and its end still come back
-        else {
+        if (request.cancel) {
+          // A run: its last output and its end still come back.
+          if (!request.cancelled) request.cancel();
+          request.cancelled = true;
+        } else {
           request.subscription?.unsubscribe();
           this.requests.delete(f.re);
           this.send(frame('result', { re: f.re, value: null, durationMs: 0 }));
@@ -148,7 +153,8 @@ export class AdminSession {
   }
 
   private startRun(re: string, f: FrameOf<'run'>): void {
-    const run: AdminRequest = { abort: new AbortController() };
+    // No AbortController per run (job-runner.ts `cancelWith`): the run hands its cancel over when subscribed.
+    const run: AdminRequest = { cancel: () => undefined };
     this.requests.set(re, run);
     const chunksByJob = f.chunksByJob === true && (f.job.kind === 'ship' || f.job.kind === 'fetch');
     const withStarted = f.started !== false;
@@ -157,7 +163,7 @@ export class AdminSession {
       if (run.job !== undefined) this.byJob.delete(run.job);
     };
     run.subscription = this.deps
-      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true, started: f.started })
+      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { cancelWith: (cancel) => (run.cancel = cancel), onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true, started: f.started })
       .subscribe({
         next: (event) => {
           if (event.type === 'dispatched' && chunksByJob) {

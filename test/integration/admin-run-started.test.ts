@@ -98,4 +98,24 @@ test('a worker told `exec.started: false` sends no `started`; its busy state lea
   );
 });
 
+test('an admin cancel stops a run (the session cancels through the run\'s own cancel, no AbortController)', async () => {
+  await withWorker(
+    (credentials) => createWorker(credentials),
+    async (admin, id) => {
+      const abort = new AbortController();
+      const events = await lastValueFrom(
+        admin.run({ worker: id }, { kind: 'exec', cmd: ['sleep', '30'] }, { started: false, signal: abort.signal }).pipe(
+          map((event) => {
+            if (event.type === 'dispatched') abort.abort();
+            return event.type === 'exit' ? `exit cancelled=${event.cancelled}` : event.type;
+          }),
+          toArray(),
+        ),
+      );
+      assert.equal(events, ['dispatched', 'exit cancelled=true']);
+      abort.abort(); // a second cancel after the end changes nothing
+    },
+  );
+});
+
 test.run();
