@@ -77,9 +77,10 @@ export function startExec(f: FrameOf<'exec'>, ctx: JobContext, runner: ExecRunne
         flush();
       } else {
         exitSeen = true;
-        ctx.log.info({ job: id, code: event.code, signal: event.signal }, 'exec finished');
         exitFrame = frame('exit', { re: id, code: event.code, signal: event.signal, timedOut: event.timedOut, cancelled: event.cancelled, durationMs: event.durationMs });
         flush();
+        // Logged once the exit is on its way: at the default level this is a synchronous write to stderr.
+        ctx.log.info({ job: id, code: event.code, signal: event.signal }, 'exec finished');
       }
     },
     error: (error: unknown) => {
