@@ -360,6 +360,8 @@ async function main(): Promise<void> {
     // Where a round trip's wall time goes, from this process's clock: request -> `dispatched` seen by the
     // admin client; request -> the hub handles the worker's exit (recordJobEnd called); that call -> the end
     // committed; commit -> the exit seen by the admin client. Summed over the measured loop (`phases`).
+    // Since branch exec11 the hub holds a `started: false` exec's `dispatched` until the run's next frame
+    // (protocol.md `dispatched`), here the exit: the first phase is then about the whole round trip.
     const phases = { dispatched: 0, toEnd: 0, commit: 0, toAdmin: 0 };
     const roundTrip = async () => {
       const t0 = performance.now();

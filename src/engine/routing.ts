@@ -184,6 +184,7 @@ export class Router {
         },
       });
       const onAbort = () => send('abort');
+      options.cancelWith?.(onAbort);
       if (options.signal?.aborted) onAbort();
       else options.signal?.addEventListener('abort', onAbort, { once: true });
       options.onInput?.({

@@ -9,6 +9,7 @@
  * (codec.ts `bytesAsReceived`) instead of decoding the chunk into a new frame and encoding it again.
  */
 import type { Observable, Subscription } from 'rxjs';
+import { systemClock, type Clock } from '../clock.ts';
 import { ErrorCode, toWireError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { frame, type Frame, type FrameOf } from '../protocol/frames.ts';
@@ -21,16 +22,26 @@ import { toPlain, type MethodTable } from './methods/method-table.ts';
 /** Runs, calls and watches one connection may have open at once. */
 export const MAX_ADMIN_REQUESTS = 256;
 
+/**
+ * Longest time the `dispatched` of an exec run with `started: false` waits for the run's next frame to
+ * leave with, in ms (see `AdminSession.startRun`).
+ */
+export const DISPATCHED_WAIT_MS = 20;
+
 /** What an admin session needs from the hub. */
 export interface AdminSessionDeps {
   run(request: RunRequest, options: RunOptions): Observable<JobEvent>;
   methods: MethodTable;
   log: Logger;
+  /** For {@link DISPATCHED_WAIT_MS}. @default systemClock */
+  clock?: Clock;
 }
 
 interface AdminRequest {
   subscription?: Subscription;
-  abort?: AbortController;
+  /** A run's: cancels it (its last output and its end still come back); once, as an abort would. */
+  cancel?: () => void;
+  cancelled?: boolean;
   input?: JobInput;
   /** The job id, once dispatched, of a run whose chunks are addressed by it (`chunksByJob`). */
   job?: string;
@@ -87,8 +98,11 @@ export class AdminSession {
         const request = this.requests.get(f.re);
         if (!request) return;
         this.deps.log.info({ request: f.re }, 'admin cancelled a request');
-        if (request.abort) request.abort.abort(); // a run: its last output and its end still come back
-        else {
+        if (request.cancel) {
+          // A run: its last output and its end still come back.
+          if (!request.cancelled) request.cancel();
+          request.cancelled = true;
+        } else {
           request.subscription?.unsubscribe();
           this.requests.delete(f.re);
           this.send(frame('result', { re: f.re, value: null, durationMs: 0 }));
@@ -148,16 +162,33 @@ export class AdminSession {
   }
 
   private startRun(re: string, f: FrameOf<'run'>): void {
-    const run: AdminRequest = { abort: new AbortController() };
+    // No AbortController per run (job-runner.ts `cancelWith`): the run hands its cancel over when subscribed.
+    const run: AdminRequest = { cancel: () => undefined };
     this.requests.set(re, run);
     const chunksByJob = f.chunksByJob === true && (f.job.kind === 'ship' || f.job.kind === 'fetch');
     const withStarted = f.started !== false;
+    // An exec run whose client wants no `started` (`cla-hub exec`) gets its `dispatched` just before the
+    // run's next frame (its first output, its exit or its error), or DISPATCHED_WAIT_MS later if none came
+    // by then: the job's start then costs the hub no write and the client no wake beside the command
+    // (issue 13). The order of the run's frames is unchanged.
+    const clock = this.deps.clock ?? systemClock;
+    let held: Frame | undefined;
+    let heldTimer: unknown;
+    const sendHeld = () => {
+      if (held === undefined) return;
+      const out = held;
+      held = undefined;
+      clock.clearTimeout(heldTimer);
+      this.send(out);
+    };
     const ended = () => {
+      if (held !== undefined) clock.clearTimeout(heldTimer);
+      held = undefined;
       this.requests.delete(re);
       if (run.job !== undefined) this.byJob.delete(run.job);
     };
     run.subscription = this.deps
-      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { signal: run.abort!.signal, onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true })
+      .run({ target: f.target, job: f.job, waitMs: f.waitMs }, { cancelWith: (cancel) => (run.cancel = cancel), onInput: (input) => (run.input = input), outputCredit: f.outputCredit, reportsTaken: true, started: f.started })
       .subscribe({
         next: (event) => {
           if (event.type === 'dispatched' && chunksByJob) {
@@ -171,6 +202,12 @@ export class AdminSession {
             return;
           }
           if (event.type === 'started' && !withStarted) return;
+          if (event.type === 'dispatched' && !withStarted && f.job.kind === 'exec') {
+            held = jobEventFrame(re, event);
+            heldTimer = clock.setTimeout(sendHeld, DISPATCHED_WAIT_MS);
+            return;
+          }
+          sendHeld();
           if (event.type !== 'output') {
             this.send(jobEventFrame(re, event));
             // A run's end is what the client waits for: written now, not after this turn's other work (issue 13).
@@ -186,6 +223,7 @@ export class AdminSession {
           );
         },
         error: (error: unknown) => {
+          sendHeld();
           ended();
           this.send(frame('error', { re, error: toWireError(error) }));
         },

@@ -239,7 +239,7 @@ export class Hub {
       psk: this.options.psk,
       nonce: this.deps.newNonce,
       onWorker: (info, admitted) => this.addSession(admitted, info),
-      onAdmin: (admitted) => new AdminSession(admitted, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log }),
+      onAdmin: (admitted) => new AdminSession(admitted, { run: (request, options) => this.run(request, options), methods: this.methods, log: this.log, clock: this.clock }),
       onUnregistered: (id, remaining) => this.onUnregistered(id, remaining),
     });
   }

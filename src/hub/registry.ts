@@ -507,6 +507,7 @@ export class Registry {
       throw new InvalidArgumentError(`Expected outcome to be one of ${allowed}, got ${describeValue(end.outcome)}`);
     }
     const finish = { finishedAt: end.at, exitCode: end.exitCode, signal: end.signal, outcome: end.outcome, errorCode: end.errorCode ?? null, output: end.output ?? null, outputBytes: end.outputBytes ?? 0 };
+    if (this.store.endJob) return this.store.endJob(id, finish);
     return (await this.store.finishJob(id, finish)) !== undefined;
   }
 

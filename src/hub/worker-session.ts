@@ -183,13 +183,16 @@ export class WorkerSession implements FrameReceiver {
     return () => this.listeners?.delete(listener);
   }
 
-  /** Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts). */
-  assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number } = {}): void {
+  /**
+   * Sends a job to the worker; `flow.outputCredit` starts an exec's output flow control (output-flow.ts),
+   * `flow.started: false` tells the worker not to send the exec's `started`.
+   */
+  assign(jobId: string, job: JobSpec, sink: JobSink, flow: { outputCredit?: number; started?: false } = {}): void {
     const jobs = (this.jobs ??= new Map());
     // The machine counts jobs: a repeated id is one job, stepped once.
     const fresh = !jobs.has(jobId);
     jobs.set(jobId, sink);
-    const sent = this.transport.send(jobFrame(jobId, job, flow.outputCredit));
+    const sent = this.transport.send(jobFrame(jobId, job, flow));
     // The job leaves now: the session's step and the caller's bookkeeping of this turn (its `dispatched`,
     // the start record) then run while the worker starts the job, not before the job is written (issue 13).
     this.transport.flush?.();
@@ -359,11 +362,14 @@ export class WorkerSession implements FrameReceiver {
 }
 
 /** The hub-to-worker frame that starts a job of each kind. */
-function jobFrame(id: string, job: JobSpec, outputCredit: number | undefined): Frame {
+function jobFrame(id: string, job: JobSpec, flow: { outputCredit?: number; started?: false }): Frame {
   switch (job.kind) {
     case 'exec': {
       const { kind: _kind, ...spec } = job;
-      return frame('exec', { id, ...spec, ...(outputCredit === undefined ? {} : { outputCredit }) });
+      const exec: FrameOf<'exec'> = frame('exec', { id, ...spec });
+      if (flow.outputCredit !== undefined) exec.outputCredit = flow.outputCredit;
+      if (flow.started === false) exec.started = false;
+      return exec;
     }
     case 'eval': {
       const { kind: _kind, ...spec } = job;

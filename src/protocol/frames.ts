@@ -187,6 +187,12 @@ export const execSchema = z.object({
   ...execSpecSchema.shape,
   /** Output bytes the worker may send before it waits for `credit`; absent: no output flow control. */
   outputCredit: z.number().int().positive().optional(),
+  /**
+   * `false`: nobody wants the job's `started` (the admin's `run` said `started: false`), so the worker does
+   * not send it: one write of the worker and one wake of the hub fewer per job, beside the command (issue
+   * 13). Older workers strip the field and send `started` as before; the hub drops it then.
+   */
+  started: z.literal(false).optional(),
 });
 export const evalSchema = z.object({ ...base('eval'), id: requestId, ...evalSpecSchema.shape });
 export const shipSchema = z.object({ ...base('ship'), id: requestId, ...shipSpecSchema.shape });

@@ -151,7 +151,9 @@ const checkList: Record<string, (f: Fields) => boolean> = {
   exec(f) {
     const spec = execSpecKeys(f);
     const credit = optionalPositiveInt(f.outputCredit);
-    return isRequestId(f.id) && spec >= 0 && credit >= 0 && hasKeys(f, 3 + spec + credit);
+    // `started: false` rides on the exec of every `cla-hub exec` run (issue 13).
+    const started = f.started === undefined ? 0 : f.started === false ? 1 : -1;
+    return isRequestId(f.id) && spec >= 0 && credit >= 0 && started >= 0 && hasKeys(f, 3 + spec + credit + started);
   },
   // A task's two frames (issue 9, the task path): the push to the worker and its answer to the hub.
   task_push(f) {

@@ -174,6 +174,11 @@ export class MemoryStore implements RegistryStore {
     return this.finish(id, end);
   }
 
+  async endJob(id: string, end: JobEnd): Promise<boolean> {
+    this.open();
+    return this.finish(id, end) !== undefined;
+  }
+
   async getJob(id: string): Promise<JobRow | undefined> {
     this.open();
     const row = this.jobs.get(id);

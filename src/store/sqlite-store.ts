@@ -124,6 +124,10 @@ export class SqliteStore implements RegistryStore {
     return this.batch.run(() => this.tables.finishJob(id, end));
   }
 
+  endJob(id: string, end: JobEnd): Promise<boolean> {
+    return this.batch.run(() => this.tables.endJob(id, end));
+  }
+
   getJob(id: string): Promise<JobRow | undefined> {
     return this.batch.run(() => this.tables.getJob(id));
   }

@@ -238,6 +238,13 @@ export interface RegistryStore {
    * there is no such job or it has already finished, so a late duplicate report is not counted twice.
    */
   finishJob(id: string, end: JobEnd): Promise<JobRow | undefined>;
+  /**
+   * {@link finishJob} without the row: `true` when the job was finished now, `false` (nothing written) when
+   * there is no such job or it had finished already. Optional: the hub ends each job with it where the
+   * backend has it (SQLite reads only the worker's id back, not the whole row; issue 13), else with
+   * `finishJob`.
+   */
+  endJob?(id: string, end: JobEnd): Promise<boolean>;
   getJob(id: string): Promise<JobRow | undefined>;
   /** Jobs with no end recorded, oldest start first. */
   listUnfinishedJobs(): Promise<JobRow[]>;

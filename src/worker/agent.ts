@@ -34,6 +34,12 @@ import { WorkLoad } from './work-load.ts';
 /** Package version reported in `hello`. */
 export const AGENT_VERSION = VERSION;
 
+/**
+ * Longest time a `connected.busy` report waits for another frame to leave with, in ms (see
+ * `WorkerAgent.stateChanged`): work that lasts longer is shown busy this late at most.
+ */
+export const BUSY_REPORT_WAIT_MS = 20;
+
 /** Options for {@link WorkerAgent}. */
 export interface AgentOptions {
   id: string;
@@ -110,6 +116,17 @@ export class WorkerAgent {
   private effects = 0;
   /** The state last sent in a `state` frame on this connection ('' before the first). */
   private reportedState = '';
+  /** A `connected.busy` not reported yet: it leaves before the next frame, or when {@link heldTimer} fires. */
+  private heldState: string | undefined;
+  private heldTimer: unknown;
+  /** True while the frames of a turn are being written (the transport's flush hook). */
+  private writing = false;
+  /**
+   * The connection writes each turn's frames together (its flush hook has run): only then can a busy wait
+   * for company, a frame of the same turn being sure to take it along (a transport that writes each
+   * frame at once reports busy at once, as before).
+   */
+  private writesTurns = false;
   private readonly stateListeners = new Set<(state: unknown) => void>();
   private readonly extensions: AgentExtension[];
   private readonly extensionContext: ExtensionContext;
@@ -143,7 +160,10 @@ export class WorkerAgent {
       clock: this.clock,
       log: this.log,
       send: (f) => this.send(f),
-      sendEncoded: (encoded) => this.transport?.postEncoded(encoded),
+      sendEncoded: (encoded) => {
+        this.sendHeldState();
+        this.transport?.postEncoded(encoded);
+      },
       pause: () => this.transport?.pause(),
       resume: () => this.transport?.resume(),
       trackWork: (kind) => this.load.take(kind),
@@ -213,13 +233,29 @@ export class WorkerAgent {
     this.step({ type: 'STOP', reason });
   }
 
-  private readonly settleLoad = (): void => this.load.settle();
+  /** The transport's flush hook: runs as the frames of a turn are written; what it sends joins them. */
+  private readonly beforeWrite = (): void => {
+    this.writing = true;
+    this.writesTurns = true;
+    try {
+      this.sendHeldState();
+      this.load.settle();
+    } finally {
+      this.writing = false;
+    }
+  };
 
   /**
    * The machine's state changed (a step, or a `LOAD` step taken ahead of it: machine-load.ts). Reported to
    * the hub while connected (management views show it): idle/busy change only when the worker's load
    * reaches or leaves zero (work-load.ts), not per task, and a unit of work taken and released within one
    * turn changes neither.
+   *
+   * Every state is reported, in order, but `connected.busy` from `connected.idle` waits for company when
+   * nothing else is being written: it leaves just before the worker's next frame, or after
+   * {@link BUSY_REPORT_WAIT_MS}, whichever comes first. An exec whose hub asked for no `started` writes
+   * nothing at its start, so its busy leaves with its `exit` (`state busy`, `exit`, `state idle` in one
+   * write) instead of waking the hub beside the command in a write of its own (issue 13).
    */
   private stateChanged(state: StateValue): void {
     for (const listener of this.stateListeners) listener(state);
@@ -228,11 +264,34 @@ export class WorkerAgent {
     const online = top === 'connected' || top === 'disabled' || top === 'stopping';
     if (!online || !this.transport?.isOpen()) {
       this.reportedState = ''; // a new connection gets the state again
+      this.dropHeldState();
       return;
     }
+    if (value === 'connected.busy' && this.reportedState === 'connected.idle' && this.writesTurns && !this.writing && this.heldState === undefined) {
+      this.heldState = value;
+      this.heldTimer = this.clock.setTimeout(this.sendHeldState, BUSY_REPORT_WAIT_MS);
+      return;
+    }
+    this.sendHeldState();
     if (value === this.reportedState) return;
     this.reportedState = value;
-    this.send(frame('state', { value }));
+    this.transport.post(frame('state', { value }));
+  }
+
+  /** Sends the held `connected.busy` (see {@link stateChanged}), if any, unless it was reported since. */
+  private readonly sendHeldState = (): void => {
+    const value = this.heldState;
+    if (value === undefined) return;
+    this.dropHeldState();
+    if (value === this.reportedState) return;
+    this.reportedState = value;
+    this.transport?.post(frame('state', { value }));
+  };
+
+  private dropHeldState(): void {
+    if (this.heldTimer !== undefined) this.clock.clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
+    this.heldState = undefined;
   }
 
   /**
@@ -304,7 +363,8 @@ export class WorkerAgent {
         // The load's zero crossings reach the machine as the turn's frames are written, so a `state`
         // frame leaves with them (an exec's `started` and `exit`, issue 13) and one taken and undone
         // within the turn (a short task, issue 9) sends none; the end of the turn settles them otherwise.
-        transport.setFlushHook?.(this.settleLoad);
+        transport.setFlushHook?.(this.beforeWrite);
+        this.writesTurns = false;
         this.challenge = undefined;
         this.helloPending = false;
         // A receiver, not a `frames$` subscription: no rxjs Subject and subscriber chain per frame (issue 9,
@@ -343,7 +403,9 @@ export class WorkerAgent {
     );
   }
 
+  /** Sends a frame; a held `connected.busy` goes first, so the hub sees the states in their order. */
   private send(f: Frame): void {
+    this.sendHeldState();
     this.transport?.post(f);
   }
 

@@ -132,15 +132,18 @@ test('mutations of each hot frame: missing, wrong and extra fields are never acc
   assert.ok(refusedByZod > 100, `the mutations reached zod's refusals (${refusedByZod})`);
 });
 
-test('a run with `started: false` (what `cla-hub exec` sends) is taken without zod, and its mutations agree with zod', () => {
-  const plain = hot.find((f) => f.t === 'run' && isValidHotFrame('run', f));
-  assert.ok(plain, 'the fixtures hold a plain exec run');
-  const run = { ...plain, started: false };
-  assert.ok(frameSchema.safeParse(run).success);
-  assert.ok(agrees(run, 'a run with started: false'), 'a run with `started: false` went to zod');
-  assert.not.ok(isValidHotFrame('run', { ...plain, started: true }), 'started: true is not a value the schema takes');
-  assert.ok(checkMutations(run) > 10);
-});
+// `cla-hub exec` sends a `run` with `started: false` (exec8), which the hub passes on in `exec` (exec11).
+for (const t of ['run', 'exec']) {
+  test(`a ${t} with \`started: false\` (what \`cla-hub exec\` causes) is taken without zod, and its mutations agree with zod`, () => {
+    const plain = hot.find((f) => f.t === t && isValidHotFrame(t, f));
+    assert.ok(plain, `the fixtures hold a plain exec ${t}`);
+    const quiet = { ...plain, started: false };
+    assert.ok(frameSchema.safeParse(quiet).success);
+    assert.ok(agrees(quiet, `a ${t} with started: false`), `a ${t} with \`started: false\` went to zod`);
+    assert.not.ok(isValidHotFrame(t, { ...plain, started: true }), 'started: true is not a value the schema takes');
+    assert.ok(checkMutations(quiet) > 10);
+  });
+}
 
 test('a malformed hot frame still gets zod\'s message naming the field', () => {
   const bad = { v: PROTOCOL_VERSION, t: 'exit', re: 'r1', code: 1.5, signal: null, timedOut: false, cancelled: false, durationMs: 3 };

@@ -104,4 +104,32 @@ test("a worker's exec: `started` with its busy `state` in one write, `exit` with
   }
 });
 
+test("an exec told `started: false`: no `started`, and its busy `state` leaves with `exit` and idle, in one write", async () => {
+  // Before, the worker sent `started` anyway (it ignored the field), with busy in a write of its own (issue 13).
+  const { socket, channel, stop } = await welcomedAgent((connect) => new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect }));
+  try {
+    const before = socket.batches.length;
+    channel.receive(encodeFrame(frame('exec', { id: 'j1', cmd: ['true'], outputCredit: 65_536, started: false })));
+    await socket.written((f) => f.t === 'state' && f.value === 'connected.idle' && !socket.batches.slice(0, before).some((batch) => batch.includes(f)));
+    const job = socket.batches.slice(before).map((batch) => batch.map((f) => (f.t === 'state' ? `state ${f.value}` : f.t)));
+    assert.equal(job, [['state connected.busy', 'exit', 'state connected.idle']]);
+  } finally {
+    await stop();
+  }
+});
+
+test('a busy worker with nothing to write reports `connected.busy` on its own within BUSY_REPORT_WAIT_MS', async () => {
+  const { socket, channel, stop } = await welcomedAgent((connect) => new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect, exec: { graceMs: 10 } }));
+  try {
+    const before = socket.batches.length;
+    channel.receive(encodeFrame(frame('exec', { id: 'j1', cmd: ['sleep', '30'], outputCredit: 65_536, started: false })));
+    await socket.written((f) => f.t === 'state' && f.value === 'connected.busy');
+    assert.equal(socket.batches.slice(before), [[frame('state', { value: 'connected.busy' })]], 'busy alone, while the command runs');
+    channel.receive(encodeFrame(frame('cancel', { re: 'j1' })));
+    await socket.written((f) => f.t === 'exit');
+  } finally {
+    await stop();
+  }
+});
+
 test.run();

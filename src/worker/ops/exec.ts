@@ -16,7 +16,7 @@ type Output = { stream: 'stdout' | 'stderr'; data: Uint8Array };
 
 /** Starts an exec job. `runner` options come from the agent (grace periods, batching). */
 export function startExec(f: FrameOf<'exec'>, ctx: JobContext, runner: ExecRunnerOptions = {}): RunningJob {
-  const { id, v: _v, t: _t, outputCredit, ...spec } = f;
+  const { id, v: _v, t: _t, outputCredit, started, ...spec } = f;
   const leftovers = ctx.leftovers;
   const cmd = typeof spec.cmd === 'string' ? spec.cmd : spec.cmd.join(' ');
   const onSpawn = leftovers ? (pid: number) => leftovers.trackProcessGroup(pid, { job: id, cmd }) : undefined;
@@ -69,15 +69,18 @@ export function startExec(f: FrameOf<'exec'>, ctx: JobContext, runner: ExecRunne
   const done = new Promise<void>((resolve) => (finished = resolve));
   handle.events$.subscribe({
     next: (event) => {
-      if (event.type === 'started') ctx.send(frame('started', { re: id, pid: event.pid }));
-      else if (event.type === 'output') {
+      // `started: false`: the hub has no use for the pid (issue 13), and the job's start then writes nothing.
+      if (event.type === 'started') {
+        if (started !== false) ctx.send(frame('started', { re: id, pid: event.pid }));
+      } else if (event.type === 'output') {
         waiting.push({ stream: event.stream, data: event.data });
         flush();
       } else {
         exitSeen = true;
-        ctx.log.info({ job: id, code: event.code, signal: event.signal }, 'exec finished');
         exitFrame = frame('exit', { re: id, code: event.code, signal: event.signal, timedOut: event.timedOut, cancelled: event.cancelled, durationMs: event.durationMs });
         flush();
+        // Logged once the exit is on its way: at the default level this is a synchronous write to stderr.
+        ctx.log.info({ job: id, code: event.code, signal: event.signal }, 'exec finished');
       }
     },
     error: (error: unknown) => {
