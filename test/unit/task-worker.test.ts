@@ -219,6 +219,21 @@ test('handler errors become task_failed with their code; a non-plain result fail
   assert.is(failed[0]!.error.retryable, true);
 });
 
+test('data bytes that are not one msgpack plain value fail the task with INVALID_ARGUMENT; its handler never runs', async () => {
+  const f = fakeContext();
+  const ran: string[] = [];
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1')).handle('job', {}, (task) => (ran.push(task.id), 'ok'));
+  // A msgpack timestamp (msgpackr decodes it to a Date), then bytes cut short.
+  tasks.frame(frame('task_push', { id: 'date', name: 'job', attrs: {}, data: Buffer.from([0xd6, 0xff, 0, 0, 0, 0]), lease: 'L-date', ttlMs: 3000 }), f.ctx);
+  tasks.frame(frame('task_push', { id: 'cut', name: 'job', attrs: {}, data: Buffer.from([0x92, 0x01]), lease: 'L-cut', ttlMs: 3000 }), f.ctx);
+  await flush();
+  const failed = f.of('task_failed');
+  assert.equal(failed.map((x) => [x.re, x.lease, x.error.code]), [['date', 'L-date', 'INVALID_ARGUMENT'], ['cut', 'L-cut', 'INVALID_ARGUMENT']]);
+  assert.match(failed[0]!.error.message, /The data of task date \(job\) is not plain data .*: submit nil, booleans/);
+  assert.match(failed[1]!.error.message, /The data of task cut \(job\) is not msgpack: Value is not valid msgpack \(2 bytes\)/);
+  assert.equal(ran, []);
+});
+
 test('a result over the frame limit fails the task instead of costing the connection', async () => {
   const f = fakeContext();
   const tasks = new TaskExtension(new SubscriptionRegistry('w1')).handle('big', {}, () => 'x'.repeat(2 * 1024 * 1024));

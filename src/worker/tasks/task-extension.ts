@@ -245,8 +245,7 @@ export class TaskExtension implements AgentExtension {
     try {
       // The data's msgpack bytes, decoded once here for the handler (protocol v3: the hub forwards the
       // bytes stored at submission, unread); checked as every frame is, so no extension value reaches it.
-      const data = decodeValue(push.data);
-      if (!isPlainValue(data)) throw new InvalidArgumentError(`The data of task ${id} (${push.name}) is not plain data (${describeValue(data)}): submit nil, booleans, numbers, strings, binary, arrays and maps only`);
+      const data = decodeTaskData(id, push);
       const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data };
       const result = (await entry.handler(task, { get signal() { return signalOf(entry); } })) ?? null;
       end = isPlainValue(result)
@@ -342,6 +341,21 @@ export class TaskExtension implements AgentExtension {
 
 function noop(): void {
   // A released unit of load without an agent, or a queue promise nobody awaits.
+}
+
+/**
+ * A pushed task's data, decoded from its msgpack bytes for the handler.
+ * @throws InvalidArgumentError when the bytes are not one msgpack value, or not a plain one
+ */
+function decodeTaskData(id: string, push: FrameOf<'task_push'>): unknown {
+  let data: unknown;
+  try {
+    data = decodeValue(push.data);
+  } catch (cause) {
+    throw new InvalidArgumentError(`The data of task ${id} (${push.name}) is not msgpack: ${(cause as Error).message}`, { cause });
+  }
+  if (!isPlainValue(data)) throw new InvalidArgumentError(`The data of task ${id} (${push.name}) is not plain data (${describeValue(data)}): submit nil, booleans, numbers, strings, binary, arrays and maps only`);
+  return data;
 }
 
 /** The task's abort signal, made on first use; already aborted when the task was. */
