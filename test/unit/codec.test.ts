@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeFrame, decodeValue, encodeFrame, encodeValue } from '../../src/protocol/codec.ts';
 import { frame } from '../../src/protocol/frames.ts';
+import { FrameError } from '../../src/errors.ts';
 
 test('output frame has stable golden bytes', () => {
   const bytes = encodeFrame(frame('output', { re: 'j1', seq: 0, stream: 'stdout', data: Buffer.from('hi\n') }));
@@ -23,6 +24,17 @@ test('task data and results are msgpack bytes inside a bin (protocol v3): encode
   // A value in place of the bytes is refused (what a version 2 peer would send, were its \`v\` right).
   assert.throws(() => decodeFrame(encodeFrame({ ...frame('task_done', { re: 't', lease: 'l', result: data }), result: { n: 1 } } as never)), /Invalid `task_done` frame: field `result`: Expected binary data/);
   assert.throws(() => decodeValue(Buffer.from([0x92, 0x01])), /Value is not valid msgpack \(2 bytes\)/);
+});
+
+test('a frame of protocol version 2 (data and result as values) is refused, saying to upgrade the older side', () => {
+  const old = encodeFrame({ ...frame('task_push', { id: 't', name: 'n', attrs: {}, data: encodeValue(1), lease: 'l', ttlMs: 1 }), v: 2, data: { n: 1 } } as never);
+  assert.throws(
+    () => decodeFrame(old),
+    (error: unknown) =>
+      error instanceof FrameError &&
+      error.code === 'PROTOCOL_VERSION' &&
+      error.message === 'Frame has protocol version 2; this side speaks version 3. Upgrade the older side.',
+  );
 });
 
 test.run();
