@@ -32,7 +32,7 @@ import { HubMetrics } from '../src/hub/metrics.ts';
 import { Registry } from '../src/hub/registry.ts';
 import { SqliteTaskStore } from '../src/hub/tasks/sqlite-task-store.ts';
 import { TaskHub } from '../src/hub/tasks/task-hub.ts';
-import type { TaskRow } from '../src/hub/tasks/task-store.ts';
+import type { TaskView } from '../src/hub/tasks/task-store.ts';
 import { openSqliteStore } from '../src/store/sqlite-store.ts';
 import { registerWorker } from '../src/worker/registration.ts';
 import { connectEngine, type NatsEngine } from '../src/engine/nats-connect.ts';
@@ -172,7 +172,7 @@ async function main(): Promise<void> {
     await Promise.all(warm.map((id) => tasks.wait(id)));
 
     // Every finished task, with the time it was seen.
-    const ends = new Map<string, { at: number; row: TaskRow; times: number }>();
+    const ends = new Map<string, { at: number; row: TaskView; times: number }>();
     tasks.finished$.subscribe((row) => {
       const seen = ends.get(row.id);
       if (seen) seen.times += 1;

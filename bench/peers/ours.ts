@@ -20,6 +20,7 @@ import { Hub } from '../../src/hub/hub.ts';
 import { HubMetrics } from '../../src/hub/metrics.ts';
 import { Registry } from '../../src/hub/registry.ts';
 import { MemoryTaskStore, SqliteTaskStore, TaskHub, type TaskStore } from '../../src/hub/tasks/index.ts';
+import { viewTask } from '../../src/hub/tasks/task-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { ROOT, type DispatchResult } from './common.ts';
@@ -91,7 +92,8 @@ export async function benchOurs(options: DriveOptions, backend: OurBackend = 'sq
     const bad: string[] = [];
     const perWorker = new Map<string, number>();
     for (const [id, data] of result.measured) {
-      const row = await store.get(id);
+      const stored = await store.get(id);
+      const row = stored && viewTask(stored);
       if (row?.worker) perWorker.set(row.worker, (perWorker.get(row.worker) ?? 0) + 1);
       if (!row || row.state !== 'done' || row.attempts !== 1 || JSON.stringify(row.result) !== JSON.stringify(data)) {
         bad.push(`${id}: ${row ? `${row.state}, attempts ${row.attempts}, result ${JSON.stringify(row.result)}` : 'missing'}`);

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { SqliteTaskTables } from '../../src/hub/tasks/sqlite-task-tables.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 import { setConcurrencyPragmas } from '../../src/store/sqlite-connection.ts';
 
 const cpuMs = (): number => {
@@ -41,7 +42,7 @@ function run(tasks: number, turn: number): Record<string, number> {
       begin.run();
       timed('insert', () => {
         for (let j = i; j < Math.min(tasks, i + 256); j++) {
-          tables.insert({ id: `t${j}`, name: 'echo', attrs: {}, data: { phase: 'burst', i: j }, createdAt: 1, deadlineMs: 1e9, maxAttempts: 3 });
+          tables.insert({ id: `t${j}`, name: 'echo', attrs: {}, data: encodeValue({ phase: 'burst', i: j }), createdAt: 1, deadlineMs: 1e9, maxAttempts: 3 });
         }
       });
       timed('commit', () => commit.run());
@@ -64,7 +65,7 @@ function run(tasks: number, turn: number): Record<string, number> {
       const ending = held.splice(0, turn);
       timed('complete', () => {
         for (const [id, leaseToken] of ending) {
-          if (!tables.complete(id, leaseToken, { phase: 'burst', i: done }, 3)) throw new Error(`complete of ${id} refused`);
+          if (!tables.complete(id, leaseToken, encodeValue({ phase: 'burst', i: done }), 3)) throw new Error(`complete of ${id} refused`);
           done += 1;
         }
       });

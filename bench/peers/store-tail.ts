@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { openSqliteTaskStore } from '../../src/hub/tasks/sqlite-task-store.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 import { fmt, latency } from './common.ts';
 
 async function run(tasks: number): Promise<number[]> {
@@ -24,14 +25,14 @@ async function run(tasks: number): Promise<number[]> {
     for (let i = 0; i < tasks; i++) {
       const id = `t${i}`;
       let start = performance.now();
-      const inserted = store.insert({ id, name: 'echo', attrs: {}, data: { phase: 'one', i }, createdAt: 1, deadlineMs: 1e12, maxAttempts: 3 });
+      const inserted = store.insert({ id, name: 'echo', attrs: {}, data: encodeValue({ phase: 'one', i }), createdAt: 1, deadlineMs: 1e12, maxAttempts: 3 });
       const page = await store.leasePending(i === 0 ? 0 : i, ['echo'], 2, () => ({ worker: 'w', lease: `L${token++}` }), 2, 1e12);
       await inserted;
       commits.push(performance.now() - start);
       const leased = page.leased[0];
       if (!leased) throw new Error(`task ${id} was not leased`);
       start = performance.now();
-      if (!(await store.complete(leased.row.id, leased.choice.lease, { phase: 'one', i }, 3))) throw new Error(`complete of ${id} refused`);
+      if (!(await store.complete(leased.row.id, leased.choice.lease, encodeValue({ phase: 'one', i }), 3))) throw new Error(`complete of ${id} refused`);
       commits.push(performance.now() - start);
     }
     return commits;

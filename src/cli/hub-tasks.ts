@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors.ts';
 import type { AdminClient } from '../hub/admin-client.ts';
 import { showTaskValue } from '../hub/tasks/task-json.ts';
 import { parseTaskSubmission } from '../hub/tasks/task-spec.ts';
-import { TASK_STATES, type TaskRow } from '../hub/tasks/task-store.ts';
+import { TASK_STATES, type TaskView } from '../hub/tasks/task-store.ts';
 import { formatAttrs } from '../../machines/task.helpers.ts';
 import { withHub } from './hub-connect.ts';
 import { parsePositiveSeconds } from './parse.ts';
@@ -43,7 +43,7 @@ export function registerTaskCommands(program: Command): void {
     .addOption(hubDataOption())
     .action((opts) =>
       withHub(opts, async (client) => {
-        const rows = await client.call<TaskRow[]>('tasks.list', { ...(opts.state ? { state: opts.state } : {}), limit: positiveInt('--limit', opts.limit) });
+        const rows = await client.call<TaskView[]>('tasks.list', { ...(opts.state ? { state: opts.state } : {}), limit: positiveInt('--limit', opts.limit) });
         if (opts.json) for (const row of rows) line(showTaskValue(row));
         else for (const text of table(rows)) line(text);
       }),
@@ -56,7 +56,7 @@ export function registerTaskCommands(program: Command): void {
     .addOption(hubDataOption())
     .action((id: string, opts) =>
       withHub(opts, async (client) => {
-        const row = await client.call<TaskRow>('tasks.show', { id });
+        const row = await client.call<TaskView>('tasks.show', { id });
         if (opts.json) line(showTaskValue(row, 2));
         else for (const text of details(row)) line(text);
       }),
@@ -78,10 +78,12 @@ async function submit(client: AdminClient, name: string, opts: Record<string, un
   }
   const deadlineMs = Math.round(parsePositiveSeconds('--deadline', String(opts.deadline)) * 1000);
   const task = parseTaskSubmission({ name, attrs, data, deadlineMs, maxAttempts: positiveInt('--max-attempts', String(opts.maxAttempts)) });
-  const { id } = await client.call<{ id: string }>('tasks.submit', task);
+  // Checked here for its messages; sent as the value itself: the hub encodes it once into the msgpack
+  // bytes it stores (\`task.data\` is those bytes already).
+  const { id } = await client.call<{ id: string }>('tasks.submit', { ...task, data });
   line(id);
   if (!opts.wait) return;
-  const row = await lastValueFrom(client.watch<TaskRow>('tasks.wait', { id }));
+  const row = await lastValueFrom(client.watch<TaskView>('tasks.wait', { id }));
   if (row.state === 'done') line(showTaskValue(row.result));
   else {
     process.stderr.write(`✖ ${row.error?.message ?? 'task failed'} [${row.error?.code ?? 'INTERNAL'}]\n`);
@@ -97,7 +99,7 @@ function positiveInt(flag: string, raw: unknown): number {
 
 const time = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
-function table(rows: TaskRow[]): string[] {
+function table(rows: TaskView[]): string[] {
   const head = ['ID', 'NAME', 'STATE', 'ATTEMPTS', 'WORKER', 'CREATED', 'ATTRS'];
   const cells = rows.map((r) => [r.id, r.name, r.state, String(r.attempts), r.worker ?? '-', time(r.createdAt), formatAttrs(r.attrs)]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
@@ -105,7 +107,7 @@ function table(rows: TaskRow[]): string[] {
   return [fmt(head), ...cells.map(fmt)];
 }
 
-function details(r: TaskRow): string[] {
+function details(r: TaskView): string[] {
   const out = [
     `id:         ${r.id}`,
     `name:       ${r.name}`,

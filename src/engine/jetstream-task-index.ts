@@ -8,6 +8,9 @@
  */
 import { TASK_STATES, type TaskRow, type TaskState } from '../hub/tasks/task-store.ts';
 
+/** A slim row's data: msgpack nil (the real bytes stay in the bucket). */
+const NIL_BYTES: Uint8Array = Uint8Array.of(0xc0);
+
 /** A row and the KV revision it was read at. */
 export interface IndexedTask {
   row: TaskRow;
@@ -109,7 +112,7 @@ export class TaskIndex {
     const before = this.tasks.get(row.id);
     if (before && before.revision >= revision) return false;
     // An ended task changes no more: its payloads are left to the bucket, so the index stays small.
-    this.tasks.set(row.id, isEnded(row.state) ? { row: { ...row, data: null, result: null, error: null }, revision, slim: true } : { row, revision });
+    this.tasks.set(row.id, isEnded(row.state) ? { row: { ...row, data: NIL_BYTES, result: null, error: null }, revision, slim: true } : { row, revision });
     if (before) {
       this.counts[before.row.state] -= 1;
       if (before.row.state === 'pending') this.pendingTasks.remove(before.row.seq);

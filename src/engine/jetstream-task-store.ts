@@ -4,7 +4,7 @@
  * Layout (nats-server 2.9: no per-key TTL, no atomic batch, no multi-filter consumers):
  * - one KV bucket `<prefix>_tasks`, history 1, one key per task (the task id; ids that are not plain
  *   `[A-Za-z0-9_-]` go base64url under `x.`). The value is the whole row as JSON (task-json.ts, binary
- *   kept), including the lease: holder hub (`owner`), worker, token (`lease`) and `expiresAt`.
+ *   kept; the task's data and result are its msgpack bytes, so base64 in the JSON: `TaskRecord`), including the lease: holder hub (`owner`), worker, token (`lease`) and `expiresAt`.
  * - every state change is one `kv.update(key, row, revision)`: a compare-and-set on the revision read,
  *   like SQLite's `UPDATE ... WHERE state = ? AND lease = ?` then `changes === 1`. When the revision moved
  *   (another hub wrote), the row is read again and the condition checked again; so of two hubs that
@@ -38,6 +38,7 @@ import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { noWorkerError, workerLostError } from '../../machines/task.helpers.ts';
 import { decodeTaskValue, encodeTaskValue } from '../hub/tasks/task-json.ts';
+import { encodeValue } from '../protocol/codec.ts';
 import { DEFAULT_HUB_ID, newTaskRow, type Expired, type NewTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreEvents, type TaskStoreOptions } from '../hub/tasks/task-store.ts';
 import { BucketWatch, openStoreBucket, parseBucketOptions, type JetStreamBucketOptions } from './jetstream-buckets.ts';
 import { TaskIndex, type IndexedTask } from './jetstream-task-index.ts';
@@ -50,7 +51,12 @@ export interface JetStreamTaskStoreOptions extends TaskStoreOptions, JetStreamBu
 const MAX_CAS_RETRIES = 32;
 
 /** The stored record: the row, and which hub wrote this revision (so a store ignores its own writes in the watch). */
-type TaskRecord = TaskRow & { by: string };
+/**
+ * A row as stored in the bucket: JSON (task-json.ts), data and result as their msgpack bytes (written as
+ * base64 under the binary marker key), `mp: 1` saying so. A record without `mp` was written before
+ * values became msgpack bytes (issue 9): its data and result are the plain values, encoded on read.
+ */
+type TaskRecord = TaskRow & { by: string; mp?: 1 };
 
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
 
@@ -169,13 +175,17 @@ export class JetStreamTaskStore implements TaskStore {
   }
 
   private decode(entry: KvEntry): { row: TaskRow; by: string } {
-    const { by, ...row } = decodeTaskValue(entry.string()) as TaskRecord;
+    const { by, mp, ...row } = decodeTaskValue(entry.string()) as TaskRecord;
+    if (mp !== 1) {
+      row.data = encodeValue(row.data);
+      if (row.result !== null) row.result = encodeValue(row.result);
+    }
     if (row.seq === 0) row.seq = entry.revision;
     return { row, by };
   }
 
   private encode(row: TaskRow): string {
-    return encodeTaskValue({ ...row, by: this.hubId } satisfies TaskRecord);
+    return encodeTaskValue({ ...row, by: this.hubId, mp: 1 } satisfies TaskRecord);
   }
 
   /** The row as the bucket has it now (and the index updated with it). */
@@ -287,8 +297,8 @@ export class JetStreamTaskStore implements TaskStore {
     return this.onTask(id, async (kv) => Boolean(await this.change(kv, id, (row) => (held(row, lease) ? { ...row, expiresAt, updatedAt: at } : undefined))));
   }
 
-  complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined> {
-    return this.onTask(id, (kv) => this.change(kv, id, (row) => (held(row, lease) ? { ...row, state: 'done', result: result ?? null, ...ended(at) } : undefined)));
+  complete(id: string, lease: string, result: Uint8Array, at: number): Promise<TaskRow | undefined> {
+    return this.onTask(id, (kv) => this.change(kv, id, (row) => (held(row, lease) ? { ...row, state: 'done', result, ...ended(at) } : undefined)));
   }
 
   fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined> {

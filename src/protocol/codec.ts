@@ -74,6 +74,32 @@ export function encodeFrameInto(frame: Frame, into: Buffer): Uint8Array {
   }
 }
 
+/**
+ * A plain value as msgpack bytes (issue 9: a task's data and result stay these bytes from where they enter
+ * the hub to where they are used: stored as they are, sent in `task_push` / `task_done` as a `bin`, and
+ * decoded only by the worker's handler call and by whoever shows a task). `undefined` becomes nil. The
+ * value is not checked: callers check it with `isPlainValue` first.
+ */
+export function encodeValue(value: unknown): Uint8Array {
+  return packr.pack(value ?? null);
+}
+
+/**
+ * Msgpack bytes of {@link encodeValue} -> the value (binary as `Buffer`). Not validated: a value that came
+ * from a peer must be checked with `isPlainValue` before application code sees it.
+ * @throws FrameError when the bytes are not one msgpack value
+ */
+export function decodeValue(bytes: Uint8Array): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (cause) {
+    throw new FrameError(`Value is not valid msgpack (${bytes.length} bytes): ${(cause as Error).message}; it must be one msgpack value, as encodeValue writes`, {
+      cause,
+      data: { bytes: bytes.length },
+    });
+  }
+}
+
 /** Decodes bytes without schema validation; throws {@link FrameError} when they are not one msgpack value. */
 export function decodeRaw(bytes: Uint8Array): unknown {
   try {

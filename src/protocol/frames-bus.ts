@@ -10,6 +10,12 @@ import { plainValueSchema, wireErrorSchema } from './frames-common.ts';
 const name = z.string().min(1).max(200);
 const requestId = z.string().min(1).max(100);
 const leaseToken = z.string().min(1).max(100);
+/**
+ * A task's data or result (protocol v3, issue 9): the value's msgpack encoding, carried as a msgpack `bin`,
+ * so the hub stores and forwards the bytes without decoding or encoding them again. The worker decodes
+ * the data once before its handler runs, and encodes the handler's result once.
+ */
+const taskValueBytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array && value.byteLength > 0, { message: 'Expected binary data: the msgpack encoding of a plain value' });
 const base = <T extends string>(t: T) => ({ v: z.literal(PROTOCOL_VERSION), t: z.literal(t) });
 
 /** One action subscription: the worker answers every broadcast of `action`. */
@@ -82,7 +88,7 @@ export const resourcesFlagSchema = z.object({
 /** The worker will not run a pushed lease (no matching handler any more, or stopping): back to pending. */
 export const taskRejectedSchema = z.object({ ...base('task_rejected'), re: requestId, lease: leaseToken, reason: z.string().max(1000) });
 export const taskRenewSchema = z.object({ ...base('task_renew'), re: requestId, lease: leaseToken });
-export const taskDoneSchema = z.object({ ...base('task_done'), re: requestId, lease: leaseToken, result: plainValueSchema });
+export const taskDoneSchema = z.object({ ...base('task_done'), re: requestId, lease: leaseToken, result: taskValueBytes });
 export const taskFailedSchema = z.object({ ...base('task_failed'), re: requestId, lease: leaseToken, error: wireErrorSchema });
 
 // ---- hub -> worker ---------------------------------------------------------------------------------
@@ -102,7 +108,7 @@ export const taskPushSchema = z.object({
   id: requestId,
   name,
   attrs: z.record(z.string(), z.string()),
-  data: plainValueSchema,
+  data: taskValueBytes,
   lease: leaseToken,
   ttlMs: z.number().int().positive(),
 });

@@ -114,6 +114,9 @@ function isStringRecord(value: unknown): boolean {
  */
 const isPresentPlainValue = (value: unknown): boolean => value !== undefined && isPlainValue(value);
 
+/** `taskValueBytes` of frames-bus.ts: a task's data or result as msgpack bytes (protocol v3). */
+const isTaskValueBytes = (value: unknown): boolean => value instanceof Uint8Array && value.byteLength > 0;
+
 /** One check per hot frame type; `v` is checked by the caller, `t` chose the check. */
 const checkList: Record<string, (f: Fields) => boolean> = {
   action_done(f) {
@@ -161,7 +164,7 @@ const checkList: Record<string, (f: Fields) => boolean> = {
       isRequestId(f.id) &&
       isName(f.name) &&
       isStringRecord(f.attrs) &&
-      isPresentPlainValue(f.data) &&
+      isTaskValueBytes(f.data) &&
       isString(f.lease, 1, 100) &&
       isInt(f.ttlMs) &&
       f.ttlMs > 0 &&
@@ -169,7 +172,7 @@ const checkList: Record<string, (f: Fields) => boolean> = {
     );
   },
   task_done(f) {
-    return isRequestId(f.re) && isString(f.lease, 1, 100) && isPresentPlainValue(f.result) && hasKeys(f, 5);
+    return isRequestId(f.re) && isString(f.lease, 1, 100) && isTaskValueBytes(f.result) && hasKeys(f, 5);
   },
   run(f) {
     if (!isRequestId(f.id) || !isTarget(f.target) || !isExecJob(f.job)) return false;

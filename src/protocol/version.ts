@@ -1,5 +1,5 @@
 /** The protocol version carried in every frame's `v` field. Bumped on any incompatible change. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Largest frame, in bytes, that either side accepts by default (ws `maxPayload`). */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;

@@ -131,7 +131,9 @@ export function migrate(db: Database.Database, steps: Steps = SCHEMA_STEPS, now:
     if (heldSchema && pending.length > 0) onUpgrade?.(pending);
     const record = db.prepare('INSERT INTO schema_migrations (part, step, name, applied_at) VALUES (?, ?, ?, ?)');
     for (const { part, step, name } of pending) {
-      db.exec(steps[part][step - 1]!.sql);
+      const schemaStep = steps[part][step - 1]!;
+      for (const [fn, body] of Object.entries(schemaStep.functions ?? {})) db.function(fn, { deterministic: true }, body);
+      db.exec(schemaStep.sql);
       record.run(part, step, name, now());
       outcome.applied.push({ part, step, name });
     }

@@ -9,12 +9,19 @@
  * `tasks` steps by the `task_schema` table, and the `workflows` and `resources` tables were created
  * with `CREATE TABLE IF NOT EXISTS` (step 1 of each is that DDL).
  */
+import { decodeTaskValue } from '../hub/tasks/task-json.ts';
+import { encodeValue } from '../protocol/codec.ts';
 
 /** One named schema step: SQL run once, in the runner's transaction. */
 export interface SchemaStep {
   /** Unique within its part; recorded in `schema_migrations`. */
   readonly name: string;
   readonly sql: string;
+  /**
+   * SQL functions the step's SQL calls, defined on the connection just before it runs (a conversion
+   * SQL cannot do by itself, such as `values-as-msgpack`'s JSON -> msgpack). Deterministic, one value each.
+   */
+  readonly functions?: Readonly<Record<string, (value: unknown) => unknown>>;
 }
 
 /** The parts of the file, in the order their steps run (a part may refer to an earlier one). */
@@ -82,6 +89,15 @@ export const REGISTRY_STEPS: readonly SchemaStep[] = [
   },
 ];
 
+/**
+ * A task value stored by a cla-hub of before `values-as-msgpack` (JSON text, binary as
+ * `{"\u0000b64": ...}`: task-json.ts) as the msgpack bytes stored since. NULL stays NULL (a result not yet
+ * written); a BLOB is left as it is.
+ */
+function taskJsonToMsgpack(value: unknown): unknown {
+  return typeof value === 'string' ? Buffer.from(encodeValue(decodeTaskValue(value))) : value;
+}
+
 /** Tasks and their leases (src/hub/tasks/sqlite-task-tables.ts). */
 export const TASK_STEPS: readonly SchemaStep[] = [
   {
@@ -123,6 +139,44 @@ export const TASK_STEPS: readonly SchemaStep[] = [
     sql: `UPDATE tasks SET state = 'pending', lease = NULL, owner = NULL, expires_at = NULL WHERE state = 'offered';
    DROP INDEX tasks_expiring;
    CREATE INDEX tasks_expiring ON tasks(expires_at) WHERE state = 'claimed';`,
+  },
+  // A task's data and result as msgpack bytes in BLOB columns (issue 9: they stay msgpack bytes end to
+  // end; the hub stores what it was given or the worker sent and pushes it as it is, with no JSON encode
+  // or decode per task). The table is rebuilt for the columns' new types, each JSON text value converted
+  // (`task_json_to_msgpack`); the CHECK drops 'offered', which step `offered-to-pending` emptied.
+  {
+    name: 'values-as-msgpack',
+    functions: { task_json_to_msgpack: taskJsonToMsgpack },
+    sql: `CREATE TABLE tasks_msgpack (
+     seq INTEGER PRIMARY KEY,
+     id TEXT NOT NULL UNIQUE,
+     name TEXT NOT NULL,
+     attrs TEXT NOT NULL,
+     data BLOB NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'claimed', 'done', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     worker TEXT,
+     lease TEXT,
+     expires_at INTEGER,
+     deadline_ms INTEGER NOT NULL,
+     deadline_at INTEGER NOT NULL,
+     result BLOB,
+     error TEXT,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     offered_at INTEGER,
+     claimed_at INTEGER,
+     finished_at INTEGER,
+     owner TEXT
+   );
+   INSERT INTO tasks_msgpack (seq, id, name, attrs, data, state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, result, error, created_at, updated_at, offered_at, claimed_at, finished_at, owner)
+     SELECT seq, id, name, attrs, task_json_to_msgpack(data), state, attempts, max_attempts, worker, lease, expires_at, deadline_ms, deadline_at, task_json_to_msgpack(result), error, created_at, updated_at, offered_at, claimed_at, finished_at, owner FROM tasks;
+   DROP TABLE tasks;
+   ALTER TABLE tasks_msgpack RENAME TO tasks;
+   CREATE INDEX tasks_by_state ON tasks(state, seq);
+   CREATE INDEX tasks_expiring ON tasks(expires_at) WHERE state = 'claimed';
+   CREATE INDEX tasks_deadline ON tasks(deadline_at) WHERE state = 'pending';`,
   },
 ];
 

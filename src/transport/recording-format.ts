@@ -3,7 +3,7 @@
  * with the time since the first line, the connection, the direction and the frame's fields. Binary data
  * is shown as text when it is printable UTF-8; secrets (token, passkey) are masked.
  */
-import { decodeRaw } from '../protocol/codec.ts';
+import { decodeRaw, decodeValue } from '../protocol/codec.ts';
 import type { RecordLine } from './recorder.ts';
 
 const SECRET_KEYS = new Set(['token', 'passkey', 'psk']);
@@ -49,8 +49,20 @@ export function describeFrame(value: unknown): string {
   const type = typeof record.t === 'string' ? record.t : '?';
   const fields = Object.entries(record)
     .filter(([key]) => key !== 't' && key !== 'v')
-    .map(([key, field]) => `${key}=${show(key, field)}`);
+    .map(([key, field]) => `${key}=${isTaskValue(type, key) ? showTaskBytes(field) : show(key, field)}`);
   return [type, ...fields].join(' ');
+}
+
+/** A task's data or result: msgpack bytes inside the frame (protocol v3), shown as the value they hold. */
+const isTaskValue = (type: string, key: string): boolean => (type === 'task_push' && key === 'data') || (type === 'task_done' && key === 'result');
+
+function showTaskBytes(value: unknown): string {
+  if (!(value instanceof Uint8Array)) return show('', value);
+  try {
+    return `msgpack(${show('', decodeValue(value))})`;
+  } catch {
+    return show('', value);
+  }
 }
 
 function show(key: string, value: unknown): string {

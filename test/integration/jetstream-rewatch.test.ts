@@ -16,6 +16,7 @@ import { systemClock } from '../../src/clock.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { startNatsServer } from './nats-server.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 
 const folder = tempDir('cla-js-rewatch-');
 const server = await startNatsServer(folder.dir);
@@ -81,7 +82,7 @@ it("task store: another hub's task still seen (and announced) after an election 
   try {
     await elect('rwt_tasks');
     const pending = new Promise<void>((resolve) => a.subscribe({ pending: resolve, ended: () => undefined }));
-    assert.ok(await b.insert({ id: 't1', name: 'tag', attrs: {}, data: {}, createdAt: 1_700_000_000_000, deadlineMs: 600_000, maxAttempts: 3 }));
+    assert.ok(await b.insert({ id: 't1', name: 'tag', attrs: {}, data: encodeValue({}), createdAt: 1_700_000_000_000, deadlineMs: 600_000, maxAttempts: 3 }));
     await pending;
     assert.equal((await a.list({ limit: 10 })).map((r) => r.id), ['t1']);
   } finally {

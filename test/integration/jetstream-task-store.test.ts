@@ -18,6 +18,7 @@ import { silentLogger } from '../../src/logger.ts';
 import { taskStoreConformance } from '../unit/task-store-conformance.ts';
 import { tempDir } from '../unit/test-helpers.ts';
 import { startNatsServer } from './nats-server.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 
 const folder = tempDir('cla-js-tasks-');
 const server = await startNatsServer(folder.dir);
@@ -37,7 +38,7 @@ const conformance = taskStoreConformance('jetstream (one bucket per test, one na
 conformance.run();
 
 const T0 = 1_000_000;
-const task = (id: string, extra: Partial<NewTask> = {}): NewTask => ({ id, name: 'tag', attrs: {}, data: { id }, createdAt: T0, deadlineMs: 600_000, maxAttempts: 3, ...extra });
+const task = (id: string, extra: Partial<NewTask> = {}): NewTask => ({ id, name: 'tag', attrs: {}, data: encodeValue({ id }), createdAt: T0, deadlineMs: 600_000, maxAttempts: 3, ...extra });
 
 /** Waits until `check` holds, re-checking on each event of the store. */
 const until = (store: JetStreamTaskStore, check: () => Promise<boolean>) =>
@@ -77,6 +78,24 @@ hubs('ids that are not plain KV tokens are kept under an encoded key and read ba
   assert.ok(await store.insert(task('a.b c/ü')));
   assert.is((await store.get('a.b c/ü'))!.id, 'a.b c/ü');
   assert.equal((await store.pending(0, ['tag'], 10)).map((r) => r.id), ['a.b c/ü']);
+  await store.close();
+});
+
+hubs('a record written before data and results were msgpack bytes (no `mp`) is read with its values encoded; new records keep the bytes', async () => {
+  const prefix = `m${++buckets}`;
+  const store = await openJetStreamTaskStore(shared.nc, { hubId: 'h', prefix });
+  assert.ok(await store.insert(task('new', { data: encodeValue({ b: new Uint8Array([1, 2]) }) })));
+  const kv = await new Kvm(shared.nc).open(store.bucket);
+  const fresh = JSON.parse((await kv.get(taskKey('new')))!.string()) as Record<string, unknown>;
+  assert.is(fresh.mp, 1, 'a record says its values are msgpack bytes');
+  assert.equal([...(await store.get('new'))!.data], [...encodeValue({ b: new Uint8Array([1, 2]) })]);
+  // As the store wrote a done row before: the values themselves, binary under the marker key.
+  const old: Record<string, unknown> = { ...fresh, id: 'old', seq: 0, state: 'done', data: { n: 1 }, result: { raw: { '\u0000b64': 'AQI=' } } };
+  delete old.mp;
+  await kv.put(taskKey('old'), JSON.stringify(old));
+  const row = (await store.get('old'))!;
+  assert.equal([...row.data], [...encodeValue({ n: 1 })]);
+  assert.equal([...row.result!], [...encodeValue({ raw: new Uint8Array([1, 2]) })]);
   await store.close();
 });
 
@@ -149,7 +168,7 @@ hubs('three hubs on their own connections lease 300 tasks: each exactly once; en
   await Promise.all(
     stores.flatMap((store, s) =>
       ids.map(async (id, i) => {
-        const row = await store.complete(id, `L-${store.hubId}-${id}`, { by: store.hubId }, T0 + 1);
+        const row = await store.complete(id, `L-${store.hubId}-${id}`, encodeValue({ by: store.hubId }), T0 + 1);
         assert.is(row !== undefined, won[s]![i]!, `completion of ${id} by ${store.hubId}`);
       }),
     ),
@@ -203,7 +222,7 @@ hubs('a TaskHub waiting on a task learns of its end written through another hub'
     // Hub two's dispatcher leases it to one of its workers, which completes it.
     await until(other, async () => (await other.pending(0, ['echo'], 10)).length === 1);
     assert.ok(await other.lease(id, 'w-two', 'L', Date.now(), Date.now() + 60_000));
-    await other.complete(id, 'L', 'hi', Date.now());
+    await other.complete(id, 'L', encodeValue('hi'), Date.now());
     const row = await waiting;
     assert.equal([row.state, row.result, row.worker], ['done', 'hi', 'w-two']);
   } finally {

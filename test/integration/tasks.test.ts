@@ -24,6 +24,7 @@ import { connectWs } from '../../src/transport/ws-client.ts';
 import type { Transport } from '../../src/transport/transport.ts';
 import { registerWorker } from '../../src/worker/registration.ts';
 import { HUB_BIN, runCli, startCli, startHub, stopAll, tempDir, WORKER_BIN, type LiveProcess, type RunningHub } from './processes.ts';
+import { decodeValue, encodeValue } from '../../src/protocol/codec.ts';
 
 interface Ctx {
   dir: string;
@@ -110,7 +111,7 @@ tasks('1,000 tasks over 4 workers, one SIGKILLed mid-way: each completes exactly
 
   const rows = (await rowsOf(ctx.store, ids));
   assert.equal((await ctx.store.counts()), { pending: 0, claimed: 0, done: 1000, failed: 0 });
-  assert.ok(rows.every((r) => r.state === 'done' && (r.result as { code: number }).code === 0 && r.finishedAt !== null));
+  assert.ok(rows.every((r) => r.state === 'done' && (decodeValue(r.result!) as { code: number }).code === 0 && r.finishedAt !== null));
   assert.ok(doneAtKill < 1000, 'the kill happened mid-way');
   // The victim's claims were lost with it: those tasks were claimed again (attempts 2) and finished elsewhere.
   const reclaimed = rows.filter((r) => r.attempts > 1);
@@ -147,7 +148,7 @@ tasks('a completion with an old lease, after the task was leased again, is refus
 
   const first = await rawWorker(ctx.hub.url, 'raw', token);
   const lease1 = await first.next('task_push');
-  assert.equal([lease1.id, lease1.name, lease1.attrs, lease1.data], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
+  assert.equal([lease1.id, lease1.name, lease1.attrs, decodeValue(lease1.data)], [id, 'probe', { cloud: 'aws' }, { n: 1 }]);
   first.transport.close(1000, 'going away');
   await first.transport.closed;
 
@@ -155,11 +156,11 @@ tasks('a completion with an old lease, after the task was leased again, is refus
   const second = await rawWorker(ctx.hub.url, 'raw', token);
   const lease2 = await second.next('task_push');
   assert.is.not(lease2.lease, lease1.lease);
-  second.send(frame('task_done', { re: id, lease: lease1.lease, result: 'stale' }));
+  second.send(frame('task_done', { re: id, lease: lease1.lease, result: encodeValue('stale') }));
   const refused = await second.next('error');
   assert.equal([refused.re, refused.error.code], [id, 'STALE_LEASE']);
   assert.is((await ctx.store.get(id))!.state, 'claimed');
-  second.send(frame('task_done', { re: id, lease: lease2.lease, result: 'fresh' }));
+  second.send(frame('task_done', { re: id, lease: lease2.lease, result: encodeValue('fresh') }));
   await until('done', async () => (await ctx.store.get(id))!.state === 'done');
   second.transport.close(1000, 'done');
 

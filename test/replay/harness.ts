@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { SimulatedClock } from 'xstate';
 import type { RunDetail } from '../../src/hub/actions/workflow-store.ts';
-import type { TaskRow } from '../../src/hub/tasks/task-store.ts';
+import type { TaskView } from '../../src/hub/tasks/task-store.ts';
 import { Hub, type HubOptions } from '../../src/hub/hub.ts';
 import { decodeRaw, encodeFrame } from '../../src/protocol/codec.ts';
 import type { Frame } from '../../src/protocol/frames.ts';
@@ -63,7 +63,7 @@ export interface WorkerReplayResult extends ReplayResult {
  */
 export interface HubReplayResult extends ReplayResult {
   runs: RunDetail[];
-  tasks: TaskRow[];
+  tasks: TaskView[];
 }
 
 export interface HubReplayOptions {

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeFrame, encodeFrame, encodeOnce } from '../../src/protocol/codec.ts';
+import { decodeFrame, encodeFrame, encodeOnce, encodeValue } from '../../src/protocol/codec.ts';
 import { FrameError } from '../../src/errors.ts';
 import { frame, type Frame } from '../../src/protocol/frames.ts';
 import { PROTOCOL_VERSION } from '../../src/protocol/version.ts';
@@ -39,9 +39,9 @@ test('an unknown frame type is still refused, naming the type field', () => {
 });
 
 test('valid hot frames decode to the same value', () => {
-  const push = frame('task_push', { id: 't1', name: 'echo', attrs: { a: 'b' }, data: { n: 1, s: 'x' }, lease: 'l1', ttlMs: 30_000 });
+  const push = frame('task_push', { id: 't1', name: 'echo', attrs: { a: 'b' }, data: encodeValue({ n: 1, s: 'x' }), lease: 'l1', ttlMs: 30_000 });
   assert.equal(decodeFrame(encodeFrame(push)), push);
-  const done = frame('task_done', { re: 't1', lease: 'l1', result: [1, 'two', null] });
+  const done = frame('task_done', { re: 't1', lease: 'l1', result: encodeValue([1, 'two', null]) });
   assert.equal(decodeFrame(encodeFrame(done)), done);
 });
 

@@ -3,6 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SeqList, TaskIndex } from '../../src/engine/jetstream-task-index.ts';
 import { newTaskRow, type TaskRow } from '../../src/hub/tasks/task-store.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 
 const it = suite('jetstream task index');
 
@@ -29,7 +30,7 @@ it('SeqList keeps seq order whatever the order of adds; removal, revival and com
 
 it('TaskIndex applies a row only for a newer revision and keeps counts, pending and active right', () => {
   const index = new TaskIndex();
-  const row = (id: string, seq: number, extra: Partial<TaskRow> = {}): TaskRow => ({ ...newTaskRow({ id, name: 'n', attrs: {}, data: null, createdAt: 0, deadlineMs: 1, maxAttempts: 1 }, seq), ...extra });
+  const row = (id: string, seq: number, extra: Partial<TaskRow> = {}): TaskRow => ({ ...newTaskRow({ id, name: 'n', attrs: {}, data: encodeValue(null), createdAt: 0, deadlineMs: 1, maxAttempts: 1 }, seq), ...extra });
   assert.is(index.apply(row('a', 1), 1), undefined);
   assert.is(index.apply(row('b', 2), 2), undefined);
   assert.equal(index.apply(row('a', 1, { state: 'claimed', lease: 'L' }), 3), row('a', 1));

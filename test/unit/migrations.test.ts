@@ -15,6 +15,7 @@ import { appliedSteps, migrate, RUNNER_USER_VERSION } from '../../src/store/migr
 import { SCHEMA_PARTS, SCHEMA_STEPS } from '../../src/store/schema-steps.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { buildLegacyFile } from './legacy-data-file.ts';
+import { decodeValue, encodeValue } from '../../src/protocol/codec.ts';
 import { tempDirEach, type TempDirContext } from './test-helpers.ts';
 
 const test = suite<TempDirContext>('one migration runner for the data file', { dir: '', cleanup: () => {} });
@@ -69,6 +70,7 @@ test("today's file is upgraded in place by the hub's open: data kept, every step
   }
   const tasks = openSqliteTaskStore(file, { hubId: 'hub-x' });
   assert.equal([(await tasks.get('task-1'))!.state, (await tasks.get('task-1'))!.owner], ['claimed', null]);
+  assert.equal([...(await tasks.get('task-1'))!.data], [...encodeValue(1)], 'its JSON text data is msgpack bytes now');
   // No task is offered any more: an offered row is pending again, as unclaimed as it was, its offer gone.
   const offered = (await tasks.get('task-2'))!;
   assert.equal([offered.state, offered.attempts, offered.lease, offered.expiresAt, offered.worker, offered.offeredAt], ['pending', 0, null, null, 'w1', 1]);
@@ -80,6 +82,41 @@ test("today's file is upgraded in place by the hub's open: data kept, every step
   await tasks.close();
 });
 
+test('task data and results stored as JSON text (binary as base64) become msgpack BLOBs, values unchanged', async ({ dir }) => {
+  const file = path.join(dir, 'hub.db');
+  buildLegacyFile(file);
+  const old = new Database(file);
+  // As the code before \`values-as-msgpack\` wrote them (task-json.ts): binary under the marker key.
+  const data = JSON.stringify({ bytes: { '\u0000b64': Buffer.from([0, 1, 255]).toString('base64') }, nested: { list: [1, 'two', null, { deep: true }] }, text: 'h\u00e9' });
+  const result = JSON.stringify({ tags: { owner: 'lukas' }, raw: { '\u0000b64': Buffer.from('ok').toString('base64') } });
+  old.prepare(
+    `INSERT INTO tasks (id, name, attrs, data, state, attempts, max_attempts, worker, deadline_ms, deadline_at, result, created_at, updated_at, finished_at)
+     VALUES ('task-3', 'tag', '{"cloud":"aws"}', ?, 'done', 1, 3, 'w1', 1000, 2000, ?, 1, 2, 2)`,
+  ).run(data, result);
+  old.close();
+  const tasks = openSqliteTaskStore(file);
+  try {
+    const row = (await tasks.get('task-3'))!;
+    assert.instance(row.data, Uint8Array);
+    assert.equal(decodeValue(row.data), { bytes: Buffer.from([0, 1, 255]), nested: { list: [1, 'two', null, { deep: true }] }, text: 'h\u00e9' });
+    assert.equal(decodeValue(row.result!), { tags: { owner: 'lukas' }, raw: Buffer.from('ok') });
+    assert.equal([row.state, row.attrs, row.finishedAt], ['done', { cloud: 'aws' }, 2]);
+    assert.is(decodeValue((await tasks.get('task-2'))!.data), 2);
+    assert.is((await tasks.get('task-1'))!.result, null, 'a result not written yet stays NULL');
+  } finally {
+    await tasks.close();
+  }
+  const db = new Database(file, { readonly: true });
+  try {
+    const types = db.prepare(`SELECT name, type FROM pragma_table_info('tasks') WHERE name IN ('data', 'result') ORDER BY name`).all();
+    assert.equal(types, [{ name: 'data', type: 'BLOB' }, { name: 'result', type: 'BLOB' }]);
+    assert.equal(db.prepare(`SELECT typeof(data) FROM tasks ORDER BY seq`).pluck().all(), ['blob', 'blob', 'blob']);
+    assert.equal(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks' AND sql IS NOT NULL ORDER BY name`).pluck().all(), ['tasks_by_state', 'tasks_deadline', 'tasks_expiring']);
+  } finally {
+    db.close();
+  }
+});
+
 test('running it again changes nothing; every store opening the file finds it current', ({ dir }) => {
   const file = path.join(dir, 'hub.db');
   buildLegacyFile(file);
@@ -87,7 +124,7 @@ test('running it again changes nothing; every store opening the file finds it cu
   try {
     const first = migrate(db);
     assert.is(first.adopted.length, 2 + 2 + 1 + 1, 'registry 2, tasks 2, workflows 1, resources 1 adopted');
-    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'tasks:offered-to-pending', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
+    assert.equal(first.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-owner', 'tasks:offered-to-pending', 'tasks:values-as-msgpack', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
     const before = schemaOf(db);
     assert.equal(migrate(db), { adopted: [], applied: [] });
     new SqliteWorkflowStore(db);
@@ -105,7 +142,7 @@ test('an older file (registry 1, tasks 1, no workflow or resource tables) gets e
   try {
     const outcome = migrate(db);
     assert.equal(outcome.adopted.map((s) => `${s.part}:${s.name}`), ['registry:create-registry', 'tasks:create-tasks']);
-    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'tasks:offered-to-pending', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets', 'resources:create-resources']);
+    assert.equal(outcome.applied.map((s) => `${s.part}:${s.name}`), ['registry:job-output', 'registry:job-owner', 'tasks:task-owner', 'tasks:offered-to-pending', 'tasks:values-as-msgpack', 'workflows:create-workflows', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets', 'resources:create-resources']);
     assert.ok(columns(db, 'jobs').includes('output_bytes'));
     assert.equal(db.prepare('SELECT id, output_bytes FROM jobs').all(), [{ id: 'job-1', output_bytes: 0 }]);
     assert.equal(db.prepare('SELECT id, state FROM tasks ORDER BY id').all(), [{ id: 'task-1', state: 'claimed' }, { id: 'task-2', state: 'pending' }]);
@@ -187,9 +224,9 @@ test('an upgrade is logged at the hub\'s start, steps before and time after; a c
   await hub.stop();
   const upgrade = lines.filter((l) => l.component === 'store');
   assert.is(upgrade.length, 2, JSON.stringify(lines));
-  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(6 steps\).*let it finish/);
-  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'tasks:offered-to-pending', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
-  assert.match(upgrade[1]!.msg, /^Data file upgraded: 6 schema steps applied$/);
+  assert.match(upgrade[0]!.msg, /Upgrading the data file .*hub\.db .*\(7 steps\).*let it finish/);
+  assert.equal(upgrade[0]!.steps, ['registry:job-owner', 'tasks:offered-to-pending', 'tasks:values-as-msgpack', 'workflows:run-owner', 'workflows:answers-without-rowid', 'workflows:step-roster', 'workflows:answer-sets']);
+  assert.match(upgrade[1]!.msg, /^Data file upgraded: 7 schema steps applied$/);
   assert.type(upgrade[1]!.ms, 'number');
 
   lines.length = 0;

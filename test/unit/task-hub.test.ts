@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { ClaError } from '../../src/errors.ts';
 import { frame } from '../../src/protocol/frames.ts';
 import { flush, startTaskHarness, until, type TaskHarness } from './task-harness.ts';
+import { decodeValue, encodeValue } from '../../src/protocol/codec.ts';
 
 const LEASE = { leaseTtlMs: 3000, pollMs: 100 };
 
@@ -21,6 +22,53 @@ function gate() {
 const tasks = suite<{ h: TaskHarness }>('tasks in process', {} as { h: TaskHarness });
 tasks.after.each(async (ctx) => {
   await ctx.h?.close();
+});
+
+tasks('data and results stay msgpack bytes: the push carries the stored bytes, the stored result is the bytes the worker sent', async (ctx) => {
+  ctx.h = await startTaskHarness(LEASE);
+  const { h } = ctx;
+  const raw = await h.raw('bytes');
+  raw.send(frame('subscribe', { subscriberId: 'bytes', actions: [], tasks: [{ name: 'job', filter: {} }], taskCapacity: 2 }));
+  await flush();
+  // Bytes no encoder of ours writes for their value ({k: 7, bin: <09 08>} with a map32 header, a str8 key,
+  // a uint32 7): a hub that decoded and encoded them again would send or store other bytes.
+  const odd = Buffer.from([0xdf, 0, 0, 0, 2, 0xd9, 1, 0x6b, 0xce, 0, 0, 0, 7, 0xa3, 0x62, 0x69, 0x6e, 0xc4, 2, 9, 8]);
+  assert.is.not(Buffer.compare(Buffer.from(encodeValue(decodeValue(odd))), odd), 0, 'a decode and encode changes these bytes');
+  assert.ok(await h.store.insert({ id: 'odd', name: 'job', attrs: {}, data: odd, createdAt: h.clock.now(), deadlineMs: 60_000, maxAttempts: 3 }));
+  const data = { blob: new Uint8Array([0, 1, 255]), nested: { list: [1, 'two', null, { deep: { deeper: true } }], empty: {} } };
+  const id = await h.tasks.submit({ name: 'job', data });
+  await until(async () => raw.of('task_push').length === 2, 'both pushed');
+  const [first, second] = raw.of('task_push');
+  assert.equal([first!.id, second!.id], ['odd', id]);
+  assert.equal([...first!.data], [...odd], 'pushed as stored, not decoded and encoded again');
+  const stored = (await h.store.get(id))!;
+  assert.equal([...stored.data], [...encodeValue(data)], 'encoded once at submission');
+  assert.equal([...second!.data], [...stored.data], 'the push carries the stored bytes');
+  raw.send(frame('task_done', { re: 'odd', lease: first!.lease, result: odd }));
+  const result = encodeValue({ echo: decodeValue(second!.data), bytes: new Uint8Array([7]) });
+  raw.send(frame('task_done', { re: id, lease: second!.lease, result }));
+  const [oddRow, row] = await Promise.all([h.tasks.wait('odd'), h.tasks.wait(id)]);
+  assert.equal([...(await h.store.get('odd'))!.result!], [...odd], 'the result is stored as the worker sent it');
+  assert.equal([...(await h.store.get(id))!.result!], [...result]);
+  // Readers get the values: decoded where they are used.
+  assert.equal(oddRow.result, { k: 7, bin: new Uint8Array([9, 8]) });
+  assert.equal(row.data, data);
+  assert.equal(row.result, { echo: data, bytes: new Uint8Array([7]) });
+});
+
+tasks('a real worker gets its data decoded once and its result arrives as the bytes of what the handler returned', async (ctx) => {
+  ctx.h = await startTaskHarness(LEASE);
+  const { h } = ctx;
+  const seen: unknown[] = [];
+  await h.worker('echo', (t) => t.handle('echo', {}, (task) => (seen.push(task.data), { got: task.data, map: { a: { b: [new Uint8Array([1, 2])] } } })));
+  const data = { bytes: new Uint8Array([5, 6]), list: [{ x: 1 }, 'y'] };
+  const id = await h.tasks.submit({ name: 'echo', data });
+  const row = await h.tasks.wait(id);
+  assert.instance((seen[0] as { bytes: Uint8Array }).bytes, Uint8Array, 'the handler gets binary as binary');
+  assert.equal(seen, [data]);
+  const returned = { got: data, map: { a: { b: [new Uint8Array([1, 2])] } } };
+  assert.equal([...(await h.store.get(id))!.result!], [...encodeValue(returned)], 'stored: the bytes of what the handler returned');
+  assert.equal(row.result, returned);
 });
 
 tasks('a task goes to the worker with the most specific filter and its result comes back', async (ctx) => {
@@ -136,7 +184,7 @@ tasks('SQLite: a submit reaches its push in one commit, a done and the next push
   await flush();
   assert.is(raw.of('task_push').length, 1, 'one slot: the second waits');
   base = h.store.commits;
-  raw.send(frame('task_done', { re: first, lease: raw.of('task_push')[0]!.lease, result: 'one' }));
+  raw.send(frame('task_done', { re: first, lease: raw.of('task_push')[0]!.lease, result: encodeValue('one') }));
   await until(async () => raw.of('task_push').length === 2, 'second pushed');
   assert.is(commitsSince(), 1, 'the end of the first and the lease of the second in one commit');
   assert.is(raw.of('task_push')[1]!.id, second);
@@ -145,7 +193,7 @@ tasks('SQLite: a submit reaches its push in one commit, a done and the next push
   const leasePending = h.store.leasePending.bind(h.store);
   let reads = 0;
   h.store.leasePending = (...args) => (reads++, leasePending(...args));
-  raw.send(frame('task_done', { re: second, lease: raw.of('task_push')[1]!.lease, result: 'two' }));
+  raw.send(frame('task_done', { re: second, lease: raw.of('task_push')[1]!.lease, result: encodeValue('two') }));
   assert.equal((await h.tasks.wait(second)).result, 'two');
   await flush();
   assert.is(reads, 0, 'no pump for a freed slot with nothing pending');
@@ -163,7 +211,7 @@ tasks('a lease that is not renewed is revoked and pushed again; the old lease is
   const id = (await h.tasks.submit({ name: 'job', data: 7 }));
   await until(async () => raw.of('task_push').length === 1, 'leased to the raw worker');
   const pushed = raw.of('task_push')[0]!;
-  assert.equal([pushed.id, pushed.name, pushed.data, pushed.ttlMs], [id, 'job', 7, 3000], 'the push carries the task and its lease');
+  assert.equal([pushed.id, pushed.name, decodeValue(pushed.data), pushed.ttlMs], [id, 'job', 7, 3000], 'the push carries the task and its lease');
   const oldLease = pushed.lease;
   // No renewal: the sweep after ttl revokes it.
   h.clock.increment(2999);
@@ -175,7 +223,7 @@ tasks('a lease that is not renewed is revoked and pushed again; the old lease is
   // The raw worker gets it again (it is the only one) under a new lease.
   await until(async () => raw.of('task_push').length === 2, 'pushed again');
   assert.is.not(raw.of('task_push')[1]!.lease, oldLease);
-  raw.send(frame('task_done', { re: id, lease: oldLease, result: 'stale' }));
+  raw.send(frame('task_done', { re: id, lease: oldLease, result: encodeValue('stale') }));
   await until(async () => raw.of('error').length === 1, 'refused');
   assert.is(raw.of('error')[0]!.error.code, 'STALE_LEASE');
   assert.is(raw.of('error')[0]!.re, id);
@@ -183,7 +231,7 @@ tasks('a lease that is not renewed is revoked and pushed again; the old lease is
   raw.send(frame('task_failed', { re: 'no-such-task', lease: oldLease, error: { code: 'IO_ERROR', message: 'x', retryable: false } }));
   await until(async () => raw.of('error').length === 2, 'refused again');
   assert.equal([raw.of('error')[1]!.re, raw.of('error')[1]!.error.code], ['no-such-task', 'UNKNOWN_TASK']);
-  raw.send(frame('task_done', { re: id, lease: raw.of('task_push')[1]!.lease, result: 'fresh' }));
+  raw.send(frame('task_done', { re: id, lease: raw.of('task_push')[1]!.lease, result: encodeValue('fresh') }));
   const row = await h.tasks.wait(id);
   assert.equal([row.result, row.attempts], ['fresh', 2]);
 });

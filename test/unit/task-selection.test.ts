@@ -4,6 +4,7 @@ import { selectWorker, type TaskCandidate } from '../../src/hub/tasks/task-selec
 import { parseTaskHubOptions, parseTaskSubmission, type TaskHubOptions } from '../../src/hub/tasks/task-spec.ts';
 import type { RegisteredTaskHandler } from '../../src/worker/subscriptions.ts';
 import { pickHandler } from '../../src/worker/tasks/task-extension.ts';
+import { encodeValue } from '../../src/protocol/codec.ts';
 
 const worker = (workerId: string, filter: Record<string, string[]>, held = 0, capacity = 4, name = 'tag'): TaskCandidate => ({
   workerId,
@@ -61,11 +62,12 @@ test('the worker picks its own most specific handler for a pushed task', () => {
 });
 
 test('submissions: defaults filled in, each field checked with a message naming it', () => {
-  assert.equal(parseTaskSubmission({ name: 'tag' }), { name: 'tag', attrs: {}, data: null, deadlineMs: 60_000, maxAttempts: 5 });
+  assert.equal(parseTaskSubmission({ name: 'tag' }), { name: 'tag', attrs: {}, data: encodeValue(null), deadlineMs: 60_000, maxAttempts: 5 });
+  assert.equal([...parseTaskSubmission({ name: 'tag', data: { n: 1 } }).data], [...encodeValue({ n: 1 })], 'the data, encoded once into msgpack bytes');
   assert.throws(() => parseTaskSubmission({ name: 'has space' }), /Expected `name` to be 1-200 letters/);
   assert.throws(() => parseTaskSubmission({ name: 't', attrs: { cloud: 1 as unknown as string } }), /Expected `attrs.cloud` to be a string/);
   assert.throws(() => parseTaskSubmission({ name: 't', data: new Date(0) }), /Expected `data` to be a plain value/);
-  assert.throws(() => parseTaskSubmission({ name: 't', data: 'x'.repeat(600_000) }), /Expected `data` to be at most 524288 bytes as JSON/);
+  assert.throws(() => parseTaskSubmission({ name: 't', data: 'x'.repeat(600_000) }), /Expected `data` to be at most 524288 bytes as msgpack, got \d+ bytes: pass a smaller value/);
   assert.throws(() => parseTaskSubmission({ name: 't', deadlineMs: 0 }), /Expected `deadlineMs` to be a positive integer up to \d+, got `0` \(number\)/);
   assert.throws(() => parseTaskSubmission({ name: 't', maxAttempts: 1.5 }), /Expected `maxAttempts`/);
   assert.equal(parseTaskHubOptions(), { leaseTtlMs: 30_000, pollMs: 200 });

@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { NewTask, TaskRow, TaskStore } from '../../src/hub/tasks/task-store.ts';
+import { decodeValue, encodeValue } from '../../src/protocol/codec.ts';
 import { MODEL_INPUT, modelKey, modelPaths, replayOnActor } from './task-machine-paths.ts';
 
 /** A fresh backend: `open(hubId)` gives a store that writes as that hub, on the same rows. */
@@ -21,16 +22,21 @@ interface Context {
 }
 
 const T0 = 1_000_000;
-const task = (id: string, extra: Partial<NewTask> = {}): NewTask => ({
+/** A value as the msgpack bytes a store keeps (task data and results, issue 9). */
+const mp = (value: unknown): Uint8Array => encodeValue(value);
+/** A task whose `data` is given as a value (default `{resource: id}`), stored as its msgpack bytes. */
+const task = (id: string, extra: Partial<Omit<NewTask, 'data'>> & { data?: unknown } = {}): NewTask => ({
   id,
   name: 'tag',
   attrs: { cloud: 'aws', account: '123' },
-  data: { resource: id },
   createdAt: T0,
   deadlineMs: 60_000,
   maxAttempts: 3,
   ...extra,
+  data: mp('data' in extra ? extra.data : { resource: id }),
 });
+/** A row with its bytes as plain arrays: a backend may hand out a Buffer or a Uint8Array for the same bytes. */
+const bytesAsArrays = (row: TaskRow | undefined) => row && { ...row, data: [...row.data], result: row.result && [...row.result] };
 
 const states = async (store: TaskStore, ids: string[]) => Promise.all(ids.map(async (id) => (await store.get(id))?.state));
 
@@ -57,16 +63,18 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.ok((await store.insert(task('a', { data }))));
     assert.not.ok((await store.insert(task('a', { name: 'other' }))), 'a taken id is refused');
     const row = (await store.get('a'))!;
+    assert.equal([...row.data], [...mp(data)], 'the bytes stored are the bytes given');
+    const decoded = decodeValue(row.data);
     assert.equal(
       { name: row.name, state: row.state, attempts: row.attempts, worker: row.worker, lease: row.lease, deadlineAt: row.deadlineAt, maxAttempts: row.maxAttempts },
       { name: 'tag', state: 'pending', attempts: 0, worker: null, lease: null, deadlineAt: T0 + 60_000, maxAttempts: 3 },
     );
     assert.equal(row.attrs, { cloud: 'aws', account: '123' });
-    assert.instance((row.data as { bytes: Uint8Array }).bytes, Uint8Array);
-    assert.equal([...(row.data as { bytes: Uint8Array }).bytes], [0, 1, 255]);
-    assert.equal((row.data as { list: unknown }).list, [1, 'two', null, { deep: true }]);
+    assert.instance((decoded as { bytes: Uint8Array }).bytes, Uint8Array);
+    assert.equal([...(decoded as { bytes: Uint8Array }).bytes], [0, 1, 255]);
+    assert.equal((decoded as { list: unknown }).list, [1, 'two', null, { deep: true }]);
     assert.ok((await store.insert(task('b', { data: null }))));
-    assert.is((await store.get('b'))!.data, null);
+    assert.is(decodeValue((await store.get('b'))!.data), null);
     assert.is((await store.get('nope')), undefined);
   });
 
@@ -100,12 +108,12 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     row = (await store.get('a'))!;
     assert.equal([row.state, row.lease, row.owner, row.attempts, row.expiresAt], ['pending', null, null, 0, null]);
     assert.not.ok(await store.reject('a', 'L1', T0 + 4), 'already rejected');
-    assert.is(await store.complete('a', 'L1', 'late', T0 + 5), undefined, 'a rejected lease is stale');
+    assert.is(await store.complete('a', 'L1', mp('late'), T0 + 5), undefined, 'a rejected lease is stale');
     // Leased again elsewhere, released when lost, then done under a newer lease.
     assert.ok(await store.lease('a', 'w2', 'L4', T0 + 6, T0 + 3006));
     assert.equal(await store.release('a', 'L4', T0 + 7), { id: 'a', worker: 'w2', lease: 'L4', state: 'pending' });
     assert.ok(await store.lease('a', 'w3', 'L5', T0 + 8, T0 + 3008));
-    assert.is((await store.complete('a', 'L5', 'ok', T0 + 9))!.attempts, 2);
+    assert.is((await store.complete('a', 'L5', mp('ok'), T0 + 9))!.attempts, 2);
   });
 
   test('leasePending (where a backend has it): read and lease in one step, as chosen, in seq order', async ({ store }) => {
@@ -131,17 +139,18 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     await store.leasePending(seqs.get('b')!, ['tag', 'other'], 10, (row) => (after.push(row.id), undefined), T0 + 2, T0 + 3002);
     assert.equal(after, ['d', 'x']);
     // A leased row is a lease like any other: completed under it, refused under another.
-    assert.is(await store.complete('c', 'L1', 'wrong lease', T0 + 3), undefined);
-    const done = (await store.complete('c', 'L2', { ok: [1, 'two'], bytes: new Uint8Array([7]) }, T0 + 3))!;
+    assert.is(await store.complete('c', 'L1', mp('wrong lease'), T0 + 3), undefined);
+    const done = (await store.complete('c', 'L2', mp({ ok: [1, 'two'], bytes: new Uint8Array([7]) }), T0 + 3))!;
     assert.equal([done.state, done.worker, done.attempts, done.finishedAt, done.lease, done.expiresAt], ['done', 'w2', 1, T0 + 3, null, null]);
-    assert.equal(done, await store.get('c'), 'the final row returned is the stored one');
-    assert.is(await store.complete('c', 'L2', 'twice', T0 + 4), undefined, 'ended: the lease is no longer current');
+    assert.equal(bytesAsArrays(done), bytesAsArrays(await store.get('c')), 'the final row returned is the stored one');
+    assert.equal([...done.result!], [...mp({ ok: [1, 'two'], bytes: new Uint8Array([7]) })], 'the result stored is the bytes given');
+    assert.is(await store.complete('c', 'L2', mp('twice'), T0 + 4), undefined, 'ended: the lease is no longer current');
     // A row leased in a step, released, and leased again without one: completed under the new lease only.
     await store.leasePending(0, ['tag'], 1, () => ({ worker: 'w4', lease: 'L6' }), T0 + 5, T0 + 3005);
     assert.ok(await store.release('b', 'L6', T0 + 6));
     assert.ok(await store.lease('b', 'w5', 'L7', T0 + 7, T0 + 3007));
-    assert.is(await store.complete('b', 'L6', 'old lease', T0 + 8), undefined);
-    assert.equal(await store.complete('b', 'L7', 'new lease', T0 + 8), await store.get('b'));
+    assert.is(await store.complete('b', 'L6', mp('old lease'), T0 + 8), undefined);
+    assert.equal(bytesAsArrays(await store.complete('b', 'L7', mp('new lease'), T0 + 8)), bytesAsArrays(await store.get('b')));
     // A choice that throws leases nothing of that step.
     await store.insert(task('e'));
     const thrown = await store.leasePending(0, ['tag'], 10, (row) => {
@@ -162,13 +171,13 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
 
   test('complete with a stale lease is refused; with the current lease it ends the task once', async ({ store }) => {
     await claimed(store, 'a');
-    assert.is((await store.complete('a', 'stale', 'x', T0 + 50)), undefined);
+    assert.is((await store.complete('a', 'stale', mp('x'), T0 + 50)), undefined);
     assert.is((await store.get('a'))!.state, 'claimed');
-    const row = (await store.complete('a', 'L1', { tagged: 1 }, T0 + 60))!;
-    assert.equal([row.state, row.result, row.lease, row.expiresAt, row.finishedAt], ['done', { tagged: 1 }, null, null, T0 + 60]);
-    assert.is((await store.complete('a', 'L1', 'again', T0 + 70)), undefined, 'a second completion is refused');
+    const row = (await store.complete('a', 'L1', mp({ tagged: 1 }), T0 + 60))!;
+    assert.equal([row.state, decodeValue(row.result!), row.lease, row.expiresAt, row.finishedAt], ['done', { tagged: 1 }, null, null, T0 + 60]);
+    assert.is((await store.complete('a', 'L1', mp('again'), T0 + 70)), undefined, 'a second completion is refused');
     assert.is((await store.fail('a', 'L1', { code: 'INTERNAL', message: 'late', retryable: false }, T0 + 80)), undefined);
-    assert.equal((await store.get('a'))!.result, { tagged: 1 });
+    assert.equal(decodeValue((await store.get('a'))!.result!), { tagged: 1 });
   });
 
   test('fail records the error; the lease must be current', async ({ store }) => {
@@ -190,8 +199,8 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     assert.equal([b.state, b.lease, b.expiresAt, b.attempts, b.worker], ['pending', null, null, 1, 'w2']);
     // Leased to another worker; the first worker's lease is stale now.
     assert.ok((await store.lease('b', 'w3', 'L3', T0 + 4001, T0 + 7001)));
-    assert.is((await store.complete('b', 'L2', 'from w2', T0 + 4002)), undefined);
-    assert.is((await store.complete('b', 'L3', 'from w3', T0 + 4003))!.result, 'from w3');
+    assert.is((await store.complete('b', 'L2', mp('from w2'), T0 + 4002)), undefined);
+    assert.is(decodeValue((await store.complete('b', 'L3', mp('from w3'), T0 + 4003))!.result!), 'from w3');
     assert.is((await store.get('b'))!.attempts, 2);
   });
 
@@ -235,11 +244,11 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     await store.insert(task('p'));
     await claimed(store, 'c');
     await claimed(store, 'd', 'w2', 'L2');
-    await store.complete('d', 'L2', 'ok', T0 + 100);
+    await store.complete('d', 'L2', mp('ok'), T0 + 100);
     assert.is((await store.recover(T0 + 200)), 1);
     assert.equal(await states(store, ['p', 'c', 'd']), ['pending', 'pending', 'done']);
     assert.is((await store.get('c'))!.lease, null);
-    assert.is((await store.complete('c', 'L1', 'stale after restart', T0 + 300)), undefined);
+    assert.is((await store.complete('c', 'L1', mp('stale after restart'), T0 + 300)), undefined);
   });
 
   test('list (newest first, by state) and counts', async ({ store }) => {
@@ -267,7 +276,7 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
       assert.equal(await states(store, ['mine', 'theirs', 'theirs-too']), ['pending', 'claimed', 'claimed']);
       assert.is((await store.get('mine'))!.owner, null);
       // hub-b's worker still completes under its lease, seen by both.
-      assert.is((await other.complete('theirs', 'L2', 'ok', T0 + 20))!.state, 'done');
+      assert.is((await other.complete('theirs', 'L2', mp('ok'), T0 + 20))!.state, 'done');
       assert.is((await store.get('theirs'))!.owner, null);
       assert.is(await other.recover(T0 + 30), 1);
       assert.equal(await states(store, ['mine', 'theirs', 'theirs-too']), ['pending', 'done', 'pending']);
@@ -295,13 +304,13 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
       store.insert(task('a')),
       store.lease('a', 'w1', 'L1', T0 + 1, T0 + 3001),
       store.get('a'),
-      store.complete('a', 'L1', 'ok', T0 + 2),
-      store.complete('a', 'L1', 'twice', T0 + 3),
+      store.complete('a', 'L1', mp('ok'), T0 + 2),
+      store.complete('a', 'L1', mp('twice'), T0 + 3),
       store.counts(),
     ]);
     assert.equal(results.slice(0, 2), [true, true]);
     assert.is((results[2] as TaskRow).state, 'claimed');
-    assert.is((results[3] as TaskRow).result, 'ok');
+    assert.is(decodeValue((results[3] as TaskRow).result!), 'ok');
     assert.is(results[4], undefined, 'the second completion in the same turn is refused');
     assert.equal(results[5], { pending: 0, claimed: 0, done: 1, failed: 0 });
   });
@@ -311,7 +320,7 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
     let n = 0;
     for (const path of paths) {
       const id = `m${n++}`;
-      await store.insert({ id, name: MODEL_INPUT.name, attrs: MODEL_INPUT.attrs, data: null, createdAt: 0, deadlineMs: MODEL_INPUT.deadlineMs!, maxAttempts: MODEL_INPUT.maxAttempts! });
+      await store.insert({ id, name: MODEL_INPUT.name, attrs: MODEL_INPUT.attrs, data: mp(null), createdAt: 0, deadlineMs: MODEL_INPUT.deadlineMs!, maxAttempts: MODEL_INPUT.maxAttempts! });
       // The actor runs synchronously: record its steps, then apply them to the (async) store.
       const steps: Array<Parameters<Parameters<typeof replayOnActor>[1] & {}>[0]> = [];
       replayOnActor(path, (step) => steps.push(step));
@@ -329,7 +338,7 @@ export function taskStoreConformance(name: string, makeBackend: () => TaskBacken
             await store.renew(id, event.lease, at, at + MODEL_INPUT.leaseTtlMs!);
             break;
           case 'DONE':
-            await store.complete(id, event.lease, event.result, at);
+            await store.complete(id, event.lease, mp(event.result), at);
             break;
           case 'FAIL':
             await store.fail(id, event.lease, event.error, at);

@@ -11,6 +11,7 @@ import { TASK_STEPS } from '../../src/store/schema-steps.ts';
 import { openSqliteStore } from '../../src/store/sqlite-store.ts';
 import { taskStoreConformance } from './task-store-conformance.ts';
 import { tempDir, tempDirEach, type TempDirContext } from './test-helpers.ts';
+import { decodeValue, encodeValue } from '../../src/protocol/codec.ts';
 
 taskStoreConformance('sqlite file (one connection per hub)', () => {
   const { dir, cleanup } = tempDir('cla-tasks-');
@@ -31,7 +32,7 @@ taskStoreConformance('memory', () => {
 const sqlite = suite<TempDirContext>('sqlite task store specifics', { dir: '', cleanup: () => {} });
 tempDirEach(sqlite, 'cla-tasks-');
 
-const newTask = (id: string) => ({ id, name: 'echo', attrs: {}, data: 1, createdAt: 1, deadlineMs: 1000, maxAttempts: 1 });
+const newTask = (id: string) => ({ id, name: 'echo', attrs: {}, data: encodeValue(1), createdAt: 1, deadlineMs: 1000, maxAttempts: 1 });
 
 sqlite('tasks survive reopening; two connections (hub and CLI) see each other', async ({ dir }) => {
   const file = path.join(dir, 'hub.db');
@@ -43,7 +44,7 @@ sqlite('tasks survive reopening; two connections (hub and CLI) see each other', 
   await cli.close();
   await hub.close();
   const again = openSqliteTaskStore(file);
-  assert.is((await again.get('a'))!.data, 1);
+  assert.is(decodeValue((await again.get('a'))!.data), 1);
   await again.close();
 });
 
@@ -67,7 +68,7 @@ sqlite('group commit: the writes of one turn are one commit, acknowledged only o
 
 sqlite('group commit: a failing operation rejects alone; the rest of its turn commits', async ({ dir }) => {
   const store = openSqliteTaskStore(path.join(dir, 'hub.db'));
-  const bad = { ...newTask('bad'), data: 10n }; // JSON cannot hold a BigInt: this insert throws
+  const bad = { ...newTask('bad'), data: {} as Uint8Array }; // SQLite binds no object: this insert throws
   const results = await Promise.allSettled([store.insert(newTask('a')), store.insert(bad), store.insert(newTask('b'))]);
   assert.equal(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
   assert.equal((await store.list({ limit: 10 })).map((r) => r.id), ['b', 'a']);
@@ -86,6 +87,7 @@ sqlite('a file from before owners were kept is upgraded in place; its leases cou
   db.close();
   const store = openSqliteTaskStore(file, { hubId: 'any-hub' });
   assert.is((await store.get('old'))!.owner, null);
+  assert.is(decodeValue((await store.get('old'))!.data), 1, 'its JSON data is msgpack now');
   assert.is(await store.recover(10), 1);
   assert.is((await store.get('old'))!.state, 'pending');
   await store.close();

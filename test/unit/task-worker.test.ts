@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SimulatedClock } from 'xstate';
 import { ClaError } from '../../src/errors.ts';
-import { decodeFrame } from '../../src/protocol/codec.ts';
+import { decodeFrame, encodeValue } from '../../src/protocol/codec.ts';
 import { silentLogger } from '../../src/logger.ts';
 import { frame, type Frame, type FrameOf } from '../../src/protocol/frames.ts';
 import type { ExtensionContext } from '../../src/worker/agent-extension.ts';
@@ -52,7 +52,7 @@ function gate() {
 }
 
 const push = (id: string, name = 'job', attrs: Record<string, string> = {}, ttlMs = 3000) =>
-  frame('task_push', { id, name, attrs, data: { n: id }, lease: `L-${id}`, ttlMs });
+  frame('task_push', { id, name, attrs, data: encodeValue({ n: id }), lease: `L-${id}`, ttlMs });
 
 function setup(concurrency: number, prefetch: number) {
   const f = fakeContext();
@@ -78,7 +78,7 @@ test('runs a pushed lease at once, renews at ttl/3, ends with task_done carrying
   assert.equal(s.of('task_renew'), [frame('task_renew', { re: 'a', lease: 'L-a' }), frame('task_renew', { re: 'a', lease: 'L-a' })]);
   s.g.running[0]!.finish({ ok: 1 });
   await flush();
-  assert.equal(s.sent.filter((f) => f.t !== 'task_renew'), [frame('task_done', { re: 'a', lease: 'L-a', result: { ok: 1 } })], 'one answer per task');
+  assert.equal(s.sent.filter((f) => f.t !== 'task_renew'), [frame('task_done', { re: 'a', lease: 'L-a', result: encodeValue({ ok: 1 }) })], 'one answer per task');
   assert.is(s.load.running(), 0);
   s.clock.increment(5000);
   assert.is(s.of('task_renew').length, 2, 'no renewals after the end');
@@ -219,6 +219,21 @@ test('handler errors become task_failed with their code; a non-plain result fail
   assert.is(failed[0]!.error.retryable, true);
 });
 
+test('data bytes that are not one msgpack plain value fail the task with INVALID_ARGUMENT; its handler never runs', async () => {
+  const f = fakeContext();
+  const ran: string[] = [];
+  const tasks = new TaskExtension(new SubscriptionRegistry('w1')).handle('job', {}, (task) => (ran.push(task.id), 'ok'));
+  // A msgpack timestamp (msgpackr decodes it to a Date), then bytes cut short.
+  tasks.frame(frame('task_push', { id: 'date', name: 'job', attrs: {}, data: Buffer.from([0xd6, 0xff, 0, 0, 0, 0]), lease: 'L-date', ttlMs: 3000 }), f.ctx);
+  tasks.frame(frame('task_push', { id: 'cut', name: 'job', attrs: {}, data: Buffer.from([0x92, 0x01]), lease: 'L-cut', ttlMs: 3000 }), f.ctx);
+  await flush();
+  const failed = f.of('task_failed');
+  assert.equal(failed.map((x) => [x.re, x.lease, x.error.code]), [['date', 'L-date', 'INVALID_ARGUMENT'], ['cut', 'L-cut', 'INVALID_ARGUMENT']]);
+  assert.match(failed[0]!.error.message, /The data of task date \(job\) is not plain data .*: submit nil, booleans/);
+  assert.match(failed[1]!.error.message, /The data of task cut \(job\) is not msgpack: Value is not valid msgpack \(2 bytes\)/);
+  assert.equal(ran, []);
+});
+
 test('a result over the frame limit fails the task instead of costing the connection', async () => {
   const f = fakeContext();
   const tasks = new TaskExtension(new SubscriptionRegistry('w1')).handle('big', {}, () => 'x'.repeat(2 * 1024 * 1024));
@@ -240,7 +255,7 @@ test('a large result goes out in the bytes it was measured in: its frame is enco
   assert.equal(f.of('task_done').map((x) => x.re), ['a', 'b']);
   // The small result is left to the channel's one encode; the large one was encoded to measure it.
   assert.is(f.encoded.length, 1);
-  assert.equal(decodeFrame(f.encoded[0]!), frame('task_done', { re: 'a', lease: 'L-a', result }));
+  assert.equal(decodeFrame(f.encoded[0]!), frame('task_done', { re: 'a', lease: 'L-a', result: encodeValue(result) }));
 });
 
 test('a push no local handler matches is rejected at once with its lease, and never runs', async () => {

@@ -3,7 +3,8 @@
  * without persistence (bench/). Nothing survives the process. Several stores (one per hub id) may share
  * one {@link MemoryTaskTables}, as several hubs share one backend. Every write is the same conditional
  * step as the SQLite backend's (state, worker and token checked before the change), applied at once;
- * rows handed out are never mutated afterwards (each change replaces the row).
+ * rows handed out are never mutated afterwards (each change replaces the row). A task's data and result are
+ * the msgpack bytes the store was given, kept as they are.
  */
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
 import { DEFAULT_HUB_ID, TASK_STATES, leasePage, newTaskRow, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskStoreOptions } from './task-store.ts';
@@ -34,7 +35,8 @@ export class MemoryTaskStore implements TaskStore {
     const t = this.tables;
     if (t.byId.has(task.id)) return false;
     const seq = t.rows.length + 1;
-    t.rows.push(newTaskRow({ ...task, attrs: { ...task.attrs }, data: structuredClone(task.data ?? null) }, seq));
+    // The data's msgpack bytes as given (issue 9): nothing writes to them, so they are kept, not copied.
+    t.rows.push(newTaskRow({ ...task, attrs: { ...task.attrs } }, seq));
     t.byId.set(task.id, seq - 1);
     return true;
   }
@@ -88,10 +90,10 @@ export class MemoryTaskStore implements TaskStore {
     return true;
   }
 
-  async complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined> {
+  async complete(id: string, lease: string, result: Uint8Array, at: number): Promise<TaskRow | undefined> {
     const row = this.row(id);
     if (row?.state !== 'claimed' || row.lease !== lease) return undefined;
-    return this.put({ ...row, state: 'done', result: structuredClone(result ?? null), ...this.ended(at) });
+    return this.put({ ...row, state: 'done', result, ...this.ended(at) });
   }
 
   async fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined> {

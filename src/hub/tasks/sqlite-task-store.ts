@@ -81,7 +81,7 @@ export class SqliteTaskStore implements TaskStore {
     return this.batch.run(() => this.tables.renew(id, lease, at, expiresAt));
   }
 
-  complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined> {
+  complete(id: string, lease: string, result: Uint8Array, at: number): Promise<TaskRow | undefined> {
     return this.batch.run(() => this.tables.complete(id, lease, result, at));
   }
 

@@ -9,7 +9,6 @@ import type Database from 'better-sqlite3';
 import { migrate } from '../../store/migrations.ts';
 import { savepointRunner, statementCache } from '../../store/sqlite-connection.ts';
 import { noWorkerError, workerLostError } from '../../../machines/task.helpers.ts';
-import { decodeTaskValue, encodeTaskValue } from './task-json.ts';
 import { TASK_STATES, leasePage, type Expired, type LeaseChoice, type LeasedPage, type NewTask, type PendingTask, type ReleasedTask, type TaskErrorValue, type TaskListFilter, type TaskRow, type TaskState } from './task-store.ts';
 
 interface TaskRecord {
@@ -17,7 +16,8 @@ interface TaskRecord {
   id: string;
   name: string;
   attrs: string;
-  data: string;
+  /** msgpack bytes (BLOB, schema step `values-as-msgpack`). */
+  data: Uint8Array;
   state: TaskState;
   attempts: number;
   max_attempts: number;
@@ -27,7 +27,7 @@ interface TaskRecord {
   expires_at: number | null;
   deadline_ms: number;
   deadline_at: number;
-  result: string | null;
+  result: Uint8Array | null;
   error: string | null;
   created_at: number;
   updated_at: number;
@@ -44,7 +44,7 @@ const toRow = (r: TaskRecord): TaskRow => ({
   id: r.id,
   name: r.name,
   attrs: decodeAttrs(r.attrs),
-  data: decodeTaskValue(r.data),
+  data: r.data,
   state: r.state,
   attempts: r.attempts,
   maxAttempts: r.max_attempts,
@@ -54,7 +54,7 @@ const toRow = (r: TaskRecord): TaskRow => ({
   expiresAt: r.expires_at,
   deadlineMs: r.deadline_ms,
   deadlineAt: r.deadline_at,
-  result: r.result === null ? null : decodeTaskValue(r.result),
+  result: r.result,
   error: r.error === null ? null : (JSON.parse(r.error) as TaskErrorValue),
   createdAt: r.created_at,
   updatedAt: r.updated_at,
@@ -87,7 +87,7 @@ export class SqliteTaskTables {
         task.id,
         task.name,
         JSON.stringify(task.attrs),
-        encodeTaskValue(task.data),
+        task.data,
         task.maxAttempts,
         task.deadlineMs,
         task.createdAt + task.deadlineMs,
@@ -149,8 +149,9 @@ export class SqliteTaskTables {
         : this.stmt(`SELECT seq, id, name, attrs, data FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`)
             .raw()
             .all(afterSeq, JSON.stringify(names), limit)
-    ) as Array<[number, string, string, string, string]>;
-    const rows = raw.map(([seq, id, name, attrs, data]): PendingTask => ({ seq, id, name, attrs: decodeAttrs(attrs), data: decodeTaskValue(data) }));
+    ) as Array<[number, string, string, string, Uint8Array]>;
+    // The data as stored, msgpack bytes: pushed as they are, never decoded here (issue 9).
+    const rows = raw.map(([seq, id, name, attrs, data]): PendingTask => ({ seq, id, name, attrs: decodeAttrs(attrs), data }));
     // Every choice is made before the first write (leasePage), so a `choose` that throws leases nothing;
     // the savepoint undoes the leases made before a write that fails.
     // By `seq`, the table's own key (`id` is a second index).
@@ -181,8 +182,7 @@ export class SqliteTaskTables {
     );
   }
 
-  complete(id: string, lease: string, result: unknown, at: number): TaskRow | undefined {
-    const encoded = encodeTaskValue(result);
+  complete(id: string, lease: string, result: Uint8Array, at: number): TaskRow | undefined {
     // The columns this UPDATE leaves as they were, as an array; the rest are what it wrote (issue 9:
     // `RETURNING *` as an object, decoded, cost four times the update).
     const r = this.stmt(
@@ -191,7 +191,7 @@ export class SqliteTaskTables {
        RETURNING seq, name, attrs, data, attempts, max_attempts, worker, deadline_ms, deadline_at, created_at, offered_at, claimed_at`,
     )
       .raw()
-      .get(encoded, at, at, id, lease) as [number, string, string, string, number, number, string | null, number, number, number, number | null, number | null] | undefined;
+      .get(result, at, at, id, lease) as [number, string, string, Uint8Array, number, number, string | null, number, number, number, number | null, number | null] | undefined;
     if (!r) return undefined;
     const [seq, name, attrs, data, attempts, maxAttempts, worker, deadlineMs, deadlineAt, createdAt, offeredAt, claimedAt] = r;
     return {
@@ -199,7 +199,7 @@ export class SqliteTaskTables {
       id,
       name,
       attrs: decodeAttrs(attrs),
-      data: decodeTaskValue(data),
+      data,
       state: 'done',
       attempts,
       maxAttempts,
@@ -209,8 +209,8 @@ export class SqliteTaskTables {
       expiresAt: null,
       deadlineMs,
       deadlineAt,
-      // Decoded from what was stored, so the row equals the stored one (binary as Uint8Array, not Buffer).
-      result: decodeTaskValue(encoded),
+      // The bytes the worker sent, as stored.
+      result,
       error: null,
       createdAt,
       updatedAt: at,

@@ -8,7 +8,9 @@
  * handlers and its `taskCapacity`; the hub leases a pending task to one matching worker with a free slot
  * (task-selection.ts) — the store's one conditional write pending -> claimed — and pushes
  * `task_push {id, name, attrs, data, lease, ttlMs}`, never keeping more than `taskCapacity` leases at one
- * worker. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
+ * worker. `data` and `task_done`'s `result` are msgpack bytes (protocol v3): the hub stores the bytes it
+ * was given at submission or the worker sent and never decodes them on this path; the library API and
+ * the admin methods decode them (`viewTask`) where they hand a task out. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
  * `task_rejected` (it will not run it: back to pending, not counted as an attempt, and not pushed to
  * that connection again). It sends `task_renew` every ttl/3 while it holds the task. A completion with a
  * stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect releases everything the
@@ -46,7 +48,7 @@ import type { MethodDefinition } from '../methods/method-table.ts';
 import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
-import { leasePage, type LeaseChoice, type LeasedPage, type PendingTask, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore } from './task-store.ts';
+import { leasePage, viewTask, type LeaseChoice, type LeasedPage, type PendingTask, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskView } from './task-store.ts';
 
 /** Most pending rows read per query while leasing. */
 const PAGE = 256;
@@ -100,10 +102,10 @@ export class TaskHub implements HubExtension {
   private readonly holders = new Map<WorkerSession, Holder>();
   /** The live connection of each worker id (a replaced connection is closed soon after). */
   private readonly byWorker = new Map<string, Holder>();
-  private readonly waiters = new Map<string, Set<Subscriber<TaskRow>>>();
-  private readonly finished = new Subject<TaskRow>();
-  /** Every task that ends (done or failed), as its final row. */
-  readonly finished$: Observable<TaskRow> = this.finished.asObservable();
+  private readonly waiters = new Map<string, Set<Subscriber<TaskView>>>();
+  private readonly finished = new Subject<TaskView>();
+  /** Every task that ends (done or failed), as its final row, data and result decoded. */
+  readonly finished$: Observable<TaskView> = this.finished.asObservable();
   private timer: unknown;
   /** Ends the store's events of other hubs' changes (shared backends only). */
   private unsubscribe: (() => void) | undefined;
@@ -150,13 +152,15 @@ export class TaskHub implements HubExtension {
     return id;
   }
 
-  get(id: string): Promise<TaskRow | undefined> {
-    return this.store.get(id);
+  /** One task, its data and result decoded from the msgpack bytes the store keeps (so everywhere below). */
+  async get(id: string): Promise<TaskView | undefined> {
+    const row = await this.store.get(id);
+    return row && viewTask(row);
   }
 
   /** One task; UNKNOWN_TASK when there is none. */
-  async show(id: string): Promise<TaskRow> {
-    const row = await this.store.get(id);
+  async show(id: string): Promise<TaskView> {
+    const row = await this.get(id);
     if (!row) throw new ClaError(ErrorCode.UnknownTask, `No task with id ${id}: \`cla-hub task list\` shows the tasks this hub has`, { data: { id } });
     return row;
   }
@@ -166,8 +170,8 @@ export class TaskHub implements HubExtension {
     return taskMethods(this);
   }
 
-  list(filter: TaskListFilter): Promise<TaskRow[]> {
-    return this.store.list(filter);
+  async list(filter: TaskListFilter): Promise<TaskView[]> {
+    return (await this.store.list(filter)).map(viewTask);
   }
 
   counts(): Promise<Record<TaskState, number>> {
@@ -179,8 +183,8 @@ export class TaskHub implements HubExtension {
    * completes; at once when it already ended. Errors with UNKNOWN_TASK for an unknown id, and ABORTED
    * when the hub stops first.
    */
-  result$(id: string): Observable<TaskRow> {
-    return new Observable<TaskRow>((subscriber) => {
+  result$(id: string): Observable<TaskView> {
+    return new Observable<TaskView>((subscriber) => {
       // Waiting first, then reading: an end committed meanwhile reaches this subscriber either way.
       let set = this.waiters.get(id);
       if (!set) this.waiters.set(id, (set = new Set()));
@@ -189,7 +193,7 @@ export class TaskHub implements HubExtension {
         (row) => {
           if (!row) subscriber.error(new ClaError(ErrorCode.UnknownTask, `No task with id ${id}`, { data: { id } }));
           else if (row.state === 'done' || row.state === 'failed') {
-            subscriber.next(row);
+            subscriber.next(viewTask(row));
             subscriber.complete();
           }
         },
@@ -203,7 +207,7 @@ export class TaskHub implements HubExtension {
   }
 
   /** The task's final row (see {@link result$}). */
-  wait(id: string): Promise<TaskRow> {
+  wait(id: string): Promise<TaskView> {
     return firstValueFrom(this.result$(id));
   }
 
@@ -322,7 +326,7 @@ export class TaskHub implements HubExtension {
       holder.tokens.delete(f.re);
       this.slotFreed();
     }
-    const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result ?? null, now) : this.store.fail(f.re, f.lease, f.error, now));
+    const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result, now) : this.store.fail(f.re, f.lease, f.error, now));
     if (row) {
       this.notify(row);
       return;
@@ -526,12 +530,15 @@ export class TaskHub implements HubExtension {
 
   private notify(row: TaskRow | undefined): void {
     if (!row) return;
-    this.finished.next(row);
     const set = this.waiters.get(row.id);
+    // Decoded only for whoever reads the end (issue 9: a result nobody waits for stays bytes).
+    if (!set && !this.finished.observed) return;
+    const view = viewTask(row);
+    this.finished.next(view);
     if (!set) return;
     this.waiters.delete(row.id);
     for (const subscriber of [...set]) {
-      subscriber.next(row);
+      subscriber.next(view);
       subscriber.complete();
     }
   }

@@ -1,8 +1,10 @@
 /**
- * Task data and results are plain values (msgpack's: nil, booleans, numbers, strings, binary, arrays,
- * maps) kept as JSON text in SQLite, so `sqlite3` and `cla-hub task show` can read them. JSON has no
- * binary: a `Uint8Array` is written as `{"\u0000b64": "<base64>"}`, a key no JSON a person writes holds.
- * Not msgpack in a BLOB: codec.ts is the project's only msgpackr import and frames are its only use.
+ * Plain values (msgpack's: nil, booleans, numbers, strings, binary, arrays, maps) as JSON text, with
+ * binary kept: JSON has none, so a `Uint8Array` is written as `{"\u0000b64": "<base64>"}`, a key no JSON a
+ * person writes holds. Used for the JetStream stores' records (a task row there holds its data and result
+ * as msgpack bytes, so base64), and to read the JSON text that task rows held in SQLite before schema
+ * step `values-as-msgpack` (issue 9: a task's data and result are msgpack bytes end to end now, see
+ * `encodeValue` in src/protocol/codec.ts). `showTaskValue` shows a value to people.
  */
 
 const BINARY_KEY = '\u0000b64';

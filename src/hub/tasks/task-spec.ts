@@ -5,16 +5,16 @@
  */
 import { InvalidArgumentError, describeValue } from '../../errors.ts';
 import { isPlainValue } from '../../protocol/frames.ts';
-import { encodeTaskValue } from './task-json.ts';
+import { encodeValue } from '../../protocol/codec.ts';
 
 /** Default time a task may wait for a worker: 60 s. */
 export const DEFAULT_TASK_DEADLINE_MS = 60_000;
 /** Default lost claims before a task fails with WORKER_LOST. */
 export const DEFAULT_TASK_MAX_ATTEMPTS = 5;
 /**
- * Largest task data, as stored JSON. The `task_push` frame must stay under the 1 MiB frame limit: a
- * bigger one would make the worker drop the connection at each push, until the task failed with
- * WORKER_LOST. JSON is never smaller than msgpack here, binary included (base64).
+ * Largest task data, as its msgpack bytes (what is stored and pushed). The `task_push` frame must stay
+ * under the 1 MiB frame limit: a bigger one would make the worker drop the connection at each push,
+ * until the task failed with WORKER_LOST.
  */
 export const MAX_TASK_DATA_BYTES = 512 * 1024;
 
@@ -32,8 +32,8 @@ export interface TaskSubmission {
   maxAttempts?: number;
 }
 
-/** A submission with every default filled in. */
-export type ParsedTaskSubmission = Required<TaskSubmission>;
+/** A submission with every default filled in, its data encoded once into msgpack bytes (`encodeValue`). */
+export type ParsedTaskSubmission = Omit<Required<TaskSubmission>, 'data'> & { data: Uint8Array };
 
 const NAME = /^[A-Za-z0-9_.:/-]{1,200}$/;
 
@@ -59,12 +59,14 @@ export function parseTaskSubmission(input: TaskSubmission): ParsedTaskSubmission
   }
   const data = input.data === undefined ? null : input.data;
   if (!isPlainValue(data)) throw expected('data', 'a plain value (null, boolean, number, string, bytes, array or object)', data);
-  const size = Buffer.byteLength(encodeTaskValue(data));
-  if (size > MAX_TASK_DATA_BYTES) throw new InvalidArgumentError(`Expected \`data\` to be at most ${MAX_TASK_DATA_BYTES} bytes as JSON, got ${size} bytes`, { data: { field: 'data', size } });
+  // Encoded once, here where it enters the hub: stored and pushed as these bytes (issue 9).
+  const bytes = encodeValue(data);
+  const size = bytes.byteLength;
+  if (size > MAX_TASK_DATA_BYTES) throw new InvalidArgumentError(`Expected \`data\` to be at most ${MAX_TASK_DATA_BYTES} bytes as msgpack, got ${size} bytes: pass a smaller value, or a reference (a path, a URL) to the data`, { data: { field: 'data', size } });
   return {
     name: input.name,
     attrs: { ...attrs },
-    data,
+    data: bytes,
     deadlineMs: positiveInt('deadlineMs', input.deadlineMs ?? DEFAULT_TASK_DEADLINE_MS, 366 * 24 * 3600 * 1000),
     maxAttempts: positiveInt('maxAttempts', input.maxAttempts ?? DEFAULT_TASK_MAX_ATTEMPTS, 1000),
   };

@@ -7,6 +7,7 @@
  * not rules about time: callers pass every time (ms since the epoch) and every token.
  */
 import type { TaskErrorValue } from '../../../machines/task.helpers.ts';
+import { decodeValue } from '../../protocol/codec.ts';
 
 export type { TaskErrorValue };
 
@@ -23,8 +24,11 @@ export interface NewTask {
   id: string;
   name: string;
   attrs: Record<string, string>;
-  /** A plain value (see `isPlainValue`). */
-  data: unknown;
+  /**
+   * The task's data as msgpack bytes (`encodeValue` of a plain value, see `isPlainValue`): stored and
+   * pushed to the worker as they are (issue 9: data and results stay msgpack bytes end to end).
+   */
+  data: Uint8Array;
   /** ms since the epoch. */
   createdAt: number;
   /** How long the task may wait for a worker, in ms. */
@@ -50,8 +54,8 @@ export interface TaskRow extends NewTask {
   expiresAt: number | null;
   /** `createdAt + deadlineMs`. */
   deadlineAt: number;
-  /** What the handler returned, once done. */
-  result: unknown;
+  /** What the handler returned, once done: msgpack bytes as the worker sent them (`decodeValue` reads them). */
+  result: Uint8Array | null;
   error: TaskErrorValue | null;
   updatedAt: number;
   /**
@@ -69,7 +73,7 @@ export function newTaskRow(task: NewTask, seq: number): TaskRow {
     id: task.id,
     name: task.name,
     attrs: task.attrs,
-    data: task.data ?? null,
+    data: task.data,
     createdAt: task.createdAt,
     deadlineMs: task.deadlineMs,
     maxAttempts: task.maxAttempts,
@@ -88,6 +92,31 @@ export function newTaskRow(task: NewTask, seq: number): TaskRow {
     claimedAt: null,
     finishedAt: null,
   };
+}
+
+/**
+ * A task as the library API, the admin methods and the CLI show it: a {@link TaskRow} with its data and
+ * result decoded (the store keeps them as msgpack bytes; they are decoded only here, where they are used).
+ */
+export interface TaskView extends Omit<TaskRow, 'data' | 'result'> {
+  /** A plain value. */
+  data: unknown;
+  /** What the handler returned, once done; `null` otherwise. */
+  result: unknown;
+}
+
+/**
+ * A stored row as {@link TaskView}: data and result decoded from their msgpack bytes, binary as
+ * `Uint8Array` whichever backend and connection the bytes came from (a Buffer from SQLite or a socket
+ * would decode binary as Buffer views; rows before issue 9's bytes gave `Uint8Array`, and still do).
+ */
+export function viewTask(row: TaskRow): TaskView {
+  return { ...row, data: decodeValue(plainBytes(row.data)), result: row.result === null ? null : decodeValue(plainBytes(row.result)) };
+}
+
+/** `bytes` as a plain `Uint8Array` view of the same memory (no copy). */
+function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
 }
 
 /** A task that left `claimed` without finishing: its holder must be told and its slot freed. */
@@ -205,7 +234,7 @@ export interface TaskStore {
   /** Moves a claimed task's expiry when `lease` is its current lease. */
   renew(id: string, lease: string, at: number, expiresAt: number): Promise<boolean>;
   /** claimed under `lease` -> done; returns the final row, or undefined when the lease is not current. */
-  complete(id: string, lease: string, result: unknown, at: number): Promise<TaskRow | undefined>;
+  complete(id: string, lease: string, result: Uint8Array, at: number): Promise<TaskRow | undefined>;
   /** claimed under `lease` -> failed with `error`; returns the final row, or undefined. */
   fail(id: string, lease: string, error: TaskErrorValue, at: number): Promise<TaskRow | undefined>;
   /**

@@ -38,7 +38,7 @@
 import PQueue from 'p-queue';
 import { filterSpecificity, formatAttrs } from '../../../machines/task.helpers.ts';
 import { ClaError, ErrorCode, InvalidArgumentError, describeValue, toWireError } from '../../errors.ts';
-import { encodeOnce, type EncodedFrame } from '../../protocol/codec.ts';
+import { decodeValue, encodeOnce, encodeValue, type EncodedFrame } from '../../protocol/codec.ts';
 import { frame, isPlainValue, type Frame, type FrameOf } from '../../protocol/frames.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../../protocol/version.ts';
 import type { AgentExtension, ExtensionContext } from '../agent-extension.ts';
@@ -241,12 +241,15 @@ export class TaskExtension implements AgentExtension {
 
   private async runHeld(id: string, entry: Held): Promise<void> {
     const { push } = entry;
-    const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data: push.data ?? null };
     let end: Frame;
     try {
+      // The data's msgpack bytes, decoded once here for the handler (protocol v3: the hub forwards the
+      // bytes stored at submission, unread); checked as every frame is, so no extension value reaches it.
+      const data = decodeTaskData(id, push);
+      const task: TaskInvocation = { id, name: push.name, attrs: push.attrs, data };
       const result = (await entry.handler(task, { get signal() { return signalOf(entry); } })) ?? null;
       end = isPlainValue(result)
-        ? frame('task_done', { re: id, lease: push.lease, result })
+        ? frame('task_done', { re: id, lease: push.lease, result: encodeValue(result) })
         : frame('task_failed', {
             re: id,
             lease: push.lease,
@@ -257,7 +260,7 @@ export class TaskExtension implements AgentExtension {
     }
     // A frame over the hub's limit would cost the connection (and every task on it), then run again.
     // Only results of some size are measured, by encoding the frame: those bytes are the ones sent
-    // (issue 9: one encode per frame).
+    // (issue 9: one encode per frame; the result itself was encoded once above, into the frame's `bin`).
     let encoded: EncodedFrame | undefined;
     if (!isSmall(end)) {
       encoded = encodeOnce(end);
@@ -340,6 +343,21 @@ function noop(): void {
   // A released unit of load without an agent, or a queue promise nobody awaits.
 }
 
+/**
+ * A pushed task's data, decoded from its msgpack bytes for the handler.
+ * @throws InvalidArgumentError when the bytes are not one msgpack value, or not a plain one
+ */
+function decodeTaskData(id: string, push: FrameOf<'task_push'>): unknown {
+  let data: unknown;
+  try {
+    data = decodeValue(push.data);
+  } catch (cause) {
+    throw new InvalidArgumentError(`The data of task ${id} (${push.name}) is not msgpack: ${(cause as Error).message}`, { cause });
+  }
+  if (!isPlainValue(data)) throw new InvalidArgumentError(`The data of task ${id} (${push.name}) is not plain data (${describeValue(data)}): submit nil, booleans, numbers, strings, binary, arrays and maps only`);
+  return data;
+}
+
 /** The task's abort signal, made on first use; already aborted when the task was. */
 function signalOf(entry: Held): AbortSignal {
   if (!entry.abort) {
@@ -350,8 +368,9 @@ function signalOf(entry: Held): AbortSignal {
 }
 
 /**
- * Whether `f` is certainly far below the frame limit without encoding it: a result or error of a few
- * scalars (the common case). Strings count by UTF-16 length x 3, the most bytes msgpack may need.
+ * Whether `f` is certainly far below the frame limit without encoding it: a result (its bytes, counted)
+ * or an error of a few scalars (the common case). Strings count by UTF-16 length x 3, the most bytes
+ * msgpack may need.
  */
 function isSmall(f: Frame): boolean {
   const value = f.t === 'task_done' ? f.result : f.t === 'task_failed' ? f.error : undefined;
