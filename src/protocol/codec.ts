@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import { ErrorCode, FrameError } from '../errors.ts';
+import { isPlainValue } from './frames-common.ts';
 import { frameSchema, type Frame } from './frames.ts';
 import { isValidHotFrame } from './hot-frames.ts';
 
@@ -98,6 +99,21 @@ export function decodeValue(bytes: Uint8Array): unknown {
       data: { bytes: bytes.length },
     });
   }
+}
+
+/**
+ * Why `bytes` are not the msgpack of one plain value (nil, booleans, numbers, strings, binary, arrays,
+ * maps), or undefined when they are. The hub checks a worker's task result with it before storing the
+ * bytes as they are (a result nobody could decode would otherwise break every reader of the task list).
+ */
+export function valueBytesProblem(bytes: Uint8Array): string | undefined {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (cause) {
+    return `not valid msgpack (${(cause as Error).message})`;
+  }
+  return isPlainValue(value) ? undefined : 'msgpack, but not plain data (only nil, booleans, numbers, strings, binary, arrays and maps)';
 }
 
 /** Decodes bytes without schema validation; throws {@link FrameError} when they are not one msgpack value. */

@@ -56,6 +56,28 @@ tasks('data and results stay msgpack bytes: the push carries the stored bytes, t
   assert.equal(row.result, { echo: data, bytes: new Uint8Array([7]) });
 });
 
+tasks('a result that is not the msgpack of one plain value fails its task with a message naming the worker, and the task list still reads', async (ctx) => {
+  ctx.h = await startTaskHarness(LEASE);
+  const { h } = ctx;
+  const raw = await h.raw('garbage');
+  raw.send(frame('subscribe', { subscriberId: 'garbage', actions: [], tasks: [{ name: 'job', filter: {} }], taskCapacity: 3 }));
+  await flush();
+  const ids = [await h.tasks.submit({ name: 'job', data: 1 }), await h.tasks.submit({ name: 'job', data: 2 }), await h.tasks.submit({ name: 'job', data: 3 })];
+  await until(async () => raw.of('task_push').length === 3, 'all pushed');
+  // Never-used byte 0xc1, an array of 2 cut after its first item, and a valid value followed by a stray byte.
+  const bad = [Buffer.from([0xc1]), Buffer.from([0x92, 0x01]), Buffer.from([0x01, 0x02])];
+  for (const push of raw.of('task_push')) raw.send(frame('task_done', { re: push.id, lease: push.lease, result: bad[ids.indexOf(push.id)]! }));
+  const rows = await Promise.all(ids.map((id) => h.tasks.wait(id)));
+  for (const row of rows) {
+    assert.is(row.state, 'failed');
+    assert.is(row.error?.code, 'INVALID_ARGUMENT');
+    assert.match(row.error!.message, /Worker garbage answered with a result of \d+ bytes that is (not valid msgpack|msgpack, but not plain data).*Upgrade the worker/);
+    assert.is(row.result, null);
+  }
+  const listed = await h.tasks.list({ limit: 10 });
+  assert.equal(listed.map((t) => t.state).sort(), ['failed', 'failed', 'failed']);
+});
+
 tasks('a real worker gets its data decoded once and its result arrives as the bytes of what the handler returned', async (ctx) => {
   ctx.h = await startTaskHarness(LEASE);
   const { h } = ctx;

@@ -40,6 +40,7 @@ import type { Clock } from '../../clock.ts';
 import { systemClock } from '../../clock.ts';
 import { ClaError, ErrorCode } from '../../errors.ts';
 import { silentLogger, type Logger } from '../../logger.ts';
+import { valueBytesProblem } from '../../protocol/codec.ts';
 import { frame, type Frame, type FrameOf } from '../../protocol/frames.ts';
 import type { TaskHandlerSpec } from '../../protocol/frames-bus.ts';
 import type { HubContext, HubExtension } from '../hub-extension.ts';
@@ -48,7 +49,7 @@ import type { MethodDefinition } from '../methods/method-table.ts';
 import { taskMethods } from './task-methods.ts';
 import { selectWorker, type TaskCandidate } from './task-selection.ts';
 import { parseTaskHubOptions, parseTaskSubmission, type ParsedTaskHubOptions, type TaskHubOptions, type TaskSubmission } from './task-spec.ts';
-import { leasePage, viewTask, type LeaseChoice, type LeasedPage, type PendingTask, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskView } from './task-store.ts';
+import { leasePage, viewTask, type TaskErrorValue, type LeaseChoice, type LeasedPage, type PendingTask, type ReleasedTask, type TaskListFilter, type TaskRow, type TaskState, type TaskStore, type TaskView } from './task-store.ts';
 
 /** Most pending rows read per query while leasing. */
 const PAGE = 256;
@@ -326,7 +327,19 @@ export class TaskHub implements HubExtension {
       holder.tokens.delete(f.re);
       this.slotFreed();
     }
-    const row = await (f.t === 'task_done' ? this.store.complete(f.re, f.lease, f.result, now) : this.store.fail(f.re, f.lease, f.error, now));
+    // A result is stored as the bytes the worker sent (protocol v3), so it is checked first: bytes no
+    // reader can decode would break `cla-hub task list` and every waiter. The task fails with a message
+    // that names the worker instead.
+    let row: TaskRow | undefined;
+    if (f.t === 'task_failed') row = await this.store.fail(f.re, f.lease, f.error, now);
+    else {
+      const problem = valueBytesProblem(f.result);
+      if (problem === undefined) row = await this.store.complete(f.re, f.lease, f.result, now);
+      else {
+        this.log.warn({ worker: holder.workerId, task: f.re, bytes: f.result.byteLength }, `task result refused: ${problem}`);
+        row = await this.store.fail(f.re, f.lease, badResultError(holder.workerId, f.result.byteLength, problem), now);
+      }
+    }
     if (row) {
       this.notify(row);
       return;
@@ -555,6 +568,16 @@ export class TaskHub implements HubExtension {
       this.log.error({ err: error }, `failed ${what}`);
     }
   }
+}
+
+/** The error a task fails with when its worker's result is not the msgpack of one plain value. */
+function badResultError(worker: string, bytes: number, problem: string): TaskErrorValue {
+  return {
+    code: ErrorCode.InvalidArgument,
+    message: `Worker ${worker} answered with a result of ${bytes} bytes that is ${problem}; the result was not stored. Upgrade the worker (a task handler must return plain data, sent as encodeValue writes it)`,
+    retryable: false,
+    data: { worker, bytes },
+  };
 }
 
 /** Random bytes drawn for many tokens at once: one call into the CSPRNG per {@link TOKENS_PER_DRAW} leases. */
