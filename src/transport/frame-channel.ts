@@ -78,7 +78,7 @@ export function closeReason(reason: string): string {
 /**
  * The channels corked in this turn, uncorked together on one tick for the process (see
  * {@link scheduleUncork}) rather than one each (issue 9: a worker process answers a broadcast on hundreds of connections in a turn).
- * Each connection's frames keep their order; a channel corked while they are uncorked waits for the next tick.
+ * Each connection's frames keep their order; a channel corked while they are uncorked waits for the next uncork.
  */
 let corkedChannels: FrameChannel[] = [];
 
@@ -177,7 +177,7 @@ export class FrameChannel implements Transport, SendGateHooks {
   /** Reading stopped by the owner (`pause()`) and by the send gate: the socket reads when neither holds it. */
   private pausedByOwner = false;
   private pausedBySendQueue = false;
-  /** The socket is corked until the next tick (see `ByteSocket.cork`). */
+  /** The socket is corked until the turn is over (see `ByteSocket.cork`, {@link scheduleUncork}). */
   private corked = false;
   /** See `Transport.setFlushHook`. */
   private flushHook: (() => void) | undefined;
