@@ -20,7 +20,8 @@ export interface ByteSocket {
   bufferedAmount(): number;
   /**
    * Hold writes until `uncork()` (net.Socket's cork): the channel corks at its first frame of a turn and
-   * uncorks on the next tick, so the frames of one turn leave in one write (issue 9). @default no-op
+   * uncorks once the turn is over (its promise jobs included, see {@link scheduleUncork}), so the frames of
+   * one turn leave in one write (issue 9). @default no-op
    */
   cork?(): void;
   uncork?(): void;
@@ -75,9 +76,9 @@ export function closeReason(reason: string): string {
 }
 
 /**
- * The channels corked in this turn, uncorked together on one `process.nextTick` for the process rather
- * than one each (issue 9: a worker process answers a broadcast on hundreds of connections in a turn).
- * Each connection's frames keep their order; a channel corked while they are uncorked waits for the next tick.
+ * The channels corked in this turn, uncorked together on one tick for the process (see
+ * {@link scheduleUncork}) rather than one each (issue 9: a worker process answers a broadcast on hundreds of connections in a turn).
+ * Each connection's frames keep their order; a channel corked while they are uncorked waits for the next uncork.
  */
 let corkedChannels: FrameChannel[] = [];
 
@@ -85,6 +86,21 @@ function uncorkChannels(): void {
   const channels = corkedChannels;
   corkedChannels = [];
   for (const channel of channels) channel.uncork();
+}
+
+/**
+ * Uncorks on the tick queued by a promise job, not on a tick queued now. After a socket read or a timer
+ * Node runs the ticks queued in that callback before its promise jobs: a tick queued at the turn's first
+ * frame would then write before the rest of the turn ran (the `await` continuations of the code that sent
+ * it), cutting the turn's frames in two writes, and the flush hook (`Transport.setFlushHook`) would see the
+ * turn half done. A worker answering an action whose handler sends a frame and ends a few promise jobs
+ * later then reported `connected.busy` and `connected.idle` around its answer when the action came in a
+ * socket read, and nothing when it came in a promise job (the replay harness): the collect-and-cleanup
+ * fixture did not replay. Queued from a promise job, the tick runs once every promise job of the turn
+ * has, whatever callback the turn began in.
+ */
+function scheduleUncork(): void {
+  process.nextTick(uncorkChannels);
 }
 
 function terminateSocket(socket: ByteSocket): void {
@@ -161,7 +177,7 @@ export class FrameChannel implements Transport, SendGateHooks {
   /** Reading stopped by the owner (`pause()`) and by the send gate: the socket reads when neither holds it. */
   private pausedByOwner = false;
   private pausedBySendQueue = false;
-  /** The socket is corked until the next tick (see `ByteSocket.cork`). */
+  /** The socket is corked until the turn is over (see `ByteSocket.cork`, {@link scheduleUncork}). */
   private corked = false;
   /** See `Transport.setFlushHook`. */
   private flushHook: (() => void) | undefined;
@@ -265,7 +281,7 @@ export class FrameChannel implements Transport, SendGateHooks {
     if (!this.corked && this.socket.cork) {
       this.corked = true;
       this.socket.cork();
-      if (corkedChannels.length === 0) process.nextTick(uncorkChannels);
+      if (corkedChannels.length === 0) queueMicrotask(scheduleUncork);
       corkedChannels.push(this);
     }
     this.socket.send(bytes, this.written(cost, done, pooled));

@@ -54,9 +54,9 @@ export interface Transport {
   /** {@link post} of a frame encoded once for many connections (`encodeOnce()`). */
   postEncoded(encoded: EncodedFrame): void;
   /**
-   * Writes the frames sent so far in this turn now, instead of with the rest of the turn's frames on the
-   * next tick: for a frame that someone waits for while this turn still has work to do (a job's frame to
-   * its worker, a job's end to its caller, issue 13). @default the frames leave on the next tick
+   * Writes the frames sent so far in this turn now, instead of with the rest of the turn's frames once the
+   * turn is over: for a frame that someone waits for while this turn still has work to do (a job's frame to
+   * its worker, a job's end to its caller, issue 13). @default the frames leave when the turn is over
    */
   flush?(): void;
   /**

@@ -362,6 +362,9 @@ const scenarios: Record<FixtureName, () => Promise<void>> = {
     const { hub, worker, admin } = await startTaskScenario('task-lease-lost');
     const id = await submitTag(admin, { n: 1, ms: 60_000 });
     await until(() => worker.tasks!.heldCount() === 1, 'the worker to hold task-1');
+    // Its busy leaves alone, BUSY_REPORT_WAIT_MS after the push (agent.ts): dropped around that time, the
+    // connection would carry it or not as wall time has it, while the replay's clock decides it exactly.
+    await until(() => worker.tap.count('out state') === 2, 'the worker to report connected.busy');
     const other = await startOtherWorker(hub);
     worker.transport()?.terminate();
     await expectTask(hub, id, 'done', JSON.stringify({ tagged: 1, by: OTHER_WORKER_ID }));

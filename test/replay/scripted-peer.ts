@@ -57,6 +57,16 @@ export class ScriptedPeer implements ByteSocket {
     return 0;
   }
 
+  /**
+   * Corking as a websocket does: the bytes are kept at `send()` either way, but the channel then writes
+   * each turn's frames together and runs its flush hook, as over the recorded websocket. The replayed
+   * worker thus holds a lone `connected.busy` for company (BUSY_REPORT_WAIT_MS, on the replay's clock)
+   * as the recorded one did, instead of sending it at once as on a transport that does not cork.
+   */
+  cork(): void {}
+
+  uncork(): void {}
+
   // ---- the harness's side ----
   /** Hands recorded bytes to the machine, undecoded; ignored once the connection is closed. */
   deliver(bytes: Uint8Array): void {

@@ -10,6 +10,8 @@ import { decodeFrame, encodeFrame } from '../../src/protocol/codec.ts';
 import { frame, type Frame } from '../../src/protocol/frames.ts';
 import { FrameChannel, type ByteSocket } from '../../src/transport/frame-channel.ts';
 import { WorkerAgent } from '../../src/worker/agent.ts';
+import { ActionExtension } from '../../src/worker/actions/index.ts';
+import { SubscriptionRegistry } from '../../src/worker/subscriptions.ts';
 
 /** A byte socket that keeps the frames of each corked batch together, as one write. */
 class BatchingSocket implements ByteSocket {
@@ -130,6 +132,42 @@ test('a busy worker with nothing to write reports `connected.busy` on its own wi
   } finally {
     await stop();
   }
+});
+
+/**
+ * An action answered within the turn it came in, by a handler that sends a frame at once and answers a
+ * few promise jobs later (the fs plugin's `plan_cleanup`: `action_info`, `resources_flag`, `action_done`).
+ * `from`: the callback the frame is read in: a macrotask, as a socket read is, or a promise job.
+ */
+async function quickAction(from: 'macrotask' | 'promise job'): Promise<string[][]> {
+  const actions = new ActionExtension(new SubscriptionRegistry('w1'));
+  actions.on('plan', async (ctx) => {
+    ctx.info('info', 'planning');
+    ctx.flag('fs', await Promise.resolve(['/a']));
+  });
+  const { socket, channel, stop } = await welcomedAgent((connect) => new WorkerAgent({ id: 'w1', token: 'secret', url: 'memory://hub', connect, extensions: [actions] }));
+  try {
+    const before = socket.batches.length;
+    const bytes = encodeFrame(frame('action', { id: 'run-1.1', action: 'plan', run: 'run-1', step: 'plan', data: {} }));
+    if (from === 'macrotask') setImmediate(() => channel.receive(bytes));
+    else void Promise.resolve().then(() => channel.receive(bytes));
+    await socket.written((f) => f.t === 'action_done');
+    // Two more turns: a state frame the answer set off would be written by then.
+    for (let i = 0; i < 2; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    return socket.batches.slice(before).map((batch) => batch.map((f) => (f.t === 'state' ? `state ${f.value}` : f.t)));
+  } finally {
+    await stop();
+  }
+}
+
+test('an action answered within its turn writes its frames in one write and no `state`, whether it came in a socket read or a promise job', async () => {
+  // Before, a frame read in a macrotask (a socket read) had the turn's first write uncorked on a tick that
+  // ran before the handler's promise jobs: the flush hook found the action still running and reported
+  // busy, then idle (`action_info`, `state busy` | `resources_flag`, `action_done`, `state idle`), while
+  // the same frame read in a promise job (the replay harness) wrote neither (collect-and-cleanup).
+  const expected = [['action_info', 'resources_flag', 'action_done']];
+  assert.equal(await quickAction('macrotask'), expected);
+  assert.equal(await quickAction('promise job'), expected);
 });
 
 test.run();
