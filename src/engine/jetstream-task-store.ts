@@ -4,7 +4,8 @@
  * Layout (nats-server 2.9: no per-key TTL, no atomic batch, no multi-filter consumers):
  * - one KV bucket `<prefix>_tasks`, history 1, one key per task (the task id; ids that are not plain
  *   `[A-Za-z0-9_-]` go base64url under `x.`). The value is the whole row as JSON (task-json.ts, binary
- *   kept; the task's data and result are its msgpack bytes, so base64 in the JSON: `TaskRecord`), including the lease: holder hub (`owner`), worker, token (`lease`) and `expiresAt`.
+ *   kept; the task's data and result are its msgpack bytes, so base64 in the JSON: `TaskRecord`),
+ *   including the lease: holder hub (`owner`), worker, token (`lease`) and `expiresAt`.
  * - every state change is one `kv.update(key, row, revision)`: a compare-and-set on the revision read,
  *   like SQLite's `UPDATE ... WHERE state = ? AND lease = ?` then `changes === 1`. When the revision moved
  *   (another hub wrote), the row is read again and the condition checked again; so of two hubs that

@@ -9,8 +9,9 @@
  * (task-selection.ts) — the store's one conditional write pending -> claimed — and pushes
  * `task_push {id, name, attrs, data, lease, ttlMs}`, never keeping more than `taskCapacity` leases at one
  * worker. `data` and `task_done`'s `result` are msgpack bytes (protocol v3): the hub stores the bytes it
- * was given at submission or the worker sent and never decodes them on this path; the library API and
- * the admin methods decode them (`viewTask`) where they hand a task out. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
+ * was given at submission or the worker sent (a result checked once, `valueBytesProblem`) and never
+ * re-encodes them; the library API and the admin methods decode them (`viewTask`) where they hand a task
+ * out. The worker queues it and answers `task_done` / `task_failed` carrying the lease, or
  * `task_rejected` (it will not run it: back to pending, not counted as an attempt, and not pushed to
  * that connection again). It sends `task_renew` every ttl/3 while it holds the task. A completion with a
  * stale lease is refused with an `error` frame, code STALE_LEASE. A disconnect releases everything the
