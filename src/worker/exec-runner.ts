@@ -140,6 +140,8 @@ class ExecRun implements ExecHandle {
   private timeoutTimer: unknown;
   private killer: ProcessTreeKill | undefined;
   private release: (() => void) | undefined;
+  /** What the child's listeners reach this run through, until it is over ({@link unlink}). */
+  private link: ChildLink | undefined;
   private readonly pending: Record<StreamName, Pending> = {
     stdout: { chunks: [], bytes: 0, timer: undefined },
     stderr: { chunks: [], bytes: 0, timer: undefined },
@@ -216,26 +218,35 @@ class ExecRun implements ExecHandle {
       return this.fail(new ClaError(ErrorCode.SpawnFailed, message, { data: { program: file }, cause: error }));
     }
     this.child = child;
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      // After a successful spawn Node emits 'error' only for a failed kill()/send(), which are not used.
-      if (child.pid !== undefined || this.done) return;
-      const message =
-        error.code === 'ENOENT'
-          ? `Cannot run \`${file}\`: program not found`
-          : `Cannot run \`${file}\`: ${error.message}`;
-      this.fail(new ClaError(ErrorCode.SpawnFailed, message, { data: { program: file, errno: error.code }, cause: error }));
-    });
+    const link = new ChildLink(this);
+    this.link = link;
+    child.on('error', link.error);
     if (child.pid === undefined) return; // the 'error' event follows
     this.release = options.onSpawn?.(child.pid);
-    child.stdout?.on('data', (data: Buffer) => this.onData('stdout', data));
-    child.stderr?.on('data', (data: Buffer) => this.onData('stderr', data));
-    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => this.finish(code, signal));
+    child.stdout?.on('data', link.stdout);
+    child.stderr?.on('data', link.stderr);
+    child.on('close', link.close);
     if (this.paused) this.pause();
     this.subscriber?.next({ type: 'started', pid: child.pid });
     if (spec.timeoutMs !== undefined) {
       this.timeoutTimer = options.clock.setTimeout(() => this.onTimeout(), spec.timeoutMs);
     }
     if (this.cancelled) this.kill();
+  }
+
+  /** Called by {@link ChildLink}: the child's 'error' event. */
+  spawnError(error: NodeJS.ErrnoException): void {
+    // After a successful spawn Node emits 'error' only for a failed kill()/send(), which are not used.
+    if (this.child?.pid !== undefined || this.done) return;
+    const file = this.child?.spawnfile ?? '';
+    const message = error.code === 'ENOENT' ? `Cannot run \`${file}\`: program not found` : `Cannot run \`${file}\`: ${error.message}`;
+    this.fail(new ClaError(ErrorCode.SpawnFailed, message, { data: { program: file, errno: error.code }, cause: error }));
+  }
+
+  /** The run is over: the child's listeners no longer reach it (see {@link ChildLink}). */
+  private unlink(): void {
+    if (this.link !== undefined) this.link.run = undefined;
+    this.link = undefined;
   }
 
   private argv(): string[] | ClaError {
@@ -263,7 +274,8 @@ class ExecRun implements ExecHandle {
     this.killer = killProcessTree(pid, { clock: this.options.clock, graceMs: this.options.graceMs });
   }
 
-  private onData(stream: StreamName, data: Buffer): void {
+  /** Called by {@link ChildLink}: a chunk of the child's output. */
+  onData(stream: StreamName, data: Buffer): void {
     const pending = this.pending[stream];
     pending.chunks.push(data);
     pending.bytes += data.length;
@@ -304,13 +316,14 @@ class ExecRun implements ExecHandle {
     pending.timer = undefined;
   }
 
-  /** Ends the stream with `exit`, once the process has exited and both pipes are closed. */
-  private finish(code: number | null, signal: string | null): void {
+  /** Ends the stream with `exit`, once the process has exited and both pipes are closed (called by {@link ChildLink}). */
+  finish(code: number | null, signal: string | null): void {
     if (this.done) return;
     this.flush('stdout');
     this.flush('stderr');
     this.done = true;
     this.clearTimers();
+    this.unlink();
     // The kill escalation is left running: it stops by itself once the process group is empty, and it
     // must outlive the leader to reach background children that ignore SIGINT.
     const durationMs = this.child === undefined ? 0 : this.options.clock.now() - this.startedAt;
@@ -330,6 +343,7 @@ class ExecRun implements ExecHandle {
     if (this.done) return;
     this.done = true;
     this.clearTimers();
+    this.unlink();
     this.subscriber?.error(error);
   }
 
@@ -348,6 +362,24 @@ class ExecRun implements ExecHandle {
     // Nobody reads any more: drain the pipes so the process is not blocked on a full one while dying.
     this.resume();
   }
+}
+
+/**
+ * The listeners a run puts on its child and the child's pipes, reaching the run only until it is over
+ * (issue 13). Node's closed process and pipe handles keep pointing at the ChildProcess and its sockets
+ * (and so at their listeners) until a full GC, and V8's young-generation scavenges keep alive whatever
+ * those reach: a listener closing over the run kept the run, its subscriber, the job's frames and
+ * closures alive through every scavenge (copied, then promoted to old space: the worker's 4-6 ms
+ * scavenges, bench/RESULTS.md "p99x12"). Cut here, they die young. Cutting instead of removing the
+ * listeners: a removal turns the emitter's event map into a dictionary, a new object that outlives the
+ * scavenge in its turn.
+ */
+class ChildLink {
+  constructor(public run: ExecRun | undefined) {}
+  readonly stdout = (data: Buffer): void => this.run?.onData('stdout', data);
+  readonly stderr = (data: Buffer): void => this.run?.onData('stderr', data);
+  readonly close = (code: number | null, signal: NodeJS.Signals | null): void => this.run?.finish(code, signal);
+  readonly error = (error: NodeJS.ErrnoException): void => this.run?.spawnError(error);
 }
 
 async function checkDirectory(cwd: string): Promise<ClaError | undefined> {

@@ -3,6 +3,9 @@ import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { lastValueFrom } from 'rxjs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Clock } from '../../src/clock.ts';
@@ -288,6 +291,32 @@ test('pause() stops reading until resume()', async () => {
   const r = await done;
   assert.is(bytes, 1_000_000);
   assert.is(r.exit.code, 0);
+});
+
+test('a finished run dies young: what the child leaves to a full GC no longer reaches it (issue 13)', async () => {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+  // What survives young-generation GCs (scavenges) only: a retained run is promoted, not collected.
+  const survivors = () => {
+    gc({ type: 'minor' });
+    gc({ type: 'minor' });
+    return v8.getHeapStatistics().used_heap_size;
+  };
+  const RUNS = 32;
+  const PAYLOAD_BYTES = 64 * 1024;
+  // Each run holds a payload of its own (through its onSpawn option), which nothing outside the run sees.
+  const once = async (i: number) => {
+    const payload = Buffer.alloc(PAYLOAD_BYTES, 48 + (i % 10)).toString('latin1');
+    const exit = await lastValueFrom(runExec({ cmd: ['true'] }, { onSpawn: () => () => payload.length }).events$);
+    assert.is(exit.type === 'exit' && exit.code, 0);
+  };
+  for (let i = 0; i < 4; i += 1) await once(i); // warm: code, the first child's one-time objects
+  const before = survivors();
+  for (let i = 0; i < RUNS; i += 1) await once(i);
+  const grown = survivors() - before;
+  // Node's closed process and pipe handles keep the ChildProcess and its sockets (~3 KB a run) until a
+  // full GC; a run still reachable from them would keep its payload too: RUNS * 64 KiB = 2 MiB.
+  assert.ok(grown < (RUNS * PAYLOAD_BYTES) / 2, `young GCs kept ${grown} bytes of ${RUNS} finished runs (their payloads are ${RUNS * PAYLOAD_BYTES})`);
 });
 
 test('invalid options throw InvalidArgumentError', () => {
