@@ -20,6 +20,8 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number): numbe
  * every offline state refuse; capacity is the runtime's own check on top.
  */
 export function isAcceptingJobs(snapshot: WorkerSnapshot): boolean {
-  return snapshot.status === 'active' && snapshot.matches('connected');
+  // The state value read as it is: `matches()` builds a state path per call, and this runs per job (issue 13).
+  const value = snapshot.value;
+  return snapshot.status === 'active' && typeof value === 'object' && 'connected' in value;
 }
 

@@ -137,7 +137,10 @@ export class WorkerSession implements FrameReceiver {
 
   /** True while the session can take another job now. */
   hasFreeSlot(): boolean {
-    return !this.leaving && this.snapshot.matches({ active: 'idle' });
+    // The state value read as it is (here and in isDisabled): `matches()` builds state paths per call, and
+    // the dispatcher asks this per job (issue 13).
+    const value = this.snapshot.value;
+    return !this.leaving && typeof value === 'object' && 'active' in value && value.active === 'idle';
   }
 
   /** True once the worker said `bye`. */
@@ -146,7 +149,7 @@ export class WorkerSession implements FrameReceiver {
   }
 
   isDisabled(): boolean {
-    return this.snapshot.matches('disabled');
+    return this.snapshot.value === 'disabled';
   }
 
   isClosed(): boolean {

@@ -260,7 +260,7 @@ export class WorkerAgent {
   private stateChanged(state: StateValue): void {
     for (const listener of this.stateListeners) listener(state);
     const value = stateName(state);
-    const top = typeof state === 'string' ? state : Object.keys(state)[0];
+    const top = topStateName(state);
     const online = top === 'connected' || top === 'disabled' || top === 'stopping';
     if (!online || !this.transport?.isOpen()) {
       this.reportedState = ''; // a new connection gets the state again
@@ -534,10 +534,21 @@ function isFinalFrame(f: Frame, id: string): boolean {
 export function stateName(value: unknown): string {
   if (typeof value === 'string') return value;
   if (value !== null && typeof value === 'object') {
-    const [key, inner] = Object.entries(value as Record<string, unknown>)[0] ?? ['?', undefined];
-    return inner === undefined ? key : `${key}.${stateName(inner)}`;
+    // The first key by `for...in`, not `Object.entries()`: no arrays per call, twice per job (issue 13).
+    for (const key in value) {
+      const inner = (value as Record<string, unknown>)[key];
+      return inner === undefined ? key : `${key}.${stateName(inner)}`;
+    }
+    return '?';
   }
   return String(value);
+}
+
+/** `{ connected: 'busy' }` -> `connected`. */
+function topStateName(value: StateValue): string {
+  if (typeof value === 'string') return value;
+  for (const key in value) return key;
+  return '?';
 }
 
 /**
