@@ -25,8 +25,8 @@
  * the WAL over only once a checkpoint copied all of it, which a passive one rarely does while commits keep
  * coming (a burst), so then the WAL grows to the backstop and the writer checkpoints inline, once per
  * ~10,000 pages, copying only what the thread has not. `journal_size_limit` ({@link WAL_LIMIT_BYTES}) makes
- * the writer truncate the file back to that size when it starts the WAL over, so a burst's 40 MiB do not
- * stay on disk. If the thread fails, the default comes back and SQLite checkpoints inline as before.
+ * the writer truncate the file back to that size when it starts the WAL over, should it have grown past the
+ * backstop (a reader holding an old snapshot keeps any checkpoint from copying past it). If the thread fails, the default comes back and SQLite checkpoints inline as before.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -42,8 +42,13 @@ export const CHECK_EVERY_OPS = 32;
 export const IDLE_MS = 250;
 /** The connection's own `wal_autocheckpoint` while the thread checkpoints (pages of 4 KiB: 40 MiB). */
 export const BACKSTOP_PAGES = 10_000;
-/** `journal_size_limit`: the size the writer truncates the WAL file to when it starts it over. */
-export const WAL_LIMIT_BYTES = 16 * 1024 * 1024;
+/**
+ * `journal_size_limit`: the size the writer truncates the WAL file to when it starts it over. Above what the
+ * backstop lets the WAL reach (~41 MB of 4 KiB pages), so steady load never truncates and extends the file
+ * again; only a WAL that overran the backstop (a reader holding an old snapshot, a checkpoint that could not
+ * finish) is cut back.
+ */
+export const WAL_LIMIT_BYTES = 48 * 1024 * 1024;
 /** SQLite's default `wal_autocheckpoint`, restored when the thread fails. */
 const DEFAULT_AUTOCHECKPOINT_PAGES = 1000;
 
@@ -239,7 +244,8 @@ export class WalCheckpointer {
     // Never what keeps the hub running.
     worker.unref();
     worker.on('message', () => {
-      worker.unref();
+      // Idle again, unless stop() holds it open until it has exited.
+      if (!this.failed) worker.unref();
       this.inFlight = false;
       this.done += 1;
       for (const resolve of this.settle.splice(0)) resolve();
