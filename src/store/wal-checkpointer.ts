@@ -18,8 +18,10 @@
  * reads how many WAL frames are not yet copied into the database (`mxFrame - nBackfill` in the WAL-index
  * header of the `-shm` file, https://www.sqlite.org/walformat.html, one 136-byte read) and asks once
  * {@link CHECKPOINT_PAGES} are; and once the hub is idle (no commit for {@link IDLE_MS}) with any left.
- * One task at a time writes ~15 frames per task, so a checkpoint comes every few hundred tasks instead of
- * every ~85, and a quiet hub leaves its WAL copied. At most one request in flight.
+ * One task at a time writes ~10 frames per task, so a checkpoint comes every few hundred tasks instead of
+ * every ~85, and a quiet hub leaves its WAL copied. At most one request in flight. The header is read
+ * without SQLite's locks: a read torn by a concurrent commit is off by one commit's frames, which only
+ * moves a request by a commit.
  *
  * Bounds. The connection's own autocheckpoint stays on as a backstop at {@link BACKSTOP_PAGES}: SQLite starts
  * the WAL over only once a checkpoint copied all of it, which a passive one rarely does while commits keep
