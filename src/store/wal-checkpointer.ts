@@ -8,9 +8,10 @@
  *
  * Here a worker thread with its own connection to the file runs `wal_checkpoint(PASSIVE)` when asked:
  * a passive checkpoint waits for nobody, and the writer keeps appending to the WAL while it runs. Commits,
- * and so what a caller is told, do not change. The thread runs at the lowest CPU priority (nice 19, Linux:
- * `setpriority` there applies to the calling thread only), so that its CPU yields to the hub's event loop
- * and to the workers on the same machine; the fsyncs it waits for do not need the CPU (ckpt13 in
+ * and so what a caller is told, do not change. The thread keeps the process's priority: at nice 19
+ * (`os.setPriority(19)` in the thread, which on Linux renices that thread alone) no gain in the
+ * one-at-a-time tail showed, and under load its checkpoints took up to 71 ms instead of 12-26, holding
+ * the checkpoint lock the backstop needs, so the WAL passed the backstop by up to 10 MB (ckpt13 in
  * bench/RESULTS.md).
  *
  * When it is asked (ckpt13): by the WAL's growth, not by operations. The group commit reports each commit
@@ -65,12 +66,6 @@ const THREAD_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.module);
 const db = new Database(workerData.file, { fileMustExist: true });
-try {
-  // The calling thread only, on Linux: the hub's event loop keeps its priority.
-  require('node:os').setPriority(19);
-} catch {
-  // Not permitted or not supported here: the checkpoints still run, at the thread's inherited priority.
-}
 parentPort.on('message', (message) => {
   if (message === 'close') {
     db.close();

@@ -150,40 +150,6 @@ test('a WAL that overran the backstop while a reader held an old snapshot is cut
   }
 });
 
-test('the checkpoint thread runs at nice 19, the hub\'s own thread keeps its priority (Linux)', async ({ dir }) => {
-  if (process.platform !== 'linux') return;
-  /** nice of each thread of this process (field 19 of /proc/self/task/<tid>/stat). */
-  const nices = (): Map<number, number> => {
-    const out = new Map<number, number>();
-    for (const tid of fs.readdirSync('/proc/self/task')) {
-      let stat: string;
-      try {
-        stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      } catch {
-        continue; // a thread that ended meanwhile
-      }
-      // Fields after the command name (which may hold spaces), from field 3 on.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), Number(fields[19 - 3]));
-    }
-    return out;
-  };
-  const mainBefore = nices().get(process.pid);
-  const db = openFile(dir);
-  try {
-    const checkpointer = checkpointerOf(db)!;
-    const commit = new GroupCommit(db);
-    await commit.run(() => db.prepare('INSERT INTO t (v) VALUES (?)').run('one'));
-    await checkpointer.nextCheckpoint();
-    assert.is(checkpointer.checkpoints, 1);
-    const after = nices();
-    assert.is(after.get(process.pid), mainBefore, 'the main thread keeps its nice value');
-    assert.ok([...after.values()].includes(19), `a thread at nice 19 (nice values: ${[...after.values()].join(', ')})`);
-  } finally {
-    await closeConnection(db);
-  }
-});
-
 test('an in-memory database has no checkpointer, and closing a connection whose thread never started is plain', async ({ dir }) => {
   const memory = new Database(':memory:');
   setConcurrencyPragmas(memory);
