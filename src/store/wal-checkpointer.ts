@@ -265,6 +265,9 @@ export class WalCheckpointer {
   private fallBack(): void {
     if (this.failed) return;
     this.failed = true;
+    // A thread still running (the WAL-index header could not be read) ends with its connection; after
+    // its 'error' or 'exit' this is a no-op.
+    void this.worker?.terminate();
     this.worker = undefined;
     this.inFlight = false;
     this.clearIdle();
