@@ -116,6 +116,8 @@ export class WalCheckpointer {
   private inFlight = false;
   private ops = 0;
   private done = 0;
+  /** Checkpoints asked for, by why: the WAL's growth (or the backstop's nearness), or an idle hub. */
+  readonly asked = { growth: 0, idle: 0 };
   private settle: Array<() => void> = [];
   private next: Array<() => void> = [];
   /** The `-shm` file's descriptor, opened at the first read. */
@@ -143,7 +145,7 @@ export class WalCheckpointer {
     const wal = this.walFrames();
     if (wal === undefined || wal.frames >= BACKSTOP_PAGES) return;
     // Last, one just before the backstop, so that the writer's inline checkpoint finds little to copy and sync.
-    if (wal.toCopy >= CHECKPOINT_PAGES || (wal.frames >= BACKSTOP_PAGES - BEFORE_BACKSTOP_PAGES && wal.toCopy >= BEFORE_BACKSTOP_PAGES / 2)) this.request();
+    if (wal.toCopy >= CHECKPOINT_PAGES || (wal.frames >= BACKSTOP_PAGES - BEFORE_BACKSTOP_PAGES && wal.toCopy >= BEFORE_BACKSTOP_PAGES / 2)) this.request('growth');
   }
 
   /**
@@ -201,7 +203,8 @@ export class WalCheckpointer {
     await exited;
   }
 
-  private request(): void {
+  private request(why: keyof WalCheckpointer['asked']): void {
+    this.asked[why] += 1;
     this.inFlight = true;
     // A checkpoint in flight is let finish before the process exits (and `settled()` waits for it).
     try {
@@ -231,7 +234,7 @@ export class WalCheckpointer {
       return;
     }
     if (!this.db.open) return;
-    if ((this.walFrames()?.toCopy ?? 0) > 0) this.request();
+    if ((this.walFrames()?.toCopy ?? 0) > 0) this.request('idle');
   };
 
   private clearIdle(): void {
