@@ -4,6 +4,11 @@
  * nothing else should call them. The task tables' schema is `TASK_STEPS` in src/store/schema-steps.ts,
  * applied by the file's one migration runner (src/store/migrations.ts) when a connection opens it. The
  * CLI opens a connection of its own to the file a running hub has open (WAL).
+ *
+ * A LIMIT is bound as `LIMIT CAST(? AS INTEGER)`, never `LIMIT ?`: since SQLite 3.4x the planner reads the
+ * value bound to a bare `LIMIT ?` and marks the statement to be prepared again whenever that parameter is
+ * bound, so every run of it parsed and planned its SQL anew (cpu13 in bench/RESULTS.md: the lease step's
+ * read, once per task, was its largest share of the hub's SQLite work one task at a time).
  */
 import type Database from 'better-sqlite3';
 import { migrate } from '../../store/migrations.ts';
@@ -105,8 +110,8 @@ export class SqliteTaskTables {
   list(filter: TaskListFilter): TaskRow[] {
     const rows = (
       filter.state === undefined
-        ? this.stmt('SELECT * FROM tasks ORDER BY seq DESC LIMIT ?').all(filter.limit)
-        : this.stmt('SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT ?').all(filter.state, filter.limit)
+        ? this.stmt('SELECT * FROM tasks ORDER BY seq DESC LIMIT CAST(? AS INTEGER)').all(filter.limit)
+        : this.stmt('SELECT * FROM tasks WHERE state = ? ORDER BY seq DESC LIMIT CAST(? AS INTEGER)').all(filter.state, filter.limit)
     ) as TaskRecord[];
     return rows.map(toRow);
   }
@@ -125,7 +130,7 @@ export class SqliteTaskTables {
     if (names.length === 0) return [];
     const rows = this.stmt(
       `SELECT * FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?))
-       ORDER BY seq LIMIT ?`,
+       ORDER BY seq LIMIT CAST(? AS INTEGER)`,
     ).all(afterSeq, JSON.stringify(names), limit) as TaskRecord[];
     return rows.map(toRow);
   }
@@ -145,8 +150,8 @@ export class SqliteTaskTables {
     // lease itself), and one name compared directly: the usual case, a worker pool of one handler.
     const raw = (
       names.length === 1
-        ? this.stmt(`SELECT seq, id, name, attrs, data FROM tasks WHERE state = 'pending' AND seq > ? AND name = ? ORDER BY seq LIMIT ?`).raw().all(afterSeq, names[0], limit)
-        : this.stmt(`SELECT seq, id, name, attrs, data FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT ?`)
+        ? this.stmt(`SELECT seq, id, name, attrs, data FROM tasks WHERE state = 'pending' AND seq > ? AND name = ? ORDER BY seq LIMIT CAST(? AS INTEGER)`).raw().all(afterSeq, names[0], limit)
+        : this.stmt(`SELECT seq, id, name, attrs, data FROM tasks WHERE state = 'pending' AND seq > ? AND name IN (SELECT value FROM json_each(?)) ORDER BY seq LIMIT CAST(? AS INTEGER)`)
             .raw()
             .all(afterSeq, JSON.stringify(names), limit)
     ) as Array<[number, string, string, string, Uint8Array]>;
