@@ -267,6 +267,16 @@ export interface TaskStore {
  * keeps the step atomic on a backend without transactions: should `choose` throw, nothing was leased.
  */
 export function leasePage<R extends PendingTask>(rows: readonly R[], afterSeq: number, choose: (row: R) => LeaseChoice | undefined | null, lease: (row: R, choice: LeaseChoice) => boolean): LeasedPage {
+  const { page, chosen } = choosePage(rows, afterSeq, choose);
+  for (const pick of chosen) if (lease(pick.row, pick.choice)) page.leased.push(pick);
+  return page;
+}
+
+/**
+ * The choosing half of {@link leasePage}: the page with nothing leased yet, and the rows `choose` chose, in
+ * order, for a backend that decides how to write them once it knows how many there are.
+ */
+export function choosePage<R extends PendingTask>(rows: readonly R[], afterSeq: number, choose: (row: R) => LeaseChoice | undefined | null): { page: LeasedPage; chosen: Array<{ row: R; choice: LeaseChoice }> } {
   const page: LeasedPage = { seen: 0, lastSeq: afterSeq, leased: [] };
   const chosen: Array<{ row: R; choice: LeaseChoice }> = [];
   for (const row of rows) {
@@ -276,6 +286,5 @@ export function leasePage<R extends PendingTask>(rows: readonly R[], afterSeq: n
     page.lastSeq = row.seq;
     if (choice) chosen.push({ row, choice });
   }
-  for (const pick of chosen) if (lease(pick.row, pick.choice)) page.leased.push(pick);
-  return page;
+  return { page, chosen };
 }
