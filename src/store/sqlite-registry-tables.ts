@@ -282,10 +282,11 @@ export class SqliteRegistryTables {
   }
 
   listRecentJobs(limit: number, workerId?: string): JobRow[] {
+    // `LIMIT CAST(? AS INTEGER)`: a bare `LIMIT ?` is prepared again at every run (src/hub/tasks/sqlite-task-tables.ts).
     const rows = (
       workerId === undefined
-        ? this.stmt('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT ?').all(limit)
-        : this.stmt('SELECT * FROM jobs WHERE worker_id = ? ORDER BY started_at DESC, rowid DESC LIMIT ?').all(workerId, limit)
+        ? this.stmt('SELECT * FROM jobs ORDER BY started_at DESC, rowid DESC LIMIT CAST(? AS INTEGER)').all(limit)
+        : this.stmt('SELECT * FROM jobs WHERE worker_id = ? ORDER BY started_at DESC, rowid DESC LIMIT CAST(? AS INTEGER)').all(workerId, limit)
     ) as JobRecord[];
     return rows.map(toJob);
   }

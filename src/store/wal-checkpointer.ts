@@ -108,6 +108,8 @@ export async function closeConnection(db: Database.Database): Promise<void> {
 const SHM_MX_FRAME = 16;
 const SHM_N_BACKFILL = 96;
 const SHM_HEADER_BYTES = 136;
+/** The header's byte order is the machine's. */
+const LITTLE_ENDIAN = os.endianness() === 'LE';
 
 /** One connection's checkpoint thread. */
 export class WalCheckpointer {
@@ -160,9 +162,8 @@ export class WalCheckpointer {
       this.fallBack();
       return undefined;
     }
-    const le = os.endianness() === 'LE';
-    const frames = le ? this.header.readUInt32LE(SHM_MX_FRAME) : this.header.readUInt32BE(SHM_MX_FRAME);
-    const backfilled = le ? this.header.readUInt32LE(SHM_N_BACKFILL) : this.header.readUInt32BE(SHM_N_BACKFILL);
+    const frames = LITTLE_ENDIAN ? this.header.readUInt32LE(SHM_MX_FRAME) : this.header.readUInt32BE(SHM_MX_FRAME);
+    const backfilled = LITTLE_ENDIAN ? this.header.readUInt32LE(SHM_N_BACKFILL) : this.header.readUInt32BE(SHM_N_BACKFILL);
     return { frames, toCopy: Math.max(0, frames - backfilled) };
   }
 

@@ -27,6 +27,13 @@ function walBytes(dir: string): number {
   }
 }
 
+/** One turn of a burst: `n` operations committed together, as a busy hub's turn does. */
+async function burstTurn(commit: GroupCommit, insert: Database.Statement, value: string, n = 500): Promise<void> {
+  const batch: Array<Promise<unknown>> = [];
+  for (let i = 0; i < n; i++) batch.push(commit.run(() => insert.run(value)));
+  await Promise.all(batch);
+}
+
 test('the group commit asks the thread for a checkpoint by the WAL\'s growth, not by operations; the connection keeps only a backstop', async ({ dir }) => {
   const db = openFile(dir);
   try {
@@ -104,9 +111,7 @@ test('a long burst: the thread is not asked past the backstop, so the writer sta
     let perTurn = 0;
     // A burst: 500 operations per turn (~500 frames), turn after turn, 3 times the backstop's frames in all.
     for (let turn = 0; turn < 60; turn++) {
-      const batch: Array<Promise<unknown>> = [];
-      for (let i = 0; i < 500; i++) batch.push(commit.run(() => insert.run(value)));
-      await Promise.all(batch);
+      await burstTurn(commit, insert, value);
       const { frames } = checkpointer.walFrames()!;
       if (frames < last) restarts += 1;
       else perTurn = Math.max(perTurn, frames - last);
@@ -137,9 +142,7 @@ test('a WAL that overran the backstop while a reader held an old snapshot is cut
     assert.is((reader.prepare('SELECT count(*) AS n FROM t').get() as { n: number }).n, 0);
     const value = 'r'.repeat(3000);
     while (walBytes(dir) <= WAL_LIMIT_BYTES) {
-      const batch: Array<Promise<unknown>> = [];
-      for (let i = 0; i < 500; i++) batch.push(commit.run(() => insert.run(value)));
-      await Promise.all(batch);
+      await burstTurn(commit, insert, value);
     }
     reader.exec('COMMIT');
     // Quiet: the idle checkpoint copies everything; the next commit starts the WAL over and cuts the file.

@@ -154,9 +154,10 @@ export class SqliteWorkflowTables {
 
   /** The most recent runs first. */
   listRuns(limit = 50, workflow?: string): RunRow[] {
+    // `LIMIT CAST(? AS INTEGER)`: a bare `LIMIT ?` is prepared again at every run (src/hub/tasks/sqlite-task-tables.ts).
     const rows = workflow
-      ? this.stmt('SELECT * FROM workflow_runs WHERE workflow = ? ORDER BY created_at DESC, rowid DESC LIMIT ?').all(workflow, limit)
-      : this.stmt('SELECT * FROM workflow_runs ORDER BY created_at DESC, rowid DESC LIMIT ?').all(limit);
+      ? this.stmt('SELECT * FROM workflow_runs WHERE workflow = ? ORDER BY created_at DESC, rowid DESC LIMIT CAST(? AS INTEGER)').all(workflow, limit)
+      : this.stmt('SELECT * FROM workflow_runs ORDER BY created_at DESC, rowid DESC LIMIT CAST(? AS INTEGER)').all(limit);
     return (rows as RunRecord[]).map(toRun);
   }
 
